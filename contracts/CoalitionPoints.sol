@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IClearing} from "./interfaces/IClearing.sol";
+import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
+import {PurchaseBatches} from "./PurchaseBatches.sol";
+
+/// @title CoalitionPoints
+/// @notice The one loyalty point that every partner of the coalition issues and accepts.
+/// Integer points (no decimals), ERC-20 with EIP-2612 permit.
+///
+/// A purchase is one 32-byte word: `customer (160 bits) | seq (48 bits) | points (48 bits)`,
+/// where `seq` is the partner's own sequence number for the purchase. Each `(partner, seq)`
+/// mints at most once (a bitmap per partner). A batch stores one commitment to the Merkle root
+/// of its minted purchases, so that a refund can later prove the purchase and claw back at most
+/// its points, with no per-purchase storage at earn time.
+contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
+    /// @notice Role that pauses and unpauses the token.
+    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
+    /// @notice EIP-712 type of a customer's consent to burn points at a partner.
+    bytes32 public constant REDEEM_TYPEHASH = keccak256(
+        "Redeem(address customer,uint32 partnerId,uint256 points,bytes32 ref,uint256 nonce,uint256 deadline)"
+    );
+
+    IPartnerRegistry public immutable registry;
+    IClearing public immutable clearing;
+
+    /// @notice Id of the next batch (ids start at 1).
+    uint256 public nextBatchId = 1;
+    mapping(uint256 batchId => bytes32) private _batchCommitment;
+    mapping(uint256 key => uint256) private _mintedBits; // key: partnerId << 64 | seq >> 8
+    mapping(uint256 key => uint256) private _reversedPoints; // key: partnerId << 64 | seq
+    mapping(address customer => mapping(uint256 word => uint256)) private _redeemNonceBits;
+
+    /// @notice Points minted for a batch of purchases (a single earn is a batch of one).
+    /// @param purchases The purchase words minted, in order (skipped duplicates left out).
+    event Earned(
+        uint32 indexed partnerId,
+        uint256 indexed batchId,
+        uint96 issuePrice,
+        bytes32 root,
+        uint256 points,
+        bytes32[] purchases
+    );
+    /// @notice A purchase of a batch was not minted because its seq was minted before.
+    event PurchaseSkipped(uint32 indexed partnerId, uint256 indexed seq, address indexed customer, uint256 points);
+    /// @notice A customer spent points at a partner.
+    event Redeemed(
+        uint32 indexed partnerId, address indexed customer, bytes32 indexed ref, uint256 points, uint96 reimbursementRate
+    );
+    /// @notice A partner clawed back points of one of its purchases after a refund.
+    event Reversed(
+        uint32 indexed partnerId,
+        address indexed customer,
+        uint256 indexed batchId,
+        uint256 seq,
+        uint256 points,
+        uint96 issuePrice
+    );
+
+    error CoalitionPointsEmptyBatch();
+    error CoalitionPointsInvalidPurchase(uint256 index);
+    error CoalitionPointsZeroPoints();
+    error CoalitionPointsUnknownPurchase(uint32 partnerId, uint256 batchId);
+    error CoalitionPointsReversalExceedsPurchase(uint32 partnerId, uint256 seq, uint256 purchased, uint256 reversed);
+    error CoalitionPointsExpiredSignature(uint256 deadline);
+    error CoalitionPointsInvalidSigner(address signer, address customer);
+    error CoalitionPointsNonceUsed(address customer, uint256 nonce);
+
+    /// @param registry_ The partner registry.
+    /// @param clearing_ The clearing house that bounds each partner's issuance by its funds.
+    /// @param admin Holder of DEFAULT_ADMIN_ROLE.
+    /// @param operator Holder of OPERATOR_ROLE (pause).
+    constructor(IPartnerRegistry registry_, IClearing clearing_, address admin, address operator)
+        ERC20("Coalition Points", "PTS")
+        ERC20Permit("Coalition Points")
+    {
+        registry = registry_;
+        clearing = clearing_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(OPERATOR_ROLE, operator);
+    }
+
+    /// @notice Points are whole numbers.
+    function decimals() public pure override returns (uint8) {
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ earn
+
+    /// @notice Mints the points of one purchase. Only an active partner's minter may call it.
+    /// @param purchase The purchase word (see the contract's notice).
+    /// @return batchId The batch that records it, or 0 if its seq was minted before (skipped).
+    /// Emits {Transfer} and {Earned}, or {PurchaseSkipped}.
+    function earn(bytes32 purchase) external whenNotPaused returns (uint256 batchId) {
+        bytes32[] memory one = new bytes32[](1);
+        one[0] = purchase;
+        return _earn(one);
+    }
+
+    /// @notice Mints the points of a batch of purchases in one transaction. A purchase whose seq
+    /// was minted before (in this batch or an earlier one) is skipped with a {PurchaseSkipped}
+    /// event; the others are minted. Reverts as a whole only for a malformed purchase, an
+    /// inactive partner, or issuance beyond the partner's funds or limit.
+    /// @param purchases The purchase words.
+    /// @return batchId The batch that records the minted purchases, or 0 if all were skipped.
+    /// Emits a {Transfer} per minted purchase, a {PurchaseSkipped} per duplicate, and one {Earned}.
+    function earnBatch(bytes32[] calldata purchases) external whenNotPaused returns (uint256 batchId) {
+        return _earn(purchases);
+    }
+
+    // ------------------------------------------------------------------ redeem
+
+    /// @notice Burns the caller's own points at a partner (the customer's own consent).
+    /// @param partnerId The active partner where the points are spent.
+    /// @param points How many points.
+    /// @param ref The partner's or gateway's reference of the redemption.
+    /// Emits {Transfer} and {Redeemed}.
+    function redeem(uint32 partnerId, uint256 points, bytes32 ref) external whenNotPaused {
+        _redeem(msg.sender, partnerId, points, ref);
+    }
+
+    /// @notice Burns a customer's points with the customer's EIP-712 signature of a {Redeem}
+    /// (bound to this contract and chain). Anyone may relay it; each nonce works once.
+    /// @param customer The points' owner, who signed.
+    /// @param partnerId The active partner where the points are spent.
+    /// @param points How many points.
+    /// @param ref The redemption's reference.
+    /// @param nonce Any unused number of the customer's choosing (unordered nonces).
+    /// @param deadline Last timestamp at which the signature is valid.
+    /// @param signature The customer's 65-byte signature.
+    /// Emits {Transfer} and {Redeemed}.
+    function redeemWithSignature(
+        address customer,
+        uint32 partnerId,
+        uint256 points,
+        bytes32 ref,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external whenNotPaused {
+        if (block.timestamp > deadline) revert CoalitionPointsExpiredSignature(deadline);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(REDEEM_TYPEHASH, customer, partnerId, points, ref, nonce, deadline))
+        );
+        address signer = ECDSA.recover(digest, signature);
+        if (signer != customer) revert CoalitionPointsInvalidSigner(signer, customer);
+        uint256 bit = 1 << (nonce & 0xff);
+        uint256 bits = _redeemNonceBits[customer][nonce >> 8];
+        if (bits & bit != 0) revert CoalitionPointsNonceUsed(customer, nonce);
+        _redeemNonceBits[customer][nonce >> 8] = bits | bit;
+        _redeem(customer, partnerId, points, ref);
+    }
+
+    /// @notice Whether a customer's redemption nonce was used.
+    function redeemNonceUsed(address customer, uint256 nonce) external view returns (bool) {
+        return _redeemNonceBits[customer][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    }
+
+    // ------------------------------------------------------------------ reverse
+
+    /// @notice Claws back up to the points of one of the caller's purchases, after a refund.
+    /// Across calls, the points reversed for a purchase never exceed the points it minted.
+    /// @param batchId The batch that minted the purchase (from its {Earned} event).
+    /// @param purchase The purchase word, as minted.
+    /// @param issuePrice The issue price recorded in the batch's {Earned} event.
+    /// @param proof Merkle proof of the purchase in the batch (empty for a batch of one).
+    /// @param points How many points to claw back from the customer.
+    /// Emits {Transfer} and {Reversed}.
+    function reverse(
+        uint256 batchId,
+        bytes32 purchase,
+        uint96 issuePrice,
+        bytes32[] calldata proof,
+        uint256 points
+    ) external whenNotPaused {
+        (uint32 partnerId,,) = registry.activePartnerOf(msg.sender);
+        bytes32 root = MerkleProof.processProofCalldata(proof, PurchaseBatches.leaf(purchase));
+        if (PurchaseBatches.commitment(partnerId, issuePrice, root) != _batchCommitment[batchId]) {
+            revert CoalitionPointsUnknownPurchase(partnerId, batchId);
+        }
+        _reverse(partnerId, batchId, purchase, issuePrice, points);
+    }
+
+    /// @notice Points reversed so far for a partner's purchase.
+    function reversedPoints(uint32 partnerId, uint256 seq) external view returns (uint256) {
+        return _reversedPoints[(uint256(partnerId) << 64) | seq];
+    }
+
+    /// @notice Whether a partner's purchase seq was minted.
+    function isMinted(uint32 partnerId, uint256 seq) external view returns (bool) {
+        return _mintedBits[(uint256(partnerId) << 64) | (seq >> 8)] & (1 << (seq & 0xff)) != 0;
+    }
+
+    /// @notice The stored commitment of a batch: keccak256(partnerId, issuePrice, root).
+    function batchCommitment(uint256 batchId) external view returns (bytes32) {
+        return _batchCommitment[batchId];
+    }
+
+    // ------------------------------------------------------------------ operator
+
+    /// @notice Stops every balance change (earn, redeem, reverse, transfer).
+    /// Emits a {Paused} event.
+    function pause() external onlyRole(OPERATOR_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resumes balance changes.
+    /// Emits an {Unpaused} event.
+    function unpause() external onlyRole(OPERATOR_ROLE) {
+        _unpause();
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _earn(bytes32[] memory purchases) private returns (uint256 batchId) {
+        if (purchases.length == 0) revert CoalitionPointsEmptyBatch();
+        (uint32 partnerId, uint96 issuePrice, uint128 limit) = registry.activePartnerOf(msg.sender);
+        bytes32[] memory leaves = new bytes32[](purchases.length);
+        (uint256 minted, uint256 total) = _mintNew(partnerId, purchases, leaves);
+        if (minted == 0) return 0;
+        clearing.reserveIssuance(partnerId, total * issuePrice, limit);
+        bytes32 root = PurchaseBatches.merkleRoot(leaves, minted);
+        batchId = nextBatchId++;
+        _batchCommitment[batchId] = PurchaseBatches.commitment(partnerId, issuePrice, root);
+        assembly ("memory-safe") {
+            mstore(purchases, minted) // shorten the array to the minted words
+        }
+        emit Earned(partnerId, batchId, issuePrice, root, total, purchases);
+    }
+
+    /// @dev Mints every purchase whose seq is new, skips the others. Moves the minted words to
+    /// the front of `purchases` and writes their leaves to `leaves`. Consecutive seqs share a
+    /// bitmap word, which is read and written once.
+    function _mintNew(uint32 partnerId, bytes32[] memory purchases, bytes32[] memory leaves)
+        private
+        returns (uint256 minted, uint256 total)
+    {
+        uint256 bitsKey = type(uint256).max; // no bitmap word loaded yet
+        uint256 bits = 0;
+        for (uint256 i = 0; i < purchases.length; ++i) {
+            bytes32 word = purchases[i];
+            (address customer, uint256 seq, uint256 points) = PurchaseBatches.decode(word);
+            if (customer == address(0) || points == 0) revert CoalitionPointsInvalidPurchase(i);
+            if ((uint256(partnerId) << 64) | (seq >> 8) != bitsKey) {
+                if (bitsKey != type(uint256).max) _mintedBits[bitsKey] = bits;
+                bitsKey = (uint256(partnerId) << 64) | (seq >> 8);
+                bits = _mintedBits[bitsKey];
+            }
+            if (bits & (1 << (seq & 0xff)) != 0) {
+                emit PurchaseSkipped(partnerId, seq, customer, points);
+                continue;
+            }
+            bits |= 1 << (seq & 0xff);
+            _mint(customer, points);
+            purchases[minted] = word; // minted <= i: never overwrites a word not yet read
+            leaves[minted] = PurchaseBatches.leaf(word);
+            // Cannot overflow: fewer than 2^64 purchases of under 2^48 points each.
+            unchecked {
+                total += points;
+                ++minted;
+            }
+        }
+        _mintedBits[bitsKey] = bits;
+    }
+
+    function _reverse(uint32 partnerId, uint256 batchId, bytes32 purchase, uint96 issuePrice, uint256 points)
+        private
+    {
+        if (points == 0) revert CoalitionPointsZeroPoints();
+        (address customer, uint256 seq, uint256 purchased) = PurchaseBatches.decode(purchase);
+        uint256 key = (uint256(partnerId) << 64) | seq;
+        uint256 reversed = _reversedPoints[key] + points;
+        if (reversed > purchased) revert CoalitionPointsReversalExceedsPurchase(partnerId, seq, purchased, reversed);
+        _reversedPoints[key] = reversed;
+        _burn(customer, points);
+        clearing.releaseIssuance(partnerId, points * issuePrice);
+        emit Reversed(partnerId, customer, batchId, seq, points, issuePrice);
+    }
+
+    function _redeem(address customer, uint32 partnerId, uint256 points, bytes32 ref) private {
+        if (points == 0) revert CoalitionPointsZeroPoints();
+        uint96 rate = registry.reimbursementRateOf(partnerId); // reverts unless the partner is active
+        _burn(customer, points);
+        emit Redeemed(partnerId, customer, ref, points, rate);
+    }
+
+    /// @dev The one path of every balance change; blocked while paused.
+    function _update(address from, address to, uint256 value) internal override whenNotPaused {
+        super._update(from, to, value);
+    }
+}

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IClearing
+/// @notice The part of `Clearing` that `CoalitionPoints` calls: the prefunded issuance bound.
+interface IClearing {
+    /// @notice Books `value` (points x issue price) of new issuance against the partner's funds.
+    /// Reverts unless the partner's unsettled issuance stays within both its funds in
+    /// `Clearing` and `issuanceLimit`. Only the points contract may call it.
+    function reserveIssuance(uint32 partnerId, uint256 value, uint256 issuanceLimit) external;
+
+    /// @notice Releases `value` of issuance after a refund clawback. Only the points contract.
+    function releaseIssuance(uint32 partnerId, uint256 value) external;
+}

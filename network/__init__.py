@@ -1,0 +1,1 @@
+"""The chain side of the coalition: purchase words, deployments, bindings, sender, indexer."""

@@ -1,0 +1,69 @@
+"""Deploys the coalition's contracts and writes the address book for the active chain.
+
+    brownie run scripts/deploy.py                    # local anvil (development network)
+    brownie run scripts/deploy.py --network NAME     # asks before any non-local deployment
+
+Roles: the deployer holds DEFAULT_ADMIN_ROLE; the operator (OPERATOR_ACCOUNT, default: anvil's
+public development account #1 on a local chain) runs the coalition day to day.
+"""
+
+from __future__ import annotations
+
+import os
+
+from brownie import (
+    Clearing,
+    CoalitionPoints,
+    PartnerRegistry,
+    SettlementToken,
+    accounts,
+    chain,
+    network,
+)
+
+from network.deployments import AddressBook, write_address_book
+
+LOCAL_NETWORKS = {"development", "anvil"}
+
+
+def deploy(admin, operator) -> AddressBook:
+    """Deploys the four contracts, binds them, and returns the (unsaved) address book."""
+    tx = {"from": admin}
+    start = chain.height
+    registry = PartnerRegistry.deploy(admin, operator, tx)
+    token = SettlementToken.deploy(admin, tx)
+    clearing = Clearing.deploy(token, registry, admin, operator, tx)
+    points = CoalitionPoints.deploy(registry, clearing, admin, operator, tx)
+    clearing.bindPoints(points, tx)
+    return AddressBook(
+        chain_id=chain.id,
+        contracts={
+            "PartnerRegistry": registry.address,
+            "SettlementToken": token.address,
+            "Clearing": clearing.address,
+            "CoalitionPoints": points.address,
+        },
+        deployed_at_block=start + 1,
+        admin=admin.address,
+        operator=operator.address,
+    )
+
+
+def main() -> AddressBook:
+    name = network.show_active()
+    print(f"Deploying on network '{name}' (chain id {chain.id})")
+    if name in LOCAL_NETWORKS:
+        # anvil's public development accounts #0 and #1: well known, never for real funds.
+        admin, operator = accounts[0], accounts[1]
+    else:
+        admin = accounts.load(os.environ["DEPLOYER_ACCOUNT"])
+        operator_address = os.environ["OPERATOR_ADDRESS"]
+        if input(f"Deploy to {name} from {admin.address}, operator {operator_address}? [y/N] ").lower() != "y":
+            raise SystemExit("aborted")
+        operator = accounts.at(operator_address, force=True)
+    book = deploy(admin, operator)
+    path = write_address_book(book)
+    for contract, address in book.contracts.items():
+        print(f"  {contract:<16} {address}")
+    print(f"Address book written to {path}")
+    return book

@@ -1,0 +1,119 @@
+"""Prints the gas table of the coalition contracts (`make gas`).
+
+Each figure is the gas used by one transaction on a fresh local anvil; batch figures are
+divided by the batch size. Customers in a batch are new holders (the costly case: a new
+balance slot) unless the row says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts, chain
+from eth_utils import keccak, to_checksum_address
+
+from network.purchases import encode_purchase, merkle_proof
+from network.signatures import RedeemConsent, sign_redeem
+from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner
+
+# anvil's public development accounts (well known; local chains only)
+ADMIN, OPERATOR = 0, 1
+
+
+def customer_address(i: int) -> str:
+    return to_checksum_address(keccak(b"gas-table-customer" + i.to_bytes(8, "big"))[12:])
+
+
+def deploy() -> Coalition:
+    admin, operator = accounts[ADMIN], accounts[OPERATOR]
+    registry = PartnerRegistry.deploy(admin, operator, {"from": admin})
+    token = SettlementToken.deploy(admin, {"from": admin})
+    clearing = Clearing.deploy(token, registry, admin, operator, {"from": admin})
+    points = CoalitionPoints.deploy(registry, clearing, admin, operator, {"from": admin})
+    clearing.bindPoints(points, {"from": admin})
+    return Coalition(registry, token, clearing, points, admin, operator)
+
+
+def main() -> list[tuple[str, int, int]]:
+    c = deploy()
+    minter, treasury = accounts[2], accounts[3]
+    partner = onboard_partner(c, minter, treasury, deposit=10**7 * USD, issuance_limit=10**9 * USD)
+    rows: list[tuple[str, int, int]] = []
+    seq = 0
+
+    def batch(n: int, first_customer: int) -> tuple[list[bytes], object]:
+        nonlocal seq
+        words = [encode_purchase(customer_address(first_customer + i), seq + i, 100) for i in range(n)]
+        seq += n
+        tx = c.points.earnBatch(words, {"from": minter})
+        return words, tx
+
+    tx = c.points.earn(encode_purchase(customer_address(10**6), seq, 100), {"from": minter})
+    seq += 1
+    rows.append(("earn, one purchase (new holder)", 1, tx.gas_used))
+    tx = c.points.earn(encode_purchase(customer_address(10**6), seq, 100), {"from": minter})
+    seq += 1
+    rows.append(("earn, one purchase (existing holder)", 1, tx.gas_used))
+    for n in (100, 1000):
+        _, tx = batch(n, seq)
+        rows.append((f"earn, batch of {n:,} (new holders)", n, tx.gas_used))
+    # the customers of the 1,000-batch again: their balance slots exist already
+    returning = [encode_purchase(customer_address(seq - 1000 + i), seq + i, 100) for i in range(1000)]
+    seq += 1000
+    tx = c.points.earnBatch(returning, {"from": minter})
+    rows.append(("earn, batch of 1,000 (returning holders)", 1000, tx.gas_used))
+    dup = c.points.earnBatch(returning[:100], {"from": minter})
+    rows.append(("earn, batch of 100, all duplicates (skipped)", 100, dup.gas_used))
+
+    # redeem: a customer with a key of its own (a fresh local account, not a development one)
+    customer = accounts.add()
+    c.points.earn(encode_purchase(customer.address, seq, 1_000), {"from": minter})
+    seq += 1
+    accounts[0].transfer(customer, 10**17)
+    tx = c.points.redeem(partner, 100, b"\x01" * 32, {"from": customer})
+    rows.append(("redeem (customer's own transaction)", 1, tx.gas_used))
+    consent = RedeemConsent(customer.address, partner, 100, b"\x02" * 32, nonce=7, deadline=int(time.time()) + 3600)
+    signature = sign_redeem(customer.private_key, consent, chain_id=chain.id, points_address=c.points.address)
+    tx = c.points.redeemWithSignature(
+        consent.customer, partner, 100, consent.ref, consent.nonce, consent.deadline, signature, {"from": minter}
+    )
+    rows.append(("redeem with signature (EIP-712, relayed)", 1, tx.gas_used))
+
+    # reverse one purchase of the 1,000-batch
+    earned = c.points.earnBatch(
+        [encode_purchase(customer_address(5000 + i), seq + i, 100) for i in range(1000)], {"from": minter}
+    )
+    batch_words = list(earned.events["Earned"]["purchases"])
+    seq += 1000
+    proof = merkle_proof(batch_words, 500)
+    tx = c.points.reverse(
+        earned.events["Earned"]["batchId"], batch_words[500], 10_000, proof, 40, {"from": minter}
+    )
+    rows.append(("reverse (refund clawback, proof in a batch of 1,000)", 1, tx.gas_used))
+
+    # settle a period with 10 partners
+    fund_operator(c, 10**6 * USD)
+    ids = [partner]
+    for k in range(9):
+        m, t = accounts.add(), accounts.add()  # fresh keys; gas is free on the local anvil
+        pid = onboard_partner(c, m, t)
+        c.points.earn(encode_purchase(customer_address(9000 + k), k, 100), {"from": m})
+        ids.append(pid)
+    chain.mine()
+    lines = [(pid, 1_000 * USD, 500 * USD) for pid in sorted(ids)]
+    tx = c.clearing.settle(
+        1, c.clearing.settledThroughBlock() + 1, chain.height - 1, b"\x03" * 32, lines, {"from": c.operator}
+    )
+    rows.append(("settle a period, 10 partners", 1, tx.gas_used))
+    print_table(rows)
+    return rows
+
+
+def print_table(rows: list[tuple[str, int, int]]) -> None:
+    print()
+    print(f"| {'operation':<54} | {'gas (tx)':>10} | {'gas per purchase':>16} |")
+    print(f"|{'-' * 56}|{'-' * 12}:|{'-' * 17}:|")
+    for name, n, gas in rows:
+        per = f"{gas / n:,.0f}" if n > 1 else ""
+        print(f"| {name:<54} | {gas:>10,} | {per:>16} |")
+    print()

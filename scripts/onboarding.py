@@ -1,0 +1,51 @@
+"""Onboarding on a local chain, shared by the demo, the gas table and the contract tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Settlement-token amounts have 6 decimals: USD(1) is one unit of the test stablecoin.
+USD = 10**6
+
+
+@dataclass
+class Coalition:
+    """The deployed contracts and the two coalition roles."""
+
+    registry: Any
+    token: Any
+    clearing: Any
+    points: Any
+    admin: Any
+    operator: Any
+
+
+def onboard_partner(
+    c: Coalition,
+    minter: Any,
+    treasury: Any,
+    *,
+    issue_price: int = 10_000,
+    reimbursement_rate: int = 8_000,
+    issuance_limit: int = 10**6 * USD,
+    deposit: int = 10_000 * USD,
+) -> int:
+    """Onboards a partner (operator), funds its treasury with test stablecoins (admin, the token's
+    owner on a local chain) and deposits them in `Clearing` (treasury). Returns the partner id."""
+    tx = c.registry.onboard(
+        minter, treasury, issue_price, reimbursement_rate, issuance_limit, {"from": c.operator}
+    )
+    partner_id = tx.events["PartnerOnboarded"]["partnerId"]
+    if deposit:
+        c.token.mint(treasury, deposit, {"from": c.admin})
+        c.token.approve(c.clearing, deposit, {"from": treasury})
+        c.clearing.deposit(partner_id, deposit, {"from": treasury})
+    return partner_id
+
+
+def fund_operator(c: Coalition, amount: int) -> None:
+    """Gives the operator's account in `Clearing` a float to pay net reimbursements from."""
+    c.token.mint(c.operator, amount, {"from": c.admin})
+    c.token.approve(c.clearing, amount, {"from": c.operator})
+    c.clearing.fundOperator(amount, {"from": c.operator})

@@ -1,0 +1,143 @@
+"""Fixtures of the contract tests: a fresh coalition per test, accounts named by role.
+
+All accounts come from anvil's public development set (well known; local chains only),
+except customers who must sign (EIP-712), which are fresh local keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts
+
+from network.purchases import encode_purchase
+from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner
+
+ISSUE_PRICE = 10_000  # 0.01 cUSD per point
+REIMBURSEMENT_RATE = 8_000  # 0.008 cUSD per point redeemed
+
+
+@pytest.fixture(autouse=True)
+def isolation(fn_isolation):
+    pass
+
+
+@pytest.fixture(scope="module")
+def admin():
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def operator():
+    return accounts[1]
+
+
+@pytest.fixture(scope="module")
+def partner_a():
+    return accounts[2]
+
+
+@pytest.fixture(scope="module")
+def treasury_a():
+    return accounts[3]
+
+
+@pytest.fixture(scope="module")
+def partner_b():
+    return accounts[4]
+
+
+@pytest.fixture(scope="module")
+def treasury_b():
+    return accounts[5]
+
+
+@pytest.fixture(scope="module")
+def customer():
+    """A customer with a key of its own (needed to sign redemptions)."""
+    return accounts.add()
+
+
+@pytest.fixture(scope="module")
+def other_customer():
+    return accounts[7]
+
+
+@pytest.fixture(scope="module")
+def stranger():
+    return accounts[8]
+
+
+@pytest.fixture(scope="module")
+def coalition(admin, operator) -> Coalition:
+    registry = PartnerRegistry.deploy(admin, operator, {"from": admin})
+    token = SettlementToken.deploy(admin, {"from": admin})
+    clearing = Clearing.deploy(token, registry, admin, operator, {"from": admin})
+    points = CoalitionPoints.deploy(registry, clearing, admin, operator, {"from": admin})
+    clearing.bindPoints(points, {"from": admin})
+    return Coalition(registry, token, clearing, points, admin, operator)
+
+
+@pytest.fixture(scope="module")
+def registry(coalition):
+    return coalition.registry
+
+
+@pytest.fixture(scope="module")
+def points(coalition):
+    return coalition.points
+
+
+@pytest.fixture(scope="module")
+def clearing(coalition):
+    return coalition.clearing
+
+
+@pytest.fixture(scope="module")
+def token(coalition):
+    return coalition.token
+
+
+@pytest.fixture(scope="module")
+def make_partner(coalition):
+    """Onboards and funds a partner: make_partner(minter, treasury, issue_price=…, deposit=…)."""
+
+    def make(minter, treasury, **kwargs) -> int:
+        kwargs.setdefault("issue_price", ISSUE_PRICE)
+        kwargs.setdefault("reimbursement_rate", REIMBURSEMENT_RATE)
+        return onboard_partner(coalition, minter, treasury, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def pid_a(make_partner, partner_a, treasury_a):
+    return make_partner(partner_a, treasury_a)
+
+
+@pytest.fixture(scope="module")
+def pid_b(make_partner, partner_b, treasury_b):
+    return make_partner(partner_b, treasury_b)
+
+
+@pytest.fixture(scope="module")
+def operator_float(coalition):
+    fund_operator(coalition, 100_000 * USD)
+    return 100_000 * USD
+
+
+@pytest.fixture
+def seqs():
+    """Fresh purchase sequence numbers."""
+    return itertools.count(1)
+
+
+@pytest.fixture
+def purchase(seqs):
+    """purchase(customer, points, seq=None) -> the 32-byte purchase word."""
+
+    def make(customer, points, seq=None) -> bytes:
+        return encode_purchase(str(customer), next(seqs) if seq is None else seq, points)
+
+    return make
