@@ -55,9 +55,7 @@ def domain(chain_id: int, points_address: str) -> dict[str, Any]:
 
 def sign_redeem(private_key: bytes | str, consent: RedeemConsent, *, chain_id: int, points_address: str) -> bytes:
     """The customer's 65-byte signature of ``consent`` for the points contract on ``chain_id``."""
-    signed = Account.sign_typed_data(
-        private_key, domain(chain_id, points_address), REDEEM_TYPES, consent.message()
-    )
+    signed = Account.sign_typed_data(private_key, domain(chain_id, points_address), REDEEM_TYPES, consent.message())
     return bytes(signed.signature)
 
 

@@ -86,9 +86,7 @@ def main() -> list[tuple[str, int, int]]:
     batch_words = list(earned.events["Earned"]["purchases"])
     seq += 1000
     proof = merkle_proof(batch_words, 500)
-    tx = c.points.reverse(
-        earned.events["Earned"]["batchId"], batch_words[500], 10_000, proof, 40, {"from": minter}
-    )
+    tx = c.points.reverse(earned.events["Earned"]["batchId"], batch_words[500], 10_000, proof, 40, {"from": minter})
     rows.append(("reverse (refund clawback, proof in a batch of 1,000)", 1, tx.gas_used))
 
     # settle a period with 10 partners

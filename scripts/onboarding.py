@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +37,7 @@ def onboard_partner(
 ) -> int:
     """Onboards a partner (operator), funds its treasury with test stablecoins (admin, the token's
     owner on a local chain) and deposits them in `Clearing` (treasury). Returns the partner id."""
-    tx = c.registry.onboard(
-        minter, treasury, issue_price, reimbursement_rate, issuance_limit, {"from": c.operator}
-    )
+    tx = c.registry.onboard(minter, treasury, issue_price, reimbursement_rate, issuance_limit, {"from": c.operator})
     partner_id = tx.events["PartnerOnboarded"]["partnerId"]
     if deposit:
         c.token.mint(treasury, deposit, {"from": c.admin})
@@ -49,3 +51,11 @@ def fund_operator(c: Coalition, amount: int) -> None:
     c.token.mint(c.operator, amount, {"from": c.admin})
     c.token.approve(c.clearing, amount, {"from": c.operator})
     c.clearing.fundOperator(amount, {"from": c.operator})
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Hides brownie's per-transaction console lines (its `--silent` flag does not, in 1.22)."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # brownie warns about its own chain.mine()
+        yield
