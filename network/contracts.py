@@ -1,0 +1,136 @@
+"""Thin typed bindings over the coalition's contracts, for the rest of the Python code.
+
+ABIs come from brownie's build artifacts (``build/contracts``, made by ``brownie compile``),
+addresses from the address book. Hot paths (batch earns, log decoding) encode and decode with
+eth-abi directly instead of web3's per-call contract objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+
+from network.deployments import CONTRACT_NAMES, PROJECT_ROOT, AddressBook
+from network.errors import ChainError
+
+ARTIFACTS = PROJECT_ROOT / "build" / "contracts"
+EARN_BATCH_SELECTOR = function_signature_to_4byte_selector("earnBatch(bytes32[])")
+
+
+@cache
+def load_abi(name: str) -> list[dict[str, Any]]:
+    path = ARTIFACTS / f"{name}.json"
+    if not path.exists():
+        raise ChainError(f"no ABI for {name}: {path} is missing; run `make setup` (brownie compile)")
+    return json.loads(path.read_text())["abi"]
+
+
+def encode_earn_batch(words: list[bytes]) -> bytes:
+    """Calldata of ``earnBatch(bytes32[])``: selector, offset, length, the words."""
+    return b"".join([EARN_BATCH_SELECTOR, (32).to_bytes(32, "big"), len(words).to_bytes(32, "big"), *words])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedLog:
+    contract: str
+    name: str
+    args: dict[str, Any]
+    address: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+
+class EventDecoder:
+    """Decodes the logs of the coalition's contracts (others are ignored)."""
+
+    def __init__(self, book: AddressBook) -> None:
+        self._by_key: dict[tuple[str, bytes], tuple[str, dict[str, Any]]] = {}
+        for name in CONTRACT_NAMES:
+            address = book.address(name).lower()
+            for item in load_abi(name):
+                if item["type"] == "event" and not item.get("anonymous"):
+                    self._by_key[(address, event_abi_to_log_topic(item))] = (name, item)
+        self.addresses = sorted({book.address(n) for n in CONTRACT_NAMES})
+
+    def decode(self, log: Any) -> DecodedLog | None:
+        topics = [bytes(t) for t in log["topics"]]
+        if not topics:
+            return None
+        found = self._by_key.get((str(log["address"]).lower(), topics[0]))
+        if found is None:
+            return None
+        contract, abi = found
+        indexed = [i for i in abi["inputs"] if i["indexed"]]
+        plain = [i for i in abi["inputs"] if not i["indexed"]]
+        args: dict[str, Any] = {}
+        for item, topic in zip(indexed, topics[1:], strict=True):
+            args[item["name"]] = abi_decode([item["type"]], topic)[0]
+        values = abi_decode([abi_type(i) for i in plain], bytes(log["data"]))
+        args.update({i["name"]: v for i, v in zip(plain, values, strict=True)})
+        args = {
+            k: (to_checksum_address(v) if isinstance(v, str) and v.startswith("0x") and len(v) == 42 else v)
+            for k, v in args.items()
+        }
+        return DecodedLog(
+            contract=contract,
+            name=abi["name"],
+            args={k: _jsonable(v) for k, v in args.items()},
+            address=to_checksum_address(log["address"]),
+            block_number=int(log["blockNumber"]),
+            block_hash=_hex(log["blockHash"]),
+            tx_hash=_hex(log["transactionHash"]),
+            log_index=int(log["logIndex"]),
+        )
+
+
+def abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return item["type"]
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    text = str(value)
+    return text if text.startswith("0x") else "0x" + text
+
+
+class CoalitionContracts:
+    """web3 contract objects for the four contracts of an address book."""
+
+    def __init__(self, w3: Web3, book: AddressBook) -> None:
+        self.w3 = w3
+        self.book = book
+        self.points: Contract = self._contract("CoalitionPoints")
+        self.registry: Contract = self._contract("PartnerRegistry")
+        self.clearing: Contract = self._contract("Clearing")
+        self.token: Contract = self._contract("SettlementToken")
+        self.decoder = EventDecoder(book)
+
+    def _contract(self, name: str) -> Contract:
+        return self.w3.eth.contract(address=self.book.address(name), abi=load_abi(name))
+
+    def partner_id_of(self, minter: str) -> int:
+        return int(self.registry.functions.partnerIdOf(minter).call())
+
+    def is_minted(self, partner_id: int, seq: int) -> bool:
+        return bool(self.points.functions.isMinted(partner_id, seq).call())

@@ -1,0 +1,78 @@
+"""The durable outbox of purchases to mint: accepted purchases are written here first, in the
+caller's database transaction, and the sender drains them. A purchase in the outbox is sent
+until the chain says minted, skipped (minted before) or failed, exactly once on the ledger
+(the contract mints a (partner, seq) at most once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from network.purchases import encode_purchase
+from network.store import OutboxPurchase, PurchaseStatus, utcnow
+
+
+class OutboxConflictError(ValueError):
+    """The (partner, seq) is in the outbox already, with other customer or points."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """Where one purchase stands, for the gateway and the tests."""
+
+    partner_id: int
+    seq: int
+    status: PurchaseStatus
+    tx_hash: str | None
+    batch_id: int | None
+    error: str | None
+
+
+def enqueue(session: Session, *, partner_id: int, seq: int, customer: str, points: int) -> OutboxPurchase:
+    """Adds a purchase to the outbox (flushes, does not commit: the caller's transaction decides).
+    The same (partner, seq) with the same body returns the existing row."""
+    encode_purchase(customer, seq, points)  # validates ranges and the address
+    existing = session.scalar(
+        select(OutboxPurchase).where(OutboxPurchase.partner_id == partner_id, OutboxPurchase.seq == seq)
+    )
+    if existing is not None:
+        if existing.customer.lower() != customer.lower() or existing.points != points:
+            raise OutboxConflictError(f"partner {partner_id} seq {seq} is queued with other customer or points")
+        return existing
+    item = OutboxPurchase(partner_id=partner_id, seq=seq, customer=customer, points=points)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def ready_batch(session: Session, *, partner_id: int, max_size: int, max_wait_s: float) -> list[OutboxPurchase]:
+    """Queued purchases of a partner to send now: a full batch as soon as there are
+    ``max_size``, otherwise all of them once the oldest has waited ``max_wait_s``."""
+    queued = (OutboxPurchase.partner_id == partner_id) & (OutboxPurchase.status == PurchaseStatus.QUEUED)
+    oldest: datetime | None = session.scalar(select(func.min(OutboxPurchase.created_at)).where(queued))
+    if oldest is None:
+        return []
+    items = list(session.scalars(select(OutboxPurchase).where(queued).order_by(OutboxPurchase.id).limit(max_size)))
+    if len(items) >= max_size:
+        return items
+    if oldest.tzinfo is None:  # SQLite returns naive datetimes
+        oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+    return items if utcnow() - oldest >= timedelta(seconds=max_wait_s) else []
+
+
+def result_of(session: Session, *, partner_id: int, seq: int) -> ItemResult | None:
+    item = session.scalar(
+        select(OutboxPurchase).where(OutboxPurchase.partner_id == partner_id, OutboxPurchase.seq == seq)
+    )
+    if item is None:
+        return None
+    tx_hash = None
+    if item.tx_id is not None:
+        from network.store import ChainTransaction
+
+        tx = session.get(ChainTransaction, item.tx_id)
+        tx_hash = tx.tx_hash if tx else None
+    return ItemResult(item.partner_id, item.seq, item.status, tx_hash, item.batch_id, item.error)

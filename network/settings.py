@@ -1,0 +1,62 @@
+"""Settings of the chain layer, read from the environment (prefix ``COALITION_``) in one place.
+
+Local mode (the default) runs its own anvil and may use anvil's public development accounts;
+any other mode connects to the JSON-RPC chain named by ``COALITION_RPC_URL`` and
+``COALITION_CHAIN_ID`` and takes keys from encrypted keystores only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from network.deployments import PROJECT_ROOT
+
+STATE_DIR = PROJECT_ROOT / ".state"
+
+
+class ChainSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COALITION_", extra="ignore")
+
+    mode: Literal["local", "rpc"] = "local"
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int = 31337
+    # local node (mode=local)
+    anvil_port: int = 8545
+    anvil_state_file: Path = STATE_DIR / "anvil-state.json"
+    anvil_state_interval_s: int = Field(default=1, ge=0)
+    anvil_block_time_s: float | None = None  # None: automine, one block per transaction
+    anvil_gas_limit: int = 60_000_000
+    # store
+    database_url: str = f"sqlite:///{STATE_DIR / 'coalition.db'}"
+    # transaction sender
+    confirmations: int = Field(default=1, ge=1)
+    batch_max_size: int = Field(default=500, ge=1, le=2000)
+    batch_max_wait_s: float = Field(default=0.2, ge=0)
+    max_in_flight: int = Field(default=8, ge=1)
+    stuck_after_s: float = Field(default=15.0, gt=0)
+    fee_bump_percent: int = Field(default=15, ge=10)
+    rpc_timeout_s: float = Field(default=10.0, gt=0)
+    rpc_retries: int = Field(default=5, ge=0)
+    # indexer
+    indexer_chunk_blocks: int = Field(default=2_000, ge=1)
+    indexer_reorg_depth: int = Field(default=256, ge=1)
+    # keys
+    keystore_dir: Path = PROJECT_ROOT / "keystore"
+    keystore_password: str | None = None
+    redis_url: str | None = None
+
+    @model_validator(mode="after")
+    def _local_rpc_url(self) -> ChainSettings:
+        if self.mode == "local":
+            self.rpc_url = f"http://127.0.0.1:{self.anvil_port}"
+        return self
+
+
+@lru_cache
+def get_settings() -> ChainSettings:
+    return ChainSettings()
