@@ -202,6 +202,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
             PartnerNet calldata line = lines[i];
             if (line.partnerId <= previous) revert ClearingBadStatement(i);
             previous = line.partnerId;
+            registry.partner(line.partnerId); // reverts for a partner that was never onboarded
             operatorNet -= _settlePartner(periodId, line.partnerId, line.issuedValue, line.redeemedValue);
         }
         if (operatorNet < 0) {

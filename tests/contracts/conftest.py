@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+import brownie
 import pytest
 from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts
 
@@ -51,6 +52,17 @@ def partner_b():
 @pytest.fixture(scope="module")
 def treasury_b():
     return accounts[5]
+
+
+@pytest.fixture(scope="module")
+def partner_c():
+    """A third minter key, for partners onboarded inside a test (make_partner)."""
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def treasury_c():
+    return accounts[10]
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +153,28 @@ def purchase(seqs):
         return encode_purchase(str(customer), next(seqs) if seq is None else seq, points)
 
     return make
+
+
+def _as_decoded(arg) -> str:
+    """An error argument as brownie prints it after decoding a custom error with the ABI."""
+    arg = getattr(arg, "address", arg)  # accounts and contracts
+    if isinstance(arg, str) and arg.startswith("0x") and len(arg) == 42:
+        return arg.lower()
+    if isinstance(arg, bytes):
+        return str(bytes(arg))
+    return str(arg)
+
+
+@pytest.fixture(scope="session")
+def reverts_with():
+    """reverts_with("ErrorName", *args): expects a revert with exactly that custom error.
+
+    brownie 1.22 decodes a custom error with the selectors of every loaded ABI into
+    ``"ErrorName: arg1, arg2"`` (addresses lower-case, bytes as Python bytes); an error it does
+    not know stays ``"Unknown typed error: 0x..."``, which this never matches.
+    """
+
+    def expect(error: str, *args):
+        return brownie.reverts(f"{error}: {', '.join(_as_decoded(a) for a in args)}")
+
+    return expect
