@@ -19,7 +19,7 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: setup demo test test-contracts lint gas lock clean
+.PHONY: setup demo test test-contracts lint gas bench-sender lock clean
 
 setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks
 
@@ -51,6 +51,10 @@ demo: setup
 
 gas: setup
 	$(BIN)/brownie run scripts/gas.py
+
+# earns per second and gas per purchase: one transaction per purchase vs the batching sender
+bench-sender: setup
+	$(BIN)/python -m bench.earn_throughput
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ from network.keys import signer
 from network.locks import FileKeyLock, KeyLock, RedisKeyLock
 from network.node import AnvilNode
 from network.sender import EarnSender
-from network.settings import STATE_DIR, ChainSettings, get_settings
+from network.settings import ChainSettings, get_settings
 from network.store import open_store
 
 
@@ -39,8 +39,8 @@ def _lock(settings: ChainSettings, address: str) -> KeyLock:
     if settings.redis_url:
         import redis
 
-        return RedisKeyLock(redis.Redis.from_url(settings.redis_url), address)
-    return FileKeyLock(STATE_DIR / "locks", address)
+        return RedisKeyLock(redis.Redis.from_url(settings.redis_url), address, settings.chain_id)
+    return FileKeyLock(settings.lock_dir, address, settings.chain_id)
 
 
 def main(argv: list[str] | None = None) -> None:

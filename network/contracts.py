@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
@@ -70,7 +71,7 @@ class EventDecoder:
         self.addresses = sorted({book.address(n) for n in CONTRACT_NAMES})
 
     def decode(self, log: Any) -> DecodedLog | None:
-        topics = [bytes(t) for t in log["topics"]]
+        topics = [bytes(HexBytes(t)) for t in log["topics"]]
         if not topics:
             return None
         found = self._by_key.get((str(log["address"]).lower(), topics[0]))
@@ -82,7 +83,7 @@ class EventDecoder:
         args: dict[str, Any] = {}
         for item, topic in zip(indexed, topics[1:], strict=True):
             args[item["name"]] = abi_decode([item["type"]], topic)[0]
-        values = abi_decode([abi_type(i) for i in plain], bytes(log["data"]))
+        values = abi_decode([abi_type(i) for i in plain], bytes(HexBytes(log["data"])))
         args.update({i["name"]: v for i, v in zip(plain, values, strict=True)})
         args = {
             k: (to_checksum_address(v) if isinstance(v, str) and v.startswith("0x") and len(v) == 42 else v)
@@ -93,10 +94,10 @@ class EventDecoder:
             name=abi["name"],
             args={k: _jsonable(v) for k, v in args.items()},
             address=to_checksum_address(log["address"]),
-            block_number=int(log["blockNumber"]),
+            block_number=_int(log["blockNumber"]),
             block_hash=_hex(log["blockHash"]),
             tx_hash=_hex(log["transactionHash"]),
-            log_index=int(log["logIndex"]),
+            log_index=_int(log["logIndex"]),
         )
 
 
@@ -105,6 +106,10 @@ def abi_type(item: dict[str, Any]) -> str:
         inner = ",".join(abi_type(c) for c in item["components"])
         return f"({inner}){item['type'][5:]}"
     return item["type"]
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 def _hex(value: Any) -> str:

@@ -137,11 +137,20 @@ class EventIndexer:
             return 0
 
     def _index_range(self, session: Session, start: int, end: int) -> int:
+        end_hash = self._headers([end])[end]["hash"]
         logs = self.w3.eth.get_logs(
             {"fromBlock": start, "toBlock": end, "address": self.contracts.decoder.addresses}  # type: ignore[typeddict-item]
         )
-        numbers = sorted({int(entry["blockNumber"]) for entry in logs} | {end})
+        parent = {start - 1} if start > self.start_block else set()
+        numbers = sorted({int(entry["blockNumber"]) for entry in logs} | {end} | parent)
         headers = self._headers(numbers)
+        # The chain may have changed since _check_reorg: the range must extend the block it
+        # checked, and must not have changed while it was read (a block without our logs can).
+        seen = session.get(IndexedBlock, (self.chain_id, start - 1)) if parent else None
+        if seen is not None and seen.hash != headers[start - 1]["hash"]:
+            raise ReorgInProgress(start - 1)
+        if headers[end]["hash"] != end_hash:
+            raise ReorgInProgress(end)
         written = 0
         for raw in logs:
             event = self.contracts.decoder.decode(raw)

@@ -21,8 +21,8 @@ class KeyLock(Protocol):
 class FileKeyLock:
     """An flock on ``<directory>/<address>.lock``; the kernel frees it when the process dies."""
 
-    def __init__(self, directory: Path, address: str) -> None:
-        self.path = directory / f"sender-{address.lower()}.lock"
+    def __init__(self, directory: Path, address: str, chain_id: int) -> None:
+        self.path = directory / f"sender-{chain_id}-{address.lower()}.lock"
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -59,9 +59,9 @@ class RedisKeyLock:
     """A lease in Redis (SET NX PX with a token), refreshed by its holder; a crashed holder's
     lease expires after ``ttl_ms``."""
 
-    def __init__(self, client: object, address: str, ttl_ms: int = 15_000) -> None:
+    def __init__(self, client: object, address: str, chain_id: int, ttl_ms: int = 15_000) -> None:
         self.client = client
-        self.key = f"coalition:sender-lock:{address.lower()}"
+        self.key = f"coalition:sender-lock:{chain_id}:{address.lower()}"
         self.ttl_ms = ttl_ms
         self.token = uuid.uuid4().hex
 

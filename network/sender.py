@@ -26,12 +26,15 @@ from typing import Any, TypeVar
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from network.contracts import CoalitionContracts, encode_earn_batch
+from network.contracts import CoalitionContracts, encode_earn_batch, load_abi
 from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
 from network.outbox import ready_batch
@@ -63,6 +66,16 @@ class StepReport:
     results: dict[PurchaseStatus, int] = field(default_factory=lambda: defaultdict(int))
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    gas_used: int
+    succeeded: bool
+    logs: list[dict[str, Any]]
+
+
 class EarnSender:
     """The only driver of one minter key (enforced by ``lock``)."""
 
@@ -91,6 +104,12 @@ class EarnSender:
         self._block_gas_limit = 30_000_000
         self._head: tuple[int, str] | None = None
         self._started = False
+        self._result_topics = {
+            "0x" + event_abi_to_log_topic(item).hex()
+            for item in load_abi("CoalitionPoints")
+            if item["type"] == "event" and item["name"] in ("Earned", "PurchaseSkipped")
+        }
+        self._resync = False  # a broadcast said "nonce too low": recover() at the next step
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,6 +159,9 @@ class EarnSender:
         if self._head is not None and self._head_moved_back(head):
             log.warning("node head went back from %s to %s: re-synchronising", self._head[0], head[0])
             self.recover()
+        elif self._resync:
+            log.warning("the node said a nonce of ours was used already: re-synchronising")
+            self.recover()
         self._head = head
         with self.sessions() as session:
             self._track_receipts(session, head[0], report)
@@ -163,6 +185,7 @@ class EarnSender:
 
     def recover(self) -> None:
         """Re-synchronises stored transactions and the local nonce with the chain."""
+        self._resync = False
         chain_nonce = self._rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"))
         with self.sessions() as session, session.begin():
             txs = self._txs(session, (*OPEN, TxStatus.CONFIRMED, TxStatus.REVERTED), recent_only=True)
@@ -214,10 +237,12 @@ class EarnSender:
             receipt = self._find_receipt(group)
             if receipt is None:
                 continue
-            mined = next(t for t in group if t.tx_hash == receipt["transactionHash"].to_0x_hex())
-            mined.block_number = int(receipt["blockNumber"])
-            mined.block_hash = receipt["blockHash"].to_0x_hex()
-            mined.gas_used = int(receipt["gasUsed"])
+            mined = next(t for t in group if t.tx_hash == receipt.tx_hash)
+            mined.block_number, mined.block_hash, mined.gas_used = (
+                receipt.block_number,
+                receipt.block_hash,
+                receipt.gas_used,
+            )
             if head - mined.block_number + 1 < self.settings.confirmations:
                 mined.status = TxStatus.MINED
                 continue
@@ -225,7 +250,7 @@ class EarnSender:
                 for t in group:
                     if t is not mined:
                         t.status = TxStatus.REPLACED
-                if receipt["status"] == 1:
+                if receipt.succeeded:
                     mined.status = TxStatus.CONFIRMED
                     self._settle_items(session, group, mined, receipt, report)
                 else:
@@ -240,12 +265,15 @@ class EarnSender:
         session: Session,
         group: list[ChainTransaction],
         mined: ChainTransaction,
-        receipt: Any,
+        receipt: Receipt,
         report: StepReport,
     ) -> None:
         minted: dict[int, int] = {}
         skipped: set[int] = set()
-        for raw in receipt["logs"]:
+        for raw in receipt.logs:
+            # A batch's receipt holds a Transfer per purchase; decode only what settles the items.
+            if not raw["topics"] or raw["topics"][0] not in self._result_topics:
+                continue
             decoded = self.contracts.decoder.decode(raw)
             if decoded is None:
                 continue
@@ -280,7 +308,7 @@ class EarnSender:
         return "reverted (no reason when replayed)"
 
     def _calldata(self, tx: ChainTransaction) -> bytes:
-        return bytes(self.w3.eth.account.decode_transaction(tx.raw_tx)["data"])
+        return bytes(decode_raw_transaction(tx.raw_tx)["data"])
 
     # ------------------------------------------------------------------ stuck transactions
 
@@ -313,7 +341,7 @@ class EarnSender:
         bump = 100 + self.settings.fee_bump_percent
         priority = max(-(-old.max_priority_fee_per_gas * bump // 100), self._priority_fee)
         max_fee = max(-(-old.max_fee_per_gas * bump // 100), 2 * base_fee + priority)
-        fields = self.w3.eth.account.decode_transaction(old.raw_tx)
+        fields = decode_raw_transaction(old.raw_tx)
         new = self._sign(
             session,
             nonce=old.nonce,
@@ -417,6 +445,7 @@ class EarnSender:
                 pass
             elif "nonce too low" in message:
                 log.info("nonce %s already used on chain; the receipt or recovery will tell by whom", tx.nonce)
+                self._resync = True
             elif "underpriced" in message:
                 log.info("replacement %s underpriced; the next stuck check raises the fee again", tx.tx_hash)
             else:
@@ -445,12 +474,23 @@ class EarnSender:
             txs = [max(g, key=lambda t: t.id) for g in _by_nonce(txs).values()]
         return txs
 
-    def _find_receipt(self, group: list[ChainTransaction]) -> Any | None:
+    def _find_receipt(self, group: list[ChainTransaction]) -> Receipt | None:
+        """The receipt of whichever transaction of ``group`` was mined. Read raw: web3's
+        formatting of every log of a 1,000-purchase batch costs more than the node's answer."""
         for t in sorted(group, key=lambda t: -t.id):
-            try:
-                return self._rpc(lambda h=t.tx_hash: self.w3.eth.get_transaction_receipt(h))
-            except TransactionNotFound:
-                continue
+            reply = self._rpc(lambda h=t.tx_hash: self.w3.provider.make_request("eth_getTransactionReceipt", [h]))
+            if "error" in reply:
+                raise ChainError(f"eth_getTransactionReceipt({t.tx_hash}) failed: {reply['error']}")
+            raw = reply.get("result")
+            if raw:
+                return Receipt(
+                    tx_hash=raw["transactionHash"],
+                    block_number=int(raw["blockNumber"], 16),
+                    block_hash=raw["blockHash"],
+                    gas_used=int(raw["gasUsed"], 16),
+                    succeeded=int(raw["status"], 16) == 1,
+                    logs=raw["logs"],
+                )
         return None
 
     def _rpc(self, call: Callable[[], T]) -> T:
@@ -465,6 +505,11 @@ class EarnSender:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
+
+
+def decode_raw_transaction(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed typed transaction (nonce, gas, data, fees, ...)."""
+    return TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
 
 
 def _by_nonce(txs: list[ChainTransaction]) -> dict[int, list[ChainTransaction]]:

@@ -48,7 +48,9 @@ class ChainSettings(BaseSettings):
     # keys
     keystore_dir: Path = PROJECT_ROOT / "keystore"
     keystore_password: str | None = None
+    # one sender per key: a lease in Redis when set, else a file lock here
     redis_url: str | None = None
+    lock_dir: Path = STATE_DIR / "locks"
 
     @model_validator(mode="after")
     def _local_rpc_url(self) -> ChainSettings:

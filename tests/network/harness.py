@@ -3,6 +3,7 @@ port, the contracts deployed with web3.py, partners onboarded and funded, a fres
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import HTTPProvider, Web3
 
 from network.contracts import CoalitionContracts
-from network.deployments import AddressBook
+from network.deployments import PROJECT_ROOT, AddressBook, write_address_book
 from network.direct import deploy_coalition, transact
 from network.keys import dev_account
 from network.node import AnvilNode
@@ -31,12 +32,57 @@ class Harness:
     sessions: sessionmaker[Session]
     admin: LocalAccount
     operator: LocalAccount
+    tmp: Path | None = None  # the harness's own directory: store, anvil state and log, address book
 
-    def onboard(self, minter: LocalAccount, treasury: LocalAccount, *, issue_price: int = 10_000,
-                reimbursement_rate: int = 8_000, deposit: int = 10**7 * USD, limit: int = 10**9 * USD) -> int:
+    @property
+    def deployments_dir(self) -> Path:
+        """Where :meth:`write_address_book` puts the address book (``COALITION_DEPLOYMENTS_DIR``)."""
+        if self.tmp is None:
+            raise ValueError("this harness has no directory of its own")
+        return self.tmp / "deployments"
+
+    def write_address_book(self, directory: Path | None = None) -> Path:
+        """Writes ``<directory>/<chain_id>.json`` (default: :attr:`deployments_dir`) so that a
+        process started with ``COALITION_DEPLOYMENTS_DIR=<directory>`` finds the contracts."""
+        return write_address_book(self.book, directory or self.deployments_dir)
+
+    def process_env(self, **settings: object) -> dict[str, str]:
+        """Environment for a ``python -m network ...`` process on this harness's node and store:
+        the inherited environment without any ``COALITION_*`` variable, then this harness's
+        settings, then ``settings`` (names of ChainSettings fields, e.g. ``batch_max_size=50``)."""
+        assert self.tmp is not None, "this harness has no directory of its own"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+        values: dict[str, object] = {
+            "mode": "local",
+            "anvil_port": self.node.port,
+            "chain_id": self.settings.chain_id,
+            "database_url": self.settings.database_url,
+            "deployments_dir": self.deployments_dir,
+            "keystore_dir": self.tmp / "keystore",  # empty: --key NAME falls back to --dev-index
+            "anvil_state_file": self.settings.anvil_state_file,
+            **{name: getattr(self.settings, name) for name in _SENDER_SETTINGS},
+            **settings,
+        }
+        env.update({f"COALITION_{k.upper()}": str(v) for k, v in values.items() if v is not None})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def onboard(
+        self,
+        minter: LocalAccount,
+        treasury: LocalAccount,
+        *,
+        issue_price: int = 10_000,
+        reimbursement_rate: int = 8_000,
+        deposit: int = 10**7 * USD,
+        limit: int = 10**9 * USD,
+    ) -> int:
         c = self.contracts
-        transact(self.w3, self.operator, c.registry.functions.onboard(
-            minter.address, treasury.address, issue_price, reimbursement_rate, limit))
+        transact(
+            self.w3,
+            self.operator,
+            c.registry.functions.onboard(minter.address, treasury.address, issue_price, reimbursement_rate, limit),
+        )
         partner_id = c.partner_id_of(minter.address)
         if deposit:
             transact(self.w3, self.admin, c.token.functions.mint(treasury.address, deposit))
@@ -47,12 +93,42 @@ class Harness:
 
 def make_harness(tmp: Path, port: int, **settings_overrides: object) -> Harness:
     settings = ChainSettings(
-        mode="local", anvil_port=port, anvil_state_file=tmp / "anvil-state.json",
-        database_url=f"sqlite:///{tmp / 'store.db'}", **settings_overrides,
+        mode="local",
+        anvil_port=port,
+        anvil_state_file=tmp / "anvil-state.json",
+        database_url=f"sqlite:///{tmp / 'store.db'}",
+        **settings_overrides,
     )
     node = AnvilNode.from_settings(settings, log_file=tmp / "anvil.log").start()
-    w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": settings.rpc_timeout_s}))
-    admin, operator = dev_account(0, settings), dev_account(1, settings)
-    book = deploy_coalition(w3, admin, operator)
-    return Harness(node, settings, w3, book, CoalitionContracts(w3, book), open_store(settings.database_url),
-                   admin, operator)
+    try:
+        w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": settings.rpc_timeout_s}))
+        admin, operator = dev_account(0, settings), dev_account(1, settings)
+        book = deploy_coalition(w3, admin, operator)
+        h = Harness(
+            node,
+            settings,
+            w3,
+            book,
+            CoalitionContracts(w3, book),
+            open_store(settings.database_url),
+            admin,
+            operator,
+            tmp,
+        )
+        h.write_address_book()
+    except BaseException:
+        node.stop()  # never leave an anvil behind holding the port
+        raise
+    return h
+
+
+_SENDER_SETTINGS = (
+    "confirmations",
+    "batch_max_size",
+    "batch_max_wait_s",
+    "max_in_flight",
+    "stuck_after_s",
+    "fee_bump_percent",
+    "rpc_timeout_s",
+    "rpc_retries",
+)

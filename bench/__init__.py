@@ -1,0 +1,1 @@
+"""Benchmarks of the chain layer, run against their own anvil (`python -m bench.<name>`)."""
