@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import time
 
-from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts, chain, network
+from brownie import accounts, chain, network
 from eth_utils import keccak
 
 from network.deployments import write_address_book
 from network.purchases import encode_purchase
 from network.signatures import RedeemConsent, sign_redeem
 from scripts.deploy import deploy
-from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner, quiet
+from scripts.onboarding import USD, fund_operator, onboard_partner, quiet
 
 GROCERY = {"issue_price": 10_000, "reimbursement_rate": 9_000}  # pays 0.010, gets 0.009 per point
 FUEL = {"issue_price": 12_000, "reimbursement_rate": 8_000}  # pays 0.012, gets 0.008 per point
@@ -32,16 +32,8 @@ def cusd(units: int) -> str:
 def main() -> None:
     print(f"Network: {network.show_active()} (chain id {chain.id}, {network.web3.provider.endpoint_uri})")
     with quiet():
-        book = deploy(accounts[0], accounts[1])
+        c, book = deploy(accounts[0], accounts[1])
     path = write_address_book(book)
-    c = Coalition(
-        PartnerRegistry.at(book.contracts["PartnerRegistry"]),
-        SettlementToken.at(book.contracts["SettlementToken"]),
-        Clearing.at(book.contracts["Clearing"]),
-        CoalitionPoints.at(book.contracts["CoalitionPoints"]),
-        accounts[0],
-        accounts[1],
-    )
     with quiet():
         grocery_key, fuel_key = accounts[2], accounts[4]
         grocery = onboard_partner(c, grocery_key, accounts[3], deposit=1_000 * USD, **GROCERY)

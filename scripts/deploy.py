@@ -22,31 +22,39 @@ from brownie import (
 )
 
 from network.deployments import AddressBook, write_address_book
+from scripts.onboarding import Coalition
 
 LOCAL_NETWORKS = {"development", "anvil"}
 
 
-def deploy(admin, operator) -> AddressBook:
-    """Deploys the four contracts, binds them, and returns the (unsaved) address book."""
+def deploy_contracts(admin, operator) -> Coalition:
+    """Deploys the four contracts and binds them; returns brownie's contract objects."""
     tx = {"from": admin}
-    start = chain.height
     registry = PartnerRegistry.deploy(admin, operator, tx)
     token = SettlementToken.deploy(admin, tx)
     clearing = Clearing.deploy(token, registry, admin, operator, tx)
     points = CoalitionPoints.deploy(registry, clearing, admin, operator, tx)
     clearing.bindPoints(points, tx)
-    return AddressBook(
+    return Coalition(registry, token, clearing, points, admin, operator)
+
+
+def deploy(admin, operator) -> tuple[Coalition, AddressBook]:
+    """Deploys the set and returns it with its (unsaved) address book."""
+    start = chain.height + 1
+    c = deploy_contracts(admin, operator)
+    book = AddressBook(
         chain_id=chain.id,
         contracts={
-            "PartnerRegistry": registry.address,
-            "SettlementToken": token.address,
-            "Clearing": clearing.address,
-            "CoalitionPoints": points.address,
+            "PartnerRegistry": c.registry.address,
+            "SettlementToken": c.token.address,
+            "Clearing": c.clearing.address,
+            "CoalitionPoints": c.points.address,
         },
-        deployed_at_block=start + 1,
+        deployed_at_block=start,
         admin=admin.address,
         operator=operator.address,
     )
+    return c, book
 
 
 def main() -> AddressBook:
@@ -61,7 +69,7 @@ def main() -> AddressBook:
         if input(f"Deploy to {name} from {admin.address}, operator {operator_address}? [y/N] ").lower() != "y":
             raise SystemExit("aborted")
         operator = accounts.at(operator_address, force=True)
-    book = deploy(admin, operator)
+    _, book = deploy(admin, operator)
     path = write_address_book(book)
     for contract, address in book.contracts.items():
         print(f"  {contract:<16} {address}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 
-from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts, chain
+from brownie import accounts, chain
 from eth_utils import keccak, to_checksum_address
 
 from network.purchases import encode_purchase, merkle_proof
 from network.signatures import RedeemConsent, sign_redeem
-from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner
+from scripts.deploy import deploy_contracts
+from scripts.onboarding import USD, fund_operator, onboard_partner
 
 # anvil's public development accounts (well known; local chains only)
 ADMIN, OPERATOR = 0, 1
@@ -24,18 +25,8 @@ def customer_address(i: int) -> str:
     return to_checksum_address(keccak(b"gas-table-customer" + i.to_bytes(8, "big"))[12:])
 
 
-def deploy() -> Coalition:
-    admin, operator = accounts[ADMIN], accounts[OPERATOR]
-    registry = PartnerRegistry.deploy(admin, operator, {"from": admin})
-    token = SettlementToken.deploy(admin, {"from": admin})
-    clearing = Clearing.deploy(token, registry, admin, operator, {"from": admin})
-    points = CoalitionPoints.deploy(registry, clearing, admin, operator, {"from": admin})
-    clearing.bindPoints(points, {"from": admin})
-    return Coalition(registry, token, clearing, points, admin, operator)
-
-
 def main() -> list[tuple[str, int, int]]:
-    c = deploy()
+    c = deploy_contracts(accounts[ADMIN], accounts[OPERATOR])
     minter, treasury = accounts[2], accounts[3]
     partner = onboard_partner(c, minter, treasury, deposit=10**7 * USD, issuance_limit=10**9 * USD)
     rows: list[tuple[str, int, int]] = []
@@ -93,7 +84,7 @@ def main() -> list[tuple[str, int, int]]:
     fund_operator(c, 10**6 * USD)
     ids = [partner]
     for k in range(9):
-        m, t = accounts.add(), accounts.add()  # fresh keys; gas is free on the local anvil
+        m, t = accounts[4 + k], accounts[13]  # development accounts; one treasury may serve several
         pid = onboard_partner(c, m, t)
         c.points.earn(encode_purchase(customer_address(9000 + k), k, 100), {"from": m})
         ids.append(pid)
@@ -110,7 +101,7 @@ def main() -> list[tuple[str, int, int]]:
 def print_table(rows: list[tuple[str, int, int]]) -> None:
     print()
     print(f"| {'operation':<54} | {'gas (tx)':>10} | {'gas per purchase':>16} |")
-    print(f"|{'-' * 56}|{'-' * 12}:|{'-' * 17}:|")
+    print(f"|{'-' * 56}|{'-' * 11}:|{'-' * 17}:|")
     for name, n, gas in rows:
         per = f"{gas / n:,.0f}" if n > 1 else ""
         print(f"| {name:<54} | {gas:>10,} | {per:>16} |")

@@ -10,9 +10,10 @@ import itertools
 
 import brownie
 import pytest
-from brownie import Clearing, CoalitionPoints, PartnerRegistry, SettlementToken, accounts
+from brownie import accounts
 
 from network.purchases import encode_purchase
+from scripts.deploy import deploy_contracts
 from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner
 
 ISSUE_PRICE = 10_000  # 0.01 cUSD per point
@@ -83,12 +84,7 @@ def stranger():
 
 @pytest.fixture(scope="module")
 def coalition(admin, operator) -> Coalition:
-    registry = PartnerRegistry.deploy(admin, operator, {"from": admin})
-    token = SettlementToken.deploy(admin, {"from": admin})
-    clearing = Clearing.deploy(token, registry, admin, operator, {"from": admin})
-    points = CoalitionPoints.deploy(registry, clearing, admin, operator, {"from": admin})
-    clearing.bindPoints(points, {"from": admin})
-    return Coalition(registry, token, clearing, points, admin, operator)
+    return deploy_contracts(admin, operator)
 
 
 @pytest.fixture(scope="module")
