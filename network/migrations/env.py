@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import gateway.models  # noqa: F401 (the store holds the gateway's tables too; for autogenerate)
 from network.store import Base, make_engine
 
 config = context.config

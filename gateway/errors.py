@@ -1,0 +1,101 @@
+"""Domain errors of the gateway and their problem+json form (RFC 9457).
+
+Every error a client can see has a stable ``type`` (``/problems/<slug>``), a title, the HTTP
+status, and a detail that says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+# slug -> (status, title): the catalogue of every problem type the API returns
+PROBLEMS: dict[str, tuple[int, str]] = {
+    "validation-error": (422, "The request is not valid"),
+    "unauthorized": (401, "Missing or unknown credentials"),
+    "forbidden": (403, "Not allowed with these credentials"),
+    "not-found": (404, "No such resource"),
+    "method-not-allowed": (405, "Method not allowed"),
+    "idempotency-conflict": (409, "The same id was used with another body"),
+    "partner-exists": (409, "A partner with this minter is onboarded already"),
+    "customer-not-linked": (422, "The customer reference is linked to no wallet"),
+    "currency-not-accepted": (422, "The partner's earn rule does not cover this currency"),
+    "no-points": (422, "The purchase earns no points"),
+    "partner-suspended": (409, "The partner is suspended"),
+    "rate-limited": (429, "Too many requests"),
+    "chain-unavailable": (503, "The chain cannot be reached; retry later"),
+    "internal-error": (500, "Internal error"),
+}
+
+
+def problem_type(slug: str) -> str:
+    return f"/problems/{slug}"
+
+
+class GatewayError(Exception):
+    """Root of the gateway's domain errors; each maps to one problem type."""
+
+    slug = "internal-error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+def _error(slug: str) -> type[GatewayError]:
+    return type("".join(p.title() for p in slug.split("-")) + "Error", (GatewayError,), {"slug": slug})
+
+
+Unauthorized = _error("unauthorized")
+Forbidden = _error("forbidden")
+NotFound = _error("not-found")
+IdempotencyConflict = _error("idempotency-conflict")
+PartnerExists = _error("partner-exists")
+CustomerNotLinked = _error("customer-not-linked")
+CurrencyNotAccepted = _error("currency-not-accepted")
+NoPoints = _error("no-points")
+PartnerSuspended = _error("partner-suspended")
+RateLimited = _error("rate-limited")
+ChainUnavailable = _error("chain-unavailable")
+
+
+def problem(slug: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:
+    status, title = PROBLEMS[slug]
+    body = {"type": problem_type(slug), "title": title, "status": status, "detail": detail, **extra}
+    if instance:
+        body["instance"] = instance
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def gateway_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return problem(exc.slug, exc.detail, str(request.url.path), **exc.extra)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors)
+    return problem("validation-error", f"invalid fields: {fields}", str(request.url.path), errors=errors)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}.get(
+        exc.status_code, "internal-error"
+    )
+    return problem(slug, str(exc.detail), str(request.url.path))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    return problem("internal-error", "an unexpected error occurred; it was logged", str(request.url.path))

@@ -1,0 +1,34 @@
+"""The FastAPI app: wires routers, error handlers and middleware, nothing else."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import errors
+from gateway.routes import operator, purchases
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Coalition loyalty network",
+        version="0.1.0",
+        description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
+        "Errors are application/problem+json with a stable `type` (`/problems/<slug>`).",
+    )
+    app.include_router(purchases.router)
+    app.include_router(operator.router)
+    app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(Exception, errors.unhandled_error_handler)
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,70 @@
+"""The gateway's tables, in the same store (and migration history) as the chain layer's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from network.store import Base, utcnow
+
+
+class Partner(Base):
+    """A partner merchant. ``id`` is its id in the on-chain registry."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(120))
+    minter: Mapped[str] = mapped_column(String(42), unique=True)
+    treasury: Mapped[str] = mapped_column(String(42))
+    api_key_prefix: Mapped[str] = mapped_column(String(24), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    points_per_unit: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    issue_price: Mapped[int] = mapped_column(BigInteger)
+    reimbursement_rate: Mapped[int] = mapped_column(BigInteger)
+    issuance_limit: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    next_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomerLink(Base):
+    """A partner's own customer reference, linked to a wallet."""
+
+    __tablename__ = "customer_links"
+    __table_args__ = (UniqueConstraint("partner_id", "ref", name="uq_customer_links_partner_ref"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    ref: Mapped[str] = mapped_column(String(64))
+    wallet: Mapped[str] = mapped_column(String(42), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Purchase(Base):
+    """A purchase as the partner posted it, the earn rule applied, and its outbox entry."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "purchase_id", name="uq_purchases_partner_purchase"),
+        UniqueConstraint("partner_id", "seq", name="uq_purchases_partner_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    purchase_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    customer_wallet: Mapped[str] = mapped_column(String(42), index=True)
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    points: Mapped[int] = mapped_column(BigInteger)
+    rule: Mapped[dict] = mapped_column(JSON)
+    purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,63 @@
+"""Partner API: purchases earn points."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
+
+from gateway.deps import CurrentPartner, SessionDep, SettingsDep
+from gateway.errors import NotFound
+from gateway.models import Purchase
+from gateway.schemas import EarnRule, Ident, PurchaseCreate, PurchasePublic
+from gateway.services import purchases as service
+from gateway.timeutil import as_utc
+
+router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
+
+
+def _public(session: Session, purchase: Purchase, base_url: str) -> PurchasePublic:
+    name, tx_hash, batch_id, reason = service.status_of(session, purchase)
+    return PurchasePublic(
+        purchase_id=purchase.purchase_id,
+        status=name,
+        customer_wallet=purchase.customer_wallet,  # type: ignore[arg-type]
+        amount=purchase.amount,
+        currency=purchase.currency,
+        points=purchase.points,
+        rule=EarnRule(**purchase.rule),
+        seq=purchase.seq,
+        purchased_at=as_utc(purchase.purchased_at),
+        accepted_at=as_utc(purchase.created_at),
+        tx_hash=tx_hash,
+        batch_id=batch_id,
+        failure_reason=reason,
+        status_url=f"{base_url}/v1/purchases/{purchase.purchase_id}",
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=PurchasePublic,
+    summary="Post a purchase: its points are minted to the customer",
+    responses={409: {"description": "idempotency-conflict, partner-suspended"}, 422: {"description": "invalid"}},
+)
+def post_purchase(
+    body: PurchaseCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep, response: Response
+) -> PurchasePublic:
+    """Idempotent on ``purchase_id``: the same id with the same body returns the first answer;
+    with another body it is refused (409). The answer is 202: the points are minted in the
+    next batch; follow ``status_url`` (accepted, submitted, confirmed, or failed with a reason)."""
+    purchase, _created = service.accept_purchase(session, partner=partner, body=body)
+    response.headers["Location"] = f"/v1/purchases/{purchase.purchase_id}"
+    return _public(session, purchase, settings.public_url)
+
+
+@router.get("/{purchase_id}", response_model=PurchasePublic, summary="Where a purchase stands")
+def get_purchase(
+    purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> PurchasePublic:
+    purchase = service.get_purchase(session, partner=partner, purchase_id=purchase_id)
+    if purchase is None:
+        raise NotFound(f"no purchase {purchase_id!r} of this partner")
+    return _public(session, purchase, settings.public_url)

@@ -1,0 +1,101 @@
+"""Request and response bodies, in families per resource (``PurchaseCreate``, ``PurchasePublic``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from eth_utils import is_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _checksummed(value: str) -> str:
+    if not is_checksum_address(value):
+        raise ValueError("must be a checksummed (EIP-55) 20-byte hex address")
+    return value
+
+
+Address = Annotated[str, Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]), AfterValidator(_checksummed)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"], description="ISO 4217 code")]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=4, examples=["42.50"])]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerRef(Strict):
+    """Either the customer's wallet, or the partner's own reference linked to one."""
+
+    wallet: Address | None = None
+    ref: Ident | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CustomerRef:
+        if (self.wallet is None) == (self.ref is None):
+            raise ValueError("give exactly one of wallet or ref")
+        return self
+
+
+class PurchaseCreate(Strict):
+    purchase_id: Ident = Field(description="The partner's own id of the purchase; the idempotency key")
+    customer: CustomerRef
+    amount: Amount
+    currency: Currency
+    purchased_at: datetime
+
+
+PurchaseStatusName = Literal["accepted", "submitted", "confirmed", "failed"]
+
+
+class EarnRule(BaseModel):
+    currency: str
+    points_per_unit: Decimal
+    rounding: Literal["down"] = "down"
+
+
+class PurchasePublic(BaseModel):
+    purchase_id: str
+    status: PurchaseStatusName
+    customer_wallet: str
+    amount: Decimal
+    currency: str
+    points: int
+    rule: EarnRule
+    seq: int
+    purchased_at: datetime
+    accepted_at: datetime
+    tx_hash: str | None = None
+    batch_id: int | None = None
+    failure_reason: str | None = None
+    status_url: str
+
+
+class PartnerCreate(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    treasury: Address
+    currency: Currency
+    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)]
+    issue_price: int = Field(gt=0, lt=2**96, description="settlement-token units (6 decimals) per point issued")
+    reimbursement_rate: int = Field(ge=0, lt=2**96, description="settlement-token units per point redeemed")
+    issuance_limit: int = Field(gt=0, lt=2**127, description="cap on unsettled issuance, settlement-token units")
+    deposit: int = Field(default=0, ge=0, lt=2**127, description="local chains: test funds deposited for it")
+
+
+class PartnerPublic(BaseModel):
+    id: int
+    name: str
+    minter: str
+    treasury: str
+    currency: str
+    points_per_unit: Decimal
+    issue_price: int
+    reimbursement_rate: int
+    issuance_limit: int
+    status: str
+
+
+class PartnerCreated(PartnerPublic):
+    api_key: str = Field(description="Shown once: store it now; only its hash is kept")

@@ -1,0 +1,130 @@
+"""Accepting purchases: the earn rule, idempotency, a sequence number, and the outbox entry,
+all in one database transaction, so that an accepted purchase is never dropped and never
+minted twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import ROUND_DOWN, Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.errors import CurrencyNotAccepted, CustomerNotLinked, IdempotencyConflict, NoPoints, PartnerSuspended
+from gateway.models import CustomerLink, Partner, Purchase
+from gateway.schemas import PurchaseCreate
+from network.outbox import enqueue
+from network.purchases import MAX_POINTS
+from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
+
+STATUS_NAMES = {
+    PurchaseStatus.QUEUED: "accepted",
+    PurchaseStatus.SENT: "submitted",
+    PurchaseStatus.MINTED: "confirmed",
+    PurchaseStatus.SKIPPED: "confirmed",  # its seq was minted by an earlier transaction of ours
+    PurchaseStatus.FAILED: "failed",
+}
+
+
+def request_hash(body: PurchaseCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def points_for(partner: Partner, amount: Decimal, currency: str) -> tuple[int, dict[str, str]]:
+    """Points of a purchase under the partner's rule: amount x points per unit, rounded down."""
+    if currency != partner.currency:
+        raise CurrencyNotAccepted(f"partner earns points on {partner.currency} purchases, not {currency}")
+    rule = {"currency": partner.currency, "points_per_unit": str(partner.points_per_unit), "rounding": "down"}
+    points = int((amount * Decimal(partner.points_per_unit)).to_integral_value(rounding=ROUND_DOWN))
+    if points <= 0:
+        raise NoPoints(f"{amount} {currency} earns no points at {partner.points_per_unit} per unit")
+    if points > MAX_POINTS:
+        raise NoPoints(f"{points} points exceed the largest purchase ({MAX_POINTS})")
+    return points, rule
+
+
+def _wallet(session: Session, partner: Partner, body: PurchaseCreate) -> str:
+    if body.customer.wallet is not None:
+        return body.customer.wallet
+    link = session.scalar(
+        select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == body.customer.ref)
+    )
+    if link is None:
+        raise CustomerNotLinked(f"customer ref {body.customer.ref!r} is not linked to a wallet; link it first")
+    return link.wallet
+
+
+def accept_purchase(session: Session, *, partner: Partner, body: PurchaseCreate) -> tuple[Purchase, bool]:
+    """Stores the purchase and its outbox entry, or returns the first one for the same
+    ``purchase_id`` and body. Returns (purchase, created)."""
+    digest = request_hash(body)
+    existing = _find(session, partner.id, body.purchase_id)
+    if existing is not None:
+        return _same_or_conflict(existing, digest), False
+    if partner.status != "active":
+        raise PartnerSuspended(f"partner {partner.id} is suspended; purchases are not accepted")
+    points, rule = points_for(partner, body.amount, body.currency)
+    wallet = _wallet(session, partner, body)
+    try:
+        seq = session.scalar(
+            update(Partner)
+            .where(Partner.id == partner.id)
+            .values(next_seq=Partner.next_seq + 1)
+            .returning(Partner.next_seq)
+        )
+        assert seq is not None
+        item = enqueue(session, partner_id=partner.id, seq=seq, customer=wallet, points=points)
+        purchase = Purchase(
+            partner_id=partner.id,
+            purchase_id=body.purchase_id,
+            request_hash=digest,
+            seq=seq,
+            customer_wallet=wallet,
+            customer_ref=body.customer.ref,
+            amount=body.amount,
+            currency=body.currency,
+            points=points,
+            rule=rule,
+            purchased_at=body.purchased_at,
+            outbox_id=item.id,
+        )
+        session.add(purchase)
+        session.commit()
+        session.refresh(purchase)  # answer with what is stored: the first answer and every later one agree
+    except IntegrityError:
+        session.rollback()  # a concurrent request with the same purchase_id won the race
+        existing = _find(session, partner.id, body.purchase_id)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, digest), False
+    return purchase, True
+
+
+def _find(session: Session, partner_id: int, purchase_id: str) -> Purchase | None:
+    return session.scalar(
+        select(Purchase).where(Purchase.partner_id == partner_id, Purchase.purchase_id == purchase_id)
+    )
+
+
+def _same_or_conflict(existing: Purchase, digest: str) -> Purchase:
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            f"purchase_id {existing.purchase_id!r} was first posted with another body; use a new purchase_id"
+        )
+    return existing
+
+
+def get_purchase(session: Session, *, partner: Partner, purchase_id: str) -> Purchase | None:
+    return _find(session, partner.id, purchase_id)
+
+
+def status_of(session: Session, purchase: Purchase) -> tuple[str, str | None, int | None, str | None]:
+    """(status name, tx hash, batch id, failure reason) of a purchase, from its outbox entry."""
+    item = session.get(OutboxPurchase, purchase.outbox_id)
+    assert item is not None
+    tx = session.get(ChainTransaction, item.tx_id) if item.tx_id else None
+    reason = item.error if item.status == PurchaseStatus.FAILED else None
+    return STATUS_NAMES[item.status], tx.tx_hash if tx else None, item.batch_id, reason
