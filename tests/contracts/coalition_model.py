@@ -1,0 +1,425 @@
+"""The Python model of the coalition that test_invariants.py's state machine runs against.
+
+The model is the record of what the coalition's contracts must hold after the steps so far
+(partners and their funds, exposures and prices, purchases minted and reversed, balances,
+redemption nonces, settled periods) and the prediction of what the next step does: which purchases
+of an earn are minted and which are skipped, which custom error a call reverts with and with which
+arguments, which lines a period settles. Nothing here touches the chain; the state machine sends
+the transactions, checks their events against the model's predictions and records them here.
+
+It imports no brownie module: the partners' minter and treasury accounts are kept as they are
+given, customers are addresses, and the reads of the chain stay in test_invariants.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak
+
+from network.purchases import decode_purchase, encode_purchase
+from scripts.onboarding import USD
+
+# Three partners whose bounds are small enough to be hit: A is bound by its deposit (2,000 points
+# at 0.01), B by its deposit too (600 points at 0.025) and reimburses more than it charges, C by
+# its issuance limit (1,500 points at 0.004; its deposit is larger).
+PARTNERS = (
+    {"issue_price": 10_000, "reimbursement_rate": 8_000, "issuance_limit": 10**6 * USD, "deposit": 20 * USD},
+    {"issue_price": 25_000, "reimbursement_rate": 30_000, "issuance_limit": 10**6 * USD, "deposit": 15 * USD},
+    {"issue_price": 4_000, "reimbursement_rate": 3_000, "issuance_limit": 6 * USD, "deposit": 40 * USD},
+)
+CUSTOMERS = 4
+FIRST_SEQ = 240  # fresh seqs start just below a bitmap word boundary (256)
+FAR_DEADLINE = 2**40
+ACTIVE, SUSPENDED = 1, 2  # IPartnerRegistry.PartnerStatus
+
+Failure = tuple[str, tuple]  # a custom error's name and arguments
+
+
+@dataclass
+class PartnerModel:
+    index: int
+    pid: int
+    minter: Any
+    treasury: Any
+    issue_price: int
+    rate: int
+    limit: int
+    funds: int
+    active: bool = True
+    next_seq: int = FIRST_SEQ
+    seqs_seen: list[int] = field(default_factory=list)  # in first-seen order, to pick duplicates from
+    # the current (unsettled) period, each value at the price carried by its event
+    issued: int = 0  # Σ points × issuePrice of its Earned events
+    reversed: int = 0  # Σ points × issuePrice of its Reversed events
+    redeemed: int = 0  # Σ points × reimbursementRate of its Redeemed events
+    touched: bool = False  # emitted an Earned, Reversed or Redeemed event in the period
+
+    @property
+    def exposure(self) -> int:
+        """The value of its issuance not yet settled: what Clearing.exposureOf must say."""
+        return self.issued - self.reversed
+
+    @property
+    def free_funds(self) -> int:
+        return self.funds if self.exposure <= 0 else max(self.funds - self.exposure, 0)
+
+    @property
+    def registry_entry(self) -> tuple[int, int, int, int]:
+        """(status, issuePrice, reimbursementRate, issuanceLimit), as PartnerRegistry.partner must say."""
+        return (ACTIVE if self.active else SUSPENDED, self.issue_price, self.rate, self.limit)
+
+
+@dataclass
+class Mint:
+    """A minted purchase, as its batch's Earned event records it."""
+
+    pid: int
+    batch_id: int
+    words: list[bytes]  # the batch's minted words (Earned.purchases)
+    index: int
+    customer: str
+    seq: int
+    points: int
+    issue_price: int
+    reversed: int = 0
+
+    @property
+    def word(self) -> bytes:
+        return self.words[self.index]
+
+
+@dataclass
+class Settlement:
+    """A settled period, as its events reported it."""
+
+    period_id: int
+    from_block: int
+    to_block: int
+    statement_hash: bytes
+    nets: list[int]  # PartnerSettled.net of each line
+    operator_net: int  # PeriodSettled.operatorNet
+
+
+@dataclass
+class EarnPlan:
+    """What an earn (single or batch) sends and what it must do."""
+
+    words: list[bytes]  # every purchase word sent, duplicates included
+    new: list[tuple[bytes, str, int, int]]  # (word, customer, seq, points) of each purchase to mint
+    dups: list[tuple[int, int, str, int]]  # (pid, seq, customer, points) of each duplicate: a PurchaseSkipped
+    total: int  # the points minted
+    exposure: int  # the partner's exposure once they are
+    failure: Failure | None  # what it reverts with (None: it goes through)
+
+
+@dataclass
+class ReversalPlan:
+    """What a reversal sends and what it must do."""
+
+    mint: Mint
+    owner: PartnerModel  # who minted the purchase
+    caller: PartnerModel  # whose minter sends the reversal
+    price: int  # the issue price it claims for the purchase's batch
+    points: int
+    failure: Failure | None
+
+
+class CoalitionModel:
+    """The coalition as it must be after the steps so far, and what the next step must do."""
+
+    def __init__(
+        self,
+        *,
+        pids: list[int],
+        minters: list,
+        treasuries: list,
+        customers: list[str],
+        next_batch_id: int,
+        operator_funds: int,
+        clearing_balance: int,
+        settled_through: int,
+    ) -> None:
+        self.partners = [
+            PartnerModel(
+                index=i,
+                pid=pid,
+                minter=minters[i],
+                treasury=treasuries[i],
+                issue_price=cfg["issue_price"],
+                rate=cfg["reimbursement_rate"],
+                limit=cfg["issuance_limit"],
+                funds=cfg["deposit"],
+            )
+            for i, (pid, cfg) in enumerate(zip(pids, PARTNERS, strict=True))
+        ]
+        self.by_pid = {p.pid: p for p in self.partners}
+        self.customers = customers  # addresses
+        self.balances = {a: 0 for a in customers}
+        self.earned = self.redeemed = self.reversed = 0  # points
+        self.seen: list[tuple[int, int]] = []  # every (pid, seq) of an earn attempt, in first-seen order
+        self.seen_set: set[tuple[int, int]] = set()
+        self.mints: dict[tuple[int, int], Mint] = {}  # (pid, seq) -> its first (and only) mint
+        self.mint_list: list[Mint] = []
+        self.chain_minted: Counter = Counter()  # (pid, seq) -> Σ points in the words of Earned events
+        self.skips_expected: list[tuple] = []  # (pid, seq, customer, points) of every duplicate sent
+        self.skips_emitted: list[tuple] = []  # the PurchaseSkipped events the chain emitted
+        self.next_batch_id = next_batch_id
+        self.nonces_used: dict[str, list[int]] = defaultdict(list)
+        self.nonces_tried: list[tuple[str, int]] = []  # (customer, nonce) of every signed redeem tried
+        self.operator_funds = operator_funds
+        self.clearing_balance = clearing_balance
+        self.settled_through = settled_through
+        self.settlements: list[Settlement] = []
+
+    # ------------------------------------------------------------------------------ earn
+
+    def _see(self, key: tuple[int, int]) -> None:
+        if key not in self.seen_set:
+            self.seen_set.add(key)
+            self.seen.append(key)
+            self.by_pid[key[0]].seqs_seen.append(key[1])
+
+    def plan_earn(self, p: PartnerModel, items: list[tuple]) -> EarnPlan:
+        """The words of the drawn (customer, seq case, pick, points) items, and what sending them does."""
+        words, new, dups, in_batch = [], [], [], []
+        for cust, case, pick, pts in items:
+            customer = self.customers[cust]
+            if case == "seen before" and p.seqs_seen:  # minted (so a duplicate), or only attempted
+                seq = p.seqs_seen[pick % len(p.seqs_seen)]
+            elif case == "repeat in batch" and in_batch:
+                seq = in_batch[pick % len(in_batch)]
+            elif case == "jump":  # across bitmap words
+                p.next_seq += 1 + pick % 300
+                seq = p.next_seq
+            else:
+                p.next_seq += 1
+                seq = p.next_seq
+            word = encode_purchase(customer, seq, pts)
+            words.append(word)
+            if (p.pid, seq) in self.mints or seq in in_batch:
+                dups.append((p.pid, seq, customer, pts))
+            else:
+                new.append((word, customer, seq, pts))
+            in_batch.append(seq)
+        for seq in in_batch:
+            self._see((p.pid, seq))
+
+        total = sum(n[3] for n in new)
+        exposure = p.exposure + total * p.issue_price
+        if not p.active:
+            failure = ("PartnerRegistryNotActive", (p.pid,))
+        elif new and exposure > 0 and exposure > p.funds:
+            failure = ("ClearingIssuanceOverFunds", (p.pid, exposure, p.funds))
+        elif new and exposure > 0 and exposure > p.limit:
+            failure = ("ClearingIssuanceOverLimit", (p.pid, exposure, p.limit))
+        else:
+            failure = None
+        return EarnPlan(words, new, dups, total, exposure, failure)
+
+    def record_skips(self, plan: EarnPlan, skipped: list[tuple]) -> None:
+        """An earn went through: the duplicates it sent, and the PurchaseSkipped events it emitted."""
+        self.skips_expected += plan.dups
+        self.skips_emitted += skipped
+
+    def record_earn(self, p: PartnerModel, plan: EarnPlan, minted_words: list[bytes]) -> None:
+        """An earn minted its new purchases, in one batch whose Earned event carries minted_words."""
+        # what the chain minted per reference, from the event's words (not from the model's list)
+        for w in minted_words:
+            d = decode_purchase(w)
+            self.chain_minted[(p.pid, d.seq)] += d.points
+        for i, (_, customer, seq, pts) in enumerate(plan.new):
+            m = Mint(p.pid, self.next_batch_id, minted_words, i, customer, seq, pts, p.issue_price)
+            self.mints[(p.pid, seq)] = m
+            self.mint_list.append(m)
+            self.balances[customer] += pts
+        self.earned += plan.total
+        p.issued += plan.total * p.issue_price
+        p.touched = True
+        self.next_batch_id += 1
+
+    # ------------------------------------------------------------------------------ redeem
+
+    def holder(self, cust: int) -> int:
+        """A customer (an index) who holds points if there is one (most redemptions should be possible)."""
+        everyone = range(len(self.customers))
+        holders = [i for i in everyone if self.balances[self.customers[i]] > 0] or list(everyone)
+        return holders[cust % len(holders)]
+
+    @staticmethod
+    def amount(balance: int, case: str, pick: int) -> int:
+        if case == "zero":
+            return 0
+        if case == "more than held":
+            return balance + 1 + pick % 50
+        if case == "all":
+            return balance
+        return 1 + pick % max(balance, 1)
+
+    def redeem_failure(self, customer: str, p: PartnerModel, amount: int) -> Failure | None:
+        """What _redeem reverts with, in the contract's order of checks (None: it burns)."""
+        if amount == 0:
+            return ("CoalitionPointsZeroPoints", ())
+        if not p.active:
+            return ("PartnerRegistryNotActive", (p.pid,))
+        if self.balances[customer] < amount:
+            return ("ERC20InsufficientBalance", (customer, self.balances[customer], amount))
+        return None
+
+    def record_redeem(self, customer: str, p: PartnerModel, amount: int) -> None:
+        self.balances[customer] -= amount
+        self.redeemed += amount
+        p.redeemed += amount * p.rate
+        p.touched = True
+
+    def consent(self, who: int, case: str, nonce: int, pick: int) -> tuple[int, int, int]:
+        """(signer, deadline, nonce) of customer who's consent in this case; signer is a customer's index."""
+        signer, deadline, used = who, FAR_DEADLINE, self.nonces_used[self.customers[who]]
+        if case == "other signer":
+            signer = (who + 1) % CUSTOMERS
+        elif case == "expired":
+            deadline = 1
+        elif case == "replayed nonce" and used:
+            nonce = used[pick % len(used)]
+        return signer, deadline, nonce
+
+    def signed_redeem_failure(
+        self, who: int, signer: int, p: PartnerModel, amount: int, nonce: int, deadline: int
+    ) -> Failure | None:
+        """What redeemWithSignature reverts with (None: it burns and uses the nonce)."""
+        customer = self.customers[who]
+        if deadline == 1:
+            return ("CoalitionPointsExpiredSignature", (deadline,))
+        if signer != who:
+            return ("CoalitionPointsInvalidSigner", (self.customers[signer], customer))
+        if nonce in self.nonces_used[customer]:
+            return ("CoalitionPointsNonceUsed", (customer, nonce))
+        return self.redeem_failure(customer, p, amount)  # the nonce stays unused then
+
+    # ------------------------------------------------------------------------------ reverse
+
+    def plan_reversal(self, pick: int, case: str, amount: int, other: int) -> ReversalPlan:
+        """Which earlier purchase a reversal claws back, by whom, how many points, and what it does."""
+        m = self.mint_list[pick % len(self.mint_list)]
+        owner = self.by_pid[m.pid]
+        caller, price = owner, m.issue_price
+        remaining = m.points - m.reversed
+        if case == "by another partner":
+            caller = self.partners[(owner.index + other) % len(self.partners)]
+        elif case == "other price":  # not the one of its Earned event (e.g. the price after a re-rate)
+            price += 1
+        if case == "more than left":
+            points = remaining + 1 + amount % 20
+        elif case == "rest":
+            points = remaining
+        elif remaining > 1:
+            points = 1 + amount % (remaining - 1)
+        else:
+            points = max(remaining, 1)
+        balance = self.balances[m.customer]
+
+        if not caller.active:
+            failure = ("PartnerRegistryNotActive", (caller.pid,))
+        elif caller is not owner or price != m.issue_price:
+            failure = ("CoalitionPointsUnknownPurchase", (caller.pid, m.batch_id))
+        elif points == 0:
+            failure = ("CoalitionPointsZeroPoints", ())
+        elif m.reversed + points > m.points:  # over-reversal, across any number of partial ones
+            failure = ("CoalitionPointsReversalExceedsPurchase", (m.pid, m.seq, m.points, m.reversed + points))
+        elif balance < points:  # the customer spent them already
+            failure = ("ERC20InsufficientBalance", (m.customer, balance, points))
+        else:
+            failure = None
+        return ReversalPlan(m, owner, caller, price, points, failure)
+
+    def record_reversal(self, plan: ReversalPlan) -> None:
+        m, points = plan.mint, plan.points
+        m.reversed += points
+        self.balances[m.customer] -= points
+        self.reversed += points
+        plan.owner.reversed += points * m.issue_price  # at the price it was issued at
+        plan.owner.touched = True
+
+    # ------------------------------------------------------------------------------ registry
+
+    @staticmethod
+    def record_status_change(p: PartnerModel) -> None:
+        """The operator suspended the active partner, or reactivated the suspended one."""
+        p.active = not p.active
+
+    @staticmethod
+    def record_rerate(p: PartnerModel, price: int, rate: int) -> None:
+        p.issue_price, p.rate = price, rate
+
+    # ------------------------------------------------------------------------------ clearing
+
+    def record_deposit(self, p: PartnerModel, amount: int) -> None:
+        p.funds += amount
+        self.clearing_balance += amount
+
+    @staticmethod
+    def withdrawal(p: PartnerModel, case: str, pick: int) -> tuple[int, Failure | None]:
+        """The amount a withdrawal of this case asks for, and what it reverts with (None: it pays)."""
+        free = p.free_funds
+        if case == "more than free" or free == 0:
+            amount = free + 1 + pick
+        else:
+            amount = free if case == "all free" else 1 + pick % free
+        if amount > free:
+            return amount, ("ClearingInsufficientFreeFunds", (p.pid, free, amount))
+        return amount, None
+
+    def record_withdrawal(self, p: PartnerModel, amount: int) -> None:
+        p.funds -= amount
+        self.clearing_balance -= amount
+
+    def statement(self) -> tuple[int, int, list[tuple[int, int, int]]]:
+        """(periodId, fromBlock, lines) of the next period, from the model's own record."""
+        lines = [(p.pid, p.issued - p.reversed, p.redeemed) for p in self.partners if p.touched]
+        return len(self.settlements) + 1, self.settled_through + 1, lines
+
+    @staticmethod
+    def statement_hash(period_id: int, lines: list[tuple[int, int, int]]) -> bytes:
+        return keccak(json.dumps({"period": period_id, "lines": lines}).encode())
+
+    def settle_outcome(self, lines: list[tuple[int, int, int]]) -> tuple[Failure | None, int]:
+        """What settling these lines reverts with (None: it settles), and the operator's net."""
+        failure, operator_net = None, 0
+        for pid, issued, redeemed in lines:
+            net, funds = redeemed - issued, self.by_pid[pid].funds
+            if net < 0 and -net > funds:
+                failure = failure or ("ClearingPartnerCannotPay", (pid, funds, net))
+            operator_net -= net
+        if not failure and operator_net < 0 and -operator_net > self.operator_funds:
+            failure = ("ClearingInsufficientOperatorFunds", (self.operator_funds, -operator_net))
+        return failure, operator_net
+
+    def record_settlement(self, settlement: Settlement, lines: list[tuple[int, int, int]], operator_net: int) -> None:
+        """A period settled: settlement as its events reported it, operator_net as settle_outcome predicted it."""
+        self.settlements.append(settlement)
+        for pid, issued, redeemed in lines:
+            p = self.by_pid[pid]
+            p.funds += redeemed - issued
+            p.issued = p.reversed = p.redeemed = 0
+            p.touched = False
+        self.operator_funds += operator_net
+        self.settled_through = settlement.to_block
+
+    # ------------------------------------------------------------------------------ invariants' expectations
+
+    @property
+    def supply(self) -> int:
+        """What CoalitionPoints.totalSupply must say."""
+        return self.earned - self.redeemed - self.reversed
+
+    def minted_points(self, pid: int, seq: int) -> int:
+        """The points the Earned events may have minted for a reference: its first mint's, once."""
+        first = self.mints.get((pid, seq))
+        return first.points if first else 0
+
+    def nonce_used(self, customer: str, nonce: int) -> bool:
+        """A redemption nonce is used exactly when its signed redemption went through."""
+        return nonce in self.nonces_used[customer]
