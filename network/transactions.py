@@ -1,0 +1,367 @@
+"""The signed transactions of one signing key on one chain, from signing to their receipt.
+
+What the transactions carry (the outbox's purchases, for the sender) is not this module's
+business: its owner is told, through three hooks, when a transaction is replaced, when a mined
+one is gone from the chain and when one is dropped, and moves its items accordingly.
+
+- Every transaction is signed once and stored (hash and raw bytes) before it is broadcast; after
+  a crash the same bytes are sent again, never re-signed under a new nonce.
+- Nonces are tracked locally and re-synchronised from the chain by ``recover()``: on start, after
+  a broadcast the node refused with "nonce too low" (``needs_resync``), and whenever the owner
+  sees the node's head go backwards (a restart that lost blocks).
+- A transaction and its replacements share a nonce; receipts are read per nonce, raw.
+- A transaction left in the pool for ``stuck_after_s`` is re-broadcast if the node forgot it, or
+  replaced (same nonce, same calldata, same gas) with fees raised by ``fee_bump_percent`` (>= 10 %).
+- Every RPC call goes through ``rpc()``, which retries transient failures with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, NamedTuple, TypeVar
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+
+from network.errors import ChainError, TransientRpcError
+from network.revert import decode_revert
+from network.settings import ChainSettings
+from network.store import ChainTransaction, TxStatus, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GWEI = 10**9
+OPEN = (TxStatus.PENDING, TxStatus.MINED)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    gas_used: int
+    succeeded: bool
+    logs: list[dict[str, Any]]
+
+
+class Unstuck(NamedTuple):
+    """What one pass over the stuck transactions did."""
+
+    rebroadcast: int
+    replaced: int
+
+
+class KeyTransactions:
+    """The stored transactions, local nonce and fees of one signing key on one chain.
+
+    Owned by the key's only driver, which must call ``recover()`` before the first
+    ``sign_next()``. The hooks run inside the session and transaction of the change:
+    ``on_replaced(session, old, new)`` when ``new`` replaces the stuck ``old``;
+    ``on_lost(session, group)`` when the mined transaction of a nonce's ``group`` is gone from
+    the chain (the group's newest is pending again); ``on_dropped(session, group, why)`` when the
+    nonce of ``group`` went to a transaction we do not know (none of the group will be mined).
+    """
+
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        account: LocalAccount,
+        to: str,
+        kind: str,
+        sessions: sessionmaker[Session],
+        settings: ChainSettings,
+        on_replaced: Callable[[Session, ChainTransaction, ChainTransaction], None],
+        on_lost: Callable[[Session, list[ChainTransaction]], None],
+        on_dropped: Callable[[Session, list[ChainTransaction], str], None],
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self.to = to
+        self.kind = kind
+        self.sessions = sessions
+        self.settings = settings
+        self.chain_id = settings.chain_id
+        self._on_replaced = on_replaced
+        self._on_lost = on_lost
+        self._on_dropped = on_dropped
+        self._next_nonce = 0
+        self._priority_fee = GWEI
+        self._resync = False  # a broadcast said "nonce too low": recover() at the next step
+
+    @property
+    def needs_resync(self) -> bool:
+        """The node refused a broadcast with "nonce too low": ``recover()`` is due."""
+        return self._resync
+
+    # ------------------------------------------------------------------ nonces and recovery
+
+    def recover(self) -> None:
+        """Re-synchronises stored transactions and the local nonce with the chain."""
+        self._resync = False
+        chain_nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"))
+        with self.sessions() as session, session.begin():
+            txs = self._txs(session, (*OPEN, TxStatus.CONFIRMED, TxStatus.REVERTED), recent_only=True)
+            for nonce, group in _by_nonce(txs).items():
+                receipt = self.find_receipt(group)
+                if receipt is not None:
+                    continue  # mined and still there: tracked as usual
+                if any(t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED) for t in group):
+                    log.warning("nonce %s: its mined transaction is gone from the chain (node lost blocks)", nonce)
+                    for t in group:
+                        if t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED, TxStatus.MINED):
+                            t.status, t.block_number, t.block_hash = TxStatus.PENDING, None, None
+                    self._on_lost(session, group)
+                newest = max(group, key=lambda t: t.id)
+                if nonce >= chain_nonce:
+                    self.broadcast(newest)
+                else:
+                    # The nonce went to a transaction we do not know: ours will never be mined.
+                    for t in group:
+                        t.status, t.error = TxStatus.DROPPED, "nonce used by another transaction"
+                    self._on_dropped(session, group, "its transaction was dropped")
+            stored_max = max((t.nonce for t in txs if t.status in OPEN), default=-1)
+        pending_nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"))
+        self._next_nonce = max(pending_nonce, stored_max + 1, chain_nonce)
+
+    def in_flight(self, session: Session) -> int:
+        """How many nonces have a transaction sent and not yet final."""
+        return len(self._txs(session, OPEN, newest_per_nonce=True))
+
+    def open_by_nonce(self, session: Session) -> list[list[ChainTransaction]]:
+        """The transactions not yet final, one group per nonce (a transaction and its
+        replacements), lowest nonce first."""
+        return [group for _nonce, group in sorted(_by_nonce(self._txs(session, OPEN)).items())]
+
+    # ------------------------------------------------------------------ fees and signing
+
+    def refresh_priority_fee(self) -> None:
+        """Reads the node's suggested priority fee (1 gwei if the node cannot tell)."""
+        try:
+            self._priority_fee = max(int(self.rpc(lambda: self.w3.eth.max_priority_fee)), 1)
+        except TransientRpcError:
+            self._priority_fee = GWEI
+
+    def sign_next(self, session: Session, *, data: bytes, gas: int, base_fee: int) -> ChainTransaction:
+        """Signs a new transaction on the next free nonce at the current fees and adds it to
+        ``session`` (flushed, not committed). Once the caller has committed it, the nonce is
+        taken: ``advance_nonce()``, then ``broadcast()``."""
+        return self._sign(
+            session,
+            nonce=self._next_nonce,
+            data=data,
+            gas=gas,
+            max_fee=2 * base_fee + self._priority_fee,
+            priority=self._priority_fee,
+        )
+
+    def advance_nonce(self) -> None:
+        """The transaction of ``sign_next()`` is stored: the next one takes the following nonce."""
+        self._next_nonce += 1
+
+    def _sign(
+        self,
+        session: Session,
+        *,
+        nonce: int,
+        data: bytes,
+        gas: int,
+        max_fee: int,
+        priority: int,
+        replaces: ChainTransaction | None = None,
+    ) -> ChainTransaction:
+        signed = self.account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain_id,
+                "nonce": nonce,
+                "to": self.to,
+                "value": 0,
+                "data": data,
+                "gas": gas,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": priority,
+            }
+        )
+        tx = ChainTransaction(
+            chain_id=self.chain_id,
+            sender=self.address,
+            nonce=nonce,
+            kind=self.kind,
+            tx_hash=signed.hash.to_0x_hex(),
+            raw_tx=bytes(signed.raw_transaction),
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=priority,
+            status=TxStatus.PENDING,
+            replaces_id=replaces.id if replaces else None,
+        )
+        session.add(tx)
+        session.flush()
+        return tx
+
+    # ------------------------------------------------------------------ broadcasting
+
+    def broadcast(self, tx: ChainTransaction) -> None:
+        """Sends the stored bytes of ``tx``; a node that already has them, or that says its
+        nonce is used, is no error (the receipt or ``recover()`` tells what became of it)."""
+        try:
+            self.rpc(lambda: self.w3.eth.send_raw_transaction(tx.raw_tx))
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                pass
+            elif "nonce too low" in message:
+                log.info("nonce %s already used on chain; the receipt or recovery will tell by whom", tx.nonce)
+                self._resync = True
+            elif "underpriced" in message:
+                log.info("replacement %s underpriced; the next stuck check raises the fee again", tx.tx_hash)
+            else:
+                raise ChainError(f"node refused transaction {tx.tx_hash}: {exc}") from exc
+        tx.broadcast_at = utcnow()
+
+    # ------------------------------------------------------------------ stuck transactions
+
+    def handle_stuck(self, session: Session, base_fee: int) -> Unstuck:
+        """Re-broadcasts, or replaces with higher fees, every nonce's newest transaction that has
+        been pending for ``stuck_after_s``; commits ``session``."""
+        rebroadcast = replaced = 0
+        cutoff = utcnow() - timedelta(seconds=self.settings.stuck_after_s)
+        for _nonce, group in sorted(_by_nonce(self._txs(session, (TxStatus.PENDING,))).items()):
+            newest = max(group, key=lambda t: t.id)
+            sent_at = newest.broadcast_at
+            if sent_at is not None and sent_at.tzinfo is None:
+                sent_at = sent_at.replace(tzinfo=cutoff.tzinfo)
+            if sent_at is not None and sent_at > cutoff:
+                continue
+            known = self.rpc(lambda h=newest.tx_hash: self._tx_known(h))
+            if not known or sent_at is None:
+                self.broadcast(newest)  # the node forgot it (or it was never sent): same bytes again
+                rebroadcast += 1
+            else:
+                self._replace(session, newest, base_fee)
+                replaced += 1
+        session.commit()
+        return Unstuck(rebroadcast=rebroadcast, replaced=replaced)
+
+    def _tx_known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _replace(self, session: Session, old: ChainTransaction, base_fee: int) -> ChainTransaction:
+        bump = 100 + self.settings.fee_bump_percent
+        priority = max(-(-old.max_priority_fee_per_gas * bump // 100), self._priority_fee)
+        max_fee = max(-(-old.max_fee_per_gas * bump // 100), 2 * base_fee + priority)
+        fields = decode_raw_transaction(old.raw_tx)
+        new = self._sign(
+            session,
+            nonce=old.nonce,
+            data=bytes(fields["data"]),
+            gas=int(fields["gas"]),
+            max_fee=max_fee,
+            priority=priority,
+            replaces=old,
+        )
+        self._on_replaced(session, old, new)
+        session.commit()
+        log.info(
+            "nonce %s stuck: replaced %s by %s (max fee %s -> %s)",
+            old.nonce,
+            old.tx_hash,
+            new.tx_hash,
+            old.max_fee_per_gas,
+            max_fee,
+        )
+        self.broadcast(new)
+        return new
+
+    # ------------------------------------------------------------------ receipts
+
+    def find_receipt(self, group: list[ChainTransaction]) -> Receipt | None:
+        """The receipt of whichever transaction of ``group`` was mined. Read raw: web3's
+        formatting of every log of a 1,000-purchase batch costs more than the node's answer."""
+        for t in sorted(group, key=lambda t: -t.id):
+            reply = self.rpc(lambda h=t.tx_hash: self.w3.provider.make_request("eth_getTransactionReceipt", [h]))
+            if "error" in reply:
+                raise ChainError(f"eth_getTransactionReceipt({t.tx_hash}) failed: {reply['error']}")
+            raw = reply.get("result")
+            if raw:
+                return Receipt(
+                    tx_hash=raw["transactionHash"],
+                    block_number=int(raw["blockNumber"], 16),
+                    block_hash=raw["blockHash"],
+                    gas_used=int(raw["gasUsed"], 16),
+                    succeeded=int(raw["status"], 16) == 1,
+                    logs=raw["logs"],
+                )
+        return None
+
+    def revert_reason(self, tx: ChainTransaction) -> str:
+        """Why the mined ``tx`` reverted: its call replayed on the block before its own."""
+        call = {"from": self.address, "to": self.to, "data": bytes(decode_raw_transaction(tx.raw_tx)["data"])}
+        try:
+            self.w3.eth.call(call, (tx.block_number or 1) - 1)
+        except Exception as exc:
+            return decode_revert(exc)
+        return "reverted (no reason when replayed)"
+
+    # ------------------------------------------------------------------ helpers
+
+    def rpc(self, call: Callable[[], T]) -> T:
+        """Runs ``call``, retrying transient RPC failures with backoff."""
+        delay = 0.1
+        for attempt in range(self.settings.rpc_retries + 1):
+            try:
+                return call()
+            except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+                if attempt == self.settings.rpc_retries:
+                    raise TransientRpcError(f"RPC failed {attempt + 1} times: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def _txs(
+        self,
+        session: Session,
+        statuses: tuple[TxStatus, ...],
+        *,
+        recent_only: bool = False,
+        newest_per_nonce: bool = False,
+    ) -> list[ChainTransaction]:
+        query = select(ChainTransaction).where(
+            ChainTransaction.sender == self.address,
+            ChainTransaction.chain_id == self.chain_id,
+            ChainTransaction.status.in_(statuses),
+        )
+        if recent_only:
+            query = query.order_by(ChainTransaction.id.desc()).limit(10 * self.settings.max_in_flight + 64)
+        txs = list(session.scalars(query))
+        if newest_per_nonce:
+            txs = [max(g, key=lambda t: t.id) for g in _by_nonce(txs).values()]
+        return txs
+
+
+def decode_raw_transaction(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed typed transaction (nonce, gas, data, fees, ...)."""
+    return TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+
+
+def _by_nonce(txs: list[ChainTransaction]) -> dict[int, list[ChainTransaction]]:
+    groups: dict[int, list[ChainTransaction]] = defaultdict(list)
+    for t in txs:
+        groups[t.nonce].append(t)
+    return groups
