@@ -36,9 +36,10 @@ ChainDep = Annotated[Chain, Depends(get_chain)]
 
 
 def _bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():  # the scheme name is case-insensitive
         raise Unauthorized("send 'Authorization: Bearer <key>'")
-    return authorization.removeprefix("Bearer ").strip()
+    return credentials.strip()
 
 
 def current_partner(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Partner:
@@ -47,6 +48,7 @@ def current_partner(session: SessionDep, authorization: Annotated[str | None, He
     partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
     if partner is None or not auth.matches(key, partner.api_key_hash):
         raise Unauthorized("unknown API key")
+    session.commit()  # ends the read: no pooled connection is held while the route waits for a worker thread
     return partner
 
 

@@ -13,6 +13,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 def _checksummed(value: str) -> str:
     if not is_checksum_address(value):
         raise ValueError("must be a checksummed (EIP-55) 20-byte hex address")
+    if int(value, 16) == 0:
+        raise ValueError("must not be the zero address")
     return value
 
 

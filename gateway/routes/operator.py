@@ -43,4 +43,6 @@ def create_partner(
 
 @router.get("/partners", response_model=list[PartnerPublic], summary="All partners")
 def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
-    return [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
+    answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
+    session.commit()  # releases the connection before the answer is serialized in another worker thread
+    return answer

@@ -50,7 +50,9 @@ def post_purchase(
     next batch; follow ``status_url`` (accepted, submitted, confirmed, or failed with a reason)."""
     purchase, _created = service.accept_purchase(session, partner=partner, body=body)
     response.headers["Location"] = f"/v1/purchases/{purchase.purchase_id}"
-    return _public(session, purchase, settings.public_url)
+    answer = _public(session, purchase, settings.public_url)
+    session.commit()  # releases the connection before the answer is serialized in another worker thread
+    return answer
 
 
 @router.get("/{purchase_id}", response_model=PurchasePublic, summary="Where a purchase stands")
@@ -60,4 +62,6 @@ def get_purchase(
     purchase = service.get_purchase(session, partner=partner, purchase_id=purchase_id)
     if purchase is None:
         raise NotFound(f"no purchase {purchase_id!r} of this partner")
-    return _public(session, purchase, settings.public_url)
+    answer = _public(session, purchase, settings.public_url)
+    session.commit()  # releases the connection before the answer is serialized in another worker thread
+    return answer

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.errors import CurrencyNotAccepted, CustomerNotLinked, IdempotencyConflict, NoPoints, PartnerSuspended
 from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
+from gateway.timeutil import as_utc
 from network.outbox import enqueue
 from network.purchases import MAX_POINTS
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
@@ -29,7 +30,10 @@ STATUS_NAMES = {
 
 
 def request_hash(body: PurchaseCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    fields = body.model_dump(mode="json")
+    fields["amount"] = format(body.amount.normalize(), "f")  # 42.5 and 42.50 are the same amount
+    fields["purchased_at"] = as_utc(body.purchased_at).isoformat()  # the same instant, however written
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -88,7 +92,7 @@ def accept_purchase(session: Session, *, partner: Partner, body: PurchaseCreate)
             currency=body.currency,
             points=points,
             rule=rule,
-            purchased_at=body.purchased_at,
+            purchased_at=as_utc(body.purchased_at),  # SQLite drops the offset: store UTC
             outbox_id=item.id,
         )
         session.add(purchase)
