@@ -27,6 +27,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "customer-not-linked": (422, "The customer reference is linked to no wallet"),
     "currency-not-accepted": (422, "The partner's earn rule does not cover this currency"),
     "no-points": (422, "The purchase earns no points"),
+    "amount-too-large": (422, "The amount is above the largest purchase accepted"),
     "partner-suspended": (409, "The partner is suspended"),
     "rate-limited": (429, "Too many requests"),
     "chain-unavailable": (503, "The chain cannot be reached; retry later"),
@@ -61,9 +62,38 @@ PartnerExists = _error("partner-exists")
 CustomerNotLinked = _error("customer-not-linked")
 CurrencyNotAccepted = _error("currency-not-accepted")
 NoPoints = _error("no-points")
+AmountTooLarge = _error("amount-too-large")
 PartnerSuspended = _error("partner-suspended")
 RateLimited = _error("rate-limited")
 ChainUnavailable = _error("chain-unavailable")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "stable: /problems/<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "validation-error only"},
+    },
+}
+
+
+def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route can answer, grouped by status."""
+    by_status: dict[int, list[str]] = {}
+    for slug in slugs:
+        by_status.setdefault(PROBLEMS[slug][0], []).append(slug)
+    return {
+        status: {
+            "description": "; ".join(f"{problem_type(s)}: {PROBLEMS[s][1]}" for s in names),
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status, names in sorted(by_status.items())
+    }
 
 
 def problem(slug: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
+from gateway.errors import problem_responses
 from gateway.models import Partner
 from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic
 from gateway.services import onboarding
@@ -33,6 +34,7 @@ def _public(p: Partner) -> PartnerPublic:
     status_code=status.HTTP_201_CREATED,
     response_model=PartnerCreated,
     summary="Onboard a partner (on chain) and issue its API key",
+    responses=problem_responses("unauthorized", "validation-error", "chain-unavailable"),
 )
 def create_partner(
     body: PartnerCreate, _: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep
@@ -41,7 +43,12 @@ def create_partner(
     return PartnerCreated(**_public(partner).model_dump(), api_key=api_key)
 
 
-@router.get("/partners", response_model=list[PartnerPublic], summary="All partners")
+@router.get(
+    "/partners",
+    response_model=list[PartnerPublic],
+    summary="All partners",
+    responses=problem_responses("unauthorized"),
+)
 def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
     session.commit()  # releases the connection before the answer is serialized in another worker thread

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from gateway.deps import CurrentPartner, SessionDep, SettingsDep
-from gateway.errors import NotFound
+from gateway.errors import NotFound, problem_responses
 from gateway.models import Purchase
 from gateway.schemas import EarnRule, Ident, PurchaseCreate, PurchasePublic
 from gateway.services import purchases as service
@@ -40,7 +42,16 @@ def _public(session: Session, purchase: Purchase, base_url: str) -> PurchasePubl
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PurchasePublic,
     summary="Post a purchase: its points are minted to the customer",
-    responses={409: {"description": "idempotency-conflict, partner-suspended"}, 422: {"description": "invalid"}},
+    responses=problem_responses(
+        "unauthorized",
+        "idempotency-conflict",
+        "partner-suspended",
+        "validation-error",
+        "customer-not-linked",
+        "currency-not-accepted",
+        "no-points",
+        "amount-too-large",
+    ),
 )
 def post_purchase(
     body: PurchaseCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep, response: Response
@@ -48,14 +59,21 @@ def post_purchase(
     """Idempotent on ``purchase_id``: the same id with the same body returns the first answer;
     with another body it is refused (409). The answer is 202: the points are minted in the
     next batch; follow ``status_url`` (accepted, submitted, confirmed, or failed with a reason)."""
-    purchase, _created = service.accept_purchase(session, partner=partner, body=body)
+    purchase, _created = service.accept_purchase(
+        session, partner=partner, body=body, max_amount=Decimal(settings.max_purchase_amount)
+    )
     response.headers["Location"] = f"/v1/purchases/{purchase.purchase_id}"
     answer = _public(session, purchase, settings.public_url)
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
 
 
-@router.get("/{purchase_id}", response_model=PurchasePublic, summary="Where a purchase stands")
+@router.get(
+    "/{purchase_id}",
+    response_model=PurchasePublic,
+    summary="Where a purchase stands",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
 def get_purchase(
     purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> PurchasePublic:

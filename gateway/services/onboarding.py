@@ -3,15 +3,18 @@ on-chain registry, optional test funds on a local chain, and its API key (shown 
 
 from __future__ import annotations
 
+import requests
 from eth_account import Account
 from sqlalchemy.orm import Session
 
 from gateway.auth import new_api_key
 from gateway.chain import Chain
+from gateway.errors import ChainUnavailable
 from gateway.models import Partner
 from gateway.schemas import PartnerCreate
 from gateway.settings import GatewaySettings
 from network.direct import transact
+from network.errors import TransientRpcError
 from network.keys import write_keystore
 
 LOCAL_KEYSTORE_PASSWORD = "local-keystore-password"  # local mode only
@@ -23,6 +26,14 @@ def minter_key_name(partner_id: int) -> str:
 
 def onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
     """Registers the partner on chain and in the store; returns it with its API key."""
+    try:
+        return _onboard(session, chain=chain, settings=settings, body=body)
+    except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
+        session.rollback()
+        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was onboarded") from exc
+
+
+def _onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
     c = chain.contracts
     minter = Account.create()
     transact(

@@ -12,7 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.errors import CurrencyNotAccepted, CustomerNotLinked, IdempotencyConflict, NoPoints, PartnerSuspended
+from gateway.errors import (
+    AmountTooLarge,
+    CurrencyNotAccepted,
+    CustomerNotLinked,
+    IdempotencyConflict,
+    NoPoints,
+    PartnerSuspended,
+)
 from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.timeutil import as_utc
@@ -61,7 +68,9 @@ def _wallet(session: Session, partner: Partner, body: PurchaseCreate) -> str:
     return link.wallet
 
 
-def accept_purchase(session: Session, *, partner: Partner, body: PurchaseCreate) -> tuple[Purchase, bool]:
+def accept_purchase(
+    session: Session, *, partner: Partner, body: PurchaseCreate, max_amount: Decimal
+) -> tuple[Purchase, bool]:
     """Stores the purchase and its outbox entry, or returns the first one for the same
     ``purchase_id`` and body. Returns (purchase, created)."""
     digest = request_hash(body)
@@ -70,6 +79,8 @@ def accept_purchase(session: Session, *, partner: Partner, body: PurchaseCreate)
         return _same_or_conflict(existing, digest), False
     if partner.status != "active":
         raise PartnerSuspended(f"partner {partner.id} is suspended; purchases are not accepted")
+    if body.amount > max_amount:
+        raise AmountTooLarge(f"{body.amount} {body.currency} is above the largest purchase accepted ({max_amount})")
     points, rule = points_for(partner, body.amount, body.currency)
     wallet = _wallet(session, partner, body)
     try:
