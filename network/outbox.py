@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from network.purchases import encode_purchase
-from network.store import OutboxPurchase, PurchaseStatus, utcnow
+from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, utcnow
 
 
 class OutboxConflictError(ValueError):
@@ -63,16 +63,14 @@ def ready_batch(session: Session, *, partner_id: int, max_size: int, max_wait_s:
     return items if utcnow() - oldest >= timedelta(seconds=max_wait_s) else []
 
 
+def item_result(session: Session, item: OutboxPurchase) -> ItemResult:
+    """Where an outbox item stands, with the hash of the transaction that carries it."""
+    tx = session.get(ChainTransaction, item.tx_id) if item.tx_id is not None else None
+    return ItemResult(item.partner_id, item.seq, item.status, tx.tx_hash if tx else None, item.batch_id, item.error)
+
+
 def result_of(session: Session, *, partner_id: int, seq: int) -> ItemResult | None:
     item = session.scalar(
         select(OutboxPurchase).where(OutboxPurchase.partner_id == partner_id, OutboxPurchase.seq == seq)
     )
-    if item is None:
-        return None
-    tx_hash = None
-    if item.tx_id is not None:
-        from network.store import ChainTransaction
-
-        tx = session.get(ChainTransaction, item.tx_id)
-        tx_hash = tx.tx_hash if tx else None
-    return ItemResult(item.partner_id, item.seq, item.status, tx_hash, item.batch_id, item.error)
+    return None if item is None else item_result(session, item)

@@ -8,13 +8,12 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector
 
+from network.contracts import abi_type, load_abi
 from network.deployments import CONTRACT_NAMES
 
 
 @cache
 def _errors() -> dict[bytes, tuple[str, list[dict[str, Any]]]]:
-    from network.contracts import abi_type, load_abi
-
     table: dict[bytes, tuple[str, list[dict[str, Any]]]] = {}
     for name in CONTRACT_NAMES:
         for item in load_abi(name):
@@ -32,8 +31,6 @@ def decode_error_data(data: bytes) -> str:
     if found is None:
         return f"reverted with unknown data 0x{data.hex()}"
     name, inputs = found
-    from network.contracts import abi_type
-
     values = abi_decode([abi_type(i) for i in inputs], data[4:])
     shown = ", ".join(
         f"{i['name']}={v.hex() if isinstance(v, bytes) else v}" for i, v in zip(inputs, values, strict=True)

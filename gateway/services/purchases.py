@@ -23,9 +23,9 @@ from gateway.errors import (
 from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.timeutil import as_utc
-from network.outbox import enqueue
+from network.outbox import enqueue, item_result
 from network.purchases import MAX_POINTS
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
+from network.store import OutboxPurchase, PurchaseStatus
 
 STATUS_NAMES = {
     PurchaseStatus.QUEUED: "accepted",
@@ -140,6 +140,6 @@ def status_of(session: Session, purchase: Purchase) -> tuple[str, str | None, in
     """(status name, tx hash, batch id, failure reason) of a purchase, from its outbox entry."""
     item = session.get(OutboxPurchase, purchase.outbox_id)
     assert item is not None
-    tx = session.get(ChainTransaction, item.tx_id) if item.tx_id else None
-    reason = item.error if item.status == PurchaseStatus.FAILED else None
-    return STATUS_NAMES[item.status], tx.tx_hash if tx else None, item.batch_id, reason
+    result = item_result(session, item)
+    reason = result.error if result.status == PurchaseStatus.FAILED else None
+    return STATUS_NAMES[result.status], result.tx_hash, result.batch_id, reason

@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,11 +32,10 @@ from sqlalchemy import func, select
 
 from gateway.errors import PROBLEM_JSON
 from gateway.models import Purchase
-from network.deployments import PROJECT_ROOT
 from network.errors import NodeError
 from network.node import port_in_use
 from network.store import OutboxPurchase
-from tests.network.harness import USD, Harness, make_harness
+from tests.network.harness import USD, Harness, make_harness, spawn_python
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -96,17 +94,11 @@ class Stack:
 
     def start_sender(self, partner: OnboardedPartner) -> subprocess.Popen[bytes]:
         env = self.env | {"COALITION_KEYSTORE_PASSWORD": KEYSTORE_PASSWORD}
-        log = open(self.tmp / f"sender-{partner.id}.log", "ab")  # noqa: SIM115
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "network", "sender", "--key", f"partner-{partner.id}"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()
+        process = spawn_python(
+            ["-m", "network", "sender", "--key", f"partner-{partner.id}"],
+            env=env,
+            log_path=self.tmp / f"sender-{partner.id}.log",
+        )
         self.senders[partner.id] = process
         return process
 
@@ -169,27 +161,11 @@ def _kill(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def _start_gateway(tmp: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log = open(tmp / "gateway.log", "ab")  # noqa: SIM115
-    try:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "gateway.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
+    return spawn_python(
+        ["-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        env=env,
+        log_path=tmp / "gateway.log",
+    )
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], url: str, tmp: Path, timeout_s: float = 30) -> None:

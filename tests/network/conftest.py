@@ -16,7 +16,6 @@ import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +27,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import func, select
 
-from network.deployments import PROJECT_ROOT
 from network.errors import NodeError
 from network.keys import dev_account
 from network.node import port_in_use
@@ -36,7 +34,7 @@ from network.outbox import enqueue
 from network.purchases import Purchase
 from network.sender import EarnSender
 from network.store import OutboxPurchase, PurchaseStatus
-from tests.network.harness import Harness, make_harness
+from tests.network.harness import Harness, make_harness, spawn_python
 
 MINTER_INDEX, TREASURY_INDEX = 2, 3
 OPEN_ITEMS = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
@@ -239,17 +237,11 @@ class SenderProcesses:
         argv = list(args) or ["sender", "--key", "partner", "--dev-index", str(MINTER_INDEX)]
         assert self.chain.tmp is not None
         runs = self._runs(log_name)
-        log = open(self.chain.tmp / log_name, "ab")  # noqa: SIM115
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "network", *argv],
-                cwd=PROJECT_ROOT,
-                env=self.chain.process_env(lock_dir=self.state_dir, **settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()
+        process = spawn_python(
+            ["-m", "network", *argv],
+            env=self.chain.process_env(lock_dir=self.state_dir, **settings),
+            log_path=self.chain.tmp / log_name,
+        )
         self.started.append(process)
         self._runs_before[process.pid] = (log_name, runs)
         return process

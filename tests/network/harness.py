@@ -4,6 +4,8 @@ port, the contracts deployed with web3.py, partners onboarded and funded, a fres
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,14 @@ class Harness:
             transact(self.w3, treasury, c.token.functions.approve(c.clearing.address, deposit))
             transact(self.w3, treasury, c.clearing.functions.deposit(partner_id, deposit))
         return partner_id
+
+
+def spawn_python(args: list[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python <args>`` from the project root, with stdout and stderr appended to ``log_path``."""
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def make_harness(tmp: Path, port: int, **settings_overrides: object) -> Harness:
