@@ -32,6 +32,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "Too many requests"),
     "chain-unavailable": (503, "The chain cannot be reached; retry later"),
     "internal-error": (500, "Internal error"),
+    # --- redemptions and rewards (add above this line)
+    # --- refunds, webhooks, rate limit (add above this line)
+    # --- customers and custody (add above this line)
+    # --- operator: partners, settlement, reconciliation (add above this line)
 }
 
 
@@ -66,6 +70,10 @@ AmountTooLarge = _error("amount-too-large")
 PartnerSuspended = _error("partner-suspended")
 RateLimited = _error("rate-limited")
 ChainUnavailable = _error("chain-unavailable")
+# --- redemptions and rewards (add above this line)
+# --- refunds, webhooks, rate limit (add above this line)
+# --- customers and custody (add above this line)
+# --- operator: partners, settlement, reconciliation (add above this line)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

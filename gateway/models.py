@@ -68,3 +68,12 @@ class Purchase(Base):
     purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- redemptions and rewards (tables above this line; migration 0003)
+
+# --- refunds and webhooks (tables above this line; migration 0004)
+
+# --- customers and custody (tables above this line; migration 0005)
+
+# --- settlement and reconciliation (tables above this line; migration 0006)

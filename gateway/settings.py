@@ -7,19 +7,37 @@ is refused.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from network.settings import ChainSettings
 
 LOCAL_OPERATOR_TOKEN = "local-operator-token"  # local mode only: printed by `make demo`
+LOCAL_SECRETS_KEY = "local-secrets-key-not-for-production"  # local mode only
 
 
 class GatewaySettings(ChainSettings):
     operator_token: str | None = None
     max_purchase_amount: str = "1000000"  # per purchase, in the currency's units
-    rate_limit_per_minute: int = Field(default=6_000, ge=1)
+    rate_limit_per_second: int = Field(default=2_000, ge=1)  # per partner key, a token bucket
+    rate_limit_burst: int = Field(default=4_000, ge=1)
     public_url: str = "http://127.0.0.1:8000"
+    # Celery on Redis: COALITION_REDIS_URL (ChainSettings.redis_url); none in local mode starts
+    # an embedded redis-server (gateway/redis_server.py) on redis_port, its files in STATE_DIR.
+    redis_port: int = 6399
+    task_visibility_timeout_s: int = Field(default=3_600, ge=60)  # longer than any task or countdown
+    task_time_limit_s: int = Field(default=600, ge=10)  # hard limit of every task, < visibility timeout
+    earn_drain_budget_s: float = Field(default=20.0, gt=0)  # one drain task's time on a key before it yields
+    earn_dispatch_every_s: float = Field(default=1.0, gt=0)
+    index_every_s: float = Field(default=1.0, gt=0)
+    settlement_period: Literal["hourly", "daily"] | int = "daily"  # or a number of seconds
+    reconcile_every_s: float = Field(default=300.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    # relays customers' signed redemptions; local mode falls back to anvil dev account #2
+    relayer_key: str = "relayer"
+    # encrypts custodial wallets' keys and webhook secrets at rest (local mode: a fixed dev key)
+    secrets_key: str | None = None
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:
@@ -29,7 +47,21 @@ class GatewaySettings(ChainSettings):
             self.operator_token = LOCAL_OPERATOR_TOKEN
         elif self.mode != "local" and (self.operator_token == LOCAL_OPERATOR_TOKEN or len(self.operator_token) < 24):
             raise ValueError("COALITION_OPERATOR_TOKEN is a placeholder or shorter than 24 characters")
+        if self.secrets_key is None:
+            if self.mode != "local":
+                raise ValueError("COALITION_SECRETS_KEY must be set outside local mode")
+            self.secrets_key = LOCAL_SECRETS_KEY
+        elif self.mode != "local" and (self.secrets_key == LOCAL_SECRETS_KEY or len(self.secrets_key) < 32):
+            raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
         return self
+
+    @property
+    def settlement_period_s(self) -> int:
+        if self.settlement_period == "hourly":
+            return 3_600
+        if self.settlement_period == "daily":
+            return 86_400
+        return int(self.settlement_period)
 
 
 @lru_cache

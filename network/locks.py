@@ -55,13 +55,13 @@ return 0
 """
 
 
-class RedisKeyLock:
-    """A lease in Redis (SET NX PX with a token), refreshed by its holder; a crashed holder's
-    lease expires after ``ttl_ms``."""
+class RedisLease:
+    """A lease on ``key`` in Redis (SET NX PX with a token), refreshed by its holder; a crashed
+    holder's lease expires after ``ttl_ms``."""
 
-    def __init__(self, client: object, address: str, chain_id: int, ttl_ms: int = 15_000) -> None:
+    def __init__(self, client: object, key: str, ttl_ms: int = 15_000) -> None:
         self.client = client
-        self.key = f"coalition:sender-lock:{chain_id}:{address.lower()}"
+        self.key = key
         self.ttl_ms = ttl_ms
         self.token = uuid.uuid4().hex
 
@@ -75,3 +75,10 @@ class RedisKeyLock:
 
     def release(self) -> None:
         self.client.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[attr-defined]
+
+
+class RedisKeyLock(RedisLease):
+    """The lease of one signing key on one chain: one sender per key across machines."""
+
+    def __init__(self, client: object, address: str, chain_id: int, ttl_ms: int = 15_000) -> None:
+        super().__init__(client, f"coalition:sender-lock:{chain_id}:{address.lower()}", ttl_ms)

@@ -24,6 +24,13 @@ def minter_key_name(partner_id: int) -> str:
     return f"partner-{partner_id}"
 
 
+def keystore_password(settings: GatewaySettings) -> str:
+    password = settings.keystore_password or (LOCAL_KEYSTORE_PASSWORD if settings.mode == "local" else None)
+    if password is None:
+        raise RuntimeError("COALITION_KEYSTORE_PASSWORD must be set to store partner keys")
+    return password
+
+
 def onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
     """Registers the partner on chain and in the store; returns it with its API key."""
     try:
@@ -44,10 +51,7 @@ def _onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body:
         ),
     )
     partner_id = c.partner_id_of(minter.address)
-    password = settings.keystore_password or (LOCAL_KEYSTORE_PASSWORD if settings.mode == "local" else None)
-    if password is None:
-        raise RuntimeError("COALITION_KEYSTORE_PASSWORD must be set to store partner keys")
-    write_keystore(minter, password, settings.keystore_dir / f"{minter_key_name(partner_id)}.json")
+    write_keystore(minter, keystore_password(settings), settings.keystore_dir / f"{minter_key_name(partner_id)}.json")
     if settings.mode == "local":
         # gas money for the new key, and test stablecoins deposited in its name
         chain.w3.provider.make_request("anvil_setBalance", [minter.address, hex(10**21)])

@@ -1,0 +1,106 @@
+"""The Celery app: broker and settings, delivery guarantees, queues and the beat schedule.
+
+Exactly-once effects over at-least-once delivery:
+
+- ``task_acks_late``: a message is acknowledged when its task has finished, not when it starts,
+  and ``task_reject_on_worker_lost`` puts it back when the worker process dies (SIGKILL, OOM);
+  ``worker_prefetch_multiplier=1`` keeps a dying worker from taking others' messages with it.
+- Redis's ``visibility_timeout`` (the time after which an unacknowledged message is delivered
+  again) is longer than the hard time limit of every task and than any retry countdown, so a
+  slow task is never run twice at once because Redis thought its worker gone.
+- Every task is idempotent: it reads what is stored, does the next step, and stores that step
+  in the same database transaction as its effect (or, for the chain, stores the signed
+  transaction before sending it, and looks for its receipt when it runs again).
+
+Queues: ``earn`` (the long drains of each partner's minter key) apart from ``celery`` (everything
+else), so that draining never starves redemptions, webhooks or settlement.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from gateway.settings import GatewaySettings, get_settings
+
+TASK_MODULES = [
+    "gateway.tasks.earn",
+    "gateway.tasks.indexing",
+    "gateway.tasks.redemptions",
+    "gateway.tasks.settlement",
+    "gateway.tasks.reconciliation",
+    "gateway.tasks.webhooks",
+]
+EARN_QUEUE = "earn"
+DEFAULT_QUEUE = "celery"
+
+
+def redis_url(settings: GatewaySettings) -> str:
+    """``COALITION_REDIS_URL``, else the embedded local server's (gateway/redis_server.py)."""
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.mode != "local":
+        raise ValueError("COALITION_REDIS_URL must be set outside local mode")
+    return f"redis://127.0.0.1:{settings.redis_port}/0"
+
+
+def max_countdown_s(settings: GatewaySettings) -> int:
+    """The longest a task may be scheduled ahead (retries, backoff): well inside the
+    visibility timeout, or Redis would deliver the waiting message a second time."""
+    return settings.task_visibility_timeout_s // 2
+
+
+def make_celery(settings: GatewaySettings) -> Celery:
+    url = redis_url(settings)
+    app = Celery("coalition", broker=url, backend=url, include=TASK_MODULES)
+    if settings.task_time_limit_s >= settings.task_visibility_timeout_s:
+        raise ValueError("the task time limit must be shorter than the visibility timeout")
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit_s,
+        task_soft_time_limit=max(settings.task_time_limit_s - 30, settings.task_time_limit_s // 2),
+        broker_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.task_visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        result_expires=3_600,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        task_default_queue=DEFAULT_QUEUE,
+        task_routes={"gateway.tasks.earn.drain_partner": {"queue": EARN_QUEUE}},
+        beat_schedule=beat_schedule(settings),
+    )
+    return app
+
+
+def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
+    """What beat starts: each task below is cheap when there is nothing to do, and safe to
+    run twice (a run that finds the work taken or done does nothing)."""
+    expires = {"expires": 60}  # a beat tick that waited a minute in the queue is stale: the next one comes
+    return {
+        "dispatch-earn": {
+            "task": "gateway.tasks.earn.dispatch",
+            "schedule": settings.earn_dispatch_every_s,
+            "options": expires,
+        },
+        "index-chain": {"task": "gateway.tasks.indexing.index", "schedule": settings.index_every_s, "options": expires},
+        "settle-due-periods": {
+            "task": "gateway.tasks.settlement.settle_due",
+            "schedule": min(60.0, settings.settlement_period_s / 4),
+            "options": expires,
+        },
+        "reconcile": {
+            "task": "gateway.tasks.reconciliation.reconcile",
+            "schedule": settings.reconcile_every_s,
+            "options": expires,
+        },
+        "webhooks-sweep": {"task": "gateway.tasks.webhooks.sweep", "schedule": 5.0, "options": expires},
+    }
+
+
+celery_app = make_celery(get_settings())

@@ -1,0 +1,97 @@
+"""The earn pipeline as Celery tasks: the outbox of each partner drained by its batching sender.
+
+``dispatch`` (beat, every second) starts ``drain_partner`` for each partner with purchases that
+are queued or not yet confirmed. A drain holds the partner's minter key through a lease in Redis
+(one driver per key, network/locks.py), runs the sender (network/sender.py) for up to
+``earn_drain_budget_s``, then hands over: it enqueues its own successor if work is left. A
+drain that finds the lease taken returns at once. A worker killed mid-drain leaves signed
+transactions in the store and an expiring lease; the next drain recovers both (the sender's
+``recover()``), and the contract's mint-once bitmap makes a resend harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import distinct, select
+
+from gateway.tasks import context
+from gateway.tasks.app import celery_app
+from network.errors import TransientRpcError
+from network.locks import RedisKeyLock, SenderLockedError
+from network.sender import EarnSender
+from network.store import OutboxPurchase, PurchaseStatus
+
+log = logging.getLogger(__name__)
+OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
+
+
+def partners_with_work() -> list[int]:
+    with context.sessions()() as session:
+        return list(session.scalars(select(distinct(OutboxPurchase.partner_id)).where(OutboxPurchase.status.in_(OPEN))))
+
+
+def _pending_key(partner_id: int) -> str:
+    return f"coalition:drain-pending:{context.settings().chain_id}:{partner_id}"
+
+
+def request_drain(partner_id: int) -> bool:
+    """Enqueues a drain of the partner unless one is queued already (a marker in Redis that the
+    drain clears when it starts, and that expires in case the message is lost)."""
+    ttl = int(context.settings().earn_drain_budget_s * 3) + 5
+    if not context.redis_client().set(_pending_key(partner_id), "1", nx=True, ex=ttl):
+        return False
+    drain_partner.delay(partner_id)
+    return True
+
+
+@celery_app.task(name="gateway.tasks.earn.dispatch")
+def dispatch() -> int:
+    """Beat: a drain for every partner with open purchases. Returns how many were enqueued."""
+    return sum(request_drain(pid) for pid in partners_with_work())
+
+
+@celery_app.task(name="gateway.tasks.earn.drain_partner")
+def drain_partner(partner_id: int) -> dict[str, int | str]:
+    """Sends and confirms the partner's outbox for up to the drain budget (see module doc)."""
+    settings = context.settings()
+    context.redis_client().delete(_pending_key(partner_id))
+    account = context.minter_account(partner_id)
+    chain = context.chain()
+    lock = RedisKeyLock(context.redis_client(), account.address, settings.chain_id)
+    sender = EarnSender(
+        w3=chain.w3,
+        contracts=chain.contracts,
+        account=account,
+        sessions=context.sessions(),
+        settings=settings,
+        lock=lock,
+    )
+    try:
+        sender.start()
+    except SenderLockedError:
+        return {"partner": partner_id, "result": "busy"}  # another worker drives this key right now
+    sent = confirmed = steps = 0
+    deadline = time.monotonic() + settings.earn_drain_budget_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                report = sender.step()
+            except TransientRpcError as exc:
+                log.warning("partner %s: node unreachable, retrying: %s", partner_id, exc)
+                time.sleep(0.5)
+                continue
+            steps += 1
+            sent += report.sent_items
+            confirmed += report.confirmed_txs
+            if report.sent_txs or report.confirmed_txs:
+                continue
+            if partner_id not in partners_with_work():
+                break
+            time.sleep(0.01)
+    finally:
+        sender.stop()
+    if partner_id in partners_with_work():
+        request_drain(partner_id)  # budget spent with work left: a successor takes over
+    return {"partner": partner_id, "result": "drained", "steps": steps, "sent_items": sent, "confirmed_txs": confirmed}

@@ -1,0 +1,3 @@
+"""Settlement of periods between partners, from the indexed events."""
+
+from __future__ import annotations

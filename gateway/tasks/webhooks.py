@@ -1,0 +1,3 @@
+"""Webhook delivery with backoff."""
+
+from __future__ import annotations
