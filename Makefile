@@ -19,7 +19,7 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: setup demo test test-contracts lint gas bench-sender lock clean
+.PHONY: setup demo test test-contracts chaos lint gas bench-sender lock clean
 
 setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks
 
@@ -65,6 +65,11 @@ test: setup lint
 
 test-contracts: setup
 	$(BIN)/pytest tests/contracts --network $(TEST_NETWORK)
+
+# The workers' fault test alone (it also runs in `make test`): Celery workers SIGKILLed 20+
+# times during 2,000 purchases and 200 redemptions. Larger: make chaos CHAOS_PURCHASES=10000
+chaos: setup
+	CHAOS_PURCHASES=$${CHAOS_PURCHASES:-2000} $(BIN)/pytest tests/chaos --network $(TEST_NETWORK) -s
 
 # Re-resolve requirements.in into requirements.lock (needs the registry; not part of setup).
 lock: $(VENV)/.installed

