@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from network.store import Base, utcnow
@@ -73,6 +73,49 @@ class Purchase(Base):
 # --- redemptions and rewards (tables above this line; migration 0003)
 
 # --- refunds and webhooks (tables above this line; migration 0004)
+
+class CustodialWallet(Base):
+    """A wallet whose key the gateway holds for a customer who has none, sealed with the
+    secrets key (gateway/secrets_box.py). ``released_at`` set: the key was handed to the
+    customer and the gateway never signs with it again."""
+
+    __tablename__ = "custodial_wallets"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WalletChallenge(Base):
+    """An EIP-4361 message handed out for signing; its nonce is single use and expires."""
+
+    __tablename__ = "wallet_challenges"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # link (a partner's customer ref) | session (the customer)
+    address: Mapped[str] = mapped_column(String(42))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    ref: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomerSession(Base):
+    """A customer's bearer token after signing in with their wallet; only its hash is kept."""
+
+    __tablename__ = "customer_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    wallet: Mapped[str] = mapped_column(String(42), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
 
 # --- customers and custody (tables above this line; migration 0005)
 
