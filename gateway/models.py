@@ -5,20 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    Numeric,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Index  # refunds and webhooks
 from sqlalchemy.orm import Mapped, mapped_column
 
+from network.reversals import OutboxReversal  # noqa: F401  (refunds reference its table)
 from network.store import Base, utcnow
 
 
@@ -79,12 +70,77 @@ class Purchase(Base):
     purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    notified_status: Mapped[str | None] = mapped_column(String(16))  # final status a webhook was emitted for
 
 
 # --- redemptions and rewards (tables above this line; migration 0003)
 
-# --- refunds and webhooks (tables above this line; migration 0004)
+class WebhookEndpoint(Base):
+    """A partner's URL that receives signed event notifications; the signing secret is kept
+    encrypted (AES-GCM under a key derived from ``secrets_key``), never in plain text."""
 
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_partner_status", "partner_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | deleted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written in the transaction of the change it reports, sent
+    later (and again, with backoff) by the webhook task until the endpoint answers 2xx."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    partner_id: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Refund(Base):
+    """A refund of (part of) a confirmed purchase: its points are clawed back on chain by the
+    issuing partner's minter through a reversal in the outbox (network/reversals.py)."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("partner_id", "refund_id", name="uq_refunds_partner_refund"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    purchase_pk: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    refund_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    reversal_id: Mapped[int] = mapped_column(ForeignKey("outbox_reversals.id"), unique=True)
+    notified_status: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- refunds and webhooks (tables above this line; migration 0004)
 
 class CustodialWallet(Base):
     """A wallet whose key the gateway holds for a customer who has none, sealed with the
