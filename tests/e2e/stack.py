@@ -57,7 +57,8 @@ class OnboardedPartner:
     minter: str
     treasury: LocalAccount
     points_per_unit: str
-    body: dict[str, Any]
+    body: dict[str, Any]  # what was posted to onboard it
+    created: dict[str, Any]  # what the operator API answered
 
     @property
     def headers(self) -> dict[str, str]:
@@ -166,7 +167,7 @@ class Stack:
         assert r.status_code == 201, f"{r.status_code} {r.text}\n{self.logs()}"
         created = r.json()
         partner = OnboardedPartner(
-            created["id"], created["api_key"], created["minter"], treasury, points_per_unit, body
+            created["id"], created["api_key"], created["minter"], treasury, points_per_unit, body, created
         )
         self.partners[name] = partner
         return partner
