@@ -7,13 +7,16 @@ Ports: 8740-8749.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from network.store import LedgerEntry, OutboxPurchase, PurchaseStatus
+from partners.client import AsyncPartnerClient, PartnerClient, ProblemError
 from tests.e2e.stack import Stack, fresh_wallet, start_stack
 
 pytestmark = pytest.mark.timeout(240)
@@ -43,6 +46,38 @@ def test_purchases_at_two_partners_are_minted_once_by_the_workers(stack: Stack) 
         )
     assert counts == {PurchaseStatus.MINTED: 30}
     stack.assert_running()
+
+
+def test_the_partner_sdk_posts_retries_idempotently_and_waits(stack: Stack) -> None:
+    """partners/client.py against the real gateway: sync and async, the same answer for a
+    retried purchase, problems raised with their stable type."""
+    grocer = stack.partners["Grocer"]
+    wallet = fresh_wallet("sdk")
+    with PartnerClient(stack.url, grocer.api_key) as client:
+        first = client.post_purchase("sdk-1", wallet=wallet, amount="20", currency="EUR")
+        again = client.post_purchase(
+            "sdk-1",
+            wallet=wallet,
+            amount="20.00",
+            currency="EUR",
+            purchased_at=datetime.fromisoformat(first["purchased_at"]),
+        )
+        assert again["seq"] == first["seq"]
+        with pytest.raises(ProblemError) as problem:
+            client.post_purchase("sdk-1", wallet=wallet, amount="21", currency="EUR")
+        assert problem.value.status == 409 and problem.value.slug == "idempotency-conflict"
+        done = client.wait(first["status_url"])
+        assert done["status"] == "confirmed" and done["points"] == 30
+
+    async def post_many() -> list[dict[str, object]]:
+        async with AsyncPartnerClient(stack.url, grocer.api_key) as client:
+            posted = await asyncio.gather(
+                *(client.post_purchase(f"sdk-a-{i}", wallet=wallet, amount="2", currency="EUR") for i in range(20))
+            )
+            return list(await asyncio.gather(*(client.wait(p["status_url"]) for p in posted)))
+
+    assert {p["status"] for p in asyncio.run(post_many())} == {"confirmed"}
+    assert stack.balance(wallet) == 30 + 20 * 3
 
 
 def test_history_is_indexed_by_the_beat_task(stack: Stack) -> None:

@@ -1,0 +1,1 @@
+"""The partner side: SDK client, earn rules, settlement maths and statements."""

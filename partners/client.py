@@ -1,0 +1,207 @@
+"""The partner SDK: a typed client of the gateway's partner API, sync and async (httpx).
+
+    from partners.client import PartnerClient
+
+    with PartnerClient("http://127.0.0.1:8000", api_key="ck_...") as coalition:
+        purchase = coalition.post_purchase("order-1042", wallet="0xAbc…", amount="42.50", currency="EUR")
+        coalition.wait(purchase["status_url"])            # accepted -> submitted -> confirmed
+
+What it does for the integrator:
+
+- Idempotency is built in: every write carries the partner's own id (``purchase_id``,
+  ``refund_id``, ``redemption_id``), so a write is retried with the same id and body after a
+  timeout, a dropped connection, a 429 or a 5xx, and the gateway answers with the first result.
+- Retries back off exponentially with jitter and honour ``Retry-After``.
+- Errors are :class:`ProblemError` with the problem's stable ``type`` (``/problems/<slug>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+FINAL = frozenset({"confirmed", "failed", "fulfilled"})
+
+
+class ProblemError(Exception):
+    """An ``application/problem+json`` answer of the gateway."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem = dict(problem)
+        self.type: str = str(problem.get("type", "about:blank"))
+        self.slug = self.type.rsplit("/", 1)[-1]
+        super().__init__(f"{status} {self.slug}: {problem.get('detail', '')}")
+
+
+def _raise_for_problem(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"type": "about:blank", "detail": response.text[:200]}
+    raise ProblemError(response.status_code, body)
+
+
+def _backoff(attempt: int, response: httpx.Response | None, base_s: float, cap_s: float) -> float:
+    if response is not None and (after := response.headers.get("Retry-After")):
+        try:
+            return min(float(after), cap_s)
+        except ValueError:
+            pass
+    return min(cap_s, base_s * 2**attempt) * (0.5 + random.random() / 2)
+
+
+def purchase_body(
+    purchase_id: str,
+    *,
+    amount: str | Decimal,
+    currency: str,
+    wallet: str | None = None,
+    ref: str | None = None,
+    purchased_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference."""
+    if (wallet is None) == (ref is None):
+        raise ValueError("give the customer's wallet or the partner's customer ref, not both")
+    return {
+        "purchase_id": purchase_id,
+        "customer": {"wallet": wallet} if wallet is not None else {"ref": ref},
+        "amount": str(amount),
+        "currency": currency,
+        "purchased_at": (purchased_at or datetime.now(UTC)).isoformat(),
+    }
+
+
+class _Base:
+    def __init__(self, base_url: str, api_key: str, *, retries: int = 5, backoff_s: float = 0.2, cap_s: float = 5.0):
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "coalition-partner-sdk/0.1"}
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.cap_s = cap_s
+
+
+class PartnerClient(_Base):
+    """Synchronous client (a POS, a script). Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, **retry: Any) -> None:
+        super().__init__(base_url, api_key, **retry)
+        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout_s)
+
+    def __enter__(self) -> PartnerClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        """One call with retries of transport errors, 429 and 5xx (safe: every write is idempotent)."""
+        response: httpx.Response | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.http.request(method, path, json=json, params=params)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                response = None
+            else:
+                if response.status_code not in RETRY_STATUSES and response.status_code < 500:
+                    break
+                if attempt == self.retries:
+                    break
+            time.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
+        assert response is not None
+        _raise_for_problem(response)
+        return response.json() if response.content else None
+
+    # -------------------------------------------------------------- purchases
+
+    def post_purchase(self, purchase_id: str, **fields: Any) -> dict[str, Any]:
+        """Posts a purchase (see :func:`purchase_body`); answers its status (202: accepted)."""
+        return self.request("POST", "/v1/purchases", json=purchase_body(purchase_id, **fields))
+
+    def purchase(self, purchase_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/purchases/{purchase_id}")
+
+    def wait(self, status_url: str, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
+        """Polls a status URL (a purchase's, a refund's, a redemption's) until it is final."""
+        path = status_url.removeprefix(self.base_url)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            body = self.request("GET", path)
+            if body["status"] in FINAL:
+                return body
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
+            time.sleep(poll_s)
+
+
+class AsyncPartnerClient(_Base):
+    """Asynchronous client (an e-shop backend, the benchmarks): the same calls, awaited."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, **retry: Any) -> None:
+        super().__init__(base_url, api_key, **retry)
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=self.headers,
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
+        )
+
+    async def __aenter__(self) -> AsyncPartnerClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        response: httpx.Response | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self.http.request(method, path, json=json, params=params)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                response = None
+            else:
+                if response.status_code not in RETRY_STATUSES and response.status_code < 500:
+                    break
+                if attempt == self.retries:
+                    break
+            await asyncio.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
+        assert response is not None
+        _raise_for_problem(response)
+        return response.json() if response.content else None
+
+    async def post_purchase(self, purchase_id: str, **fields: Any) -> dict[str, Any]:
+        return await self.request("POST", "/v1/purchases", json=purchase_body(purchase_id, **fields))
+
+    async def purchase(self, purchase_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/v1/purchases/{purchase_id}")
+
+    async def wait(self, status_url: str, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
+        path = status_url.removeprefix(self.base_url)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            body = await self.request("GET", path)
+            if body["status"] in FINAL:
+                return body
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
+            await asyncio.sleep(poll_s)
