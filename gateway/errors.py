@@ -32,9 +32,31 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "rate-limited": (429, "Too many requests"),
     "chain-unavailable": (503, "The chain cannot be reached; retry later"),
     "internal-error": (500, "Internal error"),
+    "sku-exists": (409, "The partner has a reward with this sku already"),
+    "reward-unavailable": (409, "The reward is not active"),
+    "out-of-stock": (409, "Not enough of the reward is left in stock"),
+    "consent-required": (422, "A self-custody wallet must send its signed consent"),
+    "invalid-signature": (422, "The consent is not signed by the customer's wallet"),
+    "signature-expired": (422, "The consent's deadline has passed"),
+    "nonce-used": (409, "The consent's nonce was used already (a replayed consent)"),
+    "insufficient-points": (422, "The customer has fewer points than the redemption needs"),
     # --- redemptions and rewards (add above this line)
+    "purchase-not-confirmed": (409, "The purchase is not confirmed on chain yet"),
+    "refund-exceeds-purchase": (422, "The refund is more than what remains of the purchase"),
+    "webhook-url-not-allowed": (422, "The webhook URL is not allowed"),
+    "too-many-webhooks": (409, "The partner has the most webhook endpoints allowed"),
     # --- refunds, webhooks, rate limit (add above this line)
+    "challenge-unknown": (422, "The message is not a challenge this gateway issued for this purpose"),
+    "challenge-mismatch": (422, "The message is for another domain, chain, customer, or was altered"),
+    "challenge-expired": (422, "The challenge has expired; ask for a new one"),
+    "challenge-used": (409, "The challenge was used already; ask for a new one"),
+    "wallet-signature-invalid": (422, "The signature is not the message's address signing this message"),
+    "customer-already-linked": (409, "The customer reference is linked to a wallet already"),
+    "wallet-not-custodial": (409, "The customer's wallet is not a custodial wallet the gateway holds"),
+    "custodial-wallet-released": (409, "The custodial wallet's key was released to its customer"),
     # --- customers and custody (add above this line)
+    "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
+    "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
 }
 
@@ -70,9 +92,31 @@ AmountTooLarge = _error("amount-too-large")
 PartnerSuspended = _error("partner-suspended")
 RateLimited = _error("rate-limited")
 ChainUnavailable = _error("chain-unavailable")
+SkuExists = _error("sku-exists")
+RewardUnavailable = _error("reward-unavailable")
+OutOfStock = _error("out-of-stock")
+ConsentRequired = _error("consent-required")
+InvalidSignature = _error("invalid-signature")
+SignatureExpired = _error("signature-expired")
+NonceUsed = _error("nonce-used")
+InsufficientPoints = _error("insufficient-points")
 # --- redemptions and rewards (add above this line)
+PurchaseNotConfirmed = _error("purchase-not-confirmed")
+RefundExceedsPurchase = _error("refund-exceeds-purchase")
+WebhookUrlNotAllowed = _error("webhook-url-not-allowed")
+TooManyWebhooks = _error("too-many-webhooks")
 # --- refunds, webhooks, rate limit (add above this line)
+ChallengeUnknown = _error("challenge-unknown")
+ChallengeMismatch = _error("challenge-mismatch")
+ChallengeExpired = _error("challenge-expired")
+ChallengeUsed = _error("challenge-used")
+WalletSignatureInvalid = _error("wallet-signature-invalid")
+CustomerAlreadyLinked = _error("customer-already-linked")
+WalletNotCustodial = _error("wallet-not-custodial")
+CustodialWalletReleased = _error("custodial-wallet-released")
 # --- customers and custody (add above this line)
+NothingToSettle = _error("nothing-to-settle")
+ChainRejected = _error("chain-rejected")
 # --- operator: partners, settlement, reconciliation (add above this line)
 
 

@@ -30,15 +30,25 @@ class GatewaySettings(ChainSettings):
     task_time_limit_s: int = Field(default=600, ge=10)  # hard limit of every task, < visibility timeout
     earn_drain_budget_s: float = Field(default=20.0, gt=0)  # one drain task's time on a key before it yields
     earn_dispatch_every_s: float = Field(default=1.0, gt=0)
+    earn_start_on_accept: bool = True  # the gateway starts a partner's drain at once, not at the next tick
     key_lease_ms: int = Field(default=5_000, ge=500)  # a dead drain's hold on its key expires after this
     index_every_s: float = Field(default=1.0, gt=0)
     settlement_period: Literal["hourly", "daily"] | int = "daily"  # or a number of seconds
     reconcile_every_s: float = Field(default=300.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_base_s: float = Field(default=10.0, gt=0)  # first retry after ~this, doubling, with jitter
+    webhook_backoff_cap_s: float = Field(default=3_600.0, gt=0)  # longest wait between two attempts
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)  # one POST to a partner's endpoint
     # relays customers' signed redemptions; local mode falls back to anvil dev account #2
     relayer_key: str = "relayer"
+    # redemptions: how long a consent the gateway prepares stays valid, when a stuck one is re-enqueued
+    redemption_consent_ttl_s: int = Field(default=900, ge=30, le=7 * 86_400)
+    redemption_stuck_after_s: float = Field(default=30.0, gt=0)
     # encrypts custodial wallets' keys and webhook secrets at rest (local mode: a fixed dev key)
     secrets_key: str | None = None
+    # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
+    wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
+    customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:

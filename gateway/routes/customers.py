@@ -1,7 +1,443 @@
-"""Customer API (wallet sign-in, balance, history) and the partner's customer links and custodial wallets."""
+"""Customer API (wallet sign-in, balance, history) and the partner's customer links and custodial wallets.
+
+Two kinds of caller. A partner (its API key) manages its own customer refs: links one to a
+wallet the customer proves with an EIP-4361 signature, or to a custodial wallet the gateway
+holds, and reads the balance and the history *at this partner*. A customer (a token from
+signing in with their wallet) reads their whole history across partners. A partner asking
+about a ref or wallet it does not know gets 404, whether or not it exists elsewhere.
+
+Taking ownership of a custodial wallet: the customer has no key to sign in with, so the
+partner, having authenticated its customer its own way, calls ``.../custodial-wallet/release``
+with a password the customer chose; the answer is the key as an encrypted JSON keystore (the
+only copy handed out). The gateway never signs for that address again; the link and the
+points stay at the same address, which is now the customer's own wallet.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer
+from gateway.errors import (
+    CustodialWalletReleased,
+    CustomerAlreadyLinked,
+    NotFound,
+    WalletNotCustodial,
+    problem_responses,
+)
+from gateway.models import CustodialWallet, CustomerLink, Partner
+from gateway.schemas import Address, Ident, Strict
+from gateway.services import custody, history, wallet_auth
+from gateway.timeutil import as_utc
 
 router = APIRouter(tags=["customers"])
+
+Cursor = Annotated[int | None, Query(ge=1, lt=2**62, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+READ_PROBLEMS = ("unauthorized", "not-found", "validation-error", "chain-unavailable")
+SIGNED_PROBLEMS = (
+    "challenge-unknown",
+    "challenge-mismatch",
+    "challenge-expired",
+    "challenge-used",
+    "wallet-signature-invalid",
+    "validation-error",
+)
+
+
+class WalletChallengeCreate(Strict):
+    wallet: Address
+
+
+class AuthChallengeCreate(Strict):
+    address: Address
+
+
+class ChallengePublic(BaseModel):
+    message: str = Field(description="EIP-4361 text: the wallet signs it as is with personal_sign (EIP-191)")
+    nonce: str
+    expires_at: datetime
+
+
+class SignedMessage(Strict):
+    message: str = Field(min_length=1, max_length=wallet_auth.MAX_MESSAGE_CHARS)
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte personal_sign signature")
+
+
+class CustomerPublic(BaseModel):
+    ref: str
+    wallet: str
+    custodial: bool = Field(description="the gateway holds the key (until it is released)")
+    released: bool = Field(description="a custodial wallet whose key was handed to the customer")
+    linked_at: datetime
+
+
+class BalancePublic(BaseModel):
+    wallet: str
+    points: int = Field(description="from the chain: the token's balanceOf")
+
+
+class HistoryEntry(BaseModel):
+    kind: str = Field(description="earned | redeemed | reversed | sent | received")
+    points: int = Field(description="signed: + earned/received, - redeemed/reversed/sent")
+    partner_id: int | None
+    partner_name: str | None
+    seq: int | None
+    ref: str | None
+    block_number: int
+    block_time: int
+    tx_hash: str
+
+
+class HistoryPublic(BaseModel):
+    wallet: str
+    balance: int = Field(description="the wallet's whole balance, from the chain")
+    entries: list[HistoryEntry]
+    next_cursor: int | None
+
+
+class ReleaseRequest(Strict):
+    password: str = Field(min_length=8, max_length=128, description="the customer's; encrypts the keystore")
+
+
+class ReleasedWallet(BaseModel):
+    wallet: str
+    keystore: dict[str, Any] = Field(description="Web3 Secret Storage (v3) JSON, encrypted with the password")
+
+
+class SessionPublic(BaseModel):
+    token: str = Field(description="send as 'Authorization: Bearer <token>' to /v1/me; shown once")
+    wallet: str
+    expires_at: datetime
+
+
+class MeLink(BaseModel):
+    partner_id: int
+    partner_name: str
+    ref: str
+
+
+class MePublic(BaseModel):
+    wallet: str
+    custodial: bool
+    links: list[MeLink]
+
+
+def current_customer(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    wallet = wallet_auth.session_wallet(session, _bearer(authorization))
+    session.commit()
+    return wallet
+
+
+CurrentCustomer = Annotated[str, Depends(current_customer)]
+
+
+def _link(session: Session, partner: Partner, ref: str) -> CustomerLink:
+    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+    if link is None:
+        raise NotFound(f"no customer {ref!r} of this partner")
+    return link
+
+
+def _customer_public(session: Session, link: CustomerLink) -> CustomerPublic:
+    wallet = session.get(CustodialWallet, link.wallet)
+    return CustomerPublic(
+        ref=link.ref,
+        wallet=link.wallet,
+        custodial=wallet is not None and wallet.released_at is None,
+        released=wallet is not None and wallet.released_at is not None,
+        linked_at=as_utc(link.created_at),
+    )
+
+
+def _history(chain: ChainDep, page: history.HistoryPage, wallet: str) -> HistoryPublic:
+    return HistoryPublic(
+        wallet=wallet,
+        balance=history.balance_of(chain, wallet),
+        entries=[
+            HistoryEntry(
+                kind=e.kind,
+                points=e.points,
+                partner_id=e.partner_id,
+                partner_name=name,
+                seq=e.seq,
+                ref=e.ref,
+                block_number=e.block_number,
+                block_time=e.block_time,
+                tx_hash=e.tx_hash,
+            )
+            for e, name in page.entries
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+def _statement(partner: Partner, ref: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", " ", f"Link your wallet to {partner.name} customer {ref}")
+
+
+# --- the partner's customers
+
+
+@router.post(
+    "/v1/customers/{ref}/wallet-challenge",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengePublic,
+    summary="An EIP-4361 message for the customer to sign, to link this ref to their wallet",
+    responses=problem_responses("unauthorized", "validation-error"),
+)
+def wallet_challenge(
+    ref: Ident, body: WalletChallengeCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> ChallengePublic:
+    """Single use, expires after ``COALITION_WALLET_CHALLENGE_TTL_S`` (10 minutes by default)."""
+    challenge = wallet_auth.issue_challenge(
+        session,
+        settings,
+        address=body.wallet,
+        statement=_statement(partner, ref),
+        purpose="link",
+        partner_id=partner.id,
+        ref=ref,
+    )
+    answer = ChallengePublic(message=challenge.message, nonce=challenge.nonce, expires_at=as_utc(challenge.expires_at))
+    session.commit()
+    return answer
+
+
+@router.put(
+    "/v1/customers/{ref}/wallet",
+    response_model=CustomerPublic,
+    summary="Link the ref to the wallet that signed the challenge (replaces an earlier link)",
+    responses=problem_responses("unauthorized", *SIGNED_PROBLEMS),
+)
+def link_wallet(
+    ref: Ident, body: SignedMessage, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> CustomerPublic:
+    challenge = wallet_auth.verify_challenge(
+        session,
+        settings,
+        message=body.message,
+        signature=body.signature,
+        purpose="link",
+        partner_id=partner.id,
+        ref=ref,
+    )
+    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+    if link is None:
+        link = CustomerLink(partner_id=partner.id, ref=ref, wallet=challenge.address)
+        session.add(link)
+    else:
+        link.wallet = challenge.address
+    session.flush()
+    answer = _customer_public(session, link)
+    session.commit()
+    return answer
+
+
+@router.post(
+    "/v1/customers/{ref}/custodial-wallet",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CustomerPublic,
+    summary="Create a custodial wallet for a customer who has none, and link the ref to it",
+    responses=problem_responses("unauthorized", "customer-already-linked", "validation-error"),
+)
+def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> CustomerPublic:
+    existing = session.scalar(
+        select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref)
+    )
+    if existing is not None:
+        raise CustomerAlreadyLinked(f"customer {ref!r} is linked to {existing.wallet} already")
+    wallet = custody.create_custodial_wallet(session, settings)
+    link = CustomerLink(partner_id=partner.id, ref=ref, wallet=wallet)
+    session.add(link)
+    session.flush()
+    answer = _customer_public(session, link)
+    session.commit()
+    return answer
+
+
+@router.post(
+    "/v1/customers/{ref}/custodial-wallet/release",
+    response_model=ReleasedWallet,
+    summary="Hand the custodial wallet's key to the customer (keystore) and stop signing for it",
+    responses=problem_responses(
+        "unauthorized", "not-found", "wallet-not-custodial", "custodial-wallet-released", "validation-error"
+    ),
+)
+def release_custodial(
+    ref: Ident, body: ReleaseRequest, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> ReleasedWallet:
+    """Call it only after authenticating the customer yourself: whoever gets the keystore (and
+    the password) owns the points. It succeeds once per wallet."""
+    link = _link(session, partner, ref)
+    try:
+        keystore = custody.release_custodial_wallet(session, settings, link.wallet, body.password)
+    except LookupError as exc:
+        raise WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {link.wallet}") from exc
+    except custody.AlreadyReleased as exc:
+        raise CustodialWalletReleased(str(exc)) from exc
+    session.commit()
+    return ReleasedWallet(wallet=link.wallet, keystore=keystore)
+
+
+@router.get(
+    "/v1/customers/{ref}",
+    response_model=CustomerPublic,
+    summary="The customer's link: wallet, custodial or not",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def get_customer(ref: Ident, partner: CurrentPartner, session: SessionDep) -> CustomerPublic:
+    answer = _customer_public(session, _link(session, partner, ref))
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/v1/customers/{ref}/balance",
+    response_model=BalancePublic,
+    summary="The customer's points, from the chain",
+    responses=problem_responses(*READ_PROBLEMS),
+)
+def customer_balance(ref: Ident, partner: CurrentPartner, session: SessionDep, chain: ChainDep) -> BalancePublic:
+    wallet = _link(session, partner, ref).wallet
+    session.commit()
+    return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
+
+
+@router.get(
+    "/v1/customers/{ref}/history",
+    response_model=HistoryPublic,
+    summary="The customer's movements at this partner (newest first) and their whole balance",
+    responses=problem_responses(*READ_PROBLEMS),
+)
+def customer_history(
+    ref: Ident, partner: CurrentPartner, session: SessionDep, chain: ChainDep, cursor: Cursor = None, limit: Limit = 50
+) -> HistoryPublic:
+    wallet = _link(session, partner, ref).wallet
+    page = history.history(session, wallet, partner_id=partner.id, cursor=cursor, limit=limit)
+    session.commit()
+    return _history(chain, page, wallet)
+
+
+def _known_wallet(session: Session, partner: Partner, address: str) -> str:
+    if not history.wallet_known_to(session, partner.id, address):
+        raise NotFound(f"no customer wallet {address} at this partner")
+    return address
+
+
+@router.get(
+    "/v1/wallets/{address}/balance",
+    response_model=BalancePublic,
+    summary="A wallet's points, if it is linked to this partner or bought here",
+    responses=problem_responses(*READ_PROBLEMS),
+)
+def wallet_balance(address: Address, partner: CurrentPartner, session: SessionDep, chain: ChainDep) -> BalancePublic:
+    wallet = _known_wallet(session, partner, address)
+    session.commit()
+    return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
+
+
+@router.get(
+    "/v1/wallets/{address}/history",
+    response_model=HistoryPublic,
+    summary="A wallet's movements at this partner, if it is linked to this partner or bought here",
+    responses=problem_responses(*READ_PROBLEMS),
+)
+def wallet_history(
+    address: Address,
+    partner: CurrentPartner,
+    session: SessionDep,
+    chain: ChainDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> HistoryPublic:
+    wallet = _known_wallet(session, partner, address)
+    page = history.history(session, wallet, partner_id=partner.id, cursor=cursor, limit=limit)
+    session.commit()
+    return _history(chain, page, wallet)
+
+
+# --- the customer's own API
+
+
+@router.post(
+    "/v1/auth/challenge",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengePublic,
+    summary="An EIP-4361 message to sign in with a wallet",
+    responses=problem_responses("validation-error"),
+)
+def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: SettingsDep) -> ChallengePublic:
+    challenge = wallet_auth.issue_challenge(
+        session, settings, address=body.address, statement="Sign in to the coalition loyalty network", purpose="session"
+    )
+    answer = ChallengePublic(message=challenge.message, nonce=challenge.nonce, expires_at=as_utc(challenge.expires_at))
+    session.commit()
+    return answer
+
+
+@router.post(
+    "/v1/auth/session",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionPublic,
+    summary="Exchange the signed challenge for a customer token",
+    responses=problem_responses(*SIGNED_PROBLEMS),
+)
+def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep) -> SessionPublic:
+    challenge = wallet_auth.verify_challenge(
+        session, settings, message=body.message, signature=body.signature, purpose="session"
+    )
+    token, row = wallet_auth.open_session(session, settings, challenge.address)
+    answer = SessionPublic(token=token, wallet=row.wallet, expires_at=as_utc(row.expires_at))
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/v1/me",
+    response_model=MePublic,
+    summary="The signed-in customer: wallet and the partners it is linked at",
+    responses=problem_responses("unauthorized"),
+)
+def me(wallet: CurrentCustomer, session: SessionDep) -> MePublic:
+    rows = session.execute(
+        select(CustomerLink, Partner.name)
+        .join(Partner, Partner.id == CustomerLink.partner_id)
+        .where(CustomerLink.wallet == wallet)
+        .order_by(CustomerLink.id)
+    )
+    links = [MeLink(partner_id=link.partner_id, partner_name=name, ref=link.ref) for link, name in rows]
+    answer = MePublic(wallet=wallet, custodial=custody.is_custodial(session, wallet), links=links)
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/v1/me/balance",
+    response_model=BalancePublic,
+    summary="The signed-in customer's points, from the chain",
+    responses=problem_responses("unauthorized", "chain-unavailable"),
+)
+def me_balance(wallet: CurrentCustomer, chain: ChainDep) -> BalancePublic:
+    return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
+
+
+@router.get(
+    "/v1/me/history",
+    response_model=HistoryPublic,
+    summary="The signed-in customer's movements at every partner, newest first",
+    responses=problem_responses("unauthorized", "validation-error", "chain-unavailable"),
+)
+def me_history(
+    wallet: CurrentCustomer, session: SessionDep, chain: ChainDep, cursor: Cursor = None, limit: Limit = 50
+) -> HistoryPublic:
+    page = history.history(session, wallet, cursor=cursor, limit=limit)
+    session.commit()
+    return _history(chain, page, wallet)

@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from gateway.models import CustodialWallet
@@ -39,8 +40,9 @@ def create_custodial_wallet(session: Session, settings: GatewaySettings) -> str:
 
 
 def is_custodial(session: Session, address: str) -> bool:
-    """Whether the gateway holds (or held, before release) this address's key."""
-    return session.get(CustodialWallet, address) is not None
+    """Whether the gateway holds this address's key (and has not released it)."""
+    wallet = session.get(CustodialWallet, address)
+    return wallet is not None and wallet.released_at is None
 
 
 def custodial_account(session: Session, settings: GatewaySettings, address: str) -> LocalAccount | None:
@@ -71,15 +73,18 @@ def release_custodial_wallet(
     """Hands the key over as an encrypted JSON keystore (the customer's password) and marks the
     wallet released (not committed: the caller commits, and only then returns the keystore).
 
-    Locks the row where the database can, so that two concurrent releases cannot both succeed.
+    Marked with one conditional UPDATE, so that of two concurrent releases only one succeeds.
     """
-    wallet = session.get(CustodialWallet, address, with_for_update=True)
+    wallet = session.get(CustodialWallet, address)
     if wallet is None:
         raise LookupError(f"{address} is not a custodial wallet")
-    if wallet.released_at is not None:
-        raise AlreadyReleased(f"{address} was released on {wallet.released_at.isoformat()}")
-    account = _decrypt(settings, wallet)
+    account = _decrypt(settings, wallet) if wallet.released_at is None else None
+    marked = session.execute(
+        update(CustodialWallet)
+        .where(CustodialWallet.address == address, CustodialWallet.released_at.is_(None))
+        .values(released_at=utcnow())
+    )
+    if account is None or marked.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlreadyReleased(f"{address} was released to its customer already")
     keystore: dict[str, Any] = Account.encrypt(account.key, password, kdf=kdf)
-    wallet.released_at = utcnow()
-    session.flush()
     return keystore
