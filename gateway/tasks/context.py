@@ -35,7 +35,7 @@ def chain() -> Chain:
 
 @lru_cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(redis_url(get_settings()))
+    return redis.Redis.from_url(redis_url(get_settings()), socket_timeout=5, socket_connect_timeout=2)
 
 
 @lru_cache

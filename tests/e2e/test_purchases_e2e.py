@@ -3,9 +3,10 @@ coalition deployed, a real redis-server, two Celery workers and beat running the
 and the gateway as a uvicorn process, on one shared SQLite store.
 
 One stack per module (the tests share it, and run in file order): partners A and B are
-onboarded over the operator API. The concurrency test stops beat while its 1,000 POSTs are
-answered, so that nothing moves the purchase meanwhile and every answer can be compared byte for
-byte; beat is started again to mint it.
+onboarded over the operator API. Drains start at beat's ticks only (``earn_start_on_accept``
+off), so that the concurrency test can stop beat while its 1,000 POSTs are answered: nothing
+moves the purchase meanwhile and every answer can be compared byte for byte; beat is started
+again to mint it.
 
 Ports: 8640-8659.
 """
@@ -52,7 +53,9 @@ def outbox_rows(stack: Stack, partner_id: int) -> list[OutboxPurchase]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("purchases-e2e"), ports=range(8640, 8660), workers=2) as stack:
+    with start_stack(
+        tmp_path_factory.mktemp("purchases-e2e"), ports=range(8640, 8660), workers=2, earn_start_on_accept=False
+    ) as stack:
         yield stack
 
 
