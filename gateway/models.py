@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy import Index  # refunds and webhooks
+from sqlalchemy import Boolean  # redemptions and rewards
 from sqlalchemy.orm import Mapped, mapped_column
 
 from network.reversals import OutboxReversal  # noqa: F401  (refunds reference its table)
@@ -70,7 +71,68 @@ class Purchase(Base):
     purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    notified_status: Mapped[str | None] = mapped_column(String(16))  # final status a webhook was emitted for
+    notified_status: Mapped[str | None] = mapped_column(String(16), index=True)  # final status a webhook told
+
+
+class Reward(Base):
+    """A reward of a partner's catalogue: ``stock`` is what is left to redeem (None: unlimited);
+    a redemption reserves its quantity with one conditional UPDATE, so stock never goes negative."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (UniqueConstraint("partner_id", "sku", name="uq_rewards_partner_sku"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    points: Mapped[int] = mapped_column(BigInteger)
+    stock: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Redemption(Base):
+    """A customer's spend of points on a reward: the consent, the reserved stock, the relayer's
+    signed burn (stored before it is broadcast), then the voucher. ``status``: accepted ->
+    burning -> burned -> fulfilled, or failed (stock released)."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "redemption_id", name="uq_redemptions_partner_redemption"),
+        UniqueConstraint("customer_wallet", "nonce", name="uq_redemptions_wallet_nonce"),
+        Index("ix_redemptions_status_updated", "status", "updated_at"),
+        Index("ix_redemptions_wallet_status", "customer_wallet", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    redemption_id: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    stock_reserved: Mapped[bool] = mapped_column(Boolean)  # False: the reward had unlimited stock
+    customer_wallet: Mapped[str] = mapped_column(String(42))
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
+    custodial: Mapped[bool] = mapped_column(Boolean, default=False)
+    ref: Mapped[str] = mapped_column(String(66), unique=True)  # bytes32 of the Redeemed event
+    nonce: Mapped[str] = mapped_column(String(78))  # uint256 in decimal
+    deadline: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    voucher_code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    burned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --- redemptions and rewards (tables above this line; migration 0003)
