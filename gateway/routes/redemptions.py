@@ -1,7 +1,226 @@
-"""Partner API: rewards catalogue and redemptions (burn, voucher, webhook)."""
+"""Partner API: the rewards catalogue and redemptions (burn, voucher, webhook).
+
+Partner-scoped: a partner sees and changes only its own rewards and redemptions (another
+partner's are 404).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
+from gateway.errors import NotFound, problem_responses
+from gateway.models import Redemption, Reward
+from gateway.schemas import Ident
+from gateway.schemas_redemptions import (
+    ConsentPublic,
+    ConsentRequest,
+    RedemptionCreate,
+    RedemptionPublic,
+    RewardCreate,
+    RewardList,
+    RewardPublic,
+    RewardUpdate,
+    Sku,
+)
+from gateway.services import redemptions as service
+from gateway.services import rewards as catalogue
+from gateway.timeutil import as_utc
 
 router = APIRouter(tags=["redemptions"])
+
+
+def get_points_view(chain: ChainDep, settings: SettingsDep) -> service.PointsView:
+    return service.ChainPointsView(chain, settings)
+
+
+def get_enqueue() -> Callable[[int], bool]:
+    from gateway.tasks.redemptions import enqueue  # the task module imports the Celery app
+
+    return enqueue
+
+
+PointsViewDep = Annotated[service.PointsView, Depends(get_points_view)]
+EnqueueDep = Annotated[Callable[[int], bool], Depends(get_enqueue)]
+
+
+def _reward(reward: Reward) -> RewardPublic:
+    return RewardPublic(
+        sku=reward.sku,
+        name=reward.name,
+        points=reward.points,
+        stock=reward.stock,
+        active=reward.active,
+        created_at=as_utc(reward.created_at),
+        updated_at=as_utc(reward.updated_at),
+    )
+
+
+def _redemption(r: Redemption, base_url: str) -> RedemptionPublic:
+    return RedemptionPublic(
+        redemption_id=r.redemption_id,
+        status=r.status,  # type: ignore[arg-type]
+        sku=r.sku,
+        quantity=r.quantity,
+        points=r.points,
+        customer_wallet=r.customer_wallet,
+        custodial=r.custodial,
+        ref=r.ref,
+        nonce=r.nonce,
+        deadline=r.deadline,
+        tx_hash=r.tx_hash if r.status in ("burned", "fulfilled") else None,
+        block_number=r.block_number,
+        voucher_code=r.voucher_code if r.status == "fulfilled" else None,
+        failure_reason=r.failure_reason,
+        accepted_at=as_utc(r.created_at),
+        burned_at=as_utc(r.burned_at) if r.burned_at else None,
+        finished_at=as_utc(r.finished_at) if r.finished_at else None,
+        status_url=f"{base_url}/v1/redemptions/{r.redemption_id}",
+    )
+
+
+# ---------------------------------------------------------------------------------- catalogue
+
+
+@router.post(
+    "/v1/rewards",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RewardPublic,
+    summary="Add a reward to the partner's catalogue",
+    responses=problem_responses("unauthorized", "validation-error", "sku-exists"),
+)
+def post_reward(body: RewardCreate, partner: CurrentPartner, session: SessionDep, response: Response) -> RewardPublic:
+    reward = catalogue.create_reward(session, partner=partner, body=body)
+    response.headers["Location"] = f"/v1/rewards/{reward.sku}"
+    answer = _reward(reward)
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/v1/rewards",
+    response_model=RewardList,
+    summary="The partner's catalogue",
+    responses=problem_responses("unauthorized"),
+)
+def list_rewards(partner: CurrentPartner, session: SessionDep) -> RewardList:
+    answer = RewardList(rewards=[_reward(r) for r in catalogue.list_rewards(session, partner=partner)])
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/v1/rewards/{sku}",
+    response_model=RewardPublic,
+    summary="One reward of the partner's catalogue",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def get_reward(sku: Sku, partner: CurrentPartner, session: SessionDep) -> RewardPublic:
+    answer = _reward(catalogue.get_reward(session, partner=partner, sku=sku))
+    session.commit()
+    return answer
+
+
+@router.patch(
+    "/v1/rewards/{sku}",
+    response_model=RewardPublic,
+    summary="Change a reward's name, stock (units left; null: unlimited) or active flag",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def patch_reward(sku: Sku, body: RewardUpdate, partner: CurrentPartner, session: SessionDep) -> RewardPublic:
+    answer = _reward(catalogue.update_reward(session, partner=partner, sku=sku, body=body))
+    session.commit()
+    return answer
+
+
+# ---------------------------------------------------------------------------------- redemptions
+
+
+@router.post(
+    "/v1/redemptions/consent",
+    response_model=ConsentPublic,
+    summary="The EIP-712 typed data the customer's wallet signs to consent to a redemption",
+    responses=problem_responses(
+        "unauthorized",
+        "validation-error",
+        "not-found",
+        "reward-unavailable",
+        "partner-suspended",
+        "customer-not-linked",
+        "chain-unavailable",
+    ),
+)
+def post_consent(
+    body: ConsentRequest, partner: CurrentPartner, session: SessionDep, settings: SettingsDep, view: PointsViewDep
+) -> ConsentPublic:
+    """Give ``typed_data`` to ``eth_signTypedData_v4`` in the customer's wallet, then post the
+    redemption with the same redemption_id, sku, quantity and customer, and ``consent`` =
+    {nonce, deadline, signature}. The nonce is fresh and random; the deadline is
+    ``COALITION_REDEMPTION_CONSENT_TTL_S`` ahead."""
+    answer = service.prepare_consent(session, partner=partner, body=body, view=view, settings=settings)
+    session.commit()
+    return answer
+
+
+@router.post(
+    "/v1/redemptions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RedemptionPublic,
+    summary="Redeem a reward: the customer's points are burned, then a voucher is issued",
+    responses=problem_responses(
+        "unauthorized",
+        "validation-error",
+        "idempotency-conflict",
+        "not-found",
+        "partner-suspended",
+        "reward-unavailable",
+        "out-of-stock",
+        "customer-not-linked",
+        "consent-required",
+        "invalid-signature",
+        "signature-expired",
+        "nonce-used",
+        "insufficient-points",
+        "chain-unavailable",
+    ),
+)
+def post_redemption(
+    body: RedemptionCreate,
+    partner: CurrentPartner,
+    session: SessionDep,
+    settings: SettingsDep,
+    view: PointsViewDep,
+    enqueue: EnqueueDep,
+    response: Response,
+) -> RedemptionPublic:
+    """Idempotent on ``redemption_id`` (same body: the first answer; another body: 409). The
+    consent is checked at once (signature, deadline, nonce, balance) and the stock reserved;
+    the answer is 202 and a worker burns the points, then issues the voucher: follow
+    ``status_url`` (accepted, burning, burned, fulfilled, or failed with a reason)."""
+    redemption, created = service.accept_redemption(session, partner=partner, body=body, view=view, settings=settings)
+    answer = _redemption(redemption, settings.public_url)
+    session.commit()
+    if created:
+        enqueue(redemption.id)
+    response.headers["Location"] = f"/v1/redemptions/{redemption.redemption_id}"
+    return answer
+
+
+@router.get(
+    "/v1/redemptions/{redemption_id}",
+    response_model=RedemptionPublic,
+    summary="Where a redemption stands (the voucher code once fulfilled)",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def get_redemption(
+    redemption_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> RedemptionPublic:
+    redemption = service.get_redemption(session, partner=partner, redemption_id=redemption_id)
+    if redemption is None:
+        raise NotFound(f"no redemption {redemption_id!r} of this partner")
+    answer = _redemption(redemption, settings.public_url)
+    session.commit()
+    return answer

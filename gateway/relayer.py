@@ -1,0 +1,172 @@
+"""The relayer key's transactions: customers' signed redemptions (``redeemWithSignature``)
+sent, followed to their receipt and, after a crash, found again on chain.
+
+One key, many worker processes: the caller holds the key's Redis lease while it signs, sends
+and waits (anvil mines in ~10 ms), so two workers never race on its nonce. This module does the
+chain side only; what is stored when is the task's business (gateway/tasks/redemptions.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from gateway.models import Redemption
+from network.contracts import CoalitionContracts
+from network.errors import ChainError, TransientRpcError
+from network.revert import decode_revert
+
+GWEI = 10**9
+TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+
+
+class BurnRefused(ChainError):
+    """The burn would revert (or did): the reason is final, nothing was burned."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBurn:
+    tx_hash: str
+    raw_tx: bytes
+    nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class BurnReceipt:
+    tx_hash: str
+    block_number: int
+    succeeded: bool
+
+
+class Relayer:
+    def __init__(self, w3: Web3, contracts: CoalitionContracts, account: LocalAccount, chain_id: int) -> None:
+        self.w3 = w3
+        self.points = contracts.points
+        self.account = account
+        self.address = account.address
+        self.chain_id = chain_id
+        self.from_block = contracts.book.deployed_at_block
+        redeemed = next(i for i in self.points.abi if i.get("type") == "event" and i.get("name") == "Redeemed")
+        self._redeemed_topic = "0x" + event_abi_to_log_topic(redeemed).hex()
+
+    def _fn(self, r: Redemption) -> Any:
+        return self.points.functions.redeemWithSignature(
+            r.customer_wallet, r.partner_id, r.points, HexBytes(r.ref), int(r.nonce), r.deadline, bytes(r.signature)
+        )
+
+    @staticmethod
+    def rpc(call: Any) -> Any:
+        try:
+            return call()
+        except TRANSIENT as exc:
+            raise TransientRpcError(f"node unreachable: {exc}") from exc
+
+    def estimate_gas(self, r: Redemption) -> int:
+        """Gas of the burn, or BurnRefused with the decoded reason if it would revert now."""
+        try:
+            return int(self.rpc(lambda: self._fn(r).estimate_gas({"from": self.address})))
+        except (ContractLogicError, Web3RPCError) as exc:
+            if isinstance(exc, Web3RPCError) and getattr(exc, "data", None) is None and "revert" not in str(exc):
+                raise ChainError(f"estimate failed: {exc}") from exc
+            raise BurnRefused(decode_revert(exc)) from exc
+
+    def sign(self, r: Redemption, gas: int) -> SignedBurn:
+        """Signs the burn on the key's next nonce (as the node counts it, pending included)."""
+        nonce = int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
+        block = self.rpc(lambda: self.w3.eth.get_block("latest"))
+        base_fee = int(block.get("baseFeePerGas", 0) or 0)
+        data = self._fn(r)._encode_transaction_data()
+        signed = self.account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain_id,
+                "nonce": nonce,
+                "to": self.points.address,
+                "value": 0,
+                "data": data,
+                "gas": gas * 5 // 4 + 10_000,
+                "maxFeePerGas": 2 * base_fee + GWEI,
+                "maxPriorityFeePerGas": GWEI,
+            }
+        )
+        return SignedBurn(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce)
+
+    def broadcast(self, raw_tx: bytes) -> None:
+        """Sends the stored bytes; a node that has them already is no error."""
+        try:
+            self.rpc(lambda: self.w3.eth.send_raw_transaction(raw_tx))
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            if "nonce too low" in message:
+                return  # the receipt, or the chain nonce having passed it, tells what became of it
+            raise ChainError(f"node refused the burn: {exc}") from exc
+
+    def receipt(self, tx_hash: str) -> BurnReceipt | None:
+        reply = self.rpc(lambda: self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash]))
+        if "error" in reply:
+            raise ChainError(f"eth_getTransactionReceipt({tx_hash}) failed: {reply['error']}")
+        raw = reply.get("result")
+        if not raw:
+            return None
+        return BurnReceipt(raw["transactionHash"], int(raw["blockNumber"], 16), int(raw["status"], 16) == 1)
+
+    def wait_receipt(self, tx_hash: str, timeout_s: float, keep_alive: Any) -> BurnReceipt | None:
+        """Polls for the receipt, calling ``keep_alive()`` (the lease's refresh) as it waits."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            found = self.receipt(tx_hash)
+            if found is not None or time.monotonic() > deadline:
+                return found
+            keep_alive()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def known(self, tx_hash: str) -> bool:
+        try:
+            self.rpc(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return True
+
+    def mined_nonce(self) -> int:
+        return int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+
+    def consent_used(self, r: Redemption) -> bool:
+        return bool(self.rpc(lambda: self.points.functions.redeemNonceUsed(r.customer_wallet, int(r.nonce)).call()))
+
+    def find_redeemed(self, r: Redemption) -> BurnReceipt | None:
+        """The ``Redeemed`` event of this redemption's ref, by whichever transaction burned it."""
+        topics = [
+            self._redeemed_topic,
+            "0x" + r.partner_id.to_bytes(32, "big").hex(),
+            "0x" + bytes(12).hex() + r.customer_wallet[2:].lower(),
+            r.ref,
+        ]
+        logs = self.rpc(
+            lambda: self.w3.eth.get_logs(
+                {"address": self.points.address, "fromBlock": self.from_block, "toBlock": "latest", "topics": topics}
+            )
+        )
+        if not logs:
+            return None
+        log = logs[0]
+        return BurnReceipt("0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"]), True)
+
+    def revert_reason(self, r: Redemption, block_number: int) -> str:
+        """Why the mined burn reverted: its call replayed on the block before its own."""
+        try:
+            self._fn(r).call({"from": self.address}, block_identifier=max(block_number - 1, 0))
+        except Exception as exc:
+            return decode_revert(exc)
+        return "reverted (no reason when replayed)"
