@@ -100,6 +100,7 @@ def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
             "options": expires,
         },
         "webhooks-sweep": {"task": "gateway.tasks.webhooks.sweep", "schedule": 5.0, "options": expires},
+        "redemptions-sweep": {"task": "gateway.tasks.redemptions.sweep", "schedule": 5.0, "options": expires},
     }
 
 
