@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import auth
 from gateway.chain import Chain, get_chain
-from gateway.errors import Unauthorized
+from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
+from gateway.ratelimit import RateLimiter, get_rate_limiter
 from gateway.settings import GatewaySettings, get_settings
 from network.store import open_store
 
@@ -42,12 +43,24 @@ def _bearer(authorization: str | None) -> str:
     return credentials.strip()
 
 
-def current_partner(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Partner:
+def current_partner(
+    session: SessionDep,
+    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Partner:
     key = _bearer(authorization)
     prefix = auth.prefix_of(key)
     partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
     if partner is None or not auth.matches(key, partner.api_key_hash):
         raise Unauthorized("unknown API key")
+    decision = limiter.take(partner.api_key_prefix)  # per key, one Redis round trip
+    if not decision.allowed:
+        session.commit()
+        raise RateLimited(
+            f"more than {limiter.rate} requests a second (burst {limiter.burst}) with this key; "
+            f"retry after {decision.retry_after_header} s",
+            headers={"Retry-After": decision.retry_after_header},
+        )
     session.commit()  # ends the read: no pooled connection is held while the route waits for a worker thread
     return partner
 

@@ -70,9 +70,10 @@ class GatewayError(Exception):
 
     slug = "internal-error"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}  # e.g. Retry-After of a rate-limited answer
         self.extra = extra
 
 
@@ -159,7 +160,9 @@ def problem(slug: str, detail: str, instance: str | None = None, **extra: Any) -
 
 async def gateway_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return problem(exc.slug, exc.detail, str(request.url.path), **exc.extra)
+    response = problem(exc.slug, exc.detail, str(request.url.path), **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -173,9 +176,9 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}.get(
-        exc.status_code, "internal-error"
-    )
+    # 400: FastAPI's "There was an error parsing the body" (bytes that are not JSON text): invalid input
+    slugs = {400: "validation-error", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+    slug = slugs.get(exc.status_code, "internal-error")
     return problem(slug, str(exc.detail), str(request.url.path))
 
 

@@ -249,4 +249,61 @@ class CustomerSession(Base):
 
 # --- customers and custody (tables above this line; migration 0005)
 
+class SettlementPeriod(Base):
+    """A settlement period (``period_id`` = its id in ``Clearing``): the block range, the
+    statement and its hash, and the settle transaction, signed and stored before broadcast so
+    that a rerun after a crash resends the same bytes or finds their receipt."""
+
+    __tablename__ = "settlement_periods"
+
+    period_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    from_block: Mapped[int] = mapped_column(BigInteger)
+    to_block: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | operator
+    status: Mapped[str] = mapped_column(String(16), default="computing")  # computing|submitted|settled|failed
+    statement: Mapped[dict | None] = mapped_column(JSON)
+    statement_csv: Mapped[str | None] = mapped_column(Text)
+    statement_hash: Mapped[str | None] = mapped_column(String(66))
+    operator_net: Mapped[str | None] = mapped_column(String(80))  # a decimal string: may exceed 64 bits
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
+    settled_block: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ReconciliationReport(Base):
+    """One comparison of the store with the chain at one block; ``differences`` lists each
+    mismatch (customer balance, total supply, partner exposure)."""
+
+    __tablename__ = "reconciliation_reports"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    customers_checked: Mapped[int] = mapped_column(Integer)
+    partners_checked: Mapped[int] = mapped_column(Integer)
+    total_supply: Mapped[str] = mapped_column(String(80))
+    differences: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class OperatorAlert(Base):
+    """Something the operator must look at (a reconciliation difference, a failed settlement)."""
+
+    __tablename__ = "operator_alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 # --- settlement and reconciliation (tables above this line; migration 0006)

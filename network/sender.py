@@ -13,6 +13,8 @@ storing, broadcasting, nonces, fees, stuck replacement, recovery) are ``network.
   minted before) or failed with the decoded revert reason.
 - Items follow their transaction: to its replacement when it is stuck, back to sent when the
   node lost the block that mined it, back to the queue when its nonce went to another transaction.
+- After its earn batches, sends the partner's queued reversals (refunds' clawbacks,
+  network/reversals.py), one ``reverse`` transaction each, through the same key and nonces.
 - Re-synchronises with the chain on start, after a broadcast refused for its nonce, and when the
   node's head goes backwards (a restart that lost blocks).
 """
@@ -35,6 +37,9 @@ from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
 from network.outbox import ready_batch
 from network.purchases import decode_purchase, encode_purchase
+from network.reversals import KIND as REVERSE_KIND
+from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
+from network.revert import decode_revert
 from network.settings import ChainSettings
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus
 from network.transactions import KeyTransactions, Receipt, decode_raw_transaction
@@ -204,6 +209,7 @@ class EarnSender:
                     mined.status = TxStatus.REVERTED
                     mined.error = self.transactions.revert_reason(mined)
                     self._fail_items(session, group, mined.error, report)
+                self._settle_reversals(session, group, mined, receipt.succeeded)
             report.confirmed_txs += 1
         session.commit()
 
@@ -248,8 +254,22 @@ class EarnSender:
 
     # ------------------------------------------------------------------ items follow their transaction
 
+    def _settle_reversals(
+        self, session: Session, group: list[ChainTransaction], mined: ChainTransaction, succeeded: bool
+    ) -> None:
+        session.execute(
+            update(OutboxReversal)
+            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+            .values(
+                tx_id=mined.id,
+                status=ReversalStatus.CONFIRMED if succeeded else ReversalStatus.FAILED,
+                error=None if succeeded else mined.error,
+            )
+        )
+
     def _follow_replacement(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
         session.execute(update(OutboxPurchase).where(OutboxPurchase.tx_id == old.id).values(tx_id=new.id))
+        session.execute(update(OutboxReversal).where(OutboxReversal.tx_id == old.id).values(tx_id=new.id))
 
     def _reopen_items(self, session: Session, group: list[ChainTransaction]) -> None:
         session.execute(
@@ -261,12 +281,22 @@ class EarnSender:
         session.execute(
             update(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])).values(tx_id=newest.id)
         )
+        session.execute(
+            update(OutboxReversal)
+            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+            .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
+        )
 
     def _requeue_items(self, session: Session, group: list[ChainTransaction], why: str) -> None:
         session.execute(
             update(OutboxPurchase)
             .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
             .values(status=PurchaseStatus.QUEUED, tx_id=None, batch_id=None, error=why)
+        )
+        session.execute(
+            update(OutboxReversal)
+            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+            .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
         )
 
     # ------------------------------------------------------------------ stuck transactions
@@ -288,7 +318,7 @@ class EarnSender:
                 max_wait_s=self.settings.batch_max_wait_s,
             )
             if not items:
-                return
+                break
             words = [encode_purchase(i.customer, i.seq, i.points) for i in items]
             tx = self.transactions.sign_next(
                 session,
@@ -305,6 +335,52 @@ class EarnSender:
             in_flight += 1
             report.sent_txs += 1
             report.sent_items += len(items)
+        self._send_reversals(session, base_fee, in_flight, report)
+
+    def _send_reversals(self, session: Session, base_fee: int, in_flight: int, report: StepReport) -> None:
+        """One ``reverse`` transaction per queued reversal, after the earn batches. A reversal the
+        chain refuses in simulation (e.g. the customer spent the points) fails without a
+        transaction, with the decoded reason; one refused once mined fails the same way."""
+        queued = session.scalars(
+            select(OutboxReversal)
+            .where(OutboxReversal.partner_id == self.partner_id, OutboxReversal.status == ReversalStatus.QUEUED)
+            .order_by(OutboxReversal.id)
+            .limit(max(self.settings.max_in_flight - in_flight, 0))
+        ).all()
+        for item in queued:
+            try:
+                data = reversal_calldata(session, item, self._receipt_events)
+            except ReversalNotReady as exc:
+                item.status, item.error = ReversalStatus.FAILED, str(exc)
+                session.commit()
+                continue
+            call = {"from": self.address, "to": self.points_address, "data": data}
+            try:
+                gas = self.transactions.rpc(lambda c=call: self.w3.eth.estimate_gas(c))  # type: ignore[arg-type]
+            except TransientRpcError:
+                raise
+            except Exception as exc:  # a revert in simulation: the chain says no
+                item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
+                session.commit()
+                continue
+            tx = self.transactions.sign_next(
+                session,
+                data=data,
+                gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
+                base_fee=base_fee,
+                kind=REVERSE_KIND,
+            )
+            item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
+            session.commit()  # stored before broadcast, like a batch
+            self.transactions.advance_nonce()
+            self._broadcast(tx)
+            session.commit()
+            report.sent_txs += 1
+
+    def _receipt_events(self, tx_hash: str) -> list:  # type: ignore[type-arg]
+        reply = self.transactions.rpc(lambda: self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash]))
+        raw = reply.get("result") or {}
+        return [self.contracts.decoder.decode(log) for log in raw.get("logs", [])]
 
     def _broadcast(self, tx: ChainTransaction) -> None:
         """Broadcasts a newly stored batch. Its own method so that a test can crash the sender

@@ -154,10 +154,13 @@ class KeyTransactions:
         except TransientRpcError:
             self._priority_fee = GWEI
 
-    def sign_next(self, session: Session, *, data: bytes, gas: int, base_fee: int) -> ChainTransaction:
+    def sign_next(
+        self, session: Session, *, data: bytes, gas: int, base_fee: int, kind: str | None = None
+    ) -> ChainTransaction:
         """Signs a new transaction on the next free nonce at the current fees and adds it to
         ``session`` (flushed, not committed). Once the caller has committed it, the nonce is
-        taken: ``advance_nonce()``, then ``broadcast()``."""
+        taken: ``advance_nonce()``, then ``broadcast()``. ``kind`` (stored with it, default the
+        key's) tells its owner what it carries, e.g. an earn batch or a reversal."""
         return self._sign(
             session,
             nonce=self._next_nonce,
@@ -165,6 +168,7 @@ class KeyTransactions:
             gas=gas,
             max_fee=2 * base_fee + self._priority_fee,
             priority=self._priority_fee,
+            kind=kind or self.kind,
         )
 
     def advance_nonce(self) -> None:
@@ -180,6 +184,7 @@ class KeyTransactions:
         gas: int,
         max_fee: int,
         priority: int,
+        kind: str,
         replaces: ChainTransaction | None = None,
     ) -> ChainTransaction:
         signed = self.account.sign_transaction(
@@ -199,7 +204,7 @@ class KeyTransactions:
             chain_id=self.chain_id,
             sender=self.address,
             nonce=nonce,
-            kind=self.kind,
+            kind=kind,
             tx_hash=signed.hash.to_0x_hex(),
             raw_tx=bytes(signed.raw_transaction),
             max_fee_per_gas=max_fee,
@@ -274,6 +279,7 @@ class KeyTransactions:
             gas=int(fields["gas"]),
             max_fee=max_fee,
             priority=priority,
+            kind=old.kind,  # a replacement carries what the stuck transaction carried
             replaces=old,
         )
         self._on_replaced(session, old, new)

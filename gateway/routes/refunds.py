@@ -1,7 +1,120 @@
-"""Partner API: refunds of purchases claw back their points."""
+"""Partner API: refunds of purchases, whose points are clawed back on chain."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
-router = APIRouter(tags=["refunds"])
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+
+from gateway.deps import CurrentPartner, SessionDep, SettingsDep
+from gateway.errors import problem_responses
+from gateway.models import Refund
+from gateway.schemas import Amount, Ident, Strict
+from gateway.services import refunds as service
+
+router = APIRouter(prefix="/v1/purchases/{purchase_id}/refunds", tags=["refunds"])
+
+
+class RefundCreate(Strict):
+    refund_id: Ident = Field(description="The partner's own id of the refund; the idempotency key")
+    amount: Amount | None = Field(
+        default=None,
+        description="Absent: every point of the purchase not refunded yet. Present: amount × the purchase's "
+        "points per unit, rounded down (the rest of the purchase's amount takes every point left).",
+    )
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class RefundPublic(BaseModel):
+    refund_id: str
+    purchase_id: str
+    status: Literal["accepted", "submitted", "confirmed", "failed"]
+    amount: Decimal | None
+    points: int
+    reason: str | None
+    customer_wallet: str
+    tx_hash: str | None
+    failure_reason: str | None
+    created_at: datetime
+    status_url: str
+
+
+def _public(session: SessionDep, refund: Refund, base_url: str) -> RefundPublic:
+    event = service.refund_event(session, refund)
+    url = f"{base_url}/v1/purchases/{event['purchase_id']}/refunds/{refund.refund_id}"
+    return RefundPublic(**event, status_url=url)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RefundPublic,
+    summary="Refund a confirmed purchase, fully or in part: its points are clawed back on chain",
+    responses=problem_responses(
+        "unauthorized",
+        "rate-limited",
+        "not-found",
+        "idempotency-conflict",
+        "purchase-not-confirmed",
+        "refund-exceeds-purchase",
+        "validation-error",
+    ),
+)
+def post_refund(
+    purchase_id: Ident,
+    body: RefundCreate,
+    partner: CurrentPartner,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> RefundPublic:
+    """Idempotent on ``refund_id`` (same id and body: the first answer; another body: 409). The
+    purchase must be confirmed (409 ``purchase-not-confirmed`` before: its batch is not known
+    yet). The answer is 202; follow ``status_url``: accepted, submitted, then confirmed, or
+    failed with a reason (e.g. the customer spent the points already). Webhooks
+    ``refund.confirmed`` / ``refund.failed`` tell the same."""
+    refund, _created = service.accept_refund(
+        session,
+        partner=partner,
+        purchase_id=purchase_id,
+        refund_id=body.refund_id,
+        amount=body.amount,
+        reason=body.reason,
+    )
+    answer = _public(session, refund, settings.public_url)
+    response.headers["Location"] = answer.status_url.removeprefix(settings.public_url)
+    session.commit()  # releases the connection before the answer is serialized in another worker thread
+    return answer
+
+
+@router.get(
+    "",
+    response_model=list[RefundPublic],
+    summary="The refunds of a purchase",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def list_refunds(
+    purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> list[RefundPublic]:
+    refunds = service.list_refunds(session, partner=partner, purchase_id=purchase_id)
+    answer = [_public(session, r, settings.public_url) for r in refunds]
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/{refund_id}",
+    response_model=RefundPublic,
+    summary="Where a refund stands",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def get_refund(
+    purchase_id: Ident, refund_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> RefundPublic:
+    refund = service.get_refund(session, partner=partner, purchase_id=purchase_id, refund_id=refund_id)
+    answer = _public(session, refund, settings.public_url)
+    session.commit()
+    return answer

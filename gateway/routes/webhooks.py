@@ -1,7 +1,198 @@
-"""Partner API: webhook endpoints and their deliveries."""
+"""Partner API: webhook endpoints and their deliveries.
+
+Each partner sees only its own endpoints: another partner's endpoint id answers 404, exactly
+like one that does not exist. The signing secret is returned when an endpoint is created and
+when its secret is rotated, never again (it is stored encrypted).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["webhooks"])
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, Field
+
+from gateway.deps import CurrentPartner, SessionDep, SettingsDep
+from gateway.errors import problem_responses
+from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.schemas import Strict
+from gateway.services import webhooks as service
+from gateway.timeutil import as_utc
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+EventType = Literal[
+    "purchase.confirmed",
+    "purchase.failed",
+    "refund.confirmed",
+    "refund.failed",
+    "redemption.fulfilled",
+    "redemption.failed",
+]
+EndpointId = Annotated[int, Path(ge=1, lt=2**63)]
+
+
+class WebhookCreate(Strict):
+    url: str = Field(min_length=8, max_length=2048, examples=["https://pos.example.com/coalition/webhooks"])
+    event_types: list[EventType] = Field(min_length=1, max_length=len(service.EVENT_TYPES))
+    description: str | None = Field(default=None, max_length=200)
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    event_types: list[str]
+    description: str | None
+    created_at: datetime
+
+
+class WebhookWithSecret(WebhookPublic):
+    secret: str = Field(
+        description="Shown once: verify each delivery's Coalition-Signature with it (partners/webhooks.py)"
+    )
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+def _public(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "event_types": list(endpoint.event_types),
+        "description": endpoint.description,
+        "created_at": as_utc(endpoint.created_at),
+    }
+
+
+def _delivery(d: WebhookDelivery) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=d.id,
+        event_id=d.event_id,
+        event_type=d.event_type,
+        status=d.status,  # type: ignore[arg-type]
+        attempts=d.attempts,
+        next_attempt_at=as_utc(d.next_attempt_at) if d.status == "pending" else None,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        delivered_at=as_utc(d.delivered_at) if d.delivered_at else None,
+        created_at=as_utc(d.created_at),
+        payload=d.payload,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookWithSecret,
+    summary="Register a webhook endpoint; its signing secret is in this answer only",
+    responses=problem_responses(
+        "unauthorized", "rate-limited", "validation-error", "webhook-url-not-allowed", "too-many-webhooks"
+    ),
+)
+def create_webhook(
+    body: WebhookCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep, response: Response
+) -> WebhookWithSecret:
+    """Events of the chosen types are POSTed to ``url`` as JSON, signed (header
+    ``Coalition-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``), with
+    ``Coalition-Event-Id`` and ``Coalition-Event-Type``. Any non-2xx answer is retried with
+    exponential backoff; delivery is at-least-once, so dedupe on the event id."""
+    endpoint, secret = service.create_endpoint(
+        session,
+        partner_id=partner.id,
+        url=body.url,
+        event_types=list(body.event_types),
+        description=body.description,
+        settings=settings,
+    )
+    response.headers["Location"] = f"/v1/webhooks/{endpoint.id}"
+    answer = WebhookWithSecret(**_public(endpoint), secret=secret)
+    session.commit()
+    return answer
+
+
+@router.get(
+    "",
+    response_model=list[WebhookPublic],
+    summary="This partner's webhook endpoints",
+    responses=problem_responses("unauthorized", "rate-limited"),
+)
+def list_webhooks(partner: CurrentPartner, session: SessionDep) -> list[WebhookPublic]:
+    answer = [WebhookPublic(**_public(e)) for e in service.list_endpoints(session, partner_id=partner.id)]
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/{endpoint_id}",
+    response_model=WebhookPublic,
+    summary="One webhook endpoint",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def get_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep) -> WebhookPublic:
+    answer = WebhookPublic(**_public(service.get_endpoint(session, partner_id=partner.id, endpoint_id=endpoint_id)))
+    session.commit()
+    return answer
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a webhook endpoint: nothing more is sent to it, its pending deliveries fail",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def delete_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep) -> Response:
+    service.delete_endpoint(session, partner_id=partner.id, endpoint_id=endpoint_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=WebhookWithSecret,
+    summary="Replace the endpoint's signing secret; the new one is in this answer only",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def rotate_webhook_secret(
+    endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
+) -> WebhookWithSecret:
+    """Takes effect at once: every later attempt, including retries of older events, is signed
+    with the new secret."""
+    endpoint, secret = service.rotate_secret(
+        session, partner_id=partner.id, endpoint_id=endpoint_id, secrets_key=str(settings.secrets_key)
+    )
+    answer = WebhookWithSecret(**_public(endpoint), secret=secret)
+    session.commit()
+    return answer
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=list[DeliveryPublic],
+    summary="The endpoint's latest deliveries, newest first: pending, delivered, or failed after every attempt",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def list_webhook_deliveries(
+    endpoint_id: EndpointId,
+    partner: CurrentPartner,
+    session: SessionDep,
+    delivery_status: Annotated[Literal["pending", "delivered", "failed"] | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeliveryPublic]:
+    deliveries = service.list_deliveries(
+        session, partner_id=partner.id, endpoint_id=endpoint_id, status=delivery_status, limit=limit
+    )
+    answer = [_delivery(d) for d in deliveries]
+    session.commit()
+    return answer

@@ -19,13 +19,15 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
 from gateway.models import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "redemption.failed",
 )
 MAX_ENDPOINTS_PER_PARTNER = 20
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _HKDF_INFO = b"coalition webhook secrets v1"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -94,7 +97,7 @@ def kick(ids: Iterable[int]) -> None:
 
         for delivery_id in ids:
             deliver.delay(delivery_id)
-    except Exception:  # noqa: BLE001 - the sweep is the guarantee, this is only a shortcut
+    except Exception:  # the sweep is the guarantee, this is only a shortcut
         log.warning("could not enqueue webhook deliveries %s; the sweep will send them", ids, exc_info=True)
 
 
@@ -122,3 +125,98 @@ def decrypt_secret(blob: bytes, secrets_key: str) -> str:
     nonce, tag, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES : _NONCE_BYTES + _TAG_BYTES], blob[28:]
     cipher = AES.new(_key(secrets_key), AES.MODE_GCM, nonce=nonce)
     return cipher.decrypt_and_verify(ciphertext, tag).decode()
+
+
+# --- partners' endpoints
+
+
+def check_url(url: str, mode: str) -> str:
+    """https anywhere; plain http only to this machine, and only in local mode (tests, demo).
+    No credentials in the URL: they would be stored and logged in clear."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or parts.username or parts.password:
+        raise WebhookUrlNotAllowed("the URL needs a host and no user:password part")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and mode == "local" and host in LOCAL_HOSTS:
+        return url
+    raise WebhookUrlNotAllowed("use an https URL (plain http is allowed to localhost in local mode only)")
+
+
+def create_endpoint(
+    session: Session, *, partner_id: int, url: str, event_types: list[str], description: str | None, settings: Any
+) -> tuple[WebhookEndpoint, str]:
+    """Stores a new endpoint; returns it and its signing secret (shown to the partner once)."""
+    check_url(url, settings.mode)
+    active = session.scalar(
+        select(func.count())
+        .select_from(WebhookEndpoint)
+        .where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.status == "active")
+    )
+    if (active or 0) >= MAX_ENDPOINTS_PER_PARTNER:
+        raise TooManyWebhooks(f"at most {MAX_ENDPOINTS_PER_PARTNER} endpoints; delete one first")
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        partner_id=partner_id,
+        url=url,
+        event_types=sorted(set(event_types)),
+        description=description,
+        secret_encrypted=encrypt_secret(secret, str(settings.secrets_key)),
+        status="active",
+    )
+    session.add(endpoint)
+    session.commit()
+    return endpoint, secret
+
+
+def get_endpoint(session: Session, *, partner_id: int, endpoint_id: int) -> WebhookEndpoint:
+    """The partner's own active endpoint; another partner's is as unknown as a missing one."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.partner_id != partner_id or endpoint.status != "active":
+        raise NotFound(f"no webhook endpoint {endpoint_id} of this partner")
+    return endpoint
+
+
+def list_endpoints(session: Session, *, partner_id: int) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.status == "active")
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
+def delete_endpoint(session: Session, *, partner_id: int, endpoint_id: int) -> None:
+    """Stops deliveries to the endpoint; its pending ones fail. Kept (soft delete) so that its
+    delivery history stays for support."""
+    endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
+    endpoint.status = "deleted"
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending")
+        .values(status="failed", last_error="the endpoint was deleted")
+    )
+    session.commit()
+
+
+def rotate_secret(
+    session: Session, *, partner_id: int, endpoint_id: int, secrets_key: str
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret, effective for the next attempt of every delivery."""
+    endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
+    secret = new_secret()
+    endpoint.secret_encrypted = encrypt_secret(secret, secrets_key)
+    session.commit()
+    return endpoint, secret
+
+
+def list_deliveries(
+    session: Session, *, partner_id: int, endpoint_id: int, status: str | None, limit: int
+) -> list[WebhookDelivery]:
+    endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
+    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    return list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit)))

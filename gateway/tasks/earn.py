@@ -20,16 +20,23 @@ from gateway.tasks import context
 from gateway.tasks.app import celery_app
 from network.errors import TransientRpcError
 from network.locks import RedisKeyLock, SenderLockedError
+from network.reversals import OutboxReversal, ReversalStatus
 from network.sender import EarnSender
 from network.store import OutboxPurchase, PurchaseStatus
 
 log = logging.getLogger(__name__)
 OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
+REVERSALS_OPEN = (ReversalStatus.QUEUED, ReversalStatus.SENT)
 
 
 def partners_with_work() -> list[int]:
+    """Partners with purchases to mint or confirm, or reversals (refunds) to send or confirm."""
     with context.sessions()() as session:
-        return list(session.scalars(select(distinct(OutboxPurchase.partner_id)).where(OutboxPurchase.status.in_(OPEN))))
+        earn = session.scalars(select(distinct(OutboxPurchase.partner_id)).where(OutboxPurchase.status.in_(OPEN)))
+        reverse = session.scalars(
+            select(distinct(OutboxReversal.partner_id)).where(OutboxReversal.status.in_(REVERSALS_OPEN))
+        )
+        return sorted(set(earn) | set(reverse))
 
 
 def _pending_key(partner_id: int) -> str:

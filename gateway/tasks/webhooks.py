@@ -1,3 +1,241 @@
-"""Webhook delivery with backoff."""
+"""Webhook delivery with backoff, and the step that turns final purchases and refunds into events.
+
+``deliver(id)`` sends one delivery (gateway/services/webhooks.py recorded it). It first claims
+the delivery with a conditional UPDATE (still pending, same attempt count, due), which also
+pushes its next attempt past the request's timeout, so two workers, a redelivered message and
+the sweep never POST the same attempt twice at once. A 2xx marks it delivered; anything else
+counts an attempt and schedules the next one after an exponential backoff with jitter, until
+``webhook_max_attempts``, after which it is failed (kept, listed in the endpoint's deliveries).
+A delivered delivery is never sent again. A worker that dies between the POST and the UPDATE
+makes the partner see the event twice: at-least-once is inherent, hence the event ids.
+
+``sweep`` (beat, every 5 s) first emits purchase.* and refund.* events for purchases and
+refunds whose on-chain outcome became final (each exactly once: a conditional update of their
+``notified_status`` in the same transaction as the event), then enqueues every due delivery.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import httpx
+from celery.signals import worker_process_init
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gateway.models import Purchase, Refund, WebhookDelivery, WebhookEndpoint
+from gateway.services import webhooks as service
+from gateway.settings import GatewaySettings
+from gateway.tasks import context
+from gateway.tasks.app import celery_app, max_countdown_s
+from network.reversals import OutboxReversal, ReversalStatus
+from network.store import OutboxPurchase, PurchaseStatus
+from partners.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
+
+log = logging.getLogger(__name__)
+SWEEP_LIMIT = 1_000
+NOTIFY_LIMIT = 5_000
+PURCHASE_FINAL = {
+    PurchaseStatus.MINTED: "confirmed",
+    PurchaseStatus.SKIPPED: "confirmed",
+    PurchaseStatus.FAILED: "failed",
+}
+REFUND_FINAL = {ReversalStatus.CONFIRMED: "confirmed", ReversalStatus.FAILED: "failed"}
+
+
+def backoff_s(attempts: int, settings: GatewaySettings, rng: random.Random | None = None) -> float:
+    """Wait before attempt ``attempts + 1``: base × 2^(attempts−1), capped, then "equal jitter"
+    (a uniform draw in its upper half) so that retries of many deliveries do not come in step."""
+    cap = min(settings.webhook_backoff_cap_s, float(max_countdown_s(settings)))
+    delay = min(cap, settings.webhook_backoff_base_s * 2 ** max(attempts - 1, 0))
+    return (rng or random).uniform(delay / 2, delay)
+
+
+@lru_cache
+def _http() -> httpx.Client:
+    timeout = context.settings().webhook_timeout_s
+    return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, headers={"User-Agent": "coalition"})
+
+
+@worker_process_init.connect
+def _fresh_process(**_: object) -> None:
+    _http.cache_clear()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _claim(session: Session, delivery: WebhookDelivery, settings: GatewaySettings) -> bool:
+    now = _now()
+    lease = now + timedelta(seconds=settings.webhook_timeout_s + 30)
+    claimed = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == delivery.attempts,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=lease)
+    ).rowcount
+    session.commit()
+    return claimed == 1
+
+
+def _record(session: Session, delivery_id: int, attempts: int, **values: Any) -> bool:
+    done = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == attempts,
+        )
+        .values(attempts=attempts + 1, updated_at=_now(), **values)
+    ).rowcount
+    session.commit()
+    return done == 1
+
+
+def post(url: str, secret: str, delivery: WebhookDelivery) -> tuple[int | None, str | None]:
+    """POSTs the signed event: (HTTP status or None, error text or None)."""
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(secret, body),
+        EVENT_ID_HEADER: delivery.event_id,
+        EVENT_TYPE_HEADER: delivery.event_type,
+    }
+    try:
+        response = _http().post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:200]}"
+    return response.status_code, error
+
+
+@celery_app.task(name="gateway.tasks.webhooks.deliver")
+def deliver(delivery_id: int) -> str:
+    """One attempt of one delivery (see module doc). Returns what happened, for logs and tests."""
+    settings = context.settings()
+    with context.sessions()() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.status != "pending":
+            return "done"
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        attempts = delivery.attempts
+        if not _claim(session, delivery, settings):
+            return "not-due"
+        if endpoint is None or endpoint.status != "active":
+            _record(session, delivery_id, attempts, status="failed", last_error="the endpoint was deleted")
+            return "failed"
+        secret = service.decrypt_secret(endpoint.secret_encrypted, str(settings.secrets_key))
+        code, error = post(endpoint.url, secret, delivery)
+        if error is None:
+            _record(session, delivery_id, attempts, status="delivered", last_status_code=code, delivered_at=_now())
+            return "delivered"
+        if attempts + 1 >= settings.webhook_max_attempts:
+            _record(session, delivery_id, attempts, status="failed", last_status_code=code, last_error=error)
+            return "failed"
+        wait = backoff_s(attempts + 1, settings)
+        if _record(
+            session,
+            delivery_id,
+            attempts,
+            last_status_code=code,
+            last_error=error,
+            next_attempt_at=_now() + timedelta(seconds=wait),
+        ):
+            deliver.apply_async((delivery_id,), countdown=min(wait, max_countdown_s(settings)))
+        return "retry"
+
+
+@celery_app.task(name="gateway.tasks.webhooks.sweep")
+def sweep() -> dict[str, int]:
+    """Beat: events for newly final purchases and refunds, then every due delivery enqueued."""
+    notified = notify_final()
+    with context.sessions()() as session:
+        due = list(
+            session.scalars(
+                select(WebhookDelivery.id)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= _now())
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+    for delivery_id in due:
+        deliver.delay(delivery_id)
+    return {"notified": notified, "enqueued": len(due)}
+
+
+def notify_final() -> int:
+    """Emits purchase.confirmed / purchase.failed and refund.confirmed / refund.failed once per
+    purchase or refund that reached a final status. Returns how many were marked."""
+    from gateway.services.refunds import refund_event  # the refund service imports this package's siblings
+
+    ids: list[int] = []
+    marked = 0
+    with context.sessions()() as session:
+        rows = session.execute(
+            select(Purchase.id, OutboxPurchase.status)
+            .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)
+            .where(Purchase.notified_status.is_(None), OutboxPurchase.status.in_(list(PURCHASE_FINAL)))
+            .limit(NOTIFY_LIMIT)
+        ).all()
+        for status in set(PURCHASE_FINAL.values()):
+            chosen = [pk for pk, s in rows if PURCHASE_FINAL[s] == status]
+            won = _mark(session, Purchase, chosen, status)
+            marked += len(won)
+            for purchase in session.scalars(select(Purchase).where(Purchase.id.in_(won))) if won else []:
+                ids += service.emit(
+                    session, purchase.partner_id, f"purchase.{status}", purchase_event(session, purchase)
+                )
+        rows = session.execute(
+            select(Refund.id, OutboxReversal.status)
+            .join(OutboxReversal, OutboxReversal.id == Refund.reversal_id)
+            .where(Refund.notified_status.is_(None), OutboxReversal.status.in_(list(REFUND_FINAL)))
+            .limit(NOTIFY_LIMIT)
+        ).all()
+        for status in set(REFUND_FINAL.values()):
+            won = _mark(session, Refund, [pk for pk, s in rows if REFUND_FINAL[s] == status], status)
+            marked += len(won)
+            for refund in session.scalars(select(Refund).where(Refund.id.in_(won))) if won else []:
+                ids += service.emit(session, refund.partner_id, f"refund.{status}", refund_event(session, refund))
+        session.commit()
+    service.kick(ids)
+    return marked
+
+
+def _mark(session: Session, model: type[Purchase] | type[Refund], pks: list[int], status: str) -> list[int]:
+    """Sets ``notified_status`` where it is still unset; returns the rows this call changed (a
+    concurrent sweep gets the others), so each event is emitted by exactly one transaction."""
+    if not pks:
+        return []
+    result = session.execute(
+        update(model)
+        .where(model.id.in_(pks), model.notified_status.is_(None))
+        .values(notified_status=status)
+        .returning(model.id)
+    )
+    return list(result.scalars())
+
+
+def purchase_event(session: Session, purchase: Purchase) -> dict[str, Any]:
+    from gateway.services.purchases import status_of
+
+    name, tx_hash, batch_id, reason = status_of(session, purchase)
+    return {
+        "purchase_id": purchase.purchase_id,
+        "status": name,
+        "customer_wallet": purchase.customer_wallet,
+        "points": purchase.points,
+        "seq": purchase.seq,
+        "tx_hash": tx_hash,
+        "batch_id": batch_id,
+        "failure_reason": reason,
+    }

@@ -109,10 +109,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("notified_status", sa.String(length=16), nullable=True))
+        batch_op.create_index(batch_op.f("ix_purchases_notified_status"), ["notified_status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_purchases_notified_status"))
         batch_op.drop_column("notified_status")
     op.drop_table("refunds")
     op.drop_table("webhook_deliveries")

@@ -1,0 +1,141 @@
+"""A rate limit per partner API key: a token bucket (``rate_limit_per_second`` tokens a
+second, up to ``rate_limit_burst``), one token per request.
+
+With Redis (``COALITION_REDIS_URL``, or the local embedded server), the bucket lives there and
+one Lua script refills and takes a token atomically, in one round trip (EVALSHA), so every
+gateway replica shares it. Without Redis, or while Redis is unreachable, each process keeps
+its own buckets: the limit then holds per replica, and a Redis outage never turns into refused
+requests (it fails open to the local limit, and is logged once per outage).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated
+
+import redis
+from fastapi import Depends
+
+from gateway.settings import GatewaySettings, get_settings
+
+log = logging.getLogger(__name__)
+RETRY_REDIS_AFTER_S = 5.0  # after a Redis failure, the local buckets serve for this long
+MAX_LOCAL_BUCKETS = 100_000
+
+# KEYS[1] bucket; ARGV rate/s, burst. Redis's own clock, so replicas with skewed clocks agree.
+TOKEN_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = burst
+  at = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(wait)}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after_s: float  # 0 when allowed
+
+    @property
+    def retry_after_header(self) -> str:
+        return str(max(1, math.ceil(self.retry_after_s)))
+
+
+class LocalBuckets:
+    """Token buckets in this process (thread-safe), for when there is no Redis."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> Decision:
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate)
+            if len(self._buckets) >= MAX_LOCAL_BUCKETS and key not in self._buckets:
+                self._buckets.clear()  # bounded memory: forgetting buckets only grants a fresh burst
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return Decision(True, 0.0)
+            self._buckets[key] = (tokens, now)
+            return Decision(False, (1 - tokens) / self.rate)
+
+
+class RateLimiter:
+    """Takes one token of ``key``'s bucket per request: in Redis when it answers, else locally."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        client: redis.Redis | None,
+        namespace: str = "coalition:ratelimit",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.namespace, self.clock = rate, burst, namespace, clock
+        self.local = LocalBuckets(rate, burst, clock)
+        self.client = client
+        self._script = client.register_script(TOKEN_BUCKET_LUA) if client is not None else None
+        self._redis_down_until = 0.0
+
+    def take(self, key: str) -> Decision:
+        if self._script is None or self.clock() < self._redis_down_until:
+            return self.local.take(key)
+        try:
+            allowed, wait = self._script(keys=[f"{self.namespace}:{key}"], args=[self.rate, self.burst])
+        except redis.RedisError as exc:
+            if self._redis_down_until == 0.0 or self.clock() >= self._redis_down_until + RETRY_REDIS_AFTER_S:
+                log.warning("rate limit: Redis unreachable (%s); per-process limits for now", exc)
+            self._redis_down_until = self.clock() + RETRY_REDIS_AFTER_S
+            return self.local.take(key)
+        return Decision(bool(int(allowed)), 0.0 if int(allowed) else float(wait))
+
+
+def redis_url_of(settings: GatewaySettings) -> str | None:
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.mode == "local":
+        return f"redis://127.0.0.1:{settings.redis_port}/0"  # the embedded server, if it runs
+    return None
+
+
+@lru_cache(maxsize=8)
+def _limiter(url: str | None, rate: int, burst: int, chain_id: int) -> RateLimiter:
+    client = None
+    if url is not None:
+        # short timeouts: a request never waits long on the limiter; a slow Redis means local limits
+        client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
+    return RateLimiter(rate, burst, client, namespace=f"coalition:ratelimit:{chain_id}")
+
+
+def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(get_settings)]) -> RateLimiter:
+    return _limiter(
+        redis_url_of(settings), settings.rate_limit_per_second, settings.rate_limit_burst, settings.chain_id
+    )
