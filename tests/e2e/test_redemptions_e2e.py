@@ -1,0 +1,243 @@
+"""End to end, real processes (tests/e2e/stack.py: anvil, redis-server, two Celery workers,
+beat, uvicorn): a customer earns at partner A and redeems at partner B over HTTP; the relayer
+burns with the customer's EIP-712 consent, the worker issues the voucher. Forged, expired and
+replayed consents are refused at once; 300 concurrent redemptions of a reward with 100 in stock
+fulfil exactly 100. Balances are read with our bindings and with foundry's ``cast``, which does
+not trust them.
+
+Ports: 8660-8679.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from sqlalchemy import func, select
+from web3.logs import DISCARD
+
+from gateway.models import Redemption
+from network.deployments import PROJECT_ROOT
+from network.signatures import RedeemConsent, sign_redeem
+from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+
+pytestmark = pytest.mark.timeout(300)
+CAST = PROJECT_ROOT / "toolchain" / "bin" / "cast"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with start_stack(tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def partners(stack: Stack) -> tuple[OnboardedPartner, OnboardedPartner]:
+    return stack.onboard("Grocer", points_per_unit="1"), stack.onboard("Cinema", points_per_unit="1")
+
+
+def cast_balance(stack: Stack, wallet: str) -> int:
+    """The balance as foundry's cast reads it, independent of our bindings."""
+    out = subprocess.run(
+        [
+            str(CAST),
+            "call",
+            stack.harness.contracts.points.address,
+            "balanceOf(address)(uint256)",
+            wallet,
+            "--rpc-url",
+            f"http://127.0.0.1:{stack.harness.node.port}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    return int(out.split()[0])
+
+
+def earn(stack: Stack, partner: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> None:
+    r = stack.post_purchase(partner, purchase_id, wallet, amount=amount)
+    assert r.status_code == 202, r.text
+    stack.wait_purchase(partner, purchase_id, timeout_s=60)
+
+
+def add_reward(stack: Stack, partner: OnboardedPartner, sku: str, points: int, stock: int) -> None:
+    body = {"sku": sku, "name": sku.title(), "points": points, "stock": stock}
+    r = stack.http.post("/v1/rewards", headers=partner.headers, json=body)
+    assert r.status_code == 201, r.text
+
+
+def consent_body(
+    stack: Stack,
+    partner: OnboardedPartner,
+    customer: LocalAccount,
+    redemption_id: str,
+    sku: str,
+    *,
+    signer: LocalAccount | None = None,
+) -> dict[str, Any]:
+    """Asks the gateway for the typed data, has ``signer`` (default: the customer) sign it as
+    a wallet would, and returns the redemption body with that consent."""
+    ask = {"redemption_id": redemption_id, "sku": sku, "quantity": 1, "customer": {"wallet": customer.address}}
+    r = stack.http.post("/v1/redemptions/consent", headers=partner.headers, json=ask)
+    assert r.status_code == 200, r.text
+    prepared = r.json()
+    signature = Account.sign_typed_data((signer or customer).key, full_message=prepared["typed_data"]).signature
+    consent = {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": "0x" + signature.hex()}
+    return {**ask, "consent": consent}
+
+
+def local_consent_body(
+    stack: Stack,
+    partner: OnboardedPartner,
+    customer: LocalAccount,
+    redemption_id: str,
+    sku: str,
+    points: int,
+    **kw: int,
+) -> dict[str, Any]:
+    """The same consent signed without asking the gateway (the domain from the address book)."""
+    from gateway.services.redemptions import redeem_ref
+
+    chain_id = stack.harness.settings.chain_id
+    nonce, deadline = kw.get("nonce", 1), kw.get("deadline", int(time.time()) + 600)
+    ref = bytes.fromhex(redeem_ref(chain_id, partner.id, redemption_id)[2:])
+    consent = RedeemConsent(customer.address, partner.id, points, ref, nonce, deadline)
+    signature = sign_redeem(
+        customer.key, consent, chain_id=chain_id, points_address=stack.harness.contracts.points.address
+    )
+    return {
+        "redemption_id": redemption_id,
+        "sku": sku,
+        "customer": {"wallet": customer.address},
+        "consent": {"nonce": nonce, "deadline": deadline, "signature": "0x" + signature.hex()},
+    }
+
+
+def assert_problem(r: httpx.Response, status: int, slug: str) -> None:
+    assert r.status_code == status and r.json()["type"] == f"/problems/{slug}", r.text
+
+
+def redeemed_events(stack: Stack, partner_id: int) -> list[dict[str, Any]]:
+    """``Redeemed`` logs of the partner, decoded from the chain (not from our store)."""
+    points = stack.harness.contracts.points
+    abi = next(i for i in points.abi if i.get("type") == "event" and i.get("name") == "Redeemed")
+    logs = stack.harness.w3.eth.get_logs(
+        {
+            "address": points.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + event_abi_to_log_topic(abi).hex(), "0x" + partner_id.to_bytes(32, "big").hex()],
+        }
+    )
+    return [dict(points.events.Redeemed().process_log(log)["args"]) for log in logs]
+
+
+def test_redeem_at_another_partner_burns_with_a_valid_signature_only(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    alice, mallory = key_for("redeem-alice"), key_for("redeem-mallory")
+    earn(stack, grocer, "earn-alice", alice.address, "100")
+    add_reward(stack, cinema, "POPCORN", points=30, stock=10)
+    before = stack.balance(alice.address)
+    assert before == 100 == cast_balance(stack, alice.address)
+
+    forged = consent_body(stack, cinema, alice, "forged-1", "POPCORN", signer=mallory)
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=forged), 422, "invalid-signature")
+    expired = local_consent_body(
+        stack, cinema, alice, "expired-1", "POPCORN", 30, nonce=5, deadline=int(time.time()) - 5
+    )
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=expired), 422, "signature-expired")
+
+    body = consent_body(stack, cinema, alice, "popcorn-1", "POPCORN")
+    r = stack.http.post("/v1/redemptions", headers=cinema.headers, json=body)
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+    done = stack.wait_json("/v1/redemptions/popcorn-1", cinema.headers, want="fulfilled", timeout_s=60)
+    assert done["voucher_code"] and done["tx_hash"] and done["points"] == 30
+
+    replay = {**body, "redemption_id": "popcorn-replay"}
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=replay), 409, "nonce-used")
+
+    assert stack.balance(alice.address) == before - 30 == cast_balance(stack, alice.address)
+    receipt = stack.harness.w3.eth.get_transaction_receipt(done["tx_hash"])
+    burned = [
+        dict(e["args"])
+        for e in stack.harness.contracts.points.events.Redeemed().process_receipt(receipt, errors=DISCARD)
+    ]
+    assert burned == [
+        {
+            "partnerId": cinema.id,
+            "customer": alice.address,
+            "ref": bytes.fromhex(done["ref"][2:]),
+            "points": 30,
+            "reimbursementRate": cinema.body["reimbursement_rate"],
+        }
+    ]
+    # the forged consent's nonce was never spent on chain, and nothing else was burned at the cinema
+    assert not stack.harness.contracts.points.functions.redeemNonceUsed(
+        alice.address, forged["consent"]["nonce"]
+    ).call()
+    assert [e["points"] for e in redeemed_events(stack, cinema.id)] == [30]
+    stock = stack.http.get("/v1/rewards/POPCORN", headers=cinema.headers).json()["stock"]
+    assert stock == 9
+    stack.assert_running()
+
+
+def test_300_concurrent_redemptions_of_100_in_stock_fulfil_exactly_100(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    rich = key_for("redeem-rich")
+    earn(stack, grocer, "earn-rich", rich.address, "1000")
+    add_reward(stack, cinema, "TICKET", points=2, stock=100)
+    before = stack.balance(rich.address)
+    assert before == 1000
+    bodies = [local_consent_body(stack, cinema, rich, f"ticket-{i}", "TICKET", 2, nonce=1_000 + i) for i in range(300)]
+
+    def post(body: dict[str, Any]) -> httpx.Response:
+        return stack.http.post("/v1/redemptions", headers=cinema.headers, json=body)
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        responses = list(pool.map(post, bodies))
+    statuses = Counter((r.status_code, r.json().get("type", "accepted")) for r in responses)
+    assert statuses == {(202, "accepted"): 100, (409, "/problems/out-of-stock"): 200}, statuses
+    accepted = {r.json()["redemption_id"]: r.json()["ref"] for r in responses if r.status_code == 202}
+
+    deadline = time.monotonic() + 120
+    while True:
+        with stack.harness.sessions() as session:
+            by_status = dict(
+                session.execute(
+                    select(Redemption.status, func.count())
+                    .where(Redemption.redemption_id.in_(accepted))
+                    .group_by(Redemption.status)
+                ).all()
+            )
+        if by_status == {"fulfilled": 100}:
+            break
+        assert "failed" not in by_status, f"{by_status}\n{stack.logs()}"
+        assert time.monotonic() < deadline, f"still {by_status}\n{stack.logs()}"
+        time.sleep(0.25)
+
+    refs = {bytes.fromhex(ref[2:]) for ref in accepted.values()}
+    events = [e for e in redeemed_events(stack, cinema.id) if e["ref"] in refs]
+    assert len(events) == 100 and sum(e["points"] for e in events) == 100 * 2
+    assert {e["customer"] for e in events} == {rich.address}
+    assert stack.balance(rich.address) == before - 200 == cast_balance(stack, rich.address)
+    with stack.harness.sessions() as session:
+        vouchers = session.scalars(select(Redemption.voucher_code).where(Redemption.redemption_id.in_(accepted)))
+        assert len({v for v in vouchers if v}) == 100
+    reward = stack.http.get("/v1/rewards/TICKET", headers=cinema.headers).json()
+    assert reward["stock"] == 0
+    stack.assert_running()
