@@ -1,17 +1,45 @@
-"""Operator API: onboarding and listing partners. Authenticated by the operator token."""
+"""Operator API: onboarding, listing, suspending, reactivating and re-rating partners.
+Authenticated by the operator token."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Partner
 from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic
-from gateway.services import onboarding
+from gateway.services import onboarding, partner_admin
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"])
+PartnerId = Annotated[int, Path(ge=1, lt=2**32)]
+CHANGE_PROBLEMS = ("unauthorized", "not-found", "validation-error", "chain-rejected", "chain-unavailable")
+
+
+class PartnerRerate(BaseModel):
+    """New prices, limit or earn rule; fields left out keep their value. Points issued before keep
+    their price: every event carries the rate in force when it happened."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issue_price: int | None = Field(default=None, gt=0, lt=2**96, description="token units per point issued")
+    reimbursement_rate: int | None = Field(default=None, ge=0, lt=2**96, description="token units per point redeemed")
+    issuance_limit: int | None = Field(default=None, gt=0, lt=2**127, description="cap on unsettled issuance")
+    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PartnerRerate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} must not be null")
+        return self
 
 
 def _public(p: Partner) -> PartnerPublic:
@@ -53,3 +81,36 @@ def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
+
+
+@router.post(
+    "/partners/{partner_id}/suspend",
+    response_model=PartnerPublic,
+    summary="Suspend a partner (on chain, then in the store): no more earns, reversals or redemptions",
+    responses=problem_responses(*CHANGE_PROBLEMS),
+)
+def suspend_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerPublic:
+    return _public(partner_admin.set_status(session, chain, partner_id, active=False))
+
+
+@router.post(
+    "/partners/{partner_id}/reactivate",
+    response_model=PartnerPublic,
+    summary="Reactivate a suspended partner",
+    responses=problem_responses(*CHANGE_PROBLEMS),
+)
+def reactivate_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerPublic:
+    return _public(partner_admin.set_status(session, chain, partner_id, active=True))
+
+
+@router.patch(
+    "/partners/{partner_id}",
+    response_model=PartnerPublic,
+    summary="Re-rate a partner: issue price, reimbursement rate, issuance limit (on chain), earn rule",
+    responses=problem_responses(*CHANGE_PROBLEMS),
+)
+def rerate_partner(
+    partner_id: PartnerId, body: PartnerRerate, _: OperatorDep, session: SessionDep, chain: ChainDep
+) -> PartnerPublic:
+    partner = partner_admin.rerate(session, chain, partner_id, **body.model_dump(exclude_unset=True))
+    return _public(partner)

@@ -1,0 +1,136 @@
+"""Reconciliation of the store against the chain, both read at the same block (the indexer's
+checkpoint): every customer's ledger sum against ``balanceOf``, the sum of those balances
+against ``totalSupply`` (a holder the ledger does not know shows there), and each partner's
+outstanding issuance from the store's events since the last settled block against
+``Clearing.exposureOf``. A difference is stored in the report, logged as an ERROR, and raised
+as an operator alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.chain import Chain
+from gateway.models import OperatorAlert, ReconciliationReport
+from network.indexer import CHECKPOINT
+from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+def _call_batch(chain: Chain, calls: Sequence[tuple[Any, str, list[Any]]], block: int) -> list[int]:
+    """``eth_call``s at ``block`` in JSON-RPC batches of ``BATCH``; each returns one uint/int."""
+    w3 = chain.w3
+    out: list[int] = []
+    for i in range(0, len(calls), BATCH):
+        chunk = calls[i : i + BATCH]
+        with w3.batch_requests() as batch:
+            for contract, fn, args in chunk:
+                batch.add(w3.eth.call({"to": contract.address, "data": contract.encode_abi(fn, args)}, block))
+            answers = batch.execute()
+        for (contract, fn, _args), raw in zip(chunk, answers, strict=True):
+            out.append(_decode_int(contract, fn, raw))
+    return out
+
+
+def _decode_int(contract: Any, fn: str, raw: bytes) -> int:
+    abi = next(i for i in contract.abi if i.get("type") == "function" and i["name"] == fn)
+    output = abi["outputs"][0]["type"]
+    return int.from_bytes(bytes(raw)[-32:], "big", signed=output.startswith("int"))
+
+
+def outstanding_issuance(session: Session, chain_id: int, after_block: int, to_block: int) -> dict[int, int]:
+    """Per partner: value issued minus value reversed in ``(after_block, to_block]``, from the store."""
+    out: dict[int, int] = {}
+    rows = session.execute(
+        select(ChainEvent.partner_id, ChainEvent.name, ChainEvent.args).where(
+            ChainEvent.chain_id == chain_id,
+            ChainEvent.contract == "CoalitionPoints",
+            ChainEvent.name.in_(("Earned", "Reversed")),
+            ChainEvent.block_number > after_block,
+            ChainEvent.block_number <= to_block,
+        )
+    )
+    for partner_id, name, args in rows:
+        value = int(args["points"]) * int(args["issuePrice"])
+        out[partner_id] = out.get(partner_id, 0) + (value if name == "Earned" else -value)
+    return out
+
+
+def reconcile(session: Session, chain: Chain) -> ReconciliationReport | None:
+    """Compares store and chain at the indexer's checkpoint; stores and returns the report
+    (None when nothing is indexed yet)."""
+    chain_id = chain.contracts.book.chain_id
+    cp = session.get(IndexerCheckpoint, (chain_id, CHECKPOINT))
+    if cp is None:
+        return None
+    block = cp.block_number
+    c = chain.contracts
+    ledger = dict(
+        session.execute(
+            select(LedgerEntry.customer, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.chain_id == chain_id, LedgerEntry.block_number <= block)
+            .group_by(LedgerEntry.customer)
+            .order_by(LedgerEntry.customer)
+        ).all()
+    )
+    customers = sorted(ledger)
+    balances = _call_batch(chain, [(c.points, "balanceOf", [w]) for w in customers], block)
+    differences: list[dict[str, Any]] = []
+    for wallet, on_chain in zip(customers, balances, strict=True):
+        if int(ledger[wallet]) != on_chain:
+            differences.append({"kind": "balance", "customer": wallet, "store": int(ledger[wallet]), "chain": on_chain})
+    total_supply, settled_through, partner_count = _call_batch(
+        chain,
+        [(c.points, "totalSupply", []), (c.clearing, "settledThroughBlock", []), (c.registry, "partnerCount", [])],
+        block,
+    )
+    if sum(balances) != total_supply:
+        differences.append(
+            {
+                "kind": "total-supply",
+                "store": sum(int(v) for v in ledger.values()),
+                "chain": total_supply,
+                "chain_balances_of_known_holders": sum(balances),
+            }
+        )
+    partners = list(range(1, partner_count + 1))
+    exposures = _call_batch(chain, [(c.clearing, "exposureOf", [p]) for p in partners], block)
+    outstanding = outstanding_issuance(session, chain_id, settled_through, block)
+    for partner_id, on_chain in zip(partners, exposures, strict=True):
+        if outstanding.get(partner_id, 0) != on_chain:
+            differences.append(
+                {
+                    "kind": "exposure",
+                    "partner_id": partner_id,
+                    "store": outstanding.get(partner_id, 0),
+                    "chain": on_chain,
+                }
+            )
+    report = ReconciliationReport(
+        chain_id=chain_id,
+        block_number=block,
+        ok=not differences,
+        customers_checked=len(customers),
+        partners_checked=len(partners),
+        total_supply=str(total_supply),
+        differences=_jsonable(differences),
+    )
+    session.add(report)
+    if differences:
+        message = f"reconciliation at block {block}: {len(differences)} difference(s) between the store and the chain"
+        log.error("%s: %s", message, differences[:10])
+        session.add(OperatorAlert(kind="reconciliation-difference", message=message, details={"block": block}))
+    session.commit()
+    return report
+
+
+def _jsonable(differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Amounts as decimal strings when they do not fit 53 bits (JSON readers lose them)."""
+    return [{k: (str(v) if isinstance(v, int) and abs(v) >= 2**53 else v) for k, v in d.items()} for d in differences]

@@ -1,0 +1,137 @@
+"""Settlement maths: a period's net position per partner from plain event records.
+
+Pure functions, no store and no chain: the gateway's settlement (from its indexed events) and
+anyone's recomputation straight from the chain's logs (:func:`recompute_from_chain`) feed the
+same records to the same formula, and nothing else is shared between the two.
+
+The money model (docs: the architecture notes), per period and partner, each event at the rate it
+carries::
+
+    net = redeemed points × reimbursement rate − (issued − reversed) points × issue price
+
+Positive: the operator pays the partner. The operator's net is minus the sum of the partners',
+so all nets and the operator's sum to zero by construction. Amounts are integers in the
+settlement token's base units (cUSD: 6 decimals); nothing is rounded.
+
+The bilateral matrix (whose points were redeemed where): points carry no issuer, so each
+redeeming partner's redeemed points of the period are attributed to the issuers in proportion
+to each issuer's net points issued in the period (issued − reversed, if positive). The split is
+integer-exact by the largest-remainder rule (ties go to the lower issuer id); with no positive
+net issuance in the period the points go to issuer 0, "issued in earlier periods".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+EventKind = Literal["earned", "redeemed", "reversed"]
+MATRIX_RULE = (
+    "pro rata to each issuer's net points issued in the period (issued - reversed, if > 0), "
+    "largest remainder, ties to the lower issuer id; issuer 0 = issued before the period"
+)
+EARLIER_ISSUER = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PointsEvent:
+    """One settlement-relevant event: ``rate`` is the issue price (earned, reversed) or the
+    reimbursement rate (redeemed) that the event carries, in token base units per point."""
+
+    kind: EventKind
+    partner_id: int
+    points: int
+    rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerLine:
+    partner_id: int
+    points_issued: int
+    points_reversed: int
+    points_redeemed: int
+    issued_value: int  # issued − reversed, each at its issue price (may be negative)
+    redeemed_value: int
+
+    @property
+    def net(self) -> int:
+        return self.redeemed_value - self.issued_value
+
+
+def partner_lines(events: Iterable[PointsEvent]) -> list[PartnerLine]:
+    """One line per partner with any event, by increasing partner id (``Clearing.settle``'s order)."""
+    acc: dict[int, list[int]] = {}
+    for e in events:
+        if e.points < 0 or e.rate < 0:
+            raise ValueError(f"negative points or rate in {e}")
+        a = acc.setdefault(e.partner_id, [0, 0, 0, 0, 0])
+        if e.kind == "earned":
+            a[0] += e.points
+            a[3] += e.points * e.rate
+        elif e.kind == "reversed":
+            a[1] += e.points
+            a[3] -= e.points * e.rate
+        elif e.kind == "redeemed":
+            a[2] += e.points
+            a[4] += e.points * e.rate
+        else:
+            raise ValueError(f"unknown event kind {e.kind!r}")
+    return [PartnerLine(pid, *acc[pid]) for pid in sorted(acc)]
+
+
+def operator_net(lines: Sequence[PartnerLine]) -> int:
+    """What the operator's account gains (negative: pays) in the period."""
+    return -sum(line.net for line in lines)
+
+
+def split_pro_rata(total: int, weights: dict[int, int]) -> dict[int, int]:
+    """``total`` split over the keys of ``weights`` in proportion, as integers that sum to
+    ``total`` exactly: floors first, then one more to the largest remainders (ties: lower key)."""
+    positive = {k: w for k, w in weights.items() if w > 0}
+    if total == 0:
+        return {}
+    if not positive:
+        return {EARLIER_ISSUER: total}
+    denominator = sum(positive.values())
+    shares = {k: total * w // denominator for k, w in positive.items()}
+    remainders = sorted(positive, key=lambda k: (-(total * positive[k] % denominator), k))
+    for k in remainders[: total - sum(shares.values())]:
+        shares[k] += 1
+    return {k: v for k, v in sorted(shares.items()) if v}
+
+
+def bilateral_matrix(lines: Sequence[PartnerLine]) -> dict[int, dict[int, int]]:
+    """``matrix[redeemer][issuer]`` = points redeemed at ``redeemer`` attributed to ``issuer``."""
+    weights = {line.partner_id: line.points_issued - line.points_reversed for line in lines}
+    return {
+        line.partner_id: split_pro_rata(line.points_redeemed, weights) for line in lines if line.points_redeemed > 0
+    }
+
+
+def format_units(value: int, decimals: int) -> str:
+    """Token base units as a decimal string, exact: ``format_units(-1_500_000, 6) == "-1.500000"``."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**decimals)
+    return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
+
+
+# ---------------------------------------------------------------------- recomputation from the chain
+
+
+def recompute_from_chain(w3: Any, book: Any, from_block: int, to_block: int) -> list[PartnerLine]:
+    """The period's lines straight from the chain's logs (``eth_getLogs`` decoded with web3's
+    own ABI machinery), without the store or the gateway's decoder: anyone can run this."""
+    from network.contracts import load_abi
+
+    points = w3.eth.contract(address=book.address("CoalitionPoints"), abi=load_abi("CoalitionPoints"))
+    events: list[PointsEvent] = []
+    for name, kind, rate in (
+        ("Earned", "earned", "issuePrice"),
+        ("Redeemed", "redeemed", "reimbursementRate"),
+        ("Reversed", "reversed", "issuePrice"),
+    ):
+        for log in getattr(points.events, name)().get_logs(from_block=from_block, to_block=to_block):
+            a = log["args"]
+            events.append(PointsEvent(kind, int(a["partnerId"]), int(a["points"]), int(a[rate])))  # type: ignore[arg-type]
+    return partner_lines(events)

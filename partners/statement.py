@@ -1,0 +1,121 @@
+"""A period's settlement statement: its JSON (canonical bytes, whose keccak256 is recorded on
+chain by ``Clearing.settle``) and its CSV rendering.
+
+Canonical JSON: keys sorted, no whitespace, UTF-8, integers as JSON integers, so that anyone
+holding the served statement can hash it and compare with ``Clearing.period(id).statementHash``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from eth_utils import keccak
+
+from partners.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
+
+STATEMENT_VERSION = 1
+FORMULA = "net = redeemed_points x reimbursement_rate - (issued - reversed) points x issue_price, at each event's rate"
+
+
+def build_statement(
+    *,
+    chain_id: int,
+    period_id: int,
+    from_block: int,
+    to_block: int,
+    lines: Sequence[PartnerLine],
+    token_symbol: str = "cUSD",
+    token_decimals: int = 6,
+) -> dict[str, Any]:
+    """The statement of a period as a JSON-ready dict (see the module doc for its bytes)."""
+    op_net = operator_net(lines)
+    nets = sum(line.net for line in lines)
+    matrix = bilateral_matrix(lines)
+    return {
+        "version": STATEMENT_VERSION,
+        "chain_id": chain_id,
+        "period_id": period_id,
+        "from_block": from_block,
+        "to_block": to_block,
+        "token": {"symbol": token_symbol, "decimals": token_decimals},
+        "formula": FORMULA,
+        "partners": [
+            {
+                "partner_id": line.partner_id,
+                "points_issued": line.points_issued,
+                "points_reversed": line.points_reversed,
+                "points_redeemed": line.points_redeemed,
+                "issued_value": line.issued_value,
+                "redeemed_value": line.redeemed_value,
+                "net": line.net,
+                "net_formatted": format_units(line.net, token_decimals),
+            }
+            for line in lines
+        ],
+        "operator_net": op_net,
+        "operator_net_formatted": format_units(op_net, token_decimals),
+        "sum_check": {"partners_net": nets, "operator_net": op_net, "total": nets + op_net},
+        "bilateral": {
+            "rule": MATRIX_RULE,
+            "points": [
+                {"redeemed_at": redeemer, "issued_by": issuer, "points": points}
+                for redeemer, row in sorted(matrix.items())
+                for issuer, points in sorted(row.items())
+            ],
+        },
+    }
+
+
+def canonical_bytes(statement: dict[str, Any]) -> bytes:
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def statement_hash(statement: dict[str, Any]) -> bytes:
+    """keccak256 of the canonical JSON bytes: what ``Clearing.settle`` records."""
+    return keccak(canonical_bytes(statement))
+
+
+def statement_csv(statement: dict[str, Any]) -> str:
+    """The statement as CSV: one row per partner, the operator's row, then the bilateral matrix."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    decimals = statement["token"]["decimals"]
+    w.writerow(
+        ["period_id", statement["period_id"], "from_block", statement["from_block"], "to_block", statement["to_block"]]
+    )
+    w.writerow(
+        [
+            "partner_id",
+            "points_issued",
+            "points_reversed",
+            "points_redeemed",
+            "issued_value",
+            "redeemed_value",
+            "net",
+            f"net_{statement['token']['symbol']}",
+        ]
+    )
+    for p in statement["partners"]:
+        w.writerow(
+            [
+                p["partner_id"],
+                p["points_issued"],
+                p["points_reversed"],
+                p["points_redeemed"],
+                p["issued_value"],
+                p["redeemed_value"],
+                p["net"],
+                p["net_formatted"],
+            ]
+        )
+    op = statement["operator_net"]
+    w.writerow(["operator", "", "", "", "", "", op, format_units(op, decimals)])
+    w.writerow([])
+    w.writerow(["redeemed_at", "issued_by", "points"])
+    for cell in statement["bilateral"]["points"]:
+        w.writerow([cell["redeemed_at"], cell["issued_by"], cell["points"]])
+    return out.getvalue()
