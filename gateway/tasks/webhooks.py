@@ -83,6 +83,7 @@ def _claim(session: Session, delivery: WebhookDelivery, settings: GatewaySetting
             WebhookDelivery.next_attempt_at <= now,
         )
         .values(next_attempt_at=lease)
+        .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
     return claimed == 1
@@ -97,6 +98,7 @@ def _record(session: Session, delivery_id: int, attempts: int, **values: Any) ->
             WebhookDelivery.attempts == attempts,
         )
         .values(attempts=attempts + 1, updated_at=_now(), **values)
+        .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
     return done == 1

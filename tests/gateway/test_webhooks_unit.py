@@ -1,0 +1,374 @@
+# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
+"""Unit tests of webhooks: signatures and their verifier, secrets at rest, the backoff schedule,
+the delivery state machine against a real local HTTP server, the exactly-once purchase events,
+and the scoping of endpoints to their partner.
+
+In process, with fakes: the app runs under ``TestClient`` on a SQLite store; the webhook task
+functions are called directly, with the Celery broker replaced by a recorder of what would be
+enqueued (``FakeQueue``). The receiver is a real HTTP server (tests/gateway/webhook_receiver.py).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.services import webhooks as service
+from gateway.settings import GatewaySettings
+from gateway.tasks import context
+from gateway.tasks import webhooks as tasks
+from gateway.tasks.app import max_countdown_s
+from network.store import OutboxPurchase, PurchaseStatus
+from partners.webhooks import WebhookSignatureError, sign, verify
+from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
+    OPERATOR_TOKEN,
+    PUBLIC_URL,
+    PartnerKey,
+    app,
+    assert_problem,
+    client,
+    make_partner,
+    no_chain,
+    partner,
+    purchase_body,
+    sessions,
+)
+from tests.gateway.webhook_receiver import Receiver
+
+SECRET = "whsec_unit"
+BODY = b'{"id":"evt_1","type":"purchase.confirmed"}'
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        mode="local",
+        operator_token=OPERATOR_TOKEN,
+        database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        public_url=PUBLIC_URL,
+        keystore_dir=tmp_path / "keys",
+        webhook_max_attempts=3,
+        webhook_backoff_base_s=10,
+        webhook_backoff_cap_s=60,
+        webhook_timeout_s=5,
+    )
+
+
+class FakeQueue:
+    """Stands for the broker: records ``deliver.delay`` / ``apply_async`` calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, float | None]] = []
+
+    def delay(self, delivery_id: int) -> None:
+        self.calls.append((delivery_id, None))
+
+    def apply_async(self, args: tuple[int], countdown: float | None = None) -> None:
+        self.calls.append((args[0], countdown))
+
+
+@pytest.fixture
+def queue(
+    monkeypatch: pytest.MonkeyPatch, settings: GatewaySettings, sessions: sessionmaker[Session]
+) -> Iterator[FakeQueue]:
+    fake = FakeQueue()
+    monkeypatch.setattr(context, "settings", lambda: settings)
+    monkeypatch.setattr(context, "sessions", lambda: sessions)
+    monkeypatch.setattr(tasks.deliver, "delay", fake.delay)
+    monkeypatch.setattr(tasks.deliver, "apply_async", fake.apply_async)
+    tasks._http.cache_clear()
+    yield fake
+    tasks._http.cache_clear()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def register(client: TestClient, who: PartnerKey, url: str, types: list[str] | None = None) -> dict[str, Any]:
+    r = client.post(
+        "/v1/webhooks", headers=who.headers, json={"url": url, "event_types": types or ["purchase.confirmed"]}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_due(sessions: sessionmaker[Session], delivery_id: int) -> None:
+    """Time passes: the delivery's next attempt is due (instead of sleeping through the backoff)."""
+    with sessions() as s:
+        s.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        s.commit()
+
+
+def delivery(sessions: sessionmaker[Session], delivery_id: int) -> WebhookDelivery:
+    with sessions() as s:
+        found = s.get(WebhookDelivery, delivery_id)
+        assert found is not None
+        return found
+
+
+def emit(sessions: sessionmaker[Session], partner_id: int, event_type: str = "purchase.confirmed") -> list[int]:
+    with sessions() as s:
+        ids = service.emit(s, partner_id, event_type, {"purchase_id": "p-1"})
+        s.commit()
+    return ids
+
+
+# ------------------------------------------------------------------ signature and verifier
+
+
+def test_verify_accepts_a_fresh_signature_and_returns_the_event() -> None:
+    now = 1_800_000_000
+    assert verify(SECRET, BODY, sign(SECRET, BODY, now), now=now + 10) == json.loads(BODY)
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "signed_at", "why"),
+    [
+        (BODY.replace(b"confirmed", b"failed"), SECRET, 1_800_000_000, "no signature matches"),
+        (BODY, "whsec_other", 1_800_000_000, "no signature matches"),
+        (BODY, SECRET, 1_800_000_000 - 301, "outside the 300 s window"),
+        (BODY, SECRET, 1_800_000_000 + 301, "outside the 300 s window"),
+    ],
+    ids=["tampered-body", "wrong-secret", "old-timestamp", "future-timestamp"],
+)
+def test_verify_refuses(body: bytes, secret: str, signed_at: int, why: str) -> None:
+    header = sign(secret, BODY, signed_at)  # signed over the original body
+    with pytest.raises(WebhookSignatureError, match=why):
+        verify(SECRET, body, header, now=1_800_000_000)
+
+
+def test_verify_refuses_a_replayed_signature_with_a_new_timestamp() -> None:
+    t = 1_800_000_000
+    v1 = sign(SECRET, BODY, t).split(",")[1]
+    with pytest.raises(WebhookSignatureError, match="no signature matches"):
+        verify(SECRET, BODY, f"t={t + 1000},{v1}", now=t + 1000)
+
+
+@pytest.mark.parametrize("header", ["", "t=1", "v1=ab", "t=x,v1=ab", "garbage"])
+def test_verify_refuses_a_malformed_header(header: str) -> None:
+    with pytest.raises(WebhookSignatureError):
+        verify(SECRET, BODY, header, now=1)
+
+
+def test_secret_is_sealed_at_rest() -> None:
+    blob = service.encrypt_secret("whsec_abc", "key-one")
+    assert b"whsec_abc" not in blob
+    assert service.decrypt_secret(blob, "key-one") == "whsec_abc"
+    with pytest.raises(ValueError):
+        service.decrypt_secret(blob, "key-two")
+    with pytest.raises(ValueError):
+        service.decrypt_secret(blob[:-1] + bytes([blob[-1] ^ 1]), "key-one")
+
+
+# ------------------------------------------------------------------ backoff
+
+
+def test_backoff_doubles_with_jitter_and_is_capped(settings: GatewaySettings) -> None:
+    rng = random.Random(7)
+    for attempts, full in [(1, 10), (2, 20), (3, 40), (4, 60), (9, 60)]:
+        waits = [tasks.backoff_s(attempts, settings, rng) for _ in range(200)]
+        assert all(full / 2 <= w <= full for w in waits), (attempts, min(waits), max(waits))
+        assert max(waits) - min(waits) > full / 4  # jitter spreads retries
+    huge = settings.model_copy(update={"webhook_backoff_cap_s": 10**9, "webhook_backoff_base_s": 10**6})
+    assert tasks.backoff_s(30, huge, rng) <= max_countdown_s(huge)
+
+
+# ------------------------------------------------------------------ endpoints and scoping
+
+
+def test_register_returns_the_secret_once_and_stores_it_encrypted(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session]
+) -> None:
+    created = register(client, partner, "https://pos.example.com/hooks", ["refund.failed", "purchase.confirmed"])
+    assert created["secret"].startswith("whsec_")
+    assert created["event_types"] == ["purchase.confirmed", "refund.failed"]
+    shown = client.get(f"/v1/webhooks/{created['id']}", headers=partner.headers)
+    assert shown.status_code == 200 and "secret" not in shown.json()
+    assert [w["id"] for w in client.get("/v1/webhooks", headers=partner.headers).json()] == [created["id"]]
+    with sessions() as s:
+        stored = s.get(WebhookEndpoint, created["id"])
+        assert stored is not None and created["secret"].encode() not in stored.secret_encrypted
+    rotated = client.post(f"/v1/webhooks/{created['id']}/rotate-secret", headers=partner.headers)
+    assert rotated.status_code == 200 and rotated.json()["secret"] not in ("", created["secret"])
+
+
+@pytest.mark.parametrize(
+    ("url", "slug"),
+    [
+        ("http://pos.example.com/hooks", "webhook-url-not-allowed"),
+        ("https://user:pw@pos.example.com/hooks", "webhook-url-not-allowed"),
+        ("ftp://pos.example.com/hooks", "webhook-url-not-allowed"),
+        ("not a url at all", "webhook-url-not-allowed"),
+    ],
+)
+def test_register_refuses_urls(client: TestClient, partner: PartnerKey, url: str, slug: str) -> None:
+    r = client.post("/v1/webhooks", headers=partner.headers, json={"url": url, "event_types": ["purchase.confirmed"]})
+    assert_problem(r, slug)
+
+
+def test_register_refuses_unknown_event_types(client: TestClient, partner: PartnerKey) -> None:
+    for types in (["purchase.minted"], []):
+        r = client.post(
+            "/v1/webhooks", headers=partner.headers, json={"url": "https://a.example/h", "event_types": types}
+        )
+        assert_problem(r, "validation-error")
+
+
+def test_another_partners_endpoint_is_not_found(
+    client: TestClient, make_partner: Callable[..., PartnerKey], sessions: sessionmaker[Session]
+) -> None:
+    a, b = make_partner(), make_partner()
+    hook = register(client, a, "https://a.example/hooks")
+    path = f"/v1/webhooks/{hook['id']}"
+    assert client.get("/v1/webhooks", headers=b.headers).json() == []
+    assert_problem(client.get(path, headers=b.headers), "not-found")
+    assert_problem(client.get(f"{path}/deliveries", headers=b.headers), "not-found")
+    assert_problem(client.post(f"{path}/rotate-secret", headers=b.headers), "not-found")
+    assert_problem(client.delete(path, headers=b.headers), "not-found")
+    assert client.get(path, headers=a.headers).status_code == 200  # B's attempts changed nothing
+    assert emit(sessions, b.id) == []  # B's events never reach A's endpoint
+    assert len(emit(sessions, a.id)) == 1
+    assert client.delete(path, headers=a.headers).status_code == 204
+    assert_problem(client.get(path, headers=a.headers), "not-found")
+
+
+# ------------------------------------------------------------------ emit and delivery
+
+
+def test_emit_records_one_delivery_per_subscribed_active_endpoint(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session]
+) -> None:
+    register(client, partner, "https://a.example/1", ["purchase.confirmed"])
+    register(client, partner, "https://a.example/2", ["purchase.confirmed", "refund.confirmed"])
+    gone = register(client, partner, "https://a.example/3", ["purchase.confirmed"])
+    client.delete(f"/v1/webhooks/{gone['id']}", headers=partner.headers)
+    ids = emit(sessions, partner.id, "purchase.confirmed")
+    assert len(ids) == 2
+    assert len(emit(sessions, partner.id, "refund.confirmed")) == 1
+    assert emit(sessions, partner.id, "refund.failed") == []
+    with sessions() as s:
+        rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))).all()
+        assert len({r.event_id for r in rows}) == 1 and rows[0].payload["type"] == "purchase.confirmed"
+    with pytest.raises(ValueError):
+        emit(sessions, partner.id, "purchase.eaten")
+
+
+def test_retried_with_backoff_until_delivered_then_never_resent(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue, receiver: Receiver
+) -> None:
+    hook = register(client, partner, receiver.url)
+    receiver.statuses[:] = [500, 503]
+    (delivery_id,) = emit(sessions, partner.id)
+
+    assert tasks.deliver(delivery_id) == "retry"
+    first = delivery(sessions, delivery_id)
+    assert (first.status, first.attempts, first.last_status_code) == ("pending", 1, 500)
+    wait = (first.next_attempt_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
+    assert 4 <= wait <= 10  # base 10 s, equal jitter
+    assert queue.calls[-1][0] == delivery_id and 5 <= (queue.calls[-1][1] or 0) <= 10
+
+    assert tasks.deliver(delivery_id) == "not-due"  # a redelivered message before its time sends nothing
+    assert tasks.sweep()["enqueued"] == 0
+    assert len(receiver.received) == 1
+
+    make_due(sessions, delivery_id)
+    assert tasks.sweep()["enqueued"] == 1
+    assert tasks.deliver(delivery_id) == "retry"
+    make_due(sessions, delivery_id)
+    assert tasks.deliver(delivery_id) == "delivered"
+    assert tasks.deliver(delivery_id) == "done"
+    make_due(sessions, delivery_id)
+    assert tasks.sweep()["enqueued"] == 0
+    assert receiver.answered == [500, 503, 200]
+
+    event_ids = {r.headers["Coalition-Event-Id"] for r in receiver.received}
+    for r in receiver.received:
+        event = verify(hook["secret"], r.body, r.headers["Coalition-Signature"])
+        assert event["type"] == r.headers["Coalition-Event-Type"] == "purchase.confirmed"
+        assert event["id"] in event_ids
+    assert len(event_ids) == 1  # the same event each time: the partner dedupes on it
+
+    listed = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=partner.headers).json()
+    assert [(d["status"], d["attempts"], d["last_status_code"]) for d in listed] == [("delivered", 3, 200)]
+
+
+def test_failed_after_max_attempts_and_kept(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue, receiver: Receiver
+) -> None:
+    hook = register(client, partner, receiver.url)
+    receiver.statuses[:] = [500] * 10
+    (delivery_id,) = emit(sessions, partner.id)
+    results = []
+    for _ in range(3):
+        make_due(sessions, delivery_id)
+        results.append(tasks.deliver(delivery_id))
+    assert results == ["retry", "retry", "failed"]
+    make_due(sessions, delivery_id)
+    assert tasks.deliver(delivery_id) == "done"
+    assert len(receiver.received) == 3
+    failed = client.get(f"/v1/webhooks/{hook['id']}/deliveries?status=failed", headers=partner.headers).json()
+    assert [(d["attempts"], d["last_error"][:8]) for d in failed] == [(3, "HTTP 500")]
+
+
+def test_unreachable_endpoint_counts_an_attempt(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    with Receiver() as closed:
+        url = closed.url
+    register(client, partner, url)  # nothing listens there any more
+    (delivery_id,) = emit(sessions, partner.id)
+    assert tasks.deliver(delivery_id) == "retry"
+    row = delivery(sessions, delivery_id)
+    assert row.attempts == 1 and row.last_status_code is None and "Connect" in (row.last_error or "")
+
+
+def test_deleting_the_endpoint_fails_its_pending_deliveries(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue, receiver: Receiver
+) -> None:
+    hook = register(client, partner, receiver.url)
+    (delivery_id,) = emit(sessions, partner.id)
+    client.delete(f"/v1/webhooks/{hook['id']}", headers=partner.headers)
+    assert tasks.deliver(delivery_id) == "done"
+    assert delivery(sessions, delivery_id).status == "failed" and receiver.received == []
+
+
+def test_purchase_events_are_emitted_once_per_final_purchase(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    register(client, partner, "https://a.example/h", ["purchase.confirmed", "purchase.failed"])
+    for pid in ("p-1", "p-2", "p-3"):
+        assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body(pid)).status_code == 202
+    assert tasks.notify_final() == 0  # all still queued
+    with sessions() as s:
+        s.execute(
+            update(OutboxPurchase).where(OutboxPurchase.seq == 1).values(status=PurchaseStatus.MINTED, batch_id=0)
+        )
+        s.execute(update(OutboxPurchase).where(OutboxPurchase.seq == 2).values(status=PurchaseStatus.FAILED, error="x"))
+        s.commit()
+    assert tasks.notify_final() == 2
+    assert tasks.notify_final() == 0
+    with sessions() as s:
+        rows = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [(r.event_type, r.payload["data"]["purchase_id"]) for r in rows] == [
+        ("purchase.confirmed", "p-1"),
+        ("purchase.failed", "p-2"),
+    ]
+    assert rows[1].payload["data"]["failure_reason"] == "x"
+    assert sorted(c[0] for c in queue.calls) == [r.id for r in rows]  # kicked after the commit
