@@ -177,7 +177,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     # 400: FastAPI's "There was an error parsing the body" (bytes that are not JSON text): invalid input
-    slugs = {400: "validation-error", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+    slugs = {400: "validation-error", 401: "unauthorized", 403: "forbidden", 404: "not-found"}
+    slugs[405] = "method-not-allowed"
     slug = slugs.get(exc.status_code, "internal-error")
     return problem(slug, str(exc.detail), str(request.url.path))
 

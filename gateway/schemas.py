@@ -80,9 +80,9 @@ class PartnerCreate(Strict):
     treasury: Address
     currency: Currency
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)]
-    issue_price: int = Field(gt=0, lt=2**96, description="settlement-token units (6 decimals) per point issued")
-    reimbursement_rate: int = Field(ge=0, lt=2**96, description="settlement-token units per point redeemed")
-    issuance_limit: int = Field(gt=0, lt=2**127, description="cap on unsettled issuance, settlement-token units")
+    issue_price: int = Field(gt=0, lt=2**63, description="settlement-token units (6 decimals) per point issued")
+    reimbursement_rate: int = Field(ge=0, lt=2**63, description="settlement-token units per point redeemed")
+    issuance_limit: int = Field(gt=0, lt=2**63, description="cap on unsettled issuance, settlement-token units")
     deposit: int = Field(default=0, ge=0, lt=2**127, description="local chains: test funds deposited for it")
 
 
