@@ -91,7 +91,7 @@ def reconcile(session: Session, chain: Chain) -> ReconciliationReport | None:
         [(c.points, "totalSupply", []), (c.clearing, "settledThroughBlock", []), (c.registry, "partnerCount", [])],
         block,
     )
-    if sum(balances) != total_supply:
+    if sum(balances) != total_supply or sum(int(v) for v in ledger.values()) != total_supply:
         differences.append(
             {
                 "kind": "total-supply",
