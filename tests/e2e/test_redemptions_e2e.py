@@ -241,3 +241,78 @@ def test_300_concurrent_redemptions_of_100_in_stock_fulfil_exactly_100(
     reward = stack.http.get("/v1/rewards/TICKET", headers=cinema.headers).json()
     assert reward["stock"] == 0
     stack.assert_running()
+
+
+def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    """The workers are SIGKILLed; three redemptions are then left as a worker dies at three
+    moments (the signed burn stored but never sent; stored, and its nonce since used by another
+    transaction of the relayer; sent and mined but not yet marked burned). Restarted workers
+    finish each one: the same bytes resent, a fresh signature, the receipt found; every one is
+    burned exactly once."""
+    from celery import Celery
+
+    from gateway.relayer import Relayer
+    from network.keys import dev_account
+
+    grocer, cinema = partners
+    carol = key_for("redeem-carol")
+    earn(stack, grocer, "earn-carol", carol.address, "100")
+    add_reward(stack, cinema, "SODA", points=7, stock=10)
+    for name in list(stack.workers):
+        stack.kill(name)
+    ids = ["soda-nonce-taken", "soda-mined", "soda-unsent"]  # signed in this order: nonces n, n+1, n+2
+    for i, rid in enumerate(ids):
+        body = local_consent_body(stack, cinema, carol, rid, "SODA", 7, nonce=50 + i)
+        r = stack.http.post("/v1/redemptions", headers=cinema.headers, json=body)
+        assert r.status_code == 202, r.text
+
+    h = stack.harness
+    relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
+    stored: dict[str, str] = {}
+    with h.sessions() as session:
+        rows = {
+            r.redemption_id: r for r in session.scalars(select(Redemption).where(Redemption.redemption_id.in_(ids)))
+        }
+        for rid in ids:
+            row = rows[rid]
+            signed = relayer.sign(row, relayer.estimate_gas(row))
+            row.status, row.tx_hash, row.raw_tx, row.tx_nonce = "burning", signed.tx_hash, signed.raw_tx, signed.nonce
+            session.commit()  # as the task stores it before broadcasting
+            stored[rid] = signed.tx_hash
+            if rid == "soda-nonce-taken":  # another transaction of the relayer takes that nonce
+                other = relayer.account.sign_transaction(
+                    {
+                        "type": 2,
+                        "chainId": h.settings.chain_id,
+                        "nonce": signed.nonce,
+                        "to": relayer.address,
+                        "value": 0,
+                        "gas": 21_000,
+                        "maxFeePerGas": 2 * 10**9,
+                        "maxPriorityFeePerGas": 10**9,
+                    }
+                )
+                h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(other.raw_transaction), 30)
+            elif rid == "soda-mined":
+                h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(signed.raw_tx), 30)
+    before = stack.balance(carol.address)
+    assert before == 100 - 7  # only the mined one burned so far
+
+    broker = Celery(broker=stack.redis_url)
+    with broker.connection_for_write() as conn:  # the messages of the acceptances went with the dead workers
+        conn.default_channel.queue_purge("celery")
+    stack.start_worker("w1")
+    stack.start_worker("w2")
+    done: dict[str, dict[str, Any]] = {}
+    for rid in ["soda-unsent", "soda-nonce-taken", "soda-mined"]:  # one at a time: the unsent one's nonce is next
+        broker.send_task("gateway.tasks.redemptions.process", args=[rows[rid].id])  # as the sweep would
+        done[rid] = stack.wait_json(f"/v1/redemptions/{rid}", cinema.headers, want="fulfilled")
+    assert done["soda-unsent"]["tx_hash"] == stored["soda-unsent"]  # the same bytes, sent after the crash
+    assert done["soda-mined"]["tx_hash"] == stored["soda-mined"]  # found by its receipt
+    assert done["soda-nonce-taken"]["tx_hash"] != stored["soda-nonce-taken"]  # signed again on a new nonce
+    assert stack.balance(carol.address) == 100 - 3 * 7 == cast_balance(stack, carol.address)
+    refs = {bytes.fromhex(d["ref"][2:]) for d in done.values()}
+    assert sorted(e["points"] for e in redeemed_events(stack, cinema.id) if e["ref"] in refs) == [7, 7, 7]
+    stack.assert_running()
