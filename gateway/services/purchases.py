@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import select, update
@@ -26,6 +27,10 @@ from gateway.timeutil import as_utc
 from network.outbox import enqueue, item_result
 from network.purchases import MAX_POINTS
 from network.store import OutboxPurchase, PurchaseStatus
+
+# One writer at a time in this process: SQLite serialises writers anyway, and threads that wait
+# in its busy handler (sleeps of up to 100 ms) instead of on a lock cut throughput tenfold.
+WRITES = threading.Lock()
 
 STATUS_NAMES = {
     PurchaseStatus.QUEUED: "accepted",
@@ -84,30 +89,10 @@ def accept_purchase(
     points, rule = points_for(partner, body.amount, body.currency)
     wallet = _wallet(session, partner, body)
     try:
-        seq = session.scalar(
-            update(Partner)
-            .where(Partner.id == partner.id)
-            .values(next_seq=Partner.next_seq + 1)
-            .returning(Partner.next_seq)
-        )
-        assert seq is not None
-        item = enqueue(session, partner_id=partner.id, seq=seq, customer=wallet, points=points)
-        purchase = Purchase(
-            partner_id=partner.id,
-            purchase_id=body.purchase_id,
-            request_hash=digest,
-            seq=seq,
-            customer_wallet=wallet,
-            customer_ref=body.customer.ref,
-            amount=body.amount,
-            currency=body.currency,
-            points=points,
-            rule=rule,
-            purchased_at=as_utc(body.purchased_at),  # SQLite drops the offset: store UTC
-            outbox_id=item.id,
-        )
-        session.add(purchase)
-        session.commit()
+        with WRITES:
+            purchase = _store(
+                session, partner=partner, body=body, digest=digest, wallet=wallet, points=points, rule=rule
+            )
         session.refresh(purchase)  # answer with what is stored: the first answer and every later one agree
     except IntegrityError:
         session.rollback()  # a concurrent request with the same purchase_id won the race
@@ -116,6 +101,37 @@ def accept_purchase(
             raise
         return _same_or_conflict(existing, digest), False
     return purchase, True
+
+
+def _store(
+    session: Session, *, partner: Partner, body: PurchaseCreate, digest: str, wallet: str, points: int, rule: dict
+) -> Purchase:
+    """The write of an accepted purchase: its seq, its outbox entry and itself, one transaction."""
+    seq = session.scalar(
+        update(Partner)
+        .where(Partner.id == partner.id)
+        .values(next_seq=Partner.next_seq + 1)
+        .returning(Partner.next_seq)
+    )
+    assert seq is not None
+    item = enqueue(session, partner_id=partner.id, seq=seq, customer=wallet, points=points)
+    purchase = Purchase(
+        partner_id=partner.id,
+        purchase_id=body.purchase_id,
+        request_hash=digest,
+        seq=seq,
+        customer_wallet=wallet,
+        customer_ref=body.customer.ref,
+        amount=body.amount,
+        currency=body.currency,
+        points=points,
+        rule=rule,
+        purchased_at=as_utc(body.purchased_at),  # SQLite drops the offset: store UTC
+        outbox_id=item.id,
+    )
+    session.add(purchase)
+    session.commit()
+    return purchase
 
 
 def _find(session: Session, partner_id: int, purchase_id: str) -> Purchase | None:
