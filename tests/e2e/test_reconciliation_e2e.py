@@ -1,5 +1,6 @@
 """End to end, real processes (tests/e2e/stack.py: anvil, redis-server, two Celery worker
-processes and beat, uvicorn): reconciliation of the store against the chain finds nothing
+processes and beat, uvicorn), the operator's scheduled and background work: beat settles every
+ended period of a short schedule; reconciliation of the store against the chain finds nothing
 after real activity (purchases, a redemption, a transfer between customers), then reports the
 differences when the store is corrupted behind its back (a ledger row and an indexed event
 deleted), both when the operator runs it and when beat does; and the operator suspends,
@@ -11,6 +12,7 @@ Ports: 8690-8699.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +22,10 @@ from sqlalchemy import delete, select
 from gateway.models import OperatorAlert
 from network.direct import transact
 from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry
+from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
+from tests.e2e.test_settlement_e2e import _buy, _redeem
+from tests.network.harness import USD
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -31,6 +36,64 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory.mktemp("reconciliation-e2e"), ports=range(8690, 8700), workers=2, reconcile_every_s=2
     ) as stack:
         yield stack
+
+
+PERIOD_S = 6
+
+
+def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``settle_due`` on beat, periods of 6 s aligned to the epoch: contiguous periods, each
+    ending with the last block before its end time, whose nets add up to the recomputation
+    over the whole range. Runs before the module's stack starts (its own stack, same ports)."""
+    tmp = tmp_path_factory.mktemp("settlement-schedule")
+    with start_stack(tmp, ports=range(8690, 8700), workers=2, beat=False, settlement_period=PERIOD_S) as stack:
+        h, c = stack.harness, stack.harness.contracts
+        early = stack.onboard("Early", points_per_unit="2", issue_price=10_000, reimbursement_rate=8_000)
+        late = stack.onboard("Late", points_per_unit="1", issue_price=13_000, reimbursement_rate=9_500)
+        transact(h.w3, h.admin, c.token.functions.mint(h.operator.address, 1_000 * USD))
+        transact(h.w3, h.operator, c.token.functions.approve(c.clearing.address, 1_000 * USD))
+        transact(h.w3, h.operator, c.clearing.functions.fundOperator(1_000 * USD))
+        stack.start_beat()  # from here on, settle_due is the only user of the operator's key
+        dave = key_for("schedule-dave")
+        _buy(stack, early, "e-1", dave.address, "50")
+        stack.wait_purchase(early, "e-1")
+        _redeem(stack, dave, late.id, 60, 1)
+        _buy(stack, late, "l-1", dave.address, "20")
+        stack.wait_purchase(late, "l-1")
+        last_activity = h.w3.eth.block_number
+        deadline = time.monotonic() + 90
+        while c.clearing.functions.settledThroughBlock().call() < last_activity:
+            assert time.monotonic() < deadline, stack.logs()
+            transact(h.w3, h.admin, c.token.functions.approve(c.clearing.address, 0))  # a block: time moves on
+            time.sleep(0.5)
+        next_period = c.clearing.functions.nextPeriodId().call()
+        newest = stack.wait_json(
+            f"/v1/operator/settlements/{next_period - 1}", OPERATOR_HEADERS, want="settled", final=("failed",)
+        )
+        listed = stack.http.get("/v1/operator/settlements", headers=OPERATOR_HEADERS, params={"limit": 500}).json()
+        listed = sorted((p for p in listed if p["period_id"] < next_period), key=lambda p: p["period_id"])
+        assert [p["period_id"] for p in listed] == list(range(1, next_period)) and next_period > 2, listed
+        assert all(p["status"] == "settled" and p["trigger"] == "schedule" for p in listed), listed
+
+        def ts(n: int) -> int:
+            return int(h.w3.eth.get_block(n)["timestamp"])
+
+        nets: dict[int, int] = defaultdict(int)
+        for i, p in enumerate(listed):
+            if i:
+                assert p["from_block"] == listed[i - 1]["to_block"] + 1  # contiguous
+            end = (ts(p["from_block"]) // PERIOD_S + 1) * PERIOD_S
+            assert ts(p["to_block"]) < end <= ts(p["to_block"] + 1), p  # the last block before the period's end
+            statement = stack.http.get(f"/v1/operator/settlements/{p['period_id']}", headers=OPERATOR_HEADERS).json()
+            for line in statement["statement"]["partners"]:
+                nets[line["partner_id"]] += line["net"]
+            onchain_hash = c.clearing.functions.period(p["period_id"]).call()[2]
+            assert "0x" + bytes(onchain_hash).hex() == p["statement_hash"]
+        whole = recompute_from_chain(h.w3, h.book, listed[0]["from_block"], listed[-1]["to_block"])
+        assert dict(nets) == {line.partner_id: line.net for line in whole}
+        assert dict(nets) == {early.id: -100 * 10_000, late.id: 60 * 9_500 - 20 * 13_000}
+        assert newest["status"] == "settled"
+        stack.assert_running()
 
 
 def _wait_indexed(stack: Stack, block: int) -> None:
