@@ -36,7 +36,9 @@ CAST = PROJECT_ROOT / "toolchain" / "bin" / "cast"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2) as stack:
+    with start_stack(
+        tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2, redemption_stuck_after_s=5
+    ) as stack:
         yield stack
 
 
@@ -260,7 +262,7 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
     carol = key_for("redeem-carol")
     earn(stack, grocer, "earn-carol", carol.address, "100")
     add_reward(stack, cinema, "SODA", points=7, stock=10)
-    for name in list(stack.workers):
+    for name in [*stack.workers, "beat"]:  # beat too: its sweep would run them in another order
         stack.kill(name)
     ids = ["soda-nonce-taken", "soda-mined", "soda-unsent"]  # signed in this order: nonces n, n+1, n+2
     for i, rid in enumerate(ids):
@@ -315,4 +317,30 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
     assert stack.balance(carol.address) == 100 - 3 * 7 == cast_balance(stack, carol.address)
     refs = {bytes.fromhex(d["ref"][2:]) for d in done.values()}
     assert sorted(e["points"] for e in redeemed_events(stack, cinema.id) if e["ref"] in refs) == [7, 7, 7]
+    stack.start_beat()
+    stack.assert_running()
+
+
+def test_a_redemption_whose_message_is_lost_is_finished_by_the_sweep(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    """Accepted while no worker runs, its message then lost (as if Redis lost it or the enqueue
+    failed): beat's sweep enqueues it again once it has been open for redemption_stuck_after_s."""
+    from celery import Celery
+
+    grocer, cinema = partners
+    dave = key_for("redeem-dave")
+    earn(stack, grocer, "earn-dave", dave.address, "20")
+    add_reward(stack, cinema, "CANDY", points=4, stock=1)
+    for name in list(stack.workers):
+        stack.kill(name)
+    body = local_consent_body(stack, cinema, dave, "candy-lost", "CANDY", 4, nonce=9)
+    assert stack.http.post("/v1/redemptions", headers=cinema.headers, json=body).status_code == 202
+    with Celery(broker=stack.redis_url).connection_for_write() as conn:
+        assert conn.default_channel.queue_purge("celery") >= 1  # the redemption's message is gone
+    stack.start_worker("w1")
+    stack.start_worker("w2")
+    done = stack.wait_json("/v1/redemptions/candy-lost", cinema.headers, want="fulfilled", timeout_s=60)
+    assert done["voucher_code"]
+    assert stack.balance(dave.address) == 20 - 4 == cast_balance(stack, dave.address)
     stack.assert_running()
