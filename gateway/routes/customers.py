@@ -150,11 +150,16 @@ def wallet_challenge(
     "/v1/customers/{ref}/wallet",
     response_model=CustomerPublic,
     summary="Link the ref to the wallet that signed the challenge (replaces an earlier link)",
-    responses=problem_responses("unauthorized", *SIGNED_PROBLEMS),
+    responses=problem_responses("unauthorized", "customer-already-linked", *SIGNED_PROBLEMS),
 )
 def link_wallet(
     ref: Ident, body: SignedMessage, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> CustomerPublic:
+    """Refused (409) while the ref is linked to a custodial wallet the gateway still holds: its
+    points would be stranded there. Release it first; the customer then owns both wallets."""
+    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+    if link is not None and custody.is_custodial(session, link.wallet):
+        raise CustomerAlreadyLinked(f"customer {ref!r} has a custodial wallet {link.wallet}: release it first")
     challenge = wallet_auth.verify_challenge(
         session,
         settings,
@@ -164,7 +169,6 @@ def link_wallet(
         partner_id=partner.id,
         ref=ref,
     )
-    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
     if link is None:
         link = CustomerLink(partner_id=partner.id, ref=ref, wallet=challenge.address)
         session.add(link)

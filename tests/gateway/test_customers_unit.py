@@ -160,12 +160,30 @@ def test_custodial_key_round_trips_sealed_and_is_not_signable_once_released(api:
         assert custody.custodial_account(session, api.settings, customer_key("x").address) is None
 
 
+def test_sealed_keys_are_bound_to_their_row(api: Api) -> None:
+    """Swapping two rows' ciphertexts (a database edit) makes both fail to open, never trade keys."""
+    with api.sessions() as session:
+        first, second = (custody.create_custodial_wallet(session, api.settings) for _ in range(2))
+        a, b = session.get(CustodialWallet, first), session.get(CustodialWallet, second)
+        assert a is not None and b is not None
+        (a.key_ciphertext, a.key_nonce), (b.key_ciphertext, b.key_nonce) = (
+            (b.key_ciphertext, b.key_nonce),
+            (a.key_ciphertext, a.key_nonce),
+        )
+        session.commit()
+        for address in (first, second):
+            with pytest.raises(SecretsBoxError):
+                custody.custodial_account(session, api.settings, address)
+
+
 def test_custodial_wallet_over_http_create_once_release_once(api: Api) -> None:
     created = api.client.post("/v1/customers/c-9/custodial-wallet", headers=api.a)
     assert created.status_code == 201, created.text
     wallet = created.json()["wallet"]
     assert created.json()["custodial"] is True
     assert_problem(api.client.post("/v1/customers/c-9/custodial-wallet", headers=api.a), "customer-already-linked")
+    # a held custodial wallet is not replaced by a link (its points would be stranded): release first
+    assert_problem(api.link(api.a, "c-9", customer_key("c-9 own")), "customer-already-linked")
     released = api.client.post(
         "/v1/customers/c-9/custodial-wallet/release", json={"password": "s3cret-pw"}, headers=api.a
     )
