@@ -300,3 +300,50 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
     listed = stack.http.get("/v1/operator/settlements", headers=OPERATOR_HEADERS).json()
     assert [(p["period_id"], p["status"]) for p in listed] == [(1, "settled")]
     stack.assert_running()
+
+
+class Crash(Exception):
+    """Stands for the process dying between storing the signed settle transaction and sending it."""
+
+
+def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_bytes(stack: Stack) -> None:
+    from gateway.chain import Chain
+    from gateway.models import SettlementPeriod
+    from gateway.services import settlement as service
+
+    h = stack.harness
+    grocer = stack.partners["Grocer"]
+    _buy(stack, grocer, "crash-1", key_for("crash-erin").address, "10")
+    stack.wait_purchase(grocer, "crash-1")
+    _wait_indexed(stack, h.w3.eth.block_number)
+    period_id = h.contracts.clearing.functions.nextPeriodId().call()
+    chain = Chain(h.w3, h.contracts, h.operator, None)  # the real chain and the operator's key, in this process
+
+    def crash(_raw: bytes) -> None:
+        raise Crash
+
+    with h.sessions() as session:
+        row = service.plan_now(session, chain)
+        assert row.period_id == period_id
+        h.w3.eth.send_raw_transaction = crash  # type: ignore[method-assign]
+        try:
+            with pytest.raises(Crash):
+                service.settle(session, chain, period_id)
+        finally:
+            del h.w3.eth.send_raw_transaction
+    with h.sessions() as session:
+        stored = session.get(SettlementPeriod, period_id)
+        assert stored is not None and stored.status == "submitted" and stored.raw_tx, stored
+    assert h.contracts.clearing.functions.nextPeriodId().call() == period_id  # nothing reached the chain
+
+    # the operator asks again: the open period is answered, and a worker finishes it with the stored bytes
+    r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
+    assert r.status_code == 202 and r.json()["period_id"] == period_id, r.text
+    done = stack.wait_json(
+        f"/v1/operator/settlements/{period_id}", OPERATOR_HEADERS, want="settled", final=("failed",), timeout_s=90
+    )
+    assert done["tx_hash"] == stored.tx_hash
+    mined = h.w3.eth.get_transaction(stored.tx_hash)
+    assert mined["nonce"] == stored.tx_nonce and mined["blockNumber"] == done["settled_block"]
+    assert h.contracts.clearing.functions.nextPeriodId().call() == period_id + 1
+    assert {p["partner_id"]: p["net"] for p in done["statement"]["partners"]} == {grocer.id: -10 * 11_000}
