@@ -9,6 +9,8 @@ partner, or reactivating an active one, changes nothing and answers the partner 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from decimal import Decimal
 
 import requests
@@ -42,28 +44,34 @@ def _mirror(chain: Chain, partner: Partner) -> None:
     partner.issuance_limit = int(record["issuanceLimit"])
 
 
-def _on_chain(chain: Chain, fn: object) -> None:
+@contextlib.contextmanager
+def _chain_errors(session: Session) -> Iterator[None]:
+    """An unreachable node is a 503 (retry later), a refused transaction a 409."""
     try:
-        transact(chain.w3, chain.operator, fn)  # type: ignore[arg-type]
+        yield
     except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing changed") from exc
+        session.rollback()
+        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); retry later") from exc
     except ChainError as exc:
+        session.rollback()
         raise ChainRejected(str(exc)) from exc
+
+
+def _on_chain(chain: Chain, fn: object) -> None:
+    transact(chain.w3, chain.operator, fn)  # type: ignore[arg-type]
 
 
 def set_status(session: Session, chain: Chain, partner_id: int, *, active: bool) -> Partner:
     """Suspends (``active=False``) or reactivates the partner, on chain then in the store."""
     partner = _partner(session, partner_id)
     registry = chain.contracts.registry.functions
-    try:
+    with _chain_errors(session):
         status = STATUS_NAMES.get(int(registry.partner(partner_id).call()[1]))
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing changed") from exc
-    if active and status == "suspended":
-        _on_chain(chain, registry.reactivate(partner_id))
-    elif not active and status == "active":
-        _on_chain(chain, registry.suspend(partner_id))
-    _mirror(chain, partner)
+        if active and status == "suspended":
+            _on_chain(chain, registry.reactivate(partner_id))
+        elif not active and status == "active":
+            _on_chain(chain, registry.suspend(partner_id))
+        _mirror(chain, partner)
     session.commit()
     return partner
 
@@ -82,19 +90,20 @@ def rerate(
     values) and its earn rule (``points_per_unit``, the gateway's alone) in the store. Points
     issued before keep their price: each event carries the rate in force when it happened."""
     partner = _partner(session, partner_id)
-    if (issue_price, reimbursement_rate, issuance_limit) != (None, None, None):
-        registry = chain.contracts.registry.functions
-        current = registry.partner(partner_id).call()
-        _on_chain(
-            chain,
-            registry.rerate(
-                partner_id,
-                current[3] if issue_price is None else issue_price,
-                current[4] if reimbursement_rate is None else reimbursement_rate,
-                current[5] if issuance_limit is None else issuance_limit,
-            ),
-        )
-    _mirror(chain, partner)
+    with _chain_errors(session):
+        if (issue_price, reimbursement_rate, issuance_limit) != (None, None, None):
+            registry = chain.contracts.registry.functions
+            current = registry.partner(partner_id).call()
+            _on_chain(
+                chain,
+                registry.rerate(
+                    partner_id,
+                    current[3] if issue_price is None else issue_price,
+                    current[4] if reimbursement_rate is None else reimbursement_rate,
+                    current[5] if issuance_limit is None else issuance_limit,
+                ),
+            )
+        _mirror(chain, partner)
     if points_per_unit is not None:
         partner.points_per_unit = points_per_unit
     session.commit()
