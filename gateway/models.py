@@ -5,13 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
-from sqlalchemy import Index  # refunds and webhooks
-from sqlalchemy import Boolean  # redemptions and rewards
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,  # redemptions and rewards
+    ForeignKey,
+    Index,  # refunds and webhooks
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from network.reversals import OutboxReversal  # noqa: F401  (refunds reference its table)
-from network.store import Base, utcnow
+from network.store import Base, UTCDateTime, utcnow
 
 
 class Partner(Base):
@@ -32,7 +42,7 @@ class Partner(Base):
     issuance_limit: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="active")
     next_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CustomerLink(Base):
@@ -45,7 +55,7 @@ class CustomerLink(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     ref: Mapped[str] = mapped_column(String(64))
     wallet: Mapped[str] = mapped_column(String(42), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Purchase(Base):
@@ -68,9 +78,9 @@ class Purchase(Base):
     currency: Mapped[str] = mapped_column(String(3))
     points: Mapped[int] = mapped_column(BigInteger)
     rule: Mapped[dict] = mapped_column(JSON)
-    purchased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     notified_status: Mapped[str | None] = mapped_column(String(16), index=True)  # final status a webhook told
 
 
@@ -88,8 +98,8 @@ class Reward(Base):
     points: Mapped[int] = mapped_column(BigInteger)
     stock: Mapped[int | None] = mapped_column(BigInteger)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Redemption(Base):
@@ -129,13 +139,14 @@ class Redemption(Base):
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     voucher_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    burned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    burned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 # --- redemptions and rewards (tables above this line; migration 0003)
+
 
 class WebhookEndpoint(Base):
     """A partner's URL that receives signed event notifications; the signing secret is kept
@@ -151,8 +162,8 @@ class WebhookEndpoint(Base):
     description: Mapped[str | None] = mapped_column(String(200))
     secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | deleted
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class WebhookDelivery(Base):
@@ -174,12 +185,12 @@ class WebhookDelivery(Base):
     payload: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Refund(Base):
@@ -199,10 +210,11 @@ class Refund(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     reversal_id: Mapped[int] = mapped_column(ForeignKey("outbox_reversals.id"), unique=True)
     notified_status: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- refunds and webhooks (tables above this line; migration 0004)
+
 
 class CustodialWallet(Base):
     """A wallet whose key the gateway holds for a customer who has none, sealed with the
@@ -214,8 +226,8 @@ class CustodialWallet(Base):
     address: Mapped[str] = mapped_column(String(42), primary_key=True)
     key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     key_nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WalletChallenge(Base):
@@ -230,9 +242,9 @@ class WalletChallenge(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     ref: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CustomerSession(Base):
@@ -243,11 +255,12 @@ class CustomerSession(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     wallet: Mapped[str] = mapped_column(String(42), index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- customers and custody (tables above this line; migration 0005)
+
 
 class SettlementPeriod(Base):
     """A settlement period (``period_id`` = its id in ``Clearing``): the block range, the
@@ -271,10 +284,10 @@ class SettlementPeriod(Base):
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
     settled_block: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class ReconciliationReport(Base):
@@ -291,7 +304,7 @@ class ReconciliationReport(Base):
     partners_checked: Mapped[int] = mapped_column(Integer)
     total_supply: Mapped[str] = mapped_column(String(80))
     differences: Mapped[list] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class OperatorAlert(Base):
@@ -303,7 +316,7 @@ class OperatorAlert(Base):
     kind: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 # --- settlement and reconciliation (tables above this line; migration 0006)

@@ -18,12 +18,21 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from network.contracts import DecodedLog
 from network.purchases import encode_purchase, merkle_proof
-from network.store import Base, ChainEvent, ChainTransaction, LedgerEntry, OutboxPurchase, PurchaseStatus, utcnow
+from network.store import (
+    Base,
+    ChainEvent,
+    ChainTransaction,
+    LedgerEntry,
+    OutboxPurchase,
+    PurchaseStatus,
+    UTCDateTime,
+    utcnow,
+)
 
 KIND = "reverse"
 REVERSE_SELECTOR = function_signature_to_4byte_selector("reverse(uint256,bytes32,uint96,bytes32[],uint256)")
@@ -54,8 +63,8 @@ class OutboxReversal(Base):
     tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 def enqueue_reversal(

@@ -27,9 +27,11 @@ class PartnerRerate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    issue_price: int | None = Field(default=None, gt=0, lt=2**96, description="token units per point issued")
-    reimbursement_rate: int | None = Field(default=None, ge=0, lt=2**96, description="token units per point redeemed")
-    issuance_limit: int | None = Field(default=None, gt=0, lt=2**127, description="cap on unsettled issuance")
+    issue_price: int | None = Field(default=None, gt=0, lt=2**63, description="token units per point issued")
+    reimbursement_rate: int | None = Field(default=None, ge=0, lt=2**63, description="token units per point redeemed")
+    issuance_limit: int | None = Field(
+        default=None, gt=0, lt=2**63, description="cap on unsettled issuance (the store keeps 64-bit integers)"
+    )
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)] | None = None
 
     @model_validator(mode="after")
