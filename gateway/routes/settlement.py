@@ -146,7 +146,10 @@ def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, set
 @router.get(
     "/settlements/{period_id}/statement.json",
     summary="The statement's canonical JSON bytes: their keccak256 is the hash recorded on chain",
-    responses={200: {"content": {"application/json": {}}}, **problem_responses("unauthorized", "not-found", "validation-error")},
+    responses={
+        200: {"content": {"application/json": {}}},
+        **problem_responses("unauthorized", "not-found", "validation-error"),
+    },
 )
 def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
     row = _period(session, period_id)
@@ -159,7 +162,10 @@ def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep)
 @router.get(
     "/settlements/{period_id}/statement.csv",
     summary="The statement as CSV",
-    responses={200: {"content": {"text/csv": {}}}, **problem_responses("unauthorized", "not-found", "validation-error")},
+    responses={
+        200: {"content": {"text/csv": {}}},
+        **problem_responses("unauthorized", "not-found", "validation-error"),
+    },
 )
 def get_statement_csv(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
     row = _period(session, period_id)

@@ -11,6 +11,7 @@ from gateway.auth import new_api_key
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
 from gateway.models import Partner
+from gateway.operator_key import transact_as_operator
 from gateway.schemas import PartnerCreate
 from gateway.settings import GatewaySettings
 from network.direct import transact
@@ -43,9 +44,8 @@ def onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: 
 def _onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
     c = chain.contracts
     minter = Account.create()
-    transact(
-        chain.w3,
-        chain.operator,
+    transact_as_operator(
+        chain,
         c.registry.functions.onboard(
             minter.address, body.treasury, body.issue_price, body.reimbursement_rate, body.issuance_limit
         ),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.chain import Chain
 from gateway.errors import ChainRejected, ChainUnavailable, NotFound
 from gateway.models import Partner
-from network.direct import transact
+from gateway.operator_key import transact_as_operator
 from network.errors import ChainError, TransientRpcError
 
 STATUS_NAMES = {0: "none", 1: "active", 2: "suspended"}  # PartnerRegistry.PartnerStatus
@@ -58,7 +58,7 @@ def _chain_errors(session: Session) -> Iterator[None]:
 
 
 def _on_chain(chain: Chain, fn: object) -> None:
-    transact(chain.w3, chain.operator, fn)  # type: ignore[arg-type]
+    transact_as_operator(chain, fn)  # type: ignore[arg-type]
 
 
 def set_status(session: Session, chain: Chain, partner_id: int, *, active: bool) -> Partner:

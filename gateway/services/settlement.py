@@ -30,6 +30,7 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from gateway.chain import Chain
 from gateway.errors import NothingToSettle
 from gateway.models import OperatorAlert, SettlementPeriod
+from gateway.operator_key import operator_key
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
 from network.store import ChainEvent, IndexerCheckpoint, utcnow
@@ -254,12 +255,13 @@ def settle(
         session.rollback()
         return _fail(session, row, f"settle would revert: {decode_revert(exc)}")
     tx["gas"] = estimate * 6 // 5
-    tx["nonce"] = chain.w3.eth.get_transaction_count(operator.address, "pending")
-    signed = operator.sign_transaction(tx)
-    row.raw_tx, row.tx_hash, row.tx_nonce = bytes(signed.raw_transaction), signed.hash.to_0x_hex(), tx["nonce"]
-    row.status, row.submitted_at = "submitted", utcnow()
-    session.commit()  # stored before it is broadcast
-    outcome = _resend_and_wait(chain, row)
+    with operator_key(chain):  # no onboarding or re-rate takes the same nonce meanwhile
+        tx["nonce"] = chain.w3.eth.get_transaction_count(operator.address, "pending")
+        signed = operator.sign_transaction(tx)
+        row.raw_tx, row.tx_hash, row.tx_nonce = bytes(signed.raw_transaction), signed.hash.to_0x_hex(), tx["nonce"]
+        row.status, row.submitted_at = "submitted", utcnow()
+        session.commit()  # stored before it is broadcast
+        outcome = _resend_and_wait(chain, row)
     refresh()
     if outcome == "mined":
         return _record_settled(session, chain, row)

@@ -7,7 +7,7 @@ was rolled back, nor lost for one that was committed. The webhook task
 (gateway/tasks/webhooks.py) sends it later: the beat's ``sweep`` picks every delivery that is
 due, and a caller may also :func:`kick` its deliveries right after its commit.
 
-Signing secrets are stored encrypted (AES-256-GCM, key derived with HKDF-SHA256 from
+Signing secrets are stored encrypted (gateway/secrets_box.py: AES-256-GCM, a key derived from
 ``settings.secrets_key``) and shown to the partner once, when created or rotated.
 """
 
@@ -21,14 +21,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import HKDF
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
 from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +40,7 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 MAX_ENDPOINTS_PER_PARTNER = 20
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-_HKDF_INFO = b"coalition webhook secrets v1"
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
+PURPOSE = "webhook-secret"
 
 
 def emit(session: Session, partner_id: int, event_type: str, data: dict[str, Any]) -> list[int]:
@@ -104,27 +100,22 @@ def kick(ids: Iterable[int]) -> None:
 # --- secrets at rest
 
 
-def _key(secrets_key: str) -> bytes:
-    return HKDF(secrets_key.encode(), 32, b"", SHA256, context=_HKDF_INFO)  # type: ignore[return-value]
-
-
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
 def encrypt_secret(secret: str, secrets_key: str) -> bytes:
-    """nonce | tag | ciphertext of the secret under AES-256-GCM."""
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    cipher = AES.new(_key(secrets_key), AES.MODE_GCM, nonce=nonce)
-    ciphertext, tag = cipher.encrypt_and_digest(secret.encode())
-    return nonce + tag + ciphertext
+    """nonce | ciphertext+tag of the secret, sealed by gateway/secrets_box.py."""
+    sealed = seal(secrets_key, PURPOSE, secret.encode())
+    return sealed.nonce + sealed.ciphertext
 
 
 def decrypt_secret(blob: bytes, secrets_key: str) -> str:
     """Raises ValueError if the blob was altered or the key is not the one it was sealed with."""
-    nonce, tag, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES : _NONCE_BYTES + _TAG_BYTES], blob[28:]
-    cipher = AES.new(_key(secrets_key), AES.MODE_GCM, nonce=nonce)
-    return cipher.decrypt_and_verify(ciphertext, tag).decode()
+    try:
+        return open_sealed(secrets_key, PURPOSE, Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])).decode()
+    except SecretsBoxError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 # --- partners' endpoints

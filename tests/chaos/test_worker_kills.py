@@ -24,14 +24,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
+from gateway.models import Redemption
 from network.store import OutboxPurchase, PurchaseStatus
-from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 
 pytestmark = pytest.mark.timeout(600)
 
 PURCHASES = int(os.environ.get("CHAOS_PURCHASES", "2000"))
+REDEMPTIONS = int(os.environ.get("CHAOS_REDEMPTIONS", "200"))
+REWARD_POINTS = 5
 MIN_KILLS = int(os.environ.get("CHAOS_MIN_KILLS", "20"))
 CUSTOMERS = 40
 POSTERS = 8
@@ -120,10 +125,48 @@ def _wait_final(stack: Stack, partner_ids: list[int], timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def test_every_purchase_mints_once_while_workers_are_killed(stack: Stack) -> None:
+def _redeem_all(stack: Stack, partner: OnboardedPartner, customers: list[LocalAccount]) -> Counter[int]:
+    """Each redemption: the typed data from the gateway, signed by the customer's key, posted."""
+    statuses: Counter[int] = Counter()
+    with httpx.Client(base_url=stack.url, timeout=60) as http:
+
+        def redeem(i: int) -> int:
+            customer = customers[i % len(customers)]
+            ask = {"redemption_id": f"r-{i}", "sku": "coffee", "quantity": 1, "customer": {"wallet": customer.address}}
+            prepared = http.post("/v1/redemptions/consent", headers=partner.headers, json=ask)
+            assert prepared.status_code == 200, prepared.text
+            typed = prepared.json()
+            signature = Account.sign_typed_data(customer.key, full_message=typed["typed_data"]).signature
+            consent = {"nonce": int(typed["nonce"]), "deadline": typed["deadline"], "signature": "0x" + signature.hex()}
+            return http.post("/v1/redemptions", headers=partner.headers, json={**ask, "consent": consent}).status_code
+
+        with ThreadPoolExecutor(POSTERS) as pool:
+            statuses.update(pool.map(redeem, range(REDEMPTIONS)))
+    return statuses
+
+
+def _wait_redemptions(stack: Stack, timeout_s: float) -> Counter[str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with stack.harness.sessions() as session:
+            counts = Counter(
+                dict(session.execute(select(Redemption.status, func.count()).group_by(Redemption.status)).all())
+            )
+        if counts["fulfilled"] + counts["failed"] == REDEMPTIONS:
+            return counts
+        assert time.monotonic() < deadline, f"redemptions after {timeout_s} s: {dict(counts)}\n{stack.logs()}"
+        time.sleep(0.5)
+
+
+def test_every_purchase_mints_once_and_every_redemption_burns_once_while_workers_are_killed(stack: Stack) -> None:
     grocer = stack.onboard("Chaos grocer", points_per_unit="1")
     fuel = stack.onboard("Chaos fuel", points_per_unit="2")
-    wallets = [fresh_wallet(f"chaos-{i}") for i in range(CUSTOMERS)]
+    r = stack.http.post(
+        "/v1/rewards", headers=fuel.headers, json={"sku": "coffee", "name": "Coffee", "points": REWARD_POINTS}
+    )
+    assert r.status_code == 201, r.text
+    customers = [key_for(f"chaos-{i}") for i in range(CUSTOMERS)]
+    wallets = [c.address for c in customers]
     killer = Killer(stack, every_s=0.6)
     killer.start()
     try:
@@ -131,25 +174,28 @@ def test_every_purchase_mints_once_while_workers_are_killed(stack: Stack) -> Non
         with ThreadPoolExecutor(2) as pool:
             a = pool.submit(_post_all, stack, grocer, [f"g-{i}" for i in range(half)], wallets)
             b = pool.submit(_post_all, stack, fuel, [f"f-{i}" for i in range(PURCHASES - half)], wallets)
-            statuses = a.result() + b.result()
+            purchase_statuses = a.result() + b.result()
         stack.redis.stop()  # a Redis restart in the middle: queued tasks survive in its AOF
         stack.redis.start()
+        _wait_final(stack, [grocer.id, fuel.id], timeout_s=180)
+        redemption_statuses = _redeem_all(stack, fuel, customers)
+        redemptions = _wait_redemptions(stack, timeout_s=180)
         while killer.kills.total() < MIN_KILLS:
             time.sleep(0.2)
     finally:
         killer.stop.set()
         killer.join()
-    assert statuses == Counter({202: PURCHASES}), statuses
-    _wait_final(stack, [grocer.id, fuel.id], timeout_s=180)
+    assert purchase_statuses == Counter({202: PURCHASES}), purchase_statuses
+    assert redemption_statuses == Counter({202: REDEMPTIONS}), redemption_statuses
+    assert killer.kills.total() >= MIN_KILLS, killer.kills
 
+    # Purchases: each accepted one minted once, in the store and straight from the chain's logs.
     with stack.harness.sessions() as session:
         outcome = Counter(
             dict(session.execute(select(OutboxPurchase.status, func.count()).group_by(OutboxPurchase.status)).all())
         )
     assert outcome[PurchaseStatus.FAILED] == 0, outcome
     assert outcome[PurchaseStatus.MINTED] + outcome[PurchaseStatus.SKIPPED] == PURCHASES, outcome
-
-    # On chain, straight from the logs: each (partner, seq) minted exactly once.
     c = stack.harness.contracts
     minted: Counter[tuple[int, int]] = Counter()
     for log in c.points.events.Earned().get_logs(from_block=0):
@@ -157,7 +203,32 @@ def test_every_purchase_mints_once_while_workers_are_killed(stack: Stack) -> Non
             seq = (int.from_bytes(word, "big") >> 48) & ((1 << 48) - 1)
             minted[(log["args"]["partnerId"], seq)] += 1
     assert len(minted) == PURCHASES and set(minted.values()) == {1}
-    total = sum(stack.balance(w) for w in wallets)
-    assert total == (PURCHASES // 2) * 10 + (PURCHASES - PURCHASES // 2) * 20
-    assert killer.kills.total() >= MIN_KILLS, killer.kills
-    print(f"\nkills: {dict(killer.kills)}; outbox: {dict(outcome)}")
+
+    # Redemptions: each burned once (one Redeemed event per ref) and fulfilled once (one voucher).
+    assert redemptions == Counter({"fulfilled": REDEMPTIONS}), redemptions
+    with stack.harness.sessions() as session:
+        rows = list(session.scalars(select(Redemption)))
+    refs = Counter(log["args"]["ref"].hex() for log in c.points.events.Redeemed().get_logs(from_block=0))
+    assert len(refs) == REDEMPTIONS and set(refs.values()) == {1}
+    assert {r.ref.removeprefix("0x") for r in rows} == set(refs)
+    assert len({r.voucher_code for r in rows}) == REDEMPTIONS and all(r.voucher_code for r in rows)
+
+    earned = (PURCHASES // 2) * 10 + (PURCHASES - PURCHASES // 2) * 20
+    assert sum(stack.balance(w) for w in wallets) == earned - REDEMPTIONS * REWARD_POINTS
+
+    # Reconciliation, once the indexer (a beat task on the restarted workers) has seen it all.
+    head = stack.harness.w3.eth.block_number
+    deadline = time.monotonic() + 60
+    while True:
+        r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
+        assert r.status_code in (201, 404), r.text  # 404: nothing indexed yet
+        if r.status_code == 201 and r.json()["block_number"] >= head:
+            break
+        assert time.monotonic() < deadline, f"indexer not at block {head}: {r.text}\n{stack.logs()}"
+        time.sleep(0.5)
+    report = r.json()
+    assert report["ok"] and report["differences"] == [], report
+    assert (
+        report["customers_checked"] >= CUSTOMERS and int(report["total_supply"]) == earned - REDEMPTIONS * REWARD_POINTS
+    )
+    print(f"\nkills: {dict(killer.kills)}; outbox: {dict(outcome)}; redemptions: {dict(redemptions)}; reconciled")
