@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -95,3 +96,22 @@ class RedisServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def main() -> None:
+    """``python -m gateway.redis_server``: the embedded Redis in the foreground, on
+    ``COALITION_REDIS_PORT`` (6399), its append-only file in ``.state/redis``."""
+    from gateway.settings import get_settings
+    from network.settings import STATE_DIR
+
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with RedisServer(settings.redis_port, STATE_DIR / "redis") as server:
+        print(f"redis-server on {server.url} (data in {server.directory}); Ctrl-C stops it", flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()
