@@ -61,6 +61,14 @@ def _backoff(attempt: int, response: httpx.Response | None, base_s: float, cap_s
     return min(cap_s, base_s * 2**attempt) * (0.5 + random.random() / 2)
 
 
+def _retry(attempt: int, retries: int, response: httpx.Response | None) -> bool:
+    """Whether to try again: a transport error (``response`` None), a 429 or a 5xx, while
+    attempts remain (safe: every write the SDK makes is idempotent)."""
+    if attempt >= retries:
+        return False
+    return response is None or response.status_code in RETRY_STATUSES or response.status_code >= 500
+
+
 def purchase_body(
     purchase_id: str,
     *,
@@ -109,20 +117,18 @@ class PartnerClient(_Base):
 
     def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
         """One call with retries of transport errors, 429 and 5xx (safe: every write is idempotent)."""
-        response: httpx.Response | None = None
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
-                response = self.http.request(method, path, json=json, params=params)
+                response: httpx.Response | None = self.http.request(method, path, json=json, params=params)
             except httpx.TransportError:
-                if attempt == self.retries:
+                if not _retry(attempt, self.retries, None):
                     raise
                 response = None
-            else:
-                if response.status_code not in RETRY_STATUSES and response.status_code < 500:
-                    break
-                if attempt == self.retries:
-                    break
+            if not _retry(attempt, self.retries, response):
+                break
             time.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
+            attempt += 1
         assert response is not None
         _raise_for_problem(response)
         return response.json() if response.content else None
@@ -171,20 +177,18 @@ class AsyncPartnerClient(_Base):
         await self.http.aclose()
 
     async def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        response: httpx.Response | None = None
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
-                response = await self.http.request(method, path, json=json, params=params)
+                response: httpx.Response | None = await self.http.request(method, path, json=json, params=params)
             except httpx.TransportError:
-                if attempt == self.retries:
+                if not _retry(attempt, self.retries, None):
                     raise
                 response = None
-            else:
-                if response.status_code not in RETRY_STATUSES and response.status_code < 500:
-                    break
-                if attempt == self.retries:
-                    break
+            if not _retry(attempt, self.retries, response):
+                break
             await asyncio.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
+            attempt += 1
         assert response is not None
         _raise_for_problem(response)
         return response.json() if response.content else None

@@ -18,18 +18,11 @@ from gateway.errors import problem_responses
 from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.schemas import Strict
 from gateway.services import webhooks as service
+from gateway.services.webhooks import EventType
 from gateway.timeutil import as_utc
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-EventType = Literal[
-    "purchase.confirmed",
-    "purchase.failed",
-    "refund.confirmed",
-    "refund.failed",
-    "redemption.fulfilled",
-    "redemption.failed",
-]
 EndpointId = Annotated[int, Path(ge=1, lt=2**63)]
 
 

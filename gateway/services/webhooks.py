@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
@@ -30,14 +30,15 @@ from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_seale
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES: tuple[str, ...] = (
+EventType = Literal[
     "purchase.confirmed",
     "purchase.failed",
     "refund.confirmed",
     "refund.failed",
     "redemption.fulfilled",
     "redemption.failed",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 PURPOSE = "webhook-secret"

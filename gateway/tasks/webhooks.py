@@ -185,32 +185,24 @@ def notify_final() -> int:
     marked = 0
     with context.sessions()() as session:
         listening = _listening(session)  # only these partners' events are built and recorded
-        rows = session.execute(
-            select(Purchase.id, Purchase.partner_id, OutboxPurchase.status)
-            .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)
-            .where(Purchase.notified_status.is_(None), OutboxPurchase.status.in_(list(PURCHASE_FINAL)))
-            .limit(NOTIFY_LIMIT)
-        ).all()
-        for status in ("confirmed", "failed"):
-            event_type = f"purchase.{status}"
-            won = set(_mark(session, Purchase, [pk for pk, _, s in rows if PURCHASE_FINAL[s] == status], status))
-            marked += len(won)
-            heard = [pk for pk, partner, _ in rows if pk in won and event_type in listening.get(partner, ())]
-            for purchase in _rows(session, Purchase, heard):
-                ids += service.emit(session, purchase.partner_id, event_type, purchase_event(session, purchase))
-        rows = session.execute(
-            select(Refund.id, Refund.partner_id, OutboxReversal.status)
-            .join(OutboxReversal, OutboxReversal.id == Refund.reversal_id)
-            .where(Refund.notified_status.is_(None), OutboxReversal.status.in_(list(REFUND_FINAL)))
-            .limit(NOTIFY_LIMIT)
-        ).all()
-        for status in ("confirmed", "failed"):
-            event_type = f"refund.{status}"
-            won = set(_mark(session, Refund, [pk for pk, _, s in rows if REFUND_FINAL[s] == status], status))
-            marked += len(won)
-            heard = [pk for pk, partner, _ in rows if pk in won and event_type in listening.get(partner, ())]
-            for refund in _rows(session, Refund, heard):
-                ids += service.emit(session, refund.partner_id, event_type, refund_event(session, refund))
+        kinds = (
+            ("purchase", Purchase, OutboxPurchase, Purchase.outbox_id, PURCHASE_FINAL, purchase_event),
+            ("refund", Refund, OutboxReversal, Refund.reversal_id, REFUND_FINAL, refund_event),
+        )
+        for kind, model, outbox, outbox_fk, final, build in kinds:
+            rows = session.execute(
+                select(model.id, model.partner_id, outbox.status)
+                .join(outbox, outbox.id == outbox_fk)
+                .where(model.notified_status.is_(None), outbox.status.in_(list(final)))
+                .limit(NOTIFY_LIMIT)
+            ).all()
+            for status in ("confirmed", "failed"):
+                event_type = f"{kind}.{status}"
+                won = set(_mark(session, model, [pk for pk, _, s in rows if final[s] == status], status))
+                marked += len(won)
+                heard = [pk for pk, partner, _ in rows if pk in won and event_type in listening.get(partner, ())]
+                for row in _rows(session, model, heard):
+                    ids += service.emit(session, row.partner_id, event_type, build(session, row))
         session.commit()
     service.kick(ids)
     return marked
