@@ -1,0 +1,248 @@
+"""The web pages: the operator dashboard (``/dashboard``, behind the operator token) and the
+customer page (``/me``, behind the customer's wallet sign-in), plus their static files.
+
+Browsers cannot send a Bearer header, so both use an HttpOnly, SameSite=Strict cookie
+(gateway/services/dashboard_auth.py): the operator signs in once with the token in a form, a
+customer's page signs an EIP-4361 challenge with the wallet (``POST /v1/auth/challenge`` and
+``/v1/auth/session``) and hands the token to ``POST /me/session``. The pages are left out of the
+OpenAPI schema: they are HTML for people, not API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Cookie, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from gateway.deps import ChainDep, SessionDep, SettingsDep
+from gateway.errors import NotFound, Unauthorized
+from gateway.models import Partner, SettlementPeriod
+from gateway.services import dashboard, dashboard_auth, dashboard_views, history, wallet_auth
+from gateway.settings import GatewaySettings
+from partners.statement import canonical_bytes
+
+router = APIRouter(include_in_schema=False)
+STATIC = dashboard_views.TEMPLATES.parent / "static"
+STATIC_FILES = {  # name -> media type: only these are served
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "wallet.js": "text/javascript",
+    "vendor/chart-4.6.1.umd.min.js": "text/javascript",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+MAX_FORM_BYTES = 2_048
+HISTORY_SHOWN = 100
+OperatorCookie = Annotated[str | None, Cookie(alias=dashboard_auth.OPERATOR_COOKIE)]
+CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
+
+
+class CustomerSessionCookie(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=100, description="the token of POST /v1/auth/session")
+
+
+def _html(body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _set_cookie(response: Response, settings: GatewaySettings, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=dashboard_auth.cookie_secure(settings),
+    )
+
+
+def _operator_nav() -> str:
+    return (
+        '<a href="/dashboard" class="active">Overview</a>'
+        '<form method="post" action="/dashboard/logout" class="inline">'
+        '<button class="link" type="submit">Sign out</button></form>'
+    )
+
+
+def _operator_page(settings: GatewaySettings, chain_id: int, content: str, *, title: str, nav: str, js: str) -> str:
+    return dashboard_views.page(
+        title=title,
+        brand=settings.display_name,
+        area="Operator",
+        home="/dashboard",
+        nav=nav,
+        content=content,
+        chain_id=chain_id,
+        scripts=js,
+    )
+
+
+@router.get("/static/{name:path}")
+def static_file(name: str) -> FileResponse:
+    if name not in STATIC_FILES:
+        raise NotFound(f"no static file {name!r}")
+    headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers=headers)
+
+
+# --- the operator
+
+
+@router.get("/dashboard/login", response_class=HTMLResponse)
+def login_form(settings: SettingsDep, chain: ChainDep, cookie: OperatorCookie = None) -> Response:
+    if dashboard_auth.operator_cookie_valid(settings, cookie):
+        return RedirectResponse("/dashboard", status_code=303)
+    content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, None)
+    return _html(_operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js=""))
+
+
+@router.post("/dashboard/login", response_class=HTMLResponse)
+async def login(request: Request, settings: SettingsDep, chain: ChainDep) -> Response:
+    """The form's token, checked in constant time; a wrong one answers 401 with the form again."""
+    raw = await request.body()
+    token = ""
+    if len(raw) <= MAX_FORM_BYTES:
+        token = (parse_qs(raw.decode(errors="replace")).get("token") or [""])[0]
+    if token and dashboard_auth.token_is_operator(settings, token):
+        response = RedirectResponse("/dashboard", status_code=303)
+        value = dashboard_auth.operator_cookie(settings)
+        _set_cookie(response, settings, dashboard_auth.OPERATOR_COOKIE, value, dashboard_auth.OPERATOR_SESSION_S)
+        return response
+    content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, "That is not the operator token.")
+    page = _operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js="")
+    return _html(page, status_code=401)
+
+
+@router.post("/dashboard/logout")
+def logout() -> Response:
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(dashboard_auth.OPERATOR_COOKIE, path="/")
+    return response
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def operator_dashboard(
+    settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: OperatorCookie = None
+) -> Response:
+    if not dashboard_auth.operator_cookie_valid(settings, cookie):
+        return RedirectResponse("/dashboard/login", status_code=303)
+    overview = dashboard.overview(session, chain)
+    scripts = (
+        '<script src="/static/vendor/chart-4.6.1.umd.min.js"></script><script src="/static/dashboard.js"></script>'
+    )
+    content = dashboard_views.dashboard_page(overview)
+    page = _operator_page(
+        settings, chain.contracts.book.chain_id, content, title="Overview", nav=_operator_nav(), js=scripts
+    )
+    return _html(page)
+
+
+def _require_operator(settings: GatewaySettings, cookie: str | None) -> None:
+    if not dashboard_auth.operator_cookie_valid(settings, cookie):
+        raise Unauthorized("sign in at /dashboard/login")
+
+
+def _statement_of(session: SessionDep, period_id: int) -> SettlementPeriod:
+    row = session.get(SettlementPeriod, period_id) if 1 <= period_id < 2**63 else None
+    session.commit()
+    if row is None or row.statement is None:
+        raise NotFound(f"no statement for period {period_id}")
+    return row
+
+
+@router.get("/dashboard/settlements/{period_id}/statement.json")
+def statement_json(
+    period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
+) -> Response:
+    """The same canonical bytes as the operator API (their keccak256 is on chain)."""
+    _require_operator(settings, cookie)
+    row = _statement_of(session, period_id)
+    return Response(canonical_bytes(row.statement or {}), media_type="application/json")
+
+
+@router.get("/dashboard/settlements/{period_id}/statement.csv")
+def statement_csv(
+    period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
+) -> Response:
+    _require_operator(settings, cookie)
+    row = _statement_of(session, period_id)
+    headers = {"Content-Disposition": f'attachment; filename="settlement-{period_id}.csv"'}
+    return Response(row.statement_csv or "", media_type="text/csv", headers=headers)
+
+
+# --- the customer
+
+
+def _customer_page(settings: GatewaySettings, chain_id: int, content: str, js: str) -> str:
+    return dashboard_views.page(
+        title="My points",
+        brand=settings.display_name,
+        area="Customer",
+        home="/me",
+        nav="",
+        content=content,
+        chain_id=chain_id,
+        scripts=js,
+    )
+
+
+@router.get("/me", response_class=HTMLResponse)
+def customer_home(
+    settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: CustomerCookie = None
+) -> Response:
+    """The signed-in customer's balance (from the chain) and history at every partner; without a
+    session, the wallet sign-in."""
+    chain_id = chain.contracts.book.chain_id
+    js = '<script src="/static/wallet.js"></script>'
+    try:
+        wallet = wallet_auth.session_wallet(session, cookie or "")
+    except Unauthorized:
+        session.commit()
+        return _html(_customer_page(settings, chain_id, dashboard_views.signin_page(), js))
+    page = history.history(session, wallet, limit=HISTORY_SHOWN)
+    names = list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))
+    session.commit()
+    content = dashboard_views.customer_page(
+        wallet=wallet,
+        balance=history.balance_of(chain, wallet),
+        token=dashboard.points_token(chain),
+        entries=page.entries,
+        partners=names,
+    )
+    return _html(_customer_page(settings, chain_id, content, js))
+
+
+@router.post("/me/session", status_code=204)
+async def customer_session(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
+    """Stores a customer token in the page's cookie. JSON only: a cross-site form cannot send
+    it without a CORS preflight, which the gateway does not allow."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise Unauthorized("send the token as application/json")
+    try:
+        body = CustomerSessionCookie.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Unauthorized("send {'token': <the token of POST /v1/auth/session>}") from exc
+    wallet_auth.session_wallet(session, body.token)  # Unauthorized if unknown or expired
+    session.commit()
+    response = Response(status_code=204)
+    _set_cookie(response, settings, dashboard_auth.CUSTOMER_COOKIE, body.token, settings.customer_session_ttl_s)
+    return response
+
+
+@router.post("/me/logout")
+def customer_logout() -> Response:
+    response = RedirectResponse("/me", status_code=303)
+    response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
+    return response

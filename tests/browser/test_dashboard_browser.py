@@ -1,0 +1,187 @@
+"""The operator dashboard and the customer page in headless Chromium (Debian's chromium driven
+by Playwright from .venv-browser, tests/browser/browse.py), on the real stack
+(tests/e2e/stack.py) with real data made over the API: three partners at different rates,
+purchases, a redemption, a settled period, purchases after it, a suspended partner and a
+reconciliation. Every figure the pages show is checked against the API's answers (and the
+chain's, for liabilities and supply); screenshots are saved in reports/screenshots/.
+
+Ports: 8820-8839.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from network.deployments import PROJECT_ROOT
+from network.store import IndexerCheckpoint
+from tests.e2e.stack import OPERATOR_HEADERS, OPERATOR_TOKEN, OnboardedPartner, Stack, key_for, start_stack
+
+BROWSER_PYTHON = PROJECT_ROOT / ".venv-browser" / "bin" / "python"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = PROJECT_ROOT / "reports" / "screenshots"
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
+    ),
+    pytest.mark.skipif(not BROWSER_PYTHON.exists(), reason=f"{BROWSER_PYTHON} is missing: run `make setup`"),
+]
+# name -> (points per unit, issue price, reimbursement rate)
+RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
+
+
+def _buy(stack: Stack, p: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> int:
+    r = stack.post_purchase(p, purchase_id, wallet, amount=amount)
+    assert r.status_code == 202, r.text
+    return int(stack.wait_purchase(p, purchase_id, timeout_s=60)["points"])
+
+
+def _redeem(stack: Stack, p: OnboardedPartner, customer: LocalAccount, redemption_id: str, sku: str) -> int:
+    ask = {"redemption_id": redemption_id, "sku": sku, "quantity": 1, "customer": {"wallet": customer.address}}
+    r = stack.http.post("/v1/redemptions/consent", headers=p.headers, json=ask)
+    assert r.status_code == 200, r.text
+    prepared = r.json()
+    signature = Account.sign_typed_data(customer.key, full_message=prepared["typed_data"]).signature
+    consent = {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": "0x" + signature.hex()}
+    r = stack.http.post("/v1/redemptions", headers=p.headers, json={**ask, "consent": consent})
+    assert r.status_code == 202, r.text
+    done = stack.wait_json(f"/v1/redemptions/{redemption_id}", p.headers, want="fulfilled", timeout_s=60)
+    return int(done["points"])
+
+
+def _wait_indexed(stack: Stack) -> None:
+    block = stack.harness.w3.eth.block_number
+    deadline = time.monotonic() + 60
+    while True:
+        with stack.harness.sessions() as session:
+            cp = session.get(IndexerCheckpoint, (stack.harness.book.chain_id, "coalition"))
+            if cp is not None and cp.block_number >= block:
+                return
+        assert time.monotonic() < deadline, f"indexer still at {cp and cp.block_number} < {block}\n{stack.logs()}"
+        time.sleep(0.1)
+
+
+def _customer_token(stack: Stack, customer: LocalAccount) -> str:
+    message = stack.http.post("/v1/auth/challenge", json={"address": customer.address}).json()["message"]
+    signature = customer.sign_message(encode_defunct(text=message)).signature.hex()
+    r = stack.http.post("/v1/auth/session", json={"message": message, "signature": "0x" + signature.removeprefix("0x")})
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_path: Path) -> None:
+    with start_stack(
+        tmp_path, ports=range(8820, 8840), workers=1, settlement_period=10**9, reconcile_every_s=3_600
+    ) as stack:
+        partners = {
+            n: stack.onboard(n, points_per_unit=a, issue_price=b, reimbursement_rate=c)
+            for n, (a, b, c) in RATES.items()
+        }
+        alice, bob = key_for("dash-alice"), key_for("dash-bob")
+        issued: dict[int, int] = defaultdict(int)
+        redeemed: dict[int, int] = defaultdict(int)
+        for i, (name, who, amount) in enumerate(
+            [
+                ("Grocer", alice, "120.00"),
+                ("Fuel", alice, "30.00"),
+                ("Pharmacy", bob, "40.00"),
+                ("Grocer", bob, "15.50"),
+            ]
+        ):
+            issued[partners[name].id] += _buy(stack, partners[name], f"d1-{i}", who.address, amount)
+        fuel = partners["Fuel"]
+        r = stack.http.post(
+            "/v1/rewards", headers=fuel.headers, json={"sku": "WASH", "name": "Car wash", "points": 50, "stock": 5}
+        )
+        assert r.status_code == 201, r.text
+        redeemed[fuel.id] += _redeem(stack, fuel, alice, "wash-1", "WASH")
+
+        _wait_indexed(stack)  # the period closes on everything indexed
+        r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
+        assert r.status_code == 202, r.text
+        period = stack.wait_json("/v1/operator/settlements/1", OPERATOR_HEADERS, want="settled", timeout_s=90)
+        # after the period: new issuance is the outstanding liability
+        liability: dict[int, int] = defaultdict(int)
+        for i, (name, who, amount) in enumerate([("Grocer", bob, "10.00"), ("Pharmacy", alice, "20.00")]):
+            p = partners[name]
+            points = _buy(stack, p, f"d2-{i}", who.address, amount)
+            issued[p.id] += points
+            liability[p.id] += points * RATES[name][1]
+        r = stack.http.post(f"/v1/operator/partners/{partners['Pharmacy'].id}/suspend", headers=OPERATOR_HEADERS)
+        assert r.status_code == 200, r.text
+        _wait_indexed(stack)
+        r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
+        assert r.status_code == 201 and r.json()["ok"], r.text
+        token = _customer_token(stack, alice)
+
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        run = subprocess.run(
+            [str(BROWSER_PYTHON), str(PROJECT_ROOT / "tests/browser/browse.py"), "--url", stack.url,
+             "--operator-token", OPERATOR_TOKEN, "--customer-token", token, "--shots", str(SHOTS),
+             "--chromium", CHROMIUM],
+            capture_output=True, text=True, timeout=150, cwd=PROJECT_ROOT,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}\n{stack.logs(20)}"
+        seen = json.loads(run.stdout)
+
+        # what the API answers now
+        api_partners = stack.http.get("/v1/operator/partners", headers=OPERATOR_HEADERS).json()
+        latest = stack.http.get("/v1/operator/reconciliations/latest", headers=OPERATOR_HEADERS).json()
+        me = {"Authorization": f"Bearer {token}"}
+        balance = stack.http.get("/v1/me/balance", headers=me).json()["points"]
+        history = stack.http.get("/v1/me/history", headers=me, params={"limit": 100}).json()["entries"]
+        c = stack.harness.contracts
+        total_supply = c.points.functions.totalSupply().call()
+        exposure = {p.id: c.clearing.functions.exposureOf(p.id).call() for p in partners.values()}
+        points_address = c.points.address
+
+    assert seen["console_errors"] == [], seen["console_errors"]
+    assert seen["login_url"].endswith("/dashboard/login") and "not the operator token" in seen["wrong_token_error"]
+    assert {"name": "coalition_operator", "httpOnly": True, "sameSite": "Strict"} in seen["operator_cookie"]
+    d = {k: v["value"] for k, v in seen["dashboard"].items()}
+    # partners and their status, as the operator API lists them
+    for p in api_partners:
+        assert (d[f"partner-{p['id']}-name"], d[f"partner-{p['id']}-status"]) == (p["name"], p["status"])
+    assert d[f"partner-{partners['Pharmacy'].id}-status"] == "suspended"
+    # points issued (purchases' confirmed points) and redeemed (fulfilled redemptions), per partner and in total
+    for p in partners.values():
+        assert int(d[f"partner-{p.id}-issued"]) == issued[p.id]
+        assert int(d[f"partner-{p.id}-redeemed"]) == redeemed[p.id]
+    assert int(d["points-issued"]) == sum(issued.values()) == sum(seen["chart"]["issued"])
+    assert int(d["points-redeemed"]) == sum(redeemed.values()) == 50 == sum(seen["chart"]["redeemed"])
+    assert int(d["total-supply"]) == sum(issued.values()) - sum(redeemed.values()) == total_supply
+    # liability: what was issued after the settled period, valued at the issue price, as the chain has it
+    for p in partners.values():
+        assert int(d[f"partner-{p.id}-exposure"]) == liability[p.id] == exposure[p.id]
+    assert int(d["total-exposure"]) == sum(liability.values()) > 0
+    # the settled period's statement
+    statement = period["statement"]
+    assert d["settlement-1-status"] == "settled"
+    assert int(d["settlement-1-operator-net"]) == statement["operator_net"]
+    for line in statement["partners"]:
+        assert int(d[f"settlement-1-net-{line['partner_id']}"]) == line["net"]
+    # reconciliation
+    assert latest["ok"] and d["reconciliation-status"] == "ok"
+    assert int(d["reconciliation-block"]) == latest["block_number"]
+    assert int(d["reconciliation-customers"]) == latest["customers_checked"] == 2
+
+    # the customer page: alice's balance and history, as /v1/me says
+    assert seen["signin_button"] == 1 and seen["me_session_status"] == 204
+    m = {k: v["value"] for k, v in seen["customer"].items()}
+    assert m["wallet"] == alice.address
+    assert int(m["balance"]) == balance == 120 + 60 + 30 - 50
+    assert seen["history_kinds"] == [e["kind"] for e in history]
+    assert [int(m[f"history-{i}"]) for i in range(len(history))] == [e["points"] for e in history]
+    assert seen["watch_asset"] == {"address": points_address, "symbol": "PTS", "decimals": "0"}
+    for shot in ("dashboard.png", "dashboard-narrow.png", "customer-signin.png", "customer.png"):
+        assert (SHOTS / shot).stat().st_size > 10_000, shot
