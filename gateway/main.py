@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors
-from gateway.routes import customers, operator, purchases, redemptions, refunds, settlement, webhooks
+from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
 
 
 def create_app() -> FastAPI:
@@ -17,7 +17,7 @@ def create_app() -> FastAPI:
         description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
         "Errors are application/problem+json with a stable `type` (`/problems/<slug>`).",
     )
-    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement):
+    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
