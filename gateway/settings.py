@@ -7,11 +7,12 @@ is refused.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from network.settings import ChainSettings
+from network.settings import STATE_DIR, ChainSettings
 
 LOCAL_OPERATOR_TOKEN = "local-operator-token"  # local mode only: printed by `make demo`
 LOCAL_SECRETS_KEY = "local-secrets-key-not-for-production"  # local mode only
@@ -49,6 +50,10 @@ class GatewaySettings(ChainSettings):
     # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
     wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
     customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # the `coalition` command's pid files and process logs (coalition/processes.py)
+    state_dir: Path = STATE_DIR
+    # the operator dashboard's and the customer page's header
+    display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:
