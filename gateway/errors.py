@@ -23,7 +23,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "not-found": (404, "No such resource"),
     "method-not-allowed": (405, "Method not allowed"),
     "idempotency-conflict": (409, "The same id was used with another body"),
-    "partner-exists": (409, "A partner with this minter is onboarded already"),
+    "partner-exists": (409, "A partner with this name or minter is onboarded already"),
     "customer-not-linked": (422, "The customer reference is linked to no wallet"),
     "currency-not-accepted": (422, "The partner's earn rule does not cover this currency"),
     "no-points": (422, "The purchase earns no points"),

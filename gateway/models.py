@@ -45,6 +45,21 @@ class Partner(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class PartnerOnboarding(Base):
+    """An onboarding under way (or done): written, with the minter's keystore, before the chain is
+    touched, so that a crash leaves it resumable (gateway/services/onboarding.py)."""
+
+    __tablename__ = "partner_onboardings"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    minter: Mapped[str] = mapped_column(String(42), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    partner_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class CustomerLink(Base):
     """A partner's own customer reference, linked to a wallet."""
 

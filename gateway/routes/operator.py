@@ -64,11 +64,15 @@ def _public(p: Partner) -> PartnerPublic:
     status_code=status.HTTP_201_CREATED,
     response_model=PartnerCreated,
     summary="Onboard a partner (on chain) and issue its API key",
-    responses=problem_responses("unauthorized", "validation-error", "chain-unavailable"),
+    responses=problem_responses(
+        "unauthorized", "validation-error", "partner-exists", "idempotency-conflict", "chain-unavailable"
+    ),
 )
 def create_partner(
     body: PartnerCreate, _: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep
 ) -> PartnerCreated:
+    """Resumable: if an onboarding was cut off (chain unreachable, a crash), post the same body
+    again; a partner's name is unique."""
     partner, api_key = onboarding.onboard(session, chain=chain, settings=settings, body=body)
     return PartnerCreated(**_public(partner).model_dump(), api_key=api_key)
 
