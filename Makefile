@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ST_VENV := .venv-schemathesis
+BR_VENV := .venv-browser
 
 # solc-js behind the py-solc-x shim; anvil and cast as native binaries (toolchain/bin).
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solc
@@ -20,7 +21,7 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: setup demo test test-contracts chaos lint gas bench-sender lock clean
+.PHONY: chromium setup demo test test-contracts chaos lint gas bench-sender lock clean
 
 setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks $(ST_VENV)/.installed
 
@@ -36,6 +37,18 @@ $(ST_VENV)/.installed: requirements-schemathesis.lock
 	$(PYTHON) -m venv $(ST_VENV)
 	$(ST_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-schemathesis.lock
 	touch $@
+
+# The browser test's Playwright in its own virtualenv (brownie's pins stay untouched); it drives
+# Debian's chromium, installed here when missing (root with apt-get), else tests/browser skips.
+$(BR_VENV)/.installed: requirements-browser.lock
+	$(PYTHON) -m venv $(BR_VENV)
+	$(BR_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-browser.lock
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	  else echo "chromium is not installed and cannot be: tests/browser will skip"; fi; }
 
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -68,7 +81,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup lint
+test: setup lint chromium $(BR_VENV)/.installed
 	$(BIN)/pytest --network $(TEST_NETWORK)
 
 test-contracts: setup
