@@ -67,7 +67,13 @@ build/.compiled: $(CONTRACTS) brownie-config.yaml package-lock.json | $(VENV)/.i
 	$(BIN)/brownie compile
 	touch $@
 
+# A living coalition: the network as real processes, three partners, a simulated month over
+# HTTP, the month settled and checked. ARGS=--exit ends after the statement.
 demo: setup
+	$(BIN)/coalition demo $(ARGS)
+
+# The contracts alone, through brownie (the earlier demo)
+demo-contracts: setup
 	$(BIN)/brownie run scripts/demo.py
 
 gas: setup

@@ -90,13 +90,117 @@ def purchase_body(
     }
 
 
+def customer(wallet: str | None = None, ref: str | None = None) -> dict[str, str]:
+    """The ``customer`` field of a body: the wallet, or the partner's own reference linked to one."""
+    if (wallet is None) == (ref is None):
+        raise ValueError("give the customer's wallet or the partner's customer ref, not both")
+    return {"wallet": wallet} if wallet is not None else {"ref": ref}  # type: ignore[dict-item]
+
+
+def signed_consent(prepared: Mapping[str, Any], signature: bytes | str) -> dict[str, Any]:
+    """The ``consent`` of ``POST /v1/redemptions`` from the answer of ``/v1/redemptions/consent``
+    and the customer's signature of its ``typed_data`` (EIP-712, e.g. eth_account's
+    ``Account.sign_typed_data(key, full_message=prepared["typed_data"])``)."""
+    hex_signature = signature if isinstance(signature, str) else "0x" + signature.hex()
+    return {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": hex_signature}
+
+
 class _Base:
+    """The partner API's calls, written once: each returns what :meth:`request` returns, a value
+    for :class:`PartnerClient` and an awaitable for :class:`AsyncPartnerClient`."""
+
     def __init__(self, base_url: str, api_key: str, *, retries: int = 5, backoff_s: float = 0.2, cap_s: float = 5.0):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "coalition-partner-sdk/0.1"}
         self.retries = retries
         self.backoff_s = backoff_s
         self.cap_s = cap_s
+
+    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- refunds
+
+    def refund(self, purchase_id: str, refund_id: str, *, amount: str | None = None, reason: str | None = None) -> Any:
+        """Refunds a purchase, whole (no amount) or in part; idempotent on ``refund_id``."""
+        body = {"refund_id": refund_id, "amount": amount, "reason": reason}
+        body = {k: v for k, v in body.items() if v is not None}
+        return self.request("POST", f"/v1/purchases/{purchase_id}/refunds", json=body)
+
+    def get_refund(self, purchase_id: str, refund_id: str) -> Any:
+        return self.request("GET", f"/v1/purchases/{purchase_id}/refunds/{refund_id}")
+
+    # -------------------------------------------------------------- rewards and redemptions
+
+    def add_reward(self, sku: str, name: str, points: int, *, stock: int | None = None, active: bool = True) -> Any:
+        body = {"sku": sku, "name": name, "points": points, "stock": stock, "active": active}
+        return self.request("POST", "/v1/rewards", json=body)
+
+    def rewards(self) -> Any:
+        return self.request("GET", "/v1/rewards")
+
+    def redemption_consent(
+        self, redemption_id: str, sku: str, *, wallet: str | None = None, ref: str | None = None, quantity: int = 1
+    ) -> Any:
+        """The EIP-712 typed data the customer's wallet signs (see :func:`signed_consent`)."""
+        body = {"redemption_id": redemption_id, "sku": sku, "quantity": quantity, "customer": customer(wallet, ref)}
+        return self.request("POST", "/v1/redemptions/consent", json=body)
+
+    def redeem(
+        self,
+        redemption_id: str,
+        sku: str,
+        *,
+        wallet: str | None = None,
+        ref: str | None = None,
+        quantity: int = 1,
+        consent: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Redeems a reward; a self-custody customer's ``consent`` is required, a custodial one needs none."""
+        body: dict[str, Any] = {
+            "redemption_id": redemption_id,
+            "sku": sku,
+            "quantity": quantity,
+            "customer": customer(wallet, ref),
+        }
+        if consent is not None:
+            body["consent"] = dict(consent)
+        return self.request("POST", "/v1/redemptions", json=body)
+
+    def redemption(self, redemption_id: str) -> Any:
+        return self.request("GET", f"/v1/redemptions/{redemption_id}")
+
+    # -------------------------------------------------------------- customers
+
+    def wallet_challenge(self, ref: str, wallet: str) -> Any:
+        """The EIP-4361 message the customer signs (personal_sign) to link ``wallet`` to ``ref``."""
+        return self.request("POST", f"/v1/customers/{ref}/wallet-challenge", json={"wallet": wallet})
+
+    def link_wallet(self, ref: str, message: str, signature: str) -> Any:
+        return self.request("PUT", f"/v1/customers/{ref}/wallet", json={"message": message, "signature": signature})
+
+    def custodial_wallet(self, ref: str) -> Any:
+        """A wallet the gateway keeps for a customer who has none (it signs redemptions for them)."""
+        return self.request("POST", f"/v1/customers/{ref}/custodial-wallet")
+
+    def customer(self, ref: str) -> Any:
+        return self.request("GET", f"/v1/customers/{ref}")
+
+    def customer_balance(self, ref: str) -> Any:
+        return self.request("GET", f"/v1/customers/{ref}/balance")
+
+    # -------------------------------------------------------------- webhooks
+
+    def add_webhook(self, url: str, event_types: list[str], *, description: str | None = None) -> Any:
+        """Registers an endpoint; the answer carries its secret once (verify with partners.webhooks.verify)."""
+        body = {"url": url, "event_types": event_types, "description": description}
+        return self.request("POST", "/v1/webhooks", json=body)
+
+    def webhooks(self) -> Any:
+        return self.request("GET", "/v1/webhooks")
+
+    def delete_webhook(self, webhook_id: int) -> Any:
+        return self.request("DELETE", f"/v1/webhooks/{webhook_id}")
 
 
 class PartnerClient(_Base):

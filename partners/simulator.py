@@ -1,0 +1,244 @@
+"""A point-of-sale simulator: shops and customers doing a month of business through the partner
+SDK over HTTP (``AsyncPartnerClient``). ``coalition demo`` plays it; benchmarks can too.
+
+It keeps its own book of every customer's points (confirmed earns, minus refunds and
+redemptions), so that it only ever asks for what a real customer could do: a refund before the
+points are spent, a redemption the balance covers. Self-custody customers sign their consents
+with their own key (EIP-712); custodial ones need none (the gateway signs with the key it keeps).
+Deterministic for a seed, unique per ``run_id`` (every id the partners send carries it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from partners.client import AsyncPartnerClient, signed_consent
+
+T = TypeVar("T")
+Tick = Callable[[], None]
+
+
+@dataclass
+class Reward:
+    sku: str
+    name: str
+    points: int
+    stock: int
+
+
+@dataclass
+class Shop:
+    """A partner as its POS sees it: its API key, its earn rule and its reward catalogue."""
+
+    name: str
+    partner_id: int
+    api_key: str
+    currency: str
+    points_per_unit: Decimal
+    basket: tuple[int, int]  # a purchase's amount range, in currency units
+    rewards: list[Reward] = field(default_factory=list)
+
+
+@dataclass
+class Customer:
+    """``key`` is None for a custodial customer (the gateway holds the key)."""
+
+    ref: str
+    home: Shop
+    wallet: str = ""
+    key: LocalAccount | None = None
+    points: int = 0
+
+    @property
+    def custodial(self) -> bool:
+        return self.key is None
+
+
+@dataclass
+class Sale:
+    shop: Shop
+    customer: Customer
+    purchase_id: str
+    amount: str
+    points: int = 0
+    status: str = "accepted"
+
+
+@dataclass
+class Tally:
+    purchases: int = 0
+    refunds: int = 0
+    redemptions: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+class PosSimulator:
+    def __init__(self, base_url: str, shops: list[Shop], *, run_id: str, seed: int = 7, concurrency: int = 16) -> None:
+        self.shops = shops
+        self.run_id = run_id
+        self.random = random.Random(seed)
+        self.clients = {s.partner_id: AsyncPartnerClient(base_url, s.api_key) for s in shops}
+        self.customers: list[Customer] = []
+        self.sales: list[Sale] = []
+        self.tally = Tally()
+        self._limit = asyncio.Semaphore(concurrency)
+        self.month_start = datetime.now(UTC).replace(day=1, hour=9, minute=0, second=0, microsecond=0)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    def client(self, shop: Shop) -> AsyncPartnerClient:
+        return self.clients[shop.partner_id]
+
+    async def _bounded(self, work: Awaitable[T], tick: Tick) -> T:
+        async with self._limit:
+            try:
+                return await work
+            finally:
+                tick()
+
+    async def _all(self, works: Iterable[Awaitable[T]], tick: Tick) -> list[T]:
+        return list(await asyncio.gather(*(self._bounded(w, tick) for w in works)))
+
+    # ------------------------------------------------------------------ set-up
+
+    async def stock_rewards(self, tick: Tick = lambda: None) -> None:
+        await self._all(
+            (self.client(s).add_reward(r.sku, r.name, r.points, stock=r.stock) for s in self.shops for r in s.rewards),
+            tick,
+        )
+
+    async def enrol(self, self_custody: int, custodial: int, tick: Tick = lambda: None) -> list[Customer]:
+        """Customers, each at a home shop: self-custody ones link the wallet they prove with an
+        EIP-4361 signature, custodial ones get a wallet the gateway keeps."""
+        new = [
+            Customer(
+                f"{self.run_id}-c{i}",
+                self.shops[i % len(self.shops)],
+                key=Account.create() if i < self_custody else None,
+            )
+            for i in range(self_custody + custodial)
+        ]
+
+        async def enrol_one(c: Customer) -> None:
+            client = self.client(c.home)
+            if c.key is not None:
+                challenge = await client.wallet_challenge(c.ref, c.key.address)
+                signed = c.key.sign_message(encode_defunct(text=challenge["message"]))
+                linked = await client.link_wallet(
+                    c.ref, challenge["message"], "0x" + signed.signature.hex().removeprefix("0x")
+                )
+            else:
+                linked = await client.custodial_wallet(c.ref)
+            c.wallet = linked["wallet"]
+
+        await self._all((enrol_one(c) for c in new), tick)
+        self.customers += new
+        return new
+
+    # ------------------------------------------------------------------ the month
+
+    def _amount(self, shop: Shop) -> str:
+        low, high = shop.basket
+        return f"{self.random.randint(low * 100, high * 100) / 100:.2f}"
+
+    async def purchases(self, count: int, posted: Tick = lambda: None, final: Tick = lambda: None) -> list[Sale]:
+        """``count`` purchases at every shop over the month (at home by the customer's ref,
+        elsewhere by wallet), posted concurrently, then each followed until it is final."""
+        start = len(self.sales)
+        sales = []
+        for i in range(count):
+            shop = self.shops[i % len(self.shops)]
+            c = self.random.choice(self.customers)
+            sales.append(Sale(shop, c, f"{self.run_id}-p{start + i}", self._amount(shop)))
+        self.sales += sales
+
+        async def post(s: Sale, day: int) -> None:
+            who = {"ref": s.customer.ref} if s.customer.home is s.shop else {"wallet": s.customer.wallet}
+            at = self.month_start + timedelta(days=day, minutes=self.random.randint(0, 600))
+            await self.client(s.shop).post_purchase(
+                s.purchase_id, amount=s.amount, currency=s.shop.currency, purchased_at=at, **who
+            )
+
+        async def follow(s: Sale) -> None:
+            body = await self.client(s.shop).wait(f"/v1/purchases/{s.purchase_id}", timeout_s=180, poll_s=0.3)
+            s.status, s.points = body["status"], int(body["points"])
+            if s.status == "confirmed":
+                s.customer.points += s.points
+                self.tally.purchases += 1
+            else:
+                self.tally.failed.append(f"purchase {s.purchase_id}: {body.get('failure_reason')}")
+
+        await self._all((post(s, i * 28 // max(count, 1)) for i, s in enumerate(sales)), posted)
+        await self._all((follow(s) for s in sales), final)
+        return sales
+
+    async def refunds(self, count: int, tick: Tick = lambda: None) -> None:
+        """Refunds of confirmed sales, every other one in part (half the amount)."""
+        candidates = [s for s in self.sales if s.status == "confirmed" and s.points > 1]
+        chosen = self.random.sample(candidates, min(count, len(candidates)))
+
+        async def refund(i: int, s: Sale) -> None:
+            client = self.client(s.shop)
+            amount = f"{Decimal(s.amount) / 2:.2f}" if i % 2 else None
+            refund_id = f"{s.purchase_id}-r"
+            await client.refund(s.purchase_id, refund_id, amount=amount, reason="customer returned goods")
+            body = await client.wait(f"/v1/purchases/{s.purchase_id}/refunds/{refund_id}", timeout_s=180, poll_s=0.3)
+            if body["status"] == "confirmed":
+                s.customer.points -= int(body["points"])
+                self.tally.refunds += 1
+            else:
+                self.tally.failed.append(f"refund {refund_id}: {body.get('failure_reason')}")
+
+        await self._all((refund(i, s) for i, s in enumerate(chosen)), tick)
+
+    def plan_redemptions(self, count: int) -> list[tuple[Customer, Shop, Reward]]:
+        """Up to ``count`` rewards for customers whose points cover them, preferably at a shop
+        other than their home (points earned at one partner, spent at another); the points and
+        the stock are set aside at once."""
+        plan: list[tuple[Customer, Shop, Reward]] = []
+        for _ in range(count * 4):
+            if len(plan) == count:
+                break
+            c = self.random.choice(self.customers)
+            shops = [s for s in self.shops if s is not c.home] or self.shops
+            shop = self.random.choice(shops)
+            affordable = [r for r in shop.rewards if r.stock > 0 and r.points <= c.points]
+            if affordable:
+                reward = min(affordable, key=lambda r: r.points)
+                reward.stock -= 1
+                c.points -= reward.points
+                plan.append((c, shop, reward))
+        return plan
+
+    async def redemptions(self, plan: list[tuple[Customer, Shop, Reward]], tick: Tick = lambda: None) -> None:
+        """Plays a plan of :meth:`plan_redemptions`: consent (self-custody), redemption, until final."""
+
+        async def redeem(i: int, c: Customer, shop: Shop, reward: Reward) -> None:
+            client = self.client(shop)
+            redemption_id = f"{self.run_id}-x{i}"
+            consent: dict[str, Any] | None = None
+            if c.key is not None:
+                prepared = await client.redemption_consent(redemption_id, reward.sku, wallet=c.wallet)
+                signature = Account.sign_typed_data(c.key.key, full_message=prepared["typed_data"]).signature
+                consent = signed_consent(prepared, signature)
+            await client.redeem(redemption_id, reward.sku, wallet=c.wallet, consent=consent)
+            body = await client.wait(f"/v1/redemptions/{redemption_id}", timeout_s=180, poll_s=0.3)
+            if body["status"] == "fulfilled":
+                self.tally.redemptions += 1
+            else:
+                c.points += reward.points
+                self.tally.failed.append(f"redemption {redemption_id}: {body.get('failure_reason')}")
+
+        await self._all((redeem(i, *p) for i, p in enumerate(plan)), tick)
