@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -32,9 +32,9 @@ REVERSALS_OPEN = (ReversalStatus.QUEUED, ReversalStatus.SENT)
 def partners_with_work() -> list[int]:
     """Partners with purchases to mint or confirm, or reversals (refunds) to send or confirm."""
     with context.sessions()() as session:
-        earn = session.scalars(select(distinct(OutboxPurchase.partner_id)).where(OutboxPurchase.status.in_(OPEN)))
+        earn = session.scalars(select(OutboxPurchase.partner_id).where(OutboxPurchase.status.in_(OPEN)).distinct())
         reverse = session.scalars(
-            select(distinct(OutboxReversal.partner_id)).where(OutboxReversal.status.in_(REVERSALS_OPEN))
+            select(OutboxReversal.partner_id).where(OutboxReversal.status.in_(REVERSALS_OPEN)).distinct()
         )
         return sorted(set(earn) | set(reverse))
 
