@@ -7,7 +7,8 @@ Kills alternate between a whole worker (its process group: the main process and 
 one pool process of a worker (what an OOM kill does); a killed worker is started again at once.
 Redis is restarted once in the middle (SIGTERM: its append-only file keeps the queues).
 
-Run by ``make chaos`` (and by ``make test``); ports 8750-8759.
+Run whole by ``make chaos`` (2,000 purchases, 200 redemptions); ``make test`` runs it with 500
+and 50 (``CHAOS_PURCHASES``, ``CHAOS_REDEMPTIONS``). Ports 8750-8759.
 """
 
 from __future__ import annotations
