@@ -11,6 +11,7 @@ pid files and logs live in ``COALITION_STATE_DIR`` (``.state``).
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Annotated, Any
 
@@ -29,7 +30,8 @@ from network.store import IndexerCheckpoint, open_store
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 partner_app = typer.Typer(help="Partners, over the operator API", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
-console = Console()
+# Piped or logged (no terminal), rich would wrap to 80 columns and cut the statement's figures.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _settings() -> GatewaySettings:
