@@ -58,7 +58,7 @@ def _print_urls(net: LocalNetwork) -> None:
 
 
 @app.command()
-def up(workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker processes")] = 1) -> None:
+def up(workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker processes")] = 2) -> None:
     """Start anvil (deploying the contracts if needed), Redis, the workers, beat and the gateway."""
     net = LocalNetwork(_settings(), workers=workers)
     try:

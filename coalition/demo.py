@@ -311,7 +311,7 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
         return ok
     finally:
         if started:
-            net.down()
+            net.down(only=started)  # what this run started, not a network it found up
 
 
 async def _play(sim: PosSimulator, options: DemoOptions, console: Console) -> None:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,11 +220,13 @@ class LocalNetwork:
 
     # ------------------------------------------------------------------ down
 
-    def down(self, step: Callable[[str], None] = lambda _: None) -> list[str]:
-        """Stops every process of the pid files, front first: SIGTERM to its group (anvil dumps
-        its state, Redis flushes its log), SIGKILL after a grace period. Answers the names."""
+    def down(self, step: Callable[[str], None] = lambda _: None, only: Collection[str] | None = None) -> list[str]:
+        """Stops every process of the pid files (or those named in ``only``), front first:
+        SIGTERM to its group (anvil dumps its state, Redis flushes its log), SIGKILL after a
+        grace period. Answers the names."""
         stopped = []
-        for item in sorted(self.running().values(), key=lambda r: _stop_rank(r.name)):
+        running = [r for r in self.running().values() if only is None or r.name in only]
+        for item in sorted(running, key=lambda r: _stop_rank(r.name)):
             step(item.name)
             grace = 15.0 if item.name in ("anvil", "redis") else 5.0
             _stop_group(item.pid, grace)
