@@ -8,6 +8,8 @@ of new partners and customers, and its settlement covers only what happened sinc
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -303,11 +305,11 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
                 f"Operator token (local mode): {settings.operator_token}. "
                 f"Ctrl-C stops {'it' if started else 'this command (the network was already up)'}."
             )
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                console.print("stopping…")
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager's stop
+                signal.signal(sig, lambda *_: stop.set())
+            stop.wait()
+            console.print("stopping…")
         return ok
     finally:
         if started:
