@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from network.deployments import PROJECT_ROOT
-from network.store import IndexerCheckpoint
 from tests.e2e.stack import OPERATOR_HEADERS, OPERATOR_TOKEN, OnboardedPartner, Stack, key_for, start_stack
 
 BROWSER_PYTHON = PROJECT_ROOT / ".venv-browser" / "bin" / "python"
@@ -57,18 +55,6 @@ def _redeem(stack: Stack, p: OnboardedPartner, customer: LocalAccount, redemptio
     assert r.status_code == 202, r.text
     done = stack.wait_json(f"/v1/redemptions/{redemption_id}", p.headers, want="fulfilled", timeout_s=60)
     return int(done["points"])
-
-
-def _wait_indexed(stack: Stack) -> None:
-    block = stack.harness.w3.eth.block_number
-    deadline = time.monotonic() + 60
-    while True:
-        with stack.harness.sessions() as session:
-            cp = session.get(IndexerCheckpoint, (stack.harness.book.chain_id, "coalition"))
-            if cp is not None and cp.block_number >= block:
-                return
-        assert time.monotonic() < deadline, f"indexer still at {cp and cp.block_number} < {block}\n{stack.logs()}"
-        time.sleep(0.1)
 
 
 def _customer_token(stack: Stack, customer: LocalAccount) -> str:
@@ -106,7 +92,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
         assert r.status_code == 201, r.text
         redeemed[fuel.id] += _redeem(stack, fuel, alice, "wash-1", "WASH")
 
-        _wait_indexed(stack)  # the period closes on everything indexed
+        stack.wait_indexed()  # the period closes on everything indexed
         r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
         assert r.status_code == 202, r.text
         period = stack.wait_json("/v1/operator/settlements/1", OPERATOR_HEADERS, want="settled", timeout_s=90)
@@ -119,7 +105,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
             liability[p.id] += points * RATES[name][1]
         r = stack.http.post(f"/v1/operator/partners/{partners['Pharmacy'].id}/suspend", headers=OPERATOR_HEADERS)
         assert r.status_code == 200, r.text
-        _wait_indexed(stack)
+        stack.wait_indexed()
         r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
         assert r.status_code == 201 and r.json()["ok"], r.text
         token = _customer_token(stack, alice)

@@ -32,7 +32,9 @@ from eth_utils import keccak, to_checksum_address
 from gateway.redis_server import RedisServer
 from network.deployments import PROJECT_ROOT
 from network.errors import NodeError
+from network.indexer import CHECKPOINT
 from network.node import port_in_use
+from network.store import IndexerCheckpoint
 from tests.network.harness import USD, Harness, make_harness
 
 OPERATOR_TOKEN = "local-operator-token"  # local mode's default (gateway/settings.py)
@@ -224,6 +226,19 @@ class Stack:
             time.sleep(0.1)
 
     # ------------------------------------------------------------------ chain
+
+    def wait_indexed(self, block: int | None = None, timeout_s: float = 60) -> None:
+        """Waits until the indexer (a beat task on the workers) has stored ``block`` (default: the head)."""
+        if block is None:
+            block = self.harness.w3.eth.block_number
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.harness.sessions() as session:
+                cp = session.get(IndexerCheckpoint, (self.harness.book.chain_id, CHECKPOINT))
+                if cp is not None and cp.block_number >= block:
+                    return
+            assert time.monotonic() < deadline, f"indexer at {cp and cp.block_number} < {block}\n{self.logs()}"
+            time.sleep(0.1)
 
     def balance(self, wallet: str) -> int:
         return int(self.harness.contracts.points.functions.balanceOf(wallet).call())

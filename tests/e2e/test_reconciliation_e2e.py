@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 
 from gateway.models import OperatorAlert
 from network.direct import transact
-from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry
+from network.store import ChainEvent, LedgerEntry
 from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
 from tests.e2e.test_settlement_e2e import _buy, _redeem
@@ -96,17 +96,6 @@ def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: p
         stack.assert_running()
 
 
-def _wait_indexed(stack: Stack, block: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with stack.harness.sessions() as session:
-            cp = session.get(IndexerCheckpoint, (stack.harness.book.chain_id, "coalition"))
-            if cp is not None and cp.block_number >= block:
-                return
-        assert time.monotonic() < deadline, f"indexer behind block {block}\n{stack.logs()}"
-        time.sleep(0.1)
-
-
 def _beat_report(stack: Stack, *, after_id: int, ok: bool, min_block: int) -> dict[str, Any]:
     """The first report beat writes after ``after_id`` at or above ``min_block``."""
     deadline = time.monotonic() + 60
@@ -137,7 +126,7 @@ def test_reconciliation_finds_no_difference_then_the_corruption(stack: Stack) ->
     transact(h.w3, alice, points.redeem(fuel.id, 40, b"rec-voucher".ljust(32, b"\0")))
     transact(h.w3, alice, points.transfer(bob.address, 15))
     last = h.w3.eth.block_number
-    _wait_indexed(stack, last)
+    stack.wait_indexed(last)
 
     r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
     assert r.status_code == 201, r.text

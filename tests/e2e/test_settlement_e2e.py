@@ -29,7 +29,6 @@ from network.direct import transact
 from network.keys import load_keystore
 from network.purchases import decode_purchase, merkle_proof
 from network.signatures import RedeemConsent, sign_redeem
-from network.store import IndexerCheckpoint
 from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.network.harness import USD
@@ -106,17 +105,6 @@ def _reverse(stack: Stack, p: OnboardedPartner, purchase: dict[str, Any], points
     )
     transact(h.w3, minter, fn)
     return int(args["issuePrice"])
-
-
-def _wait_indexed(stack: Stack, block: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with stack.harness.sessions() as session:
-            cp = session.get(IndexerCheckpoint, (stack.harness.book.chain_id, "coalition"))
-            if cp is not None and cp.block_number >= block:
-                return
-        assert time.monotonic() < deadline, f"indexer still at {cp and cp.block_number} < {block}\n{stack.logs()}"
-        time.sleep(0.1)
 
 
 def _raw_logs_nets(stack: Stack, from_block: int, to_block: int) -> dict[int, int]:
@@ -231,7 +219,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
         book.redeemed[partners[name].id] += points * rate[partners[name].id]
 
     last_activity = h.w3.eth.block_number
-    _wait_indexed(stack, last_activity)
+    stack.wait_indexed(last_activity)
     before = _money_state(stack, ids)
     assert before["next_period"] == 1
 
@@ -283,7 +271,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
     assert f"operator,,,,,,{operator_net}," in csv_text.text
 
     # 5. settling again changes nothing: over the API, and the tasks run again by the workers
-    _wait_indexed(stack, h.w3.eth.block_number)
+    stack.wait_indexed(h.w3.eth.block_number)
     again = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
     assert again.status_code == 409 and again.json()["type"] == "/problems/nothing-to-settle", again.text
     client = Celery("settlement-e2e", broker=stack.redis_url, backend=stack.redis_url)
@@ -315,7 +303,7 @@ def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_byt
     grocer = stack.partners["Grocer"]
     _buy(stack, grocer, "crash-1", key_for("crash-erin").address, "10")
     stack.wait_purchase(grocer, "crash-1")
-    _wait_indexed(stack, h.w3.eth.block_number)
+    stack.wait_indexed(h.w3.eth.block_number)
     period_id = h.contracts.clearing.functions.nextPeriodId().call()
     chain = Chain(h.w3, h.contracts, h.operator, None)  # the real chain and the operator's key, in this process
 
