@@ -4,8 +4,6 @@ minted twice."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from decimal import ROUND_DOWN, Decimal
 
@@ -17,12 +15,12 @@ from gateway.errors import (
     AmountTooLarge,
     CurrencyNotAccepted,
     CustomerNotLinked,
-    IdempotencyConflict,
     NoPoints,
     PartnerSuspended,
 )
 from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
+from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
 from network.outbox import enqueue, item_result
 from network.purchases import MAX_POINTS
@@ -45,8 +43,7 @@ def request_hash(body: PurchaseCreate) -> str:
     fields = body.model_dump(mode="json")
     fields["amount"] = format(body.amount.normalize(), "f")  # 42.5 and 42.50 are the same amount
     fields["purchased_at"] = as_utc(body.purchased_at).isoformat()  # the same instant, however written
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return body_hash(fields)
 
 
 def points_for(partner: Partner, amount: Decimal, currency: str) -> tuple[int, dict[str, str]]:
@@ -81,7 +78,7 @@ def accept_purchase(
     digest = request_hash(body)
     existing = _find(session, partner.id, body.purchase_id)
     if existing is not None:
-        return _same_or_conflict(existing, digest), False
+        return same_or_conflict(existing, digest, "purchase_id", existing.purchase_id), False
     if partner.status != "active":
         raise PartnerSuspended(f"partner {partner.id} is suspended; purchases are not accepted")
     if body.amount > max_amount:
@@ -99,7 +96,7 @@ def accept_purchase(
         existing = _find(session, partner.id, body.purchase_id)
         if existing is None:
             raise
-        return _same_or_conflict(existing, digest), False
+        return same_or_conflict(existing, digest, "purchase_id", existing.purchase_id), False
     return purchase, True
 
 
@@ -138,14 +135,6 @@ def _find(session: Session, partner_id: int, purchase_id: str) -> Purchase | Non
     return session.scalar(
         select(Purchase).where(Purchase.partner_id == partner_id, Purchase.purchase_id == purchase_id)
     )
-
-
-def _same_or_conflict(existing: Purchase, digest: str) -> Purchase:
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            f"purchase_id {existing.purchase_id!r} was first posted with another body; use a new purchase_id"
-        )
-    return existing
 
 
 def get_purchase(session: Session, *, partner: Partner, purchase_id: str) -> Purchase | None:

@@ -9,8 +9,6 @@ partner id, redemption_id)): deterministic, so the event of a redemption can alw
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import time
 from datetime import UTC, datetime
@@ -28,7 +26,6 @@ from gateway.errors import (
     ChainUnavailable,
     ConsentRequired,
     CustomerNotLinked,
-    IdempotencyConflict,
     InsufficientPoints,
     InvalidSignature,
     NonceUsed,
@@ -41,6 +38,7 @@ from gateway.models import CustomerLink, Partner, Redemption, Reward
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
 from gateway.services import custody, webhooks
+from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
@@ -108,8 +106,7 @@ def typed_data(view: PointsView, consent: RedeemConsent) -> TypedData:
 
 
 def request_hash(body: RedemptionCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return body_hash(body.model_dump(mode="json"))
 
 
 def _wallet(session: Session, partner: Partner, customer: CustomerRef) -> str:
@@ -167,7 +164,7 @@ def accept_redemption(
     digest = request_hash(body)
     existing = _find(session, partner.id, body.redemption_id)
     if existing is not None:
-        return _same_or_conflict(existing, digest), False
+        return same_or_conflict(existing, digest, "redemption_id", existing.redemption_id), False
     reward = _active_reward(session, partner, body.sku)
     wallet = _wallet(session, partner, body.customer)
     points = reward.points * body.quantity
@@ -210,7 +207,7 @@ def accept_redemption(
         session.rollback()  # a concurrent request took this redemption_id, or this nonce
         existing = _find(session, partner.id, body.redemption_id)
         if existing is not None:
-            return _same_or_conflict(existing, digest), False
+            return same_or_conflict(existing, digest, "redemption_id", existing.redemption_id), False
         raise NonceUsed(f"nonce {consent.nonce} of {wallet} is used by another redemption") from None
     except BaseException:
         session.rollback()  # out of stock: nothing of this request stays
@@ -274,14 +271,6 @@ def _find(session: Session, partner_id: int, redemption_id: str) -> Redemption |
     return session.scalar(
         select(Redemption).where(Redemption.partner_id == partner_id, Redemption.redemption_id == redemption_id)
     )
-
-
-def _same_or_conflict(existing: Redemption, digest: str) -> Redemption:
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            f"redemption_id {existing.redemption_id!r} was first posted with another body; use a new redemption_id"
-        )
-    return existing
 
 
 def get_redemption(session: Session, *, partner: Partner, redemption_id: str) -> Redemption | None:

@@ -10,8 +10,6 @@ its minted points minus every refund not failed; the contract enforces the same 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -19,8 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.errors import IdempotencyConflict, NotFound, PurchaseNotConfirmed, RefundExceedsPurchase
+from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase
 from gateway.models import Partner, Purchase, Refund
+from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
 from network.reversals import OutboxReversal, ReversalStatus, enqueue_reversal
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
@@ -41,7 +40,7 @@ def request_hash(purchase_id: str, refund_id: str, amount: Decimal | None, reaso
         "amount": None if amount is None else format(amount.normalize(), "f"),  # 5.5 and 5.50 agree
         "reason": reason,
     }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return body_hash(fields)
 
 
 def find_purchase(session: Session, partner_id: int, purchase_id: str) -> Purchase:
@@ -55,14 +54,6 @@ def find_purchase(session: Session, partner_id: int, purchase_id: str) -> Purcha
 
 def _find(session: Session, partner_id: int, refund_id: str) -> Refund | None:
     return session.scalar(select(Refund).where(Refund.partner_id == partner_id, Refund.refund_id == refund_id))
-
-
-def _same_or_conflict(existing: Refund, digest: str) -> Refund:
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            f"refund_id {existing.refund_id!r} was first posted with another body or purchase; use a new refund_id"
-        )
-    return existing
 
 
 def _refunded(session: Session, purchase: Purchase) -> tuple[int, Decimal | None]:
@@ -110,7 +101,7 @@ def accept_refund(
     digest = request_hash(purchase_id, refund_id, amount, reason)
     existing = _find(session, partner.id, refund_id)
     if existing is not None:
-        return _same_or_conflict(existing, digest), False
+        return same_or_conflict(existing, digest, "refund_id", existing.refund_id, "another body or purchase"), False
     purchase = find_purchase(session, partner.id, purchase_id)
     item = session.get(OutboxPurchase, purchase.outbox_id)
     assert item is not None
@@ -150,7 +141,7 @@ def accept_refund(
         existing = _find(session, partner.id, refund_id)
         if existing is None:
             raise
-        return _same_or_conflict(existing, digest), False
+        return same_or_conflict(existing, digest, "refund_id", existing.refund_id, "another body or purchase"), False
     except Exception:
         session.rollback()
         raise
