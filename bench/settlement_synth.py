@@ -1,0 +1,304 @@
+"""Synthesized settlement events for bench/settlement_curve.py: the store rows the indexer
+(network/indexer.py) would write for a period of earns, redemptions and refund clawbacks, written
+straight into ``chain_events`` and ``ledger_entries`` instead of being mined, and the on-chain
+exposure those earns would have reserved in ``Clearing``, set with ``anvil_setStorageAt``.
+
+What is real and what is not:
+
+- the blocks are real (mined empty on the bench's anvil, so the indexer has indexed them); every
+  row carries its block's real number, hash and timestamp;
+- the rows are exactly what ``EventIndexer`` writes per transaction: an earn (a batch of one
+  purchase) is ``Transfer`` (mint) + ``Clearing.IssuanceReserved`` + ``Earned`` and one ledger
+  entry; a redemption ``Transfer`` (burn) + ``Redeemed`` and one ledger entry; a clawback
+  ``Transfer`` (burn) + ``Clearing.IssuanceReleased`` + ``Reversed`` and one ledger entry. Args
+  are JSON-encoded by the same SQLAlchemy column type; purchase words and Merkle roots are real
+  (``encode_purchase``, ``leaf``); transaction hashes are random, customers drawn from a pool;
+- the events were never emitted: customers' point balances on chain do not include them. What
+  ``Clearing.settle`` reads is made consistent: each partner's exposure is raised by the value of
+  its synthesized net issuance (what ``reserveIssuance``/``releaseIssuance`` would have done), so
+  that settling brings it back to where it was, and the partners' real deposits cover it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from network.purchases import encode_purchase, leaf
+from network.store import ChainEvent, LedgerEntry
+
+ZERO = "0x0000000000000000000000000000000000000000"
+EARN_SHARE, REDEEM_SHARE = 0.64, 0.35  # the rest: refund clawbacks (Reversed)
+EVENTS_PER_BLOCK = 100
+CHUNK = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class SynthPartner:
+    id: int
+    issue_price: int
+    reimbursement_rate: int
+
+
+@dataclass
+class Expected:
+    """What the synthesized events add up to, per partner: the statement must say the same."""
+
+    issued: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    reversed: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    redeemed: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    issued_value: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    redeemed_value: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def lines(self) -> list[tuple[int, int, int, int, int, int]]:
+        ids = sorted(set(self.issued) | set(self.reversed) | set(self.redeemed))
+        return [
+            (p, self.issued[p], self.reversed[p], self.redeemed[p], self.issued_value[p], self.redeemed_value[p])
+            for p in ids
+        ]
+
+
+@dataclass
+class Synthesizer:
+    """Keeps what must carry over between periods: seqs, batch ids, the customers' pool."""
+
+    partners: list[SynthPartner]
+    chain_id: int
+    next_batch_id: int
+    seed: int = 7
+    customers_pool: int = 50_000
+    rng: random.Random = field(init=False)
+    customers: list[str] = field(init=False)
+    seq: dict[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.customers = [to_checksum_address(self.rng.randbytes(20)) for _ in range(self.customers_pool)]
+        self.seq = defaultdict(int)
+
+    def write(
+        self,
+        sessions: sessionmaker[Session],
+        blocks: list[tuple[int, str, int]],
+        n: int,
+        exposure: dict[int, int],
+    ) -> Expected:
+        """Writes ``n`` settlement events (Earned/Redeemed/Reversed) spread over ``blocks``
+        (number, hash, timestamp), with their companion rows; ``exposure`` is each partner's
+        on-chain exposure before them (the IssuanceReserved/Released rows carry its running value)."""
+        rng, expected = self.rng, Expected()
+        weights = [1 / (i + 1) ** 0.8 for i in range(len(self.partners))]  # a few big partners, a long tail
+        chosen = rng.choices(self.partners, weights=weights, k=n)
+        running = dict(exposure)
+        recent: dict[int, list[tuple[int, bytes, str, int, int]]] = defaultdict(list)  # batch, word, customer, seq, pts
+        events: list[dict[str, Any]] = []
+        ledger: list[dict[str, Any]] = []
+        per_block = max(1, -(-n // len(blocks)))
+        with sessions() as session, session.begin():
+            conn = session.connection()
+            for i, partner in enumerate(chosen):
+                number, block_hash, timestamp = blocks[i // per_block]
+                log_index = (i % per_block) * 3
+                base = {"chain_id": self.chain_id, "block_number": number, "block_time": timestamp}
+                tx_hash = "0x" + os.urandom(32).hex()
+                r = rng.random()
+                pid = partner.id
+                if r >= EARN_SHARE + REDEEM_SHARE and recent[pid]:
+                    batch_id, word, customer, seq, bought = rng.choice(recent[pid])
+                    points = rng.randint(1, bought)
+                    value = points * partner.issue_price
+                    running[pid] -= value
+                    rows = [
+                        ("CoalitionPoints", "Transfer", {"from": customer, "to": ZERO, "value": points}),
+                        ("Clearing", "IssuanceReleased", {"partnerId": pid, "value": value, "exposure": running[pid]}),
+                        (
+                            "CoalitionPoints",
+                            "Reversed",
+                            {
+                                "partnerId": pid,
+                                "customer": customer,
+                                "batchId": batch_id,
+                                "seq": seq,
+                                "points": points,
+                                "issuePrice": partner.issue_price,
+                            },
+                        ),
+                    ]
+                    ledger.append(
+                        {
+                            **base,
+                            "tx_hash": tx_hash,
+                            "log_index": log_index + 2,
+                            "item": 0,
+                            "kind": "reversed",
+                            "customer": customer,
+                            "partner_id": pid,
+                            "seq": seq,
+                            "points": -points,
+                            "rate": partner.issue_price,
+                            "ref": str(batch_id),
+                        }
+                    )
+                    expected.reversed[pid] += points
+                    expected.issued_value[pid] -= value
+                    expected.counts["Reversed"] += 1
+                elif r >= EARN_SHARE and r < EARN_SHARE + REDEEM_SHARE:
+                    customer = rng.choice(self.customers)
+                    points = 25 * rng.randint(1, 10)
+                    ref = "0x" + rng.randbytes(32).hex()
+                    rate = partner.reimbursement_rate
+                    redeemed = {"partnerId": pid, "customer": customer, "ref": ref, "points": points}
+                    rows = [
+                        ("CoalitionPoints", "Transfer", {"from": customer, "to": ZERO, "value": points}),
+                        (
+                            "CoalitionPoints",
+                            "Redeemed",
+                            redeemed | {"reimbursementRate": rate},
+                        ),
+                    ]
+                    ledger.append(
+                        {
+                            **base,
+                            "tx_hash": tx_hash,
+                            "log_index": log_index + 1,
+                            "item": 0,
+                            "kind": "redeemed",
+                            "customer": customer,
+                            "partner_id": pid,
+                            "seq": None,
+                            "points": -points,
+                            "rate": rate,
+                            "ref": ref,
+                        }
+                    )
+                    expected.redeemed[pid] += points
+                    expected.redeemed_value[pid] += points * rate
+                    expected.counts["Redeemed"] += 1
+                else:
+                    customer = rng.choice(self.customers)
+                    points = int(rng.expovariate(1 / 120)) + 1
+                    self.seq[pid] += 1
+                    seq, batch_id = self.seq[pid], self.next_batch_id
+                    self.next_batch_id += 1
+                    word = encode_purchase(customer, seq, points)
+                    value = points * partner.issue_price
+                    running[pid] += value
+                    rows = [
+                        ("CoalitionPoints", "Transfer", {"from": ZERO, "to": customer, "value": points}),
+                        ("Clearing", "IssuanceReserved", {"partnerId": pid, "value": value, "exposure": running[pid]}),
+                        (
+                            "CoalitionPoints",
+                            "Earned",
+                            {
+                                "partnerId": pid,
+                                "batchId": batch_id,
+                                "issuePrice": partner.issue_price,
+                                "root": "0x" + leaf(word).hex(),
+                                "points": points,
+                                "purchases": ["0x" + word.hex()],
+                            },
+                        ),
+                    ]
+                    ledger.append(
+                        {
+                            **base,
+                            "tx_hash": tx_hash,
+                            "log_index": log_index + 2,
+                            "item": 0,
+                            "kind": "earned",
+                            "customer": customer,
+                            "partner_id": pid,
+                            "seq": seq,
+                            "points": points,
+                            "rate": partner.issue_price,
+                            "ref": str(batch_id),
+                        }
+                    )
+                    if len(recent[pid]) < 64:
+                        recent[pid].append((batch_id, word, customer, seq, points))
+                    else:
+                        recent[pid][rng.randrange(64)] = (batch_id, word, customer, seq, points)
+                    expected.issued[pid] += points
+                    expected.issued_value[pid] += value
+                    expected.counts["Earned"] += 1
+                expected.counts["chain_event_rows"] += len(rows)
+                expected.counts["ledger_rows"] += 1
+                for j, (contract, name, args) in enumerate(rows):
+                    events.append(
+                        {
+                            **base,
+                            "block_hash": block_hash,
+                            "tx_hash": tx_hash,
+                            "log_index": log_index + j,
+                            "contract": contract,
+                            "name": name,
+                            "partner_id": args.get("partnerId"),
+                            "customer": args.get("customer"),
+                            "args": args,
+                        }
+                    )
+                if len(events) >= CHUNK:
+                    conn.execute(insert(ChainEvent), events)
+                    conn.execute(insert(LedgerEntry), ledger)
+                    events, ledger = [], []
+            if events:
+                conn.execute(insert(ChainEvent), events)
+            if ledger:
+                conn.execute(insert(LedgerEntry), ledger)
+        return expected
+
+
+# ---------------------------------------------------------------------- chain state
+
+
+def exposure_slot(w3: Web3, clearing: Any, partner_id: int, candidates: range = range(32)) -> int:
+    """The storage slot of ``Clearing._exposure`` (a mapping), found by writing a marker at each
+    candidate's key for ``partner_id`` until ``exposureOf`` reads it, and putting every value back."""
+    address = clearing.address
+    for slot in candidates:
+        key = _mapping_key(partner_id, slot)
+        before = w3.eth.get_storage_at(address, key)
+        marker = 0x5EED_0000_0000_1234
+        _set_storage(w3, address, key, marker)
+        found = int(clearing.functions.exposureOf(partner_id).call()) == marker
+        _set_storage(w3, address, key, int.from_bytes(before, "big"))
+        if found:
+            return slot
+    raise LookupError("Clearing._exposure not found in the candidate slots")
+
+
+def set_exposure(w3: Web3, clearing: Any, slot: int, partner_id: int, value: int) -> None:
+    _set_storage(w3, clearing.address, _mapping_key(partner_id, slot), value % 2**256)  # int256, two's complement
+    assert int(clearing.functions.exposureOf(partner_id).call()) == value
+
+
+def _mapping_key(key: int, slot: int) -> bytes:
+    return keccak(key.to_bytes(32, "big") + slot.to_bytes(32, "big"))
+
+
+def _set_storage(w3: Web3, address: str, key: bytes, value: int) -> None:
+    w3.provider.make_request("anvil_setStorageAt", [address, "0x" + key.hex(), "0x" + value.to_bytes(32, "big").hex()])
+
+
+def mine_blocks(w3: Web3, count: int) -> list[tuple[int, str, int]]:
+    """Mines ``count`` empty blocks and returns them as (number, hash, timestamp)."""
+    first = int(w3.eth.block_number) + 1
+    w3.provider.make_request("anvil_mine", [hex(count), "0x0"])
+    numbers = list(range(first, first + count))
+    blocks: list[tuple[int, str, int]] = []
+    for i in range(0, count, 500):
+        with w3.batch_requests() as batch:
+            for number in numbers[i : i + 500]:
+                batch.add(w3.eth.get_block(number))
+            for block in batch.execute():
+                blocks.append((int(block["number"]), block["hash"].to_0x_hex(), int(block["timestamp"])))
+    return blocks
