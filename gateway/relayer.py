@@ -2,8 +2,10 @@
 sent, followed to their receipt and, after a crash, found again on chain.
 
 One key, many worker processes: the caller holds the key's Redis lease while it signs, sends
-and waits (anvil mines in ~10 ms), so two workers never race on its nonce. This module does the
-chain side only; what is stored when is the task's business (gateway/tasks/redemptions.py).
+and waits, so two workers never race on its nonce. Under one hold the caller may sign several
+burns on consecutive nonces (``next_nonce`` once, then ``sign(..., nonce=n + i, fees=...)``) and
+have them in flight together. This module does the chain side only; what is stored when is the
+task's business (gateway/tasks/redemptions.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class SignedBurn:
     tx_hash: str
     raw_tx: bytes
     nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    max_fee: int
+    tip: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +86,21 @@ class Relayer:
                 raise ChainError(f"estimate failed: {exc}") from exc
             raise BurnRefused(decode_revert(exc)) from exc
 
-    def sign(self, r: Redemption, gas: int) -> SignedBurn:
-        """Signs the burn on the key's next nonce (as the node counts it, pending included)."""
-        nonce = int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
+    def next_nonce(self) -> int:
+        """The key's next nonce as the node counts it, pending transactions included."""
+        return int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
+
+    def fees(self) -> Fees:
+        """EIP-1559 fees from the latest block: twice its base fee plus the tip, as cap."""
         block = self.rpc(lambda: self.w3.eth.get_block("latest"))
         base_fee = int(block.get("baseFeePerGas", 0) or 0)
+        return Fees(max_fee=2 * base_fee + GWEI, tip=GWEI)
+
+    def sign(self, r: Redemption, gas: int, *, nonce: int | None = None, fees: Fees | None = None) -> SignedBurn:
+        """Signs the burn on ``nonce`` (default: the key's next, as the node counts it) with
+        ``fees`` (default: from the latest block)."""
+        nonce = self.next_nonce() if nonce is None else nonce
+        fees = fees or self.fees()
         data = self._fn(r)._encode_transaction_data()
         signed = self.account.sign_transaction(
             {
@@ -93,8 +111,8 @@ class Relayer:
                 "value": 0,
                 "data": data,
                 "gas": gas * 5 // 4 + 10_000,
-                "maxFeePerGas": 2 * base_fee + GWEI,
-                "maxPriorityFeePerGas": GWEI,
+                "maxFeePerGas": fees.max_fee,
+                "maxPriorityFeePerGas": fees.tip,
             }
         )
         return SignedBurn(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce)

@@ -313,6 +313,19 @@ def store_signed_burn(session: Session, pk: int, *, tx_hash: str, raw_tx: bytes,
     return moved
 
 
+def store_signed_burns(session: Session, burns: list[tuple[int, str, bytes, int]]) -> set[int]:
+    """Stores several signed burns, (pk, tx_hash, raw_tx, tx_nonce) each, in one transaction
+    before any is broadcast; only redemptions still ``accepted`` (none signed yet) take theirs.
+    Returns the pks stored (commits)."""
+    stored = {
+        pk
+        for pk, tx_hash, raw_tx, tx_nonce in burns
+        if _step(session, pk, ("accepted",), status="burning", tx_hash=tx_hash, raw_tx=raw_tx, tx_nonce=tx_nonce)
+    }
+    session.commit()
+    return stored
+
+
 def forget_signed_burn(session: Session, pk: int) -> None:
     """Its transaction will never be mined (its nonce went to another): sign again (commits)."""
     _step(session, pk, IN_FLIGHT, tx_hash=None, raw_tx=None, tx_nonce=None)

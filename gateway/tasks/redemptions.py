@@ -4,12 +4,19 @@
 stored status and does the next step, each step guarded by a conditional UPDATE on the status.
 
 - Burn: ``redeemWithSignature`` sent by the relayer key under the key's Redis lease (one driver
-  of its nonce at a time). The signed transaction is stored on the redemption before it is
-  broadcast; a run that finds one stored looks for its receipt, else, if the node does not
-  know it and the key's mined nonce has passed it, for the ``Redeemed`` event of the ref (burned
-  by it after all) or the consent's nonce used (failed), else signs again; otherwise it
-  rebroadcasts the same bytes. A burn that reverts (or would: the gas estimate says so) fails
-  the redemption with the decoded reason and releases its stock, in one transaction.
+  of its nonce at a time). The holder of the lease burns not only its own redemption but every
+  other one still ``accepted`` (oldest first, ``BURN_BATCH`` at a time, for up to
+  ``BURN_BUDGET_S``): each is estimated (a burn that would revert fails at once) and signed on
+  consecutive nonces, all are stored in one database transaction, then broadcast in nonce order
+  and followed to their receipts together, and each burned one is fulfilled. A task waiting for
+  the lease stops waiting when its redemption was burned by the holder. The signed transaction
+  is stored on the redemption before it is broadcast; a run that finds one stored looks for its
+  receipt, else, if the node does not know it and the key's mined nonce has passed it, for the
+  ``Redeemed`` event of the ref (burned by it after all) or the consent's nonce used (failed),
+  else signs again; otherwise it rebroadcasts the same bytes. A burn that reverts (or would:
+  the gas estimate says so) fails the redemption with the decoded reason and releases its stock,
+  in one transaction, unless the ``Redeemed`` event of its ref is on chain (burned by another of
+  the relayer's transactions).
 - Fulfil: a voucher code, stored with status fulfilled and the webhook in one transaction.
 - Anything transient (node, Redis, database busy, lease taken too long) is retried with
   backoff; ``sweep`` (beat) re-enqueues redemptions left open longer than
@@ -27,17 +34,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.models import Redemption
-from gateway.relayer import BurnReceipt, BurnRefused, Relayer
+from gateway.relayer import BurnReceipt, BurnRefused, Relayer, SignedBurn
 from gateway.services import redemptions as service
 from gateway.services import webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
-from network.errors import SenderLockedError
+from network.errors import ChainError, SenderLockedError
 from network.locks import RedisKeyLock
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 15.0  # how long a task waits for the relayer's lease before it retries later
 RECEIPT_WAIT_S = 20.0  # a burn not mined by then is followed by the next run
+BURN_BATCH = 16  # burns signed, stored and in flight together under one hold of the lease
+BURN_BUDGET_S = 3.0  # a holder starts no new batch after this (others wait on the lease meanwhile)
 SWEEP_LIMIT = 500
 
 
@@ -78,36 +87,114 @@ def _relayer() -> Relayer:
     return Relayer(chain.w3, chain.contracts, context.relayer_account(), context.settings().chain_id)
 
 
-def _acquire(lock: RedisKeyLock) -> None:
+def _acquire(lock: RedisKeyLock, pk: int) -> bool:
+    """Takes the relayer's lease; False (lease not taken) as soon as the redemption is no longer
+    waiting for a burn (the holder of the lease burned it with others)."""
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.005
     while True:
         try:
             lock.acquire()
-            return
+            return True
         except SenderLockedError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+            if _status(pk) not in service.IN_FLIGHT:
+                return False
 
 
 def _burn(pk: int) -> None:
     settings = context.settings()
     relayer = _relayer()
     lock = RedisKeyLock(context.redis_client(), relayer.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
-    _acquire(lock)
+    if not _acquire(lock, pk):
+        return
     try:
         with context.sessions()() as session:
             redemption = session.get(Redemption, pk)
             if redemption is None or redemption.status not in service.IN_FLIGHT:
                 return  # another delivery of this task got here first
+            if redemption.status == "accepted":  # nothing signed yet: burn it with the others waiting
+                _burn_batches(session, relayer, lock, pk)
+                return
             try:
                 _burn_locked(session, relayer, redemption, lock)
             except BurnRefused as refused:
                 webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
     finally:
         lock.release()
+
+
+def _burn_batches(session: Session, relayer: Relayer, lock: RedisKeyLock, pk: int) -> None:
+    """Under the lease: batches of accepted redemptions (``pk`` first) burned with several in
+    flight, each burned one fulfilled, until none is left or the budget is spent. Raises
+    BurnPending (the task retries) if ``pk`` itself was not mined."""
+    deadline = time.monotonic() + BURN_BUDGET_S
+    first: list[int] = [pk]
+    while True:
+        batch = first + list(
+            session.scalars(
+                select(Redemption.id)
+                .where(Redemption.status == "accepted", Redemption.id.not_in(first))
+                .order_by(Redemption.id)
+                .limit(BURN_BATCH - len(first))
+            )
+        )
+        if not batch:
+            return
+        pending = _burn_batch(session, relayer, lock, batch)
+        if pk in pending:
+            raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
+        first = []
+        if pending or len(batch) < BURN_BATCH or time.monotonic() > deadline:
+            return  # pending: a transaction not mined, do not pile more on top of it
+
+
+def _burn_batch(session: Session, relayer: Relayer, lock: RedisKeyLock, pks: list[int]) -> set[int]:
+    """Estimates, signs on consecutive nonces, stores (one transaction), broadcasts in nonce
+    order, then follows every receipt. Returns the pks whose burn is stored but not known mined
+    (their own tasks follow them)."""
+    nonce, fees = relayer.next_nonce(), relayer.fees()
+    signed: list[tuple[Redemption, SignedBurn]] = []
+    for pk in pks:
+        r = session.get(Redemption, pk, populate_existing=True)
+        if r is None or r.status != "accepted":
+            continue
+        try:
+            gas = relayer.estimate_gas(r)
+        except BurnRefused as refused:
+            webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+            continue
+        signed.append((r, relayer.sign(r, gas, nonce=nonce + len(signed), fees=fees)))
+        lock.refresh()
+    stored = service.store_signed_burns(session, [(r.id, b.tx_hash, b.raw_tx, b.nonce) for r, b in signed])
+    sent: list[tuple[Redemption, SignedBurn]] = []
+    for r, burn in signed:
+        if r.id not in stored:
+            break  # a nonce gap from here on: the stored ones after it are resent by their tasks
+        try:
+            relayer.broadcast(burn.raw_tx)
+        except ChainError:
+            log.warning("redemption %s: burn not broadcast; its task resends it", r.id, exc_info=True)
+            break
+        sent.append((r, burn))
+        lock.refresh()
+    pending = stored - {r.id for r, _ in sent}
+    for r, burn in sent:
+        session.refresh(r)
+        found = relayer.wait_receipt(burn.tx_hash, RECEIPT_WAIT_S, lock.refresh)
+        if found is None:
+            pending.add(r.id)
+            continue
+        try:
+            _settle(session, relayer, r, found)
+        except BurnRefused as refused:
+            webhooks.kick(service.mark_failed(session, r.id, f"burn refused: {refused}"))
+            continue
+        webhooks.kick(service.mark_fulfilled(session, r.id))
+    return pending
 
 
 def _burn_locked(session: Session, relayer: Relayer, r: Redemption, lock: RedisKeyLock) -> None:
@@ -146,6 +233,8 @@ def _send_new(session: Session, relayer: Relayer, r: Redemption, lock: RedisKeyL
 def _settle(session: Session, relayer: Relayer, r: Redemption, found: BurnReceipt | None) -> None:
     if found is None:
         raise BurnPending(f"burn {r.tx_hash} of redemption {r.id} not mined yet")
+    if not found.succeeded:
+        found = relayer.find_redeemed(r) or found  # burned by another transaction after all?
     if found.succeeded:
         service.mark_burned(session, r.id, tx_hash=found.tx_hash, block_number=found.block_number)
         return
