@@ -55,15 +55,22 @@ def _worker_index() -> int:
     return int(worker[2:]) if worker[2:].isdigit() else 0
 
 
+def port_range() -> list[int]:
+    """8600-8619, or the range ``COALITION_TEST_PORTS`` names (``first-last``), so that runs
+    sharing a machine can keep apart."""
+    first, _, last = os.environ.get("COALITION_TEST_PORTS", "8600-8619").partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def free_port(*, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port of 8600-8619 that nothing listens on; under xdist each worker starts at its own
-    offset so that two workers rarely race for the same port."""
-    ports = list(range(8600, 8620))
+    """A port of :func:`port_range` that nothing listens on; under xdist each worker starts at
+    its own offset so that two workers rarely race for the same port."""
+    ports = port_range()
     start = (_worker_index() * 4) % len(ports)
     for port in ports[start:] + ports[:start]:
         if port not in avoid and not port_in_use(port):
             return port
-    raise RuntimeError("every port of 8600-8619 is in use: an earlier run left processes behind?")
+    raise RuntimeError(f"every port of {ports[0]}-{ports[-1]} is in use: an earlier run left processes behind?")
 
 
 # ---------------------------------------------------------------------------------- chain
