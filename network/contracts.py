@@ -8,6 +8,7 @@ eth-abi directly instead of web3's per-call contract objects.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -36,6 +37,25 @@ def load_abi(name: str) -> list[dict[str, Any]]:
 def encode_earn_batch(words: list[bytes]) -> bytes:
     """Calldata of ``earnBatch(bytes32[])``: selector, offset, length, the words."""
     return b"".join([EARN_BATCH_SELECTOR, (32).to_bytes(32, "big"), len(words).to_bytes(32, "big"), *words])
+
+
+_MAX_48 = (1 << 48) - 1
+
+
+def encode_earn_batch_items(items: Iterable[tuple[str, int, int]]) -> bytes:
+    """Calldata of ``earnBatch(bytes32[])`` straight from ``(customer, seq, points)`` triples,
+    each checked like :func:`network.purchases.encode_purchase` (a ValueError names the first
+    that does not fit a purchase word), without per-item address objects."""
+    words = []
+    for customer, seq, points in items:
+        raw = bytes.fromhex(customer[2:]) if customer[:2] in ("0x", "0X") else b""  # ValueError if not hex
+        if len(raw) != 20:
+            raise ValueError(f"customer must be a 0x-prefixed 20-byte address, got {customer!r}")
+        address = int.from_bytes(raw, "big")
+        if address == 0 or not 0 <= seq <= _MAX_48 or not 0 < points <= _MAX_48:
+            raise ValueError(f"purchase ({customer}, {seq}, {points}) does not fit a purchase word")
+        words.append(((address << 96) | (seq << 48) | points).to_bytes(32, "big"))
+    return encode_earn_batch(words)
 
 
 def _jsonable(value: Any) -> Any:

@@ -5,14 +5,17 @@ until the chain says minted, skipped (minted before) or failed, exactly once on 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from network.purchases import encode_purchase
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, utcnow
+
+OUTBOX = OutboxPurchase.__table__
 
 
 class OutboxConflictError(ValueError):
@@ -48,19 +51,44 @@ def enqueue(session: Session, *, partner_id: int, seq: int, customer: str, point
     return item
 
 
-def ready_batch(session: Session, *, partner_id: int, max_size: int, max_wait_s: float) -> list[OutboxPurchase]:
-    """Queued purchases of a partner to send now: a full batch as soon as there are
-    ``max_size``, otherwise all of them once the oldest has waited ``max_wait_s``."""
-    queued = (OutboxPurchase.partner_id == partner_id) & (OutboxPurchase.status == PurchaseStatus.QUEUED)
-    oldest: datetime | None = session.scalar(select(func.min(OutboxPurchase.created_at)).where(queued))
+def ready_batch(
+    session: Session, *, partner_id: int, max_size: int, max_wait_s: float
+) -> Sequence[Row[tuple[int, int, int, str, int]]]:
+    """Queued purchases of a partner to send now, oldest first, as rows of ``(id, partner_id,
+    seq, customer, points)``: a full batch as soon as there are ``max_size``, otherwise all of
+    them once the oldest has waited ``max_wait_s``. Plain rows, no ORM objects: the sender
+    handles thousands per second."""
+    c = OUTBOX.c
+    queued = (c.partner_id == partner_id) & (c.status == PurchaseStatus.QUEUED)
+    items = session.execute(
+        select(c.id, c.partner_id, c.seq, c.customer, c.points).where(queued).order_by(c.id).limit(max_size)
+    ).all()
+    if not items or len(items) >= max_size or max_wait_s <= 0:
+        return items
+    oldest: datetime | None = session.scalar(select(func.min(c.created_at)).where(queued))
     if oldest is None:
         return []
-    items = list(session.scalars(select(OutboxPurchase).where(queued).order_by(OutboxPurchase.id).limit(max_size)))
-    if len(items) >= max_size:
-        return items
     if oldest.tzinfo is None:  # SQLite returns naive datetimes
         oldest = oldest.replace(tzinfo=utcnow().tzinfo)
     return items if utcnow() - oldest >= timedelta(seconds=max_wait_s) else []
+
+
+class OutboxChangedError(RuntimeError):
+    """Items taken for a batch were no longer queued when the batch was stored."""
+
+
+def mark_sent(session: Session, ids: Sequence[int], tx_id: int) -> None:
+    """Puts the queued items ``ids`` in transaction ``tx_id`` (one UPDATE, not committed).
+    Raises :class:`OutboxChangedError` unless every one of them was still queued: the caller
+    rolls back, and the transaction is neither committed nor broadcast."""
+    c = OUTBOX.c
+    result = session.execute(
+        update(OUTBOX)
+        .where(c.id.in_(ids), c.status == PurchaseStatus.QUEUED)
+        .values(status=PurchaseStatus.SENT, tx_id=tx_id, attempts=c.attempts + 1)
+    )
+    if result.rowcount != len(ids):  # type: ignore[attr-defined]
+        raise OutboxChangedError(f"{len(ids) - result.rowcount} of {len(ids)} items left the queue")  # type: ignore[attr-defined]
 
 
 def item_result(session: Session, item: OutboxPurchase) -> ItemResult:

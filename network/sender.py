@@ -24,19 +24,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from network.contracts import CoalitionContracts, encode_earn_batch, load_abi
+from network.contracts import CoalitionContracts, encode_earn_batch_items, load_abi
 from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
-from network.outbox import ready_batch
-from network.purchases import decode_purchase, encode_purchase
+from network.outbox import OUTBOX, mark_sent, ready_batch
+from network.purchases import MAX_SEQ, encode_purchase
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
 from network.revert import decode_revert
@@ -48,6 +49,18 @@ __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]
 
 log = logging.getLogger(__name__)
 KIND = "earn_batch"
+
+
+def earned_seqs(data: str) -> list[int]:
+    """The seqs of the purchase words of an ``Earned`` log's data (``uint96 issuePrice,
+    bytes32 root, uint256 points, bytes32[] purchases``), read without an ABI decoder."""
+    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
+    start = int.from_bytes(raw[96:128], "big")
+    count = int.from_bytes(raw[start : start + 32], "big")
+    end = start + 32 + 32 * count
+    if len(raw) < end:
+        raise ChainError(f"Earned log data too short for {count} purchases")
+    return [(int.from_bytes(raw[i : i + 32], "big") >> 48) & MAX_SEQ for i in range(start + 32, end, 32)]
 
 
 def batch_gas(n: int, block_gas_limit: int) -> int:
@@ -103,11 +116,12 @@ class EarnSender:
         self._block_gas_limit = 30_000_000
         self._head: tuple[int, str] | None = None
         self._started = False
-        self._result_topics = {
-            "0x" + event_abi_to_log_topic(item).hex()
+        topics = {
+            item["name"]: "0x" + event_abi_to_log_topic(item).hex()
             for item in load_abi("CoalitionPoints")
-            if item["type"] == "event" and item["name"] in ("Earned", "PurchaseSkipped")
+            if item["type"] == "event"
         }
+        self._earned_topic, self._skipped_topic = topics["Earned"], topics["PurchaseSkipped"]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -185,8 +199,8 @@ class EarnSender:
     # ------------------------------------------------------------------ receipts into item results
 
     def _track_receipts(self, session: Session, head: int, report: StepReport) -> None:
-        for group in self.transactions.open_by_nonce(session):
-            receipt = self.transactions.find_receipt(group)
+        groups = self.transactions.open_by_nonce(session)
+        for group, receipt in zip(groups, self.transactions.find_receipts(groups), strict=True):
             if receipt is None:
                 continue
             mined = next(t for t in group if t.tx_hash == receipt.tx_hash)
@@ -213,6 +227,25 @@ class EarnSender:
             report.confirmed_txs += 1
         session.commit()
 
+    def _receipt_results(self, receipt: Receipt) -> tuple[dict[int, int], set[int]]:
+        """From a batch's receipt: the seqs it minted (with their batch id) and those it skipped.
+        Reads only the points contract's ``Earned`` and ``PurchaseSkipped`` logs, raw: a batch's
+        receipt also holds a Transfer per purchase."""
+        minted: dict[int, int] = {}
+        skipped: set[int] = set()
+        points = self.points_address.lower()
+        for raw in receipt.logs:
+            topics = raw["topics"]
+            if not topics or str(raw["address"]).lower() != points:
+                continue
+            if topics[0] == self._earned_topic:
+                batch_id = int(topics[2], 16)
+                for seq in earned_seqs(raw["data"]):
+                    minted[seq] = batch_id
+            elif topics[0] == self._skipped_topic:
+                skipped.add(int(topics[2], 16))
+        return minted, skipped
+
     def _settle_items(
         self,
         session: Session,
@@ -221,36 +254,58 @@ class EarnSender:
         receipt: Receipt,
         report: StepReport,
     ) -> None:
-        minted: dict[int, int] = {}
-        skipped: set[int] = set()
-        for raw in receipt.logs:
-            # A batch's receipt holds a Transfer per purchase; decode only what settles the items.
-            if not raw["topics"] or raw["topics"][0] not in self._result_topics:
-                continue
-            decoded = self.contracts.decoder.decode(raw)
-            if decoded is None:
-                continue
-            if decoded.name == "Earned":
-                for word in decoded.args["purchases"]:
-                    minted[decode_purchase(bytes.fromhex(word[2:])).seq] = decoded.args["batchId"]
-            elif decoded.name == "PurchaseSkipped":
-                skipped.add(int(decoded.args["seq"]))
-        items = session.scalars(select(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])))
-        for item in items:
-            item.tx_id = mined.id
-            if item.seq in minted:
-                item.status, item.batch_id, item.error = PurchaseStatus.MINTED, minted[item.seq], None
-            elif item.seq in skipped:
-                item.status, item.error = PurchaseStatus.SKIPPED, "seq already minted on chain before this transaction"
+        """Each item of the transaction minted, skipped or failed, as the receipt says; in bulk."""
+        minted, skipped = self._receipt_results(receipt)
+        tx_ids = [t.id for t in group]
+        c = OUTBOX.c
+        items = session.execute(select(c.id, c.seq).where(c.tx_id.in_(tx_ids))).all()
+        by_batch: dict[int, list[int]] = defaultdict(list)
+        skipped_ids: list[int] = []
+        failed_ids: list[int] = []
+        for item_id, seq in items:
+            batch_id = minted.get(seq)
+            if batch_id is not None:
+                by_batch[batch_id].append(item_id)
+            elif seq in skipped:
+                skipped_ids.append(item_id)
             else:
-                item.status, item.error = PurchaseStatus.FAILED, f"not in the receipt of {mined.tx_hash}"
-            report.results[item.status] += 1
+                failed_ids.append(item_id)
+        minted_status = {"status": PurchaseStatus.MINTED, "tx_id": mined.id, "error": None}
+        if len(by_batch) == 1 and not skipped_ids and not failed_ids:  # the usual case: one UPDATE
+            ((batch_id, ids),) = by_batch.items()
+            session.execute(update(OUTBOX).where(c.tx_id.in_(tx_ids)).values(batch_id=batch_id, **minted_status))
+        else:
+            for batch_id, ids in by_batch.items():
+                session.execute(update(OUTBOX).where(c.id.in_(ids)).values(batch_id=batch_id, **minted_status))
+            if skipped_ids:
+                session.execute(
+                    update(OUTBOX)
+                    .where(c.id.in_(skipped_ids))
+                    .values(
+                        status=PurchaseStatus.SKIPPED,
+                        tx_id=mined.id,
+                        error="seq already minted on chain before this transaction",
+                    )
+                )
+            if failed_ids:
+                session.execute(
+                    update(OUTBOX)
+                    .where(c.id.in_(failed_ids))
+                    .values(
+                        status=PurchaseStatus.FAILED, tx_id=mined.id, error=f"not in the receipt of {mined.tx_hash}"
+                    )
+                )
+        report.results[PurchaseStatus.MINTED] += sum(len(ids) for ids in by_batch.values())
+        report.results[PurchaseStatus.SKIPPED] += len(skipped_ids)
+        report.results[PurchaseStatus.FAILED] += len(failed_ids)
 
     def _fail_items(self, session: Session, group: list[ChainTransaction], reason: str, report: StepReport) -> None:
-        items = session.scalars(select(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])))
-        for item in items:
-            item.status, item.error = PurchaseStatus.FAILED, reason
-            report.results[PurchaseStatus.FAILED] += 1
+        result = session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.tx_id.in_([t.id for t in group]))
+            .values(status=PurchaseStatus.FAILED, error=reason)
+        )
+        report.results[PurchaseStatus.FAILED] += int(result.rowcount)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ items follow their transaction
 
@@ -319,15 +374,19 @@ class EarnSender:
             )
             if not items:
                 break
-            words = [encode_purchase(i.customer, i.seq, i.points) for i in items]
+            try:
+                data = encode_earn_batch_items((i.customer, i.seq, i.points) for i in items)
+            except ValueError:
+                self._fail_malformed(session, items)  # never sent; the rest go in the next batch
+                continue
             tx = self.transactions.sign_next(
-                session,
-                data=encode_earn_batch(words),
-                gas=batch_gas(len(words), self._block_gas_limit),
-                base_fee=base_fee,
+                session, data=data, gas=batch_gas(len(items), self._block_gas_limit), base_fee=base_fee
             )
-            for item in items:
-                item.status, item.tx_id, item.attempts = PurchaseStatus.SENT, tx.id, item.attempts + 1
+            try:
+                mark_sent(session, [i.id for i in items], tx.id)
+            except BaseException:
+                session.rollback()  # neither the transaction nor its nonce is taken
+                raise
             session.commit()  # stored before broadcast: a crash from here on resends these bytes
             self.transactions.advance_nonce()
             self._broadcast(tx)
@@ -336,6 +395,20 @@ class EarnSender:
             report.sent_txs += 1
             report.sent_items += len(items)
         self._send_reversals(session, base_fee, in_flight, report)
+
+    def _fail_malformed(self, session: Session, items: Sequence[Row[tuple[int, int, int, str, int]]]) -> None:
+        """Fails the queued items that do not fit a purchase word (written by something that
+        skipped ``outbox.enqueue``'s checks), so that they cannot block the queue."""
+        for i in items:
+            try:
+                encode_purchase(i.customer, i.seq, i.points)
+            except ValueError as exc:
+                session.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == i.id, OUTBOX.c.status == PurchaseStatus.QUEUED)
+                    .values(status=PurchaseStatus.FAILED, error=f"not a purchase word: {exc}")
+                )
+        session.commit()
 
     def _send_reversals(self, session: Session, base_fee: int, in_flight: int, report: StepReport) -> None:
         """One ``reverse`` transaction per queued reversal, after the earn batches. A reversal the

@@ -29,8 +29,8 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer, sessionmaker
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
@@ -114,8 +114,8 @@ class KeyTransactions:
         chain_nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"))
         with self.sessions() as session, session.begin():
             txs = self._txs(session, (*OPEN, TxStatus.CONFIRMED, TxStatus.REVERTED), recent_only=True)
-            for nonce, group in _by_nonce(txs).items():
-                receipt = self.find_receipt(group)
+            groups = _by_nonce(txs)
+            for (nonce, group), receipt in zip(groups.items(), self.find_receipts(list(groups.values())), strict=True):
                 if receipt is not None:
                     continue  # mined and still there: tracked as usual
                 if any(t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED) for t in group):
@@ -138,7 +138,16 @@ class KeyTransactions:
 
     def in_flight(self, session: Session) -> int:
         """How many nonces have a transaction sent and not yet final."""
-        return len(self._txs(session, OPEN, newest_per_nonce=True))
+        return int(
+            session.scalar(
+                select(func.count(func.distinct(ChainTransaction.nonce))).where(
+                    ChainTransaction.sender == self.address,
+                    ChainTransaction.chain_id == self.chain_id,
+                    ChainTransaction.status.in_(OPEN),
+                )
+            )
+            or 0
+        )
 
     def open_by_nonce(self, session: Session) -> list[list[ChainTransaction]]:
         """The transactions not yet final, one group per nonce (a transaction and its
@@ -298,15 +307,30 @@ class KeyTransactions:
     # ------------------------------------------------------------------ receipts
 
     def find_receipt(self, group: list[ChainTransaction]) -> Receipt | None:
-        """The receipt of whichever transaction of ``group`` was mined. Read raw: web3's
-        formatting of every log of a 1,000-purchase batch costs more than the node's answer."""
-        for t in sorted(group, key=lambda t: -t.id):
-            reply = self.rpc(lambda h=t.tx_hash: self.w3.provider.make_request("eth_getTransactionReceipt", [h]))
+        """The receipt of whichever transaction of ``group`` was mined."""
+        return self.find_receipts([group])[0]
+
+    def find_receipts(self, groups: list[list[ChainTransaction]]) -> list[Receipt | None]:
+        """The receipt of whichever transaction of each group was mined (None: none yet), asked
+        for in one JSON-RPC batch. Read raw: web3's formatting of every log of a
+        1,000-purchase batch costs more than the node's answer."""
+        hashes = [t.tx_hash for group in groups for t in sorted(group, key=lambda t: -t.id)]
+        if not hashes:
+            return []
+        replies = self.rpc(lambda: self._receipt_replies(hashes))
+        by_hash: dict[str, dict[str, Any]] = {}
+        for tx_hash, reply in zip(hashes, replies, strict=True):
             if "error" in reply:
-                raise ChainError(f"eth_getTransactionReceipt({t.tx_hash}) failed: {reply['error']}")
-            raw = reply.get("result")
-            if raw:
-                return Receipt(
+                raise ChainError(f"eth_getTransactionReceipt({tx_hash}) failed: {reply['error']}")
+            if reply.get("result"):
+                by_hash[tx_hash] = reply["result"]
+        found: list[Receipt | None] = []
+        for group in groups:
+            raw = next((by_hash[t.tx_hash] for t in sorted(group, key=lambda t: -t.id) if t.tx_hash in by_hash), None)
+            found.append(
+                None
+                if raw is None
+                else Receipt(
                     tx_hash=raw["transactionHash"],
                     block_number=int(raw["blockNumber"], 16),
                     block_hash=raw["blockHash"],
@@ -314,7 +338,20 @@ class KeyTransactions:
                     succeeded=int(raw["status"], 16) == 1,
                     logs=raw["logs"],
                 )
-        return None
+            )
+        return found
+
+    def _receipt_replies(self, hashes: list[str]) -> list[dict[str, Any]]:
+        """``eth_getTransactionReceipt`` of each hash, in order: one batch request when the
+        provider can, else one request each."""
+        provider = self.w3.provider
+        batch = getattr(provider, "make_batch_request", None)
+        if batch is None or len(hashes) == 1:
+            return [dict(provider.make_request("eth_getTransactionReceipt", [h])) for h in hashes]  # type: ignore[arg-type]
+        replies = batch([("eth_getTransactionReceipt", [h]) for h in hashes])  # type: ignore[misc]
+        if not isinstance(replies, list):  # the node refused the batch as a whole
+            raise ChainError(f"eth_getTransactionReceipt batch failed: {replies}")
+        return [dict(r) for r in replies]
 
     def revert_reason(self, tx: ChainTransaction) -> str:
         """Why the mined ``tx`` reverted: its call replayed on the block before its own."""
@@ -346,19 +383,20 @@ class KeyTransactions:
         statuses: tuple[TxStatus, ...],
         *,
         recent_only: bool = False,
-        newest_per_nonce: bool = False,
     ) -> list[ChainTransaction]:
-        query = select(ChainTransaction).where(
-            ChainTransaction.sender == self.address,
-            ChainTransaction.chain_id == self.chain_id,
-            ChainTransaction.status.in_(statuses),
+        # The signed bytes (~32 kB for a batch of 1,000) load only when a resend needs them.
+        query = (
+            select(ChainTransaction)
+            .options(defer(ChainTransaction.raw_tx))
+            .where(
+                ChainTransaction.sender == self.address,
+                ChainTransaction.chain_id == self.chain_id,
+                ChainTransaction.status.in_(statuses),
+            )
         )
         if recent_only:
             query = query.order_by(ChainTransaction.id.desc()).limit(10 * self.settings.max_in_flight + 64)
-        txs = list(session.scalars(query))
-        if newest_per_nonce:
-            txs = [max(g, key=lambda t: t.id) for g in _by_nonce(txs).values()]
-        return txs
+        return list(session.scalars(query))
 
 
 def decode_raw_transaction(raw: bytes) -> dict[str, Any]:
