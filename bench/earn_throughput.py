@@ -12,6 +12,8 @@ new customer address (so the gas is that of new holders), seqs from 1.
   nonce and chain id read per call), fewer purchases;
 - sender: the purchases enqueued in the outbox (timed apart), then ``EarnSender.step()`` until
   every one is MINTED (confirmations=1); the clock runs from ``start()`` to the last MINTED.
+  "sender CPU" is this process's CPU time over the same span (anvil runs apart): what the
+  sender costs when it shares the machine's cores with the gateway and the node.
 
 Prints a table and writes ``bench/earn_throughput.json``. ``--profile`` runs the sender of the
 largest batch size under cProfile and prints where its time goes.
@@ -190,7 +192,7 @@ def run_sender(h: Harness, n: int, batch_size: int, in_flight: int, profile: boo
     profiler = cProfile.Profile() if profile else None
     minted = steps = 0
     step_times: list[float] = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     sender.start()
@@ -208,7 +210,7 @@ def run_sender(h: Harness, n: int, batch_size: int, in_flight: int, profile: boo
             raise RuntimeError(f"sender: {dict(report.results)}")
     if profiler:
         profiler.disable()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     with h.sessions() as s:
         gas, txs = s.execute(
             select(func.sum(ChainTransaction.gas_used), func.count()).where(
@@ -228,6 +230,8 @@ def run_sender(h: Harness, n: int, batch_size: int, in_flight: int, profile: boo
         int(gas),
         txs=int(txs),
         steps=steps,
+        cpu_s=round(cpu, 3),
+        cpu_us_per_purchase=round(cpu / n * 1e6, 1),
         step_ms_median=round(sorted(step_times)[len(step_times) // 2] * 1000, 1),
         enqueue_ms_per_item=round(per_item * 1000, 3),
         bulk_insert_s=round(bulk_s, 2),
@@ -257,6 +261,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("purchases_per_s", "purchases/s", ">"),
         ("gas_per_purchase", "gas/purchase", ">"),
         ("txs", "txs", ">"),
+        ("cpu_us_per_purchase", "sender CPU us/purchase", ">"),
     ]
     widths = [max(len(h), *(len(str(r.get(k, ""))) for r in rows)) for k, h, _ in cols]
     lines = ["  ".join(f"{h:{a}{w}}" for (_, h, a), w in zip(cols, widths, strict=True))]
