@@ -205,3 +205,27 @@ def test_a_broadcast_refused_mid_batch_leaves_the_rest_stored_and_the_recovery_b
     refs = redeemed_refs(h)
     assert all(refs.count(done[pk].ref) == 1 for pk in pks)
     assert h.contracts.points.functions.balanceOf(carol.address).call() == 100 - 5 * POINTS
+
+
+def test_the_gateway_points_view_reads_what_the_bindings_read(h: Harness) -> None:
+    from gateway.chain import Chain
+    from gateway.services.redemptions import ChainPointsView
+    from gateway.settings import GatewaySettings
+    from gateway.tasks.redemptions import _burn_batch
+
+    dave = customer("dave")
+    partner_id, reward_id = setup_partner(h, "view", [dave], 42)
+    pk = store_redemption(h, partner_id, reward_id, dave, "v-1", 2**64 + 3)
+    view = ChainPointsView(
+        Chain(h.w3, h.contracts, h.operator, h.admin), GatewaySettings(mode="local", chain_id=h.settings.chain_id)
+    )
+    assert view.balance_of(dave.address) == 42
+    assert view.balance_of(customer("nobody").address) == 0
+    assert not view.nonce_used(dave.address, 2**64 + 3)
+    with h.sessions() as s:
+        assert (
+            _burn_batch(s, Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id), NoLock(), [pk])
+            == set()
+        )  # type: ignore[arg-type]
+    assert view.nonce_used(dave.address, 2**64 + 3) and not view.nonce_used(dave.address, 2**64 + 2)
+    assert view.balance_of(dave.address) == 42 - POINTS == h.contracts.points.functions.balanceOf(dave.address).call()
