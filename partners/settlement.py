@@ -59,24 +59,48 @@ class PartnerLine:
         return self.redeemed_value - self.issued_value
 
 
+@dataclass(frozen=True, slots=True)
+class KindTotal:
+    """The events of one kind at one partner, summed: their points, and their points × rate each
+    at its own rate (``value``). What a database can add up without handing over every event."""
+
+    kind: EventKind
+    partner_id: int
+    points: int
+    value: int
+
+
 def partner_lines(events: Iterable[PointsEvent]) -> list[PartnerLine]:
     """One line per partner with any event, by increasing partner id (``Clearing.settle``'s order)."""
-    acc: dict[int, list[int]] = {}
+    return lines_from_totals(_checked_totals(events))
+
+
+def _checked_totals(events: Iterable[PointsEvent]) -> Iterable[KindTotal]:
     for e in events:
         if e.points < 0 or e.rate < 0:
             raise ValueError(f"negative points or rate in {e}")
-        a = acc.setdefault(e.partner_id, [0, 0, 0, 0, 0])
-        if e.kind == "earned":
-            a[0] += e.points
-            a[3] += e.points * e.rate
-        elif e.kind == "reversed":
-            a[1] += e.points
-            a[3] -= e.points * e.rate
-        elif e.kind == "redeemed":
-            a[2] += e.points
-            a[4] += e.points * e.rate
+        yield KindTotal(e.kind, e.partner_id, e.points, e.points * e.rate)
+
+
+def lines_from_totals(totals: Iterable[KindTotal]) -> list[PartnerLine]:
+    """:func:`partner_lines` from per-(kind, partner) sums instead of single events: the same
+    lines, since every field of a line is a sum over the partner's events of one kind."""
+    acc: dict[int, list[int]] = {}
+    for t in totals:
+        if t.points < 0 or t.value < 0:
+            raise ValueError(f"negative points or value in {t}")
+        a = acc.setdefault(t.partner_id, [0, 0, 0, 0, 0])
+        if t.kind == "earned":
+            a[0] += t.points
+            a[3] += t.value
+        elif t.kind == "reversed":
+            a[1] += t.points
+            a[3] -= t.value
+        elif t.kind == "redeemed":
+            a[2] += t.points
+            a[4] += t.value
         else:
-            raise ValueError(f"unknown event kind {e.kind!r}")
+            raise ValueError(f"unknown event kind {t.kind!r}")
     return [PartnerLine(pid, *acc[pid]) for pid in sorted(acc)]
 
 
