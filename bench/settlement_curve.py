@@ -137,6 +137,7 @@ def one_size(
     setup_s = time.perf_counter() - t0
     log(f"  {n:>9,} events synthesized into the store over {len(blocks):,} blocks in {setup_s:.1f} s; settling")
     body, seconds, post_s = settle_over_api(stack)
+    log(f"  {n:>9,} events settled in {seconds:.3f} s (the POST: {post_s:.3f} s)")
     check_period(stack, body, expected)
     for p in partners:
         assert int(clearing.functions.exposureOf(p.id).call()) == before[p.id], f"partner {p.id}: exposure not restored"

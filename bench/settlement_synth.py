@@ -21,6 +21,7 @@ What is real and what is not:
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections import defaultdict
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -103,8 +103,10 @@ class Synthesizer:
         events: list[dict[str, Any]] = []
         ledger: list[dict[str, Any]] = []
         per_block = max(1, -(-n // len(blocks)))
+        first_batch = self.next_batch_id
         with sessions() as session, session.begin():
-            conn = session.connection()
+            cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB for this connection: the random tx_hash index
             for i, partner in enumerate(chosen):
                 number, block_hash, timestamp = blocks[i // per_block]
                 log_index = (i % per_block) * 3
@@ -189,7 +191,9 @@ class Synthesizer:
                     self.seq[pid] += 1
                     seq, batch_id = self.seq[pid], self.next_batch_id
                     self.next_batch_id += 1
-                    word = encode_purchase(customer, seq, points)
+                    word = ((int(customer, 16) << 96) | (seq << 48) | points).to_bytes(32, "big")
+                    if batch_id == first_batch:  # the layout is encode_purchase's
+                        assert word == encode_purchase(customer, seq, points)
                     value = points * partner.issue_price
                     running[pid] += value
                     rows = [
@@ -247,14 +251,25 @@ class Synthesizer:
                         }
                     )
                 if len(events) >= CHUNK:
-                    conn.execute(insert(ChainEvent), events)
-                    conn.execute(insert(LedgerEntry), ledger)
+                    _insert(cursor, ChainEvent.__tablename__, events)
+                    _insert(cursor, LedgerEntry.__tablename__, ledger)
                     events, ledger = [], []
             if events:
-                conn.execute(insert(ChainEvent), events)
+                _insert(cursor, ChainEvent.__tablename__, events)
             if ledger:
-                conn.execute(insert(LedgerEntry), ledger)
+                _insert(cursor, LedgerEntry.__tablename__, ledger)
         return expected
+
+
+def _insert(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """Plain DB-API executemany (SQLite): the JSON args serialised as the store's JSON column
+    type does (``json.dumps`` with its defaults), five times faster than the ORM's insert."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    at = columns.index("args") if "args" in columns else -1
+    cursor.executemany(sql, [tuple(json.dumps(v) if i == at else v for i, v in enumerate(r.values())) for r in rows])
 
 
 # ---------------------------------------------------------------------- chain state
@@ -292,7 +307,8 @@ def _set_storage(w3: Web3, address: str, key: bytes, value: int) -> None:
 def mine_blocks(w3: Web3, count: int) -> list[tuple[int, str, int]]:
     """Mines ``count`` empty blocks and returns them as (number, hash, timestamp)."""
     first = int(w3.eth.block_number) + 1
-    w3.provider.make_request("anvil_mine", [hex(count), "0x0"])
+    for done in range(0, count, 1_000):  # a few thousand blocks per call: each call answers within the RPC timeout
+        w3.provider.make_request("anvil_mine", [hex(min(1_000, count - done)), "0x0"])
     numbers = list(range(first, first + count))
     blocks: list[tuple[int, str, int]] = []
     for i in range(0, count, 500):
