@@ -210,12 +210,35 @@ def _burn_locked(session: Session, relayer: Relayer, r: Redemption, lock: RedisK
                     service.forget_signed_burn(session, r.id)
                     session.refresh(r)
                     return _send_new(session, relayer, r, lock)
-            else:
-                relayer.broadcast(r.raw_tx)  # the node forgot it (or it was never sent): the same bytes
+            else:  # the node forgot it (or it was never sent): the same bytes, after those it waits for
+                _resend_stored(session, relayer, relayer.mined_nonce(), r.tx_nonce)
+                relayer.broadcast(r.raw_tx)
         if found is None:
             found = relayer.wait_receipt(r.tx_hash, RECEIPT_WAIT_S, lock.refresh)
         return _settle(session, relayer, r, found)
     return _send_new(session, relayer, r, lock)
+
+
+def _resend_stored(session: Session, relayer: Relayer, from_nonce: int, to_nonce: int) -> None:
+    """Broadcasts again, in nonce order, the stored burns not yet known burned whose nonces lie
+    in [from_nonce, to_nonce) (a batch cut off between storing and sending): the node keeps a
+    transaction waiting until every lower nonce of its key is taken. Always safe: each is the
+    stored transaction of its own redemption; a refusal is for that redemption's task to see."""
+    raws = session.scalars(
+        select(Redemption.raw_tx)
+        .where(
+            Redemption.status == "burning",
+            Redemption.raw_tx.is_not(None),
+            Redemption.tx_nonce >= from_nonce,
+            Redemption.tx_nonce < to_nonce,
+        )
+        .order_by(Redemption.tx_nonce)
+    )
+    for raw in list(raws):
+        try:
+            relayer.broadcast(bytes(raw))  # type: ignore[arg-type]
+        except ChainError:
+            log.info("a stored burn was refused on resend; its own task follows it", exc_info=True)
 
 
 def _send_new(session: Session, relayer: Relayer, r: Redemption, lock: RedisKeyLock) -> None:

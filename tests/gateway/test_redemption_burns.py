@@ -194,7 +194,7 @@ def test_a_broadcast_refused_mid_batch_leaves_the_rest_stored_and_the_recovery_b
     assert failing.mined_nonce() == start + 2  # nothing after the gap was sent
 
     relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-    for pk in pks[2:]:  # what each redemption's own task does, in nonce order
+    for pk in reversed(pks[2:]):  # what each redemption's own task does, the highest nonce first
         with h.sessions() as s:
             r = s.get(Redemption, pk)
             assert r is not None
