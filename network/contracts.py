@@ -40,22 +40,24 @@ def encode_earn_batch(words: list[bytes]) -> bytes:
 
 
 _MAX_48 = (1 << 48) - 1
+_ZERO_ADDRESS_HEX = "0" * 40
 
 
 def encode_earn_batch_items(items: Iterable[tuple[str, int, int]]) -> bytes:
     """Calldata of ``earnBatch(bytes32[])`` straight from ``(customer, seq, points)`` triples,
-    each checked like :func:`network.purchases.encode_purchase` (a ValueError names the first
-    that does not fit a purchase word), without per-item address objects."""
-    words = []
+    each checked like :func:`network.purchases.encode_purchase` (ValueError if one does not fit
+    a purchase word), built as one hex string: no per-item address objects or integers."""
+    parts: list[str] = []
     for customer, seq, points in items:
-        raw = bytes.fromhex(customer[2:]) if customer[:2] in ("0x", "0X") else b""  # ValueError if not hex
-        if len(raw) != 20:
-            raise ValueError(f"customer must be a 0x-prefixed 20-byte address, got {customer!r}")
-        address = int.from_bytes(raw, "big")
-        if address == 0 or not 0 <= seq <= _MAX_48 or not 0 < points <= _MAX_48:
+        if len(customer) != 42 or customer[:2] not in ("0x", "0X") or customer[2:] == _ZERO_ADDRESS_HEX:
+            raise ValueError(f"customer must be a non-zero 0x-prefixed 20-byte address, got {customer!r}")
+        if not (0 <= seq <= _MAX_48 and 0 < points <= _MAX_48):
             raise ValueError(f"purchase ({customer}, {seq}, {points}) does not fit a purchase word")
-        words.append(((address << 96) | (seq << 48) | points).to_bytes(32, "big"))
-    return encode_earn_batch(words)
+        parts.append(f"{customer[2:]}{seq:012x}{points:012x}")
+    words = bytes.fromhex("".join(parts))  # ValueError for a customer that is not hex
+    if len(words) != 32 * len(parts):  # fromhex skips whitespace: an address with a space in it
+        raise ValueError("a customer address is not 40 hex digits")
+    return b"".join([EARN_BATCH_SELECTOR, (32).to_bytes(32, "big"), len(parts).to_bytes(32, "big"), words])
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from network.outbox import OutboxConflictError, enqueue, ready_batch, result_of
+from network.contracts import encode_earn_batch, encode_earn_batch_items
+from network.outbox import OutboxChangedError, OutboxConflictError, enqueue, mark_sent, ready_batch, result_of
+from network.purchases import MAX_SEQ, encode_purchase
 from network.store import OutboxPurchase, PurchaseStatus, open_store, utcnow
 
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -186,3 +188,50 @@ def test_unit_result_of_reports_where_a_purchase_stands(sessions):
             None,
             None,
         )
+
+
+# ---------------------------------------------------------------------------------- mark_sent
+
+
+def test_unit_mark_sent_moves_queued_items_and_refuses_items_no_longer_queued(sessions):
+    with sessions() as session:
+        fill(session, 3)
+        ids = [i.id for i in ready_batch(session, partner_id=1, max_size=10, max_wait_s=0)]
+        session.execute(update(OutboxPurchase).where(OutboxPurchase.seq == 3).values(status=PurchaseStatus.SENT))
+        with pytest.raises(OutboxChangedError):
+            mark_sent(session, ids, tx_id=None)  # type: ignore[arg-type]
+        session.rollback()
+        mark_sent(session, ids[:2], tx_id=None)  # type: ignore[arg-type]
+        session.commit()
+        rows = session.execute(select(OutboxPurchase.seq, OutboxPurchase.status, OutboxPurchase.attempts)).all()
+        assert sorted(rows) == [(1, PurchaseStatus.SENT, 1), (2, PurchaseStatus.SENT, 1), (3, PurchaseStatus.QUEUED, 0)]
+
+
+# ---------------------------------------------------------------------------------- calldata
+
+
+def test_unit_batch_calldata_from_rows_is_that_of_the_purchase_words():
+    items = [(ALICE, 1, 10), (BOB.lower(), MAX_SEQ, MAX_SEQ), ("0X" + BOB[2:].upper(), 0, 1)]
+    expected = encode_earn_batch([encode_purchase(*i) for i in items])
+    assert encode_earn_batch_items(items) == expected
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        (ALICE, -1, 1),
+        (ALICE, MAX_SEQ + 1, 1),
+        (ALICE, 1, 0),
+        (ALICE, 1, MAX_SEQ + 1),
+        ("0x" + "0" * 40, 1, 1),
+        ("0x1234", 1, 1),
+        ("0x" + "zz" * 20, 1, 1),
+        ("0x" + "ab" * 19 + " a", 1, 1),
+        ("ab" * 21, 1, 1),
+    ],
+)
+def test_unit_batch_calldata_refuses_what_encode_purchase_refuses(item):
+    with pytest.raises(ValueError):
+        encode_purchase(*item)
+    with pytest.raises(ValueError):
+        encode_earn_batch_items([(ALICE, 1, 1), item])
