@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import threading
+import time
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gateway import auth
 from gateway.chain import Chain, get_chain
 from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
-from gateway.ratelimit import RateLimiter, get_rate_limiter
-from gateway.settings import GatewaySettings, get_settings
+from gateway.ratelimit import Decision, RateLimiter, get_rate_limiter
+from gateway.services.purchase_writer import PurchaseWriter
+from gateway.settings import GatewaySettings, get_settings, settings_dependency
 from network.store import open_store
 
-SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+log = logging.getLogger(__name__)
+SettingsDep = Annotated[GatewaySettings, Depends(settings_dependency)]
+KEY_CACHE_TTL_S = 1.0  # a verified API key is trusted this long without a store read
 
 
-@lru_cache
+_stores: dict[str, sessionmaker[Session]] = {}
+_stores_lock = threading.Lock()
+
+
+def store_sessions(url: str) -> sessionmaker[Session]:
+    """The session factory of the store at ``url``, migrated once per process (Alembic is not
+    thread-safe: the first requests of a process may ask at once)."""
+    sessions = _stores.get(url)
+    if sessions is None:
+        with _stores_lock:
+            sessions = _stores.get(url)
+            if sessions is None:
+                sessions = _stores[url] = open_store(url)
+    return sessions
+
+
 def get_sessions() -> sessionmaker[Session]:
-    return open_store(get_settings().database_url)
+    return store_sessions(get_settings().database_url)
 
 
 def get_session() -> Iterator[Session]:
@@ -53,16 +76,115 @@ def current_partner(
     partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
     if partner is None or not auth.matches(key, partner.api_key_hash):
         raise Unauthorized("unknown API key")
-    decision = limiter.take(partner.api_key_prefix)  # per key, one Redis round trip
+    decision = limiter.take(partner.api_key_prefix)  # per key, a Redis round trip per lease
     if not decision.allowed:
         session.commit()
-        raise RateLimited(
-            f"more than {limiter.rate} requests a second (burst {limiter.burst}) with this key; "
-            f"retry after {decision.retry_after_header} s",
-            headers={"Retry-After": decision.retry_after_header},
-        )
+        raise _refuse(limiter, decision)
     session.commit()  # ends the read: no pooled connection is held while the route waits for a worker thread
     return partner
+
+
+class VerifiedKeys:
+    """API keys verified against the store in the last ``ttl_s``: key -> (partner id, prefix).
+
+    Used by the hot write paths (purchases), which check the partner's status and earn rule
+    again inside their own transaction, so a suspension or a re-rate takes effect at once
+    there; a revoked key keeps working on this replica for at most ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = KEY_CACHE_TTL_S, max_keys: int = 10_000) -> None:
+        self.ttl_s, self.max_keys = ttl_s, max_keys
+        self._keys: dict[str, tuple[int, str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[int, str] | None:
+        hit = self._keys.get(key)
+        if hit is None or hit[2] < time.monotonic():
+            return None
+        return hit[0], hit[1]
+
+    def put(self, key: str, partner_id: int, prefix: str) -> None:
+        with self._lock:
+            if len(self._keys) >= self.max_keys:
+                self._keys.clear()
+            self._keys[key] = (partner_id, prefix, time.monotonic() + self.ttl_s)
+
+
+_verified = VerifiedKeys()
+
+
+def _verify_key(url: str, key: str) -> tuple[int, str]:
+    prefix = auth.prefix_of(key)
+    with store_sessions(url)() as session:
+        partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
+        if partner is None or not auth.matches(key, partner.api_key_hash):
+            raise Unauthorized("unknown API key")
+        return partner.id, partner.api_key_prefix
+
+
+def _refuse(limiter: RateLimiter, decision: Decision) -> RateLimited:
+    return RateLimited(
+        f"more than {limiter.rate} requests a second (burst {limiter.burst}) with this key; "
+        f"retry after {decision.retry_after_header} s",
+        headers={"Retry-After": decision.retry_after_header},
+    )
+
+
+async def current_partner_id(
+    settings: SettingsDep,
+    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> int:
+    """The partner of the API key, for the hot paths: no thread and no store read while the
+    key is in :class:`VerifiedKeys` and the rate limit has a lease (see ``gateway/ratelimit.py``)."""
+    key = _bearer(authorization)
+    hit = _verified.get(key)
+    if hit is None:
+        hit = await run_in_threadpool(_verify_key, settings.database_url, key)
+        _verified.put(key, *hit)
+    partner_id, prefix = hit
+    decision = limiter.take_now(prefix)
+    if decision is None:
+        decision = await run_in_threadpool(limiter.take, prefix)
+    if not decision.allowed:
+        raise _refuse(limiter, decision)
+    return partner_id
+
+
+_writers: dict[str, PurchaseWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def _start_drains(partner_ids: set[int]) -> None:
+    """Starts the partners' drains now rather than at the next beat tick (lower latency). Best
+    effort: the purchases are stored already, and beat's dispatch finds them if this fails."""
+    from gateway.tasks.earn import request_drain  # the Celery app is loaded on first use
+
+    for partner_id in sorted(partner_ids):
+        try:
+            request_drain(partner_id)
+        except (RedisError, KombuError, OSError) as exc:
+            log.warning("could not start the drain of partner %s now (beat will): %s", partner_id, exc)
+
+
+def purchase_writer_for(settings: GatewaySettings) -> PurchaseWriter:
+    """The group-commit writer of the settings' store (one per store and process)."""
+    writer = _writers.get(settings.database_url)
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(settings.database_url)
+            if writer is None:
+                on_committed = _start_drains if settings.earn_start_on_accept else (lambda partners: None)
+                writer = PurchaseWriter(store_sessions(settings.database_url), on_committed)
+                _writers[settings.database_url] = writer
+    return writer
+
+
+def stop_purchase_writers() -> None:
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.stop()
 
 
 def current_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -72,4 +194,5 @@ def current_operator(settings: SettingsDep, authorization: Annotated[str | None,
 
 
 CurrentPartner = Annotated[Partner, Depends(current_partner)]
+CurrentPartnerId = Annotated[int, Depends(current_partner_id)]
 OperatorDep = Annotated[None, Depends(current_operator)]

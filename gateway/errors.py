@@ -6,6 +6,7 @@ status, and a detail that says what was wrong and what to do.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 # slug -> (status, title): the catalogue of every problem type the API returns
@@ -184,4 +186,5 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem("internal-error", "an unexpected error occurred; it was logged", str(request.url.path))

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors
+from gateway.deps import stop_purchase_writers
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    stop_purchase_writers()  # what is queued is written before the process ends
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="Coalition loyalty network",
         version="0.1.0",
         description="Partners post purchases (points are minted to the customer), redemptions and refunds. "

@@ -2,10 +2,14 @@
 second, up to ``rate_limit_burst``), one token per request.
 
 With Redis (``COALITION_REDIS_URL``, or the local embedded server), the bucket lives there and
-one Lua script refills and takes a token atomically, in one round trip (EVALSHA), so every
-gateway replica shares it. Without Redis, or while Redis is unreachable, each process keeps
-its own buckets: the limit then holds per replica, and a Redis outage never turns into refused
-requests (it fails open to the local limit, and is logged once per outage).
+one Lua script refills and takes tokens atomically, in one round trip (EVALSHA), so every
+gateway replica shares it. A replica takes a small lease of tokens at a time (20 ms of the
+rate, at most 100, kept at most 1 s), so that a busy key costs one round trip per lease, not
+per request; at low rates the lease is one token and the limit is exact.
+
+Without Redis, or while Redis is unreachable, each process keeps its own buckets: the limit then
+holds per replica, and a Redis outage never turns into refused requests (it fails open to the
+local limit, and is logged once per outage).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
@@ -22,16 +27,22 @@ from typing import Annotated
 import redis
 from fastapi import Depends
 
-from gateway.settings import GatewaySettings, get_settings
+from gateway.settings import GatewaySettings, settings_dependency
 
 log = logging.getLogger(__name__)
 RETRY_REDIS_AFTER_S = 5.0  # after a Redis failure, the local buckets serve for this long
 MAX_LOCAL_BUCKETS = 100_000
 
-# KEYS[1] bucket; ARGV rate/s, burst. Redis's own clock, so replicas with skewed clocks agree.
+LEASE_S = 0.02  # a lease is this much of the rate
+LEASE_TTL_S = 1.0  # tokens of a lease not spent by then are dropped
+MAX_LEASE = 100
+
+# KEYS[1] bucket; ARGV rate/s, burst, tokens wanted. Returns {tokens granted, wait s}. Redis's
+# own clock, so replicas with skewed clocks agree.
 TOKEN_BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -42,12 +53,12 @@ if tokens == nil or at == nil then
   at = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
+local allowed = math.min(want, math.floor(tokens))
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+if allowed >= 1 then
+  tokens = tokens - allowed
 else
+  allowed = 0
   wait = (1 - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
@@ -104,18 +115,75 @@ class RateLimiter:
         self.client = client
         self._script = client.register_script(TOKEN_BUCKET_LUA) if client is not None else None
         self._redis_down_until = 0.0
+        self.lease_size = max(1, min(MAX_LEASE, int(rate * LEASE_S)))
+        self._leases: dict[str, tuple[int, float]] = {}  # key -> (tokens left, until)
+        self._leases_lock = threading.Lock()
+        self._refill_lock = threading.Lock()  # one Redis round trip at a time per replica
+        self._refilling: set[str] = set()
+        # a lease half spent is refilled in the background, so a busy key rarely waits on Redis
+        self._prefetch = ThreadPoolExecutor(1, "ratelimit") if self.lease_size > 1 else None
+
+    def take_now(self, key: str) -> Decision | None:
+        """A decision without I/O when there is one (a token of this replica's lease, or the
+        local buckets); None when Redis must be asked (:meth:`take`)."""
+        now = self.clock()
+        if self._script is None or now < self._redis_down_until:
+            return self.local.take(key)
+        with self._leases_lock:
+            left, until = self._leases.get(key, (0, 0.0))
+            if left <= 0 or now >= until:
+                return None
+            self._leases[key] = (left - 1, until)
+            prefetch = self._prefetch is not None and left - 1 <= self.lease_size // 2 and key not in self._refilling
+            if prefetch:
+                self._refilling.add(key)
+        if prefetch:
+            assert self._prefetch is not None
+            self._prefetch.submit(self._refill, key)
+        return Decision(True, 0.0)
+
+    def _refill(self, key: str) -> None:
+        try:
+            with self._refill_lock:
+                self._take_from_redis(key, spend=0)
+        except Exception:
+            log.exception("rate limit: could not refill the lease of a key")
+        finally:
+            with self._leases_lock:
+                self._refilling.discard(key)
 
     def take(self, key: str) -> Decision:
-        if self._script is None or self.clock() < self._redis_down_until:
-            return self.local.take(key)
+        decided = self.take_now(key)
+        if decided is not None:
+            return decided
+        with self._refill_lock:  # threads that found the lease empty at once: one refills it
+            decided = self.take_now(key)
+            return decided if decided is not None else self._take_from_redis(key)
+
+    def _take_from_redis(self, key: str, spend: int = 1) -> Decision:
+        """Asks Redis for a lease; ``spend`` of its tokens are taken now, the rest kept."""
+        assert self._script is not None
         try:
-            allowed, wait = self._script(keys=[f"{self.namespace}:{key}"], args=[self.rate, self.burst])
+            granted, wait = self._script(
+                keys=[f"{self.namespace}:{key}"], args=[self.rate, self.burst, self.lease_size]
+            )
         except redis.RedisError as exc:
             if self._redis_down_until == 0.0 or self.clock() >= self._redis_down_until + RETRY_REDIS_AFTER_S:
                 log.warning("rate limit: Redis unreachable (%s); per-process limits for now", exc)
             self._redis_down_until = self.clock() + RETRY_REDIS_AFTER_S
             return self.local.take(key)
-        return Decision(bool(int(allowed)), 0.0 if int(allowed) else float(wait))
+        granted = int(granted)
+        if granted < 1:
+            return Decision(False, float(wait))
+        if granted > spend:
+            now = self.clock()
+            with self._leases_lock:
+                if len(self._leases) >= MAX_LOCAL_BUCKETS:
+                    self._leases.clear()
+                left, until = self._leases.get(key, (0, 0.0))
+                left = left if now < until else 0
+                self._leases[key] = (left + granted - spend, now + LEASE_TTL_S)
+        return Decision(True, 0.0)
 
 
 def redis_url_of(settings: GatewaySettings) -> str | None:
@@ -135,7 +203,7 @@ def _limiter(url: str | None, rate: int, burst: int, chain_id: int) -> RateLimit
     return RateLimiter(rate, burst, client, namespace=f"coalition:ratelimit:{chain_id}")
 
 
-def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(get_settings)]) -> RateLimiter:
+async def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(settings_dependency)]) -> RateLimiter:
     return _limiter(
         redis_url_of(settings), settings.rate_limit_per_second, settings.rate_limit_burst, settings.chain_id
     )

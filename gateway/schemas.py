@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
 from eth_utils import is_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
+@lru_cache(maxsize=100_000)
+def _is_checksum_address(value: str) -> bool:
+    return is_checksum_address(value)  # a keccak per call: the same wallets come back often
+
+
 def _checksummed(value: str) -> str:
-    if not is_checksum_address(value):
+    if not _is_checksum_address(value):
         raise ValueError("must be a checksummed (EIP-55) 20-byte hex address")
     if int(value, 16) == 0:
         raise ValueError("must not be the zero address")
@@ -73,6 +79,42 @@ class PurchasePublic(BaseModel):
     batch_id: int | None = None
     failure_reason: str | None = None
     status_url: str
+
+
+MAX_BATCH = 1000
+
+
+class PurchaseBatchCreate(Strict):
+    purchases: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} purchases, each as the body of POST /v1/purchases; each is "
+        "validated on its own (an invalid one is rejected in its result, not the whole request)",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/PurchaseCreate"}},
+    )
+
+
+class BatchProblem(BaseModel):
+    type: str = Field(description="stable: /problems/<slug>")
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = Field(default=None, description="validation-error only")
+
+
+class PurchaseBatchResult(BaseModel):
+    index: int = Field(description="position of the purchase in the request")
+    purchase_id: str | None
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    purchase: PurchasePublic | None = None
+    problem: BatchProblem | None = None
+
+
+class PurchaseBatchOutcome(BaseModel):
+    accepted: int = Field(description="new purchases stored: their points are minted in the next batches")
+    duplicates: int = Field(description="purchases posted before with the same id and body: their first answer")
+    rejected: int
+    results: list[PurchaseBatchResult]
 
 
 class PartnerCreate(Strict):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
+from starlette.requests import Request
 
 from network.settings import STATE_DIR, ChainSettings
 
@@ -83,3 +84,11 @@ class GatewaySettings(ChainSettings):
 @lru_cache
 def get_settings() -> GatewaySettings:
     return GatewaySettings()
+
+
+async def settings_dependency(request: Request) -> GatewaySettings:
+    """``get_settings`` as a route dependency, resolved on the event loop: FastAPI runs a sync
+    dependency in a worker thread, a hop that costs more than the whole lookup. Overrides of
+    ``get_settings`` (the tests') are honoured."""
+    override = request.app.dependency_overrides.get(get_settings)
+    return override() if override is not None else get_settings()

@@ -1,45 +1,49 @@
-"""Partner API: purchases earn points."""
+"""Partner API: purchases earn points, one at a time or up to 1,000 in one request."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter, Response, status
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
-from sqlalchemy.orm import Session
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from gateway.deps import CurrentPartner, SessionDep, SettingsDep
-from gateway.errors import NotFound, problem_responses
-from gateway.models import Purchase
-from gateway.schemas import EarnRule, Ident, PurchaseCreate, PurchasePublic
+from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for
+from gateway.errors import PROBLEMS, GatewayError, NotFound, problem_responses, problem_type
+from gateway.schemas import (
+    MAX_BATCH,
+    Ident,
+    PurchaseBatchCreate,
+    PurchaseBatchOutcome,
+    PurchaseCreate,
+    PurchasePublic,
+)
 from gateway.services import purchases as service
-from gateway.tasks.earn import request_drain
-from gateway.timeutil import as_utc
+from gateway.services.purchase_writer import PurchaseView, view_of
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
 
 
-def _public(session: Session, purchase: Purchase, base_url: str) -> PurchasePublic:
-    name, tx_hash, batch_id, reason = service.status_of(session, purchase)
-    return PurchasePublic(
-        purchase_id=purchase.purchase_id,
-        status=name,
-        customer_wallet=purchase.customer_wallet,  # type: ignore[arg-type]
-        amount=purchase.amount,
-        currency=purchase.currency,
-        points=purchase.points,
-        rule=EarnRule(**purchase.rule),
-        seq=purchase.seq,
-        purchased_at=as_utc(purchase.purchased_at),
-        accepted_at=as_utc(purchase.created_at),
-        tx_hash=tx_hash,
-        batch_id=batch_id,
-        failure_reason=reason,
-        status_url=f"{base_url}/v1/purchases/{purchase.purchase_id}",
-    )
+def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
+    """The JSON of a purchase (``PurchasePublic``), built without a second validation pass."""
+    return {
+        "purchase_id": view.purchase_id,
+        "status": view.status,
+        "customer_wallet": view.customer_wallet,
+        "amount": str(view.amount),
+        "currency": view.currency,
+        "points": view.points,
+        "rule": view.rule,
+        "seq": view.seq,
+        "purchased_at": view.purchased_at.isoformat().replace("+00:00", "Z"),
+        "accepted_at": view.accepted_at.isoformat().replace("+00:00", "Z"),
+        "tx_hash": view.tx_hash,
+        "batch_id": view.batch_id,
+        "failure_reason": view.failure_reason,
+        "status_url": f"{base_url}/v1/purchases/{view.purchase_id}",
+    }
 
 
 @router.post(
@@ -49,6 +53,7 @@ def _public(session: Session, purchase: Purchase, base_url: str) -> PurchasePubl
     summary="Post a purchase: its points are minted to the customer",
     responses=problem_responses(
         "unauthorized",
+        "rate-limited",
         "idempotency-conflict",
         "partner-suspended",
         "validation-error",
@@ -58,30 +63,86 @@ def _public(session: Session, purchase: Purchase, base_url: str) -> PurchasePubl
         "amount-too-large",
     ),
 )
-def post_purchase(
-    body: PurchaseCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep, response: Response
-) -> PurchasePublic:
+async def post_purchase(body: PurchaseCreate, partner_id: CurrentPartnerId, settings: SettingsDep) -> Response:
     """Idempotent on ``purchase_id``: the same id with the same body returns the first answer;
-    with another body it is refused (409). The answer is 202: the points are minted in the
-    next batch; follow ``status_url`` (accepted, submitted, confirmed, or failed with a reason)."""
-    purchase, created = service.accept_purchase(
-        session, partner=partner, body=body, max_amount=Decimal(settings.max_purchase_amount)
+    with another body it is refused (409). The answer is 202 once the purchase is stored: its
+    points are minted in the next batch; follow ``status_url`` (accepted, submitted, confirmed,
+    or failed with a reason)."""
+    writer = purchase_writer_for(settings)
+    (future,) = writer.submit(partner_id, [body], Decimal(settings.max_purchase_amount))
+    outcome = await asyncio.wrap_future(future)
+    return JSONResponse(
+        _public(outcome.view, settings.public_url),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/v1/purchases/{outcome.view.purchase_id}"},
     )
-    response.headers["Location"] = f"/v1/purchases/{purchase.purchase_id}"
-    answer = _public(session, purchase, settings.public_url)
-    session.commit()  # releases the connection before the answer is serialized in another worker thread
-    if created and settings.earn_start_on_accept:
-        _start_drain(partner.id)
-    return answer
 
 
-def _start_drain(partner_id: int) -> None:
-    """Starts the partner's drain now rather than at the next beat tick (lower latency). Best
-    effort: the purchase is stored already, and beat's dispatch finds it if this fails."""
-    try:
-        request_drain(partner_id)
-    except (RedisError, KombuError, OSError) as exc:
-        log.warning("could not start the drain of partner %s now (beat will): %s", partner_id, exc)
+@router.post(
+    "/batch",
+    response_model=PurchaseBatchOutcome,
+    summary=f"Post up to {MAX_BATCH} purchases at once (end-of-day files, e-shops)",
+    responses=problem_responses("unauthorized", "rate-limited", "validation-error"),
+)
+async def post_purchase_batch(
+    body: PurchaseBatchCreate, partner_id: CurrentPartnerId, settings: SettingsDep
+) -> Response:
+    """Each purchase is handled as if it were posted alone to ``POST /v1/purchases``: its own
+    idempotency on ``purchase_id``, its own validation and its own result, in the order given.
+    One invalid or conflicting purchase does not hold back the others. The answer is 200 once
+    every accepted purchase is stored; ``results[i].outcome`` is ``accepted`` (new), ``duplicate``
+    (the same purchase posted before: the first answer) or ``rejected`` (with its problem)."""
+    results: list[dict[str, Any] | None] = [None] * len(body.purchases)
+    valid: list[tuple[int, PurchaseCreate]] = []
+    for index, raw in enumerate(body.purchases):
+        try:
+            valid.append((index, PurchaseCreate.model_validate(raw)))
+        except ValidationError as exc:
+            purchase_id = raw.get("purchase_id") if isinstance(raw, dict) else None
+            results[index] = _rejected(index, purchase_id if isinstance(purchase_id, str) else None, exc)
+    writer = purchase_writer_for(settings)
+    futures = writer.submit(partner_id, [p for _, p in valid], Decimal(settings.max_purchase_amount))
+    done = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+    for (index, purchase), outcome in zip(valid, done, strict=True):
+        if isinstance(outcome, GatewayError):
+            results[index] = _rejected(index, purchase.purchase_id, outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            results[index] = {
+                "index": index,
+                "purchase_id": purchase.purchase_id,
+                "outcome": "accepted" if outcome.created else "duplicate",
+                "purchase": _public(outcome.view, settings.public_url),
+                "problem": None,
+            }
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for result in results:
+        assert result is not None
+        counts[result["outcome"]] += 1
+    return JSONResponse(
+        {
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "results": results,
+        }
+    )
+
+
+def _rejected(index: int, purchase_id: str | None, exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, GatewayError):
+        slug, detail, extra = exc.slug, exc.detail, {}
+    else:
+        assert isinstance(exc, ValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in exc.errors()
+        ]
+        slug, extra = "validation-error", {"errors": errors}
+        detail = "invalid fields: " + ", ".join(e["field"] for e in errors)
+    code, title = PROBLEMS[slug]
+    problem = {"type": problem_type(slug), "title": title, "status": code, "detail": detail, **extra}
+    return {"index": index, "purchase_id": purchase_id, "outcome": "rejected", "purchase": None, "problem": problem}
 
 
 @router.get(
@@ -90,12 +151,10 @@ def _start_drain(partner_id: int) -> None:
     summary="Where a purchase stands",
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
-def get_purchase(
-    purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
-) -> PurchasePublic:
+def get_purchase(purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> Response:
     purchase = service.get_purchase(session, partner=partner, purchase_id=purchase_id)
     if purchase is None:
         raise NotFound(f"no purchase {purchase_id!r} of this partner")
-    answer = _public(session, purchase, settings.public_url)
-    session.commit()  # releases the connection before the answer is serialized in another worker thread
-    return answer
+    answer = _public(view_of(session, purchase), settings.public_url)
+    session.commit()  # releases the connection before the answer is serialized
+    return JSONResponse(answer)

@@ -1,0 +1,364 @@
+"""Group commit of accepted purchases: one thread per store writes every purchase that arrived
+while it wrote the previous group, in one database transaction.
+
+A request hands its validated purchase to :meth:`PurchaseWriter.submit` and waits for the
+outcome; the writer takes whatever is queued (up to ``max_group``), applies the earn rule,
+checks idempotency (against the store and within the group), takes a run of sequence numbers
+per partner with one UPDATE, inserts the outbox entries and the purchases in bulk, commits,
+and only then answers: an accepted purchase is on disk before its 202, as before, but a
+thousand of them cost one transaction instead of a thousand. When a group fails as a whole (a
+concurrent replica wrote the same ``purchase_id`` between our read and our insert), each of its
+purchases is written again alone, so one purchase never fails another.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.errors import AmountTooLarge, CustomerNotLinked, GatewayError, NotFound, PartnerSuspended
+from gateway.models import CustomerLink, Partner, Purchase
+from gateway.schemas import PurchaseCreate
+from gateway.services.idempotency import same_or_conflict
+from gateway.services.purchases import points_for, request_hash, status_of
+from gateway.timeutil import as_utc
+from network.store import OutboxPurchase, PurchaseStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseView:
+    """A stored purchase and where it stands: what the API answers."""
+
+    purchase_id: str
+    status: str
+    customer_wallet: str
+    amount: Decimal
+    currency: str
+    points: int
+    rule: dict[str, str]
+    seq: int
+    purchased_at: datetime
+    accepted_at: datetime
+    tx_hash: str | None = None
+    batch_id: int | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    view: PurchaseView
+    created: bool  # False: the answer of an earlier post of the same purchase_id and body
+
+
+@dataclass(slots=True)
+class Submitted:
+    partner_id: int
+    body: PurchaseCreate
+    max_amount: Decimal
+    future: Future[Outcome] = field(default_factory=Future)
+    digest: str = ""
+
+
+def view_of(session: Session, purchase: Purchase) -> PurchaseView:
+    """The view of a stored purchase, its status read from its outbox entry."""
+    name, tx_hash, batch_id, reason = status_of(session, purchase)
+    return PurchaseView(
+        purchase_id=purchase.purchase_id,
+        status=name,
+        customer_wallet=purchase.customer_wallet,
+        amount=purchase.amount,
+        currency=purchase.currency,
+        points=purchase.points,
+        rule=purchase.rule,
+        seq=purchase.seq,
+        purchased_at=as_utc(purchase.purchased_at),
+        accepted_at=as_utc(purchase.created_at),
+        tx_hash=tx_hash,
+        batch_id=batch_id,
+        failure_reason=reason,
+    )
+
+
+class PurchaseWriter:
+    """The group-commit writer of one store (see the module doc). ``on_committed`` is called
+    after each commit with the partners that have new purchases (to start their drains)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        on_committed: Callable[[set[int]], None] = lambda partners: None,
+        max_group: int = 2000,
+    ) -> None:
+        self.sessions = sessions
+        self.on_committed = on_committed
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[list[Submitted] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.groups = 0  # commits made, for the benchmarks and the tests
+        self.written = 0
+
+    def submit(self, partner_id: int, bodies: Iterable[PurchaseCreate], max_amount: Decimal) -> list[Future[Outcome]]:
+        """Queues purchases of one partner; each future ends with its ``Outcome`` or the
+        ``GatewayError`` that refused it."""
+        items = [Submitted(partner_id, body, max_amount) for body in bodies]
+        for item in items:
+            item.digest = request_hash(item.body)
+        self._ensure_running()
+        self._queue.put(items)
+        return [item.future for item in items]
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Writes what is queued, then ends the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout_s)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _ensure_running(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="purchase-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, stopping = list(first), False
+            while len(group) < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                group.extend(more)
+            self._write(group)
+            if stopping:
+                return
+
+    def _write(self, group: list[Submitted]) -> None:
+        try:
+            partners = self._write_group(group)
+        except Exception as exc:
+            if len(group) == 1:
+                self._write_alone(group[0], exc)
+                return
+            log.info("a group of %d purchases failed (%s); writing each alone", len(group), exc)
+            for item in group:
+                if not item.future.done():
+                    self._write([item])
+            return
+        if partners:
+            try:
+                self.on_committed(partners)
+            except Exception:
+                log.exception("could not start the drains of partners %s", sorted(partners))
+
+    def _write_alone(self, item: Submitted, exc: Exception) -> None:
+        """After a lone purchase failed to write: a concurrent writer stored the same
+        ``purchase_id`` (answer as a replay or a conflict), else the error is the answer."""
+        if isinstance(exc, IntegrityError):
+            try:
+                with self.sessions() as session:
+                    existing = _find(session, item.partner_id, [item.body.purchase_id]).get(item.body.purchase_id)
+                    if existing is not None:
+                        same_or_conflict(existing, item.digest, "purchase_id", existing.purchase_id)
+                        _resolve(item.future, Outcome(view_of(session, existing), created=False))
+                        return
+            except GatewayError as refused:
+                _fail(item.future, refused)
+                return
+            except Exception as again:
+                exc = again
+        _fail(item.future, exc)
+
+    def _write_group(self, group: list[Submitted]) -> set[int]:
+        """One transaction for the group; returns the partners with new purchases. Futures of
+        refused and replayed purchases are answered before the commit, the new ones after it."""
+        now = utcnow()
+        with self.sessions() as session:
+            partners = {
+                p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_({i.partner_id for i in group})))
+            }
+            stored = _find_many(session, [(i.partner_id, i.body.purchase_id) for i in group])
+            links = _links(session, [(i.partner_id, i.body.customer.ref) for i in group if i.body.customer.ref])
+            first_in_group: dict[tuple[int, str], Submitted] = {}
+            new: list[tuple[Submitted, str, int, dict[str, str]]] = []
+            followers: list[tuple[Submitted, Submitted]] = []  # same id again within the group
+            for item in group:
+                key = (item.partner_id, item.body.purchase_id)
+                try:
+                    if key in stored:
+                        existing = same_or_conflict(stored[key], item.digest, "purchase_id", key[1])
+                        _resolve(item.future, Outcome(view_of(session, existing), created=False))
+                    elif key in first_in_group:
+                        same_or_conflict(first_in_group[key], item.digest, "purchase_id", key[1])
+                        followers.append((item, first_in_group[key]))
+                    else:
+                        wallet, points, rule = _apply_rule(partners.get(item.partner_id), item, links)
+                        first_in_group[key] = item
+                        new.append((item, wallet, points, rule))
+                except GatewayError as refused:
+                    _fail(item.future, refused)
+            if not new:
+                session.rollback()
+                return set()
+            views = _insert(session, new, now)
+            session.commit()
+        self.groups += 1
+        self.written += len(new)
+        for (item, *_), view in zip(new, views, strict=True):
+            _resolve(item.future, Outcome(view, created=True))
+        for item, first in followers:
+            if first.future.exception() is None:
+                _resolve(item.future, Outcome(first.future.result().view, created=False))
+            else:
+                _fail(item.future, first.future.exception())  # type: ignore[arg-type]
+        return {item.partner_id for item, *_ in new}
+
+
+def _apply_rule(
+    partner: Partner | None, item: Submitted, links: dict[tuple[int, str], str]
+) -> tuple[str, int, dict[str, str]]:
+    """(wallet, points, rule) of a new purchase, or the problem that refuses it."""
+    body = item.body
+    if partner is None:
+        raise NotFound(f"partner {item.partner_id} is gone")
+    if partner.status != "active":
+        raise PartnerSuspended(f"partner {partner.id} is suspended; purchases are not accepted")
+    if body.amount > item.max_amount:
+        raise AmountTooLarge(
+            f"{body.amount} {body.currency} is above the largest purchase accepted ({item.max_amount})"
+        )
+    points, rule = points_for(partner, body.amount, body.currency)
+    wallet = body.customer.wallet
+    if wallet is None:
+        assert body.customer.ref is not None
+        wallet = links.get((partner.id, body.customer.ref))
+        if wallet is None:
+            raise CustomerNotLinked(f"customer ref {body.customer.ref!r} is not linked to a wallet; link it first")
+    return wallet, points, rule
+
+
+def _insert(
+    session: Session, new: list[tuple[Submitted, str, int, dict[str, str]]], now: datetime
+) -> list[PurchaseView]:
+    """Sequence numbers (one UPDATE per partner), outbox entries and purchases, in bulk."""
+    counts: dict[int, int] = {}
+    for item, *_ in new:
+        counts[item.partner_id] = counts.get(item.partner_id, 0) + 1
+    next_seq: dict[int, int] = {}
+    for partner_id, count in counts.items():
+        last = session.scalar(
+            update(Partner)
+            .where(Partner.id == partner_id)
+            .values(next_seq=Partner.next_seq + count)
+            .returning(Partner.next_seq)
+        )
+        assert last is not None
+        next_seq[partner_id] = last - count + 1
+    seqs = []
+    for item, *_ in new:
+        seqs.append(next_seq[item.partner_id])
+        next_seq[item.partner_id] += 1
+    outbox_rows = [
+        {
+            "partner_id": item.partner_id,
+            "seq": seq,
+            "customer": wallet,
+            "points": points,
+            "status": PurchaseStatus.QUEUED,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for (item, wallet, points, _), seq in zip(new, seqs, strict=True)
+    ]
+    outbox_ids = list(
+        session.scalars(insert(OutboxPurchase).returning(OutboxPurchase.id, sort_by_parameter_order=True), outbox_rows)
+    )
+    views, purchase_rows = [], []
+    for (item, wallet, points, rule), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
+        body = item.body
+        purchased_at = as_utc(body.purchased_at)
+        purchase_rows.append(
+            {
+                "partner_id": item.partner_id,
+                "purchase_id": body.purchase_id,
+                "request_hash": item.digest,
+                "seq": seq,
+                "customer_wallet": wallet,
+                "customer_ref": body.customer.ref,
+                "amount": body.amount,
+                "currency": body.currency,
+                "points": points,
+                "rule": rule,
+                "purchased_at": purchased_at,
+                "outbox_id": outbox_id,
+                "created_at": now,
+            }
+        )
+        amount = body.amount.quantize(Decimal("0.0001"))  # as the store gives it back (Numeric(20, 4))
+        views.append(
+            PurchaseView(
+                body.purchase_id, "accepted", wallet, amount, body.currency, points, rule, seq, purchased_at, now
+            )
+        )
+    session.execute(insert(Purchase), purchase_rows)
+    return views
+
+
+def _find(session: Session, partner_id: int, purchase_ids: list[str]) -> dict[str, Purchase]:
+    rows = session.scalars(
+        select(Purchase).where(Purchase.partner_id == partner_id, Purchase.purchase_id.in_(purchase_ids))
+    )
+    return {p.purchase_id: p for p in rows}
+
+
+def _find_many(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Purchase]:
+    if not keys:
+        return {}
+    rows = session.scalars(select(Purchase).where(tuple_(Purchase.partner_id, Purchase.purchase_id).in_(set(keys))))
+    return {(p.partner_id, p.purchase_id): p for p in rows}
+
+
+def _links(session: Session, keys: list[tuple[int, str | None]]) -> dict[tuple[int, str], str]:
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(CustomerLink.partner_id, CustomerLink.ref, CustomerLink.wallet).where(
+            tuple_(CustomerLink.partner_id, CustomerLink.ref).in_(set(keys))
+        )
+    )
+    return {(pid, ref): wallet for pid, ref, wallet in rows}
+
+
+def _resolve(future: Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+
+
+def _fail(future: Future[Outcome], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
