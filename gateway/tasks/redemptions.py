@@ -13,7 +13,8 @@ stored status and does the next step, each step guarded by a conditional UPDATE 
   is stored on the redemption before it is broadcast; a run that finds one stored looks for its
   receipt, else, if the node does not know it and the key's mined nonce has passed it, for the
   ``Redeemed`` event of the ref (burned by it after all) or the consent's nonce used (failed),
-  else signs again; otherwise it rebroadcasts the same bytes. A burn that reverts (or would:
+  else signs again; otherwise it rebroadcasts the same bytes (after the relayer's other stored
+  burns of lower nonces, in order, which the node needs first). A burn that reverts (or would:
   the gas estimate says so) fails the redemption with the decoded reason and releases its stock,
   in one transaction, unless the ``Redeemed`` event of its ref is on chain (burned by another of
   the relayer's transactions).
