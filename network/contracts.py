@@ -21,6 +21,7 @@ from web3.contract import Contract
 
 from network.deployments import CONTRACT_NAMES, PROJECT_ROOT, AddressBook
 from network.errors import ChainError
+from network.purchases import encode_purchase
 
 ARTIFACTS = PROJECT_ROOT / "build" / "contracts"
 EARN_BATCH_SELECTOR = function_signature_to_4byte_selector("earnBatch(bytes32[])")
@@ -49,8 +50,11 @@ def encode_earn_batch_items(items: Iterable[tuple[str, int, int]]) -> bytes:
     a purchase word), built as one hex string: no per-item address objects or integers."""
     parts: list[str] = []
     for customer, seq, points in items:
-        if len(customer) != 42 or customer[:2] not in ("0x", "0X") or customer[2:] == _ZERO_ADDRESS_HEX:
-            raise ValueError(f"customer must be a non-zero 0x-prefixed 20-byte address, got {customer!r}")
+        if len(customer) != 42 or customer[:2] not in ("0x", "0X"):  # e.g. no 0x: as encode_purchase says
+            parts.append(encode_purchase(customer, seq, points).hex())
+            continue
+        if customer[2:] == _ZERO_ADDRESS_HEX:
+            raise ValueError("customer must not be the zero address")
         if not (0 <= seq <= _MAX_48 and 0 < points <= _MAX_48):
             raise ValueError(f"purchase ({customer}, {seq}, {points}) does not fit a purchase word")
         parts.append(f"{customer[2:]}{seq:012x}{points:012x}")

@@ -37,7 +37,7 @@ from network.contracts import CoalitionContracts, encode_earn_batch_items, load_
 from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
 from network.outbox import OUTBOX, mark_sent, ready_batch
-from network.purchases import MAX_SEQ, encode_purchase
+from network.purchases import MAX_SEQ
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
 from network.revert import decode_revert
@@ -398,10 +398,11 @@ class EarnSender:
 
     def _fail_malformed(self, session: Session, items: Sequence[Row[tuple[int, int, int, str, int]]]) -> None:
         """Fails the queued items that do not fit a purchase word (written by something that
-        skipped ``outbox.enqueue``'s checks), so that they cannot block the queue."""
+        skipped ``outbox.enqueue``'s checks), so that they cannot block the queue. Judged one by
+        one by the same encoder as the batch, so that the next batch goes through."""
         for i in items:
             try:
-                encode_purchase(i.customer, i.seq, i.points)
+                encode_earn_batch_items([(i.customer, i.seq, i.points)])
             except ValueError as exc:
                 session.execute(
                     update(OUTBOX)

@@ -211,7 +211,7 @@ def test_unit_mark_sent_moves_queued_items_and_refuses_items_no_longer_queued(se
 
 
 def test_unit_batch_calldata_from_rows_is_that_of_the_purchase_words():
-    items = [(ALICE, 1, 10), (BOB.lower(), MAX_SEQ, MAX_SEQ), ("0X" + BOB[2:].upper(), 0, 1)]
+    items = [(ALICE, 1, 10), (BOB.lower(), MAX_SEQ, MAX_SEQ), ("0X" + BOB[2:].upper(), 0, 1), (BOB[2:], 2, 3)]
     expected = encode_earn_batch([encode_purchase(*i) for i in items])
     assert encode_earn_batch_items(items) == expected
 
@@ -228,6 +228,7 @@ def test_unit_batch_calldata_from_rows_is_that_of_the_purchase_words():
         ("0x" + "zz" * 20, 1, 1),
         ("0x" + "ab" * 19 + " a", 1, 1),
         ("ab" * 21, 1, 1),
+        (" " + ALICE, 1, 1),
     ],
 )
 def test_unit_batch_calldata_refuses_what_encode_purchase_refuses(item):

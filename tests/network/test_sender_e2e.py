@@ -20,7 +20,7 @@ import pytest
 import requests
 from eth_abi import encode as abi_encode
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 
 from network.contracts import load_abi
 from network.direct import transact
@@ -200,6 +200,28 @@ def test_a_batch_mints_every_queued_purchase(chain, partner, purchases, make_sen
     assert all(t.gas_used and t.block_number and t.broadcast_at for t in confirmed)
     assert_minted_exactly_once(chain, partner, purchases)
     log.info("250 purchases minted in %s steps", steps)
+
+
+def test_a_row_that_is_no_purchase_word_fails_alone(chain, partner, purchases, make_sender):
+    """A row written around enqueue()'s checks (e.g. a bulk insert) cannot block the queue."""
+    purchases(5)
+    with chain.sessions() as session:
+        session.execute(
+            insert(OutboxPurchase),
+            [{"partner_id": partner.partner_id, "seq": 100, "customer": "0x" + "zz" * 20, "points": 1}],
+        )
+        session.commit()
+    purchases(5, seq=101)
+    drain(make_sender(batch_max_size=100), chain)
+
+    assert item_statuses(chain) == Counter({PurchaseStatus.MINTED: 10, PurchaseStatus.FAILED: 1})
+    with chain.sessions() as session:
+        bad = session.scalar(select(OutboxPurchase).where(OutboxPurchase.seq == 100))
+    assert bad.tx_id is None and "not a purchase word" in bad.error
+    with chain.sessions() as session:  # the chain never saw it; the rest is judged as usual
+        session.execute(delete(OutboxPurchase).where(OutboxPurchase.seq == 100))
+        session.commit()
+    assert_minted_exactly_once(chain, partner, purchases)
 
 
 def test_duplicate_reference_does_not_sink_the_batch(chain, partner, purchases, make_sender):
