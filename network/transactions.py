@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GWEI = 10**9
 OPEN = (TxStatus.PENDING, TxStatus.MINED)
+RECEIPTS_PER_REQUEST = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,12 +313,15 @@ class KeyTransactions:
 
     def find_receipts(self, groups: list[list[ChainTransaction]]) -> list[Receipt | None]:
         """The receipt of whichever transaction of each group was mined (None: none yet), asked
-        for in one JSON-RPC batch. Read raw: web3's formatting of every log of a
-        1,000-purchase batch costs more than the node's answer."""
+        for in JSON-RPC batches of ``RECEIPTS_PER_REQUEST``. Read raw: web3's formatting of every
+        log of a 1,000-purchase batch costs more than the node's answer."""
         hashes = [t.tx_hash for group in groups for t in sorted(group, key=lambda t: -t.id)]
         if not hashes:
             return []
-        replies = self.rpc(lambda: self._receipt_replies(hashes))
+        replies: list[dict[str, Any]] = []
+        for i in range(0, len(hashes), RECEIPTS_PER_REQUEST):  # a batch's receipt is ~0.7 MB
+            chunk = hashes[i : i + RECEIPTS_PER_REQUEST]
+            replies += self.rpc(lambda c=chunk: self._receipt_replies(c))  # type: ignore[misc]
         by_hash: dict[str, dict[str, Any]] = {}
         for tx_hash, reply in zip(hashes, replies, strict=True):
             if "error" in reply:
