@@ -69,8 +69,9 @@ async def post_purchase(body: PurchaseCreate, partner_id: CurrentPartnerId, sett
     points are minted in the next batch; follow ``status_url`` (accepted, submitted, confirmed,
     or failed with a reason)."""
     writer = purchase_writer_for(settings)
-    (future,) = writer.submit(partner_id, [body], Decimal(settings.max_purchase_amount))
-    outcome = await asyncio.wrap_future(future)
+    (outcome,) = await asyncio.wrap_future(writer.submit(partner_id, [body], Decimal(settings.max_purchase_amount)))
+    if isinstance(outcome, BaseException):
+        raise outcome
     return JSONResponse(
         _public(outcome.view, settings.public_url),
         status_code=status.HTTP_202_ACCEPTED,
@@ -101,8 +102,8 @@ async def post_purchase_batch(
             purchase_id = raw.get("purchase_id") if isinstance(raw, dict) else None
             results[index] = _rejected(index, purchase_id if isinstance(purchase_id, str) else None, exc)
     writer = purchase_writer_for(settings)
-    futures = writer.submit(partner_id, [p for _, p in valid], Decimal(settings.max_purchase_amount))
-    done = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+    future = writer.submit(partner_id, [p for _, p in valid], Decimal(settings.max_purchase_amount))
+    done = await asyncio.wrap_future(future)
     for (index, purchase), outcome in zip(valid, done, strict=True):
         if isinstance(outcome, GatewayError):
             results[index] = _rejected(index, purchase.purchase_id, outcome)
