@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from Crypto.Hash import keccak
+import sha3  # safe-pysha3: keccak-256 in C, ten times pycryptodome's through ctypes
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
@@ -21,7 +21,7 @@ def _is_checksum_address(value: str) -> bool:
     lower = body.lower()
     if lower.strip("0123456789abcdef"):
         return False
-    digest = keccak.new(digest_bits=256, data=lower.encode()).hexdigest()
+    digest = sha3.keccak_256(lower.encode()).hexdigest()
     return body == "".join(c.upper() if d in "89abcdef" else c for c, d in zip(lower, digest, strict=False))
 
 

@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import ujson
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -24,6 +25,14 @@ from gateway.services import purchases as service
 from gateway.services.purchase_writer import PurchaseView, view_of
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
+
+
+class BatchJSONResponse(JSONResponse):
+    """The answer of a batch (up to 1,000 purchases), encoded by ujson: the standard library's
+    encoder took a tenth of the gateway's time per purchase. Only str, int and None inside."""
+
+    def render(self, content: Any) -> bytes:
+        return ujson.dumps(content, ensure_ascii=False, escape_forward_slashes=False).encode()
 
 
 def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
@@ -121,7 +130,7 @@ async def post_purchase_batch(
     for result in results:
         assert result is not None
         counts[result["outcome"]] += 1
-    return JSONResponse(
+    return BatchJSONResponse(
         {
             "accepted": counts["accepted"],
             "duplicates": counts["duplicate"],
