@@ -89,24 +89,43 @@ class VerifiedKeys:
 
     Used by the hot write paths (purchases), which check the partner's status and earn rule
     again inside their own transaction, so a suspension or a re-rate takes effect at once
-    there; a revoked key keeps working on this replica for at most ``ttl_s``."""
+    there; a revoked key keeps working on this replica for at most ``ttl_s`` + ``grace_s``.
+    When an entry expires, one request verifies it again while the others keep using it (for
+    up to ``grace_s``), so that a busy key never sends all its requests to the store at once."""
 
-    def __init__(self, ttl_s: float = KEY_CACHE_TTL_S, max_keys: int = 10_000) -> None:
-        self.ttl_s, self.max_keys = ttl_s, max_keys
+    def __init__(
+        self, ttl_s: float = KEY_CACHE_TTL_S, grace_s: float = KEY_CACHE_TTL_S, max_keys: int = 10_000
+    ) -> None:
+        self.ttl_s, self.grace_s, self.max_keys = ttl_s, grace_s, max_keys
         self._keys: dict[str, tuple[int, str, float]] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, key: str) -> tuple[int, str] | None:
-        hit = self._keys.get(key)
-        if hit is None or hit[2] < time.monotonic():
+        """The partner of a verified key; None when the caller must verify it (and put it)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._keys.get(key)
+            if hit is None:
+                return None
+            if now < hit[2]:
+                return hit[0], hit[1]
+            if now < hit[2] + self.grace_s and key in self._refreshing:
+                return hit[0], hit[1]  # another request is verifying it right now
+            self._refreshing.add(key)
             return None
-        return hit[0], hit[1]
 
     def put(self, key: str, partner_id: int, prefix: str) -> None:
         with self._lock:
             if len(self._keys) >= self.max_keys:
                 self._keys.clear()
             self._keys[key] = (partner_id, prefix, time.monotonic() + self.ttl_s)
+            self._refreshing.discard(key)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+            self._refreshing.discard(key)
 
 
 _verified = VerifiedKeys()
@@ -139,7 +158,11 @@ async def current_partner_id(
     key = _bearer(authorization)
     hit = _verified.get(key)
     if hit is None:
-        hit = await run_in_threadpool(_verify_key, settings.database_url, key)
+        try:
+            hit = await run_in_threadpool(_verify_key, settings.database_url, key)
+        except BaseException:
+            _verified.forget(key)
+            raise
         _verified.put(key, *hit)
     partner_id, prefix = hit
     decision = limiter.take_now(prefix)

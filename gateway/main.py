@@ -7,11 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors
 from gateway.deps import stop_purchase_writers
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
+from gateway.settings import get_settings
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 @asynccontextmanager
@@ -23,6 +27,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     app = FastAPI(
         lifespan=lifespan,
+        telemetry=None if get_settings().request_telemetry else NO_TELEMETRY,
         title="Coalition loyalty network",
         version="0.1.0",
         description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
