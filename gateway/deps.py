@@ -177,12 +177,21 @@ _writers: dict[str, PurchaseWriter] = {}
 _writers_lock = threading.Lock()
 
 
+DRAIN_REQUEST_EVERY_S = 0.2
+_drains_requested: dict[int, float] = {}
+
+
 def _start_drains(partner_ids: set[int]) -> None:
-    """Starts the partners' drains now rather than at the next beat tick (lower latency). Best
-    effort: the purchases are stored already, and beat's dispatch finds them if this fails."""
+    """Starts the partners' drains now rather than at the next beat tick (lower latency), at
+    most once per ``DRAIN_REQUEST_EVERY_S`` a partner (a running drain looks for new work before
+    it ends, and beat's dispatch finds any). Best effort: the purchases are stored already."""
     from gateway.tasks.earn import request_drain  # the Celery app is loaded on first use
 
+    now = time.monotonic()
     for partner_id in sorted(partner_ids):
+        if now - _drains_requested.get(partner_id, -1e9) < DRAIN_REQUEST_EVERY_S:
+            continue
+        _drains_requested[partner_id] = now
         try:
             request_drain(partner_id)
         except (RedisError, KombuError, OSError) as exc:
