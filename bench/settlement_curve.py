@@ -12,7 +12,8 @@ blocks that the indexer has indexed, with the partners' on-chain exposure set to
 would have reserved), and the clock runs from the operator's ``POST /v1/operator/settlements``
 to the period read back ``settled`` from ``GET /v1/operator/settlements/{id}`` (polled every
 20 ms): reading the period's events, computing the lines and the statement and its hash, storing
-them, signing, sending and confirming ``Clearing.settle`` on the anvil. Setup (onboarding,
+them, signing, sending and confirming ``Clearing.settle`` on the anvil (run without its periodic
+state dump, which stalls a node of 10k+ blocks). Setup (onboarding,
 mining the empty blocks, synthesizing the rows) is timed apart and not counted.
 
 Each settled period is checked: the served statement's lines equal the synthesized totals, its
@@ -30,6 +31,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -54,8 +56,9 @@ from tests.network.harness import USD
 
 OUT = Path(__file__).resolve().parent / "settlement_curve.json"
 SIZES = [10_000, 100_000, 1_000_000]
-QUICK_SIZES = [2_000, 20_000, 100_000]
+QUICK_SIZES = [10_000, 50_000, 200_000]
 POLL_S = 0.02
+STATE_INTERVAL_ENV = "COALITION_ANVIL_STATE_INTERVAL_S"
 
 
 def partner_rates(i: int) -> tuple[int, int]:
@@ -65,6 +68,8 @@ def partner_rates(i: int) -> tuple[int, int]:
 
 
 def onboard(stack: Stack, n: int) -> list[SynthPartner]:
+    """``n`` partners over the operator API, one after the other (in local mode concurrent
+    onboardings race on the admin key's nonce when they deposit test funds)."""
     partners = []
     for i in range(n):
         issue_price, rate = partner_rates(i)
@@ -126,16 +131,22 @@ def one_size(
     clearing = h.contracts.clearing
     t0 = time.perf_counter()
     blocks = mine_blocks(h.w3, math.ceil(n / EVENTS_PER_BLOCK))
+    t_mined = time.perf_counter()
     stack.wait_indexed(blocks[-1][0], timeout_s=300)
+    t_indexed = time.perf_counter()
     before = {p.id: int(clearing.functions.exposureOf(p.id).call()) for p in partners}
     expected = synth.write(h.sessions, blocks, n, before)
+    t_written = time.perf_counter()
     for pid, value in expected.issued_value.items():
         set_exposure(h.w3, clearing, slot, pid, before[pid] + value)
     for pid in expected.issued_value:
         exposure, funds = (int(clearing.functions.exposureOf(pid).call()), int(clearing.functions.fundsOf(pid).call()))
         assert exposure <= funds, f"partner {pid}: exposure {exposure} over its funds {funds}: deposit more"
     setup_s = time.perf_counter() - t0
-    log(f"  {n:>9,} events synthesized into the store over {len(blocks):,} blocks in {setup_s:.1f} s; settling")
+    log(
+        f"  {n:>9,} events synthesized into the store over {len(blocks):,} blocks in {setup_s:.1f} s (mining"
+        f" {t_mined - t0:.1f} s, indexing {t_indexed - t_mined:.1f} s, rows {t_written - t_indexed:.1f} s); settling"
+    )
     body, seconds, post_s = settle_over_api(stack)
     log(f"  {n:>9,} events settled in {seconds:.3f} s (the POST: {post_s:.3f} s)")
     check_period(stack, body, expected)
@@ -194,6 +205,20 @@ def run(
     """Runs the curve on its own stack (ports ``port``..``port + 9``) and returns the figures."""
     sizes = sorted(sizes)
     wall0 = time.perf_counter()
+    # anvil without its periodic state dump (as bench/earn_throughput.py): dumping 10k+ blocks
+    # every second stalls the node; read by make_harness's ChainSettings, put back afterwards
+    saved = os.environ.get(STATE_INTERVAL_ENV)
+    os.environ[STATE_INTERVAL_ENV] = "0"
+    try:
+        return _run(port=port, sizes=sizes, partners=partners, cross_check=cross_check, log=log, wall0=wall0)
+    finally:
+        if saved is None:
+            os.environ.pop(STATE_INTERVAL_ENV, None)
+        else:
+            os.environ[STATE_INTERVAL_ENV] = saved
+
+
+def _run(*, port: int, sizes: list[int], partners: int, cross_check: int, log: Any, wall0: float) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-settlement-") as tmp,
         start_stack(
