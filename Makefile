@@ -21,7 +21,7 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: chromium setup demo test test-contracts chaos lint gas bench-sender lock clean
+.PHONY: chromium setup demo test test-contracts chaos lint gas bench bench-quick bench-sender lock clean
 
 setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks $(ST_VENV)/.installed
 
@@ -81,6 +81,13 @@ gas: setup
 	$(BIN)/brownie run scripts/gas.py
 
 # earns per second and gas per purchase: one transaction per purchase vs the batching sender
+# Issue 7's benchmarks in one run: prints the table, writes bench/results.json (a few minutes)
+bench: setup
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m bench --quick $(ARGS)
+
 bench-sender: setup
 	$(BIN)/python -m bench.earn_throughput
 

@@ -1,0 +1,228 @@
+"""``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
+
+    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions]
+
+1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
+2. the naive way, the same workload: one mint transaction per purchase, sent from the request
+   and waited for (bench/naive_gateway.py);
+3. the gateway alone, the chain side not in the loop (``gateway_alone``);
+4. batch ingestion end to end, ``POST /v1/purchases/batch`` of 1,000 (``batch_end_to_end``);
+5. the chain's ceiling: pre-signed earn batches straight to anvil (bench/chain_ceiling.py);
+6. gas per purchase, amortised, of 1, 2, 4 and 5 (read from the receipts);
+7. settlement of 10k to 1M events across 50 partners (bench/settlement_curve.py);
+8. redemptions end to end (bench/redemptions_e2e.py).
+
+Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
+sizes (a smoke test of the whole run, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import chain_ceiling, pipeline, redemptions_e2e, settlement_curve
+from bench.earn_throughput import machine
+
+OUT = Path(__file__).resolve().parent / "results.json"
+PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions")
+FULL = {
+    "purchases": 10_000,
+    "connections": 64,
+    "batch_purchases": 60_000,
+    "naive_purchases": 200,
+    "ceiling_batches": 30,
+    "settlement_sizes": [10_000, 30_000, 100_000, 300_000, 1_000_000],
+    "redemptions": 300,
+}
+QUICK = FULL | {
+    "purchases": 2_000,
+    "batch_purchases": 10_000,
+    "naive_purchases": 40,
+    "ceiling_batches": 5,
+    "settlement_sizes": [10_000, 30_000],
+    "redemptions": 60,
+}
+
+
+def _timed(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    print(f"-- {name} ...", flush=True)
+    start = time.perf_counter()
+    result = fn()
+    print(f"-- {name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return result
+
+
+def measure(parts: list[str], p: dict[str, Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    if "gateway" in parts:
+        raw["gateway"] = _timed("gateway alone", lambda: pipeline.gateway_alone(p["purchases"], p["connections"]))
+    if "e2e" in parts:
+        raw["e2e"] = _timed("end to end", lambda: pipeline.end_to_end(p["purchases"], p["connections"]))
+    if "batch" in parts:
+        raw["batch"] = _timed("batch end to end", lambda: pipeline.batch_end_to_end(p["batch_purchases"], 4))
+    if "naive" in parts:
+        raw["naive"] = _timed("naive", lambda: pipeline.naive(p["naive_purchases"], 16))
+    if "ceiling" in parts:
+        raw["ceiling"] = _timed("chain ceiling", lambda: chain_ceiling.run(port=8900, batches=p["ceiling_batches"]))
+    if "settlement" in parts:
+        raw["settlement"] = _timed(
+            "settlement curve",
+            lambda: settlement_curve.run(port=8910, sizes=p["settlement_sizes"], log=lambda *a, **k: None),
+        )
+    if "redemptions" in parts:
+        raw["redemptions"] = _timed("redemptions", lambda: redemptions_e2e.run(redemptions=p["redemptions"]))
+    return raw
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """The keys issue 7 asks for (None where that part did not run)."""
+    g, e, b, n = raw.get("gateway", {}), raw.get("e2e", {}), raw.get("batch", {}), raw.get("naive", {})
+    c, s, r = raw.get("ceiling", {}), raw.get("settlement", {}), raw.get("redemptions", {})
+    largest = s.get("curve", [{}])[-1] if s.get("curve") else {}
+    return {
+        "e2e_purchases_per_s": e.get("purchases_per_s"),
+        "e2e_latency_p50_s": e.get("latency_p50_s"),
+        "e2e_latency_p95_s": e.get("latency_p95_s"),
+        "e2e_latency_p99_s": e.get("latency_p99_s"),
+        "naive_purchases_per_s": n.get("purchases_per_s"),
+        "ratio_vs_naive": _ratio(e.get("purchases_per_s"), n.get("purchases_per_s")),
+        "gateway_accept_per_s": g.get("requests_per_s"),
+        "gateway_p99_ms": g.get("p99_ms"),
+        "ratio_vs_gateway": _ratio(e.get("purchases_per_s"), g.get("requests_per_s")),
+        "batch_e2e_purchases_per_s": b.get("purchases_per_s"),
+        "ceiling_mints_per_s": c.get("ceiling_mints_per_s"),
+        "ratio_batch_vs_ceiling": _ratio(b.get("purchases_per_s"), c.get("ceiling_mints_per_s")),
+        "gas_per_purchase": e.get("gas_per_purchase"),
+        "gas_per_purchase_batch": b.get("gas_per_purchase"),
+        "gas_per_purchase_ceiling": c.get("gas_per_purchase"),
+        "gas_per_purchase_naive": n.get("gas_per_purchase"),
+        "settlement_1m_s": largest.get("seconds") if largest.get("events") == 1_000_000 else None,
+        "settlement_largest_events": largest.get("events"),
+        "settlement_largest_s": largest.get("seconds"),
+        "redemptions_per_s": r.get("redemptions_per_s"),
+    }
+
+
+TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
+    ("e2e_purchases_per_s", ">= 1,000 /s", lambda v: v >= 1000),
+    ("ratio_vs_naive", ">= 20x", lambda v: v >= 20),
+    ("ratio_vs_gateway", ">= 0.60", lambda v: v >= 0.6),
+    ("e2e_latency_p99_s", "< 3 s", lambda v: v < 3),
+    ("gateway_accept_per_s", ">= 1,500 /s", lambda v: v >= 1500),
+    ("gateway_p99_ms", "< 100 ms", lambda v: v < 100),
+    ("batch_e2e_purchases_per_s", ">= 10,000 /s", lambda v: v >= 10_000),
+    ("ratio_batch_vs_ceiling", ">= 0.30", lambda v: v >= 0.3),
+    ("gas_per_purchase", "<= 30,000", lambda v: v <= 30_000),
+    ("gas_per_purchase_batch", "<= 30,000", lambda v: v <= 30_000),
+    ("settlement_1m_s", "< 30 s", lambda v: v < 30),
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
+    """The run as a Markdown table (what the README carries), then the targets."""
+    g, e, b, n = raw.get("gateway", {}), raw.get("e2e", {}), raw.get("batch", {}), raw.get("naive", {})
+    c, r = raw.get("ceiling", {}), raw.get("redemptions", {})
+    rows = [
+        ("1. end to end, single purchases", e.get("purchases"), e.get("purchases_per_s"),
+         f"{_fmt(e.get('latency_p50_s'))} / {_fmt(e.get('latency_p95_s'))} / {_fmt(e.get('latency_p99_s'))} s",
+         e.get("gas_per_purchase")),
+        ("2. naive: a mint per request, waited for", n.get("purchases"), n.get("purchases_per_s"),
+         f"{_fmt(n.get('latency_p50_s'))} / - / {_fmt(n.get('latency_p99_s'))} s", n.get("gas_per_purchase")),
+        ("3. gateway alone, accepted", g.get("purchases"), g.get("requests_per_s"),
+         f"{_fmt(g.get('p50_ms'))} / - / {_fmt(g.get('p99_ms'))} ms", None),
+        ("4. batch ingestion end to end (1,000 a request)", b.get("purchases"), b.get("purchases_per_s"),
+         f"{_fmt(b.get('latency_p50_s'))} / {_fmt(b.get('latency_p95_s'))} / {_fmt(b.get('latency_p99_s'))} s",
+         b.get("gas_per_purchase")),
+        ("5. chain ceiling: pre-signed batches to anvil", c.get("purchases"), c.get("ceiling_mints_per_s"), "-",
+         c.get("gas_per_purchase")),
+        ("8. redemptions end to end", r.get("redemptions"), r.get("redemptions_per_s"),
+         f"{_fmt(r.get('p50_s'))} / {_fmt(r.get('p95_s'))} / {_fmt(r.get('p99_s'))} s", None),
+    ]  # fmt: skip
+    lines = [
+        "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {name} | {_fmt(k)} | {_fmt(v)} | {lat} | {_fmt(gas)} |" for name, k, v, lat, gas in rows]
+    curve = raw.get("settlement", {}).get("curve", [])
+    if curve:
+        lines += ["", "| 7. settlement: events in the period | seconds | µs per event |", "|---:|---:|---:|"]
+        lines += [f"| {c_['events']:,} | {c_['seconds']:.2f} | {c_['us_per_event']:.2f} |" for c_ in curve]
+    lines += [
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+        f"| 1 ÷ 2, end to end vs naive | {_fmt(keys['ratio_vs_naive'])} |",
+        f"| 1 ÷ 3, end to end vs the gateway alone | {_fmt(keys['ratio_vs_gateway'])} |",
+        f"| 4 ÷ 5, batch ingestion vs the chain's ceiling | {_fmt(keys['ratio_batch_vs_ceiling'])} |",
+        "",
+        "| target | wanted | measured | |",
+        "|---|---|---:|---|",
+    ]
+    for key, wanted, ok in TARGETS:
+        value = keys.get(key)
+        mark = "-" if value is None else ("met" if ok(value) else "**missed**")
+        lines.append(f"| {key} | {wanted} | {_fmt(value)} | {mark} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not figures to quote")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"a subset of {','.join(PARTS)}")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    parts = [p for p in args.only.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {sorted(unknown)}")
+    params = QUICK if args.quick else FULL
+    info = machine()
+    started = time.perf_counter()
+    raw = measure(parts, params)
+    info["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    keys = summary(raw)
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": info,
+        "cores": info["cores"],
+        "memory_gib": info["memory_gib"],
+        "quick": args.quick,
+        "params": params,
+        "wall_s": round(time.perf_counter() - started, 1),
+        **keys,
+        "raw": raw,
+    }
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print()
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
+        f"load {info['load_avg_1m']} at start, {info['load_avg_1m_at_end']} at end; {result['wall_s']:.0f} s in all"
+    )
+    print()
+    print(table(raw, keys))
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
