@@ -46,6 +46,12 @@ def store_sessions(url: str) -> sessionmaker[Session]:
     return sessions
 
 
+def forget_stores() -> None:
+    """After a fork: the child opens its own connections (a pool must not cross processes)."""
+    with _stores_lock:
+        _stores.clear()
+
+
 def get_sessions() -> sessionmaker[Session]:
     return store_sessions(get_settings().database_url)
 

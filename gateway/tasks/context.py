@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.chain import Chain, get_chain
-from gateway.deps import get_sessions
+from gateway.deps import forget_stores, get_sessions
 from gateway.services.onboarding import keystore_password, minter_key_name
 from gateway.settings import GatewaySettings, get_settings
 from gateway.tasks.app import redis_url
@@ -53,5 +53,6 @@ def relayer_account() -> LocalAccount:
 
 @worker_process_init.connect
 def _fresh_process(**_: object) -> None:
-    for cached in (get_settings, get_sessions, get_chain, redis_client, minter_account, relayer_account):
+    for cached in (get_settings, get_chain, redis_client, minter_account, relayer_account):
         cached.cache_clear()
+    forget_stores()
