@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from network.contracts import CoalitionContracts, encode_earn_batch_items, load_abi
+from network.earn_results import fail_items, receipt_results, settle_items
 from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
 from network.outbox import OUTBOX, mark_sent, ready_batch
-from network.purchases import MAX_SEQ
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
 from network.revert import decode_revert
@@ -49,18 +49,6 @@ __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]
 
 log = logging.getLogger(__name__)
 KIND = "earn_batch"
-
-
-def earned_seqs(data: str) -> list[int]:
-    """The seqs of the purchase words of an ``Earned`` log's data (``uint96 issuePrice,
-    bytes32 root, uint256 points, bytes32[] purchases``), read without an ABI decoder."""
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
-    start = int.from_bytes(raw[96:128], "big")
-    count = int.from_bytes(raw[start : start + 32], "big")
-    end = start + 32 + 32 * count
-    if len(raw) < end:
-        raise ChainError(f"Earned log data too short for {count} purchases")
-    return [(int.from_bytes(raw[i : i + 32], "big") >> 48) & MAX_SEQ for i in range(start + 32, end, 32)]
 
 
 def batch_gas(n: int, block_gas_limit: int) -> int:
@@ -227,25 +215,6 @@ class EarnSender:
             report.confirmed_txs += 1
         session.commit()
 
-    def _receipt_results(self, receipt: Receipt) -> tuple[dict[int, int], set[int]]:
-        """From a batch's receipt: the seqs it minted (with their batch id) and those it skipped.
-        Reads only the points contract's ``Earned`` and ``PurchaseSkipped`` logs, raw: a batch's
-        receipt also holds a Transfer per purchase."""
-        minted: dict[int, int] = {}
-        skipped: set[int] = set()
-        points = self.points_address.lower()
-        for raw in receipt.logs:
-            topics = raw["topics"]
-            if not topics or str(raw["address"]).lower() != points:
-                continue
-            if topics[0] == self._earned_topic:
-                batch_id = int(topics[2], 16)
-                for seq in earned_seqs(raw["data"]):
-                    minted[seq] = batch_id
-            elif topics[0] == self._skipped_topic:
-                skipped.add(int(topics[2], 16))
-        return minted, skipped
-
     def _settle_items(
         self,
         session: Session,
@@ -254,58 +223,25 @@ class EarnSender:
         receipt: Receipt,
         report: StepReport,
     ) -> None:
-        """Each item of the transaction minted, skipped or failed, as the receipt says; in bulk."""
-        minted, skipped = self._receipt_results(receipt)
-        tx_ids = [t.id for t in group]
-        c = OUTBOX.c
-        items = session.execute(select(c.id, c.seq).where(c.tx_id.in_(tx_ids))).all()
-        by_batch: dict[int, list[int]] = defaultdict(list)
-        skipped_ids: list[int] = []
-        failed_ids: list[int] = []
-        for item_id, seq in items:
-            batch_id = minted.get(seq)
-            if batch_id is not None:
-                by_batch[batch_id].append(item_id)
-            elif seq in skipped:
-                skipped_ids.append(item_id)
-            else:
-                failed_ids.append(item_id)
-        minted_status = {"status": PurchaseStatus.MINTED, "tx_id": mined.id, "error": None}
-        if len(by_batch) == 1 and not skipped_ids and not failed_ids:  # the usual case: one UPDATE
-            ((batch_id, ids),) = by_batch.items()
-            session.execute(update(OUTBOX).where(c.tx_id.in_(tx_ids)).values(batch_id=batch_id, **minted_status))
-        else:
-            for batch_id, ids in by_batch.items():
-                session.execute(update(OUTBOX).where(c.id.in_(ids)).values(batch_id=batch_id, **minted_status))
-            if skipped_ids:
-                session.execute(
-                    update(OUTBOX)
-                    .where(c.id.in_(skipped_ids))
-                    .values(
-                        status=PurchaseStatus.SKIPPED,
-                        tx_id=mined.id,
-                        error="seq already minted on chain before this transaction",
-                    )
-                )
-            if failed_ids:
-                session.execute(
-                    update(OUTBOX)
-                    .where(c.id.in_(failed_ids))
-                    .values(
-                        status=PurchaseStatus.FAILED, tx_id=mined.id, error=f"not in the receipt of {mined.tx_hash}"
-                    )
-                )
-        report.results[PurchaseStatus.MINTED] += sum(len(ids) for ids in by_batch.values())
-        report.results[PurchaseStatus.SKIPPED] += len(skipped_ids)
-        report.results[PurchaseStatus.FAILED] += len(failed_ids)
+        minted, skipped = receipt_results(
+            receipt.logs,
+            points_address=self.points_address,
+            earned_topic=self._earned_topic,
+            skipped_topic=self._skipped_topic,
+        )
+        counts = settle_items(
+            session,
+            tx_ids=[t.id for t in group],
+            mined_id=mined.id,
+            mined_hash=mined.tx_hash,
+            minted=minted,
+            skipped=skipped,
+        )
+        for status, n in counts.items():
+            report.results[status] += n
 
     def _fail_items(self, session: Session, group: list[ChainTransaction], reason: str, report: StepReport) -> None:
-        result = session.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.tx_id.in_([t.id for t in group]))
-            .values(status=PurchaseStatus.FAILED, error=reason)
-        )
-        report.results[PurchaseStatus.FAILED] += int(result.rowcount)  # type: ignore[attr-defined]
+        report.results[PurchaseStatus.FAILED] += fail_items(session, tx_ids=[t.id for t in group], reason=reason)
 
     # ------------------------------------------------------------------ items follow their transaction
 

@@ -21,7 +21,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -36,6 +35,7 @@ from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint
 
 from network.errors import ChainError, TransientRpcError
+from network.receipts import Receipt, block_hashes, read_receipts
 from network.revert import decode_revert
 from network.settings import ChainSettings
 from network.store import ChainTransaction, TxStatus, utcnow
@@ -45,17 +45,6 @@ T = TypeVar("T")
 GWEI = 10**9
 OPEN = (TxStatus.PENDING, TxStatus.MINED)
 FINAL = (TxStatus.CONFIRMED, TxStatus.REVERTED)
-RECEIPTS_PER_REQUEST = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    gas_used: int
-    succeeded: bool
-    logs: list[dict[str, Any]]
 
 
 class Unstuck(NamedTuple):
@@ -149,13 +138,7 @@ class KeyTransactions:
             if any(t.status in FINAL for t in group)
         }
         numbers = sorted({t.block_number for t in final.values() if t.block_number is not None})
-        canonical: dict[int, str] = {}
-        for i in range(0, len(numbers), 64):
-            chunk = numbers[i : i + 64]
-            blocks = self.rpc(lambda c=chunk: self._rpc_batch([("eth_getBlockByNumber", [hex(n), False]) for n in c]))  # type: ignore[misc]
-            for n, reply in zip(chunk, blocks, strict=True):
-                if reply.get("result"):
-                    canonical[n] = reply["result"]["hash"]
+        canonical = block_hashes(self.w3, numbers, self.rpc)
         return {
             nonce: group
             for nonce, group in groups.items()
@@ -341,54 +324,11 @@ class KeyTransactions:
         return self.find_receipts([group])[0]
 
     def find_receipts(self, groups: list[list[ChainTransaction]]) -> list[Receipt | None]:
-        """The receipt of whichever transaction of each group was mined (None: none yet), asked
-        for in JSON-RPC batches of ``RECEIPTS_PER_REQUEST``. Read raw: web3's formatting of every
-        log of a 1,000-purchase batch costs more than the node's answer."""
-        hashes = [t.tx_hash for group in groups for t in sorted(group, key=lambda t: -t.id)]
-        if not hashes:
-            return []
-        replies: list[dict[str, Any]] = []
-        for i in range(0, len(hashes), RECEIPTS_PER_REQUEST):  # a batch's receipt is ~0.7 MB
-            chunk = hashes[i : i + RECEIPTS_PER_REQUEST]
-            replies += self.rpc(lambda c=chunk: self._receipt_replies(c))  # type: ignore[misc]
-        by_hash: dict[str, dict[str, Any]] = {}
-        for tx_hash, reply in zip(hashes, replies, strict=True):
-            if "error" in reply:
-                raise ChainError(f"eth_getTransactionReceipt({tx_hash}) failed: {reply['error']}")
-            if reply.get("result"):
-                by_hash[tx_hash] = reply["result"]
-        found: list[Receipt | None] = []
-        for group in groups:
-            raw = next((by_hash[t.tx_hash] for t in sorted(group, key=lambda t: -t.id) if t.tx_hash in by_hash), None)
-            found.append(
-                None
-                if raw is None
-                else Receipt(
-                    tx_hash=raw["transactionHash"],
-                    block_number=int(raw["blockNumber"], 16),
-                    block_hash=raw["blockHash"],
-                    gas_used=int(raw["gasUsed"], 16),
-                    succeeded=int(raw["status"], 16) == 1,
-                    logs=raw["logs"],
-                )
-            )
-        return found
-
-    def _receipt_replies(self, hashes: list[str]) -> list[dict[str, Any]]:
-        """``eth_getTransactionReceipt`` of each hash, in order."""
-        return self._rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-
-    def _rpc_batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        """The raw replies of ``calls``, in order: one batch request when the provider can,
-        else one request each."""
-        provider = self.w3.provider
-        batch = getattr(provider, "make_batch_request", None)
-        if batch is None or len(calls) == 1:
-            return [dict(provider.make_request(method, params)) for method, params in calls]  # type: ignore[arg-type]
-        replies = batch(calls)  # type: ignore[misc]
-        if not isinstance(replies, list):  # the node refused the batch as a whole
-            raise ChainError(f"batch of {calls[0][0]} failed: {replies}")
-        return [dict(r) for r in replies]
+        """The receipt of whichever transaction of each group was mined (None: none yet), read
+        raw in JSON-RPC batches (``network.receipts``)."""
+        newest_first = [sorted(group, key=lambda t: -t.id) for group in groups]
+        found = read_receipts(self.w3, [t.tx_hash for group in newest_first for t in group], self.rpc)
+        return [next((found[t.tx_hash] for t in group if t.tx_hash in found), None) for group in newest_first]
 
     def revert_reason(self, tx: ChainTransaction) -> str:
         """Why the mined ``tx`` reverted: its call replayed on the block before its own."""
