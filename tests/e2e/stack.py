@@ -268,11 +268,18 @@ def wait_healthy(stack: Stack, name: str, timeout_s: float = 30) -> None:
 
 @contextlib.contextmanager
 def start_stack(
-    tmp: Path, *, ports: range, workers: int = 1, concurrency: int = 2, beat: bool = True, **settings: object
+    tmp: Path,
+    *,
+    ports: range,
+    workers: int = 1,
+    concurrency: int = 2,
+    beat: bool = True,
+    gateway_processes: int = 1,
+    **settings: object,
 ) -> Iterator[Stack]:
     """Starts anvil, Redis, ``workers`` Celery workers, beat (unless ``beat=False``) and the
-    gateway on free ports of ``ports``; ``settings`` are GatewaySettings field names, passed to
-    every process as ``COALITION_<NAME>``."""
+    gateway (``gateway_processes`` uvicorn processes on one port) on free ports of ``ports``;
+    ``settings`` are GatewaySettings field names, passed to every process as ``COALITION_<NAME>``."""
     tmp.mkdir(parents=True, exist_ok=True)
     taken: set[int] = set()
     harness: Harness | None = None
@@ -312,6 +319,7 @@ def start_stack(
                 "--port",
                 str(gateway_port),
                 "--no-access-log",
+                *(["--workers", str(gateway_processes)] if gateway_processes > 1 else []),
             ],
         )
         wait_healthy(stack, "gateway")

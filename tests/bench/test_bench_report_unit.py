@@ -1,0 +1,74 @@
+"""Unit tests of the benchmark runner's report (no processes): the keys issue 7 asks for, the
+ratios, the targets, and the load generator's percentile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.__main__ import summary, table
+from bench.loadgen import percentile
+
+RAW: dict[str, Any] = {
+    "gateway": {"purchases": 100, "requests_per_s": 2000.0, "p50_ms": 10.0, "p99_ms": 50.0},
+    "e2e": {
+        "purchases": 100,
+        "purchases_per_s": 1500.0,
+        "latency_p50_s": 0.5,
+        "latency_p95_s": 1.0,
+        "latency_p99_s": 2.0,
+        "gas_per_purchase": 27_000,
+    },
+    "batch": {"purchases": 1000, "purchases_per_s": 12_000.0, "gas_per_purchase": 26_900},
+    "naive": {"purchases": 10, "purchases_per_s": 50.0, "gas_per_purchase": 118_000},
+    "ceiling": {"ceiling_mints_per_s": 30_000.0, "gas_per_purchase": 26_800},
+    "settlement": {
+        "curve": [
+            {"events": 10_000, "seconds": 0.5, "us_per_event": 50.0},
+            {"events": 1_000_000, "seconds": 20.0, "us_per_event": 20.0},
+        ]
+    },
+    "redemptions": {"redemptions": 30, "redemptions_per_s": 25.0},
+}
+ISSUE_KEYS = {
+    "e2e_purchases_per_s",
+    "e2e_latency_p99_s",
+    "naive_purchases_per_s",
+    "ratio_vs_naive",
+    "gateway_accept_per_s",
+    "gateway_p99_ms",
+    "ratio_vs_gateway",
+    "batch_e2e_purchases_per_s",
+    "ceiling_mints_per_s",
+    "ratio_batch_vs_ceiling",
+    "gas_per_purchase",
+    "settlement_1m_s",
+    "redemptions_per_s",
+}
+
+
+def test_summary_has_every_key_of_the_issue_with_the_ratios() -> None:
+    keys = summary(RAW)
+    assert set(keys) >= ISSUE_KEYS
+    assert keys["ratio_vs_naive"] == 30.0 and keys["ratio_vs_gateway"] == 0.75
+    assert keys["ratio_batch_vs_ceiling"] == 0.4 and keys["settlement_1m_s"] == 20.0
+
+
+def test_summary_of_a_partial_run_leaves_what_did_not_run_empty() -> None:
+    keys = summary({"gateway": RAW["gateway"], "settlement": {"curve": [RAW["settlement"]["curve"][0]]}})
+    assert keys["gateway_accept_per_s"] == 2000.0
+    assert keys["ratio_vs_gateway"] is None and keys["e2e_purchases_per_s"] is None
+    assert keys["settlement_1m_s"] is None and keys["settlement_largest_events"] == 10_000
+
+
+def test_table_marks_targets_met_and_missed() -> None:
+    raw = RAW | {"gateway": RAW["gateway"] | {"p99_ms": 150.0}}
+    text = table(raw, summary(raw))
+    assert "| gateway_p99_ms | < 100 ms | 150.0 | **missed** |" in text
+    assert "| e2e_purchases_per_s | >= 1,000 /s | 1,500.0 | met |" in text
+    assert "| 1,000,000 | 20.00 | 20.00 |" in text
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.99), percentile(values, 1.0)) == (50.0, 99.0, 100.0)
+    assert percentile([], 0.99) == 0.0 and percentile([3.0], 0.5) == 3.0
