@@ -100,7 +100,13 @@ def settle_over_api(stack: Stack, timeout_s: float = 600) -> tuple[dict[str, Any
     while True:
         body = stack.http.get(f"/v1/operator/settlements/{period_id}", headers=OPERATOR_HEADERS).json()
         if body["status"] == "settled":
-            return body, time.perf_counter() - t0, post_s
+            seconds = time.perf_counter() - t0
+            if f"could not enqueue the settlement of period {period_id}" in stack.log("gateway", 400):
+                raise RuntimeError(
+                    f"period {period_id}: the gateway could not enqueue settle_period; beat's settle_due"
+                    f" settled it {seconds:.1f} s later, which is not the figure measured here:\n{stack.log('gateway')}"
+                )
+            return body, seconds, post_s
         if body["status"] == "failed" or time.perf_counter() > deadline:
             raise RuntimeError(f"period {period_id}: {body['status']} {body.get('error')}\n{stack.logs()}")
         time.sleep(POLL_S)
