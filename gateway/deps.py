@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from gateway import auth
 from gateway.chain import Chain, get_chain
 from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
-from gateway.ratelimit import Decision, RateLimiter, get_rate_limiter
+from gateway.ratelimit import Decision, RateLimiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
 from gateway.settings import GatewaySettings, get_settings, settings_dependency
 from network.store import open_store
@@ -154,13 +154,25 @@ def _refuse(limiter: RateLimiter, decision: Decision) -> RateLimited:
     )
 
 
-async def current_partner_id(
-    settings: SettingsDep,
-    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> int:
+def settings_of(request: Request) -> GatewaySettings:
+    """The settings, as ``SettingsDep`` gives them (overrides of ``get_settings`` honoured),
+    without a dependency of its own: FastAPI's solving of each one costs more than its work."""
+    override = request.app.dependency_overrides.get(get_settings)
+    return override() if override is not None else get_settings()
+
+
+def _limiter_of(request: Request, settings: GatewaySettings) -> RateLimiter:
+    override = request.app.dependency_overrides.get(get_rate_limiter)
+    return override() if override is not None else limiter_for(settings)
+
+
+async def current_partner_id(request: Request, authorization: Annotated[str | None, Header()] = None) -> int:
     """The partner of the API key, for the hot paths: no thread and no store read while the
-    key is in :class:`VerifiedKeys` and the rate limit has a lease (see ``gateway/ratelimit.py``)."""
+    key is in :class:`VerifiedKeys` and the rate limit has a lease (see ``gateway/ratelimit.py``);
+    the settings and the limiter are looked up here rather than as dependencies (see
+    :func:`settings_of`)."""
+    settings = settings_of(request)
+    limiter = _limiter_of(request, settings)
     key = _bearer(authorization)
     hit = _verified.get(key)
     if hit is None:

@@ -203,7 +203,11 @@ def _limiter(url: str | None, rate: int, burst: int, chain_id: int) -> RateLimit
     return RateLimiter(rate, burst, client, namespace=f"coalition:ratelimit:{chain_id}")
 
 
-async def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(settings_dependency)]) -> RateLimiter:
+def limiter_for(settings: GatewaySettings) -> RateLimiter:
     return _limiter(
         redis_url_of(settings), settings.rate_limit_per_second, settings.rate_limit_burst, settings.chain_id
     )
+
+
+async def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(settings_dependency)]) -> RateLimiter:
+    return limiter_for(settings)
