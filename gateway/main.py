@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,11 +16,18 @@ from gateway.deps import stop_purchase_writers
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
 from gateway.settings import get_settings
 
+GC_THRESHOLDS = (20_000, 20, 20)  # fewer young collections: requests allocate a lot that dies at once
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # A full collection walked every object of the imported libraries: 150 ms pauses, the p99.
+    # What exists at start-up lives as long as the process: frozen out of the collector's walks.
+    if gc.get_freeze_count() == 0:  # once a process (the tests start many apps in one)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
     yield
     stop_purchase_writers()  # what is queued is written before the process ends
 
