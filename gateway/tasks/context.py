@@ -6,6 +6,7 @@ cleared when a pool process starts.
 
 from __future__ import annotations
 
+import gc
 from functools import lru_cache
 
 import redis
@@ -56,3 +57,4 @@ def _fresh_process(**_: object) -> None:
     for cached in (get_settings, get_chain, redis_client, minter_account, relayer_account):
         cached.cache_clear()
     forget_stores()
+    gc.freeze()  # what the pool process inherited lives as long as it: out of the collector's walks
