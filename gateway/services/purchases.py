@@ -40,9 +40,16 @@ STATUS_NAMES = {
 
 
 def request_hash(body: PurchaseCreate) -> str:
-    fields = body.model_dump(mode="json")
-    fields["amount"] = format(body.amount.normalize(), "f")  # 42.5 and 42.50 are the same amount
-    fields["purchased_at"] = as_utc(body.purchased_at).isoformat()  # the same instant, however written
+    """The idempotency hash of a purchase: the canonical JSON of its fields (the fields of
+    ``body.model_dump(mode="json")``, built by hand: a tenth of a batch purchase's cost went to
+    the dump; a test holds the two equal, so hashes stored earlier still match)."""
+    fields = {
+        "purchase_id": body.purchase_id,
+        "customer": {"wallet": body.customer.wallet, "ref": body.customer.ref},
+        "amount": format(body.amount.normalize(), "f"),  # 42.5 and 42.50 are the same amount
+        "currency": body.currency,
+        "purchased_at": as_utc(body.purchased_at).isoformat(),  # the same instant, however written
+    }
     return body_hash(fields)
 
 

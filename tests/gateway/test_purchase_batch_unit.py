@@ -145,3 +145,23 @@ def test_unit_checksum_check_agrees_with_eth_utils() -> None:
         good = to_checksum_address(os.urandom(20))
         for value in (good, good.lower(), "0x" + good[2:].swapcase(), good[:-1] + "g", good[:41], good + "0"):
             assert _is_checksum_address(value) == is_checksum_address(value), value
+
+
+def test_unit_request_hash_is_the_canonical_json_of_the_model_dump() -> None:
+    """The hand-built fields of ``request_hash`` equal the model's dump (hashes stored before
+    the fast path must still match)."""
+    from gateway.schemas import PurchaseCreate
+    from gateway.services.idempotency import body_hash
+    from gateway.services.purchases import request_hash
+    from gateway.timeutil import as_utc
+
+    for changes in (
+        {},
+        {"customer": {"ref": "card-1"}},
+        {"amount": "42.500", "purchased_at": "2026-11-23T11:00:00+01:00"},
+    ):
+        body = PurchaseCreate.model_validate(purchase_body("h-1") | changes)
+        fields = body.model_dump(mode="json")
+        fields["amount"] = format(body.amount.normalize(), "f")
+        fields["purchased_at"] = as_utc(body.purchased_at).isoformat()
+        assert request_hash(body) == body_hash(fields)
