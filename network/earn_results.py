@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from network.errors import ChainError
 from network.outbox import OUTBOX
 from network.purchases import MAX_SEQ
-from network.store import PurchaseStatus
+from network.store import ChainTransaction, PurchaseStatus
+from network.transactions import decode_raw_transaction
 
 SKIPPED_ERROR = "seq already minted on chain before this transaction"
 
@@ -114,3 +115,20 @@ def fail_items(session: Session, *, tx_ids: list[int], reason: str) -> int:
         update(OUTBOX).where(OUTBOX.c.tx_id.in_(tx_ids)).values(status=PurchaseStatus.FAILED, error=reason)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def same_calldata(
+    group: list[ChainTransaction], mined: ChainTransaction
+) -> tuple[list[ChainTransaction], list[ChainTransaction]]:
+    """The transactions of one nonce that carry what the mined one carries (itself and its fee
+    replacements: the receipt says what became of their items), and the others (signed on the
+    same nonce by a second driver of the key: their items never reached the chain)."""
+    if len(group) == 1:
+        return group, []
+    data = _calldata(mined)
+    carried = [t for t in group if t is mined or _calldata(t) == data]
+    return carried, [t for t in group if all(t is not c for c in carried)]
+
+
+def _calldata(tx: ChainTransaction) -> bytes:
+    return bytes(decode_raw_transaction(bytes(tx.raw_tx))["data"])

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from network.contracts import CoalitionContracts, encode_earn_batch_items, load_abi
-from network.earn_results import fail_items, receipt_results, settle_items
+from network.earn_results import fail_items, receipt_results, same_calldata, settle_items
 from network.errors import ChainError, TransientRpcError
 from network.locks import KeyLock
 from network.outbox import OUTBOX, mark_sent, ready_batch
@@ -151,9 +151,14 @@ class EarnSender:
 
     # ------------------------------------------------------------------ one step
 
-    def step(self) -> StepReport:
+    def _hold_lease(self) -> None:
+        """Extends the key's lease, or raises ``SenderLockedError`` if it expired and may be
+        another's: before every nonce signed, since a step can outlast the lease."""
         if self.lock is not None:
             self.lock.refresh()
+
+    def step(self) -> StepReport:
+        self._hold_lease()
         report = StepReport()
         block = self.transactions.rpc(lambda: self.w3.eth.get_block("latest"))
         head = (int(block["number"]), block["hash"].to_0x_hex())
@@ -204,14 +209,23 @@ class EarnSender:
                 for t in group:
                     if t is not mined:
                         t.status = TxStatus.REPLACED
+                carried, others = same_calldata(group, mined)
+                if others:  # two drivers signed this nonce (a lease lost mid-step): theirs never ran
+                    log.warning(
+                        "nonce %s carried %s; %d other transactions signed on it go back to the queue",
+                        mined.nonce,
+                        mined.tx_hash,
+                        len(others),
+                    )
+                    self._requeue_items(session, others, f"nonce {mined.nonce} carried {mined.tx_hash}: sent again")
                 if receipt.succeeded:
                     mined.status = TxStatus.CONFIRMED
-                    self._settle_items(session, group, mined, receipt, report)
+                    self._settle_items(session, carried, mined, receipt, report)
                 else:
                     mined.status = TxStatus.REVERTED
                     mined.error = self.transactions.revert_reason(mined)
-                    self._fail_items(session, group, mined.error, report)
-                self._settle_reversals(session, group, mined, receipt.succeeded)
+                    self._fail_items(session, carried, mined.error, report)
+                self._settle_reversals(session, carried, mined, receipt.succeeded)
             report.confirmed_txs += 1
         session.commit()
 
@@ -315,6 +329,7 @@ class EarnSender:
             except ValueError:
                 self._fail_malformed(session, items)  # never sent; the rest go in the next batch
                 continue
+            self._hold_lease()
             tx = self.transactions.sign_next(
                 session, data=data, gas=batch_gas(len(items), self._block_gas_limit), base_fee=base_fee
             )
@@ -373,6 +388,7 @@ class EarnSender:
                 item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
                 session.commit()
                 continue
+            self._hold_lease()
             tx = self.transactions.sign_next(
                 session,
                 data=data,

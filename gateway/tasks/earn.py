@@ -86,6 +86,9 @@ def drain_partner(partner_id: int) -> dict[str, int | str]:
         while time.monotonic() < deadline:
             try:
                 report = sender.step()
+            except SenderLockedError as exc:  # the lease expired mid-step: whoever holds it now drives
+                log.warning("partner %s: %s", partner_id, exc)
+                return {"partner": partner_id, "result": "lost the key's lease", "steps": steps, "sent_items": sent}
             except TransientRpcError as exc:
                 log.warning("partner %s: node unreachable, retrying: %s", partner_id, exc)
                 time.sleep(0.5)

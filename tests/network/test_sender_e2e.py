@@ -449,6 +449,31 @@ def test_nonce_used_outside_the_sender_is_resynchronised(chain, partner, purchas
     assert_minted_exactly_once(chain, partner, purchases)
 
 
+def test_two_drivers_signing_one_nonce_lose_no_purchase(chain, partner, purchases, make_sender):
+    """What a lease that expired mid-step allows: a second driver of the key signs its own batch on
+    the nonce the first has just used, before the first's transaction is confirmed. The nonce's
+    mined transaction settles its own items; the other's items never reached the chain, so they go
+    back to the queue and are minted later (failing them would drop accepted purchases)."""
+    purchases(40)
+    first = make_sender(batch_max_size=20, max_in_flight=1, confirmations=2)
+    second = make_sender(batch_max_size=20, confirmations=2)  # started together: both sign nonce 0 next
+    first.step()  # items 1-20 on nonce 0, mined at once, one confirmation
+    second.step()  # sees it mined, not confirmed; signs items 21-40 on nonce 0 too: "nonce too low"
+    assert Counter((t.nonce, t.status) for t in txs(chain)) == Counter([(0, TxStatus.MINED), (0, TxStatus.PENDING)])
+    mine = lambda: chain.w3.provider.make_request("evm_mine", [])  # noqa: E731 (confirmations need blocks)
+    mine()
+
+    drain(second, chain, timeout_s=30, between=mine)
+
+    assert Counter((t.nonce, t.status) for t in txs(chain)) == Counter(
+        [(0, TxStatus.CONFIRMED), (0, TxStatus.REPLACED), (1, TxStatus.CONFIRMED)]
+    )
+    rows = items(chain)
+    assert Counter(i.status for i in rows.values()) == Counter({PurchaseStatus.MINTED: 40})
+    assert sorted(Counter(i.attempts for i in rows.values()).items()) == [(1, 20), (2, 20)]
+    assert_minted_exactly_once(chain, partner, purchases)
+
+
 # ---------------------------------------------------------------------------------- stuck
 
 
