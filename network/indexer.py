@@ -20,6 +20,7 @@ from web3 import Web3
 
 from network.contracts import CoalitionContracts, DecodedLog
 from network.purchases import decode_purchase
+from network.receipts import read_logs
 from network.settings import ChainSettings
 from network.store import ChainEvent, IndexedBlock, IndexerCheckpoint, LedgerEntry
 
@@ -138,11 +139,9 @@ class EventIndexer:
 
     def _index_range(self, session: Session, start: int, end: int) -> int:
         end_hash = self._headers([end])[end]["hash"]
-        logs = self.w3.eth.get_logs(
-            {"fromBlock": start, "toBlock": end, "address": self.contracts.decoder.addresses}  # type: ignore[typeddict-item]
-        )
+        logs = read_logs(self.w3, start, end, self.contracts.decoder.addresses)
         parent = {start - 1} if start > self.start_block else set()
-        numbers = sorted({int(entry["blockNumber"]) for entry in logs} | {end} | parent)
+        numbers = sorted({int(entry["blockNumber"], 16) for entry in logs} | {end} | parent)
         headers = self._headers(numbers)
         # The chain may have changed since _check_reorg: the range must extend the block it
         # checked, and must not have changed while it was read (a block without our logs can).

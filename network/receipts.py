@@ -1,5 +1,6 @@
-"""Receipts and other reads of many at once, raw: JSON-RPC batch requests, no web3 formatting
-(web3's formatting of every log of a 1,000-purchase batch costs more than the node's answer)."""
+"""Receipts, logs and other reads of many at once, raw: JSON-RPC (batch) requests, no web3
+formatting (web3's formatting of every log of a 1,000-purchase batch costs more than the node's
+answer)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,14 @@ def block_hashes(w3: Web3, numbers: list[int], rpc: Callable[[Callable[[], T]], 
             if reply.get("result"):
                 found[n] = reply["result"]["hash"]
     return found
+
+
+def read_logs(w3: Web3, start: int, end: int, addresses: list[str]) -> list[dict[str, Any]]:
+    """The logs of ``addresses`` in blocks ``start``..``end``, as the node gives them (hex
+    strings: ``EventDecoder.decode`` reads them as they are)."""
+    reply = dict(
+        w3.provider.make_request("eth_getLogs", [{"fromBlock": hex(start), "toBlock": hex(end), "address": addresses}])
+    )  # type: ignore[arg-type]
+    if "error" in reply:
+        raise ChainError(f"eth_getLogs({start}..{end}) failed: {reply['error']}")
+    return list(reply["result"])
