@@ -1,16 +1,22 @@
 """What a worker process holds on to between tasks: the store, the chain, Redis, decrypted keys.
 
-Made lazily in the worker process itself (never inherited across the prefork pool's fork) and
-cleared when a pool process starts.
+Made lazily in the worker process itself and cleared when a pool process starts (connections are
+never inherited across the prefork pool's fork), except the partners' minter keys: decrypting a
+keystore takes a second of scrypt, so the worker's main process decrypts the ones on disk when it
+starts, before it forks its pool, and every pool process inherits them. A partner onboarded later
+is decrypted by each pool process that first drives its key.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import re
+import time
 from functools import lru_cache
 
 import redis
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +25,11 @@ from gateway.deps import forget_stores, get_sessions
 from gateway.services.onboarding import keystore_password, minter_key_name
 from gateway.settings import GatewaySettings, get_settings
 from gateway.tasks.app import redis_url
+from network.errors import SigningKeyError
 from network.keys import load_keystore, signer
+
+log = logging.getLogger(__name__)
+MINTER_KEYSTORE = re.compile(r"partner-(\d+)\.json")  # minter_key_name(partner_id) + ".json"
 
 
 def settings() -> GatewaySettings:
@@ -52,9 +62,35 @@ def relayer_account() -> LocalAccount:
     return signer(get_settings().relayer_key, get_settings(), dev_index=2)
 
 
+def preload_minter_keys() -> int:
+    """Decrypts every partner minter keystore on disk into ``minter_account``'s cache; returns
+    how many. A keystore that cannot be read is left for the drain that needs it to report."""
+    keystore_dir = get_settings().keystore_dir
+    loaded = 0
+    started = time.perf_counter()
+    for path in sorted(keystore_dir.glob("partner-*.json")) if keystore_dir.is_dir() else []:
+        match = MINTER_KEYSTORE.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            minter_account(int(match.group(1)))
+            loaded += 1
+        except (SigningKeyError, RuntimeError) as exc:
+            log.warning("minter key %s not preloaded: %s", path.name, exc)
+    if loaded:
+        log.info("decrypted %d minter keys in %.1f s for the pool", loaded, time.perf_counter() - started)
+    return loaded
+
+
+@worker_init.connect
+def _before_the_pool(**_: object) -> None:
+    preload_minter_keys()
+    get_settings.cache_clear()  # read again in each pool process
+
+
 @worker_process_init.connect
 def _fresh_process(**_: object) -> None:
-    for cached in (get_settings, get_chain, redis_client, minter_account, relayer_account):
+    for cached in (get_settings, get_chain, redis_client, relayer_account):
         cached.cache_clear()
     forget_stores()
     gc.freeze()  # what the pool process inherited lives as long as it: out of the collector's walks
