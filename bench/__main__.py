@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import chain_ceiling, pipeline, redemptions_e2e, settlement_curve
+from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 
 OUT = Path(__file__).resolve().parent / "results.json"
@@ -164,6 +165,20 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {name} | {_fmt(k)} | {_fmt(v)} | {lat} | {_fmt(gas)} |" for name, k, v, lat, gas in rows]
+    cpu = [
+        (name, m["cpu_us_per_purchase"])
+        for name, m in (("1. single", e), ("4. batch", b))
+        if m.get("cpu_us_per_purchase")
+    ]
+    if cpu:  # every part shares the machine's cores: their total CPU per purchase caps the rate
+        parts = [p for p in CPU_PARTS if any(p in spent for _, spent in cpu)]
+        cores = os.cpu_count() or 1
+        lines += ["", f"| CPU µs per purchase | {' | '.join(parts)} | total | cap on {cores} cores |"]
+        lines += ["|---|" + "---:|" * (len(parts) + 2)]
+        for name, spent in cpu:
+            total = sum(spent.values())
+            cap = f"{cores * 1e6 / total:,.0f} /s" if total else "-"
+            lines.append(f"| {name} | {' | '.join(str(spent.get(p, 0)) for p in parts)} | {total} | {cap} |")
     curve = raw.get("settlement", {}).get("curve", [])
     if curve:
         lines += ["", "| 7. settlement: events in the period | seconds | µs per event |", "|---:|---:|---:|"]
