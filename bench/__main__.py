@@ -201,6 +201,19 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cpu_probe_ms(rounds: int = 5) -> float:
+    """The best of ``rounds`` timings of a fixed pure-Python loop (10 million additions), in ms:
+    how fast this machine's cores were around the run. On a shared virtual machine it varies
+    (0.5 s to 1 s here on one day); figures of runs with different probes do not compare."""
+    best = float("inf")
+    for _ in range(rounds):
+        started, total = time.perf_counter(), 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not figures to quote")
@@ -212,10 +225,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown parts: {sorted(unknown)}")
     params = QUICK if args.quick else FULL
-    info = machine()
+    info = machine() | {"cpu_probe_ms": cpu_probe_ms()}
     started = time.perf_counter()
     raw = measure(parts, params)
-    info["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    info |= {"load_avg_1m_at_end": round(os.getloadavg()[0], 2), "cpu_probe_ms_at_end": cpu_probe_ms()}
     keys = summary(raw)
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -232,7 +245,8 @@ def main() -> None:
     print()
     print(
         f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
-        f"load {info['load_avg_1m']} at start, {info['load_avg_1m_at_end']} at end; {result['wall_s']:.0f} s in all"
+        f"load {info['load_avg_1m']} at start, {info['load_avg_1m_at_end']} at end; CPU probe "
+        f"{info['cpu_probe_ms']} ms at start, {info['cpu_probe_ms_at_end']} ms at end; {result['wall_s']:.0f} s in all"
     )
     print()
     print(table(raw, keys))
