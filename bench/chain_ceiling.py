@@ -46,7 +46,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector
 
-from bench.earn_throughput import POINTS, machine, new_customers, new_partner
+from bench.earn_throughput import POINTS, machine, new_customers, new_partner, text_table
 from network.contracts import encode_earn_batch_items
 from network.deployments import PROJECT_ROOT
 from network.errors import ChainError
@@ -360,12 +360,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("blocks", "blocks", ">"),
         ("encode_sign_per_s", "encode+sign/s", ">"),
     ]
-    widths = [max(len(h), *(len(str(r.get(k, ""))) for r in rows)) for k, h, _ in cols]
-    lines = ["  ".join(f"{h:{a}{w}}" for (_, h, a), w in zip(cols, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(f"{r.get(k, '')!s:{a}{w}}" for (k, _, a), w in zip(cols, widths, strict=True)))
-    return "\n".join(lines)
+    return text_table(rows, cols)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -264,6 +264,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("txs", "txs", ">"),
         ("cpu_us_per_purchase", "sender CPU us/purchase", ">"),
     ]
+    return text_table(rows, cols)
+
+
+def text_table(rows: list[dict[str, Any]], cols: list[tuple[str, str, str]]) -> str:
+    """``rows`` as aligned plain-text columns: ``cols`` are (key, heading, "<" or ">")."""
     widths = [max(len(h), *(len(str(r.get(k, ""))) for r in rows)) for k, h, _ in cols]
     lines = ["  ".join(f"{h:{a}{w}}" for (_, h, a), w in zip(cols, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
