@@ -22,7 +22,7 @@ from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
 from gateway.ratelimit import Decision, RateLimiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
-from gateway.settings import GatewaySettings, get_settings, settings_dependency
+from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of
 from network.store import open_store
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,21 @@ def _bearer(authorization: str | None) -> str:
     return credentials.strip()
 
 
+def _partner_of_key(session: Session, key: str) -> Partner:
+    """The partner whose API key ``key`` is, or Unauthorized."""
+    prefix = auth.prefix_of(key)
+    partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
+    if partner is None or not auth.matches(key, partner.api_key_hash):
+        raise Unauthorized("unknown API key")
+    return partner
+
+
 def current_partner(
     session: SessionDep,
     limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Partner:
-    key = _bearer(authorization)
-    prefix = auth.prefix_of(key)
-    partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
-    if partner is None or not auth.matches(key, partner.api_key_hash):
-        raise Unauthorized("unknown API key")
+    partner = _partner_of_key(session, _bearer(authorization))
     decision = limiter.take(partner.api_key_prefix)  # per key, a Redis round trip per lease
     if not decision.allowed:
         session.commit()
@@ -138,11 +143,8 @@ _verified = VerifiedKeys()
 
 
 def _verify_key(url: str, key: str) -> tuple[int, str]:
-    prefix = auth.prefix_of(key)
     with store_sessions(url)() as session:
-        partner = session.scalar(select(Partner).where(Partner.api_key_prefix == prefix)) if prefix else None
-        if partner is None or not auth.matches(key, partner.api_key_hash):
-            raise Unauthorized("unknown API key")
+        partner = _partner_of_key(session, key)
         return partner.id, partner.api_key_prefix
 
 
@@ -154,13 +156,6 @@ def _refuse(limiter: RateLimiter, decision: Decision) -> RateLimited:
     )
 
 
-def settings_of(request: Request) -> GatewaySettings:
-    """The settings, as ``SettingsDep`` gives them (overrides of ``get_settings`` honoured),
-    without a dependency of its own: FastAPI's solving of each one costs more than its work."""
-    override = request.app.dependency_overrides.get(get_settings)
-    return override() if override is not None else get_settings()
-
-
 def _limiter_of(request: Request, settings: GatewaySettings) -> RateLimiter:
     override = request.app.dependency_overrides.get(get_rate_limiter)
     return override() if override is not None else limiter_for(settings)
@@ -170,7 +165,7 @@ async def current_partner_id(request: Request, authorization: Annotated[str | No
     """The partner of the API key, for the hot paths: no thread and no store read while the
     key is in :class:`VerifiedKeys` and the rate limit has a lease (see ``gateway/ratelimit.py``);
     the settings and the limiter are looked up here rather than as dependencies (see
-    :func:`settings_of`)."""
+    :func:`gateway.settings.settings_of`)."""
     settings = settings_of(request)
     limiter = _limiter_of(request, settings)
     key = _bearer(authorization)

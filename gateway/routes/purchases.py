@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for, settings_of
+from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for
 from gateway.errors import PROBLEMS, GatewayError, NotFound, problem_responses, problem_type
 from gateway.schemas import (
     MAX_BATCH,
@@ -23,6 +23,7 @@ from gateway.schemas import (
 )
 from gateway.services import purchases as service
 from gateway.services.purchase_writer import PurchaseView, view_of
+from gateway.settings import settings_of
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
 
