@@ -80,9 +80,8 @@ def block_hashes(w3: Web3, numbers: list[int], rpc: Callable[[Callable[[], T]], 
 def read_logs(w3: Web3, start: int, end: int, addresses: list[str]) -> list[dict[str, Any]]:
     """The logs of ``addresses`` in blocks ``start``..``end``, as the node gives them (hex
     strings: ``EventDecoder.decode`` reads them as they are)."""
-    reply = dict(
-        w3.provider.make_request("eth_getLogs", [{"fromBlock": hex(start), "toBlock": hex(end), "address": addresses}])
-    )  # type: ignore[arg-type]
+    query = {"fromBlock": hex(start), "toBlock": hex(end), "address": addresses}
+    reply = dict(w3.provider.make_request("eth_getLogs", [query]))  # type: ignore[arg-type]
     if "error" in reply:
         raise ChainError(f"eth_getLogs({start}..{end}) failed: {reply['error']}")
     return list(reply["result"])

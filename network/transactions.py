@@ -105,12 +105,12 @@ class KeyTransactions:
         self._resync = False
         chain_nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"))
         with self.sessions() as session, session.begin():
-            txs = self._txs(session, (*OPEN, TxStatus.CONFIRMED, TxStatus.REVERTED), recent_only=True)
+            txs = self._txs(session, (*OPEN, *FINAL), recent_only=True)
             groups = self._unsettled_groups(_by_nonce(txs))
             for (nonce, group), receipt in zip(groups.items(), self.find_receipts(list(groups.values())), strict=True):
                 if receipt is not None:
                     continue  # mined and still there: tracked as usual
-                if any(t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED) for t in group):
+                if any(t.status in FINAL for t in group):
                     log.warning("nonce %s: its mined transaction is gone from the chain (node lost blocks)", nonce)
                     for t in group:
                         if t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED, TxStatus.MINED):
@@ -318,10 +318,6 @@ class KeyTransactions:
         return new
 
     # ------------------------------------------------------------------ receipts
-
-    def find_receipt(self, group: list[ChainTransaction]) -> Receipt | None:
-        """The receipt of whichever transaction of ``group`` was mined."""
-        return self.find_receipts([group])[0]
 
     def find_receipts(self, groups: list[list[ChainTransaction]]) -> list[Receipt | None]:
         """The receipt of whichever transaction of each group was mined (None: none yet), read
