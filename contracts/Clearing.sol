@@ -11,22 +11,30 @@ import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 
 /// @title Clearing
 /// @notice The coalition's clearing house. Partners prefund it in the settlement token; what a
-/// partner may have issued and not yet settled (its exposure) is bounded by those funds, so a
-/// stolen minter key can only mint what the partner already paid for. Each period the operator
-/// settles every partner's net (reimbursements for redeemed points minus the price of points
-/// issued), against the operator's own account, so that all nets and the operator's sum to zero.
-/// @dev Periods are contiguous block ranges, settled in order, each exactly once.
+/// partner has issued and not yet settled (its exposure) may never exceed those funds nor its
+/// issuance limit, so a stolen minter key can only mint what the partner already paid for.
+/// Each period the operator settles every partner's net (reimbursements for redeemed points,
+/// plus credits for reversed points, minus the price of points issued) against the operator's
+/// own account, so that all nets and the operator's sum to zero.
+///
+/// A reversal (a refund's clawback) is a credit that only a settlement pays: until then it
+/// neither frees headroom for new issuance nor makes funds withdrawable, so no key can turn
+/// reversals into issuance or withdrawals before the operator's statement has covered them.
+/// @dev Periods are contiguous block ranges, settled in order, each exactly once. Invariants
+/// (tests/contracts/test_invariants.py): funds >= exposure for every partner; the token balance
+/// of this contract is the sum of every partner's funds and the operator's.
 contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     using SafeERC20 for IERC20;
 
     /// @notice Role that settles periods and moves the operator's own funds.
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
 
-    /// @notice One partner's line of a period's statement.
+    /// @notice One partner's line of a period's statement, each value at the rates its events carry.
     struct PartnerNet {
         uint32 partnerId;
-        int256 issuedValue;
-        uint256 redeemedValue;
+        uint256 issuedValue; // points issued x issue price
+        uint256 reversedValue; // points reversed x the issue price of their purchase
+        uint256 redeemedValue; // points redeemed x reimbursement rate
     }
 
     struct Period {
@@ -42,7 +50,8 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     address public points;
 
     mapping(uint32 partnerId => uint256) private _funds;
-    mapping(uint32 partnerId => int256) private _exposure;
+    mapping(uint32 partnerId => uint256) private _exposure;
+    mapping(uint32 partnerId => uint256) private _pendingCredit;
     uint256 public operatorFunds;
 
     /// @notice The next period to settle (periods start at 1).
@@ -56,10 +65,15 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     event Withdrawn(uint32 indexed partnerId, address indexed treasury, uint256 amount);
     event OperatorFunded(address indexed from, uint256 amount);
     event OperatorWithdrawn(address indexed to, uint256 amount);
-    event IssuanceReserved(uint32 indexed partnerId, uint256 value, int256 exposure);
-    event IssuanceReleased(uint32 indexed partnerId, uint256 value, int256 exposure);
+    event IssuanceReserved(uint32 indexed partnerId, uint256 value, uint256 exposure);
+    event ReversalRecorded(uint32 indexed partnerId, uint256 value, uint256 pendingCredit);
     event PartnerSettled(
-        uint64 indexed periodId, uint32 indexed partnerId, int256 issuedValue, uint256 redeemedValue, int256 net
+        uint64 indexed periodId,
+        uint32 indexed partnerId,
+        uint256 issuedValue,
+        uint256 reversedValue,
+        uint256 redeemedValue,
+        int256 net
     );
     event PeriodSettled(
         uint64 indexed periodId, uint64 fromBlock, uint64 toBlock, bytes32 statementHash, int256 operatorNet
@@ -70,13 +84,14 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     error ClearingZeroAmount();
     error ClearingNotTreasury(uint32 partnerId, address caller);
     error ClearingInsufficientFreeFunds(uint32 partnerId, uint256 free, uint256 needed);
-    error ClearingIssuanceOverFunds(uint32 partnerId, int256 exposure, uint256 funds);
-    error ClearingIssuanceOverLimit(uint32 partnerId, int256 exposure, uint256 limit);
+    error ClearingIssuanceOverFunds(uint32 partnerId, uint256 exposure, uint256 funds);
+    error ClearingIssuanceOverLimit(uint32 partnerId, uint256 exposure, uint256 limit);
     error ClearingInsufficientOperatorFunds(uint256 funds, uint256 needed);
     error ClearingWrongPeriod(uint64 periodId, uint64 expected);
     error ClearingBadBlockRange(uint64 fromBlock, uint64 toBlock, uint64 expectedFrom);
     error ClearingBadStatement(uint256 index);
-    error ClearingPartnerCannotPay(uint32 partnerId, uint256 funds, int256 net);
+    error ClearingIssuedAboveExposure(uint32 partnerId, uint256 issuedValue, uint256 exposure);
+    error ClearingReversedAbovePending(uint32 partnerId, uint256 reversedValue, uint256 pendingCredit);
 
     /// @param token The settlement token (a stablecoin).
     /// @param registry_ The partner registry.
@@ -90,7 +105,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         _grantRole(OPERATOR_ROLE, operator);
     }
 
-    /// @notice Binds the `CoalitionPoints` contract that may reserve and release issuance. Once.
+    /// @notice Binds the `CoalitionPoints` contract that may reserve issuance and record reversals. Once.
     /// @param points_ The points contract.
     /// Emits a {PointsBound} event.
     function bindPoints(address points_) external onlyRole(DEFAULT_ADMIN_ROLE) {
@@ -112,7 +127,8 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     }
 
     /// @notice Pays out a partner's free funds (those not backing unsettled issuance) to its
-    /// treasury. Only the treasury may call it.
+    /// treasury. Only the treasury may call it. Credits of reversals are not free funds until a
+    /// settlement has paid them.
     /// @param partnerId The partner.
     /// @param amount Amount to withdraw.
     /// Emits a {Withdrawn} event.
@@ -153,36 +169,37 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     /// @dev Emits an {IssuanceReserved} event.
     function reserveIssuance(uint32 partnerId, uint256 value, uint256 issuanceLimit) external {
         if (msg.sender != points) revert ClearingOnlyPoints(msg.sender);
-        int256 exposure = _exposure[partnerId] + SafeCast.toInt256(value);
-        if (exposure > 0) {
-            uint256 funds = _funds[partnerId];
-            if (uint256(exposure) > funds) revert ClearingIssuanceOverFunds(partnerId, exposure, funds);
-            if (uint256(exposure) > issuanceLimit) revert ClearingIssuanceOverLimit(partnerId, exposure, issuanceLimit);
-        }
+        uint256 exposure = _exposure[partnerId] + value;
+        uint256 funds = _funds[partnerId];
+        if (exposure > funds) revert ClearingIssuanceOverFunds(partnerId, exposure, funds);
+        if (exposure > issuanceLimit) revert ClearingIssuanceOverLimit(partnerId, exposure, issuanceLimit);
         _exposure[partnerId] = exposure;
         emit IssuanceReserved(partnerId, value, exposure);
     }
 
     /// @inheritdoc IClearing
-    /// @dev Emits an {IssuanceReleased} event.
-    function releaseIssuance(uint32 partnerId, uint256 value) external {
+    /// @dev Emits a {ReversalRecorded} event.
+    function recordReversal(uint32 partnerId, uint256 value) external {
         if (msg.sender != points) revert ClearingOnlyPoints(msg.sender);
-        int256 exposure = _exposure[partnerId] - SafeCast.toInt256(value);
-        _exposure[partnerId] = exposure;
-        emit IssuanceReleased(partnerId, value, exposure);
+        uint256 pending = _pendingCredit[partnerId] + value;
+        _pendingCredit[partnerId] = pending;
+        emit ReversalRecorded(partnerId, value, pending);
     }
 
     /// @notice Settles one period: credits or debits every listed partner by its net, and the
     /// operator by the opposite of their sum. Periods are settled in order, each once, over
-    /// contiguous block ranges that end before the current block.
+    /// contiguous block ranges that end before the current block. No partner can make a period
+    /// fail: its debit never exceeds its funds, because its funds always cover its exposure
+    /// (every reserve and withdrawal keeps funds >= exposure) and a line's issued value may not
+    /// exceed that exposure.
     /// @param periodId Must be `nextPeriodId`.
     /// @param fromBlock Must be `settledThroughBlock + 1`.
     /// @param toBlock Last block of the period, before the current block.
     /// @param statementHash keccak256 of the period's statement (JSON), for anyone to check.
     /// @param lines One per partner with activity in the period, by strictly increasing id:
-    /// `issuedValue` is the value of points issued minus the value of points reversed in the
-    /// period, each at the issue price stored with the purchase; `redeemedValue` is the points
-    /// redeemed at the partner times the reimbursement rate in force at each redemption.
+    /// the value of the points issued, of the points reversed (each at the issue price stored with
+    /// its purchase) and of the points redeemed at the partner (at the reimbursement rate in force
+    /// at each redemption). Issued and reversed values cannot exceed what is unsettled.
     /// Emits a {PartnerSettled} event per partner and a {PeriodSettled} event.
     function settle(
         uint64 periodId,
@@ -203,7 +220,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
             if (line.partnerId <= previous) revert ClearingBadStatement(i);
             previous = line.partnerId;
             registry.partner(line.partnerId); // reverts for a partner that was never onboarded
-            operatorNet -= _settlePartner(periodId, line.partnerId, line.issuedValue, line.redeemedValue);
+            operatorNet -= _settlePartner(periodId, line);
         }
         if (operatorNet < 0) {
             uint256 owed = uint256(-operatorNet);
@@ -223,19 +240,32 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         return _funds[partnerId];
     }
 
-    /// @notice Value of the partner's issuance not yet settled (negative after refunds of
-    /// already-settled purchases).
-    function exposureOf(uint32 partnerId) external view returns (int256) {
+    /// @notice Value of the partner's issuance not yet settled (points x issue price). Reversals
+    /// do not lower it: they are credited by the settlement that covers them.
+    function exposureOf(uint32 partnerId) external view returns (uint256) {
         return _exposure[partnerId];
+    }
+
+    /// @notice Value of the partner's reversals not yet settled: a credit the next settlement pays.
+    function pendingCreditOf(uint32 partnerId) external view returns (uint256) {
+        return _pendingCredit[partnerId];
     }
 
     /// @notice Funds a partner may withdraw: those not backing its unsettled issuance.
     function freeFundsOf(uint32 partnerId) public view returns (uint256) {
         uint256 funds = _funds[partnerId];
-        int256 exposure = _exposure[partnerId];
-        if (exposure <= 0) return funds;
-        // exposure <= funds holds after every reserve and settle; a re-rate never lowers funds.
-        return uint256(exposure) >= funds ? 0 : funds - uint256(exposure);
+        uint256 exposure = _exposure[partnerId];
+        return exposure >= funds ? 0 : funds - exposure;
+    }
+
+    /// @notice The value of new issuance the partner may still reserve: the lower of its funds
+    /// and its issuance limit, less its exposure (0 when either bound is reached).
+    function headroomOf(uint32 partnerId) external view returns (uint256) {
+        uint256 funds = _funds[partnerId];
+        uint256 limit = registry.partner(partnerId).issuanceLimit;
+        uint256 bound = funds < limit ? funds : limit;
+        uint256 exposure = _exposure[partnerId];
+        return exposure >= bound ? 0 : bound - exposure;
     }
 
     /// @notice A settled period (zeroes for one not settled yet).
@@ -243,20 +273,27 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         return _periods[periodId];
     }
 
-    function _settlePartner(uint64 periodId, uint32 partnerId, int256 issued, uint256 redeemed)
-        private
-        returns (int256 net)
-    {
-        net = SafeCast.toInt256(redeemed) - issued;
-        uint256 funds = _funds[partnerId];
-        if (net >= 0) {
-            _funds[partnerId] = funds + uint256(net);
-        } else {
-            uint256 owed = uint256(-net);
-            if (owed > funds) revert ClearingPartnerCannotPay(partnerId, funds, net);
-            _funds[partnerId] = funds - owed;
+    /// @dev Books one line and returns the partner's net.
+    function _settlePartner(uint64 periodId, PartnerNet calldata line) private returns (int256 net) {
+        uint32 partnerId = line.partnerId;
+        uint256 exposure = _exposure[partnerId];
+        if (line.issuedValue > exposure) revert ClearingIssuedAboveExposure(partnerId, line.issuedValue, exposure);
+        uint256 pending = _pendingCredit[partnerId];
+        if (line.reversedValue > pending) {
+            revert ClearingReversedAbovePending(partnerId, line.reversedValue, pending);
         }
-        _exposure[partnerId] -= issued;
-        emit PartnerSettled(periodId, partnerId, issued, redeemed, net);
+        // Cannot underflow: checked just above.
+        unchecked {
+            _exposure[partnerId] = exposure - line.issuedValue;
+            _pendingCredit[partnerId] = pending - line.reversedValue;
+        }
+        net = SafeCast.toInt256(line.redeemedValue + line.reversedValue) - SafeCast.toInt256(line.issuedValue);
+        if (net >= 0) {
+            _funds[partnerId] += uint256(net);
+        } else {
+            // Cannot underflow: funds >= exposure >= issuedValue >= -net (see settle's notice).
+            _funds[partnerId] -= uint256(-net);
+        }
+        emit PartnerSettled(periodId, partnerId, line.issuedValue, line.reversedValue, line.redeemedValue, net);
     }
 }

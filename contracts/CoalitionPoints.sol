@@ -19,7 +19,9 @@ import {PurchaseBatches} from "./PurchaseBatches.sol";
 /// where `seq` is the partner's own sequence number for the purchase. Each `(partner, seq)`
 /// mints at most once (a bitmap per partner). A batch stores one commitment to the Merkle root
 /// of its minted purchases, so that a refund can later prove the purchase and claw back at most
-/// its points, with no per-purchase storage at earn time.
+/// its points, with no per-purchase storage at earn time. The same storage slot holds the
+/// batch's refund deadline: reversals are accepted only within the refund window in force when
+/// the batch was minted, so a partner's key can never claw back old, long-settled purchases.
 contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     /// @notice Role that pauses and unpauses the token.
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
@@ -28,11 +30,20 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         "Redeem(address customer,uint32 partnerId,uint256 points,bytes32 ref,uint256 nonce,uint256 deadline)"
     );
 
+    /// @notice Shortest refund window the operator may set.
+    uint64 public constant MIN_REFUND_WINDOW = 14 days;
+    /// @notice Longest refund window the operator may set.
+    uint64 public constant MAX_REFUND_WINDOW = 365 days;
+
     IPartnerRegistry public immutable registry;
     IClearing public immutable clearing;
 
     /// @notice Id of the next batch (ids start at 1).
-    uint256 public nextBatchId = 1;
+    uint64 public nextBatchId = 1;
+    /// @notice How long after a batch is minted its purchases may be reversed (for new batches).
+    /// Shares nextBatchId's storage slot: an earn reads both with one load.
+    uint64 public refundWindow = 120 days;
+    // high 192 bits: of keccak256(partnerId, issuePrice, root); low 64 bits: the refund deadline
     mapping(uint256 batchId => bytes32) private _batchCommitment;
     mapping(uint256 key => uint256) private _mintedBits; // key: partnerId << 64 | seq >> 8
     mapping(uint256 key => uint256) private _reversedPoints; // key: partnerId << 64 | seq
@@ -54,6 +65,8 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     event Redeemed(
         uint32 indexed partnerId, address indexed customer, bytes32 indexed ref, uint256 points, uint96 reimbursementRate
     );
+    /// @notice The refund window of batches minted from now on changed.
+    event RefundWindowChanged(uint64 refundWindow);
     /// @notice A partner clawed back points of one of its purchases after a refund.
     event Reversed(
         uint32 indexed partnerId,
@@ -69,6 +82,8 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     error CoalitionPointsZeroPoints();
     error CoalitionPointsUnknownPurchase(uint32 partnerId, uint256 batchId);
     error CoalitionPointsReversalExceedsPurchase(uint32 partnerId, uint256 seq, uint256 purchased, uint256 reversed);
+    error CoalitionPointsRefundWindowClosed(uint256 batchId, uint64 refundDeadline);
+    error CoalitionPointsRefundWindowOutOfBounds(uint64 refundWindow);
     error CoalitionPointsExpiredSignature(uint256 deadline);
     error CoalitionPointsInvalidSigner(address signer, address customer);
     error CoalitionPointsNonceUsed(address customer, uint256 nonce);
@@ -165,8 +180,10 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
 
     // ------------------------------------------------------------------ reverse
 
-    /// @notice Claws back up to the points of one of the caller's purchases, after a refund.
-    /// Across calls, the points reversed for a purchase never exceed the points it minted.
+    /// @notice Claws back up to the points of one of the caller's purchases, after a refund,
+    /// until the refund deadline of its batch ({refundDeadlineOf}). Across calls, the points
+    /// reversed for a purchase never exceed the points it minted. The value reversed is a credit
+    /// to the partner that the next settlement pays; it frees no issuance headroom before then.
     /// @param batchId The batch that minted the purchase (from its {Earned} event).
     /// @param purchase The purchase word, as minted.
     /// @param issuePrice The issue price recorded in the batch's {Earned} event.
@@ -182,9 +199,12 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     ) external whenNotPaused {
         (uint32 partnerId,,) = registry.activePartnerOf(msg.sender);
         bytes32 root = MerkleProof.processProofCalldata(proof, PurchaseBatches.leaf(purchase));
-        if (PurchaseBatches.commitment(partnerId, issuePrice, root) != _batchCommitment[batchId]) {
+        uint256 stored = uint256(_batchCommitment[batchId]);
+        if (uint256(PurchaseBatches.commitment(partnerId, issuePrice, root)) >> 64 != stored >> 64) {
             revert CoalitionPointsUnknownPurchase(partnerId, batchId);
         }
+        uint64 deadline = uint64(stored);
+        if (block.timestamp > deadline) revert CoalitionPointsRefundWindowClosed(batchId, deadline);
         _reverse(partnerId, batchId, purchase, issuePrice, points);
     }
 
@@ -198,12 +218,30 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         return _mintedBits[(uint256(partnerId) << 64) | (seq >> 8)] & (1 << (seq & 0xff)) != 0;
     }
 
-    /// @notice The stored commitment of a batch: keccak256(partnerId, issuePrice, root).
+    /// @notice The stored commitment of a batch: the high 192 bits of
+    /// keccak256(partnerId, issuePrice, root), its refund deadline in the low 64 bits.
     function batchCommitment(uint256 batchId) external view returns (bytes32) {
         return _batchCommitment[batchId];
     }
 
+    /// @notice The last timestamp at which purchases of a batch may be reversed (0: no such batch).
+    function refundDeadlineOf(uint256 batchId) external view returns (uint64) {
+        return uint64(uint256(_batchCommitment[batchId]));
+    }
+
     // ------------------------------------------------------------------ operator
+
+    /// @notice Sets the refund window of the batches minted from now on (batches minted before
+    /// keep their deadline), within [MIN_REFUND_WINDOW, MAX_REFUND_WINDOW].
+    /// @param refundWindow_ The new window, in seconds.
+    /// Emits a {RefundWindowChanged} event.
+    function setRefundWindow(uint64 refundWindow_) external onlyRole(OPERATOR_ROLE) {
+        if (refundWindow_ < MIN_REFUND_WINDOW || refundWindow_ > MAX_REFUND_WINDOW) {
+            revert CoalitionPointsRefundWindowOutOfBounds(refundWindow_);
+        }
+        refundWindow = refundWindow_;
+        emit RefundWindowChanged(refundWindow_);
+    }
 
     /// @notice Stops every balance change (earn, redeem, reverse, transfer).
     /// Emits a {Paused} event.
@@ -228,7 +266,10 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         clearing.reserveIssuance(partnerId, total * issuePrice, limit);
         bytes32 root = PurchaseBatches.merkleRoot(leaves, minted);
         batchId = nextBatchId++;
-        _batchCommitment[batchId] = PurchaseBatches.commitment(partnerId, issuePrice, root);
+        // the deadline fits 64 bits for billions of years; the hash keeps its high 192 bits
+        uint256 deadline = block.timestamp + refundWindow;
+        _batchCommitment[batchId] =
+            bytes32((uint256(PurchaseBatches.commitment(partnerId, issuePrice, root)) >> 64 << 64) | deadline);
         assembly ("memory-safe") {
             mstore(purchases, minted) // shorten the array to the minted words
         }
@@ -280,7 +321,7 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         if (reversed > purchased) revert CoalitionPointsReversalExceedsPurchase(partnerId, seq, purchased, reversed);
         _reversedPoints[key] = reversed;
         _burn(customer, points);
-        clearing.releaseIssuance(partnerId, points * issuePrice);
+        clearing.recordReversal(partnerId, points * issuePrice);
         emit Reversed(partnerId, customer, batchId, seq, points, issuePrice);
     }
 

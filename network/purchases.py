@@ -85,5 +85,12 @@ def merkle_proof(words: list[bytes], index: int) -> list[bytes]:
 
 
 def commitment(partner_id: int, issue_price: int, root: bytes) -> bytes:
-    """What the contract stores per batch."""
+    """keccak256(partnerId, issuePrice, root): ``PurchaseBatches.commitment``."""
     return keccak(abi_encode(["uint32", "uint96", "bytes32"], [partner_id, issue_price, root]))
+
+
+def stored_commitment(partner_id: int, issue_price: int, root: bytes, refund_deadline: int) -> bytes:
+    """What the contract stores per batch (``batchCommitment``): the high 192 bits of
+    :func:`commitment`, the batch's refund deadline (a Unix time) in the low 64 bits."""
+    high = int.from_bytes(commitment(partner_id, issue_price, root), "big") >> 64 << 64
+    return (high | refund_deadline).to_bytes(32, "big")

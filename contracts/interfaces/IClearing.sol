@@ -9,6 +9,8 @@ interface IClearing {
     /// `Clearing` and `issuanceLimit`. Only the points contract may call it.
     function reserveIssuance(uint32 partnerId, uint256 value, uint256 issuanceLimit) external;
 
-    /// @notice Releases `value` of issuance after a refund clawback. Only the points contract.
-    function releaseIssuance(uint32 partnerId, uint256 value) external;
+    /// @notice Records `value` (points x their issue price) reversed after a refund: a credit the
+    /// next settlement pays the partner. It frees no headroom and no funds before then. Only the
+    /// points contract may call it.
+    function recordReversal(uint32 partnerId, uint256 value) external;
 }

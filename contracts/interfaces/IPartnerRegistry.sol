@@ -20,6 +20,19 @@ interface IPartnerRegistry {
         uint128 issuanceLimit;
     }
 
+    /// @notice Prices scheduled to replace a partner's, and when they may (0: none scheduled).
+    struct PendingRates {
+        uint96 issuePrice;
+        uint96 reimbursementRate;
+        uint64 effectiveAt;
+    }
+
+    /// @notice A treasury or minter scheduled to replace a partner's, and when it may (0: none).
+    struct PendingAddress {
+        address account;
+        uint64 effectiveAt;
+    }
+
     event PartnerOnboarded(
         uint32 indexed partnerId,
         address indexed minter,
@@ -33,6 +46,13 @@ interface IPartnerRegistry {
     event PartnerRerated(uint32 indexed partnerId, uint96 issuePrice, uint96 reimbursementRate, uint128 issuanceLimit);
     event PartnerMinterChanged(uint32 indexed partnerId, address indexed oldMinter, address indexed newMinter);
     event PartnerTreasuryChanged(uint32 indexed partnerId, address oldTreasury, address newTreasury);
+    event PartnerRerateScheduled(
+        uint32 indexed partnerId, uint96 issuePrice, uint96 reimbursementRate, uint64 effectiveAt
+    );
+    event PartnerTreasuryChangeScheduled(uint32 indexed partnerId, address newTreasury, uint64 effectiveAt);
+    event PartnerMinterChangeScheduled(uint32 indexed partnerId, address newMinter, uint64 effectiveAt);
+    event PartnerChangesCancelled(uint32 indexed partnerId);
+    event NoticePeriodChanged(uint32 notice, uint64 effectiveAt);
 
     error PartnerRegistryZeroAddress();
     error PartnerRegistryZeroIssuePrice();
@@ -41,6 +61,10 @@ interface IPartnerRegistry {
     error PartnerRegistryUnknownMinter(address minter);
     error PartnerRegistryNotActive(uint32 partnerId);
     error PartnerRegistryNotSuspended(uint32 partnerId);
+    error PartnerRegistryNotTreasury(uint32 partnerId, address caller);
+    error PartnerRegistryNothingScheduled(uint32 partnerId);
+    error PartnerRegistryNoticeNotOver(uint32 partnerId, uint64 effectiveAt);
+    error PartnerRegistryNoticeOutOfBounds(uint32 notice);
 
     /// @notice The active partner whose minter key is `minter`, with its current issue price
     /// and issuance limit. Reverts if `minter` is no partner's key or the partner is suspended.
@@ -60,4 +84,13 @@ interface IPartnerRegistry {
 
     /// @notice How many partners were ever onboarded (the highest id).
     function partnerCount() external view returns (uint32);
+
+    /// @notice The rerate scheduled for a partner (effectiveAt 0: none).
+    function pendingRerate(uint32 partnerId) external view returns (PendingRates memory);
+
+    /// @notice The treasury change scheduled for a partner (effectiveAt 0: none).
+    function pendingTreasury(uint32 partnerId) external view returns (PendingAddress memory);
+
+    /// @notice The minter change scheduled for a partner (effectiveAt 0: none).
+    function pendingMinter(uint32 partnerId) external view returns (PendingAddress memory);
 }
