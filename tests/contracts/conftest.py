@@ -10,7 +10,7 @@ import itertools
 
 import brownie
 import pytest
-from brownie import accounts
+from brownie import accounts, chain, web3
 
 from network.purchases import encode_purchase
 from scripts.deploy import deploy_contracts
@@ -18,6 +18,10 @@ from scripts.onboarding import USD, Coalition, fund_operator, onboard_partner
 
 ISSUE_PRICE = 10_000  # 0.01 cUSD per point
 REIMBURSEMENT_RATE = 8_000  # 0.008 cUSD per point redeemed
+DAY = 86_400
+NOTICE = 7 * DAY  # PartnerRegistry's default notice period
+REFUND_WINDOW = 120 * DAY  # CoalitionPoints' default refund window
+STATEMENT = b"\x5a" * 32
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +68,12 @@ def partner_c():
 @pytest.fixture(scope="module")
 def treasury_c():
     return accounts[10]
+
+
+@pytest.fixture(scope="module")
+def new_key():
+    """A key that no partner holds (a minter key's replacement)."""
+    return accounts[11]
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +143,41 @@ def pid_b(make_partner, partner_b, treasury_b):
 def operator_float(coalition):
     fund_operator(coalition, 100_000 * USD)
     return 100_000 * USD
+
+
+@pytest.fixture(scope="module")
+def settle_period(clearing, operator):
+    """settle_period(lines, to_block=None): the operator settles the next period, from the block
+    after the last settled one up to `to_block` (default: the last mined block).
+    Each line is (partnerId, issuedValue, reversedValue, redeemedValue)."""
+
+    def settle(lines, to_block=None):
+        start = clearing.settledThroughBlock() + 1
+        end = chain.height if to_block is None else to_block
+        return clearing.settle(clearing.nextPeriodId(), start, end, STATEMENT, lines, {"from": operator})
+
+    return settle
+
+
+@pytest.fixture(scope="session")
+def advance():
+    """advance(seconds): moves the chain's clock forward and mines a block at the new time."""
+
+    def move(seconds: int) -> None:
+        chain.sleep(seconds)
+        chain.mine()
+
+    return move
+
+
+@pytest.fixture(scope="session")
+def next_block_at():
+    """next_block_at(timestamp): the next block (the next transaction's) is mined at exactly that time."""
+
+    def set_next(timestamp: int) -> None:
+        web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+
+    return set_next
 
 
 @pytest.fixture

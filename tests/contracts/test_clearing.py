@@ -100,20 +100,56 @@ def test_withdraw_for_an_unknown_partner_reverts(clearing, pid_a, treasury_a, re
 
 
 def test_new_treasury_withdraws_and_the_old_cannot(
-    clearing, registry, token, operator, pid_a, treasury_a, treasury_c, reverts_with
+    clearing, registry, token, pid_a, treasury_a, treasury_c, reverts_with
 ):
-    registry.setTreasury(pid_a, treasury_c, {"from": operator})
+    registry.setTreasury(pid_a, treasury_c, {"from": treasury_a})
     with reverts_with("ClearingNotTreasury", pid_a, treasury_a):
         clearing.withdraw(pid_a, 1, {"from": treasury_a})
     clearing.withdraw(pid_a, 1, {"from": treasury_c})
     assert token.balanceOf(treasury_c) == 1
 
 
-def test_reversal_frees_the_funds_it_released(clearing, points, pid_a, partner_a, customer, purchase):
+def test_reversal_is_a_pending_credit_that_frees_no_funds(clearing, points, pid_a, partner_a, customer, purchase):
     word = purchase(customer, 1_000)
     batch_id = points.earn(word, {"from": partner_a}).return_value
     points.reverse(batch_id, word, PRICE, [], 400, {"from": partner_a})
-    assert clearing.freeFundsOf(pid_a) == DEPOSIT - 600 * PRICE
+    assert clearing.exposureOf(pid_a) == 1_000 * PRICE  # gross: what was issued and not settled
+    assert clearing.pendingCreditOf(pid_a) == 400 * PRICE
+    assert clearing.freeFundsOf(pid_a) == DEPOSIT - 1_000 * PRICE
+    assert clearing.headroomOf(pid_a) == DEPOSIT - 1_000 * PRICE
+
+
+# ------------------------------------------------------------------ headroom
+
+
+def test_headroom_is_the_deposit_less_exposure_when_the_deposit_is_lower(
+    clearing, points, pid_a, partner_a, customer, purchase
+):
+    points.earn(purchase(customer, 1_000), {"from": partner_a})
+    assert clearing.headroomOf(pid_a) == clearing.freeFundsOf(pid_a) == DEPOSIT - 1_000 * PRICE
+
+
+def test_headroom_is_the_limit_less_exposure_when_the_limit_is_lower(
+    clearing, points, registry, operator, pid_a, partner_a, customer, purchase
+):
+    registry.setIssuanceLimit(pid_a, 30 * USD, {"from": operator})
+    points.earn(purchase(customer, 1_000), {"from": partner_a})
+    assert clearing.headroomOf(pid_a) == 30 * USD - 1_000 * PRICE
+    assert clearing.freeFundsOf(pid_a) == DEPOSIT - 1_000 * PRICE
+
+
+def test_headroom_is_zero_when_the_limit_is_lowered_below_exposure(
+    clearing, points, registry, operator, pid_a, partner_a, customer, purchase
+):
+    points.earn(purchase(customer, 1_000), {"from": partner_a})
+    registry.setIssuanceLimit(pid_a, 1_000 * PRICE - 1, {"from": operator})
+    assert clearing.headroomOf(pid_a) == 0
+    assert clearing.freeFundsOf(pid_a) == DEPOSIT - 1_000 * PRICE  # the limit bounds issuance only
+
+
+def test_headroom_of_an_unknown_partner_reverts(clearing, pid_a, reverts_with):
+    with reverts_with("PartnerRegistryUnknownPartner", 99):
+        clearing.headroomOf(99)
 
 
 # ------------------------------------------------------------------ the operator's account
@@ -174,12 +210,14 @@ def test_only_the_admin_binds_points(token, registry, points, admin, operator, r
 
 
 @pytest.mark.parametrize("caller", ["admin", "operator", "partner_a", "stranger"])
-def test_only_the_points_contract_reserves_and_releases_issuance(clearing, pid_a, request, caller, reverts_with):
+def test_only_the_points_contract_reserves_issuance_and_records_reversals(
+    clearing, pid_a, request, caller, reverts_with
+):
     account = request.getfixturevalue(caller)
     with reverts_with("ClearingOnlyPoints", account):
         clearing.reserveIssuance(pid_a, 1, 10**18, {"from": account})
     with reverts_with("ClearingOnlyPoints", account):
-        clearing.releaseIssuance(pid_a, 1, {"from": account})
+        clearing.recordReversal(pid_a, 1, {"from": account})
 
 
 # ------------------------------------------------------------------ settlement
@@ -193,14 +231,30 @@ def activity(points, pid_a, pid_b, partner_a, partner_b, customer, purchase):
     return {pid_a: 1_000 * PRICE, pid_b: 500 * PRICE}
 
 
+@pytest.fixture
+def reversal(points, pid_a, partner_a, customer, purchase):
+    """Partner A issued 1,000 points and reversed 300 of them (a pending credit of 3 cUSD)."""
+    word = purchase(customer, 1_000)
+    batch_id = points.earn(word, {"from": partner_a}).return_value
+    points.reverse(batch_id, word, PRICE, [], 300, {"from": partner_a})
+    return 300 * PRICE
+
+
 def test_operator_settles_a_period(clearing, operator, float_, pid_a, pid_b, activity):
     start = clearing.settledThroughBlock() + 1
-    lines = [(pid_a, activity[pid_a], 2 * USD), (pid_b, activity[pid_b], 9 * USD)]
+    lines = [(pid_a, activity[pid_a], 0, 2 * USD), (pid_b, activity[pid_b], 0, 9 * USD)]
     tx = settle(clearing, operator, lines, to_block=chain.height)
     nets = [2 * USD - activity[pid_a], 9 * USD - activity[pid_b]]
     assert [dict(e) for e in tx.events["PartnerSettled"]] == [
-        {"periodId": 1, "partnerId": pid, "issuedValue": issued, "redeemedValue": redeemed, "net": net}
-        for (pid, issued, redeemed), net in zip(lines, nets, strict=True)
+        {
+            "periodId": 1,
+            "partnerId": pid,
+            "issuedValue": issued,
+            "reversedValue": reversed_,
+            "redeemedValue": redeemed,
+            "net": net,
+        }
+        for (pid, issued, reversed_, redeemed), net in zip(lines, nets, strict=True)
     ]
     end = tx.events["PeriodSettled"]["toBlock"]
     assert dict(tx.events["PeriodSettled"]) == {
@@ -215,21 +269,22 @@ def test_operator_settles_a_period(clearing, operator, float_, pid_a, pid_b, act
     assert clearing.settledThroughBlock() == end
 
 
-def test_partner_funds_move_by_redeemed_minus_issued(clearing, operator, float_, pid_a, pid_b, activity):
-    settle(clearing, operator, [(pid_a, activity[pid_a], 2 * USD), (pid_b, activity[pid_b], 9 * USD)])
-    assert clearing.fundsOf(pid_a) == DEPOSIT + 2 * USD - activity[pid_a]
-    assert clearing.fundsOf(pid_b) == DEPOSIT + 9 * USD - activity[pid_b]
+def test_partner_funds_move_by_redeemed_plus_reversed_minus_issued(clearing, operator, float_, pid_a, pid_b, reversal):
+    settle(clearing, operator, [(pid_a, 1_000 * PRICE, reversal, 2 * USD), (pid_b, 0, 0, 9 * USD)])
+    assert clearing.fundsOf(pid_a) == DEPOSIT + 2 * USD + reversal - 1_000 * PRICE
+    assert clearing.fundsOf(pid_b) == DEPOSIT + 9 * USD
 
 
 def test_operator_funds_move_by_the_opposite_of_the_nets(clearing, operator, float_, pid_a, pid_b, activity):
-    settle(clearing, operator, [(pid_a, activity[pid_a], 2 * USD), (pid_b, activity[pid_b], 9 * USD)])
+    settle(clearing, operator, [(pid_a, activity[pid_a], 0, 2 * USD), (pid_b, activity[pid_b], 0, 9 * USD)])
     nets = 2 * USD - activity[pid_a] + 9 * USD - activity[pid_b]
     assert clearing.operatorFunds() == float_ - nets
 
 
-def test_nets_and_operator_net_sum_to_zero(clearing, token, operator, float_, pid_a, pid_b, activity):
+def test_nets_and_operator_net_sum_to_zero(clearing, token, operator, float_, pid_a, pid_b, reversal, activity):
     held = token.balanceOf(clearing)
-    tx = settle(clearing, operator, [(pid_a, activity[pid_a], 1 * USD), (pid_b, -3 * USD, 40 * USD)])
+    lines = [(pid_a, 1_000 * PRICE + activity[pid_a], reversal, 1 * USD), (pid_b, activity[pid_b], 0, 40 * USD)]
+    tx = settle(clearing, operator, lines)
     partner_nets = sum(e["net"] for e in tx.events["PartnerSettled"])
     assert partner_nets + tx.events["PeriodSettled"]["operatorNet"] == 0
     assert clearing.fundsOf(pid_a) + clearing.fundsOf(pid_b) + clearing.operatorFunds() == held
@@ -237,24 +292,72 @@ def test_nets_and_operator_net_sum_to_zero(clearing, token, operator, float_, pi
 
 
 def test_settlement_reduces_exposure_by_issued_value(clearing, operator, float_, pid_a, pid_b, activity):
-    settle(clearing, operator, [(pid_a, activity[pid_a], 0), (pid_b, activity[pid_b] - PRICE, 0)])
+    settle(clearing, operator, [(pid_a, activity[pid_a], 0, 0), (pid_b, activity[pid_b] - PRICE, 0, 0)])
     assert clearing.exposureOf(pid_a) == 0
     assert clearing.exposureOf(pid_b) == PRICE
 
 
-def test_refund_of_a_settled_purchase_turns_exposure_negative_and_is_credited(
+def test_settlement_pays_the_pending_credit_of_reversals(clearing, operator, float_, pid_a, reversal):
+    tx = settle(clearing, operator, [(pid_a, 1_000 * PRICE, reversal, 0)])
+    assert dict(tx.events["PartnerSettled"]) == {
+        "periodId": 1,
+        "partnerId": pid_a,
+        "issuedValue": 1_000 * PRICE,
+        "reversedValue": reversal,
+        "redeemedValue": 0,
+        "net": reversal - 1_000 * PRICE,
+    }
+    assert clearing.pendingCreditOf(pid_a) == 0
+    assert clearing.exposureOf(pid_a) == 0
+    assert clearing.freeFundsOf(pid_a) == clearing.fundsOf(pid_a) == DEPOSIT - 700 * PRICE
+
+
+def test_settlement_may_leave_part_of_the_pending_credit_to_a_later_period(clearing, operator, float_, pid_a, reversal):
+    settle(clearing, operator, [(pid_a, 1_000 * PRICE, reversal - PRICE, 0)])
+    assert clearing.pendingCreditOf(pid_a) == PRICE
+    settle(clearing, operator, [(pid_a, 0, PRICE, 0)])
+    assert clearing.pendingCreditOf(pid_a) == 0
+    assert clearing.fundsOf(pid_a) == DEPOSIT - 700 * PRICE
+
+
+def test_refund_of_a_settled_purchase_is_credited_by_the_next_settlement(
     clearing, points, operator, float_, pid_a, partner_a, customer, purchase
 ):
     word = purchase(customer, 1_000)
     batch_id = points.earn(word, {"from": partner_a}).return_value
-    settle(clearing, operator, [(pid_a, 1_000 * PRICE, 0)])
+    settle(clearing, operator, [(pid_a, 1_000 * PRICE, 0, 0)])
     points.reverse(batch_id, word, PRICE, [], 100, {"from": partner_a})
-    assert clearing.exposureOf(pid_a) == -100 * PRICE
-    assert clearing.freeFundsOf(pid_a) == clearing.fundsOf(pid_a)
-    tx = settle(clearing, operator, [(pid_a, -100 * PRICE, 0)])
-    assert tx.events["PartnerSettled"]["net"] == 100 * PRICE
     assert clearing.exposureOf(pid_a) == 0
-    assert clearing.fundsOf(pid_a) == DEPOSIT - 900 * PRICE
+    assert clearing.pendingCreditOf(pid_a) == 100 * PRICE
+    assert clearing.fundsOf(pid_a) == DEPOSIT - 1_000 * PRICE  # not credited yet
+    tx = settle(clearing, operator, [(pid_a, 0, 100 * PRICE, 0)])
+    assert tx.events["PartnerSettled"]["net"] == 100 * PRICE
+    assert clearing.pendingCreditOf(pid_a) == 0
+    assert clearing.fundsOf(pid_a) == clearing.freeFundsOf(pid_a) == DEPOSIT - 900 * PRICE
+
+
+def test_issued_value_above_exposure_reverts(clearing, operator, float_, pid_a, activity, reverts_with):
+    exposure = activity[pid_a]
+    with reverts_with("ClearingIssuedAboveExposure", pid_a, exposure + 1, exposure):
+        settle(clearing, operator, [(pid_a, exposure + 1, 0, 0)])
+
+
+def test_reversed_value_above_the_pending_credit_reverts(clearing, operator, float_, pid_a, reversal, reverts_with):
+    with reverts_with("ClearingReversedAbovePending", pid_a, reversal + 1, reversal):
+        settle(clearing, operator, [(pid_a, 0, reversal + 1, 0)])
+
+
+def test_reversed_value_without_any_reversal_reverts(clearing, operator, float_, pid_a, reverts_with):
+    with reverts_with("ClearingReversedAbovePending", pid_a, 1, 0):
+        settle(clearing, operator, [(pid_a, 0, 1, 0)])
+
+
+def test_partner_that_withdrew_every_free_fund_still_pays_its_period(clearing, operator, pid_a, treasury_a, activity):
+    clearing.withdraw(pid_a, clearing.freeFundsOf(pid_a), {"from": treasury_a})
+    assert clearing.fundsOf(pid_a) == activity[pid_a]
+    tx = settle(clearing, operator, [(pid_a, activity[pid_a], 0, 0)])
+    assert tx.events["PartnerSettled"]["net"] == -activity[pid_a]
+    assert clearing.fundsOf(pid_a) == 0
 
 
 def test_period_without_activity_settles(clearing, operator, pid_a):
@@ -319,43 +422,38 @@ def test_period_must_end_before_the_current_block(clearing, operator, pid_a, rev
 
 def test_duplicate_partner_lines_revert(clearing, operator, float_, pid_a, activity, reverts_with):
     with reverts_with("ClearingBadStatement", 1):
-        settle(clearing, operator, [(pid_a, PRICE, 0), (pid_a, PRICE, 0)])
+        settle(clearing, operator, [(pid_a, PRICE, 0, 0), (pid_a, PRICE, 0, 0)])
 
 
 def test_partner_lines_out_of_order_revert(clearing, operator, float_, pid_a, pid_b, activity, reverts_with):
     with reverts_with("ClearingBadStatement", 1):
-        settle(clearing, operator, [(pid_b, 0, USD), (pid_a, 0, USD)])
+        settle(clearing, operator, [(pid_b, 0, 0, USD), (pid_a, 0, 0, USD)])
 
 
 def test_partner_line_for_id_zero_reverts(clearing, operator, float_, pid_a, reverts_with):
     with reverts_with("ClearingBadStatement", 0):
-        settle(clearing, operator, [(0, 0, USD)])
+        settle(clearing, operator, [(0, 0, 0, USD)])
 
 
 def test_statement_line_for_a_partner_never_onboarded_reverts(clearing, operator, float_, pid_a, reverts_with):
     with reverts_with("PartnerRegistryUnknownPartner", 99):
-        settle(clearing, operator, [(pid_a, 0, 0), (99, 0, USD)])
-
-
-def test_partner_that_cannot_pay_reverts(clearing, operator, pid_a, reverts_with):
-    net = -(DEPOSIT + 1)
-    with reverts_with("ClearingPartnerCannotPay", pid_a, DEPOSIT, net):
-        settle(clearing, operator, [(pid_a, DEPOSIT + 1, 0)])
+        settle(clearing, operator, [(pid_a, 0, 0, 0), (99, 0, 0, USD)])
 
 
 def test_operator_without_float_for_positive_nets_reverts(clearing, operator, pid_a, pid_b, reverts_with):
     with reverts_with("ClearingInsufficientOperatorFunds", 0, 3 * USD):
-        settle(clearing, operator, [(pid_a, 0, 1 * USD), (pid_b, 0, 2 * USD)])
+        settle(clearing, operator, [(pid_a, 0, 0, 1 * USD), (pid_b, 0, 0, 2 * USD)])
 
 
-def test_positive_nets_are_paid_from_what_other_partners_owe(clearing, operator, pid_a, pid_b):
-    settle(clearing, operator, [(pid_a, 5 * USD, 0), (pid_b, 0, 4 * USD)])  # no operator float needed
-    assert clearing.operatorFunds() == 1 * USD
+def test_positive_nets_are_paid_from_what_other_partners_owe(clearing, operator, pid_a, pid_b, activity):
+    lines = [(pid_a, activity[pid_a], 0, 0), (pid_b, 0, 0, 4 * USD)]
+    settle(clearing, operator, lines)  # no operator float needed
+    assert clearing.operatorFunds() == activity[pid_a] - 4 * USD
 
 
 def test_redeemed_value_beyond_int256_reverts(clearing, operator, pid_a, reverts_with):
     with reverts_with("SafeCastOverflowedUintToInt", 2**255):
-        settle(clearing, operator, [(pid_a, 0, 2**255)])
+        settle(clearing, operator, [(pid_a, 0, 0, 2**255)])
 
 
 def test_unsettled_period_reads_as_zeroes(clearing):

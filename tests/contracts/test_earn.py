@@ -3,10 +3,11 @@
 import pytest
 from brownie import ZERO_ADDRESS
 
-from network.purchases import commitment, encode_purchase, merkle_root
+from network.purchases import encode_purchase, merkle_root, stored_commitment
 from scripts.onboarding import USD
 
 PRICE = 10_000  # conftest's default issue price: 0.01 cUSD per point
+REFUND_WINDOW = 120 * 86_400  # CoalitionPoints' default
 
 
 def raw_word(customer: int, seq: int, points: int) -> bytes:
@@ -209,6 +210,16 @@ def test_issuance_is_bounded_by_the_limit_when_lower_than_the_deposit(
     assert clearing.exposureOf(pid) == 50 * USD
 
 
+def test_issuance_is_bounded_by_a_limit_lowered_below_the_exposure(
+    points, clearing, registry, operator, pid_a, partner_a, customer, purchase, reverts_with
+):
+    points.earn(purchase(customer, 100), {"from": partner_a})
+    registry.setIssuanceLimit(pid_a, 50 * PRICE, {"from": operator})
+    with reverts_with("ClearingIssuanceOverLimit", pid_a, 101 * PRICE, 50 * PRICE):
+        points.earn(purchase(customer, 1), {"from": partner_a})
+    assert clearing.exposureOf(pid_a) == 100 * PRICE
+
+
 def test_batch_over_the_bound_reverts_as_a_whole(
     points, make_partner, partner_c, treasury_c, customer, purchase, reverts_with
 ):
@@ -236,15 +247,25 @@ def test_earned_event_carries_partner_price_root_total_and_minted_words(
 
 def test_stored_commitment_matches_the_python_mirror(points, pid_a, partner_a, customer, purchase):
     words = [purchase(customer, n) for n in range(1, 8)]  # 7 leaves: an odd node is carried up
-    batch_id = points.earnBatch(words, {"from": partner_a}).return_value
-    assert bytes(points.batchCommitment(batch_id)) == commitment(pid_a, PRICE, merkle_root(words))
+    tx = points.earnBatch(words, {"from": partner_a})
+    deadline = tx.timestamp + REFUND_WINDOW
+    assert bytes(points.batchCommitment(tx.return_value)) == stored_commitment(
+        pid_a, PRICE, merkle_root(words), deadline
+    )
+
+
+def test_stored_commitment_holds_the_refund_deadline_in_its_low_64_bits(points, pid_a, partner_a, customer, purchase):
+    tx = points.earn(purchase(customer, 42), {"from": partner_a})
+    stored = int.from_bytes(bytes(points.batchCommitment(tx.return_value)), "big")
+    assert stored & (2**64 - 1) == points.refundDeadlineOf(tx.return_value) == tx.timestamp + REFUND_WINDOW
 
 
 def test_commitment_of_a_single_earn_has_the_leaf_as_root(points, pid_a, partner_a, customer, purchase):
     word = purchase(customer, 42)
     tx = points.earn(word, {"from": partner_a})
     assert bytes(tx.events["Earned"]["root"]) == merkle_root([word])
-    assert bytes(points.batchCommitment(tx.return_value)) == commitment(pid_a, PRICE, merkle_root([word]))
+    expected = stored_commitment(pid_a, PRICE, merkle_root([word]), tx.timestamp + REFUND_WINDOW)
+    assert bytes(points.batchCommitment(tx.return_value)) == expected
 
 
 def test_commitment_covers_only_the_minted_words(points, pid_a, partner_a, customer, purchase):
@@ -252,7 +273,8 @@ def test_commitment_covers_only_the_minted_words(points, pid_a, partner_a, custo
     words = [purchase(customer, 1, seq=1), purchase(customer, 5, seq=2), purchase(customer, 3, seq=3)]
     tx = points.earnBatch(words, {"from": partner_a})
     minted = [words[0], words[2]]
-    assert bytes(points.batchCommitment(tx.return_value)) == commitment(pid_a, PRICE, merkle_root(minted))
+    expected = stored_commitment(pid_a, PRICE, merkle_root(minted), tx.timestamp + REFUND_WINDOW)
+    assert bytes(points.batchCommitment(tx.return_value)) == expected
 
 
 def test_paused_points_block_earn(points, operator, pid_a, partner_a, customer, purchase, reverts_with):

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 import pytest
-from brownie import ZERO_ADDRESS, chain, web3
+from brownie import ZERO_ADDRESS, chain
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
@@ -74,8 +74,12 @@ def test_customer_redeems_own_points(points, pid_a, customer, earned):
     assert tx.events["Transfer"]["to"] == ZERO_ADDRESS
 
 
-def test_redeem_reports_the_rate_in_force_at_the_partner(points, registry, operator, pid_a, customer, earned):
-    registry.rerate(pid_a, 10_000, 9_500, 10**12, {"from": operator})
+def test_redeem_reports_the_rate_in_force_at_the_partner(points, registry, operator, pid_a, customer, earned, advance):
+    registry.scheduleRerate(pid_a, 10_000, 9_500, {"from": operator})
+    tx = points.redeem(pid_a, 1, REF, {"from": customer})
+    assert tx.events["Redeemed"]["reimbursementRate"] == RATE  # scheduled, not in force yet
+    advance(registry.noticePeriod())
+    registry.applyRerate(pid_a, {"from": operator})
     tx = points.redeem(pid_a, 1, REF, {"from": customer})
     assert tx.events["Redeemed"]["reimbursementRate"] == 9_500
 
@@ -133,10 +137,6 @@ def test_signature_of_another_key_is_refused(points, customer, stranger, earned,
         relay(points, c, sign(c, key=forger.key), stranger)
 
 
-def next_block_at(timestamp: int) -> None:
-    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
-
-
 def test_expired_signature_is_refused(points, stranger, earned, consent, sign, reverts_with):
     c = consent(deadline=chain[-1].timestamp + 60)
     signature = sign(c)
@@ -145,14 +145,16 @@ def test_expired_signature_is_refused(points, stranger, earned, consent, sign, r
         relay(points, c, signature, stranger)
 
 
-def test_signature_expires_one_second_after_its_deadline(points, stranger, earned, consent, sign, reverts_with):
+def test_signature_expires_one_second_after_its_deadline(
+    points, stranger, earned, consent, sign, next_block_at, reverts_with
+):
     c = consent(deadline=chain[-1].timestamp + 100)
     next_block_at(c.deadline + 1)
     with reverts_with("CoalitionPointsExpiredSignature", c.deadline):
         relay(points, c, sign(c), stranger)
 
 
-def test_signature_is_valid_at_its_deadline(points, customer, stranger, earned, consent, sign):
+def test_signature_is_valid_at_its_deadline(points, customer, stranger, earned, consent, sign, next_block_at):
     c = consent(deadline=chain[-1].timestamp + 100)
     next_block_at(c.deadline)
     tx = relay(points, c, sign(c), stranger)

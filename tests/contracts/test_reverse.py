@@ -3,11 +3,14 @@
 from dataclasses import dataclass
 
 import pytest
-from brownie import ZERO_ADDRESS
+from brownie import ZERO_ADDRESS, chain
 
 from network.purchases import decode_purchase, merkle_proof
 
 PRICE = 10_000  # conftest's default issue price
+DAY = 86_400
+REFUND_WINDOW = 120 * DAY  # the default
+NOTICE = 7 * DAY  # PartnerRegistry's default notice period
 
 
 @dataclass
@@ -164,33 +167,133 @@ def test_skipped_duplicate_cannot_be_reversed_through_its_batch(
             points.reverse(second.batch_id, duplicate, PRICE, proof, 1, {"from": partner_a})
 
 
-def test_reverse_releases_exposure_at_the_issue_price(points, clearing, pid_a, partner_a, batch):
-    before = clearing.exposureOf(pid_a)
+def test_reverse_records_a_pending_credit_at_the_issue_price(points, clearing, pid_a, partner_a, batch):
+    exposure = clearing.exposureOf(pid_a)
     tx = reverse(points, batch, 2, 30, partner_a)
-    assert clearing.exposureOf(pid_a) == before - 30 * PRICE
-    assert dict(tx.events["IssuanceReleased"]) == {
-        "partnerId": pid_a,
-        "value": 30 * PRICE,
-        "exposure": before - 30 * PRICE,
-    }
+    assert dict(tx.events["ReversalRecorded"]) == {"partnerId": pid_a, "value": 30 * PRICE, "pendingCredit": 30 * PRICE}
+    tx = reverse(points, batch, 4, 5, partner_a)
+    assert tx.events["ReversalRecorded"]["pendingCredit"] == 35 * PRICE
+    assert clearing.pendingCreditOf(pid_a) == 35 * PRICE
+    assert clearing.exposureOf(pid_a) == exposure  # a reversal never lowers the exposure
+
+
+def test_reverse_frees_no_headroom_and_no_funds(points, clearing, pid_a, partner_a, batch):
+    headroom, free = clearing.headroomOf(pid_a), clearing.freeFundsOf(pid_a)
+    reverse(points, batch, 2, 100, partner_a)
+    assert (clearing.headroomOf(pid_a), clearing.freeFundsOf(pid_a)) == (headroom, free)
 
 
 def test_reversal_after_a_rerate_uses_the_batch_issue_price(
-    points, registry, clearing, operator, pid_a, partner_a, batch, reverts_with
+    points, registry, clearing, operator, pid_a, partner_a, batch, advance, reverts_with
 ):
-    registry.rerate(pid_a, 3 * PRICE, 8_000, 10**12, {"from": operator})
+    registry.scheduleRerate(pid_a, 3 * PRICE, 8_000, {"from": operator})
+    advance(NOTICE)
+    registry.applyRerate(pid_a, {"from": operator})
     with reverts_with("CoalitionPointsUnknownPurchase", pid_a, batch.batch_id):
         reverse(points, batch, 2, 10, partner_a, issue_price=3 * PRICE)
-    before = clearing.exposureOf(pid_a)
     tx = reverse(points, batch, 2, 10, partner_a)
     assert tx.events["Reversed"]["issuePrice"] == PRICE
-    assert clearing.exposureOf(pid_a) == before - 10 * PRICE
+    assert clearing.pendingCreditOf(pid_a) == 10 * PRICE
 
 
-def test_rotated_minter_key_reverses_earlier_batches(points, registry, operator, pid_a, partner_c, customer, batch):
-    registry.setMinter(pid_a, partner_c, {"from": operator})
+def test_rotated_minter_key_reverses_earlier_batches(points, registry, pid_a, treasury_a, partner_c, customer, batch):
+    registry.setMinter(pid_a, partner_c, {"from": treasury_a})
     reverse(points, batch, 2, 100, partner_c)
     assert points.balanceOf(customer) == 70
+
+
+def test_rotated_out_minter_key_cannot_reverse(
+    points, registry, pid_a, treasury_a, partner_a, partner_c, batch, reverts_with
+):
+    registry.setMinter(pid_a, partner_c, {"from": treasury_a})
+    with reverts_with("PartnerRegistryUnknownMinter", partner_a):
+        reverse(points, batch, 2, 1, partner_a)
+
+
+# ------------------------------------------------------------------ the refund window
+
+
+def test_batch_records_its_refund_deadline(points, batch):
+    minted_at = chain[-1].timestamp
+    assert points.refundWindow() == REFUND_WINDOW
+    assert points.refundDeadlineOf(batch.batch_id) == minted_at + REFUND_WINDOW
+
+
+def test_unknown_batch_has_no_refund_deadline(points, batch):
+    assert points.refundDeadlineOf(batch.batch_id + 1) == 0
+    assert points.refundDeadlineOf(0) == 0
+
+
+def test_reversal_at_the_refund_deadline_goes_through(points, partner_a, customer, batch, next_block_at):
+    deadline = points.refundDeadlineOf(batch.batch_id)
+    next_block_at(deadline)
+    tx = reverse(points, batch, 2, 30, partner_a)
+    assert tx.timestamp == deadline
+    assert points.balanceOf(customer) == 170 - 30
+
+
+def test_reversal_one_second_after_the_refund_deadline_reverts(
+    points, pid_a, partner_a, customer, batch, next_block_at, reverts_with
+):
+    deadline = points.refundDeadlineOf(batch.batch_id)
+    next_block_at(deadline + 1)
+    with reverts_with("CoalitionPointsRefundWindowClosed", batch.batch_id, deadline):
+        reverse(points, batch, 2, 30, partner_a)
+    assert points.reversedPoints(pid_a, 3) == 0
+    assert points.balanceOf(customer) == 170
+
+
+def test_reversal_of_a_batch_long_past_its_deadline_reverts(points, partner_a, batch, advance, reverts_with):
+    deadline = points.refundDeadlineOf(batch.batch_id)
+    advance(365 * DAY)
+    with reverts_with("CoalitionPointsRefundWindowClosed", batch.batch_id, deadline):
+        reverse(points, batch, 2, 1, partner_a)
+
+
+def test_wrong_purchase_is_unknown_even_after_the_deadline(points, pid_a, partner_a, batch, advance, reverts_with):
+    advance(REFUND_WINDOW + DAY)
+    with reverts_with("CoalitionPointsUnknownPurchase", pid_a, batch.batch_id):
+        reverse(points, batch, 2, 1, partner_a, issue_price=PRICE + 1)
+
+
+def test_operator_sets_the_refund_window_of_later_batches(points, operator, partner_a, customer, purchase, batch):
+    first_deadline = points.refundDeadlineOf(batch.batch_id)
+    tx = points.setRefundWindow(30 * DAY, {"from": operator})
+    assert dict(tx.events["RefundWindowChanged"]) == {"refundWindow": 30 * DAY}
+    assert points.refundWindow() == 30 * DAY
+    later = earn_batch(points, partner_a, [purchase(customer, 5)])
+    assert points.refundDeadlineOf(later.batch_id) == chain[-1].timestamp + 30 * DAY
+    assert points.refundDeadlineOf(batch.batch_id) == first_deadline  # earlier batches keep theirs
+
+
+def test_shorter_refund_window_closes_a_later_batch_sooner(
+    points, operator, partner_a, customer, purchase, advance, reverts_with
+):
+    points.setRefundWindow(14 * DAY, {"from": operator})
+    later = earn_batch(points, partner_a, [purchase(customer, 5)])
+    advance(15 * DAY)
+    with reverts_with("CoalitionPointsRefundWindowClosed", later.batch_id, points.refundDeadlineOf(later.batch_id)):
+        reverse(points, later, 0, 1, partner_a)
+
+
+@pytest.mark.parametrize("window", [14 * DAY, 365 * DAY])
+def test_refund_window_may_be_set_to_its_bounds(points, operator, window):
+    assert (points.MIN_REFUND_WINDOW(), points.MAX_REFUND_WINDOW()) == (14 * DAY, 365 * DAY)
+    points.setRefundWindow(window, {"from": operator})
+    assert points.refundWindow() == window
+
+
+@pytest.mark.parametrize("window", [0, 14 * DAY - 1, 365 * DAY + 1, 2**64 - 1])
+def test_refund_window_out_of_bounds_reverts(points, operator, window, reverts_with):
+    with reverts_with("CoalitionPointsRefundWindowOutOfBounds", window):
+        points.setRefundWindow(window, {"from": operator})
+
+
+@pytest.mark.parametrize("caller", ["admin", "partner_a", "stranger"])
+def test_only_the_operator_sets_the_refund_window(points, pid_a, request, caller, reverts_with):
+    account = request.getfixturevalue(caller)
+    with reverts_with("AccessControlUnauthorizedAccount", account, points.OPERATOR_ROLE()):
+        points.setRefundWindow(30 * DAY, {"from": account})
 
 
 def test_paused_points_block_reverse(points, operator, partner_a, batch, reverts_with):
