@@ -21,7 +21,7 @@ from web3.logs import DISCARD
 
 from bench.settlement_synth import SynthPartner
 from gateway.services.onboarding import LOCAL_KEYSTORE_PASSWORD
-from gateway.services.settlement import period_events, period_lines
+from gateway.services.period_lines import period_events, period_lines
 from network.keys import load_keystore
 from network.purchases import decode_purchase, encode_purchase, merkle_proof
 from partners.settlement import partner_lines, recompute_from_chain
@@ -140,8 +140,9 @@ def cross_check(stack: Stack, partners: list[SynthPartner], n: int, log: Any = p
     log(f"cross-check: {events} real events mined and indexed in {mined_s:.1f} s; store == chain: {equal}")
     assert equal, f"store (SQL) {by_sql}\nstore (per event) {by_event}\nchain {from_chain}"
     body, seconds, _post_s = settle_over_api(stack)
-    settled = [(p["partner_id"], p["issued_value"], p["redeemed_value"]) for p in body["statement"]["partners"]] == [
-        (line.partner_id, line.issued_value, line.redeemed_value) for line in from_chain
+    served = body["statement"]["partners"]
+    settled = [(p["partner_id"], p["issued_value"], p["reversed_value"], p["redeemed_value"]) for p in served] == [
+        line.settle_args for line in from_chain
     ]
     assert settled, "the settled statement differs from recompute_from_chain"
     return {

@@ -45,9 +45,9 @@ from bench.settlement_synth import (
     Expected,
     Synthesizer,
     SynthPartner,
-    exposure_slot,
+    mapping_slot,
     mine_blocks,
-    set_exposure,
+    set_mapping,
 )
 from network.store import ChainEvent
 from partners.statement import statement_hash
@@ -121,6 +121,7 @@ def check_period(stack: Stack, body: dict[str, Any], expected: Expected) -> None
             p["points_reversed"],
             p["points_redeemed"],
             p["issued_value"],
+            p["reversed_value"],
             p["redeemed_value"],
         )
         for p in body["statement"]["partners"]
@@ -131,7 +132,7 @@ def check_period(stack: Stack, body: dict[str, Any], expected: Expected) -> None
 
 
 def one_size(
-    stack: Stack, synth: Synthesizer, slot: int, partners: list[SynthPartner], n: int, log: Any = print
+    stack: Stack, synth: Synthesizer, slots: dict[str, int], partners: list[SynthPartner], n: int, log: Any = print
 ) -> dict[str, Any]:
     h = stack.harness
     clearing = h.contracts.clearing
@@ -141,10 +142,13 @@ def one_size(
     stack.wait_indexed(blocks[-1][0], timeout_s=300)
     t_indexed = time.perf_counter()
     before = {p.id: int(clearing.functions.exposureOf(p.id).call()) for p in partners}
-    expected = synth.write(h.sessions, blocks, n, before)
+    pending = {p.id: int(clearing.functions.pendingCreditOf(p.id).call()) for p in partners}
+    expected = synth.write(h.sessions, blocks, n, before, pending)
     t_written = time.perf_counter()
     for pid, value in expected.issued_value.items():
-        set_exposure(h.w3, clearing, slot, pid, before[pid] + value)
+        set_mapping(h.w3, clearing, "exposureOf", slots["exposureOf"], pid, before[pid] + value)
+    for pid, value in expected.reversed_value.items():
+        set_mapping(h.w3, clearing, "pendingCreditOf", slots["pendingCreditOf"], pid, pending[pid] + value)
     for pid in expected.issued_value:
         exposure, funds = (int(clearing.functions.exposureOf(pid).call()), int(clearing.functions.fundsOf(pid).call()))
         assert exposure <= funds, f"partner {pid}: exposure {exposure} over its funds {funds}: deposit more"
@@ -158,6 +162,7 @@ def one_size(
     check_period(stack, body, expected)
     for p in partners:
         assert int(clearing.functions.exposureOf(p.id).call()) == before[p.id], f"partner {p.id}: exposure not restored"
+        assert int(clearing.functions.pendingCreditOf(p.id).call()) == pending[p.id], f"partner {p.id}: credit"
     return {
         "events": n,
         "seconds": round(seconds, 3),
@@ -243,7 +248,10 @@ def _run(*, port: int, sizes: list[int], partners: int, cross_check: int, log: A
         onboarding_s = time.perf_counter() - t0
         log(f"{partners} partners onboarded over the operator API in {onboarding_s:.1f} s")
         h = stack.harness
-        slot = exposure_slot(h.w3, h.contracts.clearing, onboarded[0].id)
+        slots = {
+            getter: mapping_slot(h.w3, h.contracts.clearing, getter, onboarded[0].id)
+            for getter in ("exposureOf", "pendingCreditOf")
+        }
         cross: dict[str, Any] | None = None
         if cross_check:
             from bench.settlement_crosscheck import cross_check as do_cross_check
@@ -252,7 +260,7 @@ def _run(*, port: int, sizes: list[int], partners: int, cross_check: int, log: A
         synth = Synthesizer(
             onboarded, h.book.chain_id, next_batch_id=int(h.contracts.points.functions.nextBatchId().call())
         )
-        curve = [one_size(stack, synth, slot, onboarded, n, log=log) for n in sizes]
+        curve = [one_size(stack, synth, slots, onboarded, n, log=log) for n in sizes]
         with h.sessions() as session:
             total_rows = session.scalar(select(func.count()).select_from(ChainEvent))
     largest = curve[-1]

@@ -10,13 +10,14 @@ What is real and what is not:
 - the rows are exactly what ``EventIndexer`` writes per transaction: an earn (a batch of one
   purchase) is ``Transfer`` (mint) + ``Clearing.IssuanceReserved`` + ``Earned`` and one ledger
   entry; a redemption ``Transfer`` (burn) + ``Redeemed`` and one ledger entry; a clawback
-  ``Transfer`` (burn) + ``Clearing.IssuanceReleased`` + ``Reversed`` and one ledger entry. Args
+  ``Transfer`` (burn) + ``Clearing.ReversalRecorded`` + ``Reversed`` and one ledger entry. Args
   are JSON-encoded by the same SQLAlchemy column type; purchase words and Merkle roots are real
   (``encode_purchase``, ``leaf``); transaction hashes are random, customers drawn from a pool;
 - the events were never emitted: customers' point balances on chain do not include them. What
   ``Clearing.settle`` reads is made consistent: each partner's exposure is raised by the value of
-  its synthesized net issuance (what ``reserveIssuance``/``releaseIssuance`` would have done), so
-  that settling brings it back to where it was, and the partners' real deposits cover it.
+  its synthesized issuance and its pending credit by the value of its synthesized reversals (what
+  ``reserveIssuance``/``recordReversal`` would have done), so that settling brings both back to
+  where they were, and the partners' real deposits cover the exposure.
 """
 
 from __future__ import annotations
@@ -56,13 +57,22 @@ class Expected:
     reversed: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     redeemed: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     issued_value: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    reversed_value: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     redeemed_value: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def lines(self) -> list[tuple[int, int, int, int, int, int]]:
+    def lines(self) -> list[tuple[int, int, int, int, int, int, int]]:
         ids = sorted(set(self.issued) | set(self.reversed) | set(self.redeemed))
         return [
-            (p, self.issued[p], self.reversed[p], self.redeemed[p], self.issued_value[p], self.redeemed_value[p])
+            (
+                p,
+                self.issued[p],
+                self.reversed[p],
+                self.redeemed[p],
+                self.issued_value[p],
+                self.reversed_value[p],
+                self.redeemed_value[p],
+            )
             for p in ids
         ]
 
@@ -91,14 +101,16 @@ class Synthesizer:
         blocks: list[tuple[int, str, int]],
         n: int,
         exposure: dict[int, int],
+        pending: dict[int, int],
     ) -> Expected:
         """Writes ``n`` settlement events (Earned/Redeemed/Reversed) spread over ``blocks``
-        (number, hash, timestamp), with their companion rows; ``exposure`` is each partner's
-        on-chain exposure before them (the IssuanceReserved/Released rows carry its running value)."""
+        (number, hash, timestamp), with their companion rows; ``exposure`` and ``pending`` are each
+        partner's on-chain exposure and pending credit before them (the IssuanceReserved and
+        ReversalRecorded rows carry their running values)."""
         rng, expected = self.rng, Expected()
         weights = [1 / (i + 1) ** 0.8 for i in range(len(self.partners))]  # a few big partners, a long tail
         chosen = rng.choices(self.partners, weights=weights, k=n)
-        running = dict(exposure)
+        running, credits = dict(exposure), dict(pending)
         recent: dict[int, list[tuple[int, bytes, str, int, int]]] = defaultdict(list)  # batch, word, customer, seq, pts
         events: list[dict[str, Any]] = []
         ledger: list[dict[str, Any]] = []
@@ -118,10 +130,14 @@ class Synthesizer:
                     batch_id, word, customer, seq, bought = rng.choice(recent[pid])
                     points = rng.randint(1, bought)
                     value = points * partner.issue_price
-                    running[pid] -= value
+                    credits[pid] += value
                     rows = [
                         ("CoalitionPoints", "Transfer", {"from": customer, "to": ZERO, "value": points}),
-                        ("Clearing", "IssuanceReleased", {"partnerId": pid, "value": value, "exposure": running[pid]}),
+                        (
+                            "Clearing",
+                            "ReversalRecorded",
+                            {"partnerId": pid, "value": value, "pendingCredit": credits[pid]},
+                        ),
                         (
                             "CoalitionPoints",
                             "Reversed",
@@ -151,7 +167,7 @@ class Synthesizer:
                         }
                     )
                     expected.reversed[pid] += points
-                    expected.issued_value[pid] -= value
+                    expected.reversed_value[pid] += value
                     expected.counts["Reversed"] += 1
                 elif r >= EARN_SHARE and r < EARN_SHARE + REDEEM_SHARE:
                     customer = rng.choice(self.customers)
@@ -275,25 +291,26 @@ def _insert(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------- chain state
 
 
-def exposure_slot(w3: Web3, clearing: Any, partner_id: int, candidates: range = range(32)) -> int:
-    """The storage slot of ``Clearing._exposure`` (a mapping), found by writing a marker at each
-    candidate's key for ``partner_id`` until ``exposureOf`` reads it, and putting every value back."""
+def mapping_slot(w3: Web3, clearing: Any, getter: str, partner_id: int, candidates: range = range(32)) -> int:
+    """The storage slot of the ``Clearing`` mapping that the view ``getter`` (``exposureOf``,
+    ``pendingCreditOf``) reads, found by writing a marker at each candidate's key for
+    ``partner_id`` until the view reads it, and putting every value back."""
     address = clearing.address
     for slot in candidates:
         key = _mapping_key(partner_id, slot)
         before = w3.eth.get_storage_at(address, key)
         marker = 0x5EED_0000_0000_1234
         _set_storage(w3, address, key, marker)
-        found = int(clearing.functions.exposureOf(partner_id).call()) == marker
+        found = int(getattr(clearing.functions, getter)(partner_id).call()) == marker
         _set_storage(w3, address, key, int.from_bytes(before, "big"))
         if found:
             return slot
-    raise LookupError("Clearing._exposure not found in the candidate slots")
+    raise LookupError(f"the mapping behind Clearing.{getter} is not in the candidate slots")
 
 
-def set_exposure(w3: Web3, clearing: Any, slot: int, partner_id: int, value: int) -> None:
-    _set_storage(w3, clearing.address, _mapping_key(partner_id, slot), value % 2**256)  # int256, two's complement
-    assert int(clearing.functions.exposureOf(partner_id).call()) == value
+def set_mapping(w3: Web3, clearing: Any, getter: str, slot: int, partner_id: int, value: int) -> None:
+    _set_storage(w3, clearing.address, _mapping_key(partner_id, slot), value)
+    assert int(getattr(clearing.functions, getter)(partner_id).call()) == value
 
 
 def _mapping_key(key: int, slot: int) -> bytes:

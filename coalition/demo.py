@@ -200,6 +200,7 @@ def print_statement(console: Console, period: dict[str, Any], names: dict[int, s
         "redeemed",
         "reversed",
         f"issued value ({symbol})",
+        f"reversed value ({symbol})",
         f"redeemed value ({symbol})",
         f"net ({symbol})",
     ):
@@ -211,10 +212,11 @@ def print_statement(console: Console, period: dict[str, Any], names: dict[int, s
             f"{p['points_redeemed']:,}",
             f"{p['points_reversed']:,}",
             format_units(p["issued_value"], decimals),
+            format_units(p["reversed_value"], decimals),
             format_units(p["redeemed_value"], decimals),
             p["net_formatted"],
         )
-    table.add_row("operator", "", "", "", "", "", statement["operator_net_formatted"], style="bold")
+    table.add_row("operator", "", "", "", "", "", "", statement["operator_net_formatted"], style="bold")
     console.print(table)
     console.print(
         "[dim]net > 0: the operator pays the partner; net < 0: the partner pays. " + statement["formula"] + "[/dim]"
@@ -244,6 +246,7 @@ def check_statement(op: Operator, period: dict[str, Any]) -> tuple[bool, bool, s
         "points_reversed",
         "points_redeemed",
         "issued_value",
+        "reversed_value",
         "redeemed_value",
         "net",
     )

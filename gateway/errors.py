@@ -45,6 +45,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     # --- redemptions and rewards (add above this line)
     "purchase-not-confirmed": (409, "The purchase is not confirmed on chain yet"),
     "refund-exceeds-purchase": (422, "The refund is more than what remains of the purchase"),
+    "refund-window-closed": (409, "The purchase's refund window has closed on chain"),
     "webhook-url-not-allowed": (422, "The webhook URL is not allowed"),
     "too-many-webhooks": (409, "The partner has the most webhook endpoints allowed"),
     # --- refunds, webhooks, rate limit (add above this line)
@@ -106,6 +107,7 @@ InsufficientPoints = _error("insufficient-points")
 # --- redemptions and rewards (add above this line)
 PurchaseNotConfirmed = _error("purchase-not-confirmed")
 RefundExceedsPurchase = _error("refund-exceeds-purchase")
+RefundWindowClosed = _error("refund-window-closed")
 WebhookUrlNotAllowed = _error("webhook-url-not-allowed")
 TooManyWebhooks = _error("too-many-webhooks")
 # --- refunds, webhooks, rate limit (add above this line)

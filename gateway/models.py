@@ -41,6 +41,8 @@ class Partner(Base):
     reimbursement_rate: Mapped[int] = mapped_column(BigInteger)
     issuance_limit: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # prices scheduled on chain, in force after the registry's notice: issue_price, reimbursement_rate, effective_at
+    scheduled_rerate: Mapped[dict | None] = mapped_column(JSON)
     next_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -299,6 +301,8 @@ class SettlementPeriod(Base):
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
     settled_block: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts at this period
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a failed period is retried then
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

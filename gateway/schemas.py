@@ -64,7 +64,7 @@ class PurchaseCreate(Strict):
     purchased_at: datetime
 
 
-PurchaseStatusName = Literal["accepted", "submitted", "confirmed", "failed"]
+PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]
 
 
 class EarnRule(BaseModel):
@@ -137,6 +137,14 @@ class PartnerCreate(Strict):
     deposit: int = Field(default=0, ge=0, lt=2**127, description="local chains: test funds deposited for it")
 
 
+class ScheduledRerate(BaseModel):
+    """Prices scheduled on chain: the registry puts them in force only after its notice period."""
+
+    issue_price: int
+    reimbursement_rate: int
+    effective_at: datetime
+
+
 class PartnerPublic(BaseModel):
     id: int
     name: str
@@ -148,6 +156,9 @@ class PartnerPublic(BaseModel):
     reimbursement_rate: int
     issuance_limit: int
     status: str
+    scheduled_rerate: ScheduledRerate | None = Field(
+        default=None, description="new prices scheduled on chain, in force from effective_at (the registry's notice)"
+    )
 
 
 class PartnerCreated(PartnerPublic):

@@ -37,6 +37,7 @@ class GatewaySettings(ChainSettings):
     index_every_s: float = Field(default=1.0, gt=0)
     settlement_period: Literal["hourly", "daily"] | int = "daily"  # or a number of seconds
     reconcile_every_s: float = Field(default=300.0, gt=0)
+    partner_changes_every_s: float = Field(default=60.0, gt=0)  # how often due scheduled rerates are applied
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_base_s: float = Field(default=10.0, gt=0)  # first retry after ~this, doubling, with jitter
     webhook_backoff_cap_s: float = Field(default=3_600.0, gt=0)  # longest wait between two attempts

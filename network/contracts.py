@@ -165,3 +165,9 @@ class CoalitionContracts:
 
     def is_minted(self, partner_id: int, seq: int) -> bool:
         return bool(self.points.functions.isMinted(partner_id, seq).call())
+
+    def issuance_headroom(self, partner_id: int) -> tuple[int, int]:
+        """(value the partner may still issue, its issue price now): ``Clearing.headroomOf`` and
+        the registry's price, read at the latest block."""
+        headroom = int(self.clearing.functions.headroomOf(partner_id).call())
+        return headroom, int(self.registry.functions.partner(partner_id).call()[3])

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from network.errors import ChainError
 from network.outbox import OUTBOX
 from network.purchases import MAX_SEQ
-from network.store import ChainTransaction, PurchaseStatus
+from network.reversals import OutboxReversal, ReversalStatus
+from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
 from network.transactions import decode_raw_transaction
 
 SKIPPED_ERROR = "seq already minted on chain before this transaction"
@@ -132,3 +133,58 @@ def same_calldata(
 
 def _calldata(tx: ChainTransaction) -> bytes:
     return bytes(decode_raw_transaction(bytes(tx.raw_tx))["data"])
+
+
+# ---------------------------------------------------------------------- items follow their transaction
+
+
+def settle_reversals(session: Session, group: list[ChainTransaction], mined: ChainTransaction, succeeded: bool) -> None:
+    """The reversals of a nonce's group end confirmed or failed with the mined transaction."""
+    session.execute(
+        update(OutboxReversal)
+        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+        .values(
+            tx_id=mined.id,
+            status=ReversalStatus.CONFIRMED if succeeded else ReversalStatus.FAILED,
+            error=None if succeeded else mined.error,
+        )
+    )
+
+
+def follow_replacement(session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
+    """A stuck transaction was replaced by a fee bump: its items ride the replacement."""
+    session.execute(update(OutboxPurchase).where(OutboxPurchase.tx_id == old.id).values(tx_id=new.id))
+    session.execute(update(OutboxReversal).where(OutboxReversal.tx_id == old.id).values(tx_id=new.id))
+
+
+def reopen_items(session: Session, group: list[ChainTransaction]) -> None:
+    """The node lost the block that mined the group's transaction: its items are sent again."""
+    session.execute(
+        update(OutboxPurchase)
+        .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
+        .values(status=PurchaseStatus.SENT, batch_id=None, error=None)
+    )
+    newest = max(group, key=lambda t: t.id)
+    session.execute(
+        update(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])).values(tx_id=newest.id)
+    )
+    session.execute(
+        update(OutboxReversal)
+        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+        .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
+    )
+
+
+def requeue_items(session: Session, group: list[ChainTransaction], why: str) -> None:
+    """The group's transactions will never carry their items (the nonce went to another, or the
+    batch hit the issuance bound): the items go back to the queue."""
+    session.execute(
+        update(OutboxPurchase)
+        .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
+        .values(status=PurchaseStatus.QUEUED, tx_id=None, batch_id=None, error=why)
+    )
+    session.execute(
+        update(OutboxReversal)
+        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
+        .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
+    )

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
+from network.headroom import FUNDS_EXHAUSTED
 from network.purchases import encode_purchase
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, utcnow
+from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus, utcnow
 
 OUTBOX = OutboxPurchase.__table__
 
@@ -89,6 +90,68 @@ def mark_sent(session: Session, ids: Sequence[int], tx_id: int) -> None:
     )
     if result.rowcount != len(ids):  # type: ignore[attr-defined]
         raise OutboxChangedError(f"{len(ids) - result.rowcount} of {len(ids)} items left the queue")  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- held for the issuance bound
+
+
+def unmined_points(session: Session, partner_id: int) -> int:
+    """Points of the partner's purchases in transactions not mined yet (not yet reserved on chain)."""
+    c = OUTBOX.c
+    chain_txs = ChainTransaction.__table__
+    total = session.scalar(
+        select(func.coalesce(func.sum(c.points), 0))
+        .select_from(OUTBOX.join(chain_txs, c.tx_id == chain_txs.c.id))
+        .where(c.partner_id == partner_id, c.status == PurchaseStatus.SENT, chain_txs.c.status == TxStatus.PENDING)
+    )
+    return int(total or 0)
+
+
+def has_held(session: Session, partner_id: int) -> bool:
+    c = OUTBOX.c
+    held = select(c.id).where(c.status == PurchaseStatus.HELD, c.partner_id == partner_id).limit(1)
+    return session.execute(held).first() is not None
+
+
+def held_items(session: Session, partner_id: int, *, limit: int) -> Sequence[Row[tuple[int, int]]]:
+    """The partner's held purchases, oldest first, as rows of ``(id, points)``."""
+    c = OUTBOX.c
+    where = (c.status == PurchaseStatus.HELD) & (c.partner_id == partner_id)
+    return session.execute(select(c.id, c.points).where(where).order_by(c.id).limit(limit)).all()
+
+
+def hold_items(session: Session, ids: Sequence[int], reason: str) -> None:
+    """Takes queued purchases out of the queue until the partner's headroom returns (not committed)."""
+    c = OUTBOX.c
+    session.execute(
+        update(OUTBOX)
+        .where(c.id.in_(ids), c.status == PurchaseStatus.QUEUED)
+        .values(status=PurchaseStatus.HELD, error=reason, held_at=func.coalesce(c.held_at, utcnow()))
+    )
+
+
+def requeue_held(session: Session, ids: Sequence[int]) -> None:
+    """Puts held purchases back in the queue (not committed); they keep their first ``held_at``."""
+    if ids:
+        c = OUTBOX.c
+        session.execute(
+            update(OUTBOX).where(c.id.in_(ids), c.status == PurchaseStatus.HELD).values(status=PurchaseStatus.QUEUED)
+        )
+
+
+def fail_held_since(session: Session, partner_id: int, cutoff: datetime) -> int:
+    """Fails the partner's purchases held since before ``cutoff`` (not committed); returns how many."""
+    c = OUTBOX.c
+    result = session.execute(
+        update(OUTBOX)
+        .where(c.status == PurchaseStatus.HELD, c.partner_id == partner_id, c.held_at < cutoff)
+        .values(
+            status=PurchaseStatus.FAILED,
+            error=f"{FUNDS_EXHAUSTED}: held since {cutoff.isoformat()} or before for lack of the partner's "
+            "issuance headroom; not minted",
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def item_result(session: Session, item: OutboxPurchase) -> ItemResult:

@@ -11,6 +11,11 @@ storing, broadcasting, nonces, fees, stuck replacement, recovery) are ``network.
   the same bytes are sent again, never re-signed under a new nonce.
 - Receipts are followed to ``confirmations``; each item ends minted, skipped (its seq was
   minted before) or failed with the decoded revert reason.
+- Each batch is packed within the partner's issuance headroom (``Clearing.headroomOf``, less what
+  its own unmined transactions reserve): a purchase that does not fit is held, not sent, and the
+  others go (network/headroom.py); held purchases go back to the queue as the headroom returns,
+  and fail only after ``held_purchase_timeout_s``. A batch that still hits the bound (a
+  withdrawal raced it) goes back to the queue, never to failed.
 - Items follow their transaction: to its replacement when it is stuck, back to sent when the
   node lost the block that mined it, back to the queue when its nonce went to another transaction.
 - After its earn batches, sends the partner's queued reversals (refunds' clawbacks,
@@ -26,6 +31,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
@@ -34,15 +40,35 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from network.contracts import CoalitionContracts, encode_earn_batch_items, load_abi
-from network.earn_results import fail_items, receipt_results, same_calldata, settle_items
+from network.earn_results import (
+    fail_items,
+    follow_replacement,
+    receipt_results,
+    reopen_items,
+    requeue_items,
+    same_calldata,
+    settle_items,
+    settle_reversals,
+)
 from network.errors import ChainError, TransientRpcError
+from network.headroom import fit_to_headroom, held_reason, is_over_bound
 from network.locks import KeyLock
-from network.outbox import OUTBOX, mark_sent, ready_batch
+from network.outbox import (
+    OUTBOX,
+    fail_held_since,
+    has_held,
+    held_items,
+    hold_items,
+    mark_sent,
+    ready_batch,
+    requeue_held,
+    unmined_points,
+)
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
 from network.revert import decode_revert
 from network.settings import ChainSettings
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus
+from network.store import ChainTransaction, PurchaseStatus, TxStatus, utcnow
 from network.transactions import KeyTransactions, Receipt, decode_raw_transaction
 
 __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]
@@ -61,6 +87,7 @@ def batch_gas(n: int, block_gas_limit: int) -> int:
 class StepReport:
     sent_txs: int = 0
     sent_items: int = 0
+    held_items: int = 0
     confirmed_txs: int = 0
     replaced_txs: int = 0
     rebroadcast_txs: int = 0
@@ -97,9 +124,9 @@ class EarnSender:
             kind=KIND,
             sessions=sessions,
             settings=settings,
-            on_replaced=self._follow_replacement,
-            on_lost=self._reopen_items,
-            on_dropped=self._requeue_items,
+            on_replaced=follow_replacement,
+            on_lost=reopen_items,
+            on_dropped=requeue_items,
         )
         self._block_gas_limit = 30_000_000
         self._head: tuple[int, str] | None = None
@@ -217,15 +244,18 @@ class EarnSender:
                         mined.tx_hash,
                         len(others),
                     )
-                    self._requeue_items(session, others, f"nonce {mined.nonce} carried {mined.tx_hash}: sent again")
+                    requeue_items(session, others, f"nonce {mined.nonce} carried {mined.tx_hash}: sent again")
                 if receipt.succeeded:
                     mined.status = TxStatus.CONFIRMED
                     self._settle_items(session, carried, mined, receipt, report)
                 else:
                     mined.status = TxStatus.REVERTED
                     mined.error = self.transactions.revert_reason(mined)
-                    self._fail_items(session, carried, mined.error, report)
-                self._settle_reversals(session, carried, mined, receipt.succeeded)
+                    if is_over_bound(mined.error):  # the headroom shrank after it was read: not the items' fault
+                        requeue_items(session, carried, f"sent again after {mined.error}")
+                    else:
+                        self._fail_items(session, carried, mined.error, report)
+                settle_reversals(session, carried, mined, receipt.succeeded)
             report.confirmed_txs += 1
         session.commit()
 
@@ -257,53 +287,6 @@ class EarnSender:
     def _fail_items(self, session: Session, group: list[ChainTransaction], reason: str, report: StepReport) -> None:
         report.results[PurchaseStatus.FAILED] += fail_items(session, tx_ids=[t.id for t in group], reason=reason)
 
-    # ------------------------------------------------------------------ items follow their transaction
-
-    def _settle_reversals(
-        self, session: Session, group: list[ChainTransaction], mined: ChainTransaction, succeeded: bool
-    ) -> None:
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-            .values(
-                tx_id=mined.id,
-                status=ReversalStatus.CONFIRMED if succeeded else ReversalStatus.FAILED,
-                error=None if succeeded else mined.error,
-            )
-        )
-
-    def _follow_replacement(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
-        session.execute(update(OutboxPurchase).where(OutboxPurchase.tx_id == old.id).values(tx_id=new.id))
-        session.execute(update(OutboxReversal).where(OutboxReversal.tx_id == old.id).values(tx_id=new.id))
-
-    def _reopen_items(self, session: Session, group: list[ChainTransaction]) -> None:
-        session.execute(
-            update(OutboxPurchase)
-            .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
-            .values(status=PurchaseStatus.SENT, batch_id=None, error=None)
-        )
-        newest = max(group, key=lambda t: t.id)
-        session.execute(
-            update(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])).values(tx_id=newest.id)
-        )
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
-        )
-
-    def _requeue_items(self, session: Session, group: list[ChainTransaction], why: str) -> None:
-        session.execute(
-            update(OutboxPurchase)
-            .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
-            .values(status=PurchaseStatus.QUEUED, tx_id=None, batch_id=None, error=why)
-        )
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
-        )
-
     # ------------------------------------------------------------------ stuck transactions
 
     def _handle_stuck(self, session: Session, base_fee: int, report: StepReport) -> None:
@@ -315,6 +298,10 @@ class EarnSender:
 
     def _send_ready(self, session: Session, base_fee: int, report: StepReport) -> None:
         in_flight = self.transactions.in_flight(session)
+        headroom: list[int] | None = None  # [value the partner may still issue, issue price], read when needed
+        if in_flight < self.settings.max_in_flight and has_held(session, self.partner_id):
+            headroom = self._headroom(session)
+            self._release_held(session, headroom)
         while in_flight < self.settings.max_in_flight:
             items = ready_batch(
                 session,
@@ -324,11 +311,23 @@ class EarnSender:
             )
             if not items:
                 break
+            if headroom is None:
+                headroom = self._headroom(session)
+            left, price = headroom
+            fits, held = fit_to_headroom(items, price, left)
+            if held:
+                hold_items(session, [i.id for i in held], held_reason(left - sum(i.points for i in fits) * price))
+                session.commit()
+                report.held_items += len(held)
+            if not fits:
+                continue  # the held items left the queue: the next ones may still fit
+            items = fits
             try:
                 data = encode_earn_batch_items((i.customer, i.seq, i.points) for i in items)
             except ValueError:
                 self._fail_malformed(session, items)  # never sent; the rest go in the next batch
                 continue
+            headroom[0] -= sum(i.points for i in items) * price
             self._hold_lease()
             tx = self.transactions.sign_next(
                 session, data=data, gas=batch_gas(len(items), self._block_gas_limit), base_fee=base_fee
@@ -346,6 +345,23 @@ class EarnSender:
             report.sent_txs += 1
             report.sent_items += len(items)
         self._send_reversals(session, base_fee, in_flight, report)
+
+    # ------------------------------------------------------------------ the issuance bound
+
+    def _headroom(self, session: Session) -> list[int]:
+        """[value the partner may still issue, issue price]: the chain's headroom at the latest
+        block, less what this key's unmined transactions will reserve when they are mined."""
+        headroom, price = self.transactions.rpc(lambda: self.contracts.issuance_headroom(self.partner_id))
+        return [max(headroom - unmined_points(session, self.partner_id) * price, 0), price]
+
+    def _release_held(self, session: Session, headroom: list[int]) -> None:
+        """Fails the purchases held longer than ``held_purchase_timeout_s``; puts back in the
+        queue, oldest first, the held purchases that fit the headroom now."""
+        fail_held_since(session, self.partner_id, utcnow() - timedelta(seconds=self.settings.held_purchase_timeout_s))
+        held = held_items(session, self.partner_id, limit=self.settings.batch_max_size * 4)
+        fits, _ = fit_to_headroom(held, headroom[1], headroom[0])
+        requeue_held(session, [i.id for i in fits])
+        session.commit()
 
     def _fail_malformed(self, session: Session, items: Sequence[Row[tuple[int, int, int, str, int]]]) -> None:
         """Fails the queued items that do not fit a purchase word (written by something that

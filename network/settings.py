@@ -40,6 +40,8 @@ class ChainSettings(BaseSettings):
     max_in_flight: int = Field(default=8, ge=1)
     stuck_after_s: float = Field(default=15.0, gt=0)
     fee_bump_percent: int = Field(default=15, ge=10)
+    # a purchase held for lack of the partner's issuance headroom fails after this (7 days)
+    held_purchase_timeout_s: float = Field(default=7 * 86_400.0, gt=0)
     rpc_timeout_s: float = Field(default=10.0, gt=0)
     rpc_retries: int = Field(default=5, ge=0)
     # indexer

@@ -60,6 +60,7 @@ class Base(DeclarativeBase):
 
 class PurchaseStatus(enum.StrEnum):
     QUEUED = "queued"  # accepted, waiting for a batch
+    HELD = "held"  # accepted, waiting for the partner's issuance headroom (funds or limit) to return
     SENT = "sent"  # in a signed transaction that is not yet confirmed
     MINTED = "minted"  # confirmed: minted by this system's transaction
     SKIPPED = "skipped"  # confirmed: the contract had minted this seq before
@@ -96,6 +97,7 @@ class OutboxPurchase(Base):
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # first held for lack of headroom
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

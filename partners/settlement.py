@@ -7,10 +7,12 @@ same records to the same formula, and nothing else is shared between the two.
 The money model (docs: the architecture notes), per period and partner, each event at the rate it
 carries::
 
-    net = redeemed points × reimbursement rate − (issued − reversed) points × issue price
+    net = redeemed points × reimbursement rate + reversed points × issue price − issued points × issue price
 
-Positive: the operator pays the partner. The operator's net is minus the sum of the partners',
-so all nets and the operator's sum to zero by construction. Amounts are integers in the
+(``Clearing.settle`` takes the three values apart: issued lowers the partner's exposure, reversed
+pays the credits its refunds recorded.) Positive: the operator pays the partner. The operator's
+net is minus the sum of the partners', so all nets and the operator's sum to zero by
+construction. Amounts are integers in the
 settlement token's base units (cUSD: 6 decimals); nothing is rounded.
 
 The bilateral matrix (whose points were redeemed where): points carry no issuer, so each
@@ -51,12 +53,18 @@ class PartnerLine:
     points_issued: int
     points_reversed: int
     points_redeemed: int
-    issued_value: int  # issued − reversed, each at its issue price (may be negative)
-    redeemed_value: int
+    issued_value: int  # points issued × the issue price each Earned event carries
+    reversed_value: int  # points reversed × the issue price each Reversed event carries
+    redeemed_value: int  # points redeemed × the reimbursement rate each Redeemed event carries
 
     @property
     def net(self) -> int:
-        return self.redeemed_value - self.issued_value
+        return self.redeemed_value + self.reversed_value - self.issued_value
+
+    @property
+    def settle_args(self) -> tuple[int, int, int, int]:
+        """The line as ``Clearing.settle`` takes it: (partnerId, issued, reversed, redeemed)."""
+        return (self.partner_id, self.issued_value, self.reversed_value, self.redeemed_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +97,16 @@ def lines_from_totals(totals: Iterable[KindTotal]) -> list[PartnerLine]:
     for t in totals:
         if t.points < 0 or t.value < 0:
             raise ValueError(f"negative points or value in {t}")
-        a = acc.setdefault(t.partner_id, [0, 0, 0, 0, 0])
+        a = acc.setdefault(t.partner_id, [0, 0, 0, 0, 0, 0])
         if t.kind == "earned":
             a[0] += t.points
             a[3] += t.value
         elif t.kind == "reversed":
             a[1] += t.points
-            a[3] -= t.value
+            a[4] += t.value
         elif t.kind == "redeemed":
             a[2] += t.points
-            a[4] += t.value
+            a[5] += t.value
         else:
             raise ValueError(f"unknown event kind {t.kind!r}")
     return [PartnerLine(pid, *acc[pid]) for pid in sorted(acc)]

@@ -17,8 +17,11 @@ from eth_utils import keccak
 
 from partners.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
 
-STATEMENT_VERSION = 1
-FORMULA = "net = redeemed_points x reimbursement_rate - (issued - reversed) points x issue_price, at each event's rate"
+STATEMENT_VERSION = 2
+FORMULA = (
+    "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price, "
+    "at each event's rate"
+)
 
 
 def build_statement(
@@ -50,6 +53,7 @@ def build_statement(
                 "points_reversed": line.points_reversed,
                 "points_redeemed": line.points_redeemed,
                 "issued_value": line.issued_value,
+                "reversed_value": line.reversed_value,
                 "redeemed_value": line.redeemed_value,
                 "net": line.net,
                 "net_formatted": format_units(line.net, token_decimals),
@@ -94,6 +98,7 @@ def statement_csv(statement: dict[str, Any]) -> str:
             "points_reversed",
             "points_redeemed",
             "issued_value",
+            "reversed_value",
             "redeemed_value",
             "net",
             f"net_{statement['token']['symbol']}",
@@ -107,13 +112,14 @@ def statement_csv(statement: dict[str, Any]) -> str:
                 p["points_reversed"],
                 p["points_redeemed"],
                 p["issued_value"],
+                p["reversed_value"],
                 p["redeemed_value"],
                 p["net"],
                 p["net_formatted"],
             ]
         )
     op = statement["operator_net"]
-    w.writerow(["operator", "", "", "", "", "", op, format_units(op, decimals)])
+    w.writerow(["operator", "", "", "", "", "", "", op, format_units(op, decimals)])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:

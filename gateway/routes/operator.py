@@ -22,8 +22,10 @@ CHANGE_PROBLEMS = ("unauthorized", "not-found", "validation-error", "chain-rejec
 
 
 class PartnerRerate(BaseModel):
-    """New prices, limit or earn rule; fields left out keep their value. Points issued before keep
-    their price: every event carries the rate in force when it happened."""
+    """New prices, limit or earn rule; fields left out keep their value. New prices are scheduled
+    on chain and take effect after the registry's notice period (partners can react); the
+    issuance limit and the earn rule change at once. Points issued before keep their price:
+    every event carries the rate in force when it happened."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +58,7 @@ def _public(p: Partner) -> PartnerPublic:
         reimbursement_rate=p.reimbursement_rate,
         issuance_limit=p.issuance_limit,
         status=p.status,
+        scheduled_rerate=p.scheduled_rerate,
     )
 
 
@@ -112,7 +115,8 @@ def reactivate_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDe
 @router.patch(
     "/partners/{partner_id}",
     response_model=PartnerPublic,
-    summary="Re-rate a partner: issue price, reimbursement rate, issuance limit (on chain), earn rule",
+    summary="Re-rate a partner: prices (scheduled on chain, in force after the notice period), issuance limit, "
+    "earn rule",
     responses=problem_responses(*CHANGE_PROBLEMS),
 )
 def rerate_partner(
@@ -120,3 +124,15 @@ def rerate_partner(
 ) -> PartnerPublic:
     partner = partner_admin.rerate(session, chain, partner_id, **body.model_dump(exclude_unset=True))
     return _public(partner)
+
+
+@router.delete(
+    "/partners/{partner_id}/scheduled-changes",
+    response_model=PartnerPublic,
+    summary="Cancel the changes scheduled on chain for a partner (prices, treasury, minter key)",
+    responses=problem_responses(*CHANGE_PROBLEMS),
+)
+def cancel_scheduled_changes(
+    partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep
+) -> PartnerPublic:
+    return _public(partner_admin.cancel_scheduled(session, chain, partner_id))

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, Field
 
-from gateway.deps import CurrentPartner, SessionDep, SettingsDep
+from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Refund
 from gateway.schemas import Amount, Ident, Strict
 from gateway.services import refunds as service
 
 router = APIRouter(prefix="/v1/purchases/{purchase_id}/refunds", tags=["refunds"])
+
+
+def refund_deadlines(chain: ChainDep) -> Callable[[int], int]:
+    """A batch's refund deadline (Unix time) as the points contract says, read when needed."""
+    points = chain.contracts.points.functions
+    return lambda batch_id: int(points.refundDeadlineOf(batch_id).call())
 
 
 class RefundCreate(Strict):
@@ -60,6 +67,7 @@ def _public(session: SessionDep, refund: Refund, base_url: str) -> RefundPublic:
         "idempotency-conflict",
         "purchase-not-confirmed",
         "refund-exceeds-purchase",
+        "refund-window-closed",
         "validation-error",
     ),
 )
@@ -69,13 +77,15 @@ def post_refund(
     partner: CurrentPartner,
     session: SessionDep,
     settings: SettingsDep,
+    deadlines: Annotated[Callable[[int], int], Depends(refund_deadlines)],
     response: Response,
 ) -> RefundPublic:
     """Idempotent on ``refund_id`` (same id and body: the first answer; another body: 409). The
     purchase must be confirmed (409 ``purchase-not-confirmed`` before: its batch is not known
     yet). The answer is 202; follow ``status_url``: accepted, submitted, then confirmed, or
     failed with a reason (e.g. the customer spent the points already). Webhooks
-    ``refund.confirmed`` / ``refund.failed`` tell the same."""
+    ``refund.confirmed`` / ``refund.failed`` tell the same. After the refund window of the
+    purchase's batch (on chain), 409 ``refund-window-closed``."""
     refund, _created = service.accept_refund(
         session,
         partner=partner,
@@ -83,6 +93,7 @@ def post_refund(
         refund_id=body.refund_id,
         amount=body.amount,
         reason=body.reason,
+        refund_deadline=deadlines,
     )
     answer = _public(session, refund, settings.public_url)
     response.headers["Location"] = answer.status_url.removeprefix(settings.public_url)

@@ -5,15 +5,22 @@ made there first with the operator's key, then mirrored in the store. A crash be
 leaves the store behind, never ahead; the next call for the partner re-reads the chain and
 mirrors it (every call ends with the store equal to the chain's record). Suspending a suspended
 partner, or reactivating an active one, changes nothing and answers the partner as it is.
+
+New prices move the partner's money, so the registry takes them only after its notice period
+(``PartnerRegistry.noticePeriod``, at least a day): a re-rate is scheduled on chain, shown on
+the partner as ``scheduled_rerate``, and put in force by :func:`apply_due` (beat) once due.
+The issuance limit and the gateway's earn rule change at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
@@ -33,15 +40,28 @@ def _partner(session: Session, partner_id: int) -> Partner:
 
 
 def _mirror(chain: Chain, partner: Partner) -> None:
-    """Copies the chain's record of the partner (status, prices, limit) into the store row."""
-    p = chain.contracts.registry.functions.partner(partner.id).call()
+    """Copies the chain's record of the partner (status, keys, prices, limit, scheduled rerate)
+    into the store row."""
+    registry = chain.contracts.registry.functions
+    p = registry.partner(partner.id).call()
     record = dict(
         zip(("minter", "status", "treasury", "issuePrice", "reimbursementRate", "issuanceLimit"), p, strict=True)
     )
     partner.status = STATUS_NAMES.get(int(record["status"]), "unknown")
+    partner.minter, partner.treasury = str(record["minter"]), str(record["treasury"])
     partner.issue_price = int(record["issuePrice"])
     partner.reimbursement_rate = int(record["reimbursementRate"])
     partner.issuance_limit = int(record["issuanceLimit"])
+    price, rate, effective_at = registry.pendingRerate(partner.id).call()
+    partner.scheduled_rerate = (
+        {
+            "issue_price": int(price),
+            "reimbursement_rate": int(rate),
+            "effective_at": datetime.fromtimestamp(int(effective_at), UTC).isoformat(),
+        }
+        if effective_at
+        else None
+    )
 
 
 @contextlib.contextmanager
@@ -86,21 +106,25 @@ def rerate(
     issuance_limit: int | None = None,
     points_per_unit: Decimal | None = None,
 ) -> Partner:
-    """Changes the partner's prices and limit on chain (fields not given keep the chain's
-    values) and its earn rule (``points_per_unit``, the gateway's alone) in the store. Points
-    issued before keep their price: each event carries the rate in force when it happened."""
+    """Schedules new prices on chain (in force after the registry's notice period; a price not
+    given keeps the chain's value, or the one already scheduled), sets the issuance limit on
+    chain at once, and the earn rule (``points_per_unit``, the gateway's alone) in the store.
+    Points issued before keep their price: each event carries the rate in force when it happened."""
     partner = _partner(session, partner_id)
     with _chain_errors(session):
-        if (issue_price, reimbursement_rate, issuance_limit) != (None, None, None):
-            registry = chain.contracts.registry.functions
+        registry = chain.contracts.registry.functions
+        if issuance_limit is not None:
+            _on_chain(chain, registry.setIssuanceLimit(partner_id, issuance_limit))
+        if (issue_price, reimbursement_rate) != (None, None):
             current = registry.partner(partner_id).call()
+            pending = registry.pendingRerate(partner_id).call()
+            base_price, base_rate = (pending[0], pending[1]) if pending[2] else (current[3], current[4])
             _on_chain(
                 chain,
-                registry.rerate(
+                registry.scheduleRerate(
                     partner_id,
-                    current[3] if issue_price is None else issue_price,
-                    current[4] if reimbursement_rate is None else reimbursement_rate,
-                    current[5] if issuance_limit is None else issuance_limit,
+                    base_price if issue_price is None else issue_price,
+                    base_rate if reimbursement_rate is None else reimbursement_rate,
                 ),
             )
         _mirror(chain, partner)
@@ -108,3 +132,40 @@ def rerate(
         partner.points_per_unit = points_per_unit
     session.commit()
     return partner
+
+
+def cancel_scheduled(session: Session, chain: Chain, partner_id: int) -> Partner:
+    """Cancels every change scheduled on chain for the partner (prices, treasury, minter)."""
+    partner = _partner(session, partner_id)
+    with _chain_errors(session):
+        _on_chain(chain, chain.contracts.registry.functions.cancelScheduled(partner_id))
+        _mirror(chain, partner)
+    session.commit()
+    return partner
+
+
+def apply_due(session: Session, chain: Chain) -> list[int]:
+    """Puts in force every scheduled change whose notice is over (anyone may; the operator's key
+    sends them) and mirrors the partners concerned. Returns their ids."""
+    registry = chain.contracts.registry.functions
+    now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    applied: list[int] = []
+    for partner in session.scalars(select(Partner).order_by(Partner.id)):
+        due = [
+            apply
+            for pending, apply in (
+                (registry.pendingRerate(partner.id).call()[2], registry.applyRerate),
+                (registry.pendingTreasury(partner.id).call()[1], registry.applyTreasury),
+                (registry.pendingMinter(partner.id).call()[1], registry.applyMinter),
+            )
+            if 0 < pending <= now
+        ]
+        with _chain_errors(session):
+            for apply in due:
+                _on_chain(chain, apply(partner.id))
+            if due or partner.scheduled_rerate is not None:
+                _mirror(chain, partner)
+        session.commit()
+        if due:
+            applied.append(partner.id)
+    return applied

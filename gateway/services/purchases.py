@@ -19,6 +19,7 @@ from network.store import OutboxPurchase, PurchaseStatus
 
 STATUS_NAMES = {
     PurchaseStatus.QUEUED: "accepted",
+    PurchaseStatus.HELD: "held",  # waits for the partner's issuance headroom (a deposit, a settlement)
     PurchaseStatus.SENT: "submitted",
     PurchaseStatus.MINTED: "confirmed",
     PurchaseStatus.SKIPPED: "confirmed",  # its seq was minted by an earlier transaction of ours
@@ -64,9 +65,10 @@ def get_purchase(session: Session, *, partner: Partner, purchase_id: str) -> Pur
 
 
 def status_of(session: Session, purchase: Purchase) -> tuple[str, str | None, int | None, str | None]:
-    """(status name, tx hash, batch id, failure reason) of a purchase, from its outbox entry."""
+    """(status name, tx hash, batch id, reason) of a purchase, from its outbox entry; the reason
+    says why it failed, or why it is held."""
     item = session.get(OutboxPurchase, purchase.outbox_id)
     assert item is not None
     result = item_result(session, item)
-    reason = result.error if result.status == PurchaseStatus.FAILED else None
+    reason = result.error if result.status in (PurchaseStatus.FAILED, PurchaseStatus.HELD) else None
     return STATUS_NAMES[result.status], result.tx_hash, result.batch_id, reason

@@ -1,9 +1,9 @@
 """Reconciliation of the store against the chain, both read at the same block (the indexer's
 checkpoint): every customer's ledger sum against ``balanceOf``, the sum of those balances
 against ``totalSupply`` (a holder the ledger does not know shows there), and each partner's
-outstanding issuance from the store's events since the last settled block against
-``Clearing.exposureOf``. A difference is stored in the report, logged as an ERROR, and raised
-as an operator alert.
+value issued and value reversed since the last settled block, from the store's events, against
+``Clearing.exposureOf`` and ``Clearing.pendingCreditOf``. A difference is stored in the report,
+logged as an ERROR, and raised as an operator alert.
 """
 
 from __future__ import annotations
@@ -45,9 +45,13 @@ def _decode_int(contract: Any, fn: str, raw: bytes) -> int:
     return int.from_bytes(bytes(raw)[-32:], "big", signed=output.startswith("int"))
 
 
-def outstanding_issuance(session: Session, chain_id: int, after_block: int, to_block: int) -> dict[int, int]:
-    """Per partner: value issued minus value reversed in ``(after_block, to_block]``, from the store."""
-    out: dict[int, int] = {}
+def unsettled_values(
+    session: Session, chain_id: int, after_block: int, to_block: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Per partner, from the store: the value issued and the value reversed in
+    ``(after_block, to_block]`` (each at the issue price its event carries)."""
+    issued: dict[int, int] = {}
+    reversed_: dict[int, int] = {}
     rows = session.execute(
         select(ChainEvent.partner_id, ChainEvent.name, ChainEvent.args).where(
             ChainEvent.chain_id == chain_id,
@@ -58,9 +62,9 @@ def outstanding_issuance(session: Session, chain_id: int, after_block: int, to_b
         )
     )
     for partner_id, name, args in rows:
-        value = int(args["points"]) * int(args["issuePrice"])
-        out[partner_id] = out.get(partner_id, 0) + (value if name == "Earned" else -value)
-    return out
+        out = issued if name == "Earned" else reversed_
+        out[partner_id] = out.get(partner_id, 0) + int(args["points"]) * int(args["issuePrice"])
+    return issued, reversed_
 
 
 def reconcile(session: Session, chain: Chain) -> ReconciliationReport | None:
@@ -101,18 +105,16 @@ def reconcile(session: Session, chain: Chain) -> ReconciliationReport | None:
             }
         )
     partners = list(range(1, partner_count + 1))
-    exposures = _call_batch(chain, [(c.clearing, "exposureOf", [p]) for p in partners], block)
-    outstanding = outstanding_issuance(session, chain_id, settled_through, block)
-    for partner_id, on_chain in zip(partners, exposures, strict=True):
-        if outstanding.get(partner_id, 0) != on_chain:
-            differences.append(
-                {
-                    "kind": "exposure",
-                    "partner_id": partner_id,
-                    "store": outstanding.get(partner_id, 0),
-                    "chain": on_chain,
-                }
-            )
+    calls = [(c.clearing, fn, [p]) for p in partners for fn in ("exposureOf", "pendingCreditOf")]
+    answers = _call_batch(chain, calls, block)
+    issued, reversed_ = unsettled_values(session, chain_id, settled_through, block)
+    for i, partner_id in enumerate(partners):
+        for kind, store, on_chain in (
+            ("exposure", issued.get(partner_id, 0), answers[2 * i]),
+            ("pending-credit", reversed_.get(partner_id, 0), answers[2 * i + 1]),
+        ):
+            if store != on_chain:
+                differences.append({"kind": kind, "partner_id": partner_id, "store": store, "chain": on_chain})
     report = ReconciliationReport(
         chain_id=chain_id,
         block_number=block,

@@ -6,10 +6,15 @@ may call ``CoalitionPoints.reverse``) sends it after its earn batches. Idempoten
 partner's ``refund_id`` like purchases on ``purchase_id``. What a purchase may still lose is
 its minted points minus every refund not failed; the contract enforces the same bound
 (``reversedPoints`` ≤ minted), so even a race between two refunds cannot claw back more.
+A purchase can be refunded until its batch's refund deadline (``CoalitionPoints.refundDeadlineOf``:
+the refund window in force when it was minted); the contract refuses a reversal after it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -17,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase
+from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase, RefundWindowClosed
 from gateway.models import Partner, Purchase, Refund
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
@@ -94,10 +99,18 @@ def refund_points(purchase: Purchase, amount: Decimal | None, refunded: tuple[in
 
 
 def accept_refund(
-    session: Session, *, partner: Partner, purchase_id: str, refund_id: str, amount: Decimal | None, reason: str | None
+    session: Session,
+    *,
+    partner: Partner,
+    purchase_id: str,
+    refund_id: str,
+    amount: Decimal | None,
+    reason: str | None,
+    refund_deadline: Callable[[int], int],
 ) -> tuple[Refund, bool]:
     """Stores the refund and its reversal, or returns the first one for the same ``refund_id``
-    and body. Returns (refund, created)."""
+    and body. ``refund_deadline`` gives a batch's refund deadline (Unix time) from the chain.
+    Returns (refund, created)."""
     digest = request_hash(purchase_id, refund_id, amount, reason)
     existing = _find(session, partner.id, refund_id)
     if existing is not None:
@@ -109,6 +122,14 @@ def accept_refund(
         raise PurchaseNotConfirmed(
             f"purchase {purchase_id!r} is {item.status.value}: it can be refunded once confirmed on chain"
         )
+    if item.batch_id is not None:
+        deadline = refund_deadline(item.batch_id)
+        if 0 < deadline < time.time():
+            closed = datetime.fromtimestamp(deadline, UTC).isoformat()
+            raise RefundWindowClosed(
+                f"purchase {purchase_id!r} was minted in batch {item.batch_id}, whose refund window closed at "
+                f"{closed}: its points can no longer be clawed back on chain"
+            )
     session.commit()  # ends the read: the write below starts a transaction that locks the purchase first
     try:
         # Serialises refunds of one purchase (a row lock on PostgreSQL, the write lock on SQLite),

@@ -12,48 +12,41 @@ Crash safety and idempotency:
   another operator transaction (a re-rate, an onboarding), it is signed again: harmless, since
   the contract accepts the period once.
 - Only one settlement runs at a time: the tasks hold a lease in Redis (gateway/tasks/settlement.py).
+- A period that failed (e.g. the operator's account cannot pay the period's net reimbursements)
+  is planned again by the schedule after a backoff (1 minute, doubling up to an hour), not on
+  every tick; the operator is alerted on its first failure and whenever the reason changes. The
+  operator's "close now" retries at once. No partner can make a period fail: ``Clearing``
+  keeps every partner's funds above what it can be debited (see contracts/Clearing.sol).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, case, cast, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from gateway.chain import Chain
 from gateway.errors import NothingToSettle
 from gateway.models import OperatorAlert, SettlementPeriod
 from gateway.operator_key import operator_key
+from gateway.services.period_lines import has_period_events, period_lines
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
-from network.store import ChainEvent, IndexerCheckpoint, utcnow
-from partners.settlement import (
-    KindTotal,
-    PartnerLine,
-    PointsEvent,
-    lines_from_totals,
-    operator_net,
-    partner_lines,
-)
+from network.store import IndexerCheckpoint, utcnow
+from partners.settlement import PartnerLine, operator_net
 from partners.statement import build_statement, statement_csv, statement_hash
 
 log = logging.getLogger(__name__)
-SETTLEMENT_EVENTS = {
-    "Earned": ("earned", "issuePrice"),
-    "Redeemed": ("redeemed", "reimbursementRate"),
-    "Reversed": ("reversed", "issuePrice"),
-}
 OPEN = ("computing", "submitted")
 RECEIPT_TIMEOUT_S = 60.0
+RETRY_FIRST_S, RETRY_MAX_S = 60, 3_600  # a failed period is planned again after this, doubling
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,99 +85,6 @@ def last_block_before(timestamp_of: Callable[[int], int], lo: int, hi: int, end_
     return hi
 
 
-def _period_filter(chain_id: int, from_block: int, to_block: int) -> tuple[ColumnElement[bool], ...]:
-    return (
-        ChainEvent.chain_id == chain_id,
-        ChainEvent.contract == "CoalitionPoints",
-        ChainEvent.name.in_(SETTLEMENT_EVENTS),
-        ChainEvent.block_number >= from_block,
-        ChainEvent.block_number <= to_block,
-    )
-
-
-def period_events(session: Session, chain_id: int, from_block: int, to_block: int) -> Iterator[PointsEvent]:
-    """The period's settlement-relevant events from the store, one by one, as plain records."""
-    rows = session.execute(
-        select(ChainEvent.name, ChainEvent.args)
-        .where(*_period_filter(chain_id, from_block, to_block))
-        .order_by(ChainEvent.block_number, ChainEvent.log_index)
-        .execution_options(yield_per=10_000)
-    )
-    for name, a in rows:
-        kind, rate = SETTLEMENT_EVENTS[name]
-        yield PointsEvent(kind, int(a["partnerId"]), int(a["points"]), int(a[rate]))  # type: ignore[arg-type]
-
-
-def has_period_events(session: Session, chain_id: int, from_block: int, to_block: int) -> bool:
-    return (
-        session.scalar(select(ChainEvent.id).where(*_period_filter(chain_id, from_block, to_block)).limit(1))
-        is not None
-    )
-
-
-def period_totals(session: Session, chain_id: int, from_block: int, to_block: int) -> list[KindTotal] | None:
-    """The period's events summed per (kind, partner) by the database (GROUP BY), exactly:
-    the amounts are read from the events' JSON args as integers (SQLite) or NUMERIC (PostgreSQL).
-    None when the database could not add them up exactly (SQLite past 64-bit integers): the
-    caller then adds them up event by event (:func:`period_events`)."""
-    dialect = session.get_bind().dialect.name
-
-    def arg(key: str) -> ColumnElement[Any]:
-        if dialect == "sqlite":
-            return func.json_extract(ChainEvent.args, f"$.{key}", type_=NullType())
-        return cast(ChainEvent.args[key].as_string(), Numeric(78, 0))
-
-    points = arg("points")
-    rate = case((ChainEvent.name == "Redeemed", arg("reimbursementRate")), else_=arg("issuePrice"))
-    query = (
-        select(
-            ChainEvent.name,
-            ChainEvent.partner_id,  # the indexer's copy of args.partnerId, an indexed column
-            func.sum(points, type_=NullType()),
-            func.sum(points * rate, type_=NullType()),
-            func.min(points, type_=NullType()),
-            func.min(rate, type_=NullType()),
-        )
-        .where(*_period_filter(chain_id, from_block, to_block))
-        .group_by(ChainEvent.name, ChainEvent.partner_id)
-    )
-    try:
-        rows = session.execute(query).all()
-    except OperationalError as exc:  # SQLite: "integer overflow" in sum(); the transaction goes on
-        log.info("the database could not sum the period exactly (%s); summing event by event", exc.orig)
-        return None
-    totals = []
-    for name, partner_id, points_sum, value_sum, min_points, min_rate in rows:
-        numbers = [_exact(v) for v in (partner_id, points_sum, value_sum, min_points, min_rate)]
-        if None in numbers:
-            log.info("the database summed period %s..%s inexactly; summing event by event", from_block, to_block)
-            return None
-        pid, points_total, value_total, lowest_points, lowest_rate = numbers
-        if lowest_points < 0 or lowest_rate < 0:  # type: ignore[operator]
-            raise ValueError(f"negative points or rate in the {name} events of partner {pid}")
-        totals.append(KindTotal(SETTLEMENT_EVENTS[name][0], pid, points_total, value_total))  # type: ignore[arg-type]
-    return totals
-
-
-def _exact(value: object) -> int | None:
-    """An integer from the database, or None if it is not one exactly (a float: SQLite's REAL)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)
-    return None
-
-
-def period_lines(session: Session, chain_id: int, from_block: int, to_block: int) -> list[PartnerLine]:
-    """The period's partner lines: summed by the database, or event by event when it cannot be exact."""
-    totals = period_totals(session, chain_id, from_block, to_block)
-    if totals is None:
-        return partner_lines(period_events(session, chain_id, from_block, to_block))
-    return lines_from_totals(totals)
-
-
 # ---------------------------------------------------------------------- planning
 
 
@@ -211,6 +111,10 @@ def plan_scheduled(session: Session, chain: Chain, period_s: int, now: float | N
     to_block = last_block_before(timestamp_of, start, state.head, end_time)
     if to_block > state.indexed_through:
         return None  # not indexed yet: the next tick
+    failed = session.get(SettlementPeriod, state.next_period_id)
+    waiting = failed is not None and failed.status == "failed" and failed.next_attempt_at is not None
+    if waiting and utcnow() < failed.next_attempt_at:  # type: ignore[union-attr,operator]
+        return None  # backing off: planned again at next_attempt_at
     return _plan(session, chain, state, to_block, trigger="schedule")
 
 
@@ -242,7 +146,7 @@ def _plan(session: Session, chain: Chain, state: ChainPeriods, to_block: int, *,
         session.add(row)
     row.from_block, row.to_block, row.trigger, row.status = state.settled_through + 1, to_block, trigger, "computing"
     row.statement = row.statement_csv = row.statement_hash = row.operator_net = None
-    row.tx_hash = row.raw_tx = row.tx_nonce = row.error = row.settled_block = None
+    row.tx_hash = row.raw_tx = row.tx_nonce = row.settled_block = None  # error: the last failure's, until settled
     try:
         session.commit()
     except IntegrityError:  # another planner inserted this period first
@@ -281,6 +185,7 @@ def _fill(row: SettlementPeriod, statement: dict[str, Any]) -> list[PartnerLine]
             p["points_reversed"],
             p["points_redeemed"],
             p["issued_value"],
+            p["reversed_value"],
             p["redeemed_value"],
         )
         for p in statement["partners"]
@@ -324,7 +229,7 @@ def settle(
         row.from_block,
         row.to_block,
         bytes.fromhex(row.statement_hash[2:]),  # type: ignore[index]
-        [(line.partner_id, line.issued_value, line.redeemed_value) for line in lines],
+        [line.settle_args for line in lines],
     )
     operator = chain.operator
     # gas is estimated against the pending block: the one the transaction goes into, whose
@@ -389,15 +294,27 @@ def _record_settled(session: Session, chain: Chain, row: SettlementPeriod) -> Se
         row.settled_block = int(receipt["blockNumber"])
     if row.statement_hash != onchain:
         return _fail(session, row, f"settled on chain with statement hash {onchain}, ours is {row.statement_hash}")
-    row.status, row.settled_at, row.error = "settled", utcnow(), None
+    row.status, row.settled_at, row.error, row.next_attempt_at = "settled", utcnow(), None, None
     session.commit()
     log.info("period %s settled: blocks %s..%s, hash %s", row.period_id, row.from_block, row.to_block, onchain)
     return row
 
 
 def _fail(session: Session, row: SettlementPeriod, error: str) -> SettlementPeriod:
-    log.error("settlement period %s failed: %s", row.period_id, error)
-    row.status, row.error = "failed", error
-    session.add(OperatorAlert(kind="settlement-failed", message=error, details={"period_id": row.period_id}))
+    """Marks the attempt failed and when the schedule tries again; alerts the operator on the
+    first failure and when the reason changes (not on every retry)."""
+    attempts = (row.attempts or 0) + 1
+    retry_at = utcnow() + timedelta(seconds=min(RETRY_FIRST_S * 2 ** (attempts - 1), RETRY_MAX_S))
+    tell = attempts == 1 or row.error != error
+    log.error("settlement period %s failed (attempt %s, next at %s): %s", row.period_id, attempts, retry_at, error)
+    row.status, row.error, row.attempts, row.next_attempt_at = "failed", error, attempts, retry_at
+    if tell:
+        message = (
+            f"settlement of period {row.period_id} (blocks {row.from_block}-{row.to_block}) failed: {error}. "
+            f"The schedule tries again at {retry_at:%Y-%m-%d %H:%M:%S} UTC, then with a backoff of up to an hour; "
+            "closing the period from the operator API retries at once"
+        )
+        details = {"period_id": row.period_id, "attempts": attempts, "next_attempt_at": retry_at.isoformat()}
+        session.add(OperatorAlert(kind="settlement-failed", message=message, details=details))
     session.commit()
     return row

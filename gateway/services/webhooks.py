@@ -37,6 +37,8 @@ EventType = Literal[
     "refund.failed",
     "redemption.fulfilled",
     "redemption.failed",
+    "partner.funds_exhausted",
+    "partner.funds_restored",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20

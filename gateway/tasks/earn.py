@@ -1,7 +1,11 @@
 """The earn pipeline as Celery tasks: the outbox of each partner drained by its batching sender.
 
 ``dispatch`` (beat, every second) starts ``drain_partner`` for each partner with purchases that
-are queued or not yet confirmed. A drain holds the partner's minter key through a lease in Redis
+are queued or not yet confirmed, and every ``HELD_RECHECK_S`` for a partner whose purchases are
+held for lack of issuance headroom (network/headroom.py: the drain puts back in the queue those
+that fit again); the partner (webhook ``partner.funds_exhausted``) and the operator (an alert) are
+told once when its purchases start to be held, and the partner again when none is left
+(``partner.funds_restored``). A drain holds the partner's minter key through a lease in Redis
 (one driver per key, network/locks.py), runs the sender (network/sender.py) for up to
 ``earn_drain_budget_s``, then hands over: it enqueues its own successor if work is left. A
 drain that finds the lease taken returns at once. A worker killed mid-drain leaves signed
@@ -14,11 +18,14 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from gateway.models import OperatorAlert
+from gateway.services import webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
 from network.errors import TransientRpcError
+from network.headroom import FUNDS_EXHAUSTED
 from network.locks import RedisKeyLock, SenderLockedError
 from network.reversals import OutboxReversal, ReversalStatus
 from network.sender import EarnSender
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
 REVERSALS_OPEN = (ReversalStatus.QUEUED, ReversalStatus.SENT)
 IDLE_FIRST_S, IDLE_MAX_S = 0.01, 0.08  # a drain with nothing to do backs off between steps, up to this
+HELD_RECHECK_S = 10  # how often a partner with held purchases is looked at again
 
 
 def partners_with_work() -> list[int]:
@@ -55,10 +63,65 @@ def request_drain(partner_id: int) -> bool:
     return True
 
 
+def _held_by_partner() -> dict[int, tuple[int, str]]:
+    """partner id -> (purchases held, when the oldest was first held)."""
+    with context.sessions()() as session:
+        rows = session.execute(
+            select(OutboxPurchase.partner_id, func.count(), func.min(OutboxPurchase.held_at))
+            .where(OutboxPurchase.status == PurchaseStatus.HELD)
+            .group_by(OutboxPurchase.partner_id)
+        ).all()
+        return {int(pid): (int(n), since.isoformat() if since else "") for pid, n, since in rows}
+
+
+def _tell_held(held: dict[int, tuple[int, str]]) -> None:
+    """Tells each partner once when its purchases start to be held (and the operator), and once
+    when none is held any more; what was told lives in a Redis hash."""
+    redis = context.redis_client()
+    told_key = f"coalition:funds-exhausted:{context.settings().chain_id}"
+    told = {int(pid) for pid in redis.hkeys(told_key)}
+    new, restored = set(held) - told, told - set(held)
+    if not new and not restored:
+        return
+    deliveries: list[int] = []
+    with context.sessions()() as session:
+        for pid in sorted(new):
+            count, since = held[pid]
+            data = {"held_purchases": count, "held_since": since, "reason": FUNDS_EXHAUSTED}
+            deliveries += webhooks.emit(session, pid, "partner.funds_exhausted", data)
+            session.add(
+                OperatorAlert(
+                    kind=FUNDS_EXHAUSTED,
+                    message=f"partner {pid}: {count} purchase(s) held since {since}: its issuance headroom "
+                    "(funds in Clearing, or its issuance limit) is used up; they are minted once it deposits "
+                    "or a settlement frees its funds",
+                    details={"partner_id": pid, **data},
+                )
+            )
+        for pid in sorted(restored):
+            deliveries += webhooks.emit(session, pid, "partner.funds_restored", {"held_purchases": 0})
+        session.commit()
+    for pid in new:
+        redis.hset(told_key, str(pid), held[pid][1])
+    if restored:
+        redis.hdel(told_key, *(str(pid) for pid in restored))
+    webhooks.kick(deliveries)
+
+
+def _request_recheck(partner_id: int) -> bool:
+    """A drain of a partner with held purchases, at most every ``HELD_RECHECK_S``."""
+    key = f"coalition:held-recheck:{context.settings().chain_id}:{partner_id}"
+    return bool(context.redis_client().set(key, "1", nx=True, ex=HELD_RECHECK_S)) and request_drain(partner_id)
+
+
 @celery_app.task(name="gateway.tasks.earn.dispatch")
 def dispatch() -> int:
-    """Beat: a drain for every partner with open purchases. Returns how many were enqueued."""
-    return sum(request_drain(pid) for pid in partners_with_work())
+    """Beat: a drain for every partner with open purchases, a look at partners with held ones.
+    Returns how many drains were enqueued."""
+    busy = partners_with_work()
+    held = _held_by_partner()
+    _tell_held(held)
+    return sum(request_drain(pid) for pid in busy) + sum(_request_recheck(pid) for pid in held if pid not in busy)
 
 
 @celery_app.task(name="gateway.tasks.earn.drain_partner")

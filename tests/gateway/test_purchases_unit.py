@@ -835,6 +835,7 @@ def test_unit_operator_lists_partners(client, make_partner):
         "reimbursement_rate",
         "issuance_limit",
         "status",
+        "scheduled_rerate",
     }
     assert listed[0]["minter"] == address(f"minter-{a.id}")
     assert (listed[1]["currency"], Decimal(listed[1]["points_per_unit"]), listed[1]["status"]) == (

@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 from eth_abi import decode as abi_decode
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import RefundExceedsPurchase
+from gateway.routes.refunds import refund_deadlines
 from gateway.services.refunds import refund_points
 from network.contracts import DecodedLog
 from network.purchases import encode_purchase, leaf, merkle_root
@@ -87,6 +89,16 @@ def test_refund_points_refused(amount: Decimal | None, refunded: tuple[int, Deci
 
 # ------------------------------------------------------------------ over HTTP
 
+OPEN_UNTIL = 2**40  # a refund deadline far in the future (the chain's refundDeadlineOf stands in)
+
+
+@pytest.fixture(autouse=True)
+def refund_windows(app: FastAPI) -> dict[int, int]:
+    """The batches' refund deadlines, standing for ``CoalitionPoints.refundDeadlineOf``."""
+    deadlines: dict[int, int] = {}
+    app.dependency_overrides[refund_deadlines] = lambda: lambda batch_id: deadlines.get(batch_id, OPEN_UNTIL)
+    return deadlines
+
 
 def confirm(
     sessions: sessionmaker[Session], partner_id: int, seq: int, status: PurchaseStatus = PurchaseStatus.MINTED
@@ -150,6 +162,19 @@ def test_refunds_of_a_confirmed_purchase(
     listed = client.get("/v1/purchases/p-1/refunds", headers=partner.headers).json()
     assert [(r["refund_id"], r["points"]) for r in listed] == [("r-1", 15), ("r-3", 48)]
     assert client.get("/v1/purchases/p-1/refunds/r-3", headers=partner.headers).json()["status"] == "accepted"
+
+
+def test_a_refund_after_its_batchs_refund_window_is_refused(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], refund_windows: dict[int, int]
+) -> None:
+    client.post("/v1/purchases", headers=partner.headers, json=purchase_body("p-1"))
+    confirm(sessions, partner.id, 1)  # minted in batch 7
+    refund_windows[7] = 1_700_000_000  # closed in 2023
+    r = refund(client, partner, "p-1", "r-1")
+    assert_problem(r, "refund-window-closed")
+    assert "batch 7" in r.json()["detail"] and reversals(sessions, partner.id) == []
+    refund_windows[7] = OPEN_UNTIL
+    assert refund(client, partner, "p-1", "r-1").status_code == 202
 
 
 def test_a_failed_refund_gives_its_points_back_to_what_may_be_refunded(

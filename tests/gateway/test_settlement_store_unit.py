@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services.settlement import has_period_events, period_events, period_lines, period_totals
+from gateway.services.period_lines import has_period_events, period_events, period_lines, period_totals
 from network.store import ChainEvent, open_store
 from partners.settlement import PartnerLine, PointsEvent, partner_lines
 
@@ -87,9 +87,9 @@ def test_database_sums_are_the_per_event_lines(session: Session) -> None:
     ]
     _store(session, rows + noise)
     expected = [
-        PartnerLine(1, 150, 20, 30, 1_400_000, 240_000),
-        PartnerLine(2, 40, 0, 200, 200_000, 1_800_000),
-        PartnerLine(3, 0, 0, 7, 0, 7_000),
+        PartnerLine(1, 150, 20, 30, 1_600_000, 200_000, 240_000),
+        PartnerLine(2, 40, 0, 200, 200_000, 0, 1_800_000),
+        PartnerLine(3, 0, 0, 7, 0, 0, 7_000),
     ]
     assert period_totals(session, CHAIN, 10, 20) is not None  # the database did sum them
     assert period_lines(session, CHAIN, 10, 20) == expected

@@ -29,7 +29,7 @@ EVENTS = [
     PointsEvent("earned", 1, 100, 10_000),  # 1_000_000
     PointsEvent("redeemed", 2, 200, 9_000),  # 1_800_000
     PointsEvent("earned", 1, 50, 12_000),  # re-rated mid-period: 600_000
-    PointsEvent("reversed", 1, 20, 10_000),  # refund at the price it was issued at: -200_000
+    PointsEvent("reversed", 1, 20, 10_000),  # refund at the price it was issued at: 200_000 back
     PointsEvent("redeemed", 1, 30, 8_000),  # 240_000
     PointsEvent("earned", 2, 40, 5_000),  # 200_000
     PointsEvent("redeemed", 3, 7, 1_000),  # 7_000
@@ -39,9 +39,9 @@ EVENTS = [
 def test_lines_at_each_events_rate() -> None:
     lines = partner_lines(EVENTS)
     assert lines == [
-        PartnerLine(1, 150, 20, 30, 1_400_000, 240_000),
-        PartnerLine(2, 40, 0, 200, 200_000, 1_800_000),
-        PartnerLine(3, 0, 0, 7, 0, 7_000),
+        PartnerLine(1, 150, 20, 30, 1_600_000, 200_000, 240_000),
+        PartnerLine(2, 40, 0, 200, 200_000, 0, 1_800_000),
+        PartnerLine(3, 0, 0, 7, 0, 0, 7_000),
     ]
     assert [line.net for line in lines] == [-1_160_000, 1_600_000, 7_000]
     assert operator_net(lines) == -447_000  # the operator pays 0.447 cUSD net this period
@@ -94,8 +94,8 @@ def test_statement_content_and_canonical_hash() -> None:
 def test_statement_csv() -> None:
     rows = list(csv.reader(io.StringIO(statement_csv(_statement()))))
     assert rows[0] == ["period_id", "4", "from_block", "10", "to_block", "20"]
-    assert rows[2] == ["1", "150", "20", "30", "1400000", "240000", "-1160000", "-1.160000"]
-    assert rows[5] == ["operator", "", "", "", "", "", "-447000", "-0.447000"]
+    assert rows[2] == ["1", "150", "20", "30", "1600000", "200000", "240000", "-1160000", "-1.160000"]
+    assert rows[5] == ["operator", "", "", "", "", "", "", "-447000", "-0.447000"]
     assert rows[7] == ["redeemed_at", "issued_by", "points"]
     assert rows[8:] == [
         ["1", "1", "23"],
@@ -137,7 +137,8 @@ def test_property_nets_and_operator_sum_to_zero(events: list[PointsEvent]) -> No
         issued = sum(e.points * e.rate for e in mine if e.kind == "earned")
         reversed_ = sum(e.points * e.rate for e in mine if e.kind == "reversed")
         redeemed = sum(e.points * e.rate for e in mine if e.kind == "redeemed")
-        assert line.net == redeemed - (issued - reversed_)
+        assert (line.issued_value, line.reversed_value, line.redeemed_value) == (issued, reversed_, redeemed)
+        assert line.net == redeemed + reversed_ - issued
     matrix = bilateral_matrix(lines)
     for line in lines:  # every redeemed point is attributed to exactly one issuer
         assert sum(matrix.get(line.partner_id, {}).values()) == line.points_redeemed
