@@ -627,9 +627,7 @@ def test_purchases_beyond_the_headroom_are_held_and_the_rest_minted(chain, partn
 
 
 @pytest.mark.partner(deposit=1 * USD)
-def test_a_batch_that_still_hits_the_bound_goes_back_to_the_queue_not_to_failed(
-    chain, partner, purchases, make_sender
-):
+def test_a_batch_that_still_hits_the_bound_goes_back_to_the_queue_not_to_failed(chain, partner, purchases, make_sender):
     purchases(5, points=50)
     sender = make_sender()
     # a withdrawal racing the sender, as the sender sees it: the headroom it read was larger than
