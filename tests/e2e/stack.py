@@ -243,6 +243,24 @@ class Stack:
     def balance(self, wallet: str) -> int:
         return int(self.harness.contracts.points.functions.balanceOf(wallet).call())
 
+    def advance_time(self, seconds: int) -> None:
+        """Moves the chain's clock forward (anvil), e.g. past a notice period, and mines a block."""
+        w3 = self.harness.w3
+        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def wait_partner(self, partner_id: int, timeout_s: float = 60, **want: object) -> dict[str, Any]:
+        """Polls the operator's partner list until the partner shows every ``want`` field's value."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            r = self.http.get("/v1/operator/partners", headers=OPERATOR_HEADERS)
+            assert r.status_code == 200, r.text
+            found = next(p for p in r.json() if p["id"] == partner_id)
+            if all(found[k] == v for k, v in want.items()):
+                return found
+            assert time.monotonic() < deadline, f"partner {partner_id} is {found}, wanted {want}\n{self.logs()}"
+            time.sleep(0.2)
+
 
 def free_port(ports: range, taken: set[int]) -> int:
     for port in ports:

@@ -209,8 +209,13 @@ def test_operator_suspends_reactivates_and_rerates_on_chain_and_in_the_store(sta
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["issue_price"], body["reimbursement_rate"], body["issuance_limit"]) == (10_000, 9_100, 5 * 10**12)
-    assert list(registry.partner(shop.id).call()[3:]) == [10_000, 9_100, 5 * 10**12]
+    # the limit at once; the reimbursement rate only after the registry's notice period
+    assert (body["issue_price"], body["reimbursement_rate"], body["issuance_limit"]) == (10_000, 8_000, 5 * 10**12)
+    assert body["scheduled_rerate"]["reimbursement_rate"] == 9_100
+    assert list(registry.partner(shop.id).call()[3:]) == [10_000, 8_000, 5 * 10**12]
+    r = stack.http.delete(f"/v1/operator/partners/{shop.id}/scheduled-changes", headers=OPERATOR_HEADERS)
+    assert r.status_code == 200 and r.json()["scheduled_rerate"] is None, r.text
+    assert registry.pendingRerate(shop.id).call()[2] == 0
     assert stack.post_purchase(shop, "shop-3", wallet, amount="10").status_code == 202
     assert stack.wait_purchase(shop, "shop-3")["points"] == 25  # the new earn rule
 

@@ -13,7 +13,6 @@ Ports: 8680-8689.
 from __future__ import annotations
 
 import gc
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -48,7 +47,11 @@ RATES = {
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # a period of ~31 years: no scheduled period ends during the test, only the operator's closes one
     with start_stack(
-        tmp_path_factory.mktemp("settlement-e2e"), ports=range(8680, 8690), workers=2, settlement_period=10**9
+        tmp_path_factory.mktemp("settlement-e2e"),
+        ports=range(8680, 8690),
+        workers=2,
+        settlement_period=10**9,
+        partner_changes_every_s=1,
     ) as stack:
         yield stack
 
@@ -73,8 +76,9 @@ def _buy(stack: Stack, p: OnboardedPartner, purchase_id: str, wallet: str, amoun
 def _redeem(stack: Stack, customer: Any, partner_id: int, points: int, nonce: int) -> None:
     """The customer's signed consent, relayed by the admin (the chain does not care who relays)."""
     h = stack.harness
+    deadline = int(h.w3.eth.get_block("latest")["timestamp"]) + 600  # the chain's clock (the test moves it on)
     consent = RedeemConsent(
-        customer.address, partner_id, points, f"r-{nonce}".encode().ljust(32, b"\0"), nonce, int(time.time()) + 600
+        customer.address, partner_id, points, f"r-{nonce}".encode().ljust(32, b"\0"), nonce, deadline
     )
     signature = sign_redeem(customer.key, consent, chain_id=h.book.chain_id, points_address=h.contracts.points.address)
     fn = h.contracts.points.functions.redeemWithSignature(
@@ -211,7 +215,13 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
         json={"issue_price": 11_000, "reimbursement_rate": 8_500},
     )
     assert r.status_code == 200, r.text
-    assert (r.json()["issue_price"], r.json()["reimbursement_rate"]) == (11_000, 8_500)
+    scheduled = r.json()["scheduled_rerate"]
+    assert (r.json()["issue_price"], r.json()["reimbursement_rate"]) == (10_000, 8_000)  # not before the notice
+    assert (scheduled["issue_price"], scheduled["reimbursement_rate"]) == (11_000, 8_500)
+    notice = h.contracts.registry.functions.noticePeriod().call()
+    stack.advance_time(notice + 1)  # the notice is over: beat's apply-partner-changes puts the prices in force
+    stack.wait_partner(grocer.id, issue_price=11_000, reimbursement_rate=8_500, scheduled_rerate=None)
+    assert list(h.contracts.registry.functions.partner(grocer.id).call()[3:5]) == [11_000, 8_500]
     price[grocer.id], rate[grocer.id] = 11_000, 8_500
     buy_all(2, [("Grocer", carol, "99.99"), ("Cinema", bob, "10.00"), ("Fuel", bob, "5.00")])
     for who, name, points, nonce in ((carol, "Grocer", 100, 4), (carol, "Airline", 30, 5), (bob, "Cinema", 11, 6)):
@@ -268,7 +278,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
     assert onchain_operator_net == operator_net and (_from, _to) == (period["from_block"], period["to_block"])
     csv_text = stack.http.get("/v1/operator/settlements/1/statement.csv", headers=OPERATOR_HEADERS)
     assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")
-    assert f"operator,,,,,,{operator_net}," in csv_text.text
+    assert f"operator,,,,,,,{operator_net}," in csv_text.text
 
     # 5. settling again changes nothing: over the API, and the tasks run again by the workers
     stack.wait_indexed(h.w3.eth.block_number)
