@@ -9,6 +9,9 @@ due, and a caller may also :func:`kick` its deliveries right after its commit.
 
 Signing secrets are stored encrypted (gateway/secrets_box.py: AES-256-GCM, a key derived from
 ``settings.secrets_key``) and shown to the partner once, when created or rotated.
+
+A URL is checked when it is registered (gateway/netpolicy.py: https to a public host), and the
+addresses its host resolves to are checked again at every delivery (gateway/webhook_http.py).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
 from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.netpolicy import UrlNotAllowed
+from gateway.netpolicy import check_url as check_target
 from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
+from gateway.webhook_http import DELIVERY_ERRORS, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,6 @@ EventType = Literal[
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 PURPOSE = "webhook-secret"
 
 
@@ -122,25 +126,20 @@ def decrypt_secret(blob: bytes, secrets_key: str) -> str:
 # --- partners' endpoints
 
 
-def check_url(url: str, mode: str) -> str:
-    """https anywhere; plain http only to this machine, and only in local mode (tests, demo).
-    No credentials in the URL: they would be stored and logged in clear."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host or parts.username or parts.password:
-        raise WebhookUrlNotAllowed("the URL needs a host and no user:password part")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and mode == "local" and host in LOCAL_HOSTS:
-        return url
-    raise WebhookUrlNotAllowed("use an https URL (plain http is allowed to localhost in local mode only)")
+def check_url(url: str, *, allow_loopback: bool) -> str:
+    """https to a public host (gateway/netpolicy.py); plain http and loopback only with
+    ``webhook_allow_loopback`` (local development)."""
+    try:
+        return check_target(url, allow_loopback=allow_loopback)
+    except UrlNotAllowed as exc:
+        raise WebhookUrlNotAllowed(str(exc)) from None
 
 
 def create_endpoint(
     session: Session, *, partner_id: int, url: str, event_types: list[str], description: str | None, settings: Any
 ) -> tuple[WebhookEndpoint, str]:
     """Stores a new endpoint; returns it and its signing secret (shown to the partner once)."""
-    check_url(url, settings.mode)
+    check_url(url, allow_loopback=settings.webhook_allow_loopback)
     active = session.scalar(
         select(func.count())
         .select_from(WebhookEndpoint)
@@ -188,7 +187,7 @@ def delete_endpoint(session: Session, *, partner_id: int, endpoint_id: int) -> N
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending")
-        .values(status="failed", last_error="the endpoint was deleted")
+        .values(status="failed", last_error="endpoint-deleted")
     )
     session.commit()
 
@@ -212,3 +211,14 @@ def list_deliveries(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     return list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+
+def shown_error(delivery: WebhookDelivery) -> DeliveryError | None:
+    """What the partner is shown of a delivery's last failure: its coarse class. Rows written
+    before the classes (exception texts, response bytes) are shown as a class too."""
+    error = delivery.last_error
+    if error is None or error in DELIVERY_ERRORS:
+        return error  # type: ignore[return-value]
+    if error == "the endpoint was deleted":
+        return "endpoint-deleted"
+    return "http-status" if delivery.last_status_code is not None else "connection-error"

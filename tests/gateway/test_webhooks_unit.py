@@ -61,6 +61,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
         webhook_backoff_base_s=10,
         webhook_backoff_cap_s=60,
         webhook_timeout_s=5,
+        webhook_allow_loopback=True,  # the receiver is on 127.0.0.1 (tests/gateway/test_webhook_targets_unit.py: off)
     )
 
 
@@ -324,7 +325,7 @@ def test_failed_after_max_attempts_and_kept(
     assert tasks.deliver(delivery_id) == "done"
     assert len(receiver.received) == 3
     failed = client.get(f"/v1/webhooks/{hook['id']}/deliveries?status=failed", headers=partner.headers).json()
-    assert [(d["attempts"], d["last_error"][:8]) for d in failed] == [(3, "HTTP 500")]
+    assert [(d["attempts"], d["last_status_code"], d["last_error"]) for d in failed] == [(3, 500, "http-status")]
 
 
 def test_unreachable_endpoint_counts_an_attempt(
@@ -336,7 +337,7 @@ def test_unreachable_endpoint_counts_an_attempt(
     (delivery_id,) = emit(sessions, partner.id)
     assert tasks.deliver(delivery_id) == "retry"
     row = delivery(sessions, delivery_id)
-    assert row.attempts == 1 and row.last_status_code is None and "Connect" in (row.last_error or "")
+    assert (row.attempts, row.last_status_code, row.last_error) == (1, None, "connection-refused")
 
 
 def test_deleting_the_endpoint_fails_its_pending_deliveries(
@@ -372,3 +373,59 @@ def test_purchase_events_are_emitted_once_per_final_purchase(
     ]
     assert next(r for r in rows if r.event_type == "purchase.failed").payload["data"]["failure_reason"] == "x"
     assert sorted(c[0] for c in queue.calls) == [r.id for r in rows]  # kicked after the commit
+
+
+# ------------------------------------------------------------------ what the partner is shown
+
+
+def test_deliveries_show_the_status_code_and_a_class_never_the_response_bytes(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue, receiver: Receiver
+) -> None:
+    hook = register(client, partner, receiver.url)
+    receiver.statuses[:] = [500]
+    receiver.reply = b"redis_version:7.2.4 INTERNAL-BYTES"
+    (delivery_id,) = emit(sessions, partner.id)
+    assert tasks.deliver(delivery_id) == "retry"
+    listed = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=partner.headers)
+    assert [(d["last_status_code"], d["last_error"]) for d in listed.json()] == [(500, "http-status")]
+    assert b"INTERNAL-BYTES" not in listed.content and b"redis_version" not in listed.content
+
+
+def test_an_internal_address_is_refused_at_delivery_whatever_was_registered(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    """A row registered before the rule (or edited in the store) is checked again at delivery."""
+    hook = register(client, partner, "https://pos.example.com/hooks")
+    with sessions() as s:
+        s.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == hook["id"])
+            .values(url="https://169.254.169.254/latest/meta-data/")
+        )
+        s.commit()
+    (delivery_id,) = emit(sessions, partner.id)
+    assert tasks.deliver(delivery_id) == "retry"
+    row = delivery(sessions, delivery_id)
+    assert (row.last_status_code, row.last_error) == (None, "address-not-allowed")
+
+
+def test_legacy_error_texts_are_shown_as_classes(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session]
+) -> None:
+    hook = register(client, partner, "https://pos.example.com/hooks")
+    ids = emit(sessions, partner.id) + emit(sessions, partner.id) + emit(sessions, partner.id)
+    old = [
+        (500, "HTTP 500: redis_version:7.2.4"),
+        (None, "ConnectError: [Errno 111] Connection refused"),
+        (None, "the endpoint was deleted"),
+    ]
+    with sessions() as s:
+        for delivery_id, (code, text) in zip(ids, old, strict=True):
+            s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id)
+                .values(last_status_code=code, last_error=text)
+            )
+        s.commit()
+    listed = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=partner.headers).json()
+    assert [d["last_error"] for d in reversed(listed)] == ["http-status", "connection-error", "endpoint-deleted"]
