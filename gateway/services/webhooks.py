@@ -8,7 +8,9 @@ was rolled back, nor lost for one that was committed. The webhook task
 due, and a caller may also :func:`kick` its deliveries right after its commit.
 
 Signing secrets are stored encrypted (gateway/secrets_box.py: AES-256-GCM, a key derived from
-``settings.secrets_key``) and shown to the partner once, when created or rotated.
+``settings.secrets_key``), each bound to its row (the endpoint's and the partner's ids are the
+associated data: a ciphertext moved to another row does not open), and shown to the partner
+once, when created or rotated.
 
 A URL is checked when it is registered (gateway/netpolicy.py: https to a public host), and the
 addresses its host resolves to are checked again at every delivery (gateway/webhook_http.py).
@@ -109,18 +111,38 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def encrypt_secret(secret: str, secrets_key: str) -> bytes:
-    """nonce | ciphertext+tag of the secret, sealed by gateway/secrets_box.py."""
-    sealed = seal(secrets_key, PURPOSE, secret.encode())
+def secret_aad(endpoint_id: int, partner_id: int) -> bytes:
+    """What a secret is bound to: its endpoint and that endpoint's partner (also written, frozen,
+    in the migration that re-sealed the secrets of before, network/migrations/versions/0008_*)."""
+    return f"webhook-endpoint:{endpoint_id}:partner:{partner_id}".encode()
+
+
+def encrypt_secret(secret: str, secrets_key: str, *, endpoint_id: int, partner_id: int) -> bytes:
+    """nonce | ciphertext+tag of the secret, sealed by gateway/secrets_box.py for this row."""
+    sealed = seal(secrets_key, PURPOSE, secret.encode(), aad=secret_aad(endpoint_id, partner_id))
     return sealed.nonce + sealed.ciphertext
 
 
-def decrypt_secret(blob: bytes, secrets_key: str) -> str:
-    """Raises ValueError if the blob was altered or the key is not the one it was sealed with."""
+def decrypt_secret(blob: bytes, secrets_key: str, *, endpoint_id: int, partner_id: int) -> str:
+    """Raises ValueError if the blob was altered, belongs to another row, or the key is not the
+    one it was sealed with."""
+    sealed = Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])
     try:
-        return open_sealed(secrets_key, PURPOSE, Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])).decode()
+        return open_sealed(secrets_key, PURPOSE, sealed, aad=secret_aad(endpoint_id, partner_id)).decode()
     except SecretsBoxError as exc:
-        raise ValueError(str(exc)) from exc
+        raise ValueError(f"webhook endpoint {endpoint_id}: its signing secret does not open ({exc})") from exc
+
+
+def endpoint_secret(endpoint: WebhookEndpoint, secrets_key: str) -> str:
+    return decrypt_secret(
+        endpoint.secret_encrypted, secrets_key, endpoint_id=endpoint.id, partner_id=endpoint.partner_id
+    )
+
+
+def _seal_for(endpoint: WebhookEndpoint, secret: str, secrets_key: str) -> None:
+    endpoint.secret_encrypted = encrypt_secret(
+        secret, secrets_key, endpoint_id=endpoint.id, partner_id=endpoint.partner_id
+    )
 
 
 # --- partners' endpoints
@@ -153,10 +175,12 @@ def create_endpoint(
         url=url,
         event_types=sorted(set(event_types)),
         description=description,
-        secret_encrypted=encrypt_secret(secret, str(settings.secrets_key)),
+        secret_encrypted=b"",  # sealed below, once the row has its id
         status="active",
     )
     session.add(endpoint)
+    session.flush()
+    _seal_for(endpoint, secret, str(settings.secrets_key))
     session.commit()
     return endpoint, secret
 
@@ -198,7 +222,7 @@ def rotate_secret(
     """A new signing secret, effective for the next attempt of every delivery."""
     endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
     secret = new_secret()
-    endpoint.secret_encrypted = encrypt_secret(secret, secrets_key)
+    _seal_for(endpoint, secret, secrets_key)
     session.commit()
     return endpoint, secret
 

@@ -12,7 +12,9 @@ makes the partner see the event twice: at-least-once is inherent, hence the even
 The POST goes through gateway/webhook_http.py: only to checked public addresses (resolved and
 checked at each connection, connected to the address checked), no redirects, and what the
 partner sees of a failure is its status code and a coarse class (``last_error``), never an
-exception's text or the response's bytes.
+exception's text or the response's bytes. A signing secret that does not open for its row
+(moved from another row, or a wrong key) is never replaced by anything: the attempt fails as
+``signing-secret-unusable``, logged as an error, until the partner rotates the secret.
 
 ``sweep`` (beat, every 5 s) first emits purchase.* and refund.* events for purchases and
 refunds whose on-chain outcome became final (each exactly once: a conditional update of their
@@ -138,8 +140,15 @@ def deliver(delivery_id: int) -> str:
         if endpoint is None or endpoint.status != "active":
             _record(session, delivery_id, attempts, status="failed", last_error="endpoint-deleted")
             return "failed"
-        secret = service.decrypt_secret(endpoint.secret_encrypted, str(settings.secrets_key))
-        code, error = post(endpoint.url, secret, delivery)
+        code: int | None = None
+        error: DeliveryError | None
+        try:
+            secret = service.endpoint_secret(endpoint, str(settings.secrets_key))
+        except ValueError:
+            log.error("webhook delivery %s not sent: its signing secret does not open", delivery_id, exc_info=True)
+            error = "signing-secret-unusable"
+        else:
+            code, error = post(endpoint.url, secret, delivery)
         if error is None:
             _record(session, delivery_id, attempts, status="delivered", last_status_code=code, delivered_at=_now())
             return "delivered"

@@ -8,6 +8,8 @@ off (its default; tests/e2e/test_refunds_webhooks_e2e.py delivers to loopback wi
   resolve a public-looking name to an internal address) get nothing: each delivery fails with
   ``address-not-allowed`` and no status code, the receiver on 127.0.0.1 sees no request, and
   the deliveries endpoint shows the class only, never an exception's text.
+- Two partners' sealed signing secrets swapped in the store: neither is used, each delivery
+  fails as ``signing-secret-unusable``.
 
 Ports: 8860-8874.
 """
@@ -123,3 +125,25 @@ def test_deliveries_to_internal_addresses_are_refused_and_show_only_the_class(
         assert not any(leak in text for leak in ("Errno", "Error:", "refused", "127.0.0.1", "HTTP ")), text
     assert receiver.received == []
     stack.assert_running()
+
+
+def test_swapped_signing_secrets_sign_nothing(stack: Stack, receiver: Receiver) -> None:
+    a, b = stack.onboard("Swap A"), stack.onboard("Swap B")
+    hooks = {p.id: register(stack, p, "https://hooks.partner.example/coalition").json() for p in (a, b)}
+    with stack.harness.sessions() as session:
+        row_a, row_b = (session.get(WebhookEndpoint, hooks[p.id]["id"]) for p in (a, b))
+        assert row_a is not None and row_b is not None
+        row_a.secret_encrypted, row_b.secret_encrypted = row_b.secret_encrypted, row_a.secret_encrypted
+        session.commit()
+    for p in (a, b):
+        assert stack.post_purchase(p, f"swapped-{p.id}", fresh_wallet(f"swapped-{p.id}")).status_code == 202
+    for p in (a, b):
+        stack.wait_purchase(p, f"swapped-{p.id}")
+        (shown,) = final_deliveries(stack, p, hooks[p.id]["id"])
+        assert (shown["status"], shown["last_status_code"], shown["last_error"]) == (
+            "failed",
+            None,
+            "signing-secret-unusable",
+        )
+    assert "signing secret does not open" in stack.log("worker-w1", 400)
+    assert receiver.received == []
