@@ -17,8 +17,10 @@ from pathlib import Path
 
 import httpcore
 import pytest
+from pydantic import ValidationError
 
 from gateway.netpolicy import AddressNotAllowed, UrlNotAllowed, check_url, refusal
+from gateway.settings import GatewaySettings
 from gateway.webhook_http import CheckedBackend, HostNotFound, make_client, send, system_resolver
 from tests.gateway.webhook_receiver import Receiver
 
@@ -363,3 +365,12 @@ def test_no_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, 
     with make_client(allow_loopback=True, timeout_s=5) as client:
         assert send(client, receiver.url, b"{}", {}, allow_loopback=True) == (200, None)
     assert len(receiver.received) == 1
+
+
+def test_allow_loopback_is_off_by_default_and_for_local_mode_only() -> None:
+    production = {"operator_token": "o" * 32, "secrets_key": "s" * 32, "rpc_url": "https://rpc.example.com"}
+    assert GatewaySettings(mode="rpc", **production).webhook_allow_loopback is False
+    assert GatewaySettings(mode="local").webhook_allow_loopback is False
+    assert GatewaySettings(mode="local", webhook_allow_loopback=True).webhook_allow_loopback is True
+    with pytest.raises(ValidationError, match="COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only"):
+        GatewaySettings(mode="rpc", webhook_allow_loopback=True, **production)
