@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ST_VENV := .venv-schemathesis
 BR_VENV := .venv-browser
+SL_VENV := .venv-slither
 
 # solc-js behind the py-solc-x shim; anvil and cast as native binaries (toolchain/bin).
 export SOLCX_BINARY_PATH := $(CURDIR)/toolchain/solc
@@ -21,9 +22,10 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: chromium setup demo test test-contracts chaos lint gas bench bench-quick bench-sender lock clean
+.PHONY: chromium setup demo test test-contracts chaos lint gas bench bench-quick bench-sender lock lock-slither slither clean
 
-setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks $(ST_VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks $(ST_VENV)/.installed \
+  $(SL_VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 $(ST_VENV)/.installed: requirements-schemathesis.lock
 	$(PYTHON) -m venv $(ST_VENV)
 	$(ST_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-schemathesis.lock
+	touch $@
+
+# Slither in its own virtualenv (web3 7 and newer eth-* majors than brownie's pins in .venv);
+# tests/slither runs it over contracts/ through the solc shim (no solc-select, nothing downloaded).
+$(SL_VENV)/.installed: requirements-slither.lock
+	$(PYTHON) -m venv $(SL_VENV)
+	$(SL_VENV)/bin/pip install --quiet --no-deps --require-hashes -r requirements-slither.lock
 	touch $@
 
 # The browser test's Playwright in its own virtualenv (brownie's pins stay untouched); it drives
@@ -115,6 +124,17 @@ lock: $(VENV)/.installed
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile requirements.in --override overrides.txt --python-version 3.11 \
 	  --generate-hashes --no-header -o requirements.lock
+
+# Slither's findings against tests/slither/triage.json: the untriaged medium/high ones (which fail
+# `make test`), the triage entries that match nothing any more, and the low/informational ones.
+slither: $(SL_VENV)/.installed node_modules/.installed
+	$(BIN)/python -m tests.slither.run_slither
+
+# Re-resolve requirements-slither.in into requirements-slither.lock (needs the registry).
+lock-slither: $(VENV)/.installed
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile requirements-slither.in --python-version 3.11 --generate-hashes --no-header \
+	  -o requirements-slither.lock
 
 clean:
 	rm -rf $(VENV) node_modules build reports deployments/*.json

@@ -42,6 +42,9 @@ class GatewaySettings(ChainSettings):
     webhook_backoff_base_s: float = Field(default=10.0, gt=0)  # first retry after ~this, doubling, with jitter
     webhook_backoff_cap_s: float = Field(default=3_600.0, gt=0)  # longest wait between two attempts
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)  # one POST to a partner's endpoint
+    # local development and tests only: webhooks may go to loopback (127.0.0.0/8, ::1, localhost,
+    # plain http included); never to private or link-local addresses (gateway/netpolicy.py)
+    webhook_allow_loopback: bool = False
     # relays customers' signed redemptions; local mode falls back to anvil dev account #2
     relayer_key: str = "relayer"
     # redemptions: how long a consent the gateway prepares stays valid, when a stuck one is re-enqueued
@@ -74,6 +77,8 @@ class GatewaySettings(ChainSettings):
             self.secrets_key = LOCAL_SECRETS_KEY
         elif self.mode != "local" and (self.secrets_key == LOCAL_SECRETS_KEY or len(self.secrets_key) < 32):
             raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
+        if self.webhook_allow_loopback and self.mode != "local":
+            raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         return self
 
     @property

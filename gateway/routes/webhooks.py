@@ -18,7 +18,7 @@ from gateway.errors import problem_responses
 from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.schemas import Strict
 from gateway.services import webhooks as service
-from gateway.services.webhooks import EventType
+from gateway.services.webhooks import DeliveryError, EventType
 from gateway.timeutil import as_utc
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -53,8 +53,13 @@ class DeliveryPublic(BaseModel):
     status: Literal["pending", "delivered", "failed"]
     attempts: int
     next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
+    last_status_code: int | None = Field(description="The endpoint's answer to the last attempt, if it answered")
+    last_error: DeliveryError | None = Field(
+        description="Why the last attempt failed, as a class only: http-status (see last_status_code), timeout, "
+        "connection-refused, connection-error, tls-error, dns-error, address-not-allowed (the host is or resolves "
+        "to a loopback, private, link-local or otherwise non-public address), signing-secret-unusable (rotate the "
+        "secret), endpoint-deleted"
+    )
     delivered_at: datetime | None
     created_at: datetime
     payload: dict[str, Any]
@@ -79,7 +84,7 @@ def _delivery(d: WebhookDelivery) -> DeliveryPublic:
         attempts=d.attempts,
         next_attempt_at=as_utc(d.next_attempt_at) if d.status == "pending" else None,
         last_status_code=d.last_status_code,
-        last_error=d.last_error,
+        last_error=service.shown_error(d),
         delivered_at=as_utc(d.delivered_at) if d.delivered_at else None,
         created_at=as_utc(d.created_at),
         payload=d.payload,

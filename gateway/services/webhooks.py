@@ -8,7 +8,12 @@ was rolled back, nor lost for one that was committed. The webhook task
 due, and a caller may also :func:`kick` its deliveries right after its commit.
 
 Signing secrets are stored encrypted (gateway/secrets_box.py: AES-256-GCM, a key derived from
-``settings.secrets_key``) and shown to the partner once, when created or rotated.
+``settings.secrets_key``), each bound to its row (the endpoint's and the partner's ids are the
+associated data: a ciphertext moved to another row does not open), and shown to the partner
+once, when created or rotated.
+
+A URL is checked when it is registered (gateway/netpolicy.py: https to a public host), and the
+addresses its host resolves to are checked again at every delivery (gateway/webhook_http.py).
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
 from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.netpolicy import UrlNotAllowed
+from gateway.netpolicy import check_url as check_target
 from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
+from gateway.webhook_http import DELIVERY_ERRORS, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,6 @@ EventType = Literal[
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 PURPOSE = "webhook-secret"
 
 
@@ -107,42 +113,57 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def encrypt_secret(secret: str, secrets_key: str) -> bytes:
-    """nonce | ciphertext+tag of the secret, sealed by gateway/secrets_box.py."""
-    sealed = seal(secrets_key, PURPOSE, secret.encode())
+def secret_aad(endpoint_id: int, partner_id: int) -> bytes:
+    """What a secret is bound to: its endpoint and that endpoint's partner (also written, frozen,
+    in the migration that re-sealed the secrets of before, network/migrations/versions/0008_*)."""
+    return f"webhook-endpoint:{endpoint_id}:partner:{partner_id}".encode()
+
+
+def encrypt_secret(secret: str, secrets_key: str, *, endpoint_id: int, partner_id: int) -> bytes:
+    """nonce | ciphertext+tag of the secret, sealed by gateway/secrets_box.py for this row."""
+    sealed = seal(secrets_key, PURPOSE, secret.encode(), aad=secret_aad(endpoint_id, partner_id))
     return sealed.nonce + sealed.ciphertext
 
 
-def decrypt_secret(blob: bytes, secrets_key: str) -> str:
-    """Raises ValueError if the blob was altered or the key is not the one it was sealed with."""
+def decrypt_secret(blob: bytes, secrets_key: str, *, endpoint_id: int, partner_id: int) -> str:
+    """Raises ValueError if the blob was altered, belongs to another row, or the key is not the
+    one it was sealed with."""
+    sealed = Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])
     try:
-        return open_sealed(secrets_key, PURPOSE, Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])).decode()
+        return open_sealed(secrets_key, PURPOSE, sealed, aad=secret_aad(endpoint_id, partner_id)).decode()
     except SecretsBoxError as exc:
-        raise ValueError(str(exc)) from exc
+        raise ValueError(f"webhook endpoint {endpoint_id}: its signing secret does not open ({exc})") from exc
+
+
+def endpoint_secret(endpoint: WebhookEndpoint, secrets_key: str) -> str:
+    return decrypt_secret(
+        endpoint.secret_encrypted, secrets_key, endpoint_id=endpoint.id, partner_id=endpoint.partner_id
+    )
+
+
+def _seal_for(endpoint: WebhookEndpoint, secret: str, secrets_key: str) -> None:
+    endpoint.secret_encrypted = encrypt_secret(
+        secret, secrets_key, endpoint_id=endpoint.id, partner_id=endpoint.partner_id
+    )
 
 
 # --- partners' endpoints
 
 
-def check_url(url: str, mode: str) -> str:
-    """https anywhere; plain http only to this machine, and only in local mode (tests, demo).
-    No credentials in the URL: they would be stored and logged in clear."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host or parts.username or parts.password:
-        raise WebhookUrlNotAllowed("the URL needs a host and no user:password part")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and mode == "local" and host in LOCAL_HOSTS:
-        return url
-    raise WebhookUrlNotAllowed("use an https URL (plain http is allowed to localhost in local mode only)")
+def check_url(url: str, *, allow_loopback: bool) -> str:
+    """https to a public host (gateway/netpolicy.py); plain http and loopback only with
+    ``webhook_allow_loopback`` (local development)."""
+    try:
+        return check_target(url, allow_loopback=allow_loopback)
+    except UrlNotAllowed as exc:
+        raise WebhookUrlNotAllowed(str(exc)) from None
 
 
 def create_endpoint(
     session: Session, *, partner_id: int, url: str, event_types: list[str], description: str | None, settings: Any
 ) -> tuple[WebhookEndpoint, str]:
     """Stores a new endpoint; returns it and its signing secret (shown to the partner once)."""
-    check_url(url, settings.mode)
+    check_url(url, allow_loopback=settings.webhook_allow_loopback)
     active = session.scalar(
         select(func.count())
         .select_from(WebhookEndpoint)
@@ -156,10 +177,12 @@ def create_endpoint(
         url=url,
         event_types=sorted(set(event_types)),
         description=description,
-        secret_encrypted=encrypt_secret(secret, str(settings.secrets_key)),
+        secret_encrypted=b"",  # sealed below, once the row has its id
         status="active",
     )
     session.add(endpoint)
+    session.flush()
+    _seal_for(endpoint, secret, str(settings.secrets_key))
     session.commit()
     return endpoint, secret
 
@@ -190,7 +213,7 @@ def delete_endpoint(session: Session, *, partner_id: int, endpoint_id: int) -> N
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending")
-        .values(status="failed", last_error="the endpoint was deleted")
+        .values(status="failed", last_error="endpoint-deleted")
     )
     session.commit()
 
@@ -201,7 +224,7 @@ def rotate_secret(
     """A new signing secret, effective for the next attempt of every delivery."""
     endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
     secret = new_secret()
-    endpoint.secret_encrypted = encrypt_secret(secret, secrets_key)
+    _seal_for(endpoint, secret, secrets_key)
     session.commit()
     return endpoint, secret
 
@@ -214,3 +237,14 @@ def list_deliveries(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     return list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+
+def shown_error(delivery: WebhookDelivery) -> DeliveryError | None:
+    """What the partner is shown of a delivery's last failure: its coarse class. Rows written
+    before the classes (exception texts, response bytes) are shown as a class too."""
+    error = delivery.last_error
+    if error is None or error in DELIVERY_ERRORS:
+        return error  # type: ignore[return-value]
+    if error == "the endpoint was deleted":
+        return "endpoint-deleted"
+    return "http-status" if delivery.last_status_code is not None else "connection-error"

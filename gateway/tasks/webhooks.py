@@ -9,6 +9,13 @@ counts an attempt and schedules the next one after an exponential backoff with j
 A delivered delivery is never sent again. A worker that dies between the POST and the UPDATE
 makes the partner see the event twice: at-least-once is inherent, hence the event ids.
 
+The POST goes through gateway/webhook_http.py: only to checked public addresses (resolved and
+checked at each connection, connected to the address checked), no redirects, and what the
+partner sees of a failure is its status code and a coarse class (``last_error``), never an
+exception's text or the response's bytes. A signing secret that does not open for its row
+(moved from another row, or a wrong key) is never replaced by anything: the attempt fails as
+``signing-secret-unusable``, logged as an error, until the partner rotates the secret.
+
 ``sweep`` (beat, every 5 s) first emits purchase.* and refund.* events for purchases and
 refunds whose on-chain outcome became final (each exactly once: a conditional update of their
 ``notified_status`` in the same transaction as the event), then enqueues every due delivery.
@@ -33,6 +40,7 @@ from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
+from gateway.webhook_http import DeliveryError, make_client, send
 from network.reversals import OutboxReversal, ReversalStatus
 from network.store import OutboxPurchase, PurchaseStatus
 from partners.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
@@ -59,8 +67,8 @@ def backoff_s(attempts: int, settings: GatewaySettings, rng: random.Random | Non
 
 @lru_cache
 def _http() -> httpx.Client:
-    timeout = context.settings().webhook_timeout_s
-    return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, headers={"User-Agent": "coalition"})
+    settings = context.settings()
+    return make_client(allow_loopback=settings.webhook_allow_loopback, timeout_s=settings.webhook_timeout_s)
 
 
 @worker_process_init.connect
@@ -105,8 +113,8 @@ def _record(session: Session, delivery_id: int, attempts: int, **values: Any) ->
     return done == 1
 
 
-def post(url: str, secret: str, delivery: WebhookDelivery) -> tuple[int | None, str | None]:
-    """POSTs the signed event: (HTTP status or None, error text or None)."""
+def post(url: str, secret: str, delivery: WebhookDelivery) -> tuple[int | None, DeliveryError | None]:
+    """POSTs the signed event: (HTTP status or None, None when 2xx else the error class)."""
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
@@ -114,12 +122,7 @@ def post(url: str, secret: str, delivery: WebhookDelivery) -> tuple[int | None, 
         EVENT_ID_HEADER: delivery.event_id,
         EVENT_TYPE_HEADER: delivery.event_type,
     }
-    try:
-        response = _http().post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500]
-    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:200]}"
-    return response.status_code, error
+    return send(_http(), url, body, headers, allow_loopback=context.settings().webhook_allow_loopback)
 
 
 @celery_app.task(name="gateway.tasks.webhooks.deliver")
@@ -135,10 +138,17 @@ def deliver(delivery_id: int) -> str:
         if not _claim(session, delivery, settings):
             return "not-due"
         if endpoint is None or endpoint.status != "active":
-            _record(session, delivery_id, attempts, status="failed", last_error="the endpoint was deleted")
+            _record(session, delivery_id, attempts, status="failed", last_error="endpoint-deleted")
             return "failed"
-        secret = service.decrypt_secret(endpoint.secret_encrypted, str(settings.secrets_key))
-        code, error = post(endpoint.url, secret, delivery)
+        code: int | None = None
+        error: DeliveryError | None
+        try:
+            secret = service.endpoint_secret(endpoint, str(settings.secrets_key))
+        except ValueError:
+            log.error("webhook delivery %s not sent: its signing secret does not open", delivery_id, exc_info=True)
+            error = "signing-secret-unusable"
+        else:
+            code, error = post(endpoint.url, secret, delivery)
         if error is None:
             _record(session, delivery_id, attempts, status="delivered", last_status_code=code, delivered_at=_now())
             return "delivered"

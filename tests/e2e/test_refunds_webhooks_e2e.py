@@ -39,6 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         webhook_backoff_base_s=0.5,  # retries within seconds, not minutes
         webhook_backoff_cap_s=2,
         webhook_max_attempts=5,
+        webhook_allow_loopback=True,  # the receiver is on 127.0.0.1 (off: tests/e2e/test_webhook_targets_e2e.py)
     ) as stack:
         yield stack
 

@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.models import WebhookDelivery, WebhookEndpoint
+from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from gateway.tasks.app import max_countdown_s
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import MIGRATIONS, OutboxPurchase, PurchaseStatus, make_engine, upgrade
 from partners.webhooks import WebhookSignatureError, sign, verify
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OPERATOR_TOKEN,
@@ -61,6 +64,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
         webhook_backoff_base_s=10,
         webhook_backoff_cap_s=60,
         webhook_timeout_s=5,
+        webhook_allow_loopback=True,  # the receiver is on 127.0.0.1 (tests/gateway/test_webhook_targets_unit.py: off)
     )
 
 
@@ -167,14 +171,18 @@ def test_verify_refuses_a_malformed_header(header: str) -> None:
         verify(SECRET, BODY, header, now=1)
 
 
-def test_secret_is_sealed_at_rest() -> None:
-    blob = service.encrypt_secret("whsec_abc", "key-one")
+def test_secret_is_sealed_at_rest_for_its_own_row() -> None:
+    row = {"endpoint_id": 7, "partner_id": 3}
+    blob = service.encrypt_secret("whsec_abc", "key-one", **row)
     assert b"whsec_abc" not in blob
-    assert service.decrypt_secret(blob, "key-one") == "whsec_abc"
+    assert service.decrypt_secret(blob, "key-one", **row) == "whsec_abc"
     with pytest.raises(ValueError):
-        service.decrypt_secret(blob, "key-two")
+        service.decrypt_secret(blob, "key-two", **row)
     with pytest.raises(ValueError):
-        service.decrypt_secret(blob[:-1] + bytes([blob[-1] ^ 1]), "key-one")
+        service.decrypt_secret(blob[:-1] + bytes([blob[-1] ^ 1]), "key-one", **row)
+    for other in ({"endpoint_id": 8, "partner_id": 3}, {"endpoint_id": 7, "partner_id": 4}):
+        with pytest.raises(ValueError, match="does not open"):
+            service.decrypt_secret(blob, "key-one", **other)
 
 
 # ------------------------------------------------------------------ backoff
@@ -324,7 +332,7 @@ def test_failed_after_max_attempts_and_kept(
     assert tasks.deliver(delivery_id) == "done"
     assert len(receiver.received) == 3
     failed = client.get(f"/v1/webhooks/{hook['id']}/deliveries?status=failed", headers=partner.headers).json()
-    assert [(d["attempts"], d["last_error"][:8]) for d in failed] == [(3, "HTTP 500")]
+    assert [(d["attempts"], d["last_status_code"], d["last_error"]) for d in failed] == [(3, 500, "http-status")]
 
 
 def test_unreachable_endpoint_counts_an_attempt(
@@ -336,7 +344,7 @@ def test_unreachable_endpoint_counts_an_attempt(
     (delivery_id,) = emit(sessions, partner.id)
     assert tasks.deliver(delivery_id) == "retry"
     row = delivery(sessions, delivery_id)
-    assert row.attempts == 1 and row.last_status_code is None and "Connect" in (row.last_error or "")
+    assert (row.attempts, row.last_status_code, row.last_error) == (1, None, "connection-refused")
 
 
 def test_deleting_the_endpoint_fails_its_pending_deliveries(
@@ -372,3 +380,155 @@ def test_purchase_events_are_emitted_once_per_final_purchase(
     ]
     assert next(r for r in rows if r.event_type == "purchase.failed").payload["data"]["failure_reason"] == "x"
     assert sorted(c[0] for c in queue.calls) == [r.id for r in rows]  # kicked after the commit
+
+
+# ------------------------------------------------------------------ what the partner is shown
+
+
+def test_deliveries_show_the_status_code_and_a_class_never_the_response_bytes(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue, receiver: Receiver
+) -> None:
+    hook = register(client, partner, receiver.url)
+    receiver.statuses[:] = [500]
+    receiver.reply = b"redis_version:7.2.4 INTERNAL-BYTES"
+    (delivery_id,) = emit(sessions, partner.id)
+    assert tasks.deliver(delivery_id) == "retry"
+    listed = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=partner.headers)
+    assert [(d["last_status_code"], d["last_error"]) for d in listed.json()] == [(500, "http-status")]
+    assert b"INTERNAL-BYTES" not in listed.content and b"redis_version" not in listed.content
+
+
+def test_an_internal_address_is_refused_at_delivery_whatever_was_registered(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    """A row registered before the rule (or edited in the store) is checked again at delivery."""
+    hook = register(client, partner, "https://pos.example.com/hooks")
+    with sessions() as s:
+        s.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == hook["id"])
+            .values(url="https://169.254.169.254/latest/meta-data/")
+        )
+        s.commit()
+    (delivery_id,) = emit(sessions, partner.id)
+    assert tasks.deliver(delivery_id) == "retry"
+    row = delivery(sessions, delivery_id)
+    assert (row.last_status_code, row.last_error) == (None, "address-not-allowed")
+
+
+def test_legacy_error_texts_are_shown_as_classes(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session]
+) -> None:
+    hook = register(client, partner, "https://pos.example.com/hooks")
+    ids = emit(sessions, partner.id) + emit(sessions, partner.id) + emit(sessions, partner.id)
+    old = [
+        (500, "HTTP 500: redis_version:7.2.4"),
+        (None, "ConnectError: [Errno 111] Connection refused"),
+        (None, "the endpoint was deleted"),
+    ]
+    with sessions() as s:
+        for delivery_id, (code, text) in zip(ids, old, strict=True):
+            s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id)
+                .values(last_status_code=code, last_error=text)
+            )
+        s.commit()
+    listed = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=partner.headers).json()
+    assert [d["last_error"] for d in reversed(listed)] == ["http-status", "connection-error", "endpoint-deleted"]
+
+
+# ------------------------------------------------------------------ secrets bound to their row
+
+
+def test_swapped_secret_ciphertexts_fail_loudly_and_sign_nothing(
+    client: TestClient,
+    make_partner: Callable[..., PartnerKey],
+    sessions: sessionmaker[Session],
+    queue: FakeQueue,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Partner A's row given B's ciphertext (and B's given A's): no delivery is signed with the
+    other partner's secret, each attempt fails as signing-secret-unusable with an error logged,
+    and rotating the secret mends the endpoint."""
+    a, b = make_partner(), make_partner()
+    hook_a, hook_b = register(client, a, receiver.url), register(client, b, receiver.url)
+    with sessions() as s:
+        row_a, row_b = s.get(WebhookEndpoint, hook_a["id"]), s.get(WebhookEndpoint, hook_b["id"])
+        assert row_a is not None and row_b is not None
+        row_a.secret_encrypted, row_b.secret_encrypted = row_b.secret_encrypted, row_a.secret_encrypted
+        s.commit()
+    (to_a,), (to_b,) = emit(sessions, a.id), emit(sessions, b.id)
+    with caplog.at_level("ERROR", logger="gateway.tasks.webhooks"):
+        assert tasks.deliver(to_a) == "retry"
+        assert tasks.deliver(to_b) == "retry"
+    assert receiver.received == []  # nothing went out, signed with any secret
+    assert [r.getMessage() for r in caplog.records if r.name == "gateway.tasks.webhooks"] == [
+        f"webhook delivery {to_a} not sent: its signing secret does not open",
+        f"webhook delivery {to_b} not sent: its signing secret does not open",
+    ]
+    listed = client.get(f"/v1/webhooks/{hook_a['id']}/deliveries", headers=a.headers).json()
+    assert [(d["status"], d["last_status_code"], d["last_error"]) for d in listed] == [
+        ("pending", None, "signing-secret-unusable")
+    ]
+
+    rotated = client.post(f"/v1/webhooks/{hook_a['id']}/rotate-secret", headers=a.headers).json()
+    make_due(sessions, to_a)
+    assert tasks.deliver(to_a) == "delivered"
+    (sent,) = receiver.received
+    assert verify(rotated["secret"], sent.body, sent.headers["Coalition-Signature"])["partner_id"] == a.id
+    for old in (hook_a["secret"], hook_b["secret"]):
+        with pytest.raises(WebhookSignatureError):
+            verify(old, sent.body, sent.headers["Coalition-Signature"])
+
+
+def test_the_migration_binds_the_secrets_of_before_to_their_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store at 0007 holds secrets sealed without associated data; after the upgrade each
+    opens for its own row only (and the downgrade gives the old form back)."""
+    key = "migration-test-secrets-key-0123456789"
+    monkeypatch.setenv("COALITION_SECRETS_KEY", key)
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0007")
+    engine = make_engine(url)
+    secrets = {1: "whsec_one", 2: "whsec_two"}
+    with engine.begin() as c:
+        for pid in (1, 2):
+            c.exec_driver_sql(
+                "INSERT INTO partners (id, name, minter, treasury, api_key_prefix, api_key_hash, currency,"
+                " points_per_unit, issue_price, reimbursement_rate, issuance_limit, status, next_seq, created_at)"
+                f" VALUES ({pid}, 'p{pid}', 'm{pid}', 't', 'k{pid}', 'h', 'EUR', 1, 1, 1, 1, 'active', 0,"
+                " '2026-01-01 00:00:00')"
+            )
+            sealed = seal(key, service.PURPOSE, secrets[pid].encode())  # as before: no associated data
+            c.exec_driver_sql(
+                "INSERT INTO webhook_endpoints (id, partner_id, url, event_types, secret_encrypted, status,"
+                " created_at, updated_at) VALUES (?, ?, 'https://a.example/h', '[]', ?, 'active',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                (pid + 10, pid, sealed.nonce + sealed.ciphertext),
+            )
+
+    def stored() -> dict[int, bytes]:
+        with engine.connect() as c:
+            return dict(c.exec_driver_sql("SELECT partner_id, secret_encrypted FROM webhook_endpoints").all())
+
+    with pytest.raises(ValueError):
+        service.decrypt_secret(stored()[1], key, endpoint_id=11, partner_id=1)
+    upgrade(url, "head")
+    blobs = stored()
+    for pid in (1, 2):
+        assert service.decrypt_secret(blobs[pid], key, endpoint_id=pid + 10, partner_id=pid) == secrets[pid]
+    with pytest.raises(ValueError):
+        service.decrypt_secret(blobs[2], key, endpoint_id=11, partner_id=1)  # the other row's
+    upgrade(url, "head")  # again: nothing to do
+    assert stored() == blobs
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.downgrade(config, "0007")
+    for pid, blob in stored().items():
+        sealed = Sealed(blob[NONCE_BYTES:], blob[:NONCE_BYTES])
+        assert open_sealed(key, service.PURPOSE, sealed) == secrets[pid].encode()  # no associated data
+    engine.dispose()
