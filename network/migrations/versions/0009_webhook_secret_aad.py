@@ -7,15 +7,15 @@ now on a secret opens only for its own endpoint and partner (gateway/services/we
 settings); it is read only when there are secrets to re-seal. A row that already opens with
 its associated data is left as it is, so the migration can run again after a partial run.
 
-Revision ID: webhook_secret_aad
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "webhook_secret_aad"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
