@@ -193,7 +193,7 @@ def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, s
     )
     if existing is not None:
         raise CustomerAlreadyLinked(f"customer {ref!r} is linked to {existing.wallet} already")
-    wallet = custody.create_custodial_wallet(session, settings)
+    wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
     link = CustomerLink(partner_id=partner.id, ref=ref, wallet=wallet)
     session.add(link)
     session.flush()
@@ -217,7 +217,9 @@ def release_custodial(
     the password) owns the points. It succeeds once per wallet."""
     link = _link(session, partner, ref)
     try:
-        keystore = custody.release_custodial_wallet(session, settings, link.wallet, body.password)
+        keystore = custody.release_custodial_wallet(
+            session, settings, link.wallet, body.password, partner_id=partner.id
+        )
     except LookupError as exc:
         raise WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {link.wallet}") from exc
     except custody.AlreadyReleased as exc:

