@@ -25,16 +25,21 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 
+from gateway.services.redemptions import redeem_ref
+from network.direct import transact
 from tests.e2e.stack import (
     OnboardedPartner,
     Stack,
     fresh_wallet,
+    key_for,
     start_stack,
 )
-from tests.e2e.test_redemptions_e2e import add_reward, cast_balance, redeemed_events
+from tests.e2e.test_redemptions_e2e import add_reward, cast_balance, earn, local_consent_body, redeemed_events
 
 pytestmark = pytest.mark.timeout(300)
 DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
@@ -135,4 +140,52 @@ def test_only_the_custodian_spends_a_custodial_wallet_by_its_own_ref_within_the_
     assert stack.balance(wallet) == 100 - 2 * 20 == cast_balance(stack, wallet)
     assert redeemed_events(stack, cinema.id) == []
     assert [e["points"] for e in redeemed_events(stack, grocer.id)] == [20, 20]
+    stack.assert_running()
+
+
+# ------------------------------------------------------------------------ 5c: relayed by someone else
+
+
+def test_a_consent_relayed_by_someone_else_first_is_fulfilled_with_that_burn_not_failed(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    alice = key_for("relayed-alice")
+    earn(stack, grocer, "relayed-earn", alice.address, "50")
+    add_reward(stack, cinema, "SODA", points=7, stock=3)
+    for name in list(stack.workers):  # the worker is down: the redemption waits in the queue
+        stack.kill(name)
+    body = local_consent_body(stack, cinema, alice, "soda-relayed", "SODA", 7, nonce=77)
+    r = stack.http.post("/v1/redemptions", headers=cinema.headers, json=body)
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+
+    # anyone may relay a signed consent: a stranger sends it first, with its own gas
+    h = stack.harness
+    stranger = Account.create()
+    h.w3.provider.make_request("anvil_setBalance", [stranger.address, hex(10**19)])  # type: ignore[arg-type]
+    consent = body["consent"]
+    receipt = transact(
+        h.w3,
+        stranger,
+        h.contracts.points.functions.redeemWithSignature(
+            alice.address,
+            cinema.id,
+            7,
+            HexBytes(redeem_ref(h.settings.chain_id, cinema.id, "soda-relayed")),
+            consent["nonce"],
+            consent["deadline"],
+            HexBytes(consent["signature"]),
+        ),
+    )
+    relayed = receipt["transactionHash"].to_0x_hex()
+    assert stack.balance(alice.address) == 50 - 7
+
+    stack.start_worker("w1")
+    done = stack.wait_json("/v1/redemptions/soda-relayed", cinema.headers, want="fulfilled", timeout_s=90)
+    assert done["tx_hash"] == relayed and done["block_number"] == receipt["blockNumber"]
+    assert done["voucher_code"] and done["failure_reason"] is None
+    assert stack.http.get("/v1/rewards/SODA", headers=cinema.headers).json()["stock"] == 2  # kept, not released
+    assert stack.balance(alice.address) == 50 - 7 == cast_balance(stack, alice.address)  # burned once
+    ref = bytes.fromhex(done["ref"][2:])
+    assert [e["points"] for e in redeemed_events(stack, cinema.id) if e["ref"] == ref] == [7]
     stack.assert_running()
