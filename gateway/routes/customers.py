@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -339,6 +339,22 @@ def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep
     answer = SessionPublic(token=token, wallet=row.wallet, expires_at=as_utc(row.expires_at))
     session.commit()
     return answer
+
+
+@router.post(
+    "/v1/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the customer session of this token, at once",
+    responses=problem_responses("unauthorized"),
+)
+def auth_logout(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """The token answers 401 from now on, here and on the customer page (its cookie is the same
+    token)."""
+    token = _bearer(authorization)
+    wallet_auth.session_wallet(session, token)  # Unauthorized if unknown or expired
+    wallet_auth.close_session(session, token)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -33,6 +33,7 @@ from hexbytes import HexBytes
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
 from tests.e2e.stack import (
+    OPERATOR_TOKEN,
     OnboardedPartner,
     Stack,
     fresh_wallet,
@@ -189,3 +190,43 @@ def test_a_consent_relayed_by_someone_else_first_is_fulfilled_with_that_burn_not
     ref = bytes.fromhex(done["ref"][2:])
     assert [e["points"] for e in redeemed_events(stack, cinema.id) if e["ref"] == ref] == [7]
     stack.assert_running()
+
+
+# ------------------------------------------------------------------------ 5e: logout
+
+
+def test_customer_logout_ends_the_token_on_the_server(stack: Stack, web: httpx.Client) -> None:
+    dave = key_for("logout-dave")
+    token = sign_in(web, dave)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert web.get("/v1/me", headers=bearer).json()["wallet"] == dave.address
+    assert web.post("/v1/auth/logout", headers=bearer).status_code == 204
+    gone = web.get("/v1/me", headers=bearer)
+    assert gone.status_code == 401 and gone.json()["type"] == "/problems/unauthorized"
+    assert web.post("/v1/auth/logout", headers=bearer).status_code == 401
+
+    # the customer page: its cookie is a token; signing out there ends it for the API too
+    token = sign_in(web, dave)
+    assert web.post("/me/session", json={"token": token}).status_code == 204
+    cookie = {"Cookie": f"coalition_customer={token}"}
+    assert 'data-figure="balance"' in web.get("/me", headers=cookie).text
+    out = web.post("/me/logout", headers=cookie)
+    assert out.status_code == 303 and out.headers["location"] == "/me"
+    assert web.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    page = web.get("/me", headers=cookie)  # a copy of the old cookie: the sign-in page, not the points
+    assert page.status_code == 200 and 'data-figure="balance"' not in page.text and "wallet-signin" in page.text
+
+
+def test_operator_logout_ends_the_dashboard_session_on_the_server(stack: Stack, web: httpx.Client) -> None:
+    login = web.post("/dashboard/login", data={"token": OPERATOR_TOKEN})
+    assert login.status_code == 303 and login.headers["location"] == "/dashboard", login.text
+    value = login.cookies["coalition_operator"]
+    cookie = {"Cookie": f"coalition_operator={value}"}
+    web.cookies.clear()
+    assert web.get("/dashboard", headers=cookie).status_code == 200
+    out = web.post("/dashboard/logout", headers=cookie)
+    assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
+    again = web.get("/dashboard", headers=cookie)  # a copy of the cookie taken before the logout
+    assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
+    statement = web.get("/dashboard/settlements/1/statement.json", headers=cookie)
+    assert statement.status_code == 401 and statement.json()["type"] == "/problems/unauthorized"
