@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer
+from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer, limit_client
 from gateway.errors import (
     CustodialWalletReleased,
     CustomerAlreadyLinked,
@@ -63,6 +63,10 @@ SIGNED_PROBLEMS = (
     "wallet-signature-invalid",
     "validation-error",
 )
+
+
+# the sign-in routes need no credentials: a token bucket per client address (COALITION_AUTH_RATE_LIMIT_*)
+SIGN_IN_LIMIT = Depends(limit_client("sign-in", "sign-in requests"))
 
 
 def current_customer(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -313,7 +317,8 @@ def wallet_history(
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
     summary="An EIP-4361 message to sign in with a wallet",
-    responses=problem_responses("validation-error"),
+    responses=problem_responses("validation-error", "rate-limited"),
+    dependencies=[SIGN_IN_LIMIT],
 )
 def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: SettingsDep) -> ChallengePublic:
     challenge = wallet_auth.issue_challenge(
@@ -329,7 +334,8 @@ def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: Set
     status_code=status.HTTP_201_CREATED,
     response_model=SessionPublic,
     summary="Exchange the signed challenge for a customer token",
-    responses=problem_responses(*SIGNED_PROBLEMS),
+    responses=problem_responses(*SIGNED_PROBLEMS, "rate-limited"),
+    dependencies=[SIGN_IN_LIMIT],
 )
 def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep) -> SessionPublic:
     challenge = wallet_auth.verify_challenge(

@@ -5,8 +5,8 @@ Browsers cannot send a Bearer header, so both use an HttpOnly, SameSite=Strict c
 (gateway/services/dashboard_auth.py): the operator signs in once with the token in a form, a
 customer's page signs an EIP-4361 challenge with the wallet (``POST /v1/auth/challenge`` and
 ``/v1/auth/session``) and hands the token to ``POST /me/session``. Signing out ends the session
-on the server, not only in the browser. The pages are left out of the OpenAPI schema: they are
-HTML for people, not API.
+on the server, not only in the browser. The login form is rate-limited per client address. The
+pages are left out of the OpenAPI schema: they are HTML for people, not API.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import ChainDep, SessionDep, SettingsDep
-from gateway.errors import NotFound, Unauthorized
+from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
+from gateway.errors import NotFound, RateLimited, Unauthorized
 from gateway.models import Partner, SettlementPeriod
 from gateway.services import dashboard, dashboard_auth, dashboard_views, history, wallet_auth
 from gateway.settings import GatewaySettings
@@ -128,8 +128,18 @@ def _open_operator_session(session: SessionDep, settings: GatewaySettings) -> st
 
 
 @router.post("/dashboard/login", response_class=HTMLResponse)
-async def login(request: Request, settings: SettingsDep, session: SessionDep, chain: ChainDep) -> Response:
-    """The form's token, checked in constant time; a wrong one answers 401 with the form again."""
+async def login(
+    request: Request, settings: SettingsDep, session: SessionDep, chain: ChainDep, limiter: ClientLimiterDep
+) -> Response:
+    """The form's token, checked in constant time; a wrong one answers 401 with the form again.
+    Every attempt takes one of the client address's ``operator`` tokens (shared with wrong
+    operator tokens on the API): past them, 429 with the form and Retry-After."""
+    decision = await run_in_threadpool(limiter.take, f"operator:{client_address(request)}")
+    if not decision.allowed:
+        refused: RateLimited = client_refused(limiter, decision, "sign-in attempts")
+        response = _login_page(settings, chain, "Too many attempts from this address; try again later.", 429)
+        response.headers.update(refused.headers)
+        return response
     raw = await request.body()
     token = ""
     if len(raw) <= MAX_FORM_BYTES:

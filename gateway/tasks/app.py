@@ -29,6 +29,7 @@ TASK_MODULES = [
     "gateway.tasks.settlement",
     "gateway.tasks.reconciliation",
     "gateway.tasks.webhooks",
+    "gateway.tasks.purge",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -101,6 +102,11 @@ def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
         },
         "webhooks-sweep": {"task": "gateway.tasks.webhooks.sweep", "schedule": 5.0, "options": expires},
         "redemptions-sweep": {"task": "gateway.tasks.redemptions.sweep", "schedule": 5.0, "options": expires},
+        "purge-expired": {
+            "task": "gateway.tasks.purge.purge",
+            "schedule": settings.purge_every_s,
+            "options": expires,
+        },
     }
 
 

@@ -20,7 +20,9 @@ Ports: 9300-9319.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -29,10 +31,14 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
+from sqlalchemy import func, select, update
 
+from gateway.models import CustomerSession, WalletChallenge
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
+from network.store import utcnow
 from tests.e2e.stack import (
+    OPERATOR_HEADERS,
     OPERATOR_TOKEN,
     OnboardedPartner,
     Stack,
@@ -230,3 +236,69 @@ def test_operator_logout_ends_the_dashboard_session_on_the_server(stack: Stack, 
     assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
     statement = web.get("/dashboard/settlements/1/statement.json", headers=cookie)
     assert statement.status_code == 401 and statement.json()["type"] == "/problems/unauthorized"
+
+
+# ------------------------------------------------------------------------ 5b: limits and purge
+
+
+def test_sign_in_is_limited_per_client_address(stack: Stack, web: httpx.Client) -> None:
+    here, there = {"X-Forwarded-For": "198.51.100.23"}, {"X-Forwarded-For": "198.51.100.24"}
+    erin = key_for("limited-erin")
+    statuses = [
+        web.post("/v1/auth/challenge", json={"address": erin.address}, headers=here).status_code for _ in range(BURST)
+    ]
+    assert statuses == [201] * BURST
+    refused = web.post("/v1/auth/challenge", json={"address": erin.address}, headers=here)
+    assert refused.status_code == 429 and refused.json()["type"] == "/problems/rate-limited", refused.text
+    assert refused.headers["content-type"] == "application/problem+json" and int(refused.headers["Retry-After"]) >= 1
+    signed = web.post("/v1/auth/session", json={"message": "x", "signature": "0x" + "11" * 65}, headers=here)
+    assert signed.status_code == 429  # the same bucket: the sign-in of this address
+    assert sign_in(web, erin, there).startswith("cs_")  # another address is not affected
+
+
+def test_dashboard_login_and_operator_token_are_limited_per_client_address(stack: Stack, web: httpx.Client) -> None:
+    here = {"X-Forwarded-For": "198.51.100.25"}
+    wrong = [web.post("/dashboard/login", data={"token": "guess"}, headers=here).status_code for _ in range(BURST)]
+    assert wrong == [401] * BURST
+    right = web.post("/dashboard/login", data={"token": OPERATOR_TOKEN}, headers=here)
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1  # the right token too, from there
+    assert "coalition_operator" not in right.cookies
+
+    api = {"X-Forwarded-For": "198.51.100.26"}
+    for _ in range(3):  # the right token costs nothing
+        assert web.get("/v1/operator/partners", headers={**OPERATOR_HEADERS, **api}).status_code == 200
+    bad = {"Authorization": "Bearer guessed-operator-token", **api}
+    assert [web.get("/v1/operator/partners", headers=bad).status_code for _ in range(BURST)] == [401] * BURST
+    locked = web.get("/v1/operator/partners", headers={**OPERATOR_HEADERS, **api})
+    assert locked.status_code == 429 and locked.json()["type"] == "/problems/rate-limited", locked.text
+    elsewhere = {"X-Forwarded-For": "198.51.100.27"}
+    assert web.get("/v1/operator/partners", headers={**OPERATOR_HEADERS, **elsewhere}).status_code == 200
+
+
+def test_beat_purges_expired_challenges_and_sessions_and_keeps_live_ones(stack: Stack, web: httpx.Client) -> None:
+    fay, gil = key_for("purge-fay"), key_for("purge-gil")
+    headers = {"X-Forwarded-For": "198.51.100.28"}
+    old_token, live_token = sign_in(web, fay, headers), sign_in(web, gil, headers)
+    for account in (fay, gil):
+        assert web.post("/v1/auth/challenge", json={"address": account.address}, headers=headers).status_code == 201
+    expired = {"Authorization": f"Bearer {old_token}"}
+    with stack.harness.sessions() as session:  # fay's rows expired a day ago
+        past = utcnow() - timedelta(days=1)
+        session.execute(update(CustomerSession).where(CustomerSession.wallet == fay.address).values(expires_at=past))
+        session.execute(update(WalletChallenge).where(WalletChallenge.address == fay.address).values(expires_at=past))
+        session.commit()
+    assert web.get("/v1/me", headers=expired).status_code == 401
+
+    def count(model: Any, wallet_column: Any, wallet: str) -> int:
+        with stack.harness.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model).where(wallet_column == wallet)) or 0)
+
+    deadline = time.monotonic() + 60
+    while count(CustomerSession, CustomerSession.wallet, fay.address) or count(
+        WalletChallenge, WalletChallenge.address, fay.address
+    ):
+        assert time.monotonic() < deadline, f"fay's expired rows are still there\n{stack.logs()}"
+        time.sleep(0.5)
+    assert count(CustomerSession, CustomerSession.wallet, gil.address) == 1
+    assert count(WalletChallenge, WalletChallenge.address, gil.address) == 2  # one used, one not: both live
+    assert web.get("/v1/me", headers={"Authorization": f"Bearer {live_token}"}).json()["wallet"] == gil.address
