@@ -203,6 +203,20 @@ def test_a_consent_relayed_by_someone_else_first_is_fulfilled_with_that_burn_not
 
 def test_customer_logout_ends_the_token_on_the_server(stack: Stack, web: httpx.Client) -> None:
     dave = key_for("logout-dave")
+    # the customer page: its cookie is the token; signing out there ends it, for the API too
+    token = sign_in(web, dave)
+    assert web.post("/me/session", json={"token": token}).status_code == 204
+    web.cookies.clear()
+    cookie = {"Cookie": f"coalition_customer={token}"}
+    assert 'data-figure="balance"' in web.get("/me", headers=cookie).text
+    out = web.post("/me/logout", headers=cookie)
+    assert out.status_code == 303 and out.headers["location"] == "/me"
+    after = web.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert after.status_code == 401 and after.json()["type"] == "/problems/unauthorized", after.text
+    page = web.get("/me", headers=cookie)  # a copy of the old cookie: the sign-in page, not the points
+    assert page.status_code == 200 and 'data-figure="balance"' not in page.text and "wallet-signin" in page.text
+
+    # the API: POST /v1/auth/logout with the token
     token = sign_in(web, dave)
     bearer = {"Authorization": f"Bearer {token}"}
     assert web.get("/v1/me", headers=bearer).json()["wallet"] == dave.address
@@ -210,17 +224,6 @@ def test_customer_logout_ends_the_token_on_the_server(stack: Stack, web: httpx.C
     gone = web.get("/v1/me", headers=bearer)
     assert gone.status_code == 401 and gone.json()["type"] == "/problems/unauthorized"
     assert web.post("/v1/auth/logout", headers=bearer).status_code == 401
-
-    # the customer page: its cookie is a token; signing out there ends it for the API too
-    token = sign_in(web, dave)
-    assert web.post("/me/session", json={"token": token}).status_code == 204
-    cookie = {"Cookie": f"coalition_customer={token}"}
-    assert 'data-figure="balance"' in web.get("/me", headers=cookie).text
-    out = web.post("/me/logout", headers=cookie)
-    assert out.status_code == 303 and out.headers["location"] == "/me"
-    assert web.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    page = web.get("/me", headers=cookie)  # a copy of the old cookie: the sign-in page, not the points
-    assert page.status_code == 200 and 'data-figure="balance"' not in page.text and "wallet-signin" in page.text
 
 
 def test_operator_logout_ends_the_dashboard_session_on_the_server(stack: Stack, web: httpx.Client) -> None:

@@ -25,7 +25,6 @@ from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
 from gateway.models import CustomerLink, Redemption
-from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings, get_settings
@@ -87,7 +86,6 @@ def app(sessions: sessionmaker[Session], settings: GatewaySettings, points: Fake
     app.dependency_overrides[get_chain] = lambda: None
     app.dependency_overrides[get_points_view] = lambda: points
     app.dependency_overrides[get_enqueue] = lambda: lambda pk: True
-    app.dependency_overrides[get_client_rate_limiter] = lambda: RateLimiter(1.0, 30, None)
     return app
 
 
