@@ -18,8 +18,10 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from gateway.chain import Chain
 from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
 from gateway.errors import NotFound, RateLimited, Unauthorized
 from gateway.models import Partner, SettlementPeriod
@@ -102,13 +104,13 @@ def static_file(name: str) -> FileResponse:
 # --- the operator
 
 
-def _signed_in(session: SessionDep, settings: GatewaySettings, cookie: str | None) -> bool:
+def _signed_in(session: Session, settings: GatewaySettings, cookie: str | None) -> bool:
     valid = dashboard_auth.operator_session_valid(session, settings, cookie)
     session.commit()
     return valid
 
 
-def _login_page(settings: GatewaySettings, chain: ChainDep, error: str | None, status_code: int) -> HTMLResponse:
+def _login_page(settings: GatewaySettings, chain: Chain, error: str | None, status_code: int) -> HTMLResponse:
     content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, error)
     page = _operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js="")
     return _html(page, status_code=status_code)
@@ -121,7 +123,7 @@ def login_form(settings: SettingsDep, session: SessionDep, chain: ChainDep, cook
     return _login_page(settings, chain, None, 200)
 
 
-def _open_operator_session(session: SessionDep, settings: GatewaySettings) -> str:
+def _open_operator_session(session: Session, settings: GatewaySettings) -> str:
     value = dashboard_auth.open_operator_session(session, settings)
     session.commit()
     return value
@@ -179,7 +181,7 @@ def operator_dashboard(
     return _html(page)
 
 
-def _require_operator(session: SessionDep, settings: GatewaySettings, cookie: str | None) -> None:
+def _require_operator(session: Session, settings: GatewaySettings, cookie: str | None) -> None:
     if not _signed_in(session, settings, cookie):
         raise Unauthorized("sign in at /dashboard/login")
 
