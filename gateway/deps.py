@@ -6,7 +6,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -20,7 +20,7 @@ from gateway import auth
 from gateway.chain import Chain, get_chain
 from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
-from gateway.ratelimit import Decision, RateLimiter, get_rate_limiter, limiter_for
+from gateway.ratelimit import Decision, RateLimiter, get_client_rate_limiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
 from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of
 from network.store import open_store
@@ -232,10 +232,57 @@ def stop_purchase_writers() -> None:
         writer.stop()
 
 
-def current_operator(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    token = _bearer(authorization)
-    if not hmac.compare_digest(token.encode(), str(settings.operator_token).encode()):
-        raise Unauthorized("unknown operator token")
+ClientLimiterDep = Annotated[RateLimiter, Depends(get_client_rate_limiter)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address; behind a reverse proxy, uvicorn sets it from X-Forwarded-For when
+    the proxy is trusted (``--forwarded-allow-ips``, default 127.0.0.1)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def client_refused(limiter: RateLimiter, decision: Decision, what: str) -> RateLimited:
+    return RateLimited(
+        f"too many {what} from this address (more than {limiter.rate:g} a second, burst {limiter.burst}); "
+        f"retry after {decision.retry_after_header} s",
+        headers={"Retry-After": decision.retry_after_header},
+    )
+
+
+def limit_client(scope: str, what: str) -> Callable[[Request, RateLimiter], None]:
+    """A route dependency: one token of the client address's ``scope`` bucket per request, or 429."""
+
+    def take(request: Request, limiter: ClientLimiterDep) -> None:
+        decision = limiter.take(f"{scope}:{client_address(request)}")
+        if not decision.allowed:
+            raise client_refused(limiter, decision, what)
+
+    return take
+
+
+def current_operator(
+    request: Request,
+    settings: SettingsDep,
+    limiter: ClientLimiterDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """The operator token, compared in constant time. Each wrong or missing token takes one of
+    the client address's ``operator`` tokens (shared with the dashboard's login form); once they
+    are spent, every request from that address is refused (429, the right token too) until the
+    bucket refills, so guessing runs at that rate at most."""
+    key = f"operator:{client_address(request)}"
+    open_now = limiter.peek(key)
+    if not open_now.allowed:
+        raise client_refused(limiter, open_now, "operator credential attempts")
+    try:
+        token = _bearer(authorization)
+        if not hmac.compare_digest(token.encode(), str(settings.operator_token).encode()):
+            raise Unauthorized("unknown operator token")
+    except Unauthorized:
+        counted = limiter.take(key)
+        if not counted.allowed:
+            raise client_refused(limiter, counted, "operator credential attempts") from None
+        raise
 
 
 CurrentPartner = Annotated[Partner, Depends(current_partner)]

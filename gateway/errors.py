@@ -57,6 +57,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "customer-already-linked": (409, "The customer reference is linked to a wallet already"),
     "wallet-not-custodial": (409, "The customer's wallet is not a custodial wallet the gateway holds"),
     "custodial-wallet-released": (409, "The custodial wallet's key was released to its customer"),
+    "custodial-limit-reached": (422, "The custodial wallet's spending in the last 24 h would pass the daily limit"),
     # --- customers and custody (add above this line)
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
@@ -119,6 +120,7 @@ WalletSignatureInvalid = _error("wallet-signature-invalid")
 CustomerAlreadyLinked = _error("customer-already-linked")
 WalletNotCustodial = _error("wallet-not-custodial")
 CustodialWalletReleased = _error("custodial-wallet-released")
+CustodialLimitReached = _error("custodial-limit-reached")
 # --- customers and custody (add above this line)
 NothingToSettle = _error("nothing-to-settle")
 ChainRejected = _error("chain-rejected")

@@ -235,12 +235,15 @@ class Refund(Base):
 
 class CustodialWallet(Base):
     """A wallet whose key the gateway holds for a customer who has none, sealed with the
-    secrets key (gateway/secrets_box.py). ``released_at`` set: the key was handed to the
-    customer and the gateway never signs with it again."""
+    secrets key (gateway/secrets_box.py). ``partner_id``: the custodian, the partner that created
+    it for its own customer ref, the only one for which the gateway signs with it.
+    ``released_at`` set: the key was handed to the customer and the gateway never signs with it
+    again."""
 
     __tablename__ = "custodial_wallets"
 
     address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))  # migration 0008 custody_sessions
     key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     key_nonce: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -259,7 +262,7 @@ class WalletChallenge(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     ref: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # index: migration 0008
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -272,7 +275,7 @@ class CustomerSession(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     wallet: Mapped[str] = mapped_column(String(42), index=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # index: migration 0008
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -339,3 +342,20 @@ class OperatorAlert(Base):
 
 
 # --- settlement and reconciliation (tables above this line; migration 0006)
+
+
+class OperatorSession(Base):
+    """A dashboard sign-in with the operator token: the cookie is a random token, only its hash
+    is kept; ``credential`` binds it to the operator token and secrets key in force (rotating
+    either ends it). Deleted at logout, so a copied cookie stops working there."""
+
+    __tablename__ = "operator_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    credential: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- custodian partner, operator sessions (above this line; migration 0008 custody_sessions)

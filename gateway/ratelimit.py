@@ -10,6 +10,10 @@ per request; at low rates the lease is one token and the limit is exact.
 Without Redis, or while Redis is unreachable, each process keeps its own buckets: the limit then
 holds per replica, and a Redis outage never turns into refused requests (it fails open to the
 local limit, and is logged once per outage).
+
+A second, much lower limit (``auth_rate_limit_per_second`` / ``_burst``) is kept per client
+address for what anyone can try without credentials: the customers' sign-in, the operator's
+login and wrong operator tokens (``client_limiter_for``, its own Redis namespace).
 """
 
 from __future__ import annotations
@@ -84,6 +88,14 @@ class LocalBuckets:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def peek(self, key: str) -> Decision:
+        """Whether ``key``'s bucket has a token now, without taking it."""
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate)
+        return Decision(True, 0.0) if tokens >= 1 else Decision(False, (1 - tokens) / self.rate)
 
     def take(self, key: str) -> Decision:
         now = self.clock()
@@ -160,6 +172,25 @@ class RateLimiter:
             decided = self.take_now(key)
             return decided if decided is not None else self._take_from_redis(key)
 
+    def peek(self, key: str) -> Decision:
+        """Whether ``key``'s bucket has a token now, without taking it (this replica's lease
+        aside): for a limit that counts only failures yet refuses everything once it is spent."""
+        if self._script is None or self.clock() < self._redis_down_until:
+            return self.local.peek(key)
+        try:
+            # the script with 0 tokens wanted takes none and answers the wait for one (<= 0: one is there)
+            _, wait = self._script(keys=[f"{self.namespace}:{key}"], args=[self.rate, self.burst, 0])
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
+            return self.local.peek(key)
+        wait = float(wait)
+        return Decision(wait <= 0, max(0.0, wait))
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        if self._redis_down_until == 0.0 or self.clock() >= self._redis_down_until + RETRY_REDIS_AFTER_S:
+            log.warning("rate limit: Redis unreachable (%s); per-process limits for now", exc)
+        self._redis_down_until = self.clock() + RETRY_REDIS_AFTER_S
+
     def _take_from_redis(self, key: str, spend: int = 1) -> Decision:
         """Asks Redis for a lease; ``spend`` of its tokens are taken now, the rest kept."""
         assert self._script is not None
@@ -168,9 +199,7 @@ class RateLimiter:
                 keys=[f"{self.namespace}:{key}"], args=[self.rate, self.burst, self.lease_size]
             )
         except redis.RedisError as exc:
-            if self._redis_down_until == 0.0 or self.clock() >= self._redis_down_until + RETRY_REDIS_AFTER_S:
-                log.warning("rate limit: Redis unreachable (%s); per-process limits for now", exc)
-            self._redis_down_until = self.clock() + RETRY_REDIS_AFTER_S
+            self._redis_failed(exc)
             return self.local.take(key)
         granted = int(granted)
         if granted < 1:
@@ -195,12 +224,12 @@ def redis_url_of(settings: GatewaySettings) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _limiter(url: str | None, rate: int, burst: int, chain_id: int) -> RateLimiter:
+def _limiter(url: str | None, rate: float, burst: int, chain_id: int, kind: str = "ratelimit") -> RateLimiter:
     client = None
     if url is not None:
         # short timeouts: a request never waits long on the limiter; a slow Redis means local limits
         client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
-    return RateLimiter(rate, burst, client, namespace=f"coalition:ratelimit:{chain_id}")
+    return RateLimiter(rate, burst, client, namespace=f"coalition:{kind}:{chain_id}")
 
 
 def limiter_for(settings: GatewaySettings) -> RateLimiter:
@@ -209,5 +238,20 @@ def limiter_for(settings: GatewaySettings) -> RateLimiter:
     )
 
 
+def client_limiter_for(settings: GatewaySettings) -> RateLimiter:
+    """The limit per client address of the routes anyone can try without credentials."""
+    return _limiter(
+        redis_url_of(settings),
+        settings.auth_rate_limit_per_second,
+        settings.auth_rate_limit_burst,
+        settings.chain_id,
+        "ratelimit-client",
+    )
+
+
 async def get_rate_limiter(settings: Annotated[GatewaySettings, Depends(settings_dependency)]) -> RateLimiter:
     return limiter_for(settings)
+
+
+async def get_client_rate_limiter(settings: Annotated[GatewaySettings, Depends(settings_dependency)]) -> RateLimiter:
+    return client_limiter_for(settings)

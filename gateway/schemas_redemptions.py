@@ -68,7 +68,9 @@ class RedemptionCreate(Strict):
     quantity: Quantity = 1
     customer: CustomerRef
     consent: Consent | None = Field(
-        default=None, description="Required for a self-custody wallet; omitted for a custodial wallet of the gateway"
+        default=None,
+        description="The customer's signed consent. Omitted only for a custodial customer named by the ref of the "
+        "partner that created its wallet (the gateway signs, within COALITION_CUSTODIAL_DAILY_POINTS_LIMIT a day)",
     )
 
 

@@ -55,6 +55,15 @@ class GatewaySettings(ChainSettings):
     # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
     wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
     customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # the most points of one custodial wallet its custodian partner may spend in any 24 h (the
+    # gateway signs for them); 0: none, the customer takes the key (release) and signs themselves
+    custodial_daily_points_limit: int = Field(default=5_000, ge=0, lt=2**63)
+    # unauthenticated routes (customer sign-in, the operator's login, a wrong operator token): a
+    # token bucket per client address, far below the partner keys' limit
+    auth_rate_limit_per_second: float = Field(default=1.0, gt=0, le=1_000)
+    auth_rate_limit_burst: int = Field(default=30, ge=1, le=100_000)
+    # how often beat deletes expired challenges and sessions
+    purge_every_s: float = Field(default=3_600.0, gt=0)
     # the `coalition` command's pid files and process logs (coalition/processes.py)
     state_dir: Path = STATE_DIR
     # the operator dashboard's and the customer page's header

@@ -156,7 +156,8 @@ class _Base:
         quantity: int = 1,
         consent: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Redeems a reward; a self-custody customer's ``consent`` is required, a custodial one needs none."""
+        """Redeems a reward with the customer's ``consent``; a custodial customer, named by your
+        own ``ref`` (you created its wallet), needs none (within the gateway's daily limit)."""
         body: dict[str, Any] = {
             "redemption_id": redemption_id,
             "sku": sku,

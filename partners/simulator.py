@@ -4,7 +4,8 @@ SDK over HTTP (``AsyncPartnerClient``). ``coalition demo`` plays it; benchmarks 
 It keeps its own book of every customer's points (confirmed earns, minus refunds and
 redemptions), so that it only ever asks for what a real customer could do: a refund before the
 points are spent, a redemption the balance covers. Self-custody customers sign their consents
-with their own key (EIP-712); custodial ones need none (the gateway signs with the key it keeps).
+with their own key (EIP-712); custodial ones need none (the gateway signs with the key it keeps),
+but spend only at their home shop, the custodian, which names them by its own ref.
 Deterministic for a seed, unique per ``run_id`` (every id the partners send carries it).
 """
 
@@ -205,14 +206,15 @@ class PosSimulator:
 
     def plan_redemptions(self, count: int) -> list[tuple[Customer, Shop, Reward]]:
         """Up to ``count`` rewards for customers whose points cover them, preferably at a shop
-        other than their home (points earned at one partner, spent at another); the points and
-        the stock are set aside at once."""
+        other than their home (points earned at one partner, spent at another; a custodial
+        customer only at home: no other shop can spend for them); the points and the stock are
+        set aside at once."""
         plan: list[tuple[Customer, Shop, Reward]] = []
         for _ in range(count * 4):
             if len(plan) == count:
                 break
             c = self.random.choice(self.customers)
-            shops = [s for s in self.shops if s is not c.home] or self.shops
+            shops = [c.home] if c.custodial else [s for s in self.shops if s is not c.home] or self.shops
             shop = self.random.choice(shops)
             affordable = [r for r in shop.rewards if r.stock > 0 and r.points <= c.points]
             if affordable:
@@ -233,7 +235,10 @@ class PosSimulator:
                 prepared = await client.redemption_consent(redemption_id, reward.sku, wallet=c.wallet)
                 signature = Account.sign_typed_data(c.key.key, full_message=prepared["typed_data"]).signature
                 consent = signed_consent(prepared, signature)
-            await client.redeem(redemption_id, reward.sku, wallet=c.wallet, consent=consent)
+            if c.custodial:  # the custodian, by its own ref
+                await client.redeem(redemption_id, reward.sku, ref=c.ref)
+            else:
+                await client.redeem(redemption_id, reward.sku, wallet=c.wallet, consent=consent)
             body = await client.wait(f"/v1/redemptions/{redemption_id}", timeout_s=180, poll_s=0.3)
             if body["status"] == "fulfilled":
                 self.tally.redemptions += 1

@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer
+from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer, limit_client
 from gateway.errors import (
     CustodialWalletReleased,
     CustomerAlreadyLinked,
@@ -63,6 +63,10 @@ SIGNED_PROBLEMS = (
     "wallet-signature-invalid",
     "validation-error",
 )
+
+
+# the sign-in routes need no credentials: a token bucket per client address (COALITION_AUTH_RATE_LIMIT_*)
+SIGN_IN_LIMIT = Depends(limit_client("sign-in", "sign-in requests"))
 
 
 def current_customer(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -193,7 +197,7 @@ def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, s
     )
     if existing is not None:
         raise CustomerAlreadyLinked(f"customer {ref!r} is linked to {existing.wallet} already")
-    wallet = custody.create_custodial_wallet(session, settings)
+    wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
     link = CustomerLink(partner_id=partner.id, ref=ref, wallet=wallet)
     session.add(link)
     session.flush()
@@ -217,7 +221,9 @@ def release_custodial(
     the password) owns the points. It succeeds once per wallet."""
     link = _link(session, partner, ref)
     try:
-        keystore = custody.release_custodial_wallet(session, settings, link.wallet, body.password)
+        keystore = custody.release_custodial_wallet(
+            session, settings, link.wallet, body.password, partner_id=partner.id
+        )
     except LookupError as exc:
         raise WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {link.wallet}") from exc
     except custody.AlreadyReleased as exc:
@@ -311,7 +317,8 @@ def wallet_history(
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
     summary="An EIP-4361 message to sign in with a wallet",
-    responses=problem_responses("validation-error"),
+    responses=problem_responses("validation-error", "rate-limited"),
+    dependencies=[SIGN_IN_LIMIT],
 )
 def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: SettingsDep) -> ChallengePublic:
     challenge = wallet_auth.issue_challenge(
@@ -327,7 +334,8 @@ def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: Set
     status_code=status.HTTP_201_CREATED,
     response_model=SessionPublic,
     summary="Exchange the signed challenge for a customer token",
-    responses=problem_responses(*SIGNED_PROBLEMS),
+    responses=problem_responses(*SIGNED_PROBLEMS, "rate-limited"),
+    dependencies=[SIGN_IN_LIMIT],
 )
 def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep) -> SessionPublic:
     challenge = wallet_auth.verify_challenge(
@@ -337,6 +345,22 @@ def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep
     answer = SessionPublic(token=token, wallet=row.wallet, expires_at=as_utc(row.expires_at))
     session.commit()
     return answer
+
+
+@router.post(
+    "/v1/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the customer session of this token, at once",
+    responses=problem_responses("unauthorized"),
+)
+def auth_logout(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """The token answers 401 from now on, here and on the customer page (its cookie is the same
+    token)."""
+    token = _bearer(authorization)
+    wallet_auth.session_wallet(session, token)  # Unauthorized if unknown or expired
+    wallet_auth.close_session(session, token)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

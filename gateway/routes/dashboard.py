@@ -4,8 +4,9 @@ customer page (``/me``, behind the customer's wallet sign-in), plus their static
 Browsers cannot send a Bearer header, so both use an HttpOnly, SameSite=Strict cookie
 (gateway/services/dashboard_auth.py): the operator signs in once with the token in a form, a
 customer's page signs an EIP-4361 challenge with the wallet (``POST /v1/auth/challenge`` and
-``/v1/auth/session``) and hands the token to ``POST /me/session``. The pages are left out of the
-OpenAPI schema: they are HTML for people, not API.
+``/v1/auth/session``) and hands the token to ``POST /me/session``. Signing out ends the session
+on the server, not only in the browser. The login form is rate-limited per client address. The
+pages are left out of the OpenAPI schema: they are HTML for people, not API.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import ChainDep, SessionDep, SettingsDep
-from gateway.errors import NotFound, Unauthorized
+from gateway.chain import Chain
+from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
+from gateway.errors import NotFound, RateLimited, Unauthorized
 from gateway.models import Partner, SettlementPeriod
 from gateway.services import dashboard, dashboard_auth, dashboard_views, history, wallet_auth
 from gateway.settings import GatewaySettings
@@ -100,33 +104,61 @@ def static_file(name: str) -> FileResponse:
 # --- the operator
 
 
+def _signed_in(session: Session, settings: GatewaySettings, cookie: str | None) -> bool:
+    valid = dashboard_auth.operator_session_valid(session, settings, cookie)
+    session.commit()
+    return valid
+
+
+def _login_page(settings: GatewaySettings, chain: Chain, error: str | None, status_code: int) -> HTMLResponse:
+    content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, error)
+    page = _operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js="")
+    return _html(page, status_code=status_code)
+
+
 @router.get("/dashboard/login", response_class=HTMLResponse)
-def login_form(settings: SettingsDep, chain: ChainDep, cookie: OperatorCookie = None) -> Response:
-    if dashboard_auth.operator_cookie_valid(settings, cookie):
+def login_form(settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: OperatorCookie = None) -> Response:
+    if _signed_in(session, settings, cookie):
         return RedirectResponse("/dashboard", status_code=303)
-    content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, None)
-    return _html(_operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js=""))
+    return _login_page(settings, chain, None, 200)
+
+
+def _open_operator_session(session: Session, settings: GatewaySettings) -> str:
+    value = dashboard_auth.open_operator_session(session, settings)
+    session.commit()
+    return value
 
 
 @router.post("/dashboard/login", response_class=HTMLResponse)
-async def login(request: Request, settings: SettingsDep, chain: ChainDep) -> Response:
-    """The form's token, checked in constant time; a wrong one answers 401 with the form again."""
+async def login(
+    request: Request, settings: SettingsDep, session: SessionDep, chain: ChainDep, limiter: ClientLimiterDep
+) -> Response:
+    """The form's token, checked in constant time; a wrong one answers 401 with the form again.
+    Every attempt takes one of the client address's ``operator`` tokens (shared with wrong
+    operator tokens on the API): past them, 429 with the form and Retry-After."""
+    decision = await run_in_threadpool(limiter.take, f"operator:{client_address(request)}")
+    if not decision.allowed:
+        refused: RateLimited = client_refused(limiter, decision, "sign-in attempts")
+        response = _login_page(settings, chain, "Too many attempts from this address; try again later.", 429)
+        response.headers.update(refused.headers)
+        return response
     raw = await request.body()
     token = ""
     if len(raw) <= MAX_FORM_BYTES:
         token = (parse_qs(raw.decode(errors="replace")).get("token") or [""])[0]
     if token and dashboard_auth.token_is_operator(settings, token):
+        value = await run_in_threadpool(_open_operator_session, session, settings)
         response = RedirectResponse("/dashboard", status_code=303)
-        value = dashboard_auth.operator_cookie(settings)
         _set_cookie(response, settings, dashboard_auth.OPERATOR_COOKIE, value, dashboard_auth.OPERATOR_SESSION_S)
         return response
-    content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, "That is not the operator token.")
-    page = _operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js="")
-    return _html(page, status_code=401)
+    return _login_page(settings, chain, "That is not the operator token.", 401)
 
 
 @router.post("/dashboard/logout")
-def logout() -> Response:
+def logout(session: SessionDep, cookie: OperatorCookie = None) -> Response:
+    """Ends the session on the server (a copy of the cookie no longer works), then in the browser."""
+    dashboard_auth.close_operator_session(session, cookie)
+    session.commit()
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(dashboard_auth.OPERATOR_COOKIE, path="/")
     return response
@@ -136,7 +168,7 @@ def logout() -> Response:
 def operator_dashboard(
     settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: OperatorCookie = None
 ) -> Response:
-    if not dashboard_auth.operator_cookie_valid(settings, cookie):
+    if not _signed_in(session, settings, cookie):
         return RedirectResponse("/dashboard/login", status_code=303)
     overview = dashboard.overview(session, chain)
     scripts = (
@@ -149,8 +181,8 @@ def operator_dashboard(
     return _html(page)
 
 
-def _require_operator(settings: GatewaySettings, cookie: str | None) -> None:
-    if not dashboard_auth.operator_cookie_valid(settings, cookie):
+def _require_operator(session: Session, settings: GatewaySettings, cookie: str | None) -> None:
+    if not _signed_in(session, settings, cookie):
         raise Unauthorized("sign in at /dashboard/login")
 
 
@@ -167,7 +199,7 @@ def statement_json(
     period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
 ) -> Response:
     """The same canonical bytes as the operator API (their keccak256 is on chain)."""
-    _require_operator(settings, cookie)
+    _require_operator(session, settings, cookie)
     row = _statement_of(session, period_id)
     return Response(canonical_bytes(row.statement or {}), media_type="application/json")
 
@@ -176,7 +208,7 @@ def statement_json(
 def statement_csv(
     period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
 ) -> Response:
-    _require_operator(settings, cookie)
+    _require_operator(session, settings, cookie)
     row = _statement_of(session, period_id)
     headers = {"Content-Disposition": f'attachment; filename="settlement-{period_id}.csv"'}
     return Response(row.statement_csv or "", media_type="text/csv", headers=headers)
@@ -242,7 +274,12 @@ async def customer_session(request: Request, settings: SettingsDep, session: Ses
 
 
 @router.post("/me/logout")
-def customer_logout() -> Response:
+def customer_logout(session: SessionDep, cookie: CustomerCookie = None) -> Response:
+    """Ends the customer session on the server (the token stops working on the API too), then
+    in the browser."""
+    if cookie:
+        wallet_auth.close_session(session, cookie)
+        session.commit()
     response = RedirectResponse("/me", status_code=303)
     response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
     return response

@@ -16,7 +16,8 @@ from gateway.models import Partner
 from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic
 from gateway.services import onboarding, partner_admin
 
-router = APIRouter(prefix="/v1/operator", tags=["operator"])
+# every route: a client address that sent too many wrong operator tokens is refused (gateway/deps.py)
+router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=problem_responses("rate-limited"))
 PartnerId = Annotated[int, Path(ge=1, lt=2**32)]
 CHANGE_PROBLEMS = ("unauthorized", "not-found", "validation-error", "chain-rejected", "chain-unavailable")
 

@@ -180,6 +180,7 @@ def post_consent(
         "out-of-stock",
         "customer-not-linked",
         "consent-required",
+        "custodial-limit-reached",
         "invalid-signature",
         "signature-expired",
         "nonce-used",
@@ -198,6 +199,9 @@ def post_redemption(
 ) -> RedemptionPublic:
     """Idempotent on ``redemption_id`` (same body: the first answer; another body: 409). The
     consent is checked at once (signature, deadline, nonce, balance) and the stock reserved;
+    without a consent, only a custodial customer named by this partner's own ref (the partner
+    that created its wallet) is redeemed, the gateway signing, up to
+    ``COALITION_CUSTODIAL_DAILY_POINTS_LIMIT`` points of that wallet in any 24 h;
     the answer is 202 and a worker burns the points, then issues the voucher: follow
     ``status_url`` (accepted, burning, burned, fulfilled, or failed with a reason)."""
     redemption, created = service.accept_redemption(session, partner=partner, body=body, view=view, settings=settings)

@@ -5,6 +5,10 @@ only the ciphertext and the nonce are stored. A custodial wallet can be *release
 handed to the customer as an encrypted JSON keystore (their password), and from then on
 ``custodial_account`` returns None, so the gateway never signs for that address again. The
 points stay where they are: the address is now the customer's own.
+
+A custodial wallet belongs to its custodian, the partner that created it for its own customer
+ref: only for that partner does the gateway sign with it, and only that partner may release it.
+For any other partner the address is answered as any wallet whose key the gateway does not hold.
 """
 
 from __future__ import annotations
@@ -30,11 +34,16 @@ def _secrets_key(settings: GatewaySettings) -> str:
     return settings.secrets_key
 
 
-def create_custodial_wallet(session: Session, settings: GatewaySettings) -> str:
-    """Makes a new key, stores it sealed, and returns its checksummed address (not committed)."""
+def create_custodial_wallet(session: Session, settings: GatewaySettings, *, partner_id: int) -> str:
+    """Makes a new key held for ``partner_id``'s customer, stores it sealed, and returns its
+    checksummed address (not committed)."""
     account: LocalAccount = Account.create()
     sealed = seal(_secrets_key(settings), PURPOSE, bytes(account.key), aad=account.address.encode())
-    session.add(CustodialWallet(address=account.address, key_ciphertext=sealed.ciphertext, key_nonce=sealed.nonce))
+    session.add(
+        CustodialWallet(
+            address=account.address, partner_id=partner_id, key_ciphertext=sealed.ciphertext, key_nonce=sealed.nonce
+        )
+    )
     session.flush()
     return account.address
 
@@ -45,11 +54,14 @@ def is_custodial(session: Session, address: str) -> bool:
     return wallet is not None and wallet.released_at is None
 
 
-def custodial_account(session: Session, settings: GatewaySettings, address: str) -> LocalAccount | None:
-    """The key of a custodial wallet the gateway may still sign for; None when the address is
-    not custodial or its key was released to the customer."""
+def custodial_account(
+    session: Session, settings: GatewaySettings, address: str, *, partner_id: int
+) -> LocalAccount | None:
+    """The key of a custodial wallet the gateway may still sign for on behalf of ``partner_id``;
+    None when the address is not custodial, its key was released to the customer, or another
+    partner is its custodian."""
     wallet = session.get(CustodialWallet, address)
-    if wallet is None or wallet.released_at is not None:
+    if wallet is None or wallet.released_at is not None or wallet.partner_id != partner_id:
         return None
     return _decrypt(settings, wallet)
 
@@ -68,15 +80,16 @@ class AlreadyReleased(Exception):
 
 
 def release_custodial_wallet(
-    session: Session, settings: GatewaySettings, address: str, password: str, *, kdf: str = "scrypt"
+    session: Session, settings: GatewaySettings, address: str, password: str, *, partner_id: int, kdf: str = "scrypt"
 ) -> dict[str, Any]:
     """Hands the key over as an encrypted JSON keystore (the customer's password) and marks the
     wallet released (not committed: the caller commits, and only then returns the keystore).
+    Only the custodian ``partner_id`` may; for another the address is not custodial (LookupError).
 
     Marked with one conditional UPDATE, so that of two concurrent releases only one succeeds.
     """
     wallet = session.get(CustodialWallet, address)
-    if wallet is None:
+    if wallet is None or wallet.partner_id != partner_id:
         raise LookupError(f"{address} is not a custodial wallet")
     account = _decrypt(settings, wallet) if wallet.released_at is None else None
     marked = session.execute(

@@ -5,13 +5,21 @@ conditional on the step before, so that a task delivered twice never does a step
 
 The redeem ``ref`` (bytes32 of the ``Redeemed`` event) is keccak256(abi.encode(chain id,
 partner id, redemption_id)): deterministic, so the event of a redemption can always be found.
+
+Who may spend a custodial customer's points (the gateway signs the ``Redeem`` with the key it
+holds): only the custodian partner, naming the customer by its own ref, and at most
+``custodial_daily_points_limit`` points of one wallet in any 24 h (redemptions not failed), so a
+stolen API key takes at most that much per customer per day. Every other redemption without a
+consent (by wallet, or by a ref linked to a wallet this partner is not the custodian of) answers
+exactly as for a wallet the gateway holds no key for: ``consent-required``, one fixed detail, and
+nothing looked up that could take a different time.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import requests
@@ -25,6 +33,7 @@ from gateway.chain import Chain
 from gateway.errors import (
     ChainUnavailable,
     ConsentRequired,
+    CustodialLimitReached,
     CustomerNotLinked,
     InsufficientPoints,
     InvalidSignature,
@@ -34,7 +43,7 @@ from gateway.errors import (
     RewardUnavailable,
     SignatureExpired,
 )
-from gateway.models import CustomerLink, Partner, Redemption, Reward
+from gateway.models import CustodialWallet, CustomerLink, Partner, Redemption, Reward
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
 from gateway.services import custody, webhooks
@@ -47,6 +56,11 @@ BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 NONCE_USED = function_signature_to_4byte_selector("redeemNonceUsed(address,uint256)")
 IN_FLIGHT = ("accepted", "burning")  # points not yet burned on chain: still in the customer's balance
 OPEN = ("accepted", "burning", "burned")  # not final: the worker (or the sweep) has more to do
+CUSTODIAL_WINDOW = timedelta(hours=24)
+CONSENT_REQUIRED = (
+    "send the customer's signed consent (POST /v1/redemptions/consent gives the typed data to sign); "
+    "only a custodial customer named by its custodian partner's own ref is redeemed without one"
+)
 EIP712_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
@@ -191,6 +205,8 @@ def accept_redemption(
             f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight; {points} needed"
         )
     try:
+        if custodial:
+            _claim_custodial_spend(session, settings, wallet, points)
         reserved = reserve_stock(session, reward, body.quantity)
         redemption = Redemption(
             partner_id=partner.id,
@@ -220,7 +236,7 @@ def accept_redemption(
             return same_or_conflict(existing, digest, "redemption_id", existing.redemption_id), False
         raise NonceUsed(f"nonce {consent.nonce} of {wallet} is used by another redemption") from None
     except BaseException:
-        session.rollback()  # out of stock: nothing of this request stays
+        session.rollback()  # out of stock, over the custodial limit: nothing of this request stays
         raise
     session.refresh(redemption)
     return redemption, True
@@ -241,9 +257,12 @@ def _consent(
     replayed consent is named as such even though its signature no longer matches the new ref."""
     ref_bytes = bytes.fromhex(ref[2:])
     if body.consent is None:
-        account = custody.custodial_account(session, settings, wallet)
+        # the gateway's key is looked up only for the partner's own ref: by wallet, a custodial
+        # address is answered as any other (no lookup, the same detail)
+        by_ref = body.customer.ref is not None
+        account = custody.custodial_account(session, settings, wallet, partner_id=partner_id) if by_ref else None
         if account is None:
-            raise ConsentRequired(f"{wallet} is a self-custody wallet: send the customer's signed consent")
+            raise ConsentRequired(CONSENT_REQUIRED)
         consent = RedeemConsent(
             wallet,
             partner_id,
@@ -275,6 +294,40 @@ def _consent(
             f"the consent is not signed by {wallet} for {points} points at partner {partner_id} with ref {ref}"
         )
     return consent, signature, False
+
+
+def _claim_custodial_spend(session: Session, settings: GatewaySettings, wallet: str, points: int) -> None:
+    """Checks the custodial wallet's daily limit in the caller's transaction (which then stores
+    the redemption): the wallet's row is written first (a no-op update), which locks it until the
+    commit (PostgreSQL's row lock, SQLite's write lock), so that two concurrent redemptions of one
+    wallet never both fit under the limit. Raises CustodialLimitReached, or ConsentRequired if
+    the key was released meanwhile (the caller rolls back)."""
+    limit = settings.custodial_daily_points_limit
+    held = session.execute(
+        update(CustodialWallet)
+        .where(CustodialWallet.address == wallet, CustodialWallet.released_at.is_(None))
+        .values(released_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConsentRequired(CONSENT_REQUIRED)
+    since = datetime.now(UTC) - CUSTODIAL_WINDOW
+    spent, oldest = session.execute(
+        select(func.coalesce(func.sum(Redemption.points), 0), func.min(Redemption.created_at)).where(
+            Redemption.customer_wallet == wallet,
+            Redemption.custodial.is_(True),
+            Redemption.status != "failed",
+            Redemption.created_at > since,
+        )
+    ).one()
+    spent = int(spent or 0)
+    if spent + points > limit:
+        frees = f"; the oldest of them counts until {(oldest + CUSTODIAL_WINDOW).isoformat()}" if oldest else ""
+        raise CustodialLimitReached(
+            f"custodial wallet {wallet} may spend {limit} points in any 24 h on its custodian's word; "
+            f"{spent} spent{frees}, {points} asked. For more, the customer takes the wallet's key "
+            "(POST /v1/customers/{ref}/custodial-wallet/release) and signs the consent themselves"
+        )
 
 
 def _find(session: Session, partner_id: int, redemption_id: str) -> Redemption | None:

@@ -6,7 +6,7 @@ random single-use nonce, an expiry) and stores it. The wallet signs it with ``pe
 the message to be exactly the one issued (so no field can be altered), checks domain, chain,
 expiry and single use, and recovers the signer, which must be the message's address. Then it
 either links a partner's customer ref to the wallet, or opens a customer session: a random
-bearer token, stored as its SHA-256 hash only, that expires.
+bearer token, stored as its SHA-256 hash only, that expires, or ends at logout (its row deleted).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import is_checksum_address
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import (
@@ -214,3 +214,12 @@ def session_wallet(session: Session, token: str) -> str:
     if row is None or as_utc(row.expires_at) <= utcnow():
         raise Unauthorized("unknown or expired customer token; sign in again")
     return row.wallet
+
+
+def close_session(session: Session, token: str) -> bool:
+    """Ends a customer session at once (logout): its row is deleted, so the token answers 401
+    everywhere from the commit on. True if there was one (not committed)."""
+    if not token.startswith(SESSION_TOKEN_PREFIX) or len(token) > 100:
+        return False
+    ended = session.execute(delete(CustomerSession).where(CustomerSession.token_hash == _token_hash(token)))
+    return bool(ended.rowcount)  # type: ignore[attr-defined]

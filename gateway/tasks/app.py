@@ -30,6 +30,7 @@ TASK_MODULES = [
     "gateway.tasks.reconciliation",
     "gateway.tasks.webhooks",
     "gateway.tasks.partners",
+    "gateway.tasks.purge",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -105,6 +106,11 @@ def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
         "apply-partner-changes": {
             "task": "gateway.tasks.partners.apply_due_changes",
             "schedule": settings.partner_changes_every_s,
+            "options": expires,
+        },
+        "purge-expired": {
+            "task": "gateway.tasks.purge.purge",
+            "schedule": settings.purge_every_s,
             "options": expires,
         },
     }

@@ -16,8 +16,9 @@ stored status and does the next step, each step guarded by a conditional UPDATE 
   else signs again; otherwise it rebroadcasts the same bytes (after the relayer's other stored
   burns of lower nonces, in order, which the node needs first). A burn that reverts (or would:
   the gas estimate says so) fails the redemption with the decoded reason and releases its stock,
-  in one transaction, unless the ``Redeemed`` event of its ref is on chain (burned by another of
-  the relayer's transactions).
+  in one transaction, unless the ``Redeemed`` event of its ref is on chain: burned by another of
+  the relayer's transactions, or by anyone else who relayed the same consent (anyone may call
+  ``redeemWithSignature``); then it is marked burned by that transaction and fulfilled.
 - Fulfil: a voucher code, stored with status fulfilled and the webhook in one transaction.
 - Anything transient (node, Redis, database busy, lease taken too long) is retried with
   backoff; ``sweep`` (beat) re-enqueues redemptions left open longer than
@@ -123,7 +124,7 @@ def _burn(pk: int) -> None:
             try:
                 _burn_locked(session, relayer, redemption, lock)
             except BurnRefused as refused:
-                webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+                _refused(session, relayer, pk, refused)  # burned elsewhere: the caller fulfils it
     finally:
         lock.release()
 
@@ -166,7 +167,8 @@ def _burn_batch(session: Session, relayer: Relayer, lock: RedisKeyLock, pks: lis
         try:
             gas = relayer.estimate_gas(r)
         except BurnRefused as refused:
-            webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+            if _refused(session, relayer, pk, refused):
+                webhooks.kick(service.mark_fulfilled(session, pk))
             continue
         signed.append((r, relayer.sign(r, gas, nonce=nonce + len(signed), fees=fees)))
         lock.refresh()
@@ -192,8 +194,8 @@ def _burn_batch(session: Session, relayer: Relayer, lock: RedisKeyLock, pks: lis
         try:
             _settle(session, relayer, r, found)
         except BurnRefused as refused:
-            webhooks.kick(service.mark_failed(session, r.id, f"burn refused: {refused}"))
-            continue
+            if not _refused(session, relayer, r.id, refused):
+                continue
         webhooks.kick(service.mark_fulfilled(session, r.id))
     return pending
 
@@ -252,6 +254,22 @@ def _send_new(session: Session, relayer: Relayer, r: Redemption, lock: RedisKeyL
     relayer.broadcast(signed.raw_tx)
     session.refresh(r)
     _settle(session, relayer, r, relayer.wait_receipt(signed.tx_hash, RECEIPT_WAIT_S, lock.refresh))
+
+
+def _refused(session: Session, relayer: Relayer, pk: int, refused: BurnRefused) -> bool:
+    """A burn the chain refuses (its estimate or its own transaction reverted): was the
+    redemption burned anyway, its consent relayed by someone else (the nonce is then used, and
+    the estimate reverts)? If the ``Redeemed`` event of its ref is on chain, it is marked burned
+    by that transaction (True: the caller fulfils it); else failed with the reason and its
+    stock released (False). Never fails a redemption whose points are gone."""
+    r = session.get(Redemption, pk, populate_existing=True)
+    found = relayer.find_redeemed(r) if r is not None else None  # ChainError: the task retries
+    if found is not None:
+        log.info("redemption %s: burned by %s (its consent relayed by someone else)", pk, found.tx_hash)
+        service.mark_burned(session, pk, tx_hash=found.tx_hash, block_number=found.block_number)
+        return True
+    webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+    return False
 
 
 def _settle(session: Session, relayer: Relayer, r: Redemption, found: BurnReceipt | None) -> None:

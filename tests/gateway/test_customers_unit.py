@@ -141,29 +141,35 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 def test_custodial_key_round_trips_sealed_and_is_not_signable_once_released(api: Api) -> None:
     with api.sessions() as session:
-        address = custody.create_custodial_wallet(session, api.settings)
+        address = custody.create_custodial_wallet(session, api.settings, partner_id=1)
         session.commit()
         row = session.get(CustodialWallet, address)
-        assert row is not None
-        account = custody.custodial_account(session, api.settings, address)
+        assert row is not None and row.partner_id == 1
+        account = custody.custodial_account(session, api.settings, address, partner_id=1)
         assert account is not None and account.address == address
         assert bytes(account.key) not in row.key_ciphertext  # sealed, not stored in the clear
+        # only for its custodian: for another partner the gateway holds no key for this address
+        assert custody.custodial_account(session, api.settings, address, partner_id=2) is None
+        with pytest.raises(LookupError):
+            custody.release_custodial_wallet(session, api.settings, address, "pw-of-b", partner_id=2, kdf="pbkdf2")
         other_key = api.settings.model_copy(update={"secrets_key": "another-secrets-key-of-32-characters!"})
         with pytest.raises(SecretsBoxError):
-            custody.custodial_account(session, other_key, address)
-        keystore = custody.release_custodial_wallet(session, api.settings, address, "customer-pw", kdf="pbkdf2")
+            custody.custodial_account(session, other_key, address, partner_id=1)
+        keystore = custody.release_custodial_wallet(
+            session, api.settings, address, "customer-pw", partner_id=1, kdf="pbkdf2"
+        )
         session.commit()
         assert Account.from_key(Account.decrypt(keystore, "customer-pw")).address == address
-        assert custody.custodial_account(session, api.settings, address) is None
+        assert custody.custodial_account(session, api.settings, address, partner_id=1) is None
         with pytest.raises(custody.AlreadyReleased):
-            custody.release_custodial_wallet(session, api.settings, address, "customer-pw", kdf="pbkdf2")
-        assert custody.custodial_account(session, api.settings, customer_key("x").address) is None
+            custody.release_custodial_wallet(session, api.settings, address, "customer-pw", partner_id=1, kdf="pbkdf2")
+        assert custody.custodial_account(session, api.settings, customer_key("x").address, partner_id=1) is None
 
 
 def test_sealed_keys_are_bound_to_their_row(api: Api) -> None:
     """Swapping two rows' ciphertexts (a database edit) makes both fail to open, never trade keys."""
     with api.sessions() as session:
-        first, second = (custody.create_custodial_wallet(session, api.settings) for _ in range(2))
+        first, second = (custody.create_custodial_wallet(session, api.settings, partner_id=1) for _ in range(2))
         a, b = session.get(CustodialWallet, first), session.get(CustodialWallet, second)
         assert a is not None and b is not None
         (a.key_ciphertext, a.key_nonce), (b.key_ciphertext, b.key_nonce) = (
@@ -173,7 +179,7 @@ def test_sealed_keys_are_bound_to_their_row(api: Api) -> None:
         session.commit()
         for address in (first, second):
             with pytest.raises(SecretsBoxError):
-                custody.custodial_account(session, api.settings, address)
+                custody.custodial_account(session, api.settings, address, partner_id=1)
 
 
 def test_custodial_wallet_over_http_create_once_release_once(api: Api) -> None:

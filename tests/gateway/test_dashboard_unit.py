@@ -3,31 +3,47 @@ and one SQLite store in the test's directory for the chart's buckets)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select, update
+
+from gateway.models import OperatorSession
 from gateway.services import dashboard, dashboard_auth, dashboard_views
 from gateway.services.dashboard import Overview, PartnerFigures, Series
 from gateway.settings import GatewaySettings
-from network.store import LedgerEntry, open_store
+from network.store import LedgerEntry, open_store, utcnow
 
 
 def settings(**kw: str) -> GatewaySettings:
     return GatewaySettings(mode="local", **kw)
 
 
-def test_operator_cookie_round_trip_expiry_tampering_and_rotation_unit() -> None:
+def test_operator_session_round_trip_expiry_tampering_rotation_and_logout_unit(tmp_path: Path) -> None:
     s = settings()
-    value = dashboard_auth.operator_cookie(s, now=1_000)
-    assert dashboard_auth.operator_cookie_valid(s, value, now=1_001)
-    assert not dashboard_auth.operator_cookie_valid(s, value, now=1_000 + dashboard_auth.OPERATOR_SESSION_S)
-    expires, mac = value.split(".")
-    assert not dashboard_auth.operator_cookie_valid(s, f"{int(expires) + 10**6}.{mac}", now=1_001)  # extended
-    assert not dashboard_auth.operator_cookie_valid(s, f"{expires}.{mac[:-1]}0", now=1_001)
-    for junk in (None, "", "x", "1.2.3", "-5.ab", "9" * 300):
-        assert not dashboard_auth.operator_cookie_valid(s, junk, now=1_001)
-    rotated = settings(operator_token="another-operator-token-of-24+")
-    assert not dashboard_auth.operator_cookie_valid(rotated, value, now=1_001)
-    assert not dashboard_auth.operator_cookie_valid(settings(secrets_key="another-secrets-key"), value, now=1_001)
+    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with sessions() as session:
+        value = dashboard_auth.open_operator_session(session, s)
+        other = dashboard_auth.open_operator_session(session, s)
+        session.commit()
+        assert value.startswith("os_") and value != other
+        row = session.scalar(select(OperatorSession).where(OperatorSession.token_hash != ""))
+        assert row is not None and value not in (row.token_hash, row.credential)  # only its hash is stored
+        assert dashboard_auth.operator_session_valid(session, s, value)
+        for junk in (None, "", "x", "os_", value[:-1] + ("A" if value[-1] != "A" else "B"), "os_" + "9" * 300):
+            assert not dashboard_auth.operator_session_valid(session, s, junk)
+        rotated = settings(operator_token="another-operator-token-of-24+")
+        assert not dashboard_auth.operator_session_valid(session, rotated, value)
+        assert not dashboard_auth.operator_session_valid(session, settings(secrets_key="another-secrets-key"), value)
+        # logout ends that session on the server, and only that one
+        assert dashboard_auth.close_operator_session(session, value)
+        session.commit()
+        assert not dashboard_auth.operator_session_valid(session, s, value)
+        assert not dashboard_auth.close_operator_session(session, value)
+        assert dashboard_auth.operator_session_valid(session, s, other)
+        session.execute(update(OperatorSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+        assert not dashboard_auth.operator_session_valid(session, s, other)  # expired
     assert dashboard_auth.token_is_operator(s, str(s.operator_token)) and not dashboard_auth.token_is_operator(s, "x")
 
 

@@ -431,7 +431,7 @@ def test_customer_ref_and_custodial_wallet_consent_through_the_gateway(
 ) -> None:
     add_reward(client, partner, "COFFEE", points=10, stock=None)
     with sessions() as session:
-        wallet = custody.create_custodial_wallet(session, settings)
+        wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
         session.add(CustomerLink(partner_id=partner.id, ref="cust-9", wallet=wallet))
         session.commit()
     points.balances[wallet] = 10
