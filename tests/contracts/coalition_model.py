@@ -1,11 +1,18 @@
 """The Python model of the coalition that test_invariants.py's state machine runs against.
 
 The model is the record of what the coalition's contracts must hold after the steps so far
-(partners and their funds, exposures and prices, purchases minted and reversed, balances,
-redemption nonces, settled periods) and the prediction of what the next step does: which purchases
-of an earn are minted and which are skipped, which custom error a call reverts with and with which
-arguments, which lines a period settles. Nothing here touches the chain; the state machine sends
-the transactions, checks their events against the model's predictions and records them here.
+(partners, their keys, funds, exposures, pending credits, prices and scheduled changes; purchases
+minted and reversed with their batches' refund deadlines; balances; redemption nonces; settled
+periods; the notice period and the refund window) and the prediction of what the next step does:
+which purchases of an earn are minted and which are skipped, which custom error a call reverts
+with and with which arguments, which lines a period settles. Nothing here touches the chain; the
+state machine sends the transactions, checks their events against the model's predictions and
+records them here.
+
+Time: a predicted revert is checked with ``eth_call``, which runs at the latest block's timestamp
+(``now``); a transaction runs at that time or later. The rules pass ``now`` in, and the model's
+predictions for time-bound checks (a batch's refund deadline, a change's notice) are exact for
+that time.
 
 It imports no brownie module: the partners' minter and treasury accounts are kept as they are
 given, customers are addresses, and the reads of the chain stay in test_invariants.py.
@@ -35,8 +42,32 @@ CUSTOMERS = 4
 FIRST_SEQ = 240  # fresh seqs start just below a bitmap word boundary (256)
 FAR_DEADLINE = 2**40
 ACTIVE, SUSPENDED = 1, 2  # IPartnerRegistry.PartnerStatus
+DAY = 86_400
+NOTICE = 7 * DAY  # PartnerRegistry's default notice period
+MIN_NOTICE, MAX_NOTICE = DAY, 90 * DAY
+REFUND_WINDOW = 120 * DAY  # CoalitionPoints' default refund window
+MIN_REFUND_WINDOW, MAX_REFUND_WINDOW = 14 * DAY, 365 * DAY
 
 Failure = tuple[str, tuple]  # a custom error's name and arguments
+
+
+@dataclass
+class Activity:
+    """One event of a partner not settled yet, with its value (at the rate the event carries)."""
+
+    block: int
+    issued: int = 0  # Earned: points × issuePrice
+    reversed: int = 0  # Reversed: points × issuePrice of the purchase's batch
+    redeemed: int = 0  # Redeemed: points × reimbursementRate
+    of_settled: bool = False  # a reversal of a purchase whose issuance was settled already
+
+
+@dataclass
+class Scheduled:
+    """A change the operator scheduled: new prices (value: (price, rate)) or a new account."""
+
+    value: Any
+    effective_at: int
 
 
 @dataclass
@@ -52,25 +83,38 @@ class PartnerModel:
     active: bool = True
     next_seq: int = FIRST_SEQ
     seqs_seen: list[int] = field(default_factory=list)  # in first-seen order, to pick duplicates from
-    # the current (unsettled) period, each value at the price carried by its event
-    issued: int = 0  # Σ points × issuePrice of its Earned events
-    reversed: int = 0  # Σ points × issuePrice of its Reversed events
-    redeemed: int = 0  # Σ points × reimbursementRate of its Redeemed events
-    touched: bool = False  # emitted an Earned, Reversed or Redeemed event in the period
+    activity: list[Activity] = field(default_factory=list)  # its events not settled yet, in order
+    rerate: Scheduled | None = None
+    new_treasury: Scheduled | None = None
+    new_minter: Scheduled | None = None
 
     @property
     def exposure(self) -> int:
-        """The value of its issuance not yet settled: what Clearing.exposureOf must say."""
-        return self.issued - self.reversed
+        """The value issued and not settled yet (reversals do not lower it): Clearing.exposureOf."""
+        return sum(a.issued for a in self.activity)
+
+    @property
+    def pending(self) -> int:
+        """The value reversed and not settled yet, a credit the next settlement pays: pendingCreditOf."""
+        return sum(a.reversed for a in self.activity)
 
     @property
     def free_funds(self) -> int:
-        return self.funds if self.exposure <= 0 else max(self.funds - self.exposure, 0)
+        return max(self.funds - self.exposure, 0)
 
     @property
-    def registry_entry(self) -> tuple[int, int, int, int]:
-        """(status, issuePrice, reimbursementRate, issuanceLimit), as PartnerRegistry.partner must say."""
-        return (ACTIVE if self.active else SUSPENDED, self.issue_price, self.rate, self.limit)
+    def headroom(self) -> int:
+        """What its minter key may still issue: the lower of funds and limit, less the exposure."""
+        return max(min(self.funds, self.limit) - self.exposure, 0)
+
+    @property
+    def registry_entry(self) -> tuple:
+        """(minter, status, treasury, issuePrice, reimbursementRate, issuanceLimit): PartnerRegistry.partner."""
+        status = ACTIVE if self.active else SUSPENDED
+        return (self.minter, status, self.treasury, self.issue_price, self.rate, self.limit)
+
+    def scheduled(self, kind: str) -> Scheduled | None:
+        return {"rerate": self.rerate, "treasury": self.new_treasury, "minter": self.new_minter}[kind]
 
 
 @dataclass
@@ -85,6 +129,8 @@ class Mint:
     seq: int
     points: int
     issue_price: int
+    block: int
+    refund_deadline: int  # the batch's: its block's time + the refund window then
     reversed: int = 0
 
     @property
@@ -122,7 +168,7 @@ class ReversalPlan:
 
     mint: Mint
     owner: PartnerModel  # who minted the purchase
-    caller: PartnerModel  # whose minter sends the reversal
+    caller: Any  # the key that sends the reversal
     price: int  # the issue price it claims for the purchase's batch
     points: int
     failure: Failure | None
@@ -137,6 +183,8 @@ class CoalitionModel:
         pids: list[int],
         minters: list,
         treasuries: list,
+        spare_minters: list,
+        spare_treasuries: list,
         customers: list[str],
         next_batch_id: int,
         operator_funds: int,
@@ -157,6 +205,8 @@ class CoalitionModel:
             for i, (pid, cfg) in enumerate(zip(pids, PARTNERS, strict=True))
         ]
         self.by_pid = {p.pid: p for p in self.partners}
+        self.minter_keys = list(minters) + list(spare_minters)  # every key a partner may mint with
+        self.treasury_keys = list(treasuries) + list(spare_treasuries)
         self.customers = customers  # addresses
         self.balances = {a: 0 for a in customers}
         self.earned = self.redeemed = self.reversed = 0  # points
@@ -164,6 +214,7 @@ class CoalitionModel:
         self.seen_set: set[tuple[int, int]] = set()
         self.mints: dict[tuple[int, int], Mint] = {}  # (pid, seq) -> its first (and only) mint
         self.mint_list: list[Mint] = []
+        self.batch_deadlines: dict[int, int] = {}  # batchId -> refund deadline
         self.chain_minted: Counter = Counter()  # (pid, seq) -> Σ points in the words of Earned events
         self.skips_expected: list[tuple] = []  # (pid, seq, customer, points) of every duplicate sent
         self.skips_emitted: list[tuple] = []  # the PurchaseSkipped events the chain emitted
@@ -174,6 +225,25 @@ class CoalitionModel:
         self.clearing_balance = clearing_balance
         self.settled_through = settled_through
         self.settlements: list[Settlement] = []
+        self.refund_window = REFUND_WINDOW
+        self.notice = NOTICE
+        self.shorter_notice: Scheduled | None = None  # a shorter notice, in force from its time
+
+    # ------------------------------------------------------------------------------ keys
+
+    def partner_of_key(self, key: Any) -> PartnerModel | None:
+        """The partner whose minter key this is (PartnerRegistry.partnerIdOf), if any."""
+        return next((p for p in self.partners if p.minter == key), None)
+
+    def free_minter(self, pick: int) -> Any:
+        """A key of the pool that no partner holds now (the pool has more keys than partners)."""
+        free = [k for k in self.minter_keys if self.partner_of_key(k) is None]
+        return free[pick % len(free)]
+
+    def _minter_failure(self, key: Any) -> Failure | None:
+        """What PartnerRegistry._checkFreeMinter reverts with (None: the key is free)."""
+        holder = self.partner_of_key(key)
+        return ("PartnerRegistryMinterTaken", (key, holder.pid)) if holder else None
 
     # ------------------------------------------------------------------------------ earn
 
@@ -210,35 +280,41 @@ class CoalitionModel:
 
         total = sum(n[3] for n in new)
         exposure = p.exposure + total * p.issue_price
+        return EarnPlan(words, new, dups, total, exposure, self.issue_failure(p, total))
+
+    def issue_failure(self, p: PartnerModel, points: int) -> Failure | None:
+        """What minting `points` new points with the partner's key reverts with (None: it mints).
+        Both bounds hold whatever happened before (reversals included)."""
+        exposure = p.exposure + points * p.issue_price
         if not p.active:
-            failure = ("PartnerRegistryNotActive", (p.pid,))
-        elif new and exposure > 0 and exposure > p.funds:
-            failure = ("ClearingIssuanceOverFunds", (p.pid, exposure, p.funds))
-        elif new and exposure > 0 and exposure > p.limit:
-            failure = ("ClearingIssuanceOverLimit", (p.pid, exposure, p.limit))
-        else:
-            failure = None
-        return EarnPlan(words, new, dups, total, exposure, failure)
+            return ("PartnerRegistryNotActive", (p.pid,))
+        if points and exposure > p.funds:
+            return ("ClearingIssuanceOverFunds", (p.pid, exposure, p.funds))
+        if points and exposure > p.limit:
+            return ("ClearingIssuanceOverLimit", (p.pid, exposure, p.limit))
+        return None
 
     def record_skips(self, plan: EarnPlan, skipped: list[tuple]) -> None:
         """An earn went through: the duplicates it sent, and the PurchaseSkipped events it emitted."""
         self.skips_expected += plan.dups
         self.skips_emitted += skipped
 
-    def record_earn(self, p: PartnerModel, plan: EarnPlan, minted_words: list[bytes]) -> None:
-        """An earn minted its new purchases, in one batch whose Earned event carries minted_words."""
+    def record_earn(self, p: PartnerModel, plan: EarnPlan, minted_words: list[bytes], block: int, time: int) -> None:
+        """An earn minted its new purchases, in one batch whose Earned event carries minted_words,
+        in a block of this number and time."""
         # what the chain minted per reference, from the event's words (not from the model's list)
         for w in minted_words:
             d = decode_purchase(w)
             self.chain_minted[(p.pid, d.seq)] += d.points
+        deadline = time + self.refund_window
         for i, (_, customer, seq, pts) in enumerate(plan.new):
-            m = Mint(p.pid, self.next_batch_id, minted_words, i, customer, seq, pts, p.issue_price)
+            m = Mint(p.pid, self.next_batch_id, minted_words, i, customer, seq, pts, p.issue_price, block, deadline)
             self.mints[(p.pid, seq)] = m
             self.mint_list.append(m)
             self.balances[customer] += pts
+        self.batch_deadlines[self.next_batch_id] = deadline
         self.earned += plan.total
-        p.issued += plan.total * p.issue_price
-        p.touched = True
+        p.activity.append(Activity(block, issued=plan.total * p.issue_price))
         self.next_batch_id += 1
 
     # ------------------------------------------------------------------------------ redeem
@@ -269,11 +345,10 @@ class CoalitionModel:
             return ("ERC20InsufficientBalance", (customer, self.balances[customer], amount))
         return None
 
-    def record_redeem(self, customer: str, p: PartnerModel, amount: int) -> None:
+    def record_redeem(self, customer: str, p: PartnerModel, amount: int, block: int) -> None:
         self.balances[customer] -= amount
         self.redeemed += amount
-        p.redeemed += amount * p.rate
-        p.touched = True
+        p.activity.append(Activity(block, redeemed=amount * p.rate))
 
     def consent(self, who: int, case: str, nonce: int, pick: int) -> tuple[int, int, int]:
         """(signer, deadline, nonce) of customer who's consent in this case; signer is a customer's index."""
@@ -301,14 +376,17 @@ class CoalitionModel:
 
     # ------------------------------------------------------------------------------ reverse
 
-    def plan_reversal(self, pick: int, case: str, amount: int, other: int) -> ReversalPlan:
-        """Which earlier purchase a reversal claws back, by whom, how many points, and what it does."""
+    def plan_reversal(self, pick: int, case: str, amount: int, other: int, now: int) -> ReversalPlan:
+        """Which earlier purchase a reversal claws back, by which key, how many points, and what it
+        does at time `now`."""
         m = self.mint_list[pick % len(self.mint_list)]
         owner = self.by_pid[m.pid]
-        caller, price = owner, m.issue_price
+        caller, price = owner.minter, m.issue_price
         remaining = m.points - m.reversed
         if case == "by another partner":
-            caller = self.partners[(owner.index + other) % len(self.partners)]
+            caller = self.partners[(owner.index + other) % len(self.partners)].minter
+        elif case == "by a key of no partner":  # e.g. the partner's key before a rotation
+            caller = self.free_minter(other)
         elif case == "other price":  # not the one of its Earned event (e.g. the price after a re-rate)
             price += 1
         if case == "more than left":
@@ -321,10 +399,15 @@ class CoalitionModel:
             points = max(remaining, 1)
         balance = self.balances[m.customer]
 
-        if not caller.active:
-            failure = ("PartnerRegistryNotActive", (caller.pid,))
-        elif caller is not owner or price != m.issue_price:
-            failure = ("CoalitionPointsUnknownPurchase", (caller.pid, m.batch_id))
+        sender = self.partner_of_key(caller)
+        if sender is None:
+            failure = ("PartnerRegistryUnknownMinter", (caller,))
+        elif not sender.active:
+            failure = ("PartnerRegistryNotActive", (sender.pid,))
+        elif sender is not owner or price != m.issue_price:
+            failure = ("CoalitionPointsUnknownPurchase", (sender.pid, m.batch_id))
+        elif now > m.refund_deadline:
+            failure = ("CoalitionPointsRefundWindowClosed", (m.batch_id, m.refund_deadline))
         elif points == 0:
             failure = ("CoalitionPointsZeroPoints", ())
         elif m.reversed + points > m.points:  # over-reversal, across any number of partial ones
@@ -335,13 +418,13 @@ class CoalitionModel:
             failure = None
         return ReversalPlan(m, owner, caller, price, points, failure)
 
-    def record_reversal(self, plan: ReversalPlan) -> None:
+    def record_reversal(self, plan: ReversalPlan, block: int) -> None:
         m, points = plan.mint, plan.points
         m.reversed += points
         self.balances[m.customer] -= points
         self.reversed += points
-        plan.owner.reversed += points * m.issue_price  # at the price it was issued at
-        plan.owner.touched = True
+        value = points * m.issue_price  # at the price it was issued at
+        plan.owner.activity.append(Activity(block, reversed=value, of_settled=m.block <= self.settled_through))
 
     # ------------------------------------------------------------------------------ registry
 
@@ -350,9 +433,83 @@ class CoalitionModel:
         """The operator suspended the active partner, or reactivated the suspended one."""
         p.active = not p.active
 
+    def notice_at(self, time: int) -> int:
+        """PartnerRegistry.noticePeriod() at that time."""
+        s = self.shorter_notice
+        return s.value if s and time >= s.effective_at else self.notice
+
     @staticmethod
-    def record_rerate(p: PartnerModel, price: int, rate: int) -> None:
-        p.issue_price, p.rate = price, rate
+    def notice_failure(notice: int) -> Failure | None:
+        if notice < MIN_NOTICE or notice > MAX_NOTICE:
+            return ("PartnerRegistryNoticeOutOfBounds", (notice,))
+        return None
+
+    def record_notice(self, notice: int, time: int) -> int:
+        """The operator set the notice period at that time; returns the time it is in force from."""
+        current = self.notice_at(time)
+        if notice >= current:
+            self.notice, self.shorter_notice = notice, None
+            return time
+        self.notice, self.shorter_notice = current, Scheduled(notice, time + current)
+        return time + current
+
+    def schedule_failure(self, kind: str, value: Any) -> Failure | None:
+        return self._minter_failure(value) if kind == "minter" else None
+
+    def record_scheduled(self, p: PartnerModel, kind: str, value: Any, time: int) -> int:
+        """The operator scheduled a change at that time; returns the time it may apply from."""
+        s = Scheduled(value, time + self.notice_at(time))
+        if kind == "rerate":
+            p.rerate = s
+        elif kind == "treasury":
+            p.new_treasury = s
+        else:
+            p.new_minter = s
+        return s.effective_at
+
+    def apply_failure(self, p: PartnerModel, kind: str, now: int) -> Failure | None:
+        """What applying the partner's scheduled change of this kind at time `now` reverts with."""
+        s = p.scheduled(kind)
+        if s is None:
+            return ("PartnerRegistryNothingScheduled", (p.pid,))
+        if now < s.effective_at:
+            return ("PartnerRegistryNoticeNotOver", (p.pid, s.effective_at))
+        return self._minter_failure(s.value) if kind == "minter" else None
+
+    @staticmethod
+    def record_applied(p: PartnerModel, kind: str) -> None:
+        s = p.scheduled(kind)
+        assert s is not None
+        if kind == "rerate":
+            p.issue_price, p.rate = s.value
+            p.rerate = None
+        elif kind == "treasury":
+            p.treasury, p.new_treasury = s.value, None
+        else:
+            p.minter, p.new_minter = s.value, None
+
+    @staticmethod
+    def record_cancelled(p: PartnerModel) -> None:
+        p.rerate = p.new_treasury = p.new_minter = None
+
+    def own_change_failure(self, p: PartnerModel, kind: str, sender: Any, value: Any) -> Failure | None:
+        """What setTreasury / setMinter (kind) by `sender` reverts with (None: the change is made)."""
+        if sender != p.treasury:
+            return ("PartnerRegistryNotTreasury", (p.pid, sender))
+        return self._minter_failure(value) if kind == "minter" else None
+
+    @staticmethod
+    def record_own_change(p: PartnerModel, kind: str, value: Any) -> None:
+        if kind == "treasury":
+            p.treasury = value
+        else:
+            p.minter = value
+
+    @staticmethod
+    def refund_window_failure(window: int) -> Failure | None:
+        if window < MIN_REFUND_WINDOW or window > MAX_REFUND_WINDOW:
+            return ("CoalitionPointsRefundWindowOutOfBounds", (window,))
+        return None
 
     # ------------------------------------------------------------------------------ clearing
 
@@ -361,13 +518,15 @@ class CoalitionModel:
         self.clearing_balance += amount
 
     @staticmethod
-    def withdrawal(p: PartnerModel, case: str, pick: int) -> tuple[int, Failure | None]:
+    def withdrawal(p: PartnerModel, case: str, pick: int, sender: Any) -> tuple[int, Failure | None]:
         """The amount a withdrawal of this case asks for, and what it reverts with (None: it pays)."""
         free = p.free_funds
         if case == "more than free" or free == 0:
             amount = free + 1 + pick
         else:
             amount = free if case == "all free" else 1 + pick % free
+        if sender != p.treasury:
+            return amount, ("ClearingNotTreasury", (p.pid, sender))
         if amount > free:
             return amount, ("ClearingInsufficientFreeFunds", (p.pid, free, amount))
         return amount, None
@@ -376,37 +535,48 @@ class CoalitionModel:
         p.funds -= amount
         self.clearing_balance -= amount
 
-    def statement(self) -> tuple[int, int, list[tuple[int, int, int]]]:
-        """(periodId, fromBlock, lines) of the next period, from the model's own record."""
-        lines = [(p.pid, p.issued - p.reversed, p.redeemed) for p in self.partners if p.touched]
+    def statement(self, to_block: int) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+        """(periodId, fromBlock, lines) of the next period through to_block, from the model's own
+        record: (partnerId, issuedValue, reversedValue, redeemedValue) of each partner with events."""
+        lines = []
+        for p in self.partners:
+            period = [a for a in p.activity if a.block <= to_block]
+            if period:
+                sums = (sum(a.issued for a in period), sum(a.reversed for a in period), sum(a.redeemed for a in period))
+                lines.append((p.pid, *sums))
         return len(self.settlements) + 1, self.settled_through + 1, lines
 
     @staticmethod
-    def statement_hash(period_id: int, lines: list[tuple[int, int, int]]) -> bytes:
+    def statement_hash(period_id: int, lines: list[tuple[int, int, int, int]]) -> bytes:
         return keccak(json.dumps({"period": period_id, "lines": lines}).encode())
 
-    def settle_outcome(self, lines: list[tuple[int, int, int]]) -> tuple[Failure | None, int]:
-        """What settling these lines reverts with (None: it settles), and the operator's net."""
-        failure, operator_net = None, 0
-        for pid, issued, redeemed in lines:
-            net, funds = redeemed - issued, self.by_pid[pid].funds
-            if net < 0 and -net > funds:
-                failure = failure or ("ClearingPartnerCannotPay", (pid, funds, net))
-            operator_net -= net
-        if not failure and operator_net < 0 and -operator_net > self.operator_funds:
-            failure = ("ClearingInsufficientOperatorFunds", (self.operator_funds, -operator_net))
-        return failure, operator_net
-
-    def record_settlement(self, settlement: Settlement, lines: list[tuple[int, int, int]], operator_net: int) -> None:
-        """A period settled: settlement as its events reported it, operator_net as settle_outcome predicted it."""
-        self.settlements.append(settlement)
-        for pid, issued, redeemed in lines:
+    def settle_outcome(self, lines: list[tuple[int, int, int, int]]) -> tuple[Failure | None, int]:
+        """What settling these lines reverts with (None: it settles), and the operator's net.
+        No partner can make it fail: each line's issued value is within the partner's exposure,
+        its reversed value within its pending credit, and its debit within its funds."""
+        operator_net = 0
+        for pid, issued, reversed_, redeemed in lines:
             p = self.by_pid[pid]
-            p.funds += redeemed - issued
-            p.issued = p.reversed = p.redeemed = 0
-            p.touched = False
+            net = redeemed + reversed_ - issued
+            assert issued <= p.exposure and reversed_ <= p.pending and -net <= p.funds, f"partner {pid} cannot pay"
+            operator_net -= net
+        if operator_net < 0 and -operator_net > self.operator_funds:
+            return ("ClearingInsufficientOperatorFunds", (self.operator_funds, -operator_net)), operator_net
+        return None, operator_net
+
+    def record_settlement(self, settlement: Settlement, operator_net: int) -> list[Activity]:
+        """A period settled: settlement as its events reported it, operator_net as settle_outcome
+        predicted it. Returns the events it settled."""
+        self.settlements.append(settlement)
+        settled = []
+        for p in self.partners:
+            period = [a for a in p.activity if a.block <= settlement.to_block]
+            p.activity = [a for a in p.activity if a.block > settlement.to_block]
+            p.funds += sum(a.redeemed + a.reversed - a.issued for a in period)
+            settled += period
         self.operator_funds += operator_net
         self.settled_through = settlement.to_block
+        return settled
 
     # ------------------------------------------------------------------------------ invariants' expectations
 

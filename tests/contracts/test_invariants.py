@@ -2,35 +2,57 @@
 
 A hypothesis ``RuleBasedStateMachine`` drives random sequences of earns (single and batch, with
 duplicate references), redemptions (the customer's own transaction and EIP-712 signatures),
-refund clawbacks proven with Merkle proofs, suspensions, re-rates, deposits, withdrawals and
-period settlements, against a Python model of the coalition (coalition_model.py). Each rule has
-the model predict its exact outcome before it touches the chain (which custom error with which
-arguments, or which events), and after every step the invariants compare the model with the chain.
+refund clawbacks proven with Merkle proofs (within and after their batch's refund deadline),
+suspensions, issuance limits, re-rates and treasury and minter changes (scheduled by the operator
+and applied after the notice, or made at once by the partner's treasury), notice periods, refund
+windows, time travel, deposits, withdrawals, period settlements (through the last block or an
+earlier one) and a thief's attempts to mint all that a minter key can, against a Python model of
+the coalition (coalition_model.py). Each rule has the model predict its exact outcome before it
+touches the chain (which custom error with which arguments, or which events), and after every
+step the invariants compare the model with the chain. The one the issue asks for: what one key can
+take out of the system never exceeds the partner's free funds (a minter key can issue at most its
+headroom, and headroom plus exposure never exceed the funds; a reversal frees neither headroom nor
+funds; no partner can make a settlement revert).
 
 brownie's own ``state_machine`` fixture is broken in brownie 1.22's compiled wheel, so the
 machine runs through ``hypothesis.stateful.run_state_machine_as_test``; each example starts by
-reverting the chain to the snapshot taken after the module fixtures set the coalition up.
-A predicted revert is checked with ``eth_call`` (``fn.call``), which fails with the same custom
-error as a transaction would, without mining a block; the invariants read the chain in one
+reverting the chain to the snapshot taken after the module fixtures set the coalition up and
+seeded it (each partner issued a batch, and a period settled them: settled purchases that a
+stolen key may try to reverse), and from a copy of the model taken then. A predicted revert is
+checked with ``eth_call`` (``fn.call``), which fails with the same custom error as a transaction
+would, without mining a block, at the latest block's time; the invariants read the chain in one
 JSON-RPC batch per step.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
-from brownie import accounts, chain, web3
-from coalition_model import CUSTOMERS, PARTNERS, CoalitionModel, Failure, PartnerModel, Settlement
+from brownie import ZERO_ADDRESS, accounts, chain, web3
+from coalition_model import (
+    CUSTOMERS,
+    DAY,
+    MAX_NOTICE,
+    MAX_REFUND_WINDOW,
+    MIN_NOTICE,
+    MIN_REFUND_WINDOW,
+    PARTNERS,
+    CoalitionModel,
+    Failure,
+    PartnerModel,
+    Settlement,
+)
 from eth_utils import keccak
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from network.purchases import merkle_proof, merkle_root
+from network.purchases import encode_purchase, merkle_proof, merkle_root
 from network.signatures import RedeemConsent, sign_redeem
 from scripts.onboarding import USD
 
@@ -40,6 +62,10 @@ STEPS = 20
 TREASURY_RESERVE = 10**6 * USD  # minted to each treasury (and approved to Clearing) for top-ups
 PRICES = (4_000, 10_000, 25_000)  # what a re-rate picks from
 RATES = (0, 3_000, 8_000, 30_000)
+# a transaction may run a little after the latest block's time (where eth_call runs): a reversal
+# predicted to pass is not sent this close to its batch's refund deadline
+DEADLINE_MARGIN = 600
+KINDS = ("rerate", "treasury", "minter")  # the changes the operator schedules
 
 
 # ------------------------------------------------------------------------------------------ setup
@@ -53,14 +79,36 @@ class World:
     reverts_with: Any
     minters: list
     treasuries: list
-    pids: list[int]
+    spare_minters: list  # keys a partner's minter may be rotated to
+    spare_treasuries: list
     customers: list
     relayer: Any
-    operator_funds: int
-    clearing_balance: int
-    settled_through: int
-    next_batch_id: int
+    model: CoalitionModel  # the coalition at the snapshot, which every example starts from
     stats: Counter = field(default_factory=Counter)  # what the runs reached, over all examples
+
+    def fresh_model(self) -> CoalitionModel:
+        """A copy of the model at the snapshot (the accounts it holds are shared, not copied)."""
+        keep = self.minters + self.treasuries + self.spare_minters + self.spare_treasuries
+        return copy.deepcopy(self.model, memo={id(a): a for a in keep})
+
+
+def seed(c: Any, model: CoalitionModel) -> None:
+    """Each partner issues a batch of purchases, one per customer, and a period settles them: every
+    example starts with settled purchases that a (stolen) minter key may try to reverse."""
+    for p in model.partners:
+        plan = model.plan_earn(p, [(i, "next", 0, 40 + 20 * i) for i in range(CUSTOMERS)])
+        tx = c.points.earnBatch(plan.words, {"from": p.minter})
+        minted = [bytes(w) for w in tx.events["Earned"]["purchases"]]
+        model.record_earn(p, plan, minted, tx.block_number, tx.timestamp)
+    to_block = chain.height
+    period_id, from_block, lines = model.statement(to_block)
+    statement_hash = model.statement_hash(period_id, lines)
+    tx = c.clearing.settle(period_id, from_block, to_block, statement_hash, lines, {"from": c.operator})
+    nets = [e["net"] for e in tx.events["PartnerSettled"]]
+    _, operator_net = model.settle_outcome(lines)
+    model.record_settlement(
+        Settlement(period_id, from_block, to_block, statement_hash, nets, operator_net), operator_net
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,27 +125,39 @@ def world(
     treasury_c,
 ):
     minters, treasuries = [partner_a, partner_b, partner_c], [treasury_a, treasury_b, treasury_c]
+    spare_minters, spare_treasuries = [accounts[11], accounts[12]], [accounts[13]]
     pids = [make_partner(m, t, **cfg) for m, t, cfg in zip(minters, treasuries, PARTNERS, strict=True)]
     c = coalition
-    for t in treasuries:
+    for t in treasuries + spare_treasuries:
         c.token.mint(t, TREASURY_RESERVE, {"from": c.admin})
         c.token.approve(c.clearing, 2**256 - 1, {"from": t})
     # customers sign redemptions, so they are local keys (fixed ones, so that examples replay alike)
     customers = [accounts.add(keccak(b"coalition-invariants-customer-%d" % i)) for i in range(CUSTOMERS)]
     for customer in customers:
         accounts[0].transfer(customer, 10**18)  # gas for their own redeem transactions
+    model = CoalitionModel(
+        pids=pids,
+        minters=minters,
+        treasuries=treasuries,
+        spare_minters=spare_minters,
+        spare_treasuries=spare_treasuries,
+        customers=[c.address for c in customers],
+        next_batch_id=c.points.nextBatchId(),
+        operator_funds=c.clearing.operatorFunds(),
+        clearing_balance=c.token.balanceOf(c.clearing),
+        settled_through=c.clearing.settledThroughBlock(),
+    )
+    seed(c, model)
     return World(
         coalition=c,
         reverts_with=reverts_with,
         minters=minters,
         treasuries=treasuries,
-        pids=pids,
+        spare_minters=spare_minters,
+        spare_treasuries=spare_treasuries,
         customers=customers,
         relayer=accounts[6],
-        operator_funds=c.clearing.operatorFunds(),
-        clearing_balance=c.token.balanceOf(c.clearing),
-        settled_through=c.clearing.settledThroughBlock(),
-        next_batch_id=c.points.nextBatchId(),
+        model=model,
     )
 
 
@@ -126,6 +186,22 @@ class ChainReader:
                 return value - 2**256
             return value
         return fn.decode_output(result)  # structs
+
+    def request(self, method: str, params: list) -> Any:
+        """One raw JSON-RPC request (brownie's own helpers snapshot the chain on every time travel)."""
+        payload = {"jsonrpc": "2.0", "id": 0, "method": method, "params": params}
+        reply = self.session.post(self.uri, json=payload, timeout=60).json()
+        assert "error" not in reply, f"{method}{params}: {reply['error']}"
+        return reply["result"]
+
+    def now(self) -> int:
+        """The latest block's time: the time at which eth_call runs."""
+        return int(self.request("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+    def travel(self, seconds: int) -> None:
+        """Moves the chain's clock forward and mines a block at the new time."""
+        self.request("evm_increaseTime", [seconds])
+        self.request("evm_mine", [])
 
     def read(self, calls: list[tuple[Any, tuple]]) -> list:
         payload = [
@@ -162,8 +238,26 @@ seq_st = cases(("next", 6), ("jump", 1), ("seen before", 2), ("repeat in batch",
 purchase_st = st.tuples(customer_st, seq_st, pick_st, points_st)  # (customer, seq case, pick, points)
 amount_st = cases(("some", 5), ("all", 2), ("more than held", 1), ("zero", 1))
 signature_st = cases(("valid", 6), ("other signer", 1), ("expired", 1), ("replayed nonce", 3))
-reversal_st = cases(("partial", 4), ("rest", 2), ("more than left", 1), ("by another partner", 1), ("other price", 1))
-withdrawal_st = cases(("some", 2), ("all free", 1), ("more than free", 1))
+reversal_st = cases(
+    ("partial", 4),
+    ("rest", 2),
+    ("more than left", 1),
+    ("by another partner", 1),
+    ("by a key of no partner", 2),
+    ("other price", 1),
+)
+withdrawal_st = cases(("some", 2), ("all free", 1), ("more than free", 1), ("by the operator", 1))
+operator_st = cases(
+    ("limit as onboarded", 2),
+    ("suspend or reactivate", 2),
+    ("limit below the exposure", 1),
+    ("limit at the exposure", 1),
+    ("limit of one cUSD", 1),
+)
+# the clock moves by a notice period, past the default refund window, a day, or past any window
+travel_st = st.sampled_from((8 * DAY, 130 * DAY, 130 * DAY, DAY, 400 * DAY))
+notice_st = st.sampled_from((DAY, 30 * DAY, 3 * DAY, 7 * DAY, MIN_NOTICE - 1, MAX_NOTICE + 1))
+window_st = st.sampled_from((14 * DAY, 120 * DAY, 365 * DAY, 30 * DAY, MIN_REFUND_WINDOW - 1, MAX_REFUND_WINDOW + 1))
 
 
 class CoalitionMachine(RuleBasedStateMachine):
@@ -171,21 +265,12 @@ class CoalitionMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        chain.revert()  # back to the coalition as the module fixtures set it up (and re-snapshot)
+        chain.revert()  # back to the coalition as the module fixtures set it up and seeded it (and re-snapshot)
         w = self.w = self.world
         self.c = w.coalition
         self.reader = ChainReader()
         self.chain_id = chain.id
-        self.model = CoalitionModel(
-            pids=w.pids,
-            minters=w.minters,
-            treasuries=w.treasuries,
-            customers=[c.address for c in w.customers],
-            next_batch_id=w.next_batch_id,
-            operator_funds=w.operator_funds,
-            clearing_balance=w.clearing_balance,
-            settled_through=w.settled_through,
-        )
+        self.model = w.fresh_model()
         self.partners = self.model.partners
         self.refs = 0
         self.version = 0  # bumped by every step: the invariants' chain reads are cached per step
@@ -217,6 +302,12 @@ class CoalitionMachine(RuleBasedStateMachine):
     @staticmethod
     def _events(tx: Any, name: str) -> list:
         return list(tx.events[name]) if name in tx.events else []
+
+    def _bounds(self, p: PartnerModel) -> tuple[int, int, int, int]:
+        """(exposureOf, pendingCreditOf, headroomOf, freeFundsOf) of a partner, in one round trip."""
+        clearing = self.c.clearing
+        calls = [(fn, (p.pid,)) for fn in (clearing.exposureOf, clearing.pendingCreditOf, clearing.headroomOf)]
+        return tuple(self.reader.read([*calls, (clearing.freeFundsOf, (p.pid,))]))
 
     # ------------------------------------------------------------------------------ earn
 
@@ -250,9 +341,10 @@ class CoalitionMachine(RuleBasedStateMachine):
         assert bytes(earned["root"]) == merkle_root(minted_words)
         reserved = tx.events["IssuanceReserved"]
         assert (reserved["value"], reserved["exposure"]) == (plan.total * p.issue_price, plan.exposure)
-        self.model.record_earn(p, plan, minted_words)
+        self.model.record_earn(p, plan, minted_words, tx.block_number, tx.timestamp)
         self.w.stats["earn minted"] += 1
         self.w.stats["earn minted, duplicates skipped"] += bool(plan.dups)
+        self.w.stats["earn minted, with a pending credit"] += p.pending > 0
 
     @rule(partner=partner_st, item=purchase_st)
     def earn(self, partner: int, item: tuple) -> None:
@@ -277,7 +369,7 @@ class CoalitionMachine(RuleBasedStateMachine):
             amount,
             p.rate,
         )
-        self.model.record_redeem(customer, p, amount)
+        self.model.record_redeem(customer, p, amount, tx.block_number)
 
     @rule(cust=customer_st, partner=partner_st, case=amount_st, pick=pick_st)
     def redeem(self, cust: int, partner: int, case: str, pick: int) -> None:
@@ -329,16 +421,21 @@ class CoalitionMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.mint_list)
     @rule(pick=pick_st, case=reversal_st, amount=pick_st, other=st.integers(1, len(PARTNERS) - 1))
     def reverse(self, pick: int, case: str, amount: int, other: int) -> None:
-        """A partner claws back (part of) an earlier purchase, proven by its batch's Earned words."""
+        """A key claws back (part of) an earlier purchase, proven by its batch's Earned words."""
         self._step("reverse")
-        plan = self.model.plan_reversal(pick, case, amount, other)
+        now = self.reader.now()
+        plan = self.model.plan_reversal(pick, case, amount, other, now)
         m, owner, points = plan.mint, plan.owner, plan.points
         args = (m.batch_id, m.word, plan.price, merkle_proof(m.words, m.index), points)
         fn = self.c.points.reverse
         if plan.failure:
-            return self._reverts(fn, *args, sender=plan.caller.minter, failure=plan.failure)
+            return self._reverts(fn, *args, sender=plan.caller, failure=plan.failure)
+        if m.refund_deadline - now < DEADLINE_MARGIN:  # the transaction might run after the deadline
+            self.w.stats["reverse skipped, at its deadline"] += 1
+            return None
 
-        tx = self._send(fn, *args, sender=plan.caller.minter)
+        before = self._bounds(owner)
+        tx = self._send(fn, *args, sender=plan.caller)
         e = tx.events["Reversed"]
         assert (e["partnerId"], e["customer"], e["batchId"], e["seq"], e["points"], e["issuePrice"]) == (
             m.pid,
@@ -348,38 +445,206 @@ class CoalitionMachine(RuleBasedStateMachine):
             points,
             m.issue_price,
         )
-        released = tx.events["IssuanceReleased"]
+        recorded = tx.events["ReversalRecorded"]
         value = points * m.issue_price  # at the price it was issued at, whatever the price is now
-        assert (released["value"], released["exposure"]) == (value, owner.exposure - value)
-        self.model.record_reversal(plan)
+        assert (recorded["partnerId"], recorded["value"], recorded["pendingCredit"]) == (
+            m.pid,
+            value,
+            owner.pending + value,
+        )
+        exposure, pending, headroom, free = self._bounds(owner)
+        assert (exposure, pending) == (before[0], before[1] + value), "a reversal is a pending credit"
+        assert (headroom, free) == before[2:], "a reversal frees neither headroom nor funds"
         stats = self.w.stats
+        stats["reverse, of a settled purchase"] += m.block <= self.model.settled_through
+        self.model.record_reversal(plan, tx.block_number)
         stats["reverse, full" if m.reversed == m.points else "reverse, partial"] += 1
         stats["reverse, at a price since re-rated"] += m.issue_price != owner.issue_price
-        stats["reverse, of a settled purchase (exposure < 0)"] += owner.exposure < 0
+        return None
+
+    # ------------------------------------------------------------------------------ a thief with a minter key
+
+    @rule(partner=partner_st)
+    def thief_mints_all_it_can(self, partner: int) -> None:
+        """Whoever holds a partner's minter key can mint its headroom's worth of points, and not one
+        point more, whatever was reversed, settled or withdrawn before (eth_call: nothing is minted)."""
+        self._step("thief_mints_all_it_can")
+        p, earn = self.partners[partner], self.c.points.earn
+        can = p.headroom // p.issue_price
+        word = encode_purchase(self.model.customers[0], p.next_seq + 1, can + 1)  # a seq never sent
+        failure = self.model.issue_failure(p, can + 1)
+        assert failure is not None, "one point beyond the headroom must not be minted"
+        self._reverts(earn, word, sender=p.minter, failure=failure)
+        if p.active and can:
+            word = encode_purchase(self.model.customers[0], p.next_seq + 1, can)
+            assert earn.call(word, {"from": p.minter}) == self.model.next_batch_id
+            self.w.stats["thief mints exactly its headroom"] += 1
+        stale = self.model.free_minter(partner)  # e.g. a key rotated out: it mints nothing
+        self._reverts(earn, word, sender=stale, failure=("PartnerRegistryUnknownMinter", (stale,)))
 
     # ------------------------------------------------------------------------------ registry
 
-    @rule(partner=partner_st)
-    def suspend_or_reactivate(self, partner: int) -> None:
-        """The operator suspends an active partner, or reactivates a suspended one."""
-        self._step("suspend_or_reactivate")
+    @rule(partner=partner_st, case=operator_st)
+    def operator_acts_at_once(self, partner: int, case: str) -> None:
+        """The operator suspends an active partner or reactivates a suspended one, or sets its
+        issuance limit: at once, since each only stops or bounds new issuance."""
+        self._step("operator_acts_at_once")
         p = self.partners[partner]
         registry, operator = self.c.registry, self.c.operator
-        if p.active:
-            tx = self._send(registry.suspend, p.pid, sender=operator)
-            assert tx.events["PartnerSuspended"]["partnerId"] == p.pid
-        else:
-            tx = self._send(registry.reactivate, p.pid, sender=operator)
-            assert tx.events["PartnerReactivated"]["partnerId"] == p.pid
-        self.model.record_status_change(p)
+        if case == "suspend or reactivate":
+            if p.active:
+                tx = self._send(registry.suspend, p.pid, sender=operator)
+                assert tx.events["PartnerSuspended"]["partnerId"] == p.pid
+            else:
+                tx = self._send(registry.reactivate, p.pid, sender=operator)
+                assert tx.events["PartnerReactivated"]["partnerId"] == p.pid
+            return self.model.record_status_change(p)
+        limit = {
+            "limit as onboarded": PARTNERS[p.index]["issuance_limit"],
+            "limit below the exposure": max(p.exposure - 1, 0),
+            "limit at the exposure": p.exposure,
+            "limit of one cUSD": USD,
+        }[case]
+        tx = self._send(registry.setIssuanceLimit, p.pid, limit, sender=operator)
+        e = tx.events["PartnerRerated"]
+        assert (e["partnerId"], e["issuePrice"], e["reimbursementRate"], e["issuanceLimit"]) == (
+            p.pid,
+            p.issue_price,
+            p.rate,
+            limit,
+        )
+        p.limit = limit
+        return None
 
-    @rule(partner=partner_st, price=st.sampled_from(PRICES), rate=st.sampled_from(RATES))
-    def rerate(self, partner: int, price: int, rate: int) -> None:
-        """New prices apply to new events only (the issuance limit stays)."""
-        self._step("rerate")
+    @rule(
+        partner=partner_st,
+        kind=cases(("rerate", 2), ("treasury", 2), ("minter", 2), ("cancel", 1)),
+        price=st.sampled_from(PRICES),
+        rate=st.sampled_from(RATES),
+        pick=pick_st,
+    )
+    def schedule_change(self, partner: int, kind: str, price: int, rate: int, pick: int) -> None:
+        """The operator schedules new prices, a new treasury or a new minter key for a partner, or
+        cancels every change scheduled for it."""
+        self._step("schedule_change")
+        p, model, registry = self.partners[partner], self.model, self.c.registry
+        if kind == "cancel":
+            tx = self._send(registry.cancelScheduled, p.pid, sender=self.c.operator)
+            assert tx.events["PartnerChangesCancelled"]["partnerId"] == p.pid
+            return model.record_cancelled(p)
+        if kind == "rerate":
+            fn, value, args = registry.scheduleRerate, (price, rate), (price, rate)
+        elif kind == "treasury":
+            fn, value = registry.scheduleTreasury, model.treasury_keys[pick % len(model.treasury_keys)]
+            args = (value,)
+        else:  # mostly a free key, sometimes another partner's
+            fn = registry.scheduleMinter
+            value = model.partners[pick % len(PARTNERS)].minter if pick % 4 == 0 else model.free_minter(pick)
+            args = (value,)
+        failure = model.schedule_failure(kind, value)
+        if failure:
+            return self._reverts(fn, p.pid, *args, sender=self.c.operator, failure=failure)
+        tx = self._send(fn, p.pid, *args, sender=self.c.operator)
+        effective_at = model.record_scheduled(p, kind, value, tx.timestamp)
+        name = {"rerate": "PartnerRerateScheduled", "treasury": "PartnerTreasuryChangeScheduled"}.get(
+            kind, "PartnerMinterChangeScheduled"
+        )
+        assert tx.events[name]["effectiveAt"] == effective_at, "a change applies after the notice in force"
+        self.w.stats[f"scheduled {kind}"] += 1
+        return None
+
+    @precondition(lambda self: any(p.scheduled(k) for p in self.partners for k in KINDS))
+    @rule(
+        partner=partner_st,
+        kind=st.sampled_from(KINDS),
+        case=cases(("a scheduled one, once due", 3), ("a scheduled one, now", 2), ("any", 1)),
+        pick=pick_st,
+    )
+    def apply_change(self, partner: int, kind: str, case: str, pick: int) -> None:
+        """Anyone applies a scheduled change: it goes through once the notice is over (the clock is
+        moved there first in the "once due" case), not before."""
+        self._step("apply_change")
+        model = self.model
+        scheduled = [(p, k) for p in model.partners for k in KINDS if p.scheduled(k)]
         p = self.partners[partner]
-        self._send(self.c.registry.rerate, p.pid, price, rate, p.limit, sender=self.c.operator)
-        self.model.record_rerate(p, price, rate)
+        if case != "any":
+            p, kind = scheduled[pick % len(scheduled)]
+        now = self.reader.now()
+        if case == "a scheduled one, once due" and now < p.scheduled(kind).effective_at:
+            self.reader.travel(p.scheduled(kind).effective_at - now)
+            now = self.reader.now()
+        registry = self.c.registry
+        fn = {"rerate": registry.applyRerate, "treasury": registry.applyTreasury}.get(kind, registry.applyMinter)
+        failure = model.apply_failure(p, kind, now)
+        if failure:
+            return self._reverts(fn, p.pid, sender=self.w.relayer, failure=failure)
+        tx = self._send(fn, p.pid, sender=self.w.relayer)
+        model.record_applied(p, kind)
+        if kind == "rerate":
+            e = tx.events["PartnerRerated"]
+            assert (e["issuePrice"], e["reimbursementRate"]) == (p.issue_price, p.rate)
+        elif kind == "treasury":
+            assert tx.events["PartnerTreasuryChanged"]["newTreasury"] == p.treasury
+        else:
+            assert tx.events["PartnerMinterChanged"]["newMinter"] == p.minter
+        self.w.stats[f"applied {kind}"] += 1
+        return None
+
+    @rule(
+        partner=partner_st,
+        kind=st.sampled_from(("minter", "treasury")),
+        case=cases(("own", 4), ("operator", 1)),
+        pick=pick_st,
+    )
+    def treasury_changes_at_once(self, partner: int, kind: str, case: str, pick: int) -> None:
+        """The partner's treasury rotates its minter key or replaces itself, at once; no one else can."""
+        self._step("treasury_changes_at_once")
+        p, model, registry = self.partners[partner], self.model, self.c.registry
+        sender = p.treasury if case == "own" else self.c.operator
+        if kind == "treasury":
+            fn, value = registry.setTreasury, model.treasury_keys[pick % len(model.treasury_keys)]
+        else:
+            fn = registry.setMinter
+            value = model.partners[pick % len(PARTNERS)].minter if pick % 4 == 0 else model.free_minter(pick)
+        failure = model.own_change_failure(p, kind, sender, value)
+        if failure:
+            return self._reverts(fn, p.pid, value, sender=sender, failure=failure)
+        self._send(fn, p.pid, value, sender=sender)
+        model.record_own_change(p, kind, value)
+        self.w.stats[f"treasury changed its {kind}"] += 1
+        return None
+
+    @rule(which=st.sampled_from(("notice", "refund window")), notice=notice_st, window=window_st)
+    def operator_sets_a_period(self, which: str, notice: int, window: int) -> None:
+        """The operator sets the notice period (a longer one in force at once, a shorter one after the
+        current notice) or the refund window of the batches minted from now on, within bounds."""
+        self._step("operator_sets_a_period")
+        model, operator = self.model, self.c.operator
+        if which == "refund window":
+            fn = self.c.points.setRefundWindow
+            failure = model.refund_window_failure(window)
+            if failure:
+                return self._reverts(fn, window, sender=operator, failure=failure)
+            tx = self._send(fn, window, sender=operator)
+            assert tx.events["RefundWindowChanged"]["refundWindow"] == window
+            model.refund_window = window
+            return None
+        fn = self.c.registry.setNoticePeriod
+        failure = model.notice_failure(notice)
+        if failure:
+            return self._reverts(fn, notice, sender=operator, failure=failure)
+        tx = self._send(fn, notice, sender=operator)
+        effective_at = model.record_notice(notice, tx.timestamp)
+        e = tx.events["NoticePeriodChanged"]
+        assert (e["notice"], e["effectiveAt"]) == (notice, effective_at)
+        self.w.stats["notice shortened, in force later" if effective_at > tx.timestamp else "notice set"] += 1
+        return None
+
+    @rule(seconds=travel_st)
+    def time_passes(self, seconds: int) -> None:
+        """Days go by: notices come due, refund windows close."""
+        self._step("time_passes")
+        self.reader.travel(seconds)
 
     # ------------------------------------------------------------------------------ clearing
 
@@ -397,52 +662,68 @@ class CoalitionMachine(RuleBasedStateMachine):
         """The treasury takes out free funds; the funds backing unsettled issuance stay."""
         self._step("withdraw")
         p = self.partners[partner]
-        amount, failure = self.model.withdrawal(p, case, pick)
+        sender = self.c.operator if case == "by the operator" else p.treasury
+        amount, failure = self.model.withdrawal(p, case, pick, sender)
         fn = self.c.clearing.withdraw
         if failure:
-            return self._reverts(fn, p.pid, amount, sender=p.treasury, failure=failure)
-        tx = self._send(fn, p.pid, amount, sender=p.treasury)
+            return self._reverts(fn, p.pid, amount, sender=sender, failure=failure)
+        tx = self._send(fn, p.pid, amount, sender=sender)
         assert (tx.events["Withdrawn"]["partnerId"], tx.events["Withdrawn"]["amount"]) == (p.pid, amount)
         self.model.record_withdrawal(p, amount)
         self.w.stats["withdraw ok"] += 1
+        self.w.stats["withdraw ok, all free funds"] += p.free_funds == 0
+        return None
 
-    def _statement_from_logs(self, from_block: int, to_block: int) -> list[tuple[int, int, int]]:
+    def _statement_from_logs(self, from_block: int, to_block: int) -> list[tuple[int, int, int, int]]:
         """The period's lines as anyone recomputes them from the points contract's logs."""
         # imported here: brownie hashes the source of a test module's top-level imports that lie in
         # the project (.venv included) and cannot read this one, a compiled extension
         from brownie.network.event import _decode_logs
 
         logs = web3.eth.get_logs({"address": self.c.points.address, "fromBlock": from_block, "toBlock": to_block})
-        issued: dict[int, int] = defaultdict(int)
-        redeemed: dict[int, int] = defaultdict(int)
+        values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # issued, reversed, redeemed
         for e in _decode_logs(logs):
             if e.name == "Earned":
-                issued[e["partnerId"]] += e["points"] * e["issuePrice"]
+                values[e["partnerId"]][0] += e["points"] * e["issuePrice"]
             elif e.name == "Reversed":
-                issued[e["partnerId"]] -= e["points"] * e["issuePrice"]
+                values[e["partnerId"]][1] += e["points"] * e["issuePrice"]
             elif e.name == "Redeemed":
-                redeemed[e["partnerId"]] += e["points"] * e["reimbursementRate"]
-        return [(pid, issued[pid], redeemed[pid]) for pid in sorted(set(issued) | set(redeemed))]
+                values[e["partnerId"]][2] += e["points"] * e["reimbursementRate"]
+        return [(pid, *values[pid]) for pid in sorted(values)]
 
-    @rule()
-    def settle(self) -> None:
-        """The operator settles everything since the last period, from the model's own record."""
+    @rule(
+        case=cases(("through the last block", 3), ("through an earlier block", 2)),
+        drain=cases(("as is", 2), ("every free fund withdrawn first", 1)),
+        pick=pick_st,
+    )
+    def settle(self, case: str, drain: str, pick: int) -> None:
+        """The operator settles the period since the last one, from the model's own record; events
+        after the period's last block (a late reversal) are left to the next period. No partner can
+        make it revert, even when every treasury has just withdrawn all the free funds it could."""
         self._step("settle")
-        period_id, from_block, lines = self.model.statement()
-        to_block = web3.eth.block_number  # settle runs in the next block, so toBlock < block.number
+        model = self.model
+        if drain != "as is":
+            for p in model.partners:
+                if amount := p.free_funds:
+                    self._send(self.c.clearing.withdraw, p.pid, amount, sender=p.treasury)
+                    model.record_withdrawal(p, amount)
+        latest = web3.eth.block_number  # settle runs in the next block, so toBlock < block.number
+        from_block = model.settled_through + 1
+        to_block = latest if case == "through the last block" else from_block + pick % (latest - from_block + 1)
+        period_id, from_block, lines = model.statement(to_block)
         assert self._statement_from_logs(from_block, to_block) == lines, "the statement is what the events say"
-        statement_hash = self.model.statement_hash(period_id, lines)
+        statement_hash = model.statement_hash(period_id, lines)
         args = (period_id, from_block, to_block, statement_hash, lines)
-        failure, operator_net = self.model.settle_outcome(lines)
+        failure, operator_net = model.settle_outcome(lines)
         if failure:
             return self._reverts(self.c.clearing.settle, *args, sender=self.c.operator, failure=failure)
 
         tx = self._send(self.c.clearing.settle, *args, sender=self.c.operator)
         settled = [
-            (e["periodId"], e["partnerId"], e["issuedValue"], e["redeemedValue"], e["net"])
+            (e["periodId"], e["partnerId"], e["issuedValue"], e["reversedValue"], e["redeemedValue"], e["net"])
             for e in self._events(tx, "PartnerSettled")
         ]
-        assert settled == [(period_id, pid, i, r, r - i) for pid, i, r in lines]
+        assert settled == [(period_id, pid, i, v, r, r + v - i) for pid, i, v, r in lines]
         e = tx.events["PeriodSettled"]
         assert (e["periodId"], e["fromBlock"], e["toBlock"], bytes(e["statementHash"])) == (
             period_id,
@@ -451,13 +732,20 @@ class CoalitionMachine(RuleBasedStateMachine):
             statement_hash,
         )
         settlement = Settlement(
-            period_id, from_block, to_block, statement_hash, [s[4] for s in settled], e["operatorNet"]
+            period_id, from_block, to_block, statement_hash, [s[5] for s in settled], e["operatorNet"]
         )
-        self.model.record_settlement(settlement, lines, operator_net)
         stats = self.w.stats
+        stats["settle, a partner whose free funds were all withdrawn pays its debit"] += any(
+            model.by_pid[pid].free_funds == 0 and issued > reversed_ + redeemed
+            for pid, issued, reversed_, redeemed in lines
+        )
+        events = model.record_settlement(settlement, operator_net)
         stats["settle, with lines" if lines else "settle, empty period"] += 1
-        stats["settle, a line with negative issuance"] += any(issued < 0 for _, issued, _ in lines)
+        stats["settle, a line with a reversal credit"] += any(v for _, _, v, _ in lines)
+        stats["settle, later events left to the next period"] += any(p.activity for p in model.partners)
+        stats["reverse of a settled purchase credited by a later settlement"] += sum(a.of_settled for a in events)
         stats["settle, operator pays"] += operator_net < 0
+        return None
 
     # ------------------------------------------------------------------------------ invariants
 
@@ -472,15 +760,26 @@ class CoalitionMachine(RuleBasedStateMachine):
             keys.append(key)
             calls.append((fn, args))
 
+        now = self.reader.now()  # the time of the latest block, at which the reads below run
         add("supply", c.points.totalSupply)
         add("next batch", c.points.nextBatchId)
+        add("refund window", c.points.refundWindow)
+        add("notice", c.registry.noticePeriod)
         for a in model.balances:
             add(("balance", a), c.points.balanceOf, a)
         for p in model.partners:
             add(("exposure", p.pid), c.clearing.exposureOf, p.pid)
+            add(("pending", p.pid), c.clearing.pendingCreditOf, p.pid)
+            add(("headroom", p.pid), c.clearing.headroomOf, p.pid)
+            add(("free", p.pid), c.clearing.freeFundsOf, p.pid)
             add(("funds", p.pid), c.clearing.fundsOf, p.pid)
             add(("partner", p.pid), c.registry.partner, p.pid)
+            add(("rerate", p.pid), c.registry.pendingRerate, p.pid)
+            add(("treasury", p.pid), c.registry.pendingTreasury, p.pid)
+            add(("minter", p.pid), c.registry.pendingMinter, p.pid)
             add(("minted", p.pid, p.next_seq + 1), c.points.isMinted, p.pid, p.next_seq + 1)  # never sent
+        for key in model.minter_keys:
+            add(("partner of", key.address), c.registry.partnerIdOf, key.address)
         add("operator funds", c.clearing.operatorFunds)
         add("clearing balance", c.token.balanceOf, c.clearing.address)
         add("next period", c.clearing.nextPeriodId)
@@ -489,11 +788,14 @@ class CoalitionMachine(RuleBasedStateMachine):
             add(("minted", pid, seq), c.points.isMinted, pid, seq)
         for pid, seq in model.mints:
             add(("reversed", pid, seq), c.points.reversedPoints, pid, seq)
+        for batch_id in model.batch_deadlines:
+            add(("deadline", batch_id), c.points.refundDeadlineOf, batch_id)
         for s in model.settlements:
             add(("period", s.period_id), c.clearing.period, s.period_id)
         for customer, nonce in model.nonces_tried:
             add(("nonce", customer, nonce), c.points.redeemNonceUsed, customer, nonce)
         self._read = dict(zip(keys, self.reader.read(calls), strict=True))
+        self._read["now"] = now
         self._read_version = self.version
         return self._read
 
@@ -505,16 +807,37 @@ class CoalitionMachine(RuleBasedStateMachine):
         assert s["supply"] == sum(balances.values()) == model.supply
 
     @invariant()
-    def no_partner_is_above_its_bound(self) -> None:
+    def one_key_takes_out_no_more_than_the_partners_free_funds(self) -> None:
+        """A partner's minter key can issue at most its headroom, its treasury withdraw at most its
+        free funds, and neither exceeds what the partner's funds hold beyond its unsettled issuance."""
         s = self.chain_state()
         for p in self.model.partners:
-            exposure, funds, info = s[("exposure", p.pid)], s[("funds", p.pid)], s[("partner", p.pid)]
-            status, issue_price, rate, limit = info[1], info[3], info[4], info[5]
-            if exposure > 0:
-                assert exposure <= min(funds, limit), f"partner {p.pid} issued beyond its funds or limit"
-            assert exposure == p.exposure, f"partner {p.pid}: exposure is not the unsettled issuance value"
-            assert funds == p.funds
-            assert (status, issue_price, rate, limit) == p.registry_entry
+            funds, exposure, headroom, free = (s[(k, p.pid)] for k in ("funds", "exposure", "headroom", "free"))
+            limit = s[("partner", p.pid)][5]
+            assert exposure <= funds, f"partner {p.pid}: its funds no longer cover its unsettled issuance"
+            assert headroom + exposure <= funds, f"partner {p.pid}: its minter key can issue beyond its funds"
+            assert headroom <= free, f"partner {p.pid}: its minter key can issue beyond its free funds"
+            assert headroom == max(min(funds, limit) - exposure, 0)
+            assert free == max(funds - exposure, 0)
+            assert (exposure, s[("pending", p.pid)], headroom, funds) == (p.exposure, p.pending, p.headroom, p.funds)
+
+    @invariant()
+    def registry_holds_the_terms_keys_and_scheduled_changes(self) -> None:
+        s, model = self.chain_state(), self.model
+        for p in model.partners:
+            assert tuple(s[("partner", p.pid)]) == p.registry_entry
+            rerate, treasury, minter = p.rerate, p.new_treasury, p.new_minter
+            assert tuple(s[("rerate", p.pid)]) == ((*rerate.value, rerate.effective_at) if rerate else (0, 0, 0))
+            for key, scheduled in (("treasury", treasury), ("minter", minter)):
+                account, effective_at = s[(key, p.pid)]
+                assert (account, effective_at) == (
+                    (scheduled.value, scheduled.effective_at) if scheduled else (ZERO_ADDRESS, 0)
+                )
+        for key in model.minter_keys:
+            holder = model.partner_of_key(key)
+            assert s[("partner of", key.address)] == (holder.pid if holder else 0)
+        assert s["notice"] == model.notice_at(s["now"])
+        assert s["refund window"] == model.refund_window
 
     @invariant()
     def no_reference_is_minted_twice(self) -> None:
@@ -528,6 +851,8 @@ class CoalitionMachine(RuleBasedStateMachine):
             assert not s[("minted", p.pid, p.next_seq + 1)]
         for (pid, seq), m in model.mints.items():
             assert s[("reversed", pid, seq)] == m.reversed <= m.points
+        for batch_id, deadline in model.batch_deadlines.items():
+            assert s[("deadline", batch_id)] == deadline, f"batch {batch_id}'s refund deadline"
         # every duplicate sent produced its PurchaseSkipped event (and, checked in the rule, no mint)
         assert model.skips_emitted == model.skips_expected
         # a redemption nonce is used exactly when its signed redemption went through
@@ -587,7 +912,24 @@ def test_coalition_invariants_hold_under_random_operations(world):
         "reverse, partial",
         "reverse, full",
         "revert CoalitionPointsReversalExceedsPurchase",
+        "revert CoalitionPointsRefundWindowClosed",
+        "revert PartnerRegistryUnknownMinter",
+        "reverse of a settled purchase credited by a later settlement",
+        "thief mints exactly its headroom",
         "settle, with lines",
+        "settle, a line with a reversal credit",
+        "settle, later events left to the next period",
+        "settle, a partner whose free funds were all withdrawn pays its debit",
+        "applied rerate",
+        "applied treasury",
+        "applied minter",
+        "revert PartnerRegistryNoticeNotOver",
+        "revert PartnerRegistryNotTreasury",
+        "revert PartnerRegistryMinterTaken",
+        "treasury changed its minter",
+        "treasury changed its treasury",
+        "notice shortened, in force later",
         "withdraw ok",
+        "revert ClearingNotTreasury",
     ):
         assert stats[case] > 0, f"never reached: {case}"
