@@ -2,14 +2,15 @@
 
 Each figure is the gas used by one transaction on a fresh local anvil; batch figures are
 divided by the batch size. Customers in a batch are new holders (the costly case: a new
-balance slot) unless the row says otherwise.
+balance slot) unless the row says otherwise. Fails if an earn in a batch of 1,000 to new holders
+costs more than EARN_1000_LIMIT per purchase (issue 13's bound on what the security fixes may cost).
 """
 
 from __future__ import annotations
 
 import time
 
-from brownie import accounts, chain
+from brownie import accounts, chain, network
 from eth_utils import keccak, to_checksum_address
 
 from network.purchases import encode_purchase, merkle_proof
@@ -19,6 +20,7 @@ from scripts.onboarding import USD, fund_operator, onboard_partner
 
 # anvil's public development accounts (well known; local chains only)
 ADMIN, OPERATOR = 0, 1
+EARN_1000_LIMIT = 28_000  # gas per purchase, in a batch of 1,000 to new holders
 
 
 def customer_address(i: int) -> str:
@@ -26,6 +28,7 @@ def customer_address(i: int) -> str:
 
 
 def main() -> list[tuple[str, int, int]]:
+    print(f"Gas table on network '{network.show_active()}' (chain id {chain.id})")
     c = deploy_contracts(accounts[ADMIN], accounts[OPERATOR])
     minter, treasury = accounts[2], accounts[3]
     partner = onboard_partner(c, minter, treasury, deposit=10**7 * USD, issuance_limit=10**9 * USD)
@@ -79,8 +82,10 @@ def main() -> list[tuple[str, int, int]]:
     proof = merkle_proof(batch_words, 500)
     tx = c.points.reverse(earned.events["Earned"]["batchId"], batch_words[500], 10_000, proof, 40, {"from": minter})
     rows.append(("reverse (refund clawback, proof in a batch of 1,000)", 1, tx.gas_used))
+    tx = c.points.reverse(earned.events["Earned"]["batchId"], batch_words[500], 10_000, proof, 10, {"from": minter})
+    rows.append(("reverse, a second partial refund of the same purchase", 1, tx.gas_used))
 
-    # settle a period with 10 partners
+    # settle a period with 10 partners: each line settles the partner's whole exposure and credit
     fund_operator(c, 10**6 * USD)
     ids = [partner]
     for k in range(9):
@@ -89,12 +94,39 @@ def main() -> list[tuple[str, int, int]]:
         c.points.earn(encode_purchase(customer_address(9000 + k), k, 100), {"from": m})
         ids.append(pid)
     chain.mine()
-    lines = [(pid, 1_000 * USD, 500 * USD) for pid in sorted(ids)]
+    lines = [(pid, c.clearing.exposureOf(pid), c.clearing.pendingCreditOf(pid), 5 * USD) for pid in sorted(ids)]
     tx = c.clearing.settle(
         1, c.clearing.settledThroughBlock() + 1, chain.height - 1, b"\x03" * 32, lines, {"from": c.operator}
     )
     rows.append(("settle a period, 10 partners", 1, tx.gas_used))
+
+    rows += registry_rows(c, partner, treasury)
     print_table(rows)
+    per_purchase = next(gas / n for name, n, gas in rows if name == "earn, batch of 1,000 (new holders)")
+    if per_purchase > EARN_1000_LIMIT:
+        raise SystemExit(
+            f"an earn in a batch of 1,000 costs {per_purchase:,.0f} gas per purchase: over {EARN_1000_LIMIT:,}"
+        )
+    return rows
+
+
+def registry_rows(c, partner: int, treasury) -> list[tuple[str, int, int]]:
+    """The partner's own changes (at once) and the operator's (after the notice)."""
+    operator, rows = c.operator, []
+    tx = c.registry.setMinter(partner, accounts[14], {"from": treasury})
+    rows.append(("rotate the minter key (partner's treasury, at once)", 1, tx.gas_used))
+    tx = c.registry.setIssuanceLimit(partner, 10**8 * USD, {"from": operator})
+    rows.append(("set an issuance limit (operator, at once)", 1, tx.gas_used))
+    tx = c.registry.scheduleRerate(partner, 12_000, 9_000, {"from": operator})
+    rows.append(("schedule a re-rate (operator)", 1, tx.gas_used))
+    tx = c.registry.scheduleTreasury(partner, accounts[15], {"from": operator})
+    rows.append(("schedule a treasury change (operator)", 1, tx.gas_used))
+    chain.sleep(c.registry.noticePeriod())
+    chain.mine()
+    tx = c.registry.applyRerate(partner, {"from": operator})
+    rows.append(("apply a re-rate after the notice (anyone)", 1, tx.gas_used))
+    tx = c.registry.applyTreasury(partner, {"from": operator})
+    rows.append(("apply a treasury change after the notice (anyone)", 1, tx.gas_used))
     return rows
 
 
