@@ -58,6 +58,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "wallet-not-custodial": (409, "The customer's wallet is not a custodial wallet the gateway holds"),
     "custodial-wallet-released": (409, "The custodial wallet's key was released to its customer"),
     "custodial-limit-reached": (422, "The custodial wallet's spending in the last 24 h would pass the daily limit"),
+    "custodial-release-pending": (409, "The custodial wallet's release was asked for; its key is handed over later"),
     # --- customers and custody (add above this line)
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
@@ -121,6 +122,7 @@ CustomerAlreadyLinked = _error("customer-already-linked")
 WalletNotCustodial = _error("wallet-not-custodial")
 CustodialWalletReleased = _error("custodial-wallet-released")
 CustodialLimitReached = _error("custodial-limit-reached")
+CustodialReleasePending = _error("custodial-release-pending")
 # --- customers and custody (add above this line)
 NothingToSettle = _error("nothing-to-settle")
 ChainRejected = _error("chain-rejected")

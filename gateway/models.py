@@ -238,7 +238,9 @@ class CustodialWallet(Base):
     secrets key (gateway/secrets_box.py). ``partner_id``: the custodian, the partner that created
     it for its own customer ref, the only one for which the gateway signs with it.
     ``released_at`` set: the key was handed to the customer and the gateway never signs with it
-    again."""
+    again. ``release_requested_at``/``release_available_at``: the custodian asked for the release,
+    which hands the key over from ``release_available_at`` on (gateway/services/custody.py); both
+    None when nothing was asked or the request was cancelled."""
 
     __tablename__ = "custodial_wallets"
 
@@ -248,6 +250,8 @@ class CustodialWallet(Base):
     key_nonce: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    release_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # migration 0011
+    release_available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WalletChallenge(Base):

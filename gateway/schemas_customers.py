@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import Address, Strict
 from gateway.services.wallet_auth import MAX_MESSAGE_CHARS
@@ -35,6 +35,9 @@ class CustomerPublic(BaseModel):
     wallet: str
     custodial: bool = Field(description="the gateway holds the key (until it is released)")
     released: bool = Field(description="a custodial wallet whose key was handed to the customer")
+    release_available_at: datetime | None = Field(
+        default=None, description="a release was asked for: its key can be collected from then (None: none stands)"
+    )
     linked_at: datetime
 
 
@@ -66,8 +69,31 @@ class ReleaseRequest(Strict):
     password: str = Field(min_length=8, max_length=128, description="the customer's; encrypts the keystore")
 
 
-class ReleasedWallet(BaseModel):
+class ReleasePending(BaseModel):
+    """The answer of the first release call (202): the request is recorded, nothing is handed over."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "wallet": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                    "status": "release-pending",
+                    "available_at": "2026-01-04T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     wallet: str
+    status: Literal["release-pending"] = "release-pending"
+    available_at: datetime = Field(description="call again from then (with the customer's password) for the keystore")
+
+
+class ReleasedWallet(BaseModel):
+    """The answer of a release call after the notice (200): the key, once."""
+
+    wallet: str
+    status: Literal["released"] = "released"
     keystore: dict[str, Any] = Field(description="Web3 Secret Storage (v3) JSON, encrypted with the password")
 
 

@@ -58,6 +58,9 @@ class GatewaySettings(ChainSettings):
     # the most points of one custodial wallet its custodian partner may spend in any 24 h (the
     # gateway signs for them); 0: none, the customer takes the key (release) and signs themselves
     custodial_daily_points_limit: int = Field(default=5_000, ge=0, lt=2**63)
+    # a custodial wallet's key is handed over only this long after its custodian asked for it
+    # (the partner and the operator are told at once; the partner can cancel meanwhile)
+    custodial_release_notice_s: int = Field(default=72 * 3_600, ge=0, le=90 * 86_400)
     # unauthenticated routes (customer sign-in, the operator's login, a wrong operator token): a
     # token bucket per client address, far below the partner keys' limit
     auth_rate_limit_per_second: float = Field(default=1.0, gt=0, le=1_000)

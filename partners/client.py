@@ -184,6 +184,21 @@ class _Base:
         """A wallet the gateway keeps for a customer who has none (it signs redemptions for them)."""
         return self.request("POST", f"/v1/customers/{ref}/custodial-wallet")
 
+    def release_custodial_wallet(self, ref: str, password: str) -> Any:
+        """Hands a custodial wallet's key to your customer, in two calls. The first asks: the
+        answer is ``{"status": "release-pending", "available_at": ...}`` and no key (the gateway
+        tells you by the ``customer.custodial_release_requested`` webhook event, and the
+        operator). A call before ``available_at`` raises :class:`ProblemError`
+        ``custodial-release-pending`` (its ``problem["available_at"]`` says when); the first one
+        from then on answers ``{"status": "released", "keystore": ...}``, encrypted with
+        ``password`` (the customer's), once: keep it before anything else."""
+        return self.request("POST", f"/v1/customers/{ref}/custodial-wallet/release", json={"password": password})
+
+    def cancel_custodial_release(self, ref: str) -> Any:
+        """Withdraws a release that was asked for and not yet handed over (one you did not ask
+        for: your API key may be in other hands; tell the operator)."""
+        return self.request("DELETE", f"/v1/customers/{ref}/custodial-wallet/release")
+
     def customer(self, ref: str) -> Any:
         return self.request("GET", f"/v1/customers/{ref}")
 

@@ -7,25 +7,32 @@ signing in with their wallet) reads their whole history across partners. A partn
 about a ref or wallet it does not know gets 404, whether or not it exists elsewhere.
 
 Taking ownership of a custodial wallet: the customer has no key to sign in with, so the
-partner, having authenticated its customer its own way, calls ``.../custodial-wallet/release``
-with a password the customer chose; the answer is the key as an encrypted JSON keystore (the
-only copy handed out). The gateway never signs for that address again; the link and the
-points stay at the same address, which is now the customer's own wallet.
+partner, having authenticated its customer its own way, calls ``.../custodial-wallet/release``.
+The first call only asks (202, ``available_at``): the partner is told by a webhook and the
+operator by an alert, and the partner can cancel (DELETE) during the notice period
+(``COALITION_CUSTODIAL_RELEASE_NOTICE_S``). A call after ``available_at``, with a password the
+customer chose, answers the key as an encrypted JSON keystore (the only copy handed out); the
+gateway never signs for that address again. The link and the points stay at the same address,
+which is now the customer's own wallet (gateway/services/custody.py has the rule).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep, _bearer, limit_client
 from gateway.errors import (
+    CustodialReleasePending,
     CustodialWalletReleased,
     CustomerAlreadyLinked,
+    GatewayError,
     NotFound,
     WalletNotCustodial,
     problem_responses,
@@ -42,6 +49,7 @@ from gateway.schemas_customers import (
     MeLink,
     MePublic,
     ReleasedWallet,
+    ReleasePending,
     ReleaseRequest,
     SessionPublic,
     SignedMessage,
@@ -49,6 +57,7 @@ from gateway.schemas_customers import (
 )
 from gateway.services import custody, history, wallet_auth
 from gateway.timeutil import as_utc
+from network.store import utcnow
 
 router = APIRouter(tags=["customers"])
 
@@ -92,6 +101,7 @@ def _customer_public(session: Session, link: CustomerLink) -> CustomerPublic:
         wallet=link.wallet,
         custodial=wallet is not None and wallet.released_at is None,
         released=wallet is not None and wallet.released_at is not None,
+        release_available_at=custody.pending_release(wallet, utcnow()),
         linked_at=as_utc(link.created_at),
     )
 
@@ -206,30 +216,78 @@ def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, s
     return answer
 
 
+RELEASE_PROBLEMS = ("unauthorized", "not-found", "wallet-not-custodial", "custodial-wallet-released")
+
+
+def _release_problem(ref: str, wallet: str, exc: Exception) -> GatewayError:
+    """The answer to a release call that custody refused. A wallet that is not custodial, or
+    whose custodian is another partner, answers alike (no hint of whose custody it is)."""
+    if isinstance(exc, custody.ReleaseNotYet):
+        wait_s = max(1, math.ceil((exc.available_at - utcnow()).total_seconds()))
+        available_at = exc.available_at.isoformat().replace("+00:00", "Z")
+        return CustodialReleasePending(str(exc), headers={"Retry-After": str(wait_s)}, available_at=available_at)
+    if isinstance(exc, custody.AlreadyReleased):
+        return CustodialWalletReleased(str(exc))
+    return WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {wallet}")
+
+
 @router.post(
     "/v1/customers/{ref}/custodial-wallet/release",
     response_model=ReleasedWallet,
-    summary="Hand the custodial wallet's key to the customer (keystore) and stop signing for it",
-    responses=problem_responses(
-        "unauthorized", "not-found", "wallet-not-custodial", "custodial-wallet-released", "validation-error"
-    ),
+    response_description="The notice is over: the key, once, as a keystore encrypted with this call's password",
+    summary="Release the custodial wallet: the first call asks (202), a call after the notice gets the key (200)",
+    responses={
+        status.HTTP_202_ACCEPTED: {
+            "model": ReleasePending,
+            "description": "The release is asked for: the key is handed over from available_at, unless cancelled",
+        },
+        **problem_responses(*RELEASE_PROBLEMS, "custodial-release-pending", "validation-error"),
+    },
 )
 def release_custodial(
     ref: Ident, body: ReleaseRequest, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
-) -> ReleasedWallet:
+) -> ReleasedWallet | JSONResponse:
     """Call it only after authenticating the customer yourself: whoever gets the keystore (and
-    the password) owns the points. It succeeds once per wallet."""
+    the password) owns the points. The first call records the request and answers 202 with
+    ``available_at`` (now + ``COALITION_CUSTODIAL_RELEASE_NOTICE_S``, 72 h by default); you get
+    the webhook event ``customer.custodial_release_requested`` and the operator an alert, so a
+    request you did not make can be cancelled (DELETE). Calls before ``available_at`` answer 409
+    ``custodial-release-pending``; the first call from then on (for 7 days; later, the request
+    lapses and this call asks again) answers the keystore, encrypted with the ``password`` of
+    that call, once. The customer's points are untouched throughout, and custodial spending goes
+    on (within the daily limit) until the key is handed over."""
     link = _link(session, partner, ref)
     try:
-        keystore = custody.release_custodial_wallet(
-            session, settings, link.wallet, body.password, partner_id=partner.id
+        outcome = custody.release_custodial_wallet(
+            session, settings, link.wallet, body.password, partner_id=partner.id, ref=ref
         )
-    except LookupError as exc:
-        raise WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {link.wallet}") from exc
-    except custody.AlreadyReleased as exc:
-        raise CustodialWalletReleased(str(exc)) from exc
+    except (LookupError, custody.AlreadyReleased, custody.ReleaseNotYet) as exc:
+        session.rollback()  # ends the hold on the wallet's row at once
+        raise _release_problem(ref, link.wallet, exc) from exc
     session.commit()
-    return ReleasedWallet(wallet=link.wallet, keystore=keystore)
+    if isinstance(outcome, custody.ReleaseRequested):
+        pending = ReleasePending(wallet=outcome.wallet, available_at=outcome.available_at)
+        return JSONResponse(pending.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    return ReleasedWallet(wallet=outcome.wallet, keystore=outcome.keystore)
+
+
+@router.delete(
+    "/v1/customers/{ref}/custodial-wallet/release",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Cancel a release asked for and not yet handed over (nothing pending: nothing to do)",
+    responses=problem_responses(*RELEASE_PROBLEMS, "validation-error"),
+)
+def cancel_custodial_release(ref: Ident, partner: CurrentPartner, session: SessionDep) -> Response:
+    """Your recovery from a release you did not ask for (the webhook or the operator tells you
+    of every request). Answers 409 ``custodial-wallet-released`` once the key was handed over."""
+    link = _link(session, partner, ref)
+    try:
+        custody.cancel_release(session, link.wallet, partner_id=partner.id)
+    except (LookupError, custody.AlreadyReleased) as exc:
+        session.rollback()
+        raise _release_problem(ref, link.wallet, exc) from exc
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -46,6 +46,8 @@ EventType = Literal[
     "redemption.failed",
     "partner.funds_exhausted",
     "partner.funds_restored",
+    "customer.custodial_release_requested",
+    "customer.custodial_wallet_released",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20

@@ -4,8 +4,9 @@ beat task), the gateway as a uvicorn process (tests/e2e/stack.py).
 A customer links their wallet by signing the gateway's EIP-4361 challenge with a real key; a
 purchase by ref mints to it; the balance read from the chain and the history read from the
 indexed ledger agree, for the partner and for the customer's own session. A custodial wallet
-gets points, and its release hands over a keystore that opens to the wallet's key. Another
-partner gets 404 for all of it.
+gets points, and its release (asked for, then collected after the notice period, one second
+here) hands over a keystore that opens to the wallet's key. Another partner gets 404 for all of
+it. The release's rule: tests/e2e/test_custodial_release_e2e.py.
 
 Ports: 8720-8729.
 """
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("customers-e2e"), ports=range(8720, 8730), workers=1) as stack:
+    with start_stack(
+        tmp_path_factory.mktemp("customers-e2e"), ports=range(8720, 8730), workers=1, custodial_release_notice_s=1
+    ) as stack:
         yield stack
 
 
@@ -112,9 +115,10 @@ def test_custodial_wallet_earns_and_is_released_to_its_customer(
     assert wait_history(stack, "/v1/customers/carol/history", a.headers, 1)["entries"][0]["points"] == 10
     release = "/v1/customers/carol/custodial-wallet/release"
     assert stack.http.post(release, json={"password": "carol-pw-1"}, headers=b.headers).status_code == 404
-    released = stack.http.post(
-        "/v1/customers/carol/custodial-wallet/release", json={"password": "carol-pw-1"}, headers=a.headers
-    )
+    asked = stack.http.post(release, json={"password": "carol-pw-1"}, headers=a.headers)
+    assert asked.status_code == 202, asked.text
+    time.sleep(1.2)  # the notice period (custodial_release_notice_s)
+    released = stack.http.post(release, json={"password": "carol-pw-1"}, headers=a.headers)
     assert released.status_code == 200, released.text
     key = Account.decrypt(released.json()["keystore"], "carol-pw-1")
     assert Account.from_key(key).address == wallet

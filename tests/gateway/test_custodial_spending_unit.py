@@ -58,6 +58,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
         public_url="https://gateway.unit.test",
         keystore_dir=tmp_path / "keys",
         custodial_daily_points_limit=LIMIT,
+        custodial_release_notice_s=0,  # the release's notice period: tests/gateway/test_custodial_release_unit.py
     )
 
 
@@ -154,12 +155,15 @@ def test_the_custodian_spends_by_its_own_ref_with_the_gateways_signature(
     consent = RedeemConsent(wallet, custodian.id, 10, bytes.fromhex(stored.ref[2:]), int(stored.nonce), stored.deadline)
     signer = recover_redeem_signer(stored.signature, consent, chain_id=CHAIN_ID, points_address=POINTS_ADDRESS)
     assert signer == wallet
+    # a release asked for (not yet handed over): the custodian still spends, within the limit
+    release = "/v1/customers/dora/custodial-wallet/release"
+    asked = client.post(release, json={"password": "dora-pw-123"}, headers=custodian.headers)
+    assert asked.status_code == 202, asked.text
+    assert post(client, custodian, no_consent("r-2", ref="dora")).status_code == 202
     # once released, the gateway no longer signs: the customer signs like any other
-    released = client.post(
-        "/v1/customers/dora/custodial-wallet/release", json={"password": "dora-pw-123"}, headers=custodian.headers
-    )
+    released = client.post(release, json={"password": "dora-pw-123"}, headers=custodian.headers)
     assert released.status_code == 200, released.text
-    assert_problem(post(client, custodian, no_consent("r-2", ref="dora")), "consent-required")
+    assert_problem(post(client, custodian, no_consent("r-3", ref="dora")), "consent-required")
 
 
 def test_custodial_spending_is_capped_per_wallet_over_a_rolling_day(

@@ -151,18 +151,26 @@ def test_custodial_key_round_trips_sealed_and_is_not_signable_once_released(api:
         # only for its custodian: for another partner the gateway holds no key for this address
         assert custody.custodial_account(session, api.settings, address, partner_id=2) is None
         with pytest.raises(LookupError):
-            custody.release_custodial_wallet(session, api.settings, address, "pw-of-b", partner_id=2, kdf="pbkdf2")
+            custody.release_custodial_wallet(
+                session, api.settings, address, "pw-of-b", partner_id=2, ref="c", kdf="pbkdf2"
+            )
         other_key = api.settings.model_copy(update={"secrets_key": "another-secrets-key-of-32-characters!"})
         with pytest.raises(SecretsBoxError):
             custody.custodial_account(session, other_key, address, partner_id=1)
-        keystore = custody.release_custodial_wallet(
-            session, api.settings, address, "customer-pw", partner_id=1, kdf="pbkdf2"
+        # a release is asked for first, and handed over after the notice (test_custodial_release_unit.py)
+        asked = custody.release_custodial_wallet(session, api.settings, address, "pw", partner_id=1, ref="c")
+        assert isinstance(asked, custody.ReleaseRequested)
+        released = custody.release_custodial_wallet(
+            session, api.settings, address, "customer-pw", partner_id=1, ref="c", kdf="pbkdf2", now=asked.available_at
         )
         session.commit()
-        assert Account.from_key(Account.decrypt(keystore, "customer-pw")).address == address
+        assert isinstance(released, custody.KeyReleased)
+        assert Account.from_key(Account.decrypt(released.keystore, "customer-pw")).address == address
         assert custody.custodial_account(session, api.settings, address, partner_id=1) is None
         with pytest.raises(custody.AlreadyReleased):
-            custody.release_custodial_wallet(session, api.settings, address, "customer-pw", partner_id=1, kdf="pbkdf2")
+            custody.release_custodial_wallet(
+                session, api.settings, address, "customer-pw", partner_id=1, ref="c", kdf="pbkdf2"
+            )
         assert custody.custodial_account(session, api.settings, customer_key("x").address, partner_id=1) is None
 
 
@@ -190,6 +198,13 @@ def test_custodial_wallet_over_http_create_once_release_once(api: Api) -> None:
     assert_problem(api.client.post("/v1/customers/c-9/custodial-wallet", headers=api.a), "customer-already-linked")
     # a held custodial wallet is not replaced by a link (its points would be stranded): release first
     assert_problem(api.link(api.a, "c-9", customer_key("c-9 own")), "customer-already-linked")
+    asked = api.client.post("/v1/customers/c-9/custodial-wallet/release", json={"password": "s3cret-pw"}, headers=api.a)
+    assert asked.status_code == 202, asked.text  # the key only after the notice: test_custodial_release_unit.py
+    with api.sessions() as session:  # the notice is over
+        session.execute(
+            update(CustodialWallet).where(CustodialWallet.address == wallet).values(release_available_at=utcnow())
+        )
+        session.commit()
     released = api.client.post(
         "/v1/customers/c-9/custodial-wallet/release", json={"password": "s3cret-pw"}, headers=api.a
     )
@@ -198,7 +213,8 @@ def test_custodial_wallet_over_http_create_once_release_once(api: Api) -> None:
     again = api.client.post("/v1/customers/c-9/custodial-wallet/release", json={"password": "s3cret-pw"}, headers=api.a)
     assert_problem(again, "custodial-wallet-released")
     assert api.client.get("/v1/customers/c-9", headers=api.a).json() | {"linked_at": None} == {
-        "ref": "c-9", "wallet": wallet, "custodial": False, "released": True, "linked_at": None,
+        "ref": "c-9", "wallet": wallet, "custodial": False, "released": True, "release_available_at": None,
+        "linked_at": None,
     }  # fmt: skip
     assert api.link(api.a, "self-1", customer_key("s")).status_code == 200
     mine = api.client.post(
