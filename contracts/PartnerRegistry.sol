@@ -14,7 +14,8 @@ import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 /// deployer (DEFAULT_ADMIN_ROLE) only grants and revokes roles.
 /// @dev Prices are in settlement-token units (6 decimals) per point: 10_000 is 0.01 per point.
 contract PartnerRegistry is AccessControl, IPartnerRegistry {
-    /// @notice Role that onboards, suspends, re-rates partners and rotates their keys.
+    /// @notice Role that onboards, suspends and reactivates partners, sets their limits and schedules
+    /// their re-rates, treasury and minter changes (in force after the notice period).
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     /// @notice Shortest notice the operator may set: no scheduled change applies sooner.
     uint32 public constant MIN_NOTICE = 1 days;
