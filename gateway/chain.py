@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
 from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
 from gateway.settings import GatewaySettings, get_settings
 from network.contracts import CoalitionContracts
 from network.deployments import load_address_book
+from network.errors import TransientRpcError
 from network.keys import signer
+from network.node import connect as connect_node
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,7 +28,10 @@ class Chain:
 
 
 def connect(settings: GatewaySettings) -> Chain:
-    w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
+    """The chain of the settings; refused (ChainMismatchError, naming both ids) when the node
+    serves another chain id, TransientRpcError while it cannot be reached (not cached: the next
+    call tries again)."""
+    w3 = connect_node(settings.rpc_url, settings.chain_id, timeout_s=settings.rpc_timeout_s)
     contracts = CoalitionContracts(w3, load_address_book(settings.chain_id))
     operator = signer("operator", settings, dev_index=1)
     admin = signer("admin", settings, dev_index=0) if settings.mode == "local" else None
@@ -33,3 +41,15 @@ def connect(settings: GatewaySettings) -> Chain:
 @lru_cache
 def get_chain() -> Chain:
     return connect(get_settings())
+
+
+def check_chain_id(settings: GatewaySettings) -> None:
+    """At a process's start outside local mode: a node of another chain is refused at once
+    (ChainMismatchError, naming both ids); one that cannot be reached yet is checked again
+    when the chain is first used."""
+    if settings.mode == "local":
+        return
+    try:
+        connect_node(settings.rpc_url, settings.chain_id, timeout_s=settings.rpc_timeout_s)
+    except TransientRpcError as exc:
+        log.warning("chain id not checked at start (checked on first use): %s", exc)

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from network.errors import ChainMismatchError
+
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
@@ -194,3 +196,14 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem("internal-error", "an unexpected error occurred; it was logged", str(request.url.path))
+
+
+async def chain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The chain layer refused to connect: a node that cannot be reached (retry later), or one
+    that serves another chain id than the settings name (logged with both ids for the operator;
+    the client is told only to retry)."""
+    path = request.url.path
+    if isinstance(exc, ChainMismatchError):
+        log.error("the chain is refused: %s", exc)
+        return problem("chain-unavailable", "the gateway cannot use its chain right now; retry later", path)
+    return problem("chain-unavailable", f"the chain cannot be reached ({type(exc).__name__}); retry later", path)

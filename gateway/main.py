@@ -12,9 +12,11 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import errors
+from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
 from gateway.settings import get_settings
+from network.errors import ChainMismatchError, TransientRpcError
 
 GC_THRESHOLDS = (20_000, 20, 20)  # fewer young collections: requests allocate a lot that dies at once
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
@@ -28,6 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+    check_chain_id(app.dependency_overrides.get(get_settings, get_settings)())  # another chain: no start
     yield
     stop_purchase_writers()  # what is queued is written before the process ends
 
@@ -44,6 +47,8 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
+    app.add_exception_handler(TransientRpcError, errors.chain_error_handler)
+    app.add_exception_handler(ChainMismatchError, errors.chain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)

@@ -93,6 +93,21 @@ class GatewaySettings(ChainSettings):
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         return self
 
+    @model_validator(mode="after")
+    def _public_url(self) -> GatewaySettings:
+        """Outside local mode the address partners are sent to (``status_url``, EIP-4361's domain)
+        must be named: the local default would send them to 127.0.0.1."""
+        if self.mode != "local" and "public_url" not in self.model_fields_set:
+            raise ValueError(
+                "COALITION_PUBLIC_URL must be set outside local mode: the gateway's public https address "
+                "(status URLs and sign-in messages name it)"
+            )
+        scheme, _, rest = self.public_url.partition("://")
+        if scheme not in ("http", "https") or not rest.strip("/"):
+            raise ValueError(f"COALITION_PUBLIC_URL must be an http(s) URL, not {self.public_url!r}")
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
     @property
     def settlement_period_s(self) -> int:
         if self.settlement_period == "hourly":

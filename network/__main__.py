@@ -15,14 +15,12 @@ import logging
 import signal
 import threading
 
-from web3 import HTTPProvider, Web3
-
 from network.contracts import CoalitionContracts
 from network.deployments import load_address_book
 from network.indexer import EventIndexer
 from network.keys import signer
 from network.locks import FileKeyLock, KeyLock, RedisKeyLock
-from network.node import AnvilNode
+from network.node import AnvilNode, connect
 from network.sender import EarnSender
 from network.settings import ChainSettings, get_settings
 from network.store import open_store
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             stop.wait()
         return
 
-    w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
+    w3 = connect(settings.rpc_url, settings.chain_id, timeout_s=settings.rpc_timeout_s)  # refuses another chain
     contracts = CoalitionContracts(w3, load_address_book(settings.chain_id))
     sessions = open_store(settings.database_url)
     if args.command == "sender":

@@ -20,8 +20,12 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+import requests
+from web3 import HTTPProvider, Web3
+from web3.exceptions import Web3Exception
+
 from network.deployments import PROJECT_ROOT
-from network.errors import NodeError
+from network.errors import ChainMismatchError, NodeError, TransientRpcError
 from network.settings import ChainSettings
 
 ANVIL = PROJECT_ROOT / "toolchain" / "bin" / "anvil"
@@ -36,6 +40,24 @@ def rpc_call(url: str, method: str, params: list | None = None, timeout: float =
     if "error" in reply:
         raise NodeError(f"{method} failed: {reply['error']}")
     return reply["result"]
+
+
+def connect(rpc_url: str, chain_id: int, *, timeout_s: float) -> Web3:
+    """web3 on the node at ``rpc_url``, once the node has said that it serves ``chain_id``
+    (``eth_chainId``): keys are never used, nor an address book read, against another chain.
+    Raises ChainMismatchError naming both ids, or TransientRpcError when the node cannot be reached."""
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    try:
+        served = int(w3.eth.chain_id)
+    except (requests.ConnectionError, requests.Timeout, Web3Exception, OSError) as exc:
+        raise TransientRpcError(f"the node at {rpc_url} did not answer eth_chainId ({type(exc).__name__})") from exc
+    if served != chain_id:
+        raise ChainMismatchError(
+            f"the node at {rpc_url} serves chain id {served}, but COALITION_CHAIN_ID is {chain_id}: "
+            f"point COALITION_RPC_URL at a node of chain {chain_id}, or set COALITION_CHAIN_ID={served} "
+            "if that chain is the one meant (its address book must exist)"
+        )
+    return w3
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -60,6 +60,19 @@ class ChainSettings(BaseSettings):
             self.rpc_url = f"http://127.0.0.1:{self.anvil_port}"
         return self
 
+    @model_validator(mode="after")
+    def _chain_id_named(self) -> ChainSettings:
+        """Outside local mode the chain is named, never assumed: the local default (31337) would
+        sign for anvil's chain; ``network.node.connect`` checks it against the node's eth_chainId."""
+        if self.mode != "local" and "chain_id" not in self.model_fields_set:
+            raise ValueError(
+                "COALITION_CHAIN_ID must be set outside local mode: the id of the chain that "
+                "COALITION_RPC_URL serves (it is checked against the node's eth_chainId on connect)"
+            )
+        if self.chain_id <= 0:
+            raise ValueError(f"COALITION_CHAIN_ID must be a positive integer, not {self.chain_id}")
+        return self
+
 
 @lru_cache
 def get_settings() -> ChainSettings:

@@ -20,12 +20,12 @@ from celery.signals import worker_init, worker_process_init
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.chain import Chain, get_chain
+from gateway.chain import Chain, check_chain_id, get_chain
 from gateway.deps import forget_stores, get_sessions
 from gateway.services.onboarding import keystore_password, minter_key_name
 from gateway.settings import GatewaySettings, get_settings
 from gateway.tasks.app import redis_url
-from network.errors import SigningKeyError
+from network.errors import ChainMismatchError, SigningKeyError
 from network.keys import load_keystore, signer
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,10 @@ def preload_minter_keys() -> int:
 
 @worker_init.connect
 def _before_the_pool(**_: object) -> None:
+    try:
+        check_chain_id(get_settings())
+    except ChainMismatchError:
+        log.critical("this worker's node serves another chain: every task that uses the chain will fail", exc_info=True)
     preload_minter_keys()
     get_settings.cache_clear()  # read again in each pool process
 

@@ -17,7 +17,7 @@ def test_dev_accounts_are_anvils_public_ones():
 
 def test_dev_accounts_are_refused_outside_local_mode():
     with pytest.raises(SigningKeyError, match="outside local mode"):
-        dev_account(0, ChainSettings(mode="rpc"))
+        dev_account(0, ChainSettings(mode="rpc", chain_id=8453))
 
 
 def test_keystore_round_trip(tmp_path):
@@ -42,14 +42,14 @@ def test_signer_prefers_the_keystore_and_falls_back_to_dev_keys_locally(tmp_path
 
 
 def test_signer_outside_local_mode_needs_a_keystore(tmp_path):
-    settings = ChainSettings(mode="rpc", keystore_dir=tmp_path, keystore_password="pw")
+    settings = ChainSettings(mode="rpc", chain_id=8453, keystore_dir=tmp_path, keystore_password="pw")
     with pytest.raises(SigningKeyError, match="no keystore"):
         signer("operator", settings, dev_index=1)
 
 
 def test_a_keystore_holding_a_public_dev_key_is_refused_outside_local_mode(tmp_path):
     write_keystore(Account.from_key(ANVIL_DEV_KEYS[2]), "pw", tmp_path / "partner.json")
-    settings = ChainSettings(mode="rpc", keystore_dir=tmp_path, keystore_password="pw")
+    settings = ChainSettings(mode="rpc", chain_id=8453, keystore_dir=tmp_path, keystore_password="pw")
     with pytest.raises(SigningKeyError, match="public anvil development key"):
         signer("partner", settings)
 
