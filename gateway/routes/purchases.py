@@ -26,6 +26,7 @@ from gateway.services.purchase_writer import PurchaseView, view_of
 from gateway.settings import settings_of
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
+REPLAYED = "Idempotent-Replayed"  # on the answer to a duplicate: the first answer, replayed
 
 
 class FastJSONResponse(JSONResponse):
@@ -74,19 +75,21 @@ def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
     ),
 )
 async def post_purchase(body: PurchaseCreate, partner_id: CurrentPartnerId, request: Request) -> Response:
-    """Idempotent on ``purchase_id``: the same id with the same body returns the first answer;
-    with another body it is refused (409). The answer is 202 once the purchase is stored: its
-    points are minted in the next batch; follow ``status_url`` (accepted, submitted, confirmed,
-    or failed with a reason)."""
+    """Idempotent on ``purchase_id``: the same id with the same body is answered the first
+    answer again, byte for byte (status ``accepted``, with the header ``Idempotent-Replayed:
+    true``), whatever became of the purchase since; with another body it is refused (409). The
+    answer is 202 once the purchase is stored: its points are minted in the next batch; follow
+    ``status_url`` for where it stands (accepted, submitted, confirmed, or failed with a reason)."""
     settings = settings_of(request)
     writer = purchase_writer_for(settings)
     (outcome,) = await asyncio.wrap_future(writer.submit(partner_id, [body], Decimal(settings.max_purchase_amount)))
     if isinstance(outcome, BaseException):
         raise outcome
+    headers = {"Location": f"/v1/purchases/{outcome.view.purchase_id}"}
+    if not outcome.created:
+        headers[REPLAYED] = "true"
     return FastJSONResponse(
-        _public(outcome.view, settings.public_url),
-        status_code=status.HTTP_202_ACCEPTED,
-        headers={"Location": f"/v1/purchases/{outcome.view.purchase_id}"},
+        _public(outcome.view, settings.public_url), status_code=status.HTTP_202_ACCEPTED, headers=headers
     )
 
 
@@ -101,7 +104,7 @@ async def post_purchase_batch(body: PurchaseBatchCreate, partner_id: CurrentPart
     idempotency on ``purchase_id``, its own validation and its own result, in the order given.
     One invalid or conflicting purchase does not hold back the others. The answer is 200 once
     every accepted purchase is stored; ``results[i].outcome`` is ``accepted`` (new), ``duplicate``
-    (the same purchase posted before: the first answer) or ``rejected`` (with its problem)."""
+    (the same purchase posted before: its first answer, replayed) or ``rejected`` (with its problem)."""
     settings = settings_of(request)
     results: list[dict[str, Any] | None] = [None] * len(body.purchases)
     valid: list[tuple[int, PurchaseCreate]] = []

@@ -62,7 +62,7 @@ class PurchaseView:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     view: PurchaseView
-    created: bool  # False: the answer of an earlier post of the same purchase_id and body
+    created: bool  # False: a replay, the first answer to an earlier post of the same purchase_id and body
 
 
 @dataclass(slots=True)
@@ -101,6 +101,25 @@ def view_of(session: Session, purchase: Purchase) -> PurchaseView:
         tx_hash=tx_hash,
         batch_id=batch_id,
         failure_reason=reason,
+    )
+
+
+def first_answer(purchase: Purchase) -> PurchaseView:
+    """The answer its first post got, rebuilt from the stored purchase: accepted, nothing on chain
+    yet. A duplicate post is answered this, byte for byte, whatever the purchase became since
+    (an idempotent retry must not tell apart whether the first attempt arrived; where it stands
+    now is for ``GET``, the status URL and the webhooks)."""
+    return PurchaseView(
+        purchase_id=purchase.purchase_id,
+        status="accepted",
+        customer_wallet=purchase.customer_wallet,
+        amount=purchase.amount,
+        currency=purchase.currency,
+        points=purchase.points,
+        rule=purchase.rule,
+        seq=purchase.seq,
+        purchased_at=as_utc(purchase.purchased_at),
+        accepted_at=as_utc(purchase.created_at),
     )
 
 
@@ -229,7 +248,7 @@ class PurchaseWriter:
                     existing = _find(session, item.partner_id, [item.body.purchase_id]).get(item.body.purchase_id)
                     if existing is not None:
                         same_or_conflict(existing, item.digest, "purchase_id", existing.purchase_id)
-                        _resolve(item, Outcome(view_of(session, existing), created=False))
+                        _resolve(item, Outcome(first_answer(existing), created=False))
                         return
             except GatewayError as refused:
                 _fail(item, refused)
@@ -258,7 +277,7 @@ class PurchaseWriter:
                 try:
                     if key in stored:
                         existing = same_or_conflict(stored[key], item.digest, "purchase_id", key[1])
-                        _resolve(item, Outcome(view_of(session, existing), created=False))
+                        _resolve(item, Outcome(first_answer(existing), created=False))
                     elif key in first_in_group:
                         same_or_conflict(first_in_group[key], item.digest, "purchase_id", key[1])
                         followers.append((item, first_in_group[key]))
