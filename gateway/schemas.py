@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import sha3  # safe-pysha3: keccak-256 in C, ten times pycryptodome's through ctypes
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from gateway.timeutil import utc_instant
 
 
 @lru_cache(maxsize=100_000)
@@ -36,7 +40,44 @@ def _checksummed(value: str) -> str:
 Address = Annotated[str, Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]), AfterValidator(_checksummed)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"], description="ISO 4217 code")]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
-Amount = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=4, examples=["42.50"])]
+# Decimal inputs: a JSON number, or a string of the published pattern and nothing else (Python's
+# Decimal would also take "1_000", " 1 ", "1e3", "+1", ".5" and non-ASCII digits)
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
+POINTS_PER_UNIT_PATTERN = r"^[0-9]{1,4}(\.[0-9]{1,6})?$"
+
+
+def _written_as(pattern: str) -> Callable[[Any], Any]:
+    compiled = re.compile(pattern, re.ASCII)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and compiled.fullmatch(value) is None:
+            raise ValueError(f"must be a decimal number written as {pattern} (or a JSON number)")
+        return value
+
+    return check
+
+
+def _decimal_schema(pattern: str, number: dict[str, Any], example: str) -> WithJsonSchema:
+    """The published schema of a decimal input: what ``_written_as`` and the Field enforce."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}], "examples": [example]}
+    )
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_written_as(AMOUNT_PATTERN)),
+    Field(gt=0, max_digits=16, decimal_places=4),
+    _decimal_schema(AMOUNT_PATTERN, {"exclusiveMinimum": 0}, "42.50"),
+]
+PointsPerUnit = Annotated[
+    Decimal,
+    BeforeValidator(_written_as(POINTS_PER_UNIT_PATTERN)),
+    Field(gt=0, le=1000, decimal_places=6),
+    _decimal_schema(POINTS_PER_UNIT_PATTERN, {"exclusiveMinimum": 0, "maximum": 1000}, "1.5"),
+]
+# an instant in UTC; one that UTC cannot hold (year 10000 once converted) is invalid, not a 500
+Instant = Annotated[datetime, AfterValidator(utc_instant)]
 
 
 class Strict(BaseModel):
@@ -61,7 +102,7 @@ class PurchaseCreate(Strict):
     customer: CustomerRef
     amount: Amount
     currency: Currency
-    purchased_at: datetime
+    purchased_at: Instant
 
 
 PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]
@@ -130,7 +171,7 @@ class PartnerCreate(Strict):
     name: str = Field(min_length=1, max_length=120)
     treasury: Address
     currency: Currency
-    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)]
+    points_per_unit: PointsPerUnit
     issue_price: int = Field(gt=0, lt=2**63, description="settlement-token units (6 decimals) per point issued")
     reimbursement_rate: int = Field(ge=0, lt=2**63, description="settlement-token units per point redeemed")
     issuance_limit: int = Field(gt=0, lt=2**63, description="cap on unsettled issuance, settlement-token units")

@@ -3,7 +3,6 @@ Authenticated by the operator token."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Partner
-from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic
+from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic, PointsPerUnit
 from gateway.services import onboarding, partner_admin
 
 # every route: a client address that sent too many wrong operator tokens is refused (gateway/deps.py)
@@ -35,7 +34,7 @@ class PartnerRerate(BaseModel):
     issuance_limit: int | None = Field(
         default=None, gt=0, lt=2**63, description="cap on unsettled issuance (the store keeps 64-bit integers)"
     )
-    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=6)] | None = None
+    points_per_unit: PointsPerUnit | None = None
 
     @model_validator(mode="after")
     def _something(self) -> PartnerRerate:
