@@ -60,6 +60,9 @@ class PartnerOnboarding(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     partner_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # held by the request onboarding it until then: another one at the same name is refused (409);
+    # a crashed request's hold expires, and posting the same body again resumes it
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CustomerLink(Base):

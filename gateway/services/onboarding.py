@@ -4,11 +4,15 @@ on-chain registry, optional test funds on a local chain, and its API key (shown 
 from __future__ import annotations
 
 import hashlib
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 import requests
 from eth_account import Account
-from sqlalchemy import select
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.auth import new_api_key
@@ -21,8 +25,11 @@ from gateway.settings import GatewaySettings
 from network.direct import transact
 from network.errors import TransientRpcError
 from network.keys import load_keystore, write_keystore
+from network.store import utcnow
 
 LOCAL_KEYSTORE_PASSWORD = "local-keystore-password"  # local mode only
+log = logging.getLogger(__name__)
+CLAIM = timedelta(minutes=5)  # one request's hold on an onboarding: longer than its chain calls take
 
 
 def minter_key_name(partner_id: int) -> str:
@@ -38,35 +45,98 @@ def keystore_password(settings: GatewaySettings) -> str:
 
 def onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
     """Registers the partner on chain and in the store; returns it with its API key."""
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    password = keystore_password(settings)
+    record, minter = _claim(session, settings=settings, body=body, digest=digest, password=password)
     try:
-        return _onboard(session, chain=chain, settings=settings, body=body)
+        return _onboard(session, chain=chain, settings=settings, body=body, record=record, minter=minter)
     except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
-        session.rollback()
+        _release(session, record.id)
         raise ChainUnavailable(
             f"the chain cannot be reached ({type(exc).__name__}); post the same body again to finish the onboarding"
         ) from exc
+    except BaseException:
+        _release(session, record.id)
+        raise
 
 
-def _onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: PartnerCreate) -> tuple[Partner, str]:
+def _claim(
+    session: Session, *, settings: GatewaySettings, body: PartnerCreate, digest: str, password: str
+) -> tuple[PartnerOnboarding, LocalAccount]:
+    """The onboarding of ``body.name``, held by this request (for ``CLAIM`` at most): a new
+    record, whose insert is the hold (the name is unique), or one that was cut off, held again
+    by one conditional UPDATE. While another request holds it, or once it is done, the answer is
+    409 ``partner-exists``; with another body, 409 ``idempotency-conflict``."""
+    now = utcnow()
+    record = session.scalar(select(PartnerOnboarding).where(PartnerOnboarding.name == body.name))
+    if record is None:
+        minter = Account.create()
+        pending = _pending_keystore(settings, minter.address)
+        write_keystore(minter, password, pending)
+        record = PartnerOnboarding(
+            name=body.name, request_hash=digest, minter=minter.address, claimed_until=now + CLAIM
+        )
+        session.add(record)
+        try:
+            session.commit()
+            return record, minter
+        except IntegrityError:  # another request inserted it first, and holds it
+            session.rollback()
+            pending.unlink(missing_ok=True)
+        record = session.scalar(select(PartnerOnboarding).where(PartnerOnboarding.name == body.name))
+        assert record is not None
+    if record.status == "done":
+        raise PartnerExists(f"a partner named {body.name!r} is onboarded already (id {record.partner_id})")
+    if record.request_hash != digest:
+        raise IdempotencyConflict(f"the onboarding of {body.name!r} was started with another body")
+    held = session.execute(
+        update(PartnerOnboarding)
+        .where(
+            PartnerOnboarding.id == record.id,
+            PartnerOnboarding.status == "pending",
+            or_(PartnerOnboarding.claimed_until.is_(None), PartnerOnboarding.claimed_until < now),
+        )
+        .values(claimed_until=now + CLAIM)
+    ).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    if held != 1:
+        raise PartnerExists(
+            f"a partner named {body.name!r} is being onboarded by another request; if it was cut off, "
+            f"post the same body again after {int(CLAIM.total_seconds())} s"
+        )
+    return record, load_keystore(_pending_keystore(settings, record.minter), password)
+
+
+def _release(session: Session, record_id: int) -> None:
+    """Ends this request's hold on an onboarding that did not finish: the same body posted
+    again resumes it at once."""
+    session.rollback()
+    try:
+        session.execute(
+            update(PartnerOnboarding)
+            .where(PartnerOnboarding.id == record_id, PartnerOnboarding.status == "pending")
+            .values(claimed_until=None)
+        )
+        session.commit()
+    except Exception:  # the store failed too: the hold expires by itself
+        session.rollback()
+        log.exception("could not release the hold on onboarding %s", record_id)
+
+
+def _onboard(
+    session: Session,
+    *,
+    chain: Chain,
+    settings: GatewaySettings,
+    body: PartnerCreate,
+    record: PartnerOnboarding,
+    minter: LocalAccount,
+) -> tuple[Partner, str]:
     """Resumable: the record of the onboarding and the minter's keystore are written before the
     chain is touched, so a crash anywhere leaves something to finish, not an unknown partner on
     chain. Posting the same body again (same name) finishes it; each step checks the chain first."""
     c = chain.contracts
     password = keystore_password(settings)
-    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    record = session.scalar(select(PartnerOnboarding).where(PartnerOnboarding.name == body.name))
-    if record is not None and record.status == "done":
-        raise PartnerExists(f"a partner named {body.name!r} is onboarded already (id {record.partner_id})")
-    if record is not None and record.request_hash != digest:
-        raise IdempotencyConflict(f"the onboarding of {body.name!r} was started with another body")
-    if record is None:
-        minter = Account.create()
-        write_keystore(minter, password, _pending_keystore(settings, minter.address))
-        record = PartnerOnboarding(name=body.name, request_hash=digest, minter=minter.address)
-        session.add(record)
-        session.commit()
-    else:
-        minter = load_keystore(_pending_keystore(settings, record.minter), password)
     partner_id = c.partner_id_of(minter.address)
     if partner_id == 0:
         transact_as_operator(
@@ -94,7 +164,7 @@ def _onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body:
         issuance_limit=body.issuance_limit,
     )
     session.add(partner)
-    record.status, record.partner_id = "done", partner_id
+    record.status, record.partner_id, record.claimed_until = "done", partner_id, None
     session.commit()
     _pending_keystore(settings, minter.address).unlink(missing_ok=True)
     return partner, key.key
