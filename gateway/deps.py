@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hmac
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_dependant, solve_dependencies
+from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope
 
 from gateway import auth
 from gateway.chain import Chain, get_chain
@@ -22,12 +27,13 @@ from gateway.errors import RateLimited, Unauthorized
 from gateway.models import Partner
 from gateway.ratelimit import Decision, RateLimiter, get_client_rate_limiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
-from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of
+from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of_app
 from network.store import open_store
 
 log = logging.getLogger(__name__)
 SettingsDep = Annotated[GatewaySettings, Depends(settings_dependency)]
 KEY_CACHE_TTL_S = 1.0  # a verified API key is trusted this long without a store read
+PARTNER_ID = "coalition.partner_id"  # scope key: the partner whose key was checked before the body
 
 
 _stores: dict[str, sessionmaker[Session]] = {}
@@ -82,11 +88,20 @@ def _partner_of_key(session: Session, key: str) -> Partner:
 
 
 def current_partner(
+    request: Request,
     session: SessionDep,
     limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Partner:
-    partner = _partner_of_key(session, _bearer(authorization))
+    key = _bearer(authorization)
+    partner_id = request.scope.get(PARTNER_ID)
+    if partner_id is not None:  # checked and rate-limited before the body was read: the row, the key again
+        partner = session.get(Partner, partner_id)
+        session.commit()
+        if partner is None or not auth.matches(key, partner.api_key_hash):
+            raise Unauthorized("unknown API key")
+        return partner
+    partner = _partner_of_key(session, key)
     decision = limiter.take(partner.api_key_prefix)  # per key, a Redis round trip per lease
     if not decision.allowed:
         session.commit()
@@ -156,8 +171,8 @@ def _refuse(limiter: RateLimiter, decision: Decision) -> RateLimited:
     )
 
 
-def _limiter_of(request: Request, settings: GatewaySettings) -> RateLimiter:
-    override = request.app.dependency_overrides.get(get_rate_limiter)
+def _limiter_of(app: Any, settings: GatewaySettings) -> RateLimiter:
+    override = app.dependency_overrides.get(get_rate_limiter)
     return override() if override is not None else limiter_for(settings)
 
 
@@ -165,9 +180,16 @@ async def current_partner_id(request: Request, authorization: Annotated[str | No
     """The partner of the API key, for the hot paths: no thread and no store read while the
     key is in :class:`VerifiedKeys` and the rate limit has a lease (see ``gateway/ratelimit.py``);
     the settings and the limiter are looked up here rather than as dependencies (see
-    :func:`gateway.settings.settings_of`)."""
-    settings = settings_of(request)
-    limiter = _limiter_of(request, settings)
+    :func:`gateway.settings.settings_of`). Checked once: on a route with a body, before the body
+    was read (:func:`authenticate_first`)."""
+    partner_id = request.scope.get(PARTNER_ID)
+    return partner_id if partner_id is not None else await _authenticate_partner(request.scope, authorization)
+
+
+async def _authenticate_partner(scope: Scope, authorization: str | None) -> int:
+    """The partner of the key, remembered in the request's ``scope`` (see current_partner_id)."""
+    settings = settings_of_app(scope["app"])
+    limiter = _limiter_of(scope["app"], settings)
     key = _bearer(authorization)
     hit = _verified.get(key)
     if hit is None:
@@ -183,6 +205,7 @@ async def current_partner_id(request: Request, authorization: Annotated[str | No
         decision = await run_in_threadpool(limiter.take, prefix)
     if not decision.allowed:
         raise _refuse(limiter, decision)
+    scope[PARTNER_ID] = partner_id
     return partner_id
 
 
@@ -283,6 +306,74 @@ def current_operator(
         if not counted.allowed:
             raise client_refused(limiter, counted, "operator credential attempts") from None
         raise
+
+
+_dependants: dict[Callable[..., Any], Dependant] = {}
+
+
+async def _run_dependency(request: Request, call: Callable[..., Any]) -> Any:
+    """``call`` solved and called as FastAPI would (its own dependencies, the app's overrides)."""
+    call = request.app.dependency_overrides.get(call, call)
+    dependant = _dependants.get(call)
+    if dependant is None:
+        dependant = _dependants[call] = get_dependant(path="", call=call)
+    solved = await solve_dependencies(
+        request=request,
+        dependant=dependant,
+        dependency_overrides_provider=request.app,
+        async_exit_stack=request.scope["fastapi_inner_astack"],
+        embed_body_fields=False,
+    )
+    if solved.errors:
+        raise RequestValidationError(solved.errors)
+    if inspect.iscoroutinefunction(call):
+        return await call(**solved.values)
+    return await run_in_threadpool(call, **solved.values)
+
+
+async def _partner_first(scope: Scope, receive: Receive) -> None:
+    authorization = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+    await _authenticate_partner(scope, authorization.decode("latin-1") if authorization is not None else None)
+
+
+async def _operator_first(scope: Scope, receive: Receive) -> None:
+    # the route's own OperatorDep runs it again: it only peeks at the address's bucket when the
+    # token is right, and a wrong one is refused here, so an attempt is counted once
+    await _run_dependency(Request(scope, receive), current_operator)
+
+
+# credential dependency -> its check before the body is read
+FIRST_CHECKS: dict[Callable[..., Any], Callable[[Scope, Receive], Awaitable[None]]] = {
+    current_partner_id: _partner_first,
+    current_partner: _partner_first,
+    current_operator: _operator_first,
+}
+_CHECK_ATTRIBUTE = "coalition_first_check"
+
+
+def _first_check(dependant: Dependant) -> Callable[[Scope, Receive], Awaitable[None]] | None:
+    for sub in dependant.dependencies:
+        check = FIRST_CHECKS.get(sub.call) if sub.call is not None else None  # type: ignore[arg-type]
+        if check is None:
+            check = _first_check(sub)
+        if check is not None:
+            return check
+    return None
+
+
+async def authenticate_first(scope: Scope, receive: Receive) -> None:
+    """Runs the credential check of the matched route before its body is read (called by
+    ``gateway/guard.py`` when the route first pulls the body); a route without credentials
+    (sign-in, the dashboard's forms) has none. The check is found once per route."""
+    route = scope.get("route")
+    check = getattr(route, _CHECK_ATTRIBUTE, False)
+    if check is False:
+        dependant = getattr(route, "dependant", None)
+        check = _first_check(dependant) if dependant is not None else None
+        if route is not None:
+            setattr(route, _CHECK_ATTRIBUTE, check)
+    if check is not None:
+        await check(scope, receive)
 
 
 CurrentPartner = Annotated[Partner, Depends(current_partner)]

@@ -65,6 +65,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
+    "content-too-large": (413, "The request body is larger than the gateway accepts"),
+    # --- request limits (add above this line)
 }
 
 
@@ -129,6 +131,8 @@ CustodialReleasePending = _error("custodial-release-pending")
 NothingToSettle = _error("nothing-to-settle")
 ChainRejected = _error("chain-rejected")
 # --- operator: partners, settlement, reconciliation (add above this line)
+ContentTooLarge = _error("content-too-large")
+# --- request limits (add above this line)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -189,6 +193,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # 400: FastAPI's "There was an error parsing the body" (bytes that are not JSON text): invalid input
     slugs = {400: "validation-error", 401: "unauthorized", 403: "forbidden", 404: "not-found"}
     slugs[405] = "method-not-allowed"
+    slugs[413] = "content-too-large"  # e.g. Starlette's own form limits
     slug = slugs.get(exc.status_code, "internal-error")
     return problem(slug, str(exc.detail), str(request.url.path))
 

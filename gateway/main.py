@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import errors
 from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
+from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
@@ -46,7 +47,9 @@ def create_app() -> FastAPI:
     )
     for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
+    app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
+    app.add_exception_handler(Refused, refused_handler)
     app.add_exception_handler(TransientRpcError, errors.chain_error_handler)
     app.add_exception_handler(ChainMismatchError, errors.chain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)

@@ -68,7 +68,12 @@ def _public(p: Partner) -> PartnerPublic:
     response_model=PartnerCreated,
     summary="Onboard a partner (on chain) and issue its API key",
     responses=problem_responses(
-        "unauthorized", "validation-error", "partner-exists", "idempotency-conflict", "chain-unavailable"
+        "unauthorized",
+        "validation-error",
+        "partner-exists",
+        "idempotency-conflict",
+        "chain-unavailable",
+        "content-too-large",
     ),
 )
 def create_partner(

@@ -72,6 +72,7 @@ def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
         "currency-not-accepted",
         "no-points",
         "amount-too-large",
+        "content-too-large",
     ),
 )
 async def post_purchase(body: PurchaseCreate, partner_id: CurrentPartnerId, request: Request) -> Response:
@@ -97,7 +98,7 @@ async def post_purchase(body: PurchaseCreate, partner_id: CurrentPartnerId, requ
     "/batch",
     response_model=PurchaseBatchOutcome,
     summary=f"Post up to {MAX_BATCH} purchases at once (end-of-day files, e-shops)",
-    responses=problem_responses("unauthorized", "rate-limited", "validation-error"),
+    responses=problem_responses("unauthorized", "rate-limited", "validation-error", "content-too-large"),
 )
 async def post_purchase_batch(body: PurchaseBatchCreate, partner_id: CurrentPartnerId, request: Request) -> Response:
     """Each purchase is handled as if it were posted alone to ``POST /v1/purchases``: its own
