@@ -272,8 +272,8 @@ def test_unit_an_amount_not_written_as_published_is_refused_everywhere(client, p
     assert [e["field"] for e in assert_problem(r, "validation-error")["errors"]] == ["body.amount"]
     r = client.post("/v1/purchases/batch", headers=partner.headers, json={"purchases": [purchase_body(amount=amount)]})
     assert r.status_code == 200 and r.json()["results"][0]["problem"]["type"] == "/problems/validation-error"
-    r = client.post("/v1/purchases/p-1/refunds", headers=partner.headers, json={"refund_id": "r-1", "amount": amount})
-    assert [e["field"] for e in assert_problem(r, "validation-error")["errors"]] == ["body.amount"]
+    with pytest.raises(ValidationError, match="amount"):  # the route needs a chain: over HTTP in the e2e test
+        RefundCreate.model_validate({"refund_id": "r-1", "amount": amount})
     assert_nothing_stored(sessions, partner.id)
     r = client.post("/v1/operator/partners", headers=OPERATOR, json=PARTNER_BODY | {"points_per_unit": amount})
     assert "body.points_per_unit" in [e["field"] for e in assert_problem(r, "validation-error")["errors"]]

@@ -369,6 +369,7 @@ def test_no_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, 
 
 def test_allow_loopback_is_off_by_default_and_for_local_mode_only() -> None:
     production = {"operator_token": "o" * 32, "secrets_key": "s" * 32, "rpc_url": "https://rpc.example.com"}
+    production |= {"chain_id": 8453, "public_url": "https://gateway.example.com"}  # named outside local mode
     assert GatewaySettings(mode="rpc", **production).webhook_allow_loopback is False
     assert GatewaySettings(mode="local").webhook_allow_loopback is False
     assert GatewaySettings(mode="local", webhook_allow_loopback=True).webhook_allow_loopback is True
