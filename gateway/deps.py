@@ -368,8 +368,11 @@ async def authenticate_first(scope: Scope, receive: Receive) -> None:
     route = scope.get("route")
     check = getattr(route, _CHECK_ATTRIBUTE, False)
     if check is False:
+        # only a route whose body FastAPI reads before the dependencies: on any other, a later
+        # receive (a streamed answer listening for a disconnect) comes after the route's own check
         dependant = getattr(route, "dependant", None)
-        check = _first_check(dependant) if dependant is not None else None
+        has_body = getattr(route, "body_field", None) is not None
+        check = _first_check(dependant) if dependant is not None and has_body else None
         if route is not None:
             setattr(route, _CHECK_ATTRIBUTE, check)
     if check is not None:
