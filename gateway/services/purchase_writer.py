@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -87,21 +88,7 @@ class Submission:
 def view_of(session: Session, purchase: Purchase) -> PurchaseView:
     """The view of a stored purchase, its status read from its outbox entry."""
     name, tx_hash, batch_id, reason = status_of(session, purchase)
-    return PurchaseView(
-        purchase_id=purchase.purchase_id,
-        status=name,
-        customer_wallet=purchase.customer_wallet,
-        amount=purchase.amount,
-        currency=purchase.currency,
-        points=purchase.points,
-        rule=purchase.rule,
-        seq=purchase.seq,
-        purchased_at=as_utc(purchase.purchased_at),
-        accepted_at=as_utc(purchase.created_at),
-        tx_hash=tx_hash,
-        batch_id=batch_id,
-        failure_reason=reason,
-    )
+    return _view(purchase, name, tx_hash=tx_hash, batch_id=batch_id, failure_reason=reason)
 
 
 def first_answer(purchase: Purchase) -> PurchaseView:
@@ -109,9 +96,13 @@ def first_answer(purchase: Purchase) -> PurchaseView:
     yet. A duplicate post is answered this, byte for byte, whatever the purchase became since
     (an idempotent retry must not tell apart whether the first attempt arrived; where it stands
     now is for ``GET``, the status URL and the webhooks)."""
+    return _view(purchase, "accepted")
+
+
+def _view(purchase: Purchase, status: str, **chain: Any) -> PurchaseView:
     return PurchaseView(
         purchase_id=purchase.purchase_id,
-        status="accepted",
+        status=status,
         customer_wallet=purchase.customer_wallet,
         amount=purchase.amount,
         currency=purchase.currency,
@@ -120,6 +111,7 @@ def first_answer(purchase: Purchase) -> PurchaseView:
         seq=purchase.seq,
         purchased_at=as_utc(purchase.purchased_at),
         accepted_at=as_utc(purchase.created_at),
+        **chain,
     )
 
 
