@@ -16,6 +16,7 @@ from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
+from gateway.routes import docs as docs_pages
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
 
@@ -44,9 +45,12 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
         "Errors are application/problem+json with a stable `type` (`/problems/<slug>`).",
+        docs_url=None,  # served by gateway/routes/docs.py from vendored files: no CDN
+        redoc_url=None,
     )
     for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
+    app.include_router(docs_pages.router)
     app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
     app.add_exception_handler(Refused, refused_handler)
