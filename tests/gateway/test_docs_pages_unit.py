@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """``/docs`` and ``/redoc`` load nothing from outside the gateway: every script, style sheet and
 icon they reference is a local path that this gateway answers, and the vendored files are
 exactly those recorded in gateway/static/vendor/SOURCES.md (the npm packages' own files).
