@@ -7,6 +7,7 @@ status, and a detail that says what was wrong and what to do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -66,6 +67,197 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
+    # --- request limits (add above this line)
+}
+
+# slug -> (an example detail, how to fix it): the problem pages (/problems/<slug>) and the OpenAPI
+# examples. Every slug of PROBLEMS has its entry (a test says which are missing).
+PROBLEM_HELP: dict[str, tuple[str, str]] = {
+    "validation-error": (
+        "body.customer.wallet: must be a checksummed (EIP-55) 20-byte hex address",
+        "Correct each field named in `errors` (and in the detail) as its message says, then send the request again; "
+        "the schema of every body is in the OpenAPI document (/openapi.json).",
+    ),
+    "unauthorized": (
+        "unknown API key",
+        "Send the header `Authorization: Bearer <key>`: a partner's API key (given once at onboarding), the operator "
+        "token, or a customer token from POST /v1/auth/session, as the operation asks.",
+    ),
+    "forbidden": (
+        "this key may not do that",
+        "Use the credentials of the party the operation belongs to (a partner key, the operator token).",
+    ),
+    "not-found": (
+        "no purchase 'order-1042' of this partner",
+        "Check the id in the path. Ids are per partner: another partner's purchase, refund, customer or endpoint "
+        "answers 404 as one that does not exist.",
+    ),
+    "method-not-allowed": (
+        "Method Not Allowed",
+        "Use one of the methods the OpenAPI document lists for this path.",
+    ),
+    "idempotency-conflict": (
+        "purchase_id 'order-1042' was first posted with another body; use a new purchase_id",
+        "Send the same id only to retry the same request, with the same body. For a different request, use a new id.",
+    ),
+    "partner-exists": (
+        "a partner named 'Corner Bakery' is onboarded already (id 3)",
+        "Choose another name, or post the exact body of the first onboarding to resume it.",
+    ),
+    "customer-not-linked": (
+        "customer ref 'loyalty-0042' is not linked to a wallet; link it first",
+        "Link the ref first (PUT /v1/customers/{ref}/wallet with the customer's signature, or POST "
+        "/v1/customers/{ref}/custodial-wallet), or name the customer by `wallet` instead.",
+    ),
+    "currency-not-accepted": (
+        "partner earns points on EUR purchases, not USD",
+        "Post the purchase in the partner's currency (its earn rule); the operator can change the rule.",
+    ),
+    "no-points": (
+        "0.10 EUR earns no points at 1.5 per unit",
+        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down).",
+    ),
+    "amount-too-large": (
+        "2000000 EUR is above the largest purchase accepted (1000000)",
+        "Check the amount (units of the currency, not cents); a larger purchase must be split or is refused.",
+    ),
+    "partner-suspended": (
+        "partner 3 is suspended; purchases are not accepted",
+        "Ask the network's operator why the partner is suspended; nothing is accepted until it is reactivated.",
+    ),
+    "rate-limited": (
+        "more than 200 requests a second (burst 400) with this key; retry after 1 s",
+        "Wait the seconds of the Retry-After header, then retry; send fewer requests a second (or use the batch "
+        "endpoint).",
+    ),
+    "chain-unavailable": (
+        "the chain cannot be reached (ConnectionError); retry later",
+        "Retry later, with backoff: nothing was changed. Posting the same request with the same id is safe.",
+    ),
+    "internal-error": (
+        "an unexpected error occurred; it was logged",
+        "Retry later with the same id (requests are idempotent); if it persists, tell the operator the time and path.",
+    ),
+    "sku-exists": (
+        "a reward with sku 'COFFEE-1' exists already; change it with PATCH",
+        "Change the existing reward with PATCH /v1/rewards/{sku}, or choose another sku.",
+    ),
+    "reward-unavailable": (
+        "reward 'COFFEE-1' is not active",
+        "Activate the reward (PATCH /v1/rewards/{sku} with active: true) or offer another one.",
+    ),
+    "out-of-stock": (
+        "reward 'COFFEE-1' has 0 left; 1 asked",
+        "Ask for fewer units, or raise the stock with PATCH /v1/rewards/{sku}.",
+    ),
+    "consent-required": (
+        "send the customer's signed consent (POST /v1/redemptions/consent gives the typed data to sign); only a "
+        "custodial customer named by its custodian partner's own ref is redeemed without one",
+        "Get the typed data from POST /v1/redemptions/consent, have the customer's wallet sign it "
+        "(eth_signTypedData_v4) and post the redemption with `consent`.",
+    ),
+    "invalid-signature": (
+        "the consent is not signed by 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 for 500 points at partner 3 with "
+        "ref loyalty-0042",
+        "Have the customer's own wallet sign the exact typed data of POST /v1/redemptions/consent, with the same "
+        "redemption_id, sku, quantity, nonce and deadline.",
+    ),
+    "signature-expired": (
+        "the consent's deadline 1767225600 has passed; ask the customer to sign again",
+        "Ask for a new consent (POST /v1/redemptions/consent) and have the customer sign it again.",
+    ),
+    "nonce-used": (
+        "nonce 1234 of 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was used by another redemption: a consent works once",
+        "Ask for a new consent: each signed consent redeems once.",
+    ),
+    "insufficient-points": (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 has 120 points, 0 of them promised to redemptions in flight; "
+        "500 needed",
+        "Offer a reward the customer's balance covers (GET /v1/customers/{ref}/balance).",
+    ),
+    # --- redemptions and rewards (add above this line)
+    "purchase-not-confirmed": (
+        "purchase 'order-1042' is submitted: it can be refunded once confirmed on chain",
+        "Wait until the purchase is confirmed (its status_url, or the purchase.confirmed webhook), then refund.",
+    ),
+    "refund-exceeds-purchase": (
+        "the 63 points of purchase 'order-1042' are refunded",
+        "Refund at most what remains of the purchase (GET /v1/purchases/{purchase_id}/refunds lists what was).",
+    ),
+    "refund-window-closed": (
+        "purchase 'order-1042' was minted in batch 17, whose refund window closed at 2026-12-23T10:00:00Z: its "
+        "points can no longer be clawed back on chain",
+        "Points can no longer be clawed back for this purchase; settle the refund outside the network.",
+    ),
+    "webhook-url-not-allowed": (
+        "10.0.0.5 is a private address: webhooks go to public addresses only",
+        "Register an https URL whose host is public (not loopback, private or link-local) and resolves.",
+    ),
+    "too-many-webhooks": (
+        "at most 20 endpoints; delete one first",
+        "Delete an endpoint you no longer use (DELETE /v1/webhooks/{endpoint_id}), or subscribe one endpoint to "
+        "more event types.",
+    ),
+    # --- refunds, webhooks, rate limit (add above this line)
+    "challenge-unknown": (
+        "no challenge with this nonce was issued here for this purpose",
+        "Ask for a new challenge (POST /v1/auth/challenge or /v1/customers/{ref}/wallet-challenge) and sign that "
+        "exact message.",
+    ),
+    "challenge-mismatch": (
+        "the message differs from the one issued for this nonce",
+        "Sign the message exactly as the challenge gave it, for the same customer ref, and send it to this gateway.",
+    ),
+    "challenge-expired": (
+        "the challenge has expired; ask for a new one",
+        "Ask for a new challenge and have it signed within its expiry (10 minutes by default).",
+    ),
+    "challenge-used": (
+        "this challenge was used already; ask for a new one",
+        "Ask for a new challenge: each one is used once.",
+    ),
+    "wallet-signature-invalid": (
+        "the signature is not the message's address signing this exact message",
+        "Sign the message with the wallet of the address it names (personal_sign), without changing a character.",
+    ),
+    "customer-already-linked": (
+        "customer 'loyalty-0042' is linked to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 already",
+        "Use the existing link (GET /v1/customers/{ref}); a custodial wallet must be released before the ref is "
+        "linked to another wallet.",
+    ),
+    "wallet-not-custodial": (
+        "customer 'loyalty-0042' is linked to their own wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "Nothing to release: the customer holds the key of this wallet already.",
+    ),
+    "custodial-wallet-released": (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was released to its customer already",
+        "Nothing to do: the key was handed over once; the customer signs for this wallet themselves now.",
+    ),
+    "custodial-limit-reached": (
+        "custodial wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 may spend 10000 points in any 24 h on its "
+        "custodian's word; 9500 spent, 1000 asked",
+        "Wait until older spending leaves the 24 h window, or have the customer take ownership of the wallet and sign.",
+    ),
+    "custodial-release-pending": (
+        "the release of 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was asked for; its key is available from "
+        "2026-01-04T09:30:00Z",
+        "Call again from `available_at` (the Retry-After header gives the seconds), or cancel the release with DELETE.",
+    ),
+    # --- customers and custody (add above this line)
+    "nothing-to-settle": (
+        "no Earned, Redeemed or Reversed event in blocks 1201..1250 (indexed through 1250); period 4 is the last "
+        "settled",
+        "Nothing to do: settle again once partners have issued or redeemed points.",
+    ),
+    "chain-rejected": (
+        "the registry refused the transaction: PartnerRegistryUnknownPartner(7)",
+        "Read the reason in the detail; correct the request (or the partner's state on chain) before trying again.",
+    ),
+    # --- operator: partners, settlement, reconciliation (add above this line)
+    "content-too-large": (
+        "the request body is over 1048576 bytes, the most this gateway accepts",
+        "Send a smaller body: split a batch of purchases into several requests.",
+    ),
     # --- request limits (add above this line)
 }
 
@@ -179,13 +371,27 @@ async def gateway_error_handler(request: Request, exc: Exception) -> JSONRespons
     return response
 
 
+DETAIL_FIELDS_SHOWN = 5  # a detail names the first few fields; `errors` lists every one
+
+
+def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic's errors as the ``errors`` of a validation problem: field path, message, kind."""
+    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in errors]
+
+
+def validation_detail(errors: Sequence[Mapping[str, str]]) -> str:
+    """The human-readable detail of a validation problem: each field with its reason,
+    ``body.customer.wallet: must be a checksummed (EIP-55) 20-byte hex address; body.amount: ...``."""
+    reasons = [f"{e['field'] or 'the body'}: {e['message'].removeprefix('Value error, ')}" for e in errors]
+    more = len(reasons) - DETAIL_FIELDS_SHOWN
+    shown = "; ".join(reasons[:DETAIL_FIELDS_SHOWN])
+    return shown + (f"; and {more} more (see errors)" if more > 0 else "") if reasons else "the request is not valid"
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in exc.errors()
-    ]
-    fields = ", ".join(e["field"] for e in errors)
-    return problem("validation-error", f"invalid fields: {fields}", str(request.url.path), errors=errors)
+    errors = field_errors(exc.errors())
+    return problem("validation-error", validation_detail(errors), str(request.url.path), errors=errors)
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from gateway.deps import stop_purchase_writers
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
 from gateway.routes import docs as docs_pages
+from gateway.routes import problems as problem_pages
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
 
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
     app.include_router(docs_pages.router)
+    app.include_router(problem_pages.router)
     app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
     app.add_exception_handler(Refused, refused_handler)

@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for
-from gateway.errors import PROBLEMS, GatewayError, NotFound, problem_responses, problem_type
+from gateway.errors import (
+    PROBLEMS,
+    GatewayError,
+    NotFound,
+    field_errors,
+    problem_responses,
+    problem_type,
+    validation_detail,
+)
 from gateway.schemas import (
     MAX_BATCH,
     Ident,
@@ -150,11 +158,9 @@ def _rejected(index: int, purchase_id: str | None, exc: Exception) -> dict[str, 
         slug, detail, extra = exc.slug, exc.detail, {}
     else:
         assert isinstance(exc, ValidationError)
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in exc.errors()
-        ]
+        errors = field_errors(exc.errors())
         slug, extra = "validation-error", {"errors": errors}
-        detail = "invalid fields: " + ", ".join(e["field"] for e in errors)
+        detail = validation_detail(errors)
     code, title = PROBLEMS[slug]
     problem = {"type": problem_type(slug), "title": title, "status": code, "detail": detail, **extra}
     return {"index": index, "purchase_id": purchase_id, "outcome": "rejected", "purchase": None, "problem": problem}
