@@ -329,30 +329,82 @@ ContentTooLarge = _error("content-too-large")
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "description": "An error, as application/problem+json (RFC 9457). Branch on `type`, show `detail`.",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "description": "stable: /problems/<slug>"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}, "description": "validation-error only"},
+        "type": {
+            "type": "string",
+            "description": "Stable: /problems/<slug>, a page that says what it means and how to fix it",
+            "enum": [problem_type(slug) for slug in PROBLEMS],
+            "examples": ["/problems/validation-error"],
+        },
+        "title": {
+            "type": "string",
+            "description": "The problem type's title, the same for every answer of this type",
+            "examples": [PROBLEMS["validation-error"][1]],
+        },
+        "status": {"type": "integer", "description": "The HTTP status of the answer", "examples": [422]},
+        "detail": {
+            "type": "string",
+            "description": "What was wrong with this request, for a person",
+            "examples": [PROBLEM_HELP["validation-error"][0]],
+        },
+        "instance": {"type": "string", "description": "The path of the request", "examples": ["/v1/purchases"]},
+        "errors": {
+            "type": "array",
+            "description": "validation-error only: every invalid field",
+            "items": {
+                "type": "object",
+                "description": "One invalid field",
+                "properties": {
+                    "field": {"type": "string", "description": "Where: body.<path>, query.<name>, path.<name>"},
+                    "message": {"type": "string", "description": "Why it is invalid"},
+                    "kind": {"type": "string", "description": "A stable code of the reason (pydantic's error type)"},
+                },
+            },
+        },
     },
+    "examples": [],  # filled below, once problem_example is defined
+}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}  # gateway/openapi.py publishes PROBLEM_SCHEMA there
+EXAMPLE_FIELD_ERROR = {
+    "field": "body.customer.wallet",
+    "message": "Value error, must be a checksummed (EIP-55) 20-byte hex address",
+    "kind": "value_error",
 }
 
 
+def problem_example(slug: str) -> dict[str, Any]:
+    """An answer of the problem ``slug`` as the API gives it (its detail from PROBLEM_HELP)."""
+    status, title = PROBLEMS[slug]
+    example: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
+    example["detail"] = PROBLEM_HELP[slug][0]
+    if slug == "validation-error":
+        example["errors"] = [EXAMPLE_FIELD_ERROR]
+    return example
+
+
+PROBLEM_SCHEMA["examples"] = [problem_example("validation-error") | {"instance": "/v1/purchases"}]
+
+
 def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problems a route can answer, grouped by status."""
+    """OpenAPI ``responses`` for the problems a route can answer, grouped by status, each with
+    an example answer per problem type."""
     by_status: dict[int, list[str]] = {}
     for slug in slugs:
         by_status.setdefault(PROBLEMS[slug][0], []).append(slug)
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, names in sorted(by_status.items()):
+        examples = {s: {"summary": PROBLEMS[s][1], "value": problem_example(s)} for s in names}
+        responses[status] = {
             "description": "; ".join(f"{problem_type(s)}: {PROBLEMS[s][1]}" for s in names),
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "examples": examples}},
         }
-        for status, names in sorted(by_status.items())
-    }
+        if status == 429:
+            responses[status]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}
+            }
+    return responses
 
 
 def problem(slug: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:

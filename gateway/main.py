@@ -11,16 +11,42 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import errors
+from gateway import errors, openapi
 from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
 from gateway.guard import Refused, RequestGuard, refused_handler
-from gateway.routes import customers, dashboard, operator, purchases, redemptions, refunds, settlement, webhooks
+from gateway.routes import (
+    customers,
+    dashboard,
+    operator,
+    purchases,
+    redemptions,
+    refunds,
+    settlement,
+    webhook_events,
+    webhooks,
+)
 from gateway.routes import docs as docs_pages
 from gateway.routes import problems as problem_pages
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
 
+DESCRIPTION = """Partners post purchases (points are minted to the customer), redemptions and refunds.
+
+**Credentials.** Every call sends `Authorization: Bearer <token>` ("Authorize" above): a partner's API key
+(`partnerKey`, given once at onboarding) for the partner API, the operator token (`operatorToken`) for
+`/v1/operator/...`, a customer token from `POST /v1/auth/session` (`customerToken`) for `/v1/me/...`.
+Credentials are checked before the body is read.
+
+**Retries.** Every write is idempotent on the id the partner gives it (`purchase_id`, `refund_id`,
+`redemption_id`): the same id with the same body answers the first answer again; with another body, 409.
+
+**Errors** are `application/problem+json` with a stable `type`: `/problems/<slug>` is a page that says what
+it means and how to fix it (`/problems` lists them). A `validation-error` names each field and its reason.
+
+**Webhooks.** What the gateway POSTs to your endpoints, event by event, is in the `webhooks` section; each
+body is signed (`Coalition-Signature`; `partners/webhooks.py` verifies it).
+"""
 GC_THRESHOLDS = (20_000, 20, 20)  # fewer young collections: requests allocate a lot that dies at once
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
@@ -44,15 +70,16 @@ def create_app() -> FastAPI:
         telemetry=None if get_settings().request_telemetry else NO_TELEMETRY,
         title="Coalition loyalty network",
         version="0.1.0",
-        description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
-        "Errors are application/problem+json with a stable `type` (`/problems/<slug>`).",
+        description=DESCRIPTION,
         docs_url=None,  # served by gateway/routes/docs.py from vendored files: no CDN
         redoc_url=None,
+        webhooks=webhook_events.router,  # documentation of what the gateway POSTs to partners
     )
     for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
         app.include_router(module.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
+    openapi.install(app)  # security schemes, problem responses: gateway/openapi.py
     app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
     app.add_exception_handler(Refused, refused_handler)
@@ -64,6 +91,7 @@ def create_app() -> FastAPI:
 
     @app.get("/healthz", tags=["meta"], summary="Liveness")
     def healthz() -> dict[str, str]:
+        """Answers 200 while the process serves requests; it checks neither the chain nor the store."""
         return {"status": "ok"}
 
     return app

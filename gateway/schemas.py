@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import sha3  # safe-pysha3: keccak-256 in C, ten times pycryptodome's through ctypes
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from gateway.errors import PROBLEMS, problem_type
 from gateway.timeutil import utc_instant
 
 
@@ -37,7 +38,9 @@ def _checksummed(value: str) -> str:
     return value
 
 
-Address = Annotated[str, Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]), AfterValidator(_checksummed)]
+EXAMPLE_WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+EXAMPLE_TX = "0x8f1c9a7de3b2c4a5f60718293a4b5c6d7e8f90123456789abcdef0123456789a"
+Address = Annotated[str, Field(examples=[EXAMPLE_WALLET]), AfterValidator(_checksummed)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"], description="ISO 4217 code")]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 # Decimal inputs: a JSON number, or a string of the published pattern and nothing else (Python's
@@ -85,10 +88,17 @@ class Strict(BaseModel):
 
 
 class CustomerRef(Strict):
-    """Either the customer's wallet, or the partner's own reference linked to one."""
+    """The customer: either their wallet, or the partner's own reference linked to one (exactly one of the two)."""
 
-    wallet: Address | None = None
-    ref: Ident | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [{"wallet": EXAMPLE_WALLET}, {"ref": "loyalty-0042"}]})
+
+    wallet: Address | None = Field(default=None, description="The customer's wallet, EIP-55 checksummed")
+    ref: Ident | None = Field(
+        default=None,
+        description="The partner's own reference of the customer, linked to a wallet before "
+        "(PUT /v1/customers/{ref}/wallet or POST /v1/customers/{ref}/custodial-wallet)",
+        examples=["loyalty-0042"],
+    )
 
     @model_validator(mode="after")
     def _one(self) -> CustomerRef:
@@ -97,44 +107,127 @@ class CustomerRef(Strict):
         return self
 
 
+PURCHASE_EXAMPLE = {
+    "purchase_id": "order-1042",
+    "customer": {"wallet": EXAMPLE_WALLET},
+    "amount": "42.50",
+    "currency": "EUR",
+    "purchased_at": "2026-11-23T10:00:00Z",
+}
+
+
 class PurchaseCreate(Strict):
-    purchase_id: Ident = Field(description="The partner's own id of the purchase; the idempotency key")
-    customer: CustomerRef
-    amount: Amount
-    currency: Currency
-    purchased_at: Instant
+    """A purchase at the partner: the customer earns points on its amount at the partner's rate."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                PURCHASE_EXAMPLE,
+                {**PURCHASE_EXAMPLE, "purchase_id": "order-1043", "customer": {"ref": "loyalty-0042"}},
+            ]
+        }
+    )
+
+    purchase_id: Ident = Field(
+        description="The partner's own id of the purchase; the idempotency key", examples=["order-1042"]
+    )
+    customer: CustomerRef = Field(description="Who earns the points: their wallet, or the partner's ref of them")
+    amount: Amount = Field(
+        description="The amount paid, in units of the currency (not cents): a JSON number or a decimal string, "
+        "up to 4 decimals"
+    )
+    currency: Currency = Field(description="ISO 4217 code of the amount's currency; the partner's earn rule's")
+    purchased_at: Instant = Field(
+        description="When the purchase happened (RFC 3339 with an offset; kept in UTC)",
+        examples=["2026-11-23T10:00:00Z"],
+    )
 
 
 PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]
 
 
 class EarnRule(BaseModel):
-    currency: str
-    points_per_unit: Decimal
-    rounding: Literal["down"] = "down"
+    """The partner's earn rule the purchase's points were computed with."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"currency": "EUR", "points_per_unit": "1.5", "rounding": "down"}]}
+    )
+
+    currency: str = Field(description="ISO 4217 code the rule applies to")
+    points_per_unit: Decimal = Field(description="Points per unit of the currency")
+    rounding: Literal["down"] = Field(default="down", description="Points are amount × points_per_unit, rounded down")
+
+
+PURCHASE_PUBLIC_EXAMPLE = {
+    "purchase_id": "order-1042",
+    "status": "accepted",
+    "customer_wallet": EXAMPLE_WALLET,
+    "amount": "42.50",
+    "currency": "EUR",
+    "points": 63,
+    "rule": {"currency": "EUR", "points_per_unit": "1.5", "rounding": "down"},
+    "seq": 17,
+    "purchased_at": "2026-11-23T10:00:00Z",
+    "accepted_at": "2026-11-23T10:00:01.204000Z",
+    "tx_hash": None,
+    "batch_id": None,
+    "failure_reason": None,
+    "status_url": "https://gateway.example.com/v1/purchases/order-1042",
+}
 
 
 class PurchasePublic(BaseModel):
-    purchase_id: str
-    status: PurchaseStatusName
-    customer_wallet: str
-    amount: Decimal
-    currency: str
-    points: int
-    rule: EarnRule
-    seq: int
-    purchased_at: datetime
-    accepted_at: datetime
-    tx_hash: str | None = None
-    batch_id: int | None = None
-    failure_reason: str | None = None
-    status_url: str
+    """A purchase and where it stands."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                PURCHASE_PUBLIC_EXAMPLE,
+                {**PURCHASE_PUBLIC_EXAMPLE, "status": "confirmed", "tx_hash": EXAMPLE_TX, "batch_id": 5},
+            ]
+        }
+    )
+
+    purchase_id: str = Field(description="The partner's own id of the purchase")
+    status: PurchaseStatusName = Field(
+        description="accepted (stored, to be minted), held (waits for the partner's issuance headroom: a deposit or "
+        "a settlement), submitted (its transaction is sent), confirmed (minted on chain), failed (see failure_reason)"
+    )
+    customer_wallet: str = Field(description="The wallet the points are minted to")
+    amount: Decimal = Field(description="The amount paid, a decimal string")
+    currency: str = Field(description="ISO 4217 code of the amount")
+    points: int = Field(description="Points the customer earns: amount × the rule's points per unit, rounded down")
+    rule: EarnRule = Field(description="The earn rule in force when the purchase was accepted")
+    seq: int = Field(description="The partner's sequence number of the purchase (its order of acceptance)")
+    purchased_at: datetime = Field(description="When the purchase happened (UTC)")
+    accepted_at: datetime = Field(description="When the gateway stored it (UTC)")
+    tx_hash: str | None = Field(default=None, description="The minting transaction, once submitted")
+    batch_id: int | None = Field(default=None, description="The on-chain batch it was minted in, once confirmed")
+    failure_reason: str | None = Field(
+        default=None, description="Why it failed, or why it is held (a problem type and a sentence); else null"
+    )
+    status_url: str = Field(description="Where to GET the purchase's state")
 
 
 MAX_BATCH = 1000
 
 
 class PurchaseBatchCreate(Strict):
+    """Up to 1,000 purchases at once (end-of-day files, e-shops)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "purchases": [
+                        PURCHASE_EXAMPLE,
+                        {**PURCHASE_EXAMPLE, "purchase_id": "order-1044", "amount": "9.90"},
+                    ]
+                }
+            ]
+        }
+    )
+
     purchases: list[Any] = Field(
         min_length=1,
         max_length=MAX_BATCH,
@@ -145,33 +238,115 @@ class PurchaseBatchCreate(Strict):
 
 
 class BatchProblem(BaseModel):
-    type: str = Field(description="stable: /problems/<slug>")
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, Any]] | None = Field(default=None, description="validation-error only")
+    """Why one purchase of a batch was rejected: a problem, as the single POST would have answered it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/currency-not-accepted",
+                    "title": "The partner's earn rule does not cover this currency",
+                    "status": 422,
+                    "detail": "partner earns points on EUR purchases, not USD",
+                    "errors": None,
+                }
+            ]
+        }
+    )
+
+    type: str = Field(
+        description="Stable: /problems/<slug>, a page that says what it means and how to fix it",
+        json_schema_extra={"enum": [problem_type(slug) for slug in PROBLEMS]},
+    )
+    title: str = Field(description="The problem type's title")
+    status: int = Field(description="The HTTP status the purchase alone would have been answered")
+    detail: str = Field(description="What was wrong with this purchase")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="validation-error only: every invalid field (field, message, kind)"
+    )
 
 
 class PurchaseBatchResult(BaseModel):
-    index: int = Field(description="position of the purchase in the request")
-    purchase_id: str | None
-    outcome: Literal["accepted", "duplicate", "rejected"]
-    purchase: PurchasePublic | None = None
-    problem: BatchProblem | None = None
+    """What became of one purchase of a batch."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "index": 0,
+                    "purchase_id": "order-1042",
+                    "outcome": "accepted",
+                    "purchase": PURCHASE_PUBLIC_EXAMPLE,
+                    "problem": None,
+                }
+            ]
+        }
+    )
+
+    index: int = Field(description="Position of the purchase in the request, from 0")
+    purchase_id: str | None = Field(description="Its purchase_id, when it had a valid one")
+    outcome: Literal["accepted", "duplicate", "rejected"] = Field(
+        description="accepted: new, stored; duplicate: posted before with the same body (its first answer); "
+        "rejected: see problem"
+    )
+    purchase: PurchasePublic | None = Field(default=None, description="The purchase, unless rejected")
+    problem: BatchProblem | None = Field(default=None, description="Why it was rejected; else null")
 
 
 class PurchaseBatchOutcome(BaseModel):
+    """The batch's counts, and a result per purchase in the order given."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "results": [
+                        {
+                            "index": 0,
+                            "purchase_id": "order-1042",
+                            "outcome": "accepted",
+                            "purchase": PURCHASE_PUBLIC_EXAMPLE,
+                            "problem": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     accepted: int = Field(description="new purchases stored: their points are minted in the next batches")
     duplicates: int = Field(description="purchases posted before with the same id and body: their first answer")
-    rejected: int
-    results: list[PurchaseBatchResult]
+    rejected: int = Field(description="purchases refused, each with its problem")
+    results: list[PurchaseBatchResult] = Field(description="One per purchase, in the order of the request")
 
 
 class PartnerCreate(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    treasury: Address
+    """A partner to onboard: its registration on chain, its earn rule and prices."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Corner Bakery",
+                    "treasury": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+                    "currency": "EUR",
+                    "points_per_unit": "1.5",
+                    "issue_price": 10000,
+                    "reimbursement_rate": 8000,
+                    "issuance_limit": 1000000000000,
+                    "deposit": 0,
+                }
+            ]
+        }
+    )
+
+    name: str = Field(min_length=1, max_length=120, description="The partner's name, unique in the network")
+    treasury: Address = Field(description="The partner's address that pays and receives at settlement")
     currency: Currency
-    points_per_unit: PointsPerUnit
+    points_per_unit: PointsPerUnit = Field(description="Points a customer earns per unit of the currency")
     issue_price: int = Field(gt=0, lt=2**63, description="settlement-token units (6 decimals) per point issued")
     reimbursement_rate: int = Field(ge=0, lt=2**63, description="settlement-token units per point redeemed")
     issuance_limit: int = Field(gt=0, lt=2**63, description="cap on unsettled issuance, settlement-token units")
@@ -181,26 +356,64 @@ class PartnerCreate(Strict):
 class ScheduledRerate(BaseModel):
     """Prices scheduled on chain: the registry puts them in force only after its notice period."""
 
-    issue_price: int
-    reimbursement_rate: int
-    effective_at: datetime
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"issue_price": 12000, "reimbursement_rate": 9000, "effective_at": "2026-12-01T00:00:00Z"}]
+        }
+    )
+
+    issue_price: int = Field(description="The new settlement-token units (6 decimals) per point issued")
+    reimbursement_rate: int = Field(description="The new settlement-token units per point redeemed")
+    effective_at: datetime = Field(description="When they take effect (UTC)")
+
+
+PARTNER_EXAMPLE = {
+    "id": 3,
+    "name": "Corner Bakery",
+    "minter": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    "treasury": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "currency": "EUR",
+    "points_per_unit": "1.5",
+    "issue_price": 10000,
+    "reimbursement_rate": 8000,
+    "issuance_limit": 1000000000000,
+    "status": "active",
+    "scheduled_rerate": None,
+}
 
 
 class PartnerPublic(BaseModel):
-    id: int
-    name: str
-    minter: str
-    treasury: str
-    currency: str
-    points_per_unit: Decimal
-    issue_price: int
-    reimbursement_rate: int
-    issuance_limit: int
-    status: str
+    """A partner as the operator sees it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PARTNER_EXAMPLE]})
+
+    id: int = Field(description="The partner's id, on chain and in this API")
+    name: str = Field(description="The partner's name")
+    minter: str = Field(description="The address the gateway mints the partner's points with (its key is held here)")
+    treasury: str = Field(description="The partner's address that pays and receives at settlement")
+    currency: str = Field(description="ISO 4217 code of its earn rule")
+    points_per_unit: Decimal = Field(description="Points per unit of the currency")
+    issue_price: int = Field(description="Settlement-token units (6 decimals) the partner pays per point issued")
+    reimbursement_rate: int = Field(description="Settlement-token units the partner is paid per point redeemed")
+    issuance_limit: int = Field(description="Cap on its unsettled issuance, settlement-token units")
+    status: Literal["active", "suspended", "none", "unknown"] = Field(
+        description="As the registry on chain says: active, suspended (no earns, refunds or redemptions), or none / "
+        "unknown for a registration the chain does not know"
+    )
     scheduled_rerate: ScheduledRerate | None = Field(
         default=None, description="new prices scheduled on chain, in force from effective_at (the registry's notice)"
     )
 
 
 class PartnerCreated(PartnerPublic):
+    """The partner onboarded, with its API key (shown this once)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**PARTNER_EXAMPLE, "api_key": "ck_3f9a1c2b7d4e8a60_Zx8Qp2Lm7Tn4Vr6Wk1Hs9Jd3Fb5Gc0aE5c7YuI2oP"}
+            ]
+        }
+    )
+
     api_key: str = Field(description="Shown once: store it now; only its hash is kept")

@@ -202,6 +202,8 @@ def link_wallet(
     responses=problem_responses("unauthorized", "customer-already-linked", "validation-error"),
 )
 def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> CustomerPublic:
+    """For a customer with no wallet of their own: the gateway creates one, holds its key (encrypted)
+    and signs for it; the customer can take the key later (``.../custodial-wallet/release``)."""
     existing = session.scalar(
         select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref)
     )
@@ -297,6 +299,7 @@ def cancel_custodial_release(ref: Ident, partner: CurrentPartner, session: Sessi
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def get_customer(ref: Ident, partner: CurrentPartner, session: SessionDep) -> CustomerPublic:
+    """The wallet the ref is linked to, and whether the gateway holds its key."""
     answer = _customer_public(session, _link(session, partner, ref))
     session.commit()
     return answer
@@ -309,6 +312,7 @@ def get_customer(ref: Ident, partner: CurrentPartner, session: SessionDep) -> Cu
     responses=problem_responses(*READ_PROBLEMS),
 )
 def customer_balance(ref: Ident, partner: CurrentPartner, session: SessionDep, chain: ChainDep) -> BalancePublic:
+    """The points of the ref's wallet, read from the chain (its whole balance, earned at any partner)."""
     wallet = _link(session, partner, ref).wallet
     session.commit()
     return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
@@ -323,6 +327,8 @@ def customer_balance(ref: Ident, partner: CurrentPartner, session: SessionDep, c
 def customer_history(
     ref: Ident, partner: CurrentPartner, session: SessionDep, chain: ChainDep, cursor: Cursor = None, limit: Limit = 50
 ) -> HistoryPublic:
+    """Earns, redemptions and clawbacks at this partner, newest first, a page at a time (``cursor``),
+    and the wallet's whole balance."""
     wallet = _link(session, partner, ref).wallet
     page = history.history(session, wallet, partner_id=partner.id, cursor=cursor, limit=limit)
     session.commit()
@@ -342,6 +348,8 @@ def _known_wallet(session: Session, partner: Partner, address: str) -> str:
     responses=problem_responses(*READ_PROBLEMS),
 )
 def wallet_balance(address: Address, partner: CurrentPartner, session: SessionDep, chain: ChainDep) -> BalancePublic:
+    """A wallet this partner knows (linked, or one of its purchases): its points, from the chain.
+    Any other wallet is 404."""
     wallet = _known_wallet(session, partner, address)
     session.commit()
     return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
@@ -361,6 +369,7 @@ def wallet_history(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> HistoryPublic:
+    """A wallet this partner knows: its movements at this partner, newest first, a page at a time."""
     wallet = _known_wallet(session, partner, address)
     page = history.history(session, wallet, partner_id=partner.id, cursor=cursor, limit=limit)
     session.commit()
@@ -379,6 +388,9 @@ def wallet_history(
     dependencies=[SIGN_IN_LIMIT],
 )
 def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: SettingsDep) -> ChallengePublic:
+    """The customer's wallet signs the message (personal_sign), then POST /v1/auth/session exchanges
+    it for a token. Single use; expires after ``COALITION_WALLET_CHALLENGE_TTL_S``. Rate-limited per
+    client address."""
     challenge = wallet_auth.issue_challenge(
         session, settings, address=body.address, statement="Sign in to the coalition loyalty network", purpose="session"
     )
@@ -396,6 +408,8 @@ def auth_challenge(body: AuthChallengeCreate, session: SessionDep, settings: Set
     dependencies=[SIGN_IN_LIMIT],
 )
 def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep) -> SessionPublic:
+    """The signed challenge of POST /v1/auth/challenge, for a customer token (the customerToken of
+    /v1/me). Rate-limited per client address."""
     challenge = wallet_auth.verify_challenge(
         session, settings, message=body.message, signature=body.signature, purpose="session"
     )
@@ -410,6 +424,7 @@ def auth_session(body: SignedMessage, session: SessionDep, settings: SettingsDep
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End the customer session of this token, at once",
     responses=problem_responses("unauthorized"),
+    openapi_extra={"security": [{"customerToken": []}]},  # the token is read here, not by a dependency
 )
 def auth_logout(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Response:
     """The token answers 401 from now on, here and on the customer page (its cookie is the same
@@ -428,6 +443,7 @@ def auth_logout(session: SessionDep, authorization: Annotated[str | None, Header
     responses=problem_responses("unauthorized"),
 )
 def me(wallet: CurrentCustomer, session: SessionDep) -> MePublic:
+    """The wallet signed in, whether the gateway holds its key, and the partners it is a customer of."""
     rows = session.execute(
         select(CustomerLink, Partner.name)
         .join(Partner, Partner.id == CustomerLink.partner_id)
@@ -447,6 +463,7 @@ def me(wallet: CurrentCustomer, session: SessionDep) -> MePublic:
     responses=problem_responses("unauthorized", "chain-unavailable"),
 )
 def me_balance(wallet: CurrentCustomer, chain: ChainDep) -> BalancePublic:
+    """The signed-in wallet's points, from the chain."""
     return BalancePublic(wallet=wallet, points=history.balance_of(chain, wallet))
 
 
@@ -459,6 +476,7 @@ def me_balance(wallet: CurrentCustomer, chain: ChainDep) -> BalancePublic:
 def me_history(
     wallet: CurrentCustomer, session: SessionDep, chain: ChainDep, cursor: Cursor = None, limit: Limit = 50
 ) -> HistoryPublic:
+    """The signed-in wallet's movements at every partner, newest first, a page at a time (``cursor``)."""
     page = history.history(session, wallet, cursor=cursor, limit=limit)
     session.commit()
     return _history(chain, page, wallet)

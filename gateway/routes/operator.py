@@ -27,14 +27,28 @@ class PartnerRerate(BaseModel):
     issuance limit and the earn rule change at once. Points issued before keep their price:
     every event carries the rate in force when it happened."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "issue_price": 12000,
+                    "reimbursement_rate": 9000,
+                    "issuance_limit": 2000000000000,
+                    "points_per_unit": "2",
+                }
+            ]
+        },
+    )
 
     issue_price: int | None = Field(default=None, gt=0, lt=2**63, description="token units per point issued")
     reimbursement_rate: int | None = Field(default=None, ge=0, lt=2**63, description="token units per point redeemed")
     issuance_limit: int | None = Field(
         default=None, gt=0, lt=2**63, description="cap on unsettled issuance (the store keeps 64-bit integers)"
     )
-    points_per_unit: PointsPerUnit | None = None
+    points_per_unit: PointsPerUnit | None = Field(
+        default=None, description="The new earn rate: points per unit of the partner's currency"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> PartnerRerate:
@@ -92,6 +106,7 @@ def create_partner(
     responses=problem_responses("unauthorized"),
 )
 def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
+    """Every partner, with its rates, limit and status."""
     answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
@@ -104,6 +119,8 @@ def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     responses=problem_responses(*CHANGE_PROBLEMS),
 )
 def suspend_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerPublic:
+    """On chain first, then in the store: the partner's purchases, refunds and redemptions are refused
+    (409 ``partner-suspended``) until it is reactivated."""
     return _public(partner_admin.set_status(session, chain, partner_id, active=False))
 
 
@@ -114,6 +131,7 @@ def suspend_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, 
     responses=problem_responses(*CHANGE_PROBLEMS),
 )
 def reactivate_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerPublic:
+    """On chain first, then in the store: the partner issues and redeems points again."""
     return _public(partner_admin.set_status(session, chain, partner_id, active=True))
 
 
@@ -127,6 +145,8 @@ def reactivate_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDe
 def rerate_partner(
     partner_id: PartnerId, body: PartnerRerate, _: OperatorDep, session: SessionDep, chain: ChainDep
 ) -> PartnerPublic:
+    """Fields left out keep their value. Prices are scheduled on chain and take effect after the
+    registry's notice period (``scheduled_rerate``); the issuance limit and the earn rule change at once."""
     partner = partner_admin.rerate(session, chain, partner_id, **body.model_dump(exclude_unset=True))
     return _public(partner)
 
@@ -140,4 +160,5 @@ def rerate_partner(
 def cancel_scheduled_changes(
     partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep
 ) -> PartnerPublic:
+    """Prices, treasury or minter key scheduled on chain and not yet in force are cancelled."""
     return _public(partner_admin.cancel_scheduled(session, chain, partner_id))

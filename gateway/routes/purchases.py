@@ -173,6 +173,8 @@ def _rejected(index: int, purchase_id: str | None, exc: Exception) -> dict[str, 
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def get_purchase(purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> Response:
+    """The purchase as POST answered it, with where it stands now: accepted, held, submitted, confirmed
+    (with its transaction and batch) or failed (with the reason). Another partner's purchase id is 404."""
     purchase = service.get_purchase(session, partner=partner, purchase_id=purchase_id)
     if purchase is None:
         raise NotFound(f"no purchase {purchase_id!r} of this partner")

@@ -93,6 +93,8 @@ def _redemption(r: Redemption, base_url: str) -> RedemptionPublic:
     responses=problem_responses("unauthorized", "validation-error", "sku-exists"),
 )
 def post_reward(body: RewardCreate, partner: CurrentPartner, session: SessionDep, response: Response) -> RewardPublic:
+    """The sku is the partner's own id of the reward (409 ``sku-exists`` if taken; change a reward
+    with PATCH). Customers redeem it for ``points`` per unit while it is active and in stock."""
     reward = catalogue.create_reward(session, partner=partner, body=body)
     response.headers["Location"] = f"/v1/rewards/{reward.sku}"
     answer = _reward(reward)
@@ -107,6 +109,7 @@ def post_reward(body: RewardCreate, partner: CurrentPartner, session: SessionDep
     responses=problem_responses("unauthorized"),
 )
 def list_rewards(partner: CurrentPartner, session: SessionDep) -> RewardList:
+    """Every reward of the partner, active or not."""
     answer = RewardList(rewards=[_reward(r) for r in catalogue.list_rewards(session, partner=partner)])
     session.commit()
     return answer
@@ -119,6 +122,7 @@ def list_rewards(partner: CurrentPartner, session: SessionDep) -> RewardList:
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def get_reward(sku: Sku, partner: CurrentPartner, session: SessionDep) -> RewardPublic:
+    """One reward of the partner's catalogue, by its sku."""
     answer = _reward(catalogue.get_reward(session, partner=partner, sku=sku))
     session.commit()
     return answer
@@ -131,6 +135,7 @@ def get_reward(sku: Sku, partner: CurrentPartner, session: SessionDep) -> Reward
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def patch_reward(sku: Sku, body: RewardUpdate, partner: CurrentPartner, session: SessionDep) -> RewardPublic:
+    """Only the fields sent change. Redemptions already accepted keep the stock they reserved."""
     answer = _reward(catalogue.update_reward(session, partner=partner, sku=sku, body=body))
     session.commit()
     return answer
@@ -222,6 +227,8 @@ def post_redemption(
 def get_redemption(
     redemption_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> RedemptionPublic:
+    """Where the redemption stands: accepted, burning, burned, fulfilled (with the voucher code) or
+    failed (with the reason; no points were burned)."""
     redemption = service.get_redemption(session, partner=partner, redemption_id=redemption_id)
     if redemption is None:
         raise NotFound(f"no redemption {redemption_id!r} of this partner")

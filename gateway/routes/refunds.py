@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
@@ -26,27 +26,62 @@ def refund_deadlines(chain: ChainDep) -> Callable[[int], int]:
 
 
 class RefundCreate(Strict):
-    refund_id: Ident = Field(description="The partner's own id of the refund; the idempotency key")
+    """A refund of a confirmed purchase, whole or in part."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refund_id": "refund-1042-1", "amount": "10.00", "reason": "one item returned"}]
+        }
+    )
+
+    refund_id: Ident = Field(
+        description="The partner's own id of the refund; the idempotency key", examples=["refund-1042-1"]
+    )
     amount: Amount | None = Field(
         default=None,
         description="Absent: every point of the purchase not refunded yet. Present: amount × the purchase's "
         "points per unit, rounded down (the rest of the purchase's amount takes every point left).",
     )
-    reason: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=200, description="Why, in the partner's words (kept as is)")
 
 
 class RefundPublic(BaseModel):
-    refund_id: str
-    purchase_id: str
-    status: Literal["accepted", "submitted", "confirmed", "failed"]
-    amount: Decimal | None
-    points: int
-    reason: str | None
-    customer_wallet: str
-    tx_hash: str | None
-    failure_reason: str | None
-    created_at: datetime
-    status_url: str
+    """A refund and where it stands."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "refund_id": "refund-1042-1",
+                    "purchase_id": "order-1042",
+                    "status": "accepted",
+                    "amount": "10.00",
+                    "points": 15,
+                    "reason": "one item returned",
+                    "customer_wallet": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                    "tx_hash": None,
+                    "failure_reason": None,
+                    "created_at": "2026-11-24T09:15:00Z",
+                    "status_url": "https://gateway.example.com/v1/purchases/order-1042/refunds/refund-1042-1",
+                }
+            ]
+        }
+    )
+
+    refund_id: str = Field(description="The partner's own id of the refund")
+    purchase_id: str = Field(description="The refunded purchase")
+    status: Literal["accepted", "submitted", "confirmed", "failed"] = Field(
+        description="accepted (stored), submitted (the clawback is sent), confirmed (clawed back on chain), failed "
+        "(see failure_reason)"
+    )
+    amount: Decimal | None = Field(description="The amount refunded; null: the rest of the purchase")
+    points: int = Field(description="Points clawed back")
+    reason: str | None = Field(description="The partner's reason")
+    customer_wallet: str = Field(description="The wallet the points are taken back from")
+    tx_hash: str | None = Field(description="The clawback transaction, once sent")
+    failure_reason: str | None = Field(description="Why it failed (e.g. the customer spent the points); else null")
+    created_at: datetime = Field(description="When it was accepted (UTC)")
+    status_url: str = Field(description="Where to GET the refund's state")
 
 
 def _public(session: SessionDep, refund: Refund, base_url: str) -> RefundPublic:
@@ -110,6 +145,7 @@ def post_refund(
 def list_refunds(
     purchase_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> list[RefundPublic]:
+    """Every refund of the purchase, oldest first, each with where it stands."""
     refunds = service.list_refunds(session, partner=partner, purchase_id=purchase_id)
     answer = [_public(session, r, settings.public_url) for r in refunds]
     session.commit()
@@ -125,6 +161,8 @@ def list_refunds(
 def get_refund(
     purchase_id: Ident, refund_id: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> RefundPublic:
+    """The refund as POST answered it, with where it stands now (accepted, submitted, confirmed or
+    failed with a reason)."""
     refund = service.get_refund(session, partner=partner, purchase_id=purchase_id, refund_id=refund_id)
     answer = _public(session, refund, settings.public_url)
     session.commit()

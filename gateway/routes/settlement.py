@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import requests
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
@@ -25,37 +25,98 @@ PeriodId = Annotated[int, Path(ge=1, lt=2**63)]
 TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 
 
+BASE = "https://gateway.example.com/v1/operator/settlements/4"
+SETTLEMENT_EXAMPLE = {
+    "period_id": 4,
+    "status": "settled",
+    "trigger": "schedule",
+    "from_block": 1201,
+    "to_block": 1250,
+    "statement_hash": "0x1b7e3f0c9d2a5b8e4f6a1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f1a3b5c7d9e1f",
+    "operator_net": "-1250000",
+    "tx_hash": "0x8f1c9a7de3b2c4a5f60718293a4b5c6d7e8f90123456789abcdef0123456789a",
+    "settled_block": 1252,
+    "error": None,
+    "created_at": "2026-11-30T00:00:00Z",
+    "settled_at": "2026-11-30T00:00:09Z",
+    "status_url": BASE,
+    "statement_url": f"{BASE}/statement.json",
+    "csv_url": f"{BASE}/statement.csv",
+}
+
+
 class SettlementSummary(BaseModel):
-    period_id: int
-    status: str = Field(description="computing | submitted | settled | failed")
-    trigger: str = Field(description="schedule | operator")
-    from_block: int
-    to_block: int
-    statement_hash: str | None
+    """A settlement period: the net amounts of the points issued and redeemed between two blocks."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SETTLEMENT_EXAMPLE]})
+
+    period_id: int = Field(description="The period's id")
+    status: Literal["computing", "submitted", "settled", "failed"] = Field(
+        description="computing (the statement is built), submitted (its transaction is sent), settled (on chain), "
+        "failed (see error)"
+    )
+    trigger: Literal["schedule", "operator"] = Field(
+        description="schedule (beat closed it) or operator (POST /v1/operator/settlements)"
+    )
+    from_block: int = Field(description="The first block of the period")
+    to_block: int = Field(description="The last block of the period")
+    statement_hash: str | None = Field(description="keccak256 of the statement's canonical JSON, recorded on chain")
     operator_net: str | None = Field(description="token base units, a decimal string (negative: the operator pays)")
-    tx_hash: str | None
-    settled_block: int | None
-    error: str | None
-    created_at: datetime
-    settled_at: datetime | None
-    status_url: str
-    statement_url: str
-    csv_url: str
+    tx_hash: str | None = Field(description="The settlement transaction, once sent")
+    settled_block: int | None = Field(description="The block it settled in")
+    error: str | None = Field(description="Why it failed; else null")
+    created_at: datetime = Field(description="When the period was closed (UTC)")
+    settled_at: datetime | None = Field(description="When it settled on chain (UTC)")
+    status_url: str = Field(description="Where to GET the period")
+    statement_url: str = Field(description="The statement's canonical JSON bytes")
+    csv_url: str = Field(description="The statement as CSV")
 
 
 class SettlementPublic(SettlementSummary):
+    """A settlement period with its statement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **SETTLEMENT_EXAMPLE,
+                    "statement": {"period_id": 4, "from_block": 1201, "to_block": 1250, "partners": []},
+                }
+            ]
+        }
+    )
+
     statement: dict[str, Any] | None = Field(description="keccak256 of its canonical JSON is the on-chain hash")
 
 
 class ReconciliationPublic(BaseModel):
-    id: int
-    block_number: int
-    ok: bool
-    customers_checked: int
-    partners_checked: int
-    total_supply: str
-    differences: list[dict[str, Any]]
-    created_at: datetime
+    """A comparison of the store's balances and totals with the chain's, at one block."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 12,
+                    "block_number": 1250,
+                    "ok": True,
+                    "customers_checked": 1834,
+                    "partners_checked": 3,
+                    "total_supply": "912340",
+                    "differences": [],
+                    "created_at": "2026-11-30T01:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: int = Field(description="The report's id")
+    block_number: int = Field(description="The block the store and the chain were compared at")
+    ok: bool = Field(description="true: no difference")
+    customers_checked: int = Field(description="Customer balances compared")
+    partners_checked: int = Field(description="Partners' issued and redeemed totals compared")
+    total_supply: str = Field(description="The token's total supply at that block, a decimal string")
+    differences: list[dict[str, Any]] = Field(description="What differs: what, the store's value, the chain's")
+    created_at: datetime = Field(description="When it ran (UTC)")
 
 
 def _summary(row: SettlementPeriod, base: str) -> dict[str, Any]:
@@ -94,6 +155,9 @@ def _period(session: SessionDep, period_id: int) -> SettlementPeriod:
     responses=problem_responses("unauthorized", "nothing-to-settle", "chain-unavailable"),
 )
 def start_settlement(_: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep) -> SettlementSummary:
+    """Plans a period from the block after the last settled one to the indexed head, then a worker
+    builds its statement and settles it on chain: follow ``status_url``. 409 ``nothing-to-settle``
+    when no points moved since."""
     try:
         row = settlement.plan_now(session, chain)
     except TRANSIENT as exc:
@@ -122,6 +186,7 @@ def list_settlements(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before: Annotated[int | None, Query(ge=1, lt=2**63, description="period ids below this one")] = None,
 ) -> list[SettlementSummary]:
+    """Newest first, a page at a time (``before``)."""
     query = select(SettlementPeriod).order_by(SettlementPeriod.period_id.desc()).limit(limit)
     if before is not None:
         query = query.where(SettlementPeriod.period_id < before)
@@ -137,6 +202,7 @@ def list_settlements(
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, settings: SettingsDep) -> SettlementPublic:
+    """The period, its status and its statement (who pays whom)."""
     row = _period(session, period_id)
     answer = SettlementPublic(**_summary(row, settings.public_url), statement=row.statement)
     session.commit()
@@ -152,6 +218,7 @@ def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, set
     },
 )
 def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
+    """Exactly the bytes whose keccak256 the settlement recorded on chain: verify them yourself."""
     row = _period(session, period_id)
     session.commit()
     if row.statement is None:
@@ -168,6 +235,7 @@ def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep)
     },
 )
 def get_statement_csv(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
+    """One line per partner: issued and redeemed points, what it pays and is paid, its net."""
     row = _period(session, period_id)
     session.commit()
     if row.statement_csv is None:
@@ -201,6 +269,7 @@ def list_reconciliations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     only_differences: bool = False,
 ) -> list[ReconciliationPublic]:
+    """Newest first; ``only_differences`` to see only the reports that found one."""
     query = select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(limit)
     if only_differences:
         query = query.where(ReconciliationReport.ok.is_(False))
@@ -216,6 +285,7 @@ def list_reconciliations(
     responses=problem_responses("unauthorized", "not-found"),
 )
 def latest_reconciliation(_: OperatorDep, session: SessionDep) -> ReconciliationPublic:
+    """The most recent comparison of the store with the chain (404 before the first)."""
     r = session.scalar(select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(1))
     if r is None:
         raise NotFound("no reconciliation has run yet")
@@ -232,6 +302,8 @@ def latest_reconciliation(_: OperatorDep, session: SessionDep) -> Reconciliation
     responses=problem_responses("unauthorized", "not-found", "chain-unavailable"),
 )
 def run_reconciliation(_: OperatorDep, session: SessionDep, chain: ChainDep) -> ReconciliationPublic:
+    """Compares every customer's balance and every partner's totals in the store with the chain,
+    at the indexer's checkpoint, and stores the report."""
     try:
         r = reconciliation.reconcile(session, chain)
     except TRANSIENT as exc:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
@@ -26,33 +26,107 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 EndpointId = Annotated[int, Path(ge=1, lt=2**63)]
 
 
+HOOK_URL = "https://pos.example.com/coalition/webhooks"
+HOOK_EXAMPLE = {
+    "id": 1,
+    "url": HOOK_URL,
+    "event_types": ["purchase.confirmed", "purchase.failed"],
+    "description": "point of sale",
+    "created_at": "2026-11-01T08:00:00Z",
+}
+
+
 class WebhookCreate(Strict):
-    url: str = Field(min_length=8, max_length=2048, examples=["https://pos.example.com/coalition/webhooks"])
-    event_types: list[EventType] = Field(min_length=1, max_length=len(service.EVENT_TYPES))
-    description: str | None = Field(default=None, max_length=200)
+    """An endpoint of the partner's to POST events to."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": HOOK_URL,
+                    "event_types": ["purchase.confirmed", "purchase.failed"],
+                    "description": "point of sale",
+                }
+            ]
+        }
+    )
+
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        examples=[HOOK_URL],
+        description="https, to a public host (not loopback, private or link-local); checked again at each delivery",
+    )
+    event_types: list[EventType] = Field(
+        min_length=1, max_length=len(service.EVENT_TYPES), description="The event types to send (see `webhooks`)"
+    )
+    description: str | None = Field(default=None, max_length=200, description="A note of the partner's own")
 
 
 class WebhookPublic(BaseModel):
-    id: int
-    url: str
-    event_types: list[str]
-    description: str | None
-    created_at: datetime
+    """A webhook endpoint of the partner's."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HOOK_EXAMPLE]})
+
+    id: int = Field(description="The endpoint's id")
+    url: str = Field(description="Where events are POSTed")
+    event_types: list[EventType] = Field(description="The event types sent to it")
+    description: str | None = Field(description="The partner's note")
+    created_at: datetime = Field(description="When it was registered (UTC)")
 
 
 class WebhookWithSecret(WebhookPublic):
+    """A webhook endpoint with its signing secret (shown in this answer only)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**HOOK_EXAMPLE, "secret": "whsec_Jx1vQ8nM3pR6tY9wB2eH5kL0sD4fG7aC1zX8uI3oP6q"}]
+        }
+    )
+
     secret: str = Field(
         description="Shown once: verify each delivery's Coalition-Signature with it (partners/webhooks.py)"
     )
 
 
 class DeliveryPublic(BaseModel):
-    id: int
-    event_id: str
-    event_type: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    next_attempt_at: datetime | None
+    """One event sent (or to be sent) to one endpoint."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 41,
+                    "event_id": "evt_5f0c3b2a9d8e4f6a8b7c6d5e4f3a2b1c",
+                    "event_type": "purchase.confirmed",
+                    "status": "pending",
+                    "attempts": 2,
+                    "next_attempt_at": "2026-11-23T10:01:07Z",
+                    "last_status_code": 503,
+                    "last_error": "http-status",
+                    "delivered_at": None,
+                    "created_at": "2026-11-23T10:00:07Z",
+                    "payload": {
+                        "id": "evt_5f0c3b2a9d8e4f6a8b7c6d5e4f3a2b1c",
+                        "type": "purchase.confirmed",
+                        "created_at": "2026-11-23T10:00:07.250000Z",
+                        "partner_id": 3,
+                        "data": {"purchase_id": "order-1042", "status": "confirmed", "points": 63},
+                    },
+                }
+            ]
+        }
+    )
+
+    id: int = Field(description="The delivery's id")
+    event_id: str = Field(description="The event's id (the Coalition-Event-Id header)")
+    event_type: EventType = Field(description="The event's type")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (to be tried again at next_attempt_at), delivered (a 2xx answer), failed (every "
+        "attempt failed, or the endpoint was deleted)"
+    )
+    attempts: int = Field(description="Attempts made so far")
+    next_attempt_at: datetime | None = Field(description="When it is tried next, while pending (UTC)")
     last_status_code: int | None = Field(description="The endpoint's answer to the last attempt, if it answered")
     last_error: DeliveryError | None = Field(
         description="Why the last attempt failed, as a class only: http-status (see last_status_code), timeout, "
@@ -60,9 +134,9 @@ class DeliveryPublic(BaseModel):
         "to a loopback, private, link-local or otherwise non-public address), signing-secret-unusable (rotate the "
         "secret), endpoint-deleted"
     )
-    delivered_at: datetime | None
-    created_at: datetime
-    payload: dict[str, Any]
+    delivered_at: datetime | None = Field(description="When the endpoint acknowledged it (UTC)")
+    created_at: datetime = Field(description="When the event was recorded (UTC)")
+    payload: dict[str, Any] = Field(description="The body sent: the event (see the `webhooks` section)")
 
 
 def _public(endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -128,6 +202,7 @@ def create_webhook(
     responses=problem_responses("unauthorized", "rate-limited"),
 )
 def list_webhooks(partner: CurrentPartner, session: SessionDep) -> list[WebhookPublic]:
+    """The partner's endpoints (their secrets are never shown again)."""
     answer = [WebhookPublic(**_public(e)) for e in service.list_endpoints(session, partner_id=partner.id)]
     session.commit()
     return answer
@@ -140,6 +215,7 @@ def list_webhooks(partner: CurrentPartner, session: SessionDep) -> list[WebhookP
     responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
 )
 def get_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep) -> WebhookPublic:
+    """One endpoint of the partner's; another partner's id is 404."""
     answer = WebhookPublic(**_public(service.get_endpoint(session, partner_id=partner.id, endpoint_id=endpoint_id)))
     session.commit()
     return answer
@@ -152,6 +228,7 @@ def get_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: Sessi
     responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
 )
 def delete_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep) -> Response:
+    """Nothing more is sent to the endpoint; its pending deliveries are marked failed."""
     service.delete_endpoint(session, partner_id=partner.id, endpoint_id=endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -188,6 +265,8 @@ def list_webhook_deliveries(
     delivery_status: Annotated[Literal["pending", "delivered", "failed"] | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryPublic]:
+    """Newest first, optionally only those in one status; each with its attempts, the endpoint's
+    last answer (status code, or a class of error) and the payload sent."""
     deliveries = service.list_deliveries(
         session, partner_id=partner.id, endpoint_id=endpoint_id, status=delivery_status, limit=limit
     )

@@ -1,0 +1,306 @@
+"""The bodies of the webhook events the gateway POSTs to a partner's endpoints, one model per
+event type (gateway/services/webhooks.py ``EventType``): an envelope (``id``, ``type``,
+``created_at``, ``partner_id``) around the event's ``data``, as built by the payload builders
+(gateway/tasks/webhooks.py ``purchase_event``, gateway/services/refunds.py ``refund_event``,
+gateway/services/redemptions.py ``event_data``, gateway/tasks/earn.py, gateway/services/custody.py).
+Documentation: the OpenAPI ``webhooks`` section (gateway/routes/webhook_events.py); a test holds
+real payloads to these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+TX = "0x8f1c9a7de3b2c4a5f60718293a4b5c6d7e8f90123456789abcdef0123456789a"
+
+
+class PurchaseEventData(BaseModel):
+    """A purchase that reached its final status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "purchase_id": "order-1042",
+                    "status": "confirmed",
+                    "customer_wallet": WALLET,
+                    "points": 63,
+                    "seq": 17,
+                    "tx_hash": TX,
+                    "batch_id": 5,
+                    "failure_reason": None,
+                }
+            ]
+        }
+    )
+
+    purchase_id: str = Field(description="The partner's own id of the purchase")
+    status: Literal["confirmed", "failed"] = Field(description="confirmed: minted on chain; failed: never will be")
+    customer_wallet: str = Field(description="The wallet the points were minted to (EIP-55)")
+    points: int = Field(description="Points of the purchase")
+    seq: int = Field(description="The partner's sequence number of the purchase (its order of acceptance)")
+    tx_hash: str | None = Field(description="The minting transaction; null if it failed before one was sent")
+    batch_id: int | None = Field(description="The on-chain batch the purchase was minted in; null when it failed")
+    failure_reason: str | None = Field(description="Why it failed (a problem type or the chain's reason); else null")
+
+
+class RefundEventData(BaseModel):
+    """A refund that reached its final status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "refund_id": "refund-1042-1",
+                    "purchase_id": "order-1042",
+                    "status": "confirmed",
+                    "amount": "10.00",
+                    "points": 15,
+                    "reason": "one item returned",
+                    "customer_wallet": WALLET,
+                    "tx_hash": TX,
+                    "failure_reason": None,
+                    "created_at": "2026-11-24T09:15:00+00:00",
+                }
+            ]
+        }
+    )
+
+    refund_id: str = Field(description="The partner's own id of the refund")
+    purchase_id: str = Field(description="The refunded purchase")
+    status: Literal["confirmed", "failed"] = Field(description="confirmed: clawed back on chain; failed: not at all")
+    amount: str | None = Field(description="The amount refunded, a decimal string; null: the whole purchase")
+    points: int = Field(description="Points clawed back")
+    reason: str | None = Field(description="The reason the partner gave, if any")
+    customer_wallet: str = Field(description="The wallet the points were taken back from")
+    tx_hash: str | None = Field(description="The clawback transaction, once sent")
+    failure_reason: str | None = Field(description="Why it failed (e.g. the customer spent the points); else null")
+    created_at: str = Field(description="When the refund was accepted (ISO 8601, UTC)")
+
+
+class RedemptionEventData(BaseModel):
+    """A redemption that reached its final status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "redemption_id": "redeem-77",
+                    "status": "fulfilled",
+                    "sku": "COFFEE-1",
+                    "quantity": 1,
+                    "points": 500,
+                    "customer_wallet": WALLET,
+                    "ref": "loyalty-0042",
+                    "tx_hash": TX,
+                    "voucher_code": "CFE-7Q2M-K9XD",
+                    "failure_reason": None,
+                }
+            ]
+        }
+    )
+
+    redemption_id: str = Field(description="The partner's own id of the redemption")
+    status: Literal["fulfilled", "failed"] = Field(description="fulfilled: burned and voucher issued; failed: not")
+    sku: str = Field(description="The reward redeemed")
+    quantity: int = Field(description="Units of the reward")
+    points: int = Field(description="Points burned (points per unit × quantity)")
+    customer_wallet: str = Field(description="The wallet the points were burned from")
+    ref: str = Field(description="The partner's reference of the customer")
+    tx_hash: str | None = Field(description="The burn transaction, once sent")
+    voucher_code: str | None = Field(description="The voucher to hand to the customer, once fulfilled")
+    failure_reason: str | None = Field(description="Why it failed; else null")
+
+
+class FundsExhaustedData(BaseModel):
+    """The partner's purchases are held: its issuance headroom is used up."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"held_purchases": 12, "held_since": "2026-11-23T10:00:00+00:00", "reason": "partner-funds-exhausted"}
+            ]
+        }
+    )
+
+    held_purchases: int = Field(description="Purchases accepted and waiting to be minted")
+    held_since: str = Field(description="When the oldest of them was first held (ISO 8601, UTC)")
+    reason: Literal["partner-funds-exhausted"] = Field(
+        description="The problem type: the funds in Clearing or the issuance limit are used up; they are minted "
+        "once the partner deposits or a settlement frees its funds"
+    )
+
+
+class FundsRestoredData(BaseModel):
+    """No purchase of the partner is held any more."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"held_purchases": 0}]})
+
+    held_purchases: Literal[0] = Field(description="Always 0: every held purchase went on to be minted")
+
+
+class CustodialReleaseRequestedData(BaseModel):
+    """A release of a custodial wallet's key was asked for (cancel it if you did not)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ref": "loyalty-0042",
+                    "wallet": WALLET,
+                    "requested_at": "2026-01-01T09:30:00Z",
+                    "available_at": "2026-01-04T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    ref: str = Field(description="The partner's reference of the customer")
+    wallet: str = Field(description="The custodial wallet")
+    requested_at: str = Field(description="When the release was asked for (ISO 8601, UTC)")
+    available_at: str = Field(description="From when its key can be collected, unless the release is cancelled")
+
+
+class CustodialWalletReleasedData(BaseModel):
+    """A custodial wallet's key was handed to its customer: the gateway never signs for it again."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ref": "loyalty-0042", "wallet": WALLET, "released_at": "2026-01-04T10:02:00Z"}]
+        }
+    )
+
+    ref: str = Field(description="The partner's reference of the customer")
+    wallet: str = Field(description="The wallet, now the customer's own")
+    released_at: str = Field(description="When the key was handed over (ISO 8601, UTC)")
+
+
+def _data_example(event_type: str, example: dict[str, Any]) -> dict[str, Any]:
+    """A data model's example as the event ``event_type`` carries it (a failure has its reason)."""
+    if event_type.endswith(".failed"):
+        reasons = {
+            "purchase.failed": "ClearingIssuanceOverFunds(3, 640000, 500000)",
+            "refund.failed": "ERC20InsufficientBalance: the customer spent the points",
+            "redemption.failed": "the customer's balance fell below the points before the burn",
+        }
+        failed = {"status": "failed", "failure_reason": reasons[event_type], "voucher_code": None, "batch_id": None}
+        return {**example, **{k: v for k, v in failed.items() if k in example}}
+    return example
+
+
+def _envelope_example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    """An event's example: the envelope around its data model's example."""
+    (event_type,) = get_args(cls.model_fields["type"].annotation)
+    data_model = cls.model_fields["data"].annotation
+    assert isinstance(data_model, type) and issubclass(data_model, BaseModel)
+    data_examples = data_model.model_config.get("json_schema_extra", {})
+    assert isinstance(data_examples, dict)
+    envelope = {
+        "id": "evt_5f0c3b2a9d8e4f6a8b7c6d5e4f3a2b1c",
+        "type": event_type,
+        "created_at": "2026-11-23T10:00:07.250000Z",
+        "partner_id": 3,
+        "data": _data_example(event_type, data_examples["examples"][0]),
+    }
+    schema["examples"] = [envelope]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_envelope_example)
+
+    id: str = Field(description="The event's id, the same on every retry: dedupe on it (delivery is at least once)")
+    created_at: str = Field(description="When the event was recorded (ISO 8601, UTC)")
+    partner_id: int = Field(description="The partner the event is about (yours)")
+
+
+TYPE = "The event type, also in the Coalition-Event-Type header"
+
+
+class PurchaseConfirmed(_Event):
+    """A purchase's points were minted to the customer on chain."""
+
+    type: Literal["purchase.confirmed"] = Field(description=TYPE)
+    data: PurchaseEventData = Field(description="The purchase")
+
+
+class PurchaseFailed(_Event):
+    """A purchase will never be minted (see its failure_reason)."""
+
+    type: Literal["purchase.failed"] = Field(description=TYPE)
+    data: PurchaseEventData = Field(description="The purchase")
+
+
+class RefundConfirmed(_Event):
+    """A refund's points were clawed back on chain."""
+
+    type: Literal["refund.confirmed"] = Field(description=TYPE)
+    data: RefundEventData = Field(description="The refund")
+
+
+class RefundFailed(_Event):
+    """A refund could not claw its points back (e.g. the customer spent them)."""
+
+    type: Literal["refund.failed"] = Field(description=TYPE)
+    data: RefundEventData = Field(description="The refund")
+
+
+class RedemptionFulfilled(_Event):
+    """A redemption's points were burned and its voucher issued: hand the voucher to the customer."""
+
+    type: Literal["redemption.fulfilled"] = Field(description=TYPE)
+    data: RedemptionEventData = Field(description="The redemption")
+
+
+class RedemptionFailed(_Event):
+    """A redemption failed: no points were burned, the reserved stock is released."""
+
+    type: Literal["redemption.failed"] = Field(description=TYPE)
+    data: RedemptionEventData = Field(description="The redemption")
+
+
+class PartnerFundsExhausted(_Event):
+    """The partner's purchases are held: its issuance headroom is used up (deposit, or wait for a settlement)."""
+
+    type: Literal["partner.funds_exhausted"] = Field(description=TYPE)
+    data: FundsExhaustedData = Field(description="What is held")
+
+
+class PartnerFundsRestored(_Event):
+    """The partner's held purchases are being minted again."""
+
+    type: Literal["partner.funds_restored"] = Field(description=TYPE)
+    data: FundsRestoredData = Field(description="What is held: nothing")
+
+
+class CustodialReleaseRequested(_Event):
+    """A release of a custodial wallet's key was asked for; cancel it (DELETE) if you did not ask."""
+
+    type: Literal["customer.custodial_release_requested"] = Field(description=TYPE)
+    data: CustodialReleaseRequestedData = Field(description="The request")
+
+
+class CustodialWalletReleased(_Event):
+    """A custodial wallet's key was handed over to its customer."""
+
+    type: Literal["customer.custodial_wallet_released"] = Field(description=TYPE)
+    data: CustodialWalletReleasedData = Field(description="The release")
+
+
+EVENT_MODELS: dict[str, type[_Event]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in (
+        PurchaseConfirmed,
+        PurchaseFailed,
+        RefundConfirmed,
+        RefundFailed,
+        RedemptionFulfilled,
+        RedemptionFailed,
+        PartnerFundsExhausted,
+        PartnerFundsRestored,
+        CustodialReleaseRequested,
+        CustodialWalletReleased,
+    )
+}
