@@ -30,6 +30,14 @@ ASSET_FILES = {  # name -> media type: only these are served
     f"{SWAGGER_UI}/favicon-32x32.png": "image/png",
     f"{REDOC}/redoc.standalone.js": "text/javascript",
 }
+# what the pages may load: only this gateway (ReDoc's sidebar shows a badge from its vendor's CDN,
+# which the browser is told not to fetch; the inline init script of Swagger UI needs 'unsafe-inline')
+COMMON_POLICY = (
+    "default-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; style-src 'self' 'unsafe-inline'"
+)
+SWAGGER_UI_HEADERS = {"Content-Security-Policy": COMMON_POLICY + "; script-src 'self' 'unsafe-inline'"}
+REDOC_HEADERS = {"Content-Security-Policy": COMMON_POLICY + "; script-src 'self'; worker-src 'self' blob:"}
 SWAGGER_UI_PARAMETERS = {
     "validatorUrl": None,  # the default badge asks a public validator about the schema
     "persistAuthorization": True,  # the key typed in "Authorize" survives a reload of the page
@@ -48,7 +56,7 @@ def _asset(request: Request, name: str) -> str:
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=_openapi_url(request),
         title=f"{request.app.title} - API reference",
         swagger_js_url=_asset(request, f"{SWAGGER_UI}/swagger-ui-bundle.js"),
@@ -56,17 +64,21 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=_asset(request, f"{SWAGGER_UI}/favicon-32x32.png"),
         swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
+    page.headers.update(SWAGGER_UI_HEADERS)
+    return page
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=_openapi_url(request),
         title=f"{request.app.title} - API reference",
         redoc_js_url=_asset(request, f"{REDOC}/redoc.standalone.js"),
         redoc_favicon_url=_asset(request, f"{SWAGGER_UI}/favicon-32x32.png"),
         with_google_fonts=False,
     )
+    page.headers.update(REDOC_HEADERS)
+    return page
 
 
 @router.get(ASSETS + "/{name:path}")

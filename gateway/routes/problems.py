@@ -6,7 +6,6 @@ answers what the problem means and how to fix it, from the catalogue of gateway/
 
 from __future__ import annotations
 
-import json
 import re
 from html import escape
 from string import Template
@@ -95,14 +94,14 @@ def problem_page(slug: str, request: Request) -> Response:
     p = described(slug)
     if _wants_json(request):
         return JSONResponse(p, headers=HEADERS)
-    example = {"type": p["type"], "title": p["title"], "status": p["status"], "detail": p["example_detail"]}
     content = (
         f'<div class="page-head"><div><p class="muted mono">{_e(p["type"])}</p><h1>{_e(p["title"])}</h1>'
         f'<p>HTTP status <strong data-figure="status">{p["status"]}</strong></p></div></div>'
         '<section class="panel"><h2>How to fix it</h2>'
         f'<p data-figure="how-to-fix">{_prose(p["how_to_fix"])}</p></section>'
-        '<section class="panel"><h2>What it looks like</h2><p class="muted">The <code>detail</code> names what was '
-        "wrong in the request at hand, for example:</p>"
-        f"<pre>{_e(json.dumps(example, indent=2, ensure_ascii=False))}</pre></section>"
+        '<section class="panel"><h2>What it looks like</h2><p class="muted">An answer of this type is '
+        f"<code>application/problem+json</code> with <code>type</code> <code>{_e(p['type'])}</code>, "
+        f"<code>status</code> {p['status']} and a <code>detail</code> that names what was wrong in the request at "
+        f'hand, for example:</p><p><code data-figure="example-detail">{_e(p["example_detail"])}</code></p></section>'
     )
     return _page(request, p["title"], content)

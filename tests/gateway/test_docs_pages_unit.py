@@ -78,3 +78,12 @@ def test_vendored_files_are_the_packages_files_recorded_in_sources():
         assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, f"{name} was changed"
     for served in ASSET_FILES:  # every file served comes with its package's licence
         assert (VENDOR / served).parent.joinpath("LICENSE").exists()
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_may_load_nothing_from_another_host(client, page):
+    policy = client.get(page).headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    for name in ("default-src", "img-src", "connect-src", "font-src", "style-src", "script-src"):
+        sources = directives[name].split()
+        assert all(s.startswith("'") or s in ("data:", "blob:") for s in sources), (name, sources)
