@@ -204,3 +204,58 @@ class PartnerPublic(BaseModel):
 
 class PartnerCreated(PartnerPublic):
     api_key: str = Field(description="Shown once: store it now; only its hash is kept")
+
+
+class SettlementToken(BaseModel):
+    """The token partners prefund and settle in (cUSD locally); amounts are in its base units."""
+
+    address: str
+    symbol: str = Field(examples=["cUSD"])
+    decimals: int = Field(examples=[6], description="base units per whole token: 10**decimals")
+
+
+class PartnerAccount(PartnerPublic):
+    """A partner with its money in Clearing, read from the chain at ``block_number``, and its
+    purchases that wait for headroom or failed. Amounts are settlement-token base units."""
+
+    settlement_token: SettlementToken
+    block_number: int = Field(description="the block the figures were read at")
+    funds: int = Field(description="held for the partner in Clearing: deposits + settled nets - withdrawals")
+    free_funds: int = Field(description="funds not backing unsettled issuance: what its treasury may withdraw")
+    headroom: int = Field(
+        description="value of new issuance it may still reserve: min(funds, issuance_limit) - exposure; "
+        "0 means every new purchase is held (partner-funds-exhausted) until a deposit, a settlement or a higher limit"
+    )
+    exposure: int = Field(description="value of its issuance not settled yet (points x issue price)")
+    pending_credit: int = Field(
+        description="value of its reversals (refunds) not settled yet: the next settlement pays it"
+    )
+    held_purchases: int = Field(description="purchases waiting for headroom (status held)")
+    failed_purchases: int = Field(description="purchases that will not be minted (status failed)")
+
+
+class PartnerDepositCreate(Strict):
+    amount: int = Field(gt=0, lt=2**96, description="settlement-token base units (cUSD: 6 decimals) to deposit")
+
+
+class UnsignedCall(BaseModel):
+    """A transaction to sign and send from the paying account (the partner's treasury)."""
+
+    to: str = Field(description="contract address")
+    data: str = Field(description="ABI-encoded call, 0x-hex")
+    function: str = Field(examples=["approve(address,uint256)"])
+    description: str
+
+
+class PartnerDeposit(BaseModel):
+    """A deposit for a partner. Local chains: test stablecoins minted and deposited now
+    (``deposited``). Any other chain: the gateway holds no money, so the answer is what the
+    partner's treasury (or anyone paying for it) must send, in order (``treasury-must-send``)."""
+
+    partner_id: int
+    amount: int = Field(description="settlement-token base units")
+    status: Literal["deposited", "treasury-must-send"]
+    tx_hash: str | None = Field(default=None, description="the deposit's transaction (deposited only)")
+    funds: int | None = Field(default=None, description="the partner's funds after the deposit (deposited only)")
+    headroom: int | None = Field(default=None, description="the partner's headroom after it (deposited only)")
+    transactions: list[UnsignedCall] = Field(default=[], description="treasury-must-send only: approve, then deposit")
