@@ -25,9 +25,10 @@ from rich.console import Console
 from coalition.formats import Token, problem_lines
 from gateway.settings import GatewaySettings
 
-# Piped or logged (no terminal), rich would wrap to 80 columns and cut the statement's figures.
-console = Console(width=None if sys.stdout.isatty() else 140)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+# Piped or logged (no terminal), rich would wrap to 80 columns and cut the statement's figures;
+# sentences are not wrapped at all (soft wrap: the terminal wraps them), so they stay greppable.
+console = Console(width=None if sys.stdout.isatty() else 140, soft_wrap=True)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 140, soft_wrap=True)
 
 
 class ExitCode(IntEnum):

@@ -129,6 +129,11 @@ def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_pat
         usage = _coalition(env, "partner", "fund", str(partner_id), "-1")
         assert usage.returncode == 2, usage.stdout + usage.stderr
 
+        suspended = _coalition(env, "partner", "suspend", str(partner_id))
+        assert suspended.returncode == 0 and f"partner #{partner_id} Bakery: suspended" in suspended.stdout
+        reactivated = _coalition(env, "partner", "reactivate", str(partner_id))
+        assert reactivated.returncode == 0 and f"partner #{partner_id} Bakery: active" in reactivated.stdout
+
         listed = _coalition(env, "partner", "list")
         assert listed.returncode == 0 and "Bakery" in listed.stdout and "10.00 cUSD" in listed.stdout, listed.stdout
     finally:

@@ -383,6 +383,54 @@ def test_settle_prints_the_operator_net_as_money_with_its_sign(gateway: FakeGate
     assert "-66.68 cUSD" in result.stdout and "Bakery" in result.stdout
 
 
+def test_suspend_and_reactivate_print_the_partners_new_status(gateway: FakeGateway) -> None:
+    gateway.answers[("POST", "/v1/operator/partners/4/suspend")] = (200, _account(status="suspended"))
+    gateway.answers[("POST", "/v1/operator/partners/4/reactivate")] = (200, _account(status="active"))
+    suspended = _run("partner", "suspend", "4")
+    assert suspended.exit_code == 0 and "partner #4 Bakery: suspended" in suspended.stdout
+    reactivated = _run("partner", "reactivate", "4")
+    assert reactivated.exit_code == 0 and "partner #4 Bakery: active" in reactivated.stdout
+
+
+def test_rerate_sends_base_units_and_says_what_is_scheduled_and_what_is_in_force(
+    gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    scheduled = {"issue_price": 20_000, "reimbursement_rate": 8_000, "effective_at": "2099-12-01T10:00:00+00:00"}
+    answer = _account(issuance_limit=500_000_000, scheduled_rerate=scheduled)
+    gateway.answers[("PATCH", "/v1/operator/partners/4")] = (200, answer)
+    result = _run("partner", "rerate", "4", "--issue-price", "0.02", "--issuance-limit", "500")
+    assert result.exit_code == 0, result.output
+    assert gateway.requests[-1][2] == {"issue_price": 20_000, "issuance_limit": 500_000_000}
+    assert "in force now: issuance limit 500.00 cUSD" in result.stdout
+    assert "new prices scheduled on chain: issue 0.02 cUSD per point" in result.stdout
+    assert "in force from 2099-12-01 10:00:00 UTC" in result.stdout
+    assert "until then: issue 0.01 cUSD per point" in result.stdout
+
+
+def test_reconcile_prints_differences_as_a_table_in_points_and_money_and_exits_1(gateway: FakeGateway) -> None:
+    report = {
+        "id": 7,
+        "block_number": 120,
+        "ok": False,
+        "customers_checked": 3,
+        "partners_checked": 2,
+        "total_supply": "5000",
+        "differences": [
+            {"kind": "balance", "customer": TREASURY, "store": 40, "chain": 42},
+            {"kind": "exposure", "partner_id": 4, "store": 400_000, "chain": 420_000},
+        ],
+        "created_at": "2026-12-01T10:00:00Z",
+    }
+    gateway.answers[("POST", "/v1/operator/reconciliations")] = (200, report)
+    result = _run("reconcile")
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert "DIFFERENCES" in out and "5,000 points in circulation" in out
+    assert "40 points" in out and "42 points" in out and "0.40 cUSD" in out and "0.42 cUSD" in out
+    assert "partner #4" in out and "{" not in out
+
+
 def test_status_with_nothing_running_says_so_exits_3_and_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
