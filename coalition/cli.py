@@ -123,7 +123,8 @@ def status() -> None:
     except redis.RedisError as exc:
         console.print(f"redis: not answering ({exc})")
     if not net.is_up():
-        missing = [n for n in ("anvil", "redis", "gateway", "beat") if n not in running]
+        expected = ("anvil", "gateway", "beat") if settings.redis_url else ("anvil", "redis", "gateway", "beat")
+        missing = [n for n in expected if n not in running]
         missing += [] if any(n.startswith("worker") for n in running) else ["workers"]
         api.fail(
             ExitCode.NOT_RUNNING,

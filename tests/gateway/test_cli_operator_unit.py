@@ -176,10 +176,10 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
         "COALITION_ANVIL_PORT": "1",  # nothing answers there
         "COALITION_RPC_URL": "http://127.0.0.1:1",
         "COALITION_REDIS_PORT": "1",
-        "COALITION_REDIS_URL": "redis://127.0.0.1:1/0",
         "COALITION_MODE": "local",
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("COALITION_REDIS_URL", raising=False)  # the embedded one, on port 1: nothing answers
 
 
 def _problem(status: int, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
