@@ -55,6 +55,14 @@ class GatewaySettings(ChainSettings):
     # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
     wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
     customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # a custodian partner's one-time sign-in link for its custodial customer: how long the link
+    # may be opened, and how long the read-only session it opens lasts
+    sign_in_link_ttl_s: int = Field(default=600, ge=1, le=3_600)
+    sign_in_link_session_ttl_s: int = Field(default=1_800, ge=60, le=86_400)
+    # the JSON-RPC URL a customer's wallet is given to add the chain (wallet_addEthereumChain on
+    # /me): public, without secrets. Local mode falls back to rpc_url; unset elsewhere, the page
+    # only asks the wallet to switch to the chain (never hands out rpc_url, which may hold a key)
+    wallet_rpc_url: str | None = None
     # the most points of one custodial wallet its custodian partner may spend in any 24 h (the
     # gateway signs for them); 0: none, the customer takes the key (release) and signs themselves
     custodial_daily_points_limit: int = Field(default=5_000, ge=0, lt=2**63)

@@ -1,12 +1,11 @@
-"""The web pages: the operator dashboard (``/dashboard``, behind the operator token) and the
-customer page (``/me``, behind the customer's wallet sign-in), plus their static files.
+"""The web pages: the operator dashboard (``/dashboard``, behind the operator token), plus the
+static files of every page (the customer page, ``/me``, is gateway/routes/me.py).
 
-Browsers cannot send a Bearer header, so both use an HttpOnly, SameSite=Strict cookie
-(gateway/services/dashboard_auth.py): the operator signs in once with the token in a form, a
-customer's page signs an EIP-4361 challenge with the wallet (``POST /v1/auth/challenge`` and
-``/v1/auth/session``) and hands the token to ``POST /me/session``. Signing out ends the session
-on the server, not only in the browser. The login form is rate-limited per client address. The
-pages are left out of the OpenAPI schema: they are HTML for people, not API.
+Browsers cannot send a Bearer header, so the operator signs in once with the token in a form and
+the browser keeps an HttpOnly, SameSite=Strict cookie (gateway/services/dashboard_auth.py).
+Signing out ends the session on the server, not only in the browser. The login form is
+rate-limited per client address. Errors a browser navigates to are pages with a retry link
+(gateway/pages.py). The pages are left out of the OpenAPI schema: they are HTML for people, not API.
 """
 
 from __future__ import annotations
@@ -16,25 +15,26 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.chain import Chain
 from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
 from gateway.errors import NotFound, RateLimited, Unauthorized
-from gateway.models import Partner, SettlementPeriod
-from gateway.services import dashboard, dashboard_auth, dashboard_views, history, wallet_auth
+from gateway.models import SettlementPeriod
+from gateway.pages import PageRoute
+from gateway.services import dashboard, dashboard_auth, dashboard_views
 from gateway.settings import GatewaySettings
 from partners.statement import canonical_bytes
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 STATIC = dashboard_views.TEMPLATES.parent / "static"
 STATIC_FILES = {  # name -> media type: only these are served
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
     "wallet.js": "text/javascript",
+    "customer.css": "text/css",
+    "points-logo.svg": "image/svg+xml",
     "vendor/chart-4.6.1.umd.min.js": "text/javascript",
 }
 SECURITY_HEADERS = {
@@ -45,15 +45,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_BYTES = 2_048
-HISTORY_SHOWN = 100
 OperatorCookie = Annotated[str | None, Cookie(alias=dashboard_auth.OPERATOR_COOKIE)]
-CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
-
-
-class CustomerSessionCookie(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field(min_length=1, max_length=100, description="the token of POST /v1/auth/session")
 
 
 def _html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -212,74 +204,3 @@ def statement_csv(
     row = _statement_of(session, period_id)
     headers = {"Content-Disposition": f'attachment; filename="settlement-{period_id}.csv"'}
     return Response(row.statement_csv or "", media_type="text/csv", headers=headers)
-
-
-# --- the customer
-
-
-def _customer_page(settings: GatewaySettings, chain_id: int, content: str, js: str) -> str:
-    return dashboard_views.page(
-        title="My points",
-        brand=settings.display_name,
-        area="Customer",
-        home="/me",
-        nav="",
-        content=content,
-        chain_id=chain_id,
-        scripts=js,
-    )
-
-
-@router.get("/me", response_class=HTMLResponse)
-def customer_home(
-    settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: CustomerCookie = None
-) -> Response:
-    """The signed-in customer's balance (from the chain) and history at every partner; without a
-    session, the wallet sign-in."""
-    chain_id = chain.contracts.book.chain_id
-    js = '<script src="/static/wallet.js"></script>'
-    try:
-        wallet = wallet_auth.session_wallet(session, cookie or "")
-    except Unauthorized:
-        session.commit()
-        return _html(_customer_page(settings, chain_id, dashboard_views.signin_page(), js))
-    page = history.history(session, wallet, limit=HISTORY_SHOWN)
-    names = list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))
-    session.commit()
-    content = dashboard_views.customer_page(
-        wallet=wallet,
-        balance=history.balance_of(chain, wallet),
-        token=dashboard.points_token(chain),
-        entries=page.entries,
-        partners=names,
-    )
-    return _html(_customer_page(settings, chain_id, content, js))
-
-
-@router.post("/me/session", status_code=204)
-async def customer_session(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
-    """Stores a customer token in the page's cookie. JSON only: a cross-site form cannot send
-    it without a CORS preflight, which the gateway does not allow."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise Unauthorized("send the token as application/json")
-    try:
-        body = CustomerSessionCookie.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise Unauthorized("send {'token': <the token of POST /v1/auth/session>}") from exc
-    wallet_auth.session_wallet(session, body.token)  # Unauthorized if unknown or expired
-    session.commit()
-    response = Response(status_code=204)
-    _set_cookie(response, settings, dashboard_auth.CUSTOMER_COOKIE, body.token, settings.customer_session_ttl_s)
-    return response
-
-
-@router.post("/me/logout")
-def customer_logout(session: SessionDep, cookie: CustomerCookie = None) -> Response:
-    """Ends the customer session on the server (the token stops working on the API too), then
-    in the browser."""
-    if cookie:
-        wallet_auth.close_session(session, cookie)
-        session.commit()
-    response = RedirectResponse("/me", status_code=303)
-    response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
-    return response

@@ -14,8 +14,7 @@ from pathlib import Path
 from string import Template
 
 from gateway.models import SettlementPeriod
-from gateway.services.dashboard import Overview, PartnerFigures, TokenInfo, statement_lines
-from network.store import LedgerEntry
+from gateway.services.dashboard import Overview, PartnerFigures, statement_lines
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STEP_NAMES = {60: "minute", 3_600: "hour", 86_400: "day"}
@@ -240,48 +239,3 @@ def _alerts(ov: Overview) -> str:
         for a in ov.alerts
     )
     return f'<ul class="alerts">{items}</ul>'
-
-
-def customer_page(
-    *, wallet: str, balance: int, token: TokenInfo, entries: list[tuple[LedgerEntry, str | None]], partners: list[str]
-) -> str:
-    rows = (
-        "".join(
-            f'<tr data-kind="{e(entry.kind)}">'
-            f"<td>{e(when(entry.block_time))}</td>"
-            f"<td>{badge('active' if entry.points > 0 else 'suspended', KIND_LABELS.get(entry.kind, entry.kind))}</td>"
-            f"<td>{e(name or '—')}</td>"
-            + figure(
-                f"history-{i}",
-                entry.points,
-                f"{entry.points:+,}",
-                cls="num strong " + ("pos" if entry.points > 0 else "neg"),
-            )
-            + f"<td>{e(entry.block_number)}</td>"
-            f'<td class="mono small" title="{e(entry.tx_hash)}">{e(entry.tx_hash[:10])}…</td></tr>'
-            for i, (entry, name) in enumerate(entries)
-        )
-        or '<tr><td colspan="6" class="muted">No movement yet.</td></tr>'
-    )
-    earned = sum(en.points for en, _ in entries if en.points > 0)
-    spent = -sum(en.points for en, _ in entries if en.kind == "redeemed")
-    return template("customer.html").substitute(
-        wallet=e(wallet),
-        balance_raw=balance,
-        balance=points(balance),
-        symbol=e(token.symbol),
-        partners=e(", ".join(partners) or "every partner of the coalition"),
-        token_address=e(token.address),
-        decimals=token.decimals,
-        chain_id=token.chain_id,
-        earned_raw=earned,
-        earned=points(earned),
-        spent_raw=spent,
-        spent=points(spent),
-        shown=len(entries),
-        rows=rows,
-    )
-
-
-def signin_page() -> str:
-    return template("customer_signin.html").substitute()
