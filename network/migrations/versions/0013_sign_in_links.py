@@ -3,14 +3,14 @@
 A new table (only the token's SHA-256 is kept) and how a customer session was opened
 (``via``: wallet | link), added with a server default so existing sessions read "wallet".
 
-Revision ID: sign_in_links
+Revision ID: 0013
 Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "sign_in_links"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
