@@ -67,7 +67,7 @@ def issues_page(issues: list[Issue], flagged: list[tuple[int, str, list[str]]], 
     partner_rows = (
         f'<tr data-partner="{pid}"><td>{_partner(names, pid)}</td><td>'
         + " ".join(badge("failed" if "failed" in f or f == "no headroom" else "held", f) for f in flags)
-        + f"</td><td>{e(why)}</td></tr>"
+        + f'</td><td class="small reason">{e(why)}</td></tr>'
         for pid, why, flags in flagged
     )
     rows = (

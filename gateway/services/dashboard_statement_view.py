@@ -41,7 +41,7 @@ def _line_row(h: HumanStatement, line: dict[str, Any], link: bool) -> str:
         + f'<td class="num">{e(fmt.points(int(line["points_redeemed"])))}</td>'
         + money_cell(f"line-{pid}-redeemed-value", int(line["redeemed_value"]), d, sym)
         + money_cell(f"line-{pid}-net", int(line["net"]), d, sym, net=True)
-        + f'<td data-figure="line-{pid}-pays">{e(fmt.payment(int(line["net"]), name, d, sym))}</td></tr>'
+        + f'<td class="reason" data-figure="line-{pid}-pays">{e(fmt.payment(int(line["net"]), name, d, sym))}</td></tr>'
     )
 
 
