@@ -15,7 +15,18 @@ from gateway import errors
 from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
 from gateway.guard import Refused, RequestGuard, refused_handler
-from gateway.routes import customers, dashboard, me, operator, purchases, redemptions, refunds, settlement, webhooks
+from gateway.routes import (
+    account,
+    customers,
+    dashboard,
+    me,
+    operator,
+    purchases,
+    redemptions,
+    refunds,
+    settlement,
+    webhooks,
+)
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
 
@@ -45,7 +56,7 @@ def create_app() -> FastAPI:
         description="Partners post purchases (points are minted to the customer), redemptions and refunds. "
         "Errors are application/problem+json with a stable `type` (`/problems/<slug>`).",
     )
-    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard, me):
+    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard, me, account):
         app.include_router(module.router)
     app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
     app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)

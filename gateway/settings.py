@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 from starlette.requests import Request
@@ -79,6 +80,11 @@ class GatewaySettings(ChainSettings):
     state_dir: Path = STATE_DIR
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
+    # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
+    display_timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
+    # falls below this share of min(funds, issuance limit); 0 turns the warning off
+    headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
     # FastAPI's native OpenTelemetry per request (spans, metrics, logs) when a provider is
     # configured; off by default: it checks for providers on every request (~5 % of a purchase)
     request_telemetry: bool = False
@@ -102,6 +108,16 @@ class GatewaySettings(ChainSettings):
             raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
         if self.webhook_allow_loopback and self.mode != "local":
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
+        return self
+
+    @model_validator(mode="after")
+    def _display_timezone(self) -> GatewaySettings:
+        try:
+            ZoneInfo(self.display_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"COALITION_DISPLAY_TIMEZONE must be an IANA time zone, not {self.display_timezone!r}"
+            ) from exc
         return self
 
     @model_validator(mode="after")

@@ -46,6 +46,7 @@ EventType = Literal[
     "redemption.failed",
     "partner.funds_exhausted",
     "partner.funds_restored",
+    "partner.headroom_low",
     "customer.custodial_release_requested",
     "customer.custodial_wallet_released",
 ]
