@@ -102,7 +102,11 @@ class PurchaseCreate(Strict):
     customer: CustomerRef
     amount: Amount
     currency: Currency
-    purchased_at: Instant
+    purchased_at: Instant | None = Field(
+        default=None,
+        description="When the customer bought, as the POS recorded it; absent: when the gateway first accepts "
+        "it. Part of the idempotency key only when given: a retry must send what the first attempt sent",
+    )
 
 
 PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]

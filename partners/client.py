@@ -21,7 +21,7 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -78,16 +78,26 @@ def purchase_body(
     ref: str | None = None,
     purchased_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference."""
+    """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference.
+
+    The body is a function of the arguments only, so that a retry of the same order (after a
+    crash, on another day) is the same request and is answered the first answer. Give
+    ``purchased_at`` as your POS recorded the sale (a timezone-aware datetime), or leave it out
+    and the gateway stamps the purchase with the time it first accepts it; never the time of the
+    attempt, which would make every retry another body (409 ``idempotency-conflict``)."""
     if (wallet is None) == (ref is None):
         raise ValueError("give the customer's wallet or the partner's customer ref, not both")
-    return {
+    body: dict[str, Any] = {
         "purchase_id": purchase_id,
         "customer": {"wallet": wallet} if wallet is not None else {"ref": ref},
         "amount": str(amount),
         "currency": currency,
-        "purchased_at": (purchased_at or datetime.now(UTC)).isoformat(),
     }
+    if purchased_at is not None:
+        if purchased_at.tzinfo is None:
+            raise ValueError("purchased_at must be timezone-aware (e.g. datetime.now(UTC) when the sale happened)")
+        body["purchased_at"] = purchased_at.isoformat()
+    return body
 
 
 def customer(wallet: str | None = None, ref: str | None = None) -> dict[str, str]:

@@ -360,7 +360,7 @@ def _insert(
     views, purchase_rows = [], []
     for (item, wallet, points, rule), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
         body = item.body
-        purchased_at = as_utc(body.purchased_at)
+        purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
         purchase_rows.append(
             {
                 "partner_id": item.partner_id,

@@ -30,13 +30,19 @@ STATUS_NAMES = {
 def request_hash(body: PurchaseCreate) -> str:
     """The idempotency hash of a purchase: the canonical JSON of its fields (the fields of
     ``body.model_dump(mode="json")``, built by hand: a tenth of a batch purchase's cost went to
-    the dump; a test holds the two equal, so hashes stored earlier still match)."""
+    the dump; a test holds the two equal, so hashes stored earlier still match).
+
+    What identifies a purchase is what it was posted with: its id, customer, amount and currency,
+    and ``purchased_at`` if the partner sent one (absent, it is None here, and the gateway
+    stamps the purchase with the time it first accepted it: a retry of a body without it is the
+    same request, whenever it comes)."""
     fields = {
         "purchase_id": body.purchase_id,
         "customer": {"wallet": body.customer.wallet, "ref": body.customer.ref},
         "amount": format(body.amount.normalize(), "f"),  # 42.5 and 42.50 are the same amount
         "currency": body.currency,
-        "purchased_at": as_utc(body.purchased_at).isoformat(),  # the same instant, however written
+        # the same instant, however written; None when the partner left it to the gateway
+        "purchased_at": None if body.purchased_at is None else as_utc(body.purchased_at).isoformat(),
     }
     return body_hash(fields)
 
