@@ -28,18 +28,65 @@ from typing import Any
 import httpx
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-FINAL = frozenset({"confirmed", "failed", "fulfilled"})
+FINAL = frozenset({"confirmed", "fulfilled"})  # succeeded; "failed" raises OperationFailed
 
 
-class ProblemError(Exception):
-    """An ``application/problem+json`` answer of the gateway."""
+class CoalitionError(Exception):
+    """Root of the SDK's errors: each carries a problem (``type`` ``/problems/<slug>``, ``title``,
+    ``detail``) whose ``slug`` is stable: branch on it."""
 
-    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
-        self.status = status
+    def __init__(self, message: str, problem: Mapping[str, Any]) -> None:
         self.problem = dict(problem)
         self.type: str = str(problem.get("type", "about:blank"))
         self.slug = self.type.rsplit("/", 1)[-1]
-        super().__init__(f"{status} {self.slug}: {problem.get('detail', '')}")
+        self.title: str = str(problem.get("title", ""))
+        self.detail: str = str(problem.get("detail", ""))
+        super().__init__(message)
+
+
+class ProblemError(CoalitionError):
+    """An ``application/problem+json`` answer of the gateway: the request was refused."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        slug = str(problem.get("type", "about:blank")).rsplit("/", 1)[-1]
+        super().__init__(f"{status} {slug}: {problem.get('detail', '')}", problem)
+
+
+class OperationFailed(CoalitionError):
+    """:meth:`PartnerClient.wait` found the purchase, refund or redemption ``failed``: it was
+    accepted, then the chain (or the gateway) refused it. ``problem`` is the answer's ``failure``
+    (e.g. ``slug == "partner-funds-exhausted"``), ``resource`` the whole status answer, and
+    ``failure_reason`` the raw reason (give it to support)."""
+
+    def __init__(self, resource: Mapping[str, Any]) -> None:
+        self.resource = dict(resource)
+        self.failure_reason: str | None = resource.get("failure_reason")
+        problem = resource.get("failure") or {
+            "type": "/problems/transaction-refused",
+            "title": "The operation failed",
+            "detail": str(self.failure_reason or "no reason given"),
+        }
+        url = resource.get("status_url", "")
+        super().__init__(f"{url} failed: {problem.get('detail', '')}", problem)
+
+
+class WaitTimeout(CoalitionError, TimeoutError):
+    """:meth:`PartnerClient.wait` ran out of time; ``resource`` is the last status answer (a held
+    purchase carries its ``failure``: why it waits)."""
+
+    def __init__(self, path: str, resource: Mapping[str, Any], timeout_s: float) -> None:
+        self.resource = dict(resource)
+        problem = resource.get("failure") or {"type": "about:blank", "title": "Still in progress", "detail": ""}
+        why = f": {problem['detail']}" if problem.get("detail") else ""
+        super().__init__(f"{path} is still {resource.get('status')} after {timeout_s} s{why}", problem)
+
+
+def _final(body: Mapping[str, Any]) -> bool:
+    """Whether a status answer is final; raises :class:`OperationFailed` when it failed."""
+    if body["status"] == "failed":
+        raise OperationFailed(body)
+    return body["status"] in FINAL
 
 
 def _raise_for_problem(response: httpx.Response) -> None:
@@ -273,15 +320,17 @@ class PartnerClient(_Base):
         return self.request("GET", f"/v1/purchases/{purchase_id}")
 
     def wait(self, status_url: str, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
-        """Polls a status URL (a purchase's, a refund's, a redemption's) until it is final."""
+        """Polls a status URL (a purchase's, a refund's, a redemption's) until it succeeded and
+        returns the answer; raises :class:`OperationFailed` (with the problem) if it failed, and
+        :class:`WaitTimeout` after ``timeout_s``."""
         path = status_url.removeprefix(self.base_url)
         deadline = time.monotonic() + timeout_s
         while True:
             body = self.request("GET", path)
-            if body["status"] in FINAL:
+            if _final(body):
                 return body
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
+                raise WaitTimeout(path, body, timeout_s)
             time.sleep(poll_s)
 
 
@@ -334,8 +383,8 @@ class AsyncPartnerClient(_Base):
         deadline = time.monotonic() + timeout_s
         while True:
             body = await self.request("GET", path)
-            if body["status"] in FINAL:
+            if _final(body):
                 return body
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
+                raise WaitTimeout(path, body, timeout_s)
             await asyncio.sleep(poll_s)

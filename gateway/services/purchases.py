@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.errors import CurrencyNotAccepted, NoPoints
+from gateway.failures import failure_of
 from gateway.models import Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import body_hash
@@ -78,3 +79,9 @@ def status_of(session: Session, purchase: Purchase) -> tuple[str, str | None, in
     result = item_result(session, item)
     reason = result.error if result.status in (PurchaseStatus.FAILED, PurchaseStatus.HELD) else None
     return STATUS_NAMES[result.status], result.tx_hash, result.batch_id, reason
+
+
+def failure(status: str, reason: str | None) -> dict[str, str] | None:
+    """The problem ``{type, title, detail}`` of a failed or held purchase's reason (gateway/failures.py)."""
+    found = failure_of("purchase", reason, held=status == "held")
+    return None if found is None else found.public()
