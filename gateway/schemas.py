@@ -102,7 +102,21 @@ class PurchaseCreate(Strict):
     customer: CustomerRef
     amount: Amount
     currency: Currency
-    purchased_at: Instant
+    purchased_at: Instant | None = Field(
+        default=None,
+        description="When the customer bought, as the POS recorded it; absent: when the gateway first accepts "
+        "it. Part of the idempotency key only when given: a retry must send what the first attempt sent",
+    )
+
+
+class FailurePublic(BaseModel):
+    """Why an accepted purchase, refund or redemption failed (or why a purchase is held): a problem
+    of the catalogue, as ``/problems/<slug>`` documents it; ``failure_reason`` beside it keeps the
+    raw reason (a decoded contract error) for support."""
+
+    type: str = Field(description="stable: /problems/<slug>, e.g. /problems/partner-funds-exhausted")
+    title: str
+    detail: str = Field(description="what happened and what to do, in a sentence or three")
 
 
 PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]
@@ -128,6 +142,7 @@ class PurchasePublic(BaseModel):
     tx_hash: str | None = None
     batch_id: int | None = None
     failure_reason: str | None = None
+    failure: FailurePublic | None = None
     status_url: str
 
 

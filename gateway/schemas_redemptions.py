@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.schemas import CustomerRef, Ident, Strict
+from gateway.schemas import CustomerRef, FailurePublic, Ident, Strict
 
 MAX_REWARD_POINTS = 10**9
 MAX_QUANTITY = 100
@@ -118,6 +118,7 @@ class RedemptionPublic(BaseModel):
     block_number: int | None = None
     voucher_code: str | None = None
     failure_reason: str | None = None
+    failure: FailurePublic | None = None
     accepted_at: datetime
     burned_at: datetime | None = None
     finished_at: datetime | None = None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Refund
-from gateway.schemas import Amount, Ident, Strict
+from gateway.schemas import Amount, FailurePublic, Ident, Strict
 from gateway.services import refunds as service
 
 router = APIRouter(prefix="/v1/purchases/{purchase_id}/refunds", tags=["refunds"])
@@ -45,6 +45,7 @@ class RefundPublic(BaseModel):
     customer_wallet: str
     tx_hash: str | None
     failure_reason: str | None
+    failure: FailurePublic | None = None
     created_at: datetime
     status_url: str
 
