@@ -2,54 +2,51 @@
 
     coalition up | down | status
     coalition demo [--exit]
-    coalition partner add|list|suspend
+    coalition partner add|list|show|fund|suspend|reactivate|rerate
     coalition settle | reconcile
 
 Configured like every other process, from ``COALITION_*`` variables (gateway/settings.py);
-pid files and logs live in ``COALITION_STATE_DIR`` (``.state``).
+pid files and logs live in ``COALITION_STATE_DIR`` (``.state``). Money is shown and typed in the
+settlement token's units (cUSD), dates in the local time zone, named.
 """
 
 from __future__ import annotations
 
-import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import redis
 import typer
-from rich.console import Console
 from rich.table import Table
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from web3 import HTTPProvider, Web3
 
-from coalition.demo import DemoOptions, run_demo
+from coalition import api, partner_commands
+from coalition.api import ExitCode, console
+from coalition.demo import DemoOptions, print_statement, run_demo
+from coalition.formats import Token, money, net, when
 from coalition.processes import LocalNetwork, NetworkError
 from gateway.settings import GatewaySettings
-from network.store import IndexerCheckpoint, open_store
+from network.store import IndexerCheckpoint
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-partner_app = typer.Typer(help="Partners, over the operator API", no_args_is_help=True)
-app.add_typer(partner_app, name="partner")
-# Piped or logged (no terminal), rich would wrap to 80 columns and cut the statement's figures.
-console = Console(width=None if sys.stdout.isatty() else 140)
-
-
-def _settings() -> GatewaySettings:
-    return GatewaySettings()
+app = typer.Typer(
+    help="Run a local coalition loyalty network and operate it. Money is shown and typed in the settlement "
+    "token's units (cUSD), dates in the local time zone. " + api.EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(partner_commands.app, name="partner")
 
 
-def _operator(method: str, path: str, **kw: Any) -> Any:
-    settings = _settings()
-    headers = {"Authorization": f"Bearer {settings.operator_token}"}
+def _network(settings: GatewaySettings, **kw: Any) -> LocalNetwork:
     try:
-        r = httpx.request(method, settings.public_url.rstrip("/") + path, headers=headers, timeout=60, **kw)
-    except httpx.TransportError as exc:
-        console.print(f"[red]the gateway at {settings.public_url} does not answer ({exc}); run `coalition up`[/red]")
-        raise typer.Exit(2) from exc
-    if r.is_error:
-        console.print(f"[red]{method} {path}: {r.status_code}[/red] {r.text}")
-        raise typer.Exit(1)
-    return r.json()
+        return LocalNetwork(settings, **kw)
+    except NetworkError as exc:
+        api.fail(ExitCode.REFUSED, str(exc))
 
 
 def _print_urls(net: LocalNetwork) -> None:
@@ -58,15 +55,16 @@ def _print_urls(net: LocalNetwork) -> None:
 
 
 @app.command()
-def up(workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker processes")] = 2) -> None:
+def up(
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker processes (each runs 2 threads)")] = 2,
+) -> None:
     """Start anvil (deploying the contracts if needed), Redis, the workers, beat and the gateway."""
-    net = LocalNetwork(_settings(), workers=workers)
+    net = _network(api.settings(), workers=workers)
     try:
         with console.status("starting…") as status:
             started = net.up(lambda name: status.update(f"starting {name}…"))
     except NetworkError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        api.fail(ExitCode.REFUSED, str(exc))
     console.print(f"started: {', '.join(started)}" if started else "already up")
     _print_urls(net)
 
@@ -74,52 +72,79 @@ def up(workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker pr
 @app.command()
 def down() -> None:
     """Stop every process `up` or `demo` started (also after a crash: the pid files name them)."""
-    stopped = LocalNetwork(_settings()).down(lambda name: console.print(f"stopping {name}"))
+    stopped = _network(api.settings()).down(lambda name: console.print(f"stopping {name}"))
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def _checkpoint(settings: GatewaySettings) -> str:
+    """The indexer's checkpoint, read without creating or migrating the store."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return f"store: none yet ({url.database})"
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            cp = session.get(IndexerCheckpoint, (settings.chain_id, "coalition"))
+        return f"indexer checkpoint: block {cp.block_number if cp else 'none yet'}"
+    except SQLAlchemyError as exc:
+        return f"store: cannot be read ({type(exc).__name__})"
+    finally:
+        engine.dispose()
 
 
 @app.command()
 def status() -> None:
-    """Processes, chain head, the indexer's checkpoint, the queues."""
-    settings = _settings()
-    net = LocalNetwork(settings)
+    """Processes, chain head, the indexer's checkpoint, the queues. Exits 3 when the network is
+    not running (nothing, or only part of it); creates nothing."""
+    settings = api.settings()
+    net = _network(settings)
+    running = net.running()
+    if not running:
+        api.fail(
+            ExitCode.NOT_RUNNING,
+            f"nothing runs: no process of this network is running (pid files in {net.run_dir}). "
+            "Start it with `coalition up`.",
+        )
     table = Table(title="processes")
     for column in ("name", "pid", "port", "log"):
         table.add_column(column)
-    for item in net.running().values():
+    for item in running.values():
         table.add_row(item.name, str(item.pid), str(item.port or ""), str(item.log))
     console.print(table)
     try:
         head = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 2})).eth.block_number
-        console.print(f"chain head: block {head}")
+        console.print(f"chain head: block {head:,}")
     except Exception as exc:
         console.print(f"chain: not answering ({type(exc).__name__})")
-    try:
-        sessions = open_store(settings.database_url)
-        with sessions() as session:
-            cp = session.get(IndexerCheckpoint, (settings.chain_id, "coalition"))
-        console.print(f"indexer checkpoint: block {cp.block_number if cp else 'none yet'}")
-        sessions.kw["bind"].dispose()
-    except Exception as exc:
-        console.print(f"store: {type(exc).__name__}: {exc}")
+    console.print(_checkpoint(settings))
     try:
         client = redis.Redis.from_url(net.redis_url, socket_connect_timeout=1)
         console.print("queues: " + ", ".join(f"{q} {client.llen(q)}" for q in ("earn", "celery")))
     except redis.RedisError as exc:
         console.print(f"redis: not answering ({exc})")
+    if not net.is_up():
+        expected = ("anvil", "gateway", "beat") if settings.redis_url else ("anvil", "redis", "gateway", "beat")
+        missing = [n for n in expected if n not in running]
+        missing += [] if any(n.startswith("worker") for n in running) else ["workers"]
+        api.fail(
+            ExitCode.NOT_RUNNING,
+            f"incomplete: not running: {', '.join(missing)}. `coalition up` starts what is missing.",
+        )
 
 
 @app.command()
 def demo(
     exit_: Annotated[bool, typer.Option("--exit", help="Stop after the statement (and stop what it started)")] = False,
-    purchases: Annotated[int, typer.Option(min=3, max=100_000)] = 300,
-    customers: Annotated[int, typer.Option(min=2, max=10_000, help="half self-custody, half custodial")] = 12,
-    refunds: Annotated[int, typer.Option(min=0)] = 8,
-    redemptions: Annotated[int, typer.Option(min=0)] = 30,
-    workers: Annotated[int, typer.Option(min=1, max=8)] = 2,
+    purchases: Annotated[int, typer.Option(min=3, max=100_000, help="purchases posted over the month")] = 300,
+    customers: Annotated[
+        int, typer.Option(min=2, max=10_000, help="customers: half self-custody wallets, half custodial")
+    ] = 12,
+    refunds: Annotated[int, typer.Option(min=0, help="purchases refunded (partly or fully)")] = 8,
+    redemptions: Annotated[int, typer.Option(min=0, help="rewards redeemed, across partners")] = 30,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Celery worker processes, if it starts them")] = 2,
 ) -> None:
     """A month of a living coalition: three partners, customers, purchases, refunds,
-    redemptions across partners; the month settled and checked twice."""
+    redemptions across partners; the month settled and checked twice. Exits 1 if a check fails."""
     options = DemoOptions(
         purchases=purchases,
         self_custody=customers - customers // 2,
@@ -131,80 +156,69 @@ def demo(
     )
     start = time.monotonic()
     try:
-        ok = run_demo(_settings(), options, console)
+        ok = run_demo(api.settings(), options, console)
     except NetworkError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        api.fail(ExitCode.REFUSED, str(exc))
     console.print(f"demo took {time.monotonic() - start:.0f} s")
-    raise typer.Exit(0 if ok else 1)
-
-
-@partner_app.command("add")
-def partner_add(
-    name: str,
-    treasury: str,
-    points_per_unit: Annotated[str, typer.Option()] = "1",
-    currency: Annotated[str, typer.Option()] = "EUR",
-    issue_price: Annotated[int, typer.Option(help="cUSD base units per point issued")] = 10_000,
-    reimbursement_rate: Annotated[int, typer.Option(help="cUSD base units per point redeemed")] = 8_000,
-    issuance_limit: Annotated[int, typer.Option()] = 10**15,
-    deposit: Annotated[int, typer.Option(help="local chains: test funds deposited, cUSD base units")] = 0,
-) -> None:
-    """Onboard a partner; prints its API key (shown once)."""
-    body = {
-        "name": name,
-        "treasury": treasury,
-        "currency": currency,
-        "points_per_unit": points_per_unit,
-        "issue_price": issue_price,
-        "reimbursement_rate": reimbursement_rate,
-        "issuance_limit": issuance_limit,
-        "deposit": deposit,
-    }
-    created = _operator("POST", "/v1/operator/partners", json=body)
-    console.print(f"partner #{created['id']} {created['name']}; minter {created['minter']}")
-    console.print(f"API key (shown once): [bold]{created['api_key']}[/bold]")
-
-
-@partner_app.command("list")
-def partner_list() -> None:
-    """Partners and their status."""
-    rows = _operator("GET", "/v1/operator/partners")
-    table = Table(title="partners")
-    columns = ("id", "name", "status", "points_per_unit", "issue_price", "reimbursement_rate")
-    for column in columns:
-        table.add_column(column)
-    for p in rows:
-        table.add_row(*(str(p.get(c, "")) for c in columns))
-    console.print(table)
-
-
-@partner_app.command("suspend")
-def partner_suspend(partner_id: int) -> None:
-    """Suspend a partner (on chain first): it can no longer issue points."""
-    p = _operator("POST", f"/v1/operator/partners/{partner_id}/suspend")
-    console.print(f"partner #{p['id']} {p['name']}: {p.get('status', 'suspended')}")
+    raise typer.Exit(ExitCode.OK if ok else ExitCode.REFUSED)
 
 
 @app.command()
-def settle(wait: Annotated[bool, typer.Option(help="wait until settled")] = True) -> None:
-    """Close the period now and settle it on chain."""
-    period = _operator("POST", "/v1/operator/settlements")
+def settle(
+    wait: Annotated[
+        bool, typer.Option(help="wait until the period is settled on chain, and print its statement")
+    ] = True,
+) -> None:
+    """Close the period now and settle it on chain. Exits 1 if there is nothing to settle or the
+    settlement failed."""
+    period = api.call("POST", "/v1/operator/settlements")
     while wait and period["status"] not in ("settled", "failed"):
         time.sleep(0.5)
-        period = _operator("GET", f"/v1/operator/settlements/{period['period_id']}")
+        period = api.call("GET", f"/v1/operator/settlements/{period['period_id']}")
     console.print(
-        f"period {period['period_id']} (blocks {period['from_block']}-{period['to_block']}): {period['status']}"
+        f"period {period['period_id']} (blocks {period['from_block']:,}-{period['to_block']:,}): {period['status']}"
     )
-    if period["status"] == "settled":
-        console.print(f"operator net {period.get('operator_net')}; statement {period['statement_url']}")
+    if period["status"] == "failed":
+        api.fail(ExitCode.REFUSED, f"the settlement failed: {period.get('error')}")
+    if period["status"] != "settled":
+        console.print(f"settling on chain; follow it: {period['status_url']}")
+        return
+    statement = period["statement"]
+    token = Token(statement["token"]["symbol"], int(statement["token"]["decimals"]))
+    names = {p["id"]: p["name"] for p in api.call("GET", "/v1/operator/partners")}
+    print_statement(console, period, names)
+    operator_net = int(statement["operator_net"])
+    console.print(
+        f"operator net {net(operator_net, token)} "
+        f"({'the operator receives it' if operator_net >= 0 else 'the operator pays it'}); "
+        f"settled {when(period['settled_at']) if period.get('settled_at') else ''}; statement {period['statement_url']}"
+    )
 
 
 @app.command()
 def reconcile() -> None:
-    """Compare the store with the chain now and print the differences."""
-    report = _operator("POST", "/v1/operator/reconciliations")
-    console.print_json(data=report)
+    """Compare the store with the chain now and print the differences. Exits 1 if there are any."""
+    report = api.call("POST", "/v1/operator/reconciliations")
+    verdict = "[green]store and chain agree[/green]" if report["ok"] else "[bold red]DIFFERENCES[/bold red]"
+    console.print(
+        f"reconciliation #{report['id']} at block {report['block_number']:,} ({when(report['created_at'])}): "
+        f"{verdict}; {report['customers_checked']:,} customers and {report['partners_checked']:,} partners "
+        f"checked; {int(report['total_supply']):,} points in circulation"
+    )
+    if report["differences"]:
+        token = api.settlement_token()
+        table = Table(title="differences between the store and the chain")
+        for column in ("what", "whose", "store", "chain"):
+            table.add_column(column, justify="right" if column in ("store", "chain") else "left")
+        for d in report["differences"]:
+            in_money = d["kind"] in ("exposure", "pending-credit")
+            store, chain = (
+                money(int(d[k]), token) if in_money else f"{int(d[k]):,} points" for k in ("store", "chain")
+            )
+            whose = d.get("customer") or (f"partner #{d['partner_id']}" if "partner_id" in d else "everyone")
+            table.add_row(d["kind"], whose, store, chain)
+        console.print(table)
+        raise typer.Exit(ExitCode.REFUSED)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from web3 import HTTPProvider, Web3
 
+from coalition.formats import Token, amount, money, net
 from coalition.processes import LocalNetwork
 from gateway.operator_key import operator_key_held
 from gateway.settings import GatewaySettings
@@ -33,10 +34,11 @@ from network.deployments import AddressBook, load_address_book
 from network.direct import transact
 from network.keys import dev_account
 from network.store import IndexerCheckpoint, open_store
-from partners.settlement import format_units, recompute_from_chain
+from partners.settlement import recompute_from_chain
 from partners.simulator import PosSimulator, Reward, Shop
 
 USD = 10**6  # cUSD has 6 decimals
+CUSD = Token("cUSD", 6)
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ async def play_month(sim: PosSimulator, options: DemoOptions, console: Console) 
 
 def print_statement(console: Console, period: dict[str, Any], names: dict[int, str]) -> None:
     statement = period["statement"]
-    decimals, symbol = statement["token"]["decimals"], statement["token"]["symbol"]
+    token = Token(statement["token"]["symbol"], int(statement["token"]["decimals"]))
+    symbol = token.symbol
     table = Table(
         title=f"Settlement of period {period['period_id']} (blocks {period['from_block']}-{period['to_block']})"
     )
@@ -211,17 +214,20 @@ def print_statement(console: Console, period: dict[str, Any], names: dict[int, s
             f"{p['points_issued']:,}",
             f"{p['points_redeemed']:,}",
             f"{p['points_reversed']:,}",
-            format_units(p["issued_value"], decimals),
-            format_units(p["reversed_value"], decimals),
-            format_units(p["redeemed_value"], decimals),
-            p["net_formatted"],
+            amount(p["issued_value"], token.decimals),
+            amount(p["reversed_value"], token.decimals),
+            amount(p["redeemed_value"], token.decimals),
+            net(p["net"], token),
         )
-    table.add_row("operator", "", "", "", "", "", "", statement["operator_net_formatted"], style="bold")
+    table.add_row("operator", "", "", "", "", "", "", net(statement["operator_net"], token), style="bold")
     console.print(table)
     console.print(
         "[dim]net > 0: the operator pays the partner; net < 0: the partner pays. " + statement["formula"] + "[/dim]"
     )
     cells = statement["bilateral"]["points"]
+    if not cells:
+        console.print("[dim]no points were redeemed in the period: no bilateral matrix[/dim]")
+        return
     issuers = sorted({c["issued_by"] for c in cells})
     matrix = Table(title="Bilateral matrix: points redeemed at (rows), issued by (columns)")
     matrix.add_column("redeemed at")
@@ -274,8 +280,8 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
         for shop, plan in zip(shops, SHOPS, strict=True):
             console.print(
                 f"  {shop.name}: partner #{shop.partner_id}, {plan.points_per_unit} pt per EUR, "
-                f"issued at {format_units(plan.issue_price, 6)} cUSD/pt, "
-                f"redeemed at {format_units(plan.reimbursement_rate, 6)} cUSD/pt"
+                f"issued at {money(plan.issue_price, CUSD)} per point, "
+                f"redeemed at {money(plan.reimbursement_rate, CUSD)} per point"
             )
         sim = PosSimulator(net.url, shops, run_id=run_id)
         asyncio.run(_play(sim, options, console))

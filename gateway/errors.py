@@ -68,6 +68,13 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     # --- operator: partners, settlement, reconciliation (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
+    "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
+    "partner-minter-unknown": (409, "The gateway's minter key for the partner is not its minter on chain"),
+    "points-already-spent": (409, "The customer has spent the points the refund would claw back"),
+    "network-paused": (503, "The coalition's operator has paused the points token"),
+    "transaction-refused": (409, "The chain refused the transaction; the coalition's operator has to look at it"),
+    # --- why an accepted purchase, refund or redemption failed or waits: the ``failure`` of
+    # --- their status answers, from gateway/failures.py (add above this line)
 }
 
 # slug -> (an example detail, how to fix it): the problem pages (/problems/<slug>) and the OpenAPI

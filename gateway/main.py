@@ -16,8 +16,10 @@ from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
+    account,
     customers,
     dashboard,
+    me,
     operator,
     purchases,
     redemptions,
@@ -75,7 +77,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
         webhooks=webhook_events.router,  # documentation of what the gateway POSTs to partners
     )
-    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard):
+    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard, me, account):
         app.include_router(module.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)

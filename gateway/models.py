@@ -284,6 +284,25 @@ class CustomerSession(Base):
     wallet: Mapped[str] = mapped_column(String(42), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # index: migration 0008
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # how the customer proved who they are: "wallet" (an EIP-4361 signature) or "link" (a sign-in
+    # link the custodian partner asked for; read-only, shorter). Migration 0013 sign_in_links.
+    via: Mapped[str] = mapped_column(String(8), default="wallet", server_default="wallet")
+
+
+class SignInLink(Base):
+    """A one-time sign-in link a custodian partner asked for its custodial customer: only the
+    SHA-256 of its token is kept; it opens one read-only customer session, once, before it expires."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    wallet: Mapped[str] = mapped_column(String(42))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    ref: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- customers and custody (tables above this line; migration 0005)

@@ -137,10 +137,21 @@ class PurchaseCreate(Strict):
         "up to 4 decimals"
     )
     currency: Currency = Field(description="ISO 4217 code of the amount's currency; the partner's earn rule's")
-    purchased_at: Instant = Field(
-        description="When the purchase happened (RFC 3339 with an offset; kept in UTC)",
-        examples=["2026-11-23T10:00:00Z"],
+    purchased_at: Instant | None = Field(
+        default=None,
+        description="When the customer bought, as the POS recorded it; absent: when the gateway first accepts "
+        "it. Part of the idempotency key only when given: a retry must send what the first attempt sent",
     )
+
+
+class FailurePublic(BaseModel):
+    """Why an accepted purchase, refund or redemption failed (or why a purchase is held): a problem
+    of the catalogue, as ``/problems/<slug>`` documents it; ``failure_reason`` beside it keeps the
+    raw reason (a decoded contract error) for support."""
+
+    type: str = Field(description="stable: /problems/<slug>, e.g. /problems/partner-funds-exhausted")
+    title: str
+    detail: str = Field(description="what happened and what to do, in a sentence or three")
 
 
 PurchaseStatusName = Literal["accepted", "held", "submitted", "confirmed", "failed"]
@@ -205,6 +216,10 @@ class PurchasePublic(BaseModel):
     batch_id: int | None = Field(default=None, description="The on-chain batch it was minted in, once confirmed")
     failure_reason: str | None = Field(
         default=None, description="Why it failed, or why it is held (a problem type and a sentence); else null"
+    )
+    failure: FailurePublic | None = Field(
+        default=None,
+        description="Why it failed or why it is held, as a problem of the catalogue (type, title, detail); else null",
     )
     status_url: str = Field(description="Where to GET the purchase's state")
 
@@ -417,3 +432,58 @@ class PartnerCreated(PartnerPublic):
     )
 
     api_key: str = Field(description="Shown once: store it now; only its hash is kept")
+
+
+class SettlementToken(BaseModel):
+    """The token partners prefund and settle in (cUSD locally); amounts are in its base units."""
+
+    address: str
+    symbol: str = Field(examples=["cUSD"])
+    decimals: int = Field(examples=[6], description="base units per whole token: 10**decimals")
+
+
+class PartnerAccount(PartnerPublic):
+    """A partner with its money in Clearing, read from the chain at ``block_number``, and its
+    purchases that wait for headroom or failed. Amounts are settlement-token base units."""
+
+    settlement_token: SettlementToken
+    block_number: int = Field(description="the block the figures were read at")
+    funds: int = Field(description="held for the partner in Clearing: deposits + settled nets - withdrawals")
+    free_funds: int = Field(description="funds not backing unsettled issuance: what its treasury may withdraw")
+    headroom: int = Field(
+        description="value of new issuance it may still reserve: min(funds, issuance_limit) - exposure; "
+        "0 means every new purchase is held (partner-funds-exhausted) until a deposit, a settlement or a higher limit"
+    )
+    exposure: int = Field(description="value of its issuance not settled yet (points x issue price)")
+    pending_credit: int = Field(
+        description="value of its reversals (refunds) not settled yet: the next settlement pays it"
+    )
+    held_purchases: int = Field(description="purchases waiting for headroom (status held)")
+    failed_purchases: int = Field(description="purchases that will not be minted (status failed)")
+
+
+class PartnerDepositCreate(Strict):
+    amount: int = Field(gt=0, lt=2**96, description="settlement-token base units (cUSD: 6 decimals) to deposit")
+
+
+class UnsignedCall(BaseModel):
+    """A transaction to sign and send from the paying account (the partner's treasury)."""
+
+    to: str = Field(description="contract address")
+    data: str = Field(description="ABI-encoded call, 0x-hex")
+    function: str = Field(examples=["approve(address,uint256)"])
+    description: str
+
+
+class PartnerDeposit(BaseModel):
+    """A deposit for a partner. Local chains: test stablecoins minted and deposited now
+    (``deposited``). Any other chain: the gateway holds no money, so the answer is what the
+    partner's treasury (or anyone paying for it) must send, in order (``treasury-must-send``)."""
+
+    partner_id: int
+    amount: int = Field(description="settlement-token base units")
+    status: Literal["deposited", "treasury-must-send"]
+    tx_hash: str | None = Field(default=None, description="the deposit's transaction (deposited only)")
+    funds: int | None = Field(default=None, description="the partner's funds after the deposit (deposited only)")
+    headroom: int | None = Field(default=None, description="the partner's headroom after it (deposited only)")
+    transactions: list[UnsignedCall] = Field(default=[], description="treasury-must-send only: approve, then deposit")

@@ -251,3 +251,19 @@ class MePublic(BaseModel):
     wallet: str = Field(description="The wallet signed in")
     custodial: bool = Field(description="Whether the gateway holds this wallet's key for the customer")
     links: list[MeLink] = Field(description="The partners it is linked at")
+
+
+class SignInLinkPublic(BaseModel):
+    """A one-time sign-in link for a custodial customer: hand the URL to that customer only (it
+    opens their points, read-only, once)."""
+
+    url: str = Field(
+        description="opens /me signed in as the customer, once; the token is in the fragment (#…), "
+        "which browsers send to no server",
+        examples=["https://gateway.example/me/link#sl_3q2-7wEXAMPLEtokenEXAMPLEtoken0123456789ab"],
+    )
+    wallet: str = Field(
+        description="the custodial wallet the session will show",
+        examples=["0x71C7656EC7ab88b098defB751B7401B5f6d8976F"],
+    )
+    expires_at: datetime = Field(description="the link cannot be opened after this (UTC)")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, CustomerRef, Ident, Strict
+from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, CustomerRef, FailurePublic, Ident, Strict
 
 MAX_REWARD_POINTS = 10**9
 MAX_QUANTITY = 100
@@ -263,6 +263,10 @@ class RedemptionPublic(BaseModel):
     block_number: int | None = Field(default=None, description="The block of the burn")
     voucher_code: str | None = Field(default=None, description="The voucher to hand to the customer, once fulfilled")
     failure_reason: str | None = Field(default=None, description="Why it failed; else null")
+    failure: FailurePublic | None = Field(
+        default=None,
+        description="Why it failed, as a problem of the catalogue (type, title, detail); else null",
+    )
     accepted_at: datetime = Field(description="When it was accepted (UTC)")
     burned_at: datetime | None = Field(default=None, description="When the burn was confirmed (UTC)")
     finished_at: datetime | None = Field(default=None, description="When it was fulfilled or failed (UTC)")

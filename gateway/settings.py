@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 from starlette.requests import Request
@@ -55,6 +56,14 @@ class GatewaySettings(ChainSettings):
     # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
     wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
     customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # a custodian partner's one-time sign-in link for its custodial customer: how long the link
+    # may be opened, and how long the read-only session it opens lasts
+    sign_in_link_ttl_s: int = Field(default=600, ge=1, le=3_600)
+    sign_in_link_session_ttl_s: int = Field(default=1_800, ge=60, le=86_400)
+    # the JSON-RPC URL a customer's wallet is given to add the chain (wallet_addEthereumChain on
+    # /me): public, without secrets. Local mode falls back to rpc_url; unset elsewhere, the page
+    # only asks the wallet to switch to the chain (never hands out rpc_url, which may hold a key)
+    wallet_rpc_url: str | None = None
     # the most points of one custodial wallet its custodian partner may spend in any 24 h (the
     # gateway signs for them); 0: none, the customer takes the key (release) and signs themselves
     custodial_daily_points_limit: int = Field(default=5_000, ge=0, lt=2**63)
@@ -71,6 +80,11 @@ class GatewaySettings(ChainSettings):
     state_dir: Path = STATE_DIR
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
+    # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
+    display_timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
+    # falls below this share of min(funds, issuance limit); 0 turns the warning off
+    headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
     # FastAPI's native OpenTelemetry per request (spans, metrics, logs) when a provider is
     # configured; off by default: it checks for providers on every request (~5 % of a purchase)
     request_telemetry: bool = False
@@ -94,6 +108,16 @@ class GatewaySettings(ChainSettings):
             raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
         if self.webhook_allow_loopback and self.mode != "local":
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
+        return self
+
+    @model_validator(mode="after")
+    def _display_timezone(self) -> GatewaySettings:
+        try:
+            ZoneInfo(self.display_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"COALITION_DISPLAY_TIMEZONE must be an IANA time zone, not {self.display_timezone!r}"
+            ) from exc
         return self
 
     @model_validator(mode="after")

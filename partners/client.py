@@ -4,328 +4,83 @@
 
     with PartnerClient("http://127.0.0.1:8000", api_key="ck_...") as coalition:
         purchase = coalition.post_purchase("order-1042", wallet="0xAbc…", amount="42.50", currency="EUR")
-        coalition.wait(purchase["status_url"])            # accepted -> submitted -> confirmed
+        coalition.wait(purchase.status_url)            # accepted -> submitted -> confirmed
 
 What it does for the integrator:
 
 - Idempotency is built in: every write carries the partner's own id (``purchase_id``,
-  ``refund_id``, ``redemption_id``), so a write is retried with the same id and body after a
-  timeout, a dropped connection, a 429 or a 5xx, and the gateway answers with the first result.
+  ``refund_id``, ``redemption_id``) and a body made of the arguments only, so a write is retried
+  with the same id and body after a timeout, a dropped connection, a 429 or a 5xx (or a crash of
+  the caller), and the gateway answers with the first result.
 - Retries back off exponentially with jitter and honour ``Retry-After``.
-- Errors are :class:`ProblemError` with the problem's stable ``type`` (``/problems/<slug>``).
+- Results are typed (frozen dataclasses, partners/sdk/models.py: ``Purchase``, ``Refund``,
+  ``Redemption``, ``Webhook``, ``Delivery``, ``History``...); ``result["field"]`` still reads the JSON.
+- Errors share one root, :class:`CoalitionError`, each with a problem whose ``slug`` is stable:
+  :class:`ProblemError` when the gateway refuses a request (``status``: the HTTP status),
+  :class:`OperationFailed` when :meth:`~PartnerClient.wait` finds an accepted purchase, refund or
+  redemption failed (e.g. ``partner-funds-exhausted``, ``points-already-spent``; the raw reason in
+  ``failure_reason``), :class:`WaitTimeout` when it is still going (a held purchase says why).
+
+The calls cover the partner API: purchases (one, or up to 1,000 with ``post_purchases``),
+refunds, rewards, redemptions and consents, customers (wallet links, custodial wallets and
+their release, balances and histories), webhook endpoints, their deliveries, secret rotation
+and a test event. :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`,
+awaited: both run the same builders (partners/sdk/calls.py). The SDK imports nothing of the
+gateway: it needs only httpx.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from partners.sdk.aio import AsyncPartnerClient
+from partners.sdk.calls import UNSET, customer, purchase_body, signed_consent
+from partners.sdk.errors import CoalitionError, OperationFailed, ProblemError, WaitTimeout
+from partners.sdk.models import (
+    Balance,
+    BatchOutcome,
+    BatchResult,
+    Challenge,
+    Customer,
+    Delivery,
+    Failure,
+    History,
+    HistoryEntry,
+    PreparedConsent,
+    Problem,
+    Purchase,
+    Redemption,
+    Refund,
+    Release,
+    Reward,
+    Webhook,
+)
+from partners.sdk.sync import PartnerClient
 
-import httpx
-
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-FINAL = frozenset({"confirmed", "failed", "fulfilled"})
-
-
-class ProblemError(Exception):
-    """An ``application/problem+json`` answer of the gateway."""
-
-    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
-        self.status = status
-        self.problem = dict(problem)
-        self.type: str = str(problem.get("type", "about:blank"))
-        self.slug = self.type.rsplit("/", 1)[-1]
-        super().__init__(f"{status} {self.slug}: {problem.get('detail', '')}")
-
-
-def _raise_for_problem(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"type": "about:blank", "detail": response.text[:200]}
-    raise ProblemError(response.status_code, body)
-
-
-def _backoff(attempt: int, response: httpx.Response | None, base_s: float, cap_s: float) -> float:
-    if response is not None and (after := response.headers.get("Retry-After")):
-        try:
-            return min(float(after), cap_s)
-        except ValueError:
-            pass
-    return min(cap_s, base_s * 2**attempt) * (0.5 + random.random() / 2)
-
-
-def _retry(attempt: int, retries: int, response: httpx.Response | None) -> bool:
-    """Whether to try again: a transport error (``response`` None), a 429 or a 5xx, while
-    attempts remain (safe: every write the SDK makes is idempotent)."""
-    if attempt >= retries:
-        return False
-    return response is None or response.status_code in RETRY_STATUSES or response.status_code >= 500
-
-
-def purchase_body(
-    purchase_id: str,
-    *,
-    amount: str | Decimal,
-    currency: str,
-    wallet: str | None = None,
-    ref: str | None = None,
-    purchased_at: datetime | None = None,
-) -> dict[str, Any]:
-    """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference."""
-    if (wallet is None) == (ref is None):
-        raise ValueError("give the customer's wallet or the partner's customer ref, not both")
-    return {
-        "purchase_id": purchase_id,
-        "customer": {"wallet": wallet} if wallet is not None else {"ref": ref},
-        "amount": str(amount),
-        "currency": currency,
-        "purchased_at": (purchased_at or datetime.now(UTC)).isoformat(),
-    }
-
-
-def customer(wallet: str | None = None, ref: str | None = None) -> dict[str, str]:
-    """The ``customer`` field of a body: the wallet, or the partner's own reference linked to one."""
-    if (wallet is None) == (ref is None):
-        raise ValueError("give the customer's wallet or the partner's customer ref, not both")
-    return {"wallet": wallet} if wallet is not None else {"ref": ref}  # type: ignore[dict-item]
-
-
-def signed_consent(prepared: Mapping[str, Any], signature: bytes | str) -> dict[str, Any]:
-    """The ``consent`` of ``POST /v1/redemptions`` from the answer of ``/v1/redemptions/consent``
-    and the customer's signature of its ``typed_data`` (EIP-712, e.g. eth_account's
-    ``Account.sign_typed_data(key, full_message=prepared["typed_data"])``)."""
-    hex_signature = signature if isinstance(signature, str) else "0x" + signature.hex()
-    return {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": hex_signature}
-
-
-class _Base:
-    """The partner API's calls, written once: each returns what :meth:`request` returns, a value
-    for :class:`PartnerClient` and an awaitable for :class:`AsyncPartnerClient`."""
-
-    def __init__(self, base_url: str, api_key: str, *, retries: int = 5, backoff_s: float = 0.2, cap_s: float = 5.0):
-        self.base_url = base_url.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "coalition-partner-sdk/0.1"}
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self.cap_s = cap_s
-
-    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        raise NotImplementedError
-
-    # -------------------------------------------------------------- refunds
-
-    def refund(self, purchase_id: str, refund_id: str, *, amount: str | None = None, reason: str | None = None) -> Any:
-        """Refunds a purchase, whole (no amount) or in part; idempotent on ``refund_id``."""
-        body = {"refund_id": refund_id, "amount": amount, "reason": reason}
-        body = {k: v for k, v in body.items() if v is not None}
-        return self.request("POST", f"/v1/purchases/{purchase_id}/refunds", json=body)
-
-    def get_refund(self, purchase_id: str, refund_id: str) -> Any:
-        return self.request("GET", f"/v1/purchases/{purchase_id}/refunds/{refund_id}")
-
-    # -------------------------------------------------------------- rewards and redemptions
-
-    def add_reward(self, sku: str, name: str, points: int, *, stock: int | None = None, active: bool = True) -> Any:
-        body = {"sku": sku, "name": name, "points": points, "stock": stock, "active": active}
-        return self.request("POST", "/v1/rewards", json=body)
-
-    def rewards(self) -> Any:
-        return self.request("GET", "/v1/rewards")
-
-    def redemption_consent(
-        self, redemption_id: str, sku: str, *, wallet: str | None = None, ref: str | None = None, quantity: int = 1
-    ) -> Any:
-        """The EIP-712 typed data the customer's wallet signs (see :func:`signed_consent`)."""
-        body = {"redemption_id": redemption_id, "sku": sku, "quantity": quantity, "customer": customer(wallet, ref)}
-        return self.request("POST", "/v1/redemptions/consent", json=body)
-
-    def redeem(
-        self,
-        redemption_id: str,
-        sku: str,
-        *,
-        wallet: str | None = None,
-        ref: str | None = None,
-        quantity: int = 1,
-        consent: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Redeems a reward with the customer's ``consent``; a custodial customer, named by your
-        own ``ref`` (you created its wallet), needs none (within the gateway's daily limit)."""
-        body: dict[str, Any] = {
-            "redemption_id": redemption_id,
-            "sku": sku,
-            "quantity": quantity,
-            "customer": customer(wallet, ref),
-        }
-        if consent is not None:
-            body["consent"] = dict(consent)
-        return self.request("POST", "/v1/redemptions", json=body)
-
-    def redemption(self, redemption_id: str) -> Any:
-        return self.request("GET", f"/v1/redemptions/{redemption_id}")
-
-    # -------------------------------------------------------------- customers
-
-    def wallet_challenge(self, ref: str, wallet: str) -> Any:
-        """The EIP-4361 message the customer signs (personal_sign) to link ``wallet`` to ``ref``."""
-        return self.request("POST", f"/v1/customers/{ref}/wallet-challenge", json={"wallet": wallet})
-
-    def link_wallet(self, ref: str, message: str, signature: str) -> Any:
-        return self.request("PUT", f"/v1/customers/{ref}/wallet", json={"message": message, "signature": signature})
-
-    def custodial_wallet(self, ref: str) -> Any:
-        """A wallet the gateway keeps for a customer who has none (it signs redemptions for them)."""
-        return self.request("POST", f"/v1/customers/{ref}/custodial-wallet")
-
-    def release_custodial_wallet(self, ref: str, password: str) -> Any:
-        """Hands a custodial wallet's key to your customer, in two calls. The first asks: the
-        answer is ``{"status": "release-pending", "available_at": ...}`` and no key (the gateway
-        tells you by the ``customer.custodial_release_requested`` webhook event, and the
-        operator). A call before ``available_at`` raises :class:`ProblemError`
-        ``custodial-release-pending`` (its ``problem["available_at"]`` says when); the first one
-        from then on answers ``{"status": "released", "keystore": ...}``, encrypted with
-        ``password`` (the customer's), once: keep it before anything else."""
-        return self.request("POST", f"/v1/customers/{ref}/custodial-wallet/release", json={"password": password})
-
-    def cancel_custodial_release(self, ref: str) -> Any:
-        """Withdraws a release that was asked for and not yet handed over (one you did not ask
-        for: your API key may be in other hands; tell the operator)."""
-        return self.request("DELETE", f"/v1/customers/{ref}/custodial-wallet/release")
-
-    def customer(self, ref: str) -> Any:
-        return self.request("GET", f"/v1/customers/{ref}")
-
-    def customer_balance(self, ref: str) -> Any:
-        return self.request("GET", f"/v1/customers/{ref}/balance")
-
-    # -------------------------------------------------------------- webhooks
-
-    def add_webhook(self, url: str, event_types: list[str], *, description: str | None = None) -> Any:
-        """Registers an endpoint; the answer carries its secret once (verify with partners.webhooks.verify)."""
-        body = {"url": url, "event_types": event_types, "description": description}
-        return self.request("POST", "/v1/webhooks", json=body)
-
-    def webhooks(self) -> Any:
-        return self.request("GET", "/v1/webhooks")
-
-    def delete_webhook(self, webhook_id: int) -> Any:
-        return self.request("DELETE", f"/v1/webhooks/{webhook_id}")
-
-
-class PartnerClient(_Base):
-    """Synchronous client (a POS, a script). Use as a context manager or call :meth:`close`."""
-
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, **retry: Any) -> None:
-        super().__init__(base_url, api_key, **retry)
-        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout_s)
-
-    def __enter__(self) -> PartnerClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
-
-    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """One call with retries of transport errors, 429 and 5xx (safe: every write is idempotent)."""
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response | None = self.http.request(method, path, json=json, params=params)
-            except httpx.TransportError:
-                if not _retry(attempt, self.retries, None):
-                    raise
-                response = None
-            if not _retry(attempt, self.retries, response):
-                break
-            time.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
-            attempt += 1
-        assert response is not None
-        _raise_for_problem(response)
-        return response.json() if response.content else None
-
-    # -------------------------------------------------------------- purchases
-
-    def post_purchase(self, purchase_id: str, **fields: Any) -> dict[str, Any]:
-        """Posts a purchase (see :func:`purchase_body`); answers its status (202: accepted)."""
-        return self.request("POST", "/v1/purchases", json=purchase_body(purchase_id, **fields))
-
-    def purchase(self, purchase_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/v1/purchases/{purchase_id}")
-
-    def wait(self, status_url: str, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
-        """Polls a status URL (a purchase's, a refund's, a redemption's) until it is final."""
-        path = status_url.removeprefix(self.base_url)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            body = self.request("GET", path)
-            if body["status"] in FINAL:
-                return body
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
-            time.sleep(poll_s)
-
-
-class AsyncPartnerClient(_Base):
-    """Asynchronous client (an e-shop backend, the benchmarks): the same calls, awaited."""
-
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, **retry: Any) -> None:
-        super().__init__(base_url, api_key, **retry)
-        self.http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self.headers,
-            timeout=timeout_s,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-        )
-
-    async def __aenter__(self) -> AsyncPartnerClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response | None = await self.http.request(method, path, json=json, params=params)
-            except httpx.TransportError:
-                if not _retry(attempt, self.retries, None):
-                    raise
-                response = None
-            if not _retry(attempt, self.retries, response):
-                break
-            await asyncio.sleep(_backoff(attempt, response, self.backoff_s, self.cap_s))
-            attempt += 1
-        assert response is not None
-        _raise_for_problem(response)
-        return response.json() if response.content else None
-
-    async def post_purchase(self, purchase_id: str, **fields: Any) -> dict[str, Any]:
-        return await self.request("POST", "/v1/purchases", json=purchase_body(purchase_id, **fields))
-
-    async def purchase(self, purchase_id: str) -> dict[str, Any]:
-        return await self.request("GET", f"/v1/purchases/{purchase_id}")
-
-    async def wait(self, status_url: str, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, Any]:
-        path = status_url.removeprefix(self.base_url)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            body = await self.request("GET", path)
-            if body["status"] in FINAL:
-                return body
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} is still {body['status']} after {timeout_s} s")
-            await asyncio.sleep(poll_s)
+__all__ = [
+    "UNSET",
+    "AsyncPartnerClient",
+    "Balance",
+    "BatchOutcome",
+    "BatchResult",
+    "Challenge",
+    "CoalitionError",
+    "Customer",
+    "Delivery",
+    "Failure",
+    "History",
+    "HistoryEntry",
+    "OperationFailed",
+    "PartnerClient",
+    "PreparedConsent",
+    "Problem",
+    "ProblemError",
+    "Purchase",
+    "Redemption",
+    "Refund",
+    "Release",
+    "Reward",
+    "WaitTimeout",
+    "Webhook",
+    "customer",
+    "purchase_body",
+    "signed_consent",
+]

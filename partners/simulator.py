@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from partners.client import AsyncPartnerClient, signed_consent
+from partners.client import AsyncPartnerClient, OperationFailed, signed_consent
 
 T = TypeVar("T")
 Tick = Callable[[], None]
@@ -173,13 +173,15 @@ class PosSimulator:
             )
 
         async def follow(s: Sale) -> None:
-            body = await self.client(s.shop).wait(f"/v1/purchases/{s.purchase_id}", timeout_s=180, poll_s=0.3)
+            try:
+                body = await self.client(s.shop).wait(f"/v1/purchases/{s.purchase_id}", timeout_s=180, poll_s=0.3)
+            except OperationFailed as failed:
+                s.status = "failed"
+                self.tally.failed.append(f"purchase {s.purchase_id}: {failed.slug}: {failed.failure_reason}")
+                return
             s.status, s.points = body["status"], int(body["points"])
-            if s.status == "confirmed":
-                s.customer.points += s.points
-                self.tally.purchases += 1
-            else:
-                self.tally.failed.append(f"purchase {s.purchase_id}: {body.get('failure_reason')}")
+            s.customer.points += s.points
+            self.tally.purchases += 1
 
         await self._all((post(s, i * 28 // max(count, 1)) for i, s in enumerate(sales)), posted)
         await self._all((follow(s) for s in sales), final)
@@ -195,12 +197,15 @@ class PosSimulator:
             amount = f"{Decimal(s.amount) / 2:.2f}" if i % 2 else None
             refund_id = f"{s.purchase_id}-r"
             await client.refund(s.purchase_id, refund_id, amount=amount, reason="customer returned goods")
-            body = await client.wait(f"/v1/purchases/{s.purchase_id}/refunds/{refund_id}", timeout_s=180, poll_s=0.3)
-            if body["status"] == "confirmed":
-                s.customer.points -= int(body["points"])
-                self.tally.refunds += 1
-            else:
-                self.tally.failed.append(f"refund {refund_id}: {body.get('failure_reason')}")
+            try:
+                body = await client.wait(
+                    f"/v1/purchases/{s.purchase_id}/refunds/{refund_id}", timeout_s=180, poll_s=0.3
+                )
+            except OperationFailed as failed:
+                self.tally.failed.append(f"refund {refund_id}: {failed.slug}: {failed.failure_reason}")
+                return
+            s.customer.points -= int(body["points"])
+            self.tally.refunds += 1
 
         await self._all((refund(i, s) for i, s in enumerate(chosen)), tick)
 
@@ -239,11 +244,12 @@ class PosSimulator:
                 await client.redeem(redemption_id, reward.sku, ref=c.ref)
             else:
                 await client.redeem(redemption_id, reward.sku, wallet=c.wallet, consent=consent)
-            body = await client.wait(f"/v1/redemptions/{redemption_id}", timeout_s=180, poll_s=0.3)
-            if body["status"] == "fulfilled":
-                self.tally.redemptions += 1
-            else:
+            try:
+                await client.wait(f"/v1/redemptions/{redemption_id}", timeout_s=180, poll_s=0.3)
+            except OperationFailed as failed:
                 c.points += reward.points
-                self.tally.failed.append(f"redemption {redemption_id}: {body.get('failure_reason')}")
+                self.tally.failed.append(f"redemption {redemption_id}: {failed.slug}: {failed.failure_reason}")
+                return
+            self.tally.redemptions += 1
 
         await self._all((redeem(i, *p) for i, p in enumerate(plan)), tick)

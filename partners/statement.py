@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
@@ -124,4 +125,90 @@ def statement_csv(statement: dict[str, Any]) -> str:
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
         w.writerow([cell["redeemed_at"], cell["issued_by"], cell["points"]])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------- for people
+
+
+@dataclass(frozen=True)
+class Payment:
+    """Who pays whom for one partner's net: ``payer`` pays ``payee`` ``amount`` (base units)."""
+
+    payer: str
+    payee: str
+    amount: int
+
+
+def who_pays(net: int, partner: str, operator: str = "the operator") -> Payment:
+    """A partner's net as a payment: positive, the operator pays the partner (its redemptions and
+    refunds outweigh its issuance); negative, the partner pays the operator."""
+    if net >= 0:
+        return Payment(payer=operator, payee=partner, amount=net)
+    return Payment(payer=partner, payee=operator, amount=-net)
+
+
+def partner_view(statement: dict[str, Any], partner_id: int) -> dict[str, Any] | None:
+    """One partner's part of a statement: its own line and the bilateral cells it is in
+    (points redeemed at it, or issued by it and redeemed elsewhere); None if it has no line."""
+    line = next((p for p in statement.get("partners", []) if int(p["partner_id"]) == partner_id), None)
+    if line is None:
+        return None
+    cells = [
+        c
+        for c in statement.get("bilateral", {}).get("points", [])
+        if partner_id in (int(c["redeemed_at"]), int(c["issued_by"]))
+    ]
+    return {"token": statement["token"], "line": line, "bilateral": cells}
+
+
+def named_csv(
+    statement: dict[str, Any],
+    names: Mapping[int, str],
+    *,
+    period_start: str,
+    period_end: str,
+    settled_at: str,
+    partner_id: int | None = None,
+) -> str:
+    """The statement as a CSV for people: partners by name, the period's dates, amounts in the
+    token with its symbol, and who pays whom; then the bilateral matrix by name. With
+    ``partner_id``, only that partner's line and cells."""
+    token = statement["token"]
+    decimals, symbol = int(token["decimals"]), str(token["symbol"])
+
+    def name(pid: int) -> str:
+        return "before the period" if pid == 0 else names.get(pid, f"partner #{pid}")
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["period", statement["period_id"], "from", period_start, "to", period_end, "settled", settled_at])
+    w.writerow(
+        [
+            "partner_id", "partner", "points_issued", f"issued_{symbol}", "points_reversed", f"reversed_{symbol}",
+            "points_redeemed", f"redeemed_{symbol}", f"net_{symbol}", "payer", "payee", f"amount_{symbol}",
+        ]
+    )  # fmt: skip
+    for p in statement["partners"]:
+        pid = int(p["partner_id"])
+        if partner_id is not None and pid != partner_id:
+            continue
+        pay = who_pays(int(p["net"]), name(pid))
+        w.writerow(
+            [
+                pid, name(pid), p["points_issued"], format_units(int(p["issued_value"]), decimals),
+                p["points_reversed"], format_units(int(p["reversed_value"]), decimals), p["points_redeemed"],
+                format_units(int(p["redeemed_value"]), decimals), format_units(int(p["net"]), decimals),
+                pay.payer, pay.payee, format_units(pay.amount, decimals),
+            ]
+        )  # fmt: skip
+    if partner_id is None:
+        op = int(statement["operator_net"])
+        w.writerow(["", "the operator", "", "", "", "", "", "", format_units(op, decimals), "", "", ""])
+    w.writerow([])
+    w.writerow(["redeemed_at", "issued_by", "points"])
+    for cell in statement["bilateral"]["points"]:
+        at, by = int(cell["redeemed_at"]), int(cell["issued_by"])
+        if partner_id is None or partner_id in (at, by):
+            w.writerow([name(at), name(by), cell["points"]])
     return out.getvalue()

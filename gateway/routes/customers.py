@@ -53,9 +53,10 @@ from gateway.schemas_customers import (
     ReleaseRequest,
     SessionPublic,
     SignedMessage,
+    SignInLinkPublic,
     WalletChallengeCreate,
 )
-from gateway.services import custody, history, wallet_auth
+from gateway.services import custody, history, sign_in_links, wallet_auth
 from gateway.timeutil import as_utc
 from network.store import utcnow
 
@@ -290,6 +291,28 @@ def cancel_custodial_release(ref: Ident, partner: CurrentPartner, session: Sessi
         raise _release_problem(ref, link.wallet, exc) from exc
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/customers/{ref}/sign-in-link",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SignInLinkPublic,
+    summary="A one-time link that opens the customer page, read-only, for your custodial customer",
+    responses=problem_responses("unauthorized", "not-found", "wallet-not-custodial", "custodial-wallet-released"),
+)
+def sign_in_link(ref: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> SignInLinkPublic:
+    """For a customer whose custodial wallet you are the custodian of (they hold no key to sign
+    in with): call it only after authenticating the customer yourself, and hand the URL to them
+    alone (e.g. open it in your app). The link opens ``/me`` once, within
+    ``COALITION_SIGN_IN_LINK_TTL_S`` (10 minutes by default), for a read-only session of
+    ``COALITION_SIGN_IN_LINK_SESSION_TTL_S`` (30 minutes). A customer with their own wallet
+    (linked with a signature, or released) signs in with it: 409 ``wallet-not-custodial``
+    or ``custodial-wallet-released``."""
+    link = _link(session, partner, ref)
+    url, row = sign_in_links.issue(session, settings, partner_id=partner.id, ref=ref, wallet=link.wallet)
+    answer = SignInLinkPublic(url=url, wallet=row.wallet, expires_at=as_utc(row.expires_at))
+    session.commit()
+    return answer
 
 
 @router.get(

@@ -1,52 +1,55 @@
-"""The web pages: the operator dashboard (``/dashboard``, behind the operator token) and the
-customer page (``/me``, behind the customer's wallet sign-in), plus their static files.
+"""The web pages: the operator dashboard (``/dashboard``, behind the operator token), plus the
+static files of every page (the customer page, ``/me``, is gateway/routes/me.py).
 
-Browsers cannot send a Bearer header, so both use an HttpOnly, SameSite=Strict cookie
-(gateway/services/dashboard_auth.py): the operator signs in once with the token in a form, a
-customer's page signs an EIP-4361 challenge with the wallet (``POST /v1/auth/challenge`` and
-``/v1/auth/session``) and hands the token to ``POST /me/session``. Signing out ends the session
-on the server, not only in the browser. The login form is rate-limited per client address. The
-pages are left out of the OpenAPI schema: they are HTML for people, not API.
+Browsers cannot send a Bearer header, so the operator signs in once with the token in a form and
+the browser keeps an HttpOnly, SameSite=Strict cookie (gateway/services/dashboard_auth.py).
+Signing out ends the session on the server, not only in the browser. The login form is
+rate-limited per client address. Errors a browser navigates to are pages with a retry link
+(gateway/pages.py). The pages are left out of the OpenAPI schema: they are HTML for people, not API.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Cookie, Request, Response
+from fastapi import APIRouter, Cookie, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.chain import Chain
 from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
-from gateway.errors import NotFound, RateLimited, Unauthorized
-from gateway.models import Partner, SettlementPeriod
-from gateway.services import dashboard, dashboard_auth, dashboard_views, history, wallet_auth
+from gateway.errors import NotFound, RateLimited
+from gateway.models import SettlementPeriod
+from gateway.pages import PageRoute
+from gateway.routes import dashboard_actions, dashboard_pages
+from gateway.routes.dashboard_common import (
+    OperatorCookie,
+    html,
+    page,
+    read_form,
+    require_operator,
+    signed_in,
+)
+from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views
 from gateway.settings import GatewaySettings
 from partners.statement import canonical_bytes
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 STATIC = dashboard_views.TEMPLATES.parent / "static"
 STATIC_FILES = {  # name -> media type: only these are served
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
     "wallet.js": "text/javascript",
+    "customer.css": "text/css",
+    "points-logo.svg": "image/svg+xml",
     "vendor/chart-4.6.1.umd.min.js": "text/javascript",
 }
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-MAX_FORM_BYTES = 2_048
 HISTORY_SHOWN = 100
-OperatorCookie = Annotated[str | None, Cookie(alias=dashboard_auth.OPERATOR_COOKIE)]
+CHART_SCRIPTS = (
+    '<script src="/static/vendor/chart-4.6.1.umd.min.js"></script><script src="/static/dashboard.js"></script>'
+)
 CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
 
 
@@ -57,7 +60,7 @@ class CustomerSessionCookie(BaseModel):
 
 
 def _html(body: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+    return html(body, status_code)
 
 
 def _set_cookie(response: Response, settings: GatewaySettings, name: str, value: str, max_age: int) -> None:
@@ -69,14 +72,6 @@ def _set_cookie(response: Response, settings: GatewaySettings, name: str, value:
         httponly=True,
         samesite="strict",
         secure=dashboard_auth.cookie_secure(settings),
-    )
-
-
-def _operator_nav() -> str:
-    return (
-        '<a href="/dashboard" class="active">Overview</a>'
-        '<form method="post" action="/dashboard/logout" class="inline">'
-        '<button class="link" type="submit">Sign out</button></form>'
     )
 
 
@@ -104,12 +99,6 @@ def static_file(name: str) -> FileResponse:
 # --- the operator
 
 
-def _signed_in(session: Session, settings: GatewaySettings, cookie: str | None) -> bool:
-    valid = dashboard_auth.operator_session_valid(session, settings, cookie)
-    session.commit()
-    return valid
-
-
 def _login_page(settings: GatewaySettings, chain: Chain, error: str | None, status_code: int) -> HTMLResponse:
     content = dashboard_views.login_page(dashboard_auth.OPERATOR_SESSION_S // 3_600, error)
     page = _operator_page(settings, chain.contracts.book.chain_id, content, title="Sign in", nav="", js="")
@@ -118,7 +107,7 @@ def _login_page(settings: GatewaySettings, chain: Chain, error: str | None, stat
 
 @router.get("/dashboard/login", response_class=HTMLResponse)
 def login_form(settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: OperatorCookie = None) -> Response:
-    if _signed_in(session, settings, cookie):
+    if signed_in(session, settings, cookie):
         return RedirectResponse("/dashboard", status_code=303)
     return _login_page(settings, chain, None, 200)
 
@@ -142,10 +131,7 @@ async def login(
         response = _login_page(settings, chain, "Too many attempts from this address; try again later.", 429)
         response.headers.update(refused.headers)
         return response
-    raw = await request.body()
-    token = ""
-    if len(raw) <= MAX_FORM_BYTES:
-        token = (parse_qs(raw.decode(errors="replace")).get("token") or [""])[0]
+    token = (await read_form(request)).get("token", "")
     if token and dashboard_auth.token_is_operator(settings, token):
         value = await run_in_threadpool(_open_operator_session, session, settings)
         response = RedirectResponse("/dashboard", status_code=303)
@@ -155,35 +141,49 @@ async def login(
 
 
 @router.post("/dashboard/logout")
-def logout(session: SessionDep, cookie: OperatorCookie = None) -> Response:
-    """Ends the session on the server (a copy of the cookie no longer works), then in the browser."""
-    dashboard_auth.close_operator_session(session, cookie)
-    session.commit()
+async def logout(
+    request: Request, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
+) -> Response:
+    """Ends the session on the server (a copy of the cookie no longer works), then in the browser.
+    The form carries the session's CSRF token: another site cannot sign the operator out."""
+    if not dashboard_auth.csrf_valid(settings, cookie, (await read_form(request)).get("csrf")):
+        return RedirectResponse("/dashboard", status_code=303)
+    await run_in_threadpool(_close, session, cookie)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(dashboard_auth.OPERATOR_COOKIE, path="/")
     return response
 
 
+def _close(session: Session, cookie: str | None) -> None:
+    dashboard_auth.close_operator_session(session, cookie)
+    session.commit()
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def operator_dashboard(
-    settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: OperatorCookie = None
+    settings: SettingsDep,
+    session: SessionDep,
+    chain: ChainDep,
+    cookie: OperatorCookie = None,
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
 ) -> Response:
-    if not _signed_in(session, settings, cookie):
+    """The overview; ``from``/``to`` (YYYY-MM-DD, days of the display zone) set the chart's range."""
+    if not signed_in(session, settings, cookie):
         return RedirectResponse("/dashboard/login", status_code=303)
-    overview = dashboard.overview(session, chain)
-    scripts = (
-        '<script src="/static/vendor/chart-4.6.1.umd.min.js"></script><script src="/static/dashboard.js"></script>'
+    chain_id = chain.contracts.book.chain_id
+    tz = settings.display_timezone
+    range_error = None
+    try:
+        chart = dashboard_chart.requested(session, chain_id=chain_id, tz=tz, start=start, end=end)
+    except dashboard_chart.RangeError as exc:
+        range_error = f"The chart's range was not drawn: {exc}"
+        chart = dashboard_chart.requested(session, chain_id=chain_id, tz=tz, start=None, end=None)
+    overview = dashboard.overview(session, chain, chart)
+    content = dashboard_views.dashboard_page(overview, tz, range_error)
+    return page(
+        settings, chain_id, cookie, title="Overview", active="/dashboard", content=content, scripts=CHART_SCRIPTS
     )
-    content = dashboard_views.dashboard_page(overview)
-    page = _operator_page(
-        settings, chain.contracts.book.chain_id, content, title="Overview", nav=_operator_nav(), js=scripts
-    )
-    return _html(page)
-
-
-def _require_operator(session: Session, settings: GatewaySettings, cookie: str | None) -> None:
-    if not _signed_in(session, settings, cookie):
-        raise Unauthorized("sign in at /dashboard/login")
 
 
 def _statement_of(session: SessionDep, period_id: int) -> SettlementPeriod:
@@ -199,7 +199,7 @@ def statement_json(
     period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
 ) -> Response:
     """The same canonical bytes as the operator API (their keccak256 is on chain)."""
-    _require_operator(session, settings, cookie)
+    require_operator(session, settings, cookie)
     row = _statement_of(session, period_id)
     return Response(canonical_bytes(row.statement or {}), media_type="application/json")
 
@@ -208,78 +208,12 @@ def statement_json(
 def statement_csv(
     period_id: int, settings: SettingsDep, session: SessionDep, cookie: OperatorCookie = None
 ) -> Response:
-    _require_operator(session, settings, cookie)
+    require_operator(session, settings, cookie)
     row = _statement_of(session, period_id)
     headers = {"Content-Disposition": f'attachment; filename="settlement-{period_id}.csv"'}
     return Response(row.statement_csv or "", media_type="text/csv", headers=headers)
 
 
-# --- the customer
-
-
-def _customer_page(settings: GatewaySettings, chain_id: int, content: str, js: str) -> str:
-    return dashboard_views.page(
-        title="My points",
-        brand=settings.display_name,
-        area="Customer",
-        home="/me",
-        nav="",
-        content=content,
-        chain_id=chain_id,
-        scripts=js,
-    )
-
-
-@router.get("/me", response_class=HTMLResponse)
-def customer_home(
-    settings: SettingsDep, session: SessionDep, chain: ChainDep, cookie: CustomerCookie = None
-) -> Response:
-    """The signed-in customer's balance (from the chain) and history at every partner; without a
-    session, the wallet sign-in."""
-    chain_id = chain.contracts.book.chain_id
-    js = '<script src="/static/wallet.js"></script>'
-    try:
-        wallet = wallet_auth.session_wallet(session, cookie or "")
-    except Unauthorized:
-        session.commit()
-        return _html(_customer_page(settings, chain_id, dashboard_views.signin_page(), js))
-    page = history.history(session, wallet, limit=HISTORY_SHOWN)
-    names = list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))
-    session.commit()
-    content = dashboard_views.customer_page(
-        wallet=wallet,
-        balance=history.balance_of(chain, wallet),
-        token=dashboard.points_token(chain),
-        entries=page.entries,
-        partners=names,
-    )
-    return _html(_customer_page(settings, chain_id, content, js))
-
-
-@router.post("/me/session", status_code=204)
-async def customer_session(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
-    """Stores a customer token in the page's cookie. JSON only: a cross-site form cannot send
-    it without a CORS preflight, which the gateway does not allow."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise Unauthorized("send the token as application/json")
-    try:
-        body = CustomerSessionCookie.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise Unauthorized("send {'token': <the token of POST /v1/auth/session>}") from exc
-    wallet_auth.session_wallet(session, body.token)  # Unauthorized if unknown or expired
-    session.commit()
-    response = Response(status_code=204)
-    _set_cookie(response, settings, dashboard_auth.CUSTOMER_COOKIE, body.token, settings.customer_session_ttl_s)
-    return response
-
-
-@router.post("/me/logout")
-def customer_logout(session: SessionDep, cookie: CustomerCookie = None) -> Response:
-    """Ends the customer session on the server (the token stops working on the API too), then
-    in the browser."""
-    if cookie:
-        wallet_auth.close_session(session, cookie)
-        session.commit()
-    response = RedirectResponse("/me", status_code=303)
-    response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
-    return response
+# the operator's other pages and actions (a new page: a route there, a line in dashboard_html.NAV)
+router.include_router(dashboard_actions.router)  # first: /dashboard/settlements/new before .../{period_id}
+router.include_router(dashboard_pages.router)

@@ -1,8 +1,9 @@
-"""Operator API: onboarding, listing, suspending, reactivating and re-rating partners.
-Authenticated by the operator token."""
+"""Operator API: onboarding, listing, showing, funding, suspending, reactivating and re-rating
+partners. Authenticated by the operator token."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
@@ -12,8 +13,17 @@ from sqlalchemy import select
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Partner
-from gateway.schemas import PartnerCreate, PartnerCreated, PartnerPublic, PointsPerUnit
-from gateway.services import onboarding, partner_admin
+from gateway.schemas import (
+    PartnerAccount,
+    PartnerCreate,
+    PartnerCreated,
+    PartnerDeposit,
+    PartnerDepositCreate,
+    PartnerPublic,
+    PointsPerUnit,
+    SettlementToken,
+)
+from gateway.services import onboarding, partner_account, partner_admin
 
 # every route: a client address that sent too many wrong operator tokens is refused (gateway/deps.py)
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=problem_responses("rate-limited"))
@@ -110,6 +120,49 @@ def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
+
+
+@router.get(
+    "/partners/{partner_id}",
+    response_model=PartnerAccount,
+    summary="A partner with its money in Clearing (funds, free funds, headroom, exposure, pending credit), "
+    "read from the chain now, and its held and failed purchases",
+    responses=problem_responses("unauthorized", "not-found", "validation-error", "chain-unavailable"),
+)
+def get_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerAccount:
+    partner, figures = partner_account.figures(session, chain, partner_id)
+    return PartnerAccount(**_public(partner).model_dump(), **asdict(figures))
+
+
+@router.post(
+    "/partners/{partner_id}/deposits",
+    response_model=PartnerDeposit,
+    summary="Fund a partner: local chains mint test stablecoins and deposit them now; any other chain "
+    "answers the transactions its treasury must send",
+    responses=problem_responses(*CHANGE_PROBLEMS, "content-too-large"),
+)
+def deposit_for_partner(
+    partner_id: PartnerId,
+    body: PartnerDepositCreate,
+    _: OperatorDep,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> PartnerDeposit:
+    """Not idempotent: each call deposits again. Held purchases are minted within seconds once
+    their value fits the new headroom."""
+    return partner_account.deposit(session, chain, settings, partner_id, body.amount)
+
+
+@router.get(
+    "/settlement-token",
+    response_model=SettlementToken,
+    summary="The token partners prefund and settle in: its address, symbol and decimals",
+    responses=problem_responses("unauthorized", "chain-unavailable"),
+)
+def get_settlement_token(_: OperatorDep, session: SessionDep, chain: ChainDep) -> SettlementToken:
+    with partner_admin.chain_errors(session):
+        return partner_account.settlement_token(chain)
 
 
 @router.post(

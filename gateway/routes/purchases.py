@@ -61,6 +61,7 @@ def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
         "tx_hash": view.tx_hash,
         "batch_id": view.batch_id,
         "failure_reason": view.failure_reason,
+        "failure": view.failure,
         "status_url": f"{base_url}/v1/purchases/{view.purchase_id}",
     }
 

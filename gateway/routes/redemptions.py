@@ -75,6 +75,7 @@ def _redemption(r: Redemption, base_url: str) -> RedemptionPublic:
         block_number=r.block_number,
         voucher_code=r.voucher_code if r.status == "fulfilled" else None,
         failure_reason=r.failure_reason,
+        failure=service.failure_public(r.failure_reason),  # type: ignore[arg-type]
         accepted_at=as_utc(r.created_at),
         burned_at=as_utc(r.burned_at) if r.burned_at else None,
         finished_at=as_utc(r.finished_at) if r.finished_at else None,

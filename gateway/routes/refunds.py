@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
 from gateway.models import Refund
-from gateway.schemas import Amount, Ident, Strict
+from gateway.schemas import Amount, FailurePublic, Ident, Strict
 from gateway.services import refunds as service
 
 router = APIRouter(prefix="/v1/purchases/{purchase_id}/refunds", tags=["refunds"])
@@ -80,6 +80,10 @@ class RefundPublic(BaseModel):
     customer_wallet: str = Field(description="The wallet the points are taken back from")
     tx_hash: str | None = Field(description="The clawback transaction, once sent")
     failure_reason: str | None = Field(description="Why it failed (e.g. the customer spent the points); else null")
+    failure: FailurePublic | None = Field(
+        default=None,
+        description="Why it failed, as a problem of the catalogue (type, title, detail); else null",
+    )
     created_at: datetime = Field(description="When it was accepted (UTC)")
     status_url: str = Field(description="Where to GET the refund's state")
 

@@ -9,13 +9,17 @@ from typing import Annotated, Any, Literal
 
 import requests
 from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import ChainUnavailable, NotFound, problem_responses
 from gateway.models import ReconciliationReport, SettlementPeriod
-from gateway.services import reconciliation, settlement
+from gateway.routes.dashboard_common import SECURITY_HEADERS
+from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
+from gateway.services import dashboard_statement_view as statement_view
+from gateway.services.dashboard_statement import HumanStatement
 from network.errors import TransientRpcError
 from partners.statement import canonical_bytes
 
@@ -158,19 +162,8 @@ def start_settlement(_: OperatorDep, session: SessionDep, chain: ChainDep, setti
     """Plans a period from the block after the last settled one to the indexed head, then a worker
     builds its statement and settles it on chain: follow ``status_url``. 409 ``nothing-to-settle``
     when no points moved since."""
-    try:
-        row = settlement.plan_now(session, chain)
-    except TRANSIENT as exc:
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was started") from exc
-    answer = SettlementSummary(**_summary(row, settings.public_url))
-    session.commit()
-    try:
-        from gateway.tasks.settlement import settle_period  # the task module imports the Celery app
-
-        settle_period.delay(row.period_id)
-    except Exception:  # beat's settle_due resumes open periods: this is only the fast path
-        log.warning("could not enqueue the settlement of period %s; settle_due will", row.period_id, exc_info=True)
-    return answer
+    row = settlement.start_now(session, chain)
+    return SettlementSummary(**_summary(row, settings.public_url))
 
 
 @router.get(
@@ -242,6 +235,74 @@ def get_statement_csv(period_id: PeriodId, _: OperatorDep, session: SessionDep) 
         raise NotFound(f"period {period_id} has no statement yet (status {row.status})")
     headers = {"Content-Disposition": f'attachment; filename="settlement-{period_id}.csv"'}
     return Response(row.statement_csv, media_type="text/csv", headers=headers)
+
+
+def _human(session: SessionDep, chain: ChainDep, settings: SettingsDep, period_id: int) -> HumanStatement:
+    return dashboard_statement.human_statement(session, chain, period_id, settings.display_timezone)
+
+
+def _printable(settings: SettingsDep, chain: ChainDep, title: str, content: str) -> HTMLResponse:
+    body = dashboard_views.page(
+        title=title, brand=settings.display_name, area="Statement", home="/dashboard", nav="", content=content,
+        chain_id=chain.contracts.book.chain_id, scripts="",
+    )  # fmt: skip
+    return HTMLResponse(body, headers=SECURITY_HEADERS)
+
+
+@router.get(
+    "/settlements/{period_id}/statement.html",
+    response_class=HTMLResponse,
+    summary="The statement for people: dates, partners by name, who pays whom (printable HTML)",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def get_statement_html(
+    period_id: PeriodId, _: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep
+) -> HTMLResponse:
+    h = _human(session, chain, settings, period_id)
+    return _printable(settings, chain, f"Statement · period {period_id}", statement_view.period_page(h, links=False))
+
+
+@router.get(
+    "/settlements/{period_id}/partners/{partner_id}/statement.html",
+    response_class=HTMLResponse,
+    summary="One partner's statement of the period for people (printable HTML)",
+    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+)
+def get_partner_statement_html(
+    period_id: PeriodId,
+    partner_id: Annotated[int, Path(ge=1, lt=2**32)],
+    _: OperatorDep,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+) -> HTMLResponse:
+    h = _human(session, chain, settings, period_id)
+    content = statement_view.partner_page(h, partner_id, links=False)
+    return _printable(settings, chain, f"{h.name(partner_id)} · period {period_id}", content)
+
+
+@router.get(
+    "/settlements/{period_id}/statement-named.csv",
+    summary="The statement as CSV for people: partners by name, the period's dates, who pays whom",
+    responses={
+        200: {"content": {"text/csv": {}}},
+        **problem_responses("unauthorized", "not-found", "validation-error"),
+    },
+)
+def get_statement_named_csv(
+    period_id: PeriodId,
+    _: OperatorDep,
+    session: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    partner_id: Annotated[int | None, Query(ge=1, lt=2**32, description="only this partner's line")] = None,
+) -> Response:
+    h = _human(session, chain, settings, period_id)
+    if partner_id is not None:
+        h.view_of(partner_id)  # NotFound when the partner has no line
+    suffix = f"-partner-{partner_id}" if partner_id else ""
+    headers = {"Content-Disposition": f'attachment; filename="statement-{period_id}{suffix}.csv"'}
+    return Response(h.csv(partner_id), media_type="text/csv", headers=headers)
 
 
 def _report(r: ReconciliationReport) -> ReconciliationPublic:

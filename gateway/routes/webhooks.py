@@ -252,6 +252,22 @@ def rotate_webhook_secret(
     return answer
 
 
+@router.post(
+    "/{endpoint_id}/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DeliveryPublic,
+    summary="Send a webhook.test event to this endpoint now",
+    responses=problem_responses("unauthorized", "rate-limited", "not-found", "validation-error"),
+)
+def send_test_webhook(endpoint_id: EndpointId, partner: CurrentPartner, session: SessionDep) -> DeliveryPublic:
+    """Signed and delivered like every event (retried with backoff; follow it in the deliveries)."""
+    delivery = service.emit_test(session, partner_id=partner.id, endpoint_id=endpoint_id)
+    answer = _delivery(delivery)
+    session.commit()
+    service.kick([delivery.id])
+    return answer
+
+
 @router.get(
     "/{endpoint_id}/deliveries",
     response_model=list[DeliveryPublic],

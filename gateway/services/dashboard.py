@@ -9,7 +9,7 @@ the page down: the chain figures are left out and the page says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -19,12 +19,11 @@ from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.models import OperatorAlert, Partner, ReconciliationReport, SettlementPeriod
+from gateway.services.dashboard_chart import Chart
 from network.errors import TransientRpcError
-from network.store import LedgerEntry
+from network.store import LedgerEntry, OutboxPurchase, PurchaseStatus
 
 CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)
-BUCKETS_S = (60, 3_600, 86_400)  # the chart's step: a minute, an hour or a day, the finest that fits
-MAX_BUCKETS = 90
 SETTLEMENTS_SHOWN = 12
 ALERTS_SHOWN = 5
 
@@ -43,16 +42,24 @@ class PartnerFigures:
     exposure: int | None = None  # settlement-token base units; None: the chain could not be read
     funds: int | None = None
     free_funds: int | None = None
+    headroom: int | None = None
+    pending_credit: int | None = None
+    issuance_limit: int = 0
+    held: int = 0  # purchases waiting for headroom
+    failed: int = 0  # purchases that will not be minted
 
-
-@dataclass
-class Series:
-    """Points issued and redeemed per bucket of ``step_s`` seconds (bucket starts, unix time)."""
-
-    step_s: int
-    starts: list[int] = field(default_factory=list)
-    issued: list[int] = field(default_factory=list)
-    redeemed: list[int] = field(default_factory=list)
+    @property
+    def flags(self) -> list[str]:
+        """What the operator must look at: no headroom left (nothing more can be issued), purchases
+        held or failed."""
+        out = []
+        if self.headroom == 0 and self.status == "active":
+            out.append("no headroom")
+        if self.held:
+            out.append(f"{self.held} held")
+        if self.failed:
+            out.append(f"{self.failed} failed")
+        return out
 
 
 @dataclass
@@ -66,7 +73,7 @@ class Overview:
     total_exposure: int | None
     token_symbol: str
     token_decimals: int
-    series: Series
+    chart: Chart | None
     settlements: list[SettlementPeriod]
     reconciliation: ReconciliationReport | None
     alerts: list[OperatorAlert]
@@ -87,37 +94,6 @@ def ledger_totals(session: Session, chain_id: int) -> dict[int | None, dict[str,
     return totals
 
 
-def choose_step(first: int, last: int) -> int:
-    """The finest bucket that spans ``first..last`` in at most ``MAX_BUCKETS`` buckets."""
-    span = max(0, last - first)
-    return next((step for step in BUCKETS_S if span // step < MAX_BUCKETS), BUCKETS_S[-1])
-
-
-def series(session: Session, chain_id: int) -> Series:
-    """Points issued (earned) and redeemed per bucket, every bucket from the first to the last
-    present (an empty one is a zero, so the chart's time axis is even)."""
-    kinds = ("earned", "redeemed")
-    where = (LedgerEntry.chain_id == chain_id, LedgerEntry.kind.in_(kinds))
-    first, last = session.execute(
-        select(func.min(LedgerEntry.block_time), func.max(LedgerEntry.block_time)).where(*where)
-    ).one()
-    if first is None:
-        return Series(step_s=BUCKETS_S[-1])
-    step = choose_step(int(first), int(last))
-    bucket = (LedgerEntry.block_time // step).label("bucket")
-    sums: dict[tuple[int, str], int] = {}
-    for b, kind, points in session.execute(
-        select(bucket, LedgerEntry.kind, func.sum(LedgerEntry.points)).where(*where).group_by(bucket, LedgerEntry.kind)
-    ):
-        sums[(int(b), kind)] = abs(int(points or 0))
-    out = Series(step_s=step)
-    for b in range(int(first) // step, int(last) // step + 1):
-        out.starts.append(b * step)
-        out.issued.append(sums.get((b, "earned"), 0))
-        out.redeemed.append(sums.get((b, "redeemed"), 0))
-    return out
-
-
 def _read_chain(chain: Chain, partners: list[PartnerFigures]) -> tuple[int, str, int]:
     """Fills each partner's exposure and funds from ``Clearing``; returns the points' total supply,
     the settlement token's symbol and decimals."""
@@ -126,14 +102,30 @@ def _read_chain(chain: Chain, partners: list[PartnerFigures]) -> tuple[int, str,
         p.exposure = int(c.clearing.functions.exposureOf(p.id).call())
         p.funds = int(c.clearing.functions.fundsOf(p.id).call())
         p.free_funds = int(c.clearing.functions.freeFundsOf(p.id).call())
+        p.headroom = int(c.clearing.functions.headroomOf(p.id).call())
+        p.pending_credit = int(c.clearing.functions.pendingCreditOf(p.id).call())
     supply = int(c.points.functions.totalSupply().call())
     return supply, str(c.token.functions.symbol().call()), int(c.token.functions.decimals().call())
 
 
-def overview(session: Session, chain: Chain) -> Overview:
-    """Everything the operator dashboard shows."""
+def purchase_problems(session: Session) -> dict[int, dict[str, int]]:
+    """Per partner, how many of its purchases are held (waiting for headroom) and failed."""
+    out: dict[int, dict[str, int]] = {}
+    rows = session.execute(
+        select(OutboxPurchase.partner_id, OutboxPurchase.status, func.count())
+        .where(OutboxPurchase.status.in_((PurchaseStatus.HELD, PurchaseStatus.FAILED)))
+        .group_by(OutboxPurchase.partner_id, OutboxPurchase.status)
+    )
+    for pid, status, n in rows:
+        out.setdefault(int(pid), {})[str(status)] = int(n)
+    return out
+
+
+def overview(session: Session, chain: Chain, chart: Chart | None = None) -> Overview:
+    """Everything the operator dashboard shows (``chart``: the business-time chart, drawn by the caller)."""
     chain_id = chain.contracts.book.chain_id
     totals = ledger_totals(session, chain_id)
+    problems = purchase_problems(session)
     partners = [
         PartnerFigures(
             id=p.id,
@@ -145,6 +137,9 @@ def overview(session: Session, chain: Chain) -> Overview:
             points_issued=totals.get(p.id, {}).get("earned", 0),
             points_redeemed=totals.get(p.id, {}).get("redeemed", 0),
             points_reversed=totals.get(p.id, {}).get("reversed", 0),
+            issuance_limit=p.issuance_limit,
+            held=problems.get(p.id, {}).get(PurchaseStatus.HELD.value, 0),
+            failed=problems.get(p.id, {}).get(PurchaseStatus.FAILED.value, 0),
         )
         for p in session.scalars(select(Partner).order_by(Partner.id))
     ]
@@ -157,7 +152,6 @@ def overview(session: Session, chain: Chain) -> Overview:
     )
     report = session.scalar(select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(1))
     alerts = list(session.scalars(select(OperatorAlert).order_by(OperatorAlert.id.desc()).limit(ALERTS_SHOWN)))
-    chart = series(session, chain_id)
     session.commit()  # the store is read: release the connection before the chain calls
     supply: int | None = None
     symbol, decimals, chain_error = "cUSD", 6, None
@@ -166,7 +160,7 @@ def overview(session: Session, chain: Chain) -> Overview:
     except CHAIN_ERRORS as exc:
         chain_error = f"the chain cannot be read ({type(exc).__name__}): liabilities and supply are not shown"
         for p in partners:
-            p.exposure = p.funds = p.free_funds = None
+            p.exposure = p.funds = p.free_funds = p.headroom = p.pending_credit = None
     exposures = [p.exposure for p in partners]
     return Overview(
         partners=partners,
@@ -178,12 +172,21 @@ def overview(session: Session, chain: Chain) -> Overview:
         total_exposure=None if chain_error else sum(int(e or 0) for e in exposures),
         token_symbol=symbol,
         token_decimals=decimals,
-        series=chart,
+        chart=chart,
         settlements=settlements,
         reconciliation=report,
         alerts=alerts,
         chain_error=chain_error,
     )
+
+
+def token_of(chain: Chain) -> tuple[str, int]:
+    """The settlement token's symbol and decimals (the deployed default when the node cannot be read)."""
+    try:
+        t = chain.contracts.token.functions
+        return str(t.symbol().call()), int(t.decimals().call())
+    except CHAIN_ERRORS:
+        return "cUSD", 6
 
 
 def statement_lines(row: SettlementPeriod, names: dict[int, str]) -> list[dict[str, Any]]:

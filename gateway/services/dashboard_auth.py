@@ -89,6 +89,22 @@ def close_operator_session(session: Session, value: str | None) -> bool:
     return bool(ended.rowcount)  # type: ignore[attr-defined]
 
 
+def csrf_token(settings: GatewaySettings, value: str | None) -> str:
+    """The CSRF token of the operator session whose cookie is ``value``: an HMAC of the session
+    token under a key derived from ``secrets_key``, so it is per session, ends with it, and
+    cannot be made without the cookie (which pages' scripts cannot read: HttpOnly). Every form
+    that changes something carries it; the cookie is SameSite=Strict as well."""
+    key = hmac.new(str(settings.secrets_key).encode(), b"coalition dashboard csrf v1", hashlib.sha256).digest()
+    return hmac.new(key, (value or "").encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_valid(settings: GatewaySettings, value: str | None, token: str | None) -> bool:
+    """Whether a form's ``token`` is the CSRF token of this session (constant time)."""
+    if not value or not token:
+        return False
+    return hmac.compare_digest(csrf_token(settings, value).encode(), token.encode())
+
+
 def cookie_secure(settings: GatewaySettings) -> bool:
     """Secure cookies when the gateway is served over HTTPS (a plain-HTTP local demo has none)."""
     return settings.public_url.startswith("https://")

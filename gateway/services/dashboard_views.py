@@ -14,11 +14,11 @@ from pathlib import Path
 from string import Template
 
 from gateway.models import SettlementPeriod
-from gateway.services.dashboard import Overview, PartnerFigures, TokenInfo, statement_lines
-from network.store import LedgerEntry
+from gateway.services import dashboard_format as fmt
+from gateway.services.dashboard import Overview, PartnerFigures, statement_lines
+from gateway.services.dashboard_chart import Chart
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-STEP_NAMES = {60: "minute", 3_600: "hour", 86_400: "day"}
 KIND_LABELS = {
     "earned": "Earned",
     "redeemed": "Redeemed",
@@ -94,18 +94,31 @@ def login_page(hours: int, error: str | None) -> str:
     return template("login.html").substitute(hours=hours, error=alert)
 
 
-def _partner_row(p: PartnerFigures, d: int) -> str:
+def _flags(p: PartnerFigures) -> str:
+    flags = p.flags
+    if not flags:
+        return f'<td data-figure="partner-{p.id}-flags" data-value=""></td>'
+    shown = " ".join(
+        f'<span class="badge {"bad" if "failed" in f or f == "no headroom" else "warn"}">{e(f)}</span>' for f in flags
+    )
+    return f'<td data-figure="partner-{p.id}-flags" data-value="{e(",".join(flags))}">{shown}</td>'
+
+
+def _partner_row(p: PartnerFigures, d: int, sym: str) -> str:
     cells = [
         f"<td>{e(p.id)}</td>",
-        f'<td class="strong" data-figure="partner-{p.id}-name" data-value="{e(p.name)}">{e(p.name)}</td>',
+        f'<td class="strong" data-figure="partner-{p.id}-name" data-value="{e(p.name)}">'
+        f'<a href="/dashboard/partners/{e(p.id)}">{e(p.name)}</a></td>',
         f'<td data-figure="partner-{p.id}-status" data-value="{e(p.status)}">{badge(p.status)}</td>',
-        f'<td class="num">{e(money(p.issue_price, d))}</td>',
-        f'<td class="num">{e(money(p.reimbursement_rate, d))}</td>',
+        _flags(p),
+        f'<td class="num">{e(fmt.units(p.issue_price, d, sym))}</td>',
+        f'<td class="num">{e(fmt.units(p.reimbursement_rate, d, sym))}</td>',
         figure(f"partner-{p.id}-issued", p.points_issued, points(p.points_issued)),
         figure(f"partner-{p.id}-redeemed", p.points_redeemed, points(p.points_redeemed)),
         figure(f"partner-{p.id}-reversed", p.points_reversed, points(p.points_reversed)),
-        figure(f"partner-{p.id}-exposure", _raw(p.exposure), money(p.exposure, d), cls="num strong"),
-        figure(f"partner-{p.id}-free-funds", _raw(p.free_funds), money(p.free_funds, d)),
+        figure(f"partner-{p.id}-exposure", _raw(p.exposure), fmt.units(p.exposure, d, sym), cls="num strong"),
+        figure(f"partner-{p.id}-headroom", _raw(p.headroom), fmt.units(p.headroom, d, sym)),
+        figure(f"partner-{p.id}-free-funds", _raw(p.free_funds), fmt.units(p.free_funds, d, sym)),
     ]
     return f'<tr data-partner="{e(p.id)}">{"".join(cells)}</tr>'
 
@@ -114,73 +127,95 @@ def _raw(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _settlement(row: SettlementPeriod, names: dict[int, str], d: int, newest: bool) -> str:
+def _net(name: str, value: int | None, d: int, sym: str, tag: str = "td", extra: str = "") -> str:
+    cls = f"num strong {fmt.tone(value)} {extra}".strip()
+    return figure(name, _raw(value), fmt.units(value, d, sym, sign=True), tag=tag, cls=cls)
+
+
+def _settlement(row: SettlementPeriod, names: dict[int, str], d: int, sym: str, tz: str, newest: bool) -> str:
     pid = row.period_id
     op_net = int(row.operator_net) if row.operator_net is not None else None
     lines = "".join(
         "<tr>"
-        f"<td>{e(line['name'])}</td>"
+        f'<td><a href="/dashboard/settlements/{pid}/partners/{e(line["partner_id"])}">{e(line["name"])}</a></td>'
         f'<td class="num">{e(points(int(line["points_issued"])))}</td>'
         f'<td class="num">{e(points(int(line["points_reversed"])))}</td>'
         f'<td class="num">{e(points(int(line["points_redeemed"])))}</td>'
-        + figure(
-            f"settlement-{pid}-net-{line['partner_id']}", int(line["net"]), money(int(line["net"]), d), cls="num strong"
-        )
+        + _net(f"settlement-{pid}-net-{line['partner_id']}", int(line["net"]), d, sym)
+        + f'<td class="small">{e(fmt.payment(int(line["net"]), line["name"], d, sym))}</td>'
         + "</tr>"
         for line in statement_lines(row, names)
     )
     table = (
         '<div class="table-wrap"><table class="table compact"><thead><tr><th>Partner</th><th class="num">Issued</th>'
-        '<th class="num">Reversed</th><th class="num">Redeemed</th><th class="num">Net</th></tr></thead>'
-        f"<tbody>{lines}</tbody></table></div>"
+        '<th class="num">Reversed</th><th class="num">Redeemed</th><th class="num">Net</th><th>Who pays whom</th>'
+        f"</tr></thead><tbody>{lines}</tbody></table></div>"
         if lines
         else '<p class="muted">No statement yet.</p>'
     )
     links = (
-        f'<a href="/dashboard/settlements/{pid}/statement.json">statement.json</a> · '
-        f'<a href="/dashboard/settlements/{pid}/statement.csv">CSV</a>'
+        f'<a href="/dashboard/settlements/{pid}">statement</a> · '
+        f'<a href="/dashboard/settlements/{pid}/statement-named.csv">CSV with names</a> · '
+        f'<a href="/dashboard/settlements/{pid}/statement.json">JSON</a> · '
+        f'<a href="/dashboard/settlements/{pid}/statement.csv">CSV with ids</a>'
         if row.statement is not None
-        else ""
-    )
-    digest = (
-        f'<span class="mono small" title="keccak256 on chain">{e(row.statement_hash[:18])}…</span>'
-        if row.statement_hash
         else ""
     )
     return (
         f'<details class="settlement" data-period="{e(pid)}"{" open" if newest else ""}>'
         f'<summary><span class="strong">Period {e(pid)}</span> '
         f'<span data-figure="settlement-{pid}-status" data-value="{e(row.status)}">{badge(row.status)}</span> '
-        f'<span class="muted">blocks {e(row.from_block)}–{e(row.to_block)}</span>'
+        f'<span class="muted">{e(fmt.when(row.settled_at or row.created_at, tz))}</span>'
         f'<span class="spacer"></span><span class="muted">operator net</span> '
-        + figure(f"settlement-{pid}-operator-net", _raw(op_net), money(op_net, d), tag="span", cls="strong")
-        + f'</summary>{table}<p class="muted small">{links} {digest} {e(when(row.settled_at))}</p></details>'
+        + _net(f"settlement-{pid}-operator-net", op_net, d, sym, tag="span")
+        + f'</summary>{table}<p class="muted small">{links}</p></details>'
     )
 
 
-def dashboard_page(ov: Overview) -> str:
-    d = ov.token_decimals
+def chart_panel(chart: Chart | None, action: str, decimals: int, symbol: str, note: str = "") -> str:
+    """The business-time chart with its date range form; the data for dashboard.js in #chart-data."""
+    if chart is None:
+        return ""
+    data = chart.as_json()
+    return template("dashboard_chart.html").substitute(
+        action=e(action),
+        start=e(data["from"]),
+        end=e(data["to"]),
+        tz=e(chart.tz),
+        note=e(note),
+        decimals=decimals,
+        symbol=e(symbol),
+        chart_json=json.dumps(data).replace("<", "\\u003c"),
+    )
+
+
+def dashboard_page(ov: Overview, tz: str = "UTC", range_error: str | None = None) -> str:
+    d, sym = ov.token_decimals, ov.token_symbol
     names = {p.id: p.name for p in ov.partners}
     rows = (
-        "".join(_partner_row(p, d) for p in ov.partners)
-        or '<tr><td colspan="10" class="muted">No partner yet.</td></tr>'
+        "".join(_partner_row(p, d, sym) for p in ov.partners)
+        or '<tr><td colspan="12" class="muted">No partner yet.</td></tr>'
     )
     settlements = (
-        "".join(_settlement(r, names, d, i == 0) for i, r in enumerate(ov.settlements))
+        "".join(_settlement(r, names, d, sym, tz, i == 0) for i, r in enumerate(ov.settlements))
         or '<p class="muted">No period settled yet.</p>'
     )
-    chart = {
-        "labels": [when(s) for s in ov.series.starts],
-        "issued": ov.series.issued,
-        "redeemed": ov.series.redeemed,
-    }
     error = f'<div class="alert bad" role="alert">{e(ov.chain_error)}</div>' if ov.chain_error else ""
+    if range_error:
+        error += f'<div class="alert bad" role="alert">{e(range_error)}</div>'
+    flagged = sum(1 for p in ov.partners if p.flags)
     return template("dashboard.html").substitute(
         partner_count=len(ov.partners),
         customer_count=f"{ov.customers:,}",
-        token_symbol=e(ov.token_symbol),
+        token_symbol=e(sym),
         token_decimals=d,
         recon_badge=_recon_badge(ov),
+        flagged=(
+            f'<a class="badge bad" href="/dashboard/issues" data-figure="flagged-partners" data-value="{flagged}">'
+            f"{flagged} partner(s) to look at</a>"
+            if flagged
+            else '<span class="badge ok" data-figure="flagged-partners" data-value="0">no partner flagged</span>'
+        ),
         chain_error=error,
         points_issued_raw=ov.points_issued,
         points_issued=points(ov.points_issued),
@@ -191,13 +226,12 @@ def dashboard_page(ov: Overview) -> str:
         total_supply_raw=_raw(ov.total_supply),
         total_supply=points(ov.total_supply),
         total_exposure_raw=_raw(ov.total_exposure),
-        total_exposure=e(money(ov.total_exposure, d)),
-        step_name=STEP_NAMES.get(ov.series.step_s, f"{ov.series.step_s} s"),
-        chart_json=json.dumps(chart).replace("<", "\\u003c"),
+        total_exposure=e(fmt.units(ov.total_exposure, d, sym)),
+        chart=chart_panel(ov.chart, "/dashboard", d, sym),
         partner_rows=rows,
         settlements=settlements,
-        reconciliation=_reconciliation(ov),
-        alerts=_alerts(ov),
+        reconciliation=_reconciliation(ov, tz),
+        alerts=_alerts(ov, tz),
     )
 
 
@@ -212,7 +246,7 @@ def _recon_badge(ov: Overview) -> str:
     return f'<span class="badge {kind}" data-figure="reconciliation-status" data-value="{value}">{e(text)}</span>'
 
 
-def _reconciliation(ov: Overview) -> str:
+def _reconciliation(ov: Overview, tz: str) -> str:
     r = ov.reconciliation
     if r is None:
         return '<p class="muted">No reconciliation has run yet.</p>'
@@ -226,62 +260,17 @@ def _reconciliation(ov: Overview) -> str:
         f"{figure('reconciliation-customers', r.customers_checked, str(r.customers_checked), tag='dd', cls='')}"
         f"<dt>Partners checked</dt><dd>{e(r.partners_checked)}</dd>"
         f"<dt>Total supply</dt><dd>{e(points(int(r.total_supply)))}</dd>"
-        f"<dt>When</dt><dd>{e(when(r.created_at))}</dd>"
+        f"<dt>When</dt><dd>{e(fmt.when(r.created_at, tz))}</dd>"
         "</dl>" + (f'<ul class="diffs">{diffs}</ul>' if diffs else "")
     )
 
 
-def _alerts(ov: Overview) -> str:
+def _alerts(ov: Overview, tz: str) -> str:
     if not ov.alerts:
         return '<p class="muted">No alert.</p>'
     items = "".join(
         f'<li><span class="badge bad">{e(a.kind)}</span> {e(a.message)} '
-        f'<span class="muted small">{e(when(a.created_at))}</span></li>'
+        f'<span class="muted small">{e(fmt.when(a.created_at, tz))}</span></li>'
         for a in ov.alerts
     )
     return f'<ul class="alerts">{items}</ul>'
-
-
-def customer_page(
-    *, wallet: str, balance: int, token: TokenInfo, entries: list[tuple[LedgerEntry, str | None]], partners: list[str]
-) -> str:
-    rows = (
-        "".join(
-            f'<tr data-kind="{e(entry.kind)}">'
-            f"<td>{e(when(entry.block_time))}</td>"
-            f"<td>{badge('active' if entry.points > 0 else 'suspended', KIND_LABELS.get(entry.kind, entry.kind))}</td>"
-            f"<td>{e(name or '—')}</td>"
-            + figure(
-                f"history-{i}",
-                entry.points,
-                f"{entry.points:+,}",
-                cls="num strong " + ("pos" if entry.points > 0 else "neg"),
-            )
-            + f"<td>{e(entry.block_number)}</td>"
-            f'<td class="mono small" title="{e(entry.tx_hash)}">{e(entry.tx_hash[:10])}…</td></tr>'
-            for i, (entry, name) in enumerate(entries)
-        )
-        or '<tr><td colspan="6" class="muted">No movement yet.</td></tr>'
-    )
-    earned = sum(en.points for en, _ in entries if en.points > 0)
-    spent = -sum(en.points for en, _ in entries if en.kind == "redeemed")
-    return template("customer.html").substitute(
-        wallet=e(wallet),
-        balance_raw=balance,
-        balance=points(balance),
-        symbol=e(token.symbol),
-        partners=e(", ".join(partners) or "every partner of the coalition"),
-        token_address=e(token.address),
-        decimals=token.decimals,
-        chain_id=token.chain_id,
-        earned_raw=earned,
-        earned=points(earned),
-        spent_raw=spent,
-        spent=points(spent),
-        shown=len(entries),
-        rows=rows,
-    )
-
-
-def signin_page() -> str:
-    return template("customer_signin.html").substitute()

@@ -10,17 +10,21 @@ is the id of the last entry of the previous page.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import requests
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
+from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
-from gateway.models import CustomerLink, Partner, Purchase
+from gateway.models import CustomerLink, Partner, Purchase, Redemption, Refund, Reward
+from gateway.services.points_value import Offer
 from network.errors import TransientRpcError
-from network.store import LedgerEntry
+from network.reversals import OutboxReversal
+from network.store import ChainTransaction, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,31 @@ def balance_of(chain: Chain, wallet: str) -> int:
         return int(chain.contracts.points.functions.balanceOf(wallet).call())
     except (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception) as exc:
         raise ChainUnavailable(f"the points balance cannot be read from the chain ({type(exc).__name__})") from exc
+
+
+@dataclass(frozen=True)
+class Token:
+    address: str
+    symbol: str
+    decimals: int
+
+
+def _token(contract: Contract, what: str) -> Token:
+    try:
+        symbol, decimals = str(contract.functions.symbol().call()), int(contract.functions.decimals().call())
+    except (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception) as exc:
+        raise ChainUnavailable(f"the {what} cannot be read from the chain ({type(exc).__name__})") from exc
+    return Token(address=str(contract.address), symbol=symbol, decimals=decimals)
+
+
+def points_token(chain: Chain) -> Token:
+    """The points token (what a wallet watches: EIP-747)."""
+    return _token(chain.contracts.points, "points token")
+
+
+def settlement_token(chain: Chain) -> Token:
+    """The stablecoin partners are paid in (cUSD): what points are valued in."""
+    return _token(chain.contracts.token, "settlement token")
 
 
 def history(
@@ -55,6 +84,106 @@ def history(
     rows = [(entry, name) for entry, name in session.execute(query)]
     page = rows[:limit]
     return HistoryPage(entries=page, next_cursor=page[-1][0].id if len(rows) > limit else None)
+
+
+@dataclass(frozen=True)
+class EntryDetail:
+    """What a customer cares about in a movement, from the gateway's own records: the purchase
+    (its id, amount and currency), the redemption (reward, voucher), the refund (its amount)."""
+
+    purchase_id: str | None = None
+    amount: Decimal | None = None  # of the purchase; of the refund for a clawback
+    currency: str | None = None
+    reward: str | None = None
+    quantity: int | None = None
+    voucher_code: str | None = None
+    redemption_status: str | None = None
+
+
+def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDetail]:
+    """The detail of each entry that has one, by the entry's id (a few queries per page)."""
+    out: dict[int, EntryDetail] = {}
+    by_seq = {(e.partner_id, e.seq): e for e in entries if e.kind in ("earned", "reversed") and e.seq is not None}
+    purchases: dict[tuple[int, int], Purchase] = {}
+    for partner_id in {pid for pid, _ in by_seq if pid is not None}:
+        seqs = [seq for pid, seq in by_seq if pid == partner_id]
+        for p in session.scalars(select(Purchase).where(Purchase.partner_id == partner_id, Purchase.seq.in_(seqs))):
+            purchases[(p.partner_id, p.seq)] = p
+    refunds = _refund_amounts(session, [e for e in entries if e.kind == "reversed"])
+    refs = [e.ref for e in entries if e.kind == "redeemed" and e.ref]
+    redemptions = {
+        r.ref: (r, name)
+        for r, name in session.execute(
+            select(Redemption, Reward.name)
+            .join(Reward, Reward.id == Redemption.reward_id)
+            .where(Redemption.ref.in_(refs))
+        )
+    }
+    for e in entries:
+        purchase = purchases.get((e.partner_id or 0, e.seq or 0))
+        if e.kind == "earned" and purchase is not None:
+            out[e.id] = EntryDetail(
+                purchase_id=purchase.purchase_id, amount=purchase.amount, currency=purchase.currency
+            )
+        elif e.kind == "reversed" and purchase is not None:
+            out[e.id] = EntryDetail(
+                purchase_id=purchase.purchase_id, amount=refunds.get(e.id), currency=purchase.currency
+            )
+        elif e.kind == "redeemed" and e.ref in redemptions:
+            r, name = redemptions[e.ref]
+            out[e.id] = EntryDetail(
+                reward=name, quantity=r.quantity, voucher_code=r.voucher_code, redemption_status=r.status
+            )
+    return out
+
+
+def _refund_amounts(session: Session, reversed_entries: list[LedgerEntry]) -> dict[int, Decimal]:
+    """The refund amount behind each clawback: its reversal went out in the entry's transaction,
+    for the entry's purchase."""
+    if not reversed_entries:
+        return {}
+    rows = session.execute(
+        select(ChainTransaction.tx_hash, OutboxReversal.partner_id, OutboxReversal.seq, Refund.amount)
+        .join(OutboxReversal, OutboxReversal.tx_id == ChainTransaction.id)
+        .join(Refund, Refund.reversal_id == OutboxReversal.id)
+        .where(ChainTransaction.tx_hash.in_([e.tx_hash for e in reversed_entries]))
+    )
+    amounts = {(tx, pid, seq): amount for tx, pid, seq, amount in rows if amount is not None}
+    return {
+        e.id: amounts[(e.tx_hash, e.partner_id, e.seq)]
+        for e in reversed_entries
+        if (e.tx_hash, e.partner_id, e.seq) in amounts
+    }
+
+
+def ledger_sums(session: Session, wallet: str) -> dict[str, int]:
+    """The wallet's whole ledger, summed per kind (signed points)."""
+    rows = session.execute(
+        select(LedgerEntry.kind, func.sum(LedgerEntry.points))
+        .where(LedgerEntry.customer == wallet)
+        .group_by(LedgerEntry.kind)
+    )
+    return {kind: int(total or 0) for kind, total in rows}
+
+
+def catalogue(session: Session) -> list[Offer]:
+    """Every active reward of every active partner."""
+    rows = session.execute(
+        select(Reward, Partner.name)
+        .join(Partner, Partner.id == Reward.partner_id)
+        .where(Reward.active.is_(True), Partner.status == "active")
+        .order_by(Reward.id)
+    )
+    return [Offer(partner=name, name=r.name, sku=r.sku, points=r.points, stock=r.stock) for r, name in rows]
+
+
+def redeem_rates(session: Session) -> dict[str, int]:
+    """The reimbursement rate of each active partner with an active reward (name -> rate)."""
+    with_reward = exists().where(Reward.partner_id == Partner.id, Reward.active.is_(True))
+    rows = session.execute(
+        select(Partner.name, Partner.reimbursement_rate).where(Partner.status == "active", with_reward)
+    )
+    return {name: int(rate) for name, rate in rows}
 
 
 def wallet_known_to(session: Session, partner_id: int, wallet: str) -> bool:

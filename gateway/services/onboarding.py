@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from network.store import utcnow
 LOCAL_KEYSTORE_PASSWORD = "local-keystore-password"  # local mode only
 log = logging.getLogger(__name__)
 CLAIM = timedelta(minutes=5)  # one request's hold on an onboarding: longer than its chain calls take
+_admin_lock = threading.Lock()  # local mode: the admin key mints test funds, one transaction chain at a time
 
 
 def minter_key_name(partner_id: int) -> str:
@@ -177,10 +179,21 @@ def _pending_keystore(settings: GatewaySettings, minter: str) -> Path:
 def _local_funds(chain: Chain, minter: str, partner_id: int, deposit: int) -> None:
     """Local chains: gas money for the new key, and test stablecoins deposited in its name (up
     to ``deposit``, counting what a crashed earlier attempt deposited)."""
-    c = chain.contracts
     chain.w3.provider.make_request("anvil_setBalance", [minter, hex(10**21)])
-    missing = deposit - int(c.clearing.functions.fundsOf(partner_id).call())
+    missing = deposit - int(chain.contracts.clearing.functions.fundsOf(partner_id).call())
     if missing > 0 and chain.admin is not None:
-        transact(chain.w3, chain.admin, c.token.functions.mint(chain.admin.address, missing))
-        transact(chain.w3, chain.admin, c.token.functions.approve(c.clearing.address, missing))
-        transact(chain.w3, chain.admin, c.clearing.functions.deposit(partner_id, missing))
+        deposit_test_funds(chain, partner_id, missing)
+
+
+def deposit_test_funds(chain: Chain, partner_id: int, amount: int) -> str:
+    """Local chains: ``amount`` test stablecoins minted by the admin and deposited in the
+    partner's name (``Clearing.deposit``: anyone may pay in for a partner). Returns the deposit's
+    transaction hash. One at a time per process: the admin's nonces are read per transaction."""
+    c = chain.contracts
+    if chain.admin is None:
+        raise RuntimeError("test funds exist on local chains only (no admin key)")
+    with _admin_lock:
+        transact(chain.w3, chain.admin, c.token.functions.mint(chain.admin.address, amount))
+        transact(chain.w3, chain.admin, c.token.functions.approve(c.clearing.address, amount))
+        receipt = transact(chain.w3, chain.admin, c.clearing.functions.deposit(partner_id, amount))
+    return receipt["transactionHash"].to_0x_hex()

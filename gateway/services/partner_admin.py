@@ -32,7 +32,7 @@ from network.errors import ChainError, TransientRpcError
 STATUS_NAMES = {0: "none", 1: "active", 2: "suspended"}  # PartnerRegistry.PartnerStatus
 
 
-def _partner(session: Session, partner_id: int) -> Partner:
+def get_partner(session: Session, partner_id: int) -> Partner:
     partner = session.get(Partner, partner_id)
     if partner is None:
         raise NotFound(f"no partner {partner_id}")
@@ -65,7 +65,7 @@ def _mirror(chain: Chain, partner: Partner) -> None:
 
 
 @contextlib.contextmanager
-def _chain_errors(session: Session) -> Iterator[None]:
+def chain_errors(session: Session) -> Iterator[None]:
     """An unreachable node is a 503 (retry later), a refused transaction a 409."""
     try:
         yield
@@ -83,9 +83,9 @@ def _on_chain(chain: Chain, fn: object) -> None:
 
 def set_status(session: Session, chain: Chain, partner_id: int, *, active: bool) -> Partner:
     """Suspends (``active=False``) or reactivates the partner, on chain then in the store."""
-    partner = _partner(session, partner_id)
+    partner = get_partner(session, partner_id)
     registry = chain.contracts.registry.functions
-    with _chain_errors(session):
+    with chain_errors(session):
         status = STATUS_NAMES.get(int(registry.partner(partner_id).call()[1]))
         if active and status == "suspended":
             _on_chain(chain, registry.reactivate(partner_id))
@@ -110,8 +110,8 @@ def rerate(
     given keeps the chain's value, or the one already scheduled), sets the issuance limit on
     chain at once, and the earn rule (``points_per_unit``, the gateway's alone) in the store.
     Points issued before keep their price: each event carries the rate in force when it happened."""
-    partner = _partner(session, partner_id)
-    with _chain_errors(session):
+    partner = get_partner(session, partner_id)
+    with chain_errors(session):
         registry = chain.contracts.registry.functions
         if issuance_limit is not None:
             _on_chain(chain, registry.setIssuanceLimit(partner_id, issuance_limit))
@@ -136,8 +136,8 @@ def rerate(
 
 def cancel_scheduled(session: Session, chain: Chain, partner_id: int) -> Partner:
     """Cancels every change scheduled on chain for the partner (prices, treasury, minter)."""
-    partner = _partner(session, partner_id)
-    with _chain_errors(session):
+    partner = get_partner(session, partner_id)
+    with chain_errors(session):
         _on_chain(chain, chain.contracts.registry.functions.cancelScheduled(partner_id))
         _mirror(chain, partner)
     session.commit()
@@ -160,7 +160,7 @@ def apply_due(session: Session, chain: Chain) -> list[int]:
             )
             if 0 < pending <= now
         ]
-        with _chain_errors(session):
+        with chain_errors(session):
             for apply in due:
                 _on_chain(chain, apply(partner.id))
             if due or partner.scheduled_rerate is not None:

@@ -32,7 +32,7 @@ from gateway.errors import AmountTooLarge, CustomerNotLinked, GatewayError, NotF
 from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import same_or_conflict
-from gateway.services.purchases import points_for, request_hash, status_of
+from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
 from network.store import OutboxPurchase, PurchaseStatus, utcnow
 
@@ -58,6 +58,7 @@ class PurchaseView:
     tx_hash: str | None = None
     batch_id: int | None = None
     failure_reason: str | None = None
+    failure: dict[str, str] | None = None  # the problem behind failure_reason (gateway/failures.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,9 @@ class Submission:
 def view_of(session: Session, purchase: Purchase) -> PurchaseView:
     """The view of a stored purchase, its status read from its outbox entry."""
     name, tx_hash, batch_id, reason = status_of(session, purchase)
-    return _view(purchase, name, tx_hash=tx_hash, batch_id=batch_id, failure_reason=reason)
+    return _view(
+        purchase, name, tx_hash=tx_hash, batch_id=batch_id, failure_reason=reason, failure=failure(name, reason)
+    )
 
 
 def first_answer(purchase: Purchase) -> PurchaseView:
@@ -360,7 +363,7 @@ def _insert(
     views, purchase_rows = [], []
     for (item, wallet, points, rule), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
         body = item.body
-        purchased_at = as_utc(body.purchased_at)
+        purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
         purchase_rows.append(
             {
                 "partner_id": item.partner_id,

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.errors import CurrencyNotAccepted, NoPoints
+from gateway.failures import failure_of
 from gateway.models import Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import body_hash
@@ -30,13 +31,19 @@ STATUS_NAMES = {
 def request_hash(body: PurchaseCreate) -> str:
     """The idempotency hash of a purchase: the canonical JSON of its fields (the fields of
     ``body.model_dump(mode="json")``, built by hand: a tenth of a batch purchase's cost went to
-    the dump; a test holds the two equal, so hashes stored earlier still match)."""
+    the dump; a test holds the two equal, so hashes stored earlier still match).
+
+    What identifies a purchase is what it was posted with: its id, customer, amount and currency,
+    and ``purchased_at`` if the partner sent one (absent, it is None here, and the gateway
+    stamps the purchase with the time it first accepted it: a retry of a body without it is the
+    same request, whenever it comes)."""
     fields = {
         "purchase_id": body.purchase_id,
         "customer": {"wallet": body.customer.wallet, "ref": body.customer.ref},
         "amount": format(body.amount.normalize(), "f"),  # 42.5 and 42.50 are the same amount
         "currency": body.currency,
-        "purchased_at": as_utc(body.purchased_at).isoformat(),  # the same instant, however written
+        # the same instant, however written; None when the partner left it to the gateway
+        "purchased_at": None if body.purchased_at is None else as_utc(body.purchased_at).isoformat(),
     }
     return body_hash(fields)
 
@@ -72,3 +79,9 @@ def status_of(session: Session, purchase: Purchase) -> tuple[str, str | None, in
     result = item_result(session, item)
     reason = result.error if result.status in (PurchaseStatus.FAILED, PurchaseStatus.HELD) else None
     return STATUS_NAMES[result.status], result.tx_hash, result.batch_id, reason
+
+
+def failure(status: str, reason: str | None) -> dict[str, str] | None:
+    """The problem ``{type, title, detail}`` of a failed or held purchase's reason (gateway/failures.py)."""
+    found = failure_of("purchase", reason, held=status == "held")
+    return None if found is None else found.public()

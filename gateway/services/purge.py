@@ -1,6 +1,7 @@
 """Deleting what has expired and can never be used again: wallet challenges past their expiry
 (used or not: a challenge is refused once expired), customer sessions and operator sessions past
-theirs. Run by beat (gateway/tasks/purge.py); idempotent: a second run finds nothing.
+theirs, one-time sign-in links past theirs (used or not). Run by beat (gateway/tasks/purge.py);
+idempotent: a second run finds nothing.
 
 Deleted in batches of ``batch`` rows per statement and table, each batch its own transaction,
 so that a long backlog never holds the store's write lock for long.
@@ -15,11 +16,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.models import CustomerSession, OperatorSession, WalletChallenge
+from gateway.models import CustomerSession, OperatorSession, SignInLink, WalletChallenge
 from network.store import utcnow
 
 BATCH = 5_000
-EXPIRING: tuple[Any, ...] = (WalletChallenge, CustomerSession, OperatorSession)  # each has id and expires_at
+EXPIRING: tuple[Any, ...] = (WalletChallenge, CustomerSession, OperatorSession, SignInLink)  # id and expires_at
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Purged:
     challenges: int
     customer_sessions: int
     operator_sessions: int
+    sign_in_links: int = 0
 
 
 def _purge_table(sessions: sessionmaker[Session], model: Any, now: datetime, batch: int) -> int:

@@ -43,6 +43,7 @@ from gateway.errors import (
     RewardUnavailable,
     SignatureExpired,
 )
+from gateway.failures import failure_of
 from gateway.models import CustodialWallet, CustomerLink, Partner, Redemption, Reward
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
@@ -355,7 +356,14 @@ def event_data(redemption: Redemption) -> dict[str, Any]:
         "tx_hash": redemption.tx_hash,
         "voucher_code": redemption.voucher_code,
         "failure_reason": redemption.failure_reason,
+        "failure": failure_public(redemption.failure_reason),
     }
+
+
+def failure_public(reason: str | None) -> dict[str, str] | None:
+    """The problem ``{type, title, detail}`` of a failed redemption's reason (gateway/failures.py)."""
+    found = failure_of("redemption", reason)
+    return None if found is None else found.public()
 
 
 def _step(session: Session, pk: int, allowed: tuple[str, ...], **values: Any) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase, RefundWindowClosed
+from gateway.failures import failure_of
 from gateway.models import Partner, Purchase, Refund
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
@@ -188,6 +189,8 @@ def refund_event(session: Session, refund: Refund) -> dict[str, Any]:
     purchase = session.get(Purchase, refund.purchase_pk)
     assert reversal is not None and purchase is not None
     tx_hash = session.scalar(select(ChainTransaction.tx_hash).where(ChainTransaction.id == reversal.tx_id))
+    reason = reversal.error if reversal.status == ReversalStatus.FAILED else None
+    failure = failure_of("refund", reason)
     return {
         "refund_id": refund.refund_id,
         "purchase_id": purchase.purchase_id,
@@ -197,7 +200,8 @@ def refund_event(session: Session, refund: Refund) -> dict[str, Any]:
         "reason": refund.reason,
         "customer_wallet": purchase.customer_wallet,
         "tx_hash": tx_hash if reversal.status != ReversalStatus.QUEUED else None,
-        "failure_reason": reversal.error if reversal.status == ReversalStatus.FAILED else None,
+        "failure_reason": reason,
+        "failure": None if failure is None else failure.public(),
         "created_at": as_utc(refund.created_at).isoformat(),
     }
 

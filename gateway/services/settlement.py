@@ -28,15 +28,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import requests
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from gateway.chain import Chain
-from gateway.errors import NothingToSettle
+from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.models import OperatorAlert, SettlementPeriod
 from gateway.operator_key import operator_key
 from gateway.services.period_lines import has_period_events, period_lines
+from network.errors import TransientRpcError
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
 from network.store import IndexerCheckpoint, utcnow
@@ -46,6 +48,7 @@ from partners.statement import build_statement, statement_csv, statement_hash
 log = logging.getLogger(__name__)
 OPEN = ("computing", "submitted")
 RECEIPT_TIMEOUT_S = 60.0
+TRANSIENT_RPC = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 RETRY_FIRST_S, RETRY_MAX_S = 60, 3_600  # a failed period is planned again after this, doubling
 
 
@@ -133,6 +136,25 @@ def plan_now(session: Session, chain: Chain) -> SettlementPeriod:
             f"{state.indexed_through}); period {state.next_period_id - 1} is the last settled"
         )
     return _plan(session, chain, state, to_block, trigger="operator")
+
+
+def start_now(session: Session, chain: Chain) -> SettlementPeriod:
+    """:func:`plan_now`, committed, and its settlement started at once on a worker (the operator
+    API's and the dashboard's "settle now"). An unreachable node is ChainUnavailable; if the
+    task cannot be enqueued, beat's ``settle_due`` resumes the open period."""
+    try:
+        row = plan_now(session, chain)
+    except TRANSIENT_RPC as exc:
+        session.rollback()
+        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was started") from exc
+    session.commit()
+    try:
+        from gateway.tasks.settlement import settle_period  # the task module imports the Celery app
+
+        settle_period.delay(row.period_id)
+    except Exception:  # beat's settle_due resumes open periods: this is only the fast path
+        log.warning("could not enqueue the settlement of period %s; settle_due will", row.period_id, exc_info=True)
+    return row
 
 
 def _plan(session: Session, chain: Chain, state: ChainPeriods, to_block: int, *, trigger: str) -> SettlementPeriod:

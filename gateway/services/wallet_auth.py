@@ -189,17 +189,23 @@ def verify_challenge(
     return challenge
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """SHA-256 of a bearer token: the only form in which tokens are stored."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def open_session(session: Session, settings: GatewaySettings, wallet: str) -> tuple[str, CustomerSession]:
-    """A new bearer token for ``wallet`` (returned once; only its hash is stored; not committed)."""
+def open_session(
+    session: Session, settings: GatewaySettings, wallet: str, *, via: str = "wallet"
+) -> tuple[str, CustomerSession]:
+    """A new bearer token for ``wallet`` (returned once; only its hash is stored; not committed).
+    ``via="link"``: opened by a one-time sign-in link, it lasts ``sign_in_link_session_ttl_s``."""
     token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ttl_s = settings.sign_in_link_session_ttl_s if via == "link" else settings.customer_session_ttl_s
     row = CustomerSession(
-        token_hash=_token_hash(token),
+        token_hash=token_hash(token),
         wallet=wallet,
-        expires_at=utcnow() + timedelta(seconds=settings.customer_session_ttl_s),
+        via=via,
+        expires_at=utcnow() + timedelta(seconds=ttl_s),
     )
     session.add(row)
     session.flush()
@@ -208,12 +214,18 @@ def open_session(session: Session, settings: GatewaySettings, wallet: str) -> tu
 
 def session_wallet(session: Session, token: str) -> str:
     """The wallet a customer token stands for; Unauthorized if unknown or expired."""
+    return customer_session(session, token).wallet
+
+
+def customer_session(session: Session, token: str) -> CustomerSession:
+    """The session a customer token stands for (its wallet, how it was opened); Unauthorized if
+    unknown or expired."""
     if not token.startswith(SESSION_TOKEN_PREFIX) or len(token) > 100:
         raise Unauthorized("send 'Authorization: Bearer <customer token>' from POST /v1/auth/session")
-    row = session.scalar(select(CustomerSession).where(CustomerSession.token_hash == _token_hash(token)))
+    row = session.scalar(select(CustomerSession).where(CustomerSession.token_hash == token_hash(token)))
     if row is None or as_utc(row.expires_at) <= utcnow():
         raise Unauthorized("unknown or expired customer token; sign in again")
-    return row.wallet
+    return row
 
 
 def close_session(session: Session, token: str) -> bool:
@@ -221,5 +233,5 @@ def close_session(session: Session, token: str) -> bool:
     everywhere from the commit on. True if there was one (not committed)."""
     if not token.startswith(SESSION_TOKEN_PREFIX) or len(token) > 100:
         return False
-    ended = session.execute(delete(CustomerSession).where(CustomerSession.token_hash == _token_hash(token)))
+    ended = session.execute(delete(CustomerSession).where(CustomerSession.token_hash == token_hash(token)))
     return bool(ended.rowcount)  # type: ignore[attr-defined]

@@ -46,8 +46,10 @@ EventType = Literal[
     "redemption.failed",
     "partner.funds_exhausted",
     "partner.funds_restored",
+    "partner.headroom_low",
     "customer.custodial_release_requested",
     "customer.custodial_wallet_released",
+    "webhook.test",  # only on demand, to one endpoint: POST /v1/webhooks/{id}/test
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20
@@ -64,6 +66,13 @@ def emit(session: Session, partner_id: int, event_type: str, data: dict[str, Any
         select(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.status == "active")
     ).all()
     targets = [e for e in endpoints if event_type in e.event_types]
+    return [r.id for r in _record(session, partner_id, targets, event_type, data)]
+
+
+def _record(
+    session: Session, partner_id: int, targets: list[WebhookEndpoint], event_type: str, data: dict[str, Any]
+) -> list[WebhookDelivery]:
+    """One event, one pending delivery per target endpoint (flushed, not committed)."""
     if not targets:
         return []
     event_id = f"evt_{uuid.uuid4().hex}"
@@ -90,7 +99,22 @@ def emit(session: Session, partner_id: int, event_type: str, data: dict[str, Any
     ]
     session.add_all(rows)
     session.flush()
-    return [r.id for r in rows]
+    return rows
+
+
+def emit_test(session: Session, *, partner_id: int, endpoint_id: int) -> WebhookDelivery:
+    """A ``webhook.test`` event to this endpoint only, whatever it subscribed to: delivered,
+    signed and retried like any other (the endpoint's address is checked at delivery), so the
+    partner sees its integration receive and verify one. Commits; the caller may :func:`kick` it."""
+    endpoint = get_endpoint(session, partner_id=partner_id, endpoint_id=endpoint_id)
+    data = {
+        "endpoint_id": endpoint.id,
+        "url": endpoint.url,
+        "message": "A test event, sent on request: verify its Coalition-Signature with the endpoint's secret",
+    }
+    (delivery,) = _record(session, partner_id, [endpoint], "webhook.test", data)
+    session.commit()
+    return delivery
 
 
 def kick(ids: Iterable[int]) -> None:

@@ -1,10 +1,13 @@
-// The customer page: sign in with the wallet (EIP-4361 via personal_sign, EIP-1193 provider)
-// and "add to wallet" (EIP-747 wallet_watchAsset). Without a wallet, the page says so.
+// The customer page (/me): sign in with a wallet (EIP-4361 via personal_sign, EIP-1193 provider)
+// or with a one-time link (/me/link#<token>), "add to wallet" (EIP-3326 wallet_switchEthereumChain,
+// EIP-3085 wallet_addEthereumChain when the wallet does not know the chain, then EIP-747
+// wallet_watchAsset with the token's logo), and times in the browser's time zone.
 (function () {
   "use strict";
+  var UNKNOWN_CHAIN = 4902; // EIP-3326: the wallet does not know this chain
   function say(id, text) { var el = document.getElementById(id); if (el) { el.textContent = text; } }
   async function postJson(url, body) {
-    var r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), credentials: "same-origin" });
+    var r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", "Accept": "application/json" }, body: JSON.stringify(body), credentials: "same-origin" });
     if (!r.ok) {
       var problem = {};
       try { problem = await r.json(); } catch (e) { /* not JSON */ }
@@ -12,8 +15,10 @@
     }
     return r.status === 204 ? null : r.json();
   }
+
+  // --- sign in with a wallet
   async function signIn() {
-    if (!window.ethereum) { say("signin-status", "No wallet found in this browser: install one (e.g. MetaMask) and reload."); return; }
+    if (!window.ethereum) { say("signin-status", "No wallet found in this browser: install one (e.g. MetaMask) and reload, or open this page in your wallet app."); return; }
     try {
       say("signin-status", "Asking your wallet…");
       var accounts = await window.ethereum.request({ method: "eth_requestAccounts" });
@@ -23,21 +28,76 @@
       var signature = await window.ethereum.request({ method: "personal_sign", params: [challenge.message, address] });
       var session = await postJson("/v1/auth/session", { message: challenge.message, signature: signature });
       await postJson("/me/session", { token: session.token });
-      window.location.reload();
+      window.location.replace("/me");
     } catch (err) { say("signin-status", "Sign-in failed: " + err.message); }
+  }
+
+  // --- sign in with a one-time link: the token is in the fragment, which no server sees
+  function linkSignIn(button) {
+    var token = window.location.hash.replace(/^#/, "");
+    if (window.history && window.history.replaceState) { window.history.replaceState(null, "", window.location.pathname); }
+    if (!token) { say("link-status", "This link has no sign-in code: open the whole link from your partner's app."); return; }
+    button.disabled = false;
+    button.addEventListener("click", async function () {
+      button.disabled = true;
+      say("link-status", "Opening…");
+      try {
+        await postJson("/me/link", { token: token });
+        window.location.replace("/me");
+      } catch (err) { say("link-status", "This link cannot be used: " + err.message); }
+    });
+  }
+
+  // --- add the token to the wallet, on the right chain
+  async function switchChain(d) {
+    var chainId = "0x" + Number(d.chainId).toString(16);
+    try {
+      await window.ethereum.request({ method: "wallet_switchEthereumChain", params: [{ chainId: chainId }] });
+    } catch (err) {
+      var code = err && (err.code || (err.data && err.data.originalError && err.data.originalError.code));
+      if (code !== UNKNOWN_CHAIN) { throw err; }
+      if (!d.rpcUrl) { throw new Error("your wallet does not know " + d.chainName + " (chain " + d.chainId + "): add it to your wallet first"); }
+      await window.ethereum.request({
+        method: "wallet_addEthereumChain",
+        params: [{ chainId: chainId, chainName: d.chainName, rpcUrls: [d.rpcUrl], nativeCurrency: { name: d.nativeSymbol, symbol: d.nativeSymbol, decimals: 18 } }]
+      });
+    }
   }
   async function watchAsset(button) {
     if (!window.ethereum) { say("watch-status", "No wallet found in this browser."); return; }
+    var d = button.dataset;
     try {
+      say("watch-status", "Asking your wallet to use " + d.chainName + "…");
+      await switchChain(d);
       var added = await window.ethereum.request({
         method: "wallet_watchAsset",
-        params: { type: "ERC20", options: { address: button.dataset.address, symbol: button.dataset.symbol, decimals: Number(button.dataset.decimals) } }
+        params: { type: "ERC20", options: { address: d.address, symbol: d.symbol, decimals: Number(d.decimals), image: d.image } }
       });
-      say("watch-status", added ? button.dataset.symbol + " is in your wallet." : "Not added.");
-    } catch (err) { say("watch-status", "Could not add the token: " + err.message); }
+      say("watch-status", added ? d.symbol + " is in your wallet." : "Not added.");
+    } catch (err) { say("watch-status", "Could not add the token: " + (err && err.message ? err.message : err)); }
   }
+
+  // --- times: written in UTC by the server, shown in the browser's time zone with the zone named
+  function localTimes() {
+    var stamps = document.querySelectorAll("time[data-local]");
+    if (!stamps.length || !window.Intl) { return; }
+    var fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+    stamps.forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when.getTime())) { el.title = el.textContent; el.textContent = fmt.format(when); }
+    });
+    say("time-zone", Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone");
+  }
+
   var signin = document.getElementById("wallet-signin");
-  if (signin) { signin.addEventListener("click", signIn); }
+  if (signin) {
+    signin.addEventListener("click", signIn);
+    var apps = document.getElementById("wallet-apps");
+    if (apps && !window.ethereum) { apps.hidden = false; }
+  }
+  var link = document.getElementById("link-continue");
+  if (link) { linkSignIn(link); }
   var watch = document.getElementById("watch-asset");
   if (watch) { watch.addEventListener("click", function () { watchAsset(watch); }); }
+  localTimes();
 })();

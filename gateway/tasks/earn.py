@@ -5,7 +5,10 @@ are queued or not yet confirmed, and every ``HELD_RECHECK_S`` for a partner whos
 held for lack of issuance headroom (network/headroom.py: the drain puts back in the queue those
 that fit again); the partner (webhook ``partner.funds_exhausted``) and the operator (an alert) are
 told once when its purchases start to be held, and the partner again when none is left
-(``partner.funds_restored``). A drain holds the partner's minter key through a lease in Redis
+(``partner.funds_restored``). Every ``HEADROOM_CHECK_S`` it reads each active partner's headroom
+and tells a partner once per episode when it falls below ``headroom_warning_ratio`` of
+min(funds, limit) (``partner.headroom_low``), before purchases start to be held.
+A drain holds the partner's minter key through a lease in Redis
 (one driver per key, network/locks.py), runs the sender (network/sender.py) for up to
 ``earn_drain_budget_s``, then hands over: it enqueues its own successor if work is left. A
 drain that finds the lease taken returns at once. A worker killed mid-drain leaves signed
@@ -20,8 +23,8 @@ import time
 
 from sqlalchemy import func, select
 
-from gateway.models import OperatorAlert
-from gateway.services import webhooks
+from gateway.models import OperatorAlert, Partner
+from gateway.services import account, webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
 from network.errors import TransientRpcError
@@ -36,6 +39,7 @@ OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
 REVERSALS_OPEN = (ReversalStatus.QUEUED, ReversalStatus.SENT)
 IDLE_FIRST_S, IDLE_MAX_S = 0.01, 0.08  # a drain with nothing to do backs off between steps, up to this
 HELD_RECHECK_S = 10  # how often a partner with held purchases is looked at again
+HEADROOM_CHECK_S = 5  # how often every active partner's headroom is read from the chain
 
 
 def partners_with_work() -> list[int]:
@@ -108,6 +112,61 @@ def _tell_held(held: dict[int, tuple[int, str]]) -> None:
     webhooks.kick(deliveries)
 
 
+def _low_headroom() -> dict[int, dict[str, str]]:
+    """Active partners whose issuance headroom is below ``headroom_warning_ratio`` of
+    min(funds, limit), read from the chain: partner id -> what the webhook says."""
+    settings = context.settings()
+    ratio = settings.headroom_warning_ratio
+    if ratio <= 0:
+        return {}
+    with context.sessions()() as session:
+        ids = list(session.scalars(select(Partner.id).where(Partner.status == "active").order_by(Partner.id)))
+    chain = context.chain()
+    low: dict[int, dict[str, str]] = {}
+    for pid in ids:
+        m = account.read_money(chain, pid)
+        if account.headroom_low(m.headroom, m.bound, ratio):
+            low[pid] = {
+                "issuance_headroom": str(m.headroom),
+                "funds": str(m.funds),
+                "issuance_limit": str(m.issuance_limit),
+                "exposure": str(m.exposure),
+                "warning_ratio": str(ratio),
+                "token_symbol": m.token_symbol,
+                "token_decimals": str(m.token_decimals),
+            }
+    return low
+
+
+def _tell_headroom_low() -> None:
+    """Tells each partner once when its headroom falls below the warning ratio (webhook
+    ``partner.headroom_low``); the episode ends when it is above again (a deposit, a settlement,
+    a higher limit), and a new fall is told again. Looked at every ``HEADROOM_CHECK_S`` (chain
+    reads); what was told lives in a Redis hash, like ``partner.funds_exhausted``."""
+    redis = context.redis_client()
+    chain_id = context.settings().chain_id
+    if not redis.set(f"coalition:headroom-check:{chain_id}", "1", nx=True, ex=HEADROOM_CHECK_S):
+        return
+    try:
+        low = _low_headroom()
+    except (TransientRpcError, *account.CHAIN_ERRORS) as exc:
+        log.warning("headroom check skipped: the chain cannot be read (%s)", exc)
+        return
+    told_key = f"coalition:headroom-low:{chain_id}"
+    told = {int(pid) for pid in redis.hkeys(told_key)}
+    new, over = set(low) - told, told - set(low)
+    deliveries: list[int] = []
+    if new:
+        with context.sessions()() as session:
+            for pid in sorted(new):
+                deliveries += webhooks.emit(session, pid, "partner.headroom_low", low[pid])
+            session.commit()
+        redis.hset(told_key, mapping={str(pid): low[pid]["issuance_headroom"] for pid in new})
+    if over:
+        redis.hdel(told_key, *(str(pid) for pid in over))
+    webhooks.kick(deliveries)
+
+
 def _request_recheck(partner_id: int) -> bool:
     """A drain of a partner with held purchases, at most every ``HELD_RECHECK_S``."""
     key = f"coalition:held-recheck:{context.settings().chain_id}:{partner_id}"
@@ -121,6 +180,7 @@ def dispatch() -> int:
     busy = partners_with_work()
     held = _held_by_partner()
     _tell_held(held)
+    _tell_headroom_low()
     return sum(request_drain(pid) for pid in busy) + sum(_request_recheck(pid) for pid in held if pid not in busy)
 
 

@@ -252,7 +252,7 @@ def _rows(session: Session, model: type[Purchase] | type[Refund], pks: list[int]
 
 
 def purchase_event(session: Session, purchase: Purchase) -> dict[str, Any]:
-    from gateway.services.purchases import status_of
+    from gateway.services.purchases import failure, status_of
 
     name, tx_hash, batch_id, reason = status_of(session, purchase)
     return {
@@ -264,4 +264,5 @@ def purchase_event(session: Session, purchase: Purchase) -> dict[str, Any]:
         "tx_hash": tx_hash,
         "batch_id": batch_id,
         "failure_reason": reason,
+        "failure": failure(name, reason),
     }

@@ -36,6 +36,7 @@ pytestmark = [
 ]
 # name -> (points per unit, issue price, reimbursement rate)
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
+TINY_PRICE = 10_000
 
 
 def _buy(stack: Stack, p: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> int:
@@ -105,6 +106,12 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
             liability[p.id] += points * RATES[name][1]
         r = stack.http.post(f"/v1/operator/partners/{partners['Pharmacy'].id}/suspend", headers=OPERATOR_HEADERS)
         assert r.status_code == 200, r.text
+        # a partner whose deposit pays for 10 points: it issues them (no headroom left), then one is held
+        tiny = stack.onboard("Tiny", points_per_unit="1", issue_price=TINY_PRICE, deposit=10 * TINY_PRICE)
+        issued[tiny.id] += _buy(stack, tiny, "tiny-1", bob.address, "10")
+        liability[tiny.id] += 10 * TINY_PRICE
+        assert stack.post_purchase(tiny, "tiny-held", alice.address, amount="5").status_code == 202
+        stack.wait_purchase(tiny, "tiny-held", want="held")
         stack.wait_indexed()
         r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
         assert r.status_code == 201 and r.json()["ok"], r.text
@@ -122,13 +129,31 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
 
         # what the API answers now
         api_partners = stack.http.get("/v1/operator/partners", headers=OPERATOR_HEADERS).json()
+        c = stack.harness.contracts
+        grocer = partners["Grocer"]
+        grocer_money = {
+            "funds": c.clearing.functions.fundsOf(grocer.id).call(),
+            "headroom": c.clearing.functions.headroomOf(grocer.id).call(),
+            "exposure": c.clearing.functions.exposureOf(grocer.id).call(),
+            "pending-credit": c.clearing.functions.pendingCreditOf(grocer.id).call(),
+        }
+        # the application's pages, and an action with its confirmation (reactivate Pharmacy)
+        app_run = subprocess.run(
+            [str(BROWSER_PYTHON), str(PROJECT_ROOT / "tests/browser/browse_dashboard.py"), "--url", stack.url,
+             "--operator-token", OPERATOR_TOKEN, "--shots", str(SHOTS), "--chromium", CHROMIUM,
+             "--partner", str(grocer.id), "--suspended", str(partners["Pharmacy"].id), "--search", "d1-0",
+             "--period", "1"],
+            capture_output=True, text=True, timeout=150, cwd=PROJECT_ROOT,
+        )  # fmt: skip
+        assert app_run.returncode == 0, f"{app_run.stdout[-2000:]}\n{app_run.stderr[-4000:]}\n{stack.logs(20)}"
+        app = json.loads(app_run.stdout)
+        pharmacy_after = stack.wait_partner(partners["Pharmacy"].id, status="active")
         latest = stack.http.get("/v1/operator/reconciliations/latest", headers=OPERATOR_HEADERS).json()
         me = {"Authorization": f"Bearer {token}"}
         balance = stack.http.get("/v1/me/balance", headers=me).json()["points"]
         history = stack.http.get("/v1/me/history", headers=me, params={"limit": 100}).json()["entries"]
-        c = stack.harness.contracts
         total_supply = c.points.functions.totalSupply().call()
-        exposure = {p.id: c.clearing.functions.exposureOf(p.id).call() for p in partners.values()}
+        exposure = {p.id: c.clearing.functions.exposureOf(p.id).call() for p in [*partners.values(), tiny]}
         points_address = c.points.address
 
     assert seen["console_errors"] == [], seen["console_errors"]
@@ -147,7 +172,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     assert int(d["points-redeemed"]) == sum(redeemed.values()) == 50 == sum(seen["chart"]["redeemed"])
     assert int(d["total-supply"]) == sum(issued.values()) - sum(redeemed.values()) == total_supply
     # liability: what was issued after the settled period, valued at the issue price, as the chain has it
-    for p in partners.values():
+    for p in [*partners.values(), tiny]:
         assert int(d[f"partner-{p.id}-exposure"]) == liability[p.id] == exposure[p.id]
     assert int(d["total-exposure"]) == sum(liability.values()) > 0
     # the settled period's statement
@@ -171,3 +196,30 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     assert seen["watch_asset"] == {"address": points_address, "symbol": "PTS", "decimals": "0"}
     for shot in ("dashboard.png", "dashboard-narrow.png", "customer-signin.png", "customer.png"):
         assert (SHOTS / shot).stat().st_size > 10_000, shot
+
+    # the application: navigation, the partner's page, search, issues, a statement, an action
+    assert app["console_errors"] == [], app["console_errors"]
+    assert [label for label, _ in app["nav"]] == ["Overview", "Partners", "Issues", "Settlements", "Search"]
+    assert app["partners_active"] == "Partners"
+    o = {k: v["value"] for k, v in app["overview"].items()}
+    assert o[f"partner-{tiny.id}-flags"] == "no headroom,1 held" and o["flagged-partners"] == "1"
+    assert o[f"partner-{grocer.id}-flags"] == "" and int(o[f"partner-{grocer.id}-headroom"]) > 0
+    assert app["overview"][f"partner-{grocer.id}-exposure"]["text"].endswith(" cUSD")  # money with its currency
+    g = {k: v["value"] for k, v in app["partner"].items()}
+    assert g["partner-name"] == "Grocer" and g["partner-status"] == "active"
+    for key, value in grocer_money.items():
+        assert int(g[f"partner-{key}"]) == value, key
+    assert g["partner-issue-price"] == str(RATES["Grocer"][1])
+    assert app["partner"]["partner-issue-price"]["text"] == "0.01 cUSD a point"
+    assert app["partner_purchases"] == ["d2-0", "d1-3", "d1-0"]
+    assert app["search_purchases"] == ["d1-0"] and app["search"]["search-count"]["value"] == "1"
+    assert app["issues"][0][:2] == ["purchase", "held"] and "partner-funds-exhausted" in app["issues"][0][2]
+    assert app["flagged"] == [tiny.id]
+    assert "Grocer pays the operator" in app["statement_text"] and "UTC" in app["statement_text"]
+    assert "Reactivate Pharmacy" in app["confirm_text"]
+    assert app["after_action"]["partner-status"]["value"] == "active" == pharmacy_after["status"]
+    assert "active again" in app["notice"]
+    assert app["overflow_390"] and all(v <= 0 for v in app["overflow_390"].values()), app["overflow_390"]
+    for name in app["overflow_390"]:
+        for size in ("1280", "390"):
+            assert (SHOTS / f"{name}-{size}.png").stat().st_size > 10_000, (name, size)

@@ -514,6 +514,8 @@ def test_fulfilment_happens_once_and_failure_releases_stock_once(
         None,
     )
     assert stock_of(sessions, partner.id, "COFFEE") == 1  # the failed one's unit, given back once
+    assert failed["failure"]["type"] == "/problems/transaction-refused"  # a reason no rule knows (issue 14)
+    assert got["failure"] is None
 
 
 # ---------------------------------------------------------------------------------- concurrency

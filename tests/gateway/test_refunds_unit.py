@@ -188,6 +188,7 @@ def test_a_failed_refund_gives_its_points_back_to_what_may_be_refunded(
         s.commit()
     failed = client.get("/v1/purchases/p-1/refunds/r-1", headers=partner.headers).json()
     assert (failed["status"], failed["failure_reason"]) == ("failed", "ERC20InsufficientBalance(...)")
+    assert failed["failure"]["type"] == "/problems/points-already-spent"  # the customer spent them (issue 14)
     assert refund(client, partner, "p-1", "r-2").json()["points"] == 63
 
 

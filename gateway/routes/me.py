@@ -1,0 +1,178 @@
+"""The customer page: ``/me`` (balance, history, what the points buy and are worth), its
+sign-in with a wallet, and ``/me/link``, where a custodial customer opens a one-time sign-in
+link their partner's app asked for (gateway/services/sign_in_links.py).
+
+Browsers cannot send a Bearer header, so the page keeps the customer token in an HttpOnly,
+SameSite=Strict cookie: a wallet's sign-in hands it the token of ``POST /v1/auth/session``
+(``POST /me/session``), a link's page posts the link's token (``POST /me/link``). Both take
+JSON only (a cross-site form cannot send it without a CORS preflight, which the gateway does not
+allow). Signing out ends the session on the server. Errors a browser navigates to are pages
+with a retry link (gateway/pages.py); the pages are left out of the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.chain import Chain, get_chain
+from gateway.deps import SessionDep, SettingsDep, limit_client
+from gateway.errors import Unauthorized
+from gateway.models import CustodialWallet, Partner
+from gateway.pages import SECURITY_HEADERS, PageRoute
+from gateway.services import customer_views, dashboard_auth, history, points_value, sign_in_links, wallet_auth
+from gateway.settings import GatewaySettings
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+HISTORY_SHOWN = 100
+CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
+SIGN_IN_LIMIT = Depends(limit_client("sign-in", "sign-in requests"))
+
+
+def lazy_chain(request: Request) -> Callable[[], Chain]:
+    """The chain, connected only when a page needs it: the sign-in page shows during an outage."""
+    return request.app.dependency_overrides.get(get_chain, get_chain)
+
+
+LazyChain = Annotated[Callable[[], Chain], Depends(lazy_chain)]
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=100)
+
+
+def _html(body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _page(settings: GatewaySettings, content: str, title: str = "My points") -> HTMLResponse:
+    return _html(
+        customer_views.layout(brand=settings.display_name, chain_id=settings.chain_id, title=title, content=content)
+    )
+
+
+def _set_cookie(response: Response, settings: GatewaySettings, token: str, max_age: int) -> None:
+    response.set_cookie(
+        dashboard_auth.CUSTOMER_COOKIE,
+        token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=dashboard_auth.cookie_secure(settings),
+    )
+
+
+async def _token_body(request: Request, what: str) -> str:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise Unauthorized(f"send the {what} as application/json")
+    try:
+        return TokenBody.model_validate_json(await request.body()).token
+    except ValidationError as exc:
+        raise Unauthorized(f"send {{'token': <the {what}>}}") from exc
+
+
+def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str, via: str) -> str:
+    """Reads the store, then the chain (the balance, the tokens), and writes the page."""
+    page = history.history(session, wallet, limit=HISTORY_SHOWN)
+    details = history.details(session, [entry for entry, _ in page.entries])
+    cards = points_value.cards(history.ledger_sums(session, wallet))
+    catalogue = history.catalogue(session)
+    rates = history.redeem_rates(session)
+    names = list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))
+    held = session.get(CustodialWallet, wallet) if via == "link" else None
+    custodian = session.get(Partner, held.partner_id) if held is not None and held.partner_id is not None else None
+    session.commit()  # the store is read: release the connection before the chain calls
+    balance = history.balance_of(chain, wallet)
+    token, settlement = history.points_token(chain), history.settlement_token(chain)
+    offers = points_value.affordable(balance, catalogue)
+    dearer = [o for o in catalogue if o.points > balance and (o.stock is None or o.stock > 0)]
+    rpc_url = settings.wallet_rpc_url or (settings.rpc_url if settings.mode == "local" else None)
+    view = customer_views.CustomerView(
+        wallet=wallet,
+        via=via,
+        custodian=custodian.name if custodian is not None else None,
+        balance=balance,
+        cards=cards,
+        token=customer_views.TokenView(address=token.address, symbol=token.symbol, decimals=token.decimals),
+        settlement_symbol=settlement.symbol,
+        settlement_decimals=settlement.decimals,
+        worth=points_value.worth(balance, rates),
+        worth_rates=rates,
+        offers=offers,
+        cheapest_other=min(dearer, key=lambda o: o.points) if dearer else None,
+        entries=page.entries,
+        details=details,
+        partners=names,
+        chain_id=settings.chain_id,
+        wallet_rpc_url=rpc_url,
+        logo_url=settings.public_url.rstrip("/") + customer_views.LOGO_PATH,
+    )
+    return customer_views.customer_page(view)
+
+
+@router.get("/me", response_class=HTMLResponse)
+def customer_home(
+    settings: SettingsDep, session: SessionDep, chain: LazyChain, cookie: CustomerCookie = None
+) -> Response:
+    """The signed-in customer's points; without a session, the sign-in (which needs no chain)."""
+    try:
+        row = wallet_auth.customer_session(session, cookie or "")
+    except Unauthorized:
+        session.commit()
+        page_url = settings.public_url.rstrip("/") + "/me"
+        return _page(settings, customer_views.signin_page(page_url), title="Sign in")
+    wallet, via = row.wallet, row.via
+    return _page(settings, _view(session, settings, chain(), wallet, via))
+
+
+@router.post("/me/session", status_code=204)
+async def customer_session(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
+    """Stores a customer token (of a wallet's sign-in) in the page's cookie."""
+    token = await _token_body(request, "token of POST /v1/auth/session")
+    wallet_auth.session_wallet(session, token)  # Unauthorized if unknown or expired
+    session.commit()
+    response = Response(status_code=204)
+    _set_cookie(response, settings, token, settings.customer_session_ttl_s)
+    return response
+
+
+@router.get("/me/link", response_class=HTMLResponse)
+def link_page(settings: SettingsDep) -> Response:
+    """The page a sign-in link opens: its token is in the URL's fragment, which only the page's
+    script reads; it is posted (used up) when the customer presses the button, so that a link
+    preview or a scanner fetching the URL cannot use it."""
+    return _page(settings, customer_views.link_page(settings.sign_in_link_session_ttl_s // 60), title="Sign in")
+
+
+@router.post("/me/link", status_code=204, dependencies=[SIGN_IN_LIMIT])
+async def open_link(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
+    """Uses up a sign-in link and keeps the read-only session it opens in the page's cookie.
+    Rate-limited per client address with the wallet sign-in (COALITION_AUTH_RATE_LIMIT_*)."""
+    token = await _token_body(request, "token of the sign-in link")
+    session_token, _ = sign_in_links.redeem(session, settings, token)
+    max_age = settings.sign_in_link_session_ttl_s
+    session.commit()
+    response = Response(status_code=204)
+    _set_cookie(response, settings, session_token, max_age)
+    return response
+
+
+@router.post("/me/logout")
+def customer_logout(session: SessionDep, cookie: CustomerCookie = None) -> Response:
+    """Ends the customer session on the server (the token stops working on the API too), then
+    in the browser."""
+    if cookie:
+        wallet_auth.close_session(session, cookie)
+        session.commit()
+    response = RedirectResponse("/me", status_code=303)
+    response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
+    return response

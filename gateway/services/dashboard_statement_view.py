@@ -1,0 +1,114 @@
+"""HTML of a settlement statement for people: the whole period (every partner, the operator,
+the bilateral matrix by name) and one partner's printable statement (its figures, who pays
+whom, the points of its own that others redeemed and the other way round)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.services import dashboard_format as fmt
+from gateway.services.dashboard_html import badge, e, money_cell, table
+from gateway.services.dashboard_statement import HumanStatement
+from gateway.services.dashboard_views import template
+
+
+def _period_facts(h: HumanStatement) -> str:
+    row = h.row
+    return (
+        '<dl class="facts">'
+        f"<dt>Period</dt><dd>{e(row.period_id)} {badge(row.status)}</dd>"
+        f'<dt>From</dt><dd data-figure="period-start">{e(fmt.when(h.start, h.tz, seconds=True))} '
+        f'<span class="muted">(block {e(row.from_block)})</span></dd>'
+        f'<dt>To</dt><dd data-figure="period-end">{e(fmt.when(h.end, h.tz, seconds=True))} '
+        f'<span class="muted">(block {e(row.to_block)})</span></dd>'
+        f"<dt>Settled</dt><dd>{e(fmt.when(row.settled_at, h.tz, seconds=True))}</dd>"
+        f'<dt>Statement hash</dt><dd class="mono small wrap">{e(row.statement_hash or "—")}</dd>'
+        f'<dt>Transaction</dt><dd class="mono small wrap">{e(row.tx_hash or "—")}</dd>'
+        "</dl>"
+    )
+
+
+def _line_row(h: HumanStatement, line: dict[str, Any], link: bool) -> str:
+    pid = int(line["partner_id"])
+    d, sym, name = h.decimals, h.symbol, h.name(pid)
+    shown = f'<a href="/dashboard/settlements/{h.row.period_id}/partners/{pid}">{e(name)}</a>' if link else e(name)
+    return (
+        f'<tr data-partner="{pid}"><td class="strong">{shown}</td>'
+        f'<td class="num">{e(fmt.points(int(line["points_issued"])))}</td>'
+        + money_cell(f"line-{pid}-issued-value", int(line["issued_value"]), d, sym)
+        + f'<td class="num">{e(fmt.points(int(line["points_reversed"])))}</td>'
+        + money_cell(f"line-{pid}-reversed-value", int(line["reversed_value"]), d, sym)
+        + f'<td class="num">{e(fmt.points(int(line["points_redeemed"])))}</td>'
+        + money_cell(f"line-{pid}-redeemed-value", int(line["redeemed_value"]), d, sym)
+        + money_cell(f"line-{pid}-net", int(line["net"]), d, sym, net=True)
+        + f'<td class="reason" data-figure="line-{pid}-pays">{e(fmt.payment(int(line["net"]), name, d, sym))}</td></tr>'
+    )
+
+
+LINE_HEADERS = ["Partner", "#Points issued", "#Value issued", "#Points reversed", "#Value reversed",
+                "#Points redeemed", "#Value redeemed", "#Net", "Who pays whom"]  # fmt: skip
+
+
+def _bilateral(h: HumanStatement, cells: list[dict[str, Any]]) -> str:
+    rows = (
+        f"<tr><td>{e(h.name(int(c['redeemed_at'])))}</td><td>{e(h.name(int(c['issued_by'])))}</td>"
+        f'<td class="num">{e(fmt.points(int(c["points"])))}</td></tr>'
+        for c in cells
+    )
+    return table(["Redeemed at", "Issued by", "#Points"], rows, empty="No points redeemed in the period.")
+
+
+def period_page(h: HumanStatement, *, links: bool = True) -> str:
+    """The whole period: every partner's line, the operator's net, the bilateral matrix."""
+    pid = h.row.period_id
+    op = int(h.statement["operator_net"])
+    lines = [_line_row(h, line, links) for line in h.statement["partners"]]
+    operator_row = (
+        '<tr class="total"><td class="strong">The operator</td>' + '<td></td>' * 6
+        + money_cell("operator-net", op, h.decimals, h.symbol, net=True)
+        + '<td class="muted small">the opposite of the partners\' nets</td></tr>'
+    )  # fmt: skip
+    downloads = (
+        f'<a href="/dashboard/settlements/{pid}/statement-named.csv">CSV with names and dates</a> · '
+        f'<a href="/dashboard/settlements/{pid}/statement.json">JSON (hashed on chain)</a> · '
+        f'<a href="/dashboard/settlements/{pid}/statement.csv">CSV with ids and blocks</a>'
+        if links
+        else ""
+    )
+    return template("dashboard_statement.html").substitute(
+        title=e(f"Settlement statement · period {pid}"),
+        subtitle=e(f"amounts in {h.symbol}; a positive net is paid to the partner, a negative one by it"),
+        facts=_period_facts(h),
+        lines=table(LINE_HEADERS, [*lines, operator_row], table_id="statement-lines"),
+        bilateral=_bilateral(h, h.statement["bilateral"]["points"]),
+        formula=e(h.statement.get("formula", "")),
+        downloads=downloads,
+    )
+
+
+def partner_page(h: HumanStatement, partner_id: int, *, links: bool = True) -> str:
+    """One partner's printable statement: its figures, who pays whom, its bilateral cells."""
+    view = h.view_of(partner_id)
+    line = view["line"]
+    name, d, sym = h.name(partner_id), h.decimals, h.symbol
+    net = int(line["net"])
+    pid = h.row.period_id
+    summary = (
+        f'<p class="payment {fmt.tone(net)}" data-figure="partner-pays" data-value="{net}">'
+        f"{e(fmt.payment(net, name, d, sym))}</p>"
+    )
+    downloads = (
+        f'<a href="/dashboard/settlements/{pid}/statement-named.csv?partner={partner_id}">CSV with names and dates</a>'
+        f' · <a href="/dashboard/settlements/{pid}">the whole period</a>'
+        if links
+        else ""
+    )
+    return template("dashboard_statement.html").substitute(
+        title=e(f"{name} · settlement statement · period {pid}"),
+        subtitle=e(f"amounts in {h.symbol}"),
+        facts=summary + _period_facts(h),
+        lines=table(LINE_HEADERS, [_line_row(h, line, False)], table_id="statement-lines"),
+        bilateral=_bilateral(h, view["bilateral"]),
+        formula=e(h.statement.get("formula", "")),
+        downloads=downloads,
+    )

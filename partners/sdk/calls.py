@@ -1,0 +1,390 @@
+"""Every call of the partner API, written once: each builder returns a :class:`Call` (method,
+path, body, query, and how to read the answer), which :class:`~partners.sdk.sync.PartnerClient`
+runs and :class:`~partners.sdk.aio.AsyncPartnerClient` awaits. A new endpoint is one builder
+here and one line in each client (a unit test holds the three in step)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlsplit
+
+from partners.sdk.models import (
+    Balance,
+    BatchOutcome,
+    Challenge,
+    Customer,
+    Delivery,
+    History,
+    Model,
+    PreparedConsent,
+    Purchase,
+    Redemption,
+    Refund,
+    Release,
+    Reward,
+    Webhook,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # "leave as it is" in an update (None means something: e.g. unlimited stock)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+
+
+def _seg(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+def _one(model: type[M]) -> Callable[[Any], M]:
+    return model.from_json
+
+
+def _many(model: type[M]) -> Callable[[Any], list[M]]:
+    return lambda data: [model.from_json(item) for item in data]
+
+
+def _nothing(_: Any) -> None:
+    return None
+
+
+def _query(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# ---------------------------------------------------------------------- bodies
+
+
+def customer(wallet: str | None = None, ref: str | None = None) -> dict[str, str]:
+    """The ``customer`` of a body: the wallet, or the partner's own reference linked to one."""
+    if (wallet is None) == (ref is None):
+        raise ValueError("give the customer's wallet or the partner's customer ref, not both")
+    return {"wallet": wallet} if wallet is not None else {"ref": ref}  # type: ignore[dict-item]
+
+
+def purchase_body(
+    purchase_id: str,
+    *,
+    amount: str | Decimal,
+    currency: str,
+    wallet: str | None = None,
+    ref: str | None = None,
+    purchased_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference.
+
+    The body is a function of the arguments only, so that a retry of the same order (after a
+    crash, on another day) is the same request and is answered the first answer. Give
+    ``purchased_at`` as your POS recorded the sale (a timezone-aware datetime), or leave it out
+    and the gateway stamps the purchase with the time it first accepts it; never the time of the
+    attempt, which would make every retry another body (409 ``idempotency-conflict``)."""
+    body: dict[str, Any] = {
+        "purchase_id": purchase_id,
+        "customer": customer(wallet, ref),
+        "amount": str(amount),
+        "currency": currency,
+    }
+    if purchased_at is not None:
+        if purchased_at.tzinfo is None:
+            raise ValueError("purchased_at must be timezone-aware (e.g. datetime.now(UTC) when the sale happened)")
+        body["purchased_at"] = purchased_at.isoformat()
+    return body
+
+
+def signed_consent(prepared: Mapping[str, Any] | PreparedConsent, signature: bytes | str) -> dict[str, Any]:
+    """The ``consent`` of a redemption from :func:`redemption_consent`'s answer and the customer's
+    signature of its ``typed_data`` (EIP-712, e.g. eth_account's
+    ``Account.sign_typed_data(key, full_message=prepared.typed_data)``)."""
+    hex_signature = signature if isinstance(signature, str) else "0x" + signature.hex()
+    return {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": hex_signature}
+
+
+# ---------------------------------------------------------------------- purchases
+
+
+def post_purchase(
+    purchase_id: str,
+    *,
+    amount: str | Decimal,
+    currency: str,
+    wallet: str | None = None,
+    ref: str | None = None,
+    purchased_at: datetime | None = None,
+) -> Call[Purchase]:
+    """Posts a purchase (see :func:`purchase_body`); idempotent on ``purchase_id``: answers 202
+    ``accepted``, or the first answer again for the same body; follow ``status_url`` with ``wait()``."""
+    body = purchase_body(
+        purchase_id, amount=amount, currency=currency, wallet=wallet, ref=ref, purchased_at=purchased_at
+    )
+    return Call("POST", "/v1/purchases", _one(Purchase), json=body)
+
+
+def post_purchases(purchases: Sequence[Mapping[str, Any]]) -> Call[BatchOutcome]:
+    """Up to 1,000 purchases at once (bodies of :func:`purchase_body`), each judged alone:
+    ``results[i].outcome`` is ``accepted``, ``duplicate`` (its first answer) or ``rejected`` (its ``problem``)."""
+    return Call("POST", "/v1/purchases/batch", _one(BatchOutcome), json={"purchases": list(purchases)})
+
+
+def purchase(purchase_id: str) -> Call[Purchase]:
+    """Where a purchase stands; ``failure`` says why it failed or is held."""
+    return Call("GET", f"/v1/purchases/{_seg(purchase_id)}", _one(Purchase))
+
+
+# ---------------------------------------------------------------------- refunds
+
+
+def refund(
+    purchase_id: str, refund_id: str, *, amount: str | Decimal | None = None, reason: str | None = None
+) -> Call[Refund]:
+    """Refunds a confirmed purchase, whole (no amount) or in part; idempotent on ``refund_id``."""
+    body = {"refund_id": refund_id, **_query(amount=None if amount is None else str(amount), reason=reason)}
+    return Call("POST", f"/v1/purchases/{_seg(purchase_id)}/refunds", _one(Refund), json=body)
+
+
+def refunds(purchase_id: str) -> Call[list[Refund]]:
+    """The refunds of a purchase, oldest first."""
+    return Call("GET", f"/v1/purchases/{_seg(purchase_id)}/refunds", _many(Refund))
+
+
+def get_refund(purchase_id: str, refund_id: str) -> Call[Refund]:
+    return Call("GET", f"/v1/purchases/{_seg(purchase_id)}/refunds/{_seg(refund_id)}", _one(Refund))
+
+
+# ---------------------------------------------------------------------- rewards
+
+
+def add_reward(sku: str, name: str, points: int, *, stock: int | None = None, active: bool = True) -> Call[Reward]:
+    """A reward of the catalogue: ``points`` per unit, ``stock`` units (None: unlimited)."""
+    body = {"sku": sku, "name": name, "points": points, "stock": stock, "active": active}
+    return Call("POST", "/v1/rewards", _one(Reward), json=body)
+
+
+def rewards() -> Call[list[Reward]]:
+    return Call("GET", "/v1/rewards", lambda data: [Reward.from_json(r) for r in data["rewards"]])
+
+
+def reward(sku: str) -> Call[Reward]:
+    return Call("GET", f"/v1/rewards/{_seg(sku)}", _one(Reward))
+
+
+def update_reward(sku: str, *, name: str = UNSET, stock: int | None = UNSET, active: bool = UNSET) -> Call[Reward]:
+    """Changes only what is given (``stock=None``: unlimited)."""
+    body = {k: v for k, v in {"name": name, "stock": stock, "active": active}.items() if v is not UNSET}
+    return Call("PATCH", f"/v1/rewards/{_seg(sku)}", _one(Reward), json=body)
+
+
+# ---------------------------------------------------------------------- redemptions
+
+
+def redemption_consent(
+    redemption_id: str, sku: str, *, wallet: str | None = None, ref: str | None = None, quantity: int = 1
+) -> Call[PreparedConsent]:
+    """The EIP-712 typed data the customer's wallet signs (then :func:`signed_consent`)."""
+    body = {"redemption_id": redemption_id, "sku": sku, "quantity": quantity, "customer": customer(wallet, ref)}
+    return Call("POST", "/v1/redemptions/consent", _one(PreparedConsent), json=body)
+
+
+def redeem(
+    redemption_id: str,
+    sku: str,
+    *,
+    wallet: str | None = None,
+    ref: str | None = None,
+    quantity: int = 1,
+    consent: Mapping[str, Any] | None = None,
+) -> Call[Redemption]:
+    """Redeems a reward with the customer's ``consent``; a custodial customer, named by your own
+    ``ref`` (you created its wallet), needs none (within the gateway's daily limit). Idempotent on
+    ``redemption_id``; follow ``status_url`` with ``wait()`` (``fulfilled`` carries the voucher code)."""
+    body: dict[str, Any] = {
+        "redemption_id": redemption_id,
+        "sku": sku,
+        "quantity": quantity,
+        "customer": customer(wallet, ref),
+    }
+    if consent is not None:
+        body["consent"] = dict(consent)
+    return Call("POST", "/v1/redemptions", _one(Redemption), json=body)
+
+
+def redemption(redemption_id: str) -> Call[Redemption]:
+    return Call("GET", f"/v1/redemptions/{_seg(redemption_id)}", _one(Redemption))
+
+
+# ---------------------------------------------------------------------- customers
+
+
+def wallet_challenge(ref: str, wallet: str) -> Call[Challenge]:
+    """The EIP-4361 message the customer signs (personal_sign) to link ``wallet`` to ``ref``."""
+    return Call("POST", f"/v1/customers/{_seg(ref)}/wallet-challenge", _one(Challenge), json={"wallet": wallet})
+
+
+def link_wallet(ref: str, message: str, signature: str) -> Call[Customer]:
+    body = {"message": message, "signature": signature}
+    return Call("PUT", f"/v1/customers/{_seg(ref)}/wallet", _one(Customer), json=body)
+
+
+def custodial_wallet(ref: str) -> Call[Customer]:
+    """A wallet the gateway keeps for a customer who has none (it signs redemptions for them)."""
+    return Call("POST", f"/v1/customers/{_seg(ref)}/custodial-wallet", _one(Customer))
+
+
+def release_custodial_wallet(ref: str, password: str) -> Call[Release]:
+    """Hands a custodial wallet's key to your customer, in two calls. The first asks: the answer
+    is ``status == "release-pending"`` with ``available_at`` and no key (you get the
+    ``customer.custodial_release_requested`` webhook event, the operator an alert). A call before
+    ``available_at`` raises ``ProblemError`` ``custodial-release-pending`` (its
+    ``problem["available_at"]`` says when); the first one from then on answers ``status ==
+    "released"`` and the ``keystore``, encrypted with ``password`` (the customer's), once."""
+    body = {"password": password}
+    return Call("POST", f"/v1/customers/{_seg(ref)}/custodial-wallet/release", _one(Release), json=body)
+
+
+def cancel_custodial_release(ref: str) -> Call[None]:
+    """Withdraws a release asked for and not yet handed over (one you did not ask for: your API
+    key may be in other hands; tell the operator)."""
+    return Call("DELETE", f"/v1/customers/{_seg(ref)}/custodial-wallet/release", _nothing)
+
+
+def get_customer(ref: str) -> Call[Customer]:
+    return Call("GET", f"/v1/customers/{_seg(ref)}", _one(Customer))
+
+
+def customer_balance(ref: str) -> Call[Balance]:
+    return Call("GET", f"/v1/customers/{_seg(ref)}/balance", _one(Balance))
+
+
+def customer_history(ref: str, *, cursor: int | None = None, limit: int | None = None) -> Call[History]:
+    """The customer's movements at this partner, newest first, a page at a time (``next_cursor``)."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/history", _one(History), params=_query(cursor=cursor, limit=limit))
+
+
+def wallet_balance(address: str) -> Call[Balance]:
+    """A wallet's points, if it is linked to this partner or bought here (else 404)."""
+    return Call("GET", f"/v1/wallets/{_seg(address)}/balance", _one(Balance))
+
+
+def wallet_history(address: str, *, cursor: int | None = None, limit: int | None = None) -> Call[History]:
+    return Call("GET", f"/v1/wallets/{_seg(address)}/history", _one(History), params=_query(cursor=cursor, limit=limit))
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+def add_webhook(url: str, event_types: Sequence[str], *, description: str | None = None) -> Call[Webhook]:
+    """Registers an endpoint (https to a public host); the answer's ``secret`` is shown this once
+    (verify deliveries with ``partners.webhooks.verify``)."""
+    body = {"url": url, "event_types": list(event_types), "description": description}
+    return Call("POST", "/v1/webhooks", _one(Webhook), json=body)
+
+
+def webhooks() -> Call[list[Webhook]]:
+    return Call("GET", "/v1/webhooks", _many(Webhook))
+
+
+def webhook(webhook_id: int) -> Call[Webhook]:
+    return Call("GET", f"/v1/webhooks/{_seg(webhook_id)}", _one(Webhook))
+
+
+def delete_webhook(webhook_id: int) -> Call[None]:
+    """Nothing more is sent to it; its pending deliveries fail."""
+    return Call("DELETE", f"/v1/webhooks/{_seg(webhook_id)}", _nothing)
+
+
+def rotate_webhook_secret(webhook_id: int) -> Call[Webhook]:
+    """A new signing secret (in the answer's ``secret``, once), in force at once for every attempt."""
+    return Call("POST", f"/v1/webhooks/{_seg(webhook_id)}/rotate-secret", _one(Webhook))
+
+
+def webhook_deliveries(webhook_id: int, *, status: str | None = None, limit: int | None = None) -> Call[list[Delivery]]:
+    """The endpoint's latest deliveries, newest first (``status``: pending, delivered or failed)."""
+    params = _query(status=status, limit=limit)
+    return Call("GET", f"/v1/webhooks/{_seg(webhook_id)}/deliveries", _many(Delivery), params=params)
+
+
+def test_webhook(webhook_id: int) -> Call[Delivery]:
+    """Sends a ``webhook.test`` event to the endpoint now, signed like any other; answers its delivery."""
+    return Call("POST", f"/v1/webhooks/{_seg(webhook_id)}/test", _one(Delivery))
+
+
+test_webhook.__test__ = False  # type: ignore[attr-defined] - not a pytest test, despite its name
+
+
+# ---------------------------------------------------------------------- following a status URL
+
+STATUS_MODELS: tuple[tuple[re.Pattern[str], type[Model]], ...] = (
+    (re.compile(r"^/v1/purchases/[^/]+/refunds/[^/]+$"), Refund),
+    (re.compile(r"^/v1/purchases/[^/]+$"), Purchase),
+    (re.compile(r"^/v1/redemptions/[^/]+$"), Redemption),
+)
+SUCCEEDED = frozenset({"confirmed", "fulfilled"})  # final; "failed" raises OperationFailed
+
+
+def status(path: str) -> Call[Any]:
+    """A status URL's answer (a purchase's, a refund's, a redemption's) as its typed result."""
+    for pattern, model in STATUS_MODELS:
+        if pattern.match(path):
+            return Call("GET", path, model.from_json)
+    raise ValueError(f"{path} is not the status URL of a purchase, a refund or a redemption")
+
+
+def status_path(status_url: str | Model, base_url: str) -> str:
+    """The path of a status URL (or of a result's ``status_url``), relative to the gateway."""
+    url = status_url if isinstance(status_url, str) else str(status_url["status_url"])
+    if url.startswith(base_url):
+        return url.removeprefix(base_url)
+    return urlsplit(url).path if "://" in url else url  # the gateway's public URL may differ from ours
+
+
+# The client methods, by name: PartnerClient and AsyncPartnerClient expose each (a unit test checks).
+OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
+    "post_purchase": post_purchase,
+    "post_purchases": post_purchases,
+    "purchase": purchase,
+    "refund": refund,
+    "refunds": refunds,
+    "get_refund": get_refund,
+    "add_reward": add_reward,
+    "rewards": rewards,
+    "reward": reward,
+    "update_reward": update_reward,
+    "redemption_consent": redemption_consent,
+    "redeem": redeem,
+    "redemption": redemption,
+    "wallet_challenge": wallet_challenge,
+    "link_wallet": link_wallet,
+    "custodial_wallet": custodial_wallet,
+    "release_custodial_wallet": release_custodial_wallet,
+    "cancel_custodial_release": cancel_custodial_release,
+    "customer": get_customer,
+    "customer_balance": customer_balance,
+    "customer_history": customer_history,
+    "wallet_balance": wallet_balance,
+    "wallet_history": wallet_history,
+    "add_webhook": add_webhook,
+    "webhooks": webhooks,
+    "webhook": webhook,
+    "delete_webhook": delete_webhook,
+    "rotate_webhook_secret": rotate_webhook_secret,
+    "webhook_deliveries": webhook_deliveries,
+    "test_webhook": test_webhook,
+}

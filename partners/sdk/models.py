@@ -1,0 +1,284 @@
+"""Typed results of the partner API: frozen dataclasses built from the gateway's JSON answers.
+
+Times are timezone-aware ``datetime``, amounts ``Decimal``, nested objects dataclasses. Fields a
+newer gateway adds are kept in ``raw`` (the answer as received); ``result["field"]`` and
+``result.get("field")`` read ``raw`` too, for code written against the dict answers of before.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+M = TypeVar("M", bound="Model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Model:
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls: type[M], data: Mapping[str, Any]) -> M:
+        hints = _hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "raw":
+                continue
+            if f.name in data:
+                values[f.name] = _convert(hints[f.name], data[f.name])
+            elif f.default is MISSING and f.default_factory is MISSING:
+                values[f.name] = None  # an older gateway that does not send it yet
+        return cls(raw=dict(data), **values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in get_args(kind) if a is not type(None)]
+        return _convert(inner[0], value) if len(inner) == 1 else value
+    if origin is list:
+        (item,) = get_args(kind)
+        return [_convert(item, v) for v in value]
+    if kind is datetime:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if kind is Decimal:
+        return Decimal(str(value))
+    if isinstance(kind, type) and is_dataclass(kind) and issubclass(kind, Model):
+        return kind.from_json(value)
+    return value
+
+
+# ---------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure(Model):
+    """Why an accepted purchase, refund or redemption failed (or why a purchase is held)."""
+
+    type: str
+    title: str
+    detail: str
+
+    @property
+    def slug(self) -> str:
+        return self.type.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem(Failure):
+    """A problem answer (a refused purchase of a batch)."""
+
+    status: int
+    errors: list[dict[str, Any]] | None = None
+
+
+# ---------------------------------------------------------------------- purchases and refunds
+
+
+@dataclass(frozen=True, kw_only=True)
+class Purchase(Model):
+    purchase_id: str
+    status: Literal["accepted", "held", "submitted", "confirmed", "failed"]
+    customer_wallet: str
+    amount: Decimal
+    currency: str
+    points: int
+    rule: dict[str, Any]
+    seq: int
+    purchased_at: datetime
+    accepted_at: datetime
+    tx_hash: str | None = None
+    batch_id: int | None = None
+    failure_reason: str | None = None
+    failure: Failure | None = None
+    status_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchResult(Model):
+    index: int
+    purchase_id: str | None
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    purchase: Purchase | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchOutcome(Model):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchResult]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refund(Model):
+    refund_id: str
+    purchase_id: str
+    status: Literal["accepted", "submitted", "confirmed", "failed"]
+    amount: Decimal | None
+    points: int
+    reason: str | None
+    customer_wallet: str
+    tx_hash: str | None
+    failure_reason: str | None
+    failure: Failure | None = None
+    created_at: datetime
+    status_url: str
+
+
+# ---------------------------------------------------------------------- rewards and redemptions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reward(Model):
+    sku: str
+    name: str
+    points: int
+    stock: int | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedConsent(Model):
+    """What the customer's wallet signs: ``typed_data`` to ``eth_signTypedData_v4`` (see ``signed_consent``)."""
+
+    redemption_id: str
+    customer_wallet: str
+    points: int
+    ref: str
+    nonce: str
+    deadline: int
+    typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redemption(Model):
+    redemption_id: str
+    status: Literal["accepted", "burning", "burned", "fulfilled", "failed"]
+    sku: str
+    quantity: int
+    points: int
+    customer_wallet: str
+    custodial: bool
+    ref: str
+    nonce: str
+    deadline: int
+    tx_hash: str | None = None
+    block_number: int | None = None
+    voucher_code: str | None = None
+    failure_reason: str | None = None
+    failure: Failure | None = None
+    accepted_at: datetime
+    burned_at: datetime | None = None
+    finished_at: datetime | None = None
+    status_url: str
+
+
+# ---------------------------------------------------------------------- customers
+
+
+@dataclass(frozen=True, kw_only=True)
+class Challenge(Model):
+    """An EIP-4361 message the customer's wallet signs as is (personal_sign)."""
+
+    message: str
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Customer(Model):
+    ref: str
+    wallet: str
+    custodial: bool
+    released: bool
+    release_available_at: datetime | None = None
+    linked_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release(Model):
+    """A custodial release: ``release-pending`` (``available_at``) or ``released`` (``keystore``, once)."""
+
+    wallet: str
+    status: Literal["release-pending", "released"]
+    available_at: datetime | None = None
+    keystore: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Balance(Model):
+    wallet: str
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryEntry(Model):
+    kind: str  # earned | redeemed | reversed | sent | received
+    points: int  # signed
+    partner_id: int | None
+    partner_name: str | None
+    seq: int | None
+    ref: str | None
+    block_number: int
+    block_time: int
+    tx_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class History(Model):
+    """One page, newest first; ask for the next with ``cursor=next_cursor`` (None: the last page)."""
+
+    wallet: str
+    balance: int
+    entries: list[HistoryEntry]
+    next_cursor: int | None
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+@dataclass(frozen=True, kw_only=True)
+class Webhook(Model):
+    id: int
+    url: str
+    event_types: list[str]
+    description: str | None
+    created_at: datetime
+    secret: str | None = None  # only when created or rotated
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery(Model):
+    id: int
+    event_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any]

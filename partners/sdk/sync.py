@@ -1,0 +1,103 @@
+"""The synchronous client (a POS, a script): every call of calls.py, run with retries."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+import httpx
+
+from partners.sdk import calls
+from partners.sdk.calls import Call
+from partners.sdk.core import ClientBase, read, settled
+from partners.sdk.errors import WaitTimeout
+from partners.sdk.models import Model
+from partners.sdk.ops import sync_op as op
+
+T = TypeVar("T")
+
+
+class PartnerClient(ClientBase):
+    """Use as a context manager or call :meth:`close`. Results are typed (partners/sdk/models.py);
+    refusals raise ``ProblemError``, a failed operation found by :meth:`wait` ``OperationFailed``."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, **retry: Any) -> None:
+        super().__init__(base_url, api_key, **retry)
+        self.http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout_s)
+
+    def __enter__(self) -> PartnerClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def run(self, call: Call[T]) -> T:
+        """One call, with retries of transport errors, 429 and 5xx."""
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response | None = self.http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
+            except httpx.TransportError:
+                if not self._retry(attempt, None):
+                    raise
+                response = None
+            if not self._retry(attempt, response):
+                break
+            time.sleep(self._backoff(attempt, response))
+            attempt += 1
+        assert response is not None
+        return read(call, response)
+
+    def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
+        """Any call of the API, answered as JSON (for what the typed calls do not cover yet)."""
+        return self.run(Call(method, path, lambda data: data, json=json, params=params))
+
+    def wait(self, status_url: str | Model, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> Any:
+        """Polls a status URL (of a purchase, a refund or a redemption, or the result that carries
+        it) until it succeeded (``confirmed``, ``fulfilled``) and returns it, typed. Raises
+        ``OperationFailed`` (with the problem type) if it failed, ``WaitTimeout`` after ``timeout_s``."""
+        call = calls.status(calls.status_path(status_url, self.base_url))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            resource = self.run(call)
+            if settled(resource):
+                return resource
+            if time.monotonic() > deadline:
+                raise WaitTimeout(call.path, resource, timeout_s)
+            time.sleep(poll_s)
+
+    post_purchase = op(calls.post_purchase)
+    post_purchases = op(calls.post_purchases)
+    purchase = op(calls.purchase)
+    refund = op(calls.refund)
+    refunds = op(calls.refunds)
+    get_refund = op(calls.get_refund)
+    add_reward = op(calls.add_reward)
+    rewards = op(calls.rewards)
+    reward = op(calls.reward)
+    update_reward = op(calls.update_reward)
+    redemption_consent = op(calls.redemption_consent)
+    redeem = op(calls.redeem)
+    redemption = op(calls.redemption)
+    wallet_challenge = op(calls.wallet_challenge)
+    link_wallet = op(calls.link_wallet)
+    custodial_wallet = op(calls.custodial_wallet)
+    release_custodial_wallet = op(calls.release_custodial_wallet)
+    cancel_custodial_release = op(calls.cancel_custodial_release)
+    customer = op(calls.get_customer)
+    customer_balance = op(calls.customer_balance)
+    customer_history = op(calls.customer_history)
+    wallet_balance = op(calls.wallet_balance)
+    wallet_history = op(calls.wallet_history)
+    add_webhook = op(calls.add_webhook)
+    webhooks = op(calls.webhooks)
+    webhook = op(calls.webhook)
+    delete_webhook = op(calls.delete_webhook)
+    rotate_webhook_secret = op(calls.rotate_webhook_secret)
+    webhook_deliveries = op(calls.webhook_deliveries)
+    test_webhook = op(calls.test_webhook)

@@ -1,0 +1,543 @@
+"""Unit tests of the partner SDK (partners/client.py, partners/sdk/): the request each call
+sends, the typed result it reads, retries, ``wait()`` and its errors, sync and async in step.
+The gateway is an ``httpx.MockTransport`` that records requests and answers canned JSON; the real
+gateway is tests/e2e/test_partner_sdk_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from partners.client import (
+    UNSET,
+    AsyncPartnerClient,
+    BatchOutcome,
+    CoalitionError,
+    Delivery,
+    History,
+    OperationFailed,
+    PartnerClient,
+    ProblemError,
+    Purchase,
+    Redemption,
+    Refund,
+    Release,
+    Reward,
+    WaitTimeout,
+    Webhook,
+)
+from partners.sdk import calls
+
+URL = "https://gateway.example"
+WALLET = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
+T0 = "2026-11-23T10:00:00Z"
+FAILURE = {"type": "/problems/partner-suspended", "title": "The partner is suspended", "detail": "It was. Sorry."}
+PURCHASE = {
+    "purchase_id": "p-1",
+    "status": "accepted",
+    "customer_wallet": WALLET,
+    "amount": "42.5000",
+    "currency": "EUR",
+    "points": 42,
+    "rule": {"currency": "EUR", "points_per_unit": "1", "rounding": "down"},
+    "seq": 1,
+    "purchased_at": T0,
+    "accepted_at": T0,
+    "tx_hash": None,
+    "batch_id": None,
+    "failure_reason": None,
+    "failure": None,
+    "status_url": f"{URL}/v1/purchases/p-1",
+}
+REFUND = {
+    "refund_id": "r-1",
+    "purchase_id": "p-1",
+    "status": "accepted",
+    "amount": "10.00",
+    "points": 10,
+    "reason": None,
+    "customer_wallet": WALLET,
+    "tx_hash": None,
+    "failure_reason": None,
+    "failure": None,
+    "created_at": T0,
+    "status_url": f"{URL}/v1/purchases/p-1/refunds/r-1",
+}
+REWARD = {
+    "sku": "COFFEE",
+    "name": "Coffee",
+    "points": 10,
+    "stock": None,
+    "active": True,
+    "created_at": T0,
+    "updated_at": T0,
+}
+CONSENT = {
+    "redemption_id": "x-1",
+    "customer_wallet": WALLET,
+    "points": 10,
+    "ref": "0x" + "ab" * 32,
+    "nonce": "12345678901234567890",
+    "deadline": 1_900_000_000,
+    "typed_data": {"types": {}, "primaryType": "Redeem", "domain": {}, "message": {}},
+}
+REDEMPTION = {
+    "redemption_id": "x-1",
+    "status": "accepted",
+    "sku": "COFFEE",
+    "quantity": 1,
+    "points": 10,
+    "customer_wallet": WALLET,
+    "custodial": False,
+    "ref": "0x" + "ab" * 32,
+    "nonce": "1",
+    "deadline": 1_900_000_000,
+    "accepted_at": T0,
+    "status_url": f"{URL}/v1/redemptions/x-1",
+}
+CUSTOMER = {"ref": "card-1", "wallet": WALLET, "custodial": True, "released": False, "linked_at": T0}
+HISTORY = {
+    "wallet": WALLET,
+    "balance": 32,
+    "entries": [
+        {
+            "kind": "earned",
+            "points": 42,
+            "partner_id": 1,
+            "partner_name": "Grocer",
+            "seq": 1,
+            "ref": None,
+            "block_number": 9,
+            "block_time": 1_800_000_000,
+            "tx_hash": "0x" + "cd" * 32,
+        }
+    ],
+    "next_cursor": None,
+}
+WEBHOOK = {
+    "id": 7,
+    "url": "https://pos.example/hooks",
+    "event_types": ["purchase.failed"],
+    "description": None,
+    "created_at": T0,
+}
+DELIVERY = {
+    "id": 3,
+    "event_id": "evt_1",
+    "event_type": "webhook.test",
+    "status": "pending",
+    "attempts": 0,
+    "next_attempt_at": T0,
+    "last_status_code": None,
+    "last_error": None,
+    "delivered_at": None,
+    "created_at": T0,
+    "payload": {"type": "webhook.test"},
+}
+BATCH = {
+    "accepted": 1,
+    "duplicates": 0,
+    "rejected": 1,
+    "results": [
+        {"index": 0, "purchase_id": "p-1", "outcome": "accepted", "purchase": PURCHASE, "problem": None},
+        {
+            "index": 1,
+            "purchase_id": "p-2",
+            "outcome": "rejected",
+            "purchase": None,
+            "problem": {
+                "type": "/problems/no-points",
+                "title": "No points",
+                "status": 422,
+                "detail": "0.01 earns none",
+            },
+        },
+    ],
+}
+
+# operation: (args, kwargs, method, path, body, params, answer status, answer, result type)
+CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
+    "post_purchase": (
+        ("p-1",),
+        {"wallet": WALLET, "amount": "42.50", "currency": "EUR"},
+        "POST",
+        "/v1/purchases",
+        {"purchase_id": "p-1", "customer": {"wallet": WALLET}, "amount": "42.50", "currency": "EUR"},
+        {},
+        202,
+        PURCHASE,
+        Purchase,
+    ),
+    "post_purchases": (
+        ([calls.purchase_body("p-1", ref="card-1", amount="1", currency="EUR")],),
+        {},
+        "POST",
+        "/v1/purchases/batch",
+        {"purchases": [{"purchase_id": "p-1", "customer": {"ref": "card-1"}, "amount": "1", "currency": "EUR"}]},
+        {},
+        200,
+        BATCH,
+        BatchOutcome,
+    ),
+    "purchase": (("p-1",), {}, "GET", "/v1/purchases/p-1", None, {}, 200, PURCHASE, Purchase),
+    "refund": (
+        ("p-1", "r-1"),
+        {"amount": Decimal("10.00")},
+        "POST",
+        "/v1/purchases/p-1/refunds",
+        {"refund_id": "r-1", "amount": "10.00"},
+        {},
+        202,
+        REFUND,
+        Refund,
+    ),
+    "refunds": (("p-1",), {}, "GET", "/v1/purchases/p-1/refunds", None, {}, 200, [REFUND], list),
+    "get_refund": (("p-1", "r-1"), {}, "GET", "/v1/purchases/p-1/refunds/r-1", None, {}, 200, REFUND, Refund),
+    "add_reward": (
+        ("COFFEE", "Coffee", 10),
+        {},
+        "POST",
+        "/v1/rewards",
+        {"sku": "COFFEE", "name": "Coffee", "points": 10, "stock": None, "active": True},
+        {},
+        201,
+        REWARD,
+        Reward,
+    ),
+    "rewards": ((), {}, "GET", "/v1/rewards", None, {}, 200, {"rewards": [REWARD]}, list),
+    "reward": (("COFFEE",), {}, "GET", "/v1/rewards/COFFEE", None, {}, 200, REWARD, Reward),
+    "update_reward": (
+        ("COFFEE",),
+        {"stock": None},
+        "PATCH",
+        "/v1/rewards/COFFEE",
+        {"stock": None},
+        {},
+        200,
+        REWARD,
+        Reward,
+    ),
+    "redemption_consent": (
+        ("x-1", "COFFEE"),
+        {"wallet": WALLET},
+        "POST",
+        "/v1/redemptions/consent",
+        {"redemption_id": "x-1", "sku": "COFFEE", "quantity": 1, "customer": {"wallet": WALLET}},
+        {},
+        200,
+        CONSENT,
+        calls.PreparedConsent,
+    ),
+    "redeem": (
+        ("x-1", "COFFEE"),
+        {"ref": "card-1", "quantity": 2},
+        "POST",
+        "/v1/redemptions",
+        {"redemption_id": "x-1", "sku": "COFFEE", "quantity": 2, "customer": {"ref": "card-1"}},
+        {},
+        202,
+        REDEMPTION,
+        Redemption,
+    ),
+    "redemption": (("x-1",), {}, "GET", "/v1/redemptions/x-1", None, {}, 200, REDEMPTION, Redemption),
+    "wallet_challenge": (
+        ("card-1", WALLET),
+        {},
+        "POST",
+        "/v1/customers/card-1/wallet-challenge",
+        {"wallet": WALLET},
+        {},
+        200,
+        {"message": "sign me", "nonce": "n", "expires_at": T0},
+        calls.Challenge,
+    ),
+    "link_wallet": (
+        ("card-1", "sign me", "0xsig"),
+        {},
+        "PUT",
+        "/v1/customers/card-1/wallet",
+        {"message": "sign me", "signature": "0xsig"},
+        {},
+        200,
+        CUSTOMER,
+        calls.Customer,
+    ),
+    "custodial_wallet": (
+        ("card-1",),
+        {},
+        "POST",
+        "/v1/customers/card-1/custodial-wallet",
+        None,
+        {},
+        201,
+        CUSTOMER,
+        calls.Customer,
+    ),
+    "release_custodial_wallet": (
+        ("card-1", "pass-word-1"),
+        {},
+        "POST",
+        "/v1/customers/card-1/custodial-wallet/release",
+        {"password": "pass-word-1"},
+        {},
+        202,
+        {"wallet": WALLET, "status": "release-pending", "available_at": T0},
+        Release,
+    ),
+    "cancel_custodial_release": (
+        ("card-1",),
+        {},
+        "DELETE",
+        "/v1/customers/card-1/custodial-wallet/release",
+        None,
+        {},
+        204,
+        None,
+        type(None),
+    ),
+    "customer": (("card-1",), {}, "GET", "/v1/customers/card-1", None, {}, 200, CUSTOMER, calls.Customer),
+    "customer_balance": (
+        ("card-1",),
+        {},
+        "GET",
+        "/v1/customers/card-1/balance",
+        None,
+        {},
+        200,
+        {"wallet": WALLET, "points": 3},
+        calls.Balance,
+    ),
+    "customer_history": (
+        ("card-1",),
+        {"cursor": 5, "limit": 10},
+        "GET",
+        "/v1/customers/card-1/history",
+        None,
+        {"cursor": "5", "limit": "10"},
+        200,
+        HISTORY,
+        History,
+    ),
+    "wallet_balance": (
+        (WALLET,),
+        {},
+        "GET",
+        f"/v1/wallets/{WALLET}/balance",
+        None,
+        {},
+        200,
+        {"wallet": WALLET, "points": 3},
+        calls.Balance,
+    ),
+    "wallet_history": ((WALLET,), {}, "GET", f"/v1/wallets/{WALLET}/history", None, {}, 200, HISTORY, History),
+    "add_webhook": (
+        ("https://pos.example/hooks", ["purchase.failed"]),
+        {},
+        "POST",
+        "/v1/webhooks",
+        {"url": "https://pos.example/hooks", "event_types": ["purchase.failed"], "description": None},
+        {},
+        201,
+        WEBHOOK | {"secret": "whsec_1"},
+        Webhook,
+    ),
+    "webhooks": ((), {}, "GET", "/v1/webhooks", None, {}, 200, [WEBHOOK], list),
+    "webhook": ((7,), {}, "GET", "/v1/webhooks/7", None, {}, 200, WEBHOOK, Webhook),
+    "delete_webhook": ((7,), {}, "DELETE", "/v1/webhooks/7", None, {}, 204, None, type(None)),
+    "rotate_webhook_secret": (
+        (7,),
+        {},
+        "POST",
+        "/v1/webhooks/7/rotate-secret",
+        None,
+        {},
+        200,
+        WEBHOOK | {"secret": "whsec_2"},
+        Webhook,
+    ),
+    "webhook_deliveries": (
+        (7,),
+        {"status": "failed"},
+        "GET",
+        "/v1/webhooks/7/deliveries",
+        None,
+        {"status": "failed"},
+        200,
+        [DELIVERY],
+        list,
+    ),
+    "test_webhook": ((7,), {}, "POST", "/v1/webhooks/7/test", None, {}, 202, DELIVERY, Delivery),
+}
+
+
+class Gateway:
+    """A MockTransport: answers ``answers`` in turn (the last one again), records every request."""
+
+    def __init__(self, *answers: tuple[int, Any] | tuple[int, Any, dict[str, str]]) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        status, body, *headers = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        content = b"" if body is None else json.dumps(body).encode()
+        return httpx.Response(status, content=content, headers=headers[0] if headers else None)
+
+    def sync(self, **retry: Any) -> PartnerClient:
+        client = PartnerClient(URL, "ck_test", backoff_s=0.001, **retry)
+        client.http = httpx.Client(base_url=URL, headers=client.headers, transport=httpx.MockTransport(self.handle))
+        return client
+
+    def aio(self, **retry: Any) -> AsyncPartnerClient:
+        client = AsyncPartnerClient(URL, "ck_test", backoff_s=0.001, **retry)
+        client.http = httpx.AsyncClient(
+            base_url=URL, headers=client.headers, transport=httpx.MockTransport(self.handle)
+        )
+        return client
+
+
+def body_of(request: httpx.Request) -> Any:
+    return json.loads(request.content) if request.content else None
+
+
+def test_unit_every_operation_has_a_case_and_both_clients_expose_it() -> None:
+    assert set(CASES) == set(calls.OPERATIONS)
+    for name, build in calls.OPERATIONS.items():
+        sync, aio = getattr(PartnerClient, name), getattr(AsyncPartnerClient, name)
+        assert sync.__builder__ is build and aio.__builder__ is build, name
+        assert not inspect.iscoroutinefunction(sync) and inspect.iscoroutinefunction(aio), name
+        assert list(inspect.signature(sync).parameters) == list(inspect.signature(aio).parameters), name
+        assert sync.__doc__ == aio.__doc__ == build.__doc__
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unit_each_call_sends_its_request_and_reads_a_typed_result_sync_and_async(name: str) -> None:
+    args, kwargs, method, path, body, params, status, answer, kind = CASES[name]
+    gateway = Gateway((status, answer))
+    with gateway.sync() as client:
+        result = getattr(client, name)(*args, **kwargs)
+
+    async def run() -> Any:
+        async with gateway.aio() as client:
+            return await getattr(client, name)(*args, **kwargs)
+
+    assert asyncio.run(run()) == result  # the same request, the same typed result
+    for request in gateway.requests:
+        assert (request.method, request.url.path, body_of(request)) == (method, path, body)
+        assert dict(request.url.params) == params
+        assert request.headers["authorization"] == "Bearer ck_test"
+    assert isinstance(result, kind)
+    if isinstance(result, list):
+        assert result and all(type(r).__name__ in ("Refund", "Reward", "Webhook", "Delivery") for r in result)
+
+
+def test_unit_results_are_typed_and_still_read_as_the_json() -> None:
+    purchase = Purchase.from_json(PURCHASE | {"status": "failed", "failure": FAILURE, "failure_reason": "X()"})
+    assert purchase.amount == Decimal("42.5") and purchase.accepted_at == datetime(2026, 11, 23, 10, tzinfo=UTC)
+    assert purchase.failure is not None and purchase.failure.slug == "partner-suspended"
+    assert purchase["status_url"] == PURCHASE["status_url"] and purchase.get("absent") is None
+    batch = BatchOutcome.from_json(BATCH)
+    assert batch.results[0].purchase == Purchase.from_json(PURCHASE)
+    assert batch.results[1].problem is not None and batch.results[1].problem.slug == "no-points"
+    history = History.from_json(HISTORY)
+    assert history.entries[0].partner_name == "Grocer" and history.next_cursor is None
+    newer = Purchase.from_json(PURCHASE | {"something_new": 1})  # a newer gateway's field is kept
+    assert newer["something_new"] == 1 and newer == Purchase.from_json(PURCHASE)
+
+
+def test_unit_update_reward_sends_only_what_is_given() -> None:
+    assert calls.update_reward("S").json == {}
+    assert calls.update_reward("S", name="N", active=False).json == {"name": "N", "active": False}
+    assert calls.update_reward("S", stock=None, name=UNSET).json == {"stock": None}
+
+
+def test_unit_problems_raise_problem_error_with_the_stable_slug() -> None:
+    problem = {"type": "/problems/idempotency-conflict", "title": "t", "status": 409, "detail": "another body"}
+    with Gateway((409, problem)).sync() as client, pytest.raises(ProblemError) as raised:
+        client.purchase("p-1")
+    assert (raised.value.status, raised.value.slug, raised.value.detail) == (
+        409,
+        "idempotency-conflict",
+        "another body",
+    )
+    assert isinstance(raised.value, CoalitionError)
+
+
+def test_unit_429_and_5xx_are_retried_honouring_retry_after() -> None:
+    gateway = Gateway((503, None), (429, None, {"Retry-After": "0"}), (200, PURCHASE))
+    with gateway.sync() as client:
+        assert client.purchase("p-1").purchase_id == "p-1"
+    assert len(gateway.requests) == 3
+    with Gateway((503, None)).sync(retries=1) as client, pytest.raises(ProblemError):
+        client.purchase("p-1")
+
+
+def statuses(*names: str, failure: dict[str, str] | None = None) -> list[tuple[int, Any]]:
+    return [(200, PURCHASE | {"status": n, "failure": failure if n in ("failed", "held") else None}) for n in names]
+
+
+def both_waits(gateway_for: Callable[[], Gateway], **kwargs: Any) -> list[Any]:
+    """wait() of the sync and of the async client, each on a fresh gateway: results or raised errors."""
+    outcomes: list[Any] = []
+    with gateway_for().sync() as client:
+        try:
+            outcomes.append(client.wait(PURCHASE["status_url"], poll_s=0, **kwargs))
+        except CoalitionError as exc:
+            outcomes.append(exc)
+
+    async def run() -> Any:
+        async with gateway_for().aio() as client:
+            try:
+                return await client.wait(Purchase.from_json(PURCHASE), poll_s=0, **kwargs)
+            except CoalitionError as exc:
+                return exc
+
+    outcomes.append(asyncio.run(run()))
+    return outcomes
+
+
+def test_unit_wait_returns_the_typed_result_once_confirmed() -> None:
+    for done in both_waits(lambda: Gateway(*statuses("accepted", "submitted", "confirmed"))):
+        assert isinstance(done, Purchase) and done.status == "confirmed"
+
+
+def test_unit_wait_raises_operation_failed_with_the_problem() -> None:
+    for failed in both_waits(lambda: Gateway(*statuses("accepted", "failed", failure=FAILURE))):
+        assert isinstance(failed, OperationFailed)
+        assert (failed.slug, failed.type, failed.detail) == ("partner-suspended", FAILURE["type"], FAILURE["detail"])
+        assert isinstance(failed.resource, Purchase) and failed.resource.status == "failed"
+
+
+def test_unit_wait_on_a_held_purchase_times_out_saying_why() -> None:
+    held = {"type": "/problems/partner-funds-exhausted", "title": "t", "detail": "The purchase waits."}
+    for timeout in both_waits(lambda: Gateway(*statuses("held", failure=held)), timeout_s=0):
+        assert isinstance(timeout, WaitTimeout) and isinstance(timeout, TimeoutError)
+        assert timeout.slug == "partner-funds-exhausted" and "waits" in str(timeout)
+
+
+def test_unit_wait_follows_refunds_and_redemptions_as_their_types() -> None:
+    gateway = Gateway((200, REFUND | {"status": "confirmed"}), (200, REDEMPTION | {"status": "fulfilled"}))
+    with gateway.sync() as client:
+        assert isinstance(client.wait(REFUND["status_url"]), Refund)
+        assert isinstance(client.wait("http://another.host/v1/redemptions/x-1"), Redemption)  # its path is followed
+        with pytest.raises(ValueError, match="not the status URL"):
+            client.wait("/v1/rewards/COFFEE")
+
+
+def test_unit_the_sdk_imports_nothing_of_the_server() -> None:
+    code = (
+        "import sys, partners.client, partners.webhooks; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('gateway', 'network', 'loyalty', 'coalition')); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
