@@ -266,6 +266,43 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Send a smaller body: split a batch of purchases into several requests.",
     ),
     # --- request limits (add above this line)
+    "partner-funds-exhausted": (
+        "The partner's issuance headroom is used up: its deposit (or its issuance limit) does not cover these "
+        "points yet. The purchase waits and is minted as soon as a deposit, a settlement or a higher limit makes "
+        "room; it fails if it waits longer than COALITION_HELD_PURCHASE_TIMEOUT_S.",
+        "Not an error answer: it is the `failure` of a held or failed purchase (its status answer and webhooks). "
+        "Deposit funds (GET /v1/account shows funds and headroom; the partner.headroom_low webhook warns first) or "
+        "ask the operator for a higher issuance limit; held purchases are then minted, failed ones must be posted "
+        "again under a new purchase_id.",
+    ),
+    "partner-minter-unknown": (
+        "The key the gateway signs with for the partner is no longer the partner's minter on chain (its treasury "
+        "set another one). No points were minted. Ask the coalition's operator to install the partner's current "
+        "minter key, then post the purchase again under a new purchase_id.",
+        "Not an error answer: it is the `failure` of a failed purchase. Ask the coalition's operator to install the "
+        "partner's current minter key (or set the gateway's minter back on chain), then post the purchase again "
+        "under a new purchase_id.",
+    ),
+    "points-already-spent": (
+        "The customer has already spent (or moved) the points this refund would claw back. No points were clawed "
+        "back. The chain cannot take back points the customer no longer holds: settle the refund with the customer "
+        "another way.",
+        "Not an error answer: it is the `failure` of a failed refund. The chain cannot take back points the customer "
+        "no longer holds: settle the refund with the customer another way.",
+    ),
+    "network-paused": (
+        "The coalition's operator has paused the points token. No points were minted. Nothing moves until the "
+        "operator resumes it; then post the purchase again under a new purchase_id.",
+        "Not an error answer: it is the `failure` of a failed purchase, refund or redemption. Nothing moves on chain "
+        "until the operator resumes the points token; then post the operation again under a new id.",
+    ),
+    "transaction-refused": (
+        "The partner is not registered on chain. No points were minted. This is for the coalition's operator to "
+        "look at: give them the id and the failure_reason.",
+        "Not an error answer: it is the `failure` of a failed purchase, refund or redemption whose reason only the "
+        "operator can fix. Give the coalition's operator the id and the raw `failure_reason` of the status answer.",
+    ),
+    # --- why an accepted operation failed or waits, gateway/failures.py (add above this line)
 }
 
 

@@ -2,7 +2,8 @@
 event type (gateway/services/webhooks.py ``EventType``): an envelope (``id``, ``type``,
 ``created_at``, ``partner_id``) around the event's ``data``, as built by the payload builders
 (gateway/tasks/webhooks.py ``purchase_event``, gateway/services/refunds.py ``refund_event``,
-gateway/services/redemptions.py ``event_data``, gateway/tasks/earn.py, gateway/services/custody.py).
+gateway/services/redemptions.py ``event_data``, gateway/tasks/earn.py, gateway/services/custody.py,
+gateway/services/webhooks.py ``emit_test``).
 Documentation: the OpenAPI ``webhooks`` section (gateway/routes/webhook_events.py); a test holds
 real payloads to these models.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.failures import Operation, failure_of
+from gateway.schemas import FailurePublic
 
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 TX = "0x8f1c9a7de3b2c4a5f60718293a4b5c6d7e8f90123456789abcdef0123456789a"
@@ -32,6 +36,7 @@ class PurchaseEventData(BaseModel):
                     "tx_hash": TX,
                     "batch_id": 5,
                     "failure_reason": None,
+                    "failure": None,
                 }
             ]
         }
@@ -45,6 +50,9 @@ class PurchaseEventData(BaseModel):
     tx_hash: str | None = Field(description="The minting transaction; null if it failed before one was sent")
     batch_id: int | None = Field(description="The on-chain batch the purchase was minted in; null when it failed")
     failure_reason: str | None = Field(description="Why it failed (a problem type or the chain's reason); else null")
+    failure: FailurePublic | None = Field(
+        description="Why it failed, as a problem of the catalogue (type, title, detail: what to do); else null"
+    )
 
 
 class RefundEventData(BaseModel):
@@ -63,6 +71,7 @@ class RefundEventData(BaseModel):
                     "customer_wallet": WALLET,
                     "tx_hash": TX,
                     "failure_reason": None,
+                    "failure": None,
                     "created_at": "2026-11-24T09:15:00+00:00",
                 }
             ]
@@ -78,6 +87,9 @@ class RefundEventData(BaseModel):
     customer_wallet: str = Field(description="The wallet the points were taken back from")
     tx_hash: str | None = Field(description="The clawback transaction, once sent")
     failure_reason: str | None = Field(description="Why it failed (e.g. the customer spent the points); else null")
+    failure: FailurePublic | None = Field(
+        description="Why it failed, as a problem of the catalogue (type, title, detail: what to do); else null"
+    )
     created_at: str = Field(description="When the refund was accepted (ISO 8601, UTC)")
 
 
@@ -98,6 +110,7 @@ class RedemptionEventData(BaseModel):
                     "tx_hash": TX,
                     "voucher_code": "CFE-7Q2M-K9XD",
                     "failure_reason": None,
+                    "failure": None,
                 }
             ]
         }
@@ -112,7 +125,10 @@ class RedemptionEventData(BaseModel):
     ref: str = Field(description="The partner's reference of the customer")
     tx_hash: str | None = Field(description="The burn transaction, once sent")
     voucher_code: str | None = Field(description="The voucher to hand to the customer, once fulfilled")
-    failure_reason: str | None = Field(description="Why it failed; else null")
+    failure_reason: str | None = Field(description="Why it failed (the chain's or the worker's reason); else null")
+    failure: FailurePublic | None = Field(
+        description="Why it failed, as a problem of the catalogue (type, title, detail: what to do); else null"
+    )
 
 
 class FundsExhaustedData(BaseModel):
@@ -178,15 +194,82 @@ class CustodialWalletReleasedData(BaseModel):
     released_at: str = Field(description="When the key was handed over (ISO 8601, UTC)")
 
 
-def _data_example(event_type: str, example: dict[str, Any]) -> dict[str, Any]:
-    """A data model's example as the event ``event_type`` carries it (a failure has its reason)."""
-    if event_type.endswith(".failed"):
-        reasons = {
-            "purchase.failed": "ClearingIssuanceOverFunds(3, 640000, 500000)",
-            "refund.failed": "ERC20InsufficientBalance: the customer spent the points",
-            "redemption.failed": "the customer's balance fell below the points before the burn",
+class HeadroomLowData(BaseModel):
+    """The partner's issuance headroom fell below the warning ratio: purchases will soon be held."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "issuance_headroom": "800000000",
+                    "funds": "10000000000",
+                    "issuance_limit": "1000000000000",
+                    "exposure": "9200000000",
+                    "warning_ratio": "0.1",
+                    "token_symbol": "cUSD",
+                    "token_decimals": "6",
+                }
+            ]
         }
-        failed = {"status": "failed", "failure_reason": reasons[event_type], "voucher_code": None, "batch_id": None}
+    )
+
+    issuance_headroom: str = Field(
+        description="Value of points it may still issue: min(funds, issuance_limit) − exposure (settlement-token "
+        "base units, a decimal string); at 0 new purchases are held"
+    )
+    funds: str = Field(description="Its funds in Clearing (settlement-token base units, a decimal string)")
+    issuance_limit: str = Field(description="The cap on its unsettled issuance (base units, a decimal string)")
+    exposure: str = Field(description="Value of its issuance not settled yet (base units, a decimal string)")
+    warning_ratio: str = Field(
+        description="The share of min(funds, issuance_limit) below which this is sent "
+        "(COALITION_HEADROOM_WARNING_RATIO), a decimal string"
+    )
+    token_symbol: str = Field(description="The settlement token's symbol")
+    token_decimals: str = Field(description="The settlement token's decimals, a decimal string")
+
+
+class WebhookTestData(BaseModel):
+    """A test event the partner asked for (POST /v1/webhooks/{endpoint_id}/test)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "endpoint_id": 1,
+                    "url": "https://pos.example.com/coalition/webhooks",
+                    "message": "A test event, sent on request: verify its Coalition-Signature with the endpoint's "
+                    "secret",
+                }
+            ]
+        }
+    )
+
+    endpoint_id: int = Field(description="The endpoint it was sent to (only that one)")
+    url: str = Field(description="The endpoint's URL")
+    message: str = Field(description="What the event is for, in a sentence")
+
+
+FAILED_REASONS: dict[str, tuple[Operation, str]] = {
+    "purchase.failed": ("purchase", "ClearingIssuanceOverFunds(3, 640000, 500000)"),
+    "refund.failed": ("refund", f"ERC20InsufficientBalance({WALLET}, 40, 63)"),
+    "redemption.failed": ("redemption", f"burn refused: ERC20InsufficientBalance({WALLET}, 120, 500)"),
+}
+
+
+def _data_example(event_type: str, example: dict[str, Any]) -> dict[str, Any]:
+    """A data model's example as the event ``event_type`` carries it (a failure has its reason,
+    and its problem as gateway/failures.py maps it)."""
+    if event_type in FAILED_REASONS:
+        operation, reason = FAILED_REASONS[event_type]
+        failure = failure_of(operation, reason)
+        assert failure is not None
+        failed = {
+            "status": "failed",
+            "failure_reason": reason,
+            "failure": failure.public(),
+            "voucher_code": None,
+            "batch_id": None,
+        }
         return {**example, **{k: v for k, v in failed.items() if k in example}}
     return example
 
@@ -227,7 +310,7 @@ class PurchaseConfirmed(_Event):
 
 
 class PurchaseFailed(_Event):
-    """A purchase will never be minted (see its failure_reason)."""
+    """A purchase will never be minted (see its failure)."""
 
     type: Literal["purchase.failed"] = Field(description=TYPE)
     data: PurchaseEventData = Field(description="The purchase")
@@ -275,6 +358,13 @@ class PartnerFundsRestored(_Event):
     data: FundsRestoredData = Field(description="What is held: nothing")
 
 
+class PartnerHeadroomLow(_Event):
+    """The partner's issuance headroom is low: deposit before its purchases start to be held."""
+
+    type: Literal["partner.headroom_low"] = Field(description=TYPE)
+    data: HeadroomLowData = Field(description="The partner's money, read from the chain")
+
+
 class CustodialReleaseRequested(_Event):
     """A release of a custodial wallet's key was asked for; cancel it (DELETE) if you did not ask."""
 
@@ -289,6 +379,13 @@ class CustodialWalletReleased(_Event):
     data: CustodialWalletReleasedData = Field(description="The release")
 
 
+class WebhookTest(_Event):
+    """A test event, sent on request to one endpoint: check that the receiver gets and verifies it."""
+
+    type: Literal["webhook.test"] = Field(description=TYPE)
+    data: WebhookTestData = Field(description="The endpoint it was sent to")
+
+
 EVENT_MODELS: dict[str, type[_Event]] = {
     get_args(model.model_fields["type"].annotation)[0]: model
     for model in (
@@ -300,7 +397,9 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         RedemptionFailed,
         PartnerFundsExhausted,
         PartnerFundsRestored,
+        PartnerHeadroomLow,
         CustodialReleaseRequested,
         CustodialWalletReleased,
+        WebhookTest,
     )
 }

@@ -50,6 +50,12 @@ DELIVERY = (
     "(the `Coalition-Signature` header). Delivery is at least once and in no guaranteed order: dedupe on the "
     "event id, and read the current state from the API when the order matters."
 )
+# events that are not sent to every subscribed endpoint
+DELIVERY_OF = {
+    "webhook.test": "POSTed as JSON, on request (POST /v1/webhooks/{endpoint_id}/test), to that endpoint only, "
+    "whatever types it subscribed to; signed, delivered and retried like every other event, under the same "
+    "address policy at delivery. Use it to check your receiver and its signature check before real events.",
+}
 
 
 def _document(event_type: str) -> None:
@@ -67,7 +73,7 @@ def _document(event_type: str) -> None:
     router.post(
         event_type,
         summary=summary,
-        description=f"{summary}\n\n{DELIVERY}",
+        description=f"{summary}\n\n{DELIVERY_OF.get(event_type, DELIVERY)}",
         operation_id=f"webhook_{event_type.replace('.', '_')}",
         responses=ANSWERS,
     )(receive)

@@ -32,8 +32,10 @@ from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.routes.refunds import refund_deadlines
 from gateway.schemas_webhooks import EVENT_MODELS
+from gateway.services import account
+from gateway.services import webhooks as webhook_service
 from gateway.services.webhooks import EVENT_TYPES
-from gateway.tasks import context
+from gateway.tasks import context, earn
 from gateway.tasks import webhooks as tasks
 from network.store import OutboxPurchase, PurchaseStatus
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
@@ -269,10 +271,11 @@ def test_every_request_example_is_accepted_by_its_route(client, spec, partner):
     assert answered["PATCH /v1/rewards/{sku}"] == 200
     assert answered["POST /v1/customers/{ref}/wallet-challenge"] == 201
     assert answered["POST /v1/auth/challenge"] == 201
-    # onboarding and re-rating (partner 1 exists) went on to the chain; nothing else reached it
+    # onboarding, re-rating and funding (partner 1 exists) went on to the chain; nothing else reached it
     assert [k for k, status in answered.items() if status == 0] == [
         "POST /v1/operator/partners",
         "PATCH /v1/operator/partners/{partner_id}",
+        "POST /v1/operator/partners/{partner_id}/deposits",
     ]
 
 
@@ -341,13 +344,15 @@ def test_the_webhooks_section_documents_every_event_type(spec):
 
 def test_real_event_payloads_are_what_the_webhooks_section_says(client, partner, sessions, settings, monkeypatch):
     """Events built by the gateway's own code from what the API stored (a confirmed and a failed
-    purchase, a custodial release asked for) are bodies the event models accept as they are:
+    purchase, a custodial release asked for, a test event asked for, a low headroom found by the
+    earn task's check from the partner's money) are bodies the event models accept as they are:
     no field missing, none extra, the values of the declared types."""
     monkeypatch.setattr(context, "settings", lambda: settings)
     monkeypatch.setattr(context, "sessions", lambda: sessions)
     monkeypatch.setattr(tasks.deliver, "delay", lambda delivery_id: None)
     hook = {"url": "https://pos.example.com/hooks", "event_types": list(EVENT_TYPES)}
-    assert client.post("/v1/webhooks", headers=partner.headers, json=hook).status_code == 201
+    created = client.post("/v1/webhooks", headers=partner.headers, json=hook)
+    assert created.status_code == 201, created.text
     for purchase_id in ("p-1", "p-2"):
         r = client.post("/v1/purchases", headers=partner.headers, json=purchase_body(purchase_id))
         assert r.status_code == 202, r.text
@@ -361,13 +366,34 @@ def test_real_event_payloads_are_what_the_webhooks_section_says(client, partner,
     assert client.post("/v1/customers/c-1/custodial-wallet", headers=partner.headers).status_code == 201
     r = client.post("/v1/customers/c-1/custodial-wallet/release", headers=partner.headers, json={"password": "a" * 12})
     assert r.status_code == 202, r.text
+    r = client.post(f"/v1/webhooks/{created.json()['id']}/test", headers=partner.headers)
+    assert r.status_code == 202, r.text
+    money = account.Money(
+        funds=10_000_000_000,
+        free_funds=800_000_000,
+        headroom=800_000_000,  # under 0.1 of min(funds, limit)
+        exposure=9_200_000_000,
+        pending_credit=0,
+        issuance_limit=10**12,
+        token_symbol="cUSD",
+        token_decimals=6,
+    )
+    monkeypatch.setattr(context, "chain", lambda: None)  # the money is read through read_money below
+    monkeypatch.setattr(account, "read_money", lambda chain, partner_id: money)
+    low = earn._low_headroom()
+    with sessions() as s:
+        webhook_service.emit(s, partner.id, "partner.headroom_low", low[partner.id])
+        s.commit()
     with sessions() as s:
         payloads = [d.payload for d in s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))]
     assert [p["type"] for p in payloads] == [
         "purchase.confirmed",
         "purchase.failed",
         "customer.custodial_release_requested",
+        "webhook.test",
+        "partner.headroom_low",
     ]
+    assert payloads[1]["data"]["failure"]["type"] == "/problems/transaction-refused"  # its reason "x": unknown
     for payload in payloads:
         model = EVENT_MODELS[payload["type"]]
         data_model = model.model_fields["data"].annotation
