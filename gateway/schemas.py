@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 import sha3  # safe-pysha3: keccak-256 in C, ten times pycryptodome's through ctypes
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from gateway.errors import PROBLEMS, problem_type
+from gateway.errors import PROBLEM_HELP, PROBLEMS, problem_type
+from gateway.failures import ADVICE
 from gateway.timeutil import utc_instant
 
 
@@ -123,7 +124,12 @@ class PurchaseCreate(Strict):
         json_schema_extra={
             "examples": [
                 PURCHASE_EXAMPLE,
-                {**PURCHASE_EXAMPLE, "purchase_id": "order-1043", "customer": {"ref": "loyalty-0042"}},
+                {  # purchased_at left out: the gateway stamps the time it first accepts the purchase
+                    "purchase_id": "order-1043",
+                    "customer": {"ref": "loyalty-0042"},
+                    "amount": "18.00",
+                    "currency": "EUR",
+                },
             ]
         }
     )
@@ -144,13 +150,32 @@ class PurchaseCreate(Strict):
     )
 
 
+# every problem type a failure can be (gateway/failures.py gives advice for each one it maps to)
+FAILURE_TYPES = [problem_type(slug) for slug in ADVICE]
+
+
 class FailurePublic(BaseModel):
     """Why an accepted purchase, refund or redemption failed (or why a purchase is held): a problem
     of the catalogue, as ``/problems/<slug>`` documents it; ``failure_reason`` beside it keeps the
     raw reason (a decoded contract error) for support."""
 
-    type: str = Field(description="stable: /problems/<slug>, e.g. /problems/partner-funds-exhausted")
-    title: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/partner-funds-exhausted",
+                    "title": PROBLEMS["partner-funds-exhausted"][1],
+                    "detail": PROBLEM_HELP["partner-funds-exhausted"][0],
+                }
+            ]
+        }
+    )
+
+    type: str = Field(
+        description="stable: /problems/<slug>, e.g. /problems/partner-funds-exhausted; branch on it",
+        json_schema_extra={"enum": FAILURE_TYPES},
+    )
+    title: str = Field(description="The problem type's title, the same for every failure of this type")
     detail: str = Field(description="what happened and what to do, in a sentence or three")
 
 
@@ -183,8 +208,13 @@ PURCHASE_PUBLIC_EXAMPLE = {
     "tx_hash": None,
     "batch_id": None,
     "failure_reason": None,
+    "failure": None,
     "status_url": "https://gateway.example.com/v1/purchases/order-1042",
 }
+HELD_REASON = (
+    "partner-funds-exhausted: the partner may issue points worth only 120000 more (settlement-token units) until a "
+    "deposit or a settlement; the purchase is minted as soon as its value fits"
+)
 
 
 class PurchasePublic(BaseModel):
@@ -195,6 +225,16 @@ class PurchasePublic(BaseModel):
             "examples": [
                 PURCHASE_PUBLIC_EXAMPLE,
                 {**PURCHASE_PUBLIC_EXAMPLE, "status": "confirmed", "tx_hash": EXAMPLE_TX, "batch_id": 5},
+                {
+                    **PURCHASE_PUBLIC_EXAMPLE,
+                    "status": "held",
+                    "failure_reason": HELD_REASON,
+                    "failure": {
+                        "type": "/problems/partner-funds-exhausted",
+                        "title": PROBLEMS["partner-funds-exhausted"][1],
+                        "detail": PROBLEM_HELP["partner-funds-exhausted"][0],
+                    },
+                },
             ]
         }
     )
@@ -202,7 +242,7 @@ class PurchasePublic(BaseModel):
     purchase_id: str = Field(description="The partner's own id of the purchase")
     status: PurchaseStatusName = Field(
         description="accepted (stored, to be minted), held (waits for the partner's issuance headroom: a deposit or "
-        "a settlement), submitted (its transaction is sent), confirmed (minted on chain), failed (see failure_reason)"
+        "a settlement), submitted (its transaction is sent), confirmed (minted on chain), failed (see failure)"
     )
     customer_wallet: str = Field(description="The wallet the points are minted to")
     amount: Decimal = Field(description="The amount paid, a decimal string")
@@ -434,11 +474,16 @@ class PartnerCreated(PartnerPublic):
     api_key: str = Field(description="Shown once: store it now; only its hash is kept")
 
 
+TOKEN_EXAMPLE = {"address": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512", "symbol": "cUSD", "decimals": 6}
+
+
 class SettlementToken(BaseModel):
     """The token partners prefund and settle in (cUSD locally); amounts are in its base units."""
 
-    address: str
-    symbol: str = Field(examples=["cUSD"])
+    model_config = ConfigDict(json_schema_extra={"examples": [TOKEN_EXAMPLE]})
+
+    address: str = Field(description="The token contract's address, EIP-55 checksummed")
+    symbol: str = Field(description="The token's symbol", examples=["cUSD"])
     decimals: int = Field(examples=[6], description="base units per whole token: 10**decimals")
 
 
@@ -446,7 +491,26 @@ class PartnerAccount(PartnerPublic):
     """A partner with its money in Clearing, read from the chain at ``block_number``, and its
     purchases that wait for headroom or failed. Amounts are settlement-token base units."""
 
-    settlement_token: SettlementToken
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **PARTNER_EXAMPLE,
+                    "settlement_token": TOKEN_EXAMPLE,
+                    "block_number": 1250,
+                    "funds": 10000000000,
+                    "free_funds": 8500000000,
+                    "headroom": 8500000000,
+                    "exposure": 1500000000,
+                    "pending_credit": 20000000,
+                    "held_purchases": 0,
+                    "failed_purchases": 1,
+                }
+            ]
+        }
+    )
+
+    settlement_token: SettlementToken = Field(description="The token the amounts are in")
     block_number: int = Field(description="the block the figures were read at")
     funds: int = Field(description="held for the partner in Clearing: deposits + settled nets - withdrawals")
     free_funds: int = Field(description="funds not backing unsettled issuance: what its treasury may withdraw")
@@ -463,16 +527,34 @@ class PartnerAccount(PartnerPublic):
 
 
 class PartnerDepositCreate(Strict):
+    """Settlement tokens to deposit in Clearing for the partner: its funds, which back its issuance."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": 5000000000}]})
+
     amount: int = Field(gt=0, lt=2**96, description="settlement-token base units (cUSD: 6 decimals) to deposit")
+
+
+APPROVE_EXAMPLE = {
+    "to": TOKEN_EXAMPLE["address"],
+    "data": "0x095ea7b30000000000000000000000009fe46736679d2d9a65f0992f2272de9f3c7fa6e0"
+    "000000000000000000000000000000000000000000000000000000012a05f200",
+    "function": "approve(address,uint256)",
+    "description": "from the payer (the partner's treasury 0x90F79bf6EB2c4f870365E785982E1f101E93b906): let "
+    "Clearing take 5000000000 base units of the settlement token",
+}
 
 
 class UnsignedCall(BaseModel):
     """A transaction to sign and send from the paying account (the partner's treasury)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [APPROVE_EXAMPLE]})
+
     to: str = Field(description="contract address")
     data: str = Field(description="ABI-encoded call, 0x-hex")
-    function: str = Field(examples=["approve(address,uint256)"])
-    description: str
+    function: str = Field(
+        description="The function the data calls, its signature", examples=["approve(address,uint256)"]
+    )
+    description: str = Field(description="Who sends it and what it does, for a person")
 
 
 class PartnerDeposit(BaseModel):
@@ -480,9 +562,45 @@ class PartnerDeposit(BaseModel):
     (``deposited``). Any other chain: the gateway holds no money, so the answer is what the
     partner's treasury (or anyone paying for it) must send, in order (``treasury-must-send``)."""
 
-    partner_id: int
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "partner_id": 3,
+                    "amount": 5000000000,
+                    "status": "deposited",
+                    "tx_hash": EXAMPLE_TX,
+                    "funds": 15000000000,
+                    "headroom": 13500000000,
+                    "transactions": [],
+                },
+                {
+                    "partner_id": 3,
+                    "amount": 5000000000,
+                    "status": "treasury-must-send",
+                    "tx_hash": None,
+                    "funds": None,
+                    "headroom": None,
+                    "transactions": [
+                        APPROVE_EXAMPLE,
+                        {
+                            "to": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+                            "data": "0xaaf103980000000000000000000000000000000000000000000000000000000000000003"
+                            "000000000000000000000000000000000000000000000000000000012a05f200",
+                            "function": "deposit(uint32,uint256)",
+                            "description": "then, from the same account: deposit them for partner 3",
+                        },
+                    ],
+                },
+            ]
+        }
+    )
+
+    partner_id: int = Field(description="The partner the deposit is for")
     amount: int = Field(description="settlement-token base units")
-    status: Literal["deposited", "treasury-must-send"]
+    status: Literal["deposited", "treasury-must-send"] = Field(
+        description="deposited (local chains: done, see tx_hash) or treasury-must-send (sign and send `transactions`)"
+    )
     tx_hash: str | None = Field(default=None, description="the deposit's transaction (deposited only)")
     funds: int | None = Field(default=None, description="the partner's funds after the deposit (deposited only)")
     headroom: int | None = Field(default=None, description="the partner's headroom after it (deposited only)")

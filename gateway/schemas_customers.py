@@ -257,6 +257,18 @@ class SignInLinkPublic(BaseModel):
     """A one-time sign-in link for a custodial customer: hand the URL to that customer only (it
     opens their points, read-only, once)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://gateway.example.com/me/link#sl_3q2-7wEXAMPLEtokenEXAMPLEtoken0123456789ab",
+                    "wallet": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
+                    "expires_at": "2026-11-23T10:10:00Z",
+                }
+            ]
+        }
+    )
+
     url: str = Field(
         description="opens /me signed in as the customer, once; the token is in the fragment (#…), "
         "which browsers send to no server",

@@ -237,6 +237,7 @@ class RedemptionPublic(BaseModel):
                     "block_number": 1240,
                     "voucher_code": "CFE-7Q2M-K9XD",
                     "failure_reason": None,
+                    "failure": None,
                     "accepted_at": "2026-11-23T10:05:00Z",
                     "burned_at": "2026-11-23T10:05:03Z",
                     "finished_at": "2026-11-23T10:05:04Z",
@@ -249,7 +250,7 @@ class RedemptionPublic(BaseModel):
     redemption_id: str = Field(description="The partner's own id of the redemption")
     status: RedemptionStatusName = Field(
         description="accepted (checked, stock reserved), burning (the burn is sent), burned (on chain), fulfilled "
-        "(the voucher is issued), failed (see failure_reason; nothing was burned)"
+        "(the voucher is issued), failed (see failure; nothing was burned)"
     )
     sku: str = Field(description="The reward")
     quantity: int = Field(description="Units of the reward")

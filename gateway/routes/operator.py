@@ -130,6 +130,9 @@ def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     responses=problem_responses("unauthorized", "not-found", "validation-error", "chain-unavailable"),
 )
 def get_partner(partner_id: PartnerId, _: OperatorDep, session: SessionDep, chain: ChainDep) -> PartnerAccount:
+    """The figures are read from Clearing at one block (``block_number``); a ``headroom`` of 0
+    means its new purchases are held until a deposit (POST .../deposits), a settlement or a
+    higher issuance limit. 503 ``chain-unavailable`` when the chain cannot be read."""
     partner, figures = partner_account.figures(session, chain, partner_id)
     return PartnerAccount(**_public(partner).model_dump(), **asdict(figures))
 
@@ -161,6 +164,8 @@ def deposit_for_partner(
     responses=problem_responses("unauthorized", "chain-unavailable"),
 )
 def get_settlement_token(_: OperatorDep, session: SessionDep, chain: ChainDep) -> SettlementToken:
+    """Read from the chain: issue prices, reimbursement rates, limits, funds and deposits are in
+    its base units (10**decimals per whole token)."""
     with partner_admin.chain_errors(session):
         return partner_account.settlement_token(chain)
 

@@ -61,6 +61,7 @@ class RefundPublic(BaseModel):
                     "customer_wallet": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
                     "tx_hash": None,
                     "failure_reason": None,
+                    "failure": None,
                     "created_at": "2026-11-24T09:15:00Z",
                     "status_url": "https://gateway.example.com/v1/purchases/order-1042/refunds/refund-1042-1",
                 }
@@ -72,7 +73,7 @@ class RefundPublic(BaseModel):
     purchase_id: str = Field(description="The refunded purchase")
     status: Literal["accepted", "submitted", "confirmed", "failed"] = Field(
         description="accepted (stored), submitted (the clawback is sent), confirmed (clawed back on chain), failed "
-        "(see failure_reason)"
+        "(see failure)"
     )
     amount: Decimal | None = Field(description="The amount refunded; null: the rest of the purchase")
     points: int = Field(description="Points clawed back")

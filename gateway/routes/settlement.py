@@ -258,6 +258,9 @@ def _printable(settings: SettingsDep, chain: ChainDep, title: str, content: str)
 def get_statement_html(
     period_id: PeriodId, _: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep
 ) -> HTMLResponse:
+    """The period's dates in the display time zone, each partner by name with its issued,
+    reversed and redeemed points and money, and who pays whom; a page to print or save as PDF.
+    The machine statement (statement.json) is what is hashed on chain."""
     h = _human(session, chain, settings, period_id)
     return _printable(settings, chain, f"Statement · period {period_id}", statement_view.period_page(h, links=False))
 
@@ -276,6 +279,9 @@ def get_partner_statement_html(
     chain: ChainDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
+    """One partner's line of the period, by name, with what it pays or is paid and the points
+    redeemed between it and each other partner: the page to send to that partner. 404 when the
+    partner has no line in the period."""
     h = _human(session, chain, settings, period_id)
     content = statement_view.partner_page(h, partner_id, links=False)
     return _printable(settings, chain, f"{h.name(partner_id)} · period {period_id}", content)
@@ -297,6 +303,9 @@ def get_statement_named_csv(
     settings: SettingsDep,
     partner_id: Annotated[int | None, Query(ge=1, lt=2**32, description="only this partner's line")] = None,
 ) -> Response:
+    """For a spreadsheet: the period's dates, partners by name, amounts in the token with its
+    symbol, who pays whom, then the bilateral matrix by name; with ``partner_id``, that
+    partner's line and cells only (404 when it has none)."""
     h = _human(session, chain, settings, period_id)
     if partner_id is not None:
         h.view_of(partner_id)  # NotFound when the partner has no line
