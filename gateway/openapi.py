@@ -8,6 +8,9 @@
 - **Problems, not FastAPI's 422.** An operation with parameters gets FastAPI's
   ``HTTPValidationError`` 422, which the gateway never answers; it becomes the
   ``validation-error`` problem. ``Problem`` is the schema of every problem+json answer.
+- **Problems every route of a kind can answer**: 429 ``rate-limited`` on every partner-key route
+  (the key's rate limit, gateway/deps.py) and 413 ``content-too-large`` on every route with a
+  body (the cap of gateway/guard.py), added where a route does not list them.
 - **Parameters** that the routes leave undescribed get their description and example from
   ``PARAMETERS``, by name (a route's own description wins).
 
@@ -97,7 +100,7 @@ def _securities(app: FastAPI) -> dict[tuple[str, str], str]:
     return found
 
 
-def _polish_operation(operation: dict[str, Any], scheme: str | None) -> None:
+def _polish_operation(operation: dict[str, Any], scheme: str | None, *, served: bool = True) -> None:
     parameters = [p for p in operation.get("parameters", []) if p["name"].lower() != "authorization"]
     if scheme is not None:
         operation["security"] = [{scheme: []}]
@@ -115,6 +118,11 @@ def _polish_operation(operation: dict[str, Any], scheme: str | None) -> None:
     fastapi_422 = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
     if fastapi_422.get("$ref") == "#/components/schemas/HTTPValidationError":
         responses["422"] = problem_responses("validation-error")[422]
+    if served:  # answered whatever the route declares: the partner key's rate limit, the body cap (guard.py)
+        if scheme == PARTNER:
+            responses.setdefault("429", problem_responses("rate-limited")[429])
+        if "requestBody" in operation:
+            responses.setdefault("413", problem_responses("content-too-large")[413])
 
 
 def polish(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +131,7 @@ def polish(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             _polish_operation(operation, securities.get((path, method)))
     for operation in (op for ops in schema.get("webhooks", {}).values() for op in ops.values()):
-        _polish_operation(operation, None)
+        _polish_operation(operation, None, served=False)  # what the gateway sends, not what it answers
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     schemas = components.setdefault("schemas", {})
