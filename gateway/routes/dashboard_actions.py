@@ -130,12 +130,6 @@ async def do_status(
 # --- fund
 
 
-def _direct(settings: GatewaySettings, chain: Chain) -> bool:
-    """Whether the deposit service sends the deposit itself (local chains: test tokens minted) or
-    answers the treasury's transactions (``partner_account.deposit``'s own test, for the words)."""
-    return settings.mode == "local" and chain.admin is not None
-
-
 def _fund_form(
     settings: GatewaySettings, chain: Chain, cookie: str | None, p: Partner, error: str | None, status_code: int,
     value: str = "",
@@ -144,7 +138,7 @@ def _fund_form(
     content = fund_form(
         p=p, action=f"/dashboard/partners/{p.id}/fund", csrf=dashboard_auth.csrf_token(settings, cookie),
         cancel=f"/dashboard/partners/{p.id}", money=account.money_or_none(chain, p.id), symbol=symbol,
-        decimals=decimals, direct=_direct(settings, chain), value=value, error=error,
+        decimals=decimals, direct=partner_account.deposits_directly(settings, chain), value=value, error=error,
     )  # fmt: skip
     return page(settings, chain.contracts.book.chain_id, cookie, title=f"Fund {p.name}",
                 active="/dashboard/partners", content=content, status_code=status_code)  # fmt: skip
@@ -166,7 +160,7 @@ async def _do_fund(
         return await run_in_threadpool(_fund_form, settings, chain, cookie, p, errors, 422, text)
     except ValueError as exc:
         return await run_in_threadpool(_fund_form, settings, chain, cookie, p, f"amount: {exc}", 422, text)
-    direct = _direct(settings, chain)
+    direct = partner_account.deposits_directly(settings, chain)
     if form.get("confirmed") != "yes":
         content = confirm_page(
             title=f"Fund {p.name} with {fmt.units(body.amount, decimals, symbol)}?",
