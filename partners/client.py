@@ -24,7 +24,9 @@ What it does for the integrator:
 The calls cover the partner API: purchases (one, or up to 1,000 with ``post_purchases``),
 refunds, rewards, redemptions and consents, customers (wallet links, custodial wallets and
 their release, balances and histories), webhook endpoints, their deliveries, secret rotation
-and a test event. :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`,
+and a test event, and the partner's own account (``account()``: funds, free funds, issuance
+headroom, exposure and pending credit in ``Clearing``, recent purchases, its statement lines and
+webhook deliveries). :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`,
 awaited: both run the same builders (partners/sdk/calls.py). The SDK imports nothing of the
 gateway: it needs only httpx.
 """
@@ -35,6 +37,9 @@ from partners.sdk.aio import AsyncPartnerClient
 from partners.sdk.calls import UNSET, customer, purchase_body, signed_consent
 from partners.sdk.errors import CoalitionError, OperationFailed, ProblemError, WaitTimeout
 from partners.sdk.models import (
+    AccountMoney,
+    AccountPurchase,
+    AccountStatement,
     Balance,
     BatchOutcome,
     BatchResult,
@@ -44,6 +49,7 @@ from partners.sdk.models import (
     Failure,
     History,
     HistoryEntry,
+    PartnerAccount,
     PreparedConsent,
     Problem,
     Purchase,
@@ -57,6 +63,9 @@ from partners.sdk.sync import PartnerClient
 
 __all__ = [
     "UNSET",
+    "AccountMoney",
+    "AccountPurchase",
+    "AccountStatement",
     "AsyncPartnerClient",
     "Balance",
     "BatchOutcome",
@@ -69,6 +78,7 @@ __all__ = [
     "History",
     "HistoryEntry",
     "OperationFailed",
+    "PartnerAccount",
     "PartnerClient",
     "PreparedConsent",
     "Problem",

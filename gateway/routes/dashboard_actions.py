@@ -1,9 +1,11 @@
-"""The operator's actions from the dashboard: suspend, reactivate, re-rate a partner, and settle
-now. Each is a page that says what will happen (GET) and a form that does it (POST) with the
-session's CSRF token and ``confirmed=yes``; a re-rate is reviewed first. They call the same
-services as the operator API (gateway/services/partner_admin.py, settlement.py), with the same
-rules (the re-rate body is the API's ``PartnerRerate``); a refusal shows the page again with the
-problem's detail and its status.
+"""The operator's actions from the dashboard: suspend, reactivate, fund, re-rate a partner, and
+settle now. Each is a page that says what will happen (GET) and a form that does it (POST) with
+the session's CSRF token and ``confirmed=yes``; a deposit and a re-rate are reviewed first. They
+call the same services as the operator API (gateway/services/partner_admin.py,
+partner_account.py, settlement.py), with the same rules (the bodies are the API's
+``PartnerDepositCreate`` and ``PartnerRerate``); a refusal shows the page again with the
+problem's detail and its status. A deposit outside local mode sends nothing: the answer is the
+page of the transactions the partner's treasury must send.
 
 The session is checked before the form is read (credentials before the body).
 """
@@ -26,9 +28,11 @@ from gateway.models import Partner
 from gateway.pages import PageRoute
 from gateway.routes.dashboard_common import OperatorCookie, page, read_form, signed_in, to_login
 from gateway.routes.operator import PartnerRerate
-from gateway.services import dashboard, dashboard_auth, partner_admin, settlement
+from gateway.schemas import PartnerDepositCreate
+from gateway.services import account, dashboard, dashboard_auth, partner_account, partner_admin, settlement
 from gateway.services import dashboard_format as fmt
 from gateway.services.dashboard_lists_view import confirm_page, rerate_form
+from gateway.services.dashboard_partner_view import fund_consequences, fund_form, treasury_calls
 from gateway.settings import GatewaySettings
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -91,6 +95,8 @@ def confirm_status(
         return to_login()
     if action == "rerate":
         return _rerate_form(settings, chain, cookie, _partner(session, partner_id), None, 200)
+    if action == "fund":
+        return _fund_form(settings, chain, cookie, _partner(session, partner_id), None, 200)
     if action not in STATUS_ACTIONS:
         raise NotFound(f"no action {action!r}")
     return _status_page(settings, chain, cookie, _partner(session, partner_id), action)
@@ -105,6 +111,8 @@ async def do_status(
         return to_login()
     if action == "rerate":
         return await _do_rerate(request, partner_id, settings, session, chain, cookie)
+    if action == "fund":
+        return await _do_fund(request, partner_id, settings, session, chain, cookie)
     if action not in STATUS_ACTIONS:
         raise NotFound(f"no action {action!r}")
     p = await run_in_threadpool(_partner, session, partner_id)
@@ -117,6 +125,60 @@ async def do_status(
     except GatewayError as exc:
         return _status_page(settings, chain, cookie, p, action, exc.detail, _status_of(exc))
     return RedirectResponse(f"/dashboard/partners/{partner_id}?done={done}", status_code=303)
+
+
+# --- fund
+
+
+def _fund_form(
+    settings: GatewaySettings, chain: Chain, cookie: str | None, p: Partner, error: str | None, status_code: int,
+    value: str = "",
+) -> Response:  # fmt: skip
+    symbol, decimals = dashboard.token_of(chain)
+    content = fund_form(
+        p=p, action=f"/dashboard/partners/{p.id}/fund", csrf=dashboard_auth.csrf_token(settings, cookie),
+        cancel=f"/dashboard/partners/{p.id}", money=account.money_or_none(chain, p.id), symbol=symbol,
+        decimals=decimals, direct=partner_account.deposits_directly(settings, chain), value=value, error=error,
+    )  # fmt: skip
+    return page(settings, chain.contracts.book.chain_id, cookie, title=f"Fund {p.name}",
+                active="/dashboard/partners", content=content, status_code=status_code)  # fmt: skip
+
+
+async def _do_fund(
+    request: Request, partner_id: int, settings: GatewaySettings, session: Session, chain: Chain, cookie: str | None
+) -> Response:
+    p = await run_in_threadpool(_partner, session, partner_id)
+    form = await _checked_form(request, settings, cookie)
+    if form is None:
+        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, CSRF_REFUSED, 403)
+    symbol, decimals = await run_in_threadpool(dashboard.token_of, chain)
+    text = form.get("amount", "").strip()
+    try:
+        body = PartnerDepositCreate.model_validate({"amount": fmt.parse_units(text, decimals)})
+    except ValidationError as exc:
+        errors = "; ".join(f"amount: {err['msg']}" for err in exc.errors())
+        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, errors, 422, text)
+    except ValueError as exc:
+        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, f"amount: {exc}", 422, text)
+    direct = partner_account.deposits_directly(settings, chain)
+    if form.get("confirmed") != "yes":
+        content = confirm_page(
+            title=f"Fund {p.name} with {fmt.units(body.amount, decimals, symbol)}?",
+            what=f"Deposit {fmt.units(body.amount, decimals, symbol)} in Clearing for partner #{p.id} {p.name}.",
+            consequences=fund_consequences(p, body.amount, decimals, symbol, direct),
+            action=f"/dashboard/partners/{p.id}/fund", csrf=dashboard_auth.csrf_token(settings, cookie),
+            button=f"Confirm: fund {p.name}", cancel=f"/dashboard/partners/{p.id}/fund", hidden={"amount": text},
+        )  # fmt: skip
+        return page(settings, chain.contracts.book.chain_id, cookie, title="Fund", active="/dashboard/partners",
+                    content=content)  # fmt: skip
+    try:
+        done = await run_in_threadpool(partner_account.deposit, session, chain, settings, partner_id, body.amount)
+    except GatewayError as exc:
+        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, exc.detail, _status_of(exc), text)
+    if done.status == "deposited":
+        return RedirectResponse(f"/dashboard/partners/{partner_id}?done=funded", status_code=303)
+    return page(settings, chain.contracts.book.chain_id, cookie, title=f"Fund {p.name}", active="/dashboard/partners",
+                content=treasury_calls(p, done, decimals, symbol))  # fmt: skip
 
 
 # --- re-rate

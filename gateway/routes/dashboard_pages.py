@@ -41,6 +41,7 @@ CHART_SCRIPTS = (
 NOTICES = {
     "suspended": "The partner is suspended: no more earns, reversals or redemptions.",
     "reactivated": "The partner is active again.",
+    "funded": "The deposit is on chain: funds and headroom below include it; held purchases are minted once they fit.",
     "rerated": "The re-rate is recorded: new prices are scheduled on chain, the limit and earn rule apply now.",
     "settling": "The period is planned and being settled; its status changes here once the chain has it.",
 }

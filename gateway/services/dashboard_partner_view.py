@@ -1,6 +1,7 @@
 """HTML of the partners list and of a partner's page: its money in ``Clearing`` (funds, free
 funds, headroom, liability, pending credit), its rates and any scheduled re-rate, its business
-over time, purchases, redemptions, webhooks and statements, and the operator's actions."""
+over time, purchases, redemptions, webhooks and statements, and the operator's actions (with
+the fund action's form and, outside local mode, the transactions the treasury must send)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.models import Partner, Redemption, WebhookEndpoint
+from gateway.schemas import PartnerDeposit
 from gateway.services import dashboard_format as fmt
-from gateway.services.account import Account, delivery_error, headroom_low
+from gateway.services.account import Account, Money, delivery_error, headroom_low
 from gateway.services.dashboard import PartnerFigures
 from gateway.services.dashboard_chart import Chart
 from gateway.services.dashboard_html import alert, badge, customer_cell, e, figure, money_cell, panel, table
@@ -60,7 +62,8 @@ def _actions(p: Partner) -> str:
         else f'<a class="button primary" id="action-reactivate" href="{base}/reactivate">Reactivate</a>'
     )
     return (
-        f'<div class="actions">{status}<a class="button" id="action-rerate" href="{base}/rerate">Re-rate</a>'
+        f'<div class="actions">{status}<a class="button" id="action-fund" href="{base}/fund">Fund</a>'
+        f'<a class="button" id="action-rerate" href="{base}/rerate">Re-rate</a>'
         '<a class="button" id="action-settle" href="/dashboard/settlements/new">Settle now</a></div>'
     )
 
@@ -205,4 +208,69 @@ def partner_page(pg: PartnerPage, tz: str, notice: str | None = None) -> str:
         + panel("Purchases", _purchases(pg, tz), "newest first · held: waiting for headroom")
         + panel("Redemptions", _redemptions(pg, tz), "newest first")
         + panel("Statements", _statements(pg, tz), "its own line of each period")
+    )
+
+
+def fund_form(
+    *, p: Partner, action: str, csrf: str, cancel: str, money: Money | None, symbol: str, decimals: int,
+    direct: bool, value: str = "", error: str | None = None,
+) -> str:  # fmt: skip
+    """The fund form: an amount in the settlement token, the partner's funds and headroom now,
+    and what confirming does here (``direct``: test tokens minted and deposited at once)."""
+    now = (
+        f"Funds now {fmt.units(m.funds, decimals, symbol)}, headroom {fmt.units(m.headroom, decimals, symbol)}."
+        if (m := money) is not None
+        else "The chain cannot be read now: funds and headroom are not shown."
+    )
+    how = (
+        f"On this local network, test {symbol} are minted and deposited for the partner at once."
+        if direct
+        else f"The gateway holds no money here: you get the two transactions the partner's treasury "
+        f"({p.treasury}) must sign and send; nothing is sent."
+    )
+    return (
+        f'<section class="panel narrow" id="fund"><h1>Fund {e(p.name)}</h1>{alert(error)}'
+        f'<p class="muted">{e(now)} {e(how)} Purchases held for headroom are minted once they fit. '
+        "You confirm on the next page.</p>"
+        f'<form method="post" action="{e(action)}" class="form"><input type="hidden" name="csrf" value="{e(csrf)}">'
+        f'<label for="amount">Amount ({e(symbol)})</label>'
+        f'<input id="amount" name="amount" value="{e(value)}" inputmode="decimal" maxlength="40" required>'
+        '<button type="submit" class="button primary" id="review">Review</button> '
+        f'<a class="button" href="{e(cancel)}">Cancel</a></form></section>'
+    )
+
+
+def fund_consequences(p: Partner, amount: int, decimals: int, symbol: str, direct: bool) -> list[str]:
+    """What confirming a deposit does, for the confirmation page."""
+    shown = fmt.units(amount, decimals, symbol)
+    if direct:
+        return [
+            f"{shown} of test tokens are minted and deposited in Clearing for partner #{p.id}, on chain, now.",
+            "Its funds and issuance headroom grow by that much; purchases held for headroom are minted once they fit.",
+            "Each confirmation deposits again.",
+        ]
+    return [
+        "Nothing is sent: the gateway holds no money on this network.",
+        f"The next page shows the two transactions the partner's treasury ({p.treasury}) must sign and send, "
+        f"in order: approve, then deposit {shown}.",
+    ]
+
+
+def treasury_calls(p: Partner, deposit: PartnerDeposit, decimals: int, symbol: str) -> str:
+    """Outside local mode: the unsigned transactions a deposit needs, for the treasury to send."""
+    shown = fmt.units(deposit.amount, decimals, symbol)
+    rows = (
+        f'<tr data-call="{i}"><td>{i}</td><td class="mono small">{e(c.function)}</td>'
+        f'<td class="mono small wrap">{e(c.to)}</td><td class="mono small wrap">{e(c.data)}</td>'
+        f'<td class="small">{e(c.description)}</td></tr>'
+        for i, c in enumerate(deposit.transactions, start=1)
+    )
+    return (
+        f'<section class="panel" id="treasury-calls"><h1>Fund {e(p.name)}: for its treasury to send</h1>'
+        f'<p data-figure="fund-amount" data-value="{deposit.amount}">Nothing was sent. To deposit '
+        f"<strong>{e(shown)}</strong> for partner #{p.id}, the partner's treasury "
+        f'<span class="mono small wrap">{e(p.treasury)}</span> (or anyone paying for it) signs and sends these '
+        "transactions, in order, from the same account. Its funds grow once the second is mined.</p>"
+        + table(["#", "Function", "To", "Data", "What"], rows, table_id="fund-transactions")
+        + f'<p><a class="button" href="/dashboard/partners/{p.id}">Back to {e(p.name)}</a></p></section>'
     )

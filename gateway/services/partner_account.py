@@ -90,13 +90,19 @@ def figures(session: Session, chain: Chain, partner_id: int) -> tuple[Partner, A
     )
 
 
+def deposits_directly(settings: GatewaySettings, chain: Chain) -> bool:
+    """Whether :func:`deposit` sends the deposit itself (local chains: test tokens minted by the
+    admin) or answers the transactions the partner's treasury must send."""
+    return settings.mode == "local" and chain.admin is not None
+
+
 def deposit(session: Session, chain: Chain, settings: GatewaySettings, partner_id: int, amount: int) -> PartnerDeposit:
     """Local chains: mints ``amount`` test tokens and deposits them for the partner, at once.
     Other chains: the transactions the partner's treasury must send (nothing is sent)."""
     partner = get_partner(session, partner_id)
     session.commit()
     c = chain.contracts
-    if settings.mode != "local" or chain.admin is None:
+    if not deposits_directly(settings, chain):
         return PartnerDeposit(
             partner_id=partner_id,
             amount=amount,

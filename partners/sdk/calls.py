@@ -21,6 +21,7 @@ from partners.sdk.models import (
     Delivery,
     History,
     Model,
+    PartnerAccount,
     PreparedConsent,
     Purchase,
     Redemption,
@@ -329,6 +330,17 @@ def test_webhook(webhook_id: int) -> Call[Delivery]:
 test_webhook.__test__ = False  # type: ignore[attr-defined] - not a pytest test, despite its name
 
 
+# ---------------------------------------------------------------------- the partner's own account
+
+
+def account(*, limit: int | None = None) -> Call[PartnerAccount]:
+    """The partner's own account: its rates, its funds, free funds, issuance headroom, exposure
+    and pending credit in ``Clearing`` (read from the chain now), its ``limit`` latest purchases
+    with their status (held and failed ones with the reason), its lines of the latest settlement
+    statements and its ``limit`` latest webhook deliveries (gateway default 20, at most 100)."""
+    return Call("GET", "/v1/account", _one(PartnerAccount), params=_query(limit=limit))
+
+
 # ---------------------------------------------------------------------- following a status URL
 
 STATUS_MODELS: tuple[tuple[re.Pattern[str], type[Model]], ...] = (
@@ -387,4 +399,5 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "rotate_webhook_secret": rotate_webhook_secret,
     "webhook_deliveries": webhook_deliveries,
     "test_webhook": test_webhook,
+    "account": account,
 }

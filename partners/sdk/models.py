@@ -61,6 +61,8 @@ def _convert(kind: Any, value: Any) -> Any:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if kind is Decimal:
         return Decimal(str(value))
+    if kind is int and isinstance(value, str):
+        return int(value)  # token amounts in base units: decimal strings in the JSON, exact
     if isinstance(kind, type) and is_dataclass(kind) and issubclass(kind, Model):
         return kind.from_json(value)
     return value
@@ -282,3 +284,76 @@ class Delivery(Model):
     delivered_at: datetime | None
     created_at: datetime
     payload: dict[str, Any]
+
+
+# ---------------------------------------------------------------------- the partner's own account
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountMoney(Model):
+    """The partner's position in ``Clearing``, read from the chain when asked; amounts are
+    settlement-token base units (``in_token`` turns one into the token, e.g. cUSD)."""
+
+    token_symbol: str
+    token_decimals: int
+    funds: int  # deposits + settled nets − withdrawals
+    free_funds: int  # what the treasury may withdraw
+    issuance_headroom: int  # value of points it may still issue; purchases beyond it are held
+    exposure: int  # value of its issuance not yet settled
+    pending_credit: int  # value of its refunds not yet settled
+    issuance_limit: int
+    headroom_low: bool
+    headroom_warning_ratio: float
+
+    def in_token(self, base_units: int) -> Decimal:
+        """``base_units`` in the settlement token: ``in_token(money.funds)`` is e.g. ``Decimal("1000.5")``."""
+        return Decimal(base_units).scaleb(-self.token_decimals)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountPurchase(Model):
+    purchase_id: str
+    status: Literal["accepted", "held", "submitted", "confirmed", "failed"]
+    points: int
+    amount: Decimal
+    currency: str
+    customer_wallet: str
+    customer_ref: str | None
+    purchased_at: datetime
+    created_at: datetime
+    tx_hash: str | None
+    reason: str | None  # why it is held or failed
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountStatement(Model):
+    """The partner's own line of a settlement statement (``line["net"] > 0``: it is paid)."""
+
+    period_id: int
+    status: Literal["computing", "submitted", "settled", "failed"]
+    from_block: int
+    to_block: int
+    statement_hash: str | None
+    settled_at: datetime | None
+    token: dict[str, Any]
+    line: dict[str, Any]
+    bilateral: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartnerAccount(Model):
+    """``GET /v1/account``: the partner's rates, its money in ``Clearing``, its latest purchases
+    (newest first), its lines of the latest statements and its webhook deliveries (newest first)."""
+
+    id: int
+    name: str
+    status: str
+    currency: str
+    points_per_unit: Decimal
+    issue_price: int
+    reimbursement_rate: int
+    scheduled_rerate: dict[str, Any] | None
+    money: AccountMoney
+    recent_purchases: list[AccountPurchase]
+    statements: list[AccountStatement]
+    webhook_deliveries: list[Delivery]

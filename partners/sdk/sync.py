@@ -101,3 +101,4 @@ class PartnerClient(ClientBase):
     rotate_webhook_secret = op(calls.rotate_webhook_secret)
     webhook_deliveries = op(calls.webhook_deliveries)
     test_webhook = op(calls.test_webhook)
+    account = op(calls.account)

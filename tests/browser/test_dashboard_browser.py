@@ -155,6 +155,18 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
         total_supply = c.points.functions.totalSupply().call()
         exposure = {p.id: c.clearing.functions.exposureOf(p.id).call() for p in [*partners.values(), tiny]}
         points_address = c.points.address
+        # last, as it changes what the checks above read: the Fund action on Tiny, whose purchase is held
+        tiny_funds = c.clearing.functions.fundsOf(tiny.id).call()
+        fund_run = subprocess.run(
+            [str(BROWSER_PYTHON), str(PROJECT_ROOT / "tests/browser/browse_fund.py"), "--url", stack.url,
+             "--operator-token", OPERATOR_TOKEN, "--shots", str(SHOTS), "--chromium", CHROMIUM,
+             "--partner", str(tiny.id), "--amount", "2.5"],
+            capture_output=True, text=True, timeout=150, cwd=PROJECT_ROOT,
+        )  # fmt: skip
+        assert fund_run.returncode == 0, f"{fund_run.stdout[-2000:]}\n{fund_run.stderr[-4000:]}\n{stack.logs(20)}"
+        funded = json.loads(fund_run.stdout)
+        tiny_funds_after = c.clearing.functions.fundsOf(tiny.id).call()
+        tiny_held_after = stack.wait_purchase(tiny, "tiny-held", timeout_s=60)
 
     assert seen["console_errors"] == [], seen["console_errors"]
     assert seen["login_url"].endswith("/dashboard/login") and "not the operator token" in seen["wrong_token_error"]
@@ -223,3 +235,14 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     for name in app["overflow_390"]:
         for size in ("1280", "390"):
             assert (SHOTS / f"{name}-{size}.png").stat().st_size > 10_000, (name, size)
+
+    # the Fund action: its form and confirmation in cUSD, then the deposit on chain and the held purchase minted
+    assert funded["console_errors"] == [], funded["console_errors"]
+    assert "Amount (cUSD)" in funded["form_text"] and "test cUSD are minted" in funded["form_text"]
+    assert "Fund Tiny with 2.50 cUSD?" in funded["confirm_text"] and "Confirm: fund Tiny" in funded["confirm_text"]
+    assert int(funded["before"]["partner-funds"]["value"]) == tiny_funds == 10 * TINY_PRICE
+    assert int(funded["after"]["partner-funds"]["value"]) == tiny_funds_after == tiny_funds + 2_500_000
+    assert "deposit is on chain" in funded["notice"] and tiny_held_after["points"] == 5
+    assert funded["overflow_390"]["app-fund-confirm"] <= 0
+    for size in ("1280", "390"):
+        assert (SHOTS / f"app-fund-confirm-{size}.png").stat().st_size > 10_000, size

@@ -2,7 +2,8 @@
 redis-server, Celery workers and beat, uvicorn): ``GET /v1/account`` scoped to the key's partner
 and equal to the chain, the headroom-low webhook told once per episode, the statement for
 people (HTML and CSV with names and dates), the chart's data in business time, and an
-operator action that needs the session's CSRF token and a confirmation.
+operator action that needs the session's CSRF token and a confirmation; the Fund action deposits
+through the operator API's service and a purchase held for headroom is minted.
 
 Ports: 8960-8988 for the stack, 8989 for the partners' webhook receiver.
 """
@@ -297,3 +298,52 @@ def test_an_action_needs_the_sessions_csrf_token_and_a_confirmation(stack: Stack
     assert browser.get("/dashboard").status_code == 200
     assert browser.post("/dashboard/logout", data={"csrf": token}).headers["location"] == "/dashboard/login"
     assert browser.get("/dashboard").status_code == 303
+
+
+def test_fund_needs_the_csrf_token_then_deposits_and_the_held_purchase_is_minted(stack: Stack) -> None:
+    """The dashboard's Fund action: the amount in cUSD, reviewed, then confirmed with the session's
+    token; it calls the operator API's deposit service (local mode: test cUSD minted and
+    deposited), the funds on chain grow by the amount and a purchase held for headroom is minted."""
+    scant = stack.onboard("Scant", points_per_unit="1", issue_price=PRICE, deposit=10 * PRICE)
+    buy(stack, scant, "scant-1", fresh_wallet("scant"), "10", "2026-10-01T10:00:00Z")  # no headroom left
+    body = {"purchase_id": "scant-held", "customer": {"wallet": fresh_wallet("scant")}, "amount": "5",
+            "currency": "EUR", "purchased_at": "2026-10-01T11:00:00Z"}  # fmt: skip
+    assert stack.http.post("/v1/purchases", headers=scant.headers, json=body).status_code == 202
+    stack.wait_purchase(scant, "scant-held", want="held")
+    clearing = stack.harness.contracts.clearing.functions
+    before = clearing.fundsOf(scant.id).call()
+    assert before == 10 * PRICE and clearing.headroomOf(scant.id).call() == 0
+
+    browser = operator_client(stack)
+    assert f'href="/dashboard/partners/{scant.id}/fund"' in browser.get(f"/dashboard/partners/{scant.id}").text
+    form = browser.get(f"/dashboard/partners/{scant.id}/fund")
+    assert form.status_code == 200 and "Fund Scant" in form.text and "Amount (cUSD)" in form.text, form.text
+    assert "Funds now 0.10 cUSD, headroom 0.00 cUSD" in form.text and "test cUSD are minted" in form.text
+    token = csrf_of(form.text)
+    wrong = csrf_of(operator_client(stack).get(f"/dashboard/partners/{scant.id}/fund").text)
+    for refused in ({"amount": "2.5", "confirmed": "yes"}, {"amount": "2.5", "confirmed": "yes", "csrf": wrong}):
+        r = browser.post(f"/dashboard/partners/{scant.id}/fund", data=refused)
+        assert r.status_code == 403 and "has expired" in r.text, r.text
+    for bad, why in (("0", "greater than 0"), ("abc", "not an amount"), ("0.0000001", "more than 6 decimals")):
+        r = browser.post(
+            f"/dashboard/partners/{scant.id}/fund", data={"csrf": token, "amount": bad, "confirmed": "yes"}
+        )
+        assert r.status_code == 422 and why in r.text, (bad, r.text)
+    review = browser.post(f"/dashboard/partners/{scant.id}/fund", data={"csrf": token, "amount": "2.5"})
+    assert review.status_code == 200 and "Fund Scant with 2.50 cUSD?" in review.text, review.text
+    assert 'name="amount" value="2.5"' in review.text and "Confirm: fund Scant" in review.text
+    assert clearing.fundsOf(scant.id).call() == before  # refused and reviewed: nothing deposited yet
+    assert stack.http.get("/v1/purchases/scant-held", headers=scant.headers).json()["status"] == "held"
+
+    r = browser.post(f"/dashboard/partners/{scant.id}/fund", data={"csrf": token, "amount": "2.5", "confirmed": "yes"})
+    assert r.status_code == 303 and r.headers["location"] == f"/dashboard/partners/{scant.id}?done=funded", r.text
+    assert clearing.fundsOf(scant.id).call() == before + 2_500_000  # 2.5 cUSD, in base units
+    minted = stack.wait_purchase(scant, "scant-held")  # the held purchase fits now: minted
+    assert minted["points"] == 5 and stack.balance(fresh_wallet("scant")) == 15
+    page = browser.get(f"/dashboard/partners/{scant.id}?done=funded").text
+    assert f'data-figure="partner-funds" data-value="{before + 2_500_000}"' in page and "deposit is on chain" in page
+    anonymous = httpx.post(  # the token without the session's cookie: to the login page, nothing deposited
+        f"{stack.url}/dashboard/partners/{scant.id}/fund", data={"csrf": token, "amount": "1", "confirmed": "yes"}
+    )
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/dashboard/login"
+    assert clearing.fundsOf(scant.id).call() == before + 2_500_000

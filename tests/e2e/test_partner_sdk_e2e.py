@@ -28,6 +28,7 @@ from partners.client import (
     Delivery,
     History,
     OperationFailed,
+    PartnerAccount,
     PartnerClient,
     Purchase,
     Redemption,
@@ -272,6 +273,19 @@ def test_every_resource_family_through_the_sdk(stack: Stack, receiver: Receiver)
         released = sdk.release_custodial_wallet("bob", "bob-password-1")
         assert released.status == "released" and released.keystore is not None
         assert Account.from_key(Account.decrypt(released.keystore, "bob-password-1")).address == bob.wallet
+
+        # --- its own account: the chain's figures, its purchases, its deliveries
+        account = sdk.account(limit=100)
+        clearing = stack.harness.contracts.clearing.functions
+        assert isinstance(account, PartnerAccount) and (account.id, account.name) == (shop.id, "SDK Shop")
+        assert (account.money.funds, account.money.issuance_headroom, account.money.exposure) == (
+            clearing.fundsOf(shop.id).call(),
+            clearing.headroomOf(shop.id).call(),
+            clearing.exposureOf(shop.id).call(),
+        )
+        assert account.money.exposure > 0 and account.money.token_symbol == "cUSD"
+        assert [p.purchase_id for p in account.recent_purchases] == ["sdk-c1", "sdk-b1"]
+        assert {d.event_type for d in account.webhook_deliveries} >= {"webhook.test", "refund.failed"}
 
         sdk.delete_webhook(hook.id)
         assert sdk.webhooks() == []

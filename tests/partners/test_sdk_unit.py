@@ -6,6 +6,7 @@ gateway is tests/e2e/test_partner_sdk_e2e.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import subprocess
@@ -20,12 +21,16 @@ import pytest
 
 from partners.client import (
     UNSET,
+    AccountMoney,
+    AccountPurchase,
+    AccountStatement,
     AsyncPartnerClient,
     BatchOutcome,
     CoalitionError,
     Delivery,
     History,
     OperationFailed,
+    PartnerAccount,
     PartnerClient,
     ProblemError,
     Purchase,
@@ -143,6 +148,57 @@ DELIVERY = {
     "delivered_at": None,
     "created_at": T0,
     "payload": {"type": "webhook.test"},
+}
+ACCOUNT = {
+    "id": 1,
+    "name": "Grocer",
+    "status": "active",
+    "currency": "EUR",
+    "points_per_unit": "1.5",
+    "issue_price": 10_000,
+    "reimbursement_rate": 8_000,
+    "scheduled_rerate": None,
+    "money": {
+        "token_symbol": "cUSD",
+        "token_decimals": 6,
+        "funds": "1000500000",
+        "free_funds": "999000000",
+        "issuance_headroom": "999080000",
+        "exposure": "420000",
+        "pending_credit": "0",
+        "issuance_limit": "1000000000000000",
+        "headroom_low": False,
+        "headroom_warning_ratio": 0.1,
+    },
+    "recent_purchases": [
+        {
+            "purchase_id": "p-2",
+            "status": "held",
+            "points": 42,
+            "amount": "42.50",
+            "currency": "EUR",
+            "customer_wallet": WALLET,
+            "customer_ref": "card-1",
+            "purchased_at": T0,
+            "created_at": T0,
+            "tx_hash": None,
+            "reason": "partner-funds-exhausted: waits for a deposit",
+        }
+    ],
+    "statements": [
+        {
+            "period_id": 3,
+            "status": "settled",
+            "from_block": 1,
+            "to_block": 90,
+            "statement_hash": "0x" + "ef" * 32,
+            "settled_at": T0,
+            "token": {"symbol": "cUSD", "decimals": 6},
+            "line": {"partner_id": 1, "net": "-420000"},
+            "bilateral": [],
+        }
+    ],
+    "webhook_deliveries": [DELIVERY],
 }
 BATCH = {
     "accepted": 1,
@@ -377,6 +433,7 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
         list,
     ),
     "test_webhook": ((7,), {}, "POST", "/v1/webhooks/7/test", None, {}, 202, DELIVERY, Delivery),
+    "account": ((), {"limit": 5}, "GET", "/v1/account", None, {"limit": "5"}, 200, ACCOUNT, PartnerAccount),
 }
 
 
@@ -439,6 +496,8 @@ def test_unit_each_call_sends_its_request_and_reads_a_typed_result_sync_and_asyn
     assert isinstance(result, kind)
     if isinstance(result, list):
         assert result and all(type(r).__name__ in ("Refund", "Reward", "Webhook", "Delivery") for r in result)
+    if isinstance(result, PartnerAccount):
+        assert isinstance(result.money, AccountMoney) and result.money.funds == 1_000_500_000
 
 
 def test_unit_results_are_typed_and_still_read_as_the_json() -> None:
@@ -453,6 +512,49 @@ def test_unit_results_are_typed_and_still_read_as_the_json() -> None:
     assert history.entries[0].partner_name == "Grocer" and history.next_cursor is None
     newer = Purchase.from_json(PURCHASE | {"something_new": 1})  # a newer gateway's field is kept
     assert newer["something_new"] == 1 and newer == Purchase.from_json(PURCHASE)
+
+
+def test_unit_the_account_reads_amounts_as_exact_integers_and_nests_its_lists() -> None:
+    account = PartnerAccount.from_json(ACCOUNT)
+    m = account.money
+    assert isinstance(m, AccountMoney) and (m.funds, m.issuance_headroom, m.exposure) == (
+        1_000_500_000,
+        999_080_000,
+        420_000,
+    )
+    assert (
+        m.in_token(m.funds) == Decimal("1000.5")
+        and m.headroom_low is False
+        and account.points_per_unit == Decimal("1.5")
+    )
+    (held,) = account.recent_purchases
+    assert isinstance(held, AccountPurchase) and held.status == "held" and held.amount == Decimal("42.50")
+    assert held.reason is not None and held.created_at == datetime(2026, 11, 23, 10, tzinfo=UTC)
+    (statement,) = account.statements
+    assert isinstance(statement, AccountStatement) and statement.line["net"] == "-420000"
+    assert account.webhook_deliveries == [Delivery.from_json(DELIVERY)] and account["money"]["funds"] == "1000500000"
+    assert calls.account().params == {}  # the gateway's default limit
+
+
+def test_unit_the_account_has_every_field_the_gateway_answers() -> None:
+    """The typed result is held in step with the gateway's response model (gateway/routes/account.py),
+    and reads an answer the gateway's own model serialises."""
+    from gateway.routes import account as api
+    from gateway.routes.webhooks import DeliveryPublic
+
+    def names(model: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(model)} - {"raw"}
+
+    for ours, theirs in (
+        (PartnerAccount, api.AccountPublic),
+        (AccountMoney, api.AccountMoney),
+        (AccountPurchase, api.AccountPurchase),
+        (AccountStatement, api.AccountStatement),
+        (Delivery, DeliveryPublic),
+    ):
+        assert names(ours) == set(theirs.model_fields), ours.__name__
+    answer = api.AccountPublic.model_validate(ACCOUNT).model_dump(mode="json")
+    assert PartnerAccount.from_json(answer) == PartnerAccount.from_json(ACCOUNT)
 
 
 def test_unit_update_reward_sends_only_what_is_given() -> None:
