@@ -20,6 +20,7 @@ Ports: 9300-9319.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -232,8 +233,14 @@ def test_operator_logout_ends_the_dashboard_session_on_the_server(stack: Stack, 
     value = login.cookies["coalition_operator"]
     cookie = {"Cookie": f"coalition_operator={value}"}
     web.cookies.clear()
-    assert web.get("/dashboard", headers=cookie).status_code == 200
-    out = web.post("/dashboard/logout", headers=cookie)
+    page = web.get("/dashboard", headers=cookie)
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+    assert csrf is not None, "the sign-out form carries the session's CSRF token"
+    refused = web.post("/dashboard/logout", headers=cookie)  # another site's form: no token
+    assert refused.status_code == 303 and refused.headers["location"] == "/dashboard"
+    assert web.get("/dashboard", headers=cookie).status_code == 200  # still signed in
+    out = web.post("/dashboard/logout", headers=cookie, data={"csrf": csrf.group(1)})
     assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
     again = web.get("/dashboard", headers=cookie)  # a copy of the cookie taken before the logout
     assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
