@@ -28,11 +28,11 @@ from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_sessions
 from gateway.errors import Unauthorized
-from gateway.models import Partner
 from gateway.schemas import PurchaseCreate
 from gateway.services.purchases import points_for
 from gateway.tasks.context import minter_account as load_minter
 from network.purchases import encode_purchase
+from network.store import Partner
 
 SEQ_BASE = 10**12
 minter_account = lru_cache(load_minter)  # a keystore decrypt (scrypt) takes a second: once a key

@@ -46,7 +46,7 @@ from eth_utils import event_abi_to_log_topic
 from sqlalchemy import func, select
 
 from bench.earn_throughput import machine
-from gateway.models import Redemption
+from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 
 PYSPY = Path("/tmp/pyspy/bin/py-spy")

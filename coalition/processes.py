@@ -35,7 +35,7 @@ from network.deployments import PROJECT_ROOT, AddressBook, AddressBookError, loa
 from network.direct import deploy_coalition
 from network.keys import dev_account
 from network.node import AnvilNode, port_in_use
-from network.store import open_store
+from network.store import migrate
 
 CELERY_APP = "gateway.tasks.app:celery_app"
 STOP_ORDER = ("gateway", "beat", "worker", "redis", "anvil")  # the front first, the chain last
@@ -131,7 +131,7 @@ class LocalNetwork:
             self._wait(lambda: port_in_use(self.settings.redis_port), "redis")
             started.append("redis")
         step("store")
-        open_store(self.settings.database_url).kw["bind"].dispose()  # migrated once, before any reader
+        migrate(self.settings.database_url)  # once, here, before any process opens the store
         python = [sys.executable, "-m"]
         if "gateway" not in running:
             step("gateway")

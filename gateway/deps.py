@@ -24,11 +24,10 @@ from starlette.types import Receive, Scope
 from gateway import auth
 from gateway.chain import Chain, get_chain
 from gateway.errors import RateLimited, Unauthorized
-from gateway.models import Partner
 from gateway.ratelimit import Decision, RateLimiter, get_client_rate_limiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
 from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of_app
-from network.store import open_store
+from network.store import Partner, open_store
 
 log = logging.getLogger(__name__)
 SettingsDep = Annotated[GatewaySettings, Depends(settings_dependency)]
@@ -41,8 +40,8 @@ _stores_lock = threading.Lock()
 
 
 def store_sessions(url: str) -> sessionmaker[Session]:
-    """The session factory of the store at ``url``, migrated once per process (Alembic is not
-    thread-safe: the first requests of a process may ask at once)."""
+    """The session factory of the store at ``url``, opened once per process (the first requests of a
+    process may ask at once). The store must be migrated already (``python -m network migrate``)."""
     sessions = _stores.get(url)
     if sessions is None:
         with _stores_lock:

@@ -22,10 +22,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from gateway.models import Redemption
 from network.contracts import CoalitionContracts
 from network.errors import ChainError, TransientRpcError
 from network.revert import decode_error_data, decode_revert
+from network.store import Redemption
 
 GWEI = 10**9
 REDEEM_ARGS = ["address", "uint32", "uint256", "bytes32", "uint256", "uint256", "bytes"]

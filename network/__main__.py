@@ -1,5 +1,6 @@
 """Long-running chain-layer processes, configured from the environment (network/settings.py):
 
+    python -m network migrate                     # the store to the code's schema (once, before the rest)
     python -m network node                        # a local anvil in the foreground (mode=local)
     python -m network sender --key NAME [--dev-index N]
     python -m network indexer
@@ -23,7 +24,7 @@ from network.locks import FileKeyLock, KeyLock, RedisKeyLock
 from network.node import AnvilNode, connect
 from network.sender import EarnSender
 from network.settings import ChainSettings, get_settings
-from network.store import open_store
+from network.store import migrate, open_store
 
 
 def _stop_event() -> threading.Event:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m network", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("node")
+    sub.add_parser("migrate", help="bring the store to the code's schema; once, before starting processes")
     sender = sub.add_parser("sender")
     sender.add_argument("--key", required=True, help="keystore name (<keystore_dir>/<key>.json)")
     sender.add_argument("--dev-index", type=int, help="local mode only: anvil development account to use")
@@ -53,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
     stop = _stop_event()
+
+    if args.command == "migrate":
+        migrate(settings.database_url)
+        logging.info("store at %s migrated to head", settings.database_url.split("@")[-1])
+        return
 
     if args.command == "node":
         with AnvilNode.from_settings(settings) as node:

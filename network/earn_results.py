@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from network.errors import ChainError
 from network.outbox import OUTBOX
 from network.purchases import MAX_SEQ
-from network.reversals import OutboxReversal, ReversalStatus
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
+from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
 from network.transactions import decode_raw_transaction
 
 SKIPPED_ERROR = "seq already minted on chain before this transaction"

@@ -10,61 +10,29 @@ revert, never claw back twice.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from network.contracts import DecodedLog
 from network.purchases import encode_purchase, merkle_proof
 from network.store import (
-    Base,
     ChainEvent,
     ChainTransaction,
     LedgerEntry,
     OutboxPurchase,
+    OutboxReversal,
     PurchaseStatus,
-    UTCDateTime,
-    utcnow,
+    ReversalStatus,
 )
 
 KIND = "reverse"
 REVERSE_SELECTOR = function_signature_to_4byte_selector("reverse(uint256,bytes32,uint96,bytes32[],uint256)")
-
-
-class ReversalStatus(enum.StrEnum):
-    QUEUED = "queued"  # accepted, waiting for the partner's sender
-    SENT = "sent"  # in a signed transaction that is not yet confirmed
-    CONFIRMED = "confirmed"  # reversed on chain
-    FAILED = "failed"  # will not be reversed; see error (e.g. the customer spent the points)
-
-
-class OutboxReversal(Base):
-    """Points of one minted purchase to claw back (a full or partial refund)."""
-
-    __tablename__ = "outbox_reversals"
-    __table_args__ = (Index("ix_outbox_reversals_status_partner", "status", "partner_id", "id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(Integer)
-    purchase_outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), index=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    customer: Mapped[str] = mapped_column(String(42))
-    points: Mapped[int] = mapped_column(BigInteger)  # points to reverse (≤ the purchase's)
-    status: Mapped[ReversalStatus] = mapped_column(
-        Enum(ReversalStatus, native_enum=False, length=16), default=ReversalStatus.QUEUED
-    )
-    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
-    error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 def enqueue_reversal(

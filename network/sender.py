@@ -65,10 +65,10 @@ from network.outbox import (
     unmined_points,
 )
 from network.reversals import KIND as REVERSE_KIND
-from network.reversals import OutboxReversal, ReversalNotReady, ReversalStatus, reversal_calldata
+from network.reversals import ReversalNotReady, reversal_calldata
 from network.revert import decode_revert
 from network.settings import ChainSettings
-from network.store import ChainTransaction, PurchaseStatus, TxStatus, utcnow
+from network.store import ChainTransaction, OutboxReversal, PurchaseStatus, ReversalStatus, TxStatus, utcnow
 from network.transactions import KeyTransactions, Receipt, decode_raw_transaction
 
 __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]

@@ -37,7 +37,6 @@ from gateway.errors import (
     WalletNotCustodial,
     problem_responses,
 )
-from gateway.models import CustodialWallet, CustomerLink, Partner
 from gateway.schemas import Address, Ident
 from gateway.schemas_customers import (
     AuthChallengeCreate,
@@ -58,7 +57,7 @@ from gateway.schemas_customers import (
 )
 from gateway.services import custody, history, sign_in_links, wallet_auth
 from gateway.timeutil import as_utc
-from network.store import utcnow
+from network.store import CustodialWallet, CustomerLink, Partner, utcnow
 
 router = APIRouter(tags=["customers"])
 

@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from gateway.chain import Chain
 from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
 from gateway.errors import NotFound, RateLimited
-from gateway.models import SettlementPeriod
 from gateway.pages import PageRoute
 from gateway.routes import dashboard_actions, dashboard_pages
 from gateway.routes.dashboard_common import (
@@ -34,6 +33,7 @@ from gateway.routes.dashboard_common import (
 )
 from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views
 from gateway.settings import GatewaySettings
+from network.store import SettlementPeriod
 from partners.statement import canonical_bytes
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)

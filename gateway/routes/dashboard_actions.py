@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from gateway.chain import Chain
 from gateway.deps import ChainDep, SessionDep, SettingsDep
 from gateway.errors import PROBLEMS, GatewayError, NotFound
-from gateway.models import Partner
 from gateway.pages import PageRoute
 from gateway.routes.dashboard_common import OperatorCookie, page, read_form, signed_in, to_login
 from gateway.routes.operator import PartnerRerate
@@ -34,6 +33,7 @@ from gateway.services import dashboard_format as fmt
 from gateway.services.dashboard_lists_view import confirm_page, rerate_form
 from gateway.services.dashboard_partner_view import fund_consequences, fund_form, treasury_calls
 from gateway.settings import GatewaySettings
+from network.store import Partner
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PartnerId = Annotated[int, Path(ge=1, lt=2**32)]

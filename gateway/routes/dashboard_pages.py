@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from gateway.deps import ChainDep, SessionDep, SettingsDep
 from gateway.errors import NotFound
-from gateway.models import Partner, SettlementPeriod
 from gateway.pages import PageRoute
 from gateway.routes.dashboard_common import OperatorCookie, page, require_operator, signed_in, to_login
 from gateway.services import (
@@ -30,6 +29,7 @@ from gateway.services import (
     dashboard_statement,
     dashboard_statement_view,
 )
+from network.store import Partner, SettlementPeriod
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PartnerId = Annotated[int, Path(ge=1, lt=2**32)]

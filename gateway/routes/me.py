@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from gateway.chain import Chain, get_chain
 from gateway.deps import SessionDep, SettingsDep, limit_client
 from gateway.errors import Unauthorized
-from gateway.models import CustodialWallet, Partner
 from gateway.pages import SECURITY_HEADERS, PageRoute
 from gateway.services import customer_views, dashboard_auth, history, points_value, sign_in_links, wallet_auth
 from gateway.settings import GatewaySettings
+from network.store import CustodialWallet, Partner
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HISTORY_SHOWN = 100

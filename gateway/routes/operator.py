@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import problem_responses
-from gateway.models import Partner
 from gateway.schemas import (
     PartnerAccount,
     PartnerCreate,
@@ -24,6 +23,7 @@ from gateway.schemas import (
     SettlementToken,
 )
 from gateway.services import onboarding, partner_account, partner_admin
+from network.store import Partner
 
 # every route: a client address that sent too many wrong operator tokens is refused (gateway/deps.py)
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=problem_responses("rate-limited"))

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Response, status
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import NotFound, problem_responses
-from gateway.models import Redemption, Reward
 from gateway.schemas import Ident
 from gateway.schemas_redemptions import (
     ConsentPublic,
@@ -29,6 +28,7 @@ from gateway.schemas_redemptions import (
 from gateway.services import redemptions as service
 from gateway.services import rewards as catalogue
 from gateway.timeutil import as_utc
+from network.store import Redemption, Reward
 
 router = APIRouter(tags=["redemptions"])
 

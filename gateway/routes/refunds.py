@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
-from gateway.models import Refund
 from gateway.schemas import Amount, FailurePublic, Ident, Strict
 from gateway.services import refunds as service
+from network.store import Refund
 
 router = APIRouter(prefix="/v1/purchases/{purchase_id}/refunds", tags=["refunds"])
 

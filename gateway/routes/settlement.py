@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.errors import ChainUnavailable, NotFound, problem_responses
-from gateway.models import ReconciliationReport, SettlementPeriod
 from gateway.routes.dashboard_common import SECURITY_HEADERS
 from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
 from gateway.services import dashboard_statement_view as statement_view
 from gateway.services.dashboard_statement import HumanStatement
 from network.errors import TransientRpcError
+from network.store import ReconciliationReport, SettlementPeriod
 from partners.statement import canonical_bytes
 
 log = logging.getLogger(__name__)

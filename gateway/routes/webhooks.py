@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentPartner, SessionDep, SettingsDep
 from gateway.errors import problem_responses
-from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.schemas import Strict
 from gateway.services import webhooks as service
 from gateway.services.webhooks import DeliveryError, EventType
 from gateway.timeutil import as_utc
+from network.store import WebhookDelivery, WebhookEndpoint
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

@@ -21,11 +21,10 @@ from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
-from gateway.models import Partner, Purchase, SettlementPeriod, WebhookDelivery
 from gateway.services.purchases import STATUS_NAMES
 from gateway.services.webhooks import shown_error
 from network.errors import TransientRpcError
-from network.store import ChainTransaction, OutboxPurchase
+from network.store import ChainTransaction, OutboxPurchase, Partner, Purchase, SettlementPeriod, WebhookDelivery
 from partners.statement import partner_view
 
 CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)

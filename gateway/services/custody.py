@@ -37,11 +37,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from gateway.models import CustodialWallet, OperatorAlert, Partner
 from gateway.secrets_box import Sealed, open_sealed, seal
 from gateway.services import webhooks
 from gateway.settings import GatewaySettings
-from network.store import utcnow
+from network.store import CustodialWallet, OperatorAlert, Partner, utcnow
 
 PURPOSE = "custodial-wallet"
 # how long a release stays collectable once its notice is over; after it, a new request (and a

@@ -18,10 +18,17 @@ from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
-from gateway.models import OperatorAlert, Partner, ReconciliationReport, SettlementPeriod
 from gateway.services.dashboard_chart import Chart
 from network.errors import TransientRpcError
-from network.store import LedgerEntry, OutboxPurchase, PurchaseStatus
+from network.store import (
+    LedgerEntry,
+    OperatorAlert,
+    OutboxPurchase,
+    Partner,
+    PurchaseStatus,
+    ReconciliationReport,
+    SettlementPeriod,
+)
 
 CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)
 SETTLEMENTS_SHOWN = 12

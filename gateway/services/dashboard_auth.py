@@ -20,10 +20,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from gateway.models import OperatorSession
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
-from network.store import utcnow
+from network.store import OperatorSession, utcnow
 
 OPERATOR_COOKIE = "coalition_operator"
 CUSTOMER_COOKIE = "coalition_customer"

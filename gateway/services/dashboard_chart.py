@@ -20,9 +20,8 @@ from sqlalchemy import BigInteger, ColumnElement, Numeric, case, cast, func, sel
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from gateway.models import Purchase, Redemption
 from gateway.services.dashboard_format import zone
-from network.store import ChainEvent, LedgerEntry, OutboxPurchase, PurchaseStatus
+from network.store import ChainEvent, LedgerEntry, OutboxPurchase, Purchase, PurchaseStatus, Redemption
 
 HOUR = 3_600
 DEFAULT_DAYS = 30

@@ -11,20 +11,22 @@ from eth_utils import is_hex_address, to_checksum_address
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.models import (
+from gateway.services.purchases import STATUS_NAMES
+from gateway.services.webhooks import shown_error
+from network.store import (
     CustomerLink,
+    OutboxPurchase,
+    OutboxReversal,
     Partner,
     Purchase,
+    PurchaseStatus,
     Redemption,
     Refund,
+    ReversalStatus,
     SettlementPeriod,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from gateway.services.purchases import STATUS_NAMES
-from gateway.services.webhooks import shown_error
-from network.reversals import OutboxReversal, ReversalStatus
-from network.store import OutboxPurchase, PurchaseStatus
 
 SHOWN = 50
 MAX_QUERY = 100

@@ -3,10 +3,10 @@ periods, and the operator actions' confirmation pages."""
 
 from __future__ import annotations
 
-from gateway.models import SettlementPeriod
 from gateway.services import dashboard_format as fmt
 from gateway.services.dashboard_data import Found, Issue
 from gateway.services.dashboard_html import alert, badge, confirm_form, customer_cell, e, link, money_cell, panel, table
+from network.store import SettlementPeriod
 
 
 def _partner(names: dict[int, str], pid: int | None) -> str:

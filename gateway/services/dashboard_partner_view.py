@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.models import Partner, Redemption, WebhookEndpoint
 from gateway.schemas import PartnerDeposit
 from gateway.services import dashboard_format as fmt
 from gateway.services.account import Account, Money, delivery_error, headroom_low
@@ -16,6 +15,7 @@ from gateway.services.dashboard import PartnerFigures
 from gateway.services.dashboard_chart import Chart
 from gateway.services.dashboard_html import alert, badge, customer_cell, e, figure, money_cell, panel, table
 from gateway.services.dashboard_views import chart_panel
+from network.store import Partner, Redemption, WebhookEndpoint
 
 
 @dataclass

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
 from gateway.errors import NotFound
-from gateway.models import SettlementPeriod
 from gateway.services.account import CHAIN_ERRORS
 from gateway.services.dashboard_data import partner_names
 from gateway.services.dashboard_format import when
-from network.store import ChainEvent
+from network.store import ChainEvent, SettlementPeriod
 from partners.statement import named_csv, partner_view
 
 

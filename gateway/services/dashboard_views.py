@@ -13,10 +13,10 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-from gateway.models import SettlementPeriod
 from gateway.services import dashboard_format as fmt
 from gateway.services.dashboard import Overview, PartnerFigures, statement_lines
 from gateway.services.dashboard_chart import Chart
+from network.store import SettlementPeriod
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 KIND_LABELS = {

@@ -20,11 +20,19 @@ from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
-from gateway.models import CustomerLink, Partner, Purchase, Redemption, Refund, Reward
 from gateway.services.points_value import Offer
 from network.errors import TransientRpcError
-from network.reversals import OutboxReversal
-from network.store import ChainTransaction, LedgerEntry
+from network.store import (
+    ChainTransaction,
+    CustomerLink,
+    LedgerEntry,
+    OutboxReversal,
+    Partner,
+    Purchase,
+    Redemption,
+    Refund,
+    Reward,
+)
 
 
 @dataclass(frozen=True)

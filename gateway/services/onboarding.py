@@ -19,14 +19,13 @@ from sqlalchemy.orm import Session
 from gateway.auth import new_api_key
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, IdempotencyConflict, PartnerExists
-from gateway.models import Partner, PartnerOnboarding
 from gateway.operator_key import transact_as_operator
 from gateway.schemas import PartnerCreate
 from gateway.settings import GatewaySettings
 from network.direct import transact
 from network.errors import TransientRpcError
 from network.keys import load_keystore, write_keystore
-from network.store import utcnow
+from network.store import Partner, PartnerOnboarding, utcnow
 
 LOCAL_KEYSTORE_PASSWORD = "local-keystore-password"  # local mode only
 log = logging.getLogger(__name__)

@@ -19,12 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
-from gateway.models import Partner
 from gateway.schemas import PartnerDeposit, SettlementToken, UnsignedCall
 from gateway.services.onboarding import deposit_test_funds
 from gateway.services.partner_admin import chain_errors, get_partner
 from gateway.settings import GatewaySettings
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import OutboxPurchase, Partner, PurchaseStatus
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
 from gateway.errors import ChainRejected, ChainUnavailable, NotFound
-from gateway.models import Partner
 from gateway.operator_key import transact_as_operator
 from network.errors import ChainError, TransientRpcError
+from network.store import Partner
 
 STATUS_NAMES = {0: "none", 1: "active", 2: "suspended"}  # PartnerRegistry.PartnerStatus
 

@@ -29,12 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import AmountTooLarge, CustomerNotLinked, GatewayError, NotFound, PartnerSuspended
-from gateway.models import CustomerLink, Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
-from network.store import OutboxPurchase, PurchaseStatus, utcnow
+from network.store import CustomerLink, OutboxPurchase, Partner, Purchase, PurchaseStatus, utcnow
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 0.5

@@ -10,13 +10,12 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import CurrencyNotAccepted, NoPoints
 from gateway.failures import failure_of
-from gateway.models import Partner, Purchase
 from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import body_hash
 from gateway.timeutil import as_utc
 from network.outbox import item_result
 from network.purchases import MAX_POINTS
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import OutboxPurchase, Partner, Purchase, PurchaseStatus
 
 STATUS_NAMES = {
     PurchaseStatus.QUEUED: "accepted",

@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.models import CustomerSession, OperatorSession, SignInLink, WalletChallenge
-from network.store import utcnow
+from network.store import CustomerSession, OperatorSession, SignInLink, WalletChallenge, utcnow
 
 BATCH = 5_000
 EXPIRING: tuple[Any, ...] = (WalletChallenge, CustomerSession, OperatorSession, SignInLink)  # id and expires_at

@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
-from gateway.models import OperatorAlert, ReconciliationReport
 from network.indexer import CHECKPOINT
-from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry
+from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry, OperatorAlert, ReconciliationReport
 
 log = logging.getLogger(__name__)
 BATCH = 200

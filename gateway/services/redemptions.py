@@ -44,7 +44,6 @@ from gateway.errors import (
     SignatureExpired,
 )
 from gateway.failures import failure_of
-from gateway.models import CustodialWallet, CustomerLink, Partner, Redemption, Reward
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
 from gateway.services import custody, webhooks
@@ -52,6 +51,7 @@ from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
+from network.store import CustodialWallet, CustomerLink, Partner, Redemption, Reward
 
 BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 NONCE_USED = function_signature_to_4byte_selector("redeemNonceUsed(address,uint256)")

@@ -24,11 +24,19 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase, RefundWindowClosed
 from gateway.failures import failure_of
-from gateway.models import Partner, Purchase, Refund
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
-from network.reversals import OutboxReversal, ReversalStatus, enqueue_reversal
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
+from network.reversals import enqueue_reversal
+from network.store import (
+    ChainTransaction,
+    OutboxPurchase,
+    OutboxReversal,
+    Partner,
+    Purchase,
+    PurchaseStatus,
+    Refund,
+    ReversalStatus,
+)
 
 STATUS_NAMES = {
     ReversalStatus.QUEUED: "accepted",

@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, OutOfStock, RewardUnavailable, SkuExists
-from gateway.models import Partner, Redemption, Reward
 from gateway.schemas_redemptions import RewardCreate, RewardUpdate
+from network.store import Partner, Redemption, Reward
 
 
 def create_reward(session: Session, *, partner: Partner, body: RewardCreate) -> Reward:

@@ -35,13 +35,12 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
-from gateway.models import OperatorAlert, SettlementPeriod
 from gateway.operator_key import operator_key
 from gateway.services.period_lines import has_period_events, period_lines
 from network.errors import TransientRpcError
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
-from network.store import IndexerCheckpoint, utcnow
+from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
 from partners.settlement import PartnerLine, operator_net
 from partners.statement import build_statement, statement_csv, statement_hash
 

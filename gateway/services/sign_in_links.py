@@ -24,11 +24,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import CustodialWalletReleased, Unauthorized, WalletNotCustodial
-from gateway.models import CustodialWallet, CustomerSession, SignInLink
 from gateway.services.wallet_auth import open_session, token_hash
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
-from network.store import utcnow
+from network.store import CustodialWallet, CustomerSession, SignInLink, utcnow
 
 LINK_TOKEN_PREFIX = "sl_"
 PAGE_PATH = "/me/link"

@@ -32,10 +32,9 @@ from gateway.errors import (
     Unauthorized,
     WalletSignatureInvalid,
 )
-from gateway.models import CustomerSession, WalletChallenge
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
-from network.store import utcnow
+from network.store import CustomerSession, WalletChallenge, utcnow
 
 MAX_MESSAGE_CHARS = 2_000
 SESSION_TOKEN_PREFIX = "cs_"

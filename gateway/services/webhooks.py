@@ -29,11 +29,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
-from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.netpolicy import UrlNotAllowed
 from gateway.netpolicy import check_url as check_target
 from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
 from gateway.webhook_http import DELIVERY_ERRORS, DeliveryError
+from network.store import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 

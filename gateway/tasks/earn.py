@@ -23,16 +23,14 @@ import time
 
 from sqlalchemy import func, select
 
-from gateway.models import OperatorAlert, Partner
 from gateway.services import account, webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
 from network.errors import TransientRpcError
 from network.headroom import FUNDS_EXHAUSTED
 from network.locks import RedisKeyLock, SenderLockedError
-from network.reversals import OutboxReversal, ReversalStatus
 from network.sender import EarnSender
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import OperatorAlert, OutboxPurchase, OutboxReversal, Partner, PurchaseStatus, ReversalStatus
 
 log = logging.getLogger(__name__)
 OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)

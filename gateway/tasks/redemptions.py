@@ -35,7 +35,6 @@ from celery import Task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.models import Redemption
 from gateway.relayer import BurnReceipt, BurnRefused, Relayer, SignedBurn
 from gateway.services import redemptions as service
 from gateway.services import webhooks
@@ -43,6 +42,7 @@ from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
 from network.errors import ChainError, SenderLockedError
 from network.locks import RedisKeyLock
+from network.store import Redemption
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 15.0  # how long a task waits for the relayer's lease before it retries later

@@ -14,12 +14,12 @@ import logging
 import requests
 from sqlalchemy import select
 
-from gateway.models import SettlementPeriod
 from gateway.services import settlement as service
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
 from network.errors import TransientRpcError
 from network.locks import RedisLease, SenderLockedError
+from network.store import SettlementPeriod
 
 log = logging.getLogger(__name__)
 LEASE_MS = 120_000  # longer than one settle step (a receipt is awaited up to 60 s); renewed between steps

@@ -35,14 +35,21 @@ from celery.signals import worker_process_init
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gateway.models import Purchase, Refund, WebhookDelivery, WebhookEndpoint
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
 from gateway.webhook_http import DeliveryError, make_client, send
-from network.reversals import OutboxReversal, ReversalStatus
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import (
+    OutboxPurchase,
+    OutboxReversal,
+    Purchase,
+    PurchaseStatus,
+    Refund,
+    ReversalStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from partners.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
-from gateway.models import Redemption
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import OutboxPurchase, PurchaseStatus, Redemption
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 
 pytestmark = pytest.mark.timeout(600)

@@ -30,6 +30,7 @@ from gateway.tasks import context
 from network.deployments import PROJECT_ROOT
 from network.errors import ChainMismatchError, NodeError, TransientRpcError
 from network.node import connect, port_in_use
+from network.store import migrate
 from tests.e2e.stack import OPERATOR_HEADERS
 from tests.network.harness import Harness, make_harness
 
@@ -120,6 +121,7 @@ def test_e2e_the_gateway_outside_local_mode_refuses_to_start_on_another_chain(ha
     port = free_port(ports)
     env = env_of(harness, tmp_path, mode="rpc", rpc_url=harness.node.url, chain_id=OTHER_CHAIN, **NAMED)
     env["COALITION_DATABASE_URL"] = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(env["COALITION_DATABASE_URL"])
     done = run(uvicorn(port), env, tmp_path / "gateway.log", timeout_s=60)
     assert done.returncode != 0, done.stdout[-3000:]
     assert "Application startup failed" in done.stdout and both_ids(done.stdout), done.stdout[-3000:]
@@ -152,6 +154,7 @@ def test_e2e_the_gateway_answers_chain_unavailable_while_its_node_serves_another
     port = free_port(ports)
     env = env_of(harness, tmp_path, chain_id=OTHER_CHAIN)
     env["COALITION_DATABASE_URL"] = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(env["COALITION_DATABASE_URL"])
     log = tmp_path / "gateway.log"
     with open(log, "w") as out:
         gateway = subprocess.Popen(

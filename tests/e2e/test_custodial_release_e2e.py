@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import select
 
-from gateway.models import OperatorAlert
+from network.store import OperatorAlert
 from partners.client import PartnerClient, ProblemError
 from partners.webhooks import verify
 from tests.e2e.stack import OnboardedPartner, Stack, start_stack

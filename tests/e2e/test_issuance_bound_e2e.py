@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from gateway.models import OperatorAlert
 from network.direct import transact
+from network.store import OperatorAlert
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 
 pytestmark = pytest.mark.timeout(300)

@@ -26,8 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.models import CustomerSession, SignInLink
-from network.store import utcnow
+from network.store import CustomerSession, SignInLink, utcnow
 from tests.e2e.stack import OnboardedPartner, Stack, free_port, key_for, start_stack
 from tests.e2e.test_customers_e2e import sign
 

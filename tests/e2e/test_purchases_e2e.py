@@ -25,8 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.errors import PROBLEM_JSON
-from gateway.models import Purchase
-from network.store import OutboxPurchase
+from network.store import OutboxPurchase, Purchase
 from tests.e2e.stack import OPERATOR_HEADERS as OPERATOR
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.network.harness import USD

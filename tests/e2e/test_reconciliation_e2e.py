@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
-from gateway.models import OperatorAlert
 from network.direct import transact
-from network.store import ChainEvent, LedgerEntry
+from network.store import ChainEvent, LedgerEntry, OperatorAlert
 from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
 from tests.e2e.test_settlement_e2e import _buy, _redeem

@@ -25,9 +25,9 @@ from eth_utils import event_abi_to_log_topic
 from sqlalchemy import func, select
 from web3.logs import DISCARD
 
-from gateway.models import Redemption
 from network.deployments import PROJECT_ROOT
 from network.signatures import RedeemConsent, sign_redeem
+from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 
 pytestmark = pytest.mark.timeout(300)

@@ -34,10 +34,9 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from sqlalchemy import func, select, update
 
-from gateway.models import CustomerSession, WalletChallenge
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
-from network.store import utcnow
+from network.store import CustomerSession, WalletChallenge, utcnow
 from tests.e2e.stack import (
     OPERATOR_HEADERS,
     OPERATOR_TOKEN,

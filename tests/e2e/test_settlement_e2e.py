@@ -306,8 +306,8 @@ class Crash(Exception):
 
 def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_bytes(stack: Stack) -> None:
     from gateway.chain import Chain
-    from gateway.models import SettlementPeriod
     from gateway.services import settlement as service
+    from network.store import SettlementPeriod
 
     h = stack.harness
     grocer = stack.partners["Grocer"]

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from gateway.models import WebhookEndpoint
+from network.store import WebhookEndpoint
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.gateway.webhook_receiver import Receiver
 

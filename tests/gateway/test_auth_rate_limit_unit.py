@@ -19,7 +19,7 @@ from gateway.main import create_app
 from gateway.ratelimit import LocalBuckets, RateLimiter, get_client_rate_limiter
 from gateway.redis_server import RedisServer
 from gateway.settings import GatewaySettings, get_settings
-from network.store import open_store
+from tests.stores import migrated_store
 
 REDIS_PORT = 9339  # this helper's range (9300-9339)
 OPERATOR = "unit-test-operator-token-0123456789"
@@ -58,7 +58,7 @@ def test_peek_on_redis_takes_nothing(tmp_path: Path) -> None:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[FastAPI]:
     settings = GatewaySettings(mode="local", operator_token=OPERATOR, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    sessions = open_store(settings.database_url)
+    sessions = migrated_store(settings.database_url)
     limiter = RateLimiter(0.001, 3, None)  # local buckets: 3 tries, then one every ~17 minutes
     app = create_app()
 

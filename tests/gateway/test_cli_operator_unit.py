@@ -34,11 +34,11 @@ from coalition.formats import (
     when,
 )
 from coalition.processes import LocalNetwork
-from gateway.models import Partner
 from gateway.services import partner_account
 from gateway.settings import GatewaySettings
 from network.contracts import load_abi
-from network.store import open_store
+from network.store import Partner
+from tests.stores import migrated_store
 
 CUSD = Token("cUSD", 6)
 TREASURY = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -473,7 +473,7 @@ def test_every_option_of_the_partner_commands_explains_itself_with_its_unit() ->
 
 
 def test_outside_local_mode_a_deposit_answers_the_treasurys_transactions_and_sends_nothing(tmp_path: Path) -> None:
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     with sessions() as session:
         session.add(
             Partner(

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
-from gateway.models import CustodialWallet, CustomerLink, OperatorAlert, WebhookDelivery
 from gateway.services import custody
 from gateway.services.custody import RELEASE_COLLECT_WINDOW, release_step
 from gateway.settings import GatewaySettings, get_settings
-from network.store import open_store, utcnow
+from network.store import CustodialWallet, CustomerLink, OperatorAlert, WebhookDelivery, utcnow
 from tests.gateway.test_customers_unit import Api, _partner, assert_problem, customer_key
+from tests.stores import migrated_store
 
 NOTICE_S = 3_600
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -44,7 +44,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
         chain_id=31337,
         custodial_release_notice_s=NOTICE_S,
     )
-    sessions = open_store(settings.database_url)
+    sessions = migrated_store(settings.database_url)
 
     def session_dep() -> Iterator[Session]:
         with sessions() as session:

@@ -24,12 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
-from gateway.models import CustomerLink, Redemption
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings, get_settings
 from network.signatures import RedeemConsent, recover_redeem_signer
-from network.store import open_store, utcnow
+from network.store import CustomerLink, Redemption, utcnow
 from tests.gateway import test_redemptions_unit as base
 from tests.gateway.test_redemptions_unit import (
     CHAIN_ID,
@@ -44,6 +43,7 @@ from tests.gateway.test_redemptions_unit import (
     signed_body,
     stock_of,
 )
+from tests.stores import migrated_store
 
 LIMIT = 25  # points of one custodial wallet per 24 h, in these tests
 make_partner = base.make_partner  # the fixture (on this module's store)
@@ -64,7 +64,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
 
 @pytest.fixture
 def sessions(settings: GatewaySettings) -> Iterator[sessionmaker[Session]]:
-    factory = open_store(settings.database_url)
+    factory = migrated_store(settings.database_url)
     yield factory
     factory.kw["bind"].dispose()
 

@@ -30,12 +30,12 @@ from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
-from gateway.models import CustodialWallet, Partner, WalletChallenge
 from gateway.secrets_box import SecretsBoxError
 from gateway.services import custody
 from gateway.services.wallet_auth import parse_message
 from gateway.settings import GatewaySettings, get_settings
-from network.store import LedgerEntry, open_store, utcnow
+from network.store import CustodialWallet, LedgerEntry, Partner, WalletChallenge, utcnow
+from tests.stores import migrated_store
 
 PUBLIC_URL = "https://gateway.unit.test"
 CHAIN_ID = 31337
@@ -116,7 +116,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     settings = GatewaySettings(
         state_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/gateway.db", public_url=PUBLIC_URL, chain_id=CHAIN_ID
     )
-    sessions = open_store(settings.database_url)
+    sessions = migrated_store(settings.database_url)
     balances: dict[str, int] = {}
     fake_points = SimpleNamespace(
         functions=SimpleNamespace(balanceOf=lambda w: SimpleNamespace(call=lambda: balances.get(w, 0)))

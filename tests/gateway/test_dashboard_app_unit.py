@@ -10,13 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from gateway.models import Partner, Purchase, Redemption, Reward
 from gateway.services import dashboard_auth, dashboard_chart
 from gateway.services import dashboard_format as fmt
 from gateway.services.account import headroom_low
 from gateway.settings import GatewaySettings
-from network.store import ChainEvent, LedgerEntry, OutboxPurchase, PurchaseStatus, open_store
+from network.store import (
+    ChainEvent,
+    LedgerEntry,
+    OutboxPurchase,
+    Partner,
+    Purchase,
+    PurchaseStatus,
+    Redemption,
+    Reward,
+)
 from partners.statement import named_csv, partner_view, who_pays
+from tests.stores import migrated_store
 
 DAY = 86_400
 
@@ -136,7 +145,7 @@ def _purchase(session: object, pk: int, partner: int, points: int, at: datetime,
 
 
 def test_chart_sums_business_days_liability_and_funds_in_the_database_unit(tmp_path: Path) -> None:
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     t0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())  # the range starts on Nov 2
     with sessions() as session:
         for pid in (1, 2):

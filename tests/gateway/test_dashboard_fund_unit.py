@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 from web3 import Web3
 
-from gateway.models import Partner
 from gateway.services import partner_account
 from gateway.services.dashboard_partner_view import fund_consequences, fund_form, treasury_calls
 from network.contracts import load_abi
-from network.store import open_store
+from network.store import Partner
+from tests.stores import migrated_store
 
 TREASURY = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -40,7 +40,7 @@ def bakery() -> Partner:
 
 
 def test_unit_outside_local_mode_the_fund_page_shows_the_treasurys_transactions_in_cusd(tmp_path: Path) -> None:
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     with sessions() as session:
         session.add(bakery())
         session.commit()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from gateway.models import OperatorSession
 from gateway.services import dashboard_auth, dashboard_views
 from gateway.services.dashboard import Overview, PartnerFigures
 from gateway.settings import GatewaySettings
-from network.store import open_store, utcnow
+from network.store import OperatorSession, utcnow
+from tests.stores import migrated_store
 
 
 def settings(**kw: str) -> GatewaySettings:
@@ -21,7 +21,7 @@ def settings(**kw: str) -> GatewaySettings:
 
 def test_operator_session_round_trip_expiry_tampering_rotation_and_logout_unit(tmp_path: Path) -> None:
     s = settings()
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     with sessions() as session:
         value = dashboard_auth.open_operator_session(session, s)
         other = dashboard_auth.open_operator_session(session, s)

@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from gateway.errors import GatewayError
-from gateway.models import Partner
 from gateway.routes.operator import PartnerRerate
 from gateway.routes.refunds import RefundCreate
 from gateway.schemas import (
@@ -36,6 +35,7 @@ from gateway.schemas import (
 )
 from gateway.services.purchases import points_for, request_hash
 from gateway.timeutil import as_utc, utc_instant
+from network.store import Partner
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OPERATOR,
     PARTNER_BODY,

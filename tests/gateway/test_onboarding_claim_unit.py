@@ -18,10 +18,9 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.errors import IdempotencyConflict, PartnerExists
-from gateway.models import PartnerOnboarding
 from gateway.schemas import PartnerCreate
 from gateway.services import onboarding
-from network.store import utcnow
+from network.store import PartnerOnboarding, utcnow
 from tests.gateway.test_purchases_unit import TREASURY, sessions, settings  # noqa: F401 - fixtures
 
 BODY = PartnerCreate(

@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 from gateway import auth
 from gateway.chain import Chain
 from gateway.errors import IdempotencyConflict, PartnerExists
-from gateway.models import Partner, PartnerOnboarding
 from gateway.schemas import PartnerCreate
 from gateway.services import onboarding
 from gateway.settings import GatewaySettings
 from network.errors import NodeError
 from network.node import port_in_use
+from network.store import Partner, PartnerOnboarding
 from tests.network.harness import USD, Harness, make_harness
 
 pytestmark = pytest.mark.timeout(120)

@@ -27,7 +27,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from gateway.errors import PROBLEM_JSON, PROBLEMS
-from gateway.models import WebhookDelivery
 from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.routes.refunds import refund_deadlines
@@ -37,7 +36,7 @@ from gateway.services import webhooks as webhook_service
 from gateway.services.webhooks import EVENT_TYPES
 from gateway.tasks import context, earn
 from gateway.tasks import webhooks as tasks
-from network.store import OutboxPurchase, PurchaseStatus
+from network.store import OutboxPurchase, PurchaseStatus, WebhookDelivery
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OPERATOR_TOKEN,
     PartnerKey,

@@ -13,8 +13,8 @@ from eth_utils import is_checksum_address, to_checksum_address
 from sqlalchemy import update
 
 from gateway.deps import purchase_writer_for
-from gateway.models import Partner
 from gateway.schemas import _is_checksum_address
+from network.store import Partner
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OTHER_WALLET,
     app,

@@ -1,7 +1,7 @@
 """Unit tests of the partner and operator routes of the gateway, without a chain.
 
 The app runs in process (``TestClient``) with its dependencies overridden: a fresh SQLite store
-in the test's tmp dir (migrated by ``network.store.open_store``), settings of its own, and no
+in the test's tmp dir (migrated by ``tests.stores.migrated_store``), settings of its own, and no
 chain at all (``get_chain`` is replaced by a stub that fails the test if onboarding reaches it).
 Partners are inserted as rows, with keys from ``gateway.auth.new_api_key``.
 
@@ -34,10 +34,10 @@ from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
-from gateway.models import CustomerLink, Partner, Purchase
 from gateway.settings import GatewaySettings, get_settings
 from network.purchases import MAX_POINTS
-from network.store import OutboxPurchase, PurchaseStatus, open_store
+from network.store import CustomerLink, OutboxPurchase, Partner, Purchase, PurchaseStatus
+from tests.stores import migrated_store
 
 OPERATOR_TOKEN = "unit-test-operator-token-0123456789"
 PUBLIC_URL = "https://gateway.unit.test"
@@ -110,7 +110,7 @@ class NoChain:
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    factory = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    factory = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     yield factory
     factory.kw["bind"].dispose()
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from gateway.models import CustomerSession, OperatorSession, WalletChallenge
 from gateway.services.purge import Purged, purge_expired
-from network.store import open_store, utcnow
+from network.store import CustomerSession, OperatorSession, WalletChallenge, utcnow
+from tests.stores import migrated_store
 
 
 def test_purge_removes_expired_challenges_and_sessions_and_keeps_live_ones(tmp_path: Path) -> None:
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     now = utcnow()
     past, future = now - timedelta(seconds=1), now + timedelta(hours=1)
     with sessions() as session:

@@ -18,7 +18,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from sqlalchemy import select
 
-from gateway.models import Partner, Redemption, Reward
 from gateway.relayer import Relayer
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
@@ -26,6 +25,7 @@ from network.errors import ChainError
 from network.keys import dev_account
 from network.purchases import encode_purchase
 from network.signatures import RedeemConsent, sign_redeem
+from network.store import Partner, Redemption, Reward
 from tests.network.harness import Harness, make_harness
 
 pytestmark = pytest.mark.timeout(120)

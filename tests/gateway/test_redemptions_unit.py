@@ -33,13 +33,13 @@ from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
-from gateway.models import CustomerLink, Partner, Redemption, Reward
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import custody
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings, get_settings
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import open_store
+from network.store import CustomerLink, Partner, Redemption, Reward
+from tests.stores import migrated_store
 
 CHAIN_ID = 31337
 POINTS_ADDRESS = to_checksum_address(keccak(b"unit-points-contract")[:20])
@@ -89,7 +89,7 @@ def settings(tmp_path: Path) -> GatewaySettings:
 
 @pytest.fixture
 def sessions(settings: GatewaySettings) -> Iterator[sessionmaker[Session]]:
-    factory = open_store(settings.database_url)
+    factory = migrated_store(settings.database_url)
     yield factory
     factory.kw["bind"].dispose()
 

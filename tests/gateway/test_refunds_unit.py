@@ -26,14 +26,8 @@ from gateway.routes.refunds import refund_deadlines
 from gateway.services.refunds import refund_points
 from network.contracts import DecodedLog
 from network.purchases import encode_purchase, leaf, merkle_root
-from network.reversals import (
-    REVERSE_SELECTOR,
-    OutboxReversal,
-    ReversalNotReady,
-    ReversalStatus,
-    reversal_calldata,
-)
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
+from network.reversals import REVERSE_SELECTOR, ReversalNotReady, reversal_calldata
+from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     WALLET,
     PartnerKey,

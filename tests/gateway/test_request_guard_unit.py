@@ -178,7 +178,7 @@ def test_unit_a_key_rotated_after_the_check_is_refused_by_the_route(client, part
     from sqlalchemy import update
 
     from gateway import auth
-    from gateway.models import Partner
+    from network.store import Partner
 
     assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body()).status_code == 202
     other = auth.new_api_key()

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.models import OperatorAlert, SettlementPeriod
 from gateway.services import settlement
 from network.indexer import CHECKPOINT
-from network.store import IndexerCheckpoint, open_store, utcnow
+from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
+from tests.stores import migrated_store
 
 CHAIN = 31337
 DAY = 86_400
@@ -45,7 +45,7 @@ class FakeChain:
 
 @pytest.fixture
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    sessions: sessionmaker[Session] = open_store(f"sqlite:///{tmp_path_factory.mktemp('retry') / 'store.db'}")
+    sessions: sessionmaker[Session] = migrated_store(f"sqlite:///{tmp_path_factory.mktemp('retry') / 'store.db'}")
     with sessions() as s:
         s.execute(delete(OperatorAlert))
         s.add(IndexerCheckpoint(chain_id=CHAIN, name=CHECKPOINT, block_number=48))

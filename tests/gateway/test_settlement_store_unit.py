@@ -16,8 +16,9 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.period_lines import has_period_events, period_events, period_lines, period_totals
-from network.store import ChainEvent, open_store
+from network.store import ChainEvent
 from partners.settlement import PartnerLine, PointsEvent, partner_lines
+from tests.stores import migrated_store
 
 CHAIN = 31337
 _log_index = itertools.count()
@@ -25,7 +26,7 @@ _log_index = itertools.count()
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
-    return open_store(f"sqlite:///{tmp_path_factory.mktemp('settlement-store') / 'store.db'}")
+    return migrated_store(f"sqlite:///{tmp_path_factory.mktemp('settlement-store') / 'store.db'}")
 
 
 @pytest.fixture

@@ -12,18 +12,18 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.errors import CustodialWalletReleased, Unauthorized, WalletNotCustodial
-from gateway.models import CustodialWallet, Partner, SignInLink
 from gateway.services import sign_in_links, wallet_auth
 from gateway.services.purge import purge_expired
 from gateway.settings import GatewaySettings
-from network.store import open_store, utcnow
+from network.store import CustodialWallet, Partner, SignInLink, utcnow
+from tests.stores import migrated_store
 
 WALLET = "0x" + "a" * 40
 
 
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sessions = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
     with sessions() as session:
         for pid in (1, 2):
             session.add(

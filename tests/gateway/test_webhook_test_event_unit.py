@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.tasks import webhooks as tasks
+from network.store import WebhookDelivery, WebhookEndpoint
 from partners.webhooks import verify
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     PartnerKey,

@@ -24,14 +24,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.models import WebhookDelivery, WebhookEndpoint
 from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from gateway.tasks.app import max_countdown_s
-from network.store import MIGRATIONS, OutboxPurchase, PurchaseStatus, make_engine, upgrade
+from network.store import (
+    MIGRATIONS,
+    OutboxPurchase,
+    PurchaseStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    make_engine,
+    migrate,
+)
 from partners.webhooks import WebhookSignatureError, sign, verify
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OPERATOR_TOKEN,
@@ -54,6 +61,7 @@ BODY = b'{"id":"evt_1","type":"purchase.confirmed"}'
 
 @pytest.fixture
 def settings(tmp_path: Path) -> GatewaySettings:
+    migrate(f"sqlite:///{tmp_path / 'store.db'}")
     return GatewaySettings(
         mode="local",
         operator_token=OPERATOR_TOKEN,
@@ -491,7 +499,7 @@ def test_the_migration_binds_the_secrets_of_before_to_their_rows(
     key = "migration-test-secrets-key-0123456789"
     monkeypatch.setenv("COALITION_SECRETS_KEY", key)
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0007")
+    migrate(url, "0007")
     engine = make_engine(url)
     secrets = {1: "whsec_one", 2: "whsec_two"}
     with engine.begin() as c:
@@ -516,13 +524,13 @@ def test_the_migration_binds_the_secrets_of_before_to_their_rows(
 
     with pytest.raises(ValueError):
         service.decrypt_secret(stored()[1], key, endpoint_id=11, partner_id=1)
-    upgrade(url, "head")
+    migrate(url, "head")
     blobs = stored()
     for pid in (1, 2):
         assert service.decrypt_secret(blobs[pid], key, endpoint_id=pid + 10, partner_id=pid) == secrets[pid]
     with pytest.raises(ValueError):
         service.decrypt_secret(blobs[2], key, endpoint_id=11, partner_id=1)  # the other row's
-    upgrade(url, "head")  # again: nothing to do
+    migrate(url, "head")  # again: nothing to do
     assert stored() == blobs
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

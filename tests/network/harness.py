@@ -19,7 +19,7 @@ from network.direct import deploy_coalition, transact
 from network.keys import dev_account
 from network.node import AnvilNode
 from network.settings import ChainSettings
-from network.store import open_store
+from tests.stores import migrated_store
 
 USD = 10**6
 
@@ -120,7 +120,7 @@ def make_harness(tmp: Path, port: int, **settings_overrides: object) -> Harness:
             w3,
             book,
             CoalitionContracts(w3, book),
-            open_store(settings.database_url),
+            migrated_store(settings.database_url),
             admin,
             operator,
             tmp,

@@ -1,11 +1,10 @@
-"""Alembic environment of the coalition store (run through network.store.upgrade)."""
+"""Alembic environment of the coalition store (run through network.store.migrate)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-import gateway.models  # noqa: F401 (the store holds the gateway's tables too; for autogenerate)
-from network.store import Base, make_engine
+from network.store import Base, make_engine  # every table is registered on Base by the package
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,4 +1,4 @@
-"""The gateway's tables, in the same store (and migration history) as the chain layer's."""
+"""The tables of the partner, customer and operator side, in the same store and migration history as the chain's."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from network.reversals import OutboxReversal  # noqa: F401  (refunds reference its table)
-from network.store import Base, UTCDateTime, utcnow
+from network.store import chain_tables  # noqa: F401  (refunds reference the reversal outbox's table)
+from network.store.base import Base, UTCDateTime, utcnow
 
 
 class Partner(Base):

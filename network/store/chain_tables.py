@@ -1,19 +1,13 @@
-"""The store of the chain layer (SQLAlchemy 2): outbox, sent transactions, indexed events.
-
-SQLite file by default, PostgreSQL by URL (``COALITION_DATABASE_URL``). The schema is created
-and upgraded by the Alembic migrations in ``network/migrations`` (:func:`upgrade`).
-"""
+"""The chain layer's tables: the earn and reversal outboxes, sent transactions, indexed events."""
 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
@@ -21,41 +15,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored with its zone, read back as an aware UTC datetime on every backend
-    (SQLite keeps no offset: what it returns naive was written as UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    pass
+from network.store.base import Base, UTCDateTime, utcnow
 
 
 class PurchaseStatus(enum.StrEnum):
@@ -202,39 +166,30 @@ class IndexerCheckpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout so that the
-    sender, the indexer and the gateway can share one file."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+class ReversalStatus(enum.StrEnum):
+    QUEUED = "queued"  # accepted, waiting for the partner's sender
+    SENT = "sent"  # in a signed transaction that is not yet confirmed
+    CONFIRMED = "confirmed"  # reversed on chain
+    FAILED = "failed"  # will not be reversed; see error (e.g. the customer spent the points)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Brings the schema at ``url`` to ``revision`` with the Alembic migrations."""
-    from alembic import command
-    from alembic.config import Config
+class OutboxReversal(Base):
+    """Points of one minted purchase to claw back (a full or partial refund)."""
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, revision)
+    __tablename__ = "outbox_reversals"
+    __table_args__ = (Index("ix_outbox_reversals_status_partner", "status", "partner_id", "id"),)
 
-
-def open_store(url: str) -> sessionmaker:
-    """Migrates the store at ``url`` and returns a session factory for it."""
-    upgrade(url)
-    return sessionmaker(make_engine(url), expire_on_commit=False)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(Integer)
+    purchase_outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    customer: Mapped[str] = mapped_column(String(42))
+    points: Mapped[int] = mapped_column(BigInteger)  # points to reverse (≤ the purchase's)
+    status: Mapped[ReversalStatus] = mapped_column(
+        Enum(ReversalStatus, native_enum=False, length=16), default=ReversalStatus.QUEUED
+    )
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

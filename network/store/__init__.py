@@ -1,0 +1,93 @@
+"""The store: every table of the system, its migrations and its sessions (SQLAlchemy 2).
+
+The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
+``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
+indexed events), ``tables`` (partners, customers, purchases, redemptions, webhooks, settlement,
+sessions), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
+"""
+
+from network.store.base import (
+    Base,
+    UTCDateTime,
+    utcnow,
+)
+from network.store.chain_tables import (
+    ChainEvent,
+    ChainTransaction,
+    IndexedBlock,
+    IndexerCheckpoint,
+    LedgerEntry,
+    OutboxPurchase,
+    OutboxReversal,
+    PurchaseStatus,
+    ReversalStatus,
+    TxStatus,
+)
+from network.store.engine import (
+    MIGRATIONS,
+    StoreNotMigrated,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    open_store,
+)
+from network.store.tables import (
+    CustodialWallet,
+    CustomerLink,
+    CustomerSession,
+    OperatorAlert,
+    OperatorSession,
+    Partner,
+    PartnerOnboarding,
+    Purchase,
+    ReconciliationReport,
+    Redemption,
+    Refund,
+    Reward,
+    SettlementPeriod,
+    SignInLink,
+    WalletChallenge,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "Base",
+    "ChainEvent",
+    "ChainTransaction",
+    "CustodialWallet",
+    "CustomerLink",
+    "CustomerSession",
+    "IndexedBlock",
+    "IndexerCheckpoint",
+    "LedgerEntry",
+    "OperatorAlert",
+    "OperatorSession",
+    "OutboxPurchase",
+    "OutboxReversal",
+    "Partner",
+    "PartnerOnboarding",
+    "Purchase",
+    "PurchaseStatus",
+    "ReconciliationReport",
+    "Redemption",
+    "Refund",
+    "ReversalStatus",
+    "Reward",
+    "SettlementPeriod",
+    "SignInLink",
+    "StoreNotMigrated",
+    "TxStatus",
+    "UTCDateTime",
+    "WalletChallenge",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "migrate",
+    "open_store",
+    "utcnow",
+]
