@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from network.store import chain_tables  # noqa: F401  (refunds reference the reversal outbox's table)
+import network.store.chain_tables  # noqa: F401  (refunds reference the reversal outbox's table)
 from network.store.base import Base, UTCDateTime, utcnow
 
 
