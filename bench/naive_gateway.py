@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from gateway import auth
 from gateway.chain import get_chain
-from gateway.deps import get_sessions
+from gateway.connections import get_sessions
 from gateway.errors import Unauthorized
 from gateway.schemas import PurchaseCreate
 from gateway.services.purchases import points_for

@@ -30,7 +30,7 @@ import psutil
 from web3 import HTTPProvider, Web3
 
 from gateway.redis_server import redis_server_binary
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, redis_url
 from network.deployments import PROJECT_ROOT, AddressBook, AddressBookError, load_address_book, write_address_book
 from network.direct import deploy_coalition
 from network.keys import dev_account
@@ -69,7 +69,7 @@ class LocalNetwork:
         self.run_dir = settings.state_dir / "run"
         self.log_dir = settings.state_dir / "logs"
         self.gateway_port = urlparse(settings.public_url).port or 8000
-        self.redis_url = settings.redis_url or f"redis://127.0.0.1:{settings.redis_port}/0"
+        self.redis_url = str(redis_url(settings))  # local mode: never None
 
     # ------------------------------------------------------------------ what runs
 

@@ -17,48 +17,23 @@ from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope
 
-from gateway import auth
+from gateway import auth, enqueue
 from gateway.chain import Chain, get_chain
+from gateway.connections import get_sessions, store_sessions
 from gateway.errors import RateLimited, Unauthorized
 from gateway.ratelimit import Decision, RateLimiter, get_client_rate_limiter, get_rate_limiter, limiter_for
 from gateway.services.purchase_writer import PurchaseWriter
-from gateway.settings import GatewaySettings, get_settings, settings_dependency, settings_of_app
-from network.store import Partner, open_store
+from gateway.settings import GatewaySettings, settings_dependency, settings_of_app
+from network.store import Partner
 
 log = logging.getLogger(__name__)
 SettingsDep = Annotated[GatewaySettings, Depends(settings_dependency)]
 KEY_CACHE_TTL_S = 1.0  # a verified API key is trusted this long without a store read
 PARTNER_ID = "coalition.partner_id"  # scope key: the partner whose key was checked before the body
-
-
-_stores: dict[str, sessionmaker[Session]] = {}
-_stores_lock = threading.Lock()
-
-
-def store_sessions(url: str) -> sessionmaker[Session]:
-    """The session factory of the store at ``url``, opened once per process (the first requests of a
-    process may ask at once). The store must be migrated already (``python -m network migrate``)."""
-    sessions = _stores.get(url)
-    if sessions is None:
-        with _stores_lock:
-            sessions = _stores.get(url)
-            if sessions is None:
-                sessions = _stores[url] = open_store(url)
-    return sessions
-
-
-def forget_stores() -> None:
-    """After a fork: the child opens its own connections (a pool must not cross processes)."""
-    with _stores_lock:
-        _stores.clear()
-
-
-def get_sessions() -> sessionmaker[Session]:
-    return store_sessions(get_settings().database_url)
 
 
 def get_session() -> Iterator[Session]:
@@ -220,15 +195,13 @@ def _start_drains(partner_ids: set[int]) -> None:
     """Starts the partners' drains now rather than at the next beat tick (lower latency), at
     most once per ``DRAIN_REQUEST_EVERY_S`` a partner (a running drain looks for new work before
     it ends, and beat's dispatch finds any). Best effort: the purchases are stored already."""
-    from gateway.tasks.earn import request_drain  # the Celery app is loaded on first use
-
     now = time.monotonic()
     for partner_id in sorted(partner_ids):
         if now - _drains_requested.get(partner_id, -1e9) < DRAIN_REQUEST_EVERY_S:
             continue
         _drains_requested[partner_id] = now
         try:
-            request_drain(partner_id)
+            enqueue.drain_partner(partner_id)
         except (RedisError, KombuError, OSError) as exc:
             log.warning("could not start the drain of partner %s now (beat will): %s", partner_id, exc)
 

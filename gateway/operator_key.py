@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from functools import lru_cache
 
 import redis
 from eth_account.signers.local import LocalAccount
@@ -21,8 +20,8 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from gateway.chain import Chain
+from gateway.connections import redis_client
 from gateway.settings import GatewaySettings, get_settings
-from gateway.tasks.app import redis_url
 from network.direct import transact
 from network.locks import RedisKeyLock, SenderLockedError
 
@@ -58,15 +57,10 @@ def operator_key_held(
                 lease.release()
 
 
-@lru_cache
-def _client() -> redis.Redis:
-    return redis.Redis.from_url(redis_url(get_settings()), socket_timeout=5, socket_connect_timeout=2)
-
-
 @contextlib.contextmanager
 def operator_key(chain: Chain) -> Iterator[LocalAccount]:
     """The operator key, held for the block (see the module's doc)."""
-    with operator_key_held(_client(), chain.operator.address, get_settings()):
+    with operator_key_held(redis_client(), chain.operator.address, get_settings()):
         yield chain.operator
 
 

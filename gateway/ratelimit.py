@@ -31,7 +31,7 @@ from typing import Annotated
 import redis
 from fastapi import Depends
 
-from gateway.settings import GatewaySettings, settings_dependency
+from gateway.settings import GatewaySettings, redis_url, settings_dependency
 
 log = logging.getLogger(__name__)
 RETRY_REDIS_AFTER_S = 5.0  # after a Redis failure, the local buckets serve for this long
@@ -215,14 +215,6 @@ class RateLimiter:
         return Decision(True, 0.0)
 
 
-def redis_url_of(settings: GatewaySettings) -> str | None:
-    if settings.redis_url:
-        return settings.redis_url
-    if settings.mode == "local":
-        return f"redis://127.0.0.1:{settings.redis_port}/0"  # the embedded server, if it runs
-    return None
-
-
 @lru_cache(maxsize=8)
 def _limiter(url: str | None, rate: float, burst: int, chain_id: int, kind: str = "ratelimit") -> RateLimiter:
     client = None
@@ -233,15 +225,13 @@ def _limiter(url: str | None, rate: float, burst: int, chain_id: int, kind: str 
 
 
 def limiter_for(settings: GatewaySettings) -> RateLimiter:
-    return _limiter(
-        redis_url_of(settings), settings.rate_limit_per_second, settings.rate_limit_burst, settings.chain_id
-    )
+    return _limiter(redis_url(settings), settings.rate_limit_per_second, settings.rate_limit_burst, settings.chain_id)
 
 
 def client_limiter_for(settings: GatewaySettings) -> RateLimiter:
     """The limit per client address of the routes anyone can try without credentials."""
     return _limiter(
-        redis_url_of(settings),
+        redis_url(settings),
         settings.auth_rate_limit_per_second,
         settings.auth_rate_limit_burst,
         settings.chain_id,

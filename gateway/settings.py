@@ -144,6 +144,17 @@ class GatewaySettings(ChainSettings):
         return int(self.settlement_period)
 
 
+def redis_url(settings: GatewaySettings) -> str | None:
+    """The one rule for the Redis every process shares (Celery's broker, leases, rate limits):
+    ``COALITION_REDIS_URL``; else, in local mode, the embedded server's on ``redis_port``
+    (gateway/redis_server.py, ``coalition up``); else None (nothing to connect to)."""
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.mode == "local":
+        return f"redis://127.0.0.1:{settings.redis_port}/0"
+    return None
+
+
 @lru_cache
 def get_settings() -> GatewaySettings:
     return GatewaySettings()

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
+from gateway.enqueue import process_redemption
 from gateway.errors import NotFound, problem_responses
 from gateway.schemas import Ident
 from gateway.schemas_redemptions import (
@@ -38,9 +39,7 @@ def get_points_view(chain: ChainDep, settings: SettingsDep) -> service.PointsVie
 
 
 def get_enqueue() -> Callable[[int], bool]:
-    from gateway.tasks.redemptions import enqueue  # the task module imports the Celery app
-
-    return enqueue
+    return process_redemption
 
 
 PointsViewDep = Annotated[service.PointsView, Depends(get_points_view)]

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
+from gateway import enqueue
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
@@ -147,12 +148,7 @@ def start_now(session: Session, chain: Chain) -> SettlementPeriod:
         session.rollback()
         raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was started") from exc
     session.commit()
-    try:
-        from gateway.tasks.settlement import settle_period  # the task module imports the Celery app
-
-        settle_period.delay(row.period_id)
-    except Exception:  # beat's settle_due resumes open periods: this is only the fast path
-        log.warning("could not enqueue the settlement of period %s; settle_due will", row.period_id, exc_info=True)
+    enqueue.settle_period(row.period_id)  # only the fast path: beat's settle_due resumes open periods
     return row
 
 

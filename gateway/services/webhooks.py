@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gateway import enqueue
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
 from gateway.netpolicy import UrlNotAllowed
 from gateway.netpolicy import check_url as check_target
@@ -120,16 +121,7 @@ def emit_test(session: Session, *, partner_id: int, endpoint_id: int) -> Webhook
 def kick(ids: Iterable[int]) -> None:
     """Asks a worker to deliver now (after the commit that stored the deliveries). Optional:
     the beat's sweep delivers them anyway within seconds, so a broker hiccup is only logged."""
-    ids = list(ids)
-    if not ids:
-        return
-    try:
-        from gateway.tasks.webhooks import deliver  # the task module imports the Celery app
-
-        for delivery_id in ids:
-            deliver.delay(delivery_id)
-    except Exception:  # the sweep is the guarantee, this is only a shortcut
-        log.warning("could not enqueue webhook deliveries %s; the sweep will send them", ids, exc_info=True)
+    enqueue.deliver_webhooks(ids)
 
 
 # --- secrets at rest

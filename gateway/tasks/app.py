@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from gateway.settings import GatewaySettings, get_settings
+from gateway.settings import GatewaySettings, get_settings, redis_url
 
 TASK_MODULES = [
     "gateway.tasks.earn",
@@ -36,15 +36,6 @@ EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
 
 
-def redis_url(settings: GatewaySettings) -> str:
-    """``COALITION_REDIS_URL``, else the embedded local server's (gateway/redis_server.py)."""
-    if settings.redis_url:
-        return settings.redis_url
-    if settings.mode != "local":
-        raise ValueError("COALITION_REDIS_URL must be set outside local mode")
-    return f"redis://127.0.0.1:{settings.redis_port}/0"
-
-
 def max_countdown_s(settings: GatewaySettings) -> int:
     """The longest a task may be scheduled ahead (retries, backoff): well inside the
     visibility timeout, or Redis would deliver the waiting message a second time."""
@@ -53,6 +44,8 @@ def max_countdown_s(settings: GatewaySettings) -> int:
 
 def make_celery(settings: GatewaySettings) -> Celery:
     url = redis_url(settings)
+    if url is None:
+        raise ValueError("COALITION_REDIS_URL must be set outside local mode")
     app = Celery("coalition", broker=url, backend=url, include=TASK_MODULES)
     if settings.task_time_limit_s >= settings.task_visibility_timeout_s:
         raise ValueError("the task time limit must be shorter than the visibility timeout")

@@ -15,16 +15,14 @@ import re
 import time
 from functools import lru_cache
 
-import redis
 from celery.signals import worker_init, worker_process_init
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.chain import Chain, check_chain_id, get_chain
-from gateway.deps import forget_stores, get_sessions
+from gateway.connections import forget_stores, get_sessions, redis_client
 from gateway.services.onboarding import keystore_password, minter_key_name
 from gateway.settings import GatewaySettings, get_settings
-from gateway.tasks.app import redis_url
 from network.errors import ChainMismatchError, SigningKeyError
 from network.keys import load_keystore, signer
 
@@ -42,11 +40,6 @@ def sessions() -> sessionmaker[Session]:
 
 def chain() -> Chain:
     return get_chain()
-
-
-@lru_cache
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(redis_url(get_settings()), socket_timeout=5, socket_connect_timeout=2)
 
 
 @lru_cache

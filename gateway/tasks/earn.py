@@ -23,6 +23,7 @@ import time
 
 from sqlalchemy import func, select
 
+from gateway import enqueue
 from gateway.services import account, webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -48,21 +49,6 @@ def partners_with_work() -> list[int]:
             select(OutboxReversal.partner_id).where(OutboxReversal.status.in_(REVERSALS_OPEN)).distinct()
         )
         return sorted(set(earn) | set(reverse))
-
-
-def _pending_key(partner_id: int) -> str:
-    return f"coalition:drain-pending:{context.settings().chain_id}:{partner_id}"
-
-
-def request_drain(partner_id: int) -> bool:
-    """Enqueues a drain of the partner unless one is queued already (a marker in Redis that the
-    drain clears when it starts, and that expires soon in case the message is lost with a
-    killed worker: a second drain is harmless, it finds the key's lease taken and returns)."""
-    ttl = max(5, int(context.settings().earn_dispatch_every_s * 5))  # a lost message delays the next by this
-    if not context.redis_client().set(_pending_key(partner_id), "1", nx=True, ex=ttl):
-        return False
-    drain_partner.delay(partner_id)
-    return True
 
 
 def _held_by_partner() -> dict[int, tuple[int, str]]:
@@ -168,7 +154,7 @@ def _tell_headroom_low() -> None:
 def _request_recheck(partner_id: int) -> bool:
     """A drain of a partner with held purchases, at most every ``HELD_RECHECK_S``."""
     key = f"coalition:held-recheck:{context.settings().chain_id}:{partner_id}"
-    return bool(context.redis_client().set(key, "1", nx=True, ex=HELD_RECHECK_S)) and request_drain(partner_id)
+    return bool(context.redis_client().set(key, "1", nx=True, ex=HELD_RECHECK_S)) and enqueue.drain_partner(partner_id)
 
 
 @celery_app.task(name="gateway.tasks.earn.dispatch")
@@ -179,14 +165,15 @@ def dispatch() -> int:
     held = _held_by_partner()
     _tell_held(held)
     _tell_headroom_low()
-    return sum(request_drain(pid) for pid in busy) + sum(_request_recheck(pid) for pid in held if pid not in busy)
+    drains = sum(enqueue.drain_partner(pid) for pid in busy)
+    return drains + sum(_request_recheck(pid) for pid in held if pid not in busy)
 
 
 @celery_app.task(name="gateway.tasks.earn.drain_partner")
 def drain_partner(partner_id: int) -> dict[str, int | str]:
     """Sends and confirms the partner's outbox for up to the drain budget (see module doc)."""
     settings = context.settings()
-    context.redis_client().delete(_pending_key(partner_id))
+    context.redis_client().delete(enqueue.drain_pending_key(settings.chain_id, partner_id))
     account = context.minter_account(partner_id)
     chain = context.chain()
     lock = RedisKeyLock(context.redis_client(), account.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
@@ -229,5 +216,5 @@ def drain_partner(partner_id: int) -> dict[str, int | str]:
     finally:
         sender.stop()
     if partner_id in partners_with_work():
-        request_drain(partner_id)  # budget spent with work left: a successor takes over
+        enqueue.drain_partner(partner_id)  # budget spent with work left: a successor takes over
     return {"partner": partner_id, "result": "drained", "steps": steps, "sent_items": sent, "confirmed_txs": confirmed}

@@ -35,6 +35,7 @@ from celery.signals import worker_process_init
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gateway import enqueue
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
 from gateway.tasks import context
@@ -171,7 +172,7 @@ def deliver(delivery_id: int) -> str:
             last_error=error,
             next_attempt_at=_now() + timedelta(seconds=wait),
         ):
-            deliver.apply_async((delivery_id,), countdown=min(wait, max_countdown_s(settings)))
+            enqueue.deliver_webhook(delivery_id, countdown=min(wait, max_countdown_s(settings)))
         return "retry"
 
 
@@ -189,7 +190,7 @@ def sweep() -> dict[str, int]:
             )
         )
     for delivery_id in due:
-        deliver.delay(delivery_id)
+        enqueue.deliver_webhook(delivery_id)
     return {"notified": notified, "enqueued": len(due)}
 
 

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from gateway import enqueue
 from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
@@ -360,7 +361,7 @@ def test_real_event_payloads_are_what_the_webhooks_section_says(client, partner,
     no field missing, none extra, the values of the declared types."""
     monkeypatch.setattr(context, "settings", lambda: settings)
     monkeypatch.setattr(context, "sessions", lambda: sessions)
-    monkeypatch.setattr(tasks.deliver, "delay", lambda delivery_id: None)
+    monkeypatch.setattr(enqueue, "deliver_webhook", lambda delivery_id, countdown=None: None)
     hook = {"url": "https://pos.example.com/hooks", "event_types": list(EVENT_TYPES)}
     created = client.post("/v1/webhooks", headers=partner.headers, json=hook)
     assert created.status_code == 201, created.text

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway import enqueue
 from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
@@ -77,16 +78,13 @@ def settings(tmp_path: Path) -> GatewaySettings:
 
 
 class FakeQueue:
-    """Stands for the broker: records ``deliver.delay`` / ``apply_async`` calls."""
+    """Stands for the broker: records what ``gateway.enqueue.deliver_webhook`` was asked to send."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, float | None]] = []
 
-    def delay(self, delivery_id: int) -> None:
-        self.calls.append((delivery_id, None))
-
-    def apply_async(self, args: tuple[int], countdown: float | None = None) -> None:
-        self.calls.append((args[0], countdown))
+    def deliver_webhook(self, delivery_id: int, *, countdown: float | None = None) -> None:
+        self.calls.append((delivery_id, countdown))
 
 
 @pytest.fixture
@@ -96,8 +94,7 @@ def queue(
     fake = FakeQueue()
     monkeypatch.setattr(context, "settings", lambda: settings)
     monkeypatch.setattr(context, "sessions", lambda: sessions)
-    monkeypatch.setattr(tasks.deliver, "delay", fake.delay)
-    monkeypatch.setattr(tasks.deliver, "apply_async", fake.apply_async)
+    monkeypatch.setattr(enqueue, "deliver_webhook", fake.deliver_webhook)
     tasks._http.cache_clear()
     yield fake
     tasks._http.cache_clear()
