@@ -1,7 +1,7 @@
 """The settlement benchmark's cross-check (bench/settlement_curve.py ``--cross-check N``): about
 N REAL events, mined on the bench's anvil and stored by the running indexer, then the gateway's
 lines for the period (summed by the database; and event by event) compared with
-``partners.settlement.recompute_from_chain`` (the chain's logs, no store), and the period
+``coalition.crosscheck.recompute_from_chain`` (the chain's logs, no store), and the period
 settled over the operator API like the synthesized ones.
 
 The events: earns by five partners' own minter keys (batches of 1 to 3 purchases, one ``Earned``
@@ -20,11 +20,12 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from bench.settlement_synth import SynthPartner
+from coalition.crosscheck import recompute_from_chain
 from gateway.services.onboarding import LOCAL_KEYSTORE_PASSWORD
 from gateway.services.period_lines import period_events, period_lines
+from loyalty.settlement import partner_lines
 from network.keys import load_keystore
 from network.purchases import decode_purchase, encode_purchase, merkle_proof
-from partners.settlement import partner_lines, recompute_from_chain
 from tests.e2e.stack import Stack
 
 GWEI = 10**9

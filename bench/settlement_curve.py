@@ -22,7 +22,7 @@ keccak is the chain's, every partner's exposure is back where it was.
 ``--cross-check N`` first mines about N real events (earns in batches of one by the partners'
 minter keys, redemptions with customers' signed consents, clawbacks), lets the indexer store them,
 and compares the gateway's lines (the SQL aggregation and the plain per-event path) with
-``partners.settlement.recompute_from_chain``, then settles that period over the API (not in the curve).
+``coalition.crosscheck.recompute_from_chain``, then settles that period over the API (not in the curve).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from bench.settlement_synth import (
     mine_blocks,
     set_mapping,
 )
+from loyalty.statement import statement_hash
 from network.store import ChainEvent
-from partners.statement import statement_hash
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, start_stack
 from tests.network.harness import USD
 

@@ -25,8 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from web3 import HTTPProvider, Web3
 
+from coalition.crosscheck import recompute_from_chain
 from coalition.formats import Token, amount, money, net
 from coalition.processes import LocalNetwork
+from coalition.simulator import PosSimulator, Reward, Shop
 from gateway.operator_key import operator_key_held
 from gateway.settings import GatewaySettings
 from network.contracts import CoalitionContracts
@@ -34,8 +36,6 @@ from network.deployments import AddressBook, load_address_book
 from network.direct import transact
 from network.keys import dev_account
 from network.store import IndexerCheckpoint, open_store
-from partners.settlement import recompute_from_chain
-from partners.simulator import PosSimulator, Reward, Shop
 
 USD = 10**6  # cUSD has 6 decimals
 CUSD = Token("cUSD", 6)

@@ -33,8 +33,8 @@ from gateway.routes.dashboard_common import (
 )
 from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views
 from gateway.settings import GatewaySettings
+from loyalty.statement import canonical_bytes
 from network.store import SettlementPeriod
-from partners.statement import canonical_bytes
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 STATIC = dashboard_views.TEMPLATES.parent / "static"

@@ -19,9 +19,9 @@ from gateway.routes.dashboard_common import SECURITY_HEADERS
 from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
 from gateway.services import dashboard_statement_view as statement_view
 from gateway.services.dashboard_statement import HumanStatement
+from loyalty.statement import canonical_bytes
 from network.errors import TransientRpcError
 from network.store import ReconciliationReport, SettlementPeriod
-from partners.statement import canonical_bytes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/operator", tags=["settlement"])

@@ -23,9 +23,9 @@ from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
 from gateway.services.purchases import STATUS_NAMES
 from gateway.services.webhooks import shown_error
+from loyalty.statement import partner_view
 from network.errors import TransientRpcError
 from network.store import ChainTransaction, OutboxPurchase, Partner, Purchase, SettlementPeriod, WebhookDelivery
-from partners.statement import partner_view
 
 CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)
 RATIO_SCALE = 10**6

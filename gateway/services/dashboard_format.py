@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from partners.statement import who_pays
+from loyalty.statement import who_pays
 
 DISPLAY_DECIMALS = 2
 # ISO 4217 currencies whose minor unit is not a hundredth (the others have two decimals)
@@ -77,7 +77,7 @@ def tone(value: int | None) -> str:
 
 
 def payment(net: int, partner: str, decimals: int, symbol: str) -> str:
-    """A partner's net in words: who pays whom how much (partners/statement.py's rule)."""
+    """A partner's net in words: who pays whom how much (loyalty/statement.py's rule)."""
     pay = who_pays(net, partner)
     if pay.amount == 0:
         return "nothing to pay"

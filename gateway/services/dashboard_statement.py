@@ -1,6 +1,6 @@
 """A settlement statement for people: the period's dates (its first and last blocks' times),
 the partners by name, and who pays whom; the HTML page and the CSV with names and dates are
-drawn from it (gateway/services/dashboard_statement_view.py, partners/statement.py's
+drawn from it (gateway/services/dashboard_statement_view.py, loyalty/statement.py's
 ``named_csv``). The statement itself (JSON, hashed on chain) is not changed."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from gateway.errors import NotFound
 from gateway.services.account import CHAIN_ERRORS
 from gateway.services.dashboard_data import partner_names
 from gateway.services.dashboard_format import when
+from loyalty.statement import named_csv, partner_view
 from network.store import ChainEvent, SettlementPeriod
-from partners.statement import named_csv, partner_view
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A settlement period's lines from the store: the indexed ``Earned``/``Redeemed``/``Reversed``
 events of its block range, summed per (kind, partner) by the database when it can do so exactly,
-event by event otherwise. The maths are partners/settlement.py's; the settling is settlement.py's.
+event by event otherwise. The maths are loyalty/settlement.py's; the settling is settlement.py's.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from loyalty.settlement import KindTotal, PartnerLine, PointsEvent, lines_from_totals, partner_lines
 from network.store import ChainEvent
-from partners.settlement import KindTotal, PartnerLine, PointsEvent, lines_from_totals, partner_lines
 
 log = logging.getLogger(__name__)
 SETTLEMENT_EVENTS = {

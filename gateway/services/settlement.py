@@ -38,12 +38,12 @@ from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
 from gateway.services.period_lines import has_period_events, period_lines
+from loyalty.settlement import PartnerLine, operator_net
+from loyalty.statement import build_statement, statement_csv, statement_hash
 from network.errors import TransientRpcError
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
 from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
-from partners.settlement import PartnerLine, operator_net
-from partners.statement import build_statement, statement_csv, statement_hash
 
 log = logging.getLogger(__name__)
 OPEN = ("computing", "submitted")

@@ -1,4 +1,4 @@
-"""Settlement of periods between partners as Celery tasks (the maths: partners/settlement.py;
+"""Settlement of periods between partners as Celery tasks (the maths: loyalty/settlement.py;
 the steps: gateway/services/settlement.py).
 
 ``settle_due`` (beat) first finishes any period left open (a killed worker, a lost message),

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
+from coalition.crosscheck import recompute_from_chain
 from network.direct import transact
 from network.store import ChainEvent, LedgerEntry, OperatorAlert
-from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
 from tests.e2e.test_settlement_e2e import _buy, _redeem
 from tests.network.harness import USD

@@ -3,7 +3,7 @@ processes and beat, uvicorn): a period with 5 partners at different rates, one o
 inside the period, purchases, redemptions (customers' EIP-712 consents, relayed) and a refund
 clawback, settled over the operator API. The statement must sum to zero with the operator,
 match to the cent three independent computations (the test's own book of what it did; raw
-``eth_getLogs`` decoded here by hand; ``partners.settlement.recompute_from_chain``), move each
+``eth_getLogs`` decoded here by hand; ``coalition.crosscheck.recompute_from_chain``), move each
 partner's funds in ``Clearing`` by its net, carry on chain the keccak of the served JSON, and
 settling again must change nothing.
 
@@ -23,12 +23,12 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from web3.logs import DISCARD
 
+from coalition.crosscheck import recompute_from_chain
 from gateway.services.onboarding import LOCAL_KEYSTORE_PASSWORD
 from network.direct import transact
 from network.keys import load_keystore
 from network.purchases import decode_purchase, merkle_proof
 from network.signatures import RedeemConsent, sign_redeem
-from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.network.harness import USD
 

@@ -14,6 +14,7 @@ from gateway.services import dashboard_auth, dashboard_chart
 from gateway.services import dashboard_format as fmt
 from gateway.services.account import headroom_low
 from gateway.settings import GatewaySettings
+from loyalty.statement import named_csv, partner_view, who_pays
 from network.store import (
     ChainEvent,
     LedgerEntry,
@@ -24,7 +25,6 @@ from network.store import (
     Redemption,
     Reward,
 )
-from partners.statement import named_csv, partner_view, who_pays
 from tests.stores import migrated_store
 
 DAY = 86_400

@@ -16,8 +16,8 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.period_lines import has_period_events, period_events, period_lines, period_totals
+from loyalty.settlement import PartnerLine, PointsEvent, partner_lines
 from network.store import ChainEvent
-from partners.settlement import PartnerLine, PointsEvent, partner_lines
 from tests.stores import migrated_store
 
 CHAIN = 31337

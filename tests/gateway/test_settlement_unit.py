@@ -1,4 +1,4 @@
-"""Unit tests of the settlement maths (partners/settlement.py, partners/statement.py) and of the
+"""Unit tests of the settlement maths (loyalty/settlement.py, loyalty/statement.py) and of the
 period boundaries (gateway/services/settlement.py): plain records, no chain, figures checked by
 hand in the comments."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.services.settlement import last_block_before, period_end_time
-from partners.settlement import (
+from loyalty.settlement import (
     EARLIER_ISSUER,
     PartnerLine,
     PointsEvent,
@@ -23,7 +23,7 @@ from partners.settlement import (
     partner_lines,
     split_pro_rata,
 )
-from partners.statement import build_statement, canonical_bytes, statement_csv, statement_hash
+from loyalty.statement import build_statement, canonical_bytes, statement_csv, statement_hash
 
 EVENTS = [
     PointsEvent("earned", 1, 100, 10_000),  # 1_000_000

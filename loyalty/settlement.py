@@ -1,8 +1,9 @@
 """Settlement maths: a period's net position per partner from plain event records.
 
-Pure functions, no store and no chain: the gateway's settlement (from its indexed events) and
-anyone's recomputation straight from the chain's logs (:func:`recompute_from_chain`) feed the
-same records to the same formula, and nothing else is shared between the two.
+Pure functions, no store, no chain and no HTTP: the gateway's settlement (from its indexed events)
+and anyone's recomputation straight from the chain's logs (``coalition/crosscheck.py``, with the
+logs read by ``network/points_logs.py``) feed the same records to the same formula, and nothing
+else is shared between the two.
 
 The money model (docs: the architecture notes), per period and partner, each event at the rate it
 carries::
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 EventKind = Literal["earned", "redeemed", "reversed"]
 MATRIX_RULE = (
@@ -146,24 +147,3 @@ def format_units(value: int, decimals: int) -> str:
     sign = "-" if value < 0 else ""
     whole, frac = divmod(abs(value), 10**decimals)
     return f"{sign}{whole}.{frac:0{decimals}d}" if decimals else f"{sign}{whole}"
-
-
-# ---------------------------------------------------------------------- recomputation from the chain
-
-
-def recompute_from_chain(w3: Any, book: Any, from_block: int, to_block: int) -> list[PartnerLine]:
-    """The period's lines straight from the chain's logs (``eth_getLogs`` decoded with web3's
-    own ABI machinery), without the store or the gateway's decoder: anyone can run this."""
-    from network.contracts import load_abi
-
-    points = w3.eth.contract(address=book.address("CoalitionPoints"), abi=load_abi("CoalitionPoints"))
-    events: list[PointsEvent] = []
-    for name, kind, rate in (
-        ("Earned", "earned", "issuePrice"),
-        ("Redeemed", "redeemed", "reimbursementRate"),
-        ("Reversed", "reversed", "issuePrice"),
-    ):
-        for log in getattr(points.events, name)().get_logs(from_block=from_block, to_block=to_block):
-            a = log["args"]
-            events.append(PointsEvent(kind, int(a["partnerId"]), int(a["points"]), int(a[rate])))  # type: ignore[arg-type]
-    return partner_lines(events)

@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from partners.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
+from loyalty.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
 
 STATEMENT_VERSION = 2
 FORMULA = (

@@ -1,0 +1,41 @@
+"""The chain's own record of what settlement counts: every ``Earned``, ``Redeemed`` and ``Reversed``
+log of a block range, decoded with web3's ABI machinery straight from ``eth_getLogs`` (no store,
+no indexer), with the rate each event carries. ``coalition/crosscheck.py`` feeds them to the
+settlement maths (loyalty/settlement.py) to recompute a period independently of the gateway."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from web3 import Web3
+
+from network.contracts import load_abi
+from network.deployments import AddressBook
+
+# event name, kind, the argument that holds the event's rate
+SETTLEMENT_EVENTS: tuple[tuple[str, Literal["earned", "redeemed", "reversed"], str], ...] = (
+    ("Earned", "earned", "issuePrice"),
+    ("Redeemed", "redeemed", "reimbursementRate"),
+    ("Reversed", "reversed", "issuePrice"),
+)
+
+
+class PointsLog(NamedTuple):
+    """One decoded log: ``rate`` is the issue price (earned, reversed) or the reimbursement rate
+    (redeemed) that the event carries, in settlement-token base units per point."""
+
+    kind: Literal["earned", "redeemed", "reversed"]
+    partner_id: int
+    points: int
+    rate: int
+
+
+def points_logs(w3: Web3, book: AddressBook, from_block: int, to_block: int) -> list[PointsLog]:
+    """Every settlement-relevant log of ``CoalitionPoints`` in ``from_block..to_block``, by kind."""
+    points = w3.eth.contract(address=book.address("CoalitionPoints"), abi=load_abi("CoalitionPoints"))
+    found: list[PointsLog] = []
+    for name, kind, rate in SETTLEMENT_EVENTS:
+        for log in getattr(points.events, name)().get_logs(from_block=from_block, to_block=to_block):
+            a = log["args"]
+            found.append(PointsLog(kind, int(a["partnerId"]), int(a["points"]), int(a[rate])))
+    return found
