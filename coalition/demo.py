@@ -90,7 +90,7 @@ class Operator:
             base_url=net.url, headers={"Authorization": f"Bearer {settings.operator_token}"}, timeout=60
         )
         self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
-        self.book: AddressBook = load_address_book(settings.chain_id)
+        self.book: AddressBook = load_address_book(settings.chain_id, settings.deployments_dir)
         self.contracts = CoalitionContracts(self.w3, self.book)
 
     def call(self, method: str, path: str, **kw: Any) -> Any:

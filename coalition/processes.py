@@ -161,11 +161,11 @@ class LocalNetwork:
         store aside, since it describes another chain."""
         w3 = Web3(HTTPProvider(self.settings.rpc_url, request_kwargs={"timeout": self.settings.rpc_timeout_s}))
         with contextlib.suppress(AddressBookError):
-            book = load_address_book(self.settings.chain_id)
+            book = load_address_book(self.settings.chain_id, self.settings.deployments_dir)
             if w3.eth.get_code(book.address("CoalitionPoints")):
                 return book
         book = deploy_coalition(w3, dev_account(0, self.settings), dev_account(1, self.settings))
-        write_address_book(book)
+        write_address_book(book, self.settings.deployments_dir)
         self._set_aside_stale_state()
         return book
 

@@ -8,12 +8,12 @@ or Celery: the API, the workers and the tools share it.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.settings import get_settings, redis_url
+from gateway.settings import WorkerSettings, get_worker_settings, redis_url
+from network.settings import PerSettings, get_chain_settings
 from network.store import open_store
 
 _stores: dict[str, sessionmaker[Session]] = {}
@@ -40,13 +40,15 @@ def forget_stores() -> None:
 
 def get_sessions() -> sessionmaker[Session]:
     """The session factory of the settings' store (``COALITION_DATABASE_URL``)."""
-    return store_sessions(get_settings().database_url)
+    return store_sessions(get_chain_settings().database_url)
 
 
-@lru_cache
-def redis_client() -> redis.Redis:
-    """The process's Redis (``gateway.settings.redis_url``): leases, markers, the operator key's lock."""
-    url = redis_url(get_settings())
+def _redis_client_of(settings: WorkerSettings) -> redis.Redis:
+    url = redis_url(settings)
     if url is None:
         raise ValueError("COALITION_REDIS_URL must be set outside local mode")
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+# the process's Redis (gateway.settings.redis_url): leases, markers, the operator key's lock
+redis_client: PerSettings[WorkerSettings, redis.Redis] = PerSettings(get_worker_settings, _redis_client_of)

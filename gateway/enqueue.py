@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.connections import redis_client
-from gateway.settings import get_settings
+from gateway.settings import get_worker_settings
 
 log = logging.getLogger(__name__)
 DRAIN_PARTNER = "gateway.tasks.earn.drain_partner"
@@ -42,7 +42,7 @@ def drain_partner(partner_id: int) -> bool:
     the drain clears when it starts, and that expires soon in case the message is lost with a killed
     worker: a second drain is harmless, it finds the key's lease taken and returns). False if one was
     queued already."""
-    settings = get_settings()
+    settings = get_worker_settings()
     ttl = max(5, int(settings.earn_dispatch_every_s * 5))  # a lost message delays the next by this
     if not redis_client().set(drain_pending_key(settings.chain_id, partner_id), "1", nx=True, ex=ttl):
         return False

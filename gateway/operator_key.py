@@ -21,9 +21,9 @@ from web3.types import TxReceipt
 
 from gateway.chain import Chain
 from gateway.connections import redis_client
-from gateway.settings import GatewaySettings, get_settings
 from network.direct import transact
 from network.locks import RedisKeyLock, SenderLockedError
+from network.settings import ChainSettings, get_chain_settings
 
 log = logging.getLogger(__name__)
 LEASE_MS = 60_000  # longer than a transaction takes to be mined locally; released right after
@@ -31,9 +31,7 @@ _IN_PROCESS = threading.Lock()  # when Redis is unreachable: at least this proce
 
 
 @contextlib.contextmanager
-def operator_key_held(
-    client: redis.Redis, address: str, settings: GatewaySettings, wait_s: float = 60
-) -> Iterator[None]:
+def operator_key_held(client: redis.Redis, address: str, settings: ChainSettings, wait_s: float = 60) -> Iterator[None]:
     """Holds the operator key's lease for the block; waits up to ``wait_s`` for it."""
     lease = RedisKeyLock(client, address, settings.chain_id, ttl_ms=LEASE_MS)
     deadline = time.monotonic() + wait_s
@@ -60,7 +58,7 @@ def operator_key_held(
 @contextlib.contextmanager
 def operator_key(chain: Chain) -> Iterator[LocalAccount]:
     """The operator key, held for the block (see the module's doc)."""
-    with operator_key_held(redis_client(), chain.operator.address, get_settings()):
+    with operator_key_held(redis_client(), chain.operator.address, get_chain_settings()):
         yield chain.operator
 
 

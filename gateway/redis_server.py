@@ -101,10 +101,10 @@ class RedisServer:
 def main() -> None:
     """``python -m gateway.redis_server``: the embedded Redis in the foreground, on
     ``COALITION_REDIS_PORT`` (6399), its append-only file in ``.state/redis``."""
-    from gateway.settings import get_settings
+    from gateway.settings import get_worker_settings
     from network.settings import STATE_DIR
 
-    settings = get_settings()
+    settings = get_worker_settings()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

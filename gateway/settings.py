@@ -1,12 +1,16 @@
-"""Gateway settings, from the environment (prefix ``COALITION_``), read in one place.
+"""The gateway's settings by concern, from the environment (prefix ``COALITION_``), each read in one
+place: the chain's (network/settings.py, :data:`network.settings.get_chain_settings`), the workers'
+(:class:`WorkerSettings`, :data:`get_worker_settings`) and the API's (:class:`GatewaySettings`,
+:data:`get_settings`), each extending the one before. Tests change them with
+:func:`network.settings.override_settings`, which every getter honours (the API's routes also honour
+``app.dependency_overrides[get_settings]``).
 
-Secrets have no default outside local mode: the operator token must be set, and a placeholder
-is refused.
+Secrets have no default outside local mode: the operator token and the secrets key must be set,
+and a placeholder is refused.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,18 +18,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, model_validator
 from starlette.requests import Request
 
-from network.settings import STATE_DIR, ChainSettings
+from network.settings import STATE_DIR, ChainSettings, SettingsGetter
 
 LOCAL_OPERATOR_TOKEN = "local-operator-token"  # local mode only: printed by `make demo`
 LOCAL_SECRETS_KEY = "local-secrets-key-not-for-production"  # local mode only
 
 
-class GatewaySettings(ChainSettings):
-    operator_token: str | None = None
-    max_purchase_amount: str = "1000000"  # per purchase, in the currency's units
-    rate_limit_per_second: int = Field(default=2_000, ge=1)  # per partner key, a token bucket
-    rate_limit_burst: int = Field(default=4_000, ge=1)
-    public_url: str = "http://127.0.0.1:8000"
+class WorkerSettings(ChainSettings):
+    """The workers' settings (Celery on Redis, the earn pipeline, webhooks, settlement, the keys
+    they sign with), on top of the chain's: :data:`get_worker_settings`."""
+
     # Celery on Redis: COALITION_REDIS_URL (ChainSettings.redis_url); none in local mode starts
     # an embedded redis-server (gateway/redis_server.py) on redis_port, its files in STATE_DIR.
     redis_port: int = 6399
@@ -33,7 +35,6 @@ class GatewaySettings(ChainSettings):
     task_time_limit_s: int = Field(default=600, ge=10)  # hard limit of every task, < visibility timeout
     earn_drain_budget_s: float = Field(default=20.0, gt=0)  # one drain task's time on a key before it yields
     earn_dispatch_every_s: float = Field(default=1.0, gt=0)
-    earn_start_on_accept: bool = True  # the gateway starts a partner's drain at once, not at the next tick
     key_lease_ms: int = Field(default=5_000, ge=500)  # a dead drain's hold on its key expires after this
     index_every_s: float = Field(default=1.0, gt=0)
     settlement_period: Literal["hourly", "daily"] | int = "daily"  # or a number of seconds
@@ -48,11 +49,49 @@ class GatewaySettings(ChainSettings):
     webhook_allow_loopback: bool = False
     # relays customers' signed redemptions; local mode falls back to anvil dev account #2
     relayer_key: str = "relayer"
-    # redemptions: how long a consent the gateway prepares stays valid, when a stuck one is re-enqueued
-    redemption_consent_ttl_s: int = Field(default=900, ge=30, le=7 * 86_400)
+    # redemptions: when a stuck one is enqueued again (beat's sweep)
     redemption_stuck_after_s: float = Field(default=30.0, gt=0)
     # encrypts custodial wallets' keys and webhook secrets at rest (local mode: a fixed dev key)
     secrets_key: str | None = None
+    # how often beat deletes expired challenges and sessions
+    purge_every_s: float = Field(default=3_600.0, gt=0)
+    # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
+    # falls below this share of min(funds, issuance limit); 0 turns the warning off
+    headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _secrets_key(self) -> WorkerSettings:
+        if self.secrets_key is None:
+            if self.mode != "local":
+                raise ValueError("COALITION_SECRETS_KEY must be set outside local mode")
+            self.secrets_key = LOCAL_SECRETS_KEY
+        elif self.mode != "local" and (self.secrets_key == LOCAL_SECRETS_KEY or len(self.secrets_key) < 32):
+            raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
+        if self.webhook_allow_loopback and self.mode != "local":
+            raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
+        return self
+
+    @property
+    def settlement_period_s(self) -> int:
+        if self.settlement_period == "hourly":
+            return 3_600
+        if self.settlement_period == "daily":
+            return 86_400
+        return int(self.settlement_period)
+
+
+class GatewaySettings(WorkerSettings):
+    """The API process's settings (partners' and customers' routes, the dashboard, sign-in), on top
+    of the workers' (the API enqueues their tasks and shares their Redis): :data:`get_settings`."""
+
+    operator_token: str | None = None
+    max_purchase_amount: str = "1000000"  # per purchase, in the currency's units
+    rate_limit_per_second: int = Field(default=2_000, ge=1)  # per partner key, a token bucket
+    rate_limit_burst: int = Field(default=4_000, ge=1)
+    public_url: str = "http://127.0.0.1:8000"
+    earn_start_on_accept: bool = True  # the gateway starts a partner's drain at once, not at the next tick
+    # redemptions: how long a consent the gateway prepares stays valid
+    redemption_consent_ttl_s: int = Field(default=900, ge=30, le=7 * 86_400)
     # customers' wallet sign-in (EIP-4361): how long a challenge may be signed, how long a session lasts
     wallet_challenge_ttl_s: int = Field(default=600, ge=30, le=86_400)
     customer_session_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
@@ -74,17 +113,12 @@ class GatewaySettings(ChainSettings):
     # token bucket per client address, far below the partner keys' limit
     auth_rate_limit_per_second: float = Field(default=1.0, gt=0, le=1_000)
     auth_rate_limit_burst: int = Field(default=30, ge=1, le=100_000)
-    # how often beat deletes expired challenges and sessions
-    purge_every_s: float = Field(default=3_600.0, gt=0)
     # the `coalition` command's pid files and process logs (coalition/processes.py)
     state_dir: Path = STATE_DIR
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
     # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
     display_timezone: str = Field(default="UTC", min_length=1, max_length=64)
-    # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
-    # falls below this share of min(funds, issuance limit); 0 turns the warning off
-    headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
     # FastAPI's native OpenTelemetry per request (spans, metrics, logs) when a provider is
     # configured; off by default: it checks for providers on every request (~5 % of a purchase)
     request_telemetry: bool = False
@@ -100,14 +134,6 @@ class GatewaySettings(ChainSettings):
             self.operator_token = LOCAL_OPERATOR_TOKEN
         elif self.mode != "local" and (self.operator_token == LOCAL_OPERATOR_TOKEN or len(self.operator_token) < 24):
             raise ValueError("COALITION_OPERATOR_TOKEN is a placeholder or shorter than 24 characters")
-        if self.secrets_key is None:
-            if self.mode != "local":
-                raise ValueError("COALITION_SECRETS_KEY must be set outside local mode")
-            self.secrets_key = LOCAL_SECRETS_KEY
-        elif self.mode != "local" and (self.secrets_key == LOCAL_SECRETS_KEY or len(self.secrets_key) < 32):
-            raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
-        if self.webhook_allow_loopback and self.mode != "local":
-            raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         return self
 
     @model_validator(mode="after")
@@ -135,16 +161,8 @@ class GatewaySettings(ChainSettings):
         self.public_url = self.public_url.rstrip("/")
         return self
 
-    @property
-    def settlement_period_s(self) -> int:
-        if self.settlement_period == "hourly":
-            return 3_600
-        if self.settlement_period == "daily":
-            return 86_400
-        return int(self.settlement_period)
 
-
-def redis_url(settings: GatewaySettings) -> str | None:
+def redis_url(settings: WorkerSettings) -> str | None:
     """The one rule for the Redis every process shares (Celery's broker, leases, rate limits):
     ``COALITION_REDIS_URL``; else, in local mode, the embedded server's on ``redis_port``
     (gateway/redis_server.py, ``coalition up``); else None (nothing to connect to)."""
@@ -155,9 +173,8 @@ def redis_url(settings: GatewaySettings) -> str | None:
     return None
 
 
-@lru_cache
-def get_settings() -> GatewaySettings:
-    return GatewaySettings()
+get_worker_settings: SettingsGetter[WorkerSettings] = SettingsGetter(WorkerSettings)
+get_settings: SettingsGetter[GatewaySettings] = SettingsGetter(GatewaySettings)
 
 
 def settings_of(request: Request) -> GatewaySettings:

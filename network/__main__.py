@@ -23,7 +23,7 @@ from network.keys import signer
 from network.locks import FileKeyLock, KeyLock, RedisKeyLock
 from network.node import AnvilNode, connect
 from network.sender import EarnSender
-from network.settings import ChainSettings, get_settings
+from network.settings import ChainSettings, get_chain_settings
 from network.store import migrate, open_store
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("indexer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = get_settings()
+    settings = get_chain_settings()
     stop = _stop_event()
 
     if args.command == "migrate":
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     w3 = connect(settings.rpc_url, settings.chain_id, timeout_s=settings.rpc_timeout_s)  # refuses another chain
-    contracts = CoalitionContracts(w3, load_address_book(settings.chain_id))
+    contracts = CoalitionContracts(w3, load_address_book(settings.chain_id, settings.deployments_dir))
     sessions = open_store(settings.database_url)
     if args.command == "sender":
         account = signer(args.key, settings, dev_index=args.dev_index)

@@ -7,7 +7,6 @@ the gateway, the workers and the tools read it with :func:`load_address_book`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,11 +39,12 @@ class AddressBook:
             ) from None
 
 
-def address_book_path(chain_id: int, directory: Path | None = None) -> Path:
-    return (directory or Path(os.environ.get("COALITION_DEPLOYMENTS_DIR", DEFAULT_DIRECTORY))) / f"{chain_id}.json"
+def address_book_path(chain_id: int, directory: Path) -> Path:
+    """``directory``: the settings' ``deployments_dir`` (``COALITION_DEPLOYMENTS_DIR``)."""
+    return directory / f"{chain_id}.json"
 
 
-def write_address_book(book: AddressBook, directory: Path | None = None) -> Path:
+def write_address_book(book: AddressBook, directory: Path) -> Path:
     path = address_book_path(book.chain_id, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -53,7 +53,7 @@ def write_address_book(book: AddressBook, directory: Path | None = None) -> Path
     return path
 
 
-def load_address_book(chain_id: int, directory: Path | None = None) -> AddressBook:
+def load_address_book(chain_id: int, directory: Path) -> AddressBook:
     path = address_book_path(chain_id, directory)
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.exists() else []

@@ -1,4 +1,6 @@
-"""Settings of the chain layer, read from the environment (prefix ``COALITION_``) in one place.
+"""Settings of the chain layer, read from the environment (prefix ``COALITION_``) in one place:
+:data:`get_chain_settings`. The gateway's settings (gateway/settings.py) extend these by concern
+(the workers', then the API's); every concern's getter honours :func:`override_settings`.
 
 Local mode (the default) runs its own anvil and may use anvil's public development accounts;
 any other mode connects to the JSON-RPC chain named by ``COALITION_RPC_URL`` and
@@ -7,14 +9,16 @@ any other mode connects to the JSON-RPC chain named by ``COALITION_RPC_URL`` and
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from network.deployments import PROJECT_ROOT
+from network.deployments import DEFAULT_DIRECTORY, PROJECT_ROOT
 
 STATE_DIR = PROJECT_ROOT / ".state"
 
@@ -31,6 +35,8 @@ class ChainSettings(BaseSettings):
     anvil_state_interval_s: int = Field(default=1, ge=0)
     anvil_block_time_s: float | None = None  # None: automine, one block per transaction
     anvil_gas_limit: int = 60_000_000
+    # the address book: deployments/<chain_id>.json (scripts/deploy.py writes it)
+    deployments_dir: Path = DEFAULT_DIRECTORY
     # store
     database_url: str = f"sqlite:///{STATE_DIR / 'coalition.db'}"
     # transaction sender
@@ -74,6 +80,69 @@ class ChainSettings(BaseSettings):
         return self
 
 
-@lru_cache
-def get_settings() -> ChainSettings:
-    return ChainSettings()
+S = TypeVar("S", bound=ChainSettings)
+T = TypeVar("T")
+_overrides: list[ChainSettings] = []
+_getters: list[SettingsGetter[ChainSettings]] = []
+_lock = threading.Lock()
+
+
+class SettingsGetter(Generic[S]):
+    """The settings of one concern (``kind``), read from the environment once per process; while
+    :func:`override_settings` is in force with settings of that kind (or a subclass), those.
+    ``cache_clear()`` makes every concern read the environment again (tests, a forked process)."""
+
+    def __init__(self, kind: type[S]) -> None:
+        self.kind = kind
+        self._read: S | None = None
+        _getters.append(self)  # type: ignore[arg-type]
+
+    def __call__(self) -> S:
+        for settings in reversed(_overrides):
+            if isinstance(settings, self.kind):
+                return settings
+        read = self._read
+        if read is None:
+            with _lock:
+                read = self._read
+                if read is None:
+                    read = self._read = self.kind()
+        return read
+
+    def cache_clear(self) -> None:
+        for getter in _getters:
+            getter._read = None
+
+
+class PerSettings(Generic[S, T]):
+    """A value made from the settings of ``getter`` (the chain handle, a Redis client), once per
+    settings object: an override in force gets its own. ``cache_clear()`` forgets it (a fork)."""
+
+    def __init__(self, getter: Callable[[], S], make: Callable[[S], T]) -> None:
+        self.getter, self.make = getter, make
+        self._made: tuple[S, T] | None = None
+
+    def __call__(self) -> T:
+        settings = self.getter()
+        made = self._made
+        if made is None or made[0] is not settings:
+            made = self._made = (settings, self.make(settings))
+        return made[1]
+
+    def cache_clear(self) -> None:
+        self._made = None
+
+
+@contextmanager
+def override_settings(settings: ChainSettings) -> Iterator[ChainSettings]:
+    """In this process, for the block: every getter whose kind ``settings`` is (a GatewaySettings
+    is the workers' and the chain's too) returns ``settings``, and what is made from them
+    (:class:`PerSettings`) is made again from them. The tests' one way to change settings."""
+    _overrides.append(settings)
+    try:
+        yield settings
+    finally:
+        _overrides.remove(settings)
+
+
+get_chain_settings: SettingsGetter[ChainSettings] = SettingsGetter(ChainSettings)

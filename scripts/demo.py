@@ -17,6 +17,7 @@ from eth_utils import keccak
 
 from network.deployments import write_address_book
 from network.purchases import encode_purchase
+from network.settings import get_chain_settings
 from network.signatures import RedeemConsent, sign_redeem
 from scripts.deploy import deploy
 from scripts.onboarding import USD, fund_operator, onboard_partner, quiet
@@ -33,7 +34,7 @@ def main() -> None:
     print(f"Network: {network.show_active()} (chain id {chain.id}, {network.web3.provider.endpoint_uri})")
     with quiet():
         c, book = deploy(accounts[0], accounts[1])
-    path = write_address_book(book)
+    path = write_address_book(book, get_chain_settings().deployments_dir)
     with quiet():
         grocery_key, fuel_key = accounts[2], accounts[4]
         grocery = onboard_partner(c, grocery_key, accounts[3], deposit=1_000 * USD, **GROCERY)

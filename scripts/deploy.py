@@ -22,6 +22,7 @@ from brownie import (
 )
 
 from network.deployments import AddressBook, write_address_book
+from network.settings import get_chain_settings
 from scripts.onboarding import Coalition
 
 LOCAL_NETWORKS = {"development", "anvil"}
@@ -70,7 +71,7 @@ def main() -> AddressBook:
             raise SystemExit("aborted")
         operator = accounts.at(operator_address, force=True)
     _, book = deploy(admin, operator)
-    path = write_address_book(book)
+    path = write_address_book(book, get_chain_settings().deployments_dir)
     for contract, address in book.contracts.items():
         print(f"  {contract:<16} {address}")
     print(f"Address book written to {path}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from gateway.settings import GatewaySettings, get_settings, redis_url
+from gateway.settings import WorkerSettings, get_worker_settings, redis_url
 
 TASK_MODULES = [
     "gateway.tasks.earn",
@@ -36,13 +36,13 @@ EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
 
 
-def max_countdown_s(settings: GatewaySettings) -> int:
+def max_countdown_s(settings: WorkerSettings) -> int:
     """The longest a task may be scheduled ahead (retries, backoff): well inside the
     visibility timeout, or Redis would deliver the waiting message a second time."""
     return settings.task_visibility_timeout_s // 2
 
 
-def make_celery(settings: GatewaySettings) -> Celery:
+def make_celery(settings: WorkerSettings) -> Celery:
     url = redis_url(settings)
     if url is None:
         raise ValueError("COALITION_REDIS_URL must be set outside local mode")
@@ -73,7 +73,7 @@ def make_celery(settings: GatewaySettings) -> Celery:
     return app
 
 
-def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
+def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
     """What beat starts: each task below is cheap when there is nothing to do, and safe to
     run twice (a run that finds the work taken or done does nothing)."""
     expires = {"expires": 60}  # a beat tick that waited a minute in the queue is stale: the next one comes
@@ -109,4 +109,4 @@ def beat_schedule(settings: GatewaySettings) -> dict[str, dict[str, object]]:
     }
 
 
-celery_app = make_celery(get_settings())
+celery_app = make_celery(get_worker_settings())

@@ -22,16 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.chain import Chain, check_chain_id, get_chain
 from gateway.connections import forget_stores, get_sessions, redis_client
 from gateway.services.onboarding import keystore_password, minter_key_name
-from gateway.settings import GatewaySettings, get_settings
+from gateway.settings import WorkerSettings, get_worker_settings
 from network.errors import ChainMismatchError, SigningKeyError
 from network.keys import load_keystore, signer
+from network.settings import PerSettings, get_chain_settings
 
 log = logging.getLogger(__name__)
 MINTER_KEYSTORE = re.compile(r"partner-(\d+)\.json")  # minter_key_name(partner_id) + ".json"
 
 
-def settings() -> GatewaySettings:
-    return get_settings()
+def settings() -> WorkerSettings:
+    return get_worker_settings()
 
 
 def sessions() -> sessionmaker[Session]:
@@ -45,20 +46,22 @@ def chain() -> Chain:
 @lru_cache
 def minter_account(partner_id: int) -> LocalAccount:
     """The partner's minter key, from the keystore onboarding wrote (decrypting is slow: once)."""
-    s = get_settings()
+    s = get_worker_settings()
     return load_keystore(s.keystore_dir / f"{minter_key_name(partner_id)}.json", keystore_password(s))
 
 
-@lru_cache
-def relayer_account() -> LocalAccount:
-    """The key that relays customers' signed redemptions (local mode: anvil dev account #2)."""
-    return signer(get_settings().relayer_key, get_settings(), dev_index=2)
+def _relayer_of(settings: WorkerSettings) -> LocalAccount:
+    return signer(settings.relayer_key, settings, dev_index=2)
+
+
+# the key that relays customers' signed redemptions (local mode: anvil dev account #2)
+relayer_account: PerSettings[WorkerSettings, LocalAccount] = PerSettings(get_worker_settings, _relayer_of)
 
 
 def preload_minter_keys() -> int:
     """Decrypts every partner minter keystore on disk into ``minter_account``'s cache; returns
     how many. A keystore that cannot be read is left for the drain that needs it to report."""
-    keystore_dir = get_settings().keystore_dir
+    keystore_dir = get_worker_settings().keystore_dir
     loaded = 0
     started = time.perf_counter()
     for path in sorted(keystore_dir.glob("partner-*.json")) if keystore_dir.is_dir() else []:
@@ -78,16 +81,16 @@ def preload_minter_keys() -> int:
 @worker_init.connect
 def _before_the_pool(**_: object) -> None:
     try:
-        check_chain_id(get_settings())
+        check_chain_id(get_chain_settings())
     except ChainMismatchError:
         log.critical("this worker's node serves another chain: every task that uses the chain will fail", exc_info=True)
     preload_minter_keys()
-    get_settings.cache_clear()  # read again in each pool process
+    get_worker_settings.cache_clear()  # every concern read again in each pool process
 
 
 @worker_process_init.connect
 def _fresh_process(**_: object) -> None:
-    for cached in (get_settings, get_chain, redis_client, relayer_account):
+    for cached in (get_worker_settings, get_chain, redis_client, relayer_account):
         cached.cache_clear()
     forget_stores()
     gc.freeze()  # what the pool process inherited lives as long as it: out of the collector's walks

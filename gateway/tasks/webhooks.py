@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from gateway import enqueue
 from gateway.services import webhooks as service
-from gateway.settings import GatewaySettings
+from gateway.settings import WorkerSettings
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
 from gateway.webhook_http import DeliveryError, make_client, send
@@ -65,7 +65,7 @@ PURCHASE_FINAL = {
 REFUND_FINAL = {ReversalStatus.CONFIRMED: "confirmed", ReversalStatus.FAILED: "failed"}
 
 
-def backoff_s(attempts: int, settings: GatewaySettings, rng: random.Random | None = None) -> float:
+def backoff_s(attempts: int, settings: WorkerSettings, rng: random.Random | None = None) -> float:
     """Wait before attempt ``attempts + 1``: base × 2^(attempts−1), capped, then "equal jitter"
     (a uniform draw in its upper half) so that retries of many deliveries do not come in step."""
     cap = min(settings.webhook_backoff_cap_s, float(max_countdown_s(settings)))
@@ -88,7 +88,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _claim(session: Session, delivery: WebhookDelivery, settings: GatewaySettings) -> bool:
+def _claim(session: Session, delivery: WebhookDelivery, settings: WorkerSettings) -> bool:
     now = _now()
     lease = now + timedelta(seconds=settings.webhook_timeout_s + 30)
     claimed = session.execute(
