@@ -260,4 +260,5 @@ def test_e2e_a_storm_of_identical_posts_is_answered_the_first_answer_while_the_p
 def test_e2e_nothing_crashed(stack, partner):
     stack.assert_running()
     text = stack.log("gateway", 100_000)
+    assert "Application startup complete" in text, text[-5000:]  # the gateway's own log, not an empty one
     assert "Traceback" not in text, text[-5000:]
