@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from the other unit tests are parameters here
 """``POST /v1/webhooks/{id}/test`` (issue 14): a ``webhook.test`` event to that endpoint only,
 signed and delivered like any other, under the same address policy. In process (TestClient, a
 SQLite store), the delivery task called directly, a real local HTTP server as the endpoint."""
@@ -14,18 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.tasks import webhooks as tasks
 from network.store import WebhookDelivery, WebhookEndpoint
 from partners.webhooks import verify
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    sessions,
-)
-from tests.gateway.test_webhooks_unit import FakeQueue, queue, receiver, register, settings  # noqa: F401
+from tests.fakes import FakeQueue
+from tests.gateway.partners import PartnerKey
 from tests.gateway.webhook_receiver import Receiver
+from tests.gateway.webhooks import register
+from tests.problems import assert_problem
 
 
 def test_a_test_event_goes_to_that_endpoint_only_signed_like_any_other(
