@@ -6,18 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.settings import GatewaySettings
 from gateway.tasks import webhooks as tasks
 from network.store import WebhookDelivery, WebhookEndpoint
 from partners.webhooks import verify
 from tests.fakes import FakeQueue
 from tests.gateway.partners import PartnerKey
 from tests.gateway.webhook_receiver import Receiver
-from tests.gateway.webhooks import register
+from tests.gateway.webhooks import register, with_webhook_schedule
 from tests.problems import assert_problem
+
+
+@pytest.fixture
+def settings(settings: GatewaySettings, sessions: sessionmaker[Session]) -> GatewaySettings:
+    return with_webhook_schedule(settings)  # as tests/gateway/test_webhooks_unit.py, on a migrated store
 
 
 def test_a_test_event_goes_to_that_endpoint_only_signed_like_any_other(

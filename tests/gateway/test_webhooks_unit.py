@@ -41,7 +41,7 @@ from tests.fakes import FakeQueue
 from tests.gateway.partners import PartnerKey
 from tests.gateway.purchases import purchase_body
 from tests.gateway.webhook_receiver import Receiver
-from tests.gateway.webhooks import register
+from tests.gateway.webhooks import register, with_webhook_schedule
 from tests.problems import assert_problem
 
 SECRET = "whsec_unit"
@@ -50,16 +50,7 @@ BODY = b'{"id":"evt_1","type":"purchase.confirmed"}'
 
 @pytest.fixture
 def settings(settings: GatewaySettings, sessions: sessionmaker[Session]) -> GatewaySettings:
-    """The shared settings (tests/conftest.py), on a migrated store, with a short webhook schedule."""
-    return settings.model_copy(
-        update={
-            "webhook_max_attempts": 3,
-            "webhook_backoff_base_s": 10.0,
-            "webhook_backoff_cap_s": 60.0,
-            "webhook_timeout_s": 5.0,
-            "webhook_allow_loopback": True,  # the receiver is on 127.0.0.1 (test_webhook_targets_unit.py: off)
-        }
-    )
+    return with_webhook_schedule(settings)  # on a migrated store (sessions)
 
 
 def make_due(sessions: sessionmaker[Session], delivery_id: int) -> None:
