@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.services import customer_records
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings
 from network.signatures import RedeemConsent, recover_redeem_signer
-from network.store import CustomerLink, Redemption, utcnow
+from network.store import Redemption, utcnow
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
 from tests.gateway.redemptions import add_reward, customer_key, redemptions_of, run_concurrently, signed_body, stock_of
@@ -78,7 +79,7 @@ def test_another_partner_cannot_spend_a_custodial_wallet_and_cannot_tell_it_is_c
     # a ref of another partner linked to the custodial wallet (no route makes one; a store edit
     # could): still not the custodian, the same answer
     with sessions() as session:
-        session.add(CustomerLink(partner_id=other.id, ref="carol-too", wallet=wallet))
+        customer_records.link(session, partner_id=other.id, ref="carol-too", wallet=wallet)
         session.commit()
     linked = post(client, other, no_consent("steal-3", ref="carol-too"))
     assert (linked.status_code, linked.json()) == (unknown.status_code, unknown.json())

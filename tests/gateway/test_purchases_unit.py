@@ -26,8 +26,9 @@ from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.errors import PROBLEM_JSON, PROBLEMS
+from gateway.services import customer_records
 from network.purchases import MAX_POINTS
-from network.store import CustomerLink, Partner, Purchase, PurchaseStatus
+from network.store import Partner, Purchase, PurchaseStatus
 from tests.gateway.partners import OPERATOR, OPERATOR_TOKEN, PARTNER_BODY, PUBLIC_URL, TREASURY, PartnerKey, address
 from tests.gateway.purchases import (
     OTHER_WALLET,
@@ -480,7 +481,7 @@ def test_unit_unlinked_customer_ref_is_refused(client, partner, sessions):
 def test_unit_linked_customer_ref_resolves_to_its_wallet(client, make_partner, sessions):
     a, b = make_partner(), make_partner()
     with sessions() as session:
-        session.add(CustomerLink(partner_id=a.id, ref="card-42", wallet=OTHER_WALLET))
+        customer_records.link(session, partner_id=a.id, ref="card-42", wallet=OTHER_WALLET)
         session.commit()
     r = client.post("/v1/purchases", headers=a.headers, json=purchase_body(customer={"ref": "card-42"}))
     assert r.status_code == 202, r.text

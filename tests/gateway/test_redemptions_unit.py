@@ -19,11 +19,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services import custody
+from gateway.services import custody, customer_records
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings
 from network.signatures import RedeemConsent, recover_redeem_signer
-from network.store import CustomerLink
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
 from tests.gateway.redemptions import (
@@ -244,7 +243,7 @@ def test_customer_ref_and_custodial_wallet_consent_through_the_gateway(
     add_reward(client, partner, "COFFEE", points=10, stock=None)
     with sessions() as session:
         wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
-        session.add(CustomerLink(partner_id=partner.id, ref="cust-9", wallet=wallet))
+        customer_records.link(session, partner_id=partner.id, ref="cust-9", wallet=wallet)
         session.commit()
     points.balances[wallet] = 10
     body = {"redemption_id": "r-c", "sku": "COFFEE", "customer": {"ref": "cust-9"}}
