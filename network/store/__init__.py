@@ -3,7 +3,9 @@
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, customers, purchases, redemptions, webhooks, settlement,
-sessions), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
+sessions), ``events`` (domain events and their consumers' cursors), ``group_commit`` (many
+callers' writes in one transaction), ``engine`` (engines, migrations, session factories);
+``migrations/`` is Alembic's.
 """
 
 from network.store.base import (
@@ -31,6 +33,10 @@ from network.store.engine import (
     make_engine,
     migrate,
     open_store,
+)
+from network.store.events import (
+    DomainEvent,
+    EventCursor,
 )
 from network.store.tables import (
     CustodialWallet,
@@ -60,6 +66,8 @@ __all__ = [
     "CustodialWallet",
     "CustomerLink",
     "CustomerSession",
+    "DomainEvent",
+    "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",
