@@ -13,6 +13,7 @@ from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from network.headroom import FUNDS_EXHAUSTED
+from network.outcomes import purchases_settled
 from network.purchases import encode_purchase
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus, utcnow
 
@@ -167,18 +168,25 @@ def requeue_held(session: Session, ids: Sequence[int]) -> None:
 
 
 def fail_held_since(session: Session, partner_id: int, cutoff: datetime) -> int:
-    """Fails the partner's purchases held since before ``cutoff`` (not committed); returns how many."""
+    """Fails the partner's purchases held since before ``cutoff``, with their events (not
+    committed); returns how many."""
     c = OUTBOX.c
-    result = session.execute(
-        update(OUTBOX)
-        .where(c.status == PurchaseStatus.HELD, c.partner_id == partner_id, c.held_at < cutoff)
-        .values(
-            status=PurchaseStatus.FAILED,
-            error=f"{FUNDS_EXHAUSTED}: held since {cutoff.isoformat()} or before for lack of the partner's "
-            "issuance headroom; not minted",
+    failed = (
+        session.execute(
+            update(OUTBOX)
+            .where(c.status == PurchaseStatus.HELD, c.partner_id == partner_id, c.held_at < cutoff)
+            .values(
+                status=PurchaseStatus.FAILED,
+                error=f"{FUNDS_EXHAUSTED}: held since {cutoff.isoformat()} or before for lack of the partner's "
+                "issuance headroom; not minted",
+            )
+            .returning(c.id)
         )
+        .scalars()
+        .all()
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    purchases_settled(session, outbox_ids=failed)
+    return len(failed)
 
 
 def item_result(session: Session, item: OutboxPurchase) -> ItemResult:

@@ -58,6 +58,7 @@ from gateway.schemas_customers import (
 from gateway.services import custody, history, sign_in_links, wallet_auth
 from gateway.timeutil import as_utc
 from network.store import CustodialWallet, CustomerLink, Partner, utcnow
+from network.store.events import record
 
 router = APIRouter(tags=["customers"])
 
@@ -183,12 +184,15 @@ def link_wallet(
         partner_id=partner.id,
         ref=ref,
     )
+    previous = None if link is None else link.wallet
     if link is None:
         link = CustomerLink(partner_id=partner.id, ref=ref, wallet=challenge.address)
         session.add(link)
     else:
         link.wallet = challenge.address
     session.flush()
+    linked = {"ref": ref, "wallet": link.wallet, "previous_wallet": previous, "custodial": False}
+    record(session, "customer.linked", payload=linked, partner_id=partner.id, customer_wallet=link.wallet)
     answer = _customer_public(session, link)
     session.commit()
     return answer
@@ -213,6 +217,8 @@ def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, s
     link = CustomerLink(partner_id=partner.id, ref=ref, wallet=wallet)
     session.add(link)
     session.flush()
+    enrolled = {"ref": ref, "wallet": wallet, "custodial": True}
+    record(session, "customer.enrolled", payload=enrolled, partner_id=partner.id, customer_wallet=wallet)
     answer = _customer_public(session, link)
     session.commit()
     return answer

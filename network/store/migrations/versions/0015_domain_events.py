@@ -1,7 +1,8 @@
 """domain events and their consumers' cursors
 
 Two new tables: ``domain_events`` (written in the transaction of each change, network/store/events.py)
-and ``event_cursors`` (one row per consumer). Purchase and refund webhooks used to be found by a
+and ``event_cursors`` (one row per consumer), and an index of webhook deliveries by event id (the
+webhook consumer checks it before recording an event's deliveries). Purchase and refund webhooks used to be found by a
 sweep of rows whose final status no webhook had told yet (``notified_status`` unset); from now on
 the change itself writes the event. The purchases and refunds that reached a final status before
 this migration and that the sweep had not told yet get their events here, so none is lost.
@@ -50,10 +51,14 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("consumer"),
     )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_webhook_deliveries_event_id", ["event_id"], unique=False)
     _events_of_untold_outcomes()
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_event_id")
     op.drop_table("event_cursors")
     op.drop_table("domain_events")
 
