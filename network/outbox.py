@@ -13,7 +13,7 @@ from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from network.headroom import FUNDS_EXHAUSTED
-from network.outcomes import purchases_settled
+from network.outcomes import purchases_moved, purchases_settled
 from network.purchases import encode_purchase
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus, utcnow
 
@@ -149,22 +149,30 @@ def held_items(session: Session, partner_id: int, *, limit: int) -> Sequence[Row
 
 
 def hold_items(session: Session, ids: Sequence[int], reason: str) -> None:
-    """Takes queued purchases out of the queue until the partner's headroom returns (not committed)."""
+    """Takes queued purchases out of the queue until the partner's headroom returns, with their
+    ``purchase.held`` events (not committed)."""
     c = OUTBOX.c
-    session.execute(
+    held = session.execute(
         update(OUTBOX)
         .where(c.id.in_(ids), c.status == PurchaseStatus.QUEUED)
         .values(status=PurchaseStatus.HELD, error=reason, held_at=func.coalesce(c.held_at, utcnow()))
+        .returning(c.id)
     )
+    purchases_moved(session, "purchase.held", held.scalars().all())
 
 
 def requeue_held(session: Session, ids: Sequence[int]) -> None:
-    """Puts held purchases back in the queue (not committed); they keep their first ``held_at``."""
+    """Puts held purchases back in the queue, with their ``purchase.released`` events (not
+    committed); they keep their first ``held_at``."""
     if ids:
         c = OUTBOX.c
-        session.execute(
-            update(OUTBOX).where(c.id.in_(ids), c.status == PurchaseStatus.HELD).values(status=PurchaseStatus.QUEUED)
+        released = session.execute(
+            update(OUTBOX)
+            .where(c.id.in_(ids), c.status == PurchaseStatus.HELD)
+            .values(status=PurchaseStatus.QUEUED)
+            .returning(c.id)
         )
+        purchases_moved(session, "purchase.released", released.scalars().all())
 
 
 def fail_held_since(session: Session, partner_id: int, cutoff: datetime) -> int:

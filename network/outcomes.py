@@ -6,7 +6,9 @@ in the same transaction: each purchase gets one ``purchase.confirmed`` or ``purc
 event, each refund one ``refund.confirmed`` or ``refund.failed``. Once: a conditional update of
 the row's ``notified_status`` decides, so a purchase minted again after a reorg is not
 announced twice. Outbox items with no purchase (written straight to the outbox, not through
-the gateway) have no event.
+the gateway) have no event. Purchases held for lack of their partner's issuance headroom, and
+put back in the queue when it returns, get ``purchase.held`` and ``purchase.released``
+(:func:`purchases_moved`, each time).
 """
 
 from __future__ import annotations
@@ -86,6 +88,41 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
                 at=now,
             )
         )
+    record_many(session, events)
+    return len(events)
+
+
+def purchases_moved(session: Session, event_type: str, outbox_ids: Collection[int]) -> int:
+    """``purchase.held`` or ``purchase.released`` events for the purchases of the outbox items
+    ``outbox_ids`` (those the caller's UPDATE just held for lack of the partner's issuance
+    headroom, or put back in the queue). Returns how many."""
+    o, p = OutboxPurchase, Purchase
+    ids = list(outbox_ids)
+    rows: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        rows += session.execute(
+            select(o.status, o.error, p.partner_id, p.purchase_id, p.customer_wallet, p.points, p.seq)
+            .join(p, p.outbox_id == o.id)
+            .where(o.id.in_(ids[start : start + CHUNK]))
+        ).all()
+    now = datetime.now(UTC)
+    events = [
+        event_row(
+            event_type,
+            payload={
+                "purchase_id": r.purchase_id,
+                "status": "held" if r.status == PurchaseStatus.HELD else "accepted",
+                "customer_wallet": r.customer_wallet,
+                "points": r.points,
+                "seq": r.seq,
+                "reason": r.error if r.status == PurchaseStatus.HELD else None,
+            },
+            partner_id=r.partner_id,
+            customer_wallet=r.customer_wallet,
+            at=now,
+        )
+        for r in rows
+    ]
     record_many(session, events)
     return len(events)
 

@@ -198,52 +198,59 @@ def test_advance_gives_up_old_gaps():
     assert (new_last, live, expired) == (9, [[4, 4, 95.0]], [[1, 2, 0.0]])
 
 
+def add_purchase(session: Session) -> int:
+    """A partner and one accepted purchase, as the gateway stores them; returns its outbox id."""
+    from network.store import Partner, Purchase
+
+    session.add(
+        Partner(
+            id=1,
+            name="p",
+            minter=ALICE,
+            treasury=ALICE,
+            api_key_prefix="k",
+            api_key_hash="h",
+            currency="EUR",
+            points_per_unit=1,
+            issue_price=1,
+            reimbursement_rate=1,
+            issuance_limit=1,
+        )
+    )
+    item = enqueue(session, partner_id=1, seq=1, customer=ALICE, points=10)
+    session.add(
+        Purchase(
+            partner_id=1,
+            purchase_id="p-1",
+            request_hash="x",
+            seq=1,
+            customer_wallet=ALICE,
+            amount=10,
+            currency="EUR",
+            points=10,
+            rule={},
+            purchased_at=item.created_at,
+            outbox_id=item.id,
+        )
+    )
+    session.commit()
+    return item.id
+
+
 def test_outcome_events_are_written_once_per_purchase(sessions):
     """The sender's change points call network/outcomes.py; a purchase minted again after a
     reorg (sent, then minted once more) is not announced twice."""
     from network.outcomes import purchases_settled
-    from network.store import Partner, Purchase
 
     with sessions() as s:
-        s.add(
-            Partner(
-                id=1,
-                name="p",
-                minter=ALICE,
-                treasury=ALICE,
-                api_key_prefix="k",
-                api_key_hash="h",
-                currency="EUR",
-                points_per_unit=1,
-                issue_price=1,
-                reimbursement_rate=1,
-                issuance_limit=1,
-            )
-        )
-        item = enqueue(s, partner_id=1, seq=1, customer=ALICE, points=10)
-        s.add(
-            Purchase(
-                partner_id=1,
-                purchase_id="p-1",
-                request_hash="x",
-                seq=1,
-                customer_wallet=ALICE,
-                amount=10,
-                currency="EUR",
-                points=10,
-                rule={},
-                purchased_at=item.created_at,
-                outbox_id=item.id,
-            )
-        )
-        s.commit()
-        assert purchases_settled(s, outbox_ids=[item.id]) == 0  # still queued: nothing final
+        item_id = add_purchase(s)
+        assert purchases_settled(s, outbox_ids=[item_id]) == 0  # still queued: nothing final
         s.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=7))
-        assert purchases_settled(s, outbox_ids=[item.id]) == 1
+        assert purchases_settled(s, outbox_ids=[item_id]) == 1
         s.commit()
         s.execute(update(OutboxPurchase).values(status=PurchaseStatus.SENT))  # a reorg reopened it
         s.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED))
-        assert purchases_settled(s, outbox_ids=[item.id]) == 0
+        assert purchases_settled(s, outbox_ids=[item_id]) == 0
         s.commit()
     (event,) = events(sessions)
     assert event.type == "purchase.confirmed" and event.partner_id == 1 and event.customer_wallet == ALICE
@@ -257,3 +264,31 @@ def test_outcome_events_are_written_once_per_purchase(sessions):
         "batch_id": 7,
         "failure_reason": None,
     }
+
+
+def test_held_released_and_failed_after_the_hold_are_events(sessions):
+    from datetime import timedelta
+
+    from network.outbox import fail_held_since, hold_items, requeue_held
+    from network.store import utcnow
+
+    with sessions() as s:
+        item_id = add_purchase(s)
+        hold_items(s, [item_id], "no headroom")
+        hold_items(s, [item_id], "no headroom")  # held already: no second event
+        s.commit()
+        requeue_held(s, [item_id])
+        s.commit()
+        hold_items(s, [item_id], "no headroom again")
+        assert fail_held_since(s, 1, utcnow() + timedelta(seconds=1)) == 1
+        s.commit()
+    found = [
+        (e.type, e.payload["status"], e.payload.get("reason") or e.payload.get("failure_reason"))
+        for e in events(sessions)
+    ]
+    assert found[:3] == [
+        ("purchase.held", "held", "no headroom"),
+        ("purchase.released", "accepted", None),
+        ("purchase.held", "held", "no headroom again"),
+    ]
+    assert found[3][:2] == ("purchase.failed", "failed") and "held since" in found[3][2]
