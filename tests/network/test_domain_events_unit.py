@@ -292,3 +292,27 @@ def test_held_released_and_failed_after_the_hold_are_events(sessions):
         ("purchase.held", "held", "no headroom again"),
     ]
     assert found[3][:2] == ("purchase.failed", "failed") and "held since" in found[3][2]
+
+
+def test_the_migration_writes_the_events_the_old_sweep_had_not_told_yet(tmp_path):
+    """Before 0015 a sweep found final purchases with ``notified_status`` unset; the migration
+    writes their events, so a purchase confirmed just before an upgrade is not left untold."""
+    from sqlalchemy.orm import sessionmaker as make_sessions
+
+    from network.store import Purchase, make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate(url, "0013")
+    engine = make_engine(url)
+    old = make_sessions(engine)
+    with old() as s:
+        item_id = add_purchase(s)
+        s.execute(update(OutboxPurchase).values(status=PurchaseStatus.FAILED, error="boom"))
+        s.commit()
+    migrate(url)
+    with old() as s:
+        (event,) = s.scalars(select(DomainEvent)).all()
+        told = s.scalar(select(Purchase.notified_status).where(Purchase.outbox_id == item_id))
+    engine.dispose()
+    assert told == "failed" and event.type == "purchase.failed" and event.payload["failure_reason"] == "boom"
+    assert event.payload["purchase_id"] == "p-1" and event.partner_id == 1
