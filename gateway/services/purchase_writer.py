@@ -108,7 +108,7 @@ def _view(purchase: Purchase, status: str, **chain: Any) -> PurchaseView:
     )
 
 
-New = tuple["Submitted", str, int, dict[str, str]]  # a purchase to write: (item, wallet, points, rule)
+New = tuple[Submitted, str, int, dict[str, str]]  # a purchase to write: (item, wallet, points, rule)
 
 
 @dataclass(slots=True)

@@ -46,7 +46,7 @@ from gateway.errors import (
 from gateway.failures import failure_of
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
-from gateway.services import custody
+from gateway.services import custody, webhooks
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
 from gateway.settings import GatewaySettings
@@ -414,14 +414,14 @@ def mark_burned(session: Session, pk: int, *, tx_hash: str, block_number: int) -
 
 def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
     """Failed, stock released and its ``redemption.failed`` event written, in one transaction;
-    only from before the burn. Returns the events written (for ``webhooks.publish_soon``)."""
+    only from before the burn. Returns the events written that a webhook listens to (for ``webhooks.publish_soon``)."""
     now = datetime.now(UTC)
     events: list[str] = []
     if _step(session, pk, IN_FLIGHT, status="failed", failure_reason=reason[:2000], finished_at=now):
         redemption = session.get(Redemption, pk, populate_existing=True)
         assert redemption is not None
         release_stock(session, redemption)
-        events.append(_event(session, "redemption.failed", redemption))
+        events += _event(session, "redemption.failed", redemption)
     session.commit()
     return events
 
@@ -429,22 +429,24 @@ def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
 def mark_fulfilled(session: Session, pk: int) -> list[str]:
     """Burned -> fulfilled with a fresh voucher code and its ``redemption.fulfilled`` event, in
     one transaction guarded by the status: a redemption is never fulfilled twice. Returns the
-    events written (for ``webhooks.publish_soon``)."""
+    events written that a webhook listens to (for ``webhooks.publish_soon``)."""
     events: list[str] = []
     code = secrets.token_urlsafe(15)
     if _step(session, pk, ("burned",), status="fulfilled", voucher_code=code, finished_at=datetime.now(UTC)):
         redemption = session.get(Redemption, pk, populate_existing=True)
         assert redemption is not None
-        events.append(_event(session, "redemption.fulfilled", redemption))
+        events += _event(session, "redemption.fulfilled", redemption)
     session.commit()
     return events
 
 
-def _event(session: Session, event_type: str, redemption: Redemption) -> str:
-    return record(
+def _event(session: Session, event_type: str, redemption: Redemption) -> list[str]:
+    """Writes the event; returns it when a webhook endpoint listens (worth publishing at once)."""
+    event_id = record(
         session,
         event_type,
         payload=event_data(redemption),
         partner_id=redemption.partner_id,
         customer_wallet=redemption.customer_wallet,
     )
+    return [event_id] if webhooks.listens(session, redemption.partner_id, event_type) else []

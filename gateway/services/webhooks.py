@@ -154,13 +154,19 @@ def webhook_data(event: Event) -> dict[str, Any]:
     return {**event.payload, "failure": None if found is None else found.public()}
 
 
-def listening(session: Session) -> dict[int, set[str]]:
-    """Event types each partner has an active endpoint for."""
+def listens(session: Session, partner_id: int, event_type: str) -> bool:
+    """Whether an active endpoint of the partner is subscribed to ``event_type``."""
+    return event_type in listening(session, partner_id).get(partner_id, set())
+
+
+def listening(session: Session, partner_id: int | None = None) -> dict[int, set[str]]:
+    """Event types each partner (or only ``partner_id``) has an active endpoint for."""
+    query = select(WebhookEndpoint.partner_id, WebhookEndpoint.event_types).where(WebhookEndpoint.status == "active")
+    if partner_id is not None:
+        query = query.where(WebhookEndpoint.partner_id == partner_id)
     found: dict[int, set[str]] = {}
-    for partner_id, types in session.execute(
-        select(WebhookEndpoint.partner_id, WebhookEndpoint.event_types).where(WebhookEndpoint.status == "active")
-    ):
-        found.setdefault(partner_id, set()).update(types)
+    for pid, types in session.execute(query):
+        found.setdefault(pid, set()).update(types)
     return found
 
 
