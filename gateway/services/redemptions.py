@@ -414,7 +414,8 @@ def mark_burned(session: Session, pk: int, *, tx_hash: str, block_number: int) -
 
 def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
     """Failed, stock released and its ``redemption.failed`` event written, in one transaction;
-    only from before the burn. Returns the events written that a webhook listens to (for ``webhooks.publish_soon``)."""
+    only from before the burn. Returns the events written that a webhook listens to (for
+    ``webhooks.publish_soon``)."""
     now = datetime.now(UTC)
     events: list[str] = []
     if _step(session, pk, IN_FLIGHT, status="failed", failure_reason=reason[:2000], finished_at=now):
