@@ -302,7 +302,7 @@ def test_the_migration_writes_the_events_the_old_sweep_had_not_told_yet(tmp_path
     from network.store import Purchase, make_engine, migrate
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    migrate(url, "0013")
+    migrate(url, "0014")
     engine = make_engine(url)
     old = make_sessions(engine)
     with old() as s:

@@ -8,7 +8,7 @@ the change itself writes the event. The purchases and refunds that reached a fin
 this migration and that the sweep had not told yet get their events here, so none is lost.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 import uuid
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
