@@ -20,6 +20,7 @@ from gateway.settings import get_worker_settings
 log = logging.getLogger(__name__)
 DRAIN_PARTNER = "gateway.tasks.earn.drain_partner"
 DELIVER_WEBHOOK = "gateway.tasks.webhooks.deliver"
+PUBLISH_WEBHOOKS = "gateway.tasks.webhooks.publish"
 SETTLE_PERIOD = "gateway.tasks.settlement.settle_period"
 PROCESS_REDEMPTION = "gateway.tasks.redemptions.process"
 REDEMPTION_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
@@ -66,6 +67,15 @@ def deliver_webhooks(ids: Iterable[int]) -> None:
             deliver_webhook(delivery_id)
     except Exception:  # the sweep is the guarantee, this is only a shortcut
         log.warning("could not enqueue webhook deliveries %s; the sweep will send them", ids, exc_info=True)
+
+
+def publish_webhooks() -> None:
+    """The webhook consumer run now, after a commit that wrote domain events. Best effort: the
+    beat's sweep runs it within seconds, so a broker hiccup is only logged."""
+    try:
+        send(PUBLISH_WEBHOOKS)
+    except Exception:  # the sweep is the guarantee, this is only a shortcut
+        log.warning("could not enqueue the webhook consumer; the sweep will run it", exc_info=True)
 
 
 def settle_period(period_id: int) -> bool:

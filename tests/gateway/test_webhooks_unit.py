@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """Unit tests of webhooks: signatures and their verifier, secrets at rest, the backoff schedule,
 the delivery state machine against a real local HTTP server, the exactly-once purchase events,
 and the scoping of endpoints to their partner.
@@ -12,10 +11,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -24,15 +22,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import enqueue
 from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
-from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from gateway.tasks.app import max_countdown_s
+from network.outcomes import purchases_settled
 from network.store import (
     MIGRATIONS,
+    EventCursor,
     OutboxPurchase,
     PurchaseStatus,
     WebhookDelivery,
@@ -40,78 +38,22 @@ from network.store import (
     make_engine,
     migrate,
 )
+from network.store.events import record
 from partners.webhooks import WebhookSignatureError, sign, verify
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR_TOKEN,
-    PUBLIC_URL,
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-)
+from tests.fakes import FakeQueue
+from tests.gateway.partners import PartnerKey
+from tests.gateway.purchases import purchase_body
 from tests.gateway.webhook_receiver import Receiver
+from tests.gateway.webhooks import register, with_webhook_schedule
+from tests.problems import assert_problem
 
 SECRET = "whsec_unit"
 BODY = b'{"id":"evt_1","type":"purchase.confirmed"}'
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
-    migrate(f"sqlite:///{tmp_path / 'store.db'}")
-    return GatewaySettings(
-        mode="local",
-        operator_token=OPERATOR_TOKEN,
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        public_url=PUBLIC_URL,
-        keystore_dir=tmp_path / "keys",
-        webhook_max_attempts=3,
-        webhook_backoff_base_s=10,
-        webhook_backoff_cap_s=60,
-        webhook_timeout_s=5,
-        webhook_allow_loopback=True,  # the receiver is on 127.0.0.1 (tests/gateway/test_webhook_targets_unit.py: off)
-    )
-
-
-class FakeQueue:
-    """Stands for the broker: records what ``gateway.enqueue.deliver_webhook`` was asked to send."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, float | None]] = []
-
-    def deliver_webhook(self, delivery_id: int, *, countdown: float | None = None) -> None:
-        self.calls.append((delivery_id, countdown))
-
-
-@pytest.fixture
-def queue(
-    monkeypatch: pytest.MonkeyPatch, settings: GatewaySettings, sessions: sessionmaker[Session]
-) -> Iterator[FakeQueue]:
-    fake = FakeQueue()
-    monkeypatch.setattr(context, "settings", lambda: settings)
-    monkeypatch.setattr(context, "sessions", lambda: sessions)
-    monkeypatch.setattr(enqueue, "deliver_webhook", fake.deliver_webhook)
-    tasks._http.cache_clear()
-    yield fake
-    tasks._http.cache_clear()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-def register(client: TestClient, who: PartnerKey, url: str, types: list[str] | None = None) -> dict[str, Any]:
-    r = client.post(
-        "/v1/webhooks", headers=who.headers, json={"url": url, "event_types": types or ["purchase.confirmed"]}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+def settings(settings: GatewaySettings, sessions: sessionmaker[Session]) -> GatewaySettings:
+    return with_webhook_schedule(settings)  # on a migrated store (sessions)
 
 
 def make_due(sessions: sessionmaker[Session], delivery_id: int) -> None:
@@ -365,26 +307,68 @@ def test_deleting_the_endpoint_fails_its_pending_deliveries(
 def test_purchase_events_are_emitted_once_per_final_purchase(
     client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
 ) -> None:
+    """The sender writes a final purchase's event with its status (network/outcomes.py, called
+    here as its change points do); the webhook consumer turns it into deliveries, once."""
     register(client, partner, "https://a.example/h", ["purchase.confirmed", "purchase.failed"])
     for pid in ("p-1", "p-2", "p-3"):
         assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body(pid)).status_code == 202
-    assert tasks.notify_final() == 0  # all still queued
+    tasks.publish()
+    assert deliveries(sessions) == []  # all still queued: purchase.accepted is no webhook
     with sessions() as s:
         s.execute(
             update(OutboxPurchase).where(OutboxPurchase.seq == 1).values(status=PurchaseStatus.MINTED, batch_id=0)
         )
         s.execute(update(OutboxPurchase).where(OutboxPurchase.seq == 2).values(status=PurchaseStatus.FAILED, error="x"))
+        ids = list(s.scalars(select(OutboxPurchase.id)))
+        assert purchases_settled(s, outbox_ids=ids) == 2
+        assert purchases_settled(s, outbox_ids=ids) == 0  # once per purchase
         s.commit()
-    assert tasks.notify_final() == 2
-    assert tasks.notify_final() == 0
-    with sessions() as s:
-        rows = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    tasks.publish()
+    tasks.publish()
+    rows = deliveries(sessions)
     assert sorted((r.event_type, r.payload["data"]["purchase_id"]) for r in rows) == [
         ("purchase.confirmed", "p-1"),
         ("purchase.failed", "p-2"),
     ]
     assert next(r for r in rows if r.event_type == "purchase.failed").payload["data"]["failure_reason"] == "x"
     assert sorted(c[0] for c in queue.calls) == [r.id for r in rows]  # kicked after the commit
+
+
+def test_a_rolled_back_change_announces_nothing(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    register(client, partner, "https://a.example/h", ["purchase.confirmed"])
+    assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body("p-1")).status_code == 202
+    with sessions() as s:
+        s.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=0))
+        assert purchases_settled(s, outbox_ids=list(s.scalars(select(OutboxPurchase.id)))) == 1
+        s.rollback()
+    tasks.publish()
+    assert deliveries(sessions) == []
+
+
+def test_an_event_read_again_is_delivered_once(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    """At least once meets idempotent: an event handed to the consumer again (its cursor moved
+    back, as after a run that rolled back) records no second delivery."""
+    register(client, partner, "https://a.example/h", ["partner.funds_restored"])
+    with sessions() as s:
+        record(s, "partner.funds_restored", payload={"held_purchases": 0}, partner_id=partner.id)
+        s.commit()
+    tasks.publish()
+    with sessions() as s:
+        s.execute(update(EventCursor).where(EventCursor.consumer == "webhooks").values(last_id=0))
+        s.commit()
+    tasks.publish()
+    rows = deliveries(sessions)
+    assert [r.event_type for r in rows] == ["partner.funds_restored"]
+    assert rows[0].payload["data"] == {"held_purchases": 0} and rows[0].payload["id"] == rows[0].event_id
+
+
+def deliveries(sessions: sessionmaker[Session]) -> list[WebhookDelivery]:
+    with sessions() as s:
+        return list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
 # ------------------------------------------------------------------ what the partner is shown
