@@ -87,7 +87,13 @@ def test_unit_the_enqueue_module_names_only_registered_tasks() -> None:
     from gateway.tasks.app import EARN_QUEUE, celery_app
 
     celery_app.loader.import_default_modules()
-    names = [enqueue.DRAIN_PARTNER, enqueue.DELIVER_WEBHOOK, enqueue.SETTLE_PERIOD, enqueue.PROCESS_REDEMPTION]
+    names = [
+        enqueue.DRAIN_PARTNER,
+        enqueue.DELIVER_WEBHOOK,
+        enqueue.PUBLISH_WEBHOOKS,
+        enqueue.SETTLE_PERIOD,
+        enqueue.PROCESS_REDEMPTION,
+    ]
     assert [n for n in names if n not in celery_app.tasks] == []
     assert celery_app.conf.task_routes[enqueue.DRAIN_PARTNER]["queue"] == EARN_QUEUE
 
