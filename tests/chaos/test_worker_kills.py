@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from network.store import OutboxPurchase, PurchaseStatus, Redemption
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -99,9 +100,11 @@ class Killer(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos")
-    with start_stack(tmp, ports=range(8750, 8760), workers=2, key_lease_ms=2_000, earn_dispatch_every_s=0.5) as stack:
+    with start_stack(
+        tmp, ports=range(8750, 8760), store=store, workers=2, key_lease_ms=2_000, earn_dispatch_every_s=0.5
+    ) as stack:
         yield stack
 
 

@@ -29,15 +29,20 @@ from network.deployments import PROJECT_ROOT
 from network.signatures import RedeemConsent, sign_redeem
 from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 CAST = PROJECT_ROOT / "toolchain" / "bin" / "cast"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2, redemption_stuck_after_s=5
+        tmp_path_factory.mktemp("redemptions-e2e"),
+        ports=range(8660, 8680),
+        store=store,
+        workers=2,
+        redemption_stuck_after_s=5,
     ) as stack:
         yield stack
 

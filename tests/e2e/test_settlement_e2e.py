@@ -31,6 +31,7 @@ from network.signatures import RedeemConsent, sign_redeem
 from partners.settlement import recompute_from_chain
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 # name -> (points per unit, issue price, reimbursement rate): five partners, five price lists
@@ -44,11 +45,12 @@ RATES = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     # a period of ~31 years: no scheduled period ends during the test, only the operator's closes one
     with start_stack(
         tmp_path_factory.mktemp("settlement-e2e"),
         ports=range(8680, 8690),
+        store=store,
         workers=2,
         settlement_period=10**9,
         partner_changes_every_s=1,
