@@ -48,6 +48,7 @@ from sqlalchemy import func, select
 from bench.earn_throughput import machine
 from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import SQLITE, StoreKind
 
 PYSPY = Path("/tmp/pyspy/bin/py-spy")
 REWARD_POINTS = 5
@@ -241,6 +242,7 @@ def run(
     customers: int = 40,
     pyspy_dir: Path | None = None,
     timeout_s: float = 600,
+    store: StoreKind = SQLITE,
 ) -> dict[str, Any]:
     """Starts its own stack, sets up partners, customers and rewards (untimed), posts
     ``redemptions`` redemptions from ``concurrency`` threads and waits until every one is
@@ -249,7 +251,7 @@ def run(
     customers = max(1, min(customers, redemptions))
     with (
         tempfile.TemporaryDirectory(prefix="bench-redemptions-") as tmp,
-        start_stack(Path(tmp), ports=ports, workers=workers, redemption_stuck_after_s=30) as stack,
+        start_stack(Path(tmp), ports=ports, store=store, workers=workers, redemption_stuck_after_s=30) as stack,
     ):
         setup_t0 = time.perf_counter()
         earner = stack.onboard("Bench Grocer")

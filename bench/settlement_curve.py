@@ -53,6 +53,7 @@ from network.store import ChainEvent
 from partners.statement import statement_hash
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, start_stack
 from tests.network.harness import USD
+from tests.pg import SQLITE, StoreKind
 
 OUT = Path(__file__).resolve().parent / "settlement_curve.json"
 SIZES = [10_000, 100_000, 1_000_000]
@@ -212,6 +213,7 @@ def run(
     partners: int = 50,
     cross_check: int = 0,
     log: Any = print,
+    store: StoreKind = SQLITE,
 ) -> dict[str, Any]:
     """Runs the curve on its own stack (ports ``port``..``port + 9``) and returns the figures."""
     sizes = sorted(sizes)
@@ -221,7 +223,9 @@ def run(
     saved = os.environ.get(STATE_INTERVAL_ENV)
     os.environ[STATE_INTERVAL_ENV] = "0"
     try:
-        return _run(port=port, sizes=sizes, partners=partners, cross_check=cross_check, log=log, wall0=wall0)
+        return _run(
+            port=port, sizes=sizes, partners=partners, cross_check=cross_check, log=log, wall0=wall0, store=store
+        )
     finally:
         if saved is None:
             os.environ.pop(STATE_INTERVAL_ENV, None)
@@ -229,12 +233,15 @@ def run(
             os.environ[STATE_INTERVAL_ENV] = saved
 
 
-def _run(*, port: int, sizes: list[int], partners: int, cross_check: int, log: Any, wall0: float) -> dict[str, Any]:
+def _run(
+    *, port: int, sizes: list[int], partners: int, cross_check: int, log: Any, wall0: float, store: StoreKind
+) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-settlement-") as tmp,
         start_stack(
             Path(tmp),
             ports=range(port, port + 10),
+            store=store,
             workers=1,
             concurrency=2,
             settlement_period=10**9,  # no scheduled period ends: only the operator's POST closes one

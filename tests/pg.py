@@ -56,7 +56,7 @@ def server_bin_dir() -> Path | None:
     """The bin folder of the newest PostgreSQL server under /usr/lib/postgresql (or ``$COALITION_TEST_PG_BIN``)
     that has ``initdb``, ``pg_ctl`` and ``postgres``; None if there is none."""
     candidates = [Path(os.environ[BIN_ENV])] if os.environ.get(BIN_ENV) else []
-    if PG_ROOT.is_dir():
+    if not candidates and PG_ROOT.is_dir():
         versions = sorted(
             (p for p in PG_ROOT.iterdir() if p.name.replace(".", "").isdigit()),
             key=lambda p: [int(part) for part in p.name.split(".")],

@@ -7,6 +7,10 @@ Kills alternate between a whole worker (its process group: the main process and 
 one pool process of a worker (what an OOM kill does); a killed worker is started again at once.
 Redis is restarted once in the middle (SIGTERM: its append-only file keeps the queues).
 
+Runs on each store (tests/pg.py): SQLite with one gateway process, and PostgreSQL with two
+gateway processes (uvicorn --workers 2) and the two workers on one database, migrated once
+before any of them starts.
+
 Run whole by ``make chaos`` (2,000 purchases, 200 redemptions); ``make test`` runs it with 500
 and 50 (``CHAOS_PURCHASES``, ``CHAOS_REDEMPTIONS``). Ports 8750-8759.
 """
@@ -41,6 +45,9 @@ REWARD_POINTS = 5
 MIN_KILLS = int(os.environ.get("CHAOS_MIN_KILLS", "20"))
 CUSTOMERS = 40
 POSTERS = 8
+# On PostgreSQL, several gateway processes (uvicorn --workers) and the workers share one
+# database, migrated once before they start; SQLite keeps one gateway process
+GATEWAY_PROCESSES = {"sqlite": 1, "postgresql": 2}
 
 
 def _children(pid: int) -> list[int]:
@@ -103,7 +110,13 @@ class Killer(threading.Thread):
 def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos")
     with start_stack(
-        tmp, ports=range(8750, 8760), store=store, workers=2, key_lease_ms=2_000, earn_dispatch_every_s=0.5
+        tmp,
+        ports=range(8750, 8760),
+        store=store,
+        workers=2,
+        gateway_processes=GATEWAY_PROCESSES[store.name],
+        key_lease_ms=2_000,
+        earn_dispatch_every_s=0.5,
     ) as stack:
         yield stack
 

@@ -79,10 +79,17 @@ class Stack:
     redis: RedisServer
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     partners: dict[str, OnboardedPartner] = field(default_factory=dict)
+    store: StoreKind = SQLITE
 
     @property
     def redis_url(self) -> str:
         return self.redis.url
+
+    @property
+    def servers(self) -> dict[int, str]:
+        """Processes of the stack that are no children of the test (bench/cpu.py): PostgreSQL's postmaster."""
+        pid = self.store.cluster.postmaster_pid() if self.store.cluster else None
+        return {pid: "postgresql"} if pid else {}
 
     @property
     def workers(self) -> dict[str, subprocess.Popen[bytes]]:
@@ -331,7 +338,7 @@ def start_stack(
             **settings,
         }
         env = harness.process_env(**values)
-        stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis)
+        stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis, store=store)
         stack.spawn(
             "gateway",
             [
