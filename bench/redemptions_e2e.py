@@ -5,12 +5,13 @@
 
 The stack is tests/e2e/stack.py's: a real anvil (automine) with the coalition deployed, a real
 redis-server, ``workers`` Celery worker processes (2 pool processes each) and beat, the gateway
-in uvicorn, one SQLite store. Set-up (not timed): three partners onboarded over the operator API
-(one where customers earn, two with a reward each), customers given points by real purchases at
-the first (posted over HTTP, mined by the earn pipeline and waited for), one reward per redeeming
-partner with exactly the stock the run will take. One customer in four has a custodial wallet
-(the gateway signs its consent); the others are self-custody wallets whose keys sign the EIP-712
-typed data that ``POST /v1/redemptions/consent`` returns (prepared during set-up).
+in uvicorn, one store (SQLite; ``run(store=...)``: PostgreSQL). Set-up (not timed): three
+partners onboarded over the operator API (one where customers earn, two with a reward each),
+customers given points by real purchases at the first (posted over HTTP, mined by the earn
+pipeline and waited for), one reward per redeeming partner with exactly the stock the run will
+take. One customer in four has a custodial wallet (the gateway signs its consent); the others
+are self-custody wallets whose keys sign the EIP-712 typed data that ``POST
+/v1/redemptions/consent`` returns (prepared during set-up).
 
 Timed: ``concurrency`` client threads post every redemption; the clock runs from the first POST
 to the last redemption fulfilled (burned on chain by the relayer, voucher issued), the latter
