@@ -6,17 +6,22 @@ the server's binaries are missing."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from eth_account import Account
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select, text
+from sqlalchemy.orm import sessionmaker
 
-from network.store import Base, UTCDateTime, head_revision, make_engine, migrate
-from network.store.engine import current_revision
+from gateway.services import customer_records
+from network.store import Base, CustomerLink, CustomerWallet, UTCDateTime, head_revision, make_engine, migrate
+from network.store.engine import MIGRATIONS, current_revision
 from tests.pg import BIN_ENV, PgCluster, missing_reason, server_bin_dir
 
 
@@ -29,6 +34,65 @@ def test_the_migrations_reach_head_on_postgresql_and_match_the_models(pg_cluster
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_the_customer_migration_moves_links_with_rows_in_place_and_goes_back_on_postgresql(
+    pg_cluster: PgCluster,
+) -> None:
+    """0014 on rows written at 0013 (ids from the sequences, as the gateway writes them): one
+    customer per wallet, the links point to it, the service links on from there; down to 0013
+    and up to head again."""
+    url = pg_cluster.create_database()
+    migrate(url, "0013")
+    engine = make_engine(url)
+    shared, alone, custodial = (Account.create().address for _ in range(3))
+    day = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 5)]
+    try:
+        with engine.begin() as c:
+            for pid in (1, 2):
+                c.execute(
+                    text(
+                        "INSERT INTO partners (id, name, minter, treasury, api_key_prefix, api_key_hash, currency,"
+                        " points_per_unit, issue_price, reimbursement_rate, issuance_limit, status, next_seq,"
+                        " created_at) VALUES (:id, :name, :minter, 't', :prefix, 'h', 'EUR', 1, 1, 1, 1, 'active',"
+                        " 0, :at)"
+                    ),
+                    {"id": pid, "name": f"p{pid}", "minter": f"m{pid}", "prefix": f"k{pid}", "at": day[0]},
+                )
+            for partner_id, ref, address, at in (
+                (1, "a-1", shared, day[2]),
+                (2, "b-1", shared, day[0]),
+                (1, "a-2", alone, day[1]),
+            ):
+                c.execute(
+                    text("INSERT INTO customer_links (partner_id, ref, wallet, created_at) VALUES (:p, :r, :w, :at)"),
+                    {"p": partner_id, "r": ref, "w": address, "at": at},
+                )
+            c.execute(
+                text(
+                    "INSERT INTO custodial_wallets (address, partner_id, key_ciphertext, key_nonce, created_at)"
+                    " VALUES (:a, 1, :b, :b, :at)"
+                ),
+                {"a": custodial, "b": b"\0", "at": day[3]},
+            )
+        migrate(url)
+        with sessionmaker(engine)() as session:
+            owner = dict(session.execute(select(CustomerWallet.address, CustomerWallet.customer_id)).tuples().all())
+            assert set(owner) == {shared, alone, custodial} and len(set(owner.values())) == 3
+            links = {ln.ref: ln.customer_id for ln in session.scalars(select(CustomerLink))}
+            assert links == {"a-1": owner[shared], "b-1": owner[shared], "a-2": owner[alone]}
+            assert customer_records.link(session, partner_id=2, ref="b-9", wallet=shared).customer_id == owner[shared]
+            session.commit()
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", url)
+        command.downgrade(config, "0013")
+        with engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM customer_links")).scalar() == 4
+        migrate(url)
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
 
