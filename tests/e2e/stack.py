@@ -353,7 +353,7 @@ def start_stack(
                 *(["--workers", str(gateway_processes)] if gateway_processes > 1 else []),
             ],
         )
-        wait_healthy(stack, "gateway")
+        wait_healthy(stack, "gateway", timeout_s=30 * gateway_processes)  # each process starts on its own
         for i in range(workers):
             stack.start_worker(f"w{i + 1}", concurrency=concurrency)
         if beat:
