@@ -28,26 +28,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import requests
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
 from gateway.services.period_lines import has_period_events, period_lines
-from network.errors import TransientRpcError
+from network.errors import ChainError, TransientRpcError, failure_name
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
 from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
+from network.transactions import Sent, send_raw
 from partners.settlement import PartnerLine, operator_net
 from partners.statement import build_statement, statement_csv, statement_hash
 
 log = logging.getLogger(__name__)
 OPEN = ("computing", "submitted")
 RECEIPT_TIMEOUT_S = 60.0
-TRANSIENT_RPC = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 RETRY_FIRST_S, RETRY_MAX_S = 60, 3_600  # a failed period is planned again after this, doubling
 
 
@@ -143,9 +142,9 @@ def start_now(session: Session, chain: Chain) -> SettlementPeriod:
     task cannot be enqueued, beat's ``settle_due`` resumes the open period."""
     try:
         row = plan_now(session, chain)
-    except TRANSIENT_RPC as exc:
+    except TransientRpcError as exc:
         session.rollback()
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was started") from exc
+        raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)}); nothing was started") from exc
     session.commit()
     try:
         from gateway.tasks.settlement import settle_period  # the task module imports the Celery app
@@ -279,20 +278,17 @@ def settle(
 
 def _resend_and_wait(chain: Chain, row: SettlementPeriod) -> str:
     """Broadcasts the stored bytes (again) and waits: ``mined``, ``reverted`` or ``dropped``
-    (its nonce was taken by another transaction)."""
-    w3 = chain.w3
-    try:
-        w3.eth.send_raw_transaction(row.raw_tx)  # type: ignore[arg-type]
-    except Web3RPCError as exc:
-        text = str(exc).lower()
-        if "nonce too low" in text or "nonce is too low" in text:
-            receipt = _receipt(chain, row.tx_hash)  # type: ignore[arg-type]
-            if receipt is None:
-                return "dropped"
-            return "mined" if receipt["status"] == 1 else "reverted"
-        if "already known" not in text and "already imported" not in text:
-            raise
-    receipt = w3.eth.wait_for_transaction_receipt(row.tx_hash, RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
+    (its nonce was taken by another transaction). The node's answer is read by
+    ``network.transactions.send_raw``, the one place that knows its wording."""
+    sent = send_raw(chain.w3, bytes(row.raw_tx))  # type: ignore[arg-type]
+    if sent is Sent.UNDERPRICED:
+        raise ChainError(f"the node refused settle transaction {row.tx_hash}: replacement underpriced")
+    if sent is Sent.NONCE_USED:
+        receipt = _receipt(chain, row.tx_hash)  # type: ignore[arg-type]
+        if receipt is None:
+            return "dropped"
+        return "mined" if receipt["status"] == 1 else "reverted"
+    receipt = chain.w3.eth.wait_for_transaction_receipt(row.tx_hash, RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
     return "mined" if receipt["status"] == 1 else "reverted"
 
 
