@@ -27,7 +27,7 @@ from network.contracts import CoalitionContracts
 from network.errors import ChainError
 from network.revert import decode_error_data, decode_revert
 from network.store import Redemption
-from network.transactions import Sent, send_raw
+from network.transactions import Sent, send_raw, sign_transaction
 
 GWEI = 10**9
 REDEEM_ARGS = ["address", "uint32", "uint256", "bytes32", "uint256", "uint256", "bytes"]
@@ -120,20 +120,17 @@ class Relayer:
         nonce = self.next_nonce() if nonce is None else nonce
         fees = fees or self.fees()
         data = self.calldata(r)
-        signed = self.account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": self.points.address,
-                "value": 0,
-                "data": data,
-                "gas": gas * 5 // 4 + 10_000,
-                "maxFeePerGas": fees.max_fee,
-                "maxPriorityFeePerGas": fees.tip,
-            }
+        signed = sign_transaction(
+            self.account,
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=self.points.address,
+            data=data,
+            gas=gas * 5 // 4 + 10_000,
+            max_fee=fees.max_fee,
+            priority=fees.tip,
         )
-        return SignedBurn(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce)
+        return SignedBurn(signed.tx_hash, signed.raw_tx, nonce)
 
     def broadcast(self, raw_tx: bytes) -> None:
         """Sends the stored bytes; a node that has them already, or whose chain has their nonce

@@ -65,6 +65,34 @@ class Sent(enum.Enum):
     UNDERPRICED = "underpriced"  # a replacement whose fees are not enough above the one it replaces
 
 
+class Signed(NamedTuple):
+    """A signed transaction: its hash and the raw bytes that are stored, then sent (again)."""
+
+    tx_hash: str
+    raw_tx: bytes
+
+
+def sign_transaction(
+    account: LocalAccount, *, chain_id: int, nonce: int, to: str, data: bytes, gas: int, max_fee: int, priority: int
+) -> Signed:
+    """Signs an EIP-1559 call of ``to`` with no value: the one shape of every transaction the
+    system's keys send (earn batches, reversals, settlements, relayed burns)."""
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": 0,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+    )
+    return Signed(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
+
+
 def send_raw(w3: Web3, raw: bytes) -> Sent:
     """Broadcasts signed bytes and says what the node made of them: the one place where the
     node's refusals ("already known", "nonce too low", "underpriced") are read. Any other
@@ -261,26 +289,23 @@ class KeyTransactions:
         kind: str,
         replaces: ChainTransaction | None = None,
     ) -> ChainTransaction:
-        signed = self.account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": self.to,
-                "value": 0,
-                "data": data,
-                "gas": gas,
-                "maxFeePerGas": max_fee,
-                "maxPriorityFeePerGas": priority,
-            }
+        signed = sign_transaction(
+            self.account,
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=self.to,
+            data=data,
+            gas=gas,
+            max_fee=max_fee,
+            priority=priority,
         )
         tx = ChainTransaction(
             chain_id=self.chain_id,
             sender=self.address,
             nonce=nonce,
             kind=kind,
-            tx_hash=signed.hash.to_0x_hex(),
-            raw_tx=bytes(signed.raw_transaction),
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw_tx,
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=priority,
             status=TxStatus.PENDING,
