@@ -55,7 +55,7 @@ from gateway.schemas_customers import (
     SignInLinkPublic,
     WalletChallengeCreate,
 )
-from gateway.services import custody, history, sign_in_links, wallet_auth
+from gateway.services import custody, customer_records, history, sign_in_links, wallet_auth
 from gateway.timeutil import as_utc
 from network.store import CustodialWallet, CustomerLink, Partner, utcnow
 
@@ -88,7 +88,7 @@ CurrentCustomer = Annotated[str, Depends(current_customer)]
 
 
 def _link(session: Session, partner: Partner, ref: str) -> CustomerLink:
-    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+    link = customer_records.find_link(session, partner_id=partner.id, ref=ref)
     if link is None:
         raise NotFound(f"no customer {ref!r} of this partner")
     return link
@@ -171,7 +171,7 @@ def link_wallet(
 ) -> CustomerPublic:
     """Refused (409) while the ref is linked to a custodial wallet the gateway still holds: its
     points would be stranded there. Release it first; the customer then owns both wallets."""
-    link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+    link = customer_records.find_link(session, partner_id=partner.id, ref=ref)
     if link is not None and custody.is_custodial(session, link.wallet):
         raise CustomerAlreadyLinked(f"customer {ref!r} has a custodial wallet {link.wallet}: release it first")
     challenge = wallet_auth.verify_challenge(
@@ -183,12 +183,7 @@ def link_wallet(
         partner_id=partner.id,
         ref=ref,
     )
-    if link is None:
-        link = CustomerLink(partner_id=partner.id, ref=ref, wallet=challenge.address)
-        session.add(link)
-    else:
-        link.wallet = challenge.address
-    session.flush()
+    link = customer_records.link(session, partner_id=partner.id, ref=ref, wallet=challenge.address)
     answer = _customer_public(session, link)
     session.commit()
     return answer
@@ -204,15 +199,11 @@ def link_wallet(
 def create_custodial(ref: Ident, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> CustomerPublic:
     """For a customer with no wallet of their own: the gateway creates one, holds its key (encrypted)
     and signs for it; the customer can take the key later (``.../custodial-wallet/release``)."""
-    existing = session.scalar(
-        select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref)
-    )
+    existing = customer_records.find_link(session, partner_id=partner.id, ref=ref)
     if existing is not None:
         raise CustomerAlreadyLinked(f"customer {ref!r} is linked to {existing.wallet} already")
     wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
-    link = CustomerLink(partner_id=partner.id, ref=ref, wallet=wallet)
-    session.add(link)
-    session.flush()
+    link = customer_records.link(session, partner_id=partner.id, ref=ref, wallet=wallet)
     answer = _customer_public(session, link)
     session.commit()
     return answer

@@ -38,7 +38,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from gateway.secrets_box import Sealed, open_sealed, seal
-from gateway.services import webhooks
+from gateway.services import customer_records, webhooks
 from gateway.settings import GatewaySettings
 from network.store import CustodialWallet, OperatorAlert, Partner, utcnow
 
@@ -55,8 +55,8 @@ def _secrets_key(settings: GatewaySettings) -> str:
 
 
 def create_custodial_wallet(session: Session, settings: GatewaySettings, *, partner_id: int) -> str:
-    """Makes a new key held for ``partner_id``'s customer, stores it sealed, and returns its
-    checksummed address (not committed)."""
+    """Makes a new key held for ``partner_id``'s customer, stores it sealed, enrols the address
+    as a new customer's wallet, and returns its checksummed address (not committed)."""
     account: LocalAccount = Account.create()
     sealed = seal(_secrets_key(settings), PURPOSE, bytes(account.key), aad=account.address.encode())
     session.add(
@@ -65,6 +65,7 @@ def create_custodial_wallet(session: Session, settings: GatewaySettings, *, part
         )
     )
     session.flush()
+    customer_records.customer_of_wallet(session, wallet=account.address)
     return account.address
 
 

@@ -45,13 +45,13 @@ from gateway.errors import (
 from gateway.failures import failure_of
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
-from gateway.services import custody, webhooks
+from gateway.services import custody, customer_records, webhooks
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
 from gateway.settings import GatewaySettings
 from network.errors import TransientRpcError, failure_name
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
-from network.store import CustodialWallet, CustomerLink, Partner, Redemption, Reward
+from network.store import CustodialWallet, Partner, Redemption, Reward
 
 BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 NONCE_USED = function_signature_to_4byte_selector("redeemNonceUsed(address,uint256)")
@@ -137,9 +137,8 @@ def request_hash(body: RedemptionCreate) -> str:
 def _wallet(session: Session, partner: Partner, customer: CustomerRef) -> str:
     if customer.wallet is not None:
         return customer.wallet
-    link = session.scalar(
-        select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == customer.ref)
-    )
+    assert customer.ref is not None  # the schema asks for exactly one of the two
+    link = customer_records.find_link(session, partner_id=partner.id, ref=customer.ref)
     if link is None:
         raise CustomerNotLinked(f"customer ref {customer.ref!r} is not linked to a wallet; link it first")
     return link.wallet

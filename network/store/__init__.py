@@ -2,8 +2,9 @@
 
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
-indexed events), ``tables`` (partners, customers, purchases, redemptions, webhooks, settlement,
-sessions), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
+indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``engine``
+(engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
 from network.store.base import (
@@ -23,6 +24,13 @@ from network.store.chain_tables import (
     ReversalStatus,
     TxStatus,
 )
+from network.store.customers import (
+    Customer,
+    CustomerConsent,
+    CustomerLink,
+    CustomerProfile,
+    CustomerWallet,
+)
 from network.store.engine import (
     MIGRATIONS,
     StoreNotMigrated,
@@ -34,7 +42,6 @@ from network.store.engine import (
 )
 from network.store.tables import (
     CustodialWallet,
-    CustomerLink,
     CustomerSession,
     OperatorAlert,
     OperatorSession,
@@ -58,8 +65,12 @@ __all__ = [
     "ChainEvent",
     "ChainTransaction",
     "CustodialWallet",
+    "Customer",
+    "CustomerConsent",
     "CustomerLink",
+    "CustomerProfile",
     "CustomerSession",
+    "CustomerWallet",
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",

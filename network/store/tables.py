@@ -65,19 +65,6 @@ class PartnerOnboarding(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class CustomerLink(Base):
-    """A partner's own customer reference, linked to a wallet."""
-
-    __tablename__ = "customer_links"
-    __table_args__ = (UniqueConstraint("partner_id", "ref", name="uq_customer_links_partner_ref"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
-    ref: Mapped[str] = mapped_column(String(64))
-    wallet: Mapped[str] = mapped_column(String(42), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
 class Purchase(Base):
     """A purchase as the partner posted it, the earn rule applied, and its outbox entry."""
 
