@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from network.errors import ChainError
 from network.headroom import is_over_bound
 from network.outbox import OUTBOX
+from network.outcomes import purchases_settled
 from network.purchases import MAX_SEQ
 from network.receipts import Receipt
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
@@ -102,6 +103,7 @@ def settle_items(
                 .where(c.id.in_(failed_ids))
                 .values(status=PurchaseStatus.FAILED, tx_id=mined_id, error=f"not in the receipt of {mined_hash}")
             )
+    purchases_settled(session, tx_ids=tx_ids)  # their events, in this transaction
     return Counter(
         {
             PurchaseStatus.MINTED: sum(len(ids) for ids in by_batch.values()),
@@ -116,6 +118,7 @@ def fail_items(session: Session, *, tx_ids: list[int], reason: str) -> int:
     result = session.execute(
         update(OUTBOX).where(OUTBOX.c.tx_id.in_(tx_ids)).values(status=PurchaseStatus.FAILED, error=reason)
     )
+    purchases_settled(session, tx_ids=tx_ids)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

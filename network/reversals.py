@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from network.contracts import DecodedLog
+from network.outcomes import refunds_settled
 from network.purchases import encode_purchase, merkle_proof
 from network.receipts import Receipt
 from network.store import (
@@ -180,3 +181,4 @@ class ReversalFlow:
             .where(OutboxReversal.tx_id.in_([t.id for t in carried]))
             .values(tx_id=mined.id, status=status, error=error)
         )
+        refunds_settled(session, tx_ids=[mined.id])  # their events, in this transaction

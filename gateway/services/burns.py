@@ -73,7 +73,7 @@ def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], t
         status = status_of(sessions, pk)
     if status == "burned":
         with sessions() as session:
-            webhooks.kick(service.mark_fulfilled(session, pk))
+            webhooks.publish_soon(service.mark_fulfilled(session, pk))
         status = status_of(sessions, pk)
     return status or "missing"
 
@@ -162,7 +162,7 @@ def burn_batch(session: Session, *, relayer: Relayer, lease: Lease, pks: list[in
             gas = relayer.estimate_gas(r)
         except BurnRefused as refused:
             if _refused(session, relayer, pk, refused):
-                webhooks.kick(service.mark_fulfilled(session, pk))
+                webhooks.publish_soon(service.mark_fulfilled(session, pk))
             continue
         signed.append((r, relayer.sign(r, gas, nonce=nonce + len(signed), fees=fees)))
         lease.refresh()
@@ -190,7 +190,7 @@ def burn_batch(session: Session, *, relayer: Relayer, lease: Lease, pks: list[in
         except BurnRefused as refused:
             if not _refused(session, relayer, r.id, refused):
                 continue
-        webhooks.kick(service.mark_fulfilled(session, r.id))
+        webhooks.publish_soon(service.mark_fulfilled(session, r.id))
     return pending
 
 
@@ -267,7 +267,7 @@ def _refused(session: Session, relayer: Relayer, pk: int, refused: BurnRefused) 
         log.info("redemption %s: burned by %s (its consent relayed by someone else)", pk, found.tx_hash)
         service.mark_burned(session, pk, tx_hash=found.tx_hash, block_number=found.block_number)
         return True
-    webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+    webhooks.publish_soon(service.mark_failed(session, pk, f"burn refused: {refused}"))
     return False
 
 

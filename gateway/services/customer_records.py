@@ -17,7 +17,7 @@ The rules:
 
 Nothing here commits: the change is part of the caller's transaction, with what caused it.
 :func:`_enrolled` and :func:`_linked` are the one place where a customer is created and where a
-ref is linked (the place for the domain events ``customer.enrolled`` / ``customer.linked``).
+ref is linked, each with its domain event (``customer.enrolled``, ``customer.linked``: network/store/events.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.customers import ConsentChange, check_consent, check_profile, in_force
 from network.store import Customer, CustomerConsent, CustomerLink, CustomerProfile, CustomerWallet, Partner, utcnow
+from network.store.events import record
 
 
 class CustomerNotFound(LookupError):
@@ -174,13 +175,22 @@ def _claim(session: Session, wallet: str, customer_id: int) -> int:
 
 
 def _enrolled(session: Session, *, customer: Customer, wallet: str) -> None:
-    """A new customer, with their first wallet: the one place customers are created (the place
-    for a ``customer.enrolled`` domain event, written in this transaction)."""
+    """A new customer, with their first wallet: the one place customers are created, with its
+    ``customer.enrolled`` domain event, in this transaction."""
+    payload = {"customer_id": customer.id, "wallet": wallet}
+    record(session, "customer.enrolled", payload=payload, customer_wallet=wallet)
 
 
 def _linked(session: Session, *, link: CustomerLink, previous_wallet: str | None) -> None:
     """A partner's ref newly linked (``previous_wallet`` None) or moved to another wallet: the
-    one place links change (the place for a ``customer.linked`` domain event, in this transaction)."""
+    one place links change, with its ``customer.linked`` domain event, in this transaction."""
+    payload = {
+        "customer_id": link.customer_id,
+        "ref": link.ref,
+        "wallet": link.wallet,
+        "previous_wallet": previous_wallet,
+    }
+    record(session, "customer.linked", payload=payload, partner_id=link.partner_id, customer_wallet=link.wallet)
 
 
 # --- profile and consents (personal data: never on chain)

@@ -3,8 +3,9 @@
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
-sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``engine``
-(engines, migrations, session factories); ``migrations/`` is Alembic's.
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``events``
+(domain events and their consumers' cursors), ``group_commit`` (many callers' writes in one
+transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
 from network.store.base import (
@@ -40,6 +41,10 @@ from network.store.engine import (
     migrate,
     open_store,
 )
+from network.store.events import (
+    DomainEvent,
+    EventCursor,
+)
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -71,6 +76,8 @@ __all__ = [
     "CustomerProfile",
     "CustomerSession",
     "CustomerWallet",
+    "DomainEvent",
+    "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",

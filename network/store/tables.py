@@ -182,6 +182,7 @@ class WebhookDelivery(Base):
         UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
         Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),  # migration 0015: the webhook consumer's check
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -396,3 +396,31 @@ def test_the_migration_makes_one_customer_per_wallet_of_the_links(tmp_path: Path
         tables = {r[0] for r in c.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert not tables & {"customers", "customer_wallets", "customer_profiles", "customer_consents"}
     engine.dispose()
+
+
+# ---------------------------------------------------------------------------------- domain events
+
+
+def test_enrolling_and_linking_write_their_events_with_the_change(sessions: sessionmaker[Session]) -> None:
+    from network.store import DomainEvent
+
+    own, newer = wallet(), wallet()
+    with sessions() as session:
+        customer_records.link(session, partner_id=1, ref="c-1", wallet=own)
+        session.rollback()  # no change, no event
+        customer_records.link(session, partner_id=1, ref="c-1", wallet=own)
+        customer_records.link(session, partner_id=1, ref="c-1", wallet=own)  # the same link again: nothing happened
+        customer_records.link(session, partner_id=1, ref="c-1", wallet=newer)
+        session.commit()
+        found = [(e.type, e.partner_id, e.customer_wallet, e.payload) for e in session.scalars(select(DomainEvent))]
+        customer_id = customer_records.find_by_wallet(session, wallet=own).id  # type: ignore[union-attr]
+    assert found == [
+        ("customer.enrolled", None, own, {"customer_id": customer_id, "wallet": own}),
+        ("customer.linked", 1, own, {"customer_id": customer_id, "ref": "c-1", "wallet": own, "previous_wallet": None}),
+        (
+            "customer.linked",
+            1,
+            newer,
+            {"customer_id": customer_id, "ref": "c-1", "wallet": newer, "previous_wallet": own},
+        ),
+    ]
