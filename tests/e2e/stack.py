@@ -133,8 +133,13 @@ class Stack:
             assert process.poll() is None, f"{name} exited with {process.returncode}:\n{self.logs()}"
 
     def log(self, name: str, lines: int = 40) -> str:
+        """The last ``lines`` lines of ``<tmp>/<name>.log``. A log that is not there is an error, never
+        an empty text: "no Traceback in the log" must not pass because the log was never written."""
         path = self.tmp / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        if not path.is_file():
+            written = sorted(p.name for p in self.tmp.glob("*.log"))
+            raise FileNotFoundError(f"no log {path} (is {name!r} a process of this stack? logs: {written})")
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def logs(self, lines: int = 40) -> str:
         return "\n".join(f"--- {name}\n{self.log(name, lines)}" for name in self.processes)

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
 
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,10 +37,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def partners(stack: Stack) -> dict[str, OnboardedPartner]:
     return {"A": stack.onboard("Grocer A", points_per_unit="2"), "B": stack.onboard("Books B")}
-
-
-def sign(account: LocalAccount, message: str) -> str:
-    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
 
 
 def wait_history(

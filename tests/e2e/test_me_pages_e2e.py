@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from network.store import CustomerSession, SignInLink, utcnow
 from tests.e2e.stack import OnboardedPartner, Stack, free_port, key_for, start_stack
-from tests.e2e.test_customers_e2e import sign
+from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(300)
 LINK_TTL_S = 10  # COALITION_SIGN_IN_LINK_TTL_S: a release (key hand-over under load) finishes well within it

@@ -226,4 +226,5 @@ def test_e2e_processes_are_still_running(stack, partners):
     """Nothing crashed along the way (the teardown kills them)."""
     stack.assert_running()
     text = stack.log("gateway", 100_000)
+    assert "Application startup complete" in text, text[-5000:]  # the gateway's own log, not an empty one
     assert "Traceback" not in text, text[-5000:]

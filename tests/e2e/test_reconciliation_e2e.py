@@ -22,8 +22,8 @@ from sqlalchemy import delete, select
 from network.direct import transact
 from network.store import ChainEvent, LedgerEntry, OperatorAlert
 from partners.settlement import recompute_from_chain
+from tests.e2e.settlement import buy, redeem
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
-from tests.e2e.test_settlement_e2e import _buy, _redeem
 from tests.network.harness import USD
 
 pytestmark = pytest.mark.timeout(300)
@@ -54,10 +54,10 @@ def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: p
         transact(h.w3, h.operator, c.clearing.functions.fundOperator(1_000 * USD))
         stack.start_beat()  # from here on, settle_due is the only user of the operator's key
         dave = key_for("schedule-dave")
-        _buy(stack, early, "e-1", dave.address, "50")
+        buy(stack, early, "e-1", dave.address, "50")
         stack.wait_purchase(early, "e-1")
-        _redeem(stack, dave, late.id, 60, 1)
-        _buy(stack, late, "l-1", dave.address, "20")
+        redeem(stack, dave, late.id, 60, 1)
+        buy(stack, late, "l-1", dave.address, "20")
         stack.wait_purchase(late, "l-1")
         last_activity = h.w3.eth.block_number
         deadline = time.monotonic() + 90

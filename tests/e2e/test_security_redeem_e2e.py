@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
 from network.store import CustomerSession, WalletChallenge, utcnow
+from tests.e2e.redemptions import add_reward, cast_balance, earn, local_consent_body, redeemed_events
 from tests.e2e.stack import (
     OPERATOR_HEADERS,
     OPERATOR_TOKEN,
@@ -46,7 +47,6 @@ from tests.e2e.stack import (
     key_for,
     start_stack,
 )
-from tests.e2e.test_redemptions_e2e import add_reward, cast_balance, earn, local_consent_body, redeemed_events
 
 pytestmark = pytest.mark.timeout(300)
 DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
