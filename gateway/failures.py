@@ -148,7 +148,7 @@ OPERATION_ERRORS: dict[tuple[Operation, str], Rule] = {
     ),
 }
 
-# Reasons the workers write in words (network/reversals.py, gateway/tasks/redemptions.py).
+# Reasons the workers write in words (network/reversals.py, gateway/services/burns.py).
 WORKER_REASONS: tuple[tuple[str, Rule], ...] = (
     ("the purchase was not minted", Rule("purchase-not-confirmed", "The purchase's points were never minted.")),
     ("not indexed yet", Rule("purchase-not-confirmed", "The batch that minted the purchase was not indexed yet.")),

@@ -7,7 +7,6 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import requests
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,14 +18,13 @@ from gateway.routes.dashboard_common import SECURITY_HEADERS
 from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
 from gateway.services import dashboard_statement_view as statement_view
 from gateway.services.dashboard_statement import HumanStatement
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.store import ReconciliationReport, SettlementPeriod
 from partners.statement import canonical_bytes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/operator", tags=["settlement"])
 PeriodId = Annotated[int, Path(ge=1, lt=2**63)]
-TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 
 
 BASE = "https://gateway.example.com/v1/operator/settlements/4"
@@ -376,9 +374,9 @@ def run_reconciliation(_: OperatorDep, session: SessionDep, chain: ChainDep) -> 
     at the indexer's checkpoint, and stores the report."""
     try:
         r = reconciliation.reconcile(session, chain)
-    except TRANSIENT as exc:
+    except TransientRpcError as exc:
         session.rollback()
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__})") from exc
+        raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)})") from exc
     if r is None:
         raise NotFound("nothing is indexed yet: no block to reconcile at")
     answer = _report(r)

@@ -22,7 +22,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import requests
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 from sqlalchemy import func, select, update
@@ -50,6 +49,7 @@ from gateway.services import custody, customer_records, webhooks
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
 from gateway.settings import GatewaySettings
+from network.errors import TransientRpcError, failure_name
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
 from network.store import CustodialWallet, Partner, Redemption, Reward
 from network.store.events import record
@@ -103,8 +103,8 @@ class ChainPointsView:
         call = {"to": self.points_address, "data": "0x" + data.hex()}
         try:
             reply = self._provider.make_request("eth_call", [call, "latest"])  # type: ignore[arg-type]
-        except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
-            raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); retry later") from exc
+        except TransientRpcError as exc:
+            raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)}); retry later") from exc
         result = reply.get("result")
         if "error" in reply or not isinstance(result, str) or len(result) != 66:
             raise ChainUnavailable(f"the chain answered eth_call with {reply.get('error', result)!r}; retry later")

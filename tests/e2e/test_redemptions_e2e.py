@@ -164,8 +164,8 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
     burned exactly once."""
     from celery import Celery
 
-    from gateway.relayer import Relayer
     from network.keys import dev_account
+    from network.relayer import Relayer
 
     grocer, cinema = partners
     carol = key_for("redeem-carol")
