@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.errors import PROBLEMS, problem_type
+from gateway.problem_types import PROBLEMS, problem_type
 
 Operation = Literal["purchase", "refund", "redemption"]
 FUNDS_EXHAUSTED = "partner-funds-exhausted"  # network/headroom.py writes it first in a held purchase's reason

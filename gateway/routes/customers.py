@@ -35,8 +35,8 @@ from gateway.errors import (
     GatewayError,
     NotFound,
     WalletNotCustodial,
-    problem_responses,
 )
+from gateway.problems import problem_responses
 from gateway.schemas import Address, Ident
 from gateway.schemas_customers import (
     AuthChallengeCreate,
@@ -226,8 +226,7 @@ def _release_problem(ref: str, wallet: str, exc: Exception) -> GatewayError:
     whose custodian is another partner, answers alike (no hint of whose custody it is)."""
     if isinstance(exc, custody.ReleaseNotYet):
         wait_s = max(1, math.ceil((exc.available_at - utcnow()).total_seconds()))
-        available_at = exc.available_at.isoformat().replace("+00:00", "Z")
-        return CustodialReleasePending(str(exc), headers={"Retry-After": str(wait_s)}, available_at=available_at)
+        return CustodialReleasePending(str(exc), available_at=exc.available_at, retry_after_s=wait_s)
     if isinstance(exc, custody.AlreadyReleased):
         return CustodialWalletReleased(str(exc))
     return WalletNotCustodial(f"customer {ref!r} is linked to their own wallet {wallet}")

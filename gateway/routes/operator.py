@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
-from gateway.errors import problem_responses
+from gateway.problems import problem_responses
 from gateway.schemas import (
     PartnerAccount,
     PartnerCreate,
@@ -154,7 +154,7 @@ def deposit_for_partner(
 ) -> PartnerDeposit:
     """Not idempotent: each call deposits again. Held purchases are minted within seconds once
     their value fits the new headroom."""
-    return partner_account.deposit(session, chain, settings, partner_id, body.amount)
+    return PartnerDeposit(**asdict(partner_account.deposit(session, chain, settings, partner_id, body.amount)))
 
 
 @router.get(
@@ -167,7 +167,7 @@ def get_settlement_token(_: OperatorDep, session: SessionDep, chain: ChainDep) -
     """Read from the chain: issue prices, reimbursement rates, limits, funds and deposits are in
     its base units (10**decimals per whole token)."""
     with partner_admin.chain_errors(session):
-        return partner_account.settlement_token(chain)
+        return SettlementToken(**asdict(partner_account.settlement_token(chain)))
 
 
 @router.post(

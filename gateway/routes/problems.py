@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gateway.errors import PROBLEM_HELP, PROBLEMS, NotFound, problem_type
+from gateway.errors import NotFound
+from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_type
 from gateway.services.dashboard_views import TEMPLATES
 from gateway.settings import settings_of
 

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
-from gateway.errors import ChainUnavailable, NotFound, problem_responses
+from gateway.errors import ChainUnavailable, NotFound
+from gateway.problems import problem_responses
 from gateway.routes.dashboard_common import SECURITY_HEADERS
 from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
 from gateway.services import dashboard_statement_view as statement_view

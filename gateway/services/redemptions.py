@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -45,7 +46,7 @@ from gateway.errors import (
 )
 from gateway.failures import failure_of
 from gateway.schemas import CustomerRef
-from gateway.schemas_redemptions import ConsentPublic, ConsentRequest, RedemptionCreate, TypedData
+from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
 from gateway.services import custody, webhooks
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.rewards import find_reward, release_stock, reserve_stock
@@ -114,12 +115,23 @@ def redeem_ref(chain_id: int, partner_id: int, redemption_id: str) -> str:
     return "0x" + keccak(abi_encode(["uint256", "uint32", "string"], [chain_id, partner_id, redemption_id])).hex()
 
 
-def typed_data(view: PointsView, consent: RedeemConsent) -> TypedData:
+@dataclass(frozen=True)
+class PreparedConsent:
+    """A consent for the customer's wallet to sign: the Redeem it names, and the same as EIP-712
+    typed data (what ``eth_signTypedData_v4`` takes)."""
+
+    redemption_id: str
+    consent: RedeemConsent
+    typed_data: dict[str, Any]
+
+
+def typed_data(view: PointsView, consent: RedeemConsent) -> dict[str, Any]:
     """The EIP-712 message a wallet signs (``eth_signTypedData_v4``), uint256 as decimal strings."""
-    return TypedData(
-        types={"EIP712Domain": EIP712_DOMAIN_TYPE, **REDEEM_TYPES},
-        domain=domain(view.chain_id, view.points_address),
-        message={
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **REDEEM_TYPES},
+        "primaryType": "Redeem",
+        "domain": domain(view.chain_id, view.points_address),
+        "message": {
             "customer": consent.customer,
             "partnerId": consent.partner_id,
             "points": str(consent.points),
@@ -127,7 +139,7 @@ def typed_data(view: PointsView, consent: RedeemConsent) -> TypedData:
             "nonce": str(consent.nonce),
             "deadline": str(consent.deadline),
         },
-    )
+    }
 
 
 def request_hash(body: RedemptionCreate) -> str:
@@ -158,7 +170,7 @@ def _active_reward(session: Session, partner: Partner, sku: str) -> Reward:
 
 def prepare_consent(
     session: Session, *, partner: Partner, body: ConsentRequest, view: PointsView, settings: GatewaySettings
-) -> ConsentPublic:
+) -> PreparedConsent:
     """The typed data the customer's wallet must sign for this redemption, with a fresh nonce."""
     reward = _active_reward(session, partner, body.sku)
     wallet = _wallet(session, partner, body.customer)
@@ -170,15 +182,7 @@ def prepare_consent(
         nonce=secrets.randbits(64),
         deadline=int(time.time()) + settings.redemption_consent_ttl_s,
     )
-    return ConsentPublic(
-        redemption_id=body.redemption_id,
-        customer_wallet=wallet,
-        points=consent.points,
-        ref="0x" + consent.ref.hex(),
-        nonce=str(consent.nonce),
-        deadline=consent.deadline,
-        typed_data=typed_data(view, consent),
-    )
+    return PreparedConsent(redemption_id=body.redemption_id, consent=consent, typed_data=typed_data(view, consent))
 
 
 def accept_redemption(

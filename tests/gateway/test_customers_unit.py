@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.secrets_box import SecretsBoxError
 from gateway.services import custody
 from gateway.services.wallet_auth import parse_message

@@ -11,7 +11,7 @@ from html import unescape
 
 import pytest
 
-from gateway.errors import PROBLEM_HELP, PROBLEMS
+from gateway.problem_types import PROBLEM_HELP, PROBLEMS
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     WALLET,
     app,

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.settings import GatewaySettings, get_settings
 from network.purchases import MAX_POINTS
 from network.store import CustomerLink, OutboxPurchase, Partner, Purchase, PurchaseStatus

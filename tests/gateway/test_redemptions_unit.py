@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.errors import PROBLEM_JSON, PROBLEMS
 from gateway.main import create_app
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import custody
 from gateway.services import redemptions as service
