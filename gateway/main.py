@@ -21,6 +21,7 @@ from gateway.routes import (
     customers,
     dashboard,
     me,
+    me_api,
     operator,
     purchases,
     redemptions,
@@ -78,8 +79,9 @@ def create_app() -> FastAPI:
         redoc_url=None,
         webhooks=webhook_events.router,  # documentation of what the gateway POSTs to partners
     )
-    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard, me, account):
+    for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
+    app.include_router(account.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -4,13 +4,17 @@ imported itself does not count."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from gateway.tasks.app import TASK_MODULES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = (
     "import importlib, json, sys\n"
@@ -43,3 +47,28 @@ def test_the_domain_errors_and_the_failures_import_nothing_of_the_web_framework(
         "gateway.errors", "gateway.problem_types", "gateway.failures", "gateway.schemas_webhooks"
     )
     assert web == []
+
+
+HTTP_MODULES = ("fastapi", "starlette", "gateway.problems", "gateway.deps", "gateway.pages", "gateway.routes")
+PLAIN = [*sorted((ROOT / "gateway" / "services").glob("*.py")), *sorted((ROOT / "gateway" / "tasks").glob("*.py"))]
+PLAIN += [ROOT / "gateway" / name for name in ("errors.py", "problem_types.py", "failures.py")]
+
+
+def imported_by(path: Path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", PLAIN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_tasks_and_errors_import_no_http_module(path):
+    """Services and tasks return values and raise domain errors; only routes speak HTTP."""
+    http = sorted(n for n in imported_by(path) if any(n == m or n.startswith(m + ".") for m in HTTP_MODULES))
+    # the tasks' sessions come from gateway.deps until the settings split (the layers helper's item)
+    allowed = {"gateway/tasks/context.py": {"gateway.deps"}}
+    assert set(http) <= allowed.get(str(path.relative_to(ROOT)), set()), http
