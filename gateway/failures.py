@@ -1,5 +1,5 @@
 """Why a purchase, a refund or a redemption failed, or why a purchase waits: the raw reasons
-the workers store mapped to problem types of the catalogue (gateway/errors.py), each with a
+the workers store mapped to problem types of the catalogue (gateway/problem_types.py), each with a
 sentence a person understands and what to do next.
 
 A raw reason is what the worker wrote: a contract's custom error decoded by network/revert.py

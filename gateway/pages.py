@@ -4,7 +4,7 @@ The page routes (``/me``, its sign-in, ``/dashboard`` and its login) use ``PageR
 raised by the route or by one of its dependencies (the chain that cannot be reached, a rate
 limit, an expired session, a bug) is answered as an HTML page when the request asks for HTML
 (a browser's navigation sends ``Accept: text/html``). Anything else, the pages' own ``fetch``
-calls and every API route, keeps problem+json (gateway/errors.py): the status code and the
+calls and every API route, keeps problem+json (gateway/problems.py): the status code and the
 ``Retry-After`` header are the same either way.
 """
 

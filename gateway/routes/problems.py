@@ -1,5 +1,5 @@
 """The pages of the problem types: each error's ``type`` (``/problems/<slug>``) is a link that
-answers what the problem means and how to fix it, from the catalogue of gateway/errors.py
+answers what the problem means and how to fix it, from the catalogue of gateway/problem_types.py
 (``PROBLEMS`` and ``PROBLEM_HELP``). HTML for a person; JSON for a client that asks for it
 (``Accept: application/json``). Left out of the OpenAPI schema: documentation, not API.
 """

@@ -27,6 +27,7 @@ from gateway.schemas_redemptions import (
     Sku,
     TypedData,
 )
+from gateway.services import redemption_acceptance as acceptance
 from gateway.services import redemptions as service
 from gateway.services import rewards as catalogue
 from gateway.timeutil import as_utc
@@ -61,7 +62,7 @@ def _reward(reward: Reward) -> RewardPublic:
     )
 
 
-def _consent(prepared: service.PreparedConsent) -> ConsentPublic:
+def _consent(prepared: acceptance.PreparedConsent) -> ConsentPublic:
     consent = prepared.consent
     return ConsentPublic(
         redemption_id=prepared.redemption_id,
@@ -181,7 +182,7 @@ def post_consent(
     redemption with the same redemption_id, sku, quantity and customer, and ``consent`` =
     {nonce, deadline, signature}. The nonce is fresh and random; the deadline is
     ``COALITION_REDEMPTION_CONSENT_TTL_S`` ahead."""
-    answer = _consent(service.prepare_consent(session, partner=partner, body=body, view=view, settings=settings))
+    answer = _consent(acceptance.prepare_consent(session, partner=partner, body=body, view=view, settings=settings))
     session.commit()
     return answer
 
@@ -225,7 +226,9 @@ def post_redemption(
     ``COALITION_CUSTODIAL_DAILY_POINTS_LIMIT`` points of that wallet in any 24 h;
     the answer is 202 and a worker burns the points, then issues the voucher: follow
     ``status_url`` (accepted, burning, burned, fulfilled, or failed with a reason)."""
-    redemption, created = service.accept_redemption(session, partner=partner, body=body, view=view, settings=settings)
+    redemption, created = acceptance.accept_redemption(
+        session, partner=partner, body=body, view=view, settings=settings
+    )
     answer = _redemption(redemption, settings.public_url)
     session.commit()
     if created:
