@@ -52,11 +52,10 @@ CSRF_REFUSED = "This form has expired or did not come from this dashboard; open 
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
-    row = session.get(Partner, partner_id)
-    session.commit()
-    if row is None:
-        raise NotFound(f"no partner {partner_id}")
-    return row
+    try:
+        return partner_admin.get_partner(session, partner_id)
+    finally:
+        session.commit()
 
 
 async def _checked_form(request: Request, settings: GatewaySettings, cookie: str | None) -> dict[str, str] | None:

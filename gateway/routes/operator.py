@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
 from gateway.problems import problem_responses
@@ -117,7 +116,7 @@ def create_partner(
 )
 def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     """Every partner, with its rates, limit and status."""
-    answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
+    answer = [_public(p) for p in partner_admin.list_partners(session)]
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
 

@@ -1,6 +1,7 @@
-"""A worker loads nothing of the web framework: the Celery app and every task module import
-without FastAPI or Starlette. Each probe is a fresh interpreter, so that what the test process
-imported itself does not count."""
+"""Only routes speak HTTP, and only services touch the store: a worker loads nothing of the web
+framework (the Celery app and every task module import without FastAPI or Starlette, probed in
+a fresh interpreter so that what the test process imported does not count); services, tasks and
+the domain errors import no HTTP module; routes query the store through services."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def test_services_tasks_and_errors_import_no_http_module(path):
     # the tasks' sessions come from gateway.deps until the settings split (the layers helper's item)
     allowed = {"gateway/tasks/context.py": {"gateway.deps"}}
     assert set(http) <= allowed.get(str(path.relative_to(ROOT)), set()), http
+
+
+QUERIES = {"get", "scalar", "scalars", "execute", "add", "delete", "flush", "query", "merge"}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "gateway" / "routes").glob("*.py")), ids=lambda p: p.name)
+def test_routes_do_not_query_the_store(path):
+    """A route reads and writes the store through a service; it only ends the session's
+    transaction (commit, rollback) before it answers."""
+    tree = ast.parse(path.read_text())
+    queries = [
+        f"line {node.lineno}: session.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "session"
+        and node.func.attr in QUERIES
+    ]
+    assert queries == []
+    assert not any(name == "sqlalchemy" or name.startswith("sqlalchemy.sql") for name in imported_by(path))
