@@ -1,9 +1,9 @@
 """The bodies of the webhook events the gateway POSTs to a partner's endpoints, one model per
 event type (gateway/services/webhooks.py ``EventType``): an envelope (``id``, ``type``,
 ``created_at``, ``partner_id``) around the event's ``data``, as built by the payload builders
-(gateway/tasks/webhooks.py ``purchase_event``, gateway/services/refunds.py ``refund_event``,
-gateway/services/redemptions.py ``event_data``, gateway/tasks/earn.py, gateway/services/custody.py,
-gateway/services/webhooks.py ``emit_test``).
+(network/outcomes.py for purchases and refunds, completed by gateway/services/webhooks.py
+``webhook_data``; gateway/services/redemptions.py ``event_data``, gateway/tasks/earn.py,
+gateway/services/custody.py, gateway/services/webhooks.py ``emit_test``).
 Documentation: the OpenAPI ``webhooks`` section (gateway/routes/webhook_events.py); a test holds
 real payloads to these models.
 """

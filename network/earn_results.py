@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from network.errors import ChainError
 from network.outbox import OUTBOX
+from network.outcomes import purchases_settled, refunds_settled
 from network.purchases import MAX_SEQ
 from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
 from network.transactions import decode_raw_transaction
@@ -100,6 +101,7 @@ def settle_items(
                 .where(c.id.in_(failed_ids))
                 .values(status=PurchaseStatus.FAILED, tx_id=mined_id, error=f"not in the receipt of {mined_hash}")
             )
+    purchases_settled(session, tx_ids=tx_ids)  # their events, in this transaction
     return Counter(
         {
             PurchaseStatus.MINTED: sum(len(ids) for ids in by_batch.values()),
@@ -114,6 +116,7 @@ def fail_items(session: Session, *, tx_ids: list[int], reason: str) -> int:
     result = session.execute(
         update(OUTBOX).where(OUTBOX.c.tx_id.in_(tx_ids)).values(status=PurchaseStatus.FAILED, error=reason)
     )
+    purchases_settled(session, tx_ids=tx_ids)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -148,6 +151,7 @@ def settle_reversals(session: Session, group: list[ChainTransaction], mined: Cha
             error=None if succeeded else mined.error,
         )
     )
+    refunds_settled(session, tx_ids=[mined.id])  # their events, in this transaction
 
 
 def follow_replacement(session: Session, old: ChainTransaction, new: ChainTransaction) -> None:

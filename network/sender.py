@@ -64,6 +64,7 @@ from network.outbox import (
     requeue_held,
     unmined_points,
 )
+from network.outcomes import purchases_settled, refunds_settled
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import ReversalNotReady, reversal_calldata
 from network.revert import decode_revert
@@ -376,6 +377,7 @@ class EarnSender:
                     .where(OUTBOX.c.id == i.id, OUTBOX.c.status == PurchaseStatus.QUEUED)
                     .values(status=PurchaseStatus.FAILED, error=f"not a purchase word: {exc}")
                 )
+        purchases_settled(session, outbox_ids=[i.id for i in items])
         session.commit()
 
     def _send_reversals(self, session: Session, base_fee: int, in_flight: int, report: StepReport) -> None:
@@ -393,6 +395,7 @@ class EarnSender:
                 data = reversal_calldata(session, item, self._receipt_events)
             except ReversalNotReady as exc:
                 item.status, item.error = ReversalStatus.FAILED, str(exc)
+                refunds_settled(session, reversal_ids=[item.id])
                 session.commit()
                 continue
             call = {"from": self.address, "to": self.points_address, "data": data}
@@ -402,6 +405,7 @@ class EarnSender:
                 raise
             except Exception as exc:  # a revert in simulation: the chain says no
                 item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
+                refunds_settled(session, reversal_ids=[item.id])
                 session.commit()
                 continue
             self._hold_lease()

@@ -38,9 +38,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from gateway.secrets_box import Sealed, open_sealed, seal
-from gateway.services import webhooks
+from gateway.services import customer_records
 from gateway.settings import GatewaySettings
 from network.store import CustodialWallet, OperatorAlert, Partner, utcnow
+from network.store.events import record
 
 PURPOSE = "custodial-wallet"
 # how long a release stays collectable once its notice is over; after it, a new request (and a
@@ -55,8 +56,8 @@ def _secrets_key(settings: GatewaySettings) -> str:
 
 
 def create_custodial_wallet(session: Session, settings: GatewaySettings, *, partner_id: int) -> str:
-    """Makes a new key held for ``partner_id``'s customer, stores it sealed, and returns its
-    checksummed address (not committed)."""
+    """Makes a new key held for ``partner_id``'s customer, stores it sealed, enrols the address
+    as a new customer's wallet, and returns its checksummed address (not committed)."""
     account: LocalAccount = Account.create()
     sealed = seal(_secrets_key(settings), PURPOSE, bytes(account.key), aad=account.address.encode())
     session.add(
@@ -65,6 +66,7 @@ def create_custodial_wallet(session: Session, settings: GatewaySettings, *, part
         )
     )
     session.flush()
+    customer_records.customer_of_wallet(session, wallet=account.address)
     return account.address
 
 
@@ -212,7 +214,7 @@ def release_custodial_wallet(
         raise AlreadyReleased(f"{address} was released to its customer already")
     keystore: dict[str, Any] = Account.encrypt(account.key, password, kdf=kdf)
     data = {"ref": ref, "wallet": address, "released_at": _iso(now)}
-    webhooks.emit(session, partner_id, "customer.custodial_wallet_released", data)  # beat's sweep sends it
+    record(session, "customer.custodial_wallet_released", payload=data, partner_id=partner_id, customer_wallet=address)
     return KeyReleased(wallet=address, keystore=keystore)
 
 
@@ -223,7 +225,13 @@ def _record_request(
     when = _iso(available_at)
     wallet.release_requested_at, wallet.release_available_at = now, available_at
     data = {"ref": ref, "wallet": wallet.address, "requested_at": _iso(now), "available_at": when}
-    webhooks.emit(session, partner_id, "customer.custodial_release_requested", data)  # beat's sweep sends it
+    record(
+        session,
+        "customer.custodial_release_requested",
+        payload=data,
+        partner_id=partner_id,
+        customer_wallet=wallet.address,
+    )
     partner = session.get(Partner, partner_id)
     name = partner.name if partner is not None else f"#{partner_id}"
     session.add(

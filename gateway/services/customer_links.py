@@ -27,7 +27,7 @@ from gateway.errors import (
     NotFound,
     WalletNotCustodial,
 )
-from gateway.services import custody, history, wallet_auth
+from gateway.services import custody, customer_records, history, wallet_auth
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
 from network.store import CustodialWallet, CustomerLink, Partner, WalletChallenge, utcnow
@@ -54,13 +54,9 @@ class PartnerLink:
     ref: str
 
 
-def find_link(session: Session, *, partner_id: int, ref: str) -> CustomerLink | None:
-    return session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner_id, CustomerLink.ref == ref))
-
-
 def get_link(session: Session, *, partner_id: int, ref: str) -> CustomerLink:
     """The partner's link of ``ref``; NotFound if it has none."""
-    link = find_link(session, partner_id=partner_id, ref=ref)
+    link = customer_records.find_link(session, partner_id=partner_id, ref=ref)
     if link is None:
         raise NotFound(f"no customer {ref!r} of this partner")
     return link
@@ -103,31 +99,22 @@ def link_wallet(
 ) -> CustomerLink:
     """Links ``ref`` to the wallet that signed its link challenge, replacing an earlier link; not
     while the ref is linked to a custodial wallet the gateway still holds (not committed)."""
-    link = find_link(session, partner_id=partner_id, ref=ref)
+    link = customer_records.find_link(session, partner_id=partner_id, ref=ref)
     if link is not None and custody.is_custodial(session, link.wallet):
         raise CustomerAlreadyLinked(f"customer {ref!r} has a custodial wallet {link.wallet}: release it first")
     challenge = wallet_auth.verify_challenge(
         session, settings, message=message, signature=signature, purpose="link", partner_id=partner_id, ref=ref
     )
-    if link is None:
-        link = CustomerLink(partner_id=partner_id, ref=ref, wallet=challenge.address)
-        session.add(link)
-    else:
-        link.wallet = challenge.address
-    session.flush()
-    return link
+    return customer_records.link(session, partner_id=partner_id, ref=ref, wallet=challenge.address)
 
 
 def link_custodial_wallet(session: Session, settings: GatewaySettings, *, partner_id: int, ref: str) -> CustomerLink:
     """Creates a custodial wallet and links ``ref`` to it; a ref linked already is refused (not committed)."""
-    existing = find_link(session, partner_id=partner_id, ref=ref)
+    existing = customer_records.find_link(session, partner_id=partner_id, ref=ref)
     if existing is not None:
         raise CustomerAlreadyLinked(f"customer {ref!r} is linked to {existing.wallet} already")
     wallet = custody.create_custodial_wallet(session, settings, partner_id=partner_id)
-    link = CustomerLink(partner_id=partner_id, ref=ref, wallet=wallet)
-    session.add(link)
-    session.flush()
-    return link
+    return customer_records.link(session, partner_id=partner_id, ref=ref, wallet=wallet)
 
 
 def _release_refused(ref: str, wallet: str, exc: Exception) -> GatewayError:

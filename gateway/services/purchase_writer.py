@@ -1,25 +1,22 @@
-"""Group commit of accepted purchases: one thread per store writes every purchase that arrived
-while it wrote the previous group, in one database transaction.
+"""Purchase acceptance, written by the store's group commit (network/store/group_commit.py).
 
-A request hands its validated purchase to :meth:`PurchaseWriter.submit` and waits for the
-outcome; the writer takes whatever is queued (up to ``max_group``), applies the earn rule,
-checks idempotency (against the store and within the group), takes a run of sequence numbers
-per partner with one UPDATE, inserts the outbox entries and the purchases in bulk, commits,
-and only then answers: an accepted purchase is on disk before its 202, as before, but a
-thousand of them cost one transaction instead of a thousand. When a group fails as a whole (a
-concurrent replica wrote the same ``purchase_id`` between our read and our insert), each of its
-purchases is written again alone, so one purchase never fails another.
+A request hands its validated purchases to :meth:`PurchaseWriter.submit` and waits for the
+outcome; the writer's thread takes whatever is queued, applies the earn rule, checks
+idempotency (against the store and within the group), takes a run of sequence numbers per
+partner with one UPDATE, and writes the outbox entries (network/outbox.py ``enqueue_many``), the
+purchases and one ``purchase.accepted`` domain event each (network/store/events.py), each kind
+in one ``executemany``, in one transaction; it answers only after the commit: an accepted
+purchase and its event are on disk before its 202. A concurrent replica that wrote the same
+``purchase_id`` between our read and our insert fails the group; each of its purchases is then
+written alone, and answered as a replay or a conflict.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,11 +30,13 @@ from gateway.schemas import PurchaseCreate
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
-from network.store import CustomerLink, OutboxPurchase, Partner, Purchase, PurchaseStatus, utcnow
+from network.outbox import enqueue_many
+from network.store import CustomerLink, Partner, Purchase, utcnow
+from network.store.events import event_row, record_many
+from network.store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
-CHECKPOINT_EVERY_S = 0.5
-SLOW_GROUP_S = 0.1  # a group commit slower than this is logged (every request in it waited)
+ACCEPTED = "purchase.accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +76,6 @@ class Submitted:
     result: Outcome | BaseException | None = None
 
 
-@dataclass(slots=True)
-class Submission:
-    """The purchases of one request; its future ends once every one of them has its answer."""
-
-    items: list[Submitted]
-    future: Future[list[Outcome | BaseException]] = field(default_factory=Future)
-
-
 def view_of(session: Session, purchase: Purchase) -> PurchaseView:
     """The view of a stored purchase, its status read from its outbox entry."""
     name, tx_hash, batch_id, reason = status_of(session, purchase)
@@ -117,9 +108,23 @@ def _view(purchase: Purchase, status: str, **chain: Any) -> PurchaseView:
     )
 
 
-class PurchaseWriter:
-    """The group-commit writer of one store (see the module doc). ``on_committed`` is called
+New = tuple[Submitted, str, int, dict[str, str]]  # a purchase to write: (item, wallet, points, rule)
+
+
+@dataclass(slots=True)
+class Group:
+    """What a group wrote: its new purchases, their views, and the same ids again within it."""
+
+    new: list[New]
+    views: list[PurchaseView]
+    followers: list[tuple[Submitted, Submitted]]
+
+
+class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
+    """The purchase acceptance of one store (see the module doc). ``on_committed`` is called
     after each commit with the partners that have new purchases (to start their drains)."""
+
+    thread_name = "purchase-writer"
 
     def __init__(
         self,
@@ -127,113 +132,18 @@ class PurchaseWriter:
         on_committed: Callable[[set[int]], None] = lambda partners: None,
         max_group: int = 2000,
     ) -> None:
-        self.sessions = sessions
+        super().__init__(sessions, max_group)
         self.on_committed = on_committed
-        self.max_group = max_group
-        self._queue: queue.SimpleQueue[Submission | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.groups = 0  # commits made, for the benchmarks and the tests
         self.written = 0
-        engine = sessions.kw["bind"]
-        # SQLite: the writer's commits never run a WAL checkpoint (its fsyncs would be waited for
-        # by every request of that group); a thread of its own does it instead
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._checkpointed_at = 0
 
     def submit(
         self, partner_id: int, bodies: Iterable[PurchaseCreate], max_amount: Decimal
     ) -> Future[list[Outcome | BaseException]]:
         """Queues purchases of one partner; the future ends with, for each in order, its
         ``Outcome`` or the error (a ``GatewayError`` for a refusal) that refused it."""
-        submission = Submission([Submitted(partner_id, b, max_amount, request_hash(b)) for b in bodies])
-        self._ensure_running()
-        self._queue.put(submission)
-        return submission.future
+        return self.enqueue([Submitted(partner_id, b, max_amount, request_hash(b)) for b in bodies])
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Writes what is queued, then ends the thread."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout_s)
-
-    # ------------------------------------------------------------------ the thread
-
-    def _ensure_running(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="purchase-writer", daemon=True)
-                self._thread.start()
-                if self._sqlite:
-                    threading.Thread(target=self._checkpoint, name="purchase-checkpoint", daemon=True).start()
-
-    def _checkpoint(self, every_s: float = CHECKPOINT_EVERY_S) -> None:
-        """Moves the WAL into the database file (PASSIVE: never blocks a writer) while groups
-        are written; the writer's own connections have automatic checkpoints off."""
-        engine = self.sessions.kw["bind"]
-        while self._thread is not None:
-            time.sleep(every_s)
-            if self.groups == self._checkpointed_at:
-                continue
-            self._checkpointed_at = self.groups
-            try:
-                with engine.connect() as connection:
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:
-                log.exception("WAL checkpoint failed (the next one retries)")
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            submissions, size, stopping = [first], len(first.items), False
-            while size < self.max_group:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                submissions.append(more)
-                size += len(more.items)
-            try:
-                self._write([item for s in submissions for item in s.items])
-            finally:
-                for submission in submissions:
-                    results = [i.result or RuntimeError("the writer gave no answer") for i in submission.items]
-                    submission.future.set_result(results)
-            if stopping:
-                return
-
-    def _write(self, group: list[Submitted]) -> None:
-        started = time.perf_counter()
-        try:
-            partners = self._write_group(group)
-            took = time.perf_counter() - started
-            if took > SLOW_GROUP_S:
-                log.warning("a group of %d purchases took %.0f ms to write", len(group), took * 1000)
-        except Exception as exc:
-            if len(group) == 1:
-                self._write_alone(group[0], exc)
-                return
-            log.info("a group of %d purchases failed (%s); writing each alone", len(group), exc)
-            for item in group:
-                if item.result is None:
-                    self._write([item])
-            return
-        if partners:
-            try:
-                self.on_committed(partners)
-            except Exception:
-                log.exception("could not start the drains of partners %s", sorted(partners))
-
-    def _write_alone(self, item: Submitted, exc: Exception) -> None:
+    def failed_alone(self, item: Submitted, exc: Exception) -> None:
         """After a lone purchase failed to write: a concurrent writer stored the same
         ``purchase_id`` (answer as a replay or a conflict), else the error is the answer."""
         if isinstance(exc, IntegrityError):
@@ -251,51 +161,51 @@ class PurchaseWriter:
                 exc = again
         _fail(item, exc)
 
-    def _write_group(self, group: list[Submitted]) -> set[int]:
-        """One transaction for the group; returns the partners with new purchases. Refused and
-        replayed purchases get their answers before the commit, the new ones after it."""
+    def write_group(self, session: Session, group: list[Submitted]) -> Group | None:
+        """The group's new purchases, written (not committed); refused and replayed purchases
+        get their answers now, the new ones after the commit. None: nothing new."""
         now = utcnow()
-        with self.sessions() as session:
-            if self._sqlite:
-                session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-            partners = {
-                p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_({i.partner_id for i in group})))
-            }
-            stored = _find_many(session, [(i.partner_id, i.body.purchase_id) for i in group])
-            links = _links(session, [(i.partner_id, i.body.customer.ref) for i in group if i.body.customer.ref])
-            first_in_group: dict[tuple[int, str], Submitted] = {}
-            new: list[tuple[Submitted, str, int, dict[str, str]]] = []
-            followers: list[tuple[Submitted, Submitted]] = []  # same id again within the group
-            for item in group:
-                key = (item.partner_id, item.body.purchase_id)
-                try:
-                    if key in stored:
-                        existing = same_or_conflict(stored[key], item.digest, "purchase_id", key[1])
-                        _resolve(item, Outcome(first_answer(existing), created=False))
-                    elif key in first_in_group:
-                        same_or_conflict(first_in_group[key], item.digest, "purchase_id", key[1])
-                        followers.append((item, first_in_group[key]))
-                    else:
-                        wallet, points, rule = _apply_rule(partners.get(item.partner_id), item, links)
-                        first_in_group[key] = item
-                        new.append((item, wallet, points, rule))
-                except GatewayError as refused:
-                    _fail(item, refused)
-            if not new:
-                session.rollback()
-                return set()
-            views = _insert(session, new, now)
-            session.commit()
-        self.groups += 1
-        self.written += len(new)
-        for (item, *_), view in zip(new, views, strict=True):
+        partners = {
+            p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_({i.partner_id for i in group})))
+        }
+        stored = _find_many(session, [(i.partner_id, i.body.purchase_id) for i in group])
+        links = _links(session, [(i.partner_id, i.body.customer.ref) for i in group if i.body.customer.ref])
+        first_in_group: dict[tuple[int, str], Submitted] = {}
+        new: list[New] = []
+        followers: list[tuple[Submitted, Submitted]] = []  # same id again within the group
+        for item in group:
+            key = (item.partner_id, item.body.purchase_id)
+            try:
+                if key in stored:
+                    existing = same_or_conflict(stored[key], item.digest, "purchase_id", key[1])
+                    _resolve(item, Outcome(first_answer(existing), created=False))
+                elif key in first_in_group:
+                    same_or_conflict(first_in_group[key], item.digest, "purchase_id", key[1])
+                    followers.append((item, first_in_group[key]))
+                else:
+                    wallet, points, rule = _apply_rule(partners.get(item.partner_id), item, links)
+                    first_in_group[key] = item
+                    new.append((item, wallet, points, rule))
+            except GatewayError as refused:
+                _fail(item, refused)
+        if not new:
+            return None
+        return Group(new, _insert(session, new, now), followers)
+
+    def committed(self, group: list[Submitted], written: Group) -> None:
+        self.written += len(written.new)
+        for (item, *_), view in zip(written.new, written.views, strict=True):
             _resolve(item, Outcome(view, created=True))
-        for item, first in followers:
+        for item, first in written.followers:
             if isinstance(first.result, Outcome):
                 _resolve(item, Outcome(first.result.view, created=False))
             else:
                 _fail(item, first.result or RuntimeError("no answer"))
-        return {item.partner_id for item, *_ in new}
+        partners = {item.partner_id for item, *_ in written.new}
+        try:
+            self.on_committed(partners)
+        except Exception:
+            log.exception("could not start the drains of partners %s", sorted(partners))
 
 
 def _apply_rule(
@@ -321,10 +231,8 @@ def _apply_rule(
     return wallet, points, rule
 
 
-def _insert(
-    session: Session, new: list[tuple[Submitted, str, int, dict[str, str]]], now: datetime
-) -> list[PurchaseView]:
-    """Sequence numbers (one UPDATE per partner), outbox entries and purchases, in bulk."""
+def _seqs(session: Session, new: list[New]) -> list[int]:
+    """A run of sequence numbers per partner, one UPDATE each; the new purchases' seqs in order."""
     counts: dict[int, int] = {}
     for item, *_ in new:
         counts[item.partner_id] = counts.get(item.partner_id, 0) + 1
@@ -342,24 +250,19 @@ def _insert(
     for item, *_ in new:
         seqs.append(next_seq[item.partner_id])
         next_seq[item.partner_id] += 1
-    outbox_rows = [
-        {
-            "partner_id": item.partner_id,
-            "seq": seq,
-            "customer": wallet,
-            "points": points,
-            "status": PurchaseStatus.QUEUED,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for (item, wallet, points, _), seq in zip(new, seqs, strict=True)
-    ]
-    connection = session.connection()  # Core, not the ORM's bulk path: a third of the cost
-    outbox = OutboxPurchase.__table__
-    returning = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
-    outbox_ids = list(connection.execute(returning, outbox_rows).scalars())
-    views, purchase_rows = [], []
+    return seqs
+
+
+def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseView]:
+    """Sequence numbers, outbox entries, purchases and their ``purchase.accepted`` events, each
+    kind in bulk (Core, not the ORM's bulk path: a third of the cost)."""
+    seqs = _seqs(session, new)
+    outbox_ids = enqueue_many(
+        session,
+        [(item.partner_id, seq, wallet, points) for (item, wallet, points, _), seq in zip(new, seqs, strict=True)],
+        at=now,
+    )
+    views, purchase_rows, events = [], [], []
     for (item, wallet, points, rule), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
         body = item.body
         purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
@@ -386,7 +289,19 @@ def _insert(
                 body.purchase_id, "accepted", wallet, amount, body.currency, points, rule, seq, purchased_at, now
             )
         )
-    connection.execute(insert(Purchase.__table__), purchase_rows)
+        payload = {
+            "purchase_id": body.purchase_id,
+            "customer_wallet": wallet,
+            "customer_ref": body.customer.ref,
+            "amount": str(amount),
+            "currency": body.currency,
+            "points": points,
+            "seq": seq,
+            "purchased_at": purchased_at.isoformat(),
+        }
+        events.append(event_row(ACCEPTED, payload=payload, partner_id=item.partner_id, customer_wallet=wallet, at=now))
+    session.connection().execute(insert(Purchase.__table__), purchase_rows)
+    record_many(session, events)
     return views
 
 

@@ -38,13 +38,13 @@ from gateway.errors import (
 )
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
-from gateway.services import custody
+from gateway.services import custody, customer_records
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.redemptions import IN_FLIGHT, PointsView, find_redemption, redeem_ref
 from gateway.services.rewards import find_reward, reserve_stock
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
-from network.store import CustodialWallet, CustomerLink, Partner, Redemption, Reward
+from network.store import CustodialWallet, Partner, Redemption, Reward
 
 CUSTODIAL_WINDOW = timedelta(hours=24)
 CONSENT_REQUIRED = (
@@ -93,9 +93,8 @@ def request_hash(body: RedemptionCreate) -> str:
 def _wallet(session: Session, partner: Partner, customer: CustomerRef) -> str:
     if customer.wallet is not None:
         return customer.wallet
-    link = session.scalar(
-        select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == customer.ref)
-    )
+    assert customer.ref is not None  # the schema asks for exactly one of the two
+    link = customer_records.find_link(session, partner_id=partner.id, ref=customer.ref)
     if link is None:
         raise CustomerNotLinked(f"customer ref {customer.ref!r} is not linked to a wallet; link it first")
     return link.wallet

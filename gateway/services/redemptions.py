@@ -26,6 +26,7 @@ from gateway.services import webhooks
 from gateway.services.rewards import release_stock
 from gateway.settings import GatewaySettings
 from network.store import Partner, Redemption
+from network.store.events import record
 
 BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 NONCE_USED = function_signature_to_4byte_selector("redeemNonceUsed(address,uint256)")
@@ -157,28 +158,42 @@ def mark_burned(session: Session, pk: int, *, tx_hash: str, block_number: int) -
     return moved
 
 
-def mark_failed(session: Session, pk: int, reason: str) -> list[int]:
-    """Failed, stock released and the partner told, in one transaction; only from before the
-    burn. Returns the webhook deliveries to kick."""
+def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
+    """Failed, stock released and its ``redemption.failed`` event written, in one transaction;
+    only from before the burn. Returns the events written that a webhook listens to (for
+    ``webhooks.publish_soon``)."""
     now = datetime.now(UTC)
-    deliveries: list[int] = []
+    events: list[str] = []
     if _step(session, pk, IN_FLIGHT, status="failed", failure_reason=reason[:2000], finished_at=now):
         redemption = session.get(Redemption, pk, populate_existing=True)
         assert redemption is not None
         release_stock(session, redemption)
-        deliveries = webhooks.emit(session, redemption.partner_id, "redemption.failed", event_data(redemption))
+        events += _event(session, "redemption.failed", redemption)
     session.commit()
-    return deliveries
+    return events
 
 
-def mark_fulfilled(session: Session, pk: int) -> list[int]:
-    """Burned -> fulfilled with a fresh voucher code and the webhook, in one transaction
-    guarded by the status: a redemption is never fulfilled twice."""
-    deliveries: list[int] = []
+def mark_fulfilled(session: Session, pk: int) -> list[str]:
+    """Burned -> fulfilled with a fresh voucher code and its ``redemption.fulfilled`` event, in
+    one transaction guarded by the status: a redemption is never fulfilled twice. Returns the
+    events written that a webhook listens to (for ``webhooks.publish_soon``)."""
+    events: list[str] = []
     code = secrets.token_urlsafe(15)
     if _step(session, pk, ("burned",), status="fulfilled", voucher_code=code, finished_at=datetime.now(UTC)):
         redemption = session.get(Redemption, pk, populate_existing=True)
         assert redemption is not None
-        deliveries = webhooks.emit(session, redemption.partner_id, "redemption.fulfilled", event_data(redemption))
+        events += _event(session, "redemption.fulfilled", redemption)
     session.commit()
-    return deliveries
+    return events
+
+
+def _event(session: Session, event_type: str, redemption: Redemption) -> list[str]:
+    """Writes the event; returns it when a webhook endpoint listens (worth publishing at once)."""
+    event_id = record(
+        session,
+        event_type,
+        payload=event_data(redemption),
+        partner_id=redemption.partner_id,
+        customer_wallet=redemption.customer_wallet,
+    )
+    return [event_id] if webhooks.listens(session, redemption.partner_id, event_type) else []

@@ -41,6 +41,7 @@ from network.errors import TransientRpcError
 from network.indexer import CHECKPOINT
 from network.revert import decode_revert
 from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
+from network.store.events import record
 from partners.settlement import PartnerLine, operator_net
 from partners.statement import build_statement, statement_csv, statement_hash
 
@@ -315,6 +316,16 @@ def _record_settled(session: Session, chain: Chain, row: SettlementPeriod) -> Se
         row.settled_block = int(receipt["blockNumber"])
     if row.statement_hash != onchain:
         return _fail(session, row, f"settled on chain with statement hash {onchain}, ours is {row.statement_hash}")
+    if row.status != "settled":  # its event, once, with the change
+        payload = {
+            "period_id": row.period_id,
+            "from_block": row.from_block,
+            "to_block": row.to_block,
+            "statement_hash": row.statement_hash,
+            "tx_hash": row.tx_hash,
+            "settled_block": row.settled_block,
+        }
+        record(session, "settlement.done", payload=payload)
     row.status, row.settled_at, row.error, row.next_attempt_at = "settled", utcnow(), None, None
     session.commit()
     log.info("period %s settled: blocks %s..%s, hash %s", row.period_id, row.from_block, row.to_block, onchain)

@@ -1,11 +1,16 @@
-"""Webhooks: the event catalogue, recording events for delivery, and partners' endpoints.
+"""Webhooks: the event catalogue, the consumer that turns domain events into deliveries, and
+partners' endpoints.
 
-An event is recorded by :func:`emit` inside the database transaction of the change it
-reports (a confirmed purchase, a failed refund...), as one delivery row per active endpoint
-of the partner that subscribed to its type: the event is never announced for a change that
-was rolled back, nor lost for one that was committed. The webhook task
-(gateway/tasks/webhooks.py) sends it later: the beat's ``sweep`` picks every delivery that is
-due, and a caller may also :func:`kick` its deliveries right after its commit.
+Every change a webhook tells of writes a domain event in its own database transaction
+(network/store/events.py; purchase and refund outcomes by network/outcomes.py): the event is
+never announced for a change that was rolled back, nor lost for one that was committed. The
+webhook consumer (:func:`publish`, cursor ``webhooks``) reads the events after its cursor and
+records, for each, one delivery row per active endpoint of its partner subscribed to its type
+(:func:`emit`), the event's public id and time in the payload; deliveries and the cursor move
+commit together, and an event whose deliveries exist already is skipped, so a re-read event is
+never delivered twice. The webhook task (gateway/tasks/webhooks.py) sends deliveries later: the
+beat's ``sweep`` runs the consumer and picks every delivery that is due, and a caller may ask
+for both right after its commit (:func:`publish_soon`, :func:`kick`).
 
 Signing secrets are stored encrypted (gateway/secrets_box.py: AES-256-GCM, a key derived from
 ``settings.secrets_key``), each bound to its row (the endpoint's and the partner's ids are the
@@ -26,14 +31,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import NotFound, TooManyWebhooks, WebhookUrlNotAllowed
+from gateway.failures import failure_of
 from gateway.netpolicy import UrlNotAllowed
 from gateway.netpolicy import check_url as check_target
 from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
 from gateway.webhook_http import DELIVERY_ERRORS, DeliveryError
 from network.store import WebhookDelivery, WebhookEndpoint
+from network.store.events import Event, consume
 
 log = logging.getLogger(__name__)
 
@@ -54,33 +61,64 @@ EventType = Literal[
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ENDPOINTS_PER_PARTNER = 20
 PURPOSE = "webhook-secret"
+CONSUMER = "webhooks"  # the webhook consumer's cursor (network/store/events.py)
+PUBLISH_LIMIT = 20_000  # events read per run of the consumer (every 5 s: well above 1,500 purchases/s)
+PUBLISH_RUNS = 5  # runs per publish, while a run finds a full read
 
 
-def emit(session: Session, partner_id: int, event_type: str, data: dict[str, Any]) -> list[int]:
-    """Records an event for every active endpoint of the partner subscribed to ``event_type``,
-    in the caller's transaction (the caller commits). Returns the new deliveries' ids (empty
-    when no endpoint listens), for an optional :func:`kick` after the commit."""
+def emit(
+    session: Session,
+    partner_id: int,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> list[int]:
+    """Records one event's deliveries: one per active endpoint of the partner subscribed to
+    ``event_type`` (``endpoints``: the partner's active ones, if already read), in the caller's
+    transaction (the caller commits). Returns the new deliveries' ids (empty when no endpoint
+    listens), for an optional :func:`kick` after the commit."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    endpoints = session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id, WebhookEndpoint.status == "active")
-    ).all()
+    if endpoints is None:
+        endpoints = _active_endpoints(session, [partner_id]).get(partner_id, [])
     targets = [e for e in endpoints if event_type in e.event_types]
-    return [r.id for r in _record(session, partner_id, targets, event_type, data)]
+    return [r.id for r in _record(session, partner_id, targets, event_type, data, event_id=event_id, at=at)]
+
+
+def _active_endpoints(session: Session, partner_ids: Iterable[int]) -> dict[int, list[WebhookEndpoint]]:
+    found: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.partner_id.in_(set(partner_ids)), WebhookEndpoint.status == "active"
+        )
+    ):
+        found.setdefault(endpoint.partner_id, []).append(endpoint)
+    return found
 
 
 def _record(
-    session: Session, partner_id: int, targets: list[WebhookEndpoint], event_type: str, data: dict[str, Any]
+    session: Session,
+    partner_id: int,
+    targets: list[WebhookEndpoint],
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
 ) -> list[WebhookDelivery]:
     """One event, one pending delivery per target endpoint (flushed, not committed)."""
     if not targets:
         return []
-    event_id = f"evt_{uuid.uuid4().hex}"
+    event_id = event_id or f"evt_{uuid.uuid4().hex}"
     now = datetime.now(UTC)
+    created = (at or now).astimezone(UTC)
     payload = {
         "id": event_id,
         "type": event_type,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
+        "created_at": created.isoformat().replace("+00:00", "Z"),
         "partner_id": partner_id,
         "data": data,
     }
@@ -100,6 +138,91 @@ def _record(
     session.add_all(rows)
     session.flush()
     return rows
+
+
+# --- the webhook consumer of domain events
+
+
+def webhook_data(event: Event) -> dict[str, Any]:
+    """What a webhook says of a domain event: its payload, with the problem behind a failed
+    purchase's or refund's reason (gateway/failures.py) for those."""
+    kind = event.type.partition(".")[0]
+    if kind not in ("purchase", "refund"):
+        return dict(event.payload)
+    status, reason = event.payload.get("status"), event.payload.get("failure_reason")
+    found = failure_of(kind, reason, held=status == "held") if kind == "purchase" else failure_of(kind, reason)
+    return {**event.payload, "failure": None if found is None else found.public()}
+
+
+def listens(session: Session, partner_id: int, event_type: str) -> bool:
+    """Whether an active endpoint of the partner is subscribed to ``event_type``."""
+    return event_type in listening(session, partner_id).get(partner_id, set())
+
+
+def listening(session: Session, partner_id: int | None = None) -> dict[int, set[str]]:
+    """Event types each partner (or only ``partner_id``) has an active endpoint for."""
+    query = select(WebhookEndpoint.partner_id, WebhookEndpoint.event_types).where(WebhookEndpoint.status == "active")
+    if partner_id is not None:
+        query = query.where(WebhookEndpoint.partner_id == partner_id)
+    found: dict[int, set[str]] = {}
+    for pid, types in session.execute(query):
+        found.setdefault(pid, set()).update(types)
+    return found
+
+
+def publish(sessions: sessionmaker[Session], *, limit: int = PUBLISH_LIMIT) -> tuple[int, list[int]]:
+    """One pass of the webhook consumer (see the module doc): (events read, new deliveries'
+    ids, to :func:`kick` now that they are committed). Only the events some endpoint listens to
+    are loaded."""
+    with sessions() as session:
+        heard = listening(session)
+    created: list[int] = []
+
+    def handle(session: Session, events: list[Event]) -> None:
+        ids = [e.event_id for e in events]
+        done: set[str] = set()  # handed over again (a run that rolled back after a read): delivered once all the same
+        for start in range(0, len(ids), 5_000):
+            chunk = ids[start : start + 5_000]
+            done.update(session.scalars(select(WebhookDelivery.event_id).where(WebhookDelivery.event_id.in_(chunk))))
+        endpoints = _active_endpoints(session, {e.partner_id for e in events if e.partner_id is not None})
+        for event in events:
+            if event.event_id in done or event.partner_id is None:
+                continue
+            created.extend(
+                emit(
+                    session,
+                    event.partner_id,
+                    event.type,
+                    webhook_data(event),
+                    event_id=event.event_id,
+                    at=event.created_at,
+                    endpoints=endpoints.get(event.partner_id, []),
+                )
+            )
+
+    def wants(event_type: str, partner_id: int | None) -> bool:
+        return partner_id is not None and event_type in heard.get(partner_id, ())
+
+    read = 0
+    for _ in range(PUBLISH_RUNS):
+        n = consume(sessions, CONSUMER, handle, wants=wants, limit=limit)
+        read += n
+        if n < limit:
+            break
+    return read, created
+
+
+def publish_soon(event_ids: Iterable[str]) -> None:
+    """Asks a worker to run the webhook consumer now (after the commit that wrote the events).
+    Optional: the beat's sweep runs it anyway within seconds, so a broker hiccup is only logged."""
+    if not list(event_ids):
+        return
+    try:
+        from gateway.tasks.webhooks import publish as publish_task  # the task module imports the Celery app
+
+        publish_task.delay()
+    except Exception:  # the sweep is the guarantee, this is only a shortcut
+        log.warning("could not enqueue the webhook consumer; the sweep will run it", exc_info=True)
 
 
 def emit_test(session: Session, *, partner_id: int, endpoint_id: int) -> WebhookDelivery:

@@ -31,6 +31,7 @@ from network.headroom import FUNDS_EXHAUSTED
 from network.locks import RedisKeyLock, SenderLockedError
 from network.sender import EarnSender
 from network.store import OperatorAlert, OutboxPurchase, OutboxReversal, Partner, PurchaseStatus, ReversalStatus
+from network.store.events import record
 
 log = logging.getLogger(__name__)
 OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)
@@ -85,12 +86,12 @@ def _tell_held(held: dict[int, tuple[int, str]]) -> None:
     new, restored = set(held) - told, told - set(held)
     if not new and not restored:
         return
-    deliveries: list[int] = []
+    events: list[str] = []
     with context.sessions()() as session:
         for pid in sorted(new):
             count, since = held[pid]
             data = {"held_purchases": count, "held_since": since, "reason": FUNDS_EXHAUSTED}
-            deliveries += webhooks.emit(session, pid, "partner.funds_exhausted", data)
+            events.append(record(session, "partner.funds_exhausted", payload=data, partner_id=pid))
             session.add(
                 OperatorAlert(
                     kind=FUNDS_EXHAUSTED,
@@ -101,13 +102,13 @@ def _tell_held(held: dict[int, tuple[int, str]]) -> None:
                 )
             )
         for pid in sorted(restored):
-            deliveries += webhooks.emit(session, pid, "partner.funds_restored", {"held_purchases": 0})
+            events.append(record(session, "partner.funds_restored", payload={"held_purchases": 0}, partner_id=pid))
         session.commit()
     for pid in new:
         redis.hset(told_key, str(pid), held[pid][1])
     if restored:
         redis.hdel(told_key, *(str(pid) for pid in restored))
-    webhooks.kick(deliveries)
+    webhooks.publish_soon(events)
 
 
 def _low_headroom() -> dict[int, dict[str, str]]:
@@ -153,16 +154,16 @@ def _tell_headroom_low() -> None:
     told_key = f"coalition:headroom-low:{chain_id}"
     told = {int(pid) for pid in redis.hkeys(told_key)}
     new, over = set(low) - told, told - set(low)
-    deliveries: list[int] = []
+    events: list[str] = []
     if new:
         with context.sessions()() as session:
             for pid in sorted(new):
-                deliveries += webhooks.emit(session, pid, "partner.headroom_low", low[pid])
+                events.append(record(session, "partner.headroom_low", payload=low[pid], partner_id=pid))
             session.commit()
         redis.hset(told_key, mapping={str(pid): low[pid]["issuance_headroom"] for pid in new})
     if over:
         redis.hdel(told_key, *(str(pid) for pid in over))
-    webhooks.kick(deliveries)
+    webhooks.publish_soon(events)
 
 
 def _request_recheck(partner_id: int) -> bool:

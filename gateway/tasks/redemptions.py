@@ -74,7 +74,7 @@ def advance(pk: int) -> str:
         status = _status(pk)
     if status == "burned":
         with context.sessions()() as session:
-            webhooks.kick(service.mark_fulfilled(session, pk))
+            webhooks.publish_soon(service.mark_fulfilled(session, pk))
         status = _status(pk)
     return status or "missing"
 
@@ -168,7 +168,7 @@ def _burn_batch(session: Session, relayer: Relayer, lock: RedisKeyLock, pks: lis
             gas = relayer.estimate_gas(r)
         except BurnRefused as refused:
             if _refused(session, relayer, pk, refused):
-                webhooks.kick(service.mark_fulfilled(session, pk))
+                webhooks.publish_soon(service.mark_fulfilled(session, pk))
             continue
         signed.append((r, relayer.sign(r, gas, nonce=nonce + len(signed), fees=fees)))
         lock.refresh()
@@ -196,7 +196,7 @@ def _burn_batch(session: Session, relayer: Relayer, lock: RedisKeyLock, pks: lis
         except BurnRefused as refused:
             if not _refused(session, relayer, r.id, refused):
                 continue
-        webhooks.kick(service.mark_fulfilled(session, r.id))
+        webhooks.publish_soon(service.mark_fulfilled(session, r.id))
     return pending
 
 
@@ -268,7 +268,7 @@ def _refused(session: Session, relayer: Relayer, pk: int, refused: BurnRefused) 
         log.info("redemption %s: burned by %s (its consent relayed by someone else)", pk, found.tx_hash)
         service.mark_burned(session, pk, tx_hash=found.tx_hash, block_number=found.block_number)
         return True
-    webhooks.kick(service.mark_failed(session, pk, f"burn refused: {refused}"))
+    webhooks.publish_soon(service.mark_failed(session, pk, f"burn refused: {refused}"))
     return False
 
 

@@ -1,4 +1,4 @@
-"""Webhook delivery with backoff, and the step that turns final purchases and refunds into events.
+"""Webhook delivery with backoff, and the webhook consumer of domain events run by the beat.
 
 ``deliver(id)`` sends one delivery (gateway/services/webhooks.py recorded it). It first claims
 the delivery with a conditional UPDATE (still pending, same attempt count, due), which also
@@ -16,9 +16,9 @@ exception's text or the response's bytes. A signing secret that does not open fo
 (moved from another row, or a wrong key) is never replaced by anything: the attempt fails as
 ``signing-secret-unusable``, logged as an error, until the partner rotates the secret.
 
-``sweep`` (beat, every 5 s) first emits purchase.* and refund.* events for purchases and
-refunds whose on-chain outcome became final (each exactly once: a conditional update of their
-``notified_status`` in the same transaction as the event), then enqueues every due delivery.
+``sweep`` (beat, every 5 s) first runs the webhook consumer (gateway/services/webhooks.py
+``publish``: the domain events after its cursor become deliveries), then enqueues every due
+delivery. ``publish`` runs the consumer on demand, after a commit that wrote events.
 """
 
 from __future__ import annotations
@@ -40,28 +40,11 @@ from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks.app import celery_app, max_countdown_s
 from gateway.webhook_http import DeliveryError, make_client, send
-from network.store import (
-    OutboxPurchase,
-    OutboxReversal,
-    Purchase,
-    PurchaseStatus,
-    Refund,
-    ReversalStatus,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from network.store import WebhookDelivery, WebhookEndpoint
 from partners.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 SWEEP_LIMIT = 1_000
-NOTIFY_LIMIT = 20_000  # per kind and sweep (every 5 s): well above 1,500 purchases/s
-MARK_CHUNK = 5_000  # ids per UPDATE ... IN (...): under every SQLite build's variable limit
-PURCHASE_FINAL = {
-    PurchaseStatus.MINTED: "confirmed",
-    PurchaseStatus.SKIPPED: "confirmed",
-    PurchaseStatus.FAILED: "failed",
-}
-REFUND_FINAL = {ReversalStatus.CONFIRMED: "confirmed", ReversalStatus.FAILED: "failed"}
 
 
 def backoff_s(attempts: int, settings: GatewaySettings, rng: random.Random | None = None) -> float:
@@ -175,10 +158,18 @@ def deliver(delivery_id: int) -> str:
         return "retry"
 
 
+@celery_app.task(name="gateway.tasks.webhooks.publish")
+def publish() -> int:
+    """The webhook consumer, now: new events become deliveries, which are enqueued."""
+    read, created = service.publish(context.sessions())
+    service.kick(created)
+    return read
+
+
 @celery_app.task(name="gateway.tasks.webhooks.sweep")
 def sweep() -> dict[str, int]:
-    """Beat: events for newly final purchases and refunds, then every due delivery enqueued."""
-    notified = notify_final()
+    """Beat: the webhook consumer, then every due delivery enqueued."""
+    published = publish()
     with context.sessions()() as session:
         due = list(
             session.scalars(
@@ -190,86 +181,4 @@ def sweep() -> dict[str, int]:
         )
     for delivery_id in due:
         deliver.delay(delivery_id)
-    return {"notified": notified, "enqueued": len(due)}
-
-
-def notify_final() -> int:
-    """Emits purchase.confirmed / purchase.failed and refund.confirmed / refund.failed once per
-    purchase or refund that reached a final status. Returns how many were marked."""
-    from gateway.services.refunds import refund_event  # the refund service imports this package's siblings
-
-    ids: list[int] = []
-    marked = 0
-    with context.sessions()() as session:
-        listening = _listening(session)  # only these partners' events are built and recorded
-        kinds = (
-            ("purchase", Purchase, OutboxPurchase, Purchase.outbox_id, PURCHASE_FINAL, purchase_event),
-            ("refund", Refund, OutboxReversal, Refund.reversal_id, REFUND_FINAL, refund_event),
-        )
-        for kind, model, outbox, outbox_fk, final, build in kinds:
-            rows = session.execute(
-                select(model.id, model.partner_id, outbox.status)
-                .join(outbox, outbox.id == outbox_fk)
-                .where(model.notified_status.is_(None), outbox.status.in_(list(final)))
-                .limit(NOTIFY_LIMIT)
-            ).all()
-            for status in ("confirmed", "failed"):
-                event_type = f"{kind}.{status}"
-                won = set(_mark(session, model, [pk for pk, _, s in rows if final[s] == status], status))
-                marked += len(won)
-                heard = [pk for pk, partner, _ in rows if pk in won and event_type in listening.get(partner, ())]
-                for row in _rows(session, model, heard):
-                    ids += service.emit(session, row.partner_id, event_type, build(session, row))
-        session.commit()
-    service.kick(ids)
-    return marked
-
-
-def _listening(session: Session) -> dict[int, set[str]]:
-    """Event types each partner has an active endpoint for."""
-    found: dict[int, set[str]] = {}
-    for partner_id, types in session.execute(
-        select(WebhookEndpoint.partner_id, WebhookEndpoint.event_types).where(WebhookEndpoint.status == "active")
-    ):
-        found.setdefault(partner_id, set()).update(types)
-    return found
-
-
-def _mark(session: Session, model: type[Purchase] | type[Refund], pks: list[int], status: str) -> list[int]:
-    """Sets ``notified_status`` where it is still unset; returns the rows this call changed (a
-    concurrent sweep gets the others), so each event is emitted by exactly one transaction."""
-    won: list[int] = []
-    for start in range(0, len(pks), MARK_CHUNK):
-        result = session.execute(
-            update(model)
-            .where(model.id.in_(pks[start : start + MARK_CHUNK]), model.notified_status.is_(None))
-            .values(notified_status=status)
-            .returning(model.id)
-            .execution_options(synchronize_session=False)
-        )
-        won += result.scalars()
-    return won
-
-
-def _rows(session: Session, model: type[Purchase] | type[Refund], pks: list[int]) -> list[Any]:
-    rows: list[Any] = []
-    for start in range(0, len(pks), MARK_CHUNK):
-        rows += session.scalars(select(model).where(model.id.in_(pks[start : start + MARK_CHUNK])))
-    return rows
-
-
-def purchase_event(session: Session, purchase: Purchase) -> dict[str, Any]:
-    from gateway.services.purchases import failure, status_of
-
-    name, tx_hash, batch_id, reason = status_of(session, purchase)
-    return {
-        "purchase_id": purchase.purchase_id,
-        "status": name,
-        "customer_wallet": purchase.customer_wallet,
-        "points": purchase.points,
-        "seq": purchase.seq,
-        "tx_hash": tx_hash,
-        "batch_id": batch_id,
-        "failure_reason": reason,
-        "failure": failure(name, reason),
-    }
+    return {"notified": published, "enqueued": len(due)}

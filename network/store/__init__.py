@@ -2,8 +2,10 @@
 
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
-indexed events), ``tables`` (partners, customers, purchases, redemptions, webhooks, settlement,
-sessions), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
+indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``events``
+(domain events and their consumers' cursors), ``group_commit`` (many callers' writes in one
+transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
 from network.store.base import (
@@ -23,6 +25,13 @@ from network.store.chain_tables import (
     ReversalStatus,
     TxStatus,
 )
+from network.store.customers import (
+    Customer,
+    CustomerConsent,
+    CustomerLink,
+    CustomerProfile,
+    CustomerWallet,
+)
 from network.store.engine import (
     MIGRATIONS,
     StoreNotMigrated,
@@ -32,9 +41,12 @@ from network.store.engine import (
     migrate,
     open_store,
 )
+from network.store.events import (
+    DomainEvent,
+    EventCursor,
+)
 from network.store.tables import (
     CustodialWallet,
-    CustomerLink,
     CustomerSession,
     OperatorAlert,
     OperatorSession,
@@ -58,8 +70,14 @@ __all__ = [
     "ChainEvent",
     "ChainTransaction",
     "CustodialWallet",
+    "Customer",
+    "CustomerConsent",
     "CustomerLink",
+    "CustomerProfile",
     "CustomerSession",
+    "CustomerWallet",
+    "DomainEvent",
+    "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",

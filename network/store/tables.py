@@ -65,19 +65,6 @@ class PartnerOnboarding(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class CustomerLink(Base):
-    """A partner's own customer reference, linked to a wallet."""
-
-    __tablename__ = "customer_links"
-    __table_args__ = (UniqueConstraint("partner_id", "ref", name="uq_customer_links_partner_ref"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
-    ref: Mapped[str] = mapped_column(String(64))
-    wallet: Mapped[str] = mapped_column(String(42), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
 class Purchase(Base):
     """A purchase as the partner posted it, the earn rule applied, and its outbox entry."""
 
@@ -195,6 +182,7 @@ class WebhookDelivery(Base):
         UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
         Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_event_id", "event_id"),  # migration 0015: the webhook consumer's check
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
-from gateway.services import custody
+from gateway.services import custody, customer_records, webhooks
 from gateway.services.custody import RELEASE_COLLECT_WINDOW, release_step
 from gateway.settings import GatewaySettings, get_settings
-from network.store import CustodialWallet, CustomerLink, OperatorAlert, WebhookDelivery, utcnow
+from network.store import CustodialWallet, OperatorAlert, WebhookDelivery, utcnow
 from tests.gateway.test_customers_unit import Api, _partner, assert_problem, customer_key
 from tests.stores import migrated_store
 
@@ -212,6 +212,7 @@ def test_the_first_call_asks_and_the_partner_and_the_operator_are_told(api: Api)
         False,
         body["available_at"],
     )
+    webhooks.publish(api.sessions)  # the webhook consumer (the beat's sweep runs it): the event's delivery
     with api.sessions() as session:
         [delivery] = session.scalars(select(WebhookDelivery)).all()
         [alert] = session.scalars(select(OperatorAlert)).all()
@@ -248,6 +249,7 @@ def test_after_the_notice_the_keystore_is_handed_over_once_with_that_calls_passw
         api.client.post(release("c-3"), json={"password": "collected-with"}, headers=api.a), "custodial-wallet-released"
     )
     assert_problem(api.client.delete(release("c-3"), headers=api.a), "custodial-wallet-released")
+    webhooks.publish(api.sessions)
     with api.sessions() as session:
         types = session.scalars(select(WebhookDelivery.event_type)).all()
     assert types == []  # no endpoint listens here: emitting is a no-op, not an error
@@ -287,9 +289,8 @@ def test_answers_for_an_unknown_ref_a_self_custody_wallet_and_another_partner_ar
         # a ref of the other partner linked to this custodial wallet (no route makes one; a store
         # edit could): the answer of a self-custody wallet, custody is not told
         with api.sessions() as session:
-            if session.scalar(select(CustomerLink).where(CustomerLink.ref == "b-c5")) is None:
-                session.add(CustomerLink(partner_id=2, ref="b-c5", wallet=wallet))
-                session.commit()
+            customer_records.link(session, partner_id=2, ref="b-c5", wallet=wallet)
+            session.commit()
         theirs = assert_problem(
             api.client.request(method, release("b-c5"), json=json, headers=api.b), "wallet-not-custodial"
         )

@@ -25,10 +25,11 @@ from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
 from gateway.routes.redemptions import get_enqueue, get_points_view
+from gateway.services import customer_records
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings, get_settings
 from network.signatures import RedeemConsent, recover_redeem_signer
-from network.store import CustomerLink, Redemption, utcnow
+from network.store import Redemption, utcnow
 from tests.gateway import test_redemptions_unit as base
 from tests.gateway.test_redemptions_unit import (
     CHAIN_ID,
@@ -133,7 +134,7 @@ def test_another_partner_cannot_spend_a_custodial_wallet_and_cannot_tell_it_is_c
     # a ref of another partner linked to the custodial wallet (no route makes one; a store edit
     # could): still not the custodian, the same answer
     with sessions() as session:
-        session.add(CustomerLink(partner_id=other.id, ref="carol-too", wallet=wallet))
+        customer_records.link(session, partner_id=other.id, ref="carol-too", wallet=wallet)
         session.commit()
     linked = post(client, other, no_consent("steal-3", ref="carol-too"))
     assert (linked.status_code, linked.json()) == (unknown.status_code, unknown.json())

@@ -32,7 +32,7 @@ from gateway.main import create_app
 from gateway.problem_types import PROBLEMS
 from gateway.problems import PROBLEM_JSON
 from gateway.secrets_box import SecretsBoxError
-from gateway.services import custody
+from gateway.services import custody, customer_records
 from gateway.services.wallet_auth import parse_message
 from gateway.settings import GatewaySettings, get_settings
 from network.store import CustodialWallet, LedgerEntry, Partner, WalletChallenge, utcnow
@@ -226,6 +226,30 @@ def test_custodial_wallet_over_http_create_once_release_once(api: Api) -> None:
         "/v1/customers/c-9/custodial-wallet/release", json={"password": "s3cret-pw"}, headers=api.b
     )
     assert_problem(b_tries, "not-found")
+
+
+def test_links_and_custodial_wallets_are_customer_entities(api: Api) -> None:
+    """Behind the same answers: a custodial wallet is a new customer's; once released, the ref's
+    own wallet joins that customer (who owns both), and another partner's ref on it is them too."""
+    custodial = api.client.post("/v1/customers/c-9/custodial-wallet", headers=api.a).json()["wallet"]
+    release = {"json": {"password": "s3cret-pw"}, "headers": api.a}
+    assert api.client.post("/v1/customers/c-9/custodial-wallet/release", **release).status_code == 202
+    with api.sessions() as session:
+        session.execute(
+            update(CustodialWallet).where(CustodialWallet.address == custodial).values(release_available_at=utcnow())
+        )
+        session.commit()
+    assert api.client.post("/v1/customers/c-9/custodial-wallet/release", **release).status_code == 200
+    own = customer_key("c-9 own").address
+    assert api.link(api.a, "c-9", customer_key("c-9 own")).json()["wallet"] == own
+    assert api.link(api.b, "b-9", customer_key("c-9 own")).status_code == 200
+    assert api.link(api.a, "someone", customer_key("someone")).status_code == 200
+    with api.sessions() as session:
+        customer = customer_records.find_by_ref(session, partner_id=1, ref="c-9")
+        assert customer is not None
+        assert set(customer_records.wallets_of(session, customer_id=customer.id)) == {custodial, own}
+        assert customer_records.find_by_ref(session, partner_id=2, ref="b-9") == customer
+        assert customer_records.find_by_ref(session, partner_id=1, ref="someone") not in (None, customer)
 
 
 # ---------------------------------------------------------------------------------- EIP-4361

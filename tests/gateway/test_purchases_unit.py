@@ -35,9 +35,10 @@ from gateway.deps import get_session
 from gateway.main import create_app
 from gateway.problem_types import PROBLEMS
 from gateway.problems import PROBLEM_JSON
+from gateway.services import customer_records
 from gateway.settings import GatewaySettings, get_settings
 from network.purchases import MAX_POINTS
-from network.store import CustomerLink, OutboxPurchase, Partner, Purchase, PurchaseStatus
+from network.store import OutboxPurchase, Partner, Purchase, PurchaseStatus
 from tests.stores import migrated_store
 
 OPERATOR_TOKEN = "unit-test-operator-token-0123456789"
@@ -671,7 +672,7 @@ def test_unit_unlinked_customer_ref_is_refused(client, partner, sessions):
 def test_unit_linked_customer_ref_resolves_to_its_wallet(client, make_partner, sessions):
     a, b = make_partner(), make_partner()
     with sessions() as session:
-        session.add(CustomerLink(partner_id=a.id, ref="card-42", wallet=OTHER_WALLET))
+        customer_records.link(session, partner_id=a.id, ref="card-42", wallet=OTHER_WALLET)
         session.commit()
     r = client.post("/v1/purchases", headers=a.headers, json=purchase_body(customer={"ref": "card-42"}))
     assert r.status_code == 202, r.text

@@ -35,11 +35,11 @@ from gateway.main import create_app
 from gateway.problem_types import PROBLEMS
 from gateway.problems import PROBLEM_JSON
 from gateway.routes.redemptions import get_enqueue, get_points_view
-from gateway.services import custody
+from gateway.services import custody, customer_records
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings, get_settings
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import CustomerLink, Partner, Redemption, Reward
+from network.store import Partner, Redemption, Reward
 from tests.stores import migrated_store
 
 CHAIN_ID = 31337
@@ -433,7 +433,7 @@ def test_customer_ref_and_custodial_wallet_consent_through_the_gateway(
     add_reward(client, partner, "COFFEE", points=10, stock=None)
     with sessions() as session:
         wallet = custody.create_custodial_wallet(session, settings, partner_id=partner.id)
-        session.add(CustomerLink(partner_id=partner.id, ref="cust-9", wallet=wallet))
+        customer_records.link(session, partner_id=partner.id, ref="cust-9", wallet=wallet)
         session.commit()
     points.balances[wallet] = 10
     body = {"redemption_id": "r-c", "sku": "COFFEE", "customer": {"ref": "cust-9"}}

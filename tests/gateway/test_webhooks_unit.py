@@ -30,8 +30,10 @@ from gateway.settings import GatewaySettings
 from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from gateway.tasks.app import max_countdown_s
+from network.outcomes import purchases_settled
 from network.store import (
     MIGRATIONS,
+    EventCursor,
     OutboxPurchase,
     PurchaseStatus,
     WebhookDelivery,
@@ -39,6 +41,7 @@ from network.store import (
     make_engine,
     migrate,
 )
+from network.store.events import record
 from partners.webhooks import WebhookSignatureError, sign, verify
 from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
     OPERATOR_TOKEN,
@@ -368,26 +371,68 @@ def test_deleting_the_endpoint_fails_its_pending_deliveries(
 def test_purchase_events_are_emitted_once_per_final_purchase(
     client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
 ) -> None:
+    """The sender writes a final purchase's event with its status (network/outcomes.py, called
+    here as its change points do); the webhook consumer turns it into deliveries, once."""
     register(client, partner, "https://a.example/h", ["purchase.confirmed", "purchase.failed"])
     for pid in ("p-1", "p-2", "p-3"):
         assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body(pid)).status_code == 202
-    assert tasks.notify_final() == 0  # all still queued
+    tasks.publish()
+    assert deliveries(sessions) == []  # all still queued: purchase.accepted is no webhook
     with sessions() as s:
         s.execute(
             update(OutboxPurchase).where(OutboxPurchase.seq == 1).values(status=PurchaseStatus.MINTED, batch_id=0)
         )
         s.execute(update(OutboxPurchase).where(OutboxPurchase.seq == 2).values(status=PurchaseStatus.FAILED, error="x"))
+        ids = list(s.scalars(select(OutboxPurchase.id)))
+        assert purchases_settled(s, outbox_ids=ids) == 2
+        assert purchases_settled(s, outbox_ids=ids) == 0  # once per purchase
         s.commit()
-    assert tasks.notify_final() == 2
-    assert tasks.notify_final() == 0
-    with sessions() as s:
-        rows = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    tasks.publish()
+    tasks.publish()
+    rows = deliveries(sessions)
     assert sorted((r.event_type, r.payload["data"]["purchase_id"]) for r in rows) == [
         ("purchase.confirmed", "p-1"),
         ("purchase.failed", "p-2"),
     ]
     assert next(r for r in rows if r.event_type == "purchase.failed").payload["data"]["failure_reason"] == "x"
     assert sorted(c[0] for c in queue.calls) == [r.id for r in rows]  # kicked after the commit
+
+
+def test_a_rolled_back_change_announces_nothing(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    register(client, partner, "https://a.example/h", ["purchase.confirmed"])
+    assert client.post("/v1/purchases", headers=partner.headers, json=purchase_body("p-1")).status_code == 202
+    with sessions() as s:
+        s.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=0))
+        assert purchases_settled(s, outbox_ids=list(s.scalars(select(OutboxPurchase.id)))) == 1
+        s.rollback()
+    tasks.publish()
+    assert deliveries(sessions) == []
+
+
+def test_an_event_read_again_is_delivered_once(
+    client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], queue: FakeQueue
+) -> None:
+    """At least once meets idempotent: an event handed to the consumer again (its cursor moved
+    back, as after a run that rolled back) records no second delivery."""
+    register(client, partner, "https://a.example/h", ["partner.funds_restored"])
+    with sessions() as s:
+        record(s, "partner.funds_restored", payload={"held_purchases": 0}, partner_id=partner.id)
+        s.commit()
+    tasks.publish()
+    with sessions() as s:
+        s.execute(update(EventCursor).where(EventCursor.consumer == "webhooks").values(last_id=0))
+        s.commit()
+    tasks.publish()
+    rows = deliveries(sessions)
+    assert [r.event_type for r in rows] == ["partner.funds_restored"]
+    assert rows[0].payload["data"] == {"held_purchases": 0} and rows[0].payload["id"] == rows[0].event_id
+
+
+def deliveries(sessions: sessionmaker[Session]) -> list[WebhookDelivery]:
+    with sessions() as s:
+        return list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
 # ------------------------------------------------------------------ what the partner is shown

@@ -1,0 +1,202 @@
+"""What became of purchases and refunds on chain, as domain events (network/store/events.py).
+
+Whoever moves an earn item or a reversal to a final status (the sender, from a receipt or a
+refusal; the held-purchase timeout) calls :func:`purchases_settled` or :func:`refunds_settled`
+in the same transaction: each purchase gets one ``purchase.confirmed`` or ``purchase.failed``
+event, each refund one ``refund.confirmed`` or ``refund.failed``. Once: a conditional update of
+the row's ``notified_status`` decides, so a purchase minted again after a reorg is not
+announced twice. Outbox items with no purchase (written straight to the outbox, not through
+the gateway) have no event. Purchases held for lack of their partner's issuance headroom, and
+put back in the queue when it returns, get ``purchase.held`` and ``purchase.released``
+(:func:`purchases_moved`, each time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, Purchase, PurchaseStatus, Refund
+from network.store import ReversalStatus as RS
+from network.store.events import event_row, record_many
+
+PURCHASE_FINAL = {
+    PurchaseStatus.MINTED: "confirmed",
+    PurchaseStatus.SKIPPED: "confirmed",
+    PurchaseStatus.FAILED: "failed",
+}
+REFUND_FINAL = {RS.CONFIRMED: "confirmed", RS.FAILED: "failed"}
+CHUNK = 5_000  # ids per IN (...)
+
+
+def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_ids: Collection[int] = ()) -> int:
+    """Events for the purchases whose outbox items (``outbox_ids``, or those of the
+    transactions ``tx_ids``) are now final and were not announced yet. Returns how many."""
+    o, p, t = OutboxPurchase, Purchase, ChainTransaction
+    columns = (
+        o.status,
+        o.batch_id,
+        o.error,
+        t.tx_hash,
+        p.id,
+        p.partner_id,
+        p.purchase_id,
+        p.customer_wallet,
+        p.points,
+        p.seq,
+    )
+    base = (
+        select(*columns)
+        .select_from(o)
+        .join(p, p.outbox_id == o.id)
+        .outerjoin(t, t.id == o.tx_id)
+        .where(o.status.in_(list(PURCHASE_FINAL)), p.notified_status.is_(None))
+    )
+    rows: list[Any] = []
+    for key, values in ((o.id, list(outbox_ids)), (o.tx_id, list(tx_ids))):
+        for start in range(0, len(values), CHUNK):
+            rows += session.execute(base.where(key.in_(values[start : start + CHUNK]))).all()
+    if not rows:
+        return 0
+    won = _announce(session, Purchase, {r.id: PURCHASE_FINAL[r.status] for r in rows})
+    now = datetime.now(UTC)
+    events = []
+    for r in rows:
+        status = won.get(r.id)
+        if status is None:
+            continue
+        payload = {
+            "purchase_id": r.purchase_id,
+            "status": status,
+            "customer_wallet": r.customer_wallet,
+            "points": r.points,
+            "seq": r.seq,
+            "tx_hash": r.tx_hash,
+            "batch_id": r.batch_id,
+            "failure_reason": r.error if r.status == PurchaseStatus.FAILED else None,
+        }
+        events.append(
+            event_row(
+                f"purchase.{status}",
+                payload=payload,
+                partner_id=r.partner_id,
+                customer_wallet=r.customer_wallet,
+                at=now,
+            )
+        )
+    record_many(session, events)
+    return len(events)
+
+
+def purchases_moved(session: Session, event_type: str, outbox_ids: Collection[int]) -> int:
+    """``purchase.held`` or ``purchase.released`` events for the purchases of the outbox items
+    ``outbox_ids`` (those the caller's UPDATE just held for lack of the partner's issuance
+    headroom, or put back in the queue). Returns how many."""
+    o, p = OutboxPurchase, Purchase
+    ids = list(outbox_ids)
+    rows: list[Any] = []
+    for start in range(0, len(ids), CHUNK):
+        rows += session.execute(
+            select(o.status, o.error, p.partner_id, p.purchase_id, p.customer_wallet, p.points, p.seq)
+            .join(p, p.outbox_id == o.id)
+            .where(o.id.in_(ids[start : start + CHUNK]))
+        ).all()
+    now = datetime.now(UTC)
+    events = [
+        event_row(
+            event_type,
+            payload={
+                "purchase_id": r.purchase_id,
+                "status": "held" if r.status == PurchaseStatus.HELD else "accepted",
+                "customer_wallet": r.customer_wallet,
+                "points": r.points,
+                "seq": r.seq,
+                "reason": r.error if r.status == PurchaseStatus.HELD else None,
+            },
+            partner_id=r.partner_id,
+            customer_wallet=r.customer_wallet,
+            at=now,
+        )
+        for r in rows
+    ]
+    record_many(session, events)
+    return len(events)
+
+
+def refunds_settled(session: Session, *, reversal_ids: Collection[int] = (), tx_ids: Collection[int] = ()) -> int:
+    """Events for the refunds whose reversals (``reversal_ids``, or those of the transactions
+    ``tx_ids``) are now final and were not announced yet. Returns how many."""
+    r_, f, p, t = OutboxReversal, Refund, Purchase, ChainTransaction
+    base = (
+        select(
+            r_.status,
+            r_.error,
+            t.tx_hash,
+            f.id,
+            f.partner_id,
+            f.refund_id,
+            f.amount,
+            f.points,
+            f.reason,
+            f.created_at,
+            p.purchase_id,
+            p.customer_wallet,
+        )
+        .select_from(r_)
+        .join(f, f.reversal_id == r_.id)
+        .join(p, p.id == f.purchase_pk)
+        .outerjoin(t, t.id == r_.tx_id)
+        .where(r_.status.in_(list(REFUND_FINAL)), f.notified_status.is_(None))
+    )
+    rows: list[Any] = []
+    for key, values in ((r_.id, list(reversal_ids)), (r_.tx_id, list(tx_ids))):
+        for start in range(0, len(values), CHUNK):
+            rows += session.execute(base.where(key.in_(values[start : start + CHUNK]))).all()
+    if not rows:
+        return 0
+    won = _announce(session, Refund, {r.id: REFUND_FINAL[r.status] for r in rows})
+    events = []
+    for r in rows:
+        status = won.get(r.id)
+        if status is None:
+            continue
+        created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+        payload = {
+            "refund_id": r.refund_id,
+            "purchase_id": r.purchase_id,
+            "status": status,
+            "amount": None if r.amount is None else str(r.amount),
+            "points": r.points,
+            "reason": r.reason,
+            "customer_wallet": r.customer_wallet,
+            "tx_hash": r.tx_hash,
+            "failure_reason": r.error if r.status == RS.FAILED else None,
+            "created_at": created.astimezone(UTC).isoformat(),
+        }
+        events.append(
+            event_row(f"refund.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet)
+        )
+    record_many(session, events)
+    return len(events)
+
+
+def _announce(session: Session, model: type[Purchase] | type[Refund], statuses: dict[int, str]) -> dict[int, str]:
+    """Sets ``notified_status`` where it is still unset; returns the rows this call changed,
+    with their status (a concurrent writer gets the others): each event is written once."""
+    won: dict[int, str] = {}
+    for status in sorted(set(statuses.values())):
+        pks = [pk for pk, s in statuses.items() if s == status]
+        for start in range(0, len(pks), CHUNK):
+            result = session.execute(
+                update(model)
+                .where(model.id.in_(pks[start : start + CHUNK]), model.notified_status.is_(None))
+                .values(notified_status=status)
+                .returning(model.id)
+                .execution_options(synchronize_session=False)
+            )
+            won.update(dict.fromkeys(result.scalars(), status))
+    return won
