@@ -318,7 +318,7 @@ class SettlementPeriod(Base):
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
     settled_block: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts at this period
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed attempts at this period
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a failed period is retried then
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

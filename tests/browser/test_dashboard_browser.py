@@ -11,29 +11,19 @@ Ports: 8820-8839.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from network.deployments import PROJECT_ROOT
+from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
 from tests.e2e.stack import OPERATOR_HEADERS, OPERATOR_TOKEN, OnboardedPartner, Stack, key_for, start_stack
 
-BROWSER_PYTHON = PROJECT_ROOT / ".venv-browser" / "bin" / "python"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = PROJECT_ROOT / "reports" / "screenshots"
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
-    ),
-    pytest.mark.skipif(not BROWSER_PYTHON.exists(), reason=f"{BROWSER_PYTHON} is missing: run `make setup`"),
-]
+pytestmark = NEEDS_CHROMIUM
 # name -> (points per unit, issue price, reimbursement rate)
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
 TINY_PRICE = 10_000

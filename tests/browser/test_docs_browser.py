@@ -14,8 +14,10 @@ import subprocess
 from pathlib import Path
 
 from network.deployments import PROJECT_ROOT
-from tests.browser.test_dashboard_browser import BROWSER_PYTHON, CHROMIUM, SHOTS, pytestmark  # noqa: F401
+from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
 from tests.e2e.stack import start_stack
+
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_docs_render_every_operation_offline_and_the_example_purchase_is_accepted(tmp_path: Path) -> None:

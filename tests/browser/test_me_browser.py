@@ -12,29 +12,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from eth_account.signers.local import LocalAccount
 
 from network.deployments import PROJECT_ROOT
+from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 
-BROWSER_PYTHON = PROJECT_ROOT / ".venv-browser" / "bin" / "python"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = PROJECT_ROOT / "reports" / "screenshots"
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
-    ),
-    pytest.mark.skipif(not BROWSER_PYTHON.exists(), reason=f"{BROWSER_PYTHON} is missing: run `make setup`"),
-]
+pytestmark = NEEDS_CHROMIUM
 # name -> (points per unit, issue price, reimbursement rate): cUSD base units (6 decimals) a point
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
 PHONE_WIDTH = 390

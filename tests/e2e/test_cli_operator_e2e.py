@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from network.node import port_in_use
-from tests.e2e.test_cli_e2e import _coalition, _env, _logs
+from tests.e2e.cli import cli_env, coalition, state_logs
 
 pytestmark = pytest.mark.timeout(300)
 PORTS = range(9600, 9620)
@@ -48,29 +48,29 @@ def _wait_status(url: str, key: str, purchase_id: str, wanted: str, tmp: Path, t
         if seen["status"] == wanted:
             return seen
         assert seen["status"] != "failed", seen
-        assert time.monotonic() < deadline, f"{seen}\n{_logs(tmp)}"
+        assert time.monotonic() < deadline, f"{seen}\n{state_logs(tmp)}"
         time.sleep(0.5)
 
 
 def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_path: Path) -> None:
     anvil, redis, gateway = _free_ports(3)
-    env = _env(tmp_path, anvil, redis, gateway)
+    env = cli_env(tmp_path, anvil, redis, gateway)
     env["TZ"] = "UTC"
     url = f"http://127.0.0.1:{gateway}"
     try:
         # nothing runs yet: status says so, exits 3, and creates no store
-        status = _coalition(env, "status", timeout=60)
+        status = coalition(env, "status", timeout=60)
         assert status.returncode == 3 and "nothing runs" in status.stderr, status.stdout + status.stderr
         assert not (tmp_path / "store.db").exists()
-        down_cli = _coalition(env, "partner", "list", timeout=60)
+        down_cli = coalition(env, "partner", "list", timeout=60)
         assert down_cli.returncode == 3 and "does not answer" in down_cli.stderr and "coalition up" in down_cli.stderr
 
-        up = _coalition(env, "up", "--workers", "1")
-        assert up.returncode == 0, f"{up.stdout}{up.stderr}\n{_logs(tmp_path)}"
-        assert _coalition(env, "status", timeout=60).returncode == 0
+        up = coalition(env, "up", "--workers", "1")
+        assert up.returncode == 0, f"{up.stdout}{up.stderr}\n{state_logs(tmp_path)}"
+        assert coalition(env, "status", timeout=60).returncode == 0
 
         # added without a deposit, with its treasury in lowercase: checksummed, and a loud warning
-        add = _coalition(env, "partner", "add", "Bakery", TREASURY.lower())
+        add = coalition(env, "partner", "add", "Bakery", TREASURY.lower())
         assert add.returncode == 0, add.stdout + add.stderr
         assert "WARNING: partner #" in add.stderr and "cannot issue points" in add.stderr, add.stderr
         partner_id = int(re.search(r"partner #(\d+) Bakery onboarded", add.stdout)[1])  # type: ignore[index]
@@ -88,19 +88,19 @@ def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_pat
         r = httpx.post(f"{url}/v1/purchases", json=purchase, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert r.status_code == 202, r.text
         _wait_status(url, key, "order-1", "held", tmp_path)
-        held = _coalition(env, "partner", "show", str(partner_id))
+        held = coalition(env, "partner", "show", str(partner_id))
         assert held.returncode == 0, held.stdout + held.stderr
         assert re.search(r"held purchases\s*│\s*1", held.stdout), held.stdout
 
         # funded: 10 cUSD; the held purchase is minted
-        fund = _coalition(env, "partner", "fund", str(partner_id), "10")
+        fund = coalition(env, "partner", "fund", str(partner_id), "10")
         assert fund.returncode == 0, fund.stdout + fund.stderr
         assert f"deposited 10.00 cUSD for partner #{partner_id}" in fund.stdout, fund.stdout
         minted = _wait_status(url, key, "order-1", "confirmed", tmp_path)
         assert minted["points"] == 42
 
         # re-rated: the new price is scheduled on chain, the limit in force at once
-        rerate = _coalition(
+        rerate = coalition(
             env, "partner", "rerate", str(partner_id), "--issue-price", "0.02", "--issuance-limit", "500"
         )
         assert rerate.returncode == 0, rerate.stdout + rerate.stderr
@@ -108,7 +108,7 @@ def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_pat
         assert "new prices scheduled on chain: issue 0.02 cUSD per point" in rerate.stdout, rerate.stdout
         assert "until then: issue 0.01 cUSD per point" in rerate.stdout
 
-        show = _coalition(env, "partner", "show", str(partner_id))
+        show = coalition(env, "partner", "show", str(partner_id))
         assert show.returncode == 0, show.stdout + show.stderr
         out = show.stdout
         assert re.search(r"funds\s*│\s*10\.00 cUSD", out), out
@@ -120,22 +120,22 @@ def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_pat
         assert "WARNING" not in show.stderr
 
         # refusals: in words, with exit codes that tell
-        bad = _coalition(env, "partner", "add", "Cafe", TREASURY, "--currency", "euro")
+        bad = coalition(env, "partner", "add", "Cafe", TREASURY, "--currency", "euro")
         assert bad.returncode == 1, bad.stdout + bad.stderr
         assert "The request is not valid:" in bad.stderr and "the currency (--currency)" in bad.stderr, bad.stderr
         assert "body." not in bad.stderr and '"type"' not in bad.stderr
-        unknown = _coalition(env, "partner", "fund", "999", "1")
+        unknown = coalition(env, "partner", "fund", "999", "1")
         assert unknown.returncode == 1 and "no partner 999" in unknown.stderr, unknown.stderr
-        usage = _coalition(env, "partner", "fund", str(partner_id), "-1")
+        usage = coalition(env, "partner", "fund", str(partner_id), "-1")
         assert usage.returncode == 2, usage.stdout + usage.stderr
 
-        suspended = _coalition(env, "partner", "suspend", str(partner_id))
+        suspended = coalition(env, "partner", "suspend", str(partner_id))
         assert suspended.returncode == 0 and f"partner #{partner_id} Bakery: suspended" in suspended.stdout
-        reactivated = _coalition(env, "partner", "reactivate", str(partner_id))
+        reactivated = coalition(env, "partner", "reactivate", str(partner_id))
         assert reactivated.returncode == 0 and f"partner #{partner_id} Bakery: active" in reactivated.stdout
 
-        listed = _coalition(env, "partner", "list")
+        listed = coalition(env, "partner", "list")
         assert listed.returncode == 0 and "Bakery" in listed.stdout and "10.00 cUSD" in listed.stdout, listed.stdout
     finally:
-        _coalition(env, "down", timeout=60)
+        coalition(env, "down", timeout=60)
     assert [p for p in (anvil, redis, gateway) if port_in_use(p)] == []

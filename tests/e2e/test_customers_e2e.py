@@ -19,18 +19,22 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
 
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
+from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("customers-e2e"), ports=range(8720, 8730), workers=1, custodial_release_notice_s=1
+        tmp_path_factory.mktemp("customers-e2e"),
+        ports=range(8720, 8730),
+        store=store,
+        workers=1,
+        custodial_release_notice_s=1,
     ) as stack:
         yield stack
 
@@ -38,10 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def partners(stack: Stack) -> dict[str, OnboardedPartner]:
     return {"A": stack.onboard("Grocer A", points_per_unit="2"), "B": stack.onboard("Books B")}
-
-
-def sign(account: LocalAccount, message: str) -> str:
-    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
 
 
 def wait_history(

@@ -28,7 +28,8 @@ from sqlalchemy import select
 
 from network.store import CustomerSession, SignInLink, utcnow
 from tests.e2e.stack import OnboardedPartner, Stack, free_port, key_for, start_stack
-from tests.e2e.test_customers_e2e import sign
+from tests.pg import StoreKind
+from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(300)
 LINK_TTL_S = 10  # COALITION_SIGN_IN_LINK_TTL_S: a release (key hand-over under load) finishes well within it
@@ -38,10 +39,11 @@ HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("me-pages-e2e"),
         ports=range(9650, 9670),
+        store=store,
         workers=1,
         sign_in_link_ttl_s=LINK_TTL_S,
         sign_in_link_session_ttl_s=SESSION_TTL_S,

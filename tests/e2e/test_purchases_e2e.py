@@ -29,6 +29,7 @@ from network.store import OutboxPurchase, Purchase
 from tests.e2e.stack import OPERATOR_HEADERS as OPERATOR
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -51,9 +52,13 @@ def outbox_rows(stack: Stack, partner_id: int) -> list[OutboxPurchase]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("purchases-e2e"), ports=range(8640, 8660), workers=2, earn_start_on_accept=False
+        tmp_path_factory.mktemp("purchases-e2e"),
+        ports=range(8640, 8660),
+        store=store,
+        workers=2,
+        earn_start_on_accept=False,
     ) as stack:
         yield stack
 
@@ -226,4 +231,5 @@ def test_e2e_processes_are_still_running(stack, partners):
     """Nothing crashed along the way (the teardown kills them)."""
     stack.assert_running()
     text = stack.log("gateway", 100_000)
+    assert "Application startup complete" in text, text[-5000:]  # the gateway's own log, not an empty one
     assert "Traceback" not in text, text[-5000:]

@@ -22,17 +22,22 @@ from sqlalchemy import delete, select
 from network.direct import transact
 from network.store import ChainEvent, LedgerEntry, OperatorAlert
 from partners.settlement import recompute_from_chain
+from tests.e2e.settlement import buy, redeem
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
-from tests.e2e.test_settlement_e2e import _buy, _redeem
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("reconciliation-e2e"), ports=range(8690, 8700), workers=2, reconcile_every_s=2
+        tmp_path_factory.mktemp("reconciliation-e2e"),
+        ports=range(8690, 8700),
+        store=store,
+        workers=2,
+        reconcile_every_s=2,
     ) as stack:
         yield stack
 
@@ -40,12 +45,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 PERIOD_S = 6
 
 
-def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_beat_settles_every_ended_period_of_a_short_schedule(
+    tmp_path_factory: pytest.TempPathFactory, store: StoreKind
+) -> None:
     """``settle_due`` on beat, periods of 6 s aligned to the epoch: contiguous periods, each
     ending with the last block before its end time, whose nets add up to the recomputation
     over the whole range. Runs before the module's stack starts (its own stack, same ports)."""
     tmp = tmp_path_factory.mktemp("settlement-schedule")
-    with start_stack(tmp, ports=range(8690, 8700), workers=2, beat=False, settlement_period=PERIOD_S) as stack:
+    with start_stack(
+        tmp, ports=range(8690, 8700), store=store, workers=2, beat=False, settlement_period=PERIOD_S
+    ) as stack:
         h, c = stack.harness, stack.harness.contracts
         early = stack.onboard("Early", points_per_unit="2", issue_price=10_000, reimbursement_rate=8_000)
         late = stack.onboard("Late", points_per_unit="1", issue_price=13_000, reimbursement_rate=9_500)
@@ -54,10 +63,10 @@ def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: p
         transact(h.w3, h.operator, c.clearing.functions.fundOperator(1_000 * USD))
         stack.start_beat()  # from here on, settle_due is the only user of the operator's key
         dave = key_for("schedule-dave")
-        _buy(stack, early, "e-1", dave.address, "50")
+        buy(stack, early, "e-1", dave.address, "50")
         stack.wait_purchase(early, "e-1")
-        _redeem(stack, dave, late.id, 60, 1)
-        _buy(stack, late, "l-1", dave.address, "20")
+        redeem(stack, dave, late.id, 60, 1)
+        buy(stack, late, "l-1", dave.address, "20")
         stack.wait_purchase(late, "l-1")
         last_activity = h.w3.eth.block_number
         deadline = time.monotonic() + 90

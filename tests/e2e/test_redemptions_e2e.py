@@ -10,7 +10,6 @@ Ports: 8660-8679.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,25 +18,33 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic
 from sqlalchemy import func, select
 from web3.logs import DISCARD
 
-from network.deployments import PROJECT_ROOT
-from network.signatures import RedeemConsent, sign_redeem
 from network.store import Redemption
+from tests.e2e.redemptions import (
+    add_reward,
+    cast_balance,
+    consent_body,
+    earn,
+    local_consent_body,
+    redeemed_events,
+)
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.timeout(300)
-CAST = PROJECT_ROOT / "toolchain" / "bin" / "cast"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2, redemption_stuck_after_s=5
+        tmp_path_factory.mktemp("redemptions-e2e"),
+        ports=range(8660, 8680),
+        store=store,
+        workers=2,
+        redemption_stuck_after_s=5,
     ) as stack:
         yield stack
 
@@ -45,104 +52,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def partners(stack: Stack) -> tuple[OnboardedPartner, OnboardedPartner]:
     return stack.onboard("Grocer", points_per_unit="1"), stack.onboard("Cinema", points_per_unit="1")
-
-
-def cast_balance(stack: Stack, wallet: str) -> int:
-    """The balance as foundry's cast reads it, independent of our bindings."""
-    out = subprocess.run(
-        [
-            str(CAST),
-            "call",
-            stack.harness.contracts.points.address,
-            "balanceOf(address)(uint256)",
-            wallet,
-            "--rpc-url",
-            f"http://127.0.0.1:{stack.harness.node.port}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-    return int(out.split()[0])
-
-
-def earn(stack: Stack, partner: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> None:
-    r = stack.post_purchase(partner, purchase_id, wallet, amount=amount)
-    assert r.status_code == 202, r.text
-    stack.wait_purchase(partner, purchase_id, timeout_s=60)
-
-
-def add_reward(stack: Stack, partner: OnboardedPartner, sku: str, points: int, stock: int) -> None:
-    body = {"sku": sku, "name": sku.title(), "points": points, "stock": stock}
-    r = stack.http.post("/v1/rewards", headers=partner.headers, json=body)
-    assert r.status_code == 201, r.text
-
-
-def consent_body(
-    stack: Stack,
-    partner: OnboardedPartner,
-    customer: LocalAccount,
-    redemption_id: str,
-    sku: str,
-    *,
-    signer: LocalAccount | None = None,
-) -> dict[str, Any]:
-    """Asks the gateway for the typed data, has ``signer`` (default: the customer) sign it as
-    a wallet would, and returns the redemption body with that consent."""
-    ask = {"redemption_id": redemption_id, "sku": sku, "quantity": 1, "customer": {"wallet": customer.address}}
-    r = stack.http.post("/v1/redemptions/consent", headers=partner.headers, json=ask)
-    assert r.status_code == 200, r.text
-    prepared = r.json()
-    signature = Account.sign_typed_data((signer or customer).key, full_message=prepared["typed_data"]).signature
-    consent = {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": "0x" + signature.hex()}
-    return {**ask, "consent": consent}
-
-
-def local_consent_body(
-    stack: Stack,
-    partner: OnboardedPartner,
-    customer: LocalAccount,
-    redemption_id: str,
-    sku: str,
-    points: int,
-    **kw: int,
-) -> dict[str, Any]:
-    """The same consent signed without asking the gateway (the domain from the address book)."""
-    from gateway.services.redemptions import redeem_ref
-
-    chain_id = stack.harness.settings.chain_id
-    nonce, deadline = kw.get("nonce", 1), kw.get("deadline", int(time.time()) + 600)
-    ref = bytes.fromhex(redeem_ref(chain_id, partner.id, redemption_id)[2:])
-    consent = RedeemConsent(customer.address, partner.id, points, ref, nonce, deadline)
-    signature = sign_redeem(
-        customer.key, consent, chain_id=chain_id, points_address=stack.harness.contracts.points.address
-    )
-    return {
-        "redemption_id": redemption_id,
-        "sku": sku,
-        "customer": {"wallet": customer.address},
-        "consent": {"nonce": nonce, "deadline": deadline, "signature": "0x" + signature.hex()},
-    }
-
-
-def assert_problem(r: httpx.Response, status: int, slug: str) -> None:
-    assert r.status_code == status and r.json()["type"] == f"/problems/{slug}", r.text
-
-
-def redeemed_events(stack: Stack, partner_id: int) -> list[dict[str, Any]]:
-    """``Redeemed`` logs of the partner, decoded from the chain (not from our store)."""
-    points = stack.harness.contracts.points
-    abi = next(i for i in points.abi if i.get("type") == "event" and i.get("name") == "Redeemed")
-    logs = stack.harness.w3.eth.get_logs(
-        {
-            "address": points.address,
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": ["0x" + event_abi_to_log_topic(abi).hex(), "0x" + partner_id.to_bytes(32, "big").hex()],
-        }
-    )
-    return [dict(points.events.Redeemed().process_log(log)["args"]) for log in logs]
 
 
 def test_redeem_at_another_partner_burns_with_a_valid_signature_only(
@@ -156,11 +65,11 @@ def test_redeem_at_another_partner_burns_with_a_valid_signature_only(
     assert before == 100 == cast_balance(stack, alice.address)
 
     forged = consent_body(stack, cinema, alice, "forged-1", "POPCORN", signer=mallory)
-    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=forged), 422, "invalid-signature")
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=forged), "invalid-signature")
     expired = local_consent_body(
         stack, cinema, alice, "expired-1", "POPCORN", 30, nonce=5, deadline=int(time.time()) - 5
     )
-    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=expired), 422, "signature-expired")
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=expired), "signature-expired")
 
     body = consent_body(stack, cinema, alice, "popcorn-1", "POPCORN")
     r = stack.http.post("/v1/redemptions", headers=cinema.headers, json=body)
@@ -169,7 +78,7 @@ def test_redeem_at_another_partner_burns_with_a_valid_signature_only(
     assert done["voucher_code"] and done["tx_hash"] and done["points"] == 30
 
     replay = {**body, "redemption_id": "popcorn-replay"}
-    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=replay), 409, "nonce-used")
+    assert_problem(stack.http.post("/v1/redemptions", headers=cinema.headers, json=replay), "nonce-used")
 
     assert stack.balance(alice.address) == before - 30 == cast_balance(stack, alice.address)
     receipt = stack.harness.w3.eth.get_transaction_receipt(done["tx_hash"])

@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
 from network.store import CustomerSession, WalletChallenge, utcnow
+from tests.e2e.redemptions import add_reward, cast_balance, earn, local_consent_body, redeemed_events
 from tests.e2e.stack import (
     OPERATOR_HEADERS,
     OPERATOR_TOKEN,
@@ -46,7 +47,7 @@ from tests.e2e.stack import (
     key_for,
     start_stack,
 )
-from tests.e2e.test_redemptions_e2e import add_reward, cast_balance, earn, local_consent_body, redeemed_events
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
@@ -54,10 +55,11 @@ BURST = 6  # COALITION_AUTH_RATE_LIMIT_BURST of this stack (and a rate of one to
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("security-redeem-e2e"),
         ports=range(9300, 9320),
+        store=store,
         workers=1,
         redemption_stuck_after_s=5,
         custodial_daily_points_limit=DAILY_LIMIT,

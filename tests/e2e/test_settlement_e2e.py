@@ -27,10 +27,11 @@ from gateway.services.onboarding import LOCAL_KEYSTORE_PASSWORD
 from network.direct import transact
 from network.keys import load_keystore
 from network.purchases import decode_purchase, merkle_proof
-from network.signatures import RedeemConsent, sign_redeem
 from partners.settlement import recompute_from_chain
+from tests.e2e.settlement import buy, redeem
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 # name -> (points per unit, issue price, reimbursement rate): five partners, five price lists
@@ -44,11 +45,12 @@ RATES = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     # a period of ~31 years: no scheduled period ends during the test, only the operator's closes one
     with start_stack(
         tmp_path_factory.mktemp("settlement-e2e"),
         ports=range(8680, 8690),
+        store=store,
         workers=2,
         settlement_period=10**9,
         partner_changes_every_s=1,
@@ -65,26 +67,6 @@ class Book:
 
     def net(self, partner_id: int) -> int:
         return self.redeemed[partner_id] - self.issued[partner_id]
-
-
-def _buy(stack: Stack, p: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> dict[str, Any]:
-    r = stack.post_purchase(p, purchase_id, wallet, amount=amount)
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def _redeem(stack: Stack, customer: Any, partner_id: int, points: int, nonce: int) -> None:
-    """The customer's signed consent, relayed by the admin (the chain does not care who relays)."""
-    h = stack.harness
-    deadline = int(h.w3.eth.get_block("latest")["timestamp"]) + 600  # the chain's clock (the test moves it on)
-    consent = RedeemConsent(
-        customer.address, partner_id, points, f"r-{nonce}".encode().ljust(32, b"\0"), nonce, deadline
-    )
-    signature = sign_redeem(customer.key, consent, chain_id=h.book.chain_id, points_address=h.contracts.points.address)
-    fn = h.contracts.points.functions.redeemWithSignature(
-        customer.address, partner_id, points, consent.ref, nonce, consent.deadline, signature
-    )
-    transact(h.w3, h.admin, fn)
 
 
 def _reverse(stack: Stack, p: OnboardedPartner, purchase: dict[str, Any], points: int) -> int:
@@ -176,7 +158,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
 
     def buy_all(round_: int, orders: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
         for i, (name, who, amount) in enumerate(orders):
-            _buy(stack, partners[name], f"s{round_}-{i}", who.address, amount)
+            buy(stack, partners[name], f"s{round_}-{i}", who.address, amount)
         bodies = []
         for i, (name, _who, _amount) in enumerate(orders):
             body = stack.wait_purchase(partners[name], f"s{round_}-{i}", timeout_s=60)
@@ -199,7 +181,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
     )
     # redemptions at the rates in force now
     for who, name, points, nonce in ((alice, "Fuel", 90, 1), (bob, "Airline", 70, 2), (alice, "Grocer", 40, 3)):
-        _redeem(stack, who, partners[name].id, points, nonce)
+        redeem(stack, who, partners[name].id, points, nonce)
         book.redeemed[partners[name].id] += points * rate[partners[name].id]
     # a refund at Books: 25 of carol's 61 points clawed back at the price they were issued at
     books = partners["Books"]
@@ -225,7 +207,7 @@ def test_a_period_of_five_partners_settles_once_to_the_cent(stack: Stack) -> Non
     price[grocer.id], rate[grocer.id] = 11_000, 8_500
     buy_all(2, [("Grocer", carol, "99.99"), ("Cinema", bob, "10.00"), ("Fuel", bob, "5.00")])
     for who, name, points, nonce in ((carol, "Grocer", 100, 4), (carol, "Airline", 30, 5), (bob, "Cinema", 11, 6)):
-        _redeem(stack, who, partners[name].id, points, nonce)
+        redeem(stack, who, partners[name].id, points, nonce)
         book.redeemed[partners[name].id] += points * rate[partners[name].id]
 
     last_activity = h.w3.eth.block_number
@@ -311,7 +293,7 @@ def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_byt
 
     h = stack.harness
     grocer = stack.partners["Grocer"]
-    _buy(stack, grocer, "crash-1", key_for("crash-erin").address, "10")
+    buy(stack, grocer, "crash-1", key_for("crash-erin").address, "10")
     stack.wait_purchase(grocer, "crash-1")
     stack.wait_indexed(h.w3.eth.block_number)
     period_id = h.contracts.clearing.functions.nextPeriodId().call()

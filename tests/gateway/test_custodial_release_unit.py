@@ -28,7 +28,8 @@ from gateway.services import custody, customer_records, webhooks
 from gateway.services.custody import RELEASE_COLLECT_WINDOW, release_step
 from gateway.settings import GatewaySettings, get_settings
 from network.store import CustodialWallet, OperatorAlert, WebhookDelivery, utcnow
-from tests.gateway.test_customers_unit import Api, _partner, assert_problem, customer_key
+from tests.gateway.customers import Api, customer_key, partner_headers
+from tests.problems import assert_problem
 from tests.stores import migrated_store
 
 NOTICE_S = 3_600
@@ -54,7 +55,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     app.dependency_overrides[get_settings] = lambda: settings
     app.dependency_overrides[get_session] = session_dep
     app.dependency_overrides[get_chain] = lambda: SimpleNamespace()
-    a, b = _partner(sessions, 1, "Grocer"), _partner(sessions, 2, "Books")
+    a, b = partner_headers(sessions, 1, "Grocer"), partner_headers(sessions, 2, "Books")
     with TestClient(app) as client:
         yield Api(client, sessions, settings, {}, a, b)
     sessions.kw["bind"].dispose()

@@ -1,18 +1,16 @@
 """Who may spend a custodial customer's points (issue 13, finding 1), in process, without a chain
 or a broker.
 
-Fakes, said once: the points contract is ``FakePoints`` of tests/gateway/test_redemptions_unit.py
-(balances and used nonces in dicts; EIP-712 signatures are real and recovered by the real code),
-the Celery enqueue is a list. The app runs on a fresh SQLite store migrated by the real
-migrations; custodial wallets are made by the real route, with real sealed keys.
+Fakes, said once: the points contract is ``FakePoints`` of tests/fakes.py (balances and used
+nonces in dicts; EIP-712 signatures are real and recovered by the real code), the Celery enqueue
+is a list. The app runs on a fresh SQLite store migrated by the real migrations (the fixtures of
+tests/conftest.py); custodial wallets are made by the real route, with real sealed keys.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,80 +19,27 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.chain import get_chain
-from gateway.deps import get_session
-from gateway.main import create_app
-from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import customer_records
 from gateway.services import redemptions as service
-from gateway.settings import GatewaySettings, get_settings
+from gateway.settings import GatewaySettings
 from network.signatures import RedeemConsent, recover_redeem_signer
 from network.store import Redemption, utcnow
-from tests.gateway import test_redemptions_unit as base
-from tests.gateway.test_redemptions_unit import (
-    CHAIN_ID,
-    POINTS_ADDRESS,
-    FakePoints,
-    PartnerKey,
-    add_reward,
-    assert_problem,
-    customer_key,
-    redemptions_of,
-    run_concurrently,
-    signed_body,
-    stock_of,
-)
-from tests.stores import migrated_store
+from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
+from tests.gateway.partners import PartnerKey
+from tests.gateway.redemptions import add_reward, customer_key, redemptions_of, run_concurrently, signed_body, stock_of
+from tests.problems import assert_problem
 
 LIMIT = 25  # points of one custodial wallet per 24 h, in these tests
-make_partner = base.make_partner  # the fixture (on this module's store)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        mode="local",
-        operator_token="unit-test-operator-token-0123456789",
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        public_url="https://gateway.unit.test",
-        keystore_dir=tmp_path / "keys",
-        custodial_daily_points_limit=LIMIT,
-        custodial_release_notice_s=0,  # the release's notice period: tests/gateway/test_custodial_release_unit.py
+def settings(settings: GatewaySettings) -> GatewaySettings:
+    return settings.model_copy(
+        update={
+            "custodial_daily_points_limit": LIMIT,
+            "custodial_release_notice_s": 0,  # the release's notice period: test_custodial_release_unit.py
+        }
     )
-
-
-@pytest.fixture
-def sessions(settings: GatewaySettings) -> Iterator[sessionmaker[Session]]:
-    factory = migrated_store(settings.database_url)
-    yield factory
-    factory.kw["bind"].dispose()
-
-
-@pytest.fixture
-def points() -> FakePoints:
-    return FakePoints()
-
-
-@pytest.fixture
-def app(sessions: sessionmaker[Session], settings: GatewaySettings, points: FakePoints) -> FastAPI:
-    app = create_app()
-
-    def session_override() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
-
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_settings] = lambda: settings
-    app.dependency_overrides[get_chain] = lambda: None
-    app.dependency_overrides[get_points_view] = lambda: points
-    app.dependency_overrides[get_enqueue] = lambda: lambda pk: True
-    return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def custodial(client: TestClient, partner: PartnerKey, ref: str) -> str:

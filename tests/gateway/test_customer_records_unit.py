@@ -37,7 +37,6 @@ from network.store import (
     make_engine,
     migrate,
 )
-from tests.stores import migrated_store
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -55,12 +54,12 @@ def _partner_row(partner_id: int) -> Partner:
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    factory = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with factory() as session:
+def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The shared store (tests/conftest.py) with partners 1 and 2."""
+    with sessions() as session:
         session.add_all([_partner_row(1), _partner_row(2)])
         session.commit()
-    return factory
+    return sessions
 
 
 # ---------------------------------------------------------------------------------- wallets

@@ -9,107 +9,31 @@ keys sign the gateway's EIP-4361 messages with personal_sign (EIP-191).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
-from gateway.problem_types import PROBLEMS
-from gateway.problems import PROBLEM_JSON
 from gateway.secrets_box import SecretsBoxError
 from gateway.services import custody, customer_records
 from gateway.services.wallet_auth import parse_message
 from gateway.settings import GatewaySettings, get_settings
-from network.store import CustodialWallet, LedgerEntry, Partner, WalletChallenge, utcnow
+from network.store import CustodialWallet, WalletChallenge, utcnow
+from tests.fakes import CHAIN_ID
+from tests.gateway.customers import Api, customer_key, partner_headers
+from tests.gateway.partners import PUBLIC_URL
+from tests.problems import assert_problem
 from tests.stores import migrated_store
-
-PUBLIC_URL = "https://gateway.unit.test"
-CHAIN_ID = 31337
-
-
-def customer_key(label: str) -> LocalAccount:
-    return Account.from_key(keccak(text=f"customer {label}"))
-
-
-def sign(account: LocalAccount, message: str) -> str:
-    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
-
-
-def assert_problem(response: httpx.Response, slug: str) -> dict[str, Any]:
-    status, title = PROBLEMS[slug]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = response.json()
-    assert body["type"] == f"/problems/{slug}" and body["title"] == title, body
-    return body
-
-
-@dataclass
-class Api:
-    client: TestClient
-    sessions: sessionmaker[Session]
-    settings: GatewaySettings
-    balances: dict[str, int]
-    a: dict[str, str]  # partner A's auth header
-    b: dict[str, str]
-
-    def link(self, headers: dict[str, str], ref: str, account: LocalAccount) -> httpx.Response:
-        challenge = self.client.post(
-            f"/v1/customers/{ref}/wallet-challenge", json={"wallet": account.address}, headers=headers
-        )
-        assert challenge.status_code == 201, challenge.text
-        message = challenge.json()["message"]
-        return self.client.put(
-            f"/v1/customers/{ref}/wallet",
-            json={"message": message, "signature": sign(account, message)},
-            headers=headers,
-        )
-
-    def sign_in(self, account: LocalAccount) -> dict[str, str]:
-        message = self.client.post("/v1/auth/challenge", json={"address": account.address}).json()["message"]
-        answer = self.client.post("/v1/auth/session", json={"message": message, "signature": sign(account, message)})
-        assert answer.status_code == 201, answer.text
-        return {"Authorization": f"Bearer {answer.json()['token']}"}
-
-    def ledger(self, wallet: str, partner_id: int, points: int, kind: str = "earned") -> None:
-        with self.sessions() as session:
-            n = session.query(LedgerEntry).count()
-            session.add(
-                LedgerEntry(
-                    chain_id=CHAIN_ID, block_number=10 + n, block_time=1_700_000_000 + n, tx_hash="0x" + "ab" * 32,
-                    log_index=n, item=0, kind=kind, customer=wallet, partner_id=partner_id, seq=n, points=points,
-                )
-            )  # fmt: skip
-            session.commit()
-
-
-def _partner(sessions: sessionmaker[Session], partner_id: int, name: str) -> dict[str, str]:
-    key = auth.new_api_key()
-    with sessions() as session:
-        session.add(
-            Partner(
-                id=partner_id, name=name, minter=Account.create().address, treasury=Account.create().address,
-                api_key_prefix=key.prefix, api_key_hash=key.hash, currency="EUR", points_per_unit=1,
-                issue_price=10_000, reimbursement_rate=8_000, issuance_limit=10**12,
-            )
-        )  # fmt: skip
-        session.commit()
-    return {"Authorization": f"Bearer {key.key}"}
+from tests.wallets import sign
 
 
 @pytest.fixture
@@ -132,7 +56,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     app.dependency_overrides[get_settings] = lambda: settings
     app.dependency_overrides[get_session] = session_dep
     app.dependency_overrides[get_chain] = lambda: fake_chain
-    a, b = _partner(sessions, 1, "Grocer"), _partner(sessions, 2, "Books")
+    a, b = partner_headers(sessions, 1, "Grocer"), partner_headers(sessions, 2, "Books")
     with TestClient(app) as client:
         yield Api(client, sessions, settings, balances, a, b)
 

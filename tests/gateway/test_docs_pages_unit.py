@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """``/docs`` and ``/redoc`` load nothing from outside the gateway: every script, style sheet and
 icon they reference is a local path that this gateway answers, and the vendored files are
 exactly those recorded in gateway/static/vendor/SOURCES.md (the npm packages' own files).
@@ -14,7 +13,6 @@ from html.parser import HTMLParser
 import pytest
 
 from gateway.routes.docs import ASSET_FILES, VENDOR
-from tests.gateway.test_purchases_unit import app, client, no_chain, sessions, settings  # noqa: F401 - fixtures
 
 
 class _Refs(HTMLParser):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """The status answer of a purchase says why it failed or waits as a problem (``failure``:
 type, title, detail) beside the raw ``failure_reason`` (issue 14). In process, no chain: the
 test writes the outbox entry's status and reason as the sender would."""
@@ -10,16 +9,7 @@ from sqlalchemy import update
 
 from network.headroom import held_reason
 from network.store import OutboxPurchase, PurchaseStatus
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    app,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.purchases import purchase_body
 
 
 def sender_wrote(sessions, partner_id: int, status: PurchaseStatus, error: str | None) -> None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """Unit tests of the accept path's parsing: no input reaches a 500, every invalid one is a 422
 problem (in a batch, only the bad item is rejected), the decimal inputs take exactly what their
 published schema says.
@@ -36,23 +35,9 @@ from gateway.schemas import (
 from gateway.services.purchases import points_for, request_hash
 from gateway.timeutil import as_utc, utc_instant
 from network.store import Partner
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR,
-    PARTNER_BODY,
-    TREASURY,
-    WALLET,
-    app,
-    assert_nothing_stored,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-    stored,
-)
+from tests.gateway.partners import OPERATOR, PARTNER_BODY, TREASURY
+from tests.gateway.purchases import WALLET, assert_nothing_stored, purchase_body, stored
+from tests.problems import assert_problem
 
 EXTREME_DATES = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"]
 UNDERSCORED = ["1_000", "1_0.5", "4_2.50"]

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """Unit tests of the hold one request has on an onboarding (gateway/services/onboarding.py), on a
 real SQLite store and a fake chain that only records and blocks: while one request onboards a
 name, another with the same name is refused 409 ``partner-exists`` at once (it never reaches the
@@ -21,7 +20,7 @@ from gateway.errors import IdempotencyConflict, PartnerExists
 from gateway.schemas import PartnerCreate
 from gateway.services import onboarding
 from network.store import PartnerOnboarding, utcnow
-from tests.gateway.test_purchases_unit import TREASURY, sessions, settings  # noqa: F401 - fixtures
+from tests.gateway.partners import TREASURY
 
 BODY = PartnerCreate(
     name="Grocer",

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """The OpenAPI document is one a partner can integrate from alone (gateway/openapi.py and the
 schemas' descriptions and examples):
 
@@ -39,17 +38,8 @@ from gateway.tasks import context, earn
 from gateway.tasks import webhooks as tasks
 from network.outcomes import purchases_settled
 from network.store import OutboxPurchase, PurchaseStatus, WebhookDelivery
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR_TOKEN,
-    PartnerKey,
-    app,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.partners import OPERATOR_TOKEN, PartnerKey
+from tests.gateway.purchases import purchase_body
 
 ROOT = Path(__file__).resolve().parents[2]
 ST_PYTHON = ROOT / ".venv-schemathesis" / "bin" / "python"

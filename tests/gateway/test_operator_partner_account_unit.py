@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """Unit tests of the operator's new partner routes (issue 14, item 8), in process with the
 fixtures of test_purchases_unit.py (no chain: these answers come before it): a deposit is
 refused before its body is read without the operator token (a partner key is not one), an
@@ -8,17 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    sessions,
-    settings,
-)
+from tests.gateway.partners import OPERATOR
+from tests.problems import assert_problem
 
 JSON = {"Content-Type": "application/json"}
 BROKEN = b'{"amount": '

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """Every problem ``type`` is a link that answers: ``/problems/<slug>`` tells what the problem
 means and how to fix it (HTML, or JSON on ``Accept: application/json``), for every slug of the
 catalogue; and a validation problem's ``detail`` names each field with its reason, not only
@@ -12,18 +11,8 @@ from html import unescape
 import pytest
 
 from gateway.problem_types import PROBLEM_HELP, PROBLEMS
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    WALLET,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.purchases import WALLET, purchase_body
+from tests.problems import assert_problem
 
 
 def test_every_problem_type_has_its_help():

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """Unit tests of ``POST /v1/purchases/batch`` and of the group-commit writer behind every
 purchase, in process (``TestClient``, a fresh SQLite store, no chain), with the fixtures of
 test_purchases_unit.py."""
@@ -15,21 +14,8 @@ from sqlalchemy import update
 from gateway.deps import purchase_writer_for
 from gateway.schemas import _is_checksum_address
 from network.store import Partner
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OTHER_WALLET,
-    app,
-    assert_all,
-    assert_problem,
-    burst,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-    stored,
-)
+from tests.gateway.purchases import OTHER_WALLET, assert_all, burst, purchase_body, stored
+from tests.problems import assert_problem
 
 
 def post_batch(client: Any, partner: Any, purchases: list[Any]) -> dict[str, Any]:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """What identifies a purchase (issue 14): the body the partner posted, and nothing the client
 makes up per attempt. ``purchased_at`` may be left to the gateway (the time it first accepts the
 purchase); a retry of the same body is then the same request, whenever it comes. In process
@@ -12,19 +11,8 @@ from typing import Any
 import pytest
 
 from partners.client import purchase_body as sdk_purchase_body
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    WALLET,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-    stored,
-)
+from tests.gateway.purchases import WALLET, purchase_body, stored
+from tests.problems import assert_problem
 
 
 def without_date(purchase_id: str = "p-1", **changes: Any) -> dict[str, Any]:

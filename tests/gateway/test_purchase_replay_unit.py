@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """A duplicate post of a purchase (same ``purchase_id``, same body) is answered the first answer,
 byte for byte, whatever the purchase became since, marked ``Idempotent-Replayed: true``; where it
 stands now is ``GET``'s. In process, the outbox moved by the test standing for the sender; the
@@ -9,16 +8,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from network.store import OutboxPurchase, PurchaseStatus
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    app,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.purchases import purchase_body
 
 
 def test_unit_a_duplicate_is_answered_the_first_answer_whatever_the_purchase_became(client, partner, sessions):

@@ -1,8 +1,8 @@
 """Unit tests of the partner and operator routes of the gateway, without a chain.
 
-The app runs in process (``TestClient``) with its dependencies overridden: a fresh SQLite store
-in the test's tmp dir (migrated by ``tests.stores.migrated_store``), settings of its own, and no
-chain at all (``get_chain`` is replaced by a stub that fails the test if onboarding reaches it).
+The app runs in process (``TestClient``) with its dependencies overridden (the fixtures of
+tests/conftest.py): a fresh SQLite store in the test's tmp dir, settings of its own, and no chain
+at all (``get_chain`` is replaced by ``NoChain``, which fails the test if onboarding reaches it).
 Partners are inserted as rows, with keys from ``gateway.auth.new_api_key``.
 
 Every answer that is not a success must be ``application/problem+json`` with the stable
@@ -11,199 +11,36 @@ Every answer that is not a success must be ``application/problem+json`` with the
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from eth_utils import keccak, to_checksum_address
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.main import create_app
 from gateway.problem_types import PROBLEMS
 from gateway.problems import PROBLEM_JSON
 from gateway.services import customer_records
-from gateway.settings import GatewaySettings, get_settings
 from network.purchases import MAX_POINTS
-from network.store import OutboxPurchase, Partner, Purchase, PurchaseStatus
-from tests.stores import migrated_store
-
-OPERATOR_TOKEN = "unit-test-operator-token-0123456789"
-PUBLIC_URL = "https://gateway.unit.test"
-WALLET = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # anvil dev #5, checksummed
-OTHER_WALLET = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"  # anvil dev #6
-TREASURY = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-
-
-def address(label: str) -> str:
-    return to_checksum_address(keccak(label.encode())[:20])
-
-
-def purchase_body(purchase_id: str = "p-1", **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "purchase_id": purchase_id,
-        "customer": {"wallet": WALLET},
-        "amount": "42.50",
-        "currency": "EUR",
-        "purchased_at": "2026-11-23T10:00:00Z",
-    }
-    body.update(changes)
-    return body
-
-
-def assert_problem(response: httpx.Response, slug: str, *, instance: str | None = None) -> dict[str, Any]:
-    """``response`` is the problem ``slug`` of the catalogue, as problem+json; returns its body."""
-    status, title = PROBLEMS[slug]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = response.json()
-    assert body["type"] == f"/problems/{slug}", body
-    assert body["title"] == title
-    assert body["status"] == status
-    assert isinstance(body["detail"], str) and body["detail"]
-    if instance is not None:
-        assert body["instance"] == instance
-    if status == 401:
-        assert response.headers["www-authenticate"] == "Bearer"
-    return body
-
-
-# ---------------------------------------------------------------------------------- fixtures
-
-
-@dataclass
-class PartnerKey:
-    id: int
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-class NoChain:
-    """Stands for ``get_chain``: the unit tests never get that far (auth and validation come
-    first); counts its calls, and its chain fails the test if onboarding uses it."""
-
-    class _Unusable:
-        def __getattr__(self, name: str) -> Any:
-            raise AssertionError(f"the unit tests have no chain (chain.{name} was used)")
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def get_chain(self) -> Any:
-        self.calls += 1
-        return self._Unusable()
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    factory = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield factory
-    factory.kw["bind"].dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        mode="local",
-        operator_token=OPERATOR_TOKEN,
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        public_url=PUBLIC_URL,
-        keystore_dir=tmp_path / "keys",
-    )
-
-
-@pytest.fixture
-def no_chain() -> NoChain:
-    return NoChain()
-
-
-@pytest.fixture
-def app(sessions: sessionmaker[Session], settings: GatewaySettings, no_chain: NoChain) -> FastAPI:
-    app = create_app()
-
-    def session_override() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
-
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_settings] = lambda: settings
-    app.dependency_overrides[get_chain] = no_chain.get_chain
-    return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def make_partner(sessions: sessionmaker[Session]) -> Callable[..., PartnerKey]:
-    """``make_partner(currency="EUR", points_per_unit="1.5", status="active")``: a partner row
-    with the next id and a fresh API key."""
-    ids = iter(range(1, 1000))
-
-    def make(currency: str = "EUR", points_per_unit: str = "1.5", status: str = "active") -> PartnerKey:
-        partner_id = next(ids)
-        key = auth.new_api_key()
-        with sessions() as session:
-            session.add(
-                Partner(
-                    id=partner_id,
-                    name=f"Partner {partner_id}",
-                    minter=address(f"minter-{partner_id}"),
-                    treasury=TREASURY,
-                    api_key_prefix=key.prefix,
-                    api_key_hash=key.hash,
-                    currency=currency,
-                    points_per_unit=Decimal(points_per_unit),
-                    issue_price=10_000,
-                    reimbursement_rate=8_000,
-                    issuance_limit=10**12,
-                    status=status,
-                )
-            )
-            session.commit()
-        return PartnerKey(partner_id, key.key)
-
-    return make
-
-
-@pytest.fixture
-def partner(make_partner: Callable[..., PartnerKey]) -> PartnerKey:
-    return make_partner()
-
-
-def stored(sessions: sessionmaker[Session], partner_id: int) -> tuple[list[Purchase], list[OutboxPurchase], int]:
-    """(purchases, outbox items, next_seq) of a partner, from the store."""
-    with sessions() as session:
-        purchases = list(session.scalars(select(Purchase).where(Purchase.partner_id == partner_id).order_by("seq")))
-        items = list(
-            session.scalars(select(OutboxPurchase).where(OutboxPurchase.partner_id == partner_id).order_by("seq"))
-        )
-        next_seq = session.scalar(select(Partner.next_seq).where(Partner.id == partner_id))
-    return purchases, items, int(next_seq or 0)
-
-
-def assert_nothing_stored(sessions: sessionmaker[Session], partner_id: int) -> None:
-    assert stored(sessions, partner_id) == ([], [], 0)
-
+from network.store import Partner, Purchase, PurchaseStatus
+from tests.gateway.partners import OPERATOR, OPERATOR_TOKEN, PARTNER_BODY, PUBLIC_URL, TREASURY, PartnerKey, address
+from tests.gateway.purchases import (
+    OTHER_WALLET,
+    WALLET,
+    assert_all,
+    assert_nothing_stored,
+    burst,
+    purchase_body,
+    stored,
+)
+from tests.problems import assert_problem
 
 # ---------------------------------------------------------------------------------- accepted
 
@@ -510,33 +347,6 @@ def test_unit_same_purchase_id_with_another_body_is_a_conflict(client, partner, 
     assert (len(purchases), len(items), next_seq) == (1, 1, 1)
 
 
-def burst(app: FastAPI, requests: list[tuple[str, str, dict[str, str], Any]]) -> list[httpx.Response]:
-    """Sends ``(method, path, headers, json)`` requests all at once to the ASGI app, in process
-    (its threadpool and its session dependency, as under uvicorn); a 500 is an answer, not an
-    exception. Fails if they are not all answered within 20 s."""
-
-    async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://unit", timeout=60) as c:
-            calls = (c.request(method, path, headers=headers, json=body) for method, path, headers, body in requests)
-            return await asyncio.wait_for(asyncio.gather(*calls), timeout=20)
-
-    started = time.monotonic()
-    try:
-        return asyncio.run(run())
-    except TimeoutError:
-        raise AssertionError(
-            f"{len(requests)} concurrent requests not answered after {time.monotonic() - started:.0f} s: "
-            "(a deadlock: e.g. pooled connections held while waiting for a worker thread)"
-        ) from None
-
-
-def assert_all(responses: list[httpx.Response], status: int) -> None:
-    statuses = Counter(r.status_code for r in responses)
-    others = Counter(r.text for r in responses if r.status_code != status)
-    assert statuses == {status: len(responses)}, f"{dict(statuses)}: {others.most_common(3)}"
-
-
 def test_unit_concurrent_posts_of_one_purchase_accept_it_once(app, partner, sessions):
     """200 simultaneous POSTs of the same purchase: all 202 with the same body, one purchase,
     one outbox entry, one seq (losers of the insert race roll their seq back)."""
@@ -778,18 +588,6 @@ def test_unit_seqs_of_a_partner_are_consecutive(client, make_partner, sessions):
 
 
 # ---------------------------------------------------------------------------------- operator
-
-
-OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-PARTNER_BODY = {
-    "name": "Grocer",
-    "treasury": TREASURY,
-    "currency": "EUR",
-    "points_per_unit": "1.5",
-    "issue_price": 10_000,
-    "reimbursement_rate": 8_000,
-    "issuance_limit": 10**12,
-}
 
 
 @pytest.mark.parametrize(

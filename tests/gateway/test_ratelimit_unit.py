@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """Unit tests of the rate limit per partner key: the token bucket in process (fake clock), the
 same bucket as the Redis Lua script on a real redis-server, the 429 problem with Retry-After
 over HTTP, and failing open to the local buckets when Redis is unreachable."""
@@ -14,16 +13,8 @@ from fastapi.testclient import TestClient
 
 from gateway.ratelimit import LocalBuckets, RateLimiter, get_rate_limiter
 from gateway.redis_server import RedisServer
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    sessions,
-    settings,
-)
+from tests.gateway.partners import PartnerKey
+from tests.problems import assert_problem
 
 REDIS_PORT = 8719  # inside this suite's port range (8700-8719)
 

@@ -1,229 +1,39 @@
 """Unit tests of the rewards catalogue and of redemption acceptance, without a chain or a broker.
 
-Fakes (said here once): the points contract is a ``FakePoints`` (balances and used nonces in
+Fakes (tests/fakes.py): the points contract is a ``FakePoints`` (balances and used nonces in
 dicts, a fixed chain id and contract address, so EIP-712 signatures are real and recovered by
-the real code); the Celery enqueue is a list of the redemption ids it was given. The app runs in
-process on a fresh SQLite store migrated by the real migrations. The worker's steps (burned,
+the real code); the Celery enqueue is a list of the redemption ids it was given (``enqueued``).
+The app runs in process on a fresh SQLite store migrated by the real migrations (the fixtures of
+tests/conftest.py). The worker's steps (burned,
 fulfilled, failed) are driven through the service functions the task calls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-import httpx
-import pytest
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import auth
-from gateway.chain import get_chain
-from gateway.deps import get_session
-from gateway.main import create_app
-from gateway.problem_types import PROBLEMS
-from gateway.problems import PROBLEM_JSON
-from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.services import custody, customer_records
 from gateway.services import redemptions as service
-from gateway.settings import GatewaySettings, get_settings
-from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import Partner, Redemption, Reward
-from tests.stores import migrated_store
-
-CHAIN_ID = 31337
-POINTS_ADDRESS = to_checksum_address(keccak(b"unit-points-contract")[:20])
-TREASURY = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
-
-
-def customer_key(label: str) -> LocalAccount:
-    return Account.from_key(keccak(f"unit-customer-{label}".encode()))
-
-
-@dataclass
-class FakePoints:
-    """The points contract as acceptance reads it: balances and used nonces."""
-
-    chain_id: int = CHAIN_ID
-    points_address: str = POINTS_ADDRESS
-    balances: dict[str, int] = field(default_factory=dict)
-    used: set[tuple[str, int]] = field(default_factory=set)
-
-    def balance_of(self, wallet: str) -> int:
-        return self.balances.get(wallet, 0)
-
-    def nonce_used(self, wallet: str, nonce: int) -> bool:
-        return (wallet, nonce) in self.used
-
-
-@dataclass
-class PartnerKey:
-    id: int
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        mode="local",
-        operator_token="unit-test-operator-token-0123456789",
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        public_url="https://gateway.unit.test",
-        keystore_dir=tmp_path / "keys",
-    )
-
-
-@pytest.fixture
-def sessions(settings: GatewaySettings) -> Iterator[sessionmaker[Session]]:
-    factory = migrated_store(settings.database_url)
-    yield factory
-    factory.kw["bind"].dispose()
-
-
-@pytest.fixture
-def points() -> FakePoints:
-    return FakePoints()
-
-
-@pytest.fixture
-def enqueued() -> list[int]:
-    return []
-
-
-@pytest.fixture
-def app(sessions: sessionmaker[Session], settings: GatewaySettings, points: FakePoints, enqueued: list[int]) -> FastAPI:
-    app = create_app()
-
-    def session_override() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
-
-    def no_chain() -> Any:
-        raise AssertionError("the unit tests have no chain")
-
-    def enqueue(pk: int) -> bool:
-        enqueued.append(pk)
-        return True
-
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_settings] = lambda: settings
-    app.dependency_overrides[get_chain] = no_chain
-    app.dependency_overrides[get_points_view] = lambda: points
-    app.dependency_overrides[get_enqueue] = lambda: enqueue
-    return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def make_partner(sessions: sessionmaker[Session]) -> Callable[..., PartnerKey]:
-    ids = iter(range(1, 1000))
-
-    def make(status: str = "active") -> PartnerKey:
-        partner_id = next(ids)
-        key = auth.new_api_key()
-        with sessions() as session:
-            session.add(
-                Partner(
-                    id=partner_id,
-                    name=f"Partner {partner_id}",
-                    minter=to_checksum_address(keccak(f"minter-{partner_id}".encode())[:20]),
-                    treasury=TREASURY,
-                    api_key_prefix=key.prefix,
-                    api_key_hash=key.hash,
-                    currency="EUR",
-                    points_per_unit=Decimal("1"),
-                    issue_price=10_000,
-                    reimbursement_rate=8_000,
-                    issuance_limit=10**12,
-                    status=status,
-                )
-            )
-            session.commit()
-        return PartnerKey(partner_id, key.key)
-
-    return make
-
-
-@pytest.fixture
-def partner(make_partner: Callable[..., PartnerKey]) -> PartnerKey:
-    return make_partner()
-
-
-def assert_problem(response: httpx.Response, slug: str) -> dict[str, Any]:
-    status, title = PROBLEMS[slug]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = response.json()
-    assert body["type"] == f"/problems/{slug}" and body["title"] == title and body["status"] == status, body
-    assert body["detail"]
-    return body
-
-
-def add_reward(
-    client: TestClient, partner: PartnerKey, sku: str = "COFFEE", points: int = 10, stock: int | None = 5
-) -> dict[str, Any]:
-    r = client.post(
-        "/v1/rewards", headers=partner.headers, json={"sku": sku, "name": sku, "points": points, "stock": stock}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def signed_body(
-    partner: PartnerKey,
-    customer: LocalAccount,
-    redemption_id: str,
-    *,
-    points: int,
-    sku: str = "COFFEE",
-    quantity: int = 1,
-    nonce: int = 1,
-    deadline: int | None = None,
-    signer: LocalAccount | None = None,
-) -> dict[str, Any]:
-    """A redemption body with the customer's EIP-712 consent (or ``signer``'s: a forgery)."""
-    deadline = deadline or int(time.time()) + 600
-    ref = bytes.fromhex(service.redeem_ref(CHAIN_ID, partner.id, redemption_id)[2:])
-    consent = RedeemConsent(customer.address, partner.id, points, ref, nonce, deadline)
-    signature = sign_redeem((signer or customer).key, consent, chain_id=CHAIN_ID, points_address=POINTS_ADDRESS)
-    return {
-        "redemption_id": redemption_id,
-        "sku": sku,
-        "quantity": quantity,
-        "customer": {"wallet": customer.address},
-        "consent": {"nonce": nonce, "deadline": deadline, "signature": "0x" + signature.hex()},
-    }
-
-
-def stock_of(sessions: sessionmaker[Session], partner_id: int, sku: str) -> int | None:
-    with sessions() as session:
-        return session.scalar(select(Reward.stock).where(Reward.partner_id == partner_id, Reward.sku == sku))
-
-
-def redemptions_of(sessions: sessionmaker[Session], partner_id: int) -> list[Redemption]:
-    with sessions() as session:
-        return list(session.scalars(select(Redemption).where(Redemption.partner_id == partner_id)))
-
+from gateway.settings import GatewaySettings
+from network.signatures import RedeemConsent, recover_redeem_signer
+from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
+from tests.gateway.partners import PartnerKey
+from tests.gateway.redemptions import (
+    add_reward,
+    customer_key,
+    redemptions_of,
+    run_concurrently,
+    signed_body,
+    stock_of,
+)
+from tests.problems import assert_problem
 
 # ---------------------------------------------------------------------------------- catalogue
 
@@ -520,18 +330,6 @@ def test_fulfilment_happens_once_and_failure_releases_stock_once(
 
 
 # ---------------------------------------------------------------------------------- concurrency
-
-
-def run_concurrently(app: FastAPI, requests: list[tuple[str, dict[str, str], dict[str, Any]]]) -> list[httpx.Response]:
-    """Sends every request at once through the ASGI app (sync routes run in its thread pool)."""
-
-    async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://unit", timeout=60) as c:
-            calls = (c.post(path, headers=headers, json=body) for path, headers, body in requests)
-            return await asyncio.wait_for(asyncio.gather(*calls), timeout=60)
-
-    return asyncio.run(run())
 
 
 def test_concurrent_redemptions_never_oversell(

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """Unit tests of refunds: the points a refund claws back, its rules and idempotency over HTTP,
 partner scoping, the reversal it queues, and the ``reverse`` call built for it.
 
@@ -28,19 +27,9 @@ from network.contracts import DecodedLog
 from network.purchases import encode_purchase, leaf, merkle_root
 from network.reversals import REVERSE_SELECTOR, ReversalNotReady, reversal_calldata
 from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    WALLET,
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.partners import PartnerKey
+from tests.gateway.purchases import WALLET, purchase_body
+from tests.problems import assert_problem
 
 
 def purchase_row(points: int = 63, amount: str = "42.50", ppu: str = "1.5") -> Any:

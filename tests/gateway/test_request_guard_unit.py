@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures are imported from test_purchases_unit.py, and pytest injects them by name
 """Unit tests of what is refused before a route reads its body (gateway/guard.py), in process
 with the fixtures of test_purchases_unit.py: credentials are checked before the body is parsed
 (a broken body without credentials is a 401, never a 422 that tells the schema), the body is
@@ -17,19 +16,9 @@ from fastapi.testclient import TestClient
 from gateway.problems import PROBLEM_JSON
 from gateway.ratelimit import RateLimiter, get_rate_limiter
 from gateway.settings import GatewaySettings, get_settings
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR,
-    app,
-    assert_nothing_stored,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-    settings,
-)
+from tests.gateway.partners import OPERATOR
+from tests.gateway.purchases import assert_nothing_stored, purchase_body
+from tests.problems import assert_problem
 
 BROKEN = b'{"purchase_id": "p-1", '  # truncated JSON
 BODY_ROUTES = [

@@ -6,24 +6,22 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import CustodialWalletReleased, Unauthorized, WalletNotCustodial
 from gateway.services import sign_in_links, wallet_auth
 from gateway.services.purge import purge_expired
 from gateway.settings import GatewaySettings
 from network.store import CustodialWallet, Partner, SignInLink, utcnow
-from tests.stores import migrated_store
 
 WALLET = "0x" + "a" * 40
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     with sessions() as session:
         for pid in (1, 2):
             session.add(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpcore
@@ -208,12 +208,6 @@ class ScriptedResolver:
     def __call__(self, host: str, port: int) -> Sequence[str]:
         self.asked.append(host)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
 
 
 def closed_port() -> int:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from the other unit tests are parameters here
 """``POST /v1/webhooks/{id}/test`` (issue 14): a ``webhook.test`` event to that endpoint only,
 signed and delivered like any other, under the same address policy. In process (TestClient, a
 SQLite store), the delivery task called directly, a real local HTTP server as the endpoint."""
@@ -7,25 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.settings import GatewaySettings
 from gateway.tasks import webhooks as tasks
 from network.store import WebhookDelivery, WebhookEndpoint
 from partners.webhooks import verify
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    sessions,
-)
-from tests.gateway.test_webhooks_unit import FakeQueue, queue, receiver, register, settings  # noqa: F401
+from tests.fakes import FakeQueue
+from tests.gateway.partners import PartnerKey
 from tests.gateway.webhook_receiver import Receiver
+from tests.gateway.webhooks import register, with_webhook_schedule
+from tests.problems import assert_problem
+
+
+@pytest.fixture
+def settings(settings: GatewaySettings, sessions: sessionmaker[Session]) -> GatewaySettings:
+    return with_webhook_schedule(settings)  # as tests/gateway/test_webhooks_unit.py, on a migrated store
 
 
 def test_a_test_event_goes_to_that_endpoint_only_signed_like_any_other(

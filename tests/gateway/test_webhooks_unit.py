@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_purchases_unit are parameters here
 """Unit tests of webhooks: signatures and their verifier, secrets at rest, the backoff schedule,
 the delivery state machine against a real local HTTP server, the exactly-once purchase events,
 and the scoping of endpoints to their partner.
@@ -12,10 +11,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -27,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
 from gateway.services import webhooks as service
 from gateway.settings import GatewaySettings
-from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from gateway.tasks.app import max_countdown_s
 from network.outcomes import purchases_settled
@@ -43,81 +40,20 @@ from network.store import (
 )
 from network.store.events import record
 from partners.webhooks import WebhookSignatureError, sign, verify
-from tests.gateway.test_purchases_unit import (  # noqa: F401 - fixtures
-    OPERATOR_TOKEN,
-    PUBLIC_URL,
-    PartnerKey,
-    app,
-    assert_problem,
-    client,
-    make_partner,
-    no_chain,
-    partner,
-    purchase_body,
-    sessions,
-)
+from tests.fakes import FakeQueue
+from tests.gateway.partners import PartnerKey
+from tests.gateway.purchases import purchase_body
 from tests.gateway.webhook_receiver import Receiver
+from tests.gateway.webhooks import register, with_webhook_schedule
+from tests.problems import assert_problem
 
 SECRET = "whsec_unit"
 BODY = b'{"id":"evt_1","type":"purchase.confirmed"}'
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
-    migrate(f"sqlite:///{tmp_path / 'store.db'}")
-    return GatewaySettings(
-        mode="local",
-        operator_token=OPERATOR_TOKEN,
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        public_url=PUBLIC_URL,
-        keystore_dir=tmp_path / "keys",
-        webhook_max_attempts=3,
-        webhook_backoff_base_s=10,
-        webhook_backoff_cap_s=60,
-        webhook_timeout_s=5,
-        webhook_allow_loopback=True,  # the receiver is on 127.0.0.1 (tests/gateway/test_webhook_targets_unit.py: off)
-    )
-
-
-class FakeQueue:
-    """Stands for the broker: records ``deliver.delay`` / ``apply_async`` calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, float | None]] = []
-
-    def delay(self, delivery_id: int) -> None:
-        self.calls.append((delivery_id, None))
-
-    def apply_async(self, args: tuple[int], countdown: float | None = None) -> None:
-        self.calls.append((args[0], countdown))
-
-
-@pytest.fixture
-def queue(
-    monkeypatch: pytest.MonkeyPatch, settings: GatewaySettings, sessions: sessionmaker[Session]
-) -> Iterator[FakeQueue]:
-    fake = FakeQueue()
-    monkeypatch.setattr(context, "settings", lambda: settings)
-    monkeypatch.setattr(context, "sessions", lambda: sessions)
-    monkeypatch.setattr(tasks.deliver, "delay", fake.delay)
-    monkeypatch.setattr(tasks.deliver, "apply_async", fake.apply_async)
-    tasks._http.cache_clear()
-    yield fake
-    tasks._http.cache_clear()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-def register(client: TestClient, who: PartnerKey, url: str, types: list[str] | None = None) -> dict[str, Any]:
-    r = client.post(
-        "/v1/webhooks", headers=who.headers, json={"url": url, "event_types": types or ["purchase.confirmed"]}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+def settings(settings: GatewaySettings, sessions: sessionmaker[Session]) -> GatewaySettings:
+    return with_webhook_schedule(settings)  # on a migrated store (sessions)
 
 
 def make_due(sessions: sessionmaker[Session], delivery_id: int) -> None:

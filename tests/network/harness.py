@@ -101,12 +101,14 @@ def spawn_python(args: list[str], *, env: dict[str, str], log_path: Path) -> sub
         )
 
 
-def make_harness(tmp: Path, port: int, **settings_overrides: object) -> Harness:
+def make_harness(tmp: Path, port: int, *, database_url: str | None = None, **settings_overrides: object) -> Harness:
+    """A coalition deployed on a new anvil on ``port``, its store migrated: ``database_url``
+    (an empty database), by default a new SQLite file in ``tmp``."""
     settings = ChainSettings(
         mode="local",
         anvil_port=port,
         anvil_state_file=tmp / "anvil-state.json",
-        database_url=f"sqlite:///{tmp / 'store.db'}",
+        database_url=database_url or f"sqlite:///{tmp / 'store.db'}",
         **settings_overrides,
     )
     node = AnvilNode.from_settings(settings, log_file=tmp / "anvil.log").start()

@@ -1,11 +1,9 @@
 """Unit tests of domain events (network/store/events.py): written with the change or not at
 all, read by consumers with cursors of their own (at least once, idempotent, resumed after a
-restart), and late commits of lower ids not skipped. SQLite store built by the migrations."""
+restart), and late commits of lower ids not skipped. SQLite store built by the migrations (the
+``sessions`` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -14,16 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from network.outbox import enqueue
 from network.store import DomainEvent, OutboxPurchase, PurchaseStatus
 from network.store.events import EVENTS, Event, advance, consume, cursor_of, event_row, record, record_many
-from tests.stores import migrated_store
 
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    factory = migrated_store(f"sqlite:///{tmp_path / 'events.db'}")
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 def events(sessions: sessionmaker[Session]) -> list[DomainEvent]:

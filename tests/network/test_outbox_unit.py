@@ -1,29 +1,21 @@
-"""Unit tests of the outbox (network/outbox.py): SQLite store built by the migrations, no chain."""
+"""Unit tests of the outbox (network/outbox.py): SQLite store built by the migrations (the
+``sessions`` fixture of tests/conftest.py), no chain."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from network.contracts import encode_earn_batch, encode_earn_batch_items
 from network.outbox import OutboxChangedError, OutboxConflictError, enqueue, mark_sent, ready_batch, result_of
 from network.purchases import MAX_SEQ, encode_purchase
 from network.store import OutboxPurchase, PurchaseStatus, utcnow
-from tests.stores import migrated_store
 
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 BOB = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    factory = migrated_store(f"sqlite:///{tmp_path / 'outbox.db'}")
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 def count(session: Session) -> int:

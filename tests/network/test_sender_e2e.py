@@ -29,14 +29,14 @@ from network.locks import FileKeyLock, RedisKeyLock
 from network.purchases import Purchase, decode_purchase, encode_purchase, merkle_root
 from network.sender import decode_raw_transaction
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus
-from tests.network.conftest import (
+from tests.network.harness import USD, Harness
+from tests.network.senders import (
     Partner,
     PurchaseQueue,
     SenderProcesses,
     drain,
     item_statuses,
 )
-from tests.network.harness import USD, Harness
 
 log = logging.getLogger(__name__)
 IS_MINTED = function_signature_to_4byte_selector("isMinted(uint32,uint256)")
