@@ -1,5 +1,5 @@
 """Why a purchase, a refund or a redemption failed, or why a purchase waits: the raw reasons
-the workers store mapped to problem types of the catalogue (gateway/errors.py), each with a
+the workers store mapped to problem types of the catalogue (gateway/problem_types.py), each with a
 sentence a person understands and what to do next.
 
 A raw reason is what the worker wrote: a contract's custom error decoded by network/revert.py
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.errors import PROBLEMS, problem_type
+from gateway.problem_types import PROBLEMS, problem_type
 
 Operation = Literal["purchase", "refund", "redemption"]
 FUNDS_EXHAUSTED = "partner-funds-exhausted"  # network/headroom.py writes it first in a held purchase's reason

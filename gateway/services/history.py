@@ -199,3 +199,8 @@ def wallet_known_to(session: Session, partner_id: int, wallet: str) -> bool:
     linked = exists().where(CustomerLink.partner_id == partner_id, CustomerLink.wallet == wallet)
     bought = exists().where(Purchase.partner_id == partner_id, Purchase.customer_wallet == wallet)
     return bool(session.scalar(select(linked | bought)))
+
+
+def active_partner_names(session: Session) -> list[str]:
+    """The names of the partners where points are earned and spent now, in the order of onboarding."""
+    return list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))

@@ -38,6 +38,11 @@ def get_partner(session: Session, partner_id: int) -> Partner:
     return partner
 
 
+def list_partners(session: Session) -> list[Partner]:
+    """Every partner, in the order of onboarding."""
+    return list(session.scalars(select(Partner).order_by(Partner.id)))
+
+
 def _mirror(chain: Chain, partner: Partner) -> None:
     """Copies the chain's record of the partner (status, keys, prices, limit, scheduled rerate)
     into the store row."""

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, fresh_wallet, key_for, start_stack
 from tests.pg import StoreKind
 from tests.problems import assert_problem

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from network.store import OutboxPurchase, Purchase
 from tests.e2e.stack import OPERATOR_HEADERS as OPERATOR
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack

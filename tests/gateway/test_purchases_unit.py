@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.errors import PROBLEM_JSON, PROBLEMS
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.services import customer_records
 from network.purchases import MAX_POINTS
 from network.store import Partner, Purchase, PurchaseStatus
