@@ -22,7 +22,7 @@ CONTRACTS := $(wildcard contracts/*.sol contracts/*/*.sol)
 TEST_NETWORK := coalition-test
 TEST_PORT := 8555
 
-.PHONY: chromium setup demo test test-contracts chaos lint gas bench bench-quick bench-sender lock lock-slither slither clean
+.PHONY: chromium postgresql setup demo test test-contracts chaos lint gas bench bench-quick bench-sender lock lock-slither slither clean
 
 setup: $(VENV)/.installed node_modules/.installed build/.compiled $(VENV)/.brownie-networks $(ST_VENV)/.installed \
   $(SL_VENV)/.installed
@@ -60,6 +60,15 @@ chromium:
 	    || echo "apt-get could not install chromium: tests/browser will skip"; \
 	  else echo "chromium is not installed and cannot be: tests/browser will skip"; fi; }
 
+# Debian's PostgreSQL server binaries (initdb, pg_ctl): the e2e and chaos tests run on SQLite and
+# on a throwaway PostgreSQL cluster of their own (tests/pg.py); installed here when missing (root
+# with apt-get), else the PostgreSQL half skips, saying why.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; } \
+	    || echo "apt-get could not install postgresql: the [postgresql] tests will skip"; \
+	  else echo "the PostgreSQL server is not installed and cannot be: the [postgresql] tests will skip"; fi; }
+
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -91,11 +100,14 @@ gas: setup
 
 # earns per second and gas per purchase: one transaction per purchase vs the batching sender
 # Issue 7's benchmarks in one run: prints the table, writes bench/results.json (a few minutes)
+# STORE=postgresql: the stores in a throwaway PostgreSQL cluster (Debian's server binaries)
+STORE ?= sqlite
+
 bench: setup
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench --store $(STORE) $(ARGS)
 
 bench-quick: setup
-	$(BIN)/python -m bench --quick $(ARGS)
+	$(BIN)/python -m bench --quick --store $(STORE) $(ARGS)
 
 bench-sender: setup
 	$(BIN)/python -m bench.earn_throughput
@@ -106,7 +118,7 @@ lint: $(VENV)/.installed
 
 # The fault test runs here at a quarter of its size (still 20+ kills), to keep CI under 20
 # minutes; `make chaos` runs it whole.
-test: setup lint chromium $(BR_VENV)/.installed
+test: setup lint chromium postgresql $(BR_VENV)/.installed
 	CHAOS_PURCHASES=$${CHAOS_PURCHASES:-500} CHAOS_REDEMPTIONS=$${CHAOS_REDEMPTIONS:-50} \
 	  $(BIN)/pytest --network $(TEST_NETWORK)
 
@@ -115,7 +127,7 @@ test-contracts: setup
 
 # The workers' fault test whole: Celery workers SIGKILLed 20+ times (about 90 in a run) during
 # 2,000 purchases and 200 redemptions. Larger: make chaos CHAOS_PURCHASES=10000
-chaos: setup
+chaos: setup postgresql
 	CHAOS_PURCHASES=$${CHAOS_PURCHASES:-2000} CHAOS_REDEMPTIONS=$${CHAOS_REDEMPTIONS:-200} \
 	  $(BIN)/pytest tests/chaos --network $(TEST_NETWORK) -s
 

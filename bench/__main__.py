@@ -1,6 +1,7 @@
 """``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
 
     .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions]
+                              [--store sqlite|postgresql]
 
 1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
 2. the naive way, the same workload: one mint transaction per purchase, sent from the request
@@ -13,12 +14,16 @@
 8. redemptions end to end (bench/redemptions_e2e.py).
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
-sizes (a smoke test of the whole run, not figures to quote).
+sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
+part's store in a throwaway PostgreSQL cluster that the run starts and stops (tests/pg.py; a new
+database per part, ``synchronous_commit=off`` like SQLite's WAL with ``synchronous=NORMAL``) and
+writes bench/results-postgresql.json; the chain's ceiling (5) does not use the store.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -30,8 +35,10 @@ from typing import Any
 from bench import chain_ceiling, pipeline, redemptions_e2e, settlement_curve
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
+from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
+OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
 PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions")
 FULL = {
     "purchases": 10_000,
@@ -60,25 +67,31 @@ def _timed(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def measure(parts: list[str], p: dict[str, Any]) -> dict[str, Any]:
+def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     if "gateway" in parts:
-        raw["gateway"] = _timed("gateway alone", lambda: pipeline.gateway_alone(p["purchases"], p["connections"]))
+        raw["gateway"] = _timed(
+            "gateway alone", lambda: pipeline.gateway_alone(p["purchases"], p["connections"], store=store)
+        )
     if "e2e" in parts:
-        raw["e2e"] = _timed("end to end", lambda: pipeline.end_to_end(p["purchases"], p["connections"]))
+        raw["e2e"] = _timed("end to end", lambda: pipeline.end_to_end(p["purchases"], p["connections"], store=store))
     if "batch" in parts:
-        raw["batch"] = _timed("batch end to end", lambda: pipeline.batch_end_to_end(p["batch_purchases"], 4))
+        raw["batch"] = _timed(
+            "batch end to end", lambda: pipeline.batch_end_to_end(p["batch_purchases"], 4, store=store)
+        )
     if "naive" in parts:
-        raw["naive"] = _timed("naive", lambda: pipeline.naive(p["naive_purchases"], 16))
+        raw["naive"] = _timed("naive", lambda: pipeline.naive(p["naive_purchases"], 16, store=store))
     if "ceiling" in parts:
         raw["ceiling"] = _timed("chain ceiling", lambda: chain_ceiling.run(port=8900, batches=p["ceiling_batches"]))
     if "settlement" in parts:
         raw["settlement"] = _timed(
             "settlement curve",
-            lambda: settlement_curve.run(port=8910, sizes=p["settlement_sizes"], log=lambda *a, **k: None),
+            lambda: settlement_curve.run(port=8910, sizes=p["settlement_sizes"], log=lambda *a, **k: None, store=store),
         )
     if "redemptions" in parts:
-        raw["redemptions"] = _timed("redemptions", lambda: redemptions_e2e.run(redemptions=p["redemptions"]))
+        raw["redemptions"] = _timed(
+            "redemptions", lambda: redemptions_e2e.run(redemptions=p["redemptions"], store=store)
+        )
     return raw
 
 
@@ -218,8 +231,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not figures to quote")
     parser.add_argument("--only", default=",".join(PARTS), help=f"a subset of {','.join(PARTS)}")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--store", choices=STORES, default="sqlite", help="where the stacks keep their store")
+    parser.add_argument(
+        "--out", type=Path, help=f"default: {OUT.name}, or {OUT_POSTGRESQL.name} with --store postgresql"
+    )
     args = parser.parse_args()
+    out = args.out or (OUT_POSTGRESQL if args.store == "postgresql" else OUT)
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -227,7 +244,11 @@ def main() -> None:
     params = QUICK if args.quick else FULL
     info = machine() | {"cpu_probe_ms": cpu_probe_ms()}
     started = time.perf_counter()
-    raw = measure(parts, params)
+    with contextlib.ExitStack() as cleanup:
+        store = SQLITE
+        if args.store == "postgresql":
+            store = StoreKind("postgresql", cleanup.enter_context(PgCluster.start(settings=BENCH_SETTINGS)))
+        raw = measure(parts, params, store)
     info |= {"load_avg_1m_at_end": round(os.getloadavg()[0], 2), "cpu_probe_ms_at_end": cpu_probe_ms()}
     keys = summary(raw)
     result = {
@@ -236,21 +257,23 @@ def main() -> None:
         "cores": info["cores"],
         "memory_gib": info["memory_gib"],
         "quick": args.quick,
+        "store": args.store,
         "params": params,
         "wall_s": round(time.perf_counter() - started, 1),
         **keys,
         "raw": raw,
     }
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print()
     print(
-        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
+        f"store: {args.store}; machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"Python {info['python']}; "
         f"load {info['load_avg_1m']} at start, {info['load_avg_1m_at_end']} at end; CPU probe "
         f"{info['cpu_probe_ms']} ms at start, {info['cpu_probe_ms_at_end']} ms at end; {result['wall_s']:.0f} s in all"
     )
     print()
     print(table(raw, keys))
-    print(f"\nwritten: {args.out}")
+    print(f"\nwritten: {out}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Where the CPU goes during a measurement: user + system time of this process and every
 process it started, grouped by what they are (the gateway, the Celery workers with their
-pool processes, anvil, Redis, the load generator). Read from ``/proc`` before and after, so a
+pool processes, anvil, Redis, PostgreSQL's server when the store is there, the load generator).
+Read from ``/proc`` before and after, so a
 part that needs more CPU per purchase than the others is the one that holds the pipeline back
 when the machine's cores are all busy."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PARTS = ("gateway", "workers", "beat", "anvil", "redis", "load generator")
+PARTS = ("gateway", "workers", "beat", "anvil", "redis", "postgresql", "load generator")
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
@@ -37,8 +38,11 @@ def _part(pid: int) -> str:
     return "other"
 
 
-def cpu_by_part() -> dict[str, float]:
-    """CPU seconds so far of this process ("load generator") and of its descendants, by part."""
+def cpu_by_part(servers: dict[int, str] | None = None) -> dict[str, float]:
+    """CPU seconds so far of this process ("load generator") and of its descendants, by part;
+    ``servers`` names processes that are not its descendants (a daemon it started, such as
+    PostgreSQL's postmaster): each one's tree counts as that part."""
+    servers = servers or {}
     me = os.getpid()
     parents: dict[int, int] = {}
     seconds: dict[int, float] = {}
@@ -51,6 +55,9 @@ def cpu_by_part() -> dict[str, float]:
         while ancestor not in (0, 1):
             if ancestor == me:
                 part = "load generator" if pid == me else _part(pid)
+                break
+            if ancestor in servers:
+                part = servers[ancestor]
                 break
             ancestor = parents.get(ancestor, 0)
         if part is not None:

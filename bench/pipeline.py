@@ -38,6 +38,7 @@ from bench.cpu import cpu_by_part, spent_per_item
 from bench.loadgen import Answer, percentile, post_request, send_all
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus
 from tests.e2e.stack import OnboardedPartner, Stack, free_port, fresh_wallet, start_stack
+from tests.pg import SQLITE, StoreKind
 
 PORTS = range(8850, 8880)
 NAIVE_PORTS = range(8880, 8890)
@@ -86,12 +87,14 @@ def _single_requests(
 
 @contextlib.contextmanager
 def _stack(
-    workers: int, *, beat: bool, partners: int, **settings: object
+    workers: int, *, beat: bool, partners: int, store: StoreKind = SQLITE, **settings: object
 ) -> Iterator[tuple[Stack, list[OnboardedPartner]]]:
     values = STACK_SETTINGS | settings
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
-        start_stack(Path(tmp), ports=PORTS, workers=workers, concurrency=CONCURRENCY, beat=beat, **values) as stack,
+        start_stack(
+            Path(tmp), ports=PORTS, workers=workers, concurrency=CONCURRENCY, beat=beat, store=store, **values
+        ) as stack,
     ):
         yield stack, [stack.onboard(f"Bench {i}") for i in range(partners)]
 
@@ -144,8 +147,8 @@ def _restart_workers(stack: Stack) -> None:
         stack.start_worker(name.removeprefix("worker-"), concurrency=CONCURRENCY)
 
 
-def gateway_alone(n: int, connections: int, partners: int = 4) -> dict[str, Any]:
-    with _stack(0, beat=False, partners=partners) as (stack, onboarded):
+def gateway_alone(n: int, connections: int, partners: int = 4, *, store: StoreKind = SQLITE) -> dict[str, Any]:
+    with _stack(0, beat=False, partners=partners, store=store) as (stack, onboarded):
         _warm_up(stack, onboarded, rounds=2)
         requests, _ = _single_requests(stack.url, onboarded, n, "gw")
         pid = stack.processes["gateway"].pid
@@ -234,19 +237,21 @@ def _confirm_figures(
     }
 
 
-def end_to_end(n: int, connections: int, partners: int = 4, workers: int = WORKERS) -> dict[str, Any]:
-    with _stack(workers, beat=True, partners=partners) as (stack, onboarded):
+def end_to_end(
+    n: int, connections: int, partners: int = 4, workers: int = WORKERS, *, store: StoreKind = SQLITE
+) -> dict[str, Any]:
+    with _stack(workers, beat=True, partners=partners, store=store) as (stack, onboarded):
         _warm_up(stack, onboarded, rounds=WARM_UP_ROUNDS)
         requests, owners = _single_requests(stack.url, onboarded, n, "e2e")
         supply0 = _supply(stack)
-        cpu0, started = cpu_by_part(), time.time()
+        cpu0, started = cpu_by_part(stack.servers), time.time()
         answers, wall = send_all("127.0.0.1", int(stack.url.rsplit(":", 1)[1]), requests, connections)
         accept = _accept_figures(answers, wall, 0.0)
         sent = [(owner, a.json()["seq"], a.sent_at) for owner, a in zip(owners, answers, strict=True)]
         figures = _confirm_figures(stack, onboarded, sent, started, supply0)
         return {
             **figures,
-            "cpu_us_per_purchase": spent_per_item(cpu0, cpu_by_part(), len(sent)),
+            "cpu_us_per_purchase": spent_per_item(cpu0, cpu_by_part(stack.servers), len(sent)),
             "connections": connections,
             "workers": workers,
             "partners": partners,
@@ -254,8 +259,10 @@ def end_to_end(n: int, connections: int, partners: int = 4, workers: int = WORKE
         }
 
 
-def batch_end_to_end(n: int, connections: int, partners: int = 4, workers: int = WORKERS) -> dict[str, Any]:
-    with _stack(workers, beat=True, partners=partners) as (stack, onboarded):
+def batch_end_to_end(
+    n: int, connections: int, partners: int = 4, workers: int = WORKERS, *, store: StoreKind = SQLITE
+) -> dict[str, Any]:
+    with _stack(workers, beat=True, partners=partners, store=store) as (stack, onboarded):
         _warm_up(stack, onboarded, rounds=WARM_UP_ROUNDS)
         host, port = "127.0.0.1", int(stack.url.rsplit(":", 1)[1])
         requests, owners = [], []
@@ -266,7 +273,7 @@ def batch_end_to_end(n: int, connections: int, partners: int = 4, workers: int =
             requests.append(post_request(host, port, "/v1/purchases/batch", body, partner.headers))
             owners.append(partner.id)
         supply0 = _supply(stack)
-        cpu0, started = cpu_by_part(), time.time()
+        cpu0, started = cpu_by_part(stack.servers), time.time()
         answers, wall = send_all(host, port, requests, connections)
         accept = _accept_figures(answers, wall, 0.0)
         sent = []
@@ -278,7 +285,7 @@ def batch_end_to_end(n: int, connections: int, partners: int = 4, workers: int =
         figures = _confirm_figures(stack, onboarded, sent, started, supply0)
         return {
             **figures,
-            "cpu_us_per_purchase": spent_per_item(cpu0, cpu_by_part(), len(sent)),
+            "cpu_us_per_purchase": spent_per_item(cpu0, cpu_by_part(stack.servers), len(sent)),
             "requests": len(requests),
             "purchases_per_request": BATCH,
             "connections": connections,
@@ -289,8 +296,8 @@ def batch_end_to_end(n: int, connections: int, partners: int = 4, workers: int =
         }
 
 
-def naive(n: int, connections: int, partners: int = 4) -> dict[str, Any]:
-    with _stack(0, beat=False, partners=partners) as (stack, onboarded):
+def naive(n: int, connections: int, partners: int = 4, *, store: StoreKind = SQLITE) -> dict[str, Any]:
+    with _stack(0, beat=False, partners=partners, store=store) as (stack, onboarded):
         port = free_port(NAIVE_PORTS, set())
         stack.spawn("naive", ["-m", "uvicorn", "bench.naive_gateway:app", "--port", str(port), "--no-access-log"])
         _wait_up(stack, port)

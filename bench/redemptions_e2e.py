@@ -5,12 +5,13 @@
 
 The stack is tests/e2e/stack.py's: a real anvil (automine) with the coalition deployed, a real
 redis-server, ``workers`` Celery worker processes (2 pool processes each) and beat, the gateway
-in uvicorn, one SQLite store. Set-up (not timed): three partners onboarded over the operator API
-(one where customers earn, two with a reward each), customers given points by real purchases at
-the first (posted over HTTP, mined by the earn pipeline and waited for), one reward per redeeming
-partner with exactly the stock the run will take. One customer in four has a custodial wallet
-(the gateway signs its consent); the others are self-custody wallets whose keys sign the EIP-712
-typed data that ``POST /v1/redemptions/consent`` returns (prepared during set-up).
+in uvicorn, one store (SQLite; ``run(store=...)``: PostgreSQL). Set-up (not timed): three
+partners onboarded over the operator API (one where customers earn, two with a reward each),
+customers given points by real purchases at the first (posted over HTTP, mined by the earn
+pipeline and waited for), one reward per redeeming partner with exactly the stock the run will
+take. One customer in four has a custodial wallet (the gateway signs its consent); the others
+are self-custody wallets whose keys sign the EIP-712 typed data that ``POST
+/v1/redemptions/consent`` returns (prepared during set-up).
 
 Timed: ``concurrency`` client threads post every redemption; the clock runs from the first POST
 to the last redemption fulfilled (burned on chain by the relayer, voucher issued), the latter
@@ -48,6 +49,7 @@ from sqlalchemy import func, select
 from bench.earn_throughput import machine
 from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import SQLITE, StoreKind
 
 PYSPY = Path("/tmp/pyspy/bin/py-spy")
 REWARD_POINTS = 5
@@ -241,6 +243,7 @@ def run(
     customers: int = 40,
     pyspy_dir: Path | None = None,
     timeout_s: float = 600,
+    store: StoreKind = SQLITE,
 ) -> dict[str, Any]:
     """Starts its own stack, sets up partners, customers and rewards (untimed), posts
     ``redemptions`` redemptions from ``concurrency`` threads and waits until every one is
@@ -249,7 +252,7 @@ def run(
     customers = max(1, min(customers, redemptions))
     with (
         tempfile.TemporaryDirectory(prefix="bench-redemptions-") as tmp,
-        start_stack(Path(tmp), ports=ports, workers=workers, redemption_stuck_after_s=30) as stack,
+        start_stack(Path(tmp), ports=ports, store=store, workers=workers, redemption_stuck_after_s=30) as stack,
     ):
         setup_t0 = time.perf_counter()
         earner = stack.onboard("Bench Grocer")

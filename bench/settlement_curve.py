@@ -2,19 +2,21 @@
 
     .venv/bin/python -m bench.settlement_curve [--sizes 10000,100000,1000000] [--partners 50]
                                                [--port 8910] [--quick] [--cross-check 0]
+                                               [--store sqlite|postgresql]
 
 One real stack (tests/e2e/stack.py: anvil, redis-server, a Celery worker and beat, the gateway
-under uvicorn, one SQLite store) with ``--partners`` partners onboarded over the operator API at
-different issue prices and reimbursement rates. Then, per size, smallest first, each its own
-period: the period's events are SYNTHESIZED INTO THE STORE, NOT MINED (bench/settlement_synth.py:
-the exact rows the indexer writes for earns, redemptions and refund clawbacks, over real empty
-blocks that the indexer has indexed, with the partners' on-chain exposure set to what those earns
-would have reserved), and the clock runs from the operator's ``POST /v1/operator/settlements``
-to the period read back ``settled`` from ``GET /v1/operator/settlements/{id}`` (polled every
-20 ms): reading the period's events, computing the lines and the statement and its hash, storing
-them, signing, sending and confirming ``Clearing.settle`` on the anvil (run without its periodic
-state dump, which stalls a node of 10k+ blocks). Setup (onboarding,
-mining the empty blocks, synthesizing the rows) is timed apart and not counted.
+under uvicorn, one store: SQLite, or PostgreSQL with ``--store``) with ``--partners`` partners
+onboarded over the operator API at different issue prices and reimbursement rates. Then, per
+size, smallest first, each its own period: the period's events are SYNTHESIZED INTO THE STORE,
+NOT MINED (bench/settlement_synth.py: the exact rows the indexer writes for earns, redemptions
+and refund clawbacks, over real empty blocks that the indexer has indexed, with the partners'
+on-chain exposure set to what those earns would have reserved), and the clock runs from the
+operator's ``POST /v1/operator/settlements`` to the period read back ``settled`` from ``GET
+/v1/operator/settlements/{id}`` (polled every 20 ms): reading the period's events, computing the
+lines and the statement and its hash, storing them, signing, sending and confirming
+``Clearing.settle`` on the anvil (run without its periodic state dump, which stalls a node of
+10k+ blocks). Setup (onboarding, mining the empty blocks, synthesizing the rows) is timed apart
+and not counted.
 
 Each settled period is checked: the served statement's lines equal the synthesized totals, its
 keccak is the chain's, every partner's exposure is back where it was.
@@ -53,6 +55,7 @@ from loyalty.statement import statement_hash
 from network.store import ChainEvent
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, start_stack
 from tests.network.harness import USD
+from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "settlement_curve.json"
 SIZES = [10_000, 100_000, 1_000_000]
@@ -212,6 +215,7 @@ def run(
     partners: int = 50,
     cross_check: int = 0,
     log: Any = print,
+    store: StoreKind = SQLITE,
 ) -> dict[str, Any]:
     """Runs the curve on its own stack (ports ``port``..``port + 9``) and returns the figures."""
     sizes = sorted(sizes)
@@ -221,7 +225,9 @@ def run(
     saved = os.environ.get(STATE_INTERVAL_ENV)
     os.environ[STATE_INTERVAL_ENV] = "0"
     try:
-        return _run(port=port, sizes=sizes, partners=partners, cross_check=cross_check, log=log, wall0=wall0)
+        return _run(
+            port=port, sizes=sizes, partners=partners, cross_check=cross_check, log=log, wall0=wall0, store=store
+        )
     finally:
         if saved is None:
             os.environ.pop(STATE_INTERVAL_ENV, None)
@@ -229,12 +235,15 @@ def run(
             os.environ[STATE_INTERVAL_ENV] = saved
 
 
-def _run(*, port: int, sizes: list[int], partners: int, cross_check: int, log: Any, wall0: float) -> dict[str, Any]:
+def _run(
+    *, port: int, sizes: list[int], partners: int, cross_check: int, log: Any, wall0: float, store: StoreKind
+) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-settlement-") as tmp,
         start_stack(
             Path(tmp),
             ports=range(port, port + 10),
+            store=store,
             workers=1,
             concurrency=2,
             settlement_period=10**9,  # no scheduled period ends: only the operator's POST closes one
@@ -321,10 +330,17 @@ def main() -> None:
     parser.add_argument("--partners", type=int, default=50)
     parser.add_argument("--port", type=int, default=8910, help="first of ten ports")
     parser.add_argument("--cross-check", type=int, default=0, metavar="N", help="mine ~N real events first")
+    parser.add_argument(
+        "--store", choices=STORES, default="sqlite", help="postgresql: a throwaway cluster (tests/pg.py)"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     sizes = QUICK_SIZES if args.quick else [int(s) for s in args.sizes.split(",")]
-    result = run(port=args.port, sizes=sizes, partners=args.partners, cross_check=args.cross_check)
+    with contextlib.ExitStack() as cleanup:
+        store = SQLITE
+        if args.store == "postgresql":
+            store = StoreKind("postgresql", cleanup.enter_context(PgCluster.start(settings=BENCH_SETTINGS)))
+        result = run(port=args.port, sizes=sizes, partners=args.partners, cross_check=args.cross_check, store=store)
     print(table(result))
     with contextlib.suppress(OSError):
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -117,8 +117,10 @@ class Synthesizer:
         per_block = max(1, -(-n // len(blocks)))
         first_batch = self.next_batch_id
         with sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
             cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB for this connection: the random tx_hash index
+            if dialect == "sqlite":
+                cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB for this connection: the random tx_hash index
             for i, partner in enumerate(chosen):
                 number, block_hash, timestamp = blocks[i // per_block]
                 log_index = (i % per_block) * 3
@@ -267,25 +269,31 @@ class Synthesizer:
                         }
                     )
                 if len(events) >= CHUNK:
-                    _insert(cursor, ChainEvent.__tablename__, events)
-                    _insert(cursor, LedgerEntry.__tablename__, ledger)
+                    _insert(cursor, dialect, ChainEvent.__tablename__, events)
+                    _insert(cursor, dialect, LedgerEntry.__tablename__, ledger)
                     events, ledger = [], []
             if events:
-                _insert(cursor, ChainEvent.__tablename__, events)
+                _insert(cursor, dialect, ChainEvent.__tablename__, events)
             if ledger:
-                _insert(cursor, LedgerEntry.__tablename__, ledger)
+                _insert(cursor, dialect, LedgerEntry.__tablename__, ledger)
         return expected
 
 
-def _insert(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    """Plain DB-API executemany (SQLite): the JSON args serialised as the store's JSON column
-    type does (``json.dumps`` with its defaults), five times faster than the ORM's insert."""
+def _insert(cursor: Any, dialect: str, table: str, rows: list[dict[str, Any]]) -> None:
+    """Plain DB-API rows, five times faster than the ORM's insert: SQLite's executemany, PostgreSQL's
+    COPY; the JSON args serialised as the store's JSON column type does (``json.dumps`` with its defaults)."""
     if not rows:
         return
     columns = list(rows[0])
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     at = columns.index("args") if "args" in columns else -1
-    cursor.executemany(sql, [tuple(json.dumps(v) if i == at else v for i, v in enumerate(r.values())) for r in rows])
+    values = [tuple(json.dumps(v) if i == at else v for i, v in enumerate(r.values())) for r in rows]
+    if dialect == "postgresql":
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    cursor.executemany(sql, values)
 
 
 # ---------------------------------------------------------------------- chain state

@@ -141,7 +141,7 @@ def _refuse(limiter: RateLimiter, decision: Decision) -> RateLimited:
     return RateLimited(
         f"more than {limiter.rate} requests a second (burst {limiter.burst}) with this key; "
         f"retry after {decision.retry_after_header} s",
-        headers={"Retry-After": decision.retry_after_header},
+        retry_after_s=int(decision.retry_after_header),
     )
 
 
@@ -240,7 +240,7 @@ def client_refused(limiter: RateLimiter, decision: Decision, what: str) -> RateL
     return RateLimited(
         f"too many {what} from this address (more than {limiter.rate:g} a second, burst {limiter.burst}); "
         f"retry after {decision.retry_after_header} s",
-        headers={"Retry-After": decision.retry_after_header},
+        retry_after_s=int(decision.retry_after_header),
     )
 
 

@@ -1,516 +1,279 @@
-"""Domain errors of the gateway and their problem+json form (RFC 9457).
+"""The gateway's domain errors: plain exceptions that services, deps and routes raise.
 
-Every error a client can see has a stable ``type`` (``/problems/<slug>``), a title, the HTTP
-status, and a detail that says what was wrong and what to do.
+Each class names one problem type of the catalogue (gateway/problem_types.py) by its ``slug``
+and carries a ``detail``, a sentence that says what was wrong and what to do; a few carry the
+data their answer needs (the seconds to wait). gateway/problems.py, the one HTTP module of
+errors, turns them into application/problem+json. Nothing here imports a web framework, so a
+worker that raises or catches them loads none.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from network.errors import ChainMismatchError
-
-log = logging.getLogger(__name__)
-PROBLEM_JSON = "application/problem+json"
-
-# slug -> (status, title): the catalogue of every problem type the API returns
-PROBLEMS: dict[str, tuple[int, str]] = {
-    "validation-error": (422, "The request is not valid"),
-    "unauthorized": (401, "Missing or unknown credentials"),
-    "forbidden": (403, "Not allowed with these credentials"),
-    "not-found": (404, "No such resource"),
-    "method-not-allowed": (405, "Method not allowed"),
-    "idempotency-conflict": (409, "The same id was used with another body"),
-    "partner-exists": (409, "A partner with this name or minter is onboarded already"),
-    "customer-not-linked": (422, "The customer reference is linked to no wallet"),
-    "currency-not-accepted": (422, "The partner's earn rule does not cover this currency"),
-    "no-points": (422, "The purchase earns no points"),
-    "amount-too-large": (422, "The amount is above the largest purchase accepted"),
-    "partner-suspended": (409, "The partner is suspended"),
-    "rate-limited": (429, "Too many requests"),
-    "chain-unavailable": (503, "The chain cannot be reached; retry later"),
-    "internal-error": (500, "Internal error"),
-    "sku-exists": (409, "The partner has a reward with this sku already"),
-    "reward-unavailable": (409, "The reward is not active"),
-    "out-of-stock": (409, "Not enough of the reward is left in stock"),
-    "consent-required": (422, "A self-custody wallet must send its signed consent"),
-    "invalid-signature": (422, "The consent is not signed by the customer's wallet"),
-    "signature-expired": (422, "The consent's deadline has passed"),
-    "nonce-used": (409, "The consent's nonce was used already (a replayed consent)"),
-    "insufficient-points": (422, "The customer has fewer points than the redemption needs"),
-    # --- redemptions and rewards (add above this line)
-    "purchase-not-confirmed": (409, "The purchase is not confirmed on chain yet"),
-    "refund-exceeds-purchase": (422, "The refund is more than what remains of the purchase"),
-    "refund-window-closed": (409, "The purchase's refund window has closed on chain"),
-    "webhook-url-not-allowed": (422, "The webhook URL is not allowed"),
-    "too-many-webhooks": (409, "The partner has the most webhook endpoints allowed"),
-    # --- refunds, webhooks, rate limit (add above this line)
-    "challenge-unknown": (422, "The message is not a challenge this gateway issued for this purpose"),
-    "challenge-mismatch": (422, "The message is for another domain, chain, customer, or was altered"),
-    "challenge-expired": (422, "The challenge has expired; ask for a new one"),
-    "challenge-used": (409, "The challenge was used already; ask for a new one"),
-    "wallet-signature-invalid": (422, "The signature is not the message's address signing this message"),
-    "customer-already-linked": (409, "The customer reference is linked to a wallet already"),
-    "wallet-not-custodial": (409, "The customer's wallet is not a custodial wallet the gateway holds"),
-    "custodial-wallet-released": (409, "The custodial wallet's key was released to its customer"),
-    "custodial-limit-reached": (422, "The custodial wallet's spending in the last 24 h would pass the daily limit"),
-    "custodial-release-pending": (409, "The custodial wallet's release was asked for; its key is handed over later"),
-    # --- customers and custody (add above this line)
-    "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
-    "chain-rejected": (409, "The chain refused the operator's transaction"),
-    # --- operator: partners, settlement, reconciliation (add above this line)
-    "content-too-large": (413, "The request body is larger than the gateway accepts"),
-    # --- request limits (add above this line)
-    "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
-    "partner-minter-unknown": (409, "The gateway's minter key for the partner is not its minter on chain"),
-    "points-already-spent": (409, "The customer has spent the points the refund would claw back"),
-    "network-paused": (503, "The coalition's operator has paused the points token"),
-    "transaction-refused": (409, "The chain refused the transaction; the coalition's operator has to look at it"),
-    # --- why an accepted purchase, refund or redemption failed or waits: the ``failure`` of
-    # --- their status answers, from gateway/failures.py (add above this line)
-}
-
-# slug -> (an example detail, how to fix it): the problem pages (/problems/<slug>) and the OpenAPI
-# examples. Every slug of PROBLEMS has its entry (a test says which are missing).
-PROBLEM_HELP: dict[str, tuple[str, str]] = {
-    "validation-error": (
-        "body.customer.wallet: must be a checksummed (EIP-55) 20-byte hex address",
-        "Correct each field named in `errors` (and in the detail) as its message says, then send the request again; "
-        "the schema of every body is in the OpenAPI document (/openapi.json).",
-    ),
-    "unauthorized": (
-        "unknown API key",
-        "Send the header `Authorization: Bearer <key>`: a partner's API key (given once at onboarding), the operator "
-        "token, or a customer token from POST /v1/auth/session, as the operation asks.",
-    ),
-    "forbidden": (
-        "this key may not do that",
-        "Use the credentials of the party the operation belongs to (a partner key, the operator token).",
-    ),
-    "not-found": (
-        "no purchase 'order-1042' of this partner",
-        "Check the id in the path. Ids are per partner: another partner's purchase, refund, customer or endpoint "
-        "answers 404 as one that does not exist.",
-    ),
-    "method-not-allowed": (
-        "Method Not Allowed",
-        "Use one of the methods the OpenAPI document lists for this path.",
-    ),
-    "idempotency-conflict": (
-        "purchase_id 'order-1042' was first posted with another body; use a new purchase_id",
-        "Send the same id only to retry the same request, with the same body. For a different request, use a new id.",
-    ),
-    "partner-exists": (
-        "a partner named 'Corner Bakery' is onboarded already (id 3)",
-        "Choose another name, or post the exact body of the first onboarding to resume it.",
-    ),
-    "customer-not-linked": (
-        "customer ref 'loyalty-0042' is not linked to a wallet; link it first",
-        "Link the ref first (PUT /v1/customers/{ref}/wallet with the customer's signature, or POST "
-        "/v1/customers/{ref}/custodial-wallet), or name the customer by `wallet` instead.",
-    ),
-    "currency-not-accepted": (
-        "partner earns points on EUR purchases, not USD",
-        "Post the purchase in the partner's currency (its earn rule); the operator can change the rule.",
-    ),
-    "no-points": (
-        "0.10 EUR earns no points at 1.5 per unit",
-        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down).",
-    ),
-    "amount-too-large": (
-        "2000000 EUR is above the largest purchase accepted (1000000)",
-        "Check the amount (units of the currency, not cents); a larger purchase must be split or is refused.",
-    ),
-    "partner-suspended": (
-        "partner 3 is suspended; purchases are not accepted",
-        "Ask the network's operator why the partner is suspended; nothing is accepted until it is reactivated.",
-    ),
-    "rate-limited": (
-        "more than 200 requests a second (burst 400) with this key; retry after 1 s",
-        "Wait the seconds of the Retry-After header, then retry; send fewer requests a second (or use the batch "
-        "endpoint).",
-    ),
-    "chain-unavailable": (
-        "the chain cannot be reached (ConnectionError); retry later",
-        "Retry later, with backoff: nothing was changed. Posting the same request with the same id is safe.",
-    ),
-    "internal-error": (
-        "an unexpected error occurred; it was logged",
-        "Retry later with the same id (requests are idempotent); if it persists, tell the operator the time and path.",
-    ),
-    "sku-exists": (
-        "a reward with sku 'COFFEE-1' exists already; change it with PATCH",
-        "Change the existing reward with PATCH /v1/rewards/{sku}, or choose another sku.",
-    ),
-    "reward-unavailable": (
-        "reward 'COFFEE-1' is not active",
-        "Activate the reward (PATCH /v1/rewards/{sku} with active: true) or offer another one.",
-    ),
-    "out-of-stock": (
-        "reward 'COFFEE-1' has 0 left; 1 asked",
-        "Ask for fewer units, or raise the stock with PATCH /v1/rewards/{sku}.",
-    ),
-    "consent-required": (
-        "send the customer's signed consent (POST /v1/redemptions/consent gives the typed data to sign); only a "
-        "custodial customer named by its custodian partner's own ref is redeemed without one",
-        "Get the typed data from POST /v1/redemptions/consent, have the customer's wallet sign it "
-        "(eth_signTypedData_v4) and post the redemption with `consent`.",
-    ),
-    "invalid-signature": (
-        "the consent is not signed by 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 for 500 points at partner 3 with "
-        "ref loyalty-0042",
-        "Have the customer's own wallet sign the exact typed data of POST /v1/redemptions/consent, with the same "
-        "redemption_id, sku, quantity, nonce and deadline.",
-    ),
-    "signature-expired": (
-        "the consent's deadline 1767225600 has passed; ask the customer to sign again",
-        "Ask for a new consent (POST /v1/redemptions/consent) and have the customer sign it again.",
-    ),
-    "nonce-used": (
-        "nonce 1234 of 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was used by another redemption: a consent works once",
-        "Ask for a new consent: each signed consent redeems once.",
-    ),
-    "insufficient-points": (
-        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 has 120 points, 0 of them promised to redemptions in flight; "
-        "500 needed",
-        "Offer a reward the customer's balance covers (GET /v1/customers/{ref}/balance).",
-    ),
-    # --- redemptions and rewards (add above this line)
-    "purchase-not-confirmed": (
-        "purchase 'order-1042' is submitted: it can be refunded once confirmed on chain",
-        "Wait until the purchase is confirmed (its status_url, or the purchase.confirmed webhook), then refund.",
-    ),
-    "refund-exceeds-purchase": (
-        "the 63 points of purchase 'order-1042' are refunded",
-        "Refund at most what remains of the purchase (GET /v1/purchases/{purchase_id}/refunds lists what was).",
-    ),
-    "refund-window-closed": (
-        "purchase 'order-1042' was minted in batch 17, whose refund window closed at 2026-12-23T10:00:00Z: its "
-        "points can no longer be clawed back on chain",
-        "Points can no longer be clawed back for this purchase; settle the refund outside the network.",
-    ),
-    "webhook-url-not-allowed": (
-        "10.0.0.5 is a private address: webhooks go to public addresses only",
-        "Register an https URL whose host is public (not loopback, private or link-local) and resolves.",
-    ),
-    "too-many-webhooks": (
-        "at most 20 endpoints; delete one first",
-        "Delete an endpoint you no longer use (DELETE /v1/webhooks/{endpoint_id}), or subscribe one endpoint to "
-        "more event types.",
-    ),
-    # --- refunds, webhooks, rate limit (add above this line)
-    "challenge-unknown": (
-        "no challenge with this nonce was issued here for this purpose",
-        "Ask for a new challenge (POST /v1/auth/challenge or /v1/customers/{ref}/wallet-challenge) and sign that "
-        "exact message.",
-    ),
-    "challenge-mismatch": (
-        "the message differs from the one issued for this nonce",
-        "Sign the message exactly as the challenge gave it, for the same customer ref, and send it to this gateway.",
-    ),
-    "challenge-expired": (
-        "the challenge has expired; ask for a new one",
-        "Ask for a new challenge and have it signed within its expiry (10 minutes by default).",
-    ),
-    "challenge-used": (
-        "this challenge was used already; ask for a new one",
-        "Ask for a new challenge: each one is used once.",
-    ),
-    "wallet-signature-invalid": (
-        "the signature is not the message's address signing this exact message",
-        "Sign the message with the wallet of the address it names (personal_sign), without changing a character.",
-    ),
-    "customer-already-linked": (
-        "customer 'loyalty-0042' is linked to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 already",
-        "Use the existing link (GET /v1/customers/{ref}); a custodial wallet must be released before the ref is "
-        "linked to another wallet.",
-    ),
-    "wallet-not-custodial": (
-        "customer 'loyalty-0042' is linked to their own wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-        "Nothing to release: the customer holds the key of this wallet already.",
-    ),
-    "custodial-wallet-released": (
-        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was released to its customer already",
-        "Nothing to do: the key was handed over once; the customer signs for this wallet themselves now.",
-    ),
-    "custodial-limit-reached": (
-        "custodial wallet 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 may spend 10000 points in any 24 h on its "
-        "custodian's word; 9500 spent, 1000 asked",
-        "Wait until older spending leaves the 24 h window, or have the customer take ownership of the wallet and sign.",
-    ),
-    "custodial-release-pending": (
-        "the release of 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 was asked for; its key is available from "
-        "2026-01-04T09:30:00Z",
-        "Call again from `available_at` (the Retry-After header gives the seconds), or cancel the release with DELETE.",
-    ),
-    # --- customers and custody (add above this line)
-    "nothing-to-settle": (
-        "no Earned, Redeemed or Reversed event in blocks 1201..1250 (indexed through 1250); period 4 is the last "
-        "settled",
-        "Nothing to do: settle again once partners have issued or redeemed points.",
-    ),
-    "chain-rejected": (
-        "the registry refused the transaction: PartnerRegistryUnknownPartner(7)",
-        "Read the reason in the detail; correct the request (or the partner's state on chain) before trying again.",
-    ),
-    # --- operator: partners, settlement, reconciliation (add above this line)
-    "content-too-large": (
-        "the request body is over 1048576 bytes, the most this gateway accepts",
-        "Send a smaller body: split a batch of purchases into several requests.",
-    ),
-    # --- request limits (add above this line)
-    "partner-funds-exhausted": (
-        "The partner's issuance headroom is used up: its deposit (or its issuance limit) does not cover these "
-        "points yet. The purchase waits and is minted as soon as a deposit, a settlement or a higher limit makes "
-        "room; it fails if it waits longer than COALITION_HELD_PURCHASE_TIMEOUT_S.",
-        "Not an error answer: it is the `failure` of a held or failed purchase (its status answer and webhooks). "
-        "Deposit funds (GET /v1/account shows funds and headroom; the partner.headroom_low webhook warns first) or "
-        "ask the operator for a higher issuance limit; held purchases are then minted, failed ones must be posted "
-        "again under a new purchase_id.",
-    ),
-    "partner-minter-unknown": (
-        "The key the gateway signs with for the partner is no longer the partner's minter on chain (its treasury "
-        "set another one). No points were minted. Ask the coalition's operator to install the partner's current "
-        "minter key, then post the purchase again under a new purchase_id.",
-        "Not an error answer: it is the `failure` of a failed purchase. Ask the coalition's operator to install the "
-        "partner's current minter key (or set the gateway's minter back on chain), then post the purchase again "
-        "under a new purchase_id.",
-    ),
-    "points-already-spent": (
-        "The customer has already spent (or moved) the points this refund would claw back. No points were clawed "
-        "back. The chain cannot take back points the customer no longer holds: settle the refund with the customer "
-        "another way.",
-        "Not an error answer: it is the `failure` of a failed refund. The chain cannot take back points the customer "
-        "no longer holds: settle the refund with the customer another way.",
-    ),
-    "network-paused": (
-        "The coalition's operator has paused the points token. No points were minted. Nothing moves until the "
-        "operator resumes it; then post the purchase again under a new purchase_id.",
-        "Not an error answer: it is the `failure` of a failed purchase, refund or redemption. Nothing moves on chain "
-        "until the operator resumes the points token; then post the operation again under a new id.",
-    ),
-    "transaction-refused": (
-        "The partner is not registered on chain. No points were minted. This is for the coalition's operator to "
-        "look at: give them the id and the failure_reason.",
-        "Not an error answer: it is the `failure` of a failed purchase, refund or redemption whose reason only the "
-        "operator can fix. Give the coalition's operator the id and the raw `failure_reason` of the status answer.",
-    ),
-    # --- why an accepted operation failed or waits, gateway/failures.py (add above this line)
-}
-
-
-def problem_type(slug: str) -> str:
-    return f"/problems/{slug}"
+from datetime import datetime
+from typing import ClassVar
 
 
 class GatewayError(Exception):
-    """Root of the gateway's domain errors; each maps to one problem type."""
+    """Root of the gateway's domain errors; each subclass maps to one problem type."""
 
-    slug = "internal-error"
+    slug: ClassVar[str] = "internal-error"
 
-    def __init__(self, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.headers = headers or {}  # e.g. Retry-After of a rate-limited answer
-        self.extra = extra
 
 
-def _error(slug: str) -> type[GatewayError]:
-    return type("".join(p.title() for p in slug.split("-")) + "Error", (GatewayError,), {"slug": slug})
+# --- credentials, lookups, retries
 
 
-Unauthorized = _error("unauthorized")
-Forbidden = _error("forbidden")
-NotFound = _error("not-found")
-IdempotencyConflict = _error("idempotency-conflict")
-PartnerExists = _error("partner-exists")
-CustomerNotLinked = _error("customer-not-linked")
-CurrencyNotAccepted = _error("currency-not-accepted")
-NoPoints = _error("no-points")
-AmountTooLarge = _error("amount-too-large")
-PartnerSuspended = _error("partner-suspended")
-RateLimited = _error("rate-limited")
-ChainUnavailable = _error("chain-unavailable")
-SkuExists = _error("sku-exists")
-RewardUnavailable = _error("reward-unavailable")
-OutOfStock = _error("out-of-stock")
-ConsentRequired = _error("consent-required")
-InvalidSignature = _error("invalid-signature")
-SignatureExpired = _error("signature-expired")
-NonceUsed = _error("nonce-used")
-InsufficientPoints = _error("insufficient-points")
-# --- redemptions and rewards (add above this line)
-PurchaseNotConfirmed = _error("purchase-not-confirmed")
-RefundExceedsPurchase = _error("refund-exceeds-purchase")
-RefundWindowClosed = _error("refund-window-closed")
-WebhookUrlNotAllowed = _error("webhook-url-not-allowed")
-TooManyWebhooks = _error("too-many-webhooks")
-# --- refunds, webhooks, rate limit (add above this line)
-ChallengeUnknown = _error("challenge-unknown")
-ChallengeMismatch = _error("challenge-mismatch")
-ChallengeExpired = _error("challenge-expired")
-ChallengeUsed = _error("challenge-used")
-WalletSignatureInvalid = _error("wallet-signature-invalid")
-CustomerAlreadyLinked = _error("customer-already-linked")
-WalletNotCustodial = _error("wallet-not-custodial")
-CustodialWalletReleased = _error("custodial-wallet-released")
-CustodialLimitReached = _error("custodial-limit-reached")
-CustodialReleasePending = _error("custodial-release-pending")
-# --- customers and custody (add above this line)
-NothingToSettle = _error("nothing-to-settle")
-ChainRejected = _error("chain-rejected")
-# --- operator: partners, settlement, reconciliation (add above this line)
-ContentTooLarge = _error("content-too-large")
-# --- request limits (add above this line)
+class Unauthorized(GatewayError):
+    """No credentials, or credentials the gateway does not know (an API key, a token, a session)."""
+
+    slug = "unauthorized"
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "An error, as application/problem+json (RFC 9457). Branch on `type`, show `detail`.",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {
-            "type": "string",
-            "description": "Stable: /problems/<slug>, a page that says what it means and how to fix it",
-            "enum": [problem_type(slug) for slug in PROBLEMS],
-            "examples": ["/problems/validation-error"],
-        },
-        "title": {
-            "type": "string",
-            "description": "The problem type's title, the same for every answer of this type",
-            "examples": [PROBLEMS["validation-error"][1]],
-        },
-        "status": {"type": "integer", "description": "The HTTP status of the answer", "examples": [422]},
-        "detail": {
-            "type": "string",
-            "description": "What was wrong with this request, for a person",
-            "examples": [PROBLEM_HELP["validation-error"][0]],
-        },
-        "instance": {"type": "string", "description": "The path of the request", "examples": ["/v1/purchases"]},
-        "errors": {
-            "type": "array",
-            "description": "validation-error only: every invalid field",
-            "items": {
-                "type": "object",
-                "description": "One invalid field",
-                "properties": {
-                    "field": {"type": "string", "description": "Where: body.<path>, query.<name>, path.<name>"},
-                    "message": {"type": "string", "description": "Why it is invalid"},
-                    "kind": {"type": "string", "description": "A stable code of the reason (pydantic's error type)"},
-                },
-            },
-        },
-    },
-    "examples": [],  # filled below, once problem_example is defined
-}
-PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}  # gateway/openapi.py publishes PROBLEM_SCHEMA there
-EXAMPLE_FIELD_ERROR = {
-    "field": "body.customer.wallet",
-    "message": "Value error, must be a checksummed (EIP-55) 20-byte hex address",
-    "kind": "value_error",
-}
+class Forbidden(GatewayError):
+    """Known credentials that may not do this."""
+
+    slug = "forbidden"
 
 
-def problem_example(slug: str) -> dict[str, Any]:
-    """An answer of the problem ``slug`` as the API gives it (its detail from PROBLEM_HELP)."""
-    status, title = PROBLEMS[slug]
-    example: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status}
-    example["detail"] = PROBLEM_HELP[slug][0]
-    if slug == "validation-error":
-        example["errors"] = [EXAMPLE_FIELD_ERROR]
-    return example
+class NotFound(GatewayError):
+    """No such resource for these credentials (another partner's resource is not found either)."""
+
+    slug = "not-found"
 
 
-PROBLEM_SCHEMA["examples"] = [problem_example("validation-error") | {"instance": "/v1/purchases"}]
+class IdempotencyConflict(GatewayError):
+    """An id the partner gives (purchase_id, refund_id, redemption_id...) was first used with another body."""
+
+    slug = "idempotency-conflict"
 
 
-def problem_responses(*slugs: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problems a route can answer, grouped by status, each with
-    an example answer per problem type."""
-    by_status: dict[int, list[str]] = {}
-    for slug in slugs:
-        by_status.setdefault(PROBLEMS[slug][0], []).append(slug)
-    responses: dict[int | str, dict[str, Any]] = {}
-    for status, names in sorted(by_status.items()):
-        examples = {s: {"summary": PROBLEMS[s][1], "value": problem_example(s)} for s in names}
-        responses[status] = {
-            "description": "; ".join(f"{problem_type(s)}: {PROBLEMS[s][1]}" for s in names),
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "examples": examples}},
-        }
-        if status == 429:
-            responses[status]["headers"] = {
-                "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}
-            }
-    return responses
+class RateLimited(GatewayError):
+    """Too many requests from one key or one address; ``retry_after_s`` is how long to wait."""
+
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
-def problem(slug: str, detail: str, instance: str | None = None, **extra: Any) -> JSONResponse:
-    status, title = PROBLEMS[slug]
-    body = {"type": problem_type(slug), "title": title, "status": status, "detail": detail, **extra}
-    if instance:
-        body["instance"] = instance
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+class ChainUnavailable(GatewayError):
+    """The chain cannot be reached (or refuses to answer) right now; nothing was changed."""
+
+    slug = "chain-unavailable"
 
 
-async def gateway_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GatewayError)
-    response = problem(exc.slug, exc.detail, str(request.url.path), **exc.extra)
-    response.headers.update(exc.headers)
-    return response
+class ContentTooLarge(GatewayError):
+    """The request body is larger than the gateway accepts."""
+
+    slug = "content-too-large"
 
 
-DETAIL_FIELDS_SHOWN = 5  # a detail names the first few fields; `errors` lists every one
+# --- partners and purchases
 
 
-def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Pydantic's errors as the ``errors`` of a validation problem: field path, message, kind."""
-    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "kind": e["type"]} for e in errors]
+class PartnerExists(GatewayError):
+    """A partner with this name or minter is onboarded already (with another body)."""
+
+    slug = "partner-exists"
 
 
-def validation_detail(errors: Sequence[Mapping[str, str]]) -> str:
-    """The human-readable detail of a validation problem: each field with its reason,
-    ``body.customer.wallet: must be a checksummed (EIP-55) 20-byte hex address; body.amount: ...``."""
-    reasons = [f"{e['field'] or 'the body'}: {e['message'].removeprefix('Value error, ')}" for e in errors]
-    more = len(reasons) - DETAIL_FIELDS_SHOWN
-    shown = "; ".join(reasons[:DETAIL_FIELDS_SHOWN])
-    return shown + (f"; and {more} more (see errors)" if more > 0 else "") if reasons else "the request is not valid"
+class PartnerSuspended(GatewayError):
+    """The partner is suspended: nothing of it is accepted until the operator reactivates it."""
+
+    slug = "partner-suspended"
 
 
-async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = field_errors(exc.errors())
-    return problem("validation-error", validation_detail(errors), str(request.url.path), errors=errors)
+class CustomerNotLinked(GatewayError):
+    """A purchase names a customer ref that is linked to no wallet."""
+
+    slug = "customer-not-linked"
 
 
-async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    # 400: FastAPI's "There was an error parsing the body" (bytes that are not JSON text): invalid input
-    slugs = {400: "validation-error", 401: "unauthorized", 403: "forbidden", 404: "not-found"}
-    slugs[405] = "method-not-allowed"
-    slugs[413] = "content-too-large"  # e.g. Starlette's own form limits
-    slug = slugs.get(exc.status_code, "internal-error")
-    return problem(slug, str(exc.detail), str(request.url.path))
+class CurrencyNotAccepted(GatewayError):
+    """The purchase's currency is not the one of the partner's earn rule."""
+
+    slug = "currency-not-accepted"
 
 
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem("internal-error", "an unexpected error occurred; it was logged", str(request.url.path))
+class NoPoints(GatewayError):
+    """The purchase earns no point at the partner's rate (points are rounded down)."""
+
+    slug = "no-points"
 
 
-async def chain_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """The chain layer refused to connect: a node that cannot be reached (retry later), or one
-    that serves another chain id than the settings name (logged with both ids for the operator;
-    the client is told only to retry)."""
-    path = request.url.path
-    if isinstance(exc, ChainMismatchError):
-        log.error("the chain is refused: %s", exc)
-        return problem("chain-unavailable", "the gateway cannot use its chain right now; retry later", path)
-    return problem("chain-unavailable", f"the chain cannot be reached ({type(exc).__name__}); retry later", path)
+class AmountTooLarge(GatewayError):
+    """The purchase's amount is above the largest one accepted."""
+
+    slug = "amount-too-large"
+
+
+# --- rewards and redemptions
+
+
+class SkuExists(GatewayError):
+    """The partner has a reward with this sku already."""
+
+    slug = "sku-exists"
+
+
+class RewardUnavailable(GatewayError):
+    """The reward is not active."""
+
+    slug = "reward-unavailable"
+
+
+class OutOfStock(GatewayError):
+    """Fewer units of the reward are left than asked for."""
+
+    slug = "out-of-stock"
+
+
+class ConsentRequired(GatewayError):
+    """A redemption of a self-custody wallet came without the customer's signed consent."""
+
+    slug = "consent-required"
+
+
+class InvalidSignature(GatewayError):
+    """The consent is not signed by the wallet that holds the points."""
+
+    slug = "invalid-signature"
+
+
+class SignatureExpired(GatewayError):
+    """The consent's deadline has passed."""
+
+    slug = "signature-expired"
+
+
+class NonceUsed(GatewayError):
+    """The consent's nonce was used already: a consent redeems once."""
+
+    slug = "nonce-used"
+
+
+class InsufficientPoints(GatewayError):
+    """The customer has fewer points (less those promised to redemptions in flight) than needed."""
+
+    slug = "insufficient-points"
+
+
+# --- refunds and webhooks
+
+
+class PurchaseNotConfirmed(GatewayError):
+    """The purchase is not confirmed on chain yet, so it cannot be refunded."""
+
+    slug = "purchase-not-confirmed"
+
+
+class RefundExceedsPurchase(GatewayError):
+    """The refund is more than what remains of the purchase."""
+
+    slug = "refund-exceeds-purchase"
+
+
+class RefundWindowClosed(GatewayError):
+    """The refund window of the batch that minted the purchase has closed on chain."""
+
+    slug = "refund-window-closed"
+
+
+class WebhookUrlNotAllowed(GatewayError):
+    """The webhook URL is not an https URL of a public host."""
+
+    slug = "webhook-url-not-allowed"
+
+
+class TooManyWebhooks(GatewayError):
+    """The partner has the most webhook endpoints allowed."""
+
+    slug = "too-many-webhooks"
+
+
+# --- customers, their wallets and custody
+
+
+class ChallengeUnknown(GatewayError):
+    """The signed message is not a challenge this gateway issued for this purpose."""
+
+    slug = "challenge-unknown"
+
+
+class ChallengeMismatch(GatewayError):
+    """The signed message is for another domain, chain or customer, or was altered."""
+
+    slug = "challenge-mismatch"
+
+
+class ChallengeExpired(GatewayError):
+    """The challenge has expired."""
+
+    slug = "challenge-expired"
+
+
+class ChallengeUsed(GatewayError):
+    """The challenge was used already."""
+
+    slug = "challenge-used"
+
+
+class WalletSignatureInvalid(GatewayError):
+    """The signature is not the message's address signing this exact message."""
+
+    slug = "wallet-signature-invalid"
+
+
+class CustomerAlreadyLinked(GatewayError):
+    """The customer ref is linked to a wallet already."""
+
+    slug = "customer-already-linked"
+
+
+class WalletNotCustodial(GatewayError):
+    """The customer's wallet is not a custodial wallet the gateway holds (for this partner)."""
+
+    slug = "wallet-not-custodial"
+
+
+class CustodialWalletReleased(GatewayError):
+    """The custodial wallet's key was handed over to its customer already."""
+
+    slug = "custodial-wallet-released"
+
+
+class CustodialLimitReached(GatewayError):
+    """The custodial wallet's spending in the last 24 h would pass its daily limit."""
+
+    slug = "custodial-limit-reached"
+
+
+class CustodialReleasePending(GatewayError):
+    """The custodial wallet's release was asked for; its key is handed over from ``available_at``,
+    ``retry_after_s`` seconds from when this was raised."""
+
+    slug = "custodial-release-pending"
+
+    def __init__(self, detail: str, *, available_at: datetime, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.available_at = available_at
+        self.retry_after_s = retry_after_s
+
+
+# --- the operator: partners, settlement
+
+
+class NothingToSettle(GatewayError):
+    """No points activity to settle since the last settled period."""
+
+    slug = "nothing-to-settle"
+
+
+class ChainRejected(GatewayError):
+    """The chain refused the operator's transaction (the detail names its reason)."""
+
+    slug = "chain-rejected"

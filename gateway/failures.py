@@ -1,5 +1,5 @@
 """Why a purchase, a refund or a redemption failed, or why a purchase waits: the raw reasons
-the workers store mapped to problem types of the catalogue (gateway/errors.py), each with a
+the workers store mapped to problem types of the catalogue (gateway/problem_types.py), each with a
 sentence a person understands and what to do next.
 
 A raw reason is what the worker wrote: a contract's custom error decoded by network/revert.py
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.errors import PROBLEMS, problem_type
+from gateway.problem_types import PROBLEMS, problem_type
 
 Operation = Literal["purchase", "refund", "redemption"]
 FUNDS_EXHAUSTED = "partner-funds-exhausted"  # network/headroom.py writes it first in a held purchase's reason
@@ -148,7 +148,7 @@ OPERATION_ERRORS: dict[tuple[Operation, str], Rule] = {
     ),
 }
 
-# Reasons the workers write in words (network/reversals.py, gateway/tasks/redemptions.py).
+# Reasons the workers write in words (network/reversals.py, gateway/services/burns.py).
 WORKER_REASONS: tuple[tuple[str, Rule], ...] = (
     ("the purchase was not minted", Rule("purchase-not-confirmed", "The purchase's points were never minted.")),
     ("not indexed yet", Rule("purchase-not-confirmed", "The batch that minted the purchase was not indexed yet.")),

@@ -20,7 +20,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.deps import authenticate_first
-from gateway.errors import PROBLEMS, ContentTooLarge, GatewayError, gateway_error_handler, problem
+from gateway.errors import ContentTooLarge, GatewayError
+from gateway.problems import error_response, problem, status_of
 from gateway.settings import settings_of_app
 
 
@@ -29,13 +30,13 @@ class Refused(StarletteHTTPException):
     raised there into a 400, but lets an HTTPException through to the exception handlers."""
 
     def __init__(self, error: GatewayError) -> None:
-        super().__init__(status_code=PROBLEMS[error.slug][0], detail=error.detail)
+        super().__init__(status_code=status_of(error), detail=error.detail)
         self.error = error
 
 
 async def refused_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return await gateway_error_handler(request, exc.error)
+    return error_response(exc.error, str(request.url.path))
 
 
 def _too_large(limit: int) -> ContentTooLarge:

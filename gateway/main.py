@@ -11,15 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import errors, openapi
+from gateway import openapi, problems
 from gateway.chain import check_chain_id
 from gateway.deps import stop_purchase_writers
+from gateway.errors import GatewayError
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
     customers,
     dashboard,
     me,
+    me_api,
     operator,
     purchases,
     redemptions,
@@ -77,19 +79,20 @@ def create_app() -> FastAPI:
         redoc_url=None,
         webhooks=webhook_events.router,  # documentation of what the gateway POSTs to partners
     )
-    for module in (purchases, refunds, redemptions, webhooks, customers, operator, settlement, dashboard, me, account):
+    for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
+    app.include_router(account.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py
     app.add_middleware(RequestGuard)  # the body cap, and credentials checked before a body is read
-    app.add_exception_handler(errors.GatewayError, errors.gateway_error_handler)
+    app.add_exception_handler(GatewayError, problems.gateway_error_handler)
     app.add_exception_handler(Refused, refused_handler)
-    app.add_exception_handler(TransientRpcError, errors.chain_error_handler)
-    app.add_exception_handler(ChainMismatchError, errors.chain_error_handler)
-    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
-    app.add_exception_handler(Exception, errors.unhandled_error_handler)
+    app.add_exception_handler(TransientRpcError, problems.chain_error_handler)
+    app.add_exception_handler(ChainMismatchError, problems.chain_error_handler)
+    app.add_exception_handler(RequestValidationError, problems.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
+    app.add_exception_handler(Exception, problems.unhandled_error_handler)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness")
     def healthz() -> dict[str, str]:

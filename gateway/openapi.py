@@ -28,8 +28,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
 from gateway.deps import current_operator, current_partner, current_partner_id
-from gateway.errors import PROBLEM_SCHEMA, problem_responses
-from gateway.routes.customers import current_customer
+from gateway.problems import PROBLEM_SCHEMA, problem_responses
+from gateway.routes.me_api import current_customer
 
 PARTNER, OPERATOR, CUSTOMER = "partnerKey", "operatorToken", "customerToken"
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ The page routes (``/me``, its sign-in, ``/dashboard`` and its login) use ``PageR
 raised by the route or by one of its dependencies (the chain that cannot be reached, a rate
 limit, an expired session, a bug) is answered as an HTML page when the request asks for HTML
 (a browser's navigation sends ``Accept: text/html``). Anything else, the pages' own ``fetch``
-calls and every API route, keeps problem+json (gateway/errors.py): the status code and the
+calls and every API route, keeps problem+json (gateway/problems.py): the status code and the
 ``Retry-After`` header are the same either way.
 """
 
@@ -25,7 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import PROBLEMS, GatewayError
+from gateway.errors import GatewayError
+from gateway.problem_types import PROBLEMS
+from gateway.problems import headers_of
 from gateway.settings import get_settings
 from network.errors import ChainMismatchError, TransientRpcError
 
@@ -73,7 +75,7 @@ def wants_html(request: Request) -> bool:
 def _slug_of(exc: Exception) -> tuple[str, str, dict[str, str]]:
     """The problem slug, the detail for the log, and the headers to keep (Retry-After)."""
     if isinstance(exc, GatewayError):
-        return exc.slug, exc.detail, dict(exc.headers)
+        return exc.slug, exc.detail, headers_of(exc)
     if isinstance(exc, TransientRpcError | ChainMismatchError):
         return "chain-unavailable", str(exc), {"Retry-After": str(CHAIN_RETRY_S)}
     if isinstance(exc, RequestValidationError):

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import sha3  # safe-pysha3: keccak-256 in C, ten times pycryptodome's through ctypes
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from gateway.errors import PROBLEM_HELP, PROBLEMS, problem_type
 from gateway.failures import ADVICE
+from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_type
 from gateway.timeutil import utc_instant
 
 

@@ -3,7 +3,8 @@
 The sender's receipt side: the receipt's ``Earned`` and ``PurchaseSkipped`` logs (read raw:
 a batch's receipt also holds a Transfer per purchase) say which seqs were minted, in which
 batch, and which were skipped; the outbox items of the transaction follow, in one UPDATE in
-the usual case (every item minted in one batch), plain Core statements otherwise.
+the usual case (every item minted in one batch), plain Core statements otherwise. The earn
+batches' hooks of the transaction driver (``EarnBatchFlow``) apply them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from network.errors import ChainError
+from network.headroom import is_over_bound
 from network.outbox import OUTBOX
-from network.outcomes import purchases_settled, refunds_settled
+from network.outcomes import purchases_settled
 from network.purchases import MAX_SEQ
-from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
-from network.transactions import decode_raw_transaction
+from network.receipts import Receipt
+from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus
 
 SKIPPED_ERROR = "seq already minted on chain before this transaction"
 
@@ -120,74 +122,69 @@ def fail_items(session: Session, *, tx_ids: list[int], reason: str) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def same_calldata(
-    group: list[ChainTransaction], mined: ChainTransaction
-) -> tuple[list[ChainTransaction], list[ChainTransaction]]:
-    """The transactions of one nonce that carry what the mined one carries (itself and its fee
-    replacements: the receipt says what became of their items), and the others (signed on the
-    same nonce by a second driver of the key: their items never reached the chain)."""
-    if len(group) == 1:
-        return group, []
-    data = _calldata(mined)
-    carried = [t for t in group if t is mined or _calldata(t) == data]
-    return carried, [t for t in group if all(t is not c for c in carried)]
+# ---------------------------------------------------------------------- the earn batches' hooks
 
 
-def _calldata(tx: ChainTransaction) -> bytes:
-    return bytes(decode_raw_transaction(bytes(tx.raw_tx))["data"])
+class EarnBatchFlow:
+    """The hooks (``network.transactions.TxFlow``) of the earn batches of one partner's minter
+    key: a batch's purchases follow its transaction. ``results`` counts what became of them
+    (the sender reads and clears it each step)."""
 
+    def __init__(self, *, points_address: str, earned_topic: str, skipped_topic: str) -> None:
+        self.points_address = points_address
+        self.earned_topic = earned_topic
+        self.skipped_topic = skipped_topic
+        self.results: Counter[PurchaseStatus] = Counter()
 
-# ---------------------------------------------------------------------- items follow their transaction
-
-
-def settle_reversals(session: Session, group: list[ChainTransaction], mined: ChainTransaction, succeeded: bool) -> None:
-    """The reversals of a nonce's group end confirmed or failed with the mined transaction."""
-    session.execute(
-        update(OutboxReversal)
-        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-        .values(
-            tx_id=mined.id,
-            status=ReversalStatus.CONFIRMED if succeeded else ReversalStatus.FAILED,
-            error=None if succeeded else mined.error,
+    def on_confirmed(
+        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
+    ) -> None:
+        """Each purchase minted, skipped (minted before) or failed, as the receipt's logs say."""
+        minted, skipped = receipt_results(
+            receipt.logs,
+            points_address=self.points_address,
+            earned_topic=self.earned_topic,
+            skipped_topic=self.skipped_topic,
         )
-    )
-    refunds_settled(session, tx_ids=[mined.id])  # their events, in this transaction
+        self.results.update(
+            settle_items(
+                session,
+                tx_ids=[t.id for t in carried],
+                mined_id=mined.id,
+                mined_hash=mined.tx_hash,
+                minted=minted,
+                skipped=skipped,
+            )
+        )
 
+    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
+        """The purchases fail with the reason, unless the batch only hit the issuance bound (the
+        headroom shrank after it was read: not the purchases' fault): then they are queued again."""
+        reason = mined.error or "reverted"
+        if is_over_bound(reason):
+            self.on_dropped(session, carried, f"sent again after {reason}")
+        else:
+            self.results[PurchaseStatus.FAILED] += fail_items(session, tx_ids=[t.id for t in carried], reason=reason)
 
-def follow_replacement(session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
-    """A stuck transaction was replaced by a fee bump: its items ride the replacement."""
-    session.execute(update(OutboxPurchase).where(OutboxPurchase.tx_id == old.id).values(tx_id=new.id))
-    session.execute(update(OutboxReversal).where(OutboxReversal.tx_id == old.id).values(tx_id=new.id))
+    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
+        """A stuck batch was replaced by a fee bump: its purchases ride the replacement."""
+        session.execute(update(OutboxPurchase).where(OutboxPurchase.tx_id == old.id).values(tx_id=new.id))
 
+    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
+        """The node lost the block that mined the batch: its purchases are sent again, with the
+        group's newest transaction."""
+        newest = max(group, key=lambda t: t.id)
+        session.execute(
+            update(OutboxPurchase)
+            .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
+            .values(status=PurchaseStatus.SENT, batch_id=None, error=None, tx_id=newest.id)
+        )
 
-def reopen_items(session: Session, group: list[ChainTransaction]) -> None:
-    """The node lost the block that mined the group's transaction: its items are sent again."""
-    session.execute(
-        update(OutboxPurchase)
-        .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
-        .values(status=PurchaseStatus.SENT, batch_id=None, error=None)
-    )
-    newest = max(group, key=lambda t: t.id)
-    session.execute(
-        update(OutboxPurchase).where(OutboxPurchase.tx_id.in_([t.id for t in group])).values(tx_id=newest.id)
-    )
-    session.execute(
-        update(OutboxReversal)
-        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-        .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
-    )
-
-
-def requeue_items(session: Session, group: list[ChainTransaction], why: str) -> None:
-    """The group's transactions will never carry their items (the nonce went to another, or the
-    batch hit the issuance bound): the items go back to the queue."""
-    session.execute(
-        update(OutboxPurchase)
-        .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
-        .values(status=PurchaseStatus.QUEUED, tx_id=None, batch_id=None, error=why)
-    )
-    session.execute(
-        update(OutboxReversal)
-        .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-        .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
-    )
+    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
+        """The batch will never carry its purchases (its nonce went to another transaction, or
+        it hit the issuance bound): they go back to the queue."""
+        session.execute(
+            update(OutboxPurchase)
+            .where(OutboxPurchase.tx_id.in_([t.id for t in group]))
+            .values(status=PurchaseStatus.QUEUED, tx_id=None, batch_id=None, error=why)
+        )

@@ -20,8 +20,20 @@ class SigningKeyError(ChainError):
 
 
 class TransientRpcError(ChainError):
-    """An RPC call failed in a way that a retry may cure (connection, timeout, 5xx)."""
+    """An RPC call failed in a way that a retry may cure (connection, timeout, 5xx).
+
+    The chain handle (``network.node.ChainProvider``) is the one place that turns the
+    transport's failures into it: callers catch this type, never the transport's own; Celery
+    tasks retry on it (``autoretry_for``), never on a revert."""
 
 
 class SenderLockedError(ChainError):
     """Another process already drives the sender of this signing key."""
+
+
+def failure_name(exc: BaseException) -> str:
+    """The name of the failure behind ``exc`` as an operator reads it: for a TransientRpcError,
+    the transport's (``ConnectionError``, ``ReadTimeout``), else the error's own."""
+    while isinstance(exc, TransientRpcError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return type(exc).__name__

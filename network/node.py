@@ -19,16 +19,20 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import requests
 from web3 import HTTPProvider, Web3
 from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint, RPCResponse
 
 from network.deployments import PROJECT_ROOT
 from network.errors import ChainMismatchError, NodeError, TransientRpcError
 from network.settings import ChainSettings
 
 ANVIL = PROJECT_ROOT / "toolchain" / "bin" / "anvil"
+# What the transport raises when the node cannot be reached: turned into TransientRpcError here only.
+TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
 
 
 def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
@@ -42,14 +46,56 @@ def rpc_call(url: str, method: str, params: list | None = None, timeout: float =
     return reply["result"]
 
 
+class ChainProvider(HTTPProvider):
+    """web3's HTTP provider whose transport failures (connection refused or reset, timeout, a
+    5xx answer) all come out as one error, ``TransientRpcError``: the only place where they
+    are told apart from the node's answers, so that callers catch that one type."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except TRANSPORT_ERRORS as exc:
+            raise self._unavailable(method, exc) from exc
+        except requests.HTTPError as exc:
+            if _server_error(exc):
+                raise self._unavailable(method, exc) from exc
+            raise
+
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
+        method = batch_requests[0][0] if batch_requests else "batch"
+        try:
+            return super().make_batch_request(batch_requests)
+        except TRANSPORT_ERRORS as exc:
+            raise self._unavailable(RPCEndpoint(f"batch of {method}"), exc) from exc
+        except requests.HTTPError as exc:
+            if _server_error(exc):
+                raise self._unavailable(RPCEndpoint(f"batch of {method}"), exc) from exc
+            raise
+
+    def _unavailable(self, method: str, exc: Exception) -> TransientRpcError:
+        return TransientRpcError(f"{method}: the node at {self.endpoint_uri} cannot be reached ({type(exc).__name__})")
+
+
+def _server_error(exc: requests.HTTPError) -> bool:
+    return exc.response is not None and exc.response.status_code >= 500
+
+
+def chain_handle(rpc_url: str, *, timeout_s: float) -> Web3:
+    """web3 on the node at ``rpc_url`` through ``ChainProvider`` (transport failures raise
+    TransientRpcError), without checking its chain id (``connect`` does)."""
+    return Web3(ChainProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+
+
 def connect(rpc_url: str, chain_id: int, *, timeout_s: float) -> Web3:
     """web3 on the node at ``rpc_url``, once the node has said that it serves ``chain_id``
     (``eth_chainId``): keys are never used, nor an address book read, against another chain.
     Raises ChainMismatchError naming both ids, or TransientRpcError when the node cannot be reached."""
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    w3 = chain_handle(rpc_url, timeout_s=timeout_s)
     try:
         served = int(w3.eth.chain_id)
-    except (requests.ConnectionError, requests.Timeout, Web3Exception, OSError) as exc:
+    except TransientRpcError:
+        raise
+    except (Web3Exception, OSError) as exc:  # an answer that is no JSON-RPC reply
         raise TransientRpcError(f"the node at {rpc_url} did not answer eth_chainId ({type(exc).__name__})") from exc
     if served != chain_id:
         raise ChainMismatchError(

@@ -3,7 +3,9 @@ transactions, fast, without ever losing or doubling a purchase.
 
 This module is the outbox side: which purchases go into which transaction, and what became of
 each purchase once its transaction's receipt is in. The transactions themselves (signing,
-storing, broadcasting, nonces, fees, stuck replacement, recovery) are ``network.transactions``.
+storing, broadcasting, nonces, fees, stuck replacement, recovery, receipts) are the key's
+driver, ``network.transactions``, which calls the hooks of the earn batches
+(``network.earn_results.EarnBatchFlow``) and of the reversals (``network.reversals.ReversalFlow``).
 
 - Batches by size and by time (``batch_max_size``, ``batch_max_wait_s``), with up to
   ``max_in_flight`` transactions pipelined on consecutive nonces, so throughput grows with load.
@@ -40,18 +42,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from network.contracts import CoalitionContracts, encode_earn_batch_items, load_abi
-from network.earn_results import (
-    fail_items,
-    follow_replacement,
-    receipt_results,
-    reopen_items,
-    requeue_items,
-    same_calldata,
-    settle_items,
-    settle_reversals,
-)
+from network.earn_results import EarnBatchFlow
 from network.errors import ChainError, TransientRpcError
-from network.headroom import fit_to_headroom, held_reason, is_over_bound
+from network.headroom import fit_to_headroom, held_reason
 from network.locks import KeyLock
 from network.outbox import (
     OUTBOX,
@@ -66,11 +59,11 @@ from network.outbox import (
 )
 from network.outcomes import purchases_settled, refunds_settled
 from network.reversals import KIND as REVERSE_KIND
-from network.reversals import ReversalNotReady, reversal_calldata
+from network.reversals import ReversalFlow, ReversalNotReady, reversal_calldata
 from network.revert import decode_revert
 from network.settings import ChainSettings
-from network.store import ChainTransaction, OutboxReversal, PurchaseStatus, ReversalStatus, TxStatus, utcnow
-from network.transactions import KeyTransactions, Receipt, decode_raw_transaction
+from network.store import ChainTransaction, OutboxReversal, PurchaseStatus, ReversalStatus, utcnow
+from network.transactions import KeyTransactions, decode_raw_transaction
 
 __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]
 
@@ -118,6 +111,14 @@ class EarnSender:
         self.points_address = contracts.book.address("CoalitionPoints")
         self.chain_id = settings.chain_id
         self.partner_id = 0
+        topics = {
+            item["name"]: "0x" + event_abi_to_log_topic(item).hex()
+            for item in load_abi("CoalitionPoints")
+            if item["type"] == "event"
+        }
+        self.earn_batches = EarnBatchFlow(
+            points_address=self.points_address, earned_topic=topics["Earned"], skipped_topic=topics["PurchaseSkipped"]
+        )
         self.transactions = KeyTransactions(
             w3=w3,
             account=account,
@@ -125,19 +126,11 @@ class EarnSender:
             kind=KIND,
             sessions=sessions,
             settings=settings,
-            on_replaced=follow_replacement,
-            on_lost=reopen_items,
-            on_dropped=requeue_items,
+            flows={KIND: self.earn_batches, REVERSE_KIND: ReversalFlow()},
         )
         self._block_gas_limit = 30_000_000
         self._head: tuple[int, str] | None = None
         self._started = False
-        topics = {
-            item["name"]: "0x" + event_abi_to_log_topic(item).hex()
-            for item in load_abi("CoalitionPoints")
-            if item["type"] == "event"
-        }
-        self._earned_topic, self._skipped_topic = topics["Earned"], topics["PurchaseSkipped"]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -217,76 +210,14 @@ class EarnSender:
             return False
         return seen is None or seen["hash"].to_0x_hex() != self._head[1]
 
-    # ------------------------------------------------------------------ receipts into item results
+    # ------------------------------------------------------------------ receipts
 
     def _track_receipts(self, session: Session, head: int, report: StepReport) -> None:
-        groups = self.transactions.open_by_nonce(session)
-        for group, receipt in zip(groups, self.transactions.find_receipts(groups), strict=True):
-            if receipt is None:
-                continue
-            mined = next(t for t in group if t.tx_hash == receipt.tx_hash)
-            mined.block_number, mined.block_hash, mined.gas_used = (
-                receipt.block_number,
-                receipt.block_hash,
-                receipt.gas_used,
-            )
-            if head - mined.block_number + 1 < self.settings.confirmations:
-                mined.status = TxStatus.MINED
-                continue
-            with session.begin_nested():
-                for t in group:
-                    if t is not mined:
-                        t.status = TxStatus.REPLACED
-                carried, others = same_calldata(group, mined)
-                if others:  # two drivers signed this nonce (a lease lost mid-step): theirs never ran
-                    log.warning(
-                        "nonce %s carried %s; %d other transactions signed on it go back to the queue",
-                        mined.nonce,
-                        mined.tx_hash,
-                        len(others),
-                    )
-                    requeue_items(session, others, f"nonce {mined.nonce} carried {mined.tx_hash}: sent again")
-                if receipt.succeeded:
-                    mined.status = TxStatus.CONFIRMED
-                    self._settle_items(session, carried, mined, receipt, report)
-                else:
-                    mined.status = TxStatus.REVERTED
-                    mined.error = self.transactions.revert_reason(mined)
-                    if is_over_bound(mined.error):  # the headroom shrank after it was read: not the items' fault
-                        requeue_items(session, carried, f"sent again after {mined.error}")
-                    else:
-                        self._fail_items(session, carried, mined.error, report)
-                settle_reversals(session, carried, mined, receipt.succeeded)
-            report.confirmed_txs += 1
-        session.commit()
-
-    def _settle_items(
-        self,
-        session: Session,
-        group: list[ChainTransaction],
-        mined: ChainTransaction,
-        receipt: Receipt,
-        report: StepReport,
-    ) -> None:
-        minted, skipped = receipt_results(
-            receipt.logs,
-            points_address=self.points_address,
-            earned_topic=self._earned_topic,
-            skipped_topic=self._skipped_topic,
-        )
-        counts = settle_items(
-            session,
-            tx_ids=[t.id for t in group],
-            mined_id=mined.id,
-            mined_hash=mined.tx_hash,
-            minted=minted,
-            skipped=skipped,
-        )
-        for status, n in counts.items():
+        """The driver follows the receipts; the flows' hooks settle the purchases and reversals."""
+        self.earn_batches.results.clear()
+        report.confirmed_txs += self.transactions.follow_receipts(session, head)
+        for status, n in self.earn_batches.results.items():
             report.results[status] += n
-
-    def _fail_items(self, session: Session, group: list[ChainTransaction], reason: str, report: StepReport) -> None:
-        report.results[PurchaseStatus.FAILED] += fail_items(session, tx_ids=[t.id for t in group], reason=reason)
 
     # ------------------------------------------------------------------ stuck transactions
 

@@ -1,8 +1,11 @@
-"""The signed transactions of one signing key on one chain, from signing to their receipt.
+"""The one driver of a signing key's transactions on one chain, from signing to confirmation.
 
-What the transactions carry (the outbox's purchases, for the sender) is not this module's
-business: its owner is told, through three hooks, when a transaction is replaced, when a mined
-one is gone from the chain and when one is dropped, and moves its items accordingly.
+What the transactions carry (an earn batch's purchases, a reversal, ...) is not this module's
+business: each kind of transaction (``ChainTransaction.kind``) has a flow that owns it, and the
+driver calls that flow's hooks (``TxFlow``) when one of its transactions is confirmed, reverted,
+replaced, lost (its mined block gone from the chain) or dropped (its nonce went to another
+transaction); the flow moves what it carries accordingly. A new signed flow adds a kind and
+its hooks, nothing else.
 
 - Every transaction is signed once and stored (hash and raw bytes) before it is broadcast; after
   a crash the same bytes are sent again, never re-signed under a new nonce.
@@ -12,21 +15,27 @@ one is gone from the chain and when one is dropped, and moves its items accordin
 - A transaction and its replacements share a nonce; receipts are read per nonce, raw.
 - A transaction left in the pool for ``stuck_after_s`` is re-broadcast if the node forgot it, or
   replaced (same nonce, same calldata, same gas) with fees raised by ``fee_bump_percent`` (>= 10 %).
-- Every RPC call goes through ``rpc()``, which retries transient failures with backoff.
+- Receipts are followed to ``confirmations`` (``follow_receipts``); a transaction of a nonce
+  carrying other calldata than the mined one (a second driver signed it) is dropped.
+- The node's answer to a broadcast is read in one place, ``send_raw``: "already known" is no
+  error, "nonce too low" asks for ``recover()``, "underpriced" waits for the next fee bump.
+- Every RPC call goes through ``rpc()``, which retries ``TransientRpcError`` (the chain
+  handle's one transient error, network/node.py) with backoff.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
+from eth_utils import keccak
 from hexbytes import HexBytes
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -47,6 +56,62 @@ OPEN = (TxStatus.PENDING, TxStatus.MINED)
 FINAL = (TxStatus.CONFIRMED, TxStatus.REVERTED)
 
 
+class Sent(enum.Enum):
+    """What the node said to a signed transaction's bytes (``send_raw``)."""
+
+    SENT = "sent"  # taken into its pool
+    KNOWN = "known"  # it has them already (a resend)
+    NONCE_USED = "nonce used"  # its nonce is taken on chain: by these bytes or by another transaction
+    UNDERPRICED = "underpriced"  # a replacement whose fees are not enough above the one it replaces
+
+
+class Signed(NamedTuple):
+    """A signed transaction: its hash and the raw bytes that are stored, then sent (again)."""
+
+    tx_hash: str
+    raw_tx: bytes
+
+
+def sign_transaction(
+    account: LocalAccount, *, chain_id: int, nonce: int, to: str, data: bytes, gas: int, max_fee: int, priority: int
+) -> Signed:
+    """Signs an EIP-1559 call of ``to`` with no value: the one shape of every transaction the
+    system's keys send (earn batches, reversals, settlements, relayed burns)."""
+    signed = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": 0,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+    )
+    return Signed(signed.hash.to_0x_hex(), bytes(signed.raw_transaction))
+
+
+def send_raw(w3: Web3, raw: bytes) -> Sent:
+    """Broadcasts signed bytes and says what the node made of them: the one place where the
+    node's refusals ("already known", "nonce too low", "underpriced") are read. Any other
+    refusal is a ChainError; an unreachable node a TransientRpcError. Sent raw: web3's request
+    formatting of a 32 kB batch costs milliseconds."""
+    reply = w3.provider.make_request(RPCEndpoint("eth_sendRawTransaction"), ["0x" + raw.hex()])
+    error = reply.get("error")
+    if not error:
+        return Sent.SENT
+    message = str(error.get("message", error) if isinstance(error, dict) else error).lower()
+    if "already known" in message or "already imported" in message:
+        return Sent.KNOWN
+    if "nonce too low" in message or "nonce is too low" in message:
+        return Sent.NONCE_USED
+    if "underpriced" in message:
+        return Sent.UNDERPRICED
+    raise ChainError(f"the node refused transaction 0x{keccak(raw).hex()}: {error}")
+
+
 class Unstuck(NamedTuple):
     """What one pass over the stuck transactions did."""
 
@@ -54,15 +119,36 @@ class Unstuck(NamedTuple):
     replaced: int
 
 
+class TxFlow(Protocol):
+    """The hooks of the flow that owns one kind of transaction. Each runs inside the session
+    (and database transaction) of the change, before it commits, and must not commit itself.
+    ``group`` / ``carried`` are transactions of one nonce: one and its fee replacements."""
+
+    def on_confirmed(
+        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
+    ) -> None:
+        """``mined`` (one of ``carried``) succeeded and has its confirmations."""
+
+    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
+        """``mined`` reverted and has its confirmations; ``mined.error`` holds the decoded reason."""
+
+    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
+        """``new`` (same nonce and calldata, higher fees) replaces the stuck ``old``."""
+
+    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
+        """The mined transaction of ``group`` is gone from the chain (the node lost its block):
+        the group's newest is pending again and is resent."""
+
+    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
+        """None of ``group`` will be mined: its nonce went to another transaction."""
+
+
 class KeyTransactions:
     """The stored transactions, local nonce and fees of one signing key on one chain.
 
     Owned by the key's only driver, which must call ``recover()`` before the first
-    ``sign_next()``. The hooks run inside the session and transaction of the change:
-    ``on_replaced(session, old, new)`` when ``new`` replaces the stuck ``old``;
-    ``on_lost(session, group)`` when the mined transaction of a nonce's ``group`` is gone from
-    the chain (the group's newest is pending again); ``on_dropped(session, group, why)`` when the
-    nonce of ``group`` went to a transaction we do not know (none of the group will be mined).
+    ``sign_next()``. ``flows`` maps each kind of transaction the key signs to the hooks of the
+    flow that owns it (``TxFlow``).
     """
 
     def __init__(
@@ -74,9 +160,7 @@ class KeyTransactions:
         kind: str,
         sessions: sessionmaker[Session],
         settings: ChainSettings,
-        on_replaced: Callable[[Session, ChainTransaction, ChainTransaction], None],
-        on_lost: Callable[[Session, list[ChainTransaction]], None],
-        on_dropped: Callable[[Session, list[ChainTransaction], str], None],
+        flows: Mapping[str, TxFlow],
     ) -> None:
         self.w3 = w3
         self.account = account
@@ -86,9 +170,7 @@ class KeyTransactions:
         self.sessions = sessions
         self.settings = settings
         self.chain_id = settings.chain_id
-        self._on_replaced = on_replaced
-        self._on_lost = on_lost
-        self._on_dropped = on_dropped
+        self.flows = dict(flows)
         self._next_nonce = 0
         self._priority_fee = GWEI
         self._resync = False  # a broadcast said "nonce too low": recover() at the next step
@@ -115,7 +197,7 @@ class KeyTransactions:
                     for t in group:
                         if t.status in (TxStatus.CONFIRMED, TxStatus.REVERTED, TxStatus.MINED):
                             t.status, t.block_number, t.block_hash = TxStatus.PENDING, None, None
-                    self._on_lost(session, group)
+                    self._lost(session, group)
                 newest = max(group, key=lambda t: t.id)
                 if nonce >= chain_nonce:
                     self.broadcast(newest)
@@ -123,7 +205,7 @@ class KeyTransactions:
                     # The nonce went to a transaction we do not know: ours will never be mined.
                     for t in group:
                         t.status, t.error = TxStatus.DROPPED, "nonce used by another transaction"
-                    self._on_dropped(session, group, "its transaction was dropped")
+                    self._dropped(session, group, "its transaction was dropped")
             stored_max = max((t.nonce for t in txs if t.status in OPEN), default=-1)
         pending_nonce = self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"))
         self._next_nonce = max(pending_nonce, stored_max + 1, chain_nonce)
@@ -207,26 +289,23 @@ class KeyTransactions:
         kind: str,
         replaces: ChainTransaction | None = None,
     ) -> ChainTransaction:
-        signed = self.account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": self.to,
-                "value": 0,
-                "data": data,
-                "gas": gas,
-                "maxFeePerGas": max_fee,
-                "maxPriorityFeePerGas": priority,
-            }
+        signed = sign_transaction(
+            self.account,
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=self.to,
+            data=data,
+            gas=gas,
+            max_fee=max_fee,
+            priority=priority,
         )
         tx = ChainTransaction(
             chain_id=self.chain_id,
             sender=self.address,
             nonce=nonce,
             kind=kind,
-            tx_hash=signed.hash.to_0x_hex(),
-            raw_tx=bytes(signed.raw_transaction),
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw_tx,
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=priority,
             status=TxStatus.PENDING,
@@ -240,22 +319,13 @@ class KeyTransactions:
 
     def broadcast(self, tx: ChainTransaction) -> None:
         """Sends the stored bytes of ``tx``; a node that already has them, or that says its
-        nonce is used, is no error (the receipt or ``recover()`` tells what became of it). Sent
-        raw: web3's request formatting of a 32 kB batch costs milliseconds."""
-        raw = "0x" + bytes(tx.raw_tx).hex()
-        reply = self.rpc(lambda: self.w3.provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [raw]))
-        error = reply.get("error")
-        if error:
-            message = str(error.get("message", error) if isinstance(error, dict) else error).lower()
-            if "already known" in message or "already imported" in message:
-                pass
-            elif "nonce too low" in message:
-                log.info("nonce %s already used on chain; the receipt or recovery will tell by whom", tx.nonce)
-                self._resync = True
-            elif "underpriced" in message:
-                log.info("replacement %s underpriced; the next stuck check raises the fee again", tx.tx_hash)
-            else:
-                raise ChainError(f"node refused transaction {tx.tx_hash}: {error}")
+        nonce is used, is no error (the receipt or ``recover()`` tells what became of it)."""
+        sent = self.rpc(lambda: send_raw(self.w3, bytes(tx.raw_tx)))
+        if sent is Sent.NONCE_USED:
+            log.info("nonce %s already used on chain; the receipt or recovery will tell by whom", tx.nonce)
+            self._resync = True
+        elif sent is Sent.UNDERPRICED:
+            log.info("replacement %s underpriced; the next stuck check raises the fee again", tx.tx_hash)
         tx.broadcast_at = utcnow()
 
     # ------------------------------------------------------------------ stuck transactions
@@ -304,7 +374,7 @@ class KeyTransactions:
             kind=old.kind,  # a replacement carries what the stuck transaction carried
             replaces=old,
         )
-        self._on_replaced(session, old, new)
+        self._flow(old.kind).on_replaced(session, old, new)
         session.commit()
         log.info(
             "nonce %s stuck: replaced %s by %s (max fee %s -> %s)",
@@ -318,6 +388,50 @@ class KeyTransactions:
         return new
 
     # ------------------------------------------------------------------ receipts
+
+    def follow_receipts(self, session: Session, head: int) -> int:
+        """Reads the receipts of every open nonce and, for each mined one with
+        ``confirmations`` at ``head``, calls its flow's ``on_confirmed`` or ``on_reverted``
+        (in a nested transaction with the statuses); commits ``session``. Returns how many
+        nonces became final."""
+        final = 0
+        groups = self.open_by_nonce(session)
+        for group, receipt in zip(groups, self.find_receipts(groups), strict=True):
+            if receipt is None:
+                continue
+            mined = next(t for t in group if t.tx_hash == receipt.tx_hash)
+            mined.block_number, mined.block_hash, mined.gas_used = (
+                receipt.block_number,
+                receipt.block_hash,
+                receipt.gas_used,
+            )
+            if head - mined.block_number + 1 < self.settings.confirmations:
+                mined.status = TxStatus.MINED
+                continue
+            with session.begin_nested():
+                for t in group:
+                    if t is not mined:
+                        t.status = TxStatus.REPLACED
+                carried, others = same_calldata(group, mined)
+                if others:  # two drivers signed this nonce (a lease lost mid-step): theirs never ran
+                    log.warning(
+                        "nonce %s carried %s; %d other transactions signed on it are dropped",
+                        mined.nonce,
+                        mined.tx_hash,
+                        len(others),
+                    )
+                    self._dropped(session, others, f"nonce {mined.nonce} carried {mined.tx_hash}: sent again")
+                flow = self._flow(mined.kind)
+                if receipt.succeeded:
+                    mined.status = TxStatus.CONFIRMED
+                    flow.on_confirmed(session, carried, mined, receipt)
+                else:
+                    mined.status = TxStatus.REVERTED
+                    mined.error = self.revert_reason(mined)
+                    flow.on_reverted(session, carried, mined)
+            final += 1
+        session.commit()
+        return final
 
     def find_receipts(self, groups: list[list[ChainTransaction]]) -> list[Receipt | None]:
         """The receipt of whichever transaction of each group was mined (None: none yet), read
@@ -337,13 +451,27 @@ class KeyTransactions:
 
     # ------------------------------------------------------------------ helpers
 
+    def _flow(self, kind: str) -> TxFlow:
+        try:
+            return self.flows[kind]
+        except KeyError:
+            raise ChainError(f"no flow owns transactions of kind {kind!r} (known: {sorted(self.flows)})") from None
+
+    def _lost(self, session: Session, group: list[ChainTransaction]) -> None:
+        for kind, txs in _by_kind(group).items():
+            self._flow(kind).on_lost(session, txs)
+
+    def _dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
+        for kind, txs in _by_kind(group).items():
+            self._flow(kind).on_dropped(session, txs, why)
+
     def rpc(self, call: Callable[[], T]) -> T:
         """Runs ``call``, retrying transient RPC failures with backoff."""
         delay = 0.1
         for attempt in range(self.settings.rpc_retries + 1):
             try:
                 return call()
-            except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+            except TransientRpcError as exc:
                 if attempt == self.settings.rpc_retries:
                     raise TransientRpcError(f"RPC failed {attempt + 1} times: {exc}") from exc
                 time.sleep(delay)
@@ -382,3 +510,27 @@ def _by_nonce(txs: list[ChainTransaction]) -> dict[int, list[ChainTransaction]]:
     for t in txs:
         groups[t.nonce].append(t)
     return groups
+
+
+def _by_kind(txs: list[ChainTransaction]) -> dict[str, list[ChainTransaction]]:
+    groups: dict[str, list[ChainTransaction]] = defaultdict(list)
+    for t in txs:
+        groups[t.kind].append(t)
+    return groups
+
+
+def same_calldata(
+    group: list[ChainTransaction], mined: ChainTransaction
+) -> tuple[list[ChainTransaction], list[ChainTransaction]]:
+    """The transactions of one nonce that carry what the mined one carries (itself and its fee
+    replacements: the receipt says what became of what they carry), and the others (signed on
+    the same nonce by a second driver of the key: what they carry never reached the chain)."""
+    if len(group) == 1:
+        return group, []
+    data = _calldata(mined)
+    carried = [t for t in group if t is mined or _calldata(t) == data]
+    return carried, [t for t in group if all(t is not c for c in carried)]
+
+
+def _calldata(tx: ChainTransaction) -> bytes:
+    return bytes(decode_raw_transaction(bytes(tx.raw_tx))["data"])

@@ -43,6 +43,10 @@ from tests.gateway.partners import OPERATOR_TOKEN, PUBLIC_URL, TREASURY, Partner
 from tests.gateway.webhook_receiver import Receiver
 from tests.stores import migrated_store
 
+# tests/pg.py: ``pg_cluster`` (a throwaway PostgreSQL cluster per session) and ``store`` (the e2e
+# and chaos stacks' store, parametrized [sqlite] and [postgresql])
+pytest_plugins = ("tests.pg",)
+
 # ---------------------------------------------------------------------------------- the store
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import PROBLEM_JSON, PROBLEMS
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 
 
 def assert_problem(response: httpx.Response, slug: str, *, instance: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
-from gateway.errors import problem_responses
+from gateway.problems import problem_responses
 from gateway.routes.webhooks import DeliveryPublic, _delivery
 from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, HELD_REASON, PurchaseStatusName, ScheduledRerate
 from gateway.services import account as service

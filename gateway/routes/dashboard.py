@@ -31,7 +31,7 @@ from gateway.routes.dashboard_common import (
     require_operator,
     signed_in,
 )
-from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views
+from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views, settlement_periods
 from gateway.settings import GatewaySettings
 from loyalty.statement import canonical_bytes
 from network.store import SettlementPeriod
@@ -187,11 +187,10 @@ def operator_dashboard(
 
 
 def _statement_of(session: SessionDep, period_id: int) -> SettlementPeriod:
-    row = session.get(SettlementPeriod, period_id) if 1 <= period_id < 2**63 else None
-    session.commit()
-    if row is None or row.statement is None:
-        raise NotFound(f"no statement for period {period_id}")
-    return row
+    try:
+        return settlement_periods.period_with_statement(session, period_id=period_id)
+    finally:
+        session.commit()
 
 
 @router.get("/dashboard/settlements/{period_id}/statement.json")

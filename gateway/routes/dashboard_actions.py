@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.chain import Chain
 from gateway.deps import ChainDep, SessionDep, SettingsDep
-from gateway.errors import PROBLEMS, GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.pages import PageRoute
+from gateway.problems import status_of
 from gateway.routes.dashboard_common import OperatorCookie, page, read_form, signed_in, to_login
 from gateway.routes.operator import PartnerRerate
 from gateway.schemas import PartnerDepositCreate
@@ -51,15 +52,10 @@ CSRF_REFUSED = "This form has expired or did not come from this dashboard; open 
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
-    row = session.get(Partner, partner_id)
-    session.commit()
-    if row is None:
-        raise NotFound(f"no partner {partner_id}")
-    return row
-
-
-def _status_of(exc: GatewayError) -> int:
-    return PROBLEMS.get(exc.slug, (500, ""))[0]
+    try:
+        return partner_admin.get_partner(session, partner_id)
+    finally:
+        session.commit()
 
 
 async def _checked_form(request: Request, settings: GatewaySettings, cookie: str | None) -> dict[str, str] | None:
@@ -123,7 +119,7 @@ async def do_status(
     try:
         await run_in_threadpool(partner_admin.set_status, session, chain, partner_id, active=active)
     except GatewayError as exc:
-        return _status_page(settings, chain, cookie, p, action, exc.detail, _status_of(exc))
+        return _status_page(settings, chain, cookie, p, action, exc.detail, status_of(exc))
     return RedirectResponse(f"/dashboard/partners/{partner_id}?done={done}", status_code=303)
 
 
@@ -174,7 +170,7 @@ async def _do_fund(
     try:
         done = await run_in_threadpool(partner_account.deposit, session, chain, settings, partner_id, body.amount)
     except GatewayError as exc:
-        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, exc.detail, _status_of(exc), text)
+        return await run_in_threadpool(_fund_form, settings, chain, cookie, p, exc.detail, status_of(exc), text)
     if done.status == "deposited":
         return RedirectResponse(f"/dashboard/partners/{partner_id}?done=funded", status_code=303)
     return page(settings, chain.contracts.book.chain_id, cookie, title=f"Fund {p.name}", active="/dashboard/partners",
@@ -257,7 +253,7 @@ async def _do_rerate(
             lambda: partner_admin.rerate(session, chain, partner_id, **body.model_dump(exclude_unset=True))
         )
     except GatewayError as exc:
-        return _rerate_form(settings, chain, cookie, p, exc.detail, _status_of(exc), values)
+        return _rerate_form(settings, chain, cookie, p, exc.detail, status_of(exc), values)
     return RedirectResponse(f"/dashboard/partners/{partner_id}?done=rerated", status_code=303)
 
 
@@ -334,5 +330,5 @@ async def do_settle(
     try:
         row = await run_in_threadpool(settlement.start_now, session, chain)
     except GatewayError as exc:
-        return _settle_page(settings, chain, cookie, exc.detail, _status_of(exc))
+        return _settle_page(settings, chain, cookie, exc.detail, status_of(exc))
     return RedirectResponse(f"/dashboard/settlements?done=settling#period-{row.period_id}", status_code=303)

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import select
 
 from gateway.deps import ChainDep, SessionDep, SettingsDep
 from gateway.errors import NotFound
@@ -28,8 +27,9 @@ from gateway.services import (
     dashboard_partner_view,
     dashboard_statement,
     dashboard_statement_view,
+    partner_admin,
+    settlement_periods,
 )
-from network.store import Partner, SettlementPeriod
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PartnerId = Annotated[int, Path(ge=1, lt=2**32)]
@@ -72,10 +72,11 @@ def partner(
     statements, flags and the operator's actions."""
     if not signed_in(session, settings, cookie):
         return to_login()
-    row = session.get(Partner, partner_id)
-    if row is None:
+    try:
+        row = partner_admin.get_partner(session, partner_id)
+    except NotFound:
         session.commit()
-        raise NotFound(f"no partner {partner_id}")
+        raise
     chain_id, tz = chain.contracts.book.chain_id, settings.display_timezone
     try:
         chart = dashboard_chart.requested(
@@ -170,7 +171,7 @@ def settlements(
 ) -> Response:
     if not signed_in(session, settings, cookie):
         return to_login()
-    rows = list(session.scalars(select(SettlementPeriod).order_by(SettlementPeriod.period_id.desc()).limit(100)))
+    rows = settlement_periods.list_periods(session, limit=100)
     session.commit()
     symbol, decimals = dashboard.token_of(chain)
     content = dashboard_lists_view.settlements_page(rows, decimals, symbol, settings.display_timezone,

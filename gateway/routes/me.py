@@ -18,16 +18,14 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain, get_chain
 from gateway.deps import SessionDep, SettingsDep, limit_client
 from gateway.errors import Unauthorized
 from gateway.pages import SECURITY_HEADERS, PageRoute
-from gateway.services import customer_views, dashboard_auth, history, points_value, sign_in_links, wallet_auth
+from gateway.services import custody, customer_views, dashboard_auth, history, points_value, sign_in_links, wallet_auth
 from gateway.settings import GatewaySettings
-from network.store import CustodialWallet, Partner
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HISTORY_SHOWN = 100
@@ -87,9 +85,8 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     cards = points_value.cards(history.ledger_sums(session, wallet))
     catalogue = history.catalogue(session)
     rates = history.redeem_rates(session)
-    names = list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))
-    held = session.get(CustodialWallet, wallet) if via == "link" else None
-    custodian = session.get(Partner, held.partner_id) if held is not None and held.partner_id is not None else None
+    names = history.active_partner_names(session)
+    custodian = custody.custodian_name(session, wallet) if via == "link" else None
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     token, settlement = history.points_token(chain), history.settlement_token(chain)
@@ -99,7 +96,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     view = customer_views.CustomerView(
         wallet=wallet,
         via=via,
-        custodian=custodian.name if custodian is not None else None,
+        custodian=custodian,
         balance=balance,
         cards=cards,
         token=customer_views.TokenView(address=token.address, symbol=token.symbol, decimals=token.decimals),

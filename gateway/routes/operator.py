@@ -8,10 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
-from gateway.errors import problem_responses
+from gateway.problems import problem_responses
 from gateway.schemas import (
     PartnerAccount,
     PartnerCreate,
@@ -117,7 +116,7 @@ def create_partner(
 )
 def list_partners(_: OperatorDep, session: SessionDep) -> list[PartnerPublic]:
     """Every partner, with its rates, limit and status."""
-    answer = [_public(p) for p in session.scalars(select(Partner).order_by(Partner.id))]
+    answer = [_public(p) for p in partner_admin.list_partners(session)]
     session.commit()  # releases the connection before the answer is serialized in another worker thread
     return answer
 
@@ -154,7 +153,7 @@ def deposit_for_partner(
 ) -> PartnerDeposit:
     """Not idempotent: each call deposits again. Held purchases are minted within seconds once
     their value fits the new headroom."""
-    return partner_account.deposit(session, chain, settings, partner_id, body.amount)
+    return PartnerDeposit(**asdict(partner_account.deposit(session, chain, settings, partner_id, body.amount)))
 
 
 @router.get(
@@ -167,7 +166,7 @@ def get_settlement_token(_: OperatorDep, session: SessionDep, chain: ChainDep) -
     """Read from the chain: issue prices, reimbursement rates, limits, funds and deposits are in
     its base units (10**decimals per whole token)."""
     with partner_admin.chain_errors(session):
-        return partner_account.settlement_token(chain)
+        return SettlementToken(**asdict(partner_account.settlement_token(chain)))
 
 
 @router.post(

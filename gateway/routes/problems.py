@@ -1,5 +1,5 @@
 """The pages of the problem types: each error's ``type`` (``/problems/<slug>``) is a link that
-answers what the problem means and how to fix it, from the catalogue of gateway/errors.py
+answers what the problem means and how to fix it, from the catalogue of gateway/problem_types.py
 (``PROBLEMS`` and ``PROBLEM_HELP``). HTML for a person; JSON for a client that asks for it
 (``Accept: application/json``). Left out of the OpenAPI schema: documentation, not API.
 """
@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gateway.errors import PROBLEM_HELP, PROBLEMS, NotFound, problem_type
+from gateway.errors import NotFound
+from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_type
 from gateway.services.dashboard_views import TEMPLATES
 from gateway.settings import settings_of
 

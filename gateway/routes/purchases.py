@@ -12,15 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for
-from gateway.errors import (
-    PROBLEMS,
-    GatewayError,
-    NotFound,
-    field_errors,
-    problem_responses,
-    problem_type,
-    validation_detail,
-)
+from gateway.errors import GatewayError, NotFound
+from gateway.problems import error_body, field_errors, problem_body, problem_responses, validation_detail
 from gateway.schemas import (
     MAX_BATCH,
     Ident,
@@ -156,14 +149,11 @@ async def post_purchase_batch(body: PurchaseBatchCreate, partner_id: CurrentPart
 
 def _rejected(index: int, purchase_id: str | None, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, GatewayError):
-        slug, detail, extra = exc.slug, exc.detail, {}
+        problem = error_body(exc)
     else:
         assert isinstance(exc, ValidationError)
         errors = field_errors(exc.errors())
-        slug, extra = "validation-error", {"errors": errors}
-        detail = validation_detail(errors)
-    code, title = PROBLEMS[slug]
-    problem = {"type": problem_type(slug), "title": title, "status": code, "detail": detail, **extra}
+        problem = problem_body("validation-error", validation_detail(errors), errors=errors)
     return {"index": index, "purchase_id": purchase_id, "outcome": "rejected", "purchase": None, "problem": problem}
 
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
 from gateway.enqueue import process_redemption
-from gateway.errors import NotFound, problem_responses
+from gateway.errors import NotFound
+from gateway.problems import problem_responses
 from gateway.schemas import Ident
 from gateway.schemas_redemptions import (
     ConsentPublic,
@@ -25,7 +26,9 @@ from gateway.schemas_redemptions import (
     RewardPublic,
     RewardUpdate,
     Sku,
+    TypedData,
 )
+from gateway.services import redemption_acceptance as acceptance
 from gateway.services import redemptions as service
 from gateway.services import rewards as catalogue
 from gateway.timeutil import as_utc
@@ -55,6 +58,19 @@ def _reward(reward: Reward) -> RewardPublic:
         active=reward.active,
         created_at=as_utc(reward.created_at),
         updated_at=as_utc(reward.updated_at),
+    )
+
+
+def _consent(prepared: acceptance.PreparedConsent) -> ConsentPublic:
+    consent = prepared.consent
+    return ConsentPublic(
+        redemption_id=prepared.redemption_id,
+        customer_wallet=consent.customer,
+        points=consent.points,
+        ref="0x" + consent.ref.hex(),
+        nonce=str(consent.nonce),
+        deadline=consent.deadline,
+        typed_data=TypedData(**prepared.typed_data),
     )
 
 
@@ -165,7 +181,7 @@ def post_consent(
     redemption with the same redemption_id, sku, quantity and customer, and ``consent`` =
     {nonce, deadline, signature}. The nonce is fresh and random; the deadline is
     ``COALITION_REDEMPTION_CONSENT_TTL_S`` ahead."""
-    answer = service.prepare_consent(session, partner=partner, body=body, view=view, settings=settings)
+    answer = _consent(acceptance.prepare_consent(session, partner=partner, body=body, view=view, settings=settings))
     session.commit()
     return answer
 
@@ -209,7 +225,9 @@ def post_redemption(
     ``COALITION_CUSTODIAL_DAILY_POINTS_LIMIT`` points of that wallet in any 24 h;
     the answer is 202 and a worker burns the points, then issues the voucher: follow
     ``status_url`` (accepted, burning, burned, fulfilled, or failed with a reason)."""
-    redemption, created = service.accept_redemption(session, partner=partner, body=body, view=view, settings=settings)
+    redemption, created = acceptance.accept_redemption(
+        session, partner=partner, body=body, view=view, settings=settings
+    )
     answer = _redemption(redemption, settings.public_url)
     session.commit()
     if created:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import ChainDep, CurrentPartner, SessionDep, SettingsDep
-from gateway.errors import problem_responses
+from gateway.problems import problem_responses
 from gateway.schemas import Amount, FailurePublic, Ident, Strict
 from gateway.services import refunds as service
 from network.store import Refund

@@ -7,26 +7,24 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import requests
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from gateway.deps import ChainDep, OperatorDep, SessionDep, SettingsDep
-from gateway.errors import ChainUnavailable, NotFound, problem_responses
+from gateway.errors import ChainUnavailable, NotFound
+from gateway.problems import problem_responses
 from gateway.routes.dashboard_common import SECURITY_HEADERS
-from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement
+from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement, settlement_periods
 from gateway.services import dashboard_statement_view as statement_view
 from gateway.services.dashboard_statement import HumanStatement
 from loyalty.statement import canonical_bytes
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.store import ReconciliationReport, SettlementPeriod
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/operator", tags=["settlement"])
 PeriodId = Annotated[int, Path(ge=1, lt=2**63)]
-TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 
 
 BASE = "https://gateway.example.com/v1/operator/settlements/4"
@@ -144,13 +142,6 @@ def _summary(row: SettlementPeriod, base: str) -> dict[str, Any]:
     }
 
 
-def _period(session: SessionDep, period_id: int) -> SettlementPeriod:
-    row = session.get(SettlementPeriod, period_id)
-    if row is None:
-        raise NotFound(f"no settlement period {period_id}")
-    return row
-
-
 @router.post(
     "/settlements",
     status_code=status.HTTP_202_ACCEPTED,
@@ -180,10 +171,8 @@ def list_settlements(
     before: Annotated[int | None, Query(ge=1, lt=2**63, description="period ids below this one")] = None,
 ) -> list[SettlementSummary]:
     """Newest first, a page at a time (``before``)."""
-    query = select(SettlementPeriod).order_by(SettlementPeriod.period_id.desc()).limit(limit)
-    if before is not None:
-        query = query.where(SettlementPeriod.period_id < before)
-    answer = [SettlementSummary(**_summary(row, settings.public_url)) for row in session.scalars(query)]
+    rows = settlement_periods.list_periods(session, limit=limit, before=before)
+    answer = [SettlementSummary(**_summary(row, settings.public_url)) for row in rows]
     session.commit()
     return answer
 
@@ -196,7 +185,7 @@ def list_settlements(
 )
 def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, settings: SettingsDep) -> SettlementPublic:
     """The period, its status and its statement (who pays whom)."""
-    row = _period(session, period_id)
+    row = settlement_periods.get_period(session, period_id=period_id)
     answer = SettlementPublic(**_summary(row, settings.public_url), statement=row.statement)
     session.commit()
     return answer
@@ -212,7 +201,7 @@ def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, set
 )
 def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
     """Exactly the bytes whose keccak256 the settlement recorded on chain: verify them yourself."""
-    row = _period(session, period_id)
+    row = settlement_periods.get_period(session, period_id=period_id)
     session.commit()
     if row.statement is None:
         raise NotFound(f"period {period_id} has no statement yet (status {row.status})")
@@ -229,7 +218,7 @@ def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep)
 )
 def get_statement_csv(period_id: PeriodId, _: OperatorDep, session: SessionDep) -> Response:
     """One line per partner: issued and redeemed points, what it pays and is paid, its net."""
-    row = _period(session, period_id)
+    row = settlement_periods.get_period(session, period_id=period_id)
     session.commit()
     if row.statement_csv is None:
         raise NotFound(f"period {period_id} has no statement yet (status {row.status})")
@@ -340,10 +329,7 @@ def list_reconciliations(
     only_differences: bool = False,
 ) -> list[ReconciliationPublic]:
     """Newest first; ``only_differences`` to see only the reports that found one."""
-    query = select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(limit)
-    if only_differences:
-        query = query.where(ReconciliationReport.ok.is_(False))
-    answer = [_report(r) for r in session.scalars(query)]
+    answer = [_report(r) for r in reconciliation.list_reports(session, limit=limit, only_differences=only_differences)]
     session.commit()
     return answer
 
@@ -356,7 +342,7 @@ def list_reconciliations(
 )
 def latest_reconciliation(_: OperatorDep, session: SessionDep) -> ReconciliationPublic:
     """The most recent comparison of the store with the chain (404 before the first)."""
-    r = session.scalar(select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(1))
+    r = reconciliation.latest_report(session)
     if r is None:
         raise NotFound("no reconciliation has run yet")
     answer = _report(r)
@@ -376,9 +362,9 @@ def run_reconciliation(_: OperatorDep, session: SessionDep, chain: ChainDep) -> 
     at the indexer's checkpoint, and stores the report."""
     try:
         r = reconciliation.reconcile(session, chain)
-    except TRANSIENT as exc:
+    except TransientRpcError as exc:
         session.rollback()
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__})") from exc
+        raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)})") from exc
     if r is None:
         raise NotFound("nothing is indexed yet: no block to reconcile at")
     answer = _report(r)

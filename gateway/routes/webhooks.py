@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import CurrentPartner, SessionDep, SettingsDep
-from gateway.errors import problem_responses
+from gateway.problems import problem_responses
 from gateway.schemas import Strict
 from gateway.services import webhooks as service
 from gateway.services.webhooks import DeliveryError, EventType

@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
@@ -24,10 +23,10 @@ from gateway.errors import ChainUnavailable
 from gateway.services.purchases import STATUS_NAMES
 from gateway.services.webhooks import shown_error
 from loyalty.statement import partner_view
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.store import ChainTransaction, OutboxPurchase, Partner, Purchase, SettlementPeriod, WebhookDelivery
 
-CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)
+CHAIN_ERRORS = (TransientRpcError, Web3Exception)
 RATIO_SCALE = 10**6
 
 
@@ -200,7 +199,7 @@ def account(session: Session, chain: Chain, partner: Partner, *, strict: bool = 
         found.money = read_money(chain, partner.id)
     except CHAIN_ERRORS as exc:
         if strict:
-            raise ChainUnavailable(f"the chain cannot be read ({type(exc).__name__}); retry later") from exc
+            raise ChainUnavailable(f"the chain cannot be read ({failure_name(exc)}); retry later") from exc
     return found
 
 

@@ -261,3 +261,13 @@ def cancel_release(session: Session, address: str, *, partner_id: int) -> None:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def custodian_name(session: Session, address: str) -> str | None:
+    """The name of the partner the gateway holds (or held) ``address``'s key for; None for a
+    wallet that was never custodial."""
+    wallet = session.get(CustodialWallet, address)
+    if wallet is None or wallet.partner_id is None:
+        return None
+    custodian = session.get(Partner, wallet.partner_id)
+    return custodian.name if custodian is not None else None

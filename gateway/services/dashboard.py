@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.services.dashboard_chart import Chart
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.store import (
     LedgerEntry,
     OperatorAlert,
@@ -30,7 +29,7 @@ from network.store import (
     SettlementPeriod,
 )
 
-CHAIN_ERRORS = (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception, OSError)
+CHAIN_ERRORS = (TransientRpcError, Web3Exception)
 SETTLEMENTS_SHOWN = 12
 ALERTS_SHOWN = 5
 
@@ -165,7 +164,7 @@ def overview(session: Session, chain: Chain, chart: Chart | None = None) -> Over
     try:
         supply, symbol, decimals = _read_chain(chain, partners)
     except CHAIN_ERRORS as exc:
-        chain_error = f"the chain cannot be read ({type(exc).__name__}): liabilities and supply are not shown"
+        chain_error = f"the chain cannot be read ({failure_name(exc)}): liabilities and supply are not shown"
         for p in partners:
             p.exposure = p.funds = p.free_funds = p.headroom = p.pending_credit = None
     exposures = [p.exposure for p in partners]

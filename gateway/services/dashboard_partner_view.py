@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.schemas import PartnerDeposit
 from gateway.services import dashboard_format as fmt
 from gateway.services.account import Account, Money, delivery_error, headroom_low
 from gateway.services.dashboard import PartnerFigures
 from gateway.services.dashboard_chart import Chart
 from gateway.services.dashboard_html import alert, badge, customer_cell, e, figure, money_cell, panel, table
 from gateway.services.dashboard_views import chart_panel
+from gateway.services.partner_account import Deposit
 from network.store import Partner, Redemption, WebhookEndpoint
 
 
@@ -256,7 +256,7 @@ def fund_consequences(p: Partner, amount: int, decimals: int, symbol: str, direc
     ]
 
 
-def treasury_calls(p: Partner, deposit: PartnerDeposit, decimals: int, symbol: str) -> str:
+def treasury_calls(p: Partner, deposit: Deposit, decimals: int, symbol: str) -> str:
     """Outside local mode: the unsigned transactions a deposit needs, for the treasury to send."""
     shown = fmt.units(deposit.amount, decimals, symbol)
     rows = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import requests
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 from web3.contract import Contract
@@ -21,7 +20,7 @@ from web3.exceptions import Web3Exception
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
 from gateway.services.points_value import Offer
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.store import (
     ChainTransaction,
     CustomerLink,
@@ -45,8 +44,8 @@ def balance_of(chain: Chain, wallet: str) -> int:
     """The wallet's points, from the token contract."""
     try:
         return int(chain.contracts.points.functions.balanceOf(wallet).call())
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception) as exc:
-        raise ChainUnavailable(f"the points balance cannot be read from the chain ({type(exc).__name__})") from exc
+    except (TransientRpcError, Web3Exception) as exc:
+        raise ChainUnavailable(f"the points balance cannot be read from the chain ({failure_name(exc)})") from exc
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ class Token:
 def _token(contract: Contract, what: str) -> Token:
     try:
         symbol, decimals = str(contract.functions.symbol().call()), int(contract.functions.decimals().call())
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError, Web3Exception) as exc:
-        raise ChainUnavailable(f"the {what} cannot be read from the chain ({type(exc).__name__})") from exc
+    except (TransientRpcError, Web3Exception) as exc:
+        raise ChainUnavailable(f"the {what} cannot be read from the chain ({failure_name(exc)})") from exc
     return Token(address=str(contract.address), symbol=symbol, decimals=decimals)
 
 
@@ -200,3 +199,8 @@ def wallet_known_to(session: Session, partner_id: int, wallet: str) -> bool:
     linked = exists().where(CustomerLink.partner_id == partner_id, CustomerLink.wallet == wallet)
     bought = exists().where(Purchase.partner_id == partner_id, Purchase.customer_wallet == wallet)
     return bool(session.scalar(select(linked | bought)))
+
+
+def active_partner_names(session: Session) -> list[str]:
+    """The names of the partners where points are earned and spent now, in the order of onboarding."""
+    return list(session.scalars(select(Partner.name).where(Partner.status == "active").order_by(Partner.id)))

@@ -9,7 +9,6 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import or_, select, update
@@ -23,7 +22,7 @@ from gateway.operator_key import transact_as_operator
 from gateway.schemas import PartnerCreate
 from gateway.settings import GatewaySettings
 from network.direct import transact
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.keys import load_keystore, write_keystore
 from network.store import Partner, PartnerOnboarding, utcnow
 
@@ -51,10 +50,10 @@ def onboard(session: Session, *, chain: Chain, settings: GatewaySettings, body: 
     record, minter = _claim(session, settings=settings, body=body, digest=digest, password=password)
     try:
         return _onboard(session, chain=chain, settings=settings, body=body, record=record, minter=minter)
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
+    except TransientRpcError as exc:
         _release(session, record.id)
         raise ChainUnavailable(
-            f"the chain cannot be reached ({type(exc).__name__}); post the same body again to finish the onboarding"
+            f"the chain cannot be reached ({failure_name(exc)}); post the same body again to finish the onboarding"
         ) from exc
     except BaseException:
         _release(session, record.id)

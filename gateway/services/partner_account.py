@@ -13,13 +13,13 @@ treasury (or whoever pays for it) signs and sends, approve then deposit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
-from gateway.schemas import PartnerDeposit, SettlementToken, UnsignedCall
 from gateway.services.onboarding import deposit_test_funds
 from gateway.services.partner_admin import chain_errors, get_partner
 from gateway.settings import GatewaySettings
@@ -27,8 +27,41 @@ from network.store import OutboxPurchase, Partner, PurchaseStatus
 
 
 @dataclass(frozen=True)
+class Token:
+    """The settlement token: its address, symbol and decimals."""
+
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class UnsignedCall:
+    """A transaction for someone else to sign and send."""
+
+    to: str
+    data: str
+    function: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """A deposit done (``deposited``, with its transaction and the partner's funds and headroom
+    after it), or the calls the partner's treasury must send (``treasury-must-send``)."""
+
+    partner_id: int
+    amount: int
+    status: Literal["deposited", "treasury-must-send"]
+    tx_hash: str | None = None
+    funds: int | None = None
+    headroom: int | None = None
+    transactions: list[UnsignedCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class AccountFigures:
-    settlement_token: SettlementToken
+    settlement_token: Token
     block_number: int
     funds: int
     free_funds: int
@@ -39,9 +72,9 @@ class AccountFigures:
     failed_purchases: int
 
 
-def settlement_token(chain: Chain) -> SettlementToken:
+def settlement_token(chain: Chain) -> Token:
     token = chain.contracts.token
-    return SettlementToken(
+    return Token(
         address=token.address,
         symbol=str(token.functions.symbol().call()),
         decimals=int(token.functions.decimals().call()),
@@ -95,14 +128,14 @@ def deposits_directly(settings: GatewaySettings, chain: Chain) -> bool:
     return settings.mode == "local" and chain.admin is not None
 
 
-def deposit(session: Session, chain: Chain, settings: GatewaySettings, partner_id: int, amount: int) -> PartnerDeposit:
+def deposit(session: Session, chain: Chain, settings: GatewaySettings, partner_id: int, amount: int) -> Deposit:
     """Local chains: mints ``amount`` test tokens and deposits them for the partner, at once.
     Other chains: the transactions the partner's treasury must send (nothing is sent)."""
     partner = get_partner(session, partner_id)
     session.commit()
     c = chain.contracts
     if not deposits_directly(settings, chain):
-        return PartnerDeposit(
+        return Deposit(
             partner_id=partner_id,
             amount=amount,
             status="treasury-must-send",
@@ -127,6 +160,6 @@ def deposit(session: Session, chain: Chain, settings: GatewaySettings, partner_i
         clearing = c.clearing.functions
         funds = int(clearing.fundsOf(partner_id).call())
         headroom = int(clearing.headroomOf(partner_id).call())
-    return PartnerDeposit(
+    return Deposit(
         partner_id=partner_id, amount=amount, status="deposited", tx_hash=tx_hash, funds=funds, headroom=headroom
     )

@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain
 from gateway.errors import ChainRejected, ChainUnavailable, NotFound
 from gateway.operator_key import transact_as_operator
-from network.errors import ChainError, TransientRpcError
+from network.errors import ChainError, TransientRpcError, failure_name
 from network.store import Partner
 
 STATUS_NAMES = {0: "none", 1: "active", 2: "suspended"}  # PartnerRegistry.PartnerStatus
@@ -37,6 +36,11 @@ def get_partner(session: Session, partner_id: int) -> Partner:
     if partner is None:
         raise NotFound(f"no partner {partner_id}")
     return partner
+
+
+def list_partners(session: Session) -> list[Partner]:
+    """Every partner, in the order of onboarding."""
+    return list(session.scalars(select(Partner).order_by(Partner.id)))
 
 
 def _mirror(chain: Chain, partner: Partner) -> None:
@@ -69,9 +73,9 @@ def chain_errors(session: Session) -> Iterator[None]:
     """An unreachable node is a 503 (retry later), a refused transaction a 409."""
     try:
         yield
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
+    except TransientRpcError as exc:
         session.rollback()
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); retry later") from exc
+        raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)}); retry later") from exc
     except ChainError as exc:
         session.rollback()
         raise ChainRejected(str(exc)) from exc

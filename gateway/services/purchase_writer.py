@@ -237,7 +237,9 @@ def _seqs(session: Session, new: list[New]) -> list[int]:
     for item, *_ in new:
         counts[item.partner_id] = counts.get(item.partner_id, 0) + 1
     next_seq: dict[int, int] = {}
-    for partner_id, count in counts.items():
+    # partners' rows locked in one order (their ids): two gateway processes writing groups of the
+    # same partners would otherwise deadlock on PostgreSQL (found after deadlock_timeout, 1 s)
+    for partner_id, count in sorted(counts.items()):
         last = session.scalar(
             update(Partner)
             .where(Partner.id == partner_id)

@@ -135,3 +135,15 @@ def reconcile(session: Session, chain: Chain) -> ReconciliationReport | None:
 def _jsonable(differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Amounts as decimal strings when they do not fit 53 bits (JSON readers lose them)."""
     return [{k: (str(v) if isinstance(v, int) and abs(v) >= 2**53 else v) for k, v in d.items()} for d in differences]
+
+
+def list_reports(session: Session, *, limit: int, only_differences: bool = False) -> list[ReconciliationReport]:
+    """Up to ``limit`` reports, newest first; only those that found a difference when asked."""
+    query = select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(limit)
+    if only_differences:
+        query = query.where(ReconciliationReport.ok.is_(False))
+    return list(session.scalars(query))
+
+
+def latest_report(session: Session) -> ReconciliationReport | None:
+    return session.scalar(select(ReconciliationReport).order_by(ReconciliationReport.id.desc()).limit(1))

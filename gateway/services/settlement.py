@@ -7,10 +7,12 @@ Crash safety and idempotency:
   order, each once (it refuses any other id), so the chain itself makes a second settlement
   impossible. Every run first reads the chain: a period it already has is only recorded (and
   its statement hash compared with ours), never sent again.
-- The settle transaction is signed once and stored (hash, nonce, raw bytes) before it is
-  broadcast; a rerun resends the same bytes or finds their receipt. If its nonce went to
-  another operator transaction (a re-rate, an onboarding), it is signed again: harmless, since
-  the contract accepts the period once.
+- The settle transaction goes through the operator key's transaction driver
+  (network/transactions.py, kind "settle", hooks ``SettleFlow``): signed once and stored (in
+  the driver's table and on the period: hash, nonce, raw bytes) before it is broadcast; a rerun
+  resends the same bytes or finds their receipt, and a stuck one is replaced with higher fees.
+  If its nonce went to another operator transaction (a re-rate, an onboarding), it is signed
+  again: harmless, since the contract accepts the period once.
 - Only one settlement runs at a time: the tasks hold a lease in Redis (gateway/tasks/settlement.py).
 - A period that failed (e.g. the operator's account cannot pay the period's net reimbursements)
   is planned again by the schedule after a backoff (1 minute, doubling up to an hour), not on
@@ -28,28 +30,32 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import requests
+from hexbytes import HexBytes
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from sqlalchemy.orm import Session, sessionmaker
+from web3.exceptions import TransactionNotFound
 
 from gateway import enqueue
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
 from gateway.services.period_lines import has_period_events, period_lines
+from gateway.settings import get_settings
 from loyalty.settlement import PartnerLine, operator_net
 from loyalty.statement import build_statement, statement_csv, statement_hash
-from network.errors import TransientRpcError
+from network.errors import TransientRpcError, failure_name
 from network.indexer import CHECKPOINT
+from network.receipts import Receipt
 from network.revert import decode_revert
-from network.store import IndexerCheckpoint, OperatorAlert, SettlementPeriod, utcnow
+from network.store import ChainTransaction, IndexerCheckpoint, OperatorAlert, SettlementPeriod, TxStatus, utcnow
 from network.store.events import record
+from network.transactions import KeyTransactions, decode_raw_transaction
 
 log = logging.getLogger(__name__)
 OPEN = ("computing", "submitted")
 RECEIPT_TIMEOUT_S = 60.0
-TRANSIENT_RPC = (requests.ConnectionError, requests.Timeout, TransientRpcError)
+SETTLE_KIND = "settle"
 RETRY_FIRST_S, RETRY_MAX_S = 60, 3_600  # a failed period is planned again after this, doubling
 
 
@@ -145,9 +151,9 @@ def start_now(session: Session, chain: Chain) -> SettlementPeriod:
     task cannot be enqueued, beat's ``settle_due`` resumes the open period."""
     try:
         row = plan_now(session, chain)
-    except TRANSIENT_RPC as exc:
+    except TransientRpcError as exc:
         session.rollback()
-        raise ChainUnavailable(f"the chain cannot be reached ({type(exc).__name__}); nothing was started") from exc
+        raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)}); nothing was started") from exc
     session.commit()
     enqueue.settle_period(row.period_id)  # only the fast path: beat's settle_due resumes open periods
     return row
@@ -231,13 +237,18 @@ def settle(
             row,
             f"stale plan: the chain expects period {state.next_period_id} from block {state.settled_through + 1}",
         )
-    if row.status == "submitted" and row.raw_tx is not None:
-        outcome = _resend_and_wait(chain, row)
+    if row.status == "submitted" and row.tx_hash is not None:
+        session.commit()
+        with operator_key(chain):  # the driver of the operator key: one user at a time
+            driver = _driver(session, chain, row)  # resends the stored bytes, or finds their nonce taken
+            outcome = _wait(session, chain, driver, row)
         refresh()
         if outcome == "mined":
             return _record_settled(session, chain, row)
         if outcome == "reverted":
             return _fail(session, row, f"settle transaction {row.tx_hash} reverted")
+        if outcome == "pending":
+            raise RuntimeError(f"period {period_id}: transaction {row.tx_hash} not mined yet; the next run follows it")
         log.warning("period %s: the nonce of %s went to another transaction; signing again", period_id, row.tx_hash)
     if row.to_block > state.indexed_through:
         raise RuntimeError(f"period {period_id} ends at block {row.to_block}, indexed only to {state.indexed_through}")
@@ -253,44 +264,143 @@ def settle(
     # gas is estimated against the pending block: the one the transaction goes into, whose
     # number is above to_block (the contract wants to_block < block.number)
     tx = fn.build_transaction({"from": operator.address, "chainId": chain.contracts.book.chain_id, "gas": 1})
+    data = HexBytes(tx["data"])
     try:
-        estimate = chain.w3.eth.estimate_gas({"from": operator.address, "to": tx["to"], "data": tx["data"]}, "pending")
+        estimate = chain.w3.eth.estimate_gas({"from": operator.address, "to": tx["to"], "data": data}, "pending")
     except Exception as exc:  # the node ran the call: it would revert
         session.rollback()
         return _fail(session, row, f"settle would revert: {decode_revert(exc)}")
-    tx["gas"] = estimate * 6 // 5
+    session.commit()
     with operator_key(chain):  # no onboarding or re-rate takes the same nonce meanwhile
-        tx["nonce"] = chain.w3.eth.get_transaction_count(operator.address, "pending")
-        signed = operator.sign_transaction(tx)
-        row.raw_tx, row.tx_hash, row.tx_nonce = bytes(signed.raw_transaction), signed.hash.to_0x_hex(), tx["nonce"]
+        driver = _driver(session, chain, row)
+        block = chain.w3.eth.get_block("latest")
+        signed = driver.sign_next(
+            session, data=bytes(data), gas=estimate * 6 // 5, base_fee=int(block.get("baseFeePerGas") or 0)
+        )
+        row.raw_tx, row.tx_hash, row.tx_nonce = bytes(signed.raw_tx), signed.tx_hash, signed.nonce
         row.status, row.submitted_at = "submitted", utcnow()
         session.commit()  # stored before it is broadcast
-        outcome = _resend_and_wait(chain, row)
+        driver.advance_nonce()
+        driver.broadcast(signed)
+        session.commit()
+        outcome = _wait(session, chain, driver, row)
     refresh()
     if outcome == "mined":
         return _record_settled(session, chain, row)
     if outcome == "reverted":
         return _fail(session, row, f"settle transaction {row.tx_hash} reverted")
+    if outcome == "pending":
+        raise RuntimeError(f"period {period_id}: transaction {row.tx_hash} not mined yet; the next run follows it")
     raise RuntimeError(f"period {period_id}: transaction {row.tx_hash} lost its nonce; the next run signs again")
 
 
-def _resend_and_wait(chain: Chain, row: SettlementPeriod) -> str:
-    """Broadcasts the stored bytes (again) and waits: ``mined``, ``reverted`` or ``dropped``
-    (its nonce was taken by another transaction)."""
-    w3 = chain.w3
-    try:
-        w3.eth.send_raw_transaction(row.raw_tx)  # type: ignore[arg-type]
-    except Web3RPCError as exc:
-        text = str(exc).lower()
-        if "nonce too low" in text or "nonce is too low" in text:
-            receipt = _receipt(chain, row.tx_hash)  # type: ignore[arg-type]
-            if receipt is None:
-                return "dropped"
-            return "mined" if receipt["status"] == 1 else "reverted"
-        if "already known" not in text and "already imported" not in text:
-            raise
-    receipt = w3.eth.wait_for_transaction_receipt(row.tx_hash, RECEIPT_TIMEOUT_S)  # type: ignore[arg-type]
-    return "mined" if receipt["status"] == 1 else "reverted"
+# ---------------------------------------------------------------------- the settle transaction's driver
+
+
+class SettleFlow:
+    """The hooks (``network.transactions.TxFlow``) of the operator key's settle transactions:
+    the period keeps the hash and bytes of its newest transaction (the mined one once mined).
+    What a settle transaction's fate means for its period is read after the driver's step
+    (``_outcome``): the hooks only keep the period pointing at the right transaction."""
+
+    def on_confirmed(
+        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
+    ) -> None:
+        self._point_at(session, carried, mined)
+
+    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
+        self._point_at(session, carried, mined)
+
+    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
+        self._point_at(session, [old], new)
+
+    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
+        """Nothing to undo: the driver resends it, and the chain settles a period once."""
+
+    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
+        """Nothing to move: the period's next run sees its transaction dropped and signs again."""
+
+    @staticmethod
+    def _point_at(session: Session, txs: list[ChainTransaction], to: ChainTransaction) -> None:
+        session.execute(
+            update(SettlementPeriod)
+            .where(SettlementPeriod.tx_hash.in_([t.tx_hash for t in txs]))
+            .values(tx_hash=to.tx_hash, raw_tx=bytes(to.raw_tx), tx_nonce=to.nonce)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _driver(session: Session, chain: Chain, row: SettlementPeriod) -> KeyTransactions:
+    """The operator key's transaction driver (network/transactions.py), recovered: a stored
+    settle transaction not mined is sent again as the same bytes, or marked dropped if its
+    nonce went to another transaction (an onboarding, a re-rate). The caller holds the
+    operator key's lease and has committed ``session``."""
+    settings = get_settings()
+    driver = KeyTransactions(
+        w3=chain.w3,
+        account=chain.operator,
+        to=str(chain.contracts.clearing.address),
+        kind=SETTLE_KIND,
+        sessions=sessionmaker(bind=session.get_bind(), expire_on_commit=False),
+        settings=settings.model_copy(update={"chain_id": chain.contracts.book.chain_id}),
+        flows={SETTLE_KIND: SettleFlow()},
+    )
+    _adopt(session, driver, row)
+    driver.refresh_priority_fee()
+    driver.recover()
+    return driver
+
+
+def _adopt(session: Session, driver: KeyTransactions, row: SettlementPeriod) -> None:
+    """A period submitted before settle transactions went through the driver has its bytes on
+    its own row only: they are stored for the driver too (once), so that it follows them."""
+    if row.status != "submitted" or row.raw_tx is None or row.tx_nonce is None:
+        return
+    if session.scalar(select(ChainTransaction.id).where(ChainTransaction.tx_hash == row.tx_hash)) is not None:
+        return
+    fields = decode_raw_transaction(bytes(row.raw_tx))
+    session.add(
+        ChainTransaction(
+            chain_id=driver.chain_id,
+            sender=driver.address,
+            nonce=row.tx_nonce,
+            kind=SETTLE_KIND,
+            tx_hash=row.tx_hash,
+            raw_tx=bytes(row.raw_tx),
+            max_fee_per_gas=int(fields["maxFeePerGas"]),
+            max_priority_fee_per_gas=int(fields["maxPriorityFeePerGas"]),
+            status=TxStatus.PENDING,
+        )
+    )
+    session.commit()
+
+
+def _wait(session: Session, chain: Chain, driver: KeyTransactions, row: SettlementPeriod) -> str:
+    """Steps the driver (receipts, stuck fees) until the period's transaction is final or
+    ``RECEIPT_TIMEOUT_S`` passed: ``mined``, ``reverted``, ``dropped`` (its nonce was taken by
+    another transaction) or ``pending``."""
+    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+    delay = 0.01
+    while True:
+        outcome = _outcome(session, row)
+        if outcome != "pending" or time.monotonic() > deadline:
+            return outcome
+        block = chain.w3.eth.get_block("latest")
+        driver.follow_receipts(session, int(block["number"]))
+        if _outcome(session, row) == "pending":
+            driver.handle_stuck(session, int(block.get("baseFeePerGas") or 0))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _outcome(session: Session, row: SettlementPeriod) -> str:
+    session.refresh(row)
+    status = session.scalar(select(ChainTransaction.status).where(ChainTransaction.tx_hash == row.tx_hash))
+    return {
+        TxStatus.CONFIRMED: "mined",
+        TxStatus.REVERTED: "reverted",
+        TxStatus.DROPPED: "dropped",
+    }.get(status, "pending")  # type: ignore[arg-type]
 
 
 def _receipt(chain: Chain, tx_hash: str) -> Any:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import requests
-
 from gateway.errors import ChainRejected, ChainUnavailable
 from gateway.services import partner_admin
 from gateway.tasks import context
@@ -28,7 +26,7 @@ def apply_due_changes() -> dict[str, object]:
     try:
         with context.sessions()() as session:
             return {"result": "ok", "applied": partner_admin.apply_due(session, context.chain())}
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError, ChainUnavailable) as exc:
+    except (TransientRpcError, ChainUnavailable) as exc:
         log.warning("apply_due_changes: chain unreachable, the next tick retries: %s", exc)
         return {"result": "chain unreachable"}
     except ChainRejected as exc:

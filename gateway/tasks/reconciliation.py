@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 
-import requests
-
 from gateway.services import reconciliation as service
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -31,7 +29,7 @@ def reconcile() -> dict[str, object]:
             if report is None:
                 return {"result": "nothing indexed yet"}
             return {"result": "ok" if report.ok else "differences", "report": report.id, "block": report.block_number}
-    except (requests.ConnectionError, requests.Timeout, TransientRpcError) as exc:
+    except TransientRpcError as exc:
         log.warning("reconcile: chain unreachable, the next tick retries: %s", exc)
         return {"result": "chain unreachable"}
     finally:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 
-import requests
 from sqlalchemy import select
 
 from gateway.services import settlement as service
 from gateway.tasks import context
-from gateway.tasks.app import celery_app, max_countdown_s
+from gateway.tasks.app import celery_app
 from network.errors import TransientRpcError
 from network.locks import RedisLease, SenderLockedError
 from network.store import SettlementPeriod
@@ -24,14 +23,21 @@ from network.store import SettlementPeriod
 log = logging.getLogger(__name__)
 LEASE_MS = 120_000  # longer than one settle step (a receipt is awaited up to 60 s); renewed between steps
 MAX_PERIODS_PER_RUN = 24
-TRANSIENT = (requests.ConnectionError, requests.Timeout, TransientRpcError)
 
 
 def _lease() -> RedisLease:
     return RedisLease(context.redis_client(), f"coalition:settlement:{context.settings().chain_id}", ttl_ms=LEASE_MS)
 
 
-@celery_app.task(name="gateway.tasks.settlement.settle_period", bind=True, max_retries=120)
+@celery_app.task(
+    name="gateway.tasks.settlement.settle_period",
+    bind=True,
+    max_retries=120,
+    autoretry_for=(TransientRpcError,),  # the chain unreachable; never a revert (that is a failed period)
+    retry_backoff=2,
+    retry_backoff_max=10,
+    retry_jitter=False,
+)
 def settle_period(self, period_id: int) -> dict[str, object]:  # noqa: ANN001  (Celery's bound task)
     """Settles one planned period (idempotent: a settled period is left as it is)."""
     lease = _lease()
@@ -43,9 +49,6 @@ def settle_period(self, period_id: int) -> dict[str, object]:  # noqa: ANN001  (
         with context.sessions()() as session:
             row = service.settle(session, context.chain(), period_id, refresh=lease.refresh)
             return {"period_id": row.period_id, "status": row.status}
-    except TRANSIENT as exc:
-        log.warning("period %s: chain unreachable, retrying: %s", period_id, exc)
-        raise self.retry(countdown=min(10, max_countdown_s(context.settings()))) from exc
     finally:
         lease.release()
 
@@ -82,7 +85,7 @@ def settle_due() -> dict[str, object]:
                 if row.status != "settled":
                     break
                 lease.refresh()
-    except TRANSIENT as exc:
+    except TransientRpcError as exc:
         log.warning("settle_due: chain unreachable, the next tick retries: %s", exc)
     finally:
         lease.release()

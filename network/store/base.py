@@ -15,7 +15,8 @@ def utcnow() -> datetime:
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored with its zone, read back as an aware UTC datetime on every backend
-    (SQLite keeps no offset: what it returns naive was written as UTC)."""
+    (SQLite keeps no offset: what it returns naive was written as UTC; PostgreSQL answers in
+    the session's time zone, which is turned back into UTC)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -26,9 +27,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout so that the
-    sender, the indexer and the gateway can share one file."""
+    sender, the indexer and the gateway can share one file; PostgreSQL sessions run in UTC."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -36,6 +36,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # the session's clock in UTC whatever the server's time zone, as on SQLite: timestamps
+        # read back, now(), and any date arithmetic in SQL mean the same on both backends
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
     return create_engine(url, pool_pre_ping=True)
 
 

@@ -7,12 +7,17 @@ Kills alternate between a whole worker (its process group: the main process and 
 one pool process of a worker (what an OOM kill does); a killed worker is started again at once.
 Redis is restarted once in the middle (SIGTERM: its append-only file keeps the queues).
 
+Runs on each store (tests/pg.py): SQLite with one gateway process, and PostgreSQL with two
+gateway processes (uvicorn --workers 2) and the two workers on one database, migrated once
+before any of them starts.
+
 Run whole by ``make chaos`` (2,000 purchases, 200 redemptions); ``make test`` runs it with 500
 and 50 (``CHAOS_PURCHASES``, ``CHAOS_REDEMPTIONS``). Ports 8750-8759.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -31,6 +36,7 @@ from sqlalchemy import func, select
 
 from network.store import OutboxPurchase, PurchaseStatus, Redemption
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -40,6 +46,9 @@ REWARD_POINTS = 5
 MIN_KILLS = int(os.environ.get("CHAOS_MIN_KILLS", "20"))
 CUSTOMERS = 40
 POSTERS = 8
+# On PostgreSQL, several gateway processes (uvicorn --workers) and the workers share one
+# database, migrated once before they start; SQLite keeps one gateway process
+GATEWAY_PROCESSES = {"sqlite": 1, "postgresql": 2}
 
 
 def _children(pid: int) -> list[int]:
@@ -54,9 +63,11 @@ class Killer(threading.Thread):
     one pool process of a worker (its worker forks another), alternately; and, like systemd or
     Kubernetes, starts again any worker that exited by itself.
 
-    Only workers up for ``min_age_s`` are hit: Celery gives up ('Could not start worker
-    processes') when a pool process dies while the worker is still starting, and a worker killed
-    at every start would never do any work at all, which tests nothing."""
+    Only workers that have been ready (their log says so) for ``min_age_s``, and for at least as
+    long as their start took, are hit: Celery gives up ('Could not start worker processes') when
+    a pool process dies while the worker is still starting, and a worker killed at every start
+    would never do any work at all, which tests nothing (on a busy machine a start takes 15 s and
+    more: counted from the spawn, the workers spent their lives starting)."""
 
     def __init__(self, stack: Stack, every_s: float, min_age_s: float = 3.0, seed: int = 7) -> None:
         super().__init__(daemon=True)
@@ -67,11 +78,27 @@ class Killer(threading.Thread):
         self.stop = threading.Event()
         self.kills: Counter[str] = Counter()
         self.restarts = 0  # workers that exited by themselves, started again by supervise()
-        self.started = {name: time.monotonic() for name in stack.workers}
+        self.ready: dict[str, float] = {}  # when each worker's current run was seen ready
+        self.spawned = dict.fromkeys(stack.workers, time.monotonic())
+        self.log_from = dict.fromkeys(stack.workers, 0)  # where each worker's current run's log begins
 
     def _start(self, name: str) -> None:
+        log = self.stack.tmp / f"{name}.log"
+        self.log_from[name] = log.stat().st_size if log.exists() else 0
+        self.ready.pop(name, None)
+        self.spawned[name] = time.monotonic()
         self.stack.start_worker(name.removeprefix("worker-"), concurrency=2)
-        self.started[name] = time.monotonic()
+
+    def may_kill(self, name: str, now: float) -> bool:
+        """Whether the worker's current run logged 'ready.' at least ``min_age_s`` ago, and at
+        least as long ago as its start took."""
+        if name not in self.ready:
+            with contextlib.suppress(FileNotFoundError), open(self.stack.tmp / f"{name}.log", "rb") as log:
+                log.seek(self.log_from[name])
+                if b" ready." in log.read():
+                    self.ready[name] = now
+        ready = self.ready.get(name)
+        return ready is not None and now - ready >= max(self.min_age_s, ready - self.spawned[name])
 
     def supervise(self) -> None:
         for name, process in list(self.stack.workers.items()):
@@ -83,7 +110,7 @@ class Killer(threading.Thread):
         while not self.stop.wait(self.every_s):
             self.supervise()
             now = time.monotonic()
-            names = sorted(n for n in self.stack.workers if now - self.started[n] >= self.min_age_s)
+            names = sorted(n for n in self.stack.workers if self.may_kill(n, now))
             self.random.shuffle(names)
             if not names:
                 continue
@@ -99,9 +126,17 @@ class Killer(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos")
-    with start_stack(tmp, ports=range(8750, 8760), workers=2, key_lease_ms=2_000, earn_dispatch_every_s=0.5) as stack:
+    with start_stack(
+        tmp,
+        ports=range(8750, 8760),
+        store=store,
+        workers=2,
+        gateway_processes=GATEWAY_PROCESSES[store.name],
+        key_lease_ms=2_000,
+        earn_dispatch_every_s=0.5,
+    ) as stack:
         yield stack
 
 
@@ -189,7 +224,7 @@ def test_every_purchase_mints_once_and_every_redemption_burns_once_while_workers
     assert r.status_code == 201, r.text
     customers = [key_for(f"chaos-{i}") for i in range(CUSTOMERS)]
     wallets = [c.address for c in customers]
-    killer = Killer(stack, every_s=1.0, min_age_s=6.0)
+    killer = Killer(stack, every_s=1.0, min_age_s=3.0)
     killer.start()
     try:
         half = PURCHASES // 2

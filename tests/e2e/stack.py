@@ -1,6 +1,7 @@
 """The whole network as real processes, for end-to-end tests: a real anvil with the coalition
 deployed (tests/network/harness.py), a real redis-server, real Celery worker processes and beat,
-and the gateway as a real uvicorn process, all on one SQLite store in the test's directory.
+and the gateway as a real uvicorn process, all on one store: a SQLite file in the test's
+directory, or a new database in a throwaway PostgreSQL cluster (``store=``, tests/pg.py).
 
     with start_stack(tmp_path, ports=range(8660, 8680), workers=2) as stack:
         partner = stack.onboard("Grocer", points_per_unit="1.5")
@@ -36,6 +37,7 @@ from network.indexer import CHECKPOINT
 from network.node import port_in_use
 from network.store import IndexerCheckpoint
 from tests.network.harness import USD, Harness, make_harness
+from tests.pg import SQLITE, StoreKind
 
 OPERATOR_TOKEN = "local-operator-token"  # local mode's default (gateway/settings.py)
 OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -77,10 +79,17 @@ class Stack:
     redis: RedisServer
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     partners: dict[str, OnboardedPartner] = field(default_factory=dict)
+    store: StoreKind = SQLITE
 
     @property
     def redis_url(self) -> str:
         return self.redis.url
+
+    @property
+    def servers(self) -> dict[int, str]:
+        """Processes of the stack that are no children of the test (bench/cpu.py): PostgreSQL's postmaster."""
+        pid = self.store.cluster.postmaster_pid() if self.store.cluster else None
+        return {pid: "postgresql"} if pid else {}
 
     @property
     def workers(self) -> dict[str, subprocess.Popen[bytes]]:
@@ -298,18 +307,22 @@ def start_stack(
     concurrency: int = 2,
     beat: bool = True,
     gateway_processes: int = 1,
+    store: StoreKind = SQLITE,
     **settings: object,
 ) -> Iterator[Stack]:
     """Starts anvil, Redis, ``workers`` Celery workers, beat (unless ``beat=False``) and the
-    gateway (``gateway_processes`` uvicorn processes on one port) on free ports of ``ports``;
-    ``settings`` are GatewaySettings field names, passed to every process as ``COALITION_<NAME>``."""
+    gateway (``gateway_processes`` uvicorn processes on one port) on free ports of ``ports``,
+    on a new store of ``store`` (tests/pg.py: a SQLite file, or a new PostgreSQL database),
+    migrated before any process starts; ``settings`` are GatewaySettings field names, passed to
+    every process as ``COALITION_<NAME>``."""
     tmp.mkdir(parents=True, exist_ok=True)
     taken: set[int] = set()
     harness: Harness | None = None
+    database_url = store.new_url(tmp)
     for _ in range(3):
         port = free_port(ports, taken)
         try:
-            harness = make_harness(tmp / f"chain-{port}", port)
+            harness = make_harness(tmp / f"chain-{port}", port, database_url=database_url)
             break
         except NodeError:
             if not port_in_use(port):
@@ -330,7 +343,7 @@ def start_stack(
             **settings,
         }
         env = harness.process_env(**values)
-        stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis)
+        stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis, store=store)
         stack.spawn(
             "gateway",
             [
@@ -345,7 +358,7 @@ def start_stack(
                 *(["--workers", str(gateway_processes)] if gateway_processes > 1 else []),
             ],
         )
-        wait_healthy(stack, "gateway")
+        wait_healthy(stack, "gateway", timeout_s=30 * gateway_processes)  # each process starts on its own
         for i in range(workers):
             stack.start_worker(f"w{i + 1}", concurrency=concurrency)
         if beat:

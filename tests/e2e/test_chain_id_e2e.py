@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from gateway.chain import get_chain
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from gateway.settings import get_settings
 from gateway.tasks import context
 from network.deployments import PROJECT_ROOT

@@ -29,6 +29,7 @@ from partners.client import PartnerClient, ProblemError
 from partners.webhooks import verify
 from tests.e2e.stack import OnboardedPartner, Stack, start_stack
 from tests.gateway.webhook_receiver import Receiver
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 NOTICE_S = 6  # long enough to try the key before it, short enough to wait it out
@@ -42,10 +43,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("custodial-release-e2e"),
         ports=range(9400, 9410),
+        store=store,
         workers=1,
         custodial_release_notice_s=NOTICE_S,
         webhook_allow_loopback=True,  # the receiver is on 127.0.0.1

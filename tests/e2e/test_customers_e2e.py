@@ -21,15 +21,20 @@ import pytest
 from eth_account import Account
 
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("customers-e2e"), ports=range(8720, 8730), workers=1, custodial_release_notice_s=1
+        tmp_path_factory.mktemp("customers-e2e"),
+        ports=range(8720, 8730),
+        store=store,
+        workers=1,
+        custodial_release_notice_s=1,
     ) as stack:
         yield stack
 

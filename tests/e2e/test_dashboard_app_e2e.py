@@ -32,6 +32,7 @@ from tests.e2e.stack import (
     start_stack,
 )
 from tests.gateway.webhook_receiver import Receiver
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 RECEIVER_PORT = 8989
@@ -46,10 +47,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("dashboard-app-e2e"),
         ports=range(8960, 8989),
+        store=store,
         workers=1,
         settlement_period=10**9,  # periods close only when asked
         reconcile_every_s=3_600,

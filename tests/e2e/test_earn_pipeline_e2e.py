@@ -17,13 +17,14 @@ from sqlalchemy import func, select
 from network.store import LedgerEntry, OutboxPurchase, PurchaseStatus
 from partners.client import AsyncPartnerClient, PartnerClient, ProblemError
 from tests.e2e.stack import Stack, fresh_wallet, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("earn-e2e"), ports=range(8740, 8750), workers=2) as stack:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
+    with start_stack(tmp_path_factory.mktemp("earn-e2e"), ports=range(8740, 8750), store=store, workers=2) as stack:
         yield stack
 
 

@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, fresh_wallet, key_for, start_stack
+from tests.pg import StoreKind
 from tests.problems import assert_problem
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,8 +40,10 @@ DEFAULT_CAP = 2 * 1024 * 1024  # COALITION_MAX_REQUEST_BODY_BYTES' default
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("input-hardening"), ports=range(9400, 9420), workers=1) as stack:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
+    with start_stack(
+        tmp_path_factory.mktemp("input-hardening"), ports=range(9400, 9420), store=store, workers=1
+    ) as stack:
         yield stack
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from network.direct import transact
 from network.store import OperatorAlert
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 PRICE = 10_000  # 0.01 cUSD per point
@@ -30,8 +31,10 @@ FUNDS_FOR = 100  # points the partner's deposit pays for
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("issuance-bound-e2e"), ports=range(8900, 8920), workers=1) as stack:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
+    with start_stack(
+        tmp_path_factory.mktemp("issuance-bound-e2e"), ports=range(8900, 8920), store=store, workers=1
+    ) as stack:
         yield stack
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from network.store import CustomerSession, SignInLink, utcnow
 from tests.e2e.stack import OnboardedPartner, Stack, free_port, key_for, start_stack
+from tests.pg import StoreKind
 from tests.wallets import sign
 
 pytestmark = pytest.mark.timeout(300)
@@ -38,10 +39,11 @@ HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("me-pages-e2e"),
         ports=range(9650, 9670),
+        store=store,
         workers=1,
         sign_in_link_ttl_s=LINK_TTL_S,
         sign_in_link_session_ttl_s=SESSION_TTL_S,

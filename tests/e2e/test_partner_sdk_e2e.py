@@ -41,6 +41,7 @@ from partners.client import (
 from partners.webhooks import verify
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, fresh_wallet, key_for, start_stack
 from tests.gateway.webhook_receiver import Receiver
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -50,10 +51,11 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("partner-sdk-e2e"),
         ports=range(9600, 9616),
+        store=store,
         workers=1,
         held_purchase_timeout_s=HELD_TIMEOUT_S,
         custodial_release_notice_s=1,

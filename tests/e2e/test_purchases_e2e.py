@@ -24,11 +24,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from network.store import OutboxPurchase, Purchase
 from tests.e2e.stack import OPERATOR_HEADERS as OPERATOR
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -51,9 +52,13 @@ def outbox_rows(stack: Stack, partner_id: int) -> list[OutboxPurchase]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("purchases-e2e"), ports=range(8640, 8660), workers=2, earn_start_on_accept=False
+        tmp_path_factory.mktemp("purchases-e2e"),
+        ports=range(8640, 8660),
+        store=store,
+        workers=2,
+        earn_start_on_accept=False,
     ) as stack:
         yield stack
 

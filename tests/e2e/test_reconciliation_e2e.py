@@ -25,14 +25,19 @@ from network.store import ChainEvent, LedgerEntry, OperatorAlert
 from tests.e2e.settlement import buy, redeem
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("reconciliation-e2e"), ports=range(8690, 8700), workers=2, reconcile_every_s=2
+        tmp_path_factory.mktemp("reconciliation-e2e"),
+        ports=range(8690, 8700),
+        store=store,
+        workers=2,
+        reconcile_every_s=2,
     ) as stack:
         yield stack
 
@@ -40,12 +45,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 PERIOD_S = 6
 
 
-def test_beat_settles_every_ended_period_of_a_short_schedule(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_beat_settles_every_ended_period_of_a_short_schedule(
+    tmp_path_factory: pytest.TempPathFactory, store: StoreKind
+) -> None:
     """``settle_due`` on beat, periods of 6 s aligned to the epoch: contiguous periods, each
     ending with the last block before its end time, whose nets add up to the recomputation
     over the whole range. Runs before the module's stack starts (its own stack, same ports)."""
     tmp = tmp_path_factory.mktemp("settlement-schedule")
-    with start_stack(tmp, ports=range(8690, 8700), workers=2, beat=False, settlement_period=PERIOD_S) as stack:
+    with start_stack(
+        tmp, ports=range(8690, 8700), store=store, workers=2, beat=False, settlement_period=PERIOD_S
+    ) as stack:
         h, c = stack.harness, stack.harness.contracts
         early = stack.onboard("Early", points_per_unit="2", issue_price=10_000, reimbursement_rate=8_000)
         late = stack.onboard("Late", points_per_unit="1", issue_price=13_000, reimbursement_rate=9_500)

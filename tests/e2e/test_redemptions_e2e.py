@@ -31,15 +31,20 @@ from tests.e2e.redemptions import (
     redeemed_events,
 )
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
 from tests.problems import assert_problem
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
-        tmp_path_factory.mktemp("redemptions-e2e"), ports=range(8660, 8680), workers=2, redemption_stuck_after_s=5
+        tmp_path_factory.mktemp("redemptions-e2e"),
+        ports=range(8660, 8680),
+        store=store,
+        workers=2,
+        redemption_stuck_after_s=5,
     ) as stack:
         yield stack
 
@@ -159,8 +164,8 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
     burned exactly once."""
     from celery import Celery
 
-    from gateway.relayer import Relayer
     from network.keys import dev_account
+    from network.relayer import Relayer
 
     grocer, cinema = partners
     carol = key_for("redeem-carol")

@@ -19,6 +19,7 @@ from network.direct import transact
 from partners.webhooks import verify
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, key_for, start_stack
 from tests.gateway.webhook_receiver import Receiver
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 RECEIVER_PORT = 8717
@@ -31,10 +32,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("refunds-webhooks-e2e"),
         ports=range(8700, 8717),
+        store=store,
         workers=2,
         webhook_backoff_base_s=0.5,  # retries within seconds, not minutes
         webhook_backoff_cap_s=2,

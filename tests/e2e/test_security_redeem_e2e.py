@@ -47,6 +47,7 @@ from tests.e2e.stack import (
     key_for,
     start_stack,
 )
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
@@ -54,10 +55,11 @@ BURST = 6  # COALITION_AUTH_RATE_LIMIT_BURST of this stack (and a rate of one to
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("security-redeem-e2e"),
         ports=range(9300, 9320),
+        store=store,
         workers=1,
         redemption_stuck_after_s=5,
         custodial_daily_points_limit=DAILY_LIMIT,

@@ -31,6 +31,7 @@ from network.purchases import decode_purchase, merkle_proof
 from tests.e2e.settlement import buy, redeem
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.network.harness import USD
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 # name -> (points per unit, issue price, reimbursement rate): five partners, five price lists
@@ -44,11 +45,12 @@ RATES = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     # a period of ~31 years: no scheduled period ends during the test, only the operator's closes one
     with start_stack(
         tmp_path_factory.mktemp("settlement-e2e"),
         ports=range(8680, 8690),
+        store=store,
         workers=2,
         settlement_period=10**9,
         partner_changes_every_s=1,
@@ -287,6 +289,7 @@ class Crash(Exception):
 def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_bytes(stack: Stack) -> None:
     from gateway.chain import Chain
     from gateway.services import settlement as service
+    from network import transactions
     from network.store import SettlementPeriod
 
     h = stack.harness
@@ -297,18 +300,16 @@ def test_a_settlement_cut_off_before_its_broadcast_is_finished_with_the_same_byt
     period_id = h.contracts.clearing.functions.nextPeriodId().call()
     chain = Chain(h.w3, h.contracts, h.operator, None)  # the real chain and the operator's key, in this process
 
-    def crash(_raw: bytes) -> None:
+    def crash(_w3: object, _raw: bytes) -> None:
         raise Crash
 
     with h.sessions() as session:
         row = service.plan_now(session, chain)
         assert row.period_id == period_id
-        h.w3.eth.send_raw_transaction = crash  # type: ignore[method-assign]
-        try:
+        with pytest.MonkeyPatch.context() as patch:  # the driver's broadcast dies before the node hears of it
+            patch.setattr(transactions, "send_raw", crash)
             with pytest.raises(Crash):
                 service.settle(session, chain, period_id)
-        finally:
-            del h.w3.eth.send_raw_transaction
     with h.sessions() as session:
         stored = session.get(SettlementPeriod, period_id)
         assert stored is not None and stored.status == "submitted" and stored.raw_tx, stored

@@ -27,6 +27,7 @@ from sqlalchemy import update
 from network.store import WebhookEndpoint
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.gateway.webhook_receiver import Receiver
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -38,10 +39,11 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("webhook-targets-e2e"),
         ports=range(8860, 8875),
+        store=store,
         workers=1,
         webhook_max_attempts=1,  # one attempt, then failed: the answer is final at once
     ) as stack:

@@ -18,8 +18,8 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
-from gateway.errors import PROBLEMS
 from gateway.failures import ADVICE, CONTRACT_ERRORS, OPERATION_ERRORS, Operation, failure_of
+from gateway.problem_types import PROBLEMS
 from network.contracts import abi_type
 from network.headroom import held_reason
 from network.revert import decode_error_data

@@ -26,7 +26,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from gateway import enqueue
-from gateway.errors import PROBLEM_JSON, PROBLEMS
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.routes.refunds import refund_deadlines

@@ -10,7 +10,7 @@ from html import unescape
 
 import pytest
 
-from gateway.errors import PROBLEM_HELP, PROBLEMS
+from gateway.problem_types import PROBLEM_HELP, PROBLEMS
 from tests.gateway.purchases import WALLET, purchase_body
 from tests.problems import assert_problem
 

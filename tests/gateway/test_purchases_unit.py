@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from gateway import auth
 from gateway.chain import get_chain
 from gateway.deps import get_session
-from gateway.errors import PROBLEM_JSON, PROBLEMS
+from gateway.problem_types import PROBLEMS
+from gateway.problems import PROBLEM_JSON
 from gateway.services import customer_records
 from network.purchases import MAX_POINTS
 from network.store import Partner, Purchase, PurchaseStatus
@@ -670,14 +671,15 @@ def test_unit_operator_onboarding_validates_its_body(client, change, field):
 
 
 def test_unit_onboarding_with_the_chain_unreachable_is_chain_unavailable(app, settings, sessions):
-    from web3 import HTTPProvider, Web3
+    from web3 import Web3
 
     from gateway.chain import Chain
     from network.contracts import CoalitionContracts
     from network.deployments import AddressBook
     from network.keys import dev_account
+    from network.node import ChainProvider
 
-    dead = Web3(HTTPProvider("http://127.0.0.1:9", exception_retry_configuration=None))  # nothing listens
+    dead = Web3(ChainProvider("http://127.0.0.1:9", exception_retry_configuration=None))  # nothing listens
     names = ("PartnerRegistry", "SettlementToken", "Clearing", "CoalitionPoints")
     book = AddressBook(31337, {n: address(n) for n in names}, 0, address("admin"), address("operator"))
     chain = Chain(dead, CoalitionContracts(dead, book), dev_account(1, settings), None)

@@ -1,5 +1,5 @@
 """The relayer's batched burns on a real anvil (tests/network/harness.py), without a broker: the
-task's batch step (gateway/tasks/redemptions.py ``_burn_batch``) with the real ``Relayer``; the
+burn protocol's batch step (gateway/services/burns.py ``burn_batch``) with the real ``Relayer``; the
 redemptions are rows written straight into the store, as acceptance would have stored them, with
 the customers' real EIP-712 signatures.
 
@@ -18,12 +18,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from sqlalchemy import select
 
-from gateway.relayer import Relayer
+from gateway.services.burns import burn_batch, burn_stored
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
 from network.errors import ChainError
 from network.keys import dev_account
 from network.purchases import encode_purchase
+from network.relayer import Relayer
 from network.signatures import RedeemConsent, sign_redeem
 from network.store import Partner, Redemption, Reward
 from tests.network.harness import Harness, make_harness
@@ -151,8 +152,6 @@ def redeemed_refs(h: Harness) -> list[str]:
 
 
 def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_refused(h: Harness) -> None:
-    from gateway.tasks.redemptions import _burn_batch
-
     alice, bob = customer("alice"), customer("bob")
     partner_id, reward_id = setup_partner(h, "batch", [alice, bob], 100)
     pks = [store_redemption(h, partner_id, reward_id, c, f"b-{i}", 10 + i) for i, c in enumerate([alice, bob] * 3)]
@@ -161,7 +160,7 @@ def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_ref
     relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
     start = relayer.next_nonce()
     with h.sessions() as s:
-        assert _burn_batch(s, relayer, NoLock(), pks) == set()  # type: ignore[arg-type]
+        assert burn_batch(s, relayer=relayer, lease=NoLock(), pks=pks) == set()
     done = rows(h, pks)
     burned = [pk for pk in pks if pk != expired]
     assert {done[pk].status for pk in burned} == {"fulfilled"}
@@ -178,15 +177,13 @@ def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_ref
 
 
 def test_a_broadcast_refused_mid_batch_leaves_the_rest_stored_and_the_recovery_burns_each_once(h: Harness) -> None:
-    from gateway.tasks.redemptions import _burn_batch, _burn_locked
-
     carol = customer("carol")
     partner_id, reward_id = setup_partner(h, "gap", [carol], 100)
     pks = [store_redemption(h, partner_id, reward_id, carol, f"g-{i}", 40 + i) for i in range(5)]
     failing = FailingRelayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
     start = failing.next_nonce()
     with h.sessions() as s:
-        pending = _burn_batch(s, failing, NoLock(), pks)  # type: ignore[arg-type]
+        pending = burn_batch(s, relayer=failing, lease=NoLock(), pks=pks)
     assert pending == set(pks[2:])
     stored = rows(h, pks)
     assert [stored[pk].status for pk in pks] == ["fulfilled", "fulfilled", "burning", "burning", "burning"]
@@ -198,7 +195,7 @@ def test_a_broadcast_refused_mid_batch_leaves_the_rest_stored_and_the_recovery_b
         with h.sessions() as s:
             r = s.get(Redemption, pk)
             assert r is not None
-            _burn_locked(s, relayer, r, NoLock())  # type: ignore[arg-type]
+            burn_stored(s, relayer=relayer, redemption=r, lease=NoLock())
     done = rows(h, pks)
     assert {done[pk].status for pk in pks[2:]} == {"burned"}
     assert [done[pk].tx_hash for pk in pks] == [stored[pk].tx_hash for pk in pks]  # the same bytes resent
@@ -211,7 +208,6 @@ def test_the_gateway_points_view_reads_what_the_bindings_read(h: Harness) -> Non
     from gateway.chain import Chain
     from gateway.services.redemptions import ChainPointsView
     from gateway.settings import GatewaySettings
-    from gateway.tasks.redemptions import _burn_batch
 
     dave = customer("dave")
     partner_id, reward_id = setup_partner(h, "view", [dave], 42)
@@ -223,9 +219,7 @@ def test_the_gateway_points_view_reads_what_the_bindings_read(h: Harness) -> Non
     assert view.balance_of(customer("nobody").address) == 0
     assert not view.nonce_used(dave.address, 2**64 + 3)
     with h.sessions() as s:
-        assert (
-            _burn_batch(s, Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id), NoLock(), [pk])
-            == set()
-        )  # type: ignore[arg-type]
+        relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
+        assert burn_batch(s, relayer=relayer, lease=NoLock(), pks=[pk]) == set()
     assert view.nonce_used(dave.address, 2**64 + 3) and not view.nonce_used(dave.address, 2**64 + 2)
     assert view.balance_of(dave.address) == 42 - POINTS == h.contracts.points.functions.balanceOf(dave.address).call()

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.errors import PROBLEM_JSON
+from gateway.problems import PROBLEM_JSON
 from gateway.ratelimit import RateLimiter, get_rate_limiter
 from gateway.settings import GatewaySettings, get_settings
 from tests.gateway.partners import OPERATOR

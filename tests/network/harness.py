@@ -11,13 +11,13 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 
 from network.contracts import CoalitionContracts
 from network.deployments import PROJECT_ROOT, AddressBook, write_address_book
 from network.direct import deploy_coalition, transact
 from network.keys import dev_account
-from network.node import AnvilNode
+from network.node import AnvilNode, chain_handle
 from network.settings import ChainSettings
 from tests.stores import migrated_store
 
@@ -101,17 +101,19 @@ def spawn_python(args: list[str], *, env: dict[str, str], log_path: Path) -> sub
         )
 
 
-def make_harness(tmp: Path, port: int, **settings_overrides: object) -> Harness:
+def make_harness(tmp: Path, port: int, *, database_url: str | None = None, **settings_overrides: object) -> Harness:
+    """A coalition deployed on a new anvil on ``port``, its store migrated: ``database_url``
+    (an empty database), by default a new SQLite file in ``tmp``."""
     settings = ChainSettings(
         mode="local",
         anvil_port=port,
         anvil_state_file=tmp / "anvil-state.json",
-        database_url=f"sqlite:///{tmp / 'store.db'}",
+        database_url=database_url or f"sqlite:///{tmp / 'store.db'}",
         **settings_overrides,
     )
     node = AnvilNode.from_settings(settings, log_file=tmp / "anvil.log").start()
     try:
-        w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": settings.rpc_timeout_s}))
+        w3 = chain_handle(node.url, timeout_s=settings.rpc_timeout_s)
         admin, operator = dev_account(0, settings), dev_account(1, settings)
         book = deploy_coalition(w3, admin, operator)
         h = Harness(

@@ -5,7 +5,9 @@ One key, many worker processes: the caller holds the key's Redis lease while it 
 and waits, so two workers never race on its nonce. Under one hold the caller may sign several
 burns on consecutive nonces (``next_nonce`` once, then ``sign(..., nonce=n + i, fees=...)``) and
 have them in flight together. This module does the chain side only; what is stored when is the
-task's business (gateway/tasks/redemptions.py).
+burn protocol's business (gateway/services/burns.py). Broadcasts go through
+``network.transactions.send_raw``, the one reader of the node's refusals; an unreachable node is
+a TransientRpcError (the chain handle's).
 """
 
 from __future__ import annotations
@@ -14,23 +16,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound
 
 from network.contracts import CoalitionContracts
-from network.errors import ChainError, TransientRpcError
+from network.errors import ChainError
 from network.revert import decode_error_data, decode_revert
 from network.store import Redemption
+from network.transactions import Sent, send_raw, sign_transaction
 
 GWEI = 10**9
 REDEEM_ARGS = ["address", "uint32", "uint256", "bytes32", "uint256", "uint256", "bytes"]
 REDEEM_SELECTOR = function_signature_to_4byte_selector(f"redeemWithSignature({','.join(REDEEM_ARGS)})")
-TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
 
 
 class BurnRefused(ChainError):
@@ -73,13 +74,6 @@ class Relayer:
             r.customer_wallet, r.partner_id, r.points, HexBytes(r.ref), int(r.nonce), r.deadline, bytes(r.signature)
         )
 
-    @staticmethod
-    def rpc(call: Any) -> Any:
-        try:
-            return call()
-        except TRANSIENT as exc:
-            raise TransientRpcError(f"node unreachable: {exc}") from exc
-
     def calldata(self, r: Redemption) -> bytes:
         """``redeemWithSignature(...)`` encoded here (the selector once): web3's contract
         function would look the ABI up and hash the signature again for every burn."""
@@ -98,7 +92,7 @@ class Relayer:
         """Gas of the burn, or BurnRefused with the decoded reason if it would revert now. A bare
         ``eth_estimateGas`` request: through web3 each would cost two ``eth_chainId`` more."""
         tx = {"from": self.address, "to": self.points.address, "data": "0x" + self.calldata(r).hex()}
-        reply = self.rpc(lambda: self.w3.provider.make_request("eth_estimateGas", [tx]))  # type: ignore[arg-type]
+        reply = self.w3.provider.make_request("eth_estimateGas", [tx])  # type: ignore[arg-type]
         error = reply.get("error")
         if error is None:
             return int(reply["result"], 16)
@@ -112,11 +106,11 @@ class Relayer:
 
     def next_nonce(self) -> int:
         """The key's next nonce as the node counts it, pending transactions included."""
-        return int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
+        return int(self.w3.eth.get_transaction_count(self.address, "pending"))
 
     def fees(self) -> Fees:
         """EIP-1559 fees from the latest block: twice its base fee plus the tip, as cap."""
-        block = self.rpc(lambda: self.w3.eth.get_block("latest"))
+        block = self.w3.eth.get_block("latest")
         base_fee = int(block.get("baseFeePerGas", 0) or 0)
         return Fees(max_fee=2 * base_fee + GWEI, tip=GWEI)
 
@@ -126,35 +120,26 @@ class Relayer:
         nonce = self.next_nonce() if nonce is None else nonce
         fees = fees or self.fees()
         data = self.calldata(r)
-        signed = self.account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": self.points.address,
-                "value": 0,
-                "data": data,
-                "gas": gas * 5 // 4 + 10_000,
-                "maxFeePerGas": fees.max_fee,
-                "maxPriorityFeePerGas": fees.tip,
-            }
+        signed = sign_transaction(
+            self.account,
+            chain_id=self.chain_id,
+            nonce=nonce,
+            to=self.points.address,
+            data=data,
+            gas=gas * 5 // 4 + 10_000,
+            max_fee=fees.max_fee,
+            priority=fees.tip,
         )
-        return SignedBurn(signed.hash.to_0x_hex(), bytes(signed.raw_transaction), nonce)
+        return SignedBurn(signed.tx_hash, signed.raw_tx, nonce)
 
     def broadcast(self, raw_tx: bytes) -> None:
-        """Sends the stored bytes; a node that has them already is no error."""
-        try:
-            self.rpc(lambda: self.w3.eth.send_raw_transaction(raw_tx))
-        except Web3RPCError as exc:
-            message = str(exc).lower()
-            if "already known" in message or "already imported" in message:
-                return
-            if "nonce too low" in message:
-                return  # the receipt, or the chain nonce having passed it, tells what became of it
-            raise ChainError(f"node refused the burn: {exc}") from exc
+        """Sends the stored bytes; a node that has them already, or whose chain has their nonce
+        taken (the receipt, or the chain nonce having passed it, tells by whom), is no error."""
+        if send_raw(self.w3, raw_tx) is Sent.UNDERPRICED:
+            raise ChainError("node refused the burn: replacement transaction underpriced")
 
     def receipt(self, tx_hash: str) -> BurnReceipt | None:
-        reply = self.rpc(lambda: self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash]))
+        reply = self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])
         if "error" in reply:
             raise ChainError(f"eth_getTransactionReceipt({tx_hash}) failed: {reply['error']}")
         raw = reply.get("result")
@@ -176,16 +161,16 @@ class Relayer:
 
     def known(self, tx_hash: str) -> bool:
         try:
-            self.rpc(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
         except TransactionNotFound:
             return False
         return True
 
     def mined_nonce(self) -> int:
-        return int(self.rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+        return int(self.w3.eth.get_transaction_count(self.address, "latest"))
 
     def consent_used(self, r: Redemption) -> bool:
-        return bool(self.rpc(lambda: self.points.functions.redeemNonceUsed(r.customer_wallet, int(r.nonce)).call()))
+        return bool(self.points.functions.redeemNonceUsed(r.customer_wallet, int(r.nonce)).call())
 
     def find_redeemed(self, r: Redemption) -> BurnReceipt | None:
         """The ``Redeemed`` event of this redemption's ref, by whichever transaction burned it."""
@@ -195,11 +180,10 @@ class Relayer:
             "0x" + bytes(12).hex() + r.customer_wallet[2:].lower(),
             r.ref,
         ]
-        logs = self.rpc(
-            lambda: self.w3.eth.get_logs(
-                {"address": self.points.address, "fromBlock": self.from_block, "toBlock": "latest", "topics": topics}
-            )
+        logs = self.w3.eth.get_logs(
+            {"address": self.points.address, "fromBlock": self.from_block, "toBlock": "latest", "topics": topics}
         )
+
         if not logs:
             return None
         log = logs[0]
