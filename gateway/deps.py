@@ -26,8 +26,9 @@ from gateway.chain import Chain, get_chain
 from gateway.connections import get_sessions, store_sessions
 from gateway.errors import RateLimited, Unauthorized
 from gateway.ratelimit import Decision, RateLimiter, get_client_rate_limiter, get_rate_limiter, limiter_for
+from gateway.request_settings import settings_dependency, settings_of_app
 from gateway.services.purchase_writer import PurchaseWriter
-from gateway.settings import GatewaySettings, settings_dependency, settings_of_app
+from gateway.settings import GatewaySettings
 from network.store import Partner
 
 log = logging.getLogger(__name__)

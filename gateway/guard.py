@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.deps import authenticate_first
 from gateway.errors import ContentTooLarge, GatewayError
 from gateway.problems import error_response, problem, status_of
-from gateway.settings import settings_of_app
+from gateway.request_settings import settings_of_app
 
 
 class Refused(StarletteHTTPException):

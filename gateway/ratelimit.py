@@ -31,7 +31,8 @@ from typing import Annotated
 import redis
 from fastapi import Depends
 
-from gateway.settings import GatewaySettings, redis_url, settings_dependency
+from gateway.request_settings import settings_dependency
+from gateway.settings import GatewaySettings, redis_url
 
 log = logging.getLogger(__name__)
 RETRY_REDIS_AFTER_S = 5.0  # after a Redis failure, the local buckets serve for this long

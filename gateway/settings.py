@@ -12,11 +12,10 @@ and a placeholder is refused.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
-from starlette.requests import Request
 
 from network.settings import STATE_DIR, ChainSettings, SettingsGetter
 
@@ -175,24 +174,3 @@ def redis_url(settings: WorkerSettings) -> str | None:
 
 get_worker_settings: SettingsGetter[WorkerSettings] = SettingsGetter(WorkerSettings)
 get_settings: SettingsGetter[GatewaySettings] = SettingsGetter(GatewaySettings)
-
-
-def settings_of(request: Request) -> GatewaySettings:
-    """The settings of the app serving ``request``: ``get_settings``, or its override (the
-    tests'). Also called directly by the hot routes, which skip FastAPI's solving of one more
-    dependency (it costs more than the lookup)."""
-    override = request.app.dependency_overrides.get(get_settings)
-    return override() if override is not None else get_settings()
-
-
-async def settings_dependency(request: Request) -> GatewaySettings:
-    """``get_settings`` as a route dependency, resolved on the event loop: FastAPI runs a sync
-    dependency in a worker thread, a hop that costs more than the whole lookup."""
-    return settings_of(request)
-
-
-def settings_of_app(app: Any) -> GatewaySettings:
-    """``settings_of`` for code that holds the app but no Request (the ASGI guard, the check it
-    runs before a body is read): building a Request costs more than the lookup."""
-    override = app.dependency_overrides.get(get_settings)
-    return override() if override is not None else get_settings()

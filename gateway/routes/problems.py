@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway.errors import NotFound
 from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_type
+from gateway.request_settings import settings_of
 from gateway.services.dashboard_views import TEMPLATES
-from gateway.settings import settings_of
 
 router = APIRouter(prefix="/problems", include_in_schema=False)
 HEADERS = {

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from gateway.deps import CurrentPartner, CurrentPartnerId, SessionDep, SettingsDep, purchase_writer_for
 from gateway.errors import GatewayError, NotFound
 from gateway.problems import error_body, field_errors, problem_body, problem_responses, validation_detail
+from gateway.request_settings import settings_of
 from gateway.schemas import (
     MAX_BATCH,
     Ident,
@@ -24,7 +25,6 @@ from gateway.schemas import (
 )
 from gateway.services import purchases as service
 from gateway.services.purchase_writer import PurchaseView, view_of
-from gateway.settings import settings_of
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"])
 REPLAYED = "Idempotent-Replayed"  # on the answer to a duplicate: the first answer, replayed

@@ -33,11 +33,6 @@ def web_modules_loaded_by(*modules: str) -> list[str]:
     return json.loads(probe.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway.settings imports starlette (settings_of reads a Request) and gateway.tasks.context imports "
-    "gateway.deps (FastAPI dependencies): the settings split, the layers helper's item of issue 15",
-)
 def test_a_worker_imports_nothing_of_fastapi_or_starlette():
     web = web_modules_loaded_by("gateway.tasks.app", *TASK_MODULES)
     assert web == [], f"a worker imports {len(web)} modules of the web framework, {web[:5]} first"
@@ -70,9 +65,7 @@ def imported_by(path: Path) -> set[str]:
 def test_services_tasks_and_errors_import_no_http_module(path):
     """Services and tasks return values and raise domain errors; only routes speak HTTP."""
     http = sorted(n for n in imported_by(path) if any(n == m or n.startswith(m + ".") for m in HTTP_MODULES))
-    # the tasks' sessions come from gateway.deps until the settings split (the layers helper's item)
-    allowed = {"gateway/tasks/context.py": {"gateway.deps"}}
-    assert set(http) <= allowed.get(str(path.relative_to(ROOT)), set()), http
+    assert http == [], http
 
 
 QUERIES = {"get", "scalar", "scalars", "execute", "add", "delete", "flush", "query", "merge"}
