@@ -22,6 +22,7 @@ from gateway.chain import Chain
 from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, client_address, client_refused
 from gateway.errors import NotFound, RateLimited
 from gateway.pages import PageRoute
+from gateway.problems import headers_of
 from gateway.routes import dashboard_actions, dashboard_pages
 from gateway.routes.dashboard_common import (
     OperatorCookie,
@@ -129,7 +130,7 @@ async def login(
     if not decision.allowed:
         refused: RateLimited = client_refused(limiter, decision, "sign-in attempts")
         response = _login_page(settings, chain, "Too many attempts from this address; try again later.", 429)
-        response.headers.update(refused.headers)
+        response.headers.update(headers_of(refused))
         return response
     token = (await read_form(request)).get("token", "")
     if token and dashboard_auth.token_is_operator(settings, token):
