@@ -23,9 +23,12 @@ from gateway.chain import Chain, check_chain_id, get_chain
 from gateway.connections import forget_stores, get_sessions, redis_client
 from gateway.services.onboarding import keystore_password, minter_key_name
 from gateway.settings import WorkerSettings, get_worker_settings
+from network.contracts import load_abi
+from network.deployments import CONTRACT_NAMES
 from network.errors import ChainMismatchError, SigningKeyError
 from network.keys import load_keystore, signer
 from network.settings import PerSettings, get_chain_settings
+from network.store import head_revision
 
 log = logging.getLogger(__name__)
 MINTER_KEYSTORE = re.compile(r"partner-(\d+)\.json")  # minter_key_name(partner_id) + ".json"
@@ -85,6 +88,11 @@ def _before_the_pool(**_: object) -> None:
     except ChainMismatchError:
         log.critical("this worker's node serves another chain: every task that uses the chain will fail", exc_info=True)
     preload_minter_keys()
+    # read once here, inherited by every pool process: the migrations' head revision (parsing the
+    # scripts) and the contracts' ABIs (their JSON artifacts), otherwise each process's first task
+    head_revision()
+    for name in CONTRACT_NAMES:
+        load_abi(name)
     get_worker_settings.cache_clear()  # every concern read again in each pool process
 
 

@@ -9,13 +9,15 @@ the code's revision.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"  # where Alembic keeps the revision a store is at
 
 
 def make_engine(url: str) -> Engine:
@@ -63,8 +65,10 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(_alembic_config(url), revision)
 
 
+@cache
 def head_revision() -> str:
-    """The newest migration's revision: the one this code's tables match."""
+    """The newest migration's revision: the one this code's tables match. Read once per process
+    (parsing the migration scripts takes a while): a worker reads it before it forks its pool."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
@@ -73,11 +77,15 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the store at ``engine`` was migrated to (None: never migrated)."""
-    from alembic.runtime.migration import MigrationContext
-
+    """The revision the store at ``engine`` was migrated to (None: never migrated): Alembic's
+    version table, read with one query (no Alembic import in every process that opens a store)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        versions = list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+    if len(versions) > 1:
+        raise StoreNotMigrated(f"the store has several heads ({', '.join(sorted(versions))}): merge them")
+    return versions[0] if versions else None
 
 
 def open_store(url: str) -> sessionmaker:
