@@ -83,7 +83,13 @@ def _server_error(exc: requests.HTTPError) -> bool:
 def chain_handle(rpc_url: str, *, timeout_s: float) -> Web3:
     """web3 on the node at ``rpc_url`` through ``ChainProvider`` (transport failures raise
     TransientRpcError), without checking its chain id (``connect`` does)."""
-    return Web3(ChainProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    w3 = Web3(ChainProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    # web3's "validation" asks the node for its chain id before every eth_call and estimate (a
+    # second round trip each); ``connect`` checks the chain id once, and every transaction is
+    # signed here with its chain id, which the node checks. No ENS names are ever passed.
+    w3.middleware_onion.remove("validation")
+    w3.middleware_onion.remove("ens_name_to_address")
+    return w3
 
 
 def connect(rpc_url: str, chain_id: int, *, timeout_s: float) -> Web3:
