@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -27,14 +27,20 @@ from network.store import ChainEvent, IndexedBlock, IndexerCheckpoint, LedgerEnt
 log = logging.getLogger(__name__)
 CHECKPOINT = "coalition"
 ZERO = "0x0000000000000000000000000000000000000000"
+OPTIONAL_COLUMNS: dict[str, Any] = {"partner_id": None, "seq": None, "rate": None, "ref": None}
 
 
 class ReorgInProgress(Exception):
     """A log's block hash disagrees with the header read in the same step; try again."""
 
 
-def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[LedgerEntry]:
-    """The customer movements that one event stands for."""
+def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[str, Any]]:
+    """The customer movements that one event stands for: rows of ``ledger_entries``, each with
+    every column (one executemany takes them all)."""
+    return [OPTIONAL_COLUMNS | row for row in _movements(event, chain_id, block_time)]
+
+
+def _movements(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[str, Any]]:
     a = event.args
     base = {
         "chain_id": chain_id,
@@ -48,7 +54,7 @@ def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[Le
         for i, word in enumerate(a["purchases"]):
             p = decode_purchase(bytes.fromhex(word[2:]))
             entries.append(
-                LedgerEntry(
+                dict(
                     **base,
                     item=i,
                     kind="earned",
@@ -63,7 +69,7 @@ def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[Le
         return entries
     if event.name == "Redeemed":
         return [
-            LedgerEntry(
+            dict(
                 **base,
                 item=0,
                 kind="redeemed",
@@ -76,7 +82,7 @@ def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[Le
         ]
     if event.name == "Reversed":
         return [
-            LedgerEntry(
+            dict(
                 **base,
                 item=0,
                 kind="reversed",
@@ -90,8 +96,8 @@ def ledger_entries(event: DecodedLog, chain_id: int, block_time: int) -> list[Le
         ]
     if event.name == "Transfer" and event.contract == "CoalitionPoints" and ZERO not in (a["from"], a["to"]):
         return [
-            LedgerEntry(**base, item=0, kind="sent", customer=a["from"], points=-a["value"], ref=a["to"]),
-            LedgerEntry(**base, item=1, kind="received", customer=a["to"], points=a["value"], ref=a["from"]),
+            dict(**base, item=0, kind="sent", customer=a["from"], points=-a["value"], ref=a["to"]),
+            dict(**base, item=1, kind="received", customer=a["to"], points=a["value"], ref=a["from"]),
         ]
     return []
 
@@ -150,7 +156,8 @@ class EventIndexer:
             raise ReorgInProgress(start - 1)
         if headers[end]["hash"] != end_hash:
             raise ReorgInProgress(end)
-        written = 0
+        event_rows: list[dict[str, Any]] = []
+        entry_rows: list[dict[str, Any]] = []
         for raw in logs:
             event = self.contracts.decoder.decode(raw)
             if event is None:
@@ -159,23 +166,27 @@ class EventIndexer:
             if header["hash"] != event.block_hash:
                 raise ReorgInProgress(event.block_number)
             a = event.args
-            session.add(
-                ChainEvent(
-                    chain_id=self.chain_id,
-                    block_number=event.block_number,
-                    block_hash=event.block_hash,
-                    block_time=header["timestamp"],
-                    tx_hash=event.tx_hash,
-                    log_index=event.log_index,
-                    contract=event.contract,
-                    name=event.name,
-                    partner_id=a.get("partnerId"),
-                    customer=a.get("customer"),
-                    args=a,
-                )
+            event_rows.append(
+                {
+                    "chain_id": self.chain_id,
+                    "block_number": event.block_number,
+                    "block_hash": event.block_hash,
+                    "block_time": header["timestamp"],
+                    "tx_hash": event.tx_hash,
+                    "log_index": event.log_index,
+                    "contract": event.contract,
+                    "name": event.name,
+                    "partner_id": a.get("partnerId"),
+                    "customer": a.get("customer"),
+                    "args": a,
+                }
             )
-            session.add_all(ledger_entries(event, self.chain_id, header["timestamp"]))
-            written += 1
+            entry_rows += ledger_entries(event, self.chain_id, header["timestamp"])
+        # one executemany each (a thousand-purchase batch is a thousand Transfer logs)
+        for table, rows in ((ChainEvent.__table__, event_rows), (LedgerEntry.__table__, entry_rows)):
+            if rows:
+                session.execute(insert(table), rows)
+        written = len(event_rows)
         for number in numbers:
             session.merge(IndexedBlock(chain_id=self.chain_id, number=number, hash=headers[number]["hash"]))
         session.execute(
