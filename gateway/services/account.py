@@ -101,6 +101,16 @@ def read_money(chain: Chain, partner_id: int) -> Money:
     )
 
 
+def read_headroom(chain: Chain, partner_id: int) -> tuple[int, int]:
+    """(issuance headroom, its bound min(funds, limit)): the three reads of ``read_money`` that a
+    periodic look at every partner needs. Raises the node's errors (see ``CHAIN_ERRORS``)."""
+    c = chain.contracts
+    clearing = c.clearing.functions
+    funds = int(clearing.fundsOf(partner_id).call())
+    limit = int(c.registry.functions.partner(partner_id).call()[5])
+    return int(clearing.headroomOf(partner_id).call()), min(funds, limit)
+
+
 def money_or_none(chain: Chain, partner_id: int) -> Money | None:
     try:
         return read_money(chain, partner_id)

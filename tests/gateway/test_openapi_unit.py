@@ -386,6 +386,7 @@ def test_real_event_payloads_are_what_the_webhooks_section_says(client, partner,
     )
     monkeypatch.setattr(context, "chain", lambda: None)  # the money is read through read_money below
     monkeypatch.setattr(account, "read_money", lambda chain, partner_id: money)
+    monkeypatch.setattr(account, "read_headroom", lambda chain, partner_id: (money.headroom, money.bound))
     low = earn._low_headroom()
     with sessions() as s:
         webhook_service.emit(s, partner.id, "partner.headroom_low", low[partner.id])
