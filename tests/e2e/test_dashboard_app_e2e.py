@@ -14,6 +14,7 @@ import csv
 import io
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -156,14 +157,15 @@ def _deposit(stack: Stack, partner: OnboardedPartner, name: str, amount: int) ->
 
 def test_headroom_low_webhook_is_told_once_per_episode(stack: Stack, receiver: Receiver) -> None:
     tight = stack.onboard("Tight", points_per_unit="1", issue_price=PRICE, deposit=TIGHT_FUNDS)
-    hook = {"url": f"http://127.0.0.1:{RECEIVER_PORT}/tight", "event_types": ["partner.headroom_low"]}
+    path = f"/tight-{uuid.uuid4().hex}"  # the receiver outlives the stack of each store: this stack's own path
+    hook = {"url": f"http://127.0.0.1:{RECEIVER_PORT}{path}", "event_types": ["partner.headroom_low"]}
     r = stack.http.post("/v1/webhooks", headers=tight.headers, json=hook)
     assert r.status_code == 201, r.text
     secret = r.json()["secret"]
 
     def told() -> list[dict[str, Any]]:
         with receiver.lock:
-            got = [x for x in receiver.received if x.path == "/tight"]
+            got = [x for x in receiver.received if x.path == path]
         return [verify(secret, x.body, x.headers["Coalition-Signature"]) for x in got]
 
     buy(stack, tight, "t-1", fresh_wallet("t"), "80", "2026-11-23T10:00:00Z")  # headroom 20 % of the funds
