@@ -314,6 +314,7 @@ class SettlementPeriod(Base):
     statement_hash: Mapped[str | None] = mapped_column(String(66))
     operator_net: Mapped[str | None] = mapped_column(String(80))  # a decimal string: may exceed 64 bits
     tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
     settled_block: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)

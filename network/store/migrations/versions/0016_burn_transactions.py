@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 
 revision = "0016"
 down_revision = "0015"
@@ -71,7 +72,7 @@ def upgrade() -> None:
             continue
         if tx_hash in known:
             continue
-        fields = TypedTransaction.from_bytes(bytes(raw)).as_dict()
+        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
         bind.execute(
             sa.insert(chain_txs).values(
                 chain_id=int(fields["chainId"]),
