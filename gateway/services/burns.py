@@ -129,10 +129,12 @@ def burn(*, sessions: sessionmaker[Session], key: RelayerKey, pk: int) -> None:
         burns = Burns(sessions=sessions, relayer=key.relayer, lease=key.lock, settings=key.settings)
         burns.recover()
         status = status_of(sessions, pk)
-        if status == "accepted":  # nothing signed yet (or its nonce went to another transaction)
+        if status == "burning" and burns.follow({pk}):
+            status = status_of(sessions, pk)
+            if status == "burning":
+                raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
+        if status == "accepted":  # nothing signed yet (or its burn dropped: its nonce went to another transaction)
             burns.burn_batches(pk)
-        elif status == "burning" and burns.follow({pk}):
-            raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
     finally:
         key.lock.release()
 
