@@ -161,6 +161,12 @@ class GatewaySettings(WorkerSettings):
         return self
 
 
+def max_countdown_s(settings: WorkerSettings) -> int:
+    """The longest a task may be scheduled ahead (retries, backoff): well inside the
+    visibility timeout, or Redis would deliver the waiting message a second time."""
+    return settings.task_visibility_timeout_s // 2
+
+
 def redis_url(settings: WorkerSettings) -> str | None:
     """The one rule for the Redis every process shares (Celery's broker, leases, rate limits):
     ``COALITION_REDIS_URL``; else, in local mode, the embedded server's on ``redis_port``

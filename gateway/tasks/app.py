@@ -36,12 +36,6 @@ EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
 
 
-def max_countdown_s(settings: WorkerSettings) -> int:
-    """The longest a task may be scheduled ahead (retries, backoff): well inside the
-    visibility timeout, or Redis would deliver the waiting message a second time."""
-    return settings.task_visibility_timeout_s // 2
-
-
 def make_celery(settings: WorkerSettings) -> Celery:
     url = redis_url(settings)
     if url is None:

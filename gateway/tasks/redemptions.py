@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from gateway.services import burns
 from gateway.services import redemptions as service
+from gateway.settings import max_countdown_s
 from gateway.tasks import context
-from gateway.tasks.app import celery_app, max_countdown_s
+from gateway.tasks.app import celery_app
 from network.locks import RedisKeyLock
 from network.relayer import Relayer
 from network.store import Redemption

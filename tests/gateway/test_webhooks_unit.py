@@ -23,10 +23,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.secrets_box import NONCE_BYTES, Sealed, open_sealed, seal
+from gateway.services import webhook_delivery
 from gateway.services import webhooks as service
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, max_countdown_s
 from gateway.tasks import webhooks as tasks
-from gateway.tasks.app import max_countdown_s
 from network.outcomes import purchases_settled
 from network.store import (
     MIGRATIONS,
@@ -138,11 +138,11 @@ def test_secret_is_sealed_at_rest_for_its_own_row() -> None:
 def test_backoff_doubles_with_jitter_and_is_capped(settings: GatewaySettings) -> None:
     rng = random.Random(7)
     for attempts, full in [(1, 10), (2, 20), (3, 40), (4, 60), (9, 60)]:
-        waits = [tasks.backoff_s(attempts, settings, rng) for _ in range(200)]
+        waits = [webhook_delivery.backoff_s(attempts, settings, rng) for _ in range(200)]
         assert all(full / 2 <= w <= full for w in waits), (attempts, min(waits), max(waits))
         assert max(waits) - min(waits) > full / 4  # jitter spreads retries
     huge = settings.model_copy(update={"webhook_backoff_cap_s": 10**9, "webhook_backoff_base_s": 10**6})
-    assert tasks.backoff_s(30, huge, rng) <= max_countdown_s(huge)
+    assert webhook_delivery.backoff_s(30, huge, rng) <= max_countdown_s(huge)
 
 
 # ------------------------------------------------------------------ endpoints and scoping
@@ -449,11 +449,11 @@ def test_swapped_secret_ciphertexts_fail_loudly_and_sign_nothing(
         row_a.secret_encrypted, row_b.secret_encrypted = row_b.secret_encrypted, row_a.secret_encrypted
         s.commit()
     (to_a,), (to_b,) = emit(sessions, a.id), emit(sessions, b.id)
-    with caplog.at_level("ERROR", logger="gateway.tasks.webhooks"):
+    with caplog.at_level("ERROR", logger="gateway.services.webhook_delivery"):
         assert tasks.deliver(to_a) == "retry"
         assert tasks.deliver(to_b) == "retry"
     assert receiver.received == []  # nothing went out, signed with any secret
-    assert [r.getMessage() for r in caplog.records if r.name == "gateway.tasks.webhooks"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "gateway.services.webhook_delivery"] == [
         f"webhook delivery {to_a} not sent: its signing secret does not open",
         f"webhook delivery {to_b} not sent: its signing secret does not open",
     ]
