@@ -1,27 +1,31 @@
 """The burn protocol of a reward redemption: burn the points, then fulfil (voucher), then notify.
 
 A plain module: the Celery task (gateway/tasks/redemptions.py) calls ``advance(pk, ...)`` with
-the redemption's id, the store's sessions and a way to reach the relayer key (its ``Relayer``,
-network/relayer.py, and the key's lease). ``advance`` is idempotent over at-least-once
-delivery (acks_late): it reads the stored status and does the next step, each step guarded by
-a conditional UPDATE on the status.
+the redemption's id, the store's sessions and a way to reach the relayer key (``RelayerKey``:
+its calls of the points contract, network/relayer.py, its Redis lease and its driver's chain
+settings). ``advance`` is idempotent over at-least-once delivery (acks_late): it reads the
+stored status and does the next step, each step guarded by a conditional UPDATE on the status.
 
-- Burn: ``redeemWithSignature`` sent by the relayer key under the key's Redis lease (one driver
-  of its nonce at a time). The holder of the lease burns not only its own redemption but every
-  other one still ``accepted`` (oldest first, ``BURN_BATCH`` at a time, for up to
-  ``BURN_BUDGET_S``): each is estimated (a burn that would revert fails at once) and signed on
-  consecutive nonces, all are stored in one database transaction, then broadcast in nonce order
-  and followed to their receipts together, and each burned one is fulfilled. A task waiting for
-  the lease stops waiting when its redemption was burned by the holder. The signed transaction
-  is stored on the redemption before it is broadcast; a run that finds one stored looks for its
-  receipt, else, if the node does not know it and the key's mined nonce has passed it, for the
-  ``Redeemed`` event of the ref (burned by it after all) or the consent's nonce used (failed),
-  else signs again; otherwise it rebroadcasts the same bytes (after the relayer's other stored
-  burns of lower nonces, in order, which the node needs first). A burn that reverts (or would:
-  the gas estimate says so) fails the redemption with the decoded reason and releases its stock,
-  in one transaction, unless the ``Redeemed`` event of its ref is on chain: burned by another of
-  the relayer's transactions, or by anyone else who relayed the same consent (anyone may call
-  ``redeemWithSignature``); then it is marked burned by that transaction and fulfilled.
+- Burn: the relayer key's transactions (kind ``burn``) go through the one transaction driver
+  (network/transactions.py ``KeyTransactions``): signed once, stored before they are
+  broadcast, the same bytes resent, nonces recovered, fees bumped, receipts followed. The
+  driver of the key is whichever task holds its lease (``Burns``): it recovers the key first
+  (stored burns not mined are sent again as the same bytes, in nonce order), then burns not
+  only its own redemption but every other one still ``accepted`` (oldest first,
+  ``BURN_BATCH`` at a time, for up to ``BURN_BUDGET_S``): each is estimated (a burn that would
+  revert fails at once) and signed on consecutive nonces, all are stored in one database
+  transaction (each redemption ``burning``, pointing at its transaction), then broadcast in
+  nonce order and followed to their receipts together, and each burned one is fulfilled. A
+  task waiting for the lease stops waiting when its redemption was burned by the holder; a
+  task whose redemption is ``burning`` follows the key's receipts until it is final.
+- What the driver tells of a burn (``BurnFlow``, the hooks of kind ``burn``): confirmed ->
+  burned (then fulfilled); replaced by a fee bump -> the redemption points at the
+  replacement; lost (its block gone from the chain) -> burning again while the driver resends
+  it; dropped (its nonce went to another transaction) -> burned if the ``Redeemed`` event of
+  its ref is on chain (anyone may relay the same consent), failed if the consent's nonce is
+  used, else accepted, to be signed again; reverted -> failed with the decoded reason and its
+  stock released, in one transaction, unless the ``Redeemed`` event of its ref is on chain
+  (burned by another transaction: then burned by that one, and fulfilled).
 - Fulfil: a voucher code, stored with status fulfilled and the webhook in one transaction.
 - Anything transient (node, Redis, database busy, lease taken too long) raises: the task
   retries it with backoff; a refusal of the chain (a revert) never raises, it is a status.
@@ -32,7 +36,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,10 +45,14 @@ from gateway.services import redemptions as service
 from gateway.services import webhooks
 from network.errors import ChainError, SenderLockedError
 from network.locks import KeyLock
-from network.relayer import BurnReceipt, BurnRefused, Relayer, SignedBurn
-from network.store import Redemption
+from network.receipts import Receipt
+from network.relayer import BurnRefused, Relayer
+from network.settings import ChainSettings
+from network.store import ChainTransaction, Redemption
+from network.transactions import KeyTransactions
 
 log = logging.getLogger(__name__)
+BURN_KIND = "burn"  # ChainTransaction.kind of the relayer key's burns
 LOCK_WAIT_S = 15.0  # how long a task waits for the relayer's lease before it retries later
 RECEIPT_WAIT_S = 20.0  # a burn not mined by then is followed by the next run
 BURN_BATCH = 16  # burns signed, stored and in flight together under one hold of the lease
@@ -55,25 +63,28 @@ class BurnPending(Exception):
     """The burn is sent but not mined yet: look again later."""
 
 
-class Lease(Protocol):
-    """What a burn needs of the relayer key's lease while it holds it: renewing it."""
+@dataclass(frozen=True, slots=True)
+class RelayerKey:
+    """What burning needs of the relayer key: its calls of the points contract, its lease (one
+    driver of its nonces at a time) and the chain settings of its driver (confirmations, fee
+    bumps, RPC retries)."""
 
-    def refresh(self) -> None: ...
+    relayer: Relayer
+    lock: KeyLock
+    settings: ChainSettings
 
 
-def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], tuple[Relayer, KeyLock]]) -> str:
-    """The next steps of redemption ``pk``: its burn (``connect()`` gives the relayer and its
-    key's lease, asked for only when a burn is due), then its fulfilment. Returns the status it
-    was left in ("missing" if there is no such redemption); raises BurnPending while its burn
-    is not mined, and whatever is transient."""
+def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], RelayerKey]) -> str:
+    """The next steps of redemption ``pk``: its burn (``connect()`` gives the relayer key,
+    asked for only when a burn is due), then its fulfilment. Returns the status it was left in
+    ("missing" if there is no such redemption); raises BurnPending while its burn is not mined,
+    and whatever is transient."""
     status = status_of(sessions, pk)
     if status in service.IN_FLIGHT:
-        relayer, lock = connect()
-        burn(sessions=sessions, relayer=relayer, lock=lock, pk=pk)
+        burn(sessions=sessions, key=connect(), pk=pk)
         status = status_of(sessions, pk)
     if status == "burned":
-        with sessions() as session:
-            webhooks.publish_soon(service.mark_fulfilled(session, pk))
+        fulfil(sessions, [pk])
         status = status_of(sessions, pk)
     return status or "missing"
 
@@ -81,6 +92,13 @@ def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], t
 def status_of(sessions: sessionmaker[Session], pk: int) -> str | None:
     with sessions() as session:
         return session.scalar(select(Redemption.status).where(Redemption.id == pk))
+
+
+def fulfil(sessions: sessionmaker[Session], pks: list[int]) -> None:
+    """Issues the voucher of each burned redemption of ``pks`` (once: guarded by its status)."""
+    for pk in pks:
+        with sessions() as session:
+            webhooks.publish_soon(service.mark_fulfilled(session, pk))
 
 
 def _acquire(sessions: sessionmaker[Session], lock: KeyLock, pk: int) -> bool:
@@ -101,182 +119,240 @@ def _acquire(sessions: sessionmaker[Session], lock: KeyLock, pk: int) -> bool:
                 return False
 
 
-def burn(*, sessions: sessionmaker[Session], relayer: Relayer, lock: KeyLock, pk: int) -> None:
-    """Burns redemption ``pk`` under the relayer key's ``lock`` (taken here, released on
-    return), with every other accepted one the holder can take along (``burn_batch``); a
-    redemption signed before is followed by ``burn_stored``."""
-    if not _acquire(sessions, lock, pk):
+def burn(*, sessions: sessionmaker[Session], key: RelayerKey, pk: int) -> None:
+    """Burns redemption ``pk`` under the relayer key's lease (taken here, released on return):
+    the key recovered, then ``pk`` burned with every other accepted one the holder can take
+    along, or, signed before, followed until its burn is final."""
+    if not _acquire(sessions, key.lock, pk):
         return
     try:
-        with sessions() as session:
-            redemption = session.get(Redemption, pk)
-            if redemption is None or redemption.status not in service.IN_FLIGHT:
-                return  # another delivery of this task got here first
-            if redemption.status == "accepted":  # nothing signed yet: burn it with the others waiting
-                _burn_batches(session, relayer=relayer, lease=lock, pk=pk)
-                return
-            try:
-                burn_stored(session, relayer=relayer, redemption=redemption, lease=lock)
-            except BurnRefused as refused:
-                _refused(session, relayer, pk, refused)  # burned elsewhere: the caller fulfils it
+        burns = Burns(sessions=sessions, relayer=key.relayer, lease=key.lock, settings=key.settings)
+        burns.recover()
+        status = status_of(sessions, pk)
+        if status == "burning" and burns.follow({pk}):
+            status = status_of(sessions, pk)
+            if status == "burning":
+                raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
+        if status == "accepted":  # nothing signed yet (or its burn dropped: its nonce went to another transaction)
+            burns.burn_batches(pk)
     finally:
-        lock.release()
+        key.lock.release()
 
 
-def _burn_batches(session: Session, *, relayer: Relayer, lease: Lease, pk: int) -> None:
-    """Under the lease: batches of accepted redemptions (``pk`` first) burned with several in
-    flight, each burned one fulfilled, until none is left or the budget is spent. Raises
-    BurnPending (the task retries) if ``pk`` itself was not mined."""
-    deadline = time.monotonic() + BURN_BUDGET_S
-    first: list[int] = [pk]
-    while True:
-        batch = first + list(
-            session.scalars(
-                select(Redemption.id)
-                .where(Redemption.status == "accepted", Redemption.id.not_in(first))
-                .order_by(Redemption.id)
-                .limit(BURN_BATCH - len(first))
-            )
-        )
-        if not batch:
-            return
-        pending = burn_batch(session, relayer=relayer, lease=lease, pks=batch)
-        if pk in pending:
-            raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
-        first = []
-        if pending or len(batch) < BURN_BATCH or time.monotonic() > deadline:
-            return  # pending: a transaction not mined, do not pile more on top of it
+class BurnFlow:
+    """The hooks (``network.transactions.TxFlow``) of the relayer key's ``burn`` transactions:
+    each moves the redemption that points at the transaction (``Redemption.tx_hash``). They run
+    in the driver's database transaction and do not commit; what must happen once it is
+    committed (the vouchers of the burned, the webhooks of the failed) is kept for ``take()``."""
 
+    def __init__(self, relayer: Relayer) -> None:
+        self.relayer = relayer
+        self.burned: list[int] = []  # redemptions burned: fulfilled once committed
+        self.events: list[str] = []  # events written that a webhook listens to: published once committed
 
-def burn_batch(session: Session, *, relayer: Relayer, lease: Lease, pks: list[int]) -> set[int]:
-    """Estimates, signs on consecutive nonces, stores (one transaction), broadcasts in nonce
-    order, then follows every receipt. Returns the pks whose burn is stored but not known mined
-    (their own tasks follow them)."""
-    nonce, fees = relayer.next_nonce(), relayer.fees()
-    signed: list[tuple[Redemption, SignedBurn]] = []
-    for pk in pks:
-        r = session.get(Redemption, pk, populate_existing=True)
-        if r is None or r.status != "accepted":
-            continue
-        try:
-            gas = relayer.estimate_gas(r)
-        except BurnRefused as refused:
-            if _refused(session, relayer, pk, refused):
-                webhooks.publish_soon(service.mark_fulfilled(session, pk))
-            continue
-        signed.append((r, relayer.sign(r, gas, nonce=nonce + len(signed), fees=fees)))
-        lease.refresh()
-    stored = service.store_signed_burns(session, [(r.id, b.tx_hash, b.raw_tx, b.nonce) for r, b in signed])
-    sent: list[tuple[Redemption, SignedBurn]] = []
-    for r, burn in signed:
-        if r.id not in stored:
-            break  # a nonce gap from here on: the stored ones after it are resent by their tasks
-        try:
-            relayer.broadcast(burn.raw_tx)
-        except ChainError:
-            log.warning("redemption %s: burn not broadcast; its task resends it", r.id, exc_info=True)
-            break
-        sent.append((r, burn))
-        lease.refresh()
-    pending = stored - {r.id for r, _ in sent}
-    for r, burn in sent:
-        session.refresh(r)
-        found = relayer.wait_receipt(burn.tx_hash, RECEIPT_WAIT_S, lease.refresh)
-        if found is None:
-            pending.add(r.id)
-            continue
-        try:
-            _settle(session, relayer, r, found)
-        except BurnRefused as refused:
-            if not _refused(session, relayer, r.id, refused):
+    def on_confirmed(
+        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
+    ) -> None:
+        for r in self._pointing_at(session, carried):
+            if service.mark_burned(session, r.id, tx_hash=mined.tx_hash, block_number=receipt.block_number):
+                self.burned.append(r.id)
+
+    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
+        for r in self._pointing_at(session, carried):
+            service.repoint_burn(session, old=[t.tx_hash for t in carried], new=mined.tx_hash)
+            self.refused(session, r, BurnRefused(f"reverted in {mined.tx_hash}: {mined.error}"))
+
+    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
+        service.repoint_burn(session, old=[old.tx_hash], new=new.tx_hash)
+
+    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
+        reopened = service.reopen_burned(session, tx_hashes=[t.tx_hash for t in group])
+        if reopened:
+            log.warning("nonce %s: its burn lost with its block; %d burning again", group[0].nonce, reopened)
+
+    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
+        for r in self._pointing_at(session, group):
+            if r.status != "burning":
                 continue
-        webhooks.publish_soon(service.mark_fulfilled(session, r.id))
-    return pending
+            found = self.relayer.find_redeemed(r)
+            if found is not None:
+                log.info("redemption %s: its burn dropped (%s), but burned by %s", r.id, why, found.tx_hash)
+                if service.mark_burned(session, r.id, tx_hash=found.tx_hash, block_number=found.block_number):
+                    self.burned.append(r.id)
+            elif self.relayer.consent_used(r):
+                self.events += service.mark_failed(
+                    session, r.id, "burn refused: the consent's nonce was used by another transaction"
+                )
+            else:
+                log.info("redemption %s: its burn dropped (%s); signing it again", r.id, why)
+                service.mark_unsigned(session, r.id)
+
+    def refused(self, session: Session, r: Redemption, refused: BurnRefused) -> None:
+        """A burn the chain refuses (its estimate or its own transaction reverted): was the
+        redemption burned anyway, its consent relayed by someone else (the nonce is then used,
+        and the estimate reverts)? If the ``Redeemed`` event of its ref is on chain, it is
+        burned by that transaction; else failed with the reason and its stock released. Never
+        fails a redemption whose points are gone."""
+        found = self.relayer.find_redeemed(r)  # ChainError: the task retries
+        if found is not None:
+            log.info("redemption %s: burned by %s (its consent relayed by someone else)", r.id, found.tx_hash)
+            if service.mark_burned(session, r.id, tx_hash=found.tx_hash, block_number=found.block_number):
+                self.burned.append(r.id)
+            return
+        self.events += service.mark_failed(session, r.id, f"burn refused: {refused}")
+
+    def take(self) -> tuple[list[int], list[str]]:
+        """What the hooks left to do after their commit: (redemptions to fulfil, events to publish)."""
+        burned, events = self.burned, self.events
+        self.burned, self.events = [], []
+        return burned, events
+
+    @staticmethod
+    def _pointing_at(session: Session, txs: list[ChainTransaction]) -> list[Redemption]:
+        query = select(Redemption).where(Redemption.tx_hash.in_([t.tx_hash for t in txs]))
+        return list(session.scalars(query.execution_options(populate_existing=True)))
 
 
-def burn_stored(session: Session, *, relayer: Relayer, redemption: Redemption, lease: Lease) -> None:
-    """Burns a redemption one at a time: its stored transaction followed (its receipt; the
-    same bytes resent if the node forgot them; signed again only if its nonce went to another
-    transaction that did not burn it), else a new one signed, stored and sent. Raises
-    BurnRefused when the chain refuses it, BurnPending while it is not mined."""
-    r = redemption
-    if r.tx_hash is not None and r.raw_tx is not None and r.tx_nonce is not None:
-        found = relayer.receipt(r.tx_hash)
-        if found is None and not relayer.known(r.tx_hash):
-            if relayer.mined_nonce() > r.tx_nonce:
-                # our nonce went to another transaction: was this redemption burned anyway?
-                found = relayer.find_redeemed(r)
-                if found is None:
-                    if relayer.consent_used(r):
-                        raise BurnRefused("the consent's nonce was used by another transaction")
-                    service.forget_signed_burn(session, r.id)
-                    session.refresh(r)
-                    return _send_new(session, relayer, r, lease)
-            else:  # the node forgot it (or it was never sent): the same bytes, after those it waits for
-                _resend_stored(session, relayer, relayer.mined_nonce(), r.tx_nonce)
-                relayer.broadcast(r.raw_tx)
-        if found is None:
-            found = relayer.wait_receipt(r.tx_hash, RECEIPT_WAIT_S, lease.refresh)
-        return _settle(session, relayer, r, found)
-    return _send_new(session, relayer, r, lease)
+class Burns:
+    """The relayer key's burns while its lease is held: the key's ``KeyTransactions`` with
+    ``BurnFlow`` as the hooks of kind ``burn``. ``recover()`` first, then ``burn_batches()``
+    or ``follow()``; ``sign()`` and ``send()`` are the two halves of a batch's start."""
 
-
-def _resend_stored(session: Session, relayer: Relayer, from_nonce: int, to_nonce: int) -> None:
-    """Broadcasts again, in nonce order, the stored burns not yet known burned whose nonces lie
-    in [from_nonce, to_nonce) (a batch cut off between storing and sending): the node keeps a
-    transaction waiting until every lower nonce of its key is taken. Always safe: each is the
-    stored transaction of its own redemption; a refusal is for that redemption's task to see."""
-    raws = session.scalars(
-        select(Redemption.raw_tx)
-        .where(
-            Redemption.status == "burning",
-            Redemption.raw_tx.is_not(None),
-            Redemption.tx_nonce >= from_nonce,
-            Redemption.tx_nonce < to_nonce,
+    def __init__(
+        self, *, sessions: sessionmaker[Session], relayer: Relayer, lease: KeyLock, settings: ChainSettings
+    ) -> None:
+        self.sessions = sessions
+        self.relayer = relayer
+        self.lease = lease
+        self.flow = BurnFlow(relayer)
+        self.driver = KeyTransactions(
+            w3=relayer.w3,
+            account=relayer.account,
+            to=relayer.points_address,
+            kind=BURN_KIND,
+            sessions=sessions,
+            settings=settings,
+            flows={BURN_KIND: self.flow},
         )
-        .order_by(Redemption.tx_nonce)
-    )
-    for raw in list(raws):
-        try:
-            relayer.broadcast(bytes(raw))  # type: ignore[arg-type]
-        except ChainError:
-            log.info("a stored burn was refused on resend; its own task follows it", exc_info=True)
 
+    def recover(self) -> None:
+        """Re-synchronises the key with the chain (the driver's ``recover()``: stored burns not
+        mined sent again, dropped and lost ones handed to the flow), then finishes what the
+        hooks decided."""
+        self.driver.refresh_priority_fee()
+        self.driver.recover()
+        self._finish()
 
-def _send_new(session: Session, relayer: Relayer, r: Redemption, lease: Lease) -> None:
-    gas = relayer.estimate_gas(r)  # BurnRefused: the contract would revert (expired, spent, paused...)
-    signed = relayer.sign(r, gas)
-    if not service.store_signed_burn(
-        session, r.id, tx_hash=signed.tx_hash, raw_tx=signed.raw_tx, tx_nonce=signed.nonce
-    ):
-        return
-    relayer.broadcast(signed.raw_tx)
-    session.refresh(r)
-    _settle(session, relayer, r, relayer.wait_receipt(signed.tx_hash, RECEIPT_WAIT_S, lease.refresh))
+    def burn_batches(self, pk: int) -> None:
+        """Batches of accepted redemptions (``pk`` first) burned with several in flight, each
+        burned one fulfilled, until none is left or the budget is spent. Raises BurnPending
+        (the task retries) if ``pk`` itself was not mined."""
+        deadline = time.monotonic() + BURN_BUDGET_S
+        first: list[int] = [pk]
+        while True:
+            with self.sessions() as session:
+                batch = first + list(
+                    session.scalars(
+                        select(Redemption.id)
+                        .where(Redemption.status == "accepted", Redemption.id.not_in(first))
+                        .order_by(Redemption.id)
+                        .limit(BURN_BATCH - len(first))
+                    )
+                )
+            if not batch:
+                return
+            pending = self.burn_batch(batch)
+            if pk in pending:
+                raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
+            first = []
+            if pending or len(batch) < BURN_BATCH or time.monotonic() > deadline:
+                return  # pending: a transaction not mined, do not pile more on top of it
 
+    def burn_batch(self, pks: list[int]) -> set[int]:
+        """Signs and stores (``sign``), broadcasts (``send``), then follows (``follow``) the
+        burns of ``pks``. Returns the pks whose burn is stored but not final yet."""
+        txs = self.sign(pks)
+        self.send(txs)
+        return self.follow(set(pks))
 
-def _refused(session: Session, relayer: Relayer, pk: int, refused: BurnRefused) -> bool:
-    """A burn the chain refuses (its estimate or its own transaction reverted): was the
-    redemption burned anyway, its consent relayed by someone else (the nonce is then used, and
-    the estimate reverts)? If the ``Redeemed`` event of its ref is on chain, it is marked burned
-    by that transaction (True: the caller fulfils it); else failed with the reason and its
-    stock released (False). Never fails a redemption whose points are gone."""
-    r = session.get(Redemption, pk, populate_existing=True)
-    found = relayer.find_redeemed(r) if r is not None else None  # ChainError: the task retries
-    if found is not None:
-        log.info("redemption %s: burned by %s (its consent relayed by someone else)", pk, found.tx_hash)
-        service.mark_burned(session, pk, tx_hash=found.tx_hash, block_number=found.block_number)
-        return True
-    webhooks.publish_soon(service.mark_failed(session, pk, f"burn refused: {refused}"))
-    return False
+    def sign(self, pks: list[int]) -> list[ChainTransaction]:
+        """Estimates the burn of each accepted redemption of ``pks`` (one that would revert is
+        refused at once: failed, or burned by whoever relayed its consent first), signs it on
+        the key's next nonce and stores them all, each redemption ``burning`` and pointing at
+        its transaction, in one database transaction. Returns the transactions stored, in nonce
+        order (none is broadcast yet)."""
+        signed: list[ChainTransaction] = []
+        with self.sessions() as session:
+            block = self.driver.rpc(lambda: self.relayer.w3.eth.get_block("latest"))
+            base_fee = int(block.get("baseFeePerGas") or 0)
+            for pk in pks:
+                r = session.get(Redemption, pk, populate_existing=True)
+                if r is None or r.status != "accepted":
+                    continue
+                try:
+                    gas = self.relayer.estimate_gas(r)
+                except BurnRefused as refused:
+                    self.flow.refused(session, r, refused)
+                    continue
+                data = self.relayer.calldata(r)
+                tx = self.driver.sign_next(session, data=data, gas=gas * 5 // 4 + 10_000, base_fee=base_fee)
+                if not service.mark_burning(session, pk, tx_hash=tx.tx_hash, tx_nonce=tx.nonce):
+                    session.delete(tx)  # moved on meanwhile: the nonce stays free for the next
+                    session.flush()
+                    continue
+                self.driver.advance_nonce()
+                signed.append(tx)
+                self.lease.refresh()
+            session.commit()  # stored before any is broadcast
+            for tx in signed:
+                session.expunge(tx)
+        self._finish()
+        return signed
 
+    def send(self, txs: list[ChainTransaction]) -> None:
+        """Broadcasts the stored ``txs`` in nonce order (the node keeps a transaction waiting
+        until every lower nonce of its key is taken). A refusal stops the batch: the rest stay
+        stored, and the driver sends them again (``follow``, the next ``recover``)."""
+        with self.sessions() as session:
+            for tx in txs:
+                stored = session.get(ChainTransaction, tx.id)
+                assert stored is not None
+                try:
+                    self.driver.broadcast(stored)
+                except ChainError:
+                    log.warning("burn %s (nonce %s) not broadcast; the driver resends it", tx.tx_hash, tx.nonce)
+                    break
+                finally:
+                    session.commit()
+                self.lease.refresh()
 
-def _settle(session: Session, relayer: Relayer, r: Redemption, found: BurnReceipt | None) -> None:
-    if found is None:
-        raise BurnPending(f"burn {r.tx_hash} of redemption {r.id} not mined yet")
-    if not found.succeeded:
-        found = relayer.find_redeemed(r) or found  # burned by another transaction after all?
-    if found.succeeded:
-        service.mark_burned(session, r.id, tx_hash=found.tx_hash, block_number=found.block_number)
-        return
-    raise BurnRefused(f"reverted in {found.tx_hash}: {relayer.revert_reason(r, found.block_number)}")
+    def follow(self, pks: set[int], timeout_s: float = RECEIPT_WAIT_S) -> set[int]:
+        """Steps the driver (receipts, stuck transactions resent or their fees bumped, the key
+        recovered when the node said a nonce is used) until no redemption of ``pks`` waits for
+        its burn, or ``timeout_s`` passed. Returns those still waiting (accepted or burning)."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            with self.sessions() as session:
+                block = self.driver.rpc(lambda: self.relayer.w3.eth.get_block("latest"))
+                self.driver.follow_receipts(session, int(block["number"]))
+                self._finish()
+                waiting = set(
+                    session.scalars(select(Redemption.id).where(Redemption.id.in_(pks), Redemption.status == "burning"))
+                )
+                if not waiting or time.monotonic() > deadline:
+                    accepted = select(Redemption.id).where(Redemption.id.in_(pks), Redemption.status == "accepted")
+                    return waiting | set(session.scalars(accepted))
+                self.driver.handle_stuck(session, int(block.get("baseFeePerGas") or 0))
+            if self.driver.needs_resync:
+                self.recover()
+            self.lease.refresh()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def _finish(self) -> None:
+        """After a commit of the driver's: the vouchers of the redemptions its hooks burned, the
+        webhooks of those they failed."""
+        burned, events = self.flow.take()
+        webhooks.publish_soon(events)
+        fulfil(self.sessions, burned)

@@ -124,44 +124,55 @@ def _step(session: Session, pk: int, allowed: tuple[str, ...], **values: Any) ->
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def store_signed_burn(session: Session, pk: int, *, tx_hash: str, raw_tx: bytes, tx_nonce: int) -> bool:
-    """Stores the signed burn before it is broadcast (commits)."""
-    moved = _step(session, pk, IN_FLIGHT, status="burning", tx_hash=tx_hash, raw_tx=raw_tx, tx_nonce=tx_nonce)
-    session.commit()
-    return moved
+def mark_burning(session: Session, pk: int, *, tx_hash: str, tx_nonce: int) -> bool:
+    """Accepted -> burning, pointing at its signed burn (a ``burn`` transaction of the relayer
+    key, stored by the transaction driver in the same database transaction, before it is
+    broadcast). True when this call moved it; the caller commits."""
+    return _step(session, pk, ("accepted",), status="burning", tx_hash=tx_hash, tx_nonce=tx_nonce)
 
 
-def store_signed_burns(session: Session, burns: list[tuple[int, str, bytes, int]]) -> set[int]:
-    """Stores several signed burns, (pk, tx_hash, raw_tx, tx_nonce) each, in one transaction
-    before any is broadcast; only redemptions still ``accepted`` (none signed yet) take theirs.
-    Returns the pks stored (commits)."""
-    stored = {
-        pk
-        for pk, tx_hash, raw_tx, tx_nonce in burns
-        if _step(session, pk, ("accepted",), status="burning", tx_hash=tx_hash, raw_tx=raw_tx, tx_nonce=tx_nonce)
-    }
-    session.commit()
-    return stored
+def repoint_burn(session: Session, *, old: list[str], new: str) -> None:
+    """The redemption whose burn is one of ``old`` now points at ``new`` (a fee replacement of
+    it, or the one of them that was mined); the caller commits."""
+    session.execute(
+        update(Redemption)
+        .where(Redemption.tx_hash.in_(old), Redemption.tx_hash != new)
+        .values(tx_hash=new, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
 
 
-def forget_signed_burn(session: Session, pk: int) -> None:
-    """Its transaction will never be mined (its nonce went to another): sign again (commits)."""
-    _step(session, pk, IN_FLIGHT, tx_hash=None, raw_tx=None, tx_nonce=None)
-    session.commit()
+def mark_unsigned(session: Session, pk: int) -> bool:
+    """Burning -> accepted: its transaction will never be mined (its nonce went to another) and
+    its consent is unused, so it is signed again. The caller commits."""
+    return _step(session, pk, ("burning",), status="accepted", tx_hash=None, tx_nonce=None, block_number=None)
+
+
+def reopen_burned(session: Session, *, tx_hashes: list[str]) -> int:
+    """Burned (not yet fulfilled) -> burning for the redemptions burned by one of ``tx_hashes``,
+    whose block the node lost: the driver sends the same bytes again. Returns how many; the
+    caller commits."""
+    result = session.execute(
+        update(Redemption)
+        .where(Redemption.tx_hash.in_(tx_hashes), Redemption.status == "burned")
+        .values(status="burning", block_number=None, burned_at=None, updated_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def mark_burned(session: Session, pk: int, *, tx_hash: str, block_number: int) -> bool:
-    moved = _step(
+    """Accepted or burning -> burned by ``tx_hash`` (ours, or anyone's who relayed the same
+    consent). True when this call moved it; the caller commits."""
+    return _step(
         session, pk, IN_FLIGHT, status="burned", tx_hash=tx_hash, block_number=block_number, burned_at=datetime.now(UTC)
     )
-    session.commit()
-    return moved
 
 
 def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
-    """Failed, stock released and its ``redemption.failed`` event written, in one transaction;
-    only from before the burn. Returns the events written that a webhook listens to (for
-    ``webhooks.publish_soon``)."""
+    """Failed, stock released and its ``redemption.failed`` event written, in the caller's
+    transaction (the caller commits); only from before the burn. Returns the events written
+    that a webhook listens to (for ``webhooks.publish_soon`` once committed)."""
     now = datetime.now(UTC)
     events: list[str] = []
     if _step(session, pk, IN_FLIGHT, status="failed", failure_reason=reason[:2000], finished_at=now):
@@ -169,7 +180,6 @@ def mark_failed(session: Session, pk: int, reason: str) -> list[str]:
         assert redemption is not None
         release_stock(session, redemption)
         events += _event(session, "redemption.failed", redemption)
-    session.commit()
     return events
 
 

@@ -38,12 +38,13 @@ def process(self: Task, redemption_pk: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-def _connect() -> tuple[Relayer, RedisKeyLock]:
-    """The relayer key's driver and its lease in Redis (one sender of its nonces at a time)."""
+def _connect() -> burns.RelayerKey:
+    """The relayer key: its calls of the points contract, its lease in Redis (one driver of its
+    nonces at a time) and the settings of its transaction driver."""
     settings, chain = context.settings(), context.chain()
-    relayer = Relayer(chain.w3, chain.contracts, context.relayer_account(), settings.chain_id)
+    relayer = Relayer(chain.w3, chain.contracts, context.relayer_account())
     lock = RedisKeyLock(context.redis_client(), relayer.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
-    return relayer, lock
+    return burns.RelayerKey(relayer=relayer, lock=lock, settings=settings)
 
 
 def enqueue(redemption_pk: int) -> bool:

@@ -111,8 +111,9 @@ class Reward(Base):
 
 class Redemption(Base):
     """A customer's spend of points on a reward: the consent, the reserved stock, the relayer's
-    signed burn (stored before it is broadcast), then the voucher. ``status``: accepted ->
-    burning -> burned -> fulfilled, or failed (stock released)."""
+    burn (``tx_hash``: its ``burn`` transaction in ``chain_txs``, stored there with its signed
+    bytes before it is broadcast; the mined one once burned), then the voucher. ``status``:
+    accepted -> burning -> burned -> fulfilled, or failed (stock released)."""
 
     __tablename__ = "redemptions"
     __table_args__ = (
@@ -141,7 +142,6 @@ class Redemption(Base):
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
-    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     voucher_code: Mapped[str | None] = mapped_column(String(40), unique=True)

@@ -37,6 +37,19 @@ from tests.problems import assert_problem
 pytestmark = pytest.mark.timeout(300)
 
 
+class _NoLease:
+    """The relayer key's lease as the test holds it: the workers that would take it are dead."""
+
+    def acquire(self) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
@@ -164,6 +177,7 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
     burned exactly once."""
     from celery import Celery
 
+    from gateway.services.burns import Burns
     from network.keys import dev_account
     from network.relayer import Relayer
 
@@ -180,34 +194,33 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
         assert r.status_code == 202, r.text
 
     h = stack.harness
-    relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-    stored: dict[str, str] = {}
+    relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings))
+    holder = Burns(sessions=h.sessions, relayer=relayer, lease=_NoLease(), settings=h.settings)
+    holder.recover()  # the relayer key's driver, as a worker holds it (then dies)
     with h.sessions() as session:
         rows = {
             r.redemption_id: r for r in session.scalars(select(Redemption).where(Redemption.redemption_id.in_(ids)))
         }
-        for rid in ids:
-            row = rows[rid]
-            signed = relayer.sign(row, relayer.estimate_gas(row))
-            row.status, row.tx_hash, row.raw_tx, row.tx_nonce = "burning", signed.tx_hash, signed.raw_tx, signed.nonce
-            session.commit()  # as the task stores it before broadcasting
-            stored[rid] = signed.tx_hash
-            if rid == "soda-nonce-taken":  # another transaction of the relayer takes that nonce
-                other = relayer.account.sign_transaction(
-                    {
-                        "type": 2,
-                        "chainId": h.settings.chain_id,
-                        "nonce": signed.nonce,
-                        "to": relayer.address,
-                        "value": 0,
-                        "gas": 21_000,
-                        "maxFeePerGas": 2 * 10**9,
-                        "maxPriorityFeePerGas": 10**9,
-                    }
-                )
-                h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(other.raw_transaction), 30)
-            elif rid == "soda-mined":
-                h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(signed.raw_tx), 30)
+    stored: dict[str, str] = {}
+    for rid in ids:
+        [signed] = holder.sign([rows[rid].id])  # stored before any broadcast, as the task does
+        stored[rid] = signed.tx_hash
+        if rid == "soda-nonce-taken":  # another transaction of the relayer takes that nonce
+            other = relayer.account.sign_transaction(
+                {
+                    "type": 2,
+                    "chainId": h.settings.chain_id,
+                    "nonce": signed.nonce,
+                    "to": relayer.address,
+                    "value": 0,
+                    "gas": 21_000,
+                    "maxFeePerGas": 50 * 10**9,
+                    "maxPriorityFeePerGas": 10**9,
+                }
+            )
+            h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(other.raw_transaction), 30)
+        elif rid == "soda-mined":
+            h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(bytes(signed.raw_tx)), 30)
     before = stack.balance(carol.address)
     assert before == 100 - 7  # only the mined one burned so far
 

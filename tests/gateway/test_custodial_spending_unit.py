@@ -127,6 +127,7 @@ def test_custodial_spending_is_capped_per_wallet_over_a_rolling_day(
     first = min((r for r in redemptions_of(sessions, custodian.id) if r.customer_wallet == wallet), key=lambda r: r.id)
     with sessions() as session:  # a failed redemption burned nothing: it does not count
         service.mark_failed(session, first.id, "burn refused: test")
+        session.commit()
     assert post(client, custodian, no_consent("e-3", ref="erin")).status_code == 202
     assert_problem(post(client, custodian, no_consent("e-4", ref="erin")), "custodial-limit-reached")
     with sessions() as session:  # spending older than 24 h no longer counts

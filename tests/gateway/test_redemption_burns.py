@@ -1,7 +1,9 @@
-"""The relayer's batched burns on a real anvil (tests/network/harness.py), without a broker: the
-burn protocol's batch step (gateway/services/burns.py ``burn_batch``) with the real ``Relayer``; the
-redemptions are rows written straight into the store, as acceptance would have stored them, with
-the customers' real EIP-712 signatures.
+"""The relayer's burns on a real anvil (tests/network/harness.py), without a broker: the burn
+protocol's driver of the relayer key (gateway/services/burns.py ``Burns``: the one transaction
+driver with ``BurnFlow`` as the hooks of kind ``burn``) with the real ``Relayer``; the redemptions
+are rows written straight into the store, as acceptance would have stored them, with the
+customers' real EIP-712 signatures. A holder of the key's lease "killed" is a ``Burns`` dropped
+after a step; the next holder is a new one, which recovers the key first, as a new task does.
 
 Ports: 8936-8939.
 """
@@ -18,15 +20,14 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from sqlalchemy import select
 
-from gateway.services.burns import burn_batch, burn_stored
+from gateway.services.burns import BURN_KIND, Burns
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
-from network.errors import ChainError
 from network.keys import dev_account
 from network.purchases import encode_purchase
 from network.relayer import Relayer
 from network.signatures import RedeemConsent, sign_redeem
-from network.store import Partner, Redemption, Reward
+from network.store import ChainTransaction, Partner, Redemption, Reward, TxStatus
 from tests.network.harness import Harness, make_harness
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,22 +35,54 @@ POINTS = 5
 
 
 class NoLock:
+    def acquire(self) -> None:
+        pass
+
     def refresh(self) -> None:
         pass
 
+    def release(self) -> None:
+        pass
 
-class FailingRelayer(Relayer):
-    """Refuses to broadcast its ``fail_at``-th transaction (counted from 0), as a node might."""
 
-    fail_at = 2
-    sent = 0
+def relayer(h: Harness) -> Relayer:
+    return Relayer(h.w3, h.contracts, dev_account(2, h.settings))
 
-    def broadcast(self, raw_tx: bytes) -> None:
-        if self.sent == self.fail_at:
-            self.sent += 1
-            raise ChainError("node refused the burn: test")
-        self.sent += 1
-        super().broadcast(raw_tx)
+
+def holder(h: Harness) -> Burns:
+    """A new holder of the relayer key's lease, the key recovered (as a task does first)."""
+    burns = Burns(sessions=h.sessions, relayer=relayer(h), lease=NoLock(), settings=h.settings)
+    burns.recover()
+    return burns
+
+
+def key_nonce(h: Harness) -> int:
+    return h.w3.eth.get_transaction_count(relayer(h).address)
+
+
+def burn_txs(h: Harness) -> dict[str, ChainTransaction]:
+    with h.sessions() as s:
+        found = {t.tx_hash: t for t in s.scalars(select(ChainTransaction).where(ChainTransaction.kind == BURN_KIND))}
+        s.expunge_all()
+        return found
+
+
+def take_nonce(h: Harness, nonce: int) -> None:
+    """Another transaction of the relayer key (not a burn) takes ``nonce``."""
+    account = dev_account(2, h.settings)
+    other = account.sign_transaction(
+        {
+            "type": 2,
+            "chainId": h.settings.chain_id,
+            "nonce": nonce,
+            "to": account.address,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 50 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
+    h.w3.eth.wait_for_transaction_receipt(h.w3.eth.send_raw_transaction(other.raw_transaction), 30)
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +190,8 @@ def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_ref
     pks = [store_redemption(h, partner_id, reward_id, c, f"b-{i}", 10 + i) for i, c in enumerate([alice, bob] * 3)]
     expired = store_redemption(h, partner_id, reward_id, alice, "b-expired", 99, deadline=int(time.time()) - 10)
     pks.insert(3, expired)
-    relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-    start = relayer.next_nonce()
-    with h.sessions() as s:
-        assert burn_batch(s, relayer=relayer, lease=NoLock(), pks=pks) == set()
+    start = key_nonce(h)
+    assert holder(h).burn_batch(pks) == set()
     done = rows(h, pks)
     burned = [pk for pk in pks if pk != expired]
     assert {done[pk].status for pk in burned} == {"fulfilled"}
@@ -168,40 +199,118 @@ def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_ref
     assert len({done[pk].voucher_code for pk in burned}) == len(burned)
     assert done[expired].status == "failed" and "expired" in (done[expired].failure_reason or "").lower()
     assert done[expired].tx_hash is None  # refused at the estimate: never signed, never sent
+    txs = burn_txs(h)
+    assert all(txs[done[pk].tx_hash].status == TxStatus.CONFIRMED for pk in burned)  # the driver's own record
     refs = redeemed_refs(h)
     assert sorted(refs) == sorted(done[pk].ref for pk in burned)  # each once, the refused one never
-    assert relayer.mined_nonce() == start + len(burned)
+    assert key_nonce(h) == start + len(burned)
     assert h.contracts.points.functions.balanceOf(alice.address).call() == 100 - 3 * POINTS
     with h.sessions() as s:
         assert s.get(Reward, reward_id).stock == 1  # the failed one's unit given back, once
 
 
-def test_a_broadcast_refused_mid_batch_leaves_the_rest_stored_and_the_recovery_burns_each_once(h: Harness) -> None:
+def test_a_holder_killed_between_storing_and_sending_leaves_the_next_one_the_same_bytes_to_send(h: Harness) -> None:
     carol = customer("carol")
     partner_id, reward_id = setup_partner(h, "gap", [carol], 100)
     pks = [store_redemption(h, partner_id, reward_id, carol, f"g-{i}", 40 + i) for i in range(5)]
-    failing = FailingRelayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-    start = failing.next_nonce()
-    with h.sessions() as s:
-        pending = burn_batch(s, relayer=failing, lease=NoLock(), pks=pks)
-    assert pending == set(pks[2:])
+    start = key_nonce(h)
+    first = holder(h)
+    signed = first.sign(pks)
+    first.send(signed[:2])  # killed after two broadcasts: three burns stored, never sent
+    del first
     stored = rows(h, pks)
-    assert [stored[pk].status for pk in pks] == ["fulfilled", "fulfilled", "burning", "burning", "burning"]
+    assert [stored[pk].status for pk in pks] == ["burning"] * 5
     assert [stored[pk].tx_nonce for pk in pks] == list(range(start, start + 5))
-    assert failing.mined_nonce() == start + 2  # nothing after the gap was sent
+    assert [stored[pk].tx_hash for pk in pks] == [t.tx_hash for t in signed]
 
-    relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-    for pk in reversed(pks[2:]):  # what each redemption's own task does, the highest nonce first
-        with h.sessions() as s:
-            r = s.get(Redemption, pk)
-            assert r is not None
-            burn_stored(s, relayer=relayer, redemption=r, lease=NoLock())
+    assert holder(h).follow(set(pks)) == set()  # its recovery sends the three again, in nonce order
     done = rows(h, pks)
-    assert {done[pk].status for pk in pks[2:]} == {"burned"}
-    assert [done[pk].tx_hash for pk in pks] == [stored[pk].tx_hash for pk in pks]  # the same bytes resent
+    assert {done[pk].status for pk in pks} == {"fulfilled"}
+    assert [done[pk].tx_hash for pk in pks] == [stored[pk].tx_hash for pk in pks]  # the same bytes, not re-signed
+    assert len(burn_txs(h)) == len({t.tx_hash for t in burn_txs(h).values()})
+    assert {burn_txs(h)[t.tx_hash].status for t in signed} == {TxStatus.CONFIRMED}
     refs = redeemed_refs(h)
     assert all(refs.count(done[pk].ref) == 1 for pk in pks)
     assert h.contracts.points.functions.balanceOf(carol.address).call() == 100 - 5 * POINTS
+    assert key_nonce(h) == start + 5
+
+
+def test_a_burn_whose_block_the_node_lost_is_sent_again_and_burns_once(h: Harness) -> None:
+    erin = customer("erin")
+    partner_id, reward_id = setup_partner(h, "lost", [erin], 100)
+    pk = store_redemption(h, partner_id, reward_id, erin, "l-1", 7)
+    snapshot = h.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    assert holder(h).burn_batch([pk]) == set()
+    burned = rows(h, [pk])[pk]
+    assert burned.status == "fulfilled"
+    h.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]  # the node lost the block
+    assert h.contracts.points.functions.balanceOf(erin.address).call() == 100
+    assert holder(h).follow({pk}) == set()  # the confirmed burn seen gone, its same bytes sent again
+    assert burn_txs(h)[burned.tx_hash].status == TxStatus.CONFIRMED
+    done = rows(h, [pk])[pk]
+    assert (done.status, done.tx_hash, done.voucher_code) == ("fulfilled", burned.tx_hash, burned.voucher_code)
+    assert redeemed_refs(h).count(done.ref) == 1
+    assert h.contracts.points.functions.balanceOf(erin.address).call() == 100 - POINTS
+
+
+def test_a_dropped_burn_is_signed_again_or_found_burned_by_whoever_relayed_its_consent(h: Harness) -> None:
+    finn = customer("finn")
+    partner_id, reward_id = setup_partner(h, "dropped", [finn], 100)
+    mine, theirs = (store_redemption(h, partner_id, reward_id, finn, f"d-{i}", 70 + i) for i in range(2))
+    start = key_nonce(h)
+    signed = holder(h).sign([mine, theirs])  # stored, never sent: then both nonces go to other transactions
+    stranger = Account.create()
+    h.w3.provider.make_request("anvil_setBalance", [stranger.address, hex(10**20)])  # type: ignore[arg-type]
+    with h.sessions() as s:
+        consent = s.get(Redemption, theirs)
+        assert consent is not None
+        transact(
+            h.w3,
+            stranger,
+            h.contracts.points.functions.redeemWithSignature(
+                consent.customer_wallet,
+                consent.partner_id,
+                consent.points,
+                bytes.fromhex(consent.ref[2:]),
+                int(consent.nonce),
+                consent.deadline,
+                bytes(consent.signature),
+            ),
+        )  # anyone may relay a consent
+    take_nonce(h, start)
+    take_nonce(h, start + 1)
+
+    burns = holder(h)  # its recovery drops both: one back to accepted, the other found burned by the stranger
+    assert {t.status for t in burn_txs(h).values() if t.tx_hash in {s.tx_hash for s in signed}} == {TxStatus.DROPPED}
+    after = rows(h, [mine, theirs])
+    assert (after[mine].status, after[mine].tx_hash) == ("accepted", None)
+    assert after[theirs].status == "fulfilled" and after[theirs].tx_hash not in {s.tx_hash for s in signed}
+    assert burns.burn_batch([mine]) == set()
+    done = rows(h, [mine])[mine]
+    assert done.status == "fulfilled" and done.tx_nonce == start + 2
+    refs = redeemed_refs(h)
+    assert refs.count(after[mine].ref) == 1 and refs.count(after[theirs].ref) == 1
+    assert h.contracts.points.functions.balanceOf(finn.address).call() == 100 - 2 * POINTS
+
+
+def test_a_burn_that_reverts_fails_with_the_decoded_reason_and_releases_the_stock(h: Harness) -> None:
+    gina = customer("gina")
+    partner_id, reward_id = setup_partner(h, "reverted", [gina], 100)
+    pk = store_redemption(h, partner_id, reward_id, gina, "x-1", 3)
+    [tx] = holder(h).sign([pk])  # stored while the contract ran; sent only once the operator paused it
+    transact(h.w3, h.operator, h.contracts.points.functions.pause())
+    try:
+        assert holder(h).follow({pk}) == set()
+    finally:
+        transact(h.w3, h.operator, h.contracts.points.functions.unpause())
+    done = rows(h, [pk])[pk]
+    assert (done.status, done.tx_hash) == ("failed", tx.tx_hash)
+    assert done.failure_reason == f"burn refused: reverted in {tx.tx_hash}: EnforcedPause()"
+    assert burn_txs(h)[tx.tx_hash].status == TxStatus.REVERTED
+    assert redeemed_refs(h).count(done.ref) == 0
+    assert h.contracts.points.functions.balanceOf(gina.address).call() == 100
+    with h.sessions() as s:
+        assert s.get(Reward, reward_id).stock == 1  # its unit given back
 
 
 def test_the_gateway_points_view_reads_what_the_bindings_read(h: Harness) -> None:
@@ -218,8 +327,6 @@ def test_the_gateway_points_view_reads_what_the_bindings_read(h: Harness) -> Non
     assert view.balance_of(dave.address) == 42
     assert view.balance_of(customer("nobody").address) == 0
     assert not view.nonce_used(dave.address, 2**64 + 3)
-    with h.sessions() as s:
-        relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings), h.settings.chain_id)
-        assert burn_batch(s, relayer=relayer, lease=NoLock(), pks=[pk]) == set()
+    assert holder(h).burn_batch([pk]) == set()
     assert view.nonce_used(dave.address, 2**64 + 3) and not view.nonce_used(dave.address, 2**64 + 2)
     assert view.balance_of(dave.address) == 42 - POINTS == h.contracts.points.functions.balanceOf(dave.address).call()

@@ -173,6 +173,7 @@ def test_balance_counts_redemptions_still_in_flight(
     [first] = redemptions_of(sessions, partner.id)
     with sessions() as session:
         service.mark_failed(session, first.id, "burn refused: test")
+        session.commit()  # the caller commits (the burn protocol, with its transaction's outcome)
     assert (
         client.post(
             "/v1/redemptions", headers=partner.headers, json=signed_body(partner, alice, "r-2", points=6, nonce=2)
@@ -314,6 +315,7 @@ def test_fulfilment_happens_once_and_failure_releases_stock_once(
         service.mark_failed(session, first.id, "too late: it is burned")  # never after the burn
         service.mark_failed(session, second.id, "burn refused: test")
         service.mark_failed(session, second.id, "burn refused: again")
+        session.commit()
     got = client.get("/v1/redemptions/r-1", headers=partner.headers).json()
     assert (got["status"], got["tx_hash"], got["block_number"]) == ("fulfilled", "0x" + "ab" * 32, 7)
     assert got["voucher_code"] and len(got["voucher_code"]) >= 16
