@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from network.addresses import checksum
 from network.deployments import CONTRACT_NAMES, PROJECT_ROOT, AddressBook
 from network.errors import ChainError
 from network.purchases import encode_purchase
@@ -112,26 +113,19 @@ class EventDecoder:
         values = abi_decode([abi_type(i) for i in plain], bytes(HexBytes(log["data"])))
         args.update({i["name"]: v for i, v in zip(plain, values, strict=True)})
         args = {
-            k: (_checksum(v) if isinstance(v, str) and v.startswith("0x") and len(v) == 42 else v)
+            k: (checksum(v) if isinstance(v, str) and v.startswith("0x") and len(v) == 42 else v)
             for k, v in args.items()
         }
         return DecodedLog(
             contract=contract,
             name=abi["name"],
             args={k: _jsonable(v) for k, v in args.items()},
-            address=_checksum(str(log["address"])),
+            address=checksum(str(log["address"])),
             block_number=_int(log["blockNumber"]),
             block_hash=_hex(log["blockHash"]),
             tx_hash=_hex(log["transactionHash"]),
             log_index=_int(log["logIndex"]),
         )
-
-
-@lru_cache(maxsize=4096)
-def _checksum(address: str) -> str:
-    """EIP-55 form of an address, remembered: the contracts' own, the zero address and the
-    partners' keys come back in most logs (a keccak each otherwise)."""
-    return to_checksum_address(address)
 
 
 def abi_type(item: dict[str, Any]) -> str:

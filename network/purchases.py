@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_utils import keccak, to_canonical_address
+
+from network.addresses import checksum
 
 MAX_SEQ = (1 << 48) - 1
 MAX_POINTS = (1 << 48) - 1
@@ -43,7 +45,7 @@ def encode_purchase(customer: str, seq: int, points: int) -> bytes:
 def decode_purchase(word: bytes) -> Purchase:
     """Splits a 32-byte purchase word."""
     w = int.from_bytes(bytes(word), "big")
-    customer = to_checksum_address((w >> 96).to_bytes(20, "big"))
+    customer = checksum("0x" + (w >> 96).to_bytes(20, "big").hex())
     return Purchase(customer=customer, seq=(w >> 48) & MAX_SEQ, points=w & MAX_POINTS)
 
 

@@ -24,7 +24,8 @@ consumers get events in id order except for late commits. See :func:`advance`.
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,7 +96,10 @@ class Event:
 
 
 def new_event_id() -> str:
-    return f"evt_{uuid.uuid4().hex}"
+    """``evt_`` and 32 hex digits, as webhooks always carried, ordered by time like a UUIDv7 (the
+    milliseconds first, then 80 random bits): the unique index then grows at its end, where a
+    random id dirtied a page of the index per event (a thousand-purchase batch wrote ~4 MB)."""
+    return f"evt_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def event_row(
