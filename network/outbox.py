@@ -15,9 +15,19 @@ from sqlalchemy.orm import Session
 from network.headroom import FUNDS_EXHAUSTED
 from network.outcomes import purchases_moved, purchases_settled
 from network.purchases import encode_purchase
-from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus, utcnow
+from network.store import (
+    ChainTransaction,
+    OutboxPurchase,
+    OutboxReversal,
+    PurchaseStatus,
+    ReversalStatus,
+    TxStatus,
+    utcnow,
+)
 
 OUTBOX = OutboxPurchase.__table__
+OPEN = (PurchaseStatus.QUEUED, PurchaseStatus.SENT)  # to mint, or minted and not yet confirmed
+REVERSALS_OPEN = (ReversalStatus.QUEUED, ReversalStatus.SENT)
 
 
 class OutboxConflictError(ValueError):
@@ -208,3 +218,25 @@ def result_of(session: Session, *, partner_id: int, seq: int) -> ItemResult | No
         select(OutboxPurchase).where(OutboxPurchase.partner_id == partner_id, OutboxPurchase.seq == seq)
     )
     return None if item is None else item_result(session, item)
+
+
+# ---------------------------------------------------------------------- what is left to do
+
+
+def partners_with_work(session: Session) -> list[int]:
+    """Partners with purchases to mint or confirm, or reversals (refunds) to send or confirm."""
+    earn = session.scalars(select(OutboxPurchase.partner_id).where(OutboxPurchase.status.in_(OPEN)).distinct())
+    reverse = session.scalars(
+        select(OutboxReversal.partner_id).where(OutboxReversal.status.in_(REVERSALS_OPEN)).distinct()
+    )
+    return sorted(set(earn) | set(reverse))
+
+
+def held_by_partner(session: Session) -> dict[int, tuple[int, str]]:
+    """partner id -> (purchases held, when the oldest was first held, ISO 8601)."""
+    rows = session.execute(
+        select(OutboxPurchase.partner_id, func.count(), func.min(OutboxPurchase.held_at))
+        .where(OutboxPurchase.status == PurchaseStatus.HELD)
+        .group_by(OutboxPurchase.partner_id)
+    ).all()
+    return {int(pid): (int(n), since.isoformat() if since else "") for pid, n, since in rows}

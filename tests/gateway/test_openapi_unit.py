@@ -32,10 +32,10 @@ from gateway.ratelimit import RateLimiter, get_client_rate_limiter
 from gateway.routes.redemptions import get_enqueue, get_points_view
 from gateway.routes.refunds import refund_deadlines
 from gateway.schemas_webhooks import EVENT_MODELS
-from gateway.services import account
+from gateway.services import account, partner_funds
 from gateway.services import webhooks as webhook_service
 from gateway.services.webhooks import EVENT_TYPES
-from gateway.tasks import context, earn
+from gateway.tasks import context
 from gateway.tasks import webhooks as tasks
 from network.outcomes import purchases_settled
 from network.store import OutboxPurchase, PurchaseStatus, WebhookDelivery
@@ -384,10 +384,9 @@ def test_real_event_payloads_are_what_the_webhooks_section_says(client, partner,
         token_symbol="cUSD",
         token_decimals=6,
     )
-    monkeypatch.setattr(context, "chain", lambda: None)  # the money is read through read_money below
-    monkeypatch.setattr(account, "read_money", lambda chain, partner_id: money)
+    monkeypatch.setattr(account, "read_money", lambda chain, partner_id: money)  # no chain: the money is this
     monkeypatch.setattr(account, "read_headroom", lambda chain, partner_id: (money.headroom, money.bound))
-    low = earn._low_headroom()
+    low = partner_funds.low_headroom(sessions, None, settings.headroom_warning_ratio)  # type: ignore[arg-type]
     with sessions() as s:
         webhook_service.emit(s, partner.id, "partner.headroom_low", low[partner.id])
         s.commit()
