@@ -17,8 +17,7 @@ def settings_of(request: Request) -> GatewaySettings:
     """The settings of the app serving ``request``: ``get_settings``, or its override (the
     tests'). Also called directly by the hot routes, which skip FastAPI's solving of one more
     dependency (it costs more than the lookup)."""
-    override = request.app.dependency_overrides.get(get_settings)
-    return override() if override is not None else get_settings()
+    return settings_of_app(request.app)
 
 
 async def settings_dependency(request: Request) -> GatewaySettings:

@@ -13,7 +13,7 @@ put back in the queue when it returns, get ``purchase.held`` and ``purchase.rele
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,19 +56,10 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
         .outerjoin(t, t.id == o.tx_id)
         .where(o.status.in_(list(PURCHASE_FINAL)), p.notified_status.is_(None))
     )
-    rows: list[Any] = []
-    for key, values in ((o.id, list(outbox_ids)), (o.tx_id, list(tx_ids))):
-        for start in range(0, len(values), CHUNK):
-            rows += session.execute(base.where(key.in_(values[start : start + CHUNK]))).all()
-    if not rows:
-        return 0
-    won = _announce(session, Purchase, {r.id: PURCHASE_FINAL[r.status] for r in rows})
+    rows = _rows_by(session, base, (o.id, outbox_ids), (o.tx_id, tx_ids))
     now = datetime.now(UTC)
-    events = []
-    for r in rows:
-        status = won.get(r.id)
-        if status is None:
-            continue
+
+    def event(r: Any, status: str) -> dict[str, Any]:
         payload = {
             "purchase_id": r.purchase_id,
             "status": status,
@@ -79,17 +70,11 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
             "batch_id": r.batch_id,
             "failure_reason": r.error if r.status == PurchaseStatus.FAILED else None,
         }
-        events.append(
-            event_row(
-                f"purchase.{status}",
-                payload=payload,
-                partner_id=r.partner_id,
-                customer_wallet=r.customer_wallet,
-                at=now,
-            )
+        return event_row(
+            f"purchase.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet, at=now
         )
-    record_many(session, events)
-    return len(events)
+
+    return _settled(session, Purchase, rows, PURCHASE_FINAL, event)
 
 
 def purchases_moved(session: Session, event_type: str, outbox_ids: Collection[int]) -> int:
@@ -152,18 +137,9 @@ def refunds_settled(session: Session, *, reversal_ids: Collection[int] = (), tx_
         .outerjoin(t, t.id == r_.tx_id)
         .where(r_.status.in_(list(REFUND_FINAL)), f.notified_status.is_(None))
     )
-    rows: list[Any] = []
-    for key, values in ((r_.id, list(reversal_ids)), (r_.tx_id, list(tx_ids))):
-        for start in range(0, len(values), CHUNK):
-            rows += session.execute(base.where(key.in_(values[start : start + CHUNK]))).all()
-    if not rows:
-        return 0
-    won = _announce(session, Refund, {r.id: REFUND_FINAL[r.status] for r in rows})
-    events = []
-    for r in rows:
-        status = won.get(r.id)
-        if status is None:
-            continue
+    rows = _rows_by(session, base, (r_.id, reversal_ids), (r_.tx_id, tx_ids))
+
+    def event(r: Any, status: str) -> dict[str, Any]:
         created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
         payload = {
             "refund_id": r.refund_id,
@@ -177,9 +153,37 @@ def refunds_settled(session: Session, *, reversal_ids: Collection[int] = (), tx_
             "failure_reason": r.error if r.status == RS.FAILED else None,
             "created_at": created.astimezone(UTC).isoformat(),
         }
-        events.append(
-            event_row(f"refund.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet)
+        return event_row(
+            f"refund.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet
         )
+
+    return _settled(session, Refund, rows, REFUND_FINAL, event)
+
+
+def _rows_by(session: Session, query: Any, *keys: tuple[Any, Collection[int]]) -> list[Any]:
+    """The rows of ``query`` whose ``column`` is in ``values``, for each (column, values), in
+    chunks of ``CHUNK`` ids."""
+    rows: list[Any] = []
+    for column, values in keys:
+        ids = list(values)
+        for start in range(0, len(ids), CHUNK):
+            rows += session.execute(query.where(column.in_(ids[start : start + CHUNK]))).all()
+    return rows
+
+
+def _settled(
+    session: Session,
+    model: type[Purchase] | type[Refund],
+    rows: list[Any],
+    final: dict[Any, str],
+    event: Callable[[Any, str], dict[str, Any]],
+) -> int:
+    """One event per row (``event(row, status)``) whose final status this call announced first;
+    returns how many."""
+    if not rows:
+        return 0
+    won = _announce(session, model, {r.id: final[r.status] for r in rows})
+    events = [event(r, won[r.id]) for r in rows if r.id in won]
     record_many(session, events)
     return len(events)
 
