@@ -116,9 +116,9 @@ def best_us(work: Callable[[], object], items: int, rounds: int) -> float:
     """The best of ``rounds`` timings of ``work`` (which handles ``items`` items), µs per item."""
     best = float("inf")
     for _ in range(rounds):
-        began = time.perf_counter_ns()
+        began = time.process_time_ns()
         work()
-        best = min(best, (time.perf_counter_ns() - began) / items / 1_000)
+        best = min(best, (time.process_time_ns() - began) / items / 1_000)
     return best
 
 

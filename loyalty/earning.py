@@ -25,7 +25,9 @@ The rules (README "Loyalty rules" says the same to partners):
 - ``cap`` (:class:`Cap`): at most ``limit`` points per member per calendar period (day, ISO week,
   month, year in the partner's time zone), from one rule or from all; the member's points so far
   in the period are an input (:attr:`MemberContext.cap_used`), what this purchase adds is an
-  output (:attr:`Earning.cap_usage`). A cap's entry is negative: what it took away.
+  output (:attr:`Earning.cap_usage`: for a cap on a rule, what the member got of that rule after
+  every cap on it; for a cap on all, the purchase's points). Caps on rules apply first, in the
+  order listed, then caps on all. A cap's entry is negative: what it took away.
 
 Multipliers add, they do not compound: ×2 and ×3 on one line make ×4 (1 + 1 + 2), and each rule's
 share shows in the breakdown. Factors are at least 1 (to earn less on a line, exclude it).
@@ -46,10 +48,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from loyalty.lines import Basket, eligibility, from_units, to_units
+from loyalty.lines import Basket, Line, eligibility, from_units, to_units
 
 Rounding = Literal["down", "half_up", "half_even"]
 Period = Literal["day", "week", "month", "year"]
@@ -59,6 +61,7 @@ RATE_DECIMALS = 6  # points per unit and factors: at most 6 decimals (the store'
 _RATE = 10**RATE_DECIMALS
 _EXACT = 10 ** (4 + 2 * RATE_DECIMALS)  # money units (10**-4) × rate (10**-6) × factor (10**-6): 1 point
 _NO_USE: Mapping[str, int] = {}
+_MATCHES_KEPT = 100_000  # (SKU, category, labels) whose matching line rules a compiled rule set remembers
 
 
 class RulesInvalid(ValueError):
@@ -206,8 +209,9 @@ class MemberContext:
     cap_used: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One line of a breakdown: (rule id, rule version, kind, points); a tuple, as cheap as one."""
+
     rule_id: str
     rule_version: int
     kind: str
@@ -279,6 +283,8 @@ class CompiledRules:
     rule_caps: tuple[Cap, ...]
     total_caps: tuple[Cap, ...]
     qualifying: frozenset[str]
+    qualifying_caps: tuple[str, ...]  # ids of the caps on a qualifying rule: their cuts lower the qualifying points
+    matches: dict[tuple[str, str | None, frozenset[str]], tuple[int, ...]] = field(default_factory=dict)
 
 
 def compile_rules(ruleset: RuleSet) -> CompiledRules:
@@ -354,6 +360,9 @@ def compile_rules(ruleset: RuleSet) -> CompiledRules:
                 raise RulesInvalid(rule.id, f"points per unit must be more than 0, not {rule.points_per_unit}")
         else:
             raise RulesInvalid(getattr(rule, "id", "ruleset"), f"unknown rule {rule!r}")
+    qualifying = frozenset(
+        r.id for r in ruleset.rules if r.kind not in ("minimum_order", "exclusion", "cap") and r.qualifying
+    )
     return CompiledRules(
         ruleset=ruleset,
         zone=zone,
@@ -375,9 +384,8 @@ def compile_rules(ruleset: RuleSet) -> CompiledRules:
         minimum=(minimum[0], _units(minimum[0].amount, minimum[0].id)) if minimum else None,
         rule_caps=tuple(rule_caps),
         total_caps=tuple(total_caps),
-        qualifying=frozenset(
-            r.id for r in ruleset.rules if r.kind not in ("minimum_order", "exclusion", "cap") and r.qualifying
-        ),
+        qualifying=qualifying,
+        qualifying_caps=tuple(cap.id for cap in rule_caps if cap.rule_id in qualifying),
     )
 
 
@@ -432,41 +440,38 @@ def evaluate(rules: RuleSet | CompiledRules, purchase: Basket, member: MemberCon
     ruleset = compiled.ruleset
     if purchase.currency != ruleset.currency:
         raise CurrencyNotEarning(f"the rules earn points on {ruleset.currency} purchases, not {purchase.currency}")
-    if compiled.minimum is not None and to_units(purchase.amount) < compiled.minimum[1]:
-        rule = compiled.minimum[0]
-        return Earning(
-            points=0,
-            breakdown=(),
-            ruleset_version=ruleset.version,
-            cap_usage=tuple((cap.id, 0) for cap in compiled.rule_caps + compiled.total_caps),
-            notes=(f"{rule.id}: the amount {purchase.amount} is below the minimum order {rule.amount}",),
-        )
     split = eligibility(
         purchase,
         excluded_skus=compiled.excluded_skus,
         excluded_categories=compiled.excluded_categories,
         excluded_labels=compiled.excluded_labels,
     )
-    eligible = split.eligible_total
+    if compiled.minimum is not None and sum(split.nets) < compiled.minimum[1]:  # the nets add up to the amount
+        return _below_minimum(compiled, purchase)
+    eligible = sum(split.eligible)
     rate = compiled.rate
     # exact contributions, in 10**-16 point, by the rule's position in the rule set
     exact: list[tuple[int, EarningRule, int]] = [(compiled.base_position, compiled.base, eligible * rate * _RATE)]
     if compiled.line_rules and eligible:
-        exact.extend(_line_contributions(compiled, purchase, split.eligible))
-    for tier, position in compiled.tiers:
-        extra = _rate(member.tier_multiplier, tier.id, "tier multiplier") - _RATE
-        if extra < 0:
-            raise ValueError(f"a tier multiplier is at least 1, not {member.tier_multiplier}")
-        if extra and eligible:
-            exact.append((position, tier, eligible * rate * extra))
-    if member.first_purchase:
-        exact.extend((position, rule, rule.points * _EXACT) for rule, position in compiled.firsts)
-    points = _round(sum(c for _, _, c in exact), ruleset.rounding)
-    breakdown = _apportion(exact, points)
-    breakdown, usage = _apply_caps(compiled, breakdown, member.cap_used or _NO_USE)
-    total = sum(entry.points for entry in breakdown)
-    qualifying = sum(e.points for e in breakdown if e.rule_id in compiled.qualifying)
-    qualifying -= sum(_cut_of(breakdown, cap) for cap in compiled.rule_caps if cap.rule_id in compiled.qualifying)
+        exact += _line_contributions(compiled, purchase, split.eligible)
+    if compiled.tiers and eligible:
+        extra = _tier_extra(member.tier_multiplier)
+        if extra:
+            exact += [(position, tier, eligible * rate * extra) for tier, position in compiled.tiers]
+    if member.first_purchase and compiled.firsts:
+        exact += [(position, rule, rule.points * _EXACT) for rule, position in compiled.firsts]
+    exact.sort()  # by position: positions are unique
+    breakdown = _apportion(exact, _round(sum([c for _, _, c in exact]), ruleset.rounding))
+    usage: tuple[tuple[str, int], ...] = ()
+    if compiled.rule_caps or compiled.total_caps:
+        usage = _apply_caps(compiled, breakdown, member.cap_used or _NO_USE)
+    total = qualifying = 0
+    for entry in breakdown:
+        total += entry.points
+        if entry.rule_id in compiled.qualifying:  # (a cap's id never is: its cut is taken from the rule's below)
+            qualifying += entry.points
+    for cap in compiled.qualifying_caps:
+        qualifying += sum([e.points for e in breakdown if e.rule_id == cap])
     return Earning(
         points=total,
         breakdown=tuple(breakdown),
@@ -477,6 +482,33 @@ def evaluate(rules: RuleSet | CompiledRules, purchase: Basket, member: MemberCon
         excluded_units=split.excluded_total,
         non_earning_units=sum(split.non_earning_shares),
     )
+
+
+def _below_minimum(compiled: CompiledRules, purchase: Basket) -> Earning:
+    assert compiled.minimum is not None
+    rule = compiled.minimum[0]
+    return Earning(
+        points=0,
+        breakdown=(),
+        ruleset_version=compiled.ruleset.version,
+        cap_usage=tuple((cap.id, 0) for cap in compiled.rule_caps + compiled.total_caps),
+        notes=(f"{rule.id}: the amount {purchase.amount} is below the minimum order {rule.amount}",),
+    )
+
+
+_TIER_EXTRAS: dict[Decimal, int] = {}
+
+
+def _tier_extra(multiplier: Decimal) -> int:
+    """(multiplier − 1) × 10**6, checked: a member's tier multiplier is at least 1, of at most 6 decimals."""
+    extra = _TIER_EXTRAS.get(multiplier)
+    if extra is None:
+        extra = _rate(multiplier, "tier", "the member's tier multiplier") - _RATE
+        if extra < 0:
+            raise ValueError(f"a tier multiplier is at least 1, not {multiplier}")
+        if len(_TIER_EXTRAS) < 1024:  # a ladder has a handful of multipliers
+            _TIER_EXTRAS[multiplier] = extra
+    return extra
 
 
 def evaluate_many(ruleset: RuleSet | CompiledRules, purchases: Iterable[tuple[Basket, MemberContext]]) -> list[Earning]:
@@ -497,26 +529,34 @@ def _line_contributions(
             live[i] = _in_window(window, local)
     money = [0] * len(line_rules)
     lines = purchase.lines
-    by_sku, by_category, by_label = compiled.by_sku, compiled.by_category, compiled.by_label
     for i, units in enumerate(eligible):
-        if not units:
-            continue
-        matched = set(compiled.everywhere)
-        if lines:
-            line = lines[i]
-            matched.update(by_sku.get(line.sku, ()))
-            if line.category is not None:
-                matched.update(by_category.get(line.category, ()))
-            for label in line.labels:
-                matched.update(by_label.get(label, ()))
-        for r in matched:
-            money[r] += units
+        if units:
+            for r in _matched(compiled, lines[i]) if lines else compiled.everywhere:
+                money[r] += units
     rate = compiled.rate
     return [
         (line_rule.position, line_rule.rule, units * rate * line_rule.extra)
         for line_rule, units, on in zip(line_rules, money, live, strict=True)
         if units and on and line_rule.extra
     ]
+
+
+def _matched(compiled: CompiledRules, line: Line) -> tuple[int, ...]:
+    """The line rules that name the line (by SKU, category or label) or every line, each once;
+    remembered per (SKU, category, labels): a catalogue repeats itself."""
+    key = (line.sku, line.category, line.labels)
+    found = compiled.matches.get(key)
+    if found is None:
+        indices = set(compiled.everywhere)
+        indices.update(compiled.by_sku.get(line.sku, ()))
+        if line.category is not None:
+            indices.update(compiled.by_category.get(line.category, ()))
+        for label in line.labels:
+            indices.update(compiled.by_label.get(label, ()))
+        found = tuple(sorted(indices))
+        if len(compiled.matches) < _MATCHES_KEPT:
+            compiled.matches[key] = found
+    return found
 
 
 def _round(exact: int, rounding: Rounding) -> int:
@@ -532,16 +572,11 @@ def _round(exact: int, rounding: Rounding) -> int:
 def _apportion(exact: list[tuple[int, EarningRule, int]], points: int) -> list[Entry]:
     """``points`` shared out to the contributions: floors, then one each to the largest
     fractions, ties to the rule listed first; entries of 0 points are left out."""
-    exact.sort(key=lambda item: item[0])
-    floors = []
-    fractions = []
-    for _, _, contribution in exact:
-        whole, rest = divmod(contribution, _EXACT)
-        floors.append(whole)
-        fractions.append(rest)
+    parts = [divmod(contribution, _EXACT) for _, _, contribution in exact]
+    floors = [whole for whole, _ in parts]
     left = points - sum(floors)
     if left:
-        for i in sorted(range(len(exact)), key=lambda i: (-fractions[i], i))[:left]:
+        for i in sorted(range(len(parts)), key=lambda i: (-parts[i][1], i))[:left]:
             floors[i] += 1
     return [
         Entry(rule.id, rule.version, rule.kind, whole)
@@ -550,35 +585,30 @@ def _apportion(exact: list[tuple[int, EarningRule, int]], points: int) -> list[E
     ]
 
 
-def _apply_caps(
-    compiled: CompiledRules, entries: list[Entry], used: Mapping[str, int]
-) -> tuple[list[Entry], tuple[tuple[str, int], ...]]:
-    if not (compiled.rule_caps or compiled.total_caps):
-        return entries, ()
-    by_rule: dict[str, int] = {}
-    for entry in entries:
-        by_rule[entry.rule_id] = by_rule.get(entry.rule_id, 0) + entry.points
+def _apply_caps(compiled: CompiledRules, entries: list[Entry], used: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Appends to ``entries`` what the caps take away; answers what the purchase counts towards each cap."""
     usage: list[tuple[str, int]] = []
+    left: dict[str, int] = {}  # per capped rule, its points after the caps so far
     for cap in compiled.rule_caps:
         rule_id = cap.rule_id or ""
-        got = by_rule.get(rule_id, 0)
+        got = left.get(rule_id)
+        if got is None:
+            got = sum([entry.points for entry in entries if entry.rule_id == rule_id])
         room = max(0, cap.limit - used.get(cap.id, 0))
         if got > room:
             entries.append(Entry(cap.id, cap.version, cap.kind, room - got))
-            by_rule[rule_id] = room
-        usage.append((cap.id, min(got, room)))
-    total = sum(entry.points for entry in entries)
-    for cap in compiled.total_caps:
-        room = max(0, cap.limit - used.get(cap.id, 0))
-        if total > room:
-            entries.append(Entry(cap.id, cap.version, cap.kind, room - total))
-            total = room
-    usage.extend((cap.id, total) for cap in compiled.total_caps)
-    return entries, tuple(usage)
-
-
-def _cut_of(entries: list[Entry], cap: Cap) -> int:
-    return -sum(e.points for e in entries if e.rule_id == cap.id)
+            got = room
+        left[rule_id] = got
+    usage += [(cap.id, left[cap.rule_id or ""]) for cap in compiled.rule_caps]  # what the member got of the rule
+    if compiled.total_caps:
+        total = sum([entry.points for entry in entries])
+        for cap in compiled.total_caps:
+            room = max(0, cap.limit - used.get(cap.id, 0))
+            if total > room:
+                entries.append(Entry(cap.id, cap.version, cap.kind, room - total))
+                total = room
+        usage += [(cap.id, total) for cap in compiled.total_caps]
+    return tuple(usage)
 
 
 # -------------------------------------------------------------------------------- cap periods

@@ -134,7 +134,9 @@ class Eligibility:
     @property
     def excluded_total(self) -> int:
         """Money of the excluded lines that was not paid with points or gift cards."""
-        return sum(n - s for n, s, x in zip(self.nets, self.non_earning_shares, self.excluded, strict=True) if x)
+        if True not in self.excluded:
+            return 0
+        return sum([n - s for n, s, x in zip(self.nets, self.non_earning_shares, self.excluded, strict=True) if x])
 
 
 def minor_units(currency: str) -> int:
@@ -162,10 +164,14 @@ def from_units(units: int) -> Decimal:
 
 def line_net(line: Line, currency: str) -> Decimal:
     """quantity × unit price − discount, rounded half-up to the currency's minor unit."""
+    return _net(line, _STEPS[minor_units(currency)])
+
+
+def _net(line: Line, step: Decimal) -> Decimal:
     raw = line.unit_price if line.quantity == _ONE else line.quantity * line.unit_price
     if line.discount:
         raw -= line.discount
-    return raw.quantize(_STEPS[minor_units(currency)], rounding=ROUND_HALF_UP)
+    return raw.quantize(step, rounding=ROUND_HALF_UP)
 
 
 def lines_mismatch(lines: Sequence[Line], amount: Decimal, currency: str) -> LinesMismatch | None:
@@ -189,23 +195,39 @@ def check_basket(basket: Basket) -> None:
         raise BasketInvalid("amount", f"expected more than 0, got {basket.amount}")
     paid = 0
     for field in ("paid_with_points", "paid_with_gift_cards"):
-        value = to_units(getattr(basket, field), field)
+        given = getattr(basket, field)
+        value = to_units(given, field) if given else 0
         if value < 0:
-            raise BasketInvalid(field, f"expected 0 or more, got {getattr(basket, field)}")
+            raise BasketInvalid(field, f"expected 0 or more, got {given}")
         paid += value
     if paid > amount:
         raise BasketInvalid(
             "paid_with_points",
             f"points and gift cards pay {from_units(paid)}, more than the amount {basket.amount}",
         )
-    for i, line in enumerate(basket.lines):
-        _check_line(line, f"lines[{i}]", basket.currency)
-    mismatch = lines_mismatch(basket.lines, basket.amount, basket.currency)
-    if mismatch is not None:
-        raise BasketInvalid("lines", mismatch.message)
+    if basket.lines:
+        step = _STEPS[minor_units(basket.currency)]
+        total = sum([_check_line(line, i, step) for i, line in enumerate(basket.lines)], _ZERO)
+        if total != basket.amount:
+            mismatch = LinesMismatch(total=total, amount=basket.amount, currency=basket.currency)
+            raise BasketInvalid("lines", mismatch.message)
 
 
-def _check_line(line: Line, where: str, currency: str) -> None:
+def _check_line(line: Line, i: int, step: Decimal) -> Decimal:
+    """The line's net, once it is known to be a line."""
+    quantity, price, discount = line.quantity, line.unit_price, line.discount
+    if not (line.sku and quantity > 0 and price >= 0 and discount >= 0):
+        _refuse_line(line, f"lines[{i}]")
+    try:
+        net = _net(line, step)
+    except InvalidOperation as exc:
+        raise BasketInvalid(f"lines[{i}]", "quantity × unit price is too large") from exc
+    if net < 0:
+        raise BasketInvalid(f"lines[{i}].discount", f"{discount} is more than the line's {quantity * price}")
+    return net
+
+
+def _refuse_line(line: Line, where: str) -> None:
     if not line.sku:
         raise BasketInvalid(f"{where}.sku", "expected a non-empty SKU")
     for field in ("quantity", "unit_price", "discount"):
@@ -216,11 +238,7 @@ def _check_line(line: Line, where: str, currency: str) -> None:
         raise BasketInvalid(f"{where}.quantity", f"expected more than 0, got {line.quantity}")
     if line.unit_price < 0:
         raise BasketInvalid(f"{where}.unit_price", f"expected 0 or more, got {line.unit_price}")
-    if line.discount < 0:
-        raise BasketInvalid(f"{where}.discount", f"expected 0 or more, got {line.discount}")
-    if line_net(line, currency) < 0:
-        gross = line.quantity * line.unit_price
-        raise BasketInvalid(f"{where}.discount", f"{line.discount} is more than the line's {gross}")
+    raise BasketInvalid(f"{where}.discount", f"expected 0 or more, got {line.discount}")
 
 
 def split_by_lines(paid: int, nets: Sequence[int], lines: Sequence[Line], unit: int) -> list[int]:
@@ -248,24 +266,34 @@ def eligibility(
     """What of each line can earn (see the module doc): the basket is assumed checked
     (:func:`check_basket`)."""
     currency = basket.currency
+    paid = _paid_units(basket)
     if not basket.lines:
         amount = to_units(basket.amount)
-        paid = to_units(basket.paid_with_points) + to_units(basket.paid_with_gift_cards)
         return Eligibility((amount,), (paid,), (amount - paid,), (False,))
-    nets = [to_units(line_net(line, currency)) for line in basket.lines]
-    excluded = [
-        line.sku in excluded_skus
-        or (line.category is not None and line.category in excluded_categories)
-        or (bool(line.labels) and not excluded_labels.isdisjoint(line.labels))
-        for line in basket.lines
-    ]
-    paid = to_units(basket.paid_with_points) + to_units(basket.paid_with_gift_cards)
+    step = _STEPS[minor_units(currency)]
+    nets = [int(_net(line, step).scaleb(MONEY_DECIMALS)) for line in basket.lines]  # whole minor units: exact
+    if excluded_skus or excluded_categories or excluded_labels:
+        excluded = [
+            line.sku in excluded_skus
+            or (line.category is not None and line.category in excluded_categories)
+            or (bool(line.labels) and not excluded_labels.isdisjoint(line.labels))
+            for line in basket.lines
+        ]
+    else:
+        excluded = [False] * len(nets)
     if paid:
         shares = split_by_lines(paid, nets, basket.lines, 10 ** (MONEY_DECIMALS - minor_units(currency)))
     else:
         shares = [0] * len(nets)
-    eligible = tuple(0 if x else n - s for n, s, x in zip(nets, shares, excluded, strict=True))
+    eligible = tuple([0 if x else n - s for n, s, x in zip(nets, shares, excluded, strict=True)])
     return Eligibility(tuple(nets), tuple(shares), eligible, tuple(excluded))
+
+
+def _paid_units(basket: Basket) -> int:
+    points, gift_cards = basket.paid_with_points, basket.paid_with_gift_cards
+    return (to_units(points, "paid_with_points") if points else 0) + (
+        to_units(gift_cards, "paid_with_gift_cards") if gift_cards else 0
+    )
 
 
 def _exponent(value: Decimal) -> int:

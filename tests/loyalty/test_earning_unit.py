@@ -179,6 +179,15 @@ def test_a_cap_per_rule_keeps_what_is_left_of_the_period_and_shows_what_it_took(
     assert spent.cap_usage == (("x2-cap", 0),)
 
 
+def test_two_caps_on_one_rule_both_count_what_the_member_got() -> None:
+    double = Multiplier("x2", 1, D(2))
+    daily, monthly = Cap("x2-day", 1, 100, "day", "x2"), Cap("x2-month", 1, 500, "month", "x2")
+    earning = earn(rules(double, daily, monthly), amount="100", member=MemberContext(cap_used={"x2-month": 450}))
+    # x2 would give 150: the day's cap leaves 100, the month's 50
+    assert entries(earning) == [("base", 150), ("x2", 150), ("x2-day", -50), ("x2-month", -50)]
+    assert earning.cap_usage == (("x2-day", 50), ("x2-month", 50))
+
+
 def test_a_cap_on_the_whole_purchase_counts_every_rule() -> None:
     ruleset = rules(FirstPurchaseBonus("welcome", 1, 500), Cap("daily", 1, 400, "day"))
     earning = earn(ruleset, amount="100", member=MemberContext(first_purchase=True, cap_used={"daily": 100}))
