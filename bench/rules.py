@@ -29,20 +29,19 @@ from datetime import time as clock
 from decimal import Decimal
 
 from gateway.services.purchases import points_for
-from loyalty.earning import (
+from loyalty.earning import MemberContext, evaluate
+from loyalty.earning_rules import (
     BaseRate,
     BonusWindow,
     Cap,
     Exclusion,
     FirstPurchaseBonus,
-    MemberContext,
     MinimumOrder,
     Multiplier,
     RuleSet,
     Scope,
     TierMultiplier,
     compile_rules,
-    evaluate,
 )
 from loyalty.lines import Basket, Line, check_basket, line_net
 from network.store import Partner

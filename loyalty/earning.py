@@ -1,36 +1,12 @@
 """What a purchase earns under a partner's rules, and which rule gave which points (pure).
 
-A partner's rules are a versioned :class:`RuleSet` of frozen rules, each with an id and a version
-of its own. :func:`compile_rules` checks a rule set once and turns it into lookup tables; then
-:func:`evaluate` takes a purchase (:class:`~loyalty.lines.Basket`) and what is known of the
-member (:class:`MemberContext`) and answers an :class:`Earning`: the points (an int) and the
-breakdown, one :class:`Entry` (rule id, rule version, kind, points) per rule that gave or took
-points, which adds up to the points exactly. A group of purchases is evaluated with the rules
-compiled once.
-
-The rules (README "Loyalty rules" says the same to partners):
-
-- ``base`` (:class:`BaseRate`, exactly one): points per unit of currency on what can earn
-  (loyalty/lines.py: the lines no :class:`Exclusion` names, minus the part paid with points or
-  gift cards). With no other rule, a purchase earns what it earned before rules existed:
-  amount × points per unit, rounded down.
-- ``multiplier`` (:class:`Multiplier`): the lines whose SKU, category or a label it names earn
-  ``factor`` × the base rate; the rule's entry is the extra, (factor − 1) × their base points.
-- ``bonus_window`` (:class:`BonusWindow`): the same, only while the purchase's time in the
-  partner's time zone is in the window (dates, days of the week, hours; hours may cross midnight).
-- ``tier`` (:class:`TierMultiplier`): (the member's tier multiplier − 1) × the purchase's base points.
-- ``first_purchase`` (:class:`FirstPurchaseBonus`): fixed points on the member's first purchase here.
-- ``minimum_order`` (:class:`MinimumOrder`): a purchase whose amount is below it earns nothing.
-- ``exclusion`` (:class:`Exclusion`): the lines it names earn nothing (no entry).
-- ``cap`` (:class:`Cap`): at most ``limit`` points per member per calendar period (day, ISO week,
-  month, year in the partner's time zone), from one rule or from all; the member's points so far
-  in the period are an input (:attr:`MemberContext.cap_used`), what this purchase adds is an
-  output (:attr:`Earning.cap_usage`: for a cap on a rule, what the member got of that rule after
-  every cap on it; for a cap on all, the purchase's points). Caps on rules apply first, in the
-  order listed, then caps on all. A cap's entry is negative: what it took away.
-
-Multipliers add, they do not compound: ×2 and ×3 on one line make ×4 (1 + 1 + 2), and each rule's
-share shows in the breakdown. Factors are at least 1 (to earn less on a line, exclude it).
+:func:`evaluate` takes the rules (loyalty/earning_rules.py, compiled once per group of purchases
+by :func:`~loyalty.earning_rules.compile_rules`), a purchase (:class:`~loyalty.lines.Basket`) and
+what is known of the member (:class:`MemberContext`), and answers an :class:`Earning`: the points
+(an int) and the breakdown, one :class:`Entry` (rule id, rule version, kind, points) per rule that
+gave or took points, which adds up to the points exactly. :func:`evaluate_group` runs a group of
+purchases in order and carries, from one purchase of a member to the next, their cap usage and
+that their first purchase is behind them.
 
 Rounding, once, at the end: every rule's contribution is kept exact (integers of 10**-16 point),
 their sum is rounded by the rule set's policy (``down``, ``half_up``, ``half_even``), and that
@@ -44,157 +20,34 @@ on the rounded points.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import ClassVar, Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from decimal import Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
-from loyalty.lines import Basket, Line, eligibility, from_units, to_units
+from loyalty.earning_rules import (
+    PERIODS,
+    RATE_SCALE,
+    CompiledRules,
+    EarningRule,
+    Period,
+    Rounding,
+    RuleSet,
+    compile_rules,
+    in_window,
+    rate_of,
+)
+from loyalty.lines import Basket, Line, eligibility, from_units
 
-Rounding = Literal["down", "half_up", "half_even"]
-Period = Literal["day", "week", "month", "year"]
-ROUNDINGS: tuple[Rounding, ...] = ("down", "half_up", "half_even")
-PERIODS: tuple[Period, ...] = ("day", "week", "month", "year")
-RATE_DECIMALS = 6  # points per unit and factors: at most 6 decimals (the store's Numeric(18, 6))
-_RATE = 10**RATE_DECIMALS
-_EXACT = 10 ** (4 + 2 * RATE_DECIMALS)  # money units (10**-4) × rate (10**-6) × factor (10**-6): 1 point
+_EXACT = 10**4 * RATE_SCALE**2  # money units (10**-4) × rate (10**-6) × factor (10**-6): 1 point
 _NO_USE: Mapping[str, int] = {}
 _MATCHES_KEPT = 100_000  # (SKU, category, labels) whose matching line rules a compiled rule set remembers
 
 
-class RulesInvalid(ValueError):
-    """A rule set that cannot be compiled: ``rule`` is the id of the bad rule (or ``"ruleset"``)."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(f"{rule}: {message}")
-        self.rule = rule
-
-
 class CurrencyNotEarning(ValueError):
     """The purchase is in another currency than the rule set's."""
-
-
-# ------------------------------------------------------------------------------------ the rules
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Which lines a rule looks at: a line matches if its SKU, its category or one of its labels
-    is named. An empty scope matches every line."""
-
-    skus: frozenset[str] = frozenset()
-    categories: frozenset[str] = frozenset()
-    labels: frozenset[str] = frozenset()
-
-    @property
-    def everything(self) -> bool:
-        return not (self.skus or self.categories or self.labels)
-
-
-EVERYTHING = Scope()
-
-
-@dataclass(frozen=True, slots=True)
-class BaseRate:
-    kind: ClassVar[str] = "base"
-    id: str
-    version: int
-    points_per_unit: Decimal
-    qualifying: bool = True  # counts towards the member's tier (loyalty/tiers.py)
-
-
-@dataclass(frozen=True, slots=True)
-class Multiplier:
-    kind: ClassVar[str] = "multiplier"
-    id: str
-    version: int
-    factor: Decimal
-    scope: Scope = EVERYTHING
-    qualifying: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BonusWindow:
-    """A multiplier in force while the purchase's local time is within every condition given:
-    ``starts_on``..``ends_on`` (dates, both included), ``weekdays`` (0 is Monday; empty: every
-    day), ``hours`` (from, until): from included, until excluded; ``until`` before ``from`` crosses
-    midnight (22:00-02:00), the day of the week being the one the local time falls on."""
-
-    kind: ClassVar[str] = "bonus_window"
-    id: str
-    version: int
-    factor: Decimal
-    scope: Scope = EVERYTHING
-    starts_on: date | None = None
-    ends_on: date | None = None
-    weekdays: frozenset[int] = frozenset()
-    hours: tuple[time, time] | None = None
-    qualifying: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TierMultiplier:
-    kind: ClassVar[str] = "tier"
-    id: str
-    version: int
-    qualifying: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FirstPurchaseBonus:
-    kind: ClassVar[str] = "first_purchase"
-    id: str
-    version: int
-    points: int
-    qualifying: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MinimumOrder:
-    kind: ClassVar[str] = "minimum_order"
-    id: str
-    version: int
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Exclusion:
-    kind: ClassVar[str] = "exclusion"
-    id: str
-    version: int
-    scope: Scope
-
-
-@dataclass(frozen=True, slots=True)
-class Cap:
-    """At most ``limit`` points per member per ``period``: from the rule ``rule_id``, or from the
-    whole purchase (every rule, bonuses included) when it is None."""
-
-    kind: ClassVar[str] = "cap"
-    id: str
-    version: int
-    limit: int
-    period: Period
-    rule_id: str | None = None
-
-
-Rule = BaseRate | Multiplier | BonusWindow | TierMultiplier | FirstPurchaseBonus | MinimumOrder | Exclusion | Cap
-EarningRule = BaseRate | Multiplier | BonusWindow | TierMultiplier | FirstPurchaseBonus
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSet:
-    """A partner's rules as of one version (a new version for any change; each rule keeps its own
-    version, raised when that rule changes)."""
-
-    partner_id: int
-    version: int
-    currency: str
-    time_zone: str
-    rules: tuple[Rule, ...]
-    rounding: Rounding = "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,188 +100,6 @@ class Earning:
         return from_units(self.eligible_units)
 
 
-# ------------------------------------------------------------------------------ compiled rules
-
-
-@dataclass(frozen=True, slots=True)
-class _LineRule:
-    rule: Multiplier | BonusWindow
-    extra: int  # (factor − 1) × 10**6
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRules:
-    """A rule set checked and turned into lookup tables (:func:`compile_rules`): build it once
-    per group of purchases."""
-
-    ruleset: RuleSet
-    zone: ZoneInfo
-    base: BaseRate
-    base_position: int
-    rate: int  # points per unit × 10**6
-    line_rules: tuple[_LineRule, ...]
-    by_sku: Mapping[str, tuple[int, ...]]
-    by_category: Mapping[str, tuple[int, ...]]
-    by_label: Mapping[str, tuple[int, ...]]
-    everywhere: tuple[int, ...]
-    windows: tuple[tuple[int, BonusWindow], ...]  # (index in line_rules, window)
-    always: tuple[bool, ...]  # per line rule: True for a multiplier, False for a window (checked per purchase)
-    excluded_skus: frozenset[str]
-    excluded_categories: frozenset[str]
-    excluded_labels: frozenset[str]
-    tiers: tuple[tuple[TierMultiplier, int], ...]
-    firsts: tuple[tuple[FirstPurchaseBonus, int], ...]
-    minimum: tuple[MinimumOrder, int] | None
-    rule_caps: tuple[Cap, ...]
-    total_caps: tuple[Cap, ...]
-    qualifying: frozenset[str]
-    qualifying_caps: tuple[str, ...]  # ids of the caps on a qualifying rule: their cuts lower the qualifying points
-    matches: dict[tuple[str, str | None, frozenset[str]], tuple[int, ...]] = field(default_factory=dict)
-
-
-def compile_rules(ruleset: RuleSet) -> CompiledRules:
-    """Checks ``ruleset`` (raises :class:`RulesInvalid`) and builds its lookup tables."""
-    if ruleset.rounding not in ROUNDINGS:
-        raise RulesInvalid("ruleset", f"rounding must be one of {', '.join(ROUNDINGS)}, not {ruleset.rounding!r}")
-    try:
-        zone = ZoneInfo(ruleset.time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RulesInvalid("ruleset", f"unknown time zone {ruleset.time_zone!r}") from exc
-    ids = [rule.id for rule in ruleset.rules]
-    if len(set(ids)) != len(ids) or not all(ids):
-        raise RulesInvalid("ruleset", "every rule needs an id of its own")
-    bases = [rule for rule in ruleset.rules if isinstance(rule, BaseRate)]
-    if len(bases) != 1:
-        raise RulesInvalid("ruleset", f"expected exactly one base rule, found {len(bases)}")
-    earning_ids = {rule.id for rule in ruleset.rules if rule.kind not in ("minimum_order", "exclusion", "cap")}
-    line_rules: list[_LineRule] = []
-    by_sku: dict[str, list[int]] = {}
-    by_category: dict[str, list[int]] = {}
-    by_label: dict[str, list[int]] = {}
-    everywhere, windows, tiers, firsts, rule_caps, total_caps = [], [], [], [], [], []
-    excluded: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-    minimum: tuple[MinimumOrder, int] | None = None
-    for position, rule in enumerate(ruleset.rules):
-        if rule.version < 1:
-            raise RulesInvalid(rule.id, f"version must be 1 or more, not {rule.version}")
-        if isinstance(rule, (Multiplier, BonusWindow)):
-            extra = _rate(rule.factor, rule.id, "factor") - _RATE
-            if extra < 0:
-                raise RulesInvalid(
-                    rule.id, f"factor must be at least 1 (exclude lines to earn nothing), not {rule.factor}"
-                )
-            if isinstance(rule, BonusWindow):
-                _check_window(rule)
-            index = len(line_rules)
-            line_rules.append(_LineRule(rule, extra, position))
-            if rule.scope.everything:
-                everywhere.append(index)
-            for names, table in (
-                (rule.scope.skus, by_sku),
-                (rule.scope.categories, by_category),
-                (rule.scope.labels, by_label),
-            ):
-                for name in names:
-                    table.setdefault(name, []).append(index)
-            if isinstance(rule, BonusWindow):
-                windows.append((index, rule))
-        elif isinstance(rule, TierMultiplier):
-            tiers.append((rule, position))
-        elif isinstance(rule, FirstPurchaseBonus):
-            if rule.points < 0:
-                raise RulesInvalid(rule.id, f"points must be 0 or more, not {rule.points}")
-            firsts.append((rule, position))
-        elif isinstance(rule, MinimumOrder):
-            units = _units(rule.amount, rule.id)
-            if minimum is None or units > _units(minimum[0].amount, minimum[0].id):
-                minimum = (rule, units)
-        elif isinstance(rule, Exclusion):
-            if rule.scope.everything:
-                raise RulesInvalid(rule.id, "an exclusion must name SKUs, categories or labels")
-            excluded[0].update(rule.scope.skus)
-            excluded[1].update(rule.scope.categories)
-            excluded[2].update(rule.scope.labels)
-        elif isinstance(rule, Cap):
-            if rule.limit < 0 or rule.period not in PERIODS:
-                raise RulesInvalid(rule.id, f"expected a limit of 0 or more per {'/'.join(PERIODS)}")
-            if rule.rule_id is not None and rule.rule_id not in earning_ids:
-                raise RulesInvalid(rule.id, f"caps {rule.rule_id!r}, which is not an earning rule of this set")
-            (total_caps if rule.rule_id is None else rule_caps).append(rule)
-        elif isinstance(rule, BaseRate):
-            if _rate(rule.points_per_unit, rule.id, "points_per_unit") <= 0:
-                raise RulesInvalid(rule.id, f"points per unit must be more than 0, not {rule.points_per_unit}")
-        else:
-            raise RulesInvalid(getattr(rule, "id", "ruleset"), f"unknown rule {rule!r}")
-    qualifying = frozenset(
-        r.id for r in ruleset.rules if r.kind not in ("minimum_order", "exclusion", "cap") and r.qualifying
-    )
-    return CompiledRules(
-        ruleset=ruleset,
-        zone=zone,
-        base=bases[0],
-        base_position=ruleset.rules.index(bases[0]),
-        rate=_rate(bases[0].points_per_unit, bases[0].id, "points_per_unit"),
-        line_rules=tuple(line_rules),
-        by_sku={k: tuple(v) for k, v in by_sku.items()},
-        by_category={k: tuple(v) for k, v in by_category.items()},
-        by_label={k: tuple(v) for k, v in by_label.items()},
-        everywhere=tuple(everywhere),
-        windows=tuple(windows),
-        always=tuple(not isinstance(lr.rule, BonusWindow) for lr in line_rules),
-        excluded_skus=frozenset(excluded[0]),
-        excluded_categories=frozenset(excluded[1]),
-        excluded_labels=frozenset(excluded[2]),
-        tiers=tuple(tiers),
-        firsts=tuple(firsts),
-        minimum=(minimum[0], _units(minimum[0].amount, minimum[0].id)) if minimum else None,
-        rule_caps=tuple(rule_caps),
-        total_caps=tuple(total_caps),
-        qualifying=qualifying,
-        qualifying_caps=tuple(cap.id for cap in rule_caps if cap.rule_id in qualifying),
-    )
-
-
-def _rate(value: Decimal, rule: str, name: str) -> int:
-    try:
-        scaled = value.scaleb(RATE_DECIMALS)
-        as_int = int(scaled)
-    except (InvalidOperation, ValueError, OverflowError, AttributeError) as exc:
-        raise RulesInvalid(rule, f"{name} must be a decimal number, not {value!r}") from exc
-    if as_int != scaled:
-        raise RulesInvalid(rule, f"{name} has more than {RATE_DECIMALS} decimals: {value}")
-    return as_int
-
-
-def _units(value: Decimal, rule: str) -> int:
-    try:
-        return to_units(value, "amount")
-    except ValueError as exc:
-        raise RulesInvalid(rule, f"amount must be a decimal of at most 4 decimals, not {value!r}") from exc
-
-
-def _check_window(rule: BonusWindow) -> None:
-    if rule.starts_on and rule.ends_on and rule.ends_on < rule.starts_on:
-        raise RulesInvalid(rule.id, f"ends on {rule.ends_on}, before it starts on {rule.starts_on}")
-    if not all(isinstance(d, int) and 0 <= d <= 6 for d in rule.weekdays):
-        raise RulesInvalid(rule.id, "weekdays are 0 (Monday) to 6 (Sunday)")
-    if rule.hours is not None and (len(rule.hours) != 2 or rule.hours[0] == rule.hours[1]):
-        raise RulesInvalid(rule.id, "hours are (from, until), two different times of day")
-
-
-def _in_window(rule: BonusWindow, local: datetime) -> bool:
-    day = local.date()
-    if (rule.starts_on and day < rule.starts_on) or (rule.ends_on and day > rule.ends_on):
-        return False
-    if rule.weekdays and local.weekday() not in rule.weekdays:
-        return False
-    if rule.hours is None:
-        return True
-    start, until = rule.hours
-    now = local.time()
-    return start <= now < until if start < until else (now >= start or now < until)
-
-
 # ----------------------------------------------------------------------------------- evaluation
 
 
@@ -451,7 +122,7 @@ def evaluate(rules: RuleSet | CompiledRules, purchase: Basket, member: MemberCon
     eligible = sum(split.eligible)
     rate = compiled.rate
     # exact contributions, in 10**-16 point, by the rule's position in the rule set
-    exact: list[tuple[int, EarningRule, int]] = [(compiled.base_position, compiled.base, eligible * rate * _RATE)]
+    exact: list[tuple[int, EarningRule, int]] = [(compiled.base_position, compiled.base, eligible * rate * RATE_SCALE)]
     if compiled.line_rules and eligible:
         exact += _line_contributions(compiled, purchase, split.eligible)
     if compiled.tiers and eligible:
@@ -503,7 +174,7 @@ def _tier_extra(multiplier: Decimal) -> int:
     """(multiplier − 1) × 10**6, checked: a member's tier multiplier is at least 1, of at most 6 decimals."""
     extra = _TIER_EXTRAS.get(multiplier)
     if extra is None:
-        extra = _rate(multiplier, "tier", "the member's tier multiplier") - _RATE
+        extra = rate_of(multiplier, "tier", "the member's tier multiplier") - RATE_SCALE
         if extra < 0:
             raise ValueError(f"a tier multiplier is at least 1, not {multiplier}")
         if len(_TIER_EXTRAS) < 1024:  # a ladder has a handful of multipliers
@@ -526,7 +197,7 @@ def _line_contributions(
         local = purchase.purchased_at.astimezone(compiled.zone)
         live = list(live)
         for i, window in compiled.windows:
-            live[i] = _in_window(window, local)
+            live[i] = in_window(window, local)
     money = [0] * len(line_rules)
     lines = purchase.lines
     for i, units in enumerate(eligible):
@@ -619,18 +290,64 @@ def period_bounds(period: Period, at: datetime, time_zone: str) -> tuple[datetim
     the instant ``at``: (start, end) as aware datetimes in that zone, start included, end excluded.
     What a cap's :attr:`MemberContext.cap_used` sums over."""
     zone = ZoneInfo(time_zone)
-    local = at.astimezone(zone)
-    day = local.date()
-    if period == "day":
-        first, last = day, day + timedelta(days=1)
-    elif period == "week":
-        first = day - timedelta(days=day.weekday())
-        last = first + timedelta(days=7)
-    elif period == "month":
-        first = day.replace(day=1)
-        last = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    elif period == "year":
-        first, last = date(day.year, 1, 1), date(day.year + 1, 1, 1)
-    else:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    first, last = _period_days(period, at.astimezone(zone).date())
     return datetime.combine(first, time(), zone), datetime.combine(last, time(), zone)
+
+
+def _period_days(period: Period, day: date) -> tuple[date, date]:
+    if period == "day":
+        return day, day + timedelta(days=1)
+    if period == "week":
+        first = day - timedelta(days=day.weekday())
+        return first, first + timedelta(days=7)
+    if period == "month":
+        first = day.replace(day=1)
+        return first, date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    if period == "year":
+        return date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+
+
+# ------------------------------------------------------------------------------------- groups
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPurchase:
+    """A purchase with its member: ``member`` is whatever identifies them (the customer's id)."""
+
+    member: Hashable
+    basket: Basket
+    context: MemberContext
+
+
+def evaluate_group(rules: RuleSet | CompiledRules, purchases: Iterable[MemberPurchase]) -> list[Earning]:
+    """:func:`evaluate` of each purchase, in the order given, with the rules compiled once, and
+    what one purchase of a member changes for the next of the same group carried over: a cap's
+    usage within its period (starting, at the member's first purchase of the group in that
+    period, from what the context says they had got before) and the first purchase (only the
+    first of the member's purchases in the group can be one)."""
+    compiled = rules if isinstance(rules, CompiledRules) else compile_rules(rules)
+    caps = compiled.rule_caps + compiled.total_caps
+    used: dict[tuple[Hashable, str, date], int] = {}
+    seen: set[Hashable] = set()
+    earnings = []
+    for item in purchases:
+        context = item.context
+        if context.first_purchase and item.member in seen:
+            context = replace(context, first_purchase=False)
+        seen.add(item.member)
+        keys: dict[str, tuple[Hashable, str, date]] = {}
+        if caps:
+            day = item.basket.purchased_at.astimezone(compiled.zone).date()
+            cap_used = {}
+            for cap in caps:
+                key = keys[cap.id] = (item.member, cap.id, _period_days(cap.period, day)[0])
+                if key not in used:
+                    used[key] = context.cap_used.get(cap.id, 0)
+                cap_used[cap.id] = used[key]
+            context = replace(context, cap_used=cap_used)
+        earning = evaluate(compiled, item.basket, context)
+        for cap_id, points in earning.cap_usage:
+            used[keys[cap_id]] += points
+        earnings.append(earning)
+    return earnings

@@ -21,7 +21,7 @@ from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from loyalty.earning import (
+from loyalty.earning_rules import (
     BaseRate,
     BonusWindow,
     Cap,

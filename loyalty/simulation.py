@@ -5,31 +5,23 @@ proposed ones (loyalty/earning.py, each compiled once) and answers: "this change
 X more points, Y in money at the issue price, for Z members", with each rule's points before and
 after.
 
-Caps are replayed: purchases are taken in time order, and each rule set's cap usage is carried
-from one purchase to the next of the same member within the cap's period; the first purchase of a
-member in a period starts from what its context says (:attr:`MemberContext.cap_used`, what the
-member had got before), which is 0 for a cap the proposed rules add. Everything else of the
-context (tier multiplier, first purchase) is taken as it was.
+Purchases are taken in time order and each rule set runs over them as one group
+(:func:`~loyalty.earning.evaluate_group`): its cap usage is carried from one purchase to the next
+of the same member within the cap's period, starting from what the context of the member's first
+purchase in that period says they had got before (0 for a cap the proposed rules add); the tier
+multiplier and whether a purchase was the member's first are taken from the context.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
-from loyalty.earning import CompiledRules, Earning, MemberContext, RuleSet, compile_rules, evaluate, period_bounds
-from loyalty.lines import Basket
+from loyalty.earning import MemberPurchase, evaluate_group
+from loyalty.earning_rules import RuleSet, compile_rules
 
 _CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class PastPurchase:
-    member: Hashable  # whatever identifies the member (the customer's id)
-    basket: Basket
-    context: MemberContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +70,7 @@ class Simulation:
 def simulate(
     current: RuleSet,
     proposed: RuleSet,
-    purchases: Iterable[PastPurchase],
+    purchases: Iterable[MemberPurchase],
     *,
     issue_price: int,
     token_decimals: int = 6,
@@ -86,22 +78,19 @@ def simulate(
     """Both rule sets over ``purchases`` (see the module doc). ``issue_price`` is the partner's
     price of a point in the token's base units (``Partner.issue_price``)."""
     ordered = sorted(purchases, key=lambda p: p.basket.purchased_at)
-    before = _Replay(compile_rules(current))
-    after = _Replay(compile_rules(proposed))
+    olds = evaluate_group(compile_rules(current), ordered)
+    news = evaluate_group(compile_rules(proposed), ordered)
     by_member: dict[Hashable, int] = {}
     per_rule: dict[str, list[int]] = {}
     kinds: dict[str, str] = {}
-    points_before = points_after = 0
-    for past in ordered:
-        old = before.run(past)
-        new = after.run(past)
-        points_before += old.points
-        points_after += new.points
+    for past, old, new in zip(ordered, olds, news, strict=True):
         by_member[past.member] = by_member.get(past.member, 0) + new.points - old.points
         for side, earning in ((0, old), (1, new)):
             for entry in earning.breakdown:
                 per_rule.setdefault(entry.rule_id, [0, 0])[side] += entry.points
                 kinds[entry.rule_id] = entry.kind
+    points_before = sum(earning.points for earning in olds)
+    points_after = sum(earning.points for earning in news)
     order: dict[str, int] = {}
     for rule in current.rules + proposed.rules:
         order.setdefault(rule.id, len(order))
@@ -120,30 +109,3 @@ def simulate(
         members_fewer=sum(1 for d in by_member.values() if d < 0),
         rules=rules,
     )
-
-
-class _Replay:
-    """One rule set run over purchases in time order, carrying each member's cap usage."""
-
-    def __init__(self, compiled: CompiledRules) -> None:
-        self.compiled = compiled
-        self.caps = compiled.rule_caps + compiled.total_caps
-        self.used: dict[tuple[Hashable, str, datetime], int] = {}
-
-    def run(self, past: PastPurchase) -> Earning:
-        if not self.caps:
-            return evaluate(self.compiled, past.basket, past.context)
-        zone = self.compiled.ruleset.time_zone
-        keys = {
-            cap.id: (past.member, cap.id, period_bounds(cap.period, past.basket.purchased_at, zone)[0])
-            for cap in self.caps
-        }
-        cap_used = {}
-        for cap_id, key in keys.items():
-            if key not in self.used:
-                self.used[key] = past.context.cap_used.get(cap_id, 0)
-            cap_used[cap_id] = self.used[key]
-        earning = evaluate(self.compiled, past.basket, replace(past.context, cap_used=cap_used))
-        for cap_id, points in earning.cap_usage:
-            self.used[keys[cap_id]] += points
-        return earning

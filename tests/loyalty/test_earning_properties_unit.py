@@ -15,20 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.services.purchases import points_for
-from loyalty.earning import (
+from loyalty.earning import MemberContext, evaluate
+from loyalty.earning_rules import (
     BaseRate,
     BonusWindow,
     Cap,
     Exclusion,
     FirstPurchaseBonus,
-    MemberContext,
     MinimumOrder,
     Multiplier,
     RuleSet,
     Scope,
     TierMultiplier,
     compile_rules,
-    evaluate,
 )
 from loyalty.lines import Basket, Line, line_net, to_units
 from network.purchases import MAX_POINTS

@@ -3,20 +3,27 @@ comments; then rounding, caps, their periods and the refusals of a bad rule set.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal as D
 
 import pytest
 
 from loyalty.earning import (
+    CurrencyNotEarning,
+    Earning,
+    MemberContext,
+    MemberPurchase,
+    evaluate,
+    evaluate_group,
+    evaluate_many,
+    period_bounds,
+)
+from loyalty.earning_rules import (
     BaseRate,
     BonusWindow,
     Cap,
-    CurrencyNotEarning,
-    Earning,
     Exclusion,
     FirstPurchaseBonus,
-    MemberContext,
     MinimumOrder,
     Multiplier,
     Rule,
@@ -25,9 +32,6 @@ from loyalty.earning import (
     Scope,
     TierMultiplier,
     compile_rules,
-    evaluate,
-    evaluate_many,
-    period_bounds,
 )
 from loyalty.lines import Basket, Line
 
@@ -273,3 +277,16 @@ def test_cap_periods_are_calendar_periods_in_the_partners_time_zone() -> None:
     assert period_bounds("year", at, "UTC")[1] == datetime(2027, 1, 1, tzinfo=UTC)
     week = period_bounds("week", MONDAY, "Europe/Paris")
     assert week[0].date() == date(2026, 6, 8) and week[1].date() == date(2026, 6, 15)  # Monday to Monday
+
+
+def test_a_group_carries_each_members_cap_usage_and_first_purchase_from_one_purchase_to_the_next() -> None:
+    ruleset = rules(FirstPurchaseBonus("welcome", 1, 100), Cap("daily", 1, 200, "day"))
+    new = MemberContext(first_purchase=True, cap_used={"daily": 20})
+    group = [
+        MemberPurchase("ann", Basket(D(100), "EUR", MONDAY), new),  # 150 + 100, room 180: 180
+        MemberPurchase("bob", Basket(D(10), "EUR", MONDAY), new),  # 15 + 100: 115
+        MemberPurchase("ann", Basket(D(10), "EUR", MONDAY), new),  # not her first any more; room 0: 0
+        MemberPurchase("ann", Basket(D(10), "EUR", MONDAY + timedelta(days=1)), MEMBER),  # a new day: 15
+    ]
+    assert [e.points for e in evaluate_group(ruleset, group)] == [180, 115, 0, 15]
+    assert [e.cap_usage for e in evaluate_group(ruleset, group)][2:] == [(("daily", 0),), (("daily", 15),)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.earning import (
+from loyalty.earning_rules import (
     BaseRate,
     BonusWindow,
     Cap,

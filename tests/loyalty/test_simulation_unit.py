@@ -9,9 +9,10 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.earning import BaseRate, Cap, MemberContext, Multiplier, RuleSet, Scope, evaluate
+from loyalty.earning import MemberContext, MemberPurchase, evaluate
+from loyalty.earning_rules import BaseRate, Cap, Multiplier, RuleSet, Scope
 from loyalty.lines import Basket, Line
-from loyalty.simulation import PastPurchase, RuleDelta, simulate
+from loyalty.simulation import RuleDelta, simulate
 
 BASE = BaseRate("base", 1, D(1))
 CURRENT = RuleSet(3, 4, "EUR", "Europe/Paris", (BASE,))
@@ -20,9 +21,11 @@ PROPOSED = RuleSet(3, 5, "EUR", "Europe/Paris", (BASE, WINE_X2))
 DAY = datetime(2026, 5, 4, 10, tzinfo=UTC)
 
 
-def bought(member: str, *lines: Line, hours: int = 0, context: MemberContext | None = None) -> PastPurchase:
+def bought(member: str, *lines: Line, hours: int = 0, context: MemberContext | None = None) -> MemberPurchase:
     amount = sum((line.unit_price * line.quantity for line in lines), D(0))
-    return PastPurchase(member, Basket(amount, "EUR", DAY + timedelta(hours=hours), lines), context or MemberContext())
+    return MemberPurchase(
+        member, Basket(amount, "EUR", DAY + timedelta(hours=hours), lines), context or MemberContext()
+    )
 
 
 WINE = Line("bordeaux", D("12.00"), category="wine")
