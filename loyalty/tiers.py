@@ -330,6 +330,8 @@ class TierState:
         object.__setattr__(self, "as_of", _utc(self.as_of, "as_of"))
         if self.since > self.as_of:
             raise TierError(f"a state reached at {self.since} cannot be as of an earlier {self.as_of}")
+        if self.manual is not None and self.manual.until <= self.as_of:
+            raise TierError(f"a manual tier that ended at {self.manual.until} is not held as of {self.as_of}")
 
     @classmethod
     def start(cls, ladder: Ladder, at: datetime) -> TierState:
