@@ -76,11 +76,12 @@ def _utc(value: datetime, what: str) -> datetime:
 
 
 def _add_years(value: datetime, years: int) -> datetime:
-    """The same instant ``years`` later (29 February goes to 28 February in other years)."""
+    """The same date and time ``years`` later; 29 February, in a year without one, is 1 March at
+    00:00 (so that a later instant never maps to an earlier one: windows only move forward)."""
     try:
         return value.replace(year=value.year + years)
     except ValueError:
-        return value.replace(year=value.year + years, day=28)
+        return datetime(value.year + years, 3, 1, tzinfo=value.tzinfo)
 
 
 # ---------------------------------------------------------------------------------- the ladder
@@ -358,6 +359,12 @@ def _in_force(ladder: Ladder, earned: str, manual: ManualTier | None) -> str:
     return manual.tier
 
 
+def lookback(policy: TierPolicy, state: TierState) -> datetime:
+    """How far back the store must read: :func:`next_state` and :func:`progress` from ``state``
+    only look at movements that count after this instant (``counts_at`` > it)."""
+    return _add_years(state.as_of - policy.grace, -1) - timedelta(days=1)  # a day to spare
+
+
 def review_date(policy: TierPolicy, since: datetime, after: datetime) -> datetime:
     """The next review of a tier reached at ``since`` whose verdict falls after ``after``: the
     first review date after ``since`` with review + grace > ``after``."""
@@ -459,6 +466,20 @@ def set_manual(
     if held == current.tier:
         return updated, changes
     return updated, (*changes, TierChange(current.tier, held, "manual", current.as_of))
+
+
+def end_manual(
+    ladder: Ladder, policy: TierPolicy, state: TierState, movements: Sequence[Movement], *, at: datetime
+) -> tuple[TierState, tuple[TierChange, ...]]:
+    """Ends a manual tier early, at ``at``: the earned tier applies from then (nothing to do
+    without one)."""
+    current, changes = next_state(ladder, policy, state, movements, at)
+    if current.manual is None:
+        return current, changes
+    updated = replace(current, tier=current.earned, manual=None)
+    if updated.tier == current.tier:
+        return updated, changes
+    return updated, (*changes, TierChange(current.tier, updated.tier, "manual_ended", current.as_of))
 
 
 # ---------------------------------------------------------------------------------- what a member sees

@@ -19,7 +19,9 @@ from loyalty.tiers import (
     TierState,
     Window,
     dry_run,
+    lookback,
     next_state,
+    progress,
     qualifying_points,
     recalculation_chunk,
     review_date,
@@ -69,13 +71,15 @@ def histories(draw: st.DrawFn, max_size: int = 14) -> list[Movement]:
         )
     )
     movements = [Movement(at=hour(at), points=points, kind=kind) for at, points, kind in earned]
-    purchases = [m for m in movements if m.kind is Kind.PURCHASE]
-    for purchase in draw(st.lists(st.sampled_from(purchases), max_size=3)) if purchases else []:
-        later = draw(st.integers(0, 200 * 24))
-        share = draw(st.integers(1, max(1, purchase.points)))
-        movements.append(
-            Movement(at=purchase.at + timedelta(hours=later), points=-share, kind=Kind.REFUND, counts_at=purchase.at)
-        )
+    refundable = {i: m.points for i, m in enumerate(movements) if m.kind is Kind.PURCHASE and m.points}
+    for i in draw(st.lists(st.sampled_from(sorted(refundable)), max_size=3)) if refundable else []:
+        if not refundable[i]:
+            continue
+        share = draw(st.integers(1, refundable[i]))  # a refund claws back at most what is left of the purchase
+        refundable[i] -= share
+        purchase = movements[i]
+        later = purchase.at + timedelta(hours=draw(st.integers(0, 200 * 24)))
+        movements.append(Movement(at=later, points=-share, kind=Kind.REFUND, counts_at=purchase.at))
     return movements
 
 
@@ -218,3 +222,14 @@ def test_a_recalculation_resumes_from_its_cursor_and_a_second_run_changes_nothin
     assert (again, made_again) == (whole, [])
     assert all(m.state.tier in new.names for m in whole)
     assert len({c.member_id for c in made}) == len(made)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ladders(), policies, histories(), checkpoints, st.integers(0, 400 * 24))
+def test_movements_older_than_the_lookback_change_nothing(ladder, policy, history, times, later) -> None:
+    for before, after, changes in walk(ladder, policy, history, times):
+        recent = [m for m in history if m.counted > lookback(policy, before)]
+        assert next_state(ladder, policy, before, recent, after.as_of) == (after, changes)
+        shown = after.as_of + timedelta(hours=later)
+        recent = [m for m in history if m.counted > lookback(policy, after)]
+        assert progress(ladder, policy, after, recent, shown) == progress(ladder, policy, after, history, shown)

@@ -25,6 +25,7 @@ from loyalty.tiers import (
     TierUnknown,
     Window,
     dry_run,
+    end_manual,
     next_state,
     progress,
     qualifying_points,
@@ -273,6 +274,15 @@ def test_the_rules_keep_running_under_a_manual_tier() -> None:
     state, changes = next_state(LADDER, ROLLING, granted, history, on(2026, 6, 1))
     assert changes == (TierChange("Gold", "Platinum", "qualified", on(2026, 5, 1)),)
     assert state.tier == state.earned == "Platinum"
+
+
+def test_a_manual_tier_can_be_ended_early() -> None:
+    history = [buy(on(2026, 2, 1), 1_200)]
+    granted, _ = set_manual(LADDER, ROLLING, start(), history, tier="Gold", until=on(2027, 1, 1), at=on(2026, 3, 1))
+    ended, changes = end_manual(LADDER, ROLLING, granted, history, at=on(2026, 4, 1))
+    assert changes == (TierChange("Gold", "Silver", "manual_ended", on(2026, 4, 1)),)
+    assert (ended.tier, ended.manual) == ("Silver", None)
+    assert end_manual(LADDER, ROLLING, ended, history, at=on(2026, 4, 1)) == (ended, ())
 
 
 def test_a_manual_tier_has_an_end_date_after_it_is_set() -> None:
