@@ -417,6 +417,8 @@ def next_state(
             earned, since = ladder.tiers[reached].name, now
             settle(now, "qualified")
 
+    if any(m.at == state.as_of for m in movements):
+        upgrade(state.as_of)  # recorded at the very instant the state was last brought up to (harmless twice)
     cursor = state.as_of
     while True:
         next_movement = next((t for t in instants if t > cursor), None)
@@ -613,8 +615,13 @@ def recalculate(old: Ladder, new: Ladder, policy: TierPolicy, member: Member, at
     if placed.tier != current.tier:
         changes = (*changes, TierChange(current.tier, placed.tier, "ladder", at))
     after, more = next_state(new, policy, placed, member.movements, at)
-    if replace(after, as_of=before.as_of) == before:
-        return None
+    if (after.tier, after.earned, after.since, after.manual) == (
+        before.tier,
+        before.earned,
+        before.since,
+        before.manual,
+    ):
+        return None  # only as_of moved: nothing to write
     return MemberChange(
         member_id=member.id,
         before=before,
