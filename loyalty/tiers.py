@@ -691,9 +691,13 @@ class DryRun:
     at_risk_after: int
 
     def summary(self) -> str:
+        """E.g. "412 members would move up, 37 down, 9,551 unchanged; 1,200 would lose a tier at
+        their next review (now 800)"."""
+        members = self.up + self.down + self.unchanged
         return (
-            f"{self.up:,} members would move up, {self.down:,} down, {self.unchanged:,} unchanged; "
-            f"{self.at_risk_after:,} would lose a tier at their next review (now {self.at_risk_before:,})"
+            f"{self.up:,} of {members:,} member{'' if members == 1 else 's'} would move up, {self.down:,} down, "
+            f"{self.unchanged:,} unchanged; {self.at_risk_after:,} would lose a tier at their next review "
+            f"(now {self.at_risk_before:,})"
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -112,6 +112,13 @@ def test_a_refund_names_the_purchase_it_refunds_and_claws_back() -> None:
         Movement(at=on(2026, 3, 1), points=10, kind=Kind.REFUND, counts_at=on(2026, 2, 1))
     with pytest.raises(TierError, match="expected points >= 0"):
         buy(on(2026, 3, 1), -10)
+
+
+def test_times_are_kept_in_utc() -> None:
+    paris = timezone(timedelta(hours=2))
+    movement = buy(datetime(2026, 6, 1, 14, tzinfo=paris), 10)
+    assert movement.at == movement.counted == on(2026, 6, 1)
+    assert movement.at.tzinfo is UTC
 
 
 def test_times_must_be_aware() -> None:
@@ -363,7 +370,9 @@ def test_a_dry_run_counts_who_would_move_and_the_recalculation_moves_them() -> N
     assert (seen.up, seen.down, seen.unchanged) == (1, 1, 2)
     assert seen.before == {"Member": 2, "Silver": 1, "Gold": 1, "Platinum": 0}
     assert seen.after == {"Member": 1, "Silver": 3, "Platinum": 0}
-    assert seen.summary().startswith("1 members would move up, 1 down, 2 unchanged")
+    assert seen.summary() == (
+        "1 of 4 members would move up, 1 down, 2 unchanged; 3 would lose a tier at their next review (now 2)"
+    )
     chunk = recalculation_chunk(LADDER, cheaper, ROLLING, members, cursor=None, at=now, size=10)
     assert chunk.done and chunk.cursor == 4
     assert [(c.member_id, c.direction, c.changes) for c in chunk.changes] == [
