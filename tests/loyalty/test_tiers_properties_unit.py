@@ -25,6 +25,7 @@ from loyalty.tiers import (
     qualifying_points,
     recalculation_chunk,
     review_date,
+    set_manual,
 )
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -233,3 +234,27 @@ def test_movements_older_than_the_lookback_change_nothing(ladder, policy, histor
         shown = after.as_of + timedelta(hours=later)
         recent = [m for m in history if m.counted > lookback(policy, after)]
         assert progress(ladder, policy, after, recent, shown) == progress(ladder, policy, after, history, shown)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ladders(), policies, histories(), checkpoints, st.data())
+def test_a_manual_tier_holds_until_its_end_and_the_rules_run_underneath(ladder, policy, history, times, data) -> None:
+    granted_at = times[0]
+    until = granted_at + timedelta(hours=data.draw(st.integers(1, 500 * 24)))
+    tier = data.draw(st.sampled_from(ladder.names))
+    plain = walk(ladder, policy, history, times)
+    state, _ = next_state(ladder, policy, TierState.start(ladder, BASE), history, granted_at)
+    state, _ = set_manual(ladder, policy, state, history, tier=tier, until=until, at=granted_at)
+    for at, (_, without, _) in zip(times, plain, strict=True):
+        state, changes = next_state(ladder, policy, state, history, at)
+        # the earned tier is exactly what it would have been without the grant
+        assert (state.earned, state.since) == (without.earned, without.since)
+        if at < until:
+            assert state.manual is not None
+            assert ladder.rank(state.tier) == max(ladder.rank(tier), ladder.rank(state.earned))
+        else:
+            assert (state.manual, state.tier) == (None, state.earned)
+        for change in changes:
+            down = ladder.rank(change.to_tier) < ladder.rank(change.from_tier)
+            assert not down or change.reason in ("review", "manual_ended")
+            assert change.reason != "manual_ended" or change.at == until
