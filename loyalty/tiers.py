@@ -680,7 +680,8 @@ def recalculation_chunk(
 class DryRun:
     """What a ladder change would do at ``at``: members moving up, down, unchanged; the members per
     tier before (old ladder) and after (new ladder), every tier listed; and how many would lose
-    their earned tier at their next review if they earned nothing more, now and after."""
+    their earned tier at their next review if they earned nothing more, now (``at_risk_before``)
+    and with the new ladder (``at_risk_after``)."""
 
     up: int
     down: int
@@ -691,13 +692,13 @@ class DryRun:
     at_risk_after: int
 
     def summary(self) -> str:
-        """E.g. "412 members would move up, 37 down, 9,551 unchanged; 1,200 would lose a tier at
-        their next review (now 800)"."""
+        """E.g. "412 of 10,000 members would move up, 37 down, 9,551 unchanged; 1,200 not yet
+        qualified to keep their tier at their next review (now 800)"."""
         members = self.up + self.down + self.unchanged
         return (
             f"{self.up:,} of {members:,} member{'' if members == 1 else 's'} would move up, {self.down:,} down, "
-            f"{self.unchanged:,} unchanged; {self.at_risk_after:,} would lose a tier at their next review "
-            f"(now {self.at_risk_before:,})"
+            f"{self.unchanged:,} unchanged; {self.at_risk_after:,} not yet qualified to keep their tier at their "
+            f"next review (now {self.at_risk_before:,})"
         )
 
 

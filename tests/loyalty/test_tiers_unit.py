@@ -371,7 +371,8 @@ def test_a_dry_run_counts_who_would_move_and_the_recalculation_moves_them() -> N
     assert seen.before == {"Member": 2, "Silver": 1, "Gold": 1, "Platinum": 0}
     assert seen.after == {"Member": 1, "Silver": 3, "Platinum": 0}
     assert seen.summary() == (
-        "1 of 4 members would move up, 1 down, 2 unchanged; 3 would lose a tier at their next review (now 2)"
+        "1 of 4 members would move up, 1 down, 2 unchanged; 3 not yet qualified to keep their tier at their next review"
+        " (now 2)"
     )
     chunk = recalculation_chunk(LADDER, cheaper, ROLLING, members, cursor=None, at=now, size=10)
     assert chunk.done and chunk.cursor == 4
