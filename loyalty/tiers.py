@@ -21,7 +21,8 @@ The rules, and where they differ from the platforms we studied:
   anniversary of the member's last tier change or on a fixed date each year. The verdict falls at
   review + grace: the member keeps the tier if the points of the window that closed at the review,
   plus what qualified during the grace period, reach its threshold; otherwise the member moves
-  down exactly one tier (Talon.One's ``one_down``, with a grace period it does not have).
+  down exactly one tier (Talon.One's ``one_down``, with a grace period it does not have). A refund
+  never takes a tier away on the spot either: it lowers what counts at the next review.
 - **A tier set by hand has an end date**, mandatory. Until then the member holds the higher of it
   and the earned tier (an operator's grant is a guarantee, never a cap); at the end date the
   earned tier applies, the one the rules kept computing all along: a manual tier is never a
