@@ -30,21 +30,19 @@ The rules, and where they differ from the platforms we studied:
 - **The member sees when the tier is at stake** (:func:`progress`): the next review, the points
   still needed by its verdict and which of today's qualifying points will have left the window
   by then (Talon.One sends "will downgrade" data only as a notification).
-- **A ladder change is dry-run and applied by a resumable recalculation** (:func:`dry_run`,
-  :func:`recalculation_chunk`): members move up at once; a raised threshold is met at the
+- **A ladder change is dry-run and applied by a resumable recalculation** (loyalty/tier_changes.py:
+  ``dry_run``, ``recalculation_chunk``): members move up at once; a raised threshold is met at the
   member's next review, never by an immediate drop; a tier removed from the ladder places its
   members on the highest remaining tier whose threshold is not above the old one's.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from itertools import pairwise
 from typing import Literal
 
 MAX_GRACE = timedelta(days=180)
@@ -70,7 +68,7 @@ class TierUnknown(TierError):
         self.name = name
 
 
-def _utc(value: datetime, what: str) -> datetime:
+def require_utc(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise TierError(f"{what} must be an aware datetime (UTC), got {value!r}")
     return value.astimezone(UTC)
@@ -234,7 +232,7 @@ class Movement:
     counts_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "at", _utc(self.at, "a movement's time"))
+        object.__setattr__(self, "at", require_utc(self.at, "a movement's time"))
         if not isinstance(self.points, int) or isinstance(self.points, bool):
             raise TierError(f"a movement's points must be an integer, got {self.points!r}")
         kind = Kind(self.kind)
@@ -244,14 +242,14 @@ class Movement:
                 raise TierError(f"a refund claws points back: expected points <= 0, got {self.points}")
             if self.counts_at is None:
                 raise TierError("a refund's movement names the time of the purchase it refunds (counts_at)")
-            counts_at = _utc(self.counts_at, "a refund's counts_at")
+            counts_at = require_utc(self.counts_at, "a refund's counts_at")
             if counts_at > self.at:
                 raise TierError(f"a refund at {self.at} cannot refund a purchase made later, at {counts_at}")
             object.__setattr__(self, "counts_at", counts_at)
         else:
             if self.points < 0:
                 raise TierError(f"a {kind} movement earns: expected points >= 0, got {self.points}")
-            if self.counts_at is not None and _utc(self.counts_at, "counts_at") != self.at:
+            if self.counts_at is not None and require_utc(self.counts_at, "counts_at") != self.at:
                 raise TierError(f"only a refund counts at another time than it is recorded ({kind})")
             object.__setattr__(self, "counts_at", self.at)
 
@@ -287,7 +285,7 @@ def _sum(movements: Iterable[Movement], *, start: tuple[datetime, bool], end: da
 def qualifying_points(movements: Iterable[Movement], policy: TierPolicy, at: datetime) -> int:
     """The member's qualifying points at ``at``: the movements recorded by then that count in the
     window ending at ``at`` (never below 0)."""
-    at = _utc(at, "at")
+    at = require_utc(at, "at")
     return _sum(movements, start=_window_start(policy, at), end=at, known_at=at)
 
 
@@ -309,8 +307,8 @@ class ManualTier:
     set_at: datetime
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "until", _utc(self.until, "a manual tier's end date"))
-        object.__setattr__(self, "set_at", _utc(self.set_at, "a manual tier's start"))
+        object.__setattr__(self, "until", require_utc(self.until, "a manual tier's end date"))
+        object.__setattr__(self, "set_at", require_utc(self.set_at, "a manual tier's start"))
         if self.until <= self.set_at:
             raise TierError(f"a manual tier ends after it is set: until {self.until} is not after {self.set_at}")
 
@@ -328,8 +326,8 @@ class TierState:
     manual: ManualTier | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "since", _utc(self.since, "since"))
-        object.__setattr__(self, "as_of", _utc(self.as_of, "as_of"))
+        object.__setattr__(self, "since", require_utc(self.since, "since"))
+        object.__setattr__(self, "as_of", require_utc(self.as_of, "as_of"))
         if self.since > self.as_of:
             raise TierError(f"a state reached at {self.since} cannot be as of an earlier {self.as_of}")
         if self.manual is not None and self.manual.until <= self.as_of:
@@ -354,7 +352,7 @@ class TierChange:
     at: datetime
 
 
-def _in_force(ladder: Ladder, earned: str, manual: ManualTier | None) -> str:
+def tier_in_force(ladder: Ladder, earned: str, manual: ManualTier | None) -> str:
     if manual is None or ladder.rank(manual.tier) <= ladder.rank(earned):
         return earned
     return manual.tier
@@ -394,7 +392,7 @@ def next_state(
     tier down if its points fall short), the end of a manual tier; at the same instant, movements
     first, then the verdict, then the manual end. A final check at ``at`` places the member on a
     ladder whose thresholds were lowered. Calling it again with the same ``at`` changes nothing."""
-    at = _utc(at, "at")
+    at = require_utc(at, "at")
     if at < state.as_of:
         raise TierError(f"a state as of {state.as_of} cannot go back to {at}")
     ladder.rank(state.earned)
@@ -406,7 +404,7 @@ def next_state(
 
     def settle(now: datetime, reason: Reason) -> None:
         nonlocal tier
-        held = _in_force(ladder, earned, manual)
+        held = tier_in_force(ladder, earned, manual)
         if held != tier:
             changes.append(TierChange(tier, held, reason, now))
             tier = held
@@ -464,7 +462,7 @@ def set_manual(
     ladder.rank(tier)
     current, changes = next_state(ladder, policy, state, movements, at)
     manual = ManualTier(tier=tier, until=until, set_at=at)
-    held = _in_force(ladder, current.earned, manual)
+    held = tier_in_force(ladder, current.earned, manual)
     updated = replace(current, tier=held, manual=manual)
     if held == current.tier:
         return updated, changes
@@ -559,175 +557,4 @@ def progress(
         leaving=leaving,
         points_leaving=sum(m.points for m in leaving),
         manual_until=state.manual.until if state.manual else None,
-    )
-
-
-# ---------------------------------------------------------------------------------- ladder changes
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What the recalculation needs of a member: its id, state and qualifying movements."""
-
-    id: int
-    state: TierState
-    movements: tuple[Movement, ...] = ()
-
-
-Direction = Literal["up", "down", "same"]
-
-
-@dataclass(frozen=True, slots=True)
-class MemberChange:
-    """A member's new state after a recalculation, the changes to emit, and which way the tier in
-    force moved (``before.tier`` on the old ladder against ``after.tier`` on the new one)."""
-
-    member_id: int
-    before: TierState
-    after: TierState
-    changes: tuple[TierChange, ...]
-    direction: Direction
-
-
-def _direction(old: Ladder, new: Ladder, before: str, after: str) -> Direction:
-    """Same name: same; otherwise by threshold (a tier renamed at the same threshold is the same)."""
-    if before == after:
-        return "same"
-    was, now = old.tier(before).threshold, new.tier(after).threshold
-    return "up" if now > was else "down" if now < was else "same"
-
-
-def recalculate(old: Ladder, new: Ladder, policy: TierPolicy, member: Member, at: datetime) -> MemberChange | None:
-    """The member on ladder ``new`` at ``at`` (from ``old``, which may be the same ladder: the
-    periodic pass that applies the reviews due). The old ladder rules until ``at``: the state is
-    brought up to ``at`` on it, placed on the new ladder, then checked for upgrades. A state
-    already as of ``at`` (written by an earlier run of the same recalculation) is only checked.
-    None when nothing but ``as_of`` would change."""
-    before = member.state
-    at = max(_utc(at, "at"), before.as_of)
-    current, changes = before, ()
-    if before.as_of < at and _on(old, before):
-        current, changes = next_state(old, policy, before, member.movements, at)
-    manual = current.manual
-    if manual is not None:
-        manual = replace(manual, tier=new.place(manual.tier, old))
-    earned = new.place(current.earned, old)
-    placed = replace(current, earned=earned, manual=manual, tier=_in_force(new, earned, manual))
-    if placed.tier != current.tier:
-        changes = (*changes, TierChange(current.tier, placed.tier, "ladder", at))
-    after, more = next_state(new, policy, placed, member.movements, at)
-    if (after.tier, after.earned, after.since, after.manual) == (
-        before.tier,
-        before.earned,
-        before.since,
-        before.manual,
-    ):
-        return None  # only as_of moved: nothing to write
-    return MemberChange(
-        member_id=member.id,
-        before=before,
-        after=after,
-        changes=(*changes, *more),
-        direction=_direction(old, new, before.tier, after.tier),
-    )
-
-
-def _on(ladder: Ladder, state: TierState) -> bool:
-    names = {state.earned, state.tier} | ({state.manual.tier} if state.manual else set())
-    return names <= set(ladder.names)
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One step of a recalculation: the changes to write, in the same transaction as ``cursor``
-    (the last member id looked at); ``done`` when no member is left after it."""
-
-    changes: tuple[MemberChange, ...]
-    cursor: int | None
-    done: bool
-
-
-def recalculation_chunk(
-    old: Ladder,
-    new: Ladder,
-    policy: TierPolicy,
-    members: Sequence[Member],
-    *,
-    cursor: int | None,
-    at: datetime,
-    size: int = 500,
-) -> Chunk:
-    """The next ``size`` members after ``cursor`` (None: from the start), recalculated.
-
-    ``members`` are ordered by id (the store's page, or all of them). Resumable: after a crash,
-    call again with the cursor last written. Idempotent: once a member's new state is written,
-    recalculating it at the same ``at`` changes nothing."""
-    if size < 1:
-        raise TierError(f"a chunk holds at least one member, got size {size}")
-    ids = [m.id for m in members]
-    if any(a >= b for a, b in pairwise(ids)):
-        raise TierError("members must be ordered by id, each once")
-    pending = [m for m in members if cursor is None or m.id > cursor]
-    batch = pending[:size]
-    changes = tuple(c for m in batch if (c := recalculate(old, new, policy, m, at)) is not None)
-    return Chunk(
-        changes=changes,
-        cursor=batch[-1].id if batch else cursor,
-        done=len(pending) <= size,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DryRun:
-    """What a ladder change would do at ``at``: members moving up, down, unchanged; the members per
-    tier before (old ladder) and after (new ladder), every tier listed; and how many would lose
-    their earned tier at their next review if they earned nothing more, now (``at_risk_before``)
-    and with the new ladder (``at_risk_after``)."""
-
-    up: int
-    down: int
-    unchanged: int
-    before: Mapping[str, int]
-    after: Mapping[str, int]
-    at_risk_before: int
-    at_risk_after: int
-
-    def summary(self) -> str:
-        """E.g. "412 of 10,000 members would move up, 37 down, 9,551 unchanged; 1,200 not yet
-        qualified to keep their tier at their next review (now 800)"."""
-        members = self.up + self.down + self.unchanged
-        return (
-            f"{self.up:,} of {members:,} member{'' if members == 1 else 's'} would move up, {self.down:,} down, "
-            f"{self.unchanged:,} unchanged; {self.at_risk_after:,} not yet qualified to keep their tier at their "
-            f"next review (now {self.at_risk_before:,})"
-        )
-
-
-def _at_risk(ladder: Ladder, policy: TierPolicy, state: TierState, movements: Sequence[Movement], at: datetime) -> bool:
-    return progress(ladder, policy, state, movements, max(at, state.as_of)).points_to_keep > 0
-
-
-def dry_run(old: Ladder, new: Ladder, policy: TierPolicy, members: Iterable[Member], *, at: datetime) -> DryRun:
-    """What :func:`recalculation_chunk` would change if run now from ladder ``old`` to ``new``."""
-    moves: Counter[str] = Counter()
-    before: Counter[str] = Counter({name: 0 for name in old.names})
-    after: Counter[str] = Counter({name: 0 for name in new.names})
-    risk_before = risk_after = 0
-    for member in members:
-        change = recalculate(old, new, policy, member, at)
-        moves[change.direction if change else "same"] += 1
-        state = change.after if change else member.state
-        before[member.state.tier] += 1
-        after[state.tier] += 1
-        if _on(old, member.state):
-            risk_before += _at_risk(old, policy, member.state, member.movements, at)
-        risk_after += _at_risk(new, policy, state, member.movements, at)
-    return DryRun(
-        up=moves["up"],
-        down=moves["down"],
-        unchanged=moves["same"],
-        before=dict(before),
-        after=dict(after),
-        at_risk_before=risk_before,
-        at_risk_after=risk_after,
     )

@@ -7,23 +7,21 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loyalty.tier_changes import Member, dry_run, recalculation_chunk
 from loyalty.tiers import (
     Anniversary,
     FixedDate,
     Kind,
     Ladder,
-    Member,
     Movement,
     Tier,
     TierPolicy,
     TierState,
     Window,
-    dry_run,
     lookback,
     next_state,
     progress,
     qualifying_points,
-    recalculation_chunk,
     review_date,
     set_manual,
 )

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.tier_changes import Member, dry_run, recalculation_chunk
 from loyalty.tiers import (
     Anniversary,
     FixedDate,
@@ -14,7 +15,6 @@ from loyalty.tiers import (
     Ladder,
     LadderInvalid,
     ManualTier,
-    Member,
     Movement,
     PolicyInvalid,
     Tier,
@@ -24,12 +24,10 @@ from loyalty.tiers import (
     TierState,
     TierUnknown,
     Window,
-    dry_run,
     end_manual,
     next_state,
     progress,
     qualifying_points,
-    recalculation_chunk,
     review_date,
     set_manual,
 )
