@@ -88,7 +88,7 @@ class Purchase(Base):
     purchased_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    notified_status: Mapped[str | None] = mapped_column(String(16), index=True)  # final status a webhook told
+    notified_status: Mapped[str | None] = mapped_column(String(16))  # final status an event announced (write-once)
 
 
 class Reward(Base):
