@@ -171,12 +171,13 @@ _TIER_EXTRAS: dict[Decimal, int] = {}
 
 
 def _tier_extra(multiplier: Decimal) -> int:
-    """(multiplier − 1) × 10**6, checked: a member's tier multiplier is at least 1, of at most 6 decimals."""
+    """(multiplier − 1) × 10**6, checked: a tier multiplier is more than 0 (loyalty/tiers.py), of at
+    most 6 decimals; below 1, the tier entry is negative (the tier earns less than the base)."""
     extra = _TIER_EXTRAS.get(multiplier)
     if extra is None:
         extra = rate_of(multiplier, "tier", "the member's tier multiplier") - RATE_SCALE
-        if extra < 0:
-            raise ValueError(f"a tier multiplier is at least 1, not {multiplier}")
+        if extra <= -RATE_SCALE:
+            raise ValueError(f"a tier multiplier is more than 0, not {multiplier}")
         if len(_TIER_EXTRAS) < 1024:  # a ladder has a handful of multipliers
             _TIER_EXTRAS[multiplier] = extra
     return extra
@@ -270,16 +271,28 @@ def _apply_caps(compiled: CompiledRules, entries: list[Entry], used: Mapping[str
             entries.append(Entry(cap.id, cap.version, cap.kind, room - got))
             got = room
         left[rule_id] = got
-    usage += [(cap.id, left[cap.rule_id or ""]) for cap in compiled.rule_caps]  # what the member got of the rule
-    if compiled.total_caps:
-        total = sum([entry.points for entry in entries])
-        for cap in compiled.total_caps:
-            room = max(0, cap.limit - used.get(cap.id, 0))
-            if total > room:
-                entries.append(Entry(cap.id, cap.version, cap.kind, room - total))
-                total = room
-        usage += [(cap.id, total) for cap in compiled.total_caps]
+    # what the member got of the rule (a negative tier entry frees no room)
+    usage += [(cap.id, max(0, left[cap.rule_id or ""])) for cap in compiled.rule_caps]
+    total = sum([entry.points for entry in entries])
+    if total < 0:  # a tier below 1 takes its share of points a cap already took: never below nothing
+        _lift_tiers(entries, -total)
+        total = 0
+    for cap in compiled.total_caps:
+        room = max(0, cap.limit - used.get(cap.id, 0))
+        if total > room:
+            entries.append(Entry(cap.id, cap.version, cap.kind, room - total))
+            total = room
+    usage += [(cap.id, total) for cap in compiled.total_caps]
     return tuple(usage)
+
+
+def _lift_tiers(entries: list[Entry], short: int) -> None:
+    for i, entry in enumerate(entries):
+        if short and entry.kind == "tier" and entry.points < 0:
+            lifted = min(short, -entry.points)
+            entries[i] = entry._replace(points=entry.points + lifted)
+            short -= lifted
+    entries[:] = [entry for entry in entries if entry.points]
 
 
 # -------------------------------------------------------------------------------- cap periods

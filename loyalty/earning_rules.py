@@ -15,7 +15,8 @@ purchases. What each kind does (README "Loyalty rules" says the same to partners
   (factor − 1) × their base points.
 - ``bonus_window`` (:class:`BonusWindow`): the same, only while the purchase's time in the
   partner's time zone is in the window (dates, days of the week, hours; hours may cross midnight).
-- ``tier`` (:class:`TierMultiplier`): (the member's tier multiplier − 1) × the purchase's base points.
+- ``tier`` (:class:`TierMultiplier`): (the member's tier multiplier − 1) × the purchase's base points
+  (negative for a tier whose multiplier is below 1).
 - ``first_purchase`` (:class:`FirstPurchaseBonus`): fixed points on the member's first purchase here.
 - ``minimum_order`` (:class:`MinimumOrder`): a purchase whose amount is below it earns nothing.
 - ``exclusion`` (:class:`Exclusion`): the lines it names earn nothing (no entry).
@@ -268,6 +269,8 @@ def compile_rules(ruleset: RuleSet) -> CompiledRules:
             if isinstance(rule, BonusWindow):
                 windows.append((index, rule))
         elif isinstance(rule, TierMultiplier):
+            if tiers:
+                raise RulesInvalid(rule.id, f"a rule set has one tier rule, and {tiers[0][0].id!r} is one")
             tiers.append((rule, position))
         elif isinstance(rule, FirstPurchaseBonus):
             if rule.points < 0:

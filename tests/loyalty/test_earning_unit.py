@@ -132,8 +132,18 @@ def test_the_tier_multiplier_applies_to_the_base_points() -> None:
     assert entries(earning) == [("base", 150), ("x2", 150), ("tier", 37)]  # 150 x 0.25 = 37.5, rounded down
     assert earning.points == 337
     assert entries(earn(rules(TierMultiplier("tier", 1)), amount="100")) == [("base", 150)]  # multiplier 1
-    with pytest.raises(ValueError, match="at least 1"):
-        earn(rules(TierMultiplier("tier", 1)), amount="100", member=MemberContext(tier_multiplier=D("0.5")))
+    half = earn(rules(TierMultiplier("tier", 1)), amount="100", member=MemberContext(tier_multiplier=D("0.5")))
+    assert entries(half) == [("base", 150), ("tier", -75)]  # a tier below 1 earns less than the base
+    with pytest.raises(ValueError, match="more than 0"):
+        earn(rules(TierMultiplier("tier", 1)), amount="100", member=MemberContext(tier_multiplier=D(0)))
+
+
+def test_a_tier_below_1_never_takes_the_purchase_below_nothing_when_a_cap_took_the_base() -> None:
+    ruleset = rules(TierMultiplier("tier", 1), Cap("base-cap", 1, 10, "day", "base"))
+    earning = earn(ruleset, amount="100", member=MemberContext(tier_multiplier=D("0.5")))
+    # base 150, tier -75, the cap leaves 10 of the base: 10 - 75 would be -65, the tier takes 10 only
+    assert entries(earning) == [("base", 150), ("tier", -10), ("base-cap", -140)]
+    assert earning.points == 0 and earning.cap_usage == (("base-cap", 10),)
 
 
 def test_a_tier_multiplier_is_ignored_where_the_partner_has_no_tier_rule() -> None:
@@ -254,6 +264,7 @@ def test_a_purchase_in_another_currency_is_refused() -> None:
         ((BonusWindow("w", 1, D(2), starts_on=date(2026, 2, 1), ends_on=date(2026, 1, 1)),), "before it starts"),
         ((BonusWindow("w", 1, D(2), weekdays=frozenset({7})),), "weekdays"),
         ((FirstPurchaseBonus("f", 0, 10),), "version must be 1 or more"),
+        ((TierMultiplier("t1", 1), TierMultiplier("t2", 1)), "one tier rule"),
     ],
 )
 def test_a_bad_rule_set_is_refused_naming_the_rule(bad: tuple[Rule, ...], message: str) -> None:
