@@ -6,8 +6,9 @@ A rule set of 20 active rules of every kind (a base rate, 2 exclusions, 7 multip
 category and label, 4 bonus windows, a tier multiplier, a first-purchase bonus, a minimum order,
 3 caps) is compiled once, then ``evaluate`` runs over ``--purchases`` generated purchases of 3
 lines on average (a fixed seed: a fifth paid partly with points, purchase times spread over a
-year, members at several tiers and cap levels). Each figure is the best of ``--rounds`` rounds
-(the least disturbed by the other processes of a shared machine), in µs per purchase:
+year, members at several tiers and cap levels). Each figure is this process's CPU time (not the
+wall clock, which a shared machine's other processes disturb), the least of ``--rounds`` rounds,
+in µs per purchase:
 
 - ``points_for`` (today): the gateway's earn rule, amount × points per unit rounded down, the
   baseline measured in the same run;
@@ -162,11 +163,11 @@ def measure(count: int, rounds: int) -> dict[str, float]:
 
 def table(result: dict[str, float], count: int) -> str:
     width = max(len(name) for name in result)
-    rows = [f"{'what':<{width}}  µs per purchase", f"{'-' * width}  ---------------"]
-    rows += [f"{name:<{width}}  {us:>15.2f}" for name, us in result.items()]
+    rows = [f"{'what':<{width}}  CPU µs per purchase", f"{'-' * width}  -------------------"]
+    rows += [f"{name:<{width}}  {us:>19.2f}" for name, us in result.items()]
     twenty = result["evaluate, 20 rules, ~3 lines"]
     verdict = "under" if twenty < TARGET_US else "OVER"
-    rows.append(f"{count} purchases, best of the rounds; 20 rules: {verdict} the {TARGET_US} µs target")
+    rows.append(f"{count} purchases, the least of the rounds; 20 rules: {verdict} the {TARGET_US} µs target")
     return "\n".join(rows)
 
 

@@ -248,7 +248,7 @@ def _apportion(exact: list[tuple[int, EarningRule, int]], points: int) -> list[E
     floors = [whole for whole, _ in parts]
     left = points - sum(floors)
     if left:
-        for i in sorted(range(len(parts)), key=lambda i: (-parts[i][1], i))[:left]:
+        for _, i in sorted([(-rest, i) for i, (_, rest) in enumerate(parts)])[:left]:
             floors[i] += 1
     return [
         Entry(rule.id, rule.version, rule.kind, whole)
