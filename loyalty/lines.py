@@ -32,7 +32,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from loyalty.settlement import split_pro_rata
 
 MONEY_DECIMALS = 4  # the API takes amounts of up to 4 decimals
-MONEY_SCALE = 10**MONEY_DECIMALS
 # ISO 4217 minor units where they are not 2 (the common case)
 _MINOR_UNITS = {
     "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KMF": 0,
