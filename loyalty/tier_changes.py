@@ -18,6 +18,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Literal
 
+from loyalty.tier_progress import progress
 from loyalty.tiers import (
     Ladder,
     Movement,
@@ -26,7 +27,6 @@ from loyalty.tiers import (
     TierPolicy,
     TierState,
     next_state,
-    progress,
     require_utc,
     tier_in_force,
 )

@@ -27,7 +27,7 @@ The rules, and where they differ from the platforms we studied:
   and the earned tier (an operator's grant is a guarantee, never a cap); at the end date the
   earned tier applies, the one the rules kept computing all along: a manual tier is never a
   floor forever (Open Loyalty keeps a manually assigned tier until someone removes it).
-- **The member sees when the tier is at stake** (:func:`progress`): the next review, the points
+- **The member sees when the tier is at stake** (loyalty/tier_progress.py ``progress``): the next review, the points
   still needed by its verdict and which of today's qualifying points will have left the window
   by then (Talon.One sends "will downgrade" data only as a notification).
 - **A ladder change is dry-run and applied by a resumable recalculation** (loyalty/tier_changes.py:
@@ -259,20 +259,24 @@ class Movement:
         return self.counts_at
 
 
-def _window_start(policy: TierPolicy, at: datetime) -> tuple[datetime, bool]:
+def window_start(policy: TierPolicy, at: datetime) -> tuple[datetime, bool]:
     """The start of the window that ends at ``at``, and whether the start itself is inside."""
     if policy.window is Window.CALENDAR_YEAR:
         return datetime(at.year, 1, 1, tzinfo=UTC), True
     return _add_years(at, -1), False
 
 
-def _review_window_start(policy: TierPolicy, review: datetime) -> tuple[datetime, bool]:
+def review_window_start(policy: TierPolicy, review: datetime) -> tuple[datetime, bool]:
     """The start of the window that closes at ``review`` (for a calendar year, reviewed on
     1 January, the year that just ended)."""
     return _add_years(review, -1), policy.window is Window.CALENDAR_YEAR
 
 
-def _sum(movements: Iterable[Movement], *, start: tuple[datetime, bool], end: datetime, known_at: datetime) -> int:
+def qualifying_sum(
+    movements: Iterable[Movement], *, start: tuple[datetime, bool], end: datetime, known_at: datetime
+) -> int:
+    """Points of the movements recorded by ``known_at`` that count in the window from ``start``
+    ((instant, inclusive)) to ``end``, never below 0."""
     begin, inclusive = start
     total = sum(
         m.points
@@ -286,13 +290,13 @@ def qualifying_points(movements: Iterable[Movement], policy: TierPolicy, at: dat
     """The member's qualifying points at ``at``: the movements recorded by then that count in the
     window ending at ``at`` (never below 0)."""
     at = require_utc(at, "at")
-    return _sum(movements, start=_window_start(policy, at), end=at, known_at=at)
+    return qualifying_sum(movements, start=window_start(policy, at), end=at, known_at=at)
 
 
 def _verdict_points(movements: Iterable[Movement], policy: TierPolicy, review: datetime) -> int:
     """What counts for the verdict of ``review``: the window that closed at it plus the grace period."""
     verdict = review + policy.grace
-    return _sum(movements, start=_review_window_start(policy, review), end=verdict, known_at=verdict)
+    return qualifying_sum(movements, start=review_window_start(policy, review), end=verdict, known_at=verdict)
 
 
 # ---------------------------------------------------------------------------------- the member's state
@@ -359,7 +363,7 @@ def tier_in_force(ladder: Ladder, earned: str, manual: ManualTier | None) -> str
 
 
 def lookback(policy: TierPolicy, state: TierState) -> datetime:
-    """How far back the store must read: :func:`next_state` and :func:`progress` from ``state``
+    """How far back the store must read: :func:`next_state` and ``progress`` from ``state``
     only look at movements that count after this instant (``counts_at`` > it)."""
     return _add_years(state.as_of - policy.grace, -1) - timedelta(days=1)  # a day to spare
 
@@ -481,80 +485,3 @@ def end_manual(
     if updated.tier == current.tier:
         return updated, changes
     return updated, (*changes, TierChange(current.tier, updated.tier, "manual_ended", current.as_of))
-
-
-# ---------------------------------------------------------------------------------- what a member sees
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A member's view at ``at``.
-
-    ``next_tier``/``points_to_next``: the tier above the one in force and the qualifying points
-    still missing (None at the top). ``review_at``/``decided_at``: the next review of the earned
-    tier and when its verdict falls (review + grace); ``points_to_keep``: the points still needed
-    by ``decided_at`` to keep the earned tier, counting ``leaving`` out: today's qualifying
-    movements that will have left the window by the review. All None/0/() at the bottom tier,
-    which cannot be lost. ``manual_until``: the end of a manual tier, after which ``earned``
-    applies."""
-
-    at: datetime
-    tier: str
-    earned: str
-    qualifying_points: int
-    next_tier: str | None
-    points_to_next: int | None
-    review_at: datetime | None
-    decided_at: datetime | None
-    points_to_keep: int
-    leaving: tuple[Movement, ...]
-    points_leaving: int
-    manual_until: datetime | None
-
-
-def progress(
-    ladder: Ladder, policy: TierPolicy, state: TierState, movements: Sequence[Movement], at: datetime
-) -> Progress:
-    """What the member sees at ``at`` (the state is first brought up to ``at``)."""
-    state, _ = next_state(ladder, policy, state, movements, at)
-    at = state.as_of
-    points = qualifying_points(movements, policy, at)
-    above = ladder.rank(state.tier) + 1
-    next_tier = ladder.tiers[above] if above < len(ladder.tiers) else None
-    review = decided = None
-    to_keep = 0
-    leaving: tuple[Movement, ...] = ()
-    if ladder.rank(state.earned) > 0:
-        review = review_date(policy, state.since, at)
-        decided = review + policy.grace
-        start = _review_window_start(policy, review)
-        counted = _sum(movements, start=start, end=at, known_at=at)
-        to_keep = max(0, ladder.tier(state.earned).threshold - counted)
-        now_start, now_inclusive = _window_start(policy, at)
-        begin, inclusive = start
-        leaving = tuple(
-            sorted(
-                (
-                    m
-                    for m in movements
-                    if m.at <= at
-                    and (now_start <= m.counted if now_inclusive else now_start < m.counted)
-                    and (m.counted < begin if inclusive else m.counted <= begin)
-                ),
-                key=lambda m: (m.counted, m.at),
-            )
-        )
-    return Progress(
-        at=at,
-        tier=state.tier,
-        earned=state.earned,
-        qualifying_points=points,
-        next_tier=next_tier.name if next_tier else None,
-        points_to_next=max(0, next_tier.threshold - points) if next_tier else None,
-        review_at=review,
-        decided_at=decided,
-        points_to_keep=to_keep,
-        leaving=leaving,
-        points_leaving=sum(m.points for m in leaving),
-        manual_until=state.manual.until if state.manual else None,
-    )

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.tier_changes import Member, dry_run, recalculation_chunk
+from loyalty.tier_progress import progress
 from loyalty.tiers import (
     Anniversary,
     FixedDate,
@@ -20,7 +21,6 @@ from loyalty.tiers import (
     Window,
     lookback,
     next_state,
-    progress,
     qualifying_points,
     review_date,
     set_manual,

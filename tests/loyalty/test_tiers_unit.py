@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty.tier_changes import Member, dry_run, recalculation_chunk
+from loyalty.tier_progress import progress
 from loyalty.tiers import (
     Anniversary,
     FixedDate,
@@ -26,7 +27,6 @@ from loyalty.tiers import (
     Window,
     end_manual,
     next_state,
-    progress,
     qualifying_points,
     review_date,
     set_manual,
