@@ -1,6 +1,6 @@
 """``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
 
-    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions]
+    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules]
                               [--store sqlite|postgresql]
 
 1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
@@ -11,7 +11,8 @@
 5. the chain's ceiling: pre-signed earn batches straight to anvil (bench/chain_ceiling.py);
 6. gas per purchase, amortised, of 1, 2, 4 and 5 (read from the receipts);
 7. settlement of 10k to 1M events across 50 partners (bench/settlement_curve.py);
-8. redemptions end to end (bench/redemptions_e2e.py).
+8. redemptions end to end (bench/redemptions_e2e.py);
+9. the earning rules' CPU per purchase with 20 rules, against today's rule (bench/rules.py).
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -32,14 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chain_ceiling, pipeline, redemptions_e2e, settlement_curve
+from bench import chain_ceiling, pipeline, redemptions_e2e, rules, settlement_curve
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
-PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions")
+PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules")
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -48,6 +49,7 @@ FULL = {
     "ceiling_batches": 30,
     "settlement_sizes": [10_000, 30_000, 100_000, 300_000, 1_000_000],
     "redemptions": 300,
+    "rule_purchases": 2_000,
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -56,6 +58,7 @@ QUICK = FULL | {
     "ceiling_batches": 5,
     "settlement_sizes": [10_000, 30_000],
     "redemptions": 60,
+    "rule_purchases": 500,
 }
 
 
@@ -92,6 +95,8 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["redemptions"] = _timed(
             "redemptions", lambda: redemptions_e2e.run(redemptions=p["redemptions"], store=store)
         )
+    if "rules" in parts:  # pure code in this process: the store does not matter
+        raw["rules"] = _timed("earning rules", lambda: rules.measure(p["rule_purchases"], rounds=7))
     return raw
 
 
@@ -125,6 +130,7 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "settlement_largest_events": largest.get("events"),
         "settlement_largest_s": largest.get("seconds"),
         "redemptions_per_s": r.get("redemptions_per_s"),
+        "rules_us_per_purchase": raw.get("rules", {}).get(rules.TWENTY),
     }
 
 
@@ -140,6 +146,7 @@ TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
     ("gas_per_purchase", "<= 30,000", lambda v: v <= 30_000),
     ("gas_per_purchase_batch", "<= 30,000", lambda v: v <= 30_000),
     ("settlement_1m_s", "< 30 s", lambda v: v < 30),
+    ("rules_us_per_purchase", f"< {rules.TARGET_US} µs", lambda v: v < rules.TARGET_US),
 ]
 
 
@@ -196,6 +203,14 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
     if curve:
         lines += ["", "| 7. settlement: events in the period | seconds | µs per event |", "|---:|---:|---:|"]
         lines += [f"| {c_['events']:,} | {c_['seconds']:.2f} | {c_['us_per_event']:.2f} |" for c_ in curve]
+    measured = raw.get("rules", {})
+    if measured:  # CPU time of this process, the least of the rounds (bench/rules.py)
+        lines += [
+            "",
+            "| 9. earning rules (pure code, not yet in the accept path) | CPU µs per purchase |",
+            "|---|---:|",
+        ]
+        lines += [f"| {name} | {us:.2f} |" for name, us in measured.items()]
     lines += [
         "",
         "| ratio | value |",

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.__main__ import summary, table
 from bench.loadgen import percentile
+from bench.rules import TWENTY
 
 RAW: dict[str, Any] = {
     "gateway": {"purchases": 100, "requests_per_s": 2000.0, "p50_ms": 10.0, "p99_ms": 50.0},
@@ -66,6 +67,18 @@ def test_table_marks_targets_met_and_missed() -> None:
     assert "| gateway_p99_ms | < 100 ms | 150.0 | **missed** |" in text
     assert "| e2e_purchases_per_s | >= 1,000 /s | 1,500.0 | met |" in text
     assert "| 1,000,000 | 20.00 | 20.00 |" in text
+
+
+def test_the_earning_rules_part_is_a_table_of_its_own_with_its_target() -> None:
+    measured = {"points_for (today)": 1.7, TWENTY: 31.25, "check_basket + evaluate, 20 rules": 35.0}
+    raw = RAW | {"rules": measured}
+    keys = summary(raw)
+    assert keys["rules_us_per_purchase"] == 31.25
+    text = table(raw, keys)
+    assert "| 9. earning rules (pure code, not yet in the accept path) | CPU µs per purchase |" in text
+    assert f"| {TWENTY} | 31.25 |" in text and "| points_for (today) | 1.70 |" in text
+    assert "| rules_us_per_purchase | < 30 µs | 31.2 | **missed** |" in text
+    assert summary(RAW)["rules_us_per_purchase"] is None  # the part did not run
 
 
 def test_percentile_is_nearest_rank() -> None:
