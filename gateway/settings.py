@@ -54,6 +54,8 @@ class WorkerSettings(ChainSettings):
     secrets_key: str | None = None
     # how often beat deletes expired challenges and sessions
     purge_every_s: float = Field(default=3_600.0, gt=0)
+    # domain events every consumer has read are deleted by that purge once older than this; 0 keeps them
+    event_retention_days: int = Field(default=30, ge=0)
     # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
     # falls below this share of min(funds, issuance limit); 0 turns the warning off
     headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)

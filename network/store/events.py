@@ -6,7 +6,8 @@ Writing: :func:`record` (one event) and :func:`record_many` (one ``executemany``
 group commit of purchases and the sender's batches) add rows to ``domain_events`` in the
 caller's transaction; they flush nothing and commit nothing, so an event exists if and only if
 its change was committed. The events are the store's own rows, never the indexer's
-(``chain_events`` are deleted when the indexer rewinds after a reorg; these never are).
+(``chain_events`` are deleted when the indexer rewinds after a reorg; these never are: they are
+pruned only once every consumer has read them and they are older than the retention, :func:`prune`).
 
 Reading: :func:`consume` runs one consumer (a name of its own in ``event_cursors``): it reads
 the events after its cursor, hands them to the consumer's function and moves the cursor, all
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, func, insert, or_, select, update
+from sqlalchemy import JSON, BigInteger, Integer, String, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -282,6 +283,40 @@ def cursor_of(session: Session, consumer: str) -> tuple[int, list[Gap]]:
     return (0, []) if row is None else (int(row.last_id), list(row.gaps or []))
 
 
+# ---------------------------------------------------------------------- pruning
+
+
+def prunable_below(session: Session) -> int:
+    """The highest id every consumer has read for good: below each cursor's ``last_id`` and below
+    the first id of each of its gaps (an id in a gap may still commit). 0 while no consumer has
+    a cursor: nothing is read yet."""
+    rows = session.execute(select(CURSORS.c.last_id, CURSORS.c.gaps)).all()
+    if not rows:
+        return 0
+    safe = min(int(last_id) for last_id, _ in rows)
+    for _, gaps in rows:
+        for first, _last, _since in gaps or []:
+            safe = min(safe, int(first) - 1)
+    return max(safe, 0)
+
+
+def prune(session: Session, *, before: datetime, limit: int = READ_CHUNK) -> int:
+    """Deletes up to ``limit`` events written before ``before`` that every consumer has read
+    (:func:`prunable_below`), oldest first, in the caller's transaction; returns how many. A
+    consumer added later starts after what was pruned."""
+    safe = prunable_below(session)
+    if safe <= 0:
+        return 0
+    doomed = (
+        select(EVENTS.c.id)
+        .where(EVENTS.c.id <= safe, EVENTS.c.created_at < before)
+        .order_by(EVENTS.c.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return int(session.execute(delete(EVENTS).where(EVENTS.c.id.in_(doomed))).rowcount)  # type: ignore[attr-defined]
+
+
 def newest_id(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(EVENTS.c.id), 0))) or 0)
 
@@ -296,6 +331,8 @@ __all__ = [
     "event_row",
     "new_event_id",
     "newest_id",
+    "prunable_below",
+    "prune",
     "record",
     "record_many",
 ]

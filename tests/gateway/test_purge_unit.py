@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from gateway.services.purge import Purged, purge_expired
-from network.store import CustomerSession, OperatorSession, WalletChallenge, utcnow
+from network.store import CustomerSession, DomainEvent, OperatorSession, WalletChallenge, utcnow
+from network.store.events import consume, event_row, record_many
 from tests.stores import migrated_store
 
 
@@ -49,4 +50,22 @@ def test_purge_removes_expired_challenges_and_sessions_and_keeps_live_ones(tmp_p
             )
             == 1
         )
+    sessions.kw["bind"].dispose()
+
+
+def test_purge_prunes_read_events_past_the_retention_in_batches(tmp_path: Path) -> None:
+    """With a retention, the purge deletes the domain events every consumer has read and that
+    are older than it, a batch per transaction; without one (``event_retention_days`` 0) none."""
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+    now = utcnow()
+    with sessions() as session:
+        record_many(session, [event_row("t", payload={"n": n}, at=now - timedelta(days=40)) for n in range(5)])
+        record_many(session, [event_row("t", payload={"n": 5}, at=now)])
+        session.commit()
+    consume(sessions, "webhooks", lambda session, batch: None)
+    assert purge_expired(sessions, now=now, batch=2).events == 0  # no retention: kept
+    assert purge_expired(sessions, now=now, batch=2, event_retention=timedelta(days=30)).events == 5
+    assert purge_expired(sessions, now=now, batch=2, event_retention=timedelta(days=30)).events == 0
+    with sessions() as session:
+        assert [e.payload["n"] for e in session.scalars(select(DomainEvent))] == [5]
     sessions.kw["bind"].dispose()

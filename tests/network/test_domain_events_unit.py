@@ -5,13 +5,27 @@ restart), and late commits of lower ids not skipped. SQLite store built by the m
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from network.outbox import enqueue
-from network.store import DomainEvent, OutboxPurchase, PurchaseStatus
-from network.store.events import EVENTS, Event, advance, consume, cursor_of, event_row, record, record_many
+from network.store import DomainEvent, OutboxPurchase, PurchaseStatus, utcnow
+from network.store.events import (
+    CURSORS,
+    EVENTS,
+    Event,
+    advance,
+    consume,
+    cursor_of,
+    event_row,
+    prunable_below,
+    prune,
+    record,
+    record_many,
+)
 
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -166,6 +180,37 @@ def test_a_gap_that_never_fills_is_given_up_after_its_ttl(sessions):
     consume(sessions, "c", consumer, gap_ttl_s=-1)  # the rolled-back ids 1..4 are given up
     with sessions() as s:
         assert cursor_of(s, "c") == (5, [])
+
+
+def test_pruning_deletes_only_old_events_every_consumer_has_read(sessions):
+    """Two consumers: the slower one's cursor and a gap it still waits for bound what goes;
+    events newer than the retention stay even when read; no consumer at all: nothing goes."""
+    old, new = utcnow() - timedelta(days=40), utcnow()
+    with sessions() as s:
+        rows = [{**event_row("t", payload={}, at=old), "id": n} for n in (1, 2, 3, 5, 6)]
+        s.execute(insert(EVENTS), [*rows, {**event_row("t", payload={}, at=new), "id": 7}])
+        s.commit()
+    with sessions() as s:
+        assert prune(s, before=new - timedelta(days=30)) == 0  # nobody has read anything yet
+    fast, slow = Recorder(), Recorder()
+    consume(sessions, "fast", fast)  # reads 1..7, remembers 4 as a gap
+    with sessions() as s:
+        s.execute(update(CURSORS).where(CURSORS.c.consumer == "fast").values(gaps=[]))  # 4 given up
+        s.execute(insert(CURSORS), [{"consumer": "slow", "last_id": 2, "gaps": [], "updated_at": new}])
+        s.commit()
+    with sessions() as s:
+        assert prunable_below(s) == 2
+        assert prune(s, before=new - timedelta(days=30)) == 2
+        s.commit()
+    consume(sessions, "slow", slow)
+    with sessions() as s:
+        assert prunable_below(s) == 3  # the slow one still waits for 4
+        assert prune(s, before=new - timedelta(days=30)) == 1
+        s.execute(update(CURSORS).values(gaps=[]))
+        assert prune(s, before=new - timedelta(days=30)) == 2  # 5 and 6; 7 is too recent
+        assert prune(s, before=new - timedelta(days=30)) == 0
+        s.commit()
+    assert [e.id for e in events(sessions)] == [7]
 
 
 @pytest.mark.parametrize(
