@@ -66,7 +66,7 @@ class Relayer:
 
     def estimate_gas(self, r: Redemption) -> int:
         """Gas of the burn, or BurnRefused with the decoded reason if it would revert now. A bare
-        ``eth_estimateGas`` request: through web3 each would cost two ``eth_chainId`` more."""
+        ``eth_estimateGas`` request: the node's error comes back as it is, its revert data decoded here."""
         tx = {"from": self.address, "to": self.points_address, "data": "0x" + self.calldata(r).hex()}
         reply = self.w3.provider.make_request("eth_estimateGas", [tx])  # type: ignore[arg-type]
         error = reply.get("error")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal, NamedTuple
 
 import httpx
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.services.webhooks import endpoint_secret
 from gateway.settings import WorkerSettings, max_countdown_s
 from gateway.webhook_http import DeliveryError, send
-from network.store import WebhookDelivery, WebhookEndpoint
+from network.store import WebhookDelivery, WebhookEndpoint, utcnow
 from partners.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def attempt(
         else:
             code, error = post(client, endpoint.url, secret, delivery, allow_loopback=settings.webhook_allow_loopback)
         if error is None:
-            _record(session, delivery_id, attempts, status="delivered", last_status_code=code, delivered_at=_now())
+            _record(session, delivery_id, attempts, status="delivered", last_status_code=code, delivered_at=utcnow())
             return Attempt("delivered")
         if attempts + 1 >= settings.webhook_max_attempts:
             _record(session, delivery_id, attempts, status="failed", last_status_code=code, last_error=error)
@@ -93,7 +93,7 @@ def attempt(
             attempts,
             last_status_code=code,
             last_error=error,
-            next_attempt_at=_now() + timedelta(seconds=wait),
+            next_attempt_at=utcnow() + timedelta(seconds=wait),
         )
         return Attempt("retry", min(wait, max_countdown_s(settings)) if recorded else None)
 
@@ -118,19 +118,15 @@ def due(sessions: sessionmaker[Session], *, limit: int) -> list[int]:
         return list(
             session.scalars(
                 select(WebhookDelivery.id)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= _now())
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= utcnow())
                 .order_by(WebhookDelivery.next_attempt_at)
                 .limit(limit)
             )
         )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _claim(session: Session, delivery: WebhookDelivery, settings: WorkerSettings) -> bool:
-    now = _now()
+    now = utcnow()
     lease = now + timedelta(seconds=settings.webhook_timeout_s + 30)
     claimed = session.execute(
         update(WebhookDelivery)
@@ -155,7 +151,7 @@ def _record(session: Session, delivery_id: int, attempts: int, **values: Any) ->
             WebhookDelivery.status == "pending",
             WebhookDelivery.attempts == attempts,
         )
-        .values(attempts=attempts + 1, updated_at=_now(), **values)
+        .values(attempts=attempts + 1, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
