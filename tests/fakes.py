@@ -5,6 +5,8 @@
   nonces in dicts, a fixed chain id and address, so EIP-712 signatures are real and recovered by
   the real code).
 - ``FakeQueue`` stands for the Celery broker of the webhook task: it records what would be enqueued.
+- ``HeldLease`` is the relayer key's Redis lease as a test that drives the key itself holds it
+  (no worker competes for it).
 """
 
 from __future__ import annotations
@@ -58,3 +60,17 @@ class FakeQueue:
 
     def deliver_webhook(self, delivery_id: int, *, countdown: float | None = None) -> None:
         self.calls.append((delivery_id, countdown))
+
+
+class HeldLease:
+    """A key's lease (network/locks.py ``KeyLock``) that the test holds for good: no other driver
+    of the key runs (no worker, or the workers are dead)."""
+
+    def acquire(self) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass

@@ -31,23 +31,11 @@ from tests.e2e.redemptions import (
     redeemed_events,
 )
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.fakes import HeldLease
 from tests.pg import StoreKind
 from tests.problems import assert_problem
 
 pytestmark = pytest.mark.timeout(300)
-
-
-class _NoLease:
-    """The relayer key's lease as the test holds it: the workers that would take it are dead."""
-
-    def acquire(self) -> None:
-        pass
-
-    def refresh(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +183,7 @@ def test_a_worker_killed_around_the_broadcast_leaves_each_redemption_burned_once
 
     h = stack.harness
     relayer = Relayer(h.w3, h.contracts, dev_account(2, h.settings))
-    holder = Burns(sessions=h.sessions, relayer=relayer, lease=_NoLease(), settings=h.settings)
+    holder = Burns(sessions=h.sessions, relayer=relayer, lease=HeldLease(), settings=h.settings)
     holder.recover()  # the relayer key's driver, as a worker holds it (then dies)
     with h.sessions() as session:
         rows = {

@@ -28,21 +28,11 @@ from network.purchases import encode_purchase
 from network.relayer import Relayer
 from network.signatures import RedeemConsent, sign_redeem
 from network.store import ChainTransaction, Partner, Redemption, Reward, TxStatus
+from tests.fakes import HeldLease
 from tests.network.harness import Harness, make_harness
 
 pytestmark = pytest.mark.timeout(120)
 POINTS = 5
-
-
-class NoLock:
-    def acquire(self) -> None:
-        pass
-
-    def refresh(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 def relayer(h: Harness) -> Relayer:
@@ -51,7 +41,7 @@ def relayer(h: Harness) -> Relayer:
 
 def holder(h: Harness) -> Burns:
     """A new holder of the relayer key's lease, the key recovered (as a task does first)."""
-    burns = Burns(sessions=h.sessions, relayer=relayer(h), lease=NoLock(), settings=h.settings)
+    burns = Burns(sessions=h.sessions, relayer=relayer(h), lease=HeldLease(), settings=h.settings)
     burns.recover()
     return burns
 
