@@ -23,6 +23,7 @@ DELIVER_WEBHOOK = "gateway.tasks.webhooks.deliver"
 PUBLISH_WEBHOOKS = "gateway.tasks.webhooks.publish"
 SETTLE_PERIOD = "gateway.tasks.settlement.settle_period"
 PROCESS_REDEMPTION = "gateway.tasks.redemptions.process"
+RECALCULATE_TIERS = "gateway.tasks.tiers.recalculate"
 REDEMPTION_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
@@ -96,5 +97,16 @@ def process_redemption(redemption_pk: int) -> bool:
         send(PROCESS_REDEMPTION, redemption_pk, retry=True, retry_policy=REDEMPTION_RETRY)
     except Exception:
         log.warning("could not enqueue redemption %s; the sweep will", redemption_pk, exc_info=True)
+        return False
+    return True
+
+
+def recalculate_tiers(run_id: int) -> bool:
+    """A tier ladder's recalculation run started now; False (logged) if the broker cannot be
+    reached: beat's ``tiers.sweep`` resumes every running one."""
+    try:
+        send(RECALCULATE_TIERS, run_id)
+    except Exception:
+        log.warning("could not enqueue tier recalculation %s; the sweep will", run_id, exc_info=True)
         return False
     return True
