@@ -26,6 +26,10 @@ class Strict(BaseModel):
 class TierIn(Strict):
     """A rung of the ladder."""
 
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Silver", "threshold": 1000, "multiplier": "1.25"}]}
+    )
+
     name: str = Field(min_length=1, max_length=64, description="The tier's name, unique on the ladder")
     threshold: int = Field(ge=0, lt=2**63, description="Qualifying points that reach it (the first tier: 0)")
     multiplier: Multiplier = Field(default="1", description="Its earn multiplier, a decimal string")
@@ -34,6 +38,10 @@ class TierIn(Strict):
 class ReviewIn(Strict):
     """When members are reviewed: on the anniversary of their last tier change, or each year on a fixed date."""
 
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"kind": "fixed_date", "month": 1, "day": 1}]}
+    )
+
     kind: Literal["anniversary", "fixed_date"] = Field(description="anniversary or fixed_date")
     month: int | None = Field(default=None, ge=1, le=12, description="fixed_date: the month")
     day: int | None = Field(default=None, ge=1, le=31, description="fixed_date: the day (29 February is refused)")
@@ -41,6 +49,13 @@ class ReviewIn(Strict):
 
 class PolicyIn(Strict):
     """How qualifying points are counted and when a member can move down."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"window": "rolling_12_months", "review": {"kind": "anniversary"}, "grace_days": 30}]
+        },
+    )
 
     window: Literal["rolling_12_months", "calendar_year"] = Field(
         default="rolling_12_months", description="rolling 12 months, or the calendar year (reviewed on 1 January)"
@@ -85,6 +100,10 @@ class LadderPublic(BaseModel):
 
 class MovePublic(BaseModel):
     """A member a ladder change would move."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"customer_id": 42, "from_tier": "Member", "to_tier": "Silver"}]}
+    )
 
     customer_id: int = Field(description="The member")
     from_tier: str = Field(description="Their tier in force now")
@@ -186,36 +205,35 @@ class ManualTierSet(Strict):
 class MovementPublic(BaseModel):
     """Qualifying points that will leave the window before the next review."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"at": "2026-01-10T12:00:00Z", "points": 400}]})
+
     at: datetime = Field(description="When they count (a refund: its purchase's time)")
     points: int = Field(description="Points (negative for a refund)")
+
+
+PROGRESS_EXAMPLE = {
+    "customer_id": 42,
+    "customer_ref": "loyalty-0042",
+    "tier": "Silver",
+    "earned": "Silver",
+    "multiplier": "1.25",
+    "qualifying_points": 3200,
+    "next_tier": "Gold",
+    "points_to_next": 1800,
+    "review_at": "2027-05-02T10:00:00Z",
+    "decided_at": "2027-06-01T10:00:00Z",
+    "points_to_keep": 0,
+    "points_leaving": 400,
+    "leaving": [{"at": "2026-01-10T12:00:00Z", "points": 400}],
+    "manual_until": None,
+    "ladder_version": 3,
+}
 
 
 class TierProgressPublic(BaseModel):
     """A member's tier and what it takes to move up or to keep it."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "customer_id": 42,
-                    "customer_ref": "loyalty-0042",
-                    "tier": "Silver",
-                    "earned": "Silver",
-                    "multiplier": "1.25",
-                    "qualifying_points": 3200,
-                    "next_tier": "Gold",
-                    "points_to_next": 1800,
-                    "review_at": "2027-05-02T10:00:00Z",
-                    "decided_at": "2027-06-01T10:00:00Z",
-                    "points_to_keep": 0,
-                    "points_leaving": 400,
-                    "leaving": [{"at": "2026-01-10T12:00:00Z", "points": 400}],
-                    "manual_until": None,
-                    "ladder_version": 3,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [PROGRESS_EXAMPLE]})
 
     customer_id: int | None = Field(description="The coalition's id of the member; null for a wallet of no member yet")
     customer_ref: str | None = Field(default=None, description="Your ref of the member (partner API only)")
@@ -237,6 +255,20 @@ class TierProgressPublic(BaseModel):
 class TierChangePublic(BaseModel):
     """A change of the member's tier in force."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "from_tier": "Silver",
+                    "to_tier": "Gold",
+                    "reason": "qualified",
+                    "at": "2026-11-23T10:00:07Z",
+                    "event_id": "evt_5f0c3b2a9d8e4f6a8b7c6d5e4f3a2b1c",
+                }
+            ]
+        }
+    )
+
     from_tier: str = Field(description="Before")
     to_tier: str = Field(description="After")
     reason: str = Field(description="qualified, review, manual, manual_ended or ladder")
@@ -246,5 +278,25 @@ class TierChangePublic(BaseModel):
 
 class MemberTierPublic(TierProgressPublic):
     """The operator's view of a member's tier: the progress, and the changes, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **PROGRESS_EXAMPLE,
+                    "customer_ref": None,
+                    "changes": [
+                        {
+                            "from_tier": "Member",
+                            "to_tier": "Silver",
+                            "reason": "qualified",
+                            "at": "2026-05-02T10:00:00Z",
+                            "event_id": "evt_5f0c3b2a9d8e4f6a8b7c6d5e4f3a2b1c",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     changes: list[TierChangePublic] = Field(description="The latest changes of the tier in force, newest first")

@@ -40,7 +40,8 @@ from network.store import TierRecalculation
 
 router = APIRouter(tags=["tiers"])
 operator = APIRouter(prefix="/v1/operator/tiers", tags=["tiers"], responses=problem_responses("rate-limited"))
-CustomerId = Annotated[int, Path(ge=1, lt=2**63, description="The coalition's id of the member")]
+CustomerId = Annotated[int, Path(ge=1, lt=2**63, description="The coalition's id of the member", examples=[42])]
+RunId = Annotated[int, Path(ge=1, lt=2**31, description="The recalculation run", examples=[2])]
 LISTED = 1_000  # members each dry-run list shows at most
 MEMBER_PROBLEMS = ("unauthorized", "not-found", "tier-ladder-not-set", "validation-error")
 
@@ -203,9 +204,7 @@ def apply_ladder(
     summary="A recalculation's progress",
     responses=problem_responses("unauthorized", "not-found"),
 )
-def get_recalculation(
-    run_id: Annotated[int, Path(ge=1, lt=2**31)], _: OperatorDep, session: SessionDep
-) -> RecalculationPublic:
+def get_recalculation(run_id: RunId, _: OperatorDep, session: SessionDep) -> RecalculationPublic:
     """Members done of the total, who moved, and whether it is done."""
     run = tier_recalculation.get_run(session, run_id=run_id)
     answer = _run_public(run, tier_recalculation.member_count(session))

@@ -17,7 +17,7 @@ from gateway.errors import ManualTierEndInvalid, TierLadderInvalid, TierUnknown
 from gateway.services import tier_ladders, tier_recalculation, tiers
 from loyalty.tiers import Ladder, Tier, TierPolicy
 from network.store import DomainEvent, TierMovement, TierRecalculation, TierState
-from network.store.events import event_row, record_many
+from network.store.events import Event, event_row, record_many
 from tests.stores import migrated_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -129,8 +129,7 @@ def test_an_event_read_twice_records_one_movement(store) -> None:
     apply_ladder(store)
     confirm(store, "p-1", wallet(1), 120, T0)
     with store() as session:
-        event = [e for e in session.scalars(select(DomainEvent))][0]
-    from network.store.events import Event
+        event = next(iter(session.scalars(select(DomainEvent))))
 
     again = Event(event.id, event.event_id, event.type, event.partner_id, event.customer_wallet, event.payload, T0)
     for _ in range(2):
