@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from partners.client import PartnerClient
 from partners.webhooks import verify
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, start_stack
 from tests.gateway.webhook_receiver import Receiver
@@ -138,5 +140,7 @@ def test_a_member_moves_up_at_once_and_down_one_tier_after_the_review_and_its_gr
     time.sleep(5)  # a few more review passes: one tier per review, never two at once
     assert tier(stack, grocer)["tier"] == "Silver"
     assert len(tier_events(receiver, secret)) == 2
+    with PartnerClient(stack.url, grocer.api_key) as sdk:  # the SDK reads the same
+        assert (sdk.customer_tier(REF).tier, sdk.customer_tier(REF).multiplier) == ("Silver", Decimal("1.25"))
     member = stack.http.get(f"/v1/operator/tiers/members/{gold['customer_id']}", headers=OPERATOR_HEADERS).json()
     assert [(c["from_tier"], c["to_tier"]) for c in member["changes"]] == [("Gold", "Silver"), ("Member", "Gold")]

@@ -1,10 +1,11 @@
 """Tiers wired to the store (gateway/services/tiers.py, tier_recalculation.py) on a migrated
-SQLite store: confirmed purchases and refunds become qualifying movements and upgrades, reviews
+store, SQLite and PostgreSQL: confirmed purchases and refunds become qualifying movements and upgrades, reviews
 with a clock the test gives move members down one tier after the grace period, manual tiers end,
 and a ladder change is recalculated in chunks that resume and re-run to the same result."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from gateway.services import tier_ladders, tier_recalculation, tiers
 from loyalty.tiers import Ladder, Tier, TierPolicy
 from network.store import DomainEvent, TierMovement, TierRecalculation, TierState
 from network.store.events import Event, event_row, record_many
+from tests.pg import StoreKind
 from tests.stores import migrated_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -37,8 +39,11 @@ def wallet(n: int) -> str:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> sessionmaker[Session]:
-    return migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+def tiers_store(tmp_path: Path, store: StoreKind) -> Iterator[sessionmaker[Session]]:
+    """A migrated store of the kind under test ([sqlite] and [postgresql], tests/pg.py)."""
+    sessions = migrated_store(store.new_url(tmp_path))
+    yield sessions
+    sessions.kw["bind"].dispose()
 
 
 def apply_ladder(
@@ -98,18 +103,18 @@ def changed_events(sessions: sessionmaker[Session]) -> list[dict]:
         ]
 
 
-def test_a_confirmed_purchase_is_a_movement_and_crossing_a_threshold_upgrades_at_once(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 120, T0 + timedelta(hours=1))
-    read, events = tiers.consume(store, now=T0 + timedelta(hours=2))
+def test_a_confirmed_purchase_is_a_movement_and_crossing_a_threshold_upgrades_at_once(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 120, T0 + timedelta(hours=1))
+    read, events = tiers.consume(tiers_store, now=T0 + timedelta(hours=2))
     assert read == 1 and len(events) == 1
-    member = tier_of(store, wallet(1), T0 + timedelta(hours=2))
+    member = tier_of(tiers_store, wallet(1), T0 + timedelta(hours=2))
     assert (member.progress.tier, member.progress.qualifying_points, member.progress.points_to_next) == (
         "Silver",
         120,
         80,
     )
-    assert changed_events(store)[0] | {"at": None} == {
+    assert changed_events(tiers_store)[0] | {"at": None} == {
         "customer_id": member.customer_id,
         "from_tier": "Member",
         "to_tier": "Silver",
@@ -118,80 +123,83 @@ def test_a_confirmed_purchase_is_a_movement_and_crossing_a_threshold_upgrades_at
         "multiplier": "1.25",
         "ladder_version": 1,
     }
-    with store() as session:
+    with tiers_store() as session:
         assert tiers.multipliers_of(session, [wallet(1), wallet(9)]) == {
             wallet(1): Decimal("1.25"),
             wallet(9): Decimal(1),
         }
 
 
-def test_an_event_read_twice_records_one_movement(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 120, T0)
-    with store() as session:
+def test_an_event_read_twice_records_one_movement(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 120, T0)
+    with tiers_store() as session:
         event = next(iter(session.scalars(select(DomainEvent))))
 
     again = Event(event.id, event.event_id, event.type, event.partner_id, event.customer_wallet, event.payload, T0)
     for _ in range(2):
-        with store() as session:
+        with tiers_store() as session:
             tiers.record_movements(session, [again])
             session.commit()
-    tiers.consume(store, now=T0 + timedelta(hours=1))
-    with store() as session:
+    tiers.consume(tiers_store, now=T0 + timedelta(hours=1))
+    with tiers_store() as session:
         assert session.scalar(select(func.count()).select_from(TierMovement)) == 1
 
 
-def test_a_refund_after_an_upgrade_keeps_the_tier_until_the_review(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 150, T0)
-    tiers.consume(store, now=T0 + timedelta(hours=1))
-    refund(store, "r-1", "p-1", wallet(1), 100, T0 + timedelta(days=3))
-    tiers.consume(store, now=T0 + timedelta(days=3, hours=1))
-    member = tier_of(store, wallet(1), T0 + timedelta(days=4))
+def test_a_refund_after_an_upgrade_keeps_the_tier_until_the_review(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 150, T0)
+    tiers.consume(tiers_store, now=T0 + timedelta(hours=1))
+    refund(tiers_store, "r-1", "p-1", wallet(1), 100, T0 + timedelta(days=3))
+    tiers.consume(tiers_store, now=T0 + timedelta(days=3, hours=1))
+    member = tier_of(tiers_store, wallet(1), T0 + timedelta(days=4))
     assert member.progress.tier == "Silver" and member.progress.qualifying_points == 50
     # the window of the review starts just after the upgrade: its 50 net points will have left it
     assert (member.progress.points_to_keep, member.progress.points_leaving) == (100, 50)
-    with store() as session:
+    with tiers_store() as session:
         clawback = session.scalar(select(TierMovement).where(TierMovement.kind == "refund"))
         assert clawback.points == -100 and clawback.counts_at == T0  # counted at the purchase's time
     verdict = member.progress.decided_at
     assert verdict == T0 + timedelta(days=365) + GRACE
-    tiers.review_due(store, now=verdict + timedelta(minutes=1))
-    assert tier_of(store, wallet(1), verdict + timedelta(minutes=1)).progress.tier == "Member"
+    tiers.review_due(tiers_store, now=verdict + timedelta(minutes=1))
+    assert tier_of(tiers_store, wallet(1), verdict + timedelta(minutes=1)).progress.tier == "Member"
 
 
-def test_the_review_moves_down_one_tier_only_after_the_grace_period_and_twice_changes_nothing(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 250, T0)
-    tiers.consume(store, now=T0 + timedelta(minutes=1))
-    assert tier_of(store, wallet(1), T0 + timedelta(minutes=1)).progress.tier == "Gold"
+def test_the_review_moves_down_one_tier_only_after_the_grace_period_and_twice_changes_nothing(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 250, T0)
+    tiers.consume(tiers_store, now=T0 + timedelta(minutes=1))
+    assert tier_of(tiers_store, wallet(1), T0 + timedelta(minutes=1)).progress.tier == "Gold"
     review = T0 + timedelta(days=365)
-    assert tiers.review_due(store, now=review + GRACE - timedelta(seconds=1)) == (0, [])  # in the grace period
-    reviewed, events = tiers.review_due(store, now=review + GRACE + timedelta(days=1))
+    assert tiers.review_due(tiers_store, now=review + GRACE - timedelta(seconds=1)) == (0, [])  # in the grace period
+    reviewed, events = tiers.review_due(tiers_store, now=review + GRACE + timedelta(days=1))
     assert reviewed == 1 and len(events) == 1
-    assert changed_events(store)[-1]["from_tier"] == "Gold" and changed_events(store)[-1]["to_tier"] == "Silver"
-    assert tiers.review_due(store, now=review + GRACE + timedelta(days=1)) == (0, [])
-    assert tier_of(store, wallet(1), review + GRACE + timedelta(days=2)).progress.tier == "Silver"
+    assert (
+        changed_events(tiers_store)[-1]["from_tier"] == "Gold"
+        and changed_events(tiers_store)[-1]["to_tier"] == "Silver"
+    )
+    assert tiers.review_due(tiers_store, now=review + GRACE + timedelta(days=1)) == (0, [])
+    assert tier_of(tiers_store, wallet(1), review + GRACE + timedelta(days=2)).progress.tier == "Silver"
 
 
-def test_points_earned_in_the_grace_period_keep_the_tier(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 120, T0)
-    tiers.consume(store, now=T0 + timedelta(minutes=1))
+def test_points_earned_in_the_grace_period_keep_the_tier(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 120, T0)
+    tiers.consume(tiers_store, now=T0 + timedelta(minutes=1))
     review = T0 + timedelta(days=365)
-    confirm(store, "p-2", wallet(1), 100, review + timedelta(days=10))
-    tiers.consume(store, now=review + timedelta(days=10, minutes=1))
-    tiers.review_due(store, now=review + GRACE + timedelta(days=1))
-    assert tier_of(store, wallet(1), review + GRACE + timedelta(days=1)).progress.tier == "Silver"
+    confirm(tiers_store, "p-2", wallet(1), 100, review + timedelta(days=10))
+    tiers.consume(tiers_store, now=review + timedelta(days=10, minutes=1))
+    tiers.review_due(tiers_store, now=review + GRACE + timedelta(days=1))
+    assert tier_of(tiers_store, wallet(1), review + GRACE + timedelta(days=1)).progress.tier == "Silver"
 
 
-def test_a_manual_tier_holds_until_its_end_date_then_the_earned_tier_applies(store) -> None:
-    apply_ladder(store)
-    confirm(store, "p-1", wallet(1), 20, T0)
-    tiers.consume(store, now=T0 + timedelta(minutes=1))
-    customer = tier_of(store, wallet(1), T0).customer_id
+def test_a_manual_tier_holds_until_its_end_date_then_the_earned_tier_applies(tiers_store) -> None:
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 20, T0)
+    tiers.consume(tiers_store, now=T0 + timedelta(minutes=1))
+    customer = tier_of(tiers_store, wallet(1), T0).customer_id
     assert customer is not None
-    with store() as session:
+    with tiers_store() as session:
         with pytest.raises(TierUnknown):
             tiers.set_manual_tier(session, customer_id=customer, tier="Diamond", until=T0 + timedelta(days=9), now=T0)
         with pytest.raises(ManualTierEndInvalid):
@@ -201,14 +209,14 @@ def test_a_manual_tier_holds_until_its_end_date_then_the_earned_tier_applies(sto
             session, customer_id=customer, tier="Gold", until=T0 + timedelta(days=10), now=T0 + timedelta(hours=1)
         )
         session.commit()
-    assert tier_of(store, wallet(1), T0 + timedelta(days=9)).progress.tier == "Gold"
-    with store() as session:
+    assert tier_of(tiers_store, wallet(1), T0 + timedelta(days=9)).progress.tier == "Gold"
+    with tiers_store() as session:
         assert tiers.multipliers_of(session, [wallet(1)], now=T0 + timedelta(days=11)) == {wallet(1): Decimal(1)}
-    reviewed, _ = tiers.review_due(store, now=T0 + timedelta(days=11))
+    reviewed, _ = tiers.review_due(tiers_store, now=T0 + timedelta(days=11))
     assert reviewed == 1
-    last = changed_events(store)[-1]
+    last = changed_events(tiers_store)[-1]
     assert (last["from_tier"], last["to_tier"], last["reason"]) == ("Gold", "Member", "manual_ended")
-    with store() as session:
+    with tiers_store() as session:
         assert session.get(TierState, customer).manual_tier is None
 
 
@@ -237,9 +245,13 @@ def _populate(sessions: sessionmaker[Session]) -> None:
 LOWER = Ladder((Tier("Member", 0), Tier("Silver", 50, Decimal("1.25")), Tier("Gold", 140, Decimal("1.5"))))
 
 
-def test_a_recalculation_stopped_after_one_chunk_resumes_to_the_result_of_one_go(tmp_path: Path) -> None:
-    chunked = migrated_store(f"sqlite:///{tmp_path / 'a.db'}")
-    whole = migrated_store(f"sqlite:///{tmp_path / 'b.db'}")
+def test_a_recalculation_stopped_after_one_chunk_resumes_to_the_result_of_one_go(
+    tmp_path: Path, store: StoreKind
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    chunked = migrated_store(store.new_url(tmp_path / "a"))
+    whole = migrated_store(store.new_url(tmp_path / "b"))
     for sessions in (chunked, whole):
         _populate(sessions)
     at = T0 + timedelta(days=2)
@@ -272,21 +284,21 @@ def test_a_recalculation_stopped_after_one_chunk_resumes_to_the_result_of_one_go
     assert sorted(tiers_now.values()) == ["Gold", "Gold", "Member", "Member", "Silver", "Silver", "Silver"]
 
 
-def test_running_a_recalculation_again_changes_nothing(store) -> None:
-    _populate(store)
+def test_running_a_recalculation_again_changes_nothing(tiers_store) -> None:
+    _populate(tiers_store)
     at = T0 + timedelta(days=2)
-    with store() as session:
+    with tiers_store() as session:
         version = tier_ladders.propose(session, ladder=LOWER, policy=POLICY, now=at)
         session.commit()
-    run_id = apply_ladder_version(store, version.id, at)
-    before, events_before = _members(store), len(changed_events(store))
-    with store() as session:
+    run_id = apply_ladder_version(tiers_store, version.id, at)
+    before, events_before = _members(tiers_store), len(changed_events(tiers_store))
+    with tiers_store() as session:
         assert tier_recalculation.apply(session, version=version.id, now=at + timedelta(days=1)).id == run_id
         run = session.get(TierRecalculation, run_id)
         run.status, run.cursor = "running", None  # as if the run had to start over
         session.commit()
-    apply_ladder_version(store, version.id, at)
-    assert _members(store) == before and len(changed_events(store)) == events_before
+    apply_ladder_version(tiers_store, version.id, at)
+    assert _members(tiers_store) == before and len(changed_events(tiers_store)) == events_before
 
 
 def apply_ladder_version(sessions: sessionmaker[Session], version: int, at: datetime) -> int:
