@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from gateway.errors import NotFound, TierLadderInvalid
 from gateway.services import tier_ladders
 from gateway.services.tier_ladders import Version
-from gateway.services.tiers import Placed, as_utc, bottom_only, load, movements_of, place, placed_of, write
+from gateway.services.tier_members import Placed, as_utc, bottom_only, load, movements_of, place, placed_of, write
 from loyalty.tier_changes import DryRun, Member, dry_run, recalculation_chunk
 from loyalty.tiers import Ladder, TierPolicy
 from loyalty.tiers import TierState as State

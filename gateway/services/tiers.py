@@ -9,9 +9,8 @@
   ladder in force: an upgrade applies at once; a refund never takes a tier away on the spot.
 - **Reviews** (:func:`review_due`): members whose next review's verdict (review + grace) or
   manual tier's end (``due_at``) has passed are brought up to now: down by at most one tier.
-- **A member's state** is on the ladder version it was last written with; one on another version
-  (or none yet) is first placed on the ladder in force (loyalty/tier_changes.py ``recalculate``),
-  so the consumer, the review and a recalculation in progress agree whoever reaches it first.
+- **A member's state** is read, placed on the ladder in force and written by
+  gateway/services/tier_members.py, whoever reaches the member first.
 - Every change of the tier in force is a ``tier.changed`` domain event (and a ``tier_changes`` row),
   in the same transaction; webhooks tell it to each partner that has a ref of the member.
 
@@ -24,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from math import ceil
 from typing import Any
@@ -35,25 +34,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.errors import ManualTierEndInvalid, NotFound, TierLadderNotSet, TierUnknown
 from gateway.services import customer_records
 from gateway.services.tier_ladders import Version, active, versions
-from loyalty.tier_changes import Member, MemberChange, recalculate
+from gateway.services.tier_members import (
+    Placed,
+    as_utc,
+    bring_up,
+    multiplier_of,
+    place,
+    write,
+)
 from loyalty.tier_progress import Progress, progress
 from loyalty.tiers import (
-    Kind,
-    Ladder,
     ManualTier,
-    Movement,
-    Tier,
-    TierChange,
     TierError,
     end_manual,
-    lookback,
-    review_date,
     set_manual,
     tier_in_force,
 )
 from loyalty.tiers import TierState as State
 from network.store import CustomerLink, CustomerWallet, TierChangeRecord, TierMovement, TierState, utcnow
-from network.store.events import Event, record
+from network.store.events import Event
 from network.store.events import consume as consume_events
 
 CONSUMER = "tiers"  # the tier consumer's cursor (network/store/events.py)
@@ -161,179 +160,6 @@ def _purchase_points(refund: Mapping[str, Any], bought: TierMovement) -> int:
     return int(refund.get("purchase_points") or bought.points)
 
 
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# ------------------------------------------------------------------------------ members
-
-
-def bottom_only(ladder: Ladder) -> Ladder:
-    """The ladder of a member with no state yet: its bottom tier only."""
-    return Ladder((Tier(ladder.bottom.name, 0, ladder.bottom.multiplier),))
-
-
-def movements_of(session: Session, customer_id: int, *, after: datetime | None = None) -> tuple[Movement, ...]:
-    query = select(TierMovement).where(TierMovement.customer_id == customer_id)
-    if after is not None:
-        query = query.where(TierMovement.counts_at > after)
-    rows = session.scalars(query.order_by(TierMovement.at, TierMovement.id))
-    return tuple(
-        Movement(
-            at=as_utc(m.at),
-            points=int(m.points),
-            kind=Kind(m.kind),
-            counts_at=as_utc(m.counts_at) if m.kind == Kind.REFUND else None,
-        )
-        for m in rows
-    )
-
-
-def state_of(row: TierState) -> State:
-    manual = None
-    if row.manual_tier is not None and row.manual_until is not None and row.manual_set_at is not None:
-        manual = ManualTier(tier=row.manual_tier, until=as_utc(row.manual_until), set_at=as_utc(row.manual_set_at))
-    return State(tier=row.tier, earned=row.earned, since=as_utc(row.since), as_of=as_utc(row.as_of), manual=manual)
-
-
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """A member as the ladder in force sees it: its state there, its changes to write, and the
-    tier in force before (on its own ladder)."""
-
-    customer_id: int
-    state: State
-    changes: tuple[TierChange, ...]
-    before: str | None
-    movements: tuple[Movement, ...]
-
-
-def load(
-    session: Session,
-    version: Version,
-    known: Mapping[int, Version],
-    customer_id: int,
-    *,
-    now: datetime,
-    lock: bool = True,
-) -> tuple[Ladder, int | None, Member, bool]:
-    """The member as stored: the ladder its state is on and that ladder's version, its state and
-    the movements the rules need from it, and whether it has a stored state. A member with no state
-    yet (version None) starts at the bottom of ``version`` at its first movement since the ladder
-    came in force (:func:`_first_instant`), so an upgrade is dated by the purchase that made it."""
-    query = select(TierState).where(TierState.customer_id == customer_id)
-    row = session.scalar(query.with_for_update() if lock else query)
-    if row is None or (row.ladder_version != version.id and row.ladder_version not in known):
-        old, old_version = version.ladder, None
-        before = State.start(old, _first_instant(session, version, customer_id, now))
-    else:
-        before, old_version = state_of(row), row.ladder_version
-        old = version.ladder if row.ladder_version == version.id else known[row.ladder_version].ladder
-    movements = movements_of(session, customer_id, after=lookback(version.policy, before))
-    return old, old_version, Member(customer_id, before, movements), row is not None
-
-
-def _first_instant(session: Session, version: Version, customer_id: int, now: datetime) -> datetime:
-    """When a member with no state starts on ``version``: its first movement recorded since the
-    ladder came in force (what came before counts in the window, it does not make history), or
-    ``now``."""
-    since = as_utc(version.activated_at) if version.activated_at is not None else now
-    first = session.scalar(
-        select(func.min(TierMovement.at)).where(TierMovement.customer_id == customer_id, TierMovement.at >= since)
-    )
-    return min(now, max(since, as_utc(first))) if first is not None else now
-
-
-def placed_of(member: Member, change: MemberChange | None, at: datetime, stored: bool) -> Placed:
-    """What :func:`recalculate` answered for ``member``, as a :class:`Placed` to write (``None``:
-    the same state, as of ``at``)."""
-    before = member.state.tier if stored else None
-    if change is None:
-        state = replace(member.state, as_of=max(at, member.state.as_of))
-        return Placed(member.id, state, (), before, member.movements)
-    return Placed(member.id, change.after, change.changes, before, member.movements)
-
-
-def place(
-    session: Session,
-    version: Version,
-    known: Mapping[int, Version],
-    customer_id: int,
-    *,
-    now: datetime,
-    lock: bool = True,
-) -> Placed:
-    """The member on ``version`` brought up to ``now`` (see the module doc), not written."""
-    old, _, member, stored = load(session, version, known, customer_id, now=now, lock=lock)
-    at = max(now, member.state.as_of)
-    change = recalculate(old, version.ladder, version.policy, member, at)
-    return placed_of(member, change, at, stored)
-
-
-def write(session: Session, version: Version, placed: Placed, *, recalculation_id: int | None = None) -> list[str]:
-    """Writes the member's state and its changes (each a ``tier.changed`` event); returns the
-    events' ids. Not committed."""
-    state, policy = placed.state, version.policy
-    review = review_date(policy, state.since, state.as_of) if version.ladder.rank(state.earned) > 0 else None
-    due = [t for t in (review + policy.grace if review else None, state.manual.until if state.manual else None) if t]
-    row = session.get(TierState, placed.customer_id)
-    if row is None:
-        row = TierState(customer_id=placed.customer_id)
-        session.add(row)
-    row.ladder_version = version.id
-    row.tier, row.earned, row.since, row.as_of = state.tier, state.earned, state.since, state.as_of
-    row.manual_tier = state.manual.tier if state.manual else None
-    row.manual_until = state.manual.until if state.manual else None
-    row.manual_set_at = state.manual.set_at if state.manual else None
-    row.review_at, row.due_at, row.updated_at = review, min(due) if due else None, utcnow()
-    wallets = customer_records.wallets_of(session, customer_id=placed.customer_id) if placed.changes else []
-    ids = []
-    for change in placed.changes:
-        payload = {
-            "customer_id": placed.customer_id,
-            "from_tier": change.from_tier,
-            "to_tier": change.to_tier,
-            "reason": change.reason,
-            "at": change.at.isoformat().replace("+00:00", "Z"),
-            "multiplier": str(_multiplier(version.ladder, change.to_tier)),
-            "ladder_version": version.id,
-        }
-        event_id = record(session, "tier.changed", payload=payload, customer_wallet=wallets[0] if wallets else None)
-        session.add(
-            TierChangeRecord(
-                customer_id=placed.customer_id,
-                from_tier=change.from_tier,
-                to_tier=change.to_tier,
-                reason=change.reason,
-                at=change.at,
-                ladder_version=version.id,
-                recalculation_id=recalculation_id,
-                event_id=event_id,
-                created_at=utcnow(),
-            )
-        )
-        ids.append(event_id)
-    session.flush()
-    return ids
-
-
-def _multiplier(ladder: Ladder, name: str) -> Decimal:
-    return ladder.tier(name).multiplier if name in ladder.names else Decimal(1)
-
-
-def bring_up(session: Session, customer_ids: Iterable[int], *, now: datetime) -> list[str]:
-    """Each member brought up to ``now`` on the ladder in force and written; the ``tier.changed``
-    events' ids. Nothing without a ladder in force. Not committed."""
-    version = active(session)
-    if version is None:
-        return []
-    known = versions(session)
-    events: list[str] = []
-    for customer_id in sorted(set(customer_ids)):
-        events += write(session, version, place(session, version, known, customer_id, now=now))
-    return events
-
-
 # ------------------------------------------------------------------------------ the consumer and the review
 
 
@@ -352,19 +178,20 @@ def review_due(sessions: sessionmaker[Session], *, now: datetime, batch: int = R
     """The review pass: every member whose review verdict or manual tier's end is due by ``now``
     brought up to ``now`` (a transaction per batch); (members reviewed, events written). Run twice,
     the second finds nothing due."""
-    reviewed, written = 0, []
+    reviewed, written, after = 0, [], -1
     while True:
         with sessions() as session:
             due = list(
                 session.scalars(
                     select(TierState.customer_id)
-                    .where(TierState.due_at <= now)
+                    .where(TierState.due_at <= now, TierState.customer_id > after)
                     .order_by(TierState.customer_id)
                     .limit(batch)
                 )
             )
             if not due:
                 return reviewed, written
+            after = due[-1]  # each member once per pass, whatever its next due date
             written += bring_up(session, due, now=now)
             session.commit()
         reviewed += len(due)
@@ -440,7 +267,7 @@ def tier_of(session: Session, *, customer_id: int | None, now: datetime) -> Memb
     else:
         placed = place(session, version, versions(session), customer_id, now=now, lock=False)
     seen = progress(version.ladder, version.policy, placed.state, placed.movements, placed.state.as_of)
-    return MemberTier(customer_id, seen, _multiplier(version.ladder, seen.tier), version.id)
+    return MemberTier(customer_id, seen, multiplier_of(version.ladder, seen.tier), version.id)
 
 
 def customer_by_ref(session: Session, *, partner_id: int, ref: str) -> int:
