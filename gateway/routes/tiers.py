@@ -5,7 +5,7 @@ wired by gateway/services/tiers.py; times are the tiers' clock (:func:`tiers.clo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
@@ -51,6 +51,14 @@ def get_enqueue() -> Callable[[int], bool]:
 
 
 EnqueueDep = Annotated[Callable[[int], bool], Depends(get_enqueue)]
+
+
+def get_publish() -> Callable[[Iterable[str]], None]:
+    """Runs the webhook consumer soon, after a commit that wrote tier.changed events."""
+    return webhooks.publish_soon
+
+
+PublishDep = Annotated[Callable[[Iterable[str]], None], Depends(get_publish)]
 
 
 def _ladder_public(version: Version) -> LadderPublic:
@@ -244,7 +252,12 @@ def get_member(customer_id: CustomerId, _: OperatorDep, session: SessionDep, set
     responses=problem_responses(*MEMBER_PROBLEMS, "tier-unknown", "manual-tier-end-invalid"),
 )
 def set_manual(
-    customer_id: CustomerId, body: ManualTierSet, _: OperatorDep, session: SessionDep, settings: SettingsDep
+    customer_id: CustomerId,
+    body: ManualTierSet,
+    _: OperatorDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    publish: PublishDep,
 ) -> MemberTierPublic:
     """The member holds the higher of this tier and the earned one until ``until`` (a grant is a
     guarantee, never a cap); from then the earned tier applies, which the rules kept computing.
@@ -253,7 +266,7 @@ def set_manual(
     tiers.member_exists(session, customer_id=customer_id)
     events = tiers.set_manual_tier(session, customer_id=customer_id, tier=body.tier, until=as_utc(body.until), now=now)
     session.commit()
-    webhooks.publish_soon(events)
+    publish(events)
     answer = _member_public(session, customer_id, tiers.tier_of(session, customer_id=customer_id, now=now))
     session.commit()
     return answer
@@ -265,13 +278,15 @@ def set_manual(
     summary="End a member's manual tier now",
     responses=problem_responses(*MEMBER_PROBLEMS),
 )
-def end_manual(customer_id: CustomerId, _: OperatorDep, session: SessionDep, settings: SettingsDep) -> MemberTierPublic:
+def end_manual(
+    customer_id: CustomerId, _: OperatorDep, session: SessionDep, settings: SettingsDep, publish: PublishDep
+) -> MemberTierPublic:
     """The earned tier applies from now (nothing to do without a manual tier)."""
     now = tiers.clock(settings)
     tiers.member_exists(session, customer_id=customer_id)
     events = tiers.end_manual_tier(session, customer_id=customer_id, now=now)
     session.commit()
-    webhooks.publish_soon(events)
+    publish(events)
     answer = _member_public(session, customer_id, tiers.tier_of(session, customer_id=customer_id, now=now))
     session.commit()
     return answer

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.chain import get_chain
 from gateway.deps import get_session
 from gateway.main import create_app
-from gateway.routes.tiers import get_enqueue
+from gateway.routes.tiers import get_enqueue, get_publish
 from gateway.services import tier_recalculation, tiers, webhooks
 from gateway.settings import LOCAL_OPERATOR_TOKEN, GatewaySettings, get_settings
 from network.store import WebhookDelivery, WebhookEndpoint, utcnow
@@ -57,6 +57,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     app.dependency_overrides[get_session] = session_dep
     app.dependency_overrides[get_chain] = lambda: SimpleNamespace()
     app.dependency_overrides[get_enqueue] = lambda: lambda run_id: True  # the test runs the chunks itself
+    app.dependency_overrides[get_publish] = lambda: lambda event_ids: None  # no broker: webhooks.publish is called
     a, b = partner_headers(sessions, 1, "Grocer"), partner_headers(sessions, 2, "Books")
     with TestClient(app) as client:
         yield Api(client, sessions, settings, {}, a, b)
