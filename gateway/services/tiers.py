@@ -57,7 +57,8 @@ from network.store.events import consume as consume_events
 
 CONSUMER = "tiers"  # the tier consumer's cursor (network/store/events.py)
 EVENT_TYPES = frozenset({"purchase.confirmed", "refund.confirmed"})
-CONSUME_LIMIT = 5_000
+CONSUME_LIMIT = 5_000  # events read per transaction of the consumer
+CONSUME_RUNS = 5
 REVIEW_BATCH = 500
 
 
@@ -170,7 +171,12 @@ def consume(sessions: sessionmaker[Session], *, now: datetime, limit: int = CONS
     def handle(session: Session, events: list[Event]) -> None:
         written.extend(bring_up(session, record_movements(session, events), now=now))
 
-    read = consume_events(sessions, CONSUMER, handle, wants=lambda t, _p: t in EVENT_TYPES, limit=limit)
+    read = 0
+    for _ in range(CONSUME_RUNS):  # a backlog is read in several transactions, each of ``limit`` events
+        n = consume_events(sessions, CONSUMER, handle, wants=lambda t, _p: t in EVENT_TYPES, limit=limit)
+        read += n
+        if n < limit:
+            break
     return read, written
 
 

@@ -2,7 +2,8 @@
 tier changes and recalculation runs (network/store/tiers.py).
 
 The qualifying movements of what was confirmed before this migration are written here, from the
-confirmed purchases and refunds (a refund counted at its purchase's time), so that the first
+confirmed purchases and refunds (a refund counted at its purchase's time; a wallet that belongs
+to no customer yet becomes a new customer's, as the tier consumer does), so that the first
 ladder an operator applies places every member on what they earned; no ladder exists yet, so no
 member has a state (the first recalculation writes them).
 
@@ -129,8 +130,9 @@ def _utc(value: datetime) -> datetime:
 def _movements_of_confirmed() -> None:
     """Frozen copy of the rule of gateway/services/tiers.py when this was written: a confirmed
     purchase (announced ``confirmed``) qualifies with all its points at the time it was stored;
-    a confirmed refund takes its points back, counted at its purchase's time. Only wallets that
-    belong to a customer are members."""
+    a confirmed refund takes its points back, counted at its purchase's time. The wallet's customer
+    is the member; a wallet of nobody becomes a new customer's (as the consumer's
+    customer_records.customer_of_wallet does), created at its first confirmed purchase."""
     bind = op.get_bind()
     now = datetime.now(UTC)
     wallets = sa.table("customer_wallets", sa.column("address", sa.String), sa.column("customer_id", sa.BigInteger))
@@ -165,6 +167,32 @@ def _movements_of_confirmed() -> None:
         sa.column("partner_id", sa.Integer),
         sa.column("created_at", sa.DateTime(timezone=True)),
     )
+    customers = sa.Table(
+        "customers",
+        sa.MetaData(),
+        sa.Column("id", _ID, primary_key=True),
+        sa.Column("created_at", sa.DateTime(timezone=True)),
+    )
+    wallets_full = sa.table(
+        "customer_wallets",
+        sa.column("address", sa.String),
+        sa.column("customer_id", _ID),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    nobodys = bind.execute(
+        sa.select(purchases.c.customer_wallet, sa.func.min(purchases.c.created_at))
+        .where(
+            purchases.c.notified_status == "confirmed",
+            purchases.c.customer_wallet.not_in(sa.select(wallets.c.address)),
+        )
+        .group_by(purchases.c.customer_wallet)
+    ).all()
+    owned = []
+    for address, first in sorted(nobodys, key=lambda r: (_utc(r[1]), r[0])):
+        created = bind.execute(sa.insert(customers).values(created_at=_utc(first)))
+        owned.append({"address": address, "customer_id": created.inserted_primary_key[0], "created_at": _utc(first)})
+    if owned:
+        bind.execute(sa.insert(wallets_full), owned)
     rows: list[dict] = []
     bought = bind.execute(
         sa.select(purchases, wallets.c.customer_id)
