@@ -80,10 +80,10 @@ def dry_run_of(session: Session, *, ladder: Ladder, policy: TierPolicy, now: dat
 def apply(session: Session, *, version: int, now: datetime) -> TierRecalculation:
     """Makes the proposed ``version`` the ladder in force from ``now`` and records its
     recalculation run (to run by :func:`run_chunk`). Applying the version in force again answers
-    its run. Not committed."""
+    its run; a version a later one replaced is refused (PUT it again). Not committed."""
     target = tier_ladders.get(session, version=version)
     existing = session.scalar(select(TierRecalculation).where(TierRecalculation.to_version == version))
-    if existing is not None:
+    if existing is not None and target.status == "active":
         return existing
     if target.status != "proposed":
         raise TierLadderInvalid(f"tier ladder version {version} is {target.status}: PUT it again as a new version")

@@ -299,6 +299,8 @@ def test_running_a_recalculation_again_changes_nothing(tiers_store) -> None:
         session.commit()
     apply_ladder_version(tiers_store, version.id, at)
     assert _members(tiers_store) == before and len(changed_events(tiers_store)) == events_before
+    with tiers_store() as session, pytest.raises(TierLadderInvalid, match="version 1 is retired"):
+        tier_recalculation.apply(session, version=1, now=at)
 
 
 def apply_ladder_version(sessions: sessionmaker[Session], version: int, at: datetime) -> int:
