@@ -105,22 +105,23 @@ def record_movements(session: Session, events: Iterable[Event]) -> set[int]:
     """The movements of confirmed purchases and refunds (each source once); returns the customers
     that got a new one. Not committed."""
     touched: set[int] = set()
-    for event in events:
-        if event.type not in EVENT_TYPES:
+    wanted = [e for e in events if e.type in EVENT_TYPES and e.payload.get("customer_wallet")]
+    sources = [_source_of(e) for e in wanted]
+    seen = _existing(session, TierMovement.source, sources)  # read again: recorded already
+    owners = _owners(session, {e.payload["customer_wallet"] for e in wanted})
+    for event, source in zip(wanted, sources, strict=True):
+        if source in seen:
             continue
+        seen.add(source)
         p = event.payload
-        wallet = p.get("customer_wallet")
-        if not wallet:
-            continue
+        wallet = p["customer_wallet"]
         kind = "purchase" if event.type == "purchase.confirmed" else "refund"
-        ref = p["purchase_id"] if kind == "purchase" else p["refund_id"]
-        source = _source(kind, event.partner_id, ref)
-        if session.scalar(select(TierMovement.id).where(TierMovement.source == source)) is not None:
-            continue  # read again: recorded already
         at = as_utc(event.created_at)
         refunded: str | None = None
         if kind == "purchase":
-            customer_id = customer_records.customer_of_wallet(session, wallet=wallet).id
+            if wallet not in owners:
+                owners[wallet] = customer_records.customer_of_wallet(session, wallet=wallet).id
+            customer_id = owners[wallet]
             points = qualifying_points_of(int(p["points"]), p.get("breakdown"))
             counts_at = at
         else:
@@ -150,9 +151,35 @@ def record_movements(session: Session, events: Iterable[Event]) -> set[int]:
                 created_at=utcnow(),
             )
         )
-        session.flush()
         touched.add(customer_id)
+    session.flush()
     return touched
+
+
+def _source_of(event: Event) -> str:
+    if event.type == "purchase.confirmed":
+        return _source("purchase", event.partner_id, event.payload["purchase_id"])
+    return _source("refund", event.partner_id, event.payload["refund_id"])
+
+
+def _existing(session: Session, column: Any, values: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(values), 5_000):
+        found.update(session.scalars(select(column).where(column.in_(values[start : start + 5_000]))))
+    return found
+
+
+def _owners(session: Session, wallets: set[str]) -> dict[str, int]:
+    """The customer of each wallet that has one."""
+    ordered, found = sorted(wallets), {}
+    for start in range(0, len(ordered), 5_000):
+        rows = session.execute(
+            select(CustomerWallet.address, CustomerWallet.customer_id).where(
+                CustomerWallet.address.in_(ordered[start : start + 5_000])
+            )
+        )
+        found.update({address: customer_id for address, customer_id in rows})
+    return found
 
 
 def _purchase_points(refund: Mapping[str, Any], bought: TierMovement) -> int:
