@@ -4,7 +4,8 @@
 become qualifying movements, members move up at once), then every ladder recalculation still
 running is enqueued. ``review`` (beat, ``COALITION_TIER_REVIEW_EVERY_S``): the members whose review
 verdict or manual tier's end is due. ``recalculate(run_id)``: a run's chunks, each committed with
-its cursor, until it is done or the time budget is spent (the sweep enqueues it again). All are
+its cursor, until it is done or the time budget is spent (the sweep enqueues it again; one task
+per run at a time, a marker in Redis). All are
 safe to run twice or at once: what is written moves a cursor or a state that the next run reads.
 """
 
@@ -14,12 +15,13 @@ import logging
 import time
 
 from gateway import enqueue
+from gateway.connections import redis_client
 from gateway.services import tier_recalculation, tiers, webhooks
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
 
 log = logging.getLogger(__name__)
-RECALCULATION_BUDGET_S = 60.0
+RECALCULATION_BUDGET_S = 60.0  # below enqueue.TIER_RECALCULATION_MARKER_S
 
 
 @celery_app.task(name="gateway.tasks.tiers.sweep")
@@ -47,13 +49,18 @@ def review() -> dict[str, int]:
 @celery_app.task(name="gateway.tasks.tiers.recalculate")
 def recalculate(run_id: int) -> str:
     """Chunks of the run until it is done (or the budget is spent: the sweep enqueues it again)."""
-    size = context.settings().tier_recalculation_chunk
+    settings = context.settings()
     started = time.monotonic()
-    while time.monotonic() - started < RECALCULATION_BUDGET_S:
-        with context.sessions()() as session:
-            done, events = tier_recalculation.run_chunk(session, run_id=run_id, size=size)
-            session.commit()
-        webhooks.publish_soon(events)
-        if done:
-            return "done"
-    return "continues"
+    try:
+        while time.monotonic() - started < RECALCULATION_BUDGET_S:
+            with context.sessions()() as session:
+                done, events = tier_recalculation.run_chunk(
+                    session, run_id=run_id, size=settings.tier_recalculation_chunk
+                )
+                session.commit()
+            webhooks.publish_soon(events)
+            if done:
+                return "done"
+        return "continues"
+    finally:  # the next sweep may start it again
+        redis_client().delete(enqueue.tier_recalculation_key(settings.chain_id, run_id))
