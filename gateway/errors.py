@@ -277,3 +277,30 @@ class ChainRejected(GatewayError):
     """The chain refused the operator's transaction (the detail names its reason)."""
 
     slug = "chain-rejected"
+
+
+# --- tiers (gateway/services/tiers.py)
+
+
+class TierLadderInvalid(GatewayError):
+    """A tier ladder or policy that cannot be used (the detail names the tier and the value)."""
+
+    slug = "tier-ladder-invalid"
+
+
+class TierUnknown(GatewayError):
+    """A tier that is not on the ladder in force."""
+
+    slug = "tier-unknown"
+
+
+class TierLadderNotSet(GatewayError):
+    """No tier ladder is in force yet: the operator applies one first."""
+
+    slug = "tier-ladder-not-set"
+
+
+class ManualTierEndInvalid(GatewayError):
+    """A manual tier's end date is not in the future."""
+
+    slug = "manual-tier-end-invalid"

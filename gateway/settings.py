@@ -59,6 +59,13 @@ class WorkerSettings(ChainSettings):
     # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
     # falls below this share of min(funds, issuance limit); 0 turns the warning off
     headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
+    # tiers: how often beat runs the tier consumer (purchases and refunds confirmed -> upgrades) and
+    # resumes ladder recalculations, how often the review pass runs, members per recalculation chunk
+    tiers_every_s: float = Field(default=5.0, gt=0)
+    tier_review_every_s: float = Field(default=3_600.0, gt=0)
+    tier_recalculation_chunk: int = Field(default=500, ge=1, le=10_000)
+    # tests only (local mode): a file holding seconds added to the tiers' clock (reviews, grace, end dates)
+    tier_clock_file: Path | None = None
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -70,6 +77,8 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
         if self.webhook_allow_loopback and self.mode != "local":
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
+        if self.tier_clock_file is not None and self.mode != "local":
+            raise ValueError("COALITION_TIER_CLOCK_FILE is for tests in local mode only")
         return self
 
     @property

@@ -31,6 +31,7 @@ TASK_MODULES = [
     "gateway.tasks.webhooks",
     "gateway.tasks.partners",
     "gateway.tasks.purge",
+    "gateway.tasks.tiers",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -98,6 +99,12 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "purge-expired": {
             "task": "gateway.tasks.purge.purge",
             "schedule": settings.purge_every_s,
+            "options": expires,
+        },
+        "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},
+        "tiers-review": {
+            "task": "gateway.tasks.tiers.review",
+            "schedule": settings.tier_review_every_s,
             "options": expires,
         },
     }

@@ -4,7 +4,8 @@ The bottom layer: it imports nothing of the chain code, the gateway or anything 
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``events``
-(domain events and their consumers' cursors), ``group_commit`` (many callers' writes in one
+(domain events and their consumers' cursors), ``tiers`` (the tier ladder's versions, members'
+qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
@@ -63,6 +64,13 @@ from network.store.tables import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from network.store.tiers import (
+    TierChangeRecord,
+    TierLadder,
+    TierMovement,
+    TierRecalculation,
+    TierState,
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -97,6 +105,11 @@ __all__ = [
     "SettlementPeriod",
     "SignInLink",
     "StoreNotMigrated",
+    "TierChangeRecord",
+    "TierLadder",
+    "TierMovement",
+    "TierRecalculation",
+    "TierState",
     "TxStatus",
     "UTCDateTime",
     "WalletChallenge",

@@ -28,6 +28,7 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    Tier,
     Webhook,
 )
 
@@ -279,6 +280,11 @@ def customer_history(ref: str, *, cursor: int | None = None, limit: int | None =
     return Call("GET", f"/v1/customers/{_seg(ref)}/history", _one(History), params=_query(cursor=cursor, limit=limit))
 
 
+def customer_tier(ref: str) -> Call[Tier]:
+    """The customer's coalition-wide tier and progress (your own customers only, by your ref)."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
+
+
 def wallet_balance(address: str) -> Call[Balance]:
     """A wallet's points, if it is linked to this partner or bought here (else 404)."""
     return Call("GET", f"/v1/wallets/{_seg(address)}/balance", _one(Balance))
@@ -390,6 +396,7 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer": get_customer,
     "customer_balance": customer_balance,
     "customer_history": customer_history,
+    "customer_tier": customer_tier,
     "wallet_balance": wallet_balance,
     "wallet_history": wallet_history,
     "add_webhook": add_webhook,

@@ -236,6 +236,34 @@ class Balance(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TierMovement(Model):
+    at: datetime
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tier(Model):
+    """A customer's coalition-wide tier: the one in force, the points to the next one, and the
+    next review, when its verdict falls and the points still needed by then to keep the tier."""
+
+    customer_id: int | None
+    customer_ref: str | None
+    tier: str
+    earned: str
+    multiplier: Decimal
+    qualifying_points: int
+    next_tier: str | None
+    points_to_next: int | None
+    review_at: datetime | None
+    decided_at: datetime | None
+    points_to_keep: int
+    points_leaving: int
+    leaving: list[TierMovement]
+    manual_until: datetime | None
+    ladder_version: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class HistoryEntry(Model):
     kind: str  # earned | redeemed | reversed | sent | received
     points: int  # signed

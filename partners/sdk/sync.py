@@ -92,6 +92,7 @@ class PartnerClient(ClientBase):
     customer = op(calls.get_customer)
     customer_balance = op(calls.customer_balance)
     customer_history = op(calls.customer_history)
+    customer_tier = op(calls.customer_tier)
     wallet_balance = op(calls.wallet_balance)
     wallet_history = op(calls.wallet_history)
     add_webhook = op(calls.add_webhook)
