@@ -1,4 +1,4 @@
-"""Coalition-wide tiers in the store (migration 0020 tiers): the ladder's versions, each member's
+"""Coalition-wide tiers in the store (migration 0018 tiers): the ladder's versions, each member's
 qualifying movements, tier state and tier changes, and the recalculation runs of a ladder change.
 
 The rules are loyalty/tiers.py's (pure); gateway/services/tiers.py feeds them from these tables.

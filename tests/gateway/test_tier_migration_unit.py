@@ -1,4 +1,4 @@
-"""Migration 0020: the qualifying movements of what was confirmed before it are written from the
+"""Migration 0018: the qualifying movements of what was confirmed before it are written from the
 confirmed purchases and refunds (a refund counted at its purchase's time), for wallets that belong
 to a customer or, like the tier consumer, to a new one."""
 

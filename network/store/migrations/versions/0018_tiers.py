@@ -7,7 +7,7 @@ to no customer yet becomes a new customer's, as the tier consumer does), so that
 ladder an operator applies places every member on what they earned; no ladder exists yet, so no
 member has a state (the first recalculation writes them).
 
-Revision ID: 0020
+Revision ID: 0018
 Revises: 0017
 """
 
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
