@@ -40,8 +40,9 @@ from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
 from gateway.services import custody, customer_records
 from gateway.services.idempotency import body_hash, same_or_conflict
-from gateway.services.redemptions import IN_FLIGHT, PointsView, find_redemption, redeem_ref
+from gateway.services.redemptions import PointsView, find_redemption, redeem_ref
 from gateway.services.rewards import find_reward, reserve_stock
+from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
 from network.store import CustodialWallet, Partner, Redemption, Reward
@@ -142,17 +143,17 @@ def accept_redemption(
     points = reward.points * body.quantity
     ref = redeem_ref(view.chain_id, partner.id, body.redemption_id)
     consent, signature, custodial = _consent(session, settings, view, body, wallet, partner.id, points, ref)
-    in_flight = session.scalar(
-        select(func.coalesce(func.sum(Redemption.points), 0)).where(
-            Redemption.customer_wallet == wallet, Redemption.status.in_(IN_FLIGHT)
-        )
-    )
-    balance = view.balance_of(wallet)
-    if balance - int(in_flight or 0) < points:
-        raise InsufficientPoints(
-            f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight; {points} needed"
-        )
     try:
+        # the wallet's lock first, then what it promised, then the chain's balance
+        # (gateway/services/wallet_promises.py says why in that order)
+        lock_wallet(session, wallet)
+        in_flight, held = promised(session, wallet, now=datetime.now(UTC))
+        balance = view.balance_of(wallet)
+        if balance - in_flight - held < points:
+            raise InsufficientPoints(
+                f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight and {held} "
+                f"held at tills; {points} needed"
+            )
         if custodial:
             _claim_custodial_spend(session, settings, wallet, points)
         reserved = reserve_stock(session, reward, body.quantity)

@@ -45,6 +45,10 @@ from network.store.events import (
     DomainEvent,
     EventCursor,
 )
+from network.store.points_payments import (
+    PointsHold,
+    PointsWalletLock,
+)
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -87,6 +91,8 @@ __all__ = [
     "OutboxReversal",
     "Partner",
     "PartnerOnboarding",
+    "PointsHold",
+    "PointsWalletLock",
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",
