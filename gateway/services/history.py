@@ -139,7 +139,10 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
         elif e.kind == "redeemed" and e.ref in redemptions:
             r, name = redemptions[e.ref]
             out[e.id] = EntryDetail(
-                reward=name or "Paid with points", quantity=r.quantity, voucher_code=r.voucher_code, redemption_status=r.status
+                reward=name or "Paid with points",
+                quantity=r.quantity,
+                voucher_code=r.voucher_code,
+                redemption_status=r.status,
             )
     return out
 
