@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, Amount, CustomerRef, Ident, Strict
-from gateway.schemas_redemptions import EXAMPLE_CONSENT, Consent, TypedData
+from gateway.schemas_redemptions import EXAMPLE_CONSENT, TYPED_DATA_EXAMPLE, Consent, TypedData
 
 MAX_HOLD_POINTS = 10**12
 HOLD_ID_MAX = 58  # its burn is the redemption "hold:<hold_id>", an id of at most 64 characters
@@ -42,7 +42,10 @@ class HoldConsentRequest(_AmountOrPoints):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"hold_id": "till-7-0042", "customer": {"wallet": EXAMPLE_WALLET}, "amount": "5.00"}]
+            "examples": [
+                {"hold_id": "till-7-0042", "customer": {"wallet": EXAMPLE_WALLET}, "amount": "5.00"},
+                {"hold_id": "till-7-0043", "customer": {"wallet": EXAMPLE_WALLET}, "points": 250},
+            ]
         }
     )
 
@@ -80,7 +83,13 @@ class HoldCapture(Strict):
     """Take the held points for a purchase: all of them, or a part."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"purchase_id": "order-1042"}, {"purchase_id": "order-1043", "points": 200}]}
+        json_schema_extra={
+            "examples": [
+                {"purchase_id": "order-1042"},
+                {"purchase_id": "order-1043", "points": 200},
+                {"purchase_id": "order-1044", "amount": "1.60", "consent": EXAMPLE_CONSENT},
+            ]
+        }
     )
 
     purchase_id: Ident = Field(description="The partner's purchase the points pay for (POST /v1/purchases)")
@@ -101,6 +110,23 @@ class HoldCapture(Strict):
 
 class HoldConsentPublic(BaseModel):
     """What the customer's wallet signs to consent to the hold's burn."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hold_id": "till-7-0042",
+                    "customer_wallet": EXAMPLE_WALLET,
+                    "points": 625,
+                    "money_value": "5.000000",
+                    "ref": "0x3f1c9a7de3b2c4a5f60718293a4b5c6d7e8f90123456789abcdef0123456789a",
+                    "nonce": "1234",
+                    "deadline": 1795428607,
+                    "typed_data": TYPED_DATA_EXAMPLE,
+                }
+            ]
+        }
+    )
 
     hold_id: str = Field(description="The hold to come")
     customer_wallet: str = Field(description="The wallet that must sign")
