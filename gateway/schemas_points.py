@@ -155,6 +155,7 @@ HOLD_PUBLIC_EXAMPLE = {
     "redemption_id": "hold:till-7-0042",
     "redemption_status": "burned",
     "tx_hash": EXAMPLE_TX,
+    "given_back_points": 0,
     "release_reason": None,
     "authorised_at": "2026-11-23T10:05:00.120Z",
     "status_url": "https://gateway.example.com/v1/points-holds/till-7-0042",
@@ -185,6 +186,10 @@ class HoldPublic(BaseModel):
         default=None, description="accepted, burning, burned, fulfilled or failed (GET /v1/redemptions/{id})"
     )
     tx_hash: str | None = Field(default=None, description="The burn transaction, once burned")
+    given_back_points: int = Field(
+        default=0,
+        description="Points given back so far by refunds of the purchase it paid for (minted again by the partner)",
+    )
     release_reason: Literal["partner", "expired"] | None = Field(default=None, description="Why it was released")
     authorised_at: datetime = Field(description="When it was authorised (UTC)")
     status_url: str = Field(description="Where to GET the hold")

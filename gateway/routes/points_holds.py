@@ -41,7 +41,7 @@ REFUSALS = (
 )
 
 
-def _hold(h: PointsHold, redemption: Redemption | None, base_url: str) -> HoldPublic:
+def _hold(h: PointsHold, redemption: Redemption | None, base_url: str, given_back: int = 0) -> HoldPublic:
     burned = redemption is not None and redemption.status in ("burned", "fulfilled")
     return HoldPublic(
         hold_id=h.hold_id,
@@ -58,6 +58,7 @@ def _hold(h: PointsHold, redemption: Redemption | None, base_url: str) -> HoldPu
         redemption_id=None if redemption is None else redemption.redemption_id,
         redemption_status=None if redemption is None else redemption.status,
         tx_hash=redemption.tx_hash if burned and redemption is not None else None,
+        given_back_points=given_back,
         release_reason=h.release_reason,  # type: ignore[arg-type]
         authorised_at=as_utc(h.created_at),
         status_url=f"{base_url}/v1/points-holds/{h.hold_id}",
@@ -137,10 +138,11 @@ def post_hold(
     responses=problem_responses("unauthorized", "not-found", "validation-error"),
 )
 def get_hold(hold_id: HoldId, partner: CurrentPartner, session: SessionDep, settings: SettingsDep) -> HoldPublic:
-    """Authorised (held until expires_at), captured (with its redemption's status and burn) or
-    released (by the partner, or at its expiry)."""
+    """Authorised (held until expires_at), captured (with its redemption's status and burn, and
+    the points refunds of the purchase gave back) or released (by the partner, or at its expiry)."""
     hold = service.get_hold(session, partner=partner, hold_id=hold_id)
-    answer = _hold(hold, service.redemption_of(session, hold), settings.public_url)
+    given_back = service.given_back_for(session, hold)
+    answer = _hold(hold, service.redemption_of(session, hold), settings.public_url, given_back)
     session.commit()
     return answer
 

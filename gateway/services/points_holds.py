@@ -11,6 +11,10 @@ hold is stored only if the points are free, so two holds (or a hold and a redemp
 spend the same points. The balance is one ``eth_call`` (about a millisecond on the node next
 door); the hold writes one row.
 
+Refund: a refund of a purchase paid partly with points gives them back in proportion (``give_back``),
+minted again by the partner as an earn of its own next sequence number, recorded against the
+refund; what the purchase earned is clawed back as for any refund (gateway/services/refunds.py).
+
 Capture: the hold's points (or a part) become a redemption at the partner, ``hold:<hold_id>``,
 with no reward, burned by the relayer like any redemption (gateway/services/burns.py) and settled
 like any (its ``Redeemed`` event, reimbursed at the partner's rate). Idempotent on the hold id:
@@ -23,6 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -52,8 +57,9 @@ from gateway.services.redemptions import PointsView, redeem_ref
 from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from loyalty import points_payments as rules
+from network import outbox
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import Partner, PointsHold, Redemption
+from network.store import Partner, PointsGiveBack, PointsHold, Purchase, Redemption, Refund
 
 POINTS_PAYMENT_SKU = "points-payment"  # the sku of a captured hold's redemption (it has no reward)
 CONSENT_MARGIN = timedelta(seconds=60)  # a hold lapses this long before its consent's deadline, to leave the burn time
@@ -415,3 +421,81 @@ def expire_due(session: Session, *, now: datetime | None = None, limit: int = EX
     )
     session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- refunds give the points back
+
+
+def give_back(
+    session: Session, *, purchase: Purchase, refund: Refund, refunded_amount: Decimal | None
+) -> PointsGiveBack | None:
+    """In the refund's transaction (the caller commits; the purchase's row is locked first, so
+    refunds of one purchase run one at a time): the points this refund gives back of what the
+    purchase was paid with in points (holds captured for it whose burn did not fail), in
+    proportion to the part of the purchase refunded so far (``refunded_amount``, this refund
+    included; None: all of it), less what earlier refunds gave back. They are minted again by the
+    partner as an earn of its own next sequence number, through the outbox like any purchase's
+    points (its minter, within its issuance bound), and recorded against the refund. None when
+    nothing is due."""
+    paid = session.scalar(
+        select(func.coalesce(func.sum(PointsHold.captured_points), 0))
+        .join(Redemption, Redemption.id == PointsHold.redemption_pk)
+        .where(
+            PointsHold.partner_id == purchase.partner_id,
+            PointsHold.purchase_id == purchase.purchase_id,
+            PointsHold.status == "captured",
+            Redemption.status != "failed",
+        )
+    )
+    if not paid:
+        return None
+    wallet = session.scalar(
+        select(PointsHold.customer_wallet).where(
+            PointsHold.partner_id == purchase.partner_id, PointsHold.purchase_id == purchase.purchase_id
+        )
+    )
+    assert wallet is not None
+    already = session.scalar(
+        select(func.coalesce(func.sum(PointsGiveBack.points), 0)).where(PointsGiveBack.purchase_pk == purchase.id)
+    )
+    amount = Decimal(purchase.amount)
+    due = rules.given_back(
+        paid_points=int(paid),
+        refunded=amount if refunded_amount is None else refunded_amount,
+        amount=amount,
+        already_given=int(already or 0),
+    )
+    if due <= 0:
+        return None
+    seq = session.scalar(
+        update(Partner)
+        .where(Partner.id == purchase.partner_id)
+        .values(next_seq=Partner.next_seq + 1)
+        .returning(Partner.next_seq)
+    )
+    assert seq is not None
+    item = outbox.enqueue(session, partner_id=purchase.partner_id, seq=seq, customer=wallet, points=due)
+    back = PointsGiveBack(
+        partner_id=purchase.partner_id,
+        refund_pk=refund.id,
+        purchase_pk=purchase.id,
+        customer_wallet=wallet,
+        points=due,
+        seq=seq,
+        outbox_id=item.id,
+    )
+    session.add(back)
+    session.flush()
+    return back
+
+
+def given_back_for(session: Session, hold: PointsHold) -> int:
+    """Points given back so far by refunds of the purchase the hold was captured for."""
+    if hold.purchase_id is None:
+        return 0
+    total = session.scalar(
+        select(func.coalesce(func.sum(PointsGiveBack.points), 0))
+        .join(Purchase, Purchase.id == PointsGiveBack.purchase_pk)
+        .where(Purchase.partner_id == hold.partner_id, Purchase.purchase_id == hold.purchase_id)
+    )
+    return int(total or 0)

@@ -46,6 +46,7 @@ from network.store.events import (
     EventCursor,
 )
 from network.store.points_payments import (
+    PointsGiveBack,
     PointsHold,
     PointsWalletLock,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "OutboxReversal",
     "Partner",
     "PartnerOnboarding",
+    "PointsGiveBack",
     "PointsHold",
     "PointsWalletLock",
     "Purchase",

@@ -67,3 +67,23 @@ class PointsWalletLock(Base):
 
     wallet: Mapped[str] = mapped_column(String(42), primary_key=True)
     touched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PointsGiveBack(Base):
+    """Points a refund gives back of a purchase paid partly with points: minted again by the
+    partner (its minter, within its issuance bound) as an earn of the partner's own sequence
+    number ``seq`` (``outbox_id``: the earn's item in the outbox). On chain, the ``Earned`` event's
+    word of that seq is the give-back; here, ``refund_pk`` says which refund it belongs to."""
+
+    __tablename__ = "points_give_backs"
+    __table_args__ = (UniqueConstraint("partner_id", "seq", name="uq_points_give_backs_partner_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    refund_pk: Mapped[int] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    purchase_pk: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    customer_wallet: Mapped[str] = mapped_column(String(42))
+    points: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

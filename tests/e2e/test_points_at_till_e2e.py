@@ -17,10 +17,15 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from sqlalchemy import select
 
+from coalition.crosscheck import recompute_from_chain
 from gateway.services.redemptions import redeem_ref
+from network.purchases import decode_purchase
+from network.store import PointsGiveBack, Refund
 from tests.e2e.redemptions import cast_balance, earn, redeemed_events
-from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.pg import StoreKind
 from tests.problems import assert_problem
 
@@ -137,3 +142,72 @@ def test_a_hold_never_captured_is_released_at_its_expiry(
     )
     assert r.status_code == 201, r.text
     assert cast_balance(stack, bob.address) == 500  # nothing was burned
+
+
+def earned_words(stack: Stack, partner_id: int) -> list[tuple[str, int, int]]:
+    """(customer, seq, points) of every purchase word the partner's ``Earned`` events minted, from the logs."""
+    points = stack.harness.contracts.points
+    abi = next(i for i in points.abi if i.get("type") == "event" and i.get("name") == "Earned")
+    logs = stack.harness.w3.eth.get_logs(
+        {
+            "address": points.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + event_abi_to_log_topic(abi).hex(), "0x" + partner_id.to_bytes(32, "big").hex()],
+        }
+    )
+    words = [bytes(w) for log in logs for w in points.events.Earned().process_log(log)["args"]["purchases"]]
+    return [(p.customer, p.seq, p.points) for p in map(decode_purchase, words)]
+
+
+def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claws_back_what_it_earned(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    carol = key_for("till-carol")
+    earn(stack, grocer, "till-earn-carol", carol.address, "1000")
+    # 40.00 at the cinema: 6.00 of it paid with 750 points, and the purchase earns 40 points
+    r = stack.http.post(
+        "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, carol, "till-6", amount="6.00")
+    )
+    assert r.status_code == 201, r.text
+    r = stack.http.post("/v1/points-holds/till-6/capture", headers=cinema.headers, json={"purchase_id": "movie-6"})
+    assert r.status_code == 202, r.text
+    earn(stack, cinema, "movie-6", carol.address, "40")
+    stack.wait_json("/v1/redemptions/hold:till-6", cinema.headers, want="fulfilled", timeout_s=60)
+    assert cast_balance(stack, carol.address) == 1_000 - 750 + 40
+
+    r = stack.http.post("/v1/purchases/movie-6/refunds", headers=cinema.headers, json={"refund_id": "movie-6-back"})
+    assert r.status_code == 202, r.text
+    refund = stack.wait_json("/v1/purchases/movie-6/refunds/movie-6-back", cinema.headers, want="confirmed")
+    assert refund["points"] == 40  # what the purchase earned, clawed back
+    deadline = time.monotonic() + 60
+    while cast_balance(stack, carol.address) != 1_000:  # 750 given back, minted again by the cinema
+        assert time.monotonic() < deadline, f"balance {cast_balance(stack, carol.address)}\n{stack.logs()}"
+        time.sleep(0.2)
+    with stack.harness.sessions() as session:
+        [back] = session.scalars(select(PointsGiveBack)).all()
+        refund_id = session.scalar(select(Refund.refund_id).where(Refund.id == back.refund_pk))
+    assert (refund_id, back.points) == ("movie-6-back", 750)
+    # on chain: the cinema's Earned event carries the give-back's own word (its seq), to carol
+    assert (carol.address, back.seq, 750) in earned_words(stack, cinema.id)
+    assert stack.http.get("/v1/points-holds/till-6", headers=cinema.headers).json()["given_back_points"] == 750
+
+    # the settlement statement has the give-back (issued by the cinema) and matches the chain
+    stack.wait_indexed()
+    r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
+    assert r.status_code == 202, r.text
+    period_id = r.json()["period_id"]
+    period = stack.wait_json(
+        f"/v1/operator/settlements/{period_id}", OPERATOR_HEADERS, want="settled", final=("failed",), timeout_s=90
+    )
+    statement = period["statement"]
+    lines = {p["partner_id"]: p for p in statement["partners"]}
+    recomputed = recompute_from_chain(stack.harness.w3, stack.harness.book, period["from_block"], period["to_block"])
+    assert [(x.partner_id, x.points_issued, x.points_reversed, x.points_redeemed, x.net) for x in recomputed] == [
+        (pid, p["points_issued"], p["points_reversed"], p["points_redeemed"], p["net"])
+        for pid, p in sorted(lines.items())
+    ]
+    assert statement["sum_check"]["total"] == 0
+    cinema_line = lines[cinema.id]
+    assert cinema_line["points_reversed"] >= 40 and cinema_line["points_issued"] >= 40 + 750

@@ -12,17 +12,19 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.routes.refunds import refund_deadlines
 from gateway.schemas_points import HoldCreate
 from gateway.services import points_holds as service
 from gateway.services.redemptions import redeem_ref
 from gateway.settings import GatewaySettings
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import Partner, PointsHold, Redemption
+from network.store import OutboxPurchase, Partner, PointsGiveBack, PointsHold, PurchaseStatus, Redemption, Refund
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
+from tests.gateway.purchases import purchase_body
 from tests.gateway.redemptions import add_reward, customer_key, run_concurrently, signed_body
 from tests.problems import assert_problem
 
@@ -283,3 +285,46 @@ def test_partners_see_only_their_own_holds(client: TestClient, make_partner: Any
     assert_problem(
         client.post("/v1/points-holds/h-1/capture", headers=b.headers, json={"purchase_id": "o"}), "not-found"
     )
+
+
+def test_refunds_of_a_purchase_paid_partly_with_points_give_them_back_in_proportion(
+    app: FastAPI, client: TestClient, partner: PartnerKey, points: FakePoints, sessions: sessionmaker[Session]
+) -> None:
+    app.dependency_overrides[refund_deadlines] = lambda: lambda batch_id: 2**40
+    alice = customer_key("alice")
+    points.balances[alice.address] = 1_000
+    assert authorise(client, partner, hold_body(partner, alice, "h-1", 625)).status_code == 201
+    r = client.post("/v1/points-holds/h-1/capture", headers=partner.headers, json={"purchase_id": "order-1"})
+    assert r.status_code == 202, r.text
+    body = purchase_body("order-1", customer={"wallet": alice.address}, amount="40.00")
+    assert client.post("/v1/purchases", headers=partner.headers, json=body).status_code == 202  # 60 points
+    with sessions() as session:
+        session.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=7))
+        session.commit()
+
+    url = "/v1/purchases/order-1/refunds"
+    assert client.post(url, headers=partner.headers, json={"refund_id": "r-1", "amount": "10.00"}).status_code == 202
+    assert client.post(url, headers=partner.headers, json={"refund_id": "r-2", "amount": "10.00"}).status_code == 202
+    assert client.post(url, headers=partner.headers, json={"refund_id": "r-3"}).status_code == 202  # the rest
+    with sessions() as session:
+        backs = session.scalars(select(PointsGiveBack).order_by(PointsGiveBack.id)).all()
+        minted = {o.seq: (o.customer, o.points) for o in session.scalars(select(OutboxPurchase))}
+        refund_ids = {f.id: f.refund_id for f in session.scalars(select(Refund))}
+    assert [(refund_ids[b.refund_pk], b.points) for b in backs] == [("r-1", 156), ("r-2", 156), ("r-3", 313)]
+    # each is an earn of the partner's own next seq, to the customer, in its outbox
+    assert [minted[b.seq] for b in backs] == [(alice.address, 156), (alice.address, 156), (alice.address, 313)]
+    assert [b.seq for b in backs] == [2, 3, 4]  # the purchase took seq 1
+    hold = client.get("/v1/points-holds/h-1", headers=partner.headers).json()
+    assert hold["given_back_points"] == 625
+    # a refund of a purchase paid without points gives nothing back
+    plain = purchase_body("order-2", customer={"wallet": alice.address}, amount="10.00")
+    assert client.post("/v1/purchases", headers=partner.headers, json=plain).status_code == 202
+    with sessions() as session:
+        session.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=7))
+        session.commit()
+    assert (
+        client.post("/v1/purchases/order-2/refunds", headers=partner.headers, json={"refund_id": "r-4"}).status_code
+        == 202
+    )
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PointsGiveBack)) == 3

@@ -1,9 +1,11 @@
-"""paying with points at the till: points holds, the wallet lock, redemptions without a reward
+"""paying with points at the till: points holds, the wallet lock, give-backs, redemptions without a reward
 
 A hold of a customer's points (``points_holds``) is captured as a redemption at the partner; such
 a redemption burns points for money off a purchase, not for a reward of the catalogue, so
 ``redemptions.reward_id`` becomes nullable. ``points_wallet_locks``: one row per wallet that
 holds and redemptions write first, so that their balance checks on one wallet run one at a time.
+``points_give_backs``: the points a refund gives back of a purchase paid partly with points, each
+minted again as an earn of the partner's own sequence number.
 
 Revision ID: 0021
 Revises: 0017
@@ -60,6 +62,26 @@ def upgrade() -> None:
         sa.Column("touched_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("wallet"),
     )
+    op.create_table(
+        "points_give_backs",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("partner_id", sa.Integer(), nullable=False),
+        sa.Column("refund_pk", _ID, nullable=False),
+        sa.Column("purchase_pk", _ID, nullable=False),
+        sa.Column("customer_wallet", sa.String(length=42), nullable=False),
+        sa.Column("points", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("outbox_id", _ID, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+        sa.ForeignKeyConstraint(["refund_pk"], ["refunds.id"]),
+        sa.ForeignKeyConstraint(["purchase_pk"], ["purchases.id"]),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox_purchases.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("partner_id", "seq", name="uq_points_give_backs_partner_seq"),
+        sa.UniqueConstraint("refund_pk"),
+    )
+    op.create_index("ix_points_give_backs_purchase_pk", "points_give_backs", ["purchase_pk"])
     with op.batch_alter_table("redemptions", schema=None) as batch_op:
         batch_op.alter_column("reward_id", existing_type=_ID, nullable=True)
 
@@ -69,6 +91,8 @@ def downgrade() -> None:
     op.execute("DELETE FROM redemptions WHERE reward_id IS NULL")
     with op.batch_alter_table("redemptions", schema=None) as batch_op:
         batch_op.alter_column("reward_id", existing_type=_ID, nullable=False)
+    op.drop_index("ix_points_give_backs_purchase_pk", table_name="points_give_backs")
+    op.drop_table("points_give_backs")
     op.drop_table("points_wallet_locks")
     op.drop_index("ix_points_holds_status_expires", table_name="points_holds")
     op.drop_index("ix_points_holds_wallet_status", table_name="points_holds")
