@@ -87,6 +87,10 @@ def redemption_of(session: Session, hold: PointsHold) -> Redemption | None:
 
 
 def _quote(partner: Partner, body: HoldConsentRequest | HoldCreate) -> rules.Quote:
+    if partner.reimbursement_rate <= 0:
+        raise PointsAmountTooSmall(
+            f"partner {partner.id}'s point value (its reimbursement rate) is 0: it cannot take points as money"
+        )
     try:
         return rules.quote(point_value=partner.reimbursement_rate, amount=body.amount, points=body.points)
     except rules.AmountTooSmall as exc:

@@ -45,7 +45,7 @@ from gateway.services.rewards import find_reward, reserve_stock
 from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
-from network.store import CustodialWallet, Partner, Redemption, Reward
+from network.store import CustodialWallet, Partner, PointsHold, Redemption, Reward
 
 CUSTODIAL_WINDOW = timedelta(hours=24)
 CONSENT_REQUIRED = (
@@ -269,7 +269,15 @@ def _claim_custodial_spend(session: Session, settings: GatewaySettings, wallet: 
             Redemption.created_at > since,
         )
     ).one()
-    spent = int(spent or 0)
+    held = session.scalar(  # points held at tills count too (gateway/services/points_holds.py)
+        select(func.coalesce(func.sum(PointsHold.points), 0)).where(
+            PointsHold.customer_wallet == wallet,
+            PointsHold.custodial.is_(True),
+            PointsHold.status == "authorised",
+            PointsHold.expires_at > datetime.now(UTC),
+        )
+    )
+    spent = int(spent or 0) + int(held or 0)
     if spent + points > limit:
         frees = f"; the oldest of them counts until {(oldest + CUSTODIAL_WINDOW).isoformat()}" if oldest else ""
         raise CustodialLimitReached(

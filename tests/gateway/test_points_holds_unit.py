@@ -230,8 +230,11 @@ def test_a_custodial_customer_pays_by_its_custodians_ref_and_the_gateway_signs_t
     assert_problem(
         authorise(client, partner, {**by_ref, "hold_id": "h-2", "customer": {"wallet": wallet}}), "consent-required"
     )
-    # the daily limit (1,000 here) counts open holds
+    # the daily limit (1,000 here) counts open holds, for holds and for redemptions
     assert_problem(authorise(client, partner, {**by_ref, "hold_id": "h-3", "points": 601}), "custodial-limit-reached")
+    add_reward(client, partner, "TICKET", points=601, stock=None)
+    redeem = {"redemption_id": "r-1", "sku": "TICKET", "customer": {"ref": "till-cust"}}
+    assert_problem(client.post("/v1/redemptions", headers=partner.headers, json=redeem), "custodial-limit-reached")
     r = client.post("/v1/points-holds/h-1/capture", headers=partner.headers, json={"purchase_id": "o-1", "points": 300})
     assert r.status_code == 202, r.text
     with sessions() as session:
