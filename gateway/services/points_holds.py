@@ -24,7 +24,10 @@ the same capture again answers the same; another purchase is a conflict.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -64,6 +67,22 @@ from network.store import Partner, PointsGiveBack, PointsHold, Purchase, Redempt
 POINTS_PAYMENT_SKU = "points-payment"  # the sku of a captured hold's redemption (it has no reward)
 CONSENT_MARGIN = timedelta(seconds=60)  # a hold lapses this long before its consent's deadline, to leave the burn time
 EXPIRE_BATCH = 1_000
+BURN_CLOCK_MARGIN = timedelta(seconds=5)  # the workers' clocks against this one's (burned_at)
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def _one_writer(session: Session) -> Iterator[None]:
+    """SQLite has one writer at a time: the authorisations of this process wait for each other on
+    a mutex instead of SQLite's busy handler, which sleeps 1 to 100 ms between tries (the tail of
+    a till's answer). Nothing on PostgreSQL (the wallet's row lock is enough)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        yield
+        return
+    lock = _SQLITE_WRITERS.setdefault(str(bind.url), threading.Lock())
+    with lock:
+        yield
 
 
 def redemption_id_of(hold_id: str) -> str:
@@ -189,20 +208,28 @@ def authorise(
         created_at=now,
         updated_at=now,
     )
+    # the chain's balance first, outside the lock; then the lock and what the wallet promised,
+    # burns since the balance was read included (gateway/services/wallet_promises.py)
+    read_at = datetime.now(UTC) - BURN_CLOCK_MARGIN
+    balance = view.balance_of(wallet)
     try:
-        lock_wallet(session, wallet)  # then the promises, then the balance (wallet_promises.py)
-        in_flight, held = promised(session, wallet, now=now)
-        if custodial:
-            _check_custodial_limit(session, settings, wallet, quote.points, now)
-        balance = view.balance_of(wallet)
-        free = rules.available(balance=balance, in_flight=in_flight, held=held)
-        if free < quote.points:
-            raise InsufficientPoints(
-                f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight and {held} "
-                f"held at tills; {quote.points} needed"
-            )
-        session.add(hold)
-        session.commit()
+        with _one_writer(session):
+            try:
+                lock_wallet(session, wallet)
+                in_flight, held = promised(session, wallet, now=now, balance_read_at=read_at)
+                if custodial:
+                    _check_custodial_limit(session, settings, wallet, quote.points, now)
+                free = rules.available(balance=balance, in_flight=in_flight, held=held)
+                if free < quote.points:
+                    raise InsufficientPoints(
+                        f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight "
+                        f"and {held} held at tills; {quote.points} needed"
+                    )
+                session.add(hold)
+                session.commit()
+            except BaseException:
+                session.rollback()  # inside the mutex: the next writer finds SQLite's lock free
+                raise
     except IntegrityError:
         session.rollback()  # a concurrent request took this hold_id, or this nonce
         existing = find_hold(session, partner_id=partner.id, hold_id=body.hold_id)

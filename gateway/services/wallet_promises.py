@@ -7,14 +7,17 @@ balance one after the other and never both count the same points as free.
 Order matters against the burns, which leave the in-flight sums without that lock: read the
 promises first and the chain's balance after. A burn mined in between lowers the balance while
 its redemption still counts as promised (points counted twice: a refusal at worst, never an
-overspend); the other order could count a burn's points as neither burned nor promised.
+overspend); the other order could count a burn's points as neither burned nor promised, unless
+the redemptions burned since the balance was read count as promised too (``balance_read_at``),
+which lets a caller read the balance before it takes the lock (points holds: the till's answer
+does not wait on the chain while it holds the wallet's lock).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,11 +35,19 @@ def lock_wallet(session: Session, wallet: str) -> None:
     session.execute(insert.on_conflict_do_update(index_elements=["wallet"], set_={"touched_at": values["touched_at"]}))
 
 
-def promised(session: Session, wallet: str, *, now: datetime) -> tuple[int, int]:
-    """(points of redemptions in flight, points of open holds) of ``wallet``."""
+def promised(
+    session: Session, wallet: str, *, now: datetime, balance_read_at: datetime | None = None
+) -> tuple[int, int]:
+    """(points of redemptions in flight, points of open holds) of ``wallet``. With
+    ``balance_read_at`` (the balance was read before this, outside the lock), redemptions marked
+    burned since then count as in flight too: the balance read may not show their burn yet. (The
+    caller gives it a margin for the workers' clocks; a margin too wide only refuses more.)"""
+    not_burned = Redemption.status.in_(IN_FLIGHT)
+    if balance_read_at is not None:
+        not_burned = or_(not_burned, Redemption.burned_at > balance_read_at)
     in_flight = session.scalar(
         select(func.coalesce(func.sum(Redemption.points), 0)).where(
-            Redemption.customer_wallet == wallet, Redemption.status.in_(IN_FLIGHT)
+            Redemption.customer_wallet == wallet, not_burned, Redemption.status != "failed"
         )
     )
     held = session.scalar(

@@ -331,3 +331,27 @@ def test_refunds_of_a_purchase_paid_partly_with_points_give_them_back_in_proport
     )
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(PointsGiveBack)) == 3
+
+
+def test_a_burn_marked_between_the_balance_read_and_the_check_still_counts(
+    client: TestClient, partner: PartnerKey, points: FakePoints, sessions: sessionmaker[Session], monkeypatch: Any
+) -> None:
+    """The balance is read before the wallet's lock: a redemption whose burn is mined (and marked
+    burned) right after that read is still in the balance read, so it must count as promised."""
+    alice = customer_key("alice")
+    points.balances[alice.address] = 1_000
+    add_reward(client, partner, "TICKET", points=600, stock=None)
+    r = client.post(
+        "/v1/redemptions", headers=partner.headers, json=signed_body(partner, alice, "r-1", points=600, sku="TICKET")
+    )
+    assert r.status_code == 202, r.text
+
+    def balance_then_burn(wallet: str) -> int:
+        with sessions() as session:  # the worker marks the burn just after the gateway's read
+            session.execute(update(Redemption).values(status="burned", burned_at=datetime.now(UTC), block_number=9))
+            session.commit()
+        return 1_000  # the balance before the burn
+
+    monkeypatch.setattr(points, "balance_of", balance_then_burn)
+    assert_problem(authorise(client, partner, hold_body(partner, alice, "h-1", 500)), "insufficient-points")
+    assert authorise(client, partner, hold_body(partner, alice, "h-2", 400)).status_code == 201
