@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -257,10 +257,15 @@ def _check_consent(
     if given.deadline <= int(now.timestamp()):
         raise SignatureExpired(f"the consent's deadline {given.deadline} has passed; ask the customer to sign again")
     nonce = str(given.nonce)
-    used = session.scalar(
-        select(Redemption.id).where(Redemption.customer_wallet == wallet, Redemption.nonce == nonce)
-    ) or session.scalar(select(PointsHold.id).where(PointsHold.customer_wallet == wallet, PointsHold.nonce == nonce))
-    if used is not None or view.nonce_used(wallet, given.nonce):
+    used = session.scalar(  # by a redemption or a hold: one round trip
+        select(
+            or_(
+                exists().where(Redemption.customer_wallet == wallet, Redemption.nonce == nonce),
+                exists().where(PointsHold.customer_wallet == wallet, PointsHold.nonce == nonce),
+            )
+        )
+    )
+    if used or view.nonce_used(wallet, given.nonce):
         raise NonceUsed(f"nonce {given.nonce} of {wallet} was used already: a consent works once")
     consent = RedeemConsent(
         wallet, partner_id, points, _ref_bytes(view, partner_id, hold_id), given.nonce, given.deadline

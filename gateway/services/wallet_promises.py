@@ -45,14 +45,15 @@ def promised(
     not_burned = Redemption.status.in_(IN_FLIGHT)
     if balance_read_at is not None:
         not_burned = or_(not_burned, Redemption.burned_at > balance_read_at)
-    in_flight = session.scalar(
-        select(func.coalesce(func.sum(Redemption.points), 0)).where(
-            Redemption.customer_wallet == wallet, not_burned, Redemption.status != "failed"
-        )
+    in_flight = (
+        select(func.coalesce(func.sum(Redemption.points), 0))
+        .where(Redemption.customer_wallet == wallet, not_burned, Redemption.status != "failed")
+        .scalar_subquery()
     )
-    held = session.scalar(
-        select(func.coalesce(func.sum(PointsHold.points), 0)).where(
-            PointsHold.customer_wallet == wallet, PointsHold.status == "authorised", PointsHold.expires_at > now
-        )
+    held = (
+        select(func.coalesce(func.sum(PointsHold.points), 0))
+        .where(PointsHold.customer_wallet == wallet, PointsHold.status == "authorised", PointsHold.expires_at > now)
+        .scalar_subquery()
     )
+    in_flight, held = session.execute(select(in_flight, held)).one()  # one round trip
     return int(in_flight or 0), int(held or 0)
