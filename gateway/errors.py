@@ -264,6 +264,27 @@ class CustodialReleasePending(GatewayError):
         self.retry_after_s = retry_after_s
 
 
+# --- paying with points at the till
+
+
+class PointsAmountTooSmall(GatewayError):
+    """The money amount buys no point at the partner's point value (or no point was asked)."""
+
+    slug = "points-amount-too-small"
+
+
+class CaptureExceedsHold(GatewayError):
+    """A capture asks for more points than the hold holds."""
+
+    slug = "capture-exceeds-hold"
+
+
+class HoldNotOpen(GatewayError):
+    """The hold was released, lapsed at its expiry, or captured for another purchase."""
+
+    slug = "hold-not-open"
+
+
 # --- the operator: partners, settlement
 
 

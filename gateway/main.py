@@ -23,6 +23,7 @@ from gateway.routes import (
     me,
     me_api,
     operator,
+    points_holds,
     purchases,
     redemptions,
     refunds,
@@ -84,6 +85,7 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.include_router(account.router)
     app.include_router(tiers.router)
+    app.include_router(points_holds.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -54,6 +54,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "custodial-limit-reached": (422, "The custodial wallet's spending in the last 24 h would pass the daily limit"),
     "custodial-release-pending": (409, "The custodial wallet's release was asked for; its key is handed over later"),
     # --- customers and custody (add above this line)
+    "points-amount-too-small": (422, "The money amount buys no point at the partner's point value"),
+    "capture-exceeds-hold": (422, "The capture asks for more points than the hold holds"),
+    "hold-not-open": (409, "The points hold was released, has expired or was captured already"),
+    # --- paying with points at the till (add above this line)
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
@@ -248,6 +252,19 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Call again from `available_at` (the Retry-After header gives the seconds), or cancel the release with DELETE.",
     ),
     # --- customers and custody (add above this line)
+    "points-amount-too-small": (
+        "0.004 cUSD buys no point at this partner's point value of 0.010000 cUSD",
+        "Ask for at least one point's worth (the partner's point value is its reimbursement rate), or give `points`.",
+    ),
+    "capture-exceeds-hold": (
+        "the hold has 500 points; 650 asked",
+        "Capture at most what the hold holds; for more, authorise a new hold.",
+    ),
+    "hold-not-open": (
+        "hold 'till-7-0042' was released at its expiry (2026-11-23T10:20:00Z); nothing was burned",
+        "Authorise a new hold (POST /v1/points-holds). A hold captured for another purchase cannot be captured again.",
+    ),
+    # --- paying with points at the till (add above this line)
     "nothing-to-settle": (
         "no Earned, Redeemed or Reversed event in blocks 1201..1250 (indexed through 1250); period 4 is the last "
         "settled",

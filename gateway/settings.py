@@ -66,6 +66,8 @@ class WorkerSettings(ChainSettings):
     tier_recalculation_chunk: int = Field(default=500, ge=1, le=10_000)
     # tests only (local mode): a file holding seconds added to the tiers' clock (reviews, grace, end dates)
     tier_clock_file: Path | None = None
+    # paying with points at the till: how often beat releases the holds past their expiry
+    points_hold_expire_every_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -119,6 +121,9 @@ class GatewaySettings(WorkerSettings):
     # a custodial wallet's key is handed over only this long after its custodian asked for it
     # (the partner and the operator are told at once; the partner can cancel meanwhile)
     custodial_release_notice_s: int = Field(default=72 * 3_600, ge=0, le=90 * 86_400)
+    # paying with points at the till: how long an authorised hold holds the customer's points
+    # before it lapses unless captured (never past its signed consent's deadline)
+    points_hold_ttl_s: int = Field(default=900, ge=1, le=7 * 86_400)
     # unauthenticated routes (customer sign-in, the operator's login, a wrong operator token): a
     # token bucket per client address, far below the partner keys' limit
     auth_rate_limit_per_second: float = Field(default=1.0, gt=0, le=1_000)

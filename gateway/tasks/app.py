@@ -26,6 +26,7 @@ TASK_MODULES = [
     "gateway.tasks.earn",
     "gateway.tasks.indexing",
     "gateway.tasks.redemptions",
+    "gateway.tasks.points_holds",
     "gateway.tasks.settlement",
     "gateway.tasks.reconciliation",
     "gateway.tasks.webhooks",
@@ -94,6 +95,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "apply-partner-changes": {
             "task": "gateway.tasks.partners.apply_due_changes",
             "schedule": settings.partner_changes_every_s,
+            "options": expires,
+        },
+        "expire-points-holds": {
+            "task": "gateway.tasks.points_holds.expire",
+            "schedule": settings.points_hold_expire_every_s,
             "options": expires,
         },
         "purge-expired": {

@@ -46,6 +46,11 @@ from network.store.events import (
     DomainEvent,
     EventCursor,
 )
+from network.store.points_payments import (
+    PointsGiveBack,
+    PointsHold,
+    PointsWalletLock,
+)
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -95,6 +100,9 @@ __all__ = [
     "OutboxReversal",
     "Partner",
     "PartnerOnboarding",
+    "PointsGiveBack",
+    "PointsHold",
+    "PointsWalletLock",
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",

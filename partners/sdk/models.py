@@ -197,6 +197,48 @@ class Redemption(Model):
     status_url: str
 
 
+# ---------------------------------------------------------------------- points at the till
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedHoldConsent(Model):
+    """What the customer's wallet signs to pay with points (see ``signed_consent``)."""
+
+    hold_id: str
+    customer_wallet: str
+    points: int
+    money_value: Decimal
+    ref: str
+    nonce: str
+    deadline: int
+    typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsHold(Model):
+    """A hold of a customer's points at the till: authorised, captured (its burn is the redemption
+    ``redemption_id``) or released (by you, or at ``expires_at``)."""
+
+    hold_id: str
+    status: Literal["authorised", "captured", "released"]
+    customer_wallet: str
+    custodial: bool
+    points: int
+    point_value: Decimal
+    money_value: Decimal
+    expires_at: datetime
+    purchase_id: str | None = None
+    captured_points: int | None = None
+    captured_value: Decimal | None = None
+    redemption_id: str | None = None
+    redemption_status: str | None = None
+    tx_hash: str | None = None
+    given_back_points: int = 0
+    release_reason: str | None = None
+    authorised_at: datetime
+    status_url: str
+
+
 # ---------------------------------------------------------------------- customers
 
 
