@@ -32,6 +32,10 @@ from network.store.customers import (
     CustomerProfile,
     CustomerWallet,
 )
+from network.store.earning_rules import (
+    EarningCapUsage,
+    EarningRuleSet,
+)
 from network.store.engine import (
     MIGRATIONS,
     StoreNotMigrated,
@@ -77,6 +81,8 @@ __all__ = [
     "CustomerSession",
     "CustomerWallet",
     "DomainEvent",
+    "EarningCapUsage",
+    "EarningRuleSet",
     "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",
