@@ -20,6 +20,7 @@ from gateway.routes import (
     account,
     customers,
     dashboard,
+    earning_rules,
     me,
     me_api,
     operator,
@@ -82,6 +83,7 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
     app.include_router(account.router)
+    app.include_router(earning_rules.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -146,7 +146,7 @@ class LineCreate(Strict):
                     "unit_price": "12.50",
                     "discount": "0",
                 }
-            ]  # noqa: E501
+            ]
         }
     )
 
