@@ -318,6 +318,9 @@ HELD_REASON = (
 )
 
 
+RuleKind = Literal["base", "multiplier", "bonus_window", "tier", "first_purchase", "cap"]  # a rule that gives points
+
+
 class BreakdownEntry(BaseModel):
     """One rule's points in a purchase: a bonus gives, a cap takes (negative)."""
 
@@ -327,9 +330,7 @@ class BreakdownEntry(BaseModel):
 
     rule: str = Field(description="The rule's id in the partner's rule set")
     version: int = Field(description="The rule's own version")
-    kind: Literal["base", "multiplier", "bonus_window", "tier", "first_purchase", "cap"] = Field(
-        description="What kind of rule it is"
-    )
+    kind: RuleKind = Field(description="What kind of rule it is")
     points: int = Field(description="Its points (negative for a cap)")
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import Strict
+from gateway.schemas import RuleKind, Strict
 
 RULES_EXAMPLE: list[dict[str, Any]] = [
     {"kind": "base", "id": "base", "points_per_unit": "1.5"},
@@ -82,7 +82,7 @@ class RuleDeltaPublic(BaseModel):
     )
 
     rule: str = Field(description="The rule's id")
-    kind: str = Field(description="Its kind")
+    kind: RuleKind = Field(description="Its kind")
     current: int = Field(description="Its points under the rules in force")
     proposed: int = Field(description="Its points under the proposal")
     delta: int = Field(description="proposed − current")

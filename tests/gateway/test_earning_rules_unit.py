@@ -245,3 +245,27 @@ def test_a_simulation_says_what_the_proposal_would_have_issued(client, partner):
     assert (got["members_changed"], got["members_fewer"]) == (2, 2)
     assert got["summary"] == "this change would have issued 6 fewer points, 0.06 cUSD at the issue price, for 2 members"
     assert {r["rule"]: r["delta"] for r in got["rules"]} == {"base": -46, "wine-x2": 40}
+
+
+def test_the_history_shows_each_earn_with_its_purchase_and_breakdown(client, ruled, sessions):
+    from gateway.routes.customer_common import history_public
+    from gateway.services import history
+    from network.store import LedgerEntry
+
+    assert client.post("/v1/purchases", headers=ruled.headers, json=with_lines("h-1")).status_code == 202
+    with sessions() as session:
+        for i, (kind, seq) in enumerate((("earned", 1), ("redeemed", None))):
+            session.add(
+                LedgerEntry(
+                    chain_id=31337, block_number=5 + i, block_time=0, tx_hash=f"0x{i:064x}", log_index=0, item=0,
+                    kind=kind, customer=WALLET, partner_id=ruled.id, seq=seq, points=82 if seq else -10,
+                )
+            )  # fmt: skip
+        session.commit()
+        page = history.history(session, WALLET, partner_id=ruled.id)
+    redeemed, earned = history_public(page, wallet=WALLET, balance=72).entries
+    assert earned.purchase_id == "h-1" and earned.breakdown is not None
+    assert {e.rule: e.points for e in earned.breakdown} == {
+        "base": 22, "wine-x2": 20, "weekend": 44, "welcome": 10, "weekend-cap": -14,
+    }  # fmt: skip
+    assert (redeemed.purchase_id, redeemed.breakdown) == (None, None)
