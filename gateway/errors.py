@@ -100,7 +100,8 @@ class CurrencyNotAccepted(GatewayError):
 
 
 class NoPoints(GatewayError):
-    """The purchase earns no point at the partner's rate (points are rounded down)."""
+    """The purchase earns no point at the partner's rate (points are rounded down), or under its
+    earning rules (below the minimum order, only excluded lines, all paid with points or gift cards)."""
 
     slug = "no-points"
 

@@ -119,7 +119,9 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     ),
     "no-points": (
         "0.10 EUR earns no points at 1.5 per unit",
-        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down).",
+        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down), "
+        "or under its earning rules (below their minimum order, only excluded lines, or all paid with points or gift "
+        "cards earns nothing: the detail says which).",
     ),
     "amount-too-large": (
         "2000000 EUR is above the largest purchase accepted (1000000)",
