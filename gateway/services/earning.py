@@ -103,32 +103,36 @@ def basket_of(
     lines: Sequence[Any] | None,
     paid_with: Any | None,
 ) -> Basket:
-    """The basket of a purchase as posted (``lines`` and ``paid_with`` of ``PurchaseCreate``, or
-    of their stored JSON: anything with the same attributes or keys)."""
+    """The basket of a purchase: ``lines`` and ``paid_with`` as posted (``LineCreate`` and
+    ``PaidWith``, whose fields are Decimals already) or as stored (their JSON: dicts of strings)."""
+    if paid_with is None:
+        points = gift_cards = Decimal(0)
+    elif isinstance(paid_with, dict):
+        points, gift_cards = Decimal(paid_with.get("points", 0)), Decimal(paid_with.get("gift_cards", 0))
+    else:
+        points, gift_cards = paid_with.points, paid_with.gift_cards
     return Basket(
         amount=amount,
         currency=currency,
         purchased_at=purchased_at,
-        lines=tuple(_line(line) for line in lines or ()),
-        paid_with_points=Decimal(_get(paid_with, "points", 0)) if paid_with else Decimal(0),
-        paid_with_gift_cards=Decimal(_get(paid_with, "gift_cards", 0)) if paid_with else Decimal(0),
+        lines=tuple(_stored_line(line) if isinstance(line, dict) else _posted_line(line) for line in lines or ()),
+        paid_with_points=points,
+        paid_with_gift_cards=gift_cards,
     )
 
 
-def _get(value: Any, name: str, default: Any) -> Any:
-    if isinstance(value, dict):
-        return value.get(name, default)
-    return getattr(value, name, default)
+def _posted_line(line: Any) -> Line:
+    return Line(line.sku, line.unit_price, line.quantity, line.category, line.discount, frozenset(line.labels))
 
 
-def _line(line: Any) -> Line:
+def _stored_line(line: dict[str, Any]) -> Line:
     return Line(
-        sku=str(_get(line, "sku", "")),
-        unit_price=Decimal(_get(line, "unit_price", 0)),
-        quantity=Decimal(_get(line, "quantity", 1)),
-        category=_get(line, "category", None),
-        discount=Decimal(_get(line, "discount", 0)),
-        labels=frozenset(_get(line, "labels", None) or ()),
+        sku=str(line["sku"]),
+        unit_price=Decimal(line["unit_price"]),
+        quantity=Decimal(line.get("quantity", 1)),
+        category=line.get("category"),
+        discount=Decimal(line.get("discount", 0)),
+        labels=frozenset(line.get("labels") or ()),
     )
 
 
