@@ -22,7 +22,7 @@ from decimal import Decimal
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.earning import Earning, MemberContext, MemberPurchase, evaluate_group, period_bounds
@@ -145,101 +145,112 @@ class Earned:
     cap_stored: dict[CapKey, int]  # the usage read from the store (a key absent: no row yet)
 
 
-def earn(
-    session: Session, *, partner_id: int, compiled: CompiledRules, purchases: Sequence[tuple[str, Basket]]
-) -> Earned:
-    """:func:`loyalty.earning.evaluate_group` of one partner's ``(wallet, basket)`` in order, with
-    each member's context read from the store (see the module doc)."""
-    wallets = {wallet for wallet, _ in purchases}
-    seen_before = _bought_before(session, partner_id, wallets) if compiled.firsts else set()
-    tiers = tier_multipliers(session, wallets) if compiled.tiers else {}
-    caps = compiled.rule_caps + compiled.total_caps
-    zone = compiled.ruleset.time_zone
-    cap_keys: list[dict[str, CapKey]] = []
-    if caps:
-        for wallet, basket in purchases:
-            at = basket.purchased_at
-            cap_keys.append({cap.id: (wallet, cap.id, period_bounds(cap.period, at, zone)[0].date()) for cap in caps})
-        starts = {key[2] for keys in cap_keys for key in keys.values()}
-        stored = _cap_usage(session, partner_id, wallets, {cap.id for cap in caps}, starts)
-    else:
-        cap_keys = [{} for _ in purchases]
-        stored = {}
-    members = [
-        MemberPurchase(
-            member=wallet,
-            basket=basket,
-            context=MemberContext(
-                tier_multiplier=tiers.get(wallet, Decimal(1)),
-                first_purchase=wallet not in seen_before,
-                cap_used={cap_id: stored.get(key, 0) for cap_id, key in keys.items()},
-            ),
-        )
-        for (wallet, basket), keys in zip(purchases, cap_keys, strict=True)
-    ]
-    return Earned(evaluate_group(compiled, members), cap_keys, stored)
+Purchases = dict[int, tuple[CompiledRules, list[tuple[str, Basket]]]]  # partner -> (rules, (wallet, basket)...)
 
 
-def add_cap_usage(session: Session, partner_id: int, earned: Earned, accepted: Iterable[int]) -> None:
-    """Adds to ``earning_cap_usage`` what the accepted purchases (their indices in ``earned``) count
-    towards each cap, in the caller's transaction. The writer holds the partner's row locked
+def earn(session: Session, purchases: Purchases) -> dict[int, Earned]:
+    """:func:`loyalty.earning.evaluate_group` of each partner's ``(wallet, basket)`` in order, with
+    each member's context read from the store (see the module doc): one query for the first
+    purchases and one for the caps' usage, whatever the number of partners (a group is often a
+    handful of purchases: per-partner queries would cost more than the rules)."""
+    firsts = [(pid, wallet) for pid, (rules, items) in purchases.items() if rules.firsts for wallet, _ in items]
+    seen_before = _bought_before(session, firsts)
+    tiered = {wallet for rules, items in purchases.values() if rules.tiers for wallet, _ in items}
+    tiers = tier_multipliers(session, tiered) if tiered else {}
+    cap_keys: dict[int, list[dict[str, CapKey]]] = {}
+    for pid, (rules, items) in purchases.items():
+        caps = rules.rule_caps + rules.total_caps
+        zone = rules.ruleset.time_zone
+        cap_keys[pid] = [
+            {cap.id: (wallet, cap.id, period_bounds(cap.period, basket.purchased_at, zone)[0].date()) for cap in caps}
+            for wallet, basket in items
+        ]
+    wanted = {(pid, *key) for pid, per_item in cap_keys.items() for keys in per_item for key in keys.values()}
+    stored = _cap_usage(session, wanted)
+    out: dict[int, Earned] = {}
+    for pid, (rules, items) in purchases.items():
+        members = [
+            MemberPurchase(
+                member=wallet,
+                basket=basket,
+                context=MemberContext(
+                    tier_multiplier=tiers.get(wallet, Decimal(1)),
+                    first_purchase=(pid, wallet) not in seen_before,
+                    cap_used={cap_id: stored.get((pid, *key), 0) for cap_id, key in keys.items()},
+                ),
+            )
+            for (wallet, basket), keys in zip(items, cap_keys[pid], strict=True)
+        ]
+        mine = {key[1:]: points for key, points in stored.items() if key[0] == pid}
+        out[pid] = Earned(evaluate_group(rules, members), cap_keys[pid], mine)
+    return out
+
+
+def add_cap_usage(session: Session, earned: dict[int, Earned], accepted: dict[int, list[int]]) -> None:
+    """Adds to ``earning_cap_usage`` what the accepted purchases (per partner, their indices in
+    its ``Earned``) count towards each cap, in the caller's transaction: one INSERT of the new
+    rows, one UPDATE per row that exists. The writer holds the partners' rows locked
     (``SELECT ... FOR UPDATE``) from the read of the usage to the commit, so two processes never
     add to the same row from the same read."""
-    added: dict[CapKey, int] = {}
-    for i in accepted:
-        keys = earned.cap_keys[i]
-        for cap_id, points in earned.earnings[i].cap_usage:
-            if points:
-                key = keys[cap_id]
-                added[key] = added.get(key, 0) + points
-    if not added:
-        return
+    fresh: list[dict[str, Any]] = []
+    existing: list[dict[str, Any]] = []
+    for pid, done in earned.items():
+        added: dict[CapKey, int] = {}
+        for i in accepted.get(pid, ()):
+            keys = done.cap_keys[i]
+            for cap_id, points in done.earnings[i].cap_usage:
+                if points:
+                    added[keys[cap_id]] = added.get(keys[cap_id], 0) + points
+        for (wallet, cap_id, start), points in added.items():
+            row = {"p": pid, "w": wallet, "c": cap_id, "s": start, "points": points}
+            (existing if (wallet, cap_id, start) in done.cap_stored else fresh).append(row)
     t = EarningCapUsage.__table__
-    existing = [(key, points) for key, points in added.items() if key in earned.cap_stored]
-    fresh = [(key, points) for key, points in added.items() if key not in earned.cap_stored]
-    for (wallet, cap_id, start), points in existing:
-        session.execute(
-            update(EarningCapUsage)
+    connection = session.connection()
+    if existing:
+        connection.execute(
+            update(t)
             .where(
-                t.c.partner_id == partner_id,
-                t.c.wallet == wallet,
-                t.c.cap_id == cap_id,
-                t.c.period_start == start,
+                t.c.partner_id == bindparam("p"),
+                t.c.wallet == bindparam("w"),
+                t.c.cap_id == bindparam("c"),
+                t.c.period_start == bindparam("s"),
             )
-            .values(points=EarningCapUsage.points + points)
+            .values(points=t.c.points + bindparam("points")),
+            existing,
         )
     if fresh:
-        session.connection().execute(
+        connection.execute(
             insert(t),
-            [
-                {"partner_id": partner_id, "wallet": w, "cap_id": c, "period_start": s, "points": p}
-                for (w, c, s), p in fresh
-            ],
-        )
+            [{"partner_id": r["p"], "wallet": r["w"], "cap_id": r["c"], "period_start": r["s"], "points": r["points"]}
+             for r in fresh],
+        )  # fmt: skip
 
 
-def _bought_before(session: Session, partner_id: int, wallets: set[str]) -> set[str]:
-    """The wallets that have a purchase at the partner already."""
-    return set(
-        session.scalars(
-            select(Purchase.customer_wallet)
-            .where(Purchase.partner_id == partner_id, Purchase.customer_wallet.in_(wallets))
-            .distinct()
+def _bought_before(session: Session, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The (partner, wallet) of ``keys`` that have a purchase already."""
+    if not keys:
+        return set()
+    t = Purchase.__table__
+    rows = session.connection().execute(
+        select(t.c.partner_id, t.c.customer_wallet)
+        .where(t.c.customer_wallet.in_({w for _, w in keys}), t.c.partner_id.in_({p for p, _ in keys}))
+        .distinct()
+    )
+    return {(pid, wallet) for pid, wallet in rows}
+
+
+def _cap_usage(session: Session, keys: set[tuple[int, str, str, date]]) -> dict[tuple[int, str, str, date], int]:
+    """The stored usage of ``keys`` (partner, wallet, cap id, period start) that have a row."""
+    if not keys:
+        return {}
+    t = EarningCapUsage.__table__
+    rows = session.connection().execute(
+        select(t.c.partner_id, t.c.wallet, t.c.cap_id, t.c.period_start, t.c.points).where(
+            t.c.partner_id.in_({k[0] for k in keys}),
+            t.c.wallet.in_({k[1] for k in keys}),
+            t.c.cap_id.in_({k[2] for k in keys}),
+            t.c.period_start.in_({k[3] for k in keys}),
         )
     )
-
-
-def _cap_usage(
-    session: Session, partner_id: int, wallets: set[str], cap_ids: set[str], starts: set[date]
-) -> dict[CapKey, int]:
-    rows = session.execute(
-        select(
-            EarningCapUsage.wallet, EarningCapUsage.cap_id, EarningCapUsage.period_start, EarningCapUsage.points
-        ).where(
-            EarningCapUsage.partner_id == partner_id,
-            EarningCapUsage.wallet.in_(wallets),
-            EarningCapUsage.cap_id.in_(cap_ids),
-            EarningCapUsage.period_start.in_(starts),
-        )
-    )
-    return {(wallet, cap_id, start): int(points) for wallet, cap_id, start, points in rows}
+    found = {(pid, wallet, cap_id, start): int(points) for pid, wallet, cap_id, start, points in rows}
+    return {key: points for key, points in found.items() if key in keys}

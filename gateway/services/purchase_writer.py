@@ -260,16 +260,19 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
                 _fail(item, refused)
                 continue
             by_partner.setdefault(partner.id, (compiled, []))[1].append((i, wallet, basket))
-        for partner_id, (compiled, items) in by_partner.items():
-            earned = earn(session, partner_id=partner_id, compiled=compiled, purchases=[(w, b) for _, w, b in items])
-            accepted = []
-            for j, ((i, _, basket), earning) in enumerate(zip(items, earned.earnings, strict=True)):
-                try:
-                    found[i] = (_points(earning, basket), _rule_of(compiled), earning.breakdown_json())
-                    accepted.append(j)
-                except GatewayError as refused:
-                    _fail(pending[i][0], refused)
-            add_cap_usage(session, partner_id, earned, accepted)
+        if by_partner:
+            earned = earn(
+                session, {pid: (rules, [(w, b) for _, w, b in items]) for pid, (rules, items) in by_partner.items()}
+            )
+            accepted: dict[int, list[int]] = {}
+            for partner_id, (compiled, items) in by_partner.items():
+                for j, ((i, _, basket), earning) in enumerate(zip(items, earned[partner_id].earnings, strict=True)):
+                    try:
+                        found[i] = (_points(earning, basket), _rule_of(compiled), earning.breakdown_json())
+                        accepted.setdefault(partner_id, []).append(j)
+                    except GatewayError as refused:
+                        _fail(pending[i][0], refused)
+            add_cap_usage(session, earned, accepted)
         return [
             (item, wallet, *result)
             for (item, _, wallet), result in zip(pending, found, strict=True)
