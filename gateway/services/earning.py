@@ -231,12 +231,15 @@ def _bought_before(session: Session, keys: list[tuple[int, str]]) -> set[tuple[i
     if not keys:
         return set()
     t = Purchase.__table__
+    # by the wallets alone (their index): with the partners in the WHERE too, SQLite's planner
+    # takes the (partner, purchase_id) index and reads every purchase of the partner
     rows = session.connection().execute(
         select(t.c.partner_id, t.c.customer_wallet)
-        .where(t.c.customer_wallet.in_({w for _, w in keys}), t.c.partner_id.in_({p for p, _ in keys}))
-        .distinct()
+        .where(t.c.customer_wallet.in_({w for _, w in keys}))
+        .group_by(t.c.partner_id, t.c.customer_wallet)
     )
-    return {(pid, wallet) for pid, wallet in rows}
+    wanted = set(keys)
+    return {key for key in ((pid, wallet) for pid, wallet in rows) if key in wanted}
 
 
 def _cap_usage(session: Session, keys: set[tuple[int, str, str, date]]) -> dict[tuple[int, str, str, date], int]:
