@@ -24,10 +24,12 @@ from gateway.routes import (
     me,
     me_api,
     operator,
+    points_holds,
     purchases,
     redemptions,
     refunds,
     settlement,
+    tiers,
     webhook_events,
     webhooks,
 )
@@ -84,6 +86,8 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.include_router(account.router)
     app.include_router(earning_rules.router)
+    app.include_router(tiers.router)
+    app.include_router(points_holds.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

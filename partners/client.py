@@ -23,7 +23,7 @@ What it does for the integrator:
 
 The calls cover the partner API: purchases (one, or up to 1,000 with ``post_purchases``),
 refunds, rewards, redemptions and consents, customers (wallet links, custodial wallets and
-their release, balances and histories), webhook endpoints, their deliveries, secret rotation
+their release, balances and histories, coalition-wide tiers), webhook endpoints, their deliveries, secret rotation
 and a test event, and the partner's own account (``account()``: funds, free funds, issuance
 headroom, exposure and pending credit in ``Clearing``, recent purchases, its statement lines and
 webhook deliveries). :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`,
@@ -57,6 +57,8 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    Tier,
+    TierMovement,
     Webhook,
 )
 from partners.sdk.sync import PartnerClient
@@ -88,6 +90,8 @@ __all__ = [
     "Refund",
     "Release",
     "Reward",
+    "Tier",
+    "TierMovement",
     "WaitTimeout",
     "Webhook",
     "customer",

@@ -1,4 +1,4 @@
-"""A partner's earning rules in the store (migration 0019 earning_rules): the versions of its rule
+"""A partner's earning rules in the store (migration 0020 earning_rules): the versions of its rule
 set, and each member's points so far in the current period of each cap.
 
 A rule set version is written once as a ``draft`` (its rules are loyalty/rules_json.py's JSON);

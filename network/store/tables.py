@@ -89,7 +89,7 @@ class Purchase(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     notified_status: Mapped[str | None] = mapped_column(String(16))  # final status an event announced (write-once)
-    # issue 16 (migration 0019): the lines and tenders as posted (null: posted without), and which
+    # issue 16 (migration 0020): the lines and tenders as posted (null: posted without), and which
     # rule gave which points (loyalty/earning.py Entry.as_json; null: accepted before rule sets)
     lines: Mapped[list | None] = mapped_column(JSON)
     paid_with: Mapped[dict | None] = mapped_column(JSON)
@@ -132,7 +132,8 @@ class Redemption(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     redemption_id: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))
-    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    # None: the burn of a points hold captured at the till (network/store/points_payments.py)
+    reward_id: Mapped[int | None] = mapped_column(ForeignKey("rewards.id"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     points: Mapped[int] = mapped_column(BigInteger)

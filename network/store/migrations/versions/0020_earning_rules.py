@@ -8,8 +8,8 @@ a purchase posted without them) and ``breakdown`` (which rule gave which points;
 purchases accepted before this revision). No data migration: a partner without an active rule
 set earns by its rate (``points_per_unit``), as before, so every existing partner earns the same.
 
-Revision ID: 0019
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
