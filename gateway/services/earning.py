@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from gateway.services import tiers
 from loyalty.earning import Earning, MemberContext, MemberPurchase, evaluate_group, period_bounds
 from loyalty.earning_rules import BaseRate, CompiledRules, RuleSet, compile_rules
 from loyalty.lines import Basket, Line
@@ -47,9 +48,9 @@ def rate_ruleset(partner: Partner) -> RuleSet:
 
 
 def tier_multipliers(session: Session, wallets: Iterable[str]) -> dict[str, Decimal]:
-    """The earn multiplier of each member's tier, by wallet; a wallet left out earns ×1. The
-    tiers' store (issue 16 part 5) answers here; until it exists every member is ×1."""
-    return {}
+    """The earn multiplier of each member's tier, by wallet (gateway/services/tiers.py: the tier
+    in force on the ladder in force; 1 without a ladder); read only for a rule set with a tier rule."""
+    return tiers.multipliers_of(session, wallets)
 
 
 class RulesCache:

@@ -269,3 +269,24 @@ def test_the_history_shows_each_earn_with_its_purchase_and_breakdown(client, rul
         "base": 22, "wine-x2": 20, "weekend": 44, "welcome": 10, "weekend-cap": -14,
     }  # fmt: skip
     assert (redeemed.purchase_id, redeemed.breakdown) == (None, None)
+
+
+def test_a_tier_rule_gives_the_members_tier_multiplier_from_the_ladder_in_force(client, partner, sessions):
+    from gateway.services import tier_recalculation
+    from tests.gateway.test_tier_routes_unit import LADDER
+
+    rules = {"rules": [{"kind": "base", "id": "base", "points_per_unit": "1"}, {"kind": "tier", "id": "tier"}]}
+    draft = client.post(f"/v1/operator/partners/{partner.id}/rules", headers=OPERATOR, json=rules).json()
+    client.post(f"/v1/operator/partners/{partner.id}/rules/{draft['version']}/activate", headers=OPERATOR)
+    before = client.post("/v1/purchases", headers=partner.headers, json=purchase_body("t-1", amount="40"))
+    assert entries(before.json()) == {"base": 40}  # no ladder: ×1
+    ladder = {**LADDER, "tiers": [{**LADDER["tiers"][0], "multiplier": "1.5"}, *LADDER["tiers"][1:]]}
+    put = client.put("/v1/operator/tiers/ladder", headers=OPERATOR, json=ladder)
+    assert put.status_code == 201, put.text
+    run = client.post("/v1/operator/tiers/recalculations", headers=OPERATOR, json={"version": put.json()["version"]})
+    assert run.status_code == 202, run.text
+    with sessions() as session:  # the worker's part, run here
+        tier_recalculation.run_chunk(session, run_id=run.json()["id"])
+        session.commit()
+    after = client.post("/v1/purchases", headers=partner.headers, json=purchase_body("t-2", amount="40"))
+    assert entries(after.json()) == {"base": 40, "tier": 20}  # a wallet of no member: the bottom tier's ×1.5
