@@ -20,6 +20,7 @@ from gateway.routes import (
     account,
     customers,
     dashboard,
+    earning_rules,
     me,
     me_api,
     operator,
@@ -84,6 +85,7 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
     app.include_router(account.router)
+    app.include_router(earning_rules.router)
     app.include_router(tiers.router)
     app.include_router(points_holds.router)
     app.include_router(docs_pages.router)

@@ -33,6 +33,10 @@ from network.store.customers import (
     CustomerProfile,
     CustomerWallet,
 )
+from network.store.earning_rules import (
+    EarningCapUsage,
+    EarningRuleSet,
+)
 from network.store.engine import (
     MIGRATIONS,
     StoreNotMigrated,
@@ -90,6 +94,8 @@ __all__ = [
     "CustomerSession",
     "CustomerWallet",
     "DomainEvent",
+    "EarningCapUsage",
+    "EarningRuleSet",
     "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",
