@@ -37,6 +37,7 @@ class PurchaseEventData(BaseModel):
                     "batch_id": 5,
                     "failure_reason": None,
                     "failure": None,
+                    "qualifying_points": 53,
                 }
             ]
         }
@@ -52,6 +53,10 @@ class PurchaseEventData(BaseModel):
     failure_reason: str | None = Field(description="Why it failed (a problem type or the chain's reason); else null")
     failure: FailurePublic | None = Field(
         description="Why it failed, as a problem of the catalogue (type, title, detail: what to do); else null"
+    )
+    qualifying_points: int | None = Field(
+        description="When the partner's earning rules gave the points: the part that counts towards the member's "
+        "tier (bonuses only where a rule says so); null: all of them (earned by the partner's rate alone)",
     )
 
 

@@ -48,6 +48,7 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
         p.customer_wallet,
         p.points,
         p.seq,
+        p.qualifying_points,
     )
     base = (
         select(*columns)
@@ -69,6 +70,7 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
             "tx_hash": r.tx_hash,
             "batch_id": r.batch_id,
             "failure_reason": r.error if r.status == PurchaseStatus.FAILED else None,
+            "qualifying_points": r.qualifying_points,  # earned under rules: the part that counts towards the tier
         }
         return event_row(
             f"purchase.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet, at=now

@@ -129,7 +129,7 @@ def _view(purchase: Purchase, status: str, **chain: Any) -> PurchaseView:
 
 Breakdown = list[dict[str, Any]] | None
 # a purchase to write: (item, wallet, points, rule, breakdown)
-New = tuple[Submitted, str, int, dict[str, Any], Breakdown]
+New = tuple[Submitted, str, int, dict[str, Any], Breakdown, int | None]  # ..., qualifying points
 Pending = tuple[Submitted, Partner, str]  # a new purchase checked, its points to come: (item, partner, wallet)
 
 
@@ -244,7 +244,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         rules and a purchase without lines or tenders (today's rule, exactly), else by the rules
         (the partner's active set, or its rate as rules), each partner's purchases together;
         a refused one is answered now and left out."""
-        found: list[tuple[int, dict[str, Any], Breakdown] | None] = [None] * len(pending)
+        found: list[tuple[int, dict[str, Any], Breakdown, int | None] | None] = [None] * len(pending)
         by_partner: dict[int, tuple[CompiledRules, list[tuple[int, str, Basket]]]] = {}
         for i, (item, partner, wallet) in enumerate(pending):
             body = item.body
@@ -252,7 +252,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
             try:
                 if compiled is None and body.lines is None and body.paid_with is None:
                     points, rule = points_for(partner, body.amount, body.currency)
-                    found[i] = (points, rule, None)
+                    found[i] = (points, rule, None, None)
                     continue
                 compiled = compiled or self.rules.rate(partner)
                 basket = _basket(compiled, body, now)
@@ -268,7 +268,9 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
             for partner_id, (compiled, items) in by_partner.items():
                 for j, ((i, _, basket), earning) in enumerate(zip(items, earned[partner_id].earnings, strict=True)):
                     try:
-                        found[i] = (_points(earning, basket), _rule_of(compiled), earning.breakdown_json())
+                        points = _points(earning, basket)
+                        qualifying = min(points, earning.qualifying_points)
+                        found[i] = (points, _rule_of(compiled), earning.breakdown_json(), qualifying)
                         accepted.setdefault(partner_id, []).append(j)
                     except GatewayError as refused:
                         _fail(pending[i][0], refused)
@@ -378,7 +380,7 @@ def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseVie
         at=now,
     )
     views, purchase_rows, events = [], [], []
-    for (item, wallet, points, rule, breakdown), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
+    for (item, wallet, points, rule, breakdown, qualifying), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
         body = item.body
         purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
         purchase_rows.append(
@@ -399,6 +401,7 @@ def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseVie
                 "lines": None if body.lines is None else [line.model_dump(mode="json") for line in body.lines],
                 "paid_with": None if body.paid_with is None else body.paid_with.model_dump(mode="json"),
                 "breakdown": breakdown,
+                "qualifying_points": qualifying,
             }
         )
         amount = body.amount.quantize(Decimal("0.0001"))  # as the store gives it back (Numeric(20, 4))

@@ -79,19 +79,12 @@ def clock(settings: Any) -> datetime:
 # ------------------------------------------------------------------------------ what qualifies
 
 
-def entry_qualifies(entry: Mapping[str, Any]) -> bool:
-    """Whether one entry of a purchase's breakdown (loyalty/earning.py ``Entry.as_json``) counts
-    towards the member's tier. Every entry does for now: purchases carry no breakdown yet. The
-    earning rules' "qualifying" flag of the entry's rule decides here once breakdowns are stored."""
-    return True
-
-
-def qualifying_points_of(points: int, breakdown: Sequence[Mapping[str, Any]] | None = None) -> int:
-    """The qualifying points of a confirmed purchase of ``points``: all of them without a
-    breakdown, else the sum of its qualifying entries (never below 0 nor above ``points``)."""
-    if breakdown is None:
-        return max(0, points)
-    return max(0, min(points, sum(int(e["points"]) for e in breakdown if entry_qualifies(e))))
+def qualifying_points_of(points: int, qualifying: int | None = None) -> int:
+    """The qualifying points of a confirmed purchase of ``points``: what the earning rules said
+    count towards the tier (``qualifying_points`` of its ``purchase.confirmed``: the rules whose
+    ``qualifying`` flag is on, the base rate's by default, bonuses' only where a rule says so), or
+    all of them for a purchase earned by the partner's rate alone; never below 0 nor above ``points``."""
+    return max(0, points if qualifying is None else min(points, qualifying))
 
 
 # ------------------------------------------------------------------------------ movements
@@ -122,7 +115,7 @@ def record_movements(session: Session, events: Iterable[Event]) -> set[int]:
             if wallet not in owners:
                 owners[wallet] = customer_records.customer_of_wallet(session, wallet=wallet).id
             customer_id = owners[wallet]
-            points = qualifying_points_of(int(p["points"]), p.get("breakdown"))
+            points = qualifying_points_of(int(p["points"]), p.get("qualifying_points"))
             counts_at = at
         else:
             of = _source("purchase", event.partner_id, p["purchase_id"])

@@ -94,6 +94,9 @@ class Purchase(Base):
     lines: Mapped[list | None] = mapped_column(JSON)
     paid_with: Mapped[dict | None] = mapped_column(JSON)
     breakdown: Mapped[list | None] = mapped_column(JSON)
+    # the points that count towards the member's tier (loyalty/earning.py Earning.qualifying_points;
+    # null: all of them, as for a purchase earned by the partner's rate without rules)
+    qualifying_points: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Reward(Base):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from network.store import EarningCapUsage, EarningRuleSet
+from network.store import EarningCapUsage, EarningRuleSet, Purchase
 from tests.gateway.partners import OPERATOR
 from tests.gateway.purchases import OTHER_WALLET, WALLET, assert_nothing_stored, purchase_body, stored
 from tests.problems import assert_problem
@@ -119,6 +119,8 @@ def test_a_purchase_earns_by_the_active_rules_and_shows_its_breakdown(client, ru
     got = client.get("/v1/purchases/r-1", headers=ruled.headers).json()
     assert got["breakdown"] == body["breakdown"] and got["points"] == 82
     with sessions() as session:
+        # only the base rate's points count towards the tier: the multiplier and bonuses do not say they do
+        assert session.scalar(select(Purchase.qualifying_points).where(Purchase.purchase_id == "r-1")) == 22
         (usage,) = session.scalars(select(EarningCapUsage)).all()
         assert (usage.wallet, usage.cap_id, str(usage.period_start), usage.points) == (
             WALLET,
@@ -272,8 +274,8 @@ def test_the_history_shows_each_earn_with_its_purchase_and_breakdown(client, rul
 
 
 def test_a_tier_rule_gives_the_members_tier_multiplier_from_the_ladder_in_force(client, partner, sessions):
+    from gateway.schemas_tiers import LADDER_EXAMPLE as LADDER
     from gateway.services import tier_recalculation
-    from tests.gateway.test_tier_routes_unit import LADDER
 
     rules = {"rules": [{"kind": "base", "id": "base", "points_per_unit": "1"}, {"kind": "tier", "id": "tier"}]}
     draft = client.post(f"/v1/operator/partners/{partner.id}/rules", headers=OPERATOR, json=rules).json()

@@ -63,9 +63,11 @@ def apply_ladder(
 
 
 def confirm(
-    sessions: sessionmaker[Session], purchase_id: str, who: str, points: int, at: datetime, partner: int = 1
-) -> None:
-    payload = {"purchase_id": purchase_id, "status": "confirmed", "customer_wallet": who, "points": points}
+    sessions: sessionmaker[Session], purchase_id: str, who: str, points: int, at: datetime, partner: int = 1,
+    qualifying: int | None = None,
+) -> None:  # fmt: skip
+    payload = {"purchase_id": purchase_id, "status": "confirmed", "customer_wallet": who, "points": points,
+               "qualifying_points": qualifying}  # fmt: skip
     with sessions() as session:
         record_many(
             session, [event_row("purchase.confirmed", payload=payload, partner_id=partner, customer_wallet=who, at=at)]
@@ -101,6 +103,18 @@ def changed_events(sessions: sessionmaker[Session]) -> list[dict]:
                 select(DomainEvent).where(DomainEvent.type == "tier.changed").order_by(DomainEvent.id)
             )
         ]
+
+
+def test_only_the_qualifying_points_the_rules_named_count_towards_the_tier(tiers_store) -> None:
+    """A purchase earned under rules says which of its points qualify (the base rate's; a bonus
+    only where its rule says so): 150 points of which 90 qualify leave the member below Silver's 100."""
+    apply_ladder(tiers_store)
+    confirm(tiers_store, "p-1", wallet(1), 150, T0 + timedelta(hours=1), qualifying=90)
+    confirm(tiers_store, "p-2", wallet(2), 150, T0 + timedelta(hours=1))  # by the rate alone: all of them
+    tiers.consume(tiers_store, now=T0 + timedelta(hours=2))
+    ruled, plain = (tier_of(tiers_store, wallet(n), T0 + timedelta(hours=2)).progress for n in (1, 2))
+    assert (ruled.tier, ruled.qualifying_points) == ("Member", 90)
+    assert (plain.tier, plain.qualifying_points) == ("Silver", 150)
 
 
 def test_a_confirmed_purchase_is_a_movement_and_crossing_a_threshold_upgrades_at_once(tiers_store) -> None:

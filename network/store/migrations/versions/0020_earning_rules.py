@@ -60,10 +60,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("lines", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("paid_with", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("breakdown", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("qualifying_points", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("purchases") as batch:
+        batch.drop_column("qualifying_points")
         batch.drop_column("breakdown")
         batch.drop_column("paid_with")
         batch.drop_column("lines")
