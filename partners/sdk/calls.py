@@ -93,8 +93,15 @@ def purchase_body(
     wallet: str | None = None,
     ref: str | None = None,
     purchased_at: datetime | None = None,
+    lines: Sequence[Mapping[str, Any]] | None = None,
+    paid_with: Mapping[str, str | Decimal] | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /v1/purchases``: the customer by wallet or by the partner's reference.
+
+    ``lines`` (each ``sku``, ``unit_price``, and optionally ``quantity``, ``category``, ``labels``,
+    ``discount``) let the partner's earning rules see the basket; their nets must add up to
+    ``amount``. ``paid_with`` (``points``, ``gift_cards``: money) is the part of the amount that
+    earns nothing. Decimals are sent as strings.
 
     The body is a function of the arguments only, so that a retry of the same order (after a
     crash, on another day) is the same request and is answered the first answer. Give
@@ -111,7 +118,16 @@ def purchase_body(
         if purchased_at.tzinfo is None:
             raise ValueError("purchased_at must be timezone-aware (e.g. datetime.now(UTC) when the sale happened)")
         body["purchased_at"] = purchased_at.isoformat()
+    if lines is not None:
+        body["lines"] = [{k: _text(v) for k, v in line.items()} for line in lines]
+    if paid_with is not None:
+        body["paid_with"] = {k: str(v) for k, v in paid_with.items()}
     return body
+
+
+def _text(value: Any) -> Any:
+    """A Decimal (or float) as the decimal string the API reads exactly; anything else as it is."""
+    return str(value) if isinstance(value, Decimal | float) else value
 
 
 def signed_consent(
@@ -135,12 +151,15 @@ def post_purchase(
     wallet: str | None = None,
     ref: str | None = None,
     purchased_at: datetime | None = None,
+    lines: Sequence[Mapping[str, Any]] | None = None,
+    paid_with: Mapping[str, str | Decimal] | None = None,
 ) -> Call[Purchase]:
     """Posts a purchase (see :func:`purchase_body`); idempotent on ``purchase_id``: answers 202
     ``accepted``, or the first answer again for the same body; follow ``status_url`` with ``wait()``."""
     body = purchase_body(
-        purchase_id, amount=amount, currency=currency, wallet=wallet, ref=ref, purchased_at=purchased_at
-    )
+        purchase_id, amount=amount, currency=currency, wallet=wallet, ref=ref, purchased_at=purchased_at,
+        lines=lines, paid_with=paid_with,
+    )  # fmt: skip
     return Call("POST", "/v1/purchases", _one(Purchase), json=body)
 
 

@@ -112,6 +112,7 @@ class Purchase(Model):
     failure_reason: str | None = None
     failure: Failure | None = None
     status_url: str
+    breakdown: list[dict[str, Any]] | None = None  # which rule gave which points (earned under rules)
 
 
 @dataclass(frozen=True, kw_only=True)

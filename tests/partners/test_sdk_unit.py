@@ -728,3 +728,20 @@ def test_unit_the_sdk_imports_nothing_of_the_server() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unit_a_purchase_body_carries_lines_and_tenders_as_exact_strings() -> None:
+    from partners.sdk import calls
+
+    body = calls.purchase_body(
+        "p-9", ref="card-1", amount=Decimal("35.00"), currency="EUR",
+        lines=[{"sku": "wine-1", "category": "wine", "quantity": 2, "unit_price": Decimal("12.50")},
+               {"sku": "bread", "unit_price": "10.00", "labels": ["bakery"]}],
+        paid_with={"points": Decimal("5.00")},
+    )  # fmt: skip
+    assert body["lines"] == [
+        {"sku": "wine-1", "category": "wine", "quantity": 2, "unit_price": "12.50"},
+        {"sku": "bread", "unit_price": "10.00", "labels": ["bakery"]},
+    ]
+    assert body["paid_with"] == {"points": "5.00"}
+    assert "lines" not in calls.purchase_body("p-1", ref="c", amount="1", currency="EUR")  # the same body as before
