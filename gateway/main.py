@@ -22,7 +22,10 @@ from gateway.routes import (
     dashboard,
     me,
     me_api,
+    me_members,
+    members,
     operator,
+    operator_members,
     purchases,
     redemptions,
     refunds,
@@ -82,6 +85,8 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
     app.include_router(account.router)
+    for module in (members, me_members, operator_members):  # issue 16: enrolment, profiles, GDPR
+        app.include_router(module.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -47,6 +47,20 @@ def seal(secrets_key: str, purpose: str, plaintext: bytes, aad: bytes = b"") -> 
     return Sealed(ciphertext=ciphertext + tag, nonce=nonce)
 
 
+def seal_many(secrets_key: str, purpose: str, values: list[tuple[bytes, bytes]]) -> list[Sealed]:
+    """:func:`seal` of each ``(plaintext, aad)``, the key derived once (a bulk import seals
+    thousands: the derivation is most of one seal's cost)."""
+    key = _key(secrets_key, purpose)
+    sealed = []
+    for plaintext, aad in values:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=TAG_BYTES)
+        cipher.update(aad)
+        ciphertext, tag = cipher.encrypt_and_digest(plaintext)
+        sealed.append(Sealed(ciphertext=ciphertext + tag, nonce=nonce))
+    return sealed
+
+
 def open_sealed(secrets_key: str, purpose: str, sealed: Sealed, aad: bytes = b"") -> bytes:
     """Decrypts and authenticates; raises SecretsBoxError rather than returning garbage."""
     if len(sealed.nonce) != NONCE_BYTES or len(sealed.ciphertext) < TAG_BYTES:

@@ -28,16 +28,19 @@ would only let anyone with the key freeze a customer's points by asking for a re
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from coincurve import PublicKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from gateway.secrets_box import Sealed, open_sealed, seal
+from gateway.secrets_box import Sealed, open_sealed, seal, seal_many
 from gateway.services import customer_records
 from gateway.settings import GatewaySettings
 from network.store import CustodialWallet, OperatorAlert, Partner, utcnow
@@ -68,6 +71,36 @@ def create_custodial_wallet(session: Session, settings: GatewaySettings, *, part
     session.flush()
     customer_records.customer_of_wallet(session, wallet=account.address)
     return account.address
+
+
+def new_custodial_keys(settings: GatewaySettings, *, partner_id: int, count: int) -> list[dict[str, Any]]:
+    """``count`` new keys held for ``partner_id``'s customers, as rows of ``custodial_wallets``
+    (sealed like :func:`create_custodial_wallet`'s; not inserted): the bulk import's path, about
+    a tenth of a millisecond a key (the secrets box's key derived once, the address computed by
+    libsecp256k1 directly)."""
+    keys = [secrets.token_bytes(32) for _ in range(count)]
+    addresses = []
+    for key in keys:
+        addresses.append(_checksummed(keccak(PublicKey.from_secret(key).format(compressed=False)[1:])[-20:]))
+    sealed = seal_many(_secrets_key(settings), PURPOSE, [(k, a.encode()) for k, a in zip(keys, addresses, strict=True)])
+    now = utcnow()
+    return [
+        {
+            "address": a,
+            "partner_id": partner_id,
+            "key_ciphertext": s.ciphertext,
+            "key_nonce": s.nonce,
+            "created_at": now,
+        }
+        for a, s in zip(addresses, sealed, strict=True)
+    ]
+
+
+def _checksummed(raw: bytes) -> str:
+    """The EIP-55 form of a 20-byte address (eth_utils' to_checksum_address, without its input checks)."""
+    hex_address = raw.hex()
+    digest = keccak(text=hex_address).hex()
+    return "0x" + "".join(c.upper() if digest[i] in "89abcdef" else c for i, c in enumerate(hex_address))
 
 
 def is_custodial(session: Session, address: str) -> bool:

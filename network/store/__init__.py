@@ -3,7 +3,8 @@
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
-sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``events``
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members`` (enrolment,
+referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
@@ -45,6 +46,12 @@ from network.store.events import (
     DomainEvent,
     EventCursor,
 )
+from network.store.members import (
+    CustomerErasure,
+    Member,
+    MemberEnrolment,
+    MemberImport,
+)
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -72,6 +79,7 @@ __all__ = [
     "CustodialWallet",
     "Customer",
     "CustomerConsent",
+    "CustomerErasure",
     "CustomerLink",
     "CustomerProfile",
     "CustomerSession",
@@ -81,6 +89,9 @@ __all__ = [
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",
+    "Member",
+    "MemberEnrolment",
+    "MemberImport",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",
