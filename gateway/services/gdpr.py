@@ -194,20 +194,30 @@ def new_pseudonym() -> str:
 
 
 REF_KEYS = ("ref", "customer_ref")  # where a payload holds a partner's ref of a customer
+FREE_TEXT_KEYS = ("reason",)  # a refund's reason, as the partner wrote it
 
 
-def _swap(value: Any, refs: dict[str, str]) -> Any:
+def _scrub(value: Any, refs: dict[str, str], *, free_text: bool) -> Any:
     """``value`` (a JSON document) with every erased ref (a string under a key of
-    :data:`REF_KEYS`, at any depth) replaced by its pseudonym."""
+    :data:`REF_KEYS`, at any depth) replaced by its pseudonym, and (``free_text``: a refund's
+    event) the partner's free text under :data:`FREE_TEXT_KEYS` removed."""
     if isinstance(value, dict):
-        return {k: refs.get(v, v) if k in REF_KEYS and isinstance(v, str) else _swap(v, refs) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if k in REF_KEYS and isinstance(v, str):
+                out[k] = refs.get(v, v)
+            elif free_text and k in FREE_TEXT_KEYS:
+                out[k] = None
+            else:
+                out[k] = _scrub(v, refs, free_text=free_text)
+        return out
     if isinstance(value, list):
-        return [_swap(v, refs) for v in value]
+        return [_scrub(v, refs, free_text=free_text) for v in value]
     return value
 
 
-def _mentioning(column: Any, refs: dict[str, str]) -> Any:
-    return or_(*(cast(column, String).contains(ref) for ref in refs))
+def _mentioning(column: Any, texts: list[str]) -> Any:
+    return or_(*(cast(column, String).contains(text) for text in texts))
 
 
 def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerErasure:
@@ -280,8 +290,7 @@ def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerE
             count("members.referral_codes", 1)
         member.referral_code = member.referred_by_code = None
         member.erased_at = utcnow()
-    for partner_id, refs in pseudonyms.items():
-        count("copies", _swap_copies(session, partner_id, refs))
+    count("copies", _swap_copies(session, wallets, pseudonyms))
     session.flush()
     row = CustomerErasure(customer_id=customer_id, requested_by=requested_by, erased=erased, erased_at=utcnow())
     session.add(row)
@@ -291,30 +300,48 @@ def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerE
     return row
 
 
-def _swap_copies(session: Session, partner_id: int, refs: dict[str, str]) -> int:
-    """Replaces the erased refs where they were copied: events, webhook deliveries, alerts."""
+def _swap_copies(session: Session, wallets: list[str], pseudonyms: dict[int, dict[str, str]]) -> int:
+    """Scrubs the copies of the erased refs (each partner's own) and of refund reasons: in the
+    domain events of the customer's wallets or naming an erased ref of their partner, the webhook
+    deliveries of those events or naming a wallet or such a ref, and the operator's alerts about
+    such a ref."""
     changed = 0
-    for event in session.scalars(
-        select(DomainEvent).where(DomainEvent.partner_id == partner_id, _mentioning(DomainEvent.payload, refs))
-    ):
-        event.payload = _swap(event.payload, refs)
-        changed += 1
-    for delivery in session.scalars(
-        select(WebhookDelivery).where(
-            WebhookDelivery.partner_id == partner_id, _mentioning(WebhookDelivery.payload, refs)
-        )
-    ):
-        delivery.payload = _swap(delivery.payload, refs)
-        changed += 1
-    for alert in session.scalars(
-        select(OperatorAlert).where(
-            or_(_mentioning(OperatorAlert.details, refs), _mentioning(OperatorAlert.message, refs))
-        )
-    ):
-        if alert.details.get("partner_id") not in (None, partner_id):
-            continue
-        alert.details = _swap(alert.details, refs)
-        for ref, alias in refs.items():
-            alert.message = alert.message.replace(repr(ref), repr(alias)).replace(ref, alias)
-        changed += 1
+    by_partner = [
+        (partner_id, refs) for partner_id, refs in pseudonyms.items() if refs
+    ]  # a ref means something only at its partner: another partner's "123" is someone else
+
+    def mentions(model: Any, column: Any, extra: Any = None) -> Any:
+        clauses = [(model.partner_id == pid) & _mentioning(column, list(refs)) for pid, refs in by_partner]
+        if extra is not None:
+            clauses.append(extra)
+        return or_(*clauses) if clauses else None
+
+    event_ids: set[str] = set()
+    where = mentions(DomainEvent, DomainEvent.payload, DomainEvent.customer_wallet.in_(wallets) if wallets else None)
+    for event in session.scalars(select(DomainEvent).where(where)) if where is not None else ():
+        event_ids.add(event.event_id)
+        refs = pseudonyms.get(event.partner_id or 0, {})
+        scrubbed = _scrub(event.payload, refs, free_text=event.type.startswith("refund."))
+        if scrubbed != event.payload:
+            event.payload = scrubbed
+            changed += 1
+    extra = [WebhookDelivery.event_id.in_(event_ids)] if event_ids else []
+    if wallets:
+        extra.append(_mentioning(WebhookDelivery.payload, wallets))
+    where = mentions(WebhookDelivery, WebhookDelivery.payload, or_(*extra) if extra else None)
+    for delivery in session.scalars(select(WebhookDelivery).where(where)) if where is not None else ():
+        refs = pseudonyms.get(delivery.partner_id, {})
+        scrubbed = _scrub(delivery.payload, refs, free_text=delivery.event_type.startswith("refund."))
+        if scrubbed != delivery.payload:
+            delivery.payload = scrubbed
+            changed += 1
+    for partner_id, refs in by_partner:
+        where = or_(_mentioning(OperatorAlert.details, list(refs)), _mentioning(OperatorAlert.message, list(refs)))
+        for alert in session.scalars(select(OperatorAlert).where(where)):
+            if alert.details.get("partner_id") != partner_id:
+                continue
+            alert.details = _scrub(alert.details, refs, free_text=False)
+            for ref, alias in refs.items():
+                alert.message = alert.message.replace(ref, alias)
+            changed += 1
     return changed
