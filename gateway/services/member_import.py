@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import ImportRefused
@@ -56,7 +56,8 @@ from network.store import (
     MemberImport,
     utcnow,
 )
-from network.store.events import event_row, record_many
+from network.store.bulk import bulk_insert, bulk_insert_ids
+from network.store.events import EVENTS, event_row
 
 CHUNK = 5_000  # rows per IN (...) and per export read
 
@@ -197,28 +198,27 @@ def _write_new(
         return
     conn = session.connection()
     now = utcnow()
-    ids = list(
-        conn.execute(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), [{"created_at": now}] * len(rows)
-        ).scalars()
-    )
+    ids = bulk_insert_ids(conn, Customer.__table__, [{"created_at": now}] * len(rows))
     keys = custody.new_custodial_keys(settings, partner_id=partner_id, count=len(rows))
     wallets = [k["address"] for k in keys]
-    conn.execute(insert(CustodialWallet), keys)
-    conn.execute(
-        insert(CustomerWallet),
+    bulk_insert(conn, CustodialWallet.__table__, keys)
+    bulk_insert(
+        conn,
+        CustomerWallet.__table__,
         [{"address": w, "customer_id": c, "created_at": now} for w, c in zip(wallets, ids, strict=True)],
     )
-    conn.execute(
-        insert(CustomerLink),
+    bulk_insert(
+        conn,
+        CustomerLink.__table__,
         [
             {"partner_id": partner_id, "ref": r.ref, "wallet": w, "customer_id": c, "created_at": now}
             for r, w, c in zip(rows, wallets, ids, strict=True)
         ],
     )
     own = _new_codes(session, len(rows))
-    conn.execute(
-        insert(Member),
+    bulk_insert(
+        conn,
+        Member.__table__,
         [
             {
                 "customer_id": c,
@@ -230,8 +230,9 @@ def _write_new(
             for r, c, code in zip(rows, ids, own, strict=True)
         ],
     )
-    conn.execute(
-        insert(MemberEnrolment),
+    bulk_insert(
+        conn,
+        MemberEnrolment.__table__,
         [
             {
                 "partner_id": partner_id,
@@ -259,7 +260,7 @@ def _write_new(
         if r.profile
     ]
     if profiles:
-        conn.execute(insert(CustomerProfile), profiles)
+        bulk_insert(conn, CustomerProfile.__table__, profiles)
     consents = [
         {
             "customer_id": c,
@@ -273,7 +274,7 @@ def _write_new(
         for g in r.consents
     ]
     if consents:
-        conn.execute(insert(CustomerConsent), consents)
+        bulk_insert(conn, CustomerConsent.__table__, consents)
     events = []
     for r, c, w in zip(rows, ids, wallets, strict=True):
         events.append(
@@ -283,7 +284,7 @@ def _write_new(
         events.append(event_row("customer.linked", payload=linked, partner_id=partner_id, customer_wallet=w, at=now))
         enrolled = {"customer_id": c, "partner_id": partner_id, "source": "import"}
         events.append(event_row("member.enrolled", payload=enrolled, partner_id=partner_id, customer_wallet=w, at=now))
-    record_many(session, events)
+    bulk_insert(conn, EVENTS, events)
 
 
 def _new_codes(session: Session, count: int) -> list[str]:
