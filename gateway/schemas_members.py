@@ -26,8 +26,10 @@ EXAMPLE_CONSENT = {"channel": "email", "granted": True, "source": "pos", "scope"
 class ConsentIn(Strict):
     """A consent given (``granted``) or withdrawn, and how it was collected."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CONSENT]})
+
     channel: str = Field(max_length=16, description="email | sms | push")
-    granted: bool
+    granted: bool = Field(description="true: given; false: withdrawn")
     source: str = Field(max_length=64, description="How it was collected: pos, web-form, app...")
     scope: Literal["partner", "coalition"] = Field(
         default="partner", description="partner: you may contact the customer; coalition: the coalition may"
@@ -37,22 +39,27 @@ class ConsentIn(Strict):
 class MeConsentIn(Strict):
     """A consent the customer gives or withdraws: to the coalition (``partner_id`` null) or to a partner."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"channel": "sms", "granted": False, "partner_id": None, "source": "me"}]},
+    )
+
     channel: str = Field(max_length=16, description="email | sms | push")
-    granted: bool
+    granted: bool = Field(description="true: given; false: withdrawn")
     partner_id: int | None = Field(default=None, ge=1, lt=2**32, description="null: the coalition itself")
-    source: str = Field(default="me", max_length=64)
+    source: str = Field(default="me", max_length=64, description="How it was collected (default: me)")
 
 
 class ProfileFields(Strict):
     """Profile fields, all optional: an email, an E.164 phone, a birthday, a BCP 47 locale, an
     IANA time zone, and your own attributes (a JSON object, at most 16 KiB)."""
 
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=16)
-    birthday: date | None = None
-    locale: str | None = Field(default=None, max_length=35)
-    time_zone: str | None = Field(default=None, max_length=64)
-    attributes: dict[str, Any] | None = None
+    email: str | None = Field(default=None, max_length=254, description="An email address")
+    phone: str | None = Field(default=None, max_length=16, description="An E.164 number, e.g. +33612345678")
+    birthday: date | None = Field(default=None, description="YYYY-MM-DD")
+    locale: str | None = Field(default=None, max_length=35, description="A BCP 47 tag, e.g. fr-FR")
+    time_zone: str | None = Field(default=None, max_length=64, description="An IANA zone, e.g. Europe/Paris")
+    attributes: dict[str, Any] | None = Field(default=None, description="Your own fields: a JSON object")
 
     def given(self) -> dict[str, Any]:
         """The fields set in the request (null included: it clears the field)."""
@@ -74,9 +81,11 @@ class EnrolmentCreate(ProfileFields):
         },
     )
 
-    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20, description="Consents given at enrolment")
     referral_code: str | None = Field(default=None, max_length=32, description="Another member's code")
-    wallet: Literal["custodial", "linked"] | SignedMessage | None = None
+    wallet: Literal["custodial", "linked"] | SignedMessage | None = Field(
+        default=None, description='"custodial", "linked", or the signed link challenge; absent: custodial unless linked'
+    )
 
 
 class MeEnrolmentCreate(ProfileFields):
@@ -84,50 +93,75 @@ class MeEnrolmentCreate(ProfileFields):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [EXAMPLE_PROFILE | {"consents": [EXAMPLE_CONSENT | {"scope": "coalition"}]}]},
+        json_schema_extra={
+            "examples": [
+                EXAMPLE_PROFILE | {"consents": [EXAMPLE_CONSENT | {"scope": "coalition"}], "referral_code": None}
+            ]
+        },
     )
 
-    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
-    referral_code: str | None = Field(default=None, max_length=32)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20, description="Consents to the coalition")
+    referral_code: str | None = Field(default=None, max_length=32, description="Another member's code")
 
 
 class ProfilePatch(ProfileFields):
     """The fields to change (null clears one); the others keep their value."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"email": "a.new@example.com"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PROFILE | {"email": None}]})
 
 
 class ConsentChangesCreate(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"consents": [EXAMPLE_CONSENT | {"granted": False}]}]})
+    """Consents given or withdrawn, recorded in this order (each a new row of the history)."""
 
-    consents: list[ConsentIn] = Field(min_length=1, max_length=20)
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"consents": [EXAMPLE_CONSENT | {"granted": False}]}]}
+    )
+
+    consents: list[ConsentIn] = Field(min_length=1, max_length=20, description="The changes, 1 to 20")
 
 
 class MeConsentChangesCreate(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"consents": [{"channel": "sms", "granted": False}]}]})
+    """The customer's consent changes, recorded in this order."""
 
-    consents: list[MeConsentIn] = Field(min_length=1, max_length=20)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"consents": [{"channel": "sms", "granted": False, "partner_id": None, "source": "me"}]}]
+        },
+    )
+
+    consents: list[MeConsentIn] = Field(min_length=1, max_length=20, description="The changes, 1 to 20")
 
 
 class ProfilePublic(BaseModel):
-    email: str | None
-    phone: str | None
-    birthday: date | None
-    locale: str | None
-    time_zone: str | None
-    attributes: dict[str, Any]
+    """What the customer told about themselves (null: not given)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PROFILE]})
+
+    email: str | None = Field(description="An email address")
+    phone: str | None = Field(description="An E.164 number")
+    birthday: date | None = Field(description="YYYY-MM-DD")
+    locale: str | None = Field(description="A BCP 47 tag")
+    time_zone: str | None = Field(description="An IANA zone")
+    attributes: dict[str, Any] = Field(description="The partner's or the program's own fields")
 
 
-class ConsentPublic(BaseModel):
-    channel: str
+class MemberConsentPublic(BaseModel):
+    """One consent: given or withdrawn, on a channel, to a partner or the coalition."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z"}]},
+    )
+
+    channel: str = Field(description="email | sms | push")
     scope: str = Field(description="partner (partner_id) or coalition")
-    partner_id: int | None
-    granted: bool
-    source: str
-    recorded_at: datetime
+    partner_id: int | None = Field(description="The partner the consent is for; null: the coalition")
+    granted: bool = Field(description="true: given; false: withdrawn")
+    source: str = Field(description="How it was collected (erased: after an erasure)")
+    recorded_at: datetime = Field(description="When it was recorded")
 
     @classmethod
-    def of(cls, c: ConsentView) -> ConsentPublic:
+    def of(cls, c: ConsentView) -> MemberConsentPublic:
         return cls(
             channel=c.channel,
             scope=c.scope,
@@ -158,14 +192,14 @@ class MemberPublic(BaseModel):
         }
     )
 
-    ref: str | None
-    wallet: str | None
-    custodial: bool
+    ref: str | None = Field(description="Your ref of the customer (null on /me)")
+    wallet: str | None = Field(description="The ref's wallet (on /me: the wallet signed in)")
+    custodial: bool = Field(description="Whether the gateway holds the wallet's key")
     referral_code: str | None = Field(description="The member's own code, to share")
     referred_by_code: str | None = Field(description="The code the member enrolled with")
-    enrolled_at: datetime
-    profile: ProfilePublic
-    consents: list[ConsentPublic] = Field(description="In force, in the scopes the reader may see")
+    enrolled_at: datetime = Field(description="When the customer first enrolled")
+    profile: ProfilePublic = Field(description="The profile, one for the coalition")
+    consents: list[MemberConsentPublic] = Field(description="In force, in the scopes the reader may see")
 
     @classmethod
     def of(cls, view: MemberView) -> MemberPublic:
@@ -177,19 +211,33 @@ class MemberPublic(BaseModel):
             referred_by_code=view.referred_by_code,
             enrolled_at=view.enrolled_at,
             profile=ProfilePublic(**view.profile),
-            consents=[ConsentPublic.of(c) for c in view.consents],
+            consents=[MemberConsentPublic.of(c) for c in view.consents],
         )
 
 
 class ConsentHistoryPublic(BaseModel):
-    history: list[ConsentPublic] = Field(description="Every change, oldest first")
+    """The consents' history, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"history": [EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z"}]}]
+        }
+    )
+
+    history: list[MemberConsentPublic] = Field(description="Every change, oldest first")
 
 
 class RefusedRow(BaseModel):
+    """A row of the file that was not imported, and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"line": 4, "ref": "c-3", "field": "email", "reason": "expected an address"}]}
+    )
+
     line: int = Field(description="The line in the file (the header is line 1)")
-    ref: str | None
+    ref: str | None = Field(description="The row's ref, if it had one")
     field: str | None = Field(description="The column at fault; null: the row as a whole")
-    reason: str
+    reason: str = Field(description="Why, and what is expected")
 
 
 class ImportReportPublic(BaseModel):
@@ -219,17 +267,19 @@ class ImportReportPublic(BaseModel):
         }
     )
 
-    rows: int
-    enrolled: int
+    rows: int = Field(description="Rows read (the header and blank lines aside)")
+    enrolled: int = Field(description="Rows enrolled (with dry_run: that would be)")
     unchanged: int = Field(description="Rows of refs enrolled already with the same data")
-    refused_count: int
-    dry_run: bool
-    duration_ms: int
-    refused: list[RefusedRow]
+    refused_count: int = Field(description="Rows refused")
+    dry_run: bool = Field(description="Whether nothing was written")
+    duration_ms: int = Field(description="The import's time in the gateway")
+    refused: list[RefusedRow] = Field(description="Every refused row, by line")
 
 
 class ErasureCreate(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"confirm": "erase"}]})
+    """The confirmation of an erasure."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"confirm": "erase"}]})
 
     confirm: Literal["erase"] = Field(description='"erase": the erasure is irreversible')
 
@@ -250,13 +300,19 @@ class ErasurePublic(BaseModel):
         }
     )
 
-    customer_id: int
-    requested_by: str
-    erased_at: datetime
-    erased: dict[str, int]
+    customer_id: int = Field(description="The customer's internal id")
+    requested_by: str = Field(description="customer | operator")
+    erased_at: datetime = Field(description="When")
+    erased: dict[str, int] = Field(description="A kind of row -> how many were erased or pseudonymised")
 
 
 class CustomerFound(BaseModel):
-    customer_id: int
-    wallets: list[str]
-    member: bool
+    """A customer: the internal id the operator's customer routes take, the wallets, whether a member."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"customer_id": 17, "wallets": [EXAMPLE_WALLET], "member": True}]}
+    )
+
+    customer_id: int = Field(description="The customer's internal id")
+    wallets: list[str] = Field(description="The customer's wallets, oldest first")
+    member: bool = Field(description="Whether the customer is enrolled in the program")

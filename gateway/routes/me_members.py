@@ -17,11 +17,11 @@ from gateway.routes.me_api import CurrentCustomer
 from gateway.routes.members import given_consents
 from gateway.schemas_members import (
     ConsentHistoryPublic,
-    ConsentPublic,
     ErasureCreate,
     ErasurePublic,
     MeConsentChangesCreate,
     MeEnrolmentCreate,
+    MemberConsentPublic,
     MemberPublic,
     ProfilePatch,
 )
@@ -30,13 +30,14 @@ from gateway.timeutil import as_utc
 from loyalty.members import ConsentGiven
 
 router = APIRouter(tags=["customers"])
-ME = {"security": [{"customerToken": []}]}
 
 
-def writing_customer(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The wallet of a customer session that may write (signed in with the wallet itself)."""
-    row = wallet_auth.customer_session(session, _bearer(authorization))
-    wallet, via = row.wallet, row.via
+def writing_customer(
+    wallet: CurrentCustomer, session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    """The wallet of a customer session that may write (signed in with the wallet itself, not
+    opened by a custodian's sign-in link)."""
+    via = wallet_auth.customer_session(session, _bearer(authorization)).via
     session.commit()
     if via != "wallet":
         raise ReadOnlySession("this session was opened by a sign-in link and is read-only")
@@ -86,6 +87,8 @@ def enrol_me(wallet: WritingCustomer, body: MeEnrolmentCreate, session: SessionD
     responses=problem_responses("unauthorized", "not-enrolled"),
 )
 def get_my_profile(wallet: CurrentCustomer, session: SessionDep) -> MemberPublic:
+    """The profile, the member's own referral code and the one they came with, and every consent
+    in force (to the coalition and to each partner)."""
     answer = MemberPublic.of(members.me_view(session, wallet=wallet))
     session.commit()
     return answer
@@ -98,6 +101,7 @@ def get_my_profile(wallet: CurrentCustomer, session: SessionDep) -> MemberPublic
     responses=problem_responses("unauthorized", "read-only-session", "not-enrolled", "profile-invalid"),
 )
 def patch_my_profile(wallet: WritingCustomer, body: ProfilePatch, session: SessionDep) -> MemberPublic:
+    """The fields sent change (null clears one); the others keep their value."""
     customer_id = members.customer_of_me(session, wallet=wallet)
     members.update_profile(session, customer_id=customer_id, fields=body.given())
     answer = MemberPublic.of(members.me_view(session, wallet=wallet))
@@ -127,7 +131,7 @@ def post_my_consents(
         )
     history = members.consents_of(session, customer_id=customer_id)
     session.commit()
-    return ConsentHistoryPublic(history=[ConsentPublic.of(c) for c in history])
+    return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])
 
 
 @router.get(
@@ -137,10 +141,11 @@ def post_my_consents(
     responses=problem_responses("unauthorized", "not-enrolled"),
 )
 def get_my_consents(wallet: CurrentCustomer, session: SessionDep) -> ConsentHistoryPublic:
+    """Every change ever recorded, to the coalition and to every partner."""
     customer_id = members.customer_of_me(session, wallet=wallet)
     history = members.consents_of(session, customer_id=customer_id)
     session.commit()
-    return ConsentHistoryPublic(history=[ConsentPublic.of(c) for c in history])
+    return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])
 
 
 @router.get(

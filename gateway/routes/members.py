@@ -21,9 +21,9 @@ from gateway.schemas_members import (
     ConsentChangesCreate,
     ConsentHistoryPublic,
     ConsentIn,
-    ConsentPublic,
     EnrolmentCreate,
     ImportReportPublic,
+    MemberConsentPublic,
     MemberPublic,
     ProfilePatch,
     RefusedRow,
@@ -109,6 +109,8 @@ def _wallet_choice(wallet: str | SignedMessage | None) -> members.WalletChoice:
     responses=problem_responses(*MEMBER_PROBLEMS),
 )
 def get_profile(ref: Ident, partner: CurrentPartner, session: SessionDep) -> MemberPublic:
+    """The profile is the customer's, one for the coalition; the consents shown are those in
+    your scope and the coalition's. 404 for a ref you have not linked or enrolled."""
     answer = MemberPublic.of(members.partner_view(session, partner_id=partner.id, ref=ref))
     session.commit()
     return answer
@@ -145,7 +147,7 @@ def post_consents(
     )
     _, history = members.partner_consents(session, partner_id=partner.id, ref=ref)
     session.commit()
-    return ConsentHistoryPublic(history=[ConsentPublic.of(c) for c in history])
+    return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])
 
 
 @router.get(
@@ -155,9 +157,10 @@ def post_consents(
     responses=problem_responses(*MEMBER_PROBLEMS),
 )
 def get_consents(ref: Ident, partner: CurrentPartner, session: SessionDep) -> ConsentHistoryPublic:
+    """Every change in your scope and the coalition's (never another partner's), oldest first."""
     _, history = members.partner_consents(session, partner_id=partner.id, ref=ref)
     session.commit()
-    return ConsentHistoryPublic(history=[ConsentPublic.of(c) for c in history])
+    return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])
 
 
 IMPORT_DESCRIPTION = f"""A CSV file (UTF-8, comma-separated, first line: the column names) of

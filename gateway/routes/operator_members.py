@@ -16,9 +16,8 @@ from gateway.problems import problem_responses
 from gateway.routes.members import IMPORT_BODY, SessionsDep, _import, import_report
 from gateway.schemas import Address, Ident
 from gateway.schemas_members import CustomerFound, ErasureCreate, ErasurePublic, ImportReportPublic
-from gateway.services import customer_records, gdpr, member_import
+from gateway.services import customer_records, gdpr, member_import, members
 from gateway.timeutil import as_utc
-from network.store import Member, Partner
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=problem_responses("rate-limited"))
 CustomerId = Annotated[int, Path(ge=1, lt=2**62)]
@@ -50,7 +49,7 @@ def find_customer(
     answer = CustomerFound(
         customer_id=customer.id,
         wallets=customer_records.wallets_of(session, customer_id=customer.id),
-        member=session.get(Member, customer.id) is not None,
+        member=members.is_member(session, customer_id=customer.id),
     )
     session.commit()
     return answer
@@ -62,6 +61,8 @@ def find_customer(
     responses={200: {"description": "The customer's data"}, **problem_responses("unauthorized", "not-found")},
 )
 def customer_data(customer_id: CustomerId, _: OperatorDep, session: SessionDep) -> JSONResponse:
+    """The profile, consents' history, wallets, partners' refs, purchases, refunds, redemptions,
+    sessions and erasures of the customer, as the customer downloads them on /v1/me/data."""
     try:
         data = gdpr.data_of(session, customer_id=customer_id)
     except customer_records.CustomerNotFound as exc:
@@ -106,8 +107,9 @@ async def import_for_partner(
     settings: SettingsDep,
     dry_run: Annotated[bool, Query()] = False,
 ) -> ImportReportPublic:
-    if await run_in_threadpool(session.get, Partner, partner_id) is None:
-        raise NotFound(f"no partner {partner_id}")
+    """The partner's import (POST /v1/imports/customers) run by the operator, e.g. when a partner
+    joins with its existing members. 404 for an unknown partner."""
+    await run_in_threadpool(member_import.check_partner, session, partner_id=partner_id)
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     report = await run_in_threadpool(
         _import, session, settings, partner_id=partner_id, text=text, dry_run=dry_run, requested_by="operator"
@@ -122,6 +124,8 @@ async def import_for_partner(
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **problem_responses("unauthorized")},
 )
 def export_all(_: OperatorDep, sessions: SessionsDep) -> StreamingResponse:
+    """One row per partner ref of each member (customer_id and partner_id first), and one for a
+    member with no partner (enrolled on /me); the consents are those to the coalition."""
     return StreamingResponse(
         member_import.export_csv(sessions, partner_id=None),
         media_type="text/csv",

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import ImportRefused
+from gateway.errors import ImportRefused, NotFound
 from gateway.services import custody, members
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
@@ -54,6 +54,7 @@ from network.store import (
     Member,
     MemberEnrolment,
     MemberImport,
+    Partner,
     utcnow,
 )
 from network.store.bulk import bulk_insert, bulk_insert_ids
@@ -138,6 +139,12 @@ def import_members(
     )
     session.flush()
     return report
+
+
+def check_partner(session: Session, *, partner_id: int) -> None:
+    """NotFound unless ``partner_id`` is a partner."""
+    if session.get(Partner, partner_id) is None:
+        raise NotFound(f"no partner {partner_id}")
 
 
 def _enrolled_hashes(session: Session, partner_id: int, refs: list[str]) -> dict[str, str]:

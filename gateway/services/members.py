@@ -413,3 +413,7 @@ def customer_id_of_wallet(session: Session, *, wallet: str) -> int:
     if customer is None:
         raise NotFound(f"nothing is held about {wallet}: it is no customer's wallet")
     return customer.id
+
+
+def is_member(session: Session, *, customer_id: int) -> bool:
+    return session.get(Member, customer_id) is not None

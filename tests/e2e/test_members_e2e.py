@@ -118,9 +118,8 @@ def test_import_reports_every_bad_row_and_enrols_the_rest(stack: Stack, partners
     took = time.monotonic() - started
     assert r.status_code == 200, r.text
     report = r.json()
-    print(
-        f"\nimport of {IMPORT_ROWS} rows ({len(text) / 1e6:.1f} MB): {took:.1f} s over HTTP, {report['duration_ms']} ms in the gateway"
-    )
+    size = f"{len(text) / 1e6:.1f} MB"
+    print(f"\nimport of {IMPORT_ROWS} rows ({size}): {took:.1f} s over HTTP, {report['duration_ms']} ms in the gateway")
     assert report["rows"] == IMPORT_ROWS and report["refused_count"] == len(bad)
     assert {x["line"]: x["field"] for x in report["refused"]} == bad
     assert report["enrolled"] == IMPORT_ROWS - len(bad)
