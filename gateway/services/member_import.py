@@ -99,8 +99,9 @@ def import_members(
     codes = _referrers(session, {r.referral_code for r in plan.rows if r.referral_code})
     new: list[ImportRow] = []
     adopt: list[ImportRow] = []
+    digests: dict[int, str] = {}
     for row in plan.rows:
-        digest = fingerprint(row.content)
+        digest = digests[row.line] = fingerprint(row.content)
         if row.ref in enrolled:
             if enrolled[row.ref] == digest:
                 report.unchanged += 1
@@ -121,7 +122,7 @@ def import_members(
     report.refused.sort(key=lambda r: r.line)
     report.enrolled = len(new) + len(adopt)
     if not dry_run:
-        _write_new(session, settings, partner_id, new, codes)
+        _write_new(session, settings, partner_id, new, codes, digests)
         for row in adopt:
             _adopt(session, settings, partner_id, row)
     report.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -198,7 +199,12 @@ def _adopt(session: Session, settings: GatewaySettings, partner_id: int, row: Im
 
 
 def _write_new(
-    session: Session, settings: GatewaySettings, partner_id: int, rows: list[ImportRow], codes: dict[str, int]
+    session: Session,
+    settings: GatewaySettings,
+    partner_id: int,
+    rows: list[ImportRow],
+    codes: dict[str, int],
+    digests: dict[int, str],
 ) -> None:
     """The new customers, set-wise: one executemany per table, in the caller's transaction."""
     if not rows:
@@ -245,7 +251,7 @@ def _write_new(
                 "partner_id": partner_id,
                 "ref": r.ref,
                 "customer_id": c,
-                "request_hash": fingerprint(r.content),
+                "request_hash": digests[r.line],
                 "source": "import",
                 "created_at": now,
             }
