@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.routes.members import session_factory
+from gateway.services import wallet_auth
+from gateway.settings import GatewaySettings
 from network.store import CustomerErasure, CustomerLink, CustomerProfile, DomainEvent, Member
 from tests.gateway.partners import OPERATOR, PartnerKey
 from tests.problems import assert_problem
@@ -216,3 +218,62 @@ def test_me_enrolment_profile_data_and_erasure(
     operator_view = members_client.get(f"/v1/operator/customers/{customer_id}/data", headers=OPERATOR).json()
     assert operator_view["profile"] is None and operator_view["member"]["referral_code"] is None
     assert {c["source"] for c in operator_view["consents"]} == {"erased"}
+
+
+def test_a_sign_in_link_session_reads_but_does_not_write(
+    members_client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], settings: GatewaySettings
+) -> None:
+    members_client.post("/v1/customers/linked/enrolment", json={"email": "l@example.com"}, headers=partner.headers)
+    wallet = members_client.get("/v1/customers/linked/profile", headers=partner.headers).json()["wallet"]
+    with sessions() as s:
+        token, _ = wallet_auth.open_session(s, settings, wallet, via="link")
+        s.commit()
+    read_only = {"Authorization": f"Bearer {token}"}
+    assert members_client.get("/v1/me/profile", headers=read_only).json()["profile"]["email"] == "l@example.com"
+    assert members_client.get("/v1/me/data", headers=read_only).status_code == 200
+    for method, path, body in (
+        ("PATCH", "/v1/me/profile", {"email": "x@example.com"}),
+        ("POST", "/v1/me/consents", {"consents": [{"channel": "sms", "granted": True}]}),
+        ("POST", "/v1/me/erasure", {"confirm": "erase"}),
+    ):
+        assert_problem(members_client.request(method, path, json=body, headers=read_only), "read-only-session")
+
+
+def test_the_operator_finds_downloads_and_erases_a_partners_customer(
+    members_client: TestClient, partner: PartnerKey, sessions: sessionmaker[Session]
+) -> None:
+    members_client.post("/v1/customers/card-9/enrolment", json=ALICE, headers=partner.headers)
+    found = members_client.get(
+        "/v1/operator/customers", params={"partner_id": partner.id, "ref": "card-9"}, headers=OPERATOR
+    )
+    assert found.status_code == 200 and found.json()["member"] is True
+    customer_id = found.json()["customer_id"]
+    data = members_client.get(f"/v1/operator/customers/{customer_id}/data", headers=OPERATOR).json()
+    assert data["links"][0]["ref"] == "card-9" and data["profile"]["phone"] == "+33612345678"
+    erased = members_client.post(
+        f"/v1/operator/customers/{customer_id}/erasure", json={"confirm": "erase"}, headers=OPERATOR
+    )
+    assert erased.status_code == 201 and erased.json()["requested_by"] == "operator"
+    assert_problem(members_client.get("/v1/customers/card-9/profile", headers=partner.headers), "not-found")
+    with sessions() as s:
+        link = s.scalar(select(CustomerLink).where(CustomerLink.customer_id == customer_id))
+        assert link is not None and link.ref.startswith("erased-")
+    # the partner may enrol the ref again: a new member, nothing of the old one
+    again = members_client.post("/v1/customers/card-9/enrolment", json={}, headers=partner.headers)
+    assert again.status_code == 201 and again.json()["profile"]["email"] is None
+    assert_problem(
+        members_client.post("/v1/operator/customers/999999/erasure", json={"confirm": "erase"}, headers=OPERATOR),
+        "not-found",
+    )
+    assert_problem(
+        members_client.post("/v1/operator/partners/77/imports/customers", content="ref\nx\n", headers=OPERATOR),
+        "not-found",
+    )
+    imported = members_client.post(
+        f"/v1/operator/partners/{partner.id}/imports/customers",
+        content="ref,email\nop-1,o@example.com\n",
+        headers=OPERATOR,
+    )
+    assert imported.status_code == 200 and imported.json()["enrolled"] == 1
+    everyone = members_client.get("/v1/operator/exports/customers.csv", headers=OPERATOR).text
+    assert "op-1" in everyone and "card-9" in everyone and "erased-" not in everyone
