@@ -24,10 +24,13 @@ import csv
 import io
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import ImportRefused, NotFound
@@ -206,13 +209,18 @@ def _write_new(
     codes: dict[str, int],
     digests: dict[int, str],
 ) -> None:
-    """The new customers, set-wise: one executemany per table, in the caller's transaction."""
+    """The new customers, set-wise: one bulk insert per table, in the caller's transaction. The
+    custodial keys (CPU) are made in a thread while the tables that need no wallet are written
+    (the store's work: the driver lets the thread run while it waits)."""
     if not rows:
         return
     conn = session.connection()
     now = utcnow()
-    ids = bulk_insert_ids(conn, Customer.__table__, [{"created_at": now}] * len(rows))
-    keys = custody.new_custodial_keys(settings, partner_id=partner_id, count=len(rows))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="custodial-keys") as pool:
+        making = pool.submit(custody.new_custodial_keys, settings, partner_id=partner_id, count=len(rows))
+        ids = bulk_insert_ids(conn, Customer.__table__, [{"created_at": now}] * len(rows))
+        _write_members(conn, session, partner_id, rows, ids, codes, digests, now)
+        keys = making.result()
     wallets = [k["address"] for k in keys]
     bulk_insert(conn, CustodialWallet.__table__, keys)
     bulk_insert(
@@ -228,6 +236,29 @@ def _write_new(
             for r, w, c in zip(rows, wallets, ids, strict=True)
         ],
     )
+    events = []
+    for r, c, w in zip(rows, ids, wallets, strict=True):
+        events.append(
+            event_row("customer.enrolled", payload={"customer_id": c, "wallet": w}, customer_wallet=w, at=now)
+        )
+        linked = {"customer_id": c, "ref": r.ref, "wallet": w, "previous_wallet": None}
+        events.append(event_row("customer.linked", payload=linked, partner_id=partner_id, customer_wallet=w, at=now))
+        enrolled = {"customer_id": c, "partner_id": partner_id, "source": "import"}
+        events.append(event_row("member.enrolled", payload=enrolled, partner_id=partner_id, customer_wallet=w, at=now))
+    bulk_insert(conn, EVENTS, events)
+
+
+def _write_members(
+    conn: Connection,
+    session: Session,
+    partner_id: int,
+    rows: list[ImportRow],
+    ids: list[int],
+    codes: dict[str, int],
+    digests: dict[int, str],
+    now: datetime,
+) -> None:
+    """The rows of the new customers that need no wallet: members, enrolments, profiles, consents."""
     own = _new_codes(session, len(rows))
     bulk_insert(
         conn,
@@ -272,8 +303,7 @@ def _write_new(
         for r, c in zip(rows, ids, strict=True)
         if r.profile
     ]
-    if profiles:
-        bulk_insert(conn, CustomerProfile.__table__, profiles)
+    bulk_insert(conn, CustomerProfile.__table__, profiles)
     consents = [
         {
             "customer_id": c,
@@ -286,18 +316,7 @@ def _write_new(
         for r, c in zip(rows, ids, strict=True)
         for g in r.consents
     ]
-    if consents:
-        bulk_insert(conn, CustomerConsent.__table__, consents)
-    events = []
-    for r, c, w in zip(rows, ids, wallets, strict=True):
-        events.append(
-            event_row("customer.enrolled", payload={"customer_id": c, "wallet": w}, customer_wallet=w, at=now)
-        )
-        linked = {"customer_id": c, "ref": r.ref, "wallet": w, "previous_wallet": None}
-        events.append(event_row("customer.linked", payload=linked, partner_id=partner_id, customer_wallet=w, at=now))
-        enrolled = {"customer_id": c, "partner_id": partner_id, "source": "import"}
-        events.append(event_row("member.enrolled", payload=enrolled, partner_id=partner_id, customer_wallet=w, at=now))
-    bulk_insert(conn, EVENTS, events)
+    bulk_insert(conn, CustomerConsent.__table__, consents)
 
 
 def _new_codes(session: Session, count: int) -> list[str]:
