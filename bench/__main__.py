@@ -1,6 +1,6 @@
 """``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
 
-    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules]
+    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules,till]
                               [--store sqlite|postgresql]
 
 1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
@@ -12,7 +12,8 @@
 6. gas per purchase, amortised, of 1, 2, 4 and 5 (read from the receipts);
 7. settlement of 10k to 1M events across 50 partners (bench/settlement_curve.py);
 8. redemptions end to end (bench/redemptions_e2e.py);
-9. the earning rules' CPU per purchase with 20 rules, against today's rule (bench/rules.py).
+9. the earning rules' CPU per purchase with 20 rules, against today's rule (bench/rules.py);
+10. paying with points at the till: the latency of an authorisation (bench/points_holds.py).
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -33,14 +34,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chain_ceiling, pipeline, redemptions_e2e, rules, settlement_curve
+from bench import chain_ceiling, pipeline, points_holds, redemptions_e2e, rules, settlement_curve
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
-PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules")
+PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till")
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -50,6 +51,7 @@ FULL = {
     "settlement_sizes": [10_000, 30_000, 100_000, 300_000, 1_000_000],
     "redemptions": 300,
     "rule_purchases": 2_000,
+    "till_holds": 2_000,
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -59,6 +61,7 @@ QUICK = FULL | {
     "settlement_sizes": [10_000, 30_000],
     "redemptions": 60,
     "rule_purchases": 500,
+    "till_holds": 400,
 }
 
 
@@ -97,6 +100,8 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         )
     if "rules" in parts:  # pure code in this process: the store does not matter
         raw["rules"] = _timed("earning rules", lambda: rules.measure(p["rule_purchases"], rounds=7))
+    if "till" in parts:
+        raw["till"] = _timed("points at the till", lambda: points_holds.run(holds=p["till_holds"], store=store))
     return raw
 
 
@@ -131,6 +136,7 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "settlement_largest_s": largest.get("seconds"),
         "redemptions_per_s": r.get("redemptions_per_s"),
         "rules_us_per_purchase": raw.get("rules", {}).get(rules.TWENTY),
+        "till_authorise_p99_ms": raw.get("till", {}).get("p99_ms"),
     }
 
 
@@ -147,6 +153,7 @@ TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
     ("gas_per_purchase_batch", "<= 30,000", lambda v: v <= 30_000),
     ("settlement_1m_s", "< 30 s", lambda v: v < 30),
     ("rules_us_per_purchase", f"< {rules.TARGET_US} µs", lambda v: v < rules.TARGET_US),
+    ("till_authorise_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
 ]
 
 
@@ -163,7 +170,7 @@ def _fmt(value: Any) -> str:
 def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
     """The run as a Markdown table (what the README carries), then the targets."""
     g, e, b, n = raw.get("gateway", {}), raw.get("e2e", {}), raw.get("batch", {}), raw.get("naive", {})
-    c, r = raw.get("ceiling", {}), raw.get("redemptions", {})
+    c, r, t = raw.get("ceiling", {}), raw.get("redemptions", {}), raw.get("till", {})
     rows = [
         ("1. end to end, single purchases", e.get("purchases"), e.get("purchases_per_s"),
          f"{_fmt(e.get('latency_p50_s'))} / {_fmt(e.get('latency_p95_s'))} / {_fmt(e.get('latency_p99_s'))} s",
@@ -179,6 +186,8 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
          c.get("gas_per_purchase")),
         ("8. redemptions end to end", r.get("redemptions"), r.get("redemptions_per_s"),
          f"{_fmt(r.get('p50_s'))} / {_fmt(r.get('p95_s'))} / {_fmt(r.get('p99_s'))} s", None),
+        ("10. points at the till: authorisations (holds)", t.get("holds"), t.get("holds_per_s"),
+         f"{_fmt(t.get('p50_ms'))} / {_fmt(t.get('p95_ms'))} / {_fmt(t.get('p99_ms'))} ms", None),
     ]  # fmt: skip
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",

@@ -23,6 +23,8 @@ DELIVER_WEBHOOK = "gateway.tasks.webhooks.deliver"
 PUBLISH_WEBHOOKS = "gateway.tasks.webhooks.publish"
 SETTLE_PERIOD = "gateway.tasks.settlement.settle_period"
 PROCESS_REDEMPTION = "gateway.tasks.redemptions.process"
+RECALCULATE_TIERS = "gateway.tasks.tiers.recalculate"
+TIER_RECALCULATION_MARKER_S = 120  # longer than one recalculation task's budget (gateway/tasks/tiers.py)
 REDEMPTION_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
@@ -96,5 +98,27 @@ def process_redemption(redemption_pk: int) -> bool:
         send(PROCESS_REDEMPTION, redemption_pk, retry=True, retry_policy=REDEMPTION_RETRY)
     except Exception:
         log.warning("could not enqueue redemption %s; the sweep will", redemption_pk, exc_info=True)
+        return False
+    return True
+
+
+def tier_recalculation_key(chain_id: int, run_id: int) -> str:
+    """The Redis marker of a queued or running tier recalculation task (cleared by the task when it
+    stops, and expiring in case its worker died), so that beat's sweep starts one at a time."""
+    return f"coalition:tier-recalculation:{chain_id}:{run_id}"
+
+
+def recalculate_tiers(run_id: int) -> bool:
+    """A tier ladder's recalculation run started now, unless a task of it is queued or running
+    already; False (logged) if the broker cannot be reached: beat's ``tiers.sweep`` resumes every
+    running one."""
+    try:
+        settings = get_worker_settings()
+        key = tier_recalculation_key(settings.chain_id, run_id)
+        if not redis_client().set(key, "1", nx=True, ex=TIER_RECALCULATION_MARKER_S):
+            return True
+        send(RECALCULATE_TIERS, run_id)
+    except Exception:
+        log.warning("could not enqueue tier recalculation %s; the sweep will", run_id, exc_info=True)
         return False
     return True

@@ -313,6 +313,27 @@ class ReadOnlySession(GatewayError):
     slug = "read-only-session"
 
 
+# --- paying with points at the till
+
+
+class PointsAmountTooSmall(GatewayError):
+    """The money amount buys no point at the partner's point value (or no point was asked)."""
+
+    slug = "points-amount-too-small"
+
+
+class CaptureExceedsHold(GatewayError):
+    """A capture asks for more points than the hold holds."""
+
+    slug = "capture-exceeds-hold"
+
+
+class HoldNotOpen(GatewayError):
+    """The hold was released, lapsed at its expiry, or captured for another purchase."""
+
+    slug = "hold-not-open"
+
+
 # --- the operator: partners, settlement
 
 
@@ -326,3 +347,30 @@ class ChainRejected(GatewayError):
     """The chain refused the operator's transaction (the detail names its reason)."""
 
     slug = "chain-rejected"
+
+
+# --- tiers (gateway/services/tiers.py)
+
+
+class TierLadderInvalid(GatewayError):
+    """A tier ladder or policy that cannot be used (the detail names the tier and the value)."""
+
+    slug = "tier-ladder-invalid"
+
+
+class TierUnknown(GatewayError):
+    """A tier that is not on the ladder in force."""
+
+    slug = "tier-unknown"
+
+
+class TierLadderNotSet(GatewayError):
+    """No tier ladder is in force yet: the operator applies one first."""
+
+    slug = "tier-ladder-not-set"
+
+
+class ManualTierEndInvalid(GatewayError):
+    """A manual tier's end date is not in the future."""
+
+    slug = "manual-tier-end-invalid"

@@ -26,10 +26,12 @@ from gateway.routes import (
     members,
     operator,
     operator_members,
+    points_holds,
     purchases,
     redemptions,
     refunds,
     settlement,
+    tiers,
     webhook_events,
     webhooks,
 )
@@ -87,6 +89,8 @@ def create_app() -> FastAPI:
     app.include_router(account.router)
     for module in (members, me_members, operator_members):  # issue 16: enrolment, profiles, GDPR
         app.include_router(module.router)
+    app.include_router(tiers.router)
+    app.include_router(points_holds.router)
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -64,6 +64,7 @@ PARAMETERS: dict[str, tuple[str, Any]] = {
     "purchase_id": ("The partner's own id of the purchase (the purchase_id it was posted with)", "order-1042"),
     "refund_id": ("The partner's own id of the refund", "refund-1042-1"),
     "redemption_id": ("The partner's own id of the redemption", "redeem-77"),
+    "hold_id": ("The partner's own id of the points hold", "till-7-0042"),
     "ref": ("The partner's own reference of its customer (a loyalty card number, an account id)", "loyalty-0042"),
     "address": ("A customer's wallet address, EIP-55 checksummed", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
     "sku": ("The partner's own id of the reward", "COFFEE-1"),

@@ -62,9 +62,18 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "import-invalid": (422, "The file is not a CSV of the import's columns"),
     "read-only-session": (403, "A read-only customer session may not change anything"),
     # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
+    "points-amount-too-small": (422, "The money amount buys no point at the partner's point value"),
+    "capture-exceeds-hold": (422, "The capture asks for more points than the hold holds"),
+    "hold-not-open": (409, "The points hold was released, has expired or was captured already"),
+    # --- paying with points at the till (add above this line)
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
+    "tier-ladder-invalid": (422, "The tier ladder or its policy cannot be used"),
+    "tier-unknown": (422, "The tier is not on the ladder in force"),
+    "tier-ladder-not-set": (409, "No tier ladder is in force yet"),
+    "manual-tier-end-invalid": (422, "A manual tier's end date must be in the future"),
+    # --- tiers (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -284,6 +293,19 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Sign in with the wallet itself (POST /v1/auth/challenge, then /v1/auth/session) to change anything.",
     ),
     # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
+    "points-amount-too-small": (
+        "0.004 cUSD buys no point at this partner's point value of 0.010000 cUSD",
+        "Ask for at least one point's worth (the partner's point value is its reimbursement rate), or give `points`.",
+    ),
+    "capture-exceeds-hold": (
+        "the hold has 500 points; 650 asked",
+        "Capture at most what the hold holds; for more, authorise a new hold.",
+    ),
+    "hold-not-open": (
+        "hold 'till-7-0042' was released at its expiry (2026-11-23T10:20:00Z); nothing was burned",
+        "Authorise a new hold (POST /v1/points-holds). A hold captured for another purchase cannot be captured again.",
+    ),
+    # --- paying with points at the till (add above this line)
     "nothing-to-settle": (
         "no Earned, Redeemed or Reversed event in blocks 1201..1250 (indexed through 1250); period 4 is the last "
         "settled",
@@ -294,6 +316,24 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Read the reason in the detail; correct the request (or the partner's state on chain) before trying again.",
     ),
     # --- operator: partners, settlement, reconciliation (add above this line)
+    "tier-ladder-invalid": (
+        "tier 'Gold' at 500 points must be above 'Silver' at 1000",
+        "Give the tiers from the bottom up: the first at 0 points, thresholds strictly increasing, names unique, "
+        "multipliers positive decimals; a grace of 0 to 180 days; a calendar-year window is reviewed on 1 January.",
+    ),
+    "tier-unknown": (
+        "tier 'Diamond' is not on the ladder; known: Member, Silver, Gold, Platinum",
+        "Name a tier of the ladder in force (GET /v1/operator/tiers/ladder).",
+    ),
+    "tier-ladder-not-set": (
+        "no tier ladder is in force yet",
+        "Define the ladder (PUT /v1/operator/tiers/ladder), then apply it (POST /v1/operator/tiers/recalculations).",
+    ),
+    "manual-tier-end-invalid": (
+        "a manual tier ends after it is set: until 2026-01-01T00:00:00Z is not after 2026-11-23T10:00:00Z",
+        "Give an end date in the future: a tier set by hand always ends, and the earned tier applies from then.",
+    ),
+    # --- tiers (add above this line)
     "content-too-large": (
         "the request body is over 1048576 bytes, the most this gateway accepts",
         "Send a smaller body: split a batch of purchases into several requests.",

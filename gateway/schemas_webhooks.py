@@ -249,6 +249,40 @@ class WebhookTestData(BaseModel):
     message: str = Field(description="What the event is for, in a sentence")
 
 
+class TierChangedData(BaseModel):
+    """A member's tier in force changed (coalition-wide: told to every partner with a ref of them)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": 42,
+                    "customer_ref": "loyalty-0042",
+                    "from_tier": "Silver",
+                    "to_tier": "Gold",
+                    "reason": "qualified",
+                    "at": "2026-11-23T10:00:07.250000Z",
+                    "multiplier": "1.5",
+                    "ladder_version": 3,
+                }
+            ]
+        }
+    )
+
+    customer_id: int = Field(description="The coalition's id of the member")
+    customer_ref: str = Field(description="Your own ref of the member")
+    from_tier: str = Field(description="The tier in force before")
+    to_tier: str = Field(description="The tier in force now")
+    reason: Literal["qualified", "review", "manual", "manual_ended", "ladder"] = Field(
+        description="qualified: qualifying points crossed a threshold (up at once); review: the review's verdict "
+        "after the grace period (down one tier); manual / manual_ended: a tier set by hand, or its end; ladder: "
+        "the operator changed the ladder"
+    )
+    at: str = Field(description="When the change took effect (ISO 8601, UTC)")
+    multiplier: str = Field(description="The earn multiplier of the new tier, a decimal string")
+    ladder_version: int = Field(description="The version of the tier ladder in force")
+
+
 FAILED_REASONS: dict[str, tuple[Operation, str]] = {
     "purchase.failed": ("purchase", "ClearingIssuanceOverFunds(3, 640000, 500000)"),
     "refund.failed": ("refund", f"ERC20InsufficientBalance({WALLET}, 40, 63)"),
@@ -379,6 +413,13 @@ class CustodialWalletReleased(_Event):
     data: CustodialWalletReleasedData = Field(description="The release")
 
 
+class TierChanged(_Event):
+    """A member's tier in force changed: up as soon as a threshold is crossed, down only at a review."""
+
+    type: Literal["tier.changed"] = Field(description=TYPE)
+    data: TierChangedData = Field(description="The change")
+
+
 class WebhookTest(_Event):
     """A test event, sent on request to one endpoint: check that the receiver gets and verifies it."""
 
@@ -400,6 +441,7 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         PartnerHeadroomLow,
         CustodialReleaseRequested,
         CustodialWalletReleased,
+        TierChanged,
         WebhookTest,
     )
 }

@@ -59,6 +59,15 @@ class WorkerSettings(ChainSettings):
     # a partner is told (webhook partner.headroom_low, once per episode) when its issuance headroom
     # falls below this share of min(funds, issuance limit); 0 turns the warning off
     headroom_warning_ratio: float = Field(default=0.1, ge=0, lt=1)
+    # tiers: how often beat runs the tier consumer (purchases and refunds confirmed -> upgrades) and
+    # resumes ladder recalculations, how often the review pass runs, members per recalculation chunk
+    tiers_every_s: float = Field(default=5.0, gt=0)
+    tier_review_every_s: float = Field(default=3_600.0, gt=0)
+    tier_recalculation_chunk: int = Field(default=500, ge=1, le=10_000)
+    # tests only (local mode): a file holding seconds added to the tiers' clock (reviews, grace, end dates)
+    tier_clock_file: Path | None = None
+    # paying with points at the till: how often beat releases the holds past their expiry
+    points_hold_expire_every_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -70,6 +79,8 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_SECRETS_KEY is a placeholder or shorter than 32 characters")
         if self.webhook_allow_loopback and self.mode != "local":
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
+        if self.tier_clock_file is not None and self.mode != "local":
+            raise ValueError("COALITION_TIER_CLOCK_FILE is for tests in local mode only")
         return self
 
     @property
@@ -110,6 +121,9 @@ class GatewaySettings(WorkerSettings):
     # a custodial wallet's key is handed over only this long after its custodian asked for it
     # (the partner and the operator are told at once; the partner can cancel meanwhile)
     custodial_release_notice_s: int = Field(default=72 * 3_600, ge=0, le=90 * 86_400)
+    # paying with points at the till: how long an authorised hold holds the customer's points
+    # before it lapses unless captured (never past its signed consent's deadline)
+    points_hold_ttl_s: int = Field(default=900, ge=1, le=7 * 86_400)
     # unauthenticated routes (customer sign-in, the operator's login, a wrong operator token): a
     # token bucket per client address, far below the partner keys' limit
     auth_rate_limit_per_second: float = Field(default=1.0, gt=0, le=1_000)

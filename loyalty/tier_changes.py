@@ -145,11 +145,22 @@ def recalculation_chunk(
 
 
 @dataclass(frozen=True, slots=True)
+class MemberMove:
+    """A member a ladder change would move: from its tier in force on the old ladder to the one on
+    the new ladder."""
+
+    member_id: int
+    from_tier: str
+    to_tier: str
+
+
+@dataclass(frozen=True, slots=True)
 class DryRun:
     """What a ladder change would do at ``at``: members moving up, down, unchanged; the members per
-    tier before (old ladder) and after (new ladder), every tier listed; and how many would lose
-    their earned tier at their next review if they earned nothing more, now (``at_risk_before``)
-    and with the new ladder (``at_risk_after``)."""
+        tier before (old ladder) and after (new ladder), every tier listed; and how many would lose
+        their earned tier at their next review if they earned nothing more, now (``at_risk_before``)
+        and with the new ladder (``at_risk_after``); ``moving_up``/``moving_down`` list who would move,
+    in the order the members were given."""
 
     up: int
     down: int
@@ -158,6 +169,8 @@ class DryRun:
     after: Mapping[str, int]
     at_risk_before: int
     at_risk_after: int
+    moving_up: tuple[MemberMove, ...] = ()
+    moving_down: tuple[MemberMove, ...] = ()
 
     def summary(self) -> str:
         """E.g. "412 of 10,000 members would move up, 37 down, 9,551 unchanged; 1,200 not yet
@@ -180,10 +193,13 @@ def dry_run(old: Ladder, new: Ladder, policy: TierPolicy, members: Iterable[Memb
     before: Counter[str] = Counter({name: 0 for name in old.names})
     after: Counter[str] = Counter({name: 0 for name in new.names})
     risk_before = risk_after = 0
+    listed: dict[str, list[MemberMove]] = {"up": [], "down": []}
     for member in members:
         change = recalculate(old, new, policy, member, at)
         moves[change.direction if change else "same"] += 1
         state = change.after if change else member.state
+        if change is not None and change.direction in listed:
+            listed[change.direction].append(MemberMove(member.id, member.state.tier, state.tier))
         before[member.state.tier] += 1
         after[state.tier] += 1
         if _on(old, member.state):
@@ -197,4 +213,6 @@ def dry_run(old: Ladder, new: Ladder, policy: TierPolicy, members: Iterable[Memb
         after=dict(after),
         at_risk_before=risk_before,
         at_risk_after=risk_after,
+        moving_up=tuple(listed["up"]),
+        moving_down=tuple(listed["down"]),
     )

@@ -24,10 +24,10 @@ What it does for the integrator:
 The calls cover the partner API: purchases (one, or up to 1,000 with ``post_purchases``),
 refunds, rewards, redemptions and consents, members (``enrol``, ``member``, ``update_profile``,
 ``record_consents``, ``consents``, ``import_customers`` from CSV, ``export_customers``),
-customers (wallet links, custodial wallets and their release, balances and histories),
-webhook endpoints, their deliveries, secret rotation and a test event, and the partner's own
-account (``account()``: funds, free funds, issuance headroom, exposure and pending credit in
-``Clearing``, recent purchases, its statement lines and webhook deliveries).
+customers (wallet links, custodial wallets and their release, balances and histories,
+coalition-wide tiers), webhook endpoints, their deliveries, secret rotation and a test event, and
+the partner's own account (``account()``: funds, free funds, issuance headroom, exposure and
+pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries).
 :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`, awaited: both run the
 same builders (partners/sdk/calls.py). The SDK imports nothing of the gateway: it needs only
 httpx.
@@ -63,6 +63,8 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    Tier,
+    TierMovement,
     Webhook,
 )
 from partners.sdk.sync import PartnerClient
@@ -98,6 +100,8 @@ __all__ = [
     "Refund",
     "Release",
     "Reward",
+    "Tier",
+    "TierMovement",
     "WaitTimeout",
     "Webhook",
     "customer",

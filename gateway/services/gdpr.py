@@ -46,6 +46,7 @@ from network.store import (
     MemberEnrolment,
     OperatorAlert,
     Partner,
+    PointsHold,
     Purchase,
     Redemption,
     Refund,
@@ -79,7 +80,7 @@ def _row(obj: Any, columns: tuple[str, ...]) -> dict[str, Any]:
 def data_of(session: Session, *, customer_id: int) -> dict[str, Any]:
     """Everything held about the customer ``customer_id`` (CustomerNotFound otherwise), as JSON:
     the profile, member and enrolments, consents' history, wallets, partners' refs, purchases,
-    refunds, redemptions, sessions and erasures."""
+    refunds, redemptions, points holds, sessions and erasures."""
     customer = customer_records.get(session, customer_id=customer_id)
     wallets = customer_records.wallets_of(session, customer_id=customer_id)
     names = dict(session.execute(select(Partner.id, Partner.name)).tuples().all())
@@ -177,6 +178,12 @@ def data_of(session: Session, *, customer_id: int) -> dict[str, Any]:
             | {"partner_name": names.get(r.partner_id)}
             for r in redemptions
         ],
+        "points_holds": [
+            _row(h, ("partner_id", "hold_id", "customer_wallet", "customer_ref", "points", "status", "expires_at"))
+            for h in session.scalars(
+                select(PointsHold).where(PointsHold.customer_wallet.in_(wallets)).order_by(PointsHold.id)
+            )
+        ],
         "sessions": [
             _row(s, ("wallet", "via", "created_at", "expires_at"))
             for s in session.scalars(select(CustomerSession).where(CustomerSession.wallet.in_(wallets)))
@@ -240,7 +247,7 @@ def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerE
             continue
         alias = new_pseudonym()
         pseudonyms.setdefault(link.partner_id, {})[link.ref] = alias
-        for model in (Purchase, Redemption):
+        for model in (Purchase, Redemption, PointsHold):
             done = session.execute(
                 update(model)
                 .where(model.partner_id == link.partner_id, model.customer_ref == link.ref)

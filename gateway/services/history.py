@@ -122,7 +122,7 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
         r.ref: (r, name)
         for r, name in session.execute(
             select(Redemption, Reward.name)
-            .join(Reward, Reward.id == Redemption.reward_id)
+            .outerjoin(Reward, Reward.id == Redemption.reward_id)  # none: points paid at a till
             .where(Redemption.ref.in_(refs))
         )
     }
@@ -139,7 +139,10 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
         elif e.kind == "redeemed" and e.ref in redemptions:
             r, name = redemptions[e.ref]
             out[e.id] = EntryDetail(
-                reward=name, quantity=r.quantity, voucher_code=r.voucher_code, redemption_status=r.status
+                reward=name or "Paid with points",
+                quantity=r.quantity,
+                voucher_code=r.voucher_code,
+                redemption_status=r.status,
             )
     return out
 

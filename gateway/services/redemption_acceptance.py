@@ -40,11 +40,12 @@ from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
 from gateway.services import custody, customer_records
 from gateway.services.idempotency import body_hash, same_or_conflict
-from gateway.services.redemptions import IN_FLIGHT, PointsView, find_redemption, redeem_ref
+from gateway.services.redemptions import PointsView, find_redemption, redeem_ref
 from gateway.services.rewards import find_reward, reserve_stock
+from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from network.signatures import REDEEM_TYPES, RedeemConsent, domain, recover_redeem_signer, sign_redeem
-from network.store import CustodialWallet, Partner, Redemption, Reward
+from network.store import CustodialWallet, Partner, PointsHold, Redemption, Reward
 
 CUSTODIAL_WINDOW = timedelta(hours=24)
 CONSENT_REQUIRED = (
@@ -142,17 +143,17 @@ def accept_redemption(
     points = reward.points * body.quantity
     ref = redeem_ref(view.chain_id, partner.id, body.redemption_id)
     consent, signature, custodial = _consent(session, settings, view, body, wallet, partner.id, points, ref)
-    in_flight = session.scalar(
-        select(func.coalesce(func.sum(Redemption.points), 0)).where(
-            Redemption.customer_wallet == wallet, Redemption.status.in_(IN_FLIGHT)
-        )
-    )
-    balance = view.balance_of(wallet)
-    if balance - int(in_flight or 0) < points:
-        raise InsufficientPoints(
-            f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight; {points} needed"
-        )
     try:
+        # the wallet's lock first, then what it promised, then the chain's balance
+        # (gateway/services/wallet_promises.py says why in that order)
+        lock_wallet(session, wallet)
+        in_flight, held = promised(session, wallet, now=datetime.now(UTC))
+        balance = view.balance_of(wallet)
+        if balance - in_flight - held < points:
+            raise InsufficientPoints(
+                f"{wallet} has {balance} points, {in_flight} of them promised to redemptions in flight and {held} "
+                f"held at tills; {points} needed"
+            )
         if custodial:
             _claim_custodial_spend(session, settings, wallet, points)
         reserved = reserve_stock(session, reward, body.quantity)
@@ -268,7 +269,15 @@ def _claim_custodial_spend(session: Session, settings: GatewaySettings, wallet: 
             Redemption.created_at > since,
         )
     ).one()
-    spent = int(spent or 0)
+    held = session.scalar(  # points held at tills count too (gateway/services/points_holds.py)
+        select(func.coalesce(func.sum(PointsHold.points), 0)).where(
+            PointsHold.customer_wallet == wallet,
+            PointsHold.custodial.is_(True),
+            PointsHold.status == "authorised",
+            PointsHold.expires_at > datetime.now(UTC),
+        )
+    )
+    spent = int(spent or 0) + int(held or 0)
     if spent + points > limit:
         frees = f"; the oldest of them counts until {(oldest + CUSTODIAL_WINDOW).isoformat()}" if oldest else ""
         raise CustodialLimitReached(

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, PurchaseNotConfirmed, RefundExceedsPurchase, RefundWindowClosed
 from gateway.failures import failure_of
+from gateway.services import points_holds
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.timeutil import as_utc
 from network.reversals import enqueue_reversal
@@ -164,6 +165,10 @@ def accept_refund(
             reversal_id=reversal.id,
         )
         session.add(refund)
+        session.flush()
+        # paid partly with points: they are given back in proportion (minted again by the partner)
+        refunded_amount = _refunded(session, purchase)[1]
+        points_holds.give_back(session, purchase=purchase, refund=refund, refunded_amount=refunded_amount)
         session.commit()
         session.refresh(refund)
     except IntegrityError:

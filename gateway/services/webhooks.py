@@ -40,7 +40,7 @@ from gateway.netpolicy import UrlNotAllowed
 from gateway.netpolicy import check_url as check_target
 from gateway.secrets_box import NONCE_BYTES, Sealed, SecretsBoxError, open_sealed, seal
 from gateway.webhook_http import DELIVERY_ERRORS, DeliveryError
-from network.store import WebhookDelivery, WebhookEndpoint
+from network.store import CustomerLink, WebhookDelivery, WebhookEndpoint
 from network.store.events import Event, consume
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ EventType = Literal[
     "partner.headroom_low",
     "customer.custodial_release_requested",
     "customer.custodial_wallet_released",
+    "tier.changed",
     "webhook.test",  # only on demand, to one endpoint: POST /v1/webhooks/{id}/test
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -65,6 +66,9 @@ PURPOSE = "webhook-secret"
 CONSUMER = "webhooks"  # the webhook consumer's cursor (network/store/events.py)
 PUBLISH_LIMIT = 20_000  # events read per run of the consumer (every 5 s: well above 1,500 purchases/s)
 PUBLISH_RUNS = 5  # runs per publish, while a run finds a full read
+# events about a customer rather than one partner's operation (no partner_id): told to every partner
+# with a ref of the customer (``customer_id`` in the payload), the ref added as ``customer_ref``
+CUSTOMER_EVENTS = frozenset({"tier.changed"})
 
 
 def emit(
@@ -185,9 +189,28 @@ def publish(sessions: sessionmaker[Session], *, limit: int = PUBLISH_LIMIT) -> t
         for start in range(0, len(ids), 5_000):
             chunk = ids[start : start + 5_000]
             done.update(session.scalars(select(WebhookDelivery.event_id).where(WebhookDelivery.event_id.in_(chunk))))
-        endpoints = _active_endpoints(session, {e.partner_id for e in events if e.partner_id is not None})
+        audience = _customers_partners(session, [e for e in events if e.type in CUSTOMER_EVENTS])
+        partner_ids = {e.partner_id for e in events if e.partner_id is not None}
+        endpoints = _active_endpoints(session, partner_ids | {p for refs in audience.values() for p in refs})
         for event in events:
-            if event.event_id in done or event.partner_id is None:
+            if event.event_id in done:
+                continue
+            if event.type in CUSTOMER_EVENTS:
+                for pid, ref in audience.get(event.event_id, {}).items():
+                    data = {**webhook_data(event), "customer_ref": ref}
+                    created.extend(
+                        emit(
+                            session,
+                            pid,
+                            event.type,
+                            data,
+                            event_id=event.event_id,
+                            at=event.created_at,
+                            endpoints=endpoints.get(pid, []),
+                        )
+                    )
+                continue
+            if event.partner_id is None:
                 continue
             created.extend(
                 emit(
@@ -202,6 +225,8 @@ def publish(sessions: sessionmaker[Session], *, limit: int = PUBLISH_LIMIT) -> t
             )
 
     def wants(event_type: str, partner_id: int | None) -> bool:
+        if event_type in CUSTOMER_EVENTS:
+            return any(event_type in types for types in heard.values())
         return partner_id is not None and event_type in heard.get(partner_id, ())
 
     read = 0
@@ -211,6 +236,22 @@ def publish(sessions: sessionmaker[Session], *, limit: int = PUBLISH_LIMIT) -> t
         if n < limit:
             break
     return read, created
+
+
+def _customers_partners(session: Session, events: list[Event]) -> dict[str, dict[int, str]]:
+    """Per customer event, the partners with a ref of its customer: {event id: {partner id: ref}}."""
+    customers = {int(e.payload["customer_id"]) for e in events if e.payload.get("customer_id") is not None}
+    refs: dict[int, dict[int, str]] = {}
+    for start in range(0, len(customers), 5_000):
+        chunk = sorted(customers)[start : start + 5_000]
+        rows = session.execute(
+            select(CustomerLink.customer_id, CustomerLink.partner_id, CustomerLink.ref)
+            .where(CustomerLink.customer_id.in_(chunk))
+            .order_by(CustomerLink.id)
+        )
+        for customer_id, partner_id, ref in rows:
+            refs.setdefault(customer_id, {}).setdefault(partner_id, ref)
+    return {e.event_id: refs.get(int(e.payload.get("customer_id") or 0), {}) for e in events}
 
 
 def publish_soon(event_ids: Iterable[str]) -> None:

@@ -26,11 +26,13 @@ TASK_MODULES = [
     "gateway.tasks.earn",
     "gateway.tasks.indexing",
     "gateway.tasks.redemptions",
+    "gateway.tasks.points_holds",
     "gateway.tasks.settlement",
     "gateway.tasks.reconciliation",
     "gateway.tasks.webhooks",
     "gateway.tasks.partners",
     "gateway.tasks.purge",
+    "gateway.tasks.tiers",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -95,9 +97,20 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
             "schedule": settings.partner_changes_every_s,
             "options": expires,
         },
+        "expire-points-holds": {
+            "task": "gateway.tasks.points_holds.expire",
+            "schedule": settings.points_hold_expire_every_s,
+            "options": expires,
+        },
         "purge-expired": {
             "task": "gateway.tasks.purge.purge",
             "schedule": settings.purge_every_s,
+            "options": expires,
+        },
+        "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},
+        "tiers-review": {
+            "task": "gateway.tasks.tiers.review",
+            "schedule": settings.tier_review_every_s,
             "options": expires,
         },
     }

@@ -3,9 +3,10 @@
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
-sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members`` (enrolment,
-referral codes, erasures, imports), ``events``
-(domain events and their consumers' cursors), ``group_commit`` (many callers' writes in one
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
+(enrolment, referral codes, erasures, imports), ``events``
+(domain events and their consumers' cursors), ``tiers`` (the tier ladder's versions, members'
+qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
@@ -52,6 +53,11 @@ from network.store.members import (
     MemberEnrolment,
     MemberImport,
 )
+from network.store.points_payments import (
+    PointsGiveBack,
+    PointsHold,
+    PointsWalletLock,
+)
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -69,6 +75,13 @@ from network.store.tables import (
     WalletChallenge,
     WebhookDelivery,
     WebhookEndpoint,
+)
+from network.store.tiers import (
+    TierChangeRecord,
+    TierLadder,
+    TierMovement,
+    TierRecalculation,
+    TierState,
 )
 
 __all__ = [
@@ -98,6 +111,9 @@ __all__ = [
     "OutboxReversal",
     "Partner",
     "PartnerOnboarding",
+    "PointsGiveBack",
+    "PointsHold",
+    "PointsWalletLock",
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",
@@ -108,6 +124,11 @@ __all__ = [
     "SettlementPeriod",
     "SignInLink",
     "StoreNotMigrated",
+    "TierChangeRecord",
+    "TierLadder",
+    "TierMovement",
+    "TierRecalculation",
+    "TierState",
     "TxStatus",
     "UTCDateTime",
     "WalletChallenge",

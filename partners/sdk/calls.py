@@ -25,12 +25,15 @@ from partners.sdk.models import (
     Member,
     Model,
     PartnerAccount,
+    PointsHold,
     PreparedConsent,
+    PreparedHoldConsent,
     Purchase,
     Redemption,
     Refund,
     Release,
     Reward,
+    Tier,
     Webhook,
 )
 
@@ -116,7 +119,9 @@ def purchase_body(
     return body
 
 
-def signed_consent(prepared: Mapping[str, Any] | PreparedConsent, signature: bytes | str) -> dict[str, Any]:
+def signed_consent(
+    prepared: Mapping[str, Any] | PreparedConsent | PreparedHoldConsent, signature: bytes | str
+) -> dict[str, Any]:
     """The ``consent`` of a redemption from :func:`redemption_consent`'s answer and the customer's
     signature of its ``typed_data`` (EIP-712, e.g. eth_account's
     ``Account.sign_typed_data(key, full_message=prepared.typed_data)``)."""
@@ -236,6 +241,76 @@ def redemption(redemption_id: str) -> Call[Redemption]:
     return Call("GET", f"/v1/redemptions/{_seg(redemption_id)}", _one(Redemption))
 
 
+# ---------------------------------------------------------------------- points at the till
+
+
+def _amount_or_points(amount: str | Decimal | None, points: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if amount is not None:
+        out["amount"] = str(amount)
+    if points is not None:
+        out["points"] = points
+    return out
+
+
+def points_hold_consent(
+    hold_id: str,
+    *,
+    wallet: str | None = None,
+    ref: str | None = None,
+    amount: str | Decimal | None = None,
+    points: int | None = None,
+) -> Call[PreparedHoldConsent]:
+    """The EIP-712 typed data the customer's wallet signs to pay ``amount`` (cUSD) or ``points``
+    with points (then :func:`signed_consent`)."""
+    body = {"hold_id": hold_id, "customer": customer(wallet, ref), **_amount_or_points(amount, points)}
+    return Call("POST", "/v1/points-holds/consent", _one(PreparedHoldConsent), json=body)
+
+
+def authorise_points(
+    hold_id: str,
+    *,
+    wallet: str | None = None,
+    ref: str | None = None,
+    amount: str | Decimal | None = None,
+    points: int | None = None,
+    consent: Mapping[str, Any] | None = None,
+) -> Call[PointsHold]:
+    """Holds the customer's points at the till (answered at once): ``amount`` (cUSD, at your point
+    value) or ``points``, with the customer's ``consent`` (a custodial customer named by your own
+    ``ref`` needs none). Refusals raise ``ProblemError`` (``insufficient-points``, ...). Idempotent
+    on ``hold_id``."""
+    body: dict[str, Any] = {"hold_id": hold_id, "customer": customer(wallet, ref), **_amount_or_points(amount, points)}
+    if consent is not None:
+        body["consent"] = dict(consent)
+    return Call("POST", "/v1/points-holds", _one(PointsHold), json=body)
+
+
+def capture_points(
+    hold_id: str,
+    purchase_id: str,
+    *,
+    amount: str | Decimal | None = None,
+    points: int | None = None,
+    consent: Mapping[str, Any] | None = None,
+) -> Call[PointsHold]:
+    """Captures the hold for ``purchase_id`` (all, or ``amount``/``points`` of it; a part of a
+    signed hold needs the customer's ``consent`` for that part): its points burn as a redemption."""
+    body: dict[str, Any] = {"purchase_id": purchase_id, **_amount_or_points(amount, points)}
+    if consent is not None:
+        body["consent"] = dict(consent)
+    return Call("POST", f"/v1/points-holds/{_seg(hold_id)}/capture", _one(PointsHold), json=body)
+
+
+def release_points(hold_id: str) -> Call[PointsHold]:
+    """Releases the hold: its points are free again."""
+    return Call("POST", f"/v1/points-holds/{_seg(hold_id)}/release", _one(PointsHold))
+
+
+def points_hold(hold_id: str) -> Call[PointsHold]:
+    return Call("GET", f"/v1/points-holds/{_seg(hold_id)}", _one(PointsHold))
+
+
 # ---------------------------------------------------------------------- customers
 
 
@@ -353,6 +428,11 @@ def customer_history(ref: str, *, cursor: int | None = None, limit: int | None =
     return Call("GET", f"/v1/customers/{_seg(ref)}/history", _one(History), params=_query(cursor=cursor, limit=limit))
 
 
+def customer_tier(ref: str) -> Call[Tier]:
+    """The customer's coalition-wide tier and progress (your own customers only, by your ref)."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
+
+
 def wallet_balance(address: str) -> Call[Balance]:
     """A wallet's points, if it is linked to this partner or bought here (else 404)."""
     return Call("GET", f"/v1/wallets/{_seg(address)}/balance", _one(Balance))
@@ -463,6 +543,11 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "redemption_consent": redemption_consent,
     "redeem": redeem,
     "redemption": redemption,
+    "points_hold_consent": points_hold_consent,
+    "authorise_points": authorise_points,
+    "capture_points": capture_points,
+    "release_points": release_points,
+    "points_hold": points_hold,
     "wallet_challenge": wallet_challenge,
     "link_wallet": link_wallet,
     "custodial_wallet": custodial_wallet,
@@ -471,6 +556,7 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer": get_customer,
     "customer_balance": customer_balance,
     "customer_history": customer_history,
+    "customer_tier": customer_tier,
     "wallet_balance": wallet_balance,
     "wallet_history": wallet_history,
     "add_webhook": add_webhook,

@@ -197,6 +197,48 @@ class Redemption(Model):
     status_url: str
 
 
+# ---------------------------------------------------------------------- points at the till
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedHoldConsent(Model):
+    """What the customer's wallet signs to pay with points (see ``signed_consent``)."""
+
+    hold_id: str
+    customer_wallet: str
+    points: int
+    money_value: Decimal
+    ref: str
+    nonce: str
+    deadline: int
+    typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsHold(Model):
+    """A hold of a customer's points at the till: authorised, captured (its burn is the redemption
+    ``redemption_id``) or released (by you, or at ``expires_at``)."""
+
+    hold_id: str
+    status: Literal["authorised", "captured", "released"]
+    customer_wallet: str
+    custodial: bool
+    points: int
+    point_value: Decimal
+    money_value: Decimal
+    expires_at: datetime
+    purchase_id: str | None = None
+    captured_points: int | None = None
+    captured_value: Decimal | None = None
+    redemption_id: str | None = None
+    redemption_status: str | None = None
+    tx_hash: str | None = None
+    given_back_points: int = 0
+    release_reason: str | None = None
+    authorised_at: datetime
+    status_url: str
+
+
 # ---------------------------------------------------------------------- customers
 
 
@@ -233,6 +275,34 @@ class Release(Model):
 class Balance(Model):
     wallet: str
     points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierMovement(Model):
+    at: datetime
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tier(Model):
+    """A customer's coalition-wide tier: the one in force, the points to the next one, and the
+    next review, when its verdict falls and the points still needed by then to keep the tier."""
+
+    customer_id: int | None
+    customer_ref: str | None
+    tier: str
+    earned: str
+    multiplier: Decimal
+    qualifying_points: int
+    next_tier: str | None
+    points_to_next: int | None
+    review_at: datetime | None
+    decided_at: datetime | None
+    points_to_keep: int
+    points_leaving: int
+    leaving: list[TierMovement]
+    manual_until: datetime | None
+    ladder_version: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -85,3 +85,14 @@ def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 0.5), percentile(values, 0.99), percentile(values, 1.0)) == (50.0, 99.0, 100.0)
     assert percentile([], 0.99) == 0.0 and percentile([3.0], 0.5) == 3.0
+
+
+def test_the_till_part_is_a_row_of_the_table_with_its_target() -> None:
+    till = {"holds": 2_000, "holds_per_s": 310.5, "p50_ms": 12.5, "p95_ms": 30.0, "p99_ms": 120.0}
+    raw = RAW | {"till": till}
+    keys = summary(raw)
+    assert keys["till_authorise_p99_ms"] == 120.0
+    text = table(raw, keys)
+    assert "| 10. points at the till: authorisations (holds) | 2,000 | 310.5 | 12.5 / 30.0 / 120.0 ms | - |" in text
+    assert "| till_authorise_p99_ms | < 100 ms | 120.0 | **missed** |" in text
+    assert summary(RAW)["till_authorise_p99_ms"] is None  # the part did not run

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from network.deployments import PROJECT_ROOT
 from network.node import port_in_use
+from tests.ports import for_worker
 
-PORTS = range(8800, 8820)
+PORTS = for_worker(range(8800, 8820))
 
 
 def free_ports(count: int) -> list[int]:

@@ -38,6 +38,7 @@ from network.node import port_in_use
 from network.store import IndexerCheckpoint
 from tests.network.harness import USD, Harness, make_harness
 from tests.pg import SQLITE, StoreKind
+from tests.ports import for_worker
 
 OPERATOR_TOKEN = "local-operator-token"  # local mode's default (gateway/settings.py)
 OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -277,6 +278,8 @@ class Stack:
 
 
 def free_port(ports: range, taken: set[int]) -> int:
+    """A free port of ``ports``, shifted into this xdist worker's band (tests/ports.py)."""
+    ports = for_worker(ports)
     for port in ports:
         if port not in taken and not port_in_use(port):
             taken.add(port)

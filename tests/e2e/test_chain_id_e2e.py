@@ -33,9 +33,10 @@ from network.node import connect, port_in_use
 from network.store import migrate
 from tests.e2e.stack import OPERATOR_HEADERS
 from tests.network.harness import Harness, make_harness
+from tests.ports import for_worker
 
 pytestmark = pytest.mark.timeout(180)
-PORTS = range(9420, 9430)
+PORTS = for_worker(range(9420, 9430))
 ANVIL_CHAIN, OTHER_CHAIN = 31337, 8453
 NAMED = {  # what the gateway needs outside local mode (the Redis URL is not dialled at start)
     "public_url": "https://coalition.example",

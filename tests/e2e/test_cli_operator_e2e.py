@@ -22,9 +22,10 @@ import pytest
 
 from network.node import port_in_use
 from tests.e2e.cli import cli_env, coalition, state_logs
+from tests.ports import for_worker
 
 pytestmark = pytest.mark.timeout(300)
-PORTS = range(9600, 9620)
+PORTS = for_worker(range(9600, 9620))
 TREASURY = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 WALLET = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 

@@ -34,9 +34,10 @@ from tests.e2e.stack import (
 )
 from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
+from tests.ports import port_for_worker
 
 pytestmark = pytest.mark.timeout(300)
-RECEIVER_PORT = 8989
+RECEIVER_PORT = port_for_worker(8989)
 PRICE = 10_000  # 0.01 cUSD a point
 TIGHT_FUNDS = 100 * PRICE  # the Tight partner's deposit pays for 100 points
 

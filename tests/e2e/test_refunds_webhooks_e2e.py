@@ -20,9 +20,10 @@ from partners.webhooks import verify
 from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, key_for, start_stack
 from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
+from tests.ports import port_for_worker
 
 pytestmark = pytest.mark.timeout(240)
-RECEIVER_PORT = 8717
+RECEIVER_PORT = port_for_worker(8717)
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ from gateway.main import create_app
 from gateway.ratelimit import LocalBuckets, RateLimiter, get_client_rate_limiter
 from gateway.redis_server import RedisServer
 from gateway.settings import GatewaySettings, get_settings
+from tests.ports import port_for_worker
 from tests.stores import migrated_store
 
-REDIS_PORT = 9339  # this helper's range (9300-9339)
+REDIS_PORT = port_for_worker(9339)  # this helper's range (9300-9339)
 OPERATOR = "unit-test-operator-token-0123456789"
 
 

@@ -233,6 +233,9 @@ def test_unit_every_decimal_input_publishes_the_pattern_it_enforces(client):
     assert patterns == {
         "PurchaseCreate.amount": AMOUNT_PATTERN,
         "RefundCreate.amount": AMOUNT_PATTERN,
+        "HoldCreate.amount": AMOUNT_PATTERN,
+        "HoldConsentRequest.amount": AMOUNT_PATTERN,
+        "HoldCapture.amount": AMOUNT_PATTERN,
         "PartnerCreate.points_per_unit": POINTS_PER_UNIT_PATTERN,
         "PartnerRerate.points_per_unit": POINTS_PER_UNIT_PATTERN,
     }

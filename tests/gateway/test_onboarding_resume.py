@@ -24,6 +24,7 @@ from network.errors import NodeError
 from network.node import port_in_use
 from network.store import Partner, PartnerOnboarding
 from tests.network.harness import USD, Harness, make_harness
+from tests.ports import for_worker
 
 pytestmark = pytest.mark.timeout(120)
 TREASURY = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # anvil dev #3
@@ -31,7 +32,7 @@ TREASURY = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # anvil dev #3
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    for port in range(8760, 8770):
+    for port in for_worker(range(8760, 8770)):
         if port_in_use(port):
             continue
         try:

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from gateway.ratelimit import LocalBuckets, RateLimiter, get_rate_limiter
 from gateway.redis_server import RedisServer
 from tests.gateway.partners import PartnerKey
+from tests.ports import port_for_worker
 from tests.problems import assert_problem
 
-REDIS_PORT = 8719  # inside this suite's port range (8700-8719)
+REDIS_PORT = port_for_worker(8719)  # inside this suite's port range (8700-8719)
 
 
 class Clock:

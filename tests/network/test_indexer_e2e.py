@@ -33,6 +33,7 @@ from network.purchases import decode_purchase, encode_purchase, merkle_proof
 from network.sender import EarnSender
 from network.store import ChainEvent, IndexedBlock, IndexerCheckpoint, LedgerEntry, OutboxPurchase, PurchaseStatus
 from tests.network.harness import Harness, make_harness
+from tests.ports import port_for_worker
 
 ISSUE_PRICE = 10_000
 REIMBURSEMENT_RATE = 8_000
@@ -47,6 +48,7 @@ PORTS = {
     "race_check": 8627,
     "race_logs": 8628,
 }
+PORTS = {name: port_for_worker(port) for name, port in PORTS.items()}  # tests/ports.py
 
 
 # ---------------------------------------------------------------------------------- fixtures

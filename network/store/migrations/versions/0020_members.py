@@ -3,15 +3,15 @@
 No existing row moves: a customer linked before this revision becomes a member when it is
 enrolled (by its partner, an import or on ``/me``).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

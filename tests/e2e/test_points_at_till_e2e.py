@@ -1,0 +1,213 @@
+"""End to end, real processes (tests/e2e/stack.py: anvil, redis-server, a Celery worker, beat,
+uvicorn): a customer earns at partner A and pays with points at partner B's till. The hold is
+authorised at once (a second one that would spend the same points is refused), captured for the
+purchase, and its points burn on chain as a redemption at B (read with foundry's ``cast`` and
+from the ``Redeemed`` logs, not from our store); a hold never captured is released by beat at its
+expiry and cannot be captured after.
+
+Ports: 9760-9779.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from sqlalchemy import select
+
+from coalition.crosscheck import recompute_from_chain
+from gateway.services.redemptions import redeem_ref
+from network.purchases import decode_purchase
+from network.store import PointsGiveBack, Refund
+from tests.e2e.redemptions import cast_balance, earn, redeemed_events
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
+from tests.pg import StoreKind
+from tests.problems import assert_problem
+
+pytestmark = pytest.mark.timeout(300)
+HOLD_TTL_S = 4
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
+    with start_stack(
+        tmp_path_factory.mktemp("points-till-e2e"),
+        ports=range(9760, 9780),
+        store=store,
+        points_hold_ttl_s=HOLD_TTL_S,
+        points_hold_expire_every_s=1,
+        redemption_stuck_after_s=5,
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def partners(stack: Stack) -> tuple[OnboardedPartner, OnboardedPartner]:
+    # the cinema's point value is its reimbursement rate: 8,000 base units, 0.008 cUSD a point
+    return stack.onboard("Grocer", points_per_unit="1"), stack.onboard("Cinema", reimbursement_rate=8_000)
+
+
+def signed_hold(
+    stack: Stack, partner: OnboardedPartner, customer: LocalAccount, hold_id: str, **amount: Any
+) -> dict[str, Any]:
+    """Asks the gateway for the typed data of the hold, signs it as the customer's wallet would."""
+    ask = {"hold_id": hold_id, "customer": {"wallet": customer.address}, **amount}
+    r = stack.http.post("/v1/points-holds/consent", headers=partner.headers, json=ask)
+    assert r.status_code == 200, r.text
+    prepared = r.json()
+    signature = Account.sign_typed_data(customer.key, full_message=prepared["typed_data"]).signature
+    return {
+        **ask,
+        "consent": {
+            "nonce": int(prepared["nonce"]),
+            "deadline": prepared["deadline"],
+            "signature": "0x" + signature.hex(),
+        },
+    }
+
+
+def test_a_hold_is_authorised_at_once_captured_and_burned_on_chain(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    alice = key_for("till-alice")
+    earn(stack, grocer, "till-earn-alice", alice.address, "1000")
+    assert cast_balance(stack, alice.address) == 1_000
+
+    body = signed_hold(stack, cinema, alice, "till-1", amount="6.00")
+    started = time.monotonic()
+    r = stack.http.post("/v1/points-holds", headers=cinema.headers, json=body)
+    took = time.monotonic() - started
+    assert r.status_code == 201, r.text
+    held = r.json()
+    assert (held["status"], held["points"], held["money_value"]) == ("authorised", 750, "6.000000")
+    assert took < 2.0  # a till's answer (the p99 is measured by bench/points_holds.py)
+    # the 750 points are held: a second hold of 300 finds 250 free
+    assert_problem(
+        stack.http.post(
+            "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, alice, "till-2", points=300)
+        ),
+        "insufficient-points",
+    )
+
+    r = stack.http.post("/v1/points-holds/till-1/capture", headers=cinema.headers, json={"purchase_id": "movie-1"})
+    assert r.status_code == 202, r.text
+    assert r.json()["redemption_id"] == "hold:till-1"
+    burned = stack.wait_json("/v1/redemptions/hold:till-1", cinema.headers, want="fulfilled", timeout_s=60)
+    assert burned["points"] == 750 and burned["tx_hash"]
+    assert cast_balance(stack, alice.address) == 250
+    ref = bytes.fromhex(redeem_ref(stack.harness.settings.chain_id, cinema.id, "hold:till-1")[2:])
+    [event] = [e for e in redeemed_events(stack, cinema.id) if e["ref"] == ref]
+    assert (event["customer"], event["points"]) == (alice.address, 750)
+    final = stack.http.get("/v1/points-holds/till-1", headers=cinema.headers).json()
+    assert (final["status"], final["redemption_status"], final["tx_hash"]) == (
+        "captured",
+        "fulfilled",
+        burned["tx_hash"],
+    )
+
+
+def test_a_hold_never_captured_is_released_at_its_expiry(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    bob = key_for("till-bob")
+    earn(stack, grocer, "till-earn-bob", bob.address, "500")
+    r = stack.http.post(
+        "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, bob, "till-3", points=400)
+    )
+    assert r.status_code == 201, r.text
+    assert_problem(
+        stack.http.post(
+            "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, bob, "till-4", points=400)
+        ),
+        "insufficient-points",
+    )
+    released = stack.wait_json(
+        "/v1/points-holds/till-3", cinema.headers, want="released", final=("captured",), timeout_s=HOLD_TTL_S + 30
+    )
+    assert released["release_reason"] == "expired"
+    assert_problem(
+        stack.http.post("/v1/points-holds/till-3/capture", headers=cinema.headers, json={"purchase_id": "movie-2"}),
+        "hold-not-open",
+    )
+    # its points are free again: the same amount is held anew
+    r = stack.http.post(
+        "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, bob, "till-5", points=400)
+    )
+    assert r.status_code == 201, r.text
+    assert cast_balance(stack, bob.address) == 500  # nothing was burned
+
+
+def earned_words(stack: Stack, partner_id: int) -> list[tuple[str, int, int]]:
+    """(customer, seq, points) of every purchase word the partner's ``Earned`` events minted, from the logs."""
+    points = stack.harness.contracts.points
+    abi = next(i for i in points.abi if i.get("type") == "event" and i.get("name") == "Earned")
+    logs = stack.harness.w3.eth.get_logs(
+        {
+            "address": points.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + event_abi_to_log_topic(abi).hex(), "0x" + partner_id.to_bytes(32, "big").hex()],
+        }
+    )
+    words = [bytes(w) for log in logs for w in points.events.Earned().process_log(log)["args"]["purchases"]]
+    return [(p.customer, p.seq, p.points) for p in map(decode_purchase, words)]
+
+
+def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claws_back_what_it_earned(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
+) -> None:
+    grocer, cinema = partners
+    carol = key_for("till-carol")
+    earn(stack, grocer, "till-earn-carol", carol.address, "1000")
+    # 40.00 at the cinema: 6.00 of it paid with 750 points, and the purchase earns 40 points
+    r = stack.http.post(
+        "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, carol, "till-6", amount="6.00")
+    )
+    assert r.status_code == 201, r.text
+    r = stack.http.post("/v1/points-holds/till-6/capture", headers=cinema.headers, json={"purchase_id": "movie-6"})
+    assert r.status_code == 202, r.text
+    earn(stack, cinema, "movie-6", carol.address, "40")
+    stack.wait_json("/v1/redemptions/hold:till-6", cinema.headers, want="fulfilled", timeout_s=60)
+    assert cast_balance(stack, carol.address) == 1_000 - 750 + 40
+
+    r = stack.http.post("/v1/purchases/movie-6/refunds", headers=cinema.headers, json={"refund_id": "movie-6-back"})
+    assert r.status_code == 202, r.text
+    refund = stack.wait_json("/v1/purchases/movie-6/refunds/movie-6-back", cinema.headers, want="confirmed")
+    assert refund["points"] == 40  # what the purchase earned, clawed back
+    deadline = time.monotonic() + 60
+    while cast_balance(stack, carol.address) != 1_000:  # 750 given back, minted again by the cinema
+        assert time.monotonic() < deadline, f"balance {cast_balance(stack, carol.address)}\n{stack.logs()}"
+        time.sleep(0.2)
+    with stack.harness.sessions() as session:
+        [back] = session.scalars(select(PointsGiveBack)).all()
+        refund_id = session.scalar(select(Refund.refund_id).where(Refund.id == back.refund_pk))
+    assert (refund_id, back.points) == ("movie-6-back", 750)
+    # on chain: the cinema's Earned event carries the give-back's own word (its seq), to carol
+    assert (carol.address, back.seq, 750) in earned_words(stack, cinema.id)
+    assert stack.http.get("/v1/points-holds/till-6", headers=cinema.headers).json()["given_back_points"] == 750
+
+    # the settlement statement has the give-back (issued by the cinema) and matches the chain
+    stack.wait_indexed()
+    r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
+    assert r.status_code == 202, r.text
+    period_id = r.json()["period_id"]
+    period = stack.wait_json(
+        f"/v1/operator/settlements/{period_id}", OPERATOR_HEADERS, want="settled", final=("failed",), timeout_s=90
+    )
+    statement = period["statement"]
+    lines = {p["partner_id"]: p for p in statement["partners"]}
+    recomputed = recompute_from_chain(stack.harness.w3, stack.harness.book, period["from_block"], period["to_block"])
+    assert [(x.partner_id, x.points_issued, x.points_reversed, x.points_redeemed, x.net) for x in recomputed] == [
+        (pid, p["points_issued"], p["points_reversed"], p["points_redeemed"], p["net"])
+        for pid, p in sorted(lines.items())
+    ]
+    assert statement["sum_check"]["total"] == 0
+    cinema_line = lines[cinema.id]
+    assert cinema_line["points_reversed"] >= 40 and cinema_line["points_issued"] >= 40 + 750
