@@ -16,7 +16,8 @@ source replaced by ``erased``: proof of what was consented, about nobody in part
 
 **Erasure** (:func:`erase`): every ref of the customer becomes a random pseudonym
 (``erased-<24 hex>``, the same one wherever that ref was copied, so a partner's history keeps its
-shape), never derivable from the ref; the profile and enrolment requests are deleted, sessions,
+shape), never derivable from the ref, and the idempotency hash of each request that named it a
+random value; the profile and enrolment requests are deleted, sessions,
 challenges and sign-in links too; the referral code is retired. It is irreversible, recorded in
 ``customer_erasures`` (who asked, when, how many rows of each kind: never the data) and announced
 by the domain event ``customer.erased``. Nothing of the ledger changes.
@@ -251,7 +252,9 @@ def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerE
             done = session.execute(
                 update(model)
                 .where(model.partner_id == link.partner_id, model.customer_ref == link.ref)
-                .values(customer_ref=alias)
+                # the request's hash covered the ref (a card number can be found again from its hash):
+                # a random one instead; a retry of such a request after the erasure is a conflict
+                .values(customer_ref=alias, request_hash=secrets.token_hex(32))
                 .execution_options(synchronize_session=False)
             )
             count(f"{model.__tablename__}.customer_ref", done.rowcount)  # type: ignore[attr-defined]
