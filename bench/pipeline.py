@@ -36,8 +36,13 @@ from sqlalchemy import func, select
 
 from bench.cpu import cpu_by_part, spent_per_item
 from bench.loadgen import Answer, percentile, post_request, send_all
+from bench.rules import purchases as rule_purchases
+from bench.rules import twenty_rules
+from loyalty.earning import MemberContext, evaluate
+from loyalty.earning_rules import compile_rules
+from loyalty.rules_json import ruleset_to_json
 from network.store import ChainTransaction, OutboxPurchase, PurchaseStatus, TxStatus
-from tests.e2e.stack import OnboardedPartner, Stack, free_port, fresh_wallet, start_stack
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, free_port, fresh_wallet, start_stack
 from tests.pg import SQLITE, StoreKind
 
 PORTS = range(8850, 8880)
@@ -148,14 +153,68 @@ def _restart_workers(stack: Stack) -> None:
 
 
 def gateway_alone(n: int, connections: int, partners: int = 4, *, store: StoreKind = SQLITE) -> dict[str, Any]:
+    """The gateway's accept rate, then again once every partner has the 20 rules of bench/rules.py
+    active and each purchase carries its lines (~3), as ``with_rules``."""
     with _stack(0, beat=False, partners=partners, store=store) as (stack, onboarded):
         _warm_up(stack, onboarded, rounds=2)
         requests, _ = _single_requests(stack.url, onboarded, n, "gw")
-        pid = stack.processes["gateway"].pid
-        cpu = _cpu_s(pid)
-        answers, wall = send_all("127.0.0.1", int(stack.url.rsplit(":", 1)[1]), requests, connections)
-        figures = _accept_figures(answers, wall, _cpu_s(pid) - cpu)
-        return {"purchases": n, "connections": connections, **figures}
+        figures = _accept(stack, requests, connections)
+        for partner in onboarded:
+            _activate_twenty_rules(stack, partner)
+        host, port = stack.url.removeprefix("http://").split(":")
+        bodies = _ruled_purchases(2 * len(onboarded) * 20 + n)
+        warm = [post_request(host, int(port), "/v1/purchases", body, onboarded[i % len(onboarded)].headers)
+                for i, body in enumerate(bodies[n:])]  # fmt: skip
+        _accept(stack, warm, 16)  # the rule sets compiled, as in a long-running gateway
+        ruled = [post_request(host, int(port), "/v1/purchases", body, onboarded[i % len(onboarded)].headers)
+                 for i, body in enumerate(bodies[:n])]  # fmt: skip
+        with_rules = _accept(stack, ruled, connections)
+        return {"purchases": n, "connections": connections, **figures, "with_rules": with_rules}
+
+
+def _accept(stack: Stack, requests: list[bytes], connections: int) -> dict[str, Any]:
+    pid = stack.processes["gateway"].pid
+    cpu = _cpu_s(pid)
+    answers, wall = send_all("127.0.0.1", int(stack.url.rsplit(":", 1)[1]), requests, connections)
+    return _accept_figures(answers, wall, _cpu_s(pid) - cpu)
+
+
+def _activate_twenty_rules(stack: Stack, partner: OnboardedPartner) -> None:
+    ruleset = ruleset_to_json(twenty_rules())
+    draft = {key: ruleset[key] for key in ("time_zone", "rounding", "rules")}
+    r = stack.http.post(f"/v1/operator/partners/{partner.id}/rules", headers=OPERATOR_HEADERS, json=draft)
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    r = stack.http.post(f"/v1/operator/partners/{partner.id}/rules/{version}/activate", headers=OPERATOR_HEADERS)
+    assert r.status_code == 200, r.text
+
+
+def _ruled_purchases(n: int) -> list[bytes]:
+    """``n`` purchase bodies with the lines and tenders of bench/rules.py's purchases (each of a
+    new member: a first purchase, a cap usage row per cap), only those that earn under the rules."""
+    compiled = compile_rules(twenty_rules())
+    bodies: list[bytes] = []
+    for i, (basket, _) in enumerate(rule_purchases(2 * n)):
+        if len(bodies) == n:
+            break
+        if evaluate(compiled, basket, MemberContext(first_purchase=True)).points <= 0:
+            continue
+        body: dict[str, Any] = {
+            "purchase_id": f"rules-{i}",
+            "customer": {"wallet": fresh_wallet(f"rules-{i}")},
+            "amount": str(basket.amount),
+            "currency": "EUR",
+            "purchased_at": basket.purchased_at.isoformat(),
+            "lines": [
+                {"sku": line.sku, "category": line.category, "labels": sorted(line.labels),
+                 "quantity": str(line.quantity), "unit_price": str(line.unit_price), "discount": str(line.discount)}
+                for line in basket.lines
+            ],
+        }  # fmt: skip
+        if basket.paid_with_points:
+            body["paid_with"] = {"points": str(basket.paid_with_points)}
+        bodies.append(json.dumps(body).encode())
+    return bodies
 
 
 def _wait_confirmed(stack: Stack, partner_ids: list[int], expected: int, timeout_s: float) -> float:

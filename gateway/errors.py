@@ -100,9 +100,34 @@ class CurrencyNotAccepted(GatewayError):
 
 
 class NoPoints(GatewayError):
-    """The purchase earns no point at the partner's rate (points are rounded down)."""
+    """The purchase earns no point at the partner's rate (points are rounded down), or under its
+    earning rules (below the minimum order, only excluded lines, all paid with points or gift cards)."""
 
     slug = "no-points"
+
+
+class LinesMismatch(GatewayError):
+    """The purchase's lines do not add up to its amount (the detail names the difference)."""
+
+    slug = "lines-mismatch"
+
+
+class LinesInvalid(GatewayError):
+    """A line or tender of the purchase cannot be evaluated (the detail names the field)."""
+
+    slug = "lines-invalid"
+
+
+class RulesInvalid(GatewayError):
+    """A proposed rule set does not compile (the detail names the rule)."""
+
+    slug = "rules-invalid"
+
+
+class RulesetNotDraft(GatewayError):
+    """Only a draft version of a rule set can be activated."""
+
+    slug = "ruleset-not-draft"
 
 
 class AmountTooLarge(GatewayError):

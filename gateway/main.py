@@ -20,6 +20,7 @@ from gateway.routes import (
     account,
     customers,
     dashboard,
+    earning_rules,
     me,
     me_api,
     me_members,
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
     app.include_router(account.router)
     for module in (members, me_members, operator_members):  # issue 16: enrolment, profiles, GDPR
         app.include_router(module.router)
+    app.include_router(earning_rules.router)
     app.include_router(tiers.router)
     app.include_router(points_holds.router)
     app.include_router(docs_pages.router)

@@ -69,6 +69,11 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
     # --- operator: partners, settlement, reconciliation (add above this line)
+    "lines-mismatch": (422, "The purchase's lines do not add up to its amount"),
+    "lines-invalid": (422, "A line of the purchase cannot be evaluated"),
+    "rules-invalid": (422, "The rule set is not valid"),
+    "ruleset-not-draft": (409, "Only a draft rule set version can be activated"),
+    # --- earning rules (add above this line)
     "tier-ladder-invalid": (422, "The tier ladder or its policy cannot be used"),
     "tier-unknown": (422, "The tier is not on the ladder in force"),
     "tier-ladder-not-set": (409, "No tier ladder is in force yet"),
@@ -131,7 +136,9 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     ),
     "no-points": (
         "0.10 EUR earns no points at 1.5 per unit",
-        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down).",
+        "Nothing to post: a purchase must earn at least one point at the partner's rate (points are rounded down), "
+        "or under its earning rules (below their minimum order, only excluded lines, or all paid with points or gift "
+        "cards earns nothing: the detail says which).",
     ),
     "amount-too-large": (
         "2000000 EUR is above the largest purchase accepted (1000000)",
@@ -316,6 +323,25 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Read the reason in the detail; correct the request (or the partner's state on chain) before trying again.",
     ),
     # --- operator: partners, settlement, reconciliation (add above this line)
+    "lines-mismatch": (
+        "the lines add up to 95.00 EUR, 5.00 less than the amount 100.00",
+        "Each line's net is quantity × unit_price − discount, rounded half-up to the currency's minor unit; the nets "
+        "must add up to the amount exactly. Send the receipt's lines as printed, or leave lines out.",
+    ),
+    "lines-invalid": (
+        "lines[2].discount: 30.00 is more than the line's 25.00",
+        "Fix the named field: a discount is at most its line, and quantity × unit_price must fit the amounts accepted.",
+    ),
+    "rules-invalid": (
+        "wine-x2: factor must be at least 1 (exclude lines to earn nothing), not 0.5",
+        "Fix the rule named first in the detail (its id), or the rule set itself; exactly one base rule is needed.",
+    ),
+    "ruleset-not-draft": (
+        "version 3 of partner 7's rules is active, not a draft",
+        "Post the rules as a new draft (POST .../rules) and activate that version; an active or retired version is "
+        "kept as it was.",
+    ),
+    # --- earning rules (add above this line)
     "tier-ladder-invalid": (
         "tier 'Gold' at 500 points must be above 'Silver' at 1000",
         "Give the tiers from the bottom up: the first at 0 points, thresholds strictly increasing, names unique, "

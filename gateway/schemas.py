@@ -80,6 +80,20 @@ PointsPerUnit = Annotated[
     Field(gt=0, le=1000, decimal_places=6),
     _decimal_schema(POINTS_PER_UNIT_PATTERN, {"exclusiveMinimum": 0, "maximum": 1000}, "1.5"),
 ]
+Money = Annotated[  # a line's price or discount, a tender: an amount that may be 0
+    Decimal,
+    BeforeValidator(_written_as(AMOUNT_PATTERN)),
+    Field(ge=0, max_digits=16, decimal_places=4),
+    _decimal_schema(AMOUNT_PATTERN, {"minimum": 0}, "4.50"),
+]
+Quantity = Annotated[
+    Decimal,
+    BeforeValidator(_written_as(AMOUNT_PATTERN)),
+    Field(gt=0, max_digits=16, decimal_places=4),
+    _decimal_schema(AMOUNT_PATTERN, {"exclusiveMinimum": 0}, "2"),
+]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_LINES = 500
 # an instant in UTC; one that UTC cannot hold (year 10000 once converted) is invalid, not a 500
 Instant = Annotated[datetime, AfterValidator(utc_instant)]
 
@@ -117,6 +131,44 @@ PURCHASE_EXAMPLE = {
 }
 
 
+class LineCreate(Strict):
+    """One line of the receipt: its net is quantity × unit price − discount, rounded half-up to the
+    currency's minor unit; the nets of a purchase's lines add up to its amount."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sku": "WINE-0231",
+                    "category": "wine",
+                    "labels": ["organic"],
+                    "quantity": "2",
+                    "unit_price": "12.50",
+                    "discount": "0",
+                }
+            ]
+        }
+    )
+
+    sku: Tag = Field(description="The partner's product code", examples=["WINE-0231"])
+    category: Tag | None = Field(default=None, description="The product's category in the partner's catalogue")
+    labels: list[Tag] = Field(
+        default_factory=list, max_length=20, description="Free tags of the product (organic, own-brand...)"
+    )
+    quantity: Quantity = Field(default=Decimal(1), description="Units or weight, up to 4 decimals")
+    unit_price: Money = Field(description="Price of one unit, in units of the currency")
+    discount: Money = Field(default=Decimal(0), description="Money off the whole line (not per unit)")
+
+
+class PaidWith(Strict):
+    """The part of the amount paid otherwise than with money: it earns no points."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"points": "5.00", "gift_cards": "0"}]})
+
+    points: Money = Field(default=Decimal(0), description="Money paid with points, in units of the currency")
+    gift_cards: Money = Field(default=Decimal(0), description="Money paid with gift cards, in units of the currency")
+
+
 class PurchaseCreate(Strict):
     """A purchase at the partner: the customer earns points on its amount at the partner's rate."""
 
@@ -129,6 +181,24 @@ class PurchaseCreate(Strict):
                     "customer": {"ref": "loyalty-0042"},
                     "amount": "18.00",
                     "currency": "EUR",
+                },
+                {  # with the receipt's lines, 5.00 of it paid with points: the earning rules look at them
+                    "purchase_id": "order-1044",
+                    "customer": {"ref": "loyalty-0042"},
+                    "amount": "30.00",
+                    "currency": "EUR",
+                    "lines": [
+                        {
+                            "sku": "WINE-0231",
+                            "category": "wine",
+                            "labels": ["organic"],
+                            "quantity": "2",
+                            "unit_price": "12.50",
+                            "discount": "0",
+                        },
+                        {"sku": "BREAD-01", "category": "bakery", "unit_price": "5.00"},
+                    ],
+                    "paid_with": {"points": "5.00", "gift_cards": "0"},
                 },
             ]
         }
@@ -148,6 +218,23 @@ class PurchaseCreate(Strict):
         description="When the customer bought, as the POS recorded it; absent: when the gateway first accepts "
         "it. Part of the idempotency key only when given: a retry must send what the first attempt sent",
     )
+    lines: list[LineCreate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LINES,
+        description="The receipt's lines (optional): their nets must add up to the amount (else 422 "
+        "lines-mismatch, naming the difference); the partner's earning rules look at SKUs, categories and labels",
+    )
+    paid_with: PaidWith | None = Field(
+        default=None,
+        description="What of the amount was paid with points or gift cards (money amounts): it earns nothing",
+    )
+
+    @model_validator(mode="after")
+    def _tenders_within_amount(self) -> PurchaseCreate:
+        if self.paid_with is not None and self.paid_with.points + self.paid_with.gift_cards > self.amount:
+            raise ValueError("paid_with: points and gift cards pay more than the amount")
+        return self
 
 
 # every problem type a failure can be (gateway/failures.py gives advice for each one it maps to)
@@ -186,12 +273,26 @@ class EarnRule(BaseModel):
     """The partner's earn rule the purchase's points were computed with."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"currency": "EUR", "points_per_unit": "1.5", "rounding": "down"}]}
+        json_schema_extra={
+            "examples": [
+                {"currency": "EUR", "points_per_unit": "1.5", "rounding": "down"},
+                {"currency": "EUR", "points_per_unit": "1.5", "rounding": "down", "ruleset_version": 3},
+            ]
+        }
     )
 
     currency: str = Field(description="ISO 4217 code the rule applies to")
     points_per_unit: Decimal = Field(description="Points per unit of the currency")
-    rounding: Literal["down"] = Field(default="down", description="Points are amount × points_per_unit, rounded down")
+    rounding: Literal["down", "half_up", "half_even"] = Field(
+        default="down",
+        description="Without a rule set, points are amount × points_per_unit, rounded down; under a rule set, its "
+        "rounding of the purchase's exact total",
+    )
+    ruleset_version: int | None = Field(
+        default=None,
+        description="The version of the partner's rule set the points were computed with (0: the partner's rate "
+        "as a rule set, for a purchase with lines or tenders at a partner without one); absent: by the rate alone",
+    )
 
 
 PURCHASE_PUBLIC_EXAMPLE = {
@@ -217,6 +318,22 @@ HELD_REASON = (
 )
 
 
+RuleKind = Literal["base", "multiplier", "bonus_window", "tier", "first_purchase", "cap"]  # a rule that gives points
+
+
+class BreakdownEntry(BaseModel):
+    """One rule's points in a purchase: a bonus gives, a cap takes (negative)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rule": "wine-x2", "version": 1, "kind": "multiplier", "points": 25}]}
+    )
+
+    rule: str = Field(description="The rule's id in the partner's rule set")
+    version: int = Field(description="The rule's own version")
+    kind: RuleKind = Field(description="What kind of rule it is")
+    points: int = Field(description="Its points (negative for a cap)")
+
+
 class PurchasePublic(BaseModel):
     """A purchase and where it stands."""
 
@@ -225,6 +342,15 @@ class PurchasePublic(BaseModel):
             "examples": [
                 PURCHASE_PUBLIC_EXAMPLE,
                 {**PURCHASE_PUBLIC_EXAMPLE, "status": "confirmed", "tx_hash": EXAMPLE_TX, "batch_id": 5},
+                {
+                    **PURCHASE_PUBLIC_EXAMPLE,
+                    "points": 88,
+                    "rule": {"currency": "EUR", "points_per_unit": "1.5", "rounding": "down", "ruleset_version": 3},
+                    "breakdown": [
+                        {"rule": "base", "version": 1, "kind": "base", "points": 63},
+                        {"rule": "wine-x2", "version": 1, "kind": "multiplier", "points": 25},
+                    ],
+                },
                 {
                     **PURCHASE_PUBLIC_EXAMPLE,
                     "status": "held",
@@ -260,6 +386,11 @@ class PurchasePublic(BaseModel):
     failure: FailurePublic | None = Field(
         default=None,
         description="Why it failed or why it is held, as a problem of the catalogue (type, title, detail); else null",
+    )
+    breakdown: list[BreakdownEntry] | None = Field(
+        default=None,
+        description="Which rule gave (or a cap took) how many points; they add up to points. Absent for a "
+        "purchase earned by the partner's rate alone (without rule set, lines or tenders)",
     )
     status_url: str = Field(description="Where to GET the purchase's state")
 

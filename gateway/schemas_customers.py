@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, Address, Strict
+from gateway.schemas import EXAMPLE_TX, EXAMPLE_WALLET, Address, BreakdownEntry, Strict
 from gateway.services.wallet_auth import MAX_MESSAGE_CHARS
 
 EXAMPLE_MESSAGE = (
@@ -109,6 +109,11 @@ HISTORY_ENTRY_EXAMPLE = {
     "block_number": 1234,
     "block_time": 1795428007,
     "tx_hash": EXAMPLE_TX,
+    "purchase_id": "order-1042",
+    "breakdown": [
+        {"rule": "base", "version": 1, "kind": "base", "points": 42},
+        {"rule": "wine-x2", "version": 1, "kind": "multiplier", "points": 21},
+    ],
 }
 
 
@@ -129,6 +134,12 @@ class HistoryEntry(BaseModel):
     block_number: int = Field(description="The block of the event")
     block_time: int = Field(description="The block's time, Unix seconds")
     tx_hash: str = Field(description="The transaction of the event")
+    purchase_id: str | None = Field(default=None, description="The partner's id of the purchase (earned); else null")
+    breakdown: list[BreakdownEntry] | None = Field(
+        default=None,
+        description="Of an earn: which rule gave (or a cap took) how many points; null for an earn by the "
+        "partner's rate alone, and for other movements",
+    )
 
 
 class HistoryPublic(BaseModel):

@@ -38,6 +38,8 @@ def history_public(page: history.HistoryPage, *, wallet: str, balance: int) -> H
                 block_number=e.block_number,
                 block_time=e.block_time,
                 tx_hash=e.tx_hash,
+                purchase_id=earn.purchase_id if (earn := page.earns.get(e.id)) else None,
+                breakdown=earn.breakdown if earn else None,
             )
             for e, name in page.entries
         ],

@@ -26,7 +26,7 @@ from gateway.deps import ChainDep, SessionDep, SettingsDep
 from gateway.errors import GatewayError, NotFound
 from gateway.pages import PageRoute
 from gateway.problems import status_of
-from gateway.routes.dashboard_common import OperatorCookie, page, read_form, signed_in, to_login
+from gateway.routes.dashboard_common import CSRF_REFUSED, OperatorCookie, checked_form, page, signed_in, to_login
 from gateway.routes.operator import PartnerRerate
 from gateway.schemas import PartnerDepositCreate
 from gateway.services import account, dashboard, dashboard_auth, partner_account, partner_admin, settlement
@@ -48,7 +48,6 @@ STATUS_ACTIONS = {
         "The partner may issue points again (within its headroom), refund and redeem.",
     ]),
 }  # fmt: skip
-CSRF_REFUSED = "This form has expired or did not come from this dashboard; open the page again and confirm."
 
 
 def _partner(session: Session, partner_id: int) -> Partner:
@@ -56,12 +55,6 @@ def _partner(session: Session, partner_id: int) -> Partner:
         return partner_admin.get_partner(session, partner_id)
     finally:
         session.commit()
-
-
-async def _checked_form(request: Request, settings: GatewaySettings, cookie: str | None) -> dict[str, str] | None:
-    """The form, once the session is known good; None when its CSRF token is not this session's."""
-    form = await read_form(request)
-    return form if dashboard_auth.csrf_valid(settings, cookie, form.get("csrf")) else None
 
 
 # --- suspend, reactivate
@@ -112,7 +105,7 @@ async def do_status(
     if action not in STATUS_ACTIONS:
         raise NotFound(f"no action {action!r}")
     p = await run_in_threadpool(_partner, session, partner_id)
-    form = await _checked_form(request, settings, cookie)
+    form = await checked_form(request, settings, cookie)
     if form is None or form.get("confirmed") != "yes":
         return _status_page(settings, chain, cookie, p, action, CSRF_REFUSED, 403)
     active, _, done, _ = STATUS_ACTIONS[action]
@@ -144,7 +137,7 @@ async def _do_fund(
     request: Request, partner_id: int, settings: GatewaySettings, session: Session, chain: Chain, cookie: str | None
 ) -> Response:
     p = await run_in_threadpool(_partner, session, partner_id)
-    form = await _checked_form(request, settings, cookie)
+    form = await checked_form(request, settings, cookie)
     if form is None:
         return await run_in_threadpool(_fund_form, settings, chain, cookie, p, CSRF_REFUSED, 403)
     symbol, decimals = await run_in_threadpool(dashboard.token_of, chain)
@@ -233,7 +226,7 @@ async def _do_rerate(
     request: Request, partner_id: int, settings: GatewaySettings, session: Session, chain: Chain, cookie: str | None
 ) -> Response:
     p = await run_in_threadpool(_partner, session, partner_id)
-    form = await _checked_form(request, settings, cookie)
+    form = await checked_form(request, settings, cookie)
     if form is None:
         return _rerate_form(settings, chain, cookie, p, CSRF_REFUSED, 403)
     symbol, decimals = await run_in_threadpool(dashboard.token_of, chain)
@@ -324,7 +317,7 @@ async def do_settle(
 ) -> Response:
     if not await run_in_threadpool(signed_in, session, settings, cookie):
         return to_login()
-    form = await _checked_form(request, settings, cookie)
+    form = await checked_form(request, settings, cookie)
     if form is None or form.get("confirmed") != "yes":
         return _settle_page(settings, chain, cookie, CSRF_REFUSED, 403)
     try:

@@ -24,6 +24,7 @@ SECURITY_HEADERS = {
 MAX_FORM_BYTES = 2_048
 OperatorCookie = Annotated[str | None, Cookie(alias=dashboard_auth.OPERATOR_COOKIE)]
 LOGIN = "/dashboard/login"
+CSRF_REFUSED = "This form has expired or did not come from this dashboard; open the page again and confirm."
 
 
 def html(body: str, status_code: int = 200) -> HTMLResponse:
@@ -53,6 +54,12 @@ async def read_form(request: Request) -> dict[str, str]:
     if len(raw) > MAX_FORM_BYTES:
         return {}
     return {k: v[0] for k, v in parse_qs(raw.decode(errors="replace"), keep_blank_values=True).items()}
+
+
+async def checked_form(request: Request, settings: GatewaySettings, cookie: str | None) -> dict[str, str] | None:
+    """The form, once the session is known good; None when its CSRF token is not this session's."""
+    form = await read_form(request)
+    return form if dashboard_auth.csrf_valid(settings, cookie, form.get("csrf")) else None
 
 
 def page(

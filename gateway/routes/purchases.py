@@ -39,8 +39,9 @@ class FastJSONResponse(JSONResponse):
 
 
 def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
-    """The JSON of a purchase (``PurchasePublic``), built without a second validation pass."""
-    return {
+    """The JSON of a purchase (``PurchasePublic``), built without a second validation pass;
+    ``breakdown`` only when the purchase has one (a purchase by the rate alone is answered as before)."""
+    answer = {
         "purchase_id": view.purchase_id,
         "status": view.status,
         "customer_wallet": view.customer_wallet,
@@ -57,6 +58,9 @@ def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
         "failure": view.failure,
         "status_url": f"{base_url}/v1/purchases/{view.purchase_id}",
     }
+    if view.breakdown is not None:
+        answer["breakdown"] = view.breakdown
+    return answer
 
 
 @router.post(
@@ -74,6 +78,8 @@ def _public(view: PurchaseView, base_url: str) -> dict[str, Any]:
         "currency-not-accepted",
         "no-points",
         "amount-too-large",
+        "lines-mismatch",
+        "lines-invalid",
         "content-too-large",
     ),
 )

@@ -19,6 +19,7 @@ NAV: list[tuple[str, str]] = [
     ("Partners", "/dashboard/partners"),
     ("Issues", "/dashboard/issues"),
     ("Settlements", "/dashboard/settlements"),
+    ("Tiers", "/dashboard/tiers"),
     ("Search", "/dashboard/search"),
 ]
 STATUS_BADGES = {

@@ -9,8 +9,9 @@ is the id of the last entry of the previous page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -35,9 +36,18 @@ from network.store import (
 
 
 @dataclass(frozen=True)
+class Earn:
+    """The purchase behind an earn entry: its id and its breakdown (None: by the rate alone)."""
+
+    purchase_id: str
+    breakdown: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
 class HistoryPage:
     entries: list[tuple[LedgerEntry, str | None]]  # with the partner's name, if any
     next_cursor: int | None
+    earns: dict[int, Earn] = field(default_factory=dict)  # by entry id: the purchase of each earn
 
 
 def balance_of(chain: Chain, wallet: str) -> int:
@@ -90,7 +100,29 @@ def history(
         query = query.where(LedgerEntry.id < cursor)
     rows = [(entry, name) for entry, name in session.execute(query)]
     page = rows[:limit]
-    return HistoryPage(entries=page, next_cursor=page[-1][0].id if len(rows) > limit else None)
+    return HistoryPage(
+        entries=page,
+        next_cursor=page[-1][0].id if len(rows) > limit else None,
+        earns=_earns(session, [entry for entry, _ in page]),
+    )
+
+
+def _earns(session: Session, entries: list[LedgerEntry]) -> dict[int, Earn]:
+    """The purchase (id, breakdown) of each earn entry, one query per partner on the page."""
+    by_partner: dict[int, dict[int, int]] = {}
+    for e in entries:
+        if e.kind == "earned" and e.partner_id is not None and e.seq is not None:
+            by_partner.setdefault(e.partner_id, {})[e.seq] = e.id
+    out: dict[int, Earn] = {}
+    for partner_id, seqs in by_partner.items():
+        rows = session.execute(
+            select(Purchase.seq, Purchase.purchase_id, Purchase.breakdown).where(
+                Purchase.partner_id == partner_id, Purchase.seq.in_(seqs)
+            )
+        )
+        for seq, purchase_id, breakdown in rows:
+            out[seqs[seq]] = Earn(purchase_id, breakdown)
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A request hands its validated purchases to :meth:`PurchaseWriter.submit` and waits for the
 outcome; the writer's thread takes whatever is queued, applies the earn rule, checks
-idempotency (against the store and within the group), takes a run of sequence numbers per
+idempotency (against the store and within the group), evaluates the partners' earning rules
+(gateway/services/earning.py: the active rule sets read once per group, each partner's purchases
+evaluated together, their caps' usage written in the same transaction), takes a run of sequence numbers per
 partner with one UPDATE, and writes the outbox entries (network/outbox.py ``enqueue_many``), the
 purchases and one ``purchase.accepted`` domain event each (network/store/events.py), each kind
 in one ``executemany``, in one transaction; it answers only after the commit: an accepted
@@ -25,12 +27,27 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import AmountTooLarge, CustomerNotLinked, GatewayError, NotFound, PartnerSuspended
+from gateway.errors import (
+    AmountTooLarge,
+    CurrencyNotAccepted,
+    CustomerNotLinked,
+    GatewayError,
+    LinesInvalid,
+    LinesMismatch,
+    NoPoints,
+    NotFound,
+    PartnerSuspended,
+)
 from gateway.schemas import PurchaseCreate
+from gateway.services.earning import RulesCache, add_cap_usage, basket_of, earn
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
+from loyalty.earning import Earning
+from loyalty.earning_rules import CompiledRules
+from loyalty.lines import Basket, BasketInvalid, check_basket, from_units
 from network.outbox import enqueue_many
+from network.purchases import MAX_POINTS
 from network.store import CustomerLink, Partner, Purchase, utcnow
 from network.store.events import event_row, record_many
 from network.store.group_commit import GroupCommitWriter
@@ -49,7 +66,7 @@ class PurchaseView:
     amount: Decimal
     currency: str
     points: int
-    rule: dict[str, str]
+    rule: dict[str, Any]
     seq: int
     purchased_at: datetime
     accepted_at: datetime
@@ -57,6 +74,7 @@ class PurchaseView:
     batch_id: int | None = None
     failure_reason: str | None = None
     failure: dict[str, str] | None = None  # the problem behind failure_reason (gateway/failures.py)
+    breakdown: list[dict[str, Any]] | None = None  # which rule gave which points (None: by the rate alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +122,15 @@ def _view(purchase: Purchase, status: str, **chain: Any) -> PurchaseView:
         seq=purchase.seq,
         purchased_at=as_utc(purchase.purchased_at),
         accepted_at=as_utc(purchase.created_at),
+        breakdown=purchase.breakdown,
         **chain,
     )
 
 
-New = tuple[Submitted, str, int, dict[str, str]]  # a purchase to write: (item, wallet, points, rule)
+Breakdown = list[dict[str, Any]] | None
+# a purchase to write: (item, wallet, points, rule, breakdown)
+New = tuple[Submitted, str, int, dict[str, Any], Breakdown]
+Pending = tuple[Submitted, Partner, str]  # a new purchase checked, its points to come: (item, partner, wallet)
 
 
 @dataclass(slots=True)
@@ -135,6 +157,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         super().__init__(sessions, max_group)
         self.on_committed = on_committed
         self.written = 0
+        self.rules = RulesCache()
 
     def submit(
         self, partner_id: int, bodies: Iterable[PurchaseCreate], max_amount: Decimal
@@ -165,13 +188,16 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         """The group's new purchases, written (not committed); refused and replayed purchases
         get their answers now, the new ones after the commit. None: nothing new."""
         now = utcnow()
-        partners = {
-            p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_({i.partner_id for i in group})))
-        }
+        partner_ids = {i.partner_id for i in group}
+        active = self.rules.active(session, partner_ids)
+        query = select(Partner).where(Partner.id.in_(partner_ids))
+        if active:  # caps and first purchases read, then written: one group of a partner at a time
+            query = query.order_by(Partner.id).with_for_update()
+        partners = {p.id: p for p in session.scalars(query)}
         stored = _find_many(session, [(i.partner_id, i.body.purchase_id) for i in group])
         links = _links(session, [(i.partner_id, i.body.customer.ref) for i in group if i.body.customer.ref])
         first_in_group: dict[tuple[int, str], Submitted] = {}
-        new: list[New] = []
+        pending: list[Pending] = []
         followers: list[tuple[Submitted, Submitted]] = []  # same id again within the group
         for item in group:
             key = (item.partner_id, item.body.purchase_id)
@@ -183,11 +209,15 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
                     same_or_conflict(first_in_group[key], item.digest, "purchase_id", key[1])
                     followers.append((item, first_in_group[key]))
                 else:
-                    wallet, points, rule = _apply_rule(partners.get(item.partner_id), item, links)
+                    partner, wallet = _check(partners.get(item.partner_id), item, links)
                     first_in_group[key] = item
-                    new.append((item, wallet, points, rule))
+                    pending.append((item, partner, wallet))
             except GatewayError as refused:
                 _fail(item, refused)
+        new = self._earn(session, pending, active, now)
+        for follower, first in [f for f in followers if f[1].result is not None]:
+            _fail(follower, first.result)  # type: ignore[arg-type]  # its first was refused by the rules
+        followers = [f for f in followers if f[1].result is None]
         if not new:
             return None
         return Group(new, _insert(session, new, now), followers)
@@ -207,11 +237,95 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         except Exception:
             log.exception("could not start the drains of partners %s", sorted(partners))
 
+    def _earn(
+        self, session: Session, pending: list[Pending], active: dict[int, CompiledRules], now: datetime
+    ) -> list[New]:
+        """The points of each pending purchase, in order: by ``points_for`` for a partner without
+        rules and a purchase without lines or tenders (today's rule, exactly), else by the rules
+        (the partner's active set, or its rate as rules), each partner's purchases together;
+        a refused one is answered now and left out."""
+        found: list[tuple[int, dict[str, Any], Breakdown] | None] = [None] * len(pending)
+        by_partner: dict[int, tuple[CompiledRules, list[tuple[int, str, Basket]]]] = {}
+        for i, (item, partner, wallet) in enumerate(pending):
+            body = item.body
+            compiled = active.get(partner.id)
+            try:
+                if compiled is None and body.lines is None and body.paid_with is None:
+                    points, rule = points_for(partner, body.amount, body.currency)
+                    found[i] = (points, rule, None)
+                    continue
+                compiled = compiled or self.rules.rate(partner)
+                basket = _basket(compiled, body, now)
+            except GatewayError as refused:
+                _fail(item, refused)
+                continue
+            by_partner.setdefault(partner.id, (compiled, []))[1].append((i, wallet, basket))
+        if by_partner:
+            earned = earn(
+                session, {pid: (rules, [(w, b) for _, w, b in items]) for pid, (rules, items) in by_partner.items()}
+            )
+            accepted: dict[int, list[int]] = {}
+            for partner_id, (compiled, items) in by_partner.items():
+                for j, ((i, _, basket), earning) in enumerate(zip(items, earned[partner_id].earnings, strict=True)):
+                    try:
+                        found[i] = (_points(earning, basket), _rule_of(compiled), earning.breakdown_json())
+                        accepted.setdefault(partner_id, []).append(j)
+                    except GatewayError as refused:
+                        _fail(pending[i][0], refused)
+            add_cap_usage(session, earned, accepted)
+        return [
+            (item, wallet, *result)
+            for (item, _, wallet), result in zip(pending, found, strict=True)
+            if result is not None
+        ]
 
-def _apply_rule(
-    partner: Partner | None, item: Submitted, links: dict[tuple[int, str], str]
-) -> tuple[str, int, dict[str, str]]:
-    """(wallet, points, rule) of a new purchase, or the problem that refuses it."""
+
+def _basket(compiled: CompiledRules, body: PurchaseCreate, now: datetime) -> Basket:
+    """The purchase as the rules see it, checked: its lines add up (else ``LinesMismatch``)."""
+    if body.currency != compiled.ruleset.currency:
+        raise CurrencyNotAccepted(f"partner earns points on {compiled.ruleset.currency} purchases, not {body.currency}")
+    purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
+    basket = basket_of(body.amount, body.currency, purchased_at, body.lines, body.paid_with)
+    try:
+        check_basket(basket)
+    except BasketInvalid as exc:
+        detail = str(exc).removeprefix("lines: ")
+        raise (LinesMismatch(detail) if exc.field == "lines" else LinesInvalid(str(exc))) from exc
+    return basket
+
+
+def _points(earning: Earning, basket: Basket) -> int:
+    """The points of an evaluated purchase, or ``NoPoints`` saying why it earns none."""
+    if earning.points > MAX_POINTS:
+        raise NoPoints(f"{earning.points} points exceed the largest purchase ({MAX_POINTS})")
+    if earning.points > 0:
+        return earning.points
+    if earning.notes:
+        raise NoPoints(earning.notes[0])
+    currency = basket.currency
+    if not earning.eligible_units:
+        raise NoPoints(
+            f"nothing of {basket.amount} {currency} can earn: {from_units(earning.excluded_units).normalize()} in "
+            f"excluded lines, {from_units(earning.non_earning_units).normalize()} paid with points or gift cards"
+        )
+    raise NoPoints(
+        f"{earning.eligible_amount.normalize()} {currency} earns no points under version "
+        f"{earning.ruleset_version} of the partner's rules"
+    )
+
+
+def _rule_of(compiled: CompiledRules) -> dict[str, Any]:
+    ruleset = compiled.ruleset
+    return {
+        "currency": ruleset.currency,
+        "points_per_unit": format(compiled.base.points_per_unit, "f"),
+        "rounding": ruleset.rounding,
+        "ruleset_version": ruleset.version,
+    }
+
+
+def _check(partner: Partner | None, item: Submitted, links: dict[tuple[int, str], str]) -> tuple[Partner, str]:
+    """(partner, wallet) of a new purchase, or the problem that refuses it."""
     body = item.body
     if partner is None:
         raise NotFound(f"partner {item.partner_id} is gone")
@@ -221,14 +335,13 @@ def _apply_rule(
         raise AmountTooLarge(
             f"{body.amount} {body.currency} is above the largest purchase accepted ({item.max_amount})"
         )
-    points, rule = points_for(partner, body.amount, body.currency)
     wallet = body.customer.wallet
     if wallet is None:
         assert body.customer.ref is not None
         wallet = links.get((partner.id, body.customer.ref))
         if wallet is None:
             raise CustomerNotLinked(f"customer ref {body.customer.ref!r} is not linked to a wallet; link it first")
-    return wallet, points, rule
+    return partner, wallet
 
 
 def _seqs(session: Session, new: list[New]) -> list[int]:
@@ -261,11 +374,11 @@ def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseVie
     seqs = _seqs(session, new)
     outbox_ids = enqueue_many(
         session,
-        [(item.partner_id, seq, wallet, points) for (item, wallet, points, _), seq in zip(new, seqs, strict=True)],
+        [(item.partner_id, seq, wallet, points) for (item, wallet, points, *_), seq in zip(new, seqs, strict=True)],
         at=now,
     )
     views, purchase_rows, events = [], [], []
-    for (item, wallet, points, rule), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
+    for (item, wallet, points, rule, breakdown), seq, outbox_id in zip(new, seqs, outbox_ids, strict=True):
         body = item.body
         purchased_at = now if body.purchased_at is None else as_utc(body.purchased_at)
         purchase_rows.append(
@@ -283,12 +396,25 @@ def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseVie
                 "purchased_at": purchased_at,
                 "outbox_id": outbox_id,
                 "created_at": now,
+                "lines": None if body.lines is None else [line.model_dump(mode="json") for line in body.lines],
+                "paid_with": None if body.paid_with is None else body.paid_with.model_dump(mode="json"),
+                "breakdown": breakdown,
             }
         )
         amount = body.amount.quantize(Decimal("0.0001"))  # as the store gives it back (Numeric(20, 4))
         views.append(
             PurchaseView(
-                body.purchase_id, "accepted", wallet, amount, body.currency, points, rule, seq, purchased_at, now
+                body.purchase_id,
+                "accepted",
+                wallet,
+                amount,
+                body.currency,
+                points,
+                rule,
+                seq,
+                purchased_at,
+                now,
+                breakdown=breakdown,
             )
         )
         payload = {
@@ -301,6 +427,8 @@ def _insert(session: Session, new: list[New], now: datetime) -> list[PurchaseVie
             "seq": seq,
             "purchased_at": purchased_at.isoformat(),
         }
+        if breakdown is not None:
+            payload["breakdown"] = breakdown
         events.append(event_row(ACCEPTED, payload=payload, partner_id=item.partner_id, customer_wallet=wallet, at=now))
     session.connection().execute(insert(Purchase.__table__), purchase_rows)
     record_many(session, events)
@@ -317,8 +445,15 @@ def _find(session: Session, partner_id: int, purchase_ids: list[str]) -> dict[st
 def _find_many(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Purchase]:
     if not keys:
         return {}
-    rows = session.scalars(select(Purchase).where(tuple_(Purchase.partner_id, Purchase.purchase_id).in_(set(keys))))
-    return {(p.partner_id, p.purchase_id): p for p in rows}
+    # not a row-value IN ((partner, id), ...): SQLite scans the whole table for one (EXPLAIN: SCAN
+    # purchases), so each group read every purchase ever stored; two IN lists use the unique index
+    wanted = set(keys)
+    rows = session.scalars(
+        select(Purchase).where(
+            Purchase.partner_id.in_({p for p, _ in wanted}), Purchase.purchase_id.in_({i for _, i in wanted})
+        )
+    )
+    return {key: p for p in rows if (key := (p.partner_id, p.purchase_id)) in wanted}
 
 
 def _links(session: Session, keys: list[tuple[int, str | None]]) -> dict[tuple[int, str], str]:

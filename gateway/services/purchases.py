@@ -44,7 +44,30 @@ def request_hash(body: PurchaseCreate) -> str:
         # the same instant, however written; None when the partner left it to the gateway
         "purchased_at": None if body.purchased_at is None else as_utc(body.purchased_at).isoformat(),
     }
+    # lines and tenders (issue 16) count only when sent: the hash of a body without them is the
+    # one stored before they existed
+    if body.lines is not None:
+        fields["lines"] = [
+            {
+                "sku": line.sku,
+                "category": line.category,
+                "labels": sorted(line.labels),
+                "quantity": _canonical(line.quantity),
+                "unit_price": _canonical(line.unit_price),
+                "discount": _canonical(line.discount),
+            }
+            for line in body.lines
+        ]
+    if body.paid_with is not None:
+        fields["paid_with"] = {
+            "points": _canonical(body.paid_with.points),
+            "gift_cards": _canonical(body.paid_with.gift_cards),
+        }
     return body_hash(fields)
+
+
+def _canonical(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def points_for(partner: Partner, amount: Decimal, currency: str) -> tuple[int, dict[str, str]]:

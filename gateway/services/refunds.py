@@ -86,7 +86,8 @@ def _refunded(session: Session, purchase: Purchase) -> tuple[int, Decimal | None
 
 def refund_points(purchase: Purchase, amount: Decimal | None, refunded: tuple[int, Decimal | None]) -> int:
     """Points a refund claws back: all that remain without an amount; else amount × the
-    purchase's own rule, rounded down, and all that remain when the amount is the rest of the
+    purchase's own rule (for a purchase earned by a rule set: its points × amount / its amount),
+    rounded down, and all that remain when the amount is the rest of the
     purchase (so no rounding remainder stays with the customer). Raises RefundExceedsPurchase."""
     refunded_points, refunded_amount = refunded
     remaining = purchase.points - refunded_points
@@ -102,7 +103,10 @@ def refund_points(purchase: Purchase, amount: Decimal | None, refunded: tuple[in
         )
     if amount == amount_left:
         return remaining
-    points = int((amount * Decimal(purchase.rule["points_per_unit"])).to_integral_value(rounding=ROUND_DOWN))
+    if "ruleset_version" in purchase.rule:  # earned by rules (bonuses, caps): its points in proportion
+        points = int((purchase.points * amount / Decimal(purchase.amount)).to_integral_value(rounding=ROUND_DOWN))
+    else:
+        points = int((amount * Decimal(purchase.rule["points_per_unit"])).to_integral_value(rounding=ROUND_DOWN))
     if points <= 0:
         raise RefundExceedsPurchase(f"{amount} {purchase.currency} is worth no points under the purchase's rule")
     return min(points, remaining)

@@ -145,7 +145,7 @@ def run_chunk(session: Session, *, run_id: int, size: int = CHUNK) -> tuple[bool
             change = changes.get(member.id)
             placed: Placed = placed_of(member, change, at, stored)
             events += write(session, version, placed, recalculation_id=run.id)
-            if change is not None and stored:
+            if change is not None:  # as the dry-run counts: a member of no state yet starts at the bottom
                 run.moved_up += change.direction == "up"
                 run.moved_down += change.direction == "down"
             run.changed += bool(placed.changes)

@@ -34,6 +34,10 @@ from network.store.customers import (
     CustomerProfile,
     CustomerWallet,
 )
+from network.store.earning_rules import (
+    EarningCapUsage,
+    EarningRuleSet,
+)
 from network.store.engine import (
     MIGRATIONS,
     StoreNotMigrated,
@@ -98,6 +102,8 @@ __all__ = [
     "CustomerSession",
     "CustomerWallet",
     "DomainEvent",
+    "EarningCapUsage",
+    "EarningRuleSet",
     "EventCursor",
     "IndexedBlock",
     "IndexerCheckpoint",

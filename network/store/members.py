@@ -1,4 +1,4 @@
-"""The loyalty program's members (migration 0020 members): who enrolled, how, with which
+"""The loyalty program's members (migration 0021 members): who enrolled, how, with which
 referral codes; the enrolment requests partners (and customers on ``/me``) made, for their
 replay; the erasures of personal data done; and the bulk imports run.
 

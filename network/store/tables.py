@@ -89,6 +89,11 @@ class Purchase(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     notified_status: Mapped[str | None] = mapped_column(String(16))  # final status an event announced (write-once)
+    # issue 16 (migration 0020): the lines and tenders as posted (null: posted without), and which
+    # rule gave which points (loyalty/earning.py Entry.as_json; null: accepted before rule sets)
+    lines: Mapped[list | None] = mapped_column(JSON)
+    paid_with: Mapped[dict | None] = mapped_column(JSON)
+    breakdown: Mapped[list | None] = mapped_column(JSON)
 
 
 class Reward(Base):

@@ -120,6 +120,28 @@ def main() -> int:
         page.wait_for_url(f"{args.url}/dashboard/partners/{args.suspended}?done=reactivated")
         out["after_action"] = figures(page)
         out["notice"] = page.locator(".alert.ok").inner_text()
+
+        # the tier ladder: propose one, dry-run it, apply it
+        page.click(".nav a[href='/dashboard/tiers']")
+        page.wait_for_url(f"{args.url}/dashboard/tiers")
+        out["tiers_empty"] = page.locator("section.panel").first.inner_text()
+        page.fill("#tiers", "Member, 0, 1\nSilver, 10, 1.25\nGold, 1000000, 2")
+        page.fill("#grace_days", "30")
+        shoot(page, args.shots, "app-tiers-form", out)
+        page.click("#dry-run")
+        summary = page.locator("#dry-run-summary p[data-up]")
+        summary.wait_for()
+        out["dry_run"] = {k: int(summary.get_attribute(f"data-{k}") or -1) for k in ("up", "down", "unchanged")}
+        out["dry_run_text"] = summary.inner_text()
+        out["dry_run_figures"] = figures(page)
+        shoot(page, args.shots, "app-tiers-dry-run", out)
+        page.click("#confirm-action")
+        page.wait_for_url(f"{args.url}/dashboard/tiers?done=applied*")
+        out["tiers_notice"] = page.locator(".alert.ok").inner_text()
+        out["tiers_ladder"] = page.eval_on_selector_all(
+            "#ladder-table tr[data-tier]", "rows => rows.map(r => r.dataset.tier)"
+        )
+        shoot(page, args.shots, "app-tiers", out)
         browser.close()
     json.dump(out, sys.stdout)
     return 0

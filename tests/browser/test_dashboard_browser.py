@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -46,6 +48,19 @@ def _redeem(stack: Stack, p: OnboardedPartner, customer: LocalAccount, redemptio
     assert r.status_code == 202, r.text
     done = stack.wait_json(f"/v1/redemptions/{redemption_id}", p.headers, want="fulfilled", timeout_s=60)
     return int(done["points"])
+
+
+def _recalculated(stack: Stack) -> dict[str, Any]:
+    """The latest tier recalculation (the one the dashboard started), once it is done."""
+    deadline = time.monotonic() + 60
+    run_id = 1
+    while True:
+        r = stack.http.get(f"/v1/operator/tiers/recalculations/{run_id}", headers=OPERATOR_HEADERS)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] != "running":
+            return r.json()
+        assert time.monotonic() < deadline, f"{r.json()}\n{stack.logs(20)}"
+        time.sleep(0.5)
 
 
 def _customer_token(stack: Stack, customer: LocalAccount) -> str:
@@ -137,6 +152,8 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
         )  # fmt: skip
         assert app_run.returncode == 0, f"{app_run.stdout[-2000:]}\n{app_run.stderr[-4000:]}\n{stack.logs(20)}"
         app = json.loads(app_run.stdout)
+        tier_ladder = stack.http.get("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS).json()
+        tier_run = _recalculated(stack)
         pharmacy_after = stack.wait_partner(partners["Pharmacy"].id, status="active")
         latest = stack.http.get("/v1/operator/reconciliations/latest", headers=OPERATOR_HEADERS).json()
         me = {"Authorization": f"Bearer {token}"}
@@ -201,7 +218,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
 
     # the application: navigation, the partner's page, search, issues, a statement, an action
     assert app["console_errors"] == [], app["console_errors"]
-    assert [label for label, _ in app["nav"]] == ["Overview", "Partners", "Issues", "Settlements", "Search"]
+    assert [label for label, _ in app["nav"]] == ["Overview", "Partners", "Issues", "Settlements", "Tiers", "Search"]
     assert app["partners_active"] == "Partners"
     o = {k: v["value"] for k, v in app["overview"].items()}
     assert o[f"partner-{tiny.id}-flags"] == "no headroom,1 held" and o["flagged-partners"] == "1"
@@ -221,6 +238,15 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     assert "Reactivate Pharmacy" in app["confirm_text"]
     assert app["after_action"]["partner-status"]["value"] == "active" == pharmacy_after["status"]
     assert "active again" in app["notice"]
+    # the tier ladder proposed, dry-run and applied from the page: the recalculation moved exactly
+    # the members the dry-run said it would, and the ladder in force is the one written
+    assert "No ladder yet" in app["tiers_empty"]
+    assert app["dry_run"]["down"] == 0 and app["dry_run"]["up"] >= 2, app["dry_run"]
+    assert f"{app['dry_run']['up']} of " in app["dry_run_text"]
+    assert app["tiers_ladder"] == ["Member", "Silver", "Gold"] and "in force" in app["tiers_notice"]
+    assert tier_ladder["tiers"][1] == {"name": "Silver", "threshold": 10, "multiplier": "1.25"}
+    assert tier_run["status"] == "done" and tier_run["moved_up"] == app["dry_run"]["up"], (tier_run, app["dry_run"])
+    assert int(app["dry_run_figures"]["after-Silver"]["value"]) == app["dry_run"]["up"]
     assert app["overflow_390"] and all(v <= 0 for v in app["overflow_390"].values()), app["overflow_390"]
     for name in app["overflow_390"]:
         for size in ("1280", "390"):

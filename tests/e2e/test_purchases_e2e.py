@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -225,6 +226,72 @@ def test_e2e_partner_key_cannot_read_or_act_on_another_partners_purchase(stack, 
     forged = {"Authorization": f"Bearer ck_{prefix_a}_{b.api_key.split('_', 2)[2]}"}  # A's prefix, B's secret
     r = stack.http.get(status_url, headers=forged)
     assert r.status_code == 401 and r.json()["type"] == "/problems/unauthorized"
+
+
+def test_e2e_a_purchase_with_lines_earns_by_the_partners_rules_on_chain(stack, partners):
+    """Issue 16: the operator drafts and activates A's rule set (1 per EUR, a bonus window ×2 of
+    the last and next day, tobacco excluded); a purchase with lines earns 22 base + 22 bonus on
+    chain, its breakdown in GET and in the customer's history; lines that do not add up are
+    refused; the simulation of dropping the window says what it would have cost."""
+    a = partners["A"]
+    wallet = customer("rules")
+    now = datetime.now(UTC)
+    window = {
+        "starts_on": (now - timedelta(days=1)).date().isoformat(),
+        "ends_on": (now + timedelta(days=1)).date().isoformat(),
+    }
+    rules = [
+        {"kind": "base", "id": "base", "points_per_unit": "1"},
+        {"kind": "bonus_window", "id": "fair", "factor": "2", **window},
+        {"kind": "exclusion", "id": "no-tobacco", "categories": ["tobacco"]},
+    ]
+    drafted = stack.http.post(f"/v1/operator/partners/{a.id}/rules", headers=OPERATOR, json={"rules": rules})
+    assert drafted.status_code == 201, drafted.text
+    version = drafted.json()["version"]
+    activated = stack.http.post(f"/v1/operator/partners/{a.id}/rules/{version}/activate", headers=OPERATOR)
+    assert activated.status_code == 200 and activated.json()["status"] == "active", activated.text
+    lines = [
+        {"sku": "WINE-1", "category": "wine", "quantity": "2", "unit_price": "10.00"},
+        {"sku": "CIG-1", "category": "tobacco", "unit_price": "8.00"},
+        {"sku": "BREAD-1", "category": "bakery", "unit_price": "2.50", "discount": "0.50"},
+    ]
+    body = purchase("lines-1", wallet, "30.00") | {
+        "lines": lines,
+        "purchased_at": (now - timedelta(hours=1)).isoformat(),
+    }
+
+    mismatch = post(stack, a, body | {"amount": "31.00"})
+    assert mismatch.status_code == 422 and mismatch.headers["content-type"] == PROBLEM_JSON
+    assert mismatch.json()["type"] == "/problems/lines-mismatch"
+    assert mismatch.json()["detail"] == "the lines add up to 30.00 EUR, 1.00 less than the amount 31.00"
+
+    r = post(stack, a, body)
+    assert r.status_code == 202, r.text
+    expected = [
+        {"rule": "base", "version": 2, "kind": "base", "points": 22},  # the rate's base rule (1) changed: 2
+        {"rule": "fair", "version": 1, "kind": "bonus_window", "points": 22},
+    ]
+    assert (r.json()["points"], r.json()["breakdown"]) == (44, expected)
+    done = wait_status(stack, a, r.json()["status_url"])
+    assert (done["points"], done["breakdown"], done["rule"]["ruleset_version"]) == (44, expected, version)
+    assert stack.balance(wallet) == 44
+
+    deadline = time.monotonic() + 60
+    while True:
+        history = stack.http.get(f"/v1/wallets/{wallet}/history", headers=a.headers)
+        assert history.status_code == 200, history.text
+        earned = [e for e in history.json()["entries"] if e["kind"] == "earned"]
+        if earned or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [(e["purchase_id"], e["points"], e["breakdown"]) for e in earned] == [("lines-1", 44, expected)]
+
+    proposal = {"rules": [rules[0], rules[2]]}  # the window dropped
+    sim = stack.http.post(f"/v1/operator/partners/{a.id}/rules/simulate?days=1", headers=OPERATOR, json=proposal)
+    assert sim.status_code == 200, sim.text
+    got = sim.json()
+    assert (got["purchases"], got["points_current"], got["points_proposed"], got["value"]) == (1, 44, 22, "-0.22")
+    assert got["summary"] == "this change would have issued 22 fewer points, 0.22 cUSD at the issue price, for 1 member"
 
 
 def test_e2e_processes_are_still_running(stack, partners):

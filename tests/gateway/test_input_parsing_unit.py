@@ -232,6 +232,11 @@ def test_unit_every_decimal_input_publishes_the_pattern_it_enforces(client):
     patterns = _published_patterns(client)
     assert patterns == {
         "PurchaseCreate.amount": AMOUNT_PATTERN,
+        "LineCreate.quantity": AMOUNT_PATTERN,  # issue 16: a purchase's lines and tenders
+        "LineCreate.unit_price": AMOUNT_PATTERN,
+        "LineCreate.discount": AMOUNT_PATTERN,
+        "PaidWith.points": AMOUNT_PATTERN,
+        "PaidWith.gift_cards": AMOUNT_PATTERN,
         "RefundCreate.amount": AMOUNT_PATTERN,
         "HoldCreate.amount": AMOUNT_PATTERN,
         "HoldConsentRequest.amount": AMOUNT_PATTERN,

@@ -55,6 +55,14 @@ def test_refund_points(amount: Decimal | None, refunded: tuple[int, Decimal], po
     assert refund_points(purchase_row(), amount, refunded) == points
 
 
+def test_a_partial_refund_of_a_purchase_earned_by_rules_claws_back_its_points_in_proportion() -> None:
+    purchase = purchase_row(points=100, amount="40.00")
+    purchase.rule = {"points_per_unit": "1", "ruleset_version": 2}  # 40 base points and 60 of bonuses
+    assert refund_points(purchase, Decimal("10.00"), (0, Decimal(0))) == 25
+    assert refund_points(purchase, Decimal("10.01"), (0, Decimal(0))) == 25  # 25.025 rounded down
+    assert refund_points(purchase, Decimal("30.00"), (25, Decimal("10.00"))) == 75  # the rest: every point left
+
+
 @pytest.mark.parametrize(
     ("amount", "refunded"),
     [

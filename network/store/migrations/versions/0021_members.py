@@ -3,15 +3,15 @@
 No existing row moves: a customer linked before this revision becomes a member when it is
 enrolled (by its partner, an import or on ``/me``).
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
