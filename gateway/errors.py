@@ -289,6 +289,55 @@ class CustodialReleasePending(GatewayError):
         self.retry_after_s = retry_after_s
 
 
+# --- members: enrolment, profiles, consents, imports, erasure
+
+
+class CustomerEnrolled(GatewayError):
+    """The ref (or the signed-in customer) is enrolled already, with other data than this request's."""
+
+    slug = "customer-enrolled"
+
+
+class ProfileRefused(GatewayError):
+    """A profile field that cannot be stored (loyalty/customers.py says why); ``field`` names it."""
+
+    slug = "profile-invalid"
+
+    def __init__(self, detail: str, *, field: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class ConsentRefused(GatewayError):
+    """A consent change that names no known channel or scope, or no source."""
+
+    slug = "consent-invalid"
+
+
+class ReferralCodeUnknown(GatewayError):
+    """The referral code is not a member's (or is the customer's own)."""
+
+    slug = "referral-code-unknown"
+
+
+class NotEnrolled(GatewayError):
+    """The signed-in customer is not a member of the program yet (POST /v1/me/enrolment)."""
+
+    slug = "not-enrolled"
+
+
+class ImportRefused(GatewayError):
+    """The file is not a CSV of the import's columns; nothing was imported."""
+
+    slug = "import-invalid"
+
+
+class ReadOnlySession(GatewayError):
+    """A read-only customer session (a sign-in link's) may not change anything."""
+
+    slug = "read-only-session"
+
+
 # --- paying with points at the till
 
 

@@ -24,6 +24,8 @@ from gateway.errors import ContentTooLarge, GatewayError
 from gateway.problems import error_response, problem, status_of
 from gateway.request_settings import settings_of_app
 
+IMPORT_PATH_SUFFIX = "/imports/customers"
+
 
 class Refused(StarletteHTTPException):
     """A refusal raised while the body is being received. FastAPI turns any other exception
@@ -61,7 +63,10 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = settings_of_app(scope["app"]).max_request_body_bytes
+        settings = settings_of_app(scope["app"])
+        limit = settings.max_request_body_bytes
+        if scope["path"].endswith(IMPORT_PATH_SUFFIX):  # a CSV import may be larger
+            limit = settings.import_max_body_bytes
         length = _content_length(scope)
         if length is not None and length > limit:
             response = problem("content-too-large", _too_large(limit).detail, scope["path"])

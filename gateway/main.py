@@ -23,7 +23,10 @@ from gateway.routes import (
     earning_rules,
     me,
     me_api,
+    me_members,
+    members,
     operator,
+    operator_members,
     points_holds,
     purchases,
     redemptions,
@@ -85,6 +88,8 @@ def create_app() -> FastAPI:
     for module in (purchases, refunds, redemptions, webhooks, customers, me_api, operator, settlement, dashboard, me):
         app.include_router(module.router)
     app.include_router(account.router)
+    for module in (members, me_members, operator_members):  # issue 16: enrolment, profiles, GDPR
+        app.include_router(module.router)
     app.include_router(earning_rules.router)
     app.include_router(tiers.router)
     app.include_router(points_holds.router)

@@ -76,6 +76,9 @@ PARAMETERS: dict[str, tuple[str, Any]] = {
     "status": ("Only the items in this status", "failed"),
     "before": ("Only the items with a smaller id (the next page of a list, newest first)", 100),
     "only_differences": ("Only the reports that found a difference between the store and the chain", False),
+    "customer_id": ("The customer's internal id (GET /v1/operator/customers finds it)", 1),
+    "wallet": ("A customer's wallet address, EIP-55 checksummed", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+    "dry_run": ("Check and report only: nothing is written", False),
 }
 
 

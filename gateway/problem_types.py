@@ -54,6 +54,14 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "custodial-limit-reached": (422, "The custodial wallet's spending in the last 24 h would pass the daily limit"),
     "custodial-release-pending": (409, "The custodial wallet's release was asked for; its key is handed over later"),
     # --- customers and custody (add above this line)
+    "customer-enrolled": (409, "The customer is enrolled already with other data"),
+    "profile-invalid": (422, "A profile field cannot be stored"),
+    "consent-invalid": (422, "The consent names no known channel or scope, or no source"),
+    "referral-code-unknown": (422, "The referral code is not a member's"),
+    "not-enrolled": (404, "The customer is not a member of the program yet"),
+    "import-invalid": (422, "The file is not a CSV of the import's columns"),
+    "read-only-session": (403, "A read-only customer session may not change anything"),
+    # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
     "points-amount-too-small": (422, "The money amount buys no point at the partner's point value"),
     "capture-exceeds-hold": (422, "The capture asks for more points than the hold holds"),
     "hold-not-open": (409, "The points hold was released, has expired or was captured already"),
@@ -259,6 +267,39 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Call again from `available_at` (the Retry-After header gives the seconds), or cancel the release with DELETE.",
     ),
     # --- customers and custody (add above this line)
+    "customer-enrolled": (
+        "customer 'loyalty-0042' is enrolled already with other data; change it with PATCH "
+        "/v1/customers/loyalty-0042/profile or POST .../consents",
+        "Send the first request again as it was to read the member (a replay), or change the profile and consents "
+        "with their own calls: an enrolment is made once.",
+    ),
+    "profile-invalid": (
+        "email: expected an address like name@example.com, got 'alice@'",
+        "Correct the field named in `field` (and in the detail) and send the request again.",
+    ),
+    "consent-invalid": (
+        "channel 'fax' is not one of email, sms, push",
+        "Name a channel among email, sms and push, a scope (partner or coalition), and say in `source` how the "
+        "consent was collected (1 to 64 characters, e.g. pos, web-form).",
+    ),
+    "referral-code-unknown": (
+        "no member has the referral code 7KQ4M2XW9P",
+        "Check the code with the customer (it is 10 characters, no 0, O, 1, I or L), or enrol without it.",
+    ),
+    "not-enrolled": (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 is not a member of the program yet",
+        "Enrol first (POST /v1/me/enrolment), then read or change the profile.",
+    ),
+    "import-invalid": (
+        "the header must name distinct columns among ref, email, phone, ...; got name, mail",
+        "Send a CSV (UTF-8) whose first line names its columns, `ref` included; the import's columns are in the "
+        "description of POST /v1/imports/customers. Nothing was imported.",
+    ),
+    "read-only-session": (
+        "this session was opened by a sign-in link and is read-only",
+        "Sign in with the wallet itself (POST /v1/auth/challenge, then /v1/auth/session) to change anything.",
+    ),
+    # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
     "points-amount-too-small": (
         "0.004 cUSD buys no point at this partner's point value of 0.010000 cUSD",
         "Ask for at least one point's worth (the partner's point value is its reimbursement rate), or give `points`.",

@@ -140,6 +140,8 @@ class GatewaySettings(WorkerSettings):
     # the largest request body read (413 above it): a batch of 1,000 purchases is under 400 kB even
     # with the longest ids and indented JSON; the cap is checked before a byte is read (gateway/guard.py)
     max_request_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    # the CSV import's body (POST /v1/imports/customers): 100,000 rows are ~10 MiB
+    import_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:

@@ -22,13 +22,15 @@ What it does for the integrator:
   ``failure_reason``), :class:`WaitTimeout` when it is still going (a held purchase says why).
 
 The calls cover the partner API: purchases (one, or up to 1,000 with ``post_purchases``),
-refunds, rewards, redemptions and consents, customers (wallet links, custodial wallets and
-their release, balances and histories, coalition-wide tiers), webhook endpoints, their deliveries, secret rotation
-and a test event, and the partner's own account (``account()``: funds, free funds, issuance
-headroom, exposure and pending credit in ``Clearing``, recent purchases, its statement lines and
-webhook deliveries). :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`,
-awaited: both run the same builders (partners/sdk/calls.py). The SDK imports nothing of the
-gateway: it needs only httpx.
+refunds, rewards, redemptions and consents, members (``enrol``, ``member``, ``update_profile``,
+``record_consents``, ``consents``, ``import_customers`` from CSV, ``export_customers``),
+customers (wallet links, custodial wallets and their release, balances and histories,
+coalition-wide tiers), webhook endpoints, their deliveries, secret rotation and a test event, and
+the partner's own account (``account()``: funds, free funds, issuance headroom, exposure and
+pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries).
+:class:`AsyncPartnerClient` has every method of :class:`PartnerClient`, awaited: both run the
+same builders (partners/sdk/calls.py). The SDK imports nothing of the gateway: it needs only
+httpx.
 """
 
 from __future__ import annotations
@@ -44,11 +46,15 @@ from partners.sdk.models import (
     BatchOutcome,
     BatchResult,
     Challenge,
+    ConsentHistory,
     Customer,
     Delivery,
     Failure,
     History,
     HistoryEntry,
+    ImportReport,
+    Member,
+    MemberConsent,
     PartnerAccount,
     PreparedConsent,
     Problem,
@@ -74,11 +80,15 @@ __all__ = [
     "BatchResult",
     "Challenge",
     "CoalitionError",
+    "ConsentHistory",
     "Customer",
     "Delivery",
     "Failure",
     "History",
     "HistoryEntry",
+    "ImportReport",
+    "Member",
+    "MemberConsent",
     "OperationFailed",
     "PartnerAccount",
     "PartnerClient",

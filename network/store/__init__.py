@@ -3,7 +3,8 @@
 The bottom layer: it imports nothing of the chain code, the gateway or anything above it.
 ``base`` (the declarative base), ``chain_tables`` (the chain layer's outboxes, transactions and
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
-sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``events``
+sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
+(enrolment, referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
@@ -50,6 +51,12 @@ from network.store.events import (
     DomainEvent,
     EventCursor,
 )
+from network.store.members import (
+    CustomerErasure,
+    Member,
+    MemberEnrolment,
+    MemberImport,
+)
 from network.store.points_payments import (
     PointsGiveBack,
     PointsHold,
@@ -89,6 +96,7 @@ __all__ = [
     "CustodialWallet",
     "Customer",
     "CustomerConsent",
+    "CustomerErasure",
     "CustomerLink",
     "CustomerProfile",
     "CustomerSession",
@@ -100,6 +108,9 @@ __all__ = [
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",
+    "Member",
+    "MemberEnrolment",
+    "MemberImport",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",

@@ -17,9 +17,12 @@ from partners.sdk.models import (
     Balance,
     BatchOutcome,
     Challenge,
+    ConsentHistory,
     Customer,
     Delivery,
     History,
+    ImportReport,
+    Member,
     Model,
     PartnerAccount,
     PointsHold,
@@ -53,6 +56,8 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     json: Any = None
     params: Mapping[str, Any] | None = None
+    content: str | None = None  # a file sent as it is (text/csv), instead of ``json``
+    text: bool = False  # the answer is read as text (a CSV), not JSON
 
 
 def _seg(value: str | int) -> str:
@@ -360,6 +365,75 @@ def cancel_custodial_release(ref: str) -> Call[None]:
     return Call("DELETE", f"/v1/customers/{_seg(ref)}/custodial-wallet/release", _nothing)
 
 
+def enrol(
+    ref: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    birthday: str | None = None,
+    locale: str | None = None,
+    time_zone: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    consents: Sequence[Mapping[str, Any]] = (),
+    referral_code: str | None = None,
+    wallet: str | Mapping[str, str] | None = None,
+) -> Call[Member]:
+    """Enrols your customer ``ref`` (idempotent: the same arguments again answer the member as it
+    is now; others raise ``ProblemError`` ``customer-enrolled``). ``consents``: dicts of
+    ``channel``, ``granted``, ``source`` (and ``scope``: partner or coalition); ``wallet``:
+    "custodial", "linked", or ``{"message", "signature"}`` of the ref's signed wallet challenge."""
+    body: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "email": email,
+            "phone": phone,
+            "birthday": birthday,
+            "locale": locale,
+            "time_zone": time_zone,
+            "attributes": None if attributes is None else dict(attributes),
+            "referral_code": referral_code,
+            "wallet": None if wallet is None else (wallet if isinstance(wallet, str) else dict(wallet)),
+        }.items()
+        if v is not None
+    }
+    if consents:
+        body["consents"] = [dict(c) for c in consents]
+    return Call("POST", f"/v1/customers/{_seg(ref)}/enrolment", _one(Member), json=body)
+
+
+def member(ref: str) -> Call[Member]:
+    """The member ``ref``: profile, referral codes, consents in force in your scope and the coalition's."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/profile", _one(Member))
+
+
+def update_profile(ref: str, **fields: Any) -> Call[Member]:
+    """Changes the profile fields given (None clears one): email, phone, birthday, locale, time_zone, attributes."""
+    return Call("PATCH", f"/v1/customers/{_seg(ref)}/profile", _one(Member), json=fields)
+
+
+def record_consents(ref: str, consents: Sequence[Mapping[str, Any]]) -> Call[ConsentHistory]:
+    """Records consents given or withdrawn (each a new entry of the history); answers the history."""
+    body = {"consents": [dict(c) for c in consents]}
+    return Call("POST", f"/v1/customers/{_seg(ref)}/consents", _one(ConsentHistory), json=body)
+
+
+def consents(ref: str) -> Call[ConsentHistory]:
+    return Call("GET", f"/v1/customers/{_seg(ref)}/consents", _one(ConsentHistory))
+
+
+def import_customers(csv_text: str, *, dry_run: bool = False) -> Call[ImportReport]:
+    """Imports customers from CSV (the columns: POST /v1/imports/customers in the API reference):
+    the valid rows all together, each refused row reported with its line and reason. Sending the
+    same file again is safe (rows enrolled already with the same data are ``unchanged``)."""
+    params = {"dry_run": "true"} if dry_run else None
+    return Call("POST", "/v1/imports/customers", _one(ImportReport), params=params, content=csv_text)
+
+
+def export_customers() -> Call[str]:
+    """Your members as CSV text (the import reads it back)."""
+    return Call("GET", "/v1/exports/customers.csv", lambda text: str(text), text=True)
+
+
 def get_customer(ref: str) -> Call[Customer]:
     return Call("GET", f"/v1/customers/{_seg(ref)}", _one(Customer))
 
@@ -468,6 +542,13 @@ def status_path(status_url: str | Model, base_url: str) -> str:
 
 # The client methods, by name: PartnerClient and AsyncPartnerClient expose each (a unit test checks).
 OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
+    "enrol": enrol,
+    "member": member,
+    "update_profile": update_profile,
+    "record_consents": record_consents,
+    "consents": consents,
+    "import_customers": import_customers,
+    "export_customers": export_customers,
     "post_purchase": post_purchase,
     "post_purchases": post_purchases,
     "purchase": purchase,

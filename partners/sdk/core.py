@@ -51,6 +51,8 @@ def read(call: Call[T], response: httpx.Response) -> T:
         except ValueError:
             body = {"type": "about:blank", "detail": response.text[:200]}
         raise ProblemError(response.status_code, body)
+    if call.text:
+        return call.parse(response.text)
     return call.parse(response.json() if response.content else None)
 
 

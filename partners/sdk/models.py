@@ -329,6 +329,72 @@ class History(Model):
     next_cursor: int | None
 
 
+# ---------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberConsent(Model):
+    """A consent: given (``granted``) or withdrawn, on a channel, in your scope or the coalition's."""
+
+    channel: str
+    scope: str
+    partner_id: int | None
+    granted: bool
+    source: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(Model):
+    email: str | None
+    phone: str | None
+    birthday: str | None  # YYYY-MM-DD
+    locale: str | None
+    time_zone: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Member(Model):
+    """A member: your ref, the wallet, their own referral code and the one they came with, the
+    profile and the consents in force in your scope and the coalition's."""
+
+    ref: str | None
+    wallet: str | None
+    custodial: bool
+    referral_code: str | None
+    referred_by_code: str | None
+    enrolled_at: datetime
+    profile: Profile
+    consents: list[MemberConsent]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentHistory(Model):
+    history: list[MemberConsent]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefusedRow(Model):
+    line: int
+    ref: str | None
+    field: str | None
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportReport(Model):
+    """An import: the valid rows enrolled all together (none with ``dry_run``), each refused row by line."""
+
+    rows: int
+    enrolled: int
+    unchanged: int
+    refused_count: int
+    dry_run: bool
+    duration_ms: int
+    refused: list[RefusedRow]
+
+
 # ---------------------------------------------------------------------- webhooks
 
 

@@ -40,7 +40,12 @@ class PartnerClient(ClientBase):
         while True:
             try:
                 response: httpx.Response | None = self.http.request(
-                    call.method, call.path, json=call.json, params=call.params
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    content=call.content,
+                    headers=None if call.content is None else {"Content-Type": "text/csv"},
                 )
             except httpx.TransportError:
                 if not self._retry(attempt, None):
@@ -94,6 +99,13 @@ class PartnerClient(ClientBase):
     custodial_wallet = op(calls.custodial_wallet)
     release_custodial_wallet = op(calls.release_custodial_wallet)
     cancel_custodial_release = op(calls.cancel_custodial_release)
+    enrol = op(calls.enrol)
+    member = op(calls.member)
+    update_profile = op(calls.update_profile)
+    record_consents = op(calls.record_consents)
+    consents = op(calls.consents)
+    import_customers = op(calls.import_customers)
+    export_customers = op(calls.export_customers)
     customer = op(calls.get_customer)
     customer_balance = op(calls.customer_balance)
     customer_history = op(calls.customer_history)

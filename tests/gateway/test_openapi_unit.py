@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -41,6 +42,7 @@ from network.outcomes import purchases_settled
 from network.store import OutboxPurchase, PurchaseStatus, WebhookDelivery
 from tests.gateway.partners import OPERATOR_TOKEN, PartnerKey
 from tests.gateway.purchases import purchase_body
+from tests.wallets import sign
 
 ROOT = Path(__file__).resolve().parents[2]
 ST_PYTHON = ROOT / ".venv-schemathesis" / "bin" / "python"
@@ -206,14 +208,20 @@ def _request(spec: dict[str, Any], path: str, op: dict[str, Any]) -> tuple[str, 
             query[param["name"]] = value
     body = None
     if "requestBody" in op:
-        schema = _resolve(spec, op["requestBody"]["content"]["application/json"]["schema"])
+        content = op["requestBody"]["content"]
+        if "application/json" not in content:  # a file (text/csv): its own example
+            return url, query, next(iter(content.values()))["example"]
+        schema = _resolve(spec, content["application/json"]["schema"])
         body = schema["examples"][0]
     return url, query, body
 
 
 def _call(client: TestClient, method: str, url: str, query: dict[str, Any], body: Any, headers: dict[str, str]) -> int:
     try:
-        response = client.request(method, url, params=query, json=body, headers=headers)
+        if isinstance(body, str):  # a file, as it is
+            response = client.request(method, url, params=query, content=body, headers=headers)
+        else:
+            response = client.request(method, url, params=query, json=body, headers=headers)
     except AssertionError as exc:  # the route used the chain: it accepted the request before that
         assert NO_CHAIN in str(exc), exc
         return 0
@@ -235,24 +243,35 @@ def test_every_operation_declares_a_credential_exactly_when_it_needs_one(client,
     assert not wrong, wrong
 
 
-def _headers_for(op: dict[str, Any], partner: PartnerKey) -> dict[str, str]:
+def _headers_for(op: dict[str, Any], partner: PartnerKey, customer: dict[str, str]) -> dict[str, str]:
     scheme = next(iter(op["security"][0])) if op.get("security") else None
     if scheme == "partnerKey":
         return partner.headers
     if scheme == "operatorToken":
         return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    if scheme == "customerToken":
+        return customer
     return {}
+
+
+def _signed_in(client: TestClient) -> dict[str, str]:
+    """A customer session of a new wallet (POST /v1/auth/challenge, signed, then /v1/auth/session)."""
+    account = Account.create()
+    message = client.post("/v1/auth/challenge", json={"address": account.address}).json()["message"]
+    body = {"message": message, "signature": sign(account, message)}
+    return {"Authorization": f"Bearer {client.post('/v1/auth/session', json=body).json()['token']}"}
 
 
 def test_every_request_example_is_accepted_by_its_route(client, spec, partner):
     """Each operation's examples, with its credentials: past validation (2xx, or a problem of the
     route's own rules such as a 404 for an id this store has not seen), never a 422."""
     answered = {}
+    customer = _signed_in(client)
     for path, method, op in _operations(spec):
         if "requestBody" in op:
             url, query, body = _request(spec, path, op)
             answered[f"{method.upper()} {path}"] = status = _call(
-                client, method, url, query, body, _headers_for(op, partner)
+                client, method, url, query, body, _headers_for(op, partner, customer)
             )
             # 2xx, or a problem of the route's own rules (_call refused a validation-error), or the chain
             assert status < 300 or status in (0, 404, 409, 422), f"{method} {path}: {status}"

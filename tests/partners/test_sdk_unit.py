@@ -27,8 +27,11 @@ from partners.client import (
     AsyncPartnerClient,
     BatchOutcome,
     CoalitionError,
+    ConsentHistory,
     Delivery,
     History,
+    ImportReport,
+    Member,
     OperationFailed,
     PartnerAccount,
     PartnerClient,
@@ -245,6 +248,34 @@ BATCH = {
 }
 
 # operation: (args, kwargs, method, path, body, params, answer status, answer, result type)
+CONSENT = {"channel": "email", "scope": "partner", "partner_id": 1, "granted": True, "source": "pos", "recorded_at": T0}
+MEMBER = {
+    "ref": "card-1",
+    "wallet": WALLET,
+    "custodial": True,
+    "referral_code": "H3T8NW2QKD",
+    "referred_by_code": None,
+    "enrolled_at": T0,
+    "profile": {
+        "email": "a@example.com",
+        "phone": None,
+        "birthday": "1990-04-01",
+        "locale": None,
+        "time_zone": None,
+        "attributes": {},
+    },
+    "consents": [CONSENT],
+}
+IMPORT = {
+    "rows": 2,
+    "enrolled": 1,
+    "unchanged": 0,
+    "refused_count": 1,
+    "dry_run": True,
+    "duration_ms": 3,
+    "refused": [{"line": 3, "ref": "c-2", "field": "email", "reason": "expected an address"}],
+}
+CSV = "ref,email\nc-1,a@example.com\nc-2,b@\n"
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
     "post_purchase": (
         ("p-1",),
@@ -386,6 +417,63 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
         CUSTOMER,
         calls.Customer,
     ),
+    "enrol": (
+        ("card-1",),
+        {"email": "a@example.com", "consents": [{"channel": "email", "granted": True, "source": "pos"}]},
+        "POST",
+        "/v1/customers/card-1/enrolment",
+        {"email": "a@example.com", "consents": [{"channel": "email", "granted": True, "source": "pos"}]},
+        {},
+        201,
+        MEMBER,
+        Member,
+    ),
+    "member": (("card-1",), {}, "GET", "/v1/customers/card-1/profile", None, {}, 200, MEMBER, Member),
+    "update_profile": (
+        ("card-1",),
+        {"email": None, "locale": "fr-FR"},
+        "PATCH",
+        "/v1/customers/card-1/profile",
+        {"email": None, "locale": "fr-FR"},
+        {},
+        200,
+        MEMBER,
+        Member,
+    ),
+    "record_consents": (
+        ("card-1", [{"channel": "sms", "granted": False, "source": "app"}]),
+        {},
+        "POST",
+        "/v1/customers/card-1/consents",
+        {"consents": [{"channel": "sms", "granted": False, "source": "app"}]},
+        {},
+        201,
+        {"history": [CONSENT]},
+        ConsentHistory,
+    ),
+    "consents": (
+        ("card-1",),
+        {},
+        "GET",
+        "/v1/customers/card-1/consents",
+        None,
+        {},
+        200,
+        {"history": [CONSENT]},
+        ConsentHistory,
+    ),
+    "import_customers": (
+        (CSV,),
+        {"dry_run": True},
+        "POST",
+        "/v1/imports/customers",
+        CSV,
+        {"dry_run": "true"},
+        200,
+        IMPORT,
+        ImportReport,
+    ),
+    "export_customers": ((), {}, "GET", "/v1/exports/customers.csv", None, {}, 200, CSV, str),
     "custodial_wallet": (
         ("card-1",),
         {},
@@ -532,7 +620,7 @@ class Gateway:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         status, body, *headers = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        content = b"" if body is None else json.dumps(body).encode()
+        content = b"" if body is None else body.encode() if isinstance(body, str) else json.dumps(body).encode()
         return httpx.Response(status, content=content, headers=headers[0] if headers else None)
 
     def sync(self, **retry: Any) -> PartnerClient:
@@ -549,6 +637,8 @@ class Gateway:
 
 
 def body_of(request: httpx.Request) -> Any:
+    if request.headers.get("content-type") == "text/csv":
+        return request.content.decode()
     return json.loads(request.content) if request.content else None
 
 
