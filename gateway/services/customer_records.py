@@ -22,17 +22,19 @@ ref is linked, each with its domain event (``customer.enrolled``, ``customer.lin
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loyalty.customers import ConsentChange, check_consent, check_profile, in_force
 from network.store import Customer, CustomerConsent, CustomerLink, CustomerProfile, CustomerWallet, Partner, utcnow
-from network.store.events import record
+from network.store.bulk import bulk_insert_ids
+from network.store.events import event_row, record, record_many
 
 
 class CustomerNotFound(LookupError):
@@ -124,6 +126,52 @@ def customer_of_wallet(session: Session, *, wallet: str, joining: int | None = N
         return get(session, customer_id=owner)
     _enrolled(session, customer=customer, wallet=wallet)
     return customer
+
+
+def customers_of_wallets(session: Session, *, wallets: Collection[str]) -> dict[str, int]:
+    """Each wallet's customer id; the wallets of nobody become new customers' (one each), in bulk:
+    one INSERT of customers, one of their wallets (a wallet claimed meanwhile by a concurrent
+    transaction keeps that customer, and the customer made for it here is deleted unused), one of
+    their ``customer.enrolled`` events. What :func:`customer_of_wallet` does for one wallet, for a
+    consumer of thousands. Not committed."""
+    owners = _owners(session, wallets)
+    missing = sorted(set(wallets) - owners.keys())
+    if not missing:
+        return owners
+    now = utcnow()
+    connection = session.connection()
+    ids = bulk_insert_ids(connection, Customer.__table__, [{"created_at": now} for _ in missing])
+    rows = [{"address": w, "customer_id": i, "created_at": now} for w, i in zip(missing, ids, strict=True)]
+    dialect = connection.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        connection.execute(insert_of(CustomerWallet).on_conflict_do_nothing(), rows)
+    else:
+        connection.execute(insert(CustomerWallet), rows)
+    claimed = _owners(session, missing)
+    made = dict(zip(missing, ids, strict=True))
+    unused = [made[w] for w in missing if claimed[w] != made[w]]
+    if unused:
+        session.execute(delete(Customer).where(Customer.id.in_(unused)))
+    events = [
+        event_row("customer.enrolled", payload={"customer_id": made[w], "wallet": w}, customer_wallet=w, at=now)
+        for w in missing
+        if claimed[w] == made[w]
+    ]
+    record_many(session, events)
+    return owners | claimed
+
+
+def _owners(session: Session, wallets: Collection[str]) -> dict[str, int]:
+    ordered, found = sorted(wallets), {}
+    for start in range(0, len(ordered), 5_000):
+        rows = session.execute(
+            select(CustomerWallet.address, CustomerWallet.customer_id).where(
+                CustomerWallet.address.in_(ordered[start : start + 5_000])
+            )
+        )
+        found.update({address: customer_id for address, customer_id in rows})
+    return found
 
 
 def add_wallet(session: Session, *, customer_id: int, wallet: str) -> Customer:

@@ -423,3 +423,30 @@ def test_enrolling_and_linking_write_their_events_with_the_change(sessions: sess
             {"customer_id": customer_id, "ref": "c-1", "wallet": newer, "previous_wallet": own},
         ),
     ]
+
+
+def test_wallets_of_nobody_become_customers_in_bulk_each_with_its_event(tmp_path) -> None:
+    """What a consumer of thousands of confirmed purchases does: one customer per new wallet, the
+    known wallet keeps its customer, one ``customer.enrolled`` event per new customer."""
+    from sqlalchemy import func, select
+
+    from gateway.services import customer_records
+    from network.store import Customer, DomainEvent
+    from tests.stores import migrated_store
+
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'bulk.db'}")
+    known = "0x" + "a" * 40
+    with sessions() as session:
+        first = customer_records.customer_of_wallet(session, wallet=known).id
+        session.commit()
+    wallets = [known, *(f"0x{n:040x}" for n in range(1, 1_001))]
+    with sessions() as session:
+        owners = customer_records.customers_of_wallets(session, wallets=wallets)
+        session.commit()
+    with sessions() as session:
+        assert owners[known] == first and len(set(owners.values())) == 1_001
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1_001
+        enrolled = session.scalars(select(DomainEvent.payload).where(DomainEvent.type == "customer.enrolled")).all()
+        assert sorted(e["wallet"] for e in enrolled) == sorted(wallets)
+        assert customer_records.customers_of_wallets(session, wallets=wallets) == owners  # known now: nothing made
+    sessions.kw["bind"].dispose()
