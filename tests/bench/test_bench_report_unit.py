@@ -75,7 +75,7 @@ def test_the_earning_rules_part_is_a_table_of_its_own_with_its_target() -> None:
     keys = summary(raw)
     assert keys["rules_us_per_purchase"] == 31.25
     text = table(raw, keys)
-    assert "| 9. earning rules (pure code, not yet in the accept path) | CPU µs per purchase |" in text
+    assert "| 9. earning rules (pure code; 3b is the gateway's accept rate with them) | CPU µs per purchase |" in text
     assert f"| {TWENTY} | 31.25 |" in text and "| points_for (today) | 1.70 |" in text
     assert "| rules_us_per_purchase | < 30 µs | 31.2 | **missed** |" in text
     assert summary(RAW)["rules_us_per_purchase"] is None  # the part did not run

@@ -37,7 +37,9 @@ PROBLEM_JSON = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(store: StoreKind) -> Iterator[Receiver]:
+    """One per store (``store`` is a session-wide parameter): under xdist a file's two stores run
+    back to back in one worker, and the second stack's checks must not read the first's deliveries."""
     with Receiver() as r:
         yield r
 

@@ -27,7 +27,9 @@ RECEIVER_PORT = port_for_worker(8717)
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(store: StoreKind) -> Iterator[Receiver]:
+    """One per store (``store`` is a session-wide parameter): under xdist a file's two stores run
+    back to back in one worker, and the second stack's checks must not read the first's deliveries."""
     with Receiver(port=RECEIVER_PORT) as r:
         yield r
 

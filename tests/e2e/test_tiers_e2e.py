@@ -20,9 +20,10 @@ from partners.client import PartnerClient
 from partners.webhooks import verify
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, start_stack
 from tests.gateway.webhook_receiver import Receiver
+from tests.ports import port_for_worker
 
 pytestmark = pytest.mark.timeout(240)
-RECEIVER_PORT = 9057
+RECEIVER_PORT = port_for_worker(9057)
 LADDER = {
     "tiers": [
         {"name": "Member", "threshold": 0, "multiplier": "1"},

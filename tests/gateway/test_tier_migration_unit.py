@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import sessionmaker
 
 from network.store import (
@@ -53,12 +53,14 @@ def test_confirmed_purchases_and_refunds_of_customers_become_movements(tmp_path:
             outbox = OutboxPurchase(partner_id=1, seq=n, customer=wallet, points=points, status=PurchaseStatus.MINTED)
             s.add(outbox)
             s.flush()
-            purchases[n] = Purchase(
-                partner_id=1, purchase_id=f"p-{n}", request_hash="0" * 64, seq=n, customer_wallet=wallet,
-                amount=Decimal(points), currency="EUR", points=points, rule={}, purchased_at=T0, outbox_id=outbox.id,
-                created_at=T0 + timedelta(hours=n), notified_status=told,
-            )  # fmt: skip
-            s.add(purchases[n])
+            # Core, naming only the columns revision 0017 has (the ORM's model is the head's)
+            purchases[n] = s.execute(
+                insert(Purchase.__table__).values(
+                    partner_id=1, purchase_id=f"p-{n}", request_hash="0" * 64, seq=n, customer_wallet=wallet,
+                    amount=Decimal(points), currency="EUR", points=points, rule={}, purchased_at=T0,
+                    outbox_id=outbox.id, created_at=T0 + timedelta(hours=n), notified_status=told,
+                ).returning(Purchase.__table__.c.id, Purchase.__table__.c.outbox_id)
+            ).one()  # fmt: skip
         s.flush()
         reversal = OutboxReversal(
             partner_id=1, purchase_outbox_id=purchases[1].outbox_id, seq=1, customer=ALICE, points=20,
