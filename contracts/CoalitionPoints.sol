@@ -22,6 +22,17 @@ import {PurchaseBatches} from "./PurchaseBatches.sol";
 /// its points, with no per-purchase storage at earn time. The same storage slot holds the
 /// batch's refund deadline: reversals are accepted only within the refund window in force when
 /// the batch was minted, so a partner's key can never claw back old, long-settled purchases.
+///
+/// Expiry (inactivity): a holder's points expire when the holder has had no activity (points
+/// earned, redeemed, reversed, sent or received) for the expiry window. Each holder's account is
+/// one storage slot, `expiresAt (64 bits) | balance (192 bits)`, so the earn path writes no more
+/// storage than a plain ERC-20. Every movement of a holder's points moves `expiresAt` to
+/// `max(expiresAt, now + window)`: a later policy never shortens the life of points already held.
+/// Points past their `expiresAt` are burned by the next movement of their holder's points (before
+/// it, so they are never spent nor revived) or by anyone's {expire}; nobody can burn them sooner.
+/// The window changes only after EXPIRY_NOTICE ({scheduleExpiryWindow}, {applyExpiryWindow}).
+/// `balanceOf` and `totalSupply` count expired points until they are burned, with a {Transfer} to
+/// the zero address as ERC-20 requires: the balances always sum to the supply and match the events.
 contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     /// @notice Role that pauses and unpauses the token.
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
@@ -34,6 +45,12 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     uint64 public constant MIN_REFUND_WINDOW = 14 days;
     /// @notice Longest refund window the operator may set.
     uint64 public constant MAX_REFUND_WINDOW = 365 days;
+    /// @notice Shortest expiry window the operator may set.
+    uint64 public constant MIN_EXPIRY_WINDOW = 30 days;
+    /// @notice Longest expiry window the operator may set.
+    uint64 public constant MAX_EXPIRY_WINDOW = 3650 days;
+    /// @notice How long after it is scheduled a new expiry window may be applied, at the earliest.
+    uint64 public constant EXPIRY_NOTICE = 90 days;
 
     IPartnerRegistry public immutable registry;
     IClearing public immutable clearing;
@@ -43,6 +60,23 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     /// @notice How long after a batch is minted its purchases may be reversed (for new batches).
     /// Shares nextBatchId's storage slot: an earn reads both with one load.
     uint64 public refundWindow = 120 days;
+    /// @notice How long a holder's points live after the holder's last activity (see the contract's
+    /// notice). Shares nextBatchId's storage slot too: the first purchase of a batch loads it.
+    uint64 public expiryWindow = 730 days;
+
+    /// @dev An expiry window scheduled by the operator, applicable from `effectiveAt`.
+    struct PendingExpiryWindow {
+        uint64 window;
+        uint64 effectiveAt;
+    }
+
+    /// @notice The expiry window scheduled and not applied yet (zeroes: none).
+    PendingExpiryWindow public pendingExpiryWindow;
+    // the holder's account: expiresAt << 192 | balance (see the contract's notice)
+    mapping(address holder => uint256) private _accounts;
+    uint256 private _supply;
+    uint256 private constant EXPIRES_SHIFT = 192;
+    uint256 private constant BALANCE_MASK = (1 << 192) - 1;
     // high 192 bits: of keccak256(partnerId, issuePrice, root); low 64 bits: the refund deadline
     mapping(uint256 batchId => bytes32) private _batchCommitment;
     mapping(uint256 key => uint256) private _mintedBits; // key: partnerId << 64 | seq >> 8
@@ -77,6 +111,17 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         uint96 issuePrice
     );
 
+    /// @notice A holder's points expired and were burned (after a {Transfer} to the zero address).
+    /// @param points The points burned: the holder's whole balance.
+    /// @param expiresAt The holder's expiry time, which the block's time was past.
+    event Expired(address indexed holder, uint256 points, uint64 expiresAt);
+    /// @notice The operator scheduled a new expiry window, applicable from `effectiveAt`.
+    event ExpiryWindowScheduled(uint64 window, uint64 effectiveAt);
+    /// @notice The operator cancelled the scheduled expiry window.
+    event ExpiryWindowCancelled(uint64 window);
+    /// @notice The expiry window in force changed (also emitted at deployment).
+    event ExpiryWindowChanged(uint64 window);
+
     error CoalitionPointsEmptyBatch();
     error CoalitionPointsInvalidPurchase(uint256 index);
     error CoalitionPointsZeroPoints();
@@ -87,6 +132,10 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     error CoalitionPointsExpiredSignature(uint256 deadline);
     error CoalitionPointsInvalidSigner(address signer, address customer);
     error CoalitionPointsNonceUsed(address customer, uint256 nonce);
+    error CoalitionPointsExpiryWindowOutOfBounds(uint64 window);
+    error CoalitionPointsNoExpiryWindowScheduled();
+    error CoalitionPointsExpiryNoticeNotOver(uint64 effectiveAt);
+    error CoalitionPointsSupplyOverflow(uint256 supply);
 
     /// @param registry_ The partner registry.
     /// @param clearing_ The clearing house that bounds each partner's issuance by its funds.
@@ -100,11 +149,63 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         clearing = clearing_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(OPERATOR_ROLE, operator);
+        emit ExpiryWindowChanged(expiryWindow);
     }
 
     /// @notice Points are whole numbers.
     function decimals() public pure override returns (uint8) {
         return 0;
+    }
+
+    /// @notice The holder's points, expired ones included until they are burned ({expiredPointsOf}).
+    function balanceOf(address holder) public view override returns (uint256) {
+        return _accounts[holder] & BALANCE_MASK;
+    }
+
+    /// @notice All points held, expired ones included until they are burned.
+    function totalSupply() public view override returns (uint256) {
+        return _supply;
+    }
+
+    // ------------------------------------------------------------------ expiry
+
+    /// @notice When the holder's points expire: they may be burned once the block's time is past it
+    /// (0: the holder holds nothing, or its last points expired).
+    function expiresAtOf(address holder) external view returns (uint64) {
+        return uint64(_accounts[holder] >> EXPIRES_SHIFT);
+    }
+
+    /// @notice The points of the holder that have expired and not been burned yet: what {expire}
+    /// would burn now (0 if none).
+    function expiredPointsOf(address holder) external view returns (uint256) {
+        uint256 account = _accounts[holder];
+        return block.timestamp > account >> EXPIRES_SHIFT ? account & BALANCE_MASK : 0;
+    }
+
+    /// @notice Burns the points of each holder whose points have expired (block time past its
+    /// {expiresAtOf}); skips the others. Anyone may call it: it burns only what the policy says
+    /// has expired, so it can only do what the holder's next activity would do anyway.
+    /// @param holders The holders to sweep (duplicates and holders with nothing due are skipped).
+    /// @return total The points burned.
+    /// Emits a {Transfer} to the zero address and an {Expired} event per holder whose points expired.
+    function expire(address[] calldata holders) external whenNotPaused returns (uint256 total) {
+        for (uint256 i = 0; i < holders.length; ++i) {
+            address holder = holders[i];
+            uint256 account = _accounts[holder];
+            uint256 points = account & BALANCE_MASK;
+            if (points == 0 || block.timestamp <= account >> EXPIRES_SHIFT) continue;
+            delete _accounts[holder]; // an expired account keeps nothing: its expiresAt is past
+            // Cannot overflow: the sum of balances is the supply.
+            unchecked {
+                total += points;
+            }
+            emit Transfer(holder, address(0), points);
+            emit Expired(holder, points, uint64(account >> EXPIRES_SHIFT));
+        }
+        // Cannot underflow: the points burned were part of the supply.
+        unchecked {
+            _supply -= total;
+        }
     }
 
     // ------------------------------------------------------------------ earn
@@ -243,7 +344,41 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         emit RefundWindowChanged(refundWindow_);
     }
 
-    /// @notice Stops every balance change (earn, redeem, reverse, transfer).
+    /// @notice Schedules a new expiry window, applicable ({applyExpiryWindow}) once EXPIRY_NOTICE
+    /// has passed, within [MIN_EXPIRY_WINDOW, MAX_EXPIRY_WINDOW]. Replaces a window scheduled
+    /// before. Whatever the new window, no holder's {expiresAtOf} ever moves earlier.
+    /// @param window The new window, in seconds.
+    /// Emits an {ExpiryWindowScheduled} event.
+    function scheduleExpiryWindow(uint64 window) external onlyRole(OPERATOR_ROLE) {
+        if (window < MIN_EXPIRY_WINDOW || window > MAX_EXPIRY_WINDOW) {
+            revert CoalitionPointsExpiryWindowOutOfBounds(window);
+        }
+        uint64 effectiveAt = uint64(block.timestamp) + EXPIRY_NOTICE;
+        pendingExpiryWindow = PendingExpiryWindow(window, effectiveAt);
+        emit ExpiryWindowScheduled(window, effectiveAt);
+    }
+
+    /// @notice Puts the scheduled expiry window in force once its notice is over. Anyone may call it.
+    /// Emits an {ExpiryWindowChanged} event.
+    function applyExpiryWindow() external {
+        PendingExpiryWindow memory p = pendingExpiryWindow;
+        if (p.effectiveAt == 0) revert CoalitionPointsNoExpiryWindowScheduled();
+        if (block.timestamp < p.effectiveAt) revert CoalitionPointsExpiryNoticeNotOver(p.effectiveAt);
+        delete pendingExpiryWindow;
+        expiryWindow = p.window;
+        emit ExpiryWindowChanged(p.window);
+    }
+
+    /// @notice Cancels the scheduled expiry window.
+    /// Emits an {ExpiryWindowCancelled} event.
+    function cancelExpiryWindow() external onlyRole(OPERATOR_ROLE) {
+        PendingExpiryWindow memory p = pendingExpiryWindow;
+        if (p.effectiveAt == 0) revert CoalitionPointsNoExpiryWindowScheduled();
+        delete pendingExpiryWindow;
+        emit ExpiryWindowCancelled(p.window);
+    }
+
+    /// @notice Stops every balance change (earn, redeem, reverse, transfer, expire).
     /// Emits a {Paused} event.
     function pause() external onlyRole(OPERATOR_ROLE) {
         _pause();
@@ -332,8 +467,58 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         emit Redeemed(partnerId, customer, ref, points, rate);
     }
 
-    /// @dev The one path of every balance change; blocked while paused.
+    /// @dev The one path of every balance change but {expire}'s; blocked while paused. Replaces
+    /// ERC20._update (whose storage it does not use): the points of `from` and of `to` that have
+    /// expired are burned first, then `value` moves, and a movement (value > 0) is activity for
+    /// both sides: their expiresAt becomes max(expiresAt, now + window).
     function _update(address from, address to, uint256 value) internal override whenNotPaused {
-        super._update(from, to, value);
+        uint256 expiresAt = block.timestamp + expiryWindow; // fits 64 bits for billions of years
+        if (from == address(0)) {
+            uint256 supply = _supply + value;
+            if (supply > BALANCE_MASK) revert CoalitionPointsSupplyOverflow(supply);
+            _supply = supply;
+        } else {
+            uint256 account = _live(from);
+            uint256 balance = account & BALANCE_MASK;
+            if (balance < value) revert ERC20InsufficientBalance(from, balance, value);
+            // Cannot underflow: checked just above.
+            unchecked {
+                _accounts[from] = _touched(account - value, value, expiresAt);
+            }
+        }
+        if (to == address(0)) {
+            // Cannot underflow: value was in from's balance, which is part of the supply.
+            unchecked {
+                _supply -= value;
+            }
+        } else {
+            // Cannot overflow into expiresAt: a balance is at most the supply, kept within BALANCE_MASK.
+            unchecked {
+                _accounts[to] = _touched(_live(to) + value, value, expiresAt);
+            }
+        }
+        emit Transfer(from, to, value);
+    }
+
+    /// @dev The holder's account once its expired points, if any, are burned (not stored yet).
+    /// Emits a {Transfer} to the zero address and an {Expired} event if they were.
+    function _live(address holder) private returns (uint256 account) {
+        account = _accounts[holder];
+        uint256 points = account & BALANCE_MASK;
+        if (points == 0 || block.timestamp <= account >> EXPIRES_SHIFT) return account;
+        // Cannot underflow: the holder's points are part of the supply.
+        unchecked {
+            _supply -= points;
+        }
+        emit Transfer(holder, address(0), points);
+        emit Expired(holder, points, uint64(account >> EXPIRES_SHIFT));
+        return 0;
+    }
+
+    /// @dev The account after a movement of `value`: a movement (value > 0) pushes its expiresAt
+    /// out to `expiresAt` if that is later; nothing ever moves it earlier.
+    function _touched(uint256 account, uint256 value, uint256 expiresAt) private pure returns (uint256) {
+        if (value == 0 || expiresAt <= account >> EXPIRES_SHIFT) return account;
+        return (expiresAt << EXPIRES_SHIFT) | (account & BALANCE_MASK);
     }
 }

@@ -3,7 +3,9 @@
 Each figure is the gas used by one transaction on a fresh local anvil; batch figures are
 divided by the batch size. Customers in a batch are new holders (the costly case: a new
 balance slot) unless the row says otherwise. Fails if an earn in a batch of 1,000 to new holders
-costs more than EARN_1000_LIMIT per purchase (issue 13's bound on what the security fixes may cost).
+costs more than EARN_1000_LIMIT per purchase (issue 13's bound on what the security fixes may cost),
+or if an earn in a batch of 1,000 costs more than EXPIRY_BUDGET per purchase over its cost before
+points expired (issue 17: the expiry policy may cost the hot path at most that).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from scripts.onboarding import USD, fund_operator, onboard_partner
 # anvil's public development accounts (well known; local chains only)
 ADMIN, OPERATOR = 0, 1
 EARN_1000_LIMIT = 28_000  # gas per purchase, in a batch of 1,000 to new holders
+# gas per purchase of an earn in a batch of 1,000 before expiry (main at f9b996c, measured by this
+# script), and what expiry may add to it
+BEFORE_EXPIRY = {"earn, batch of 1,000 (new holders)": 26_924, "earn, batch of 1,000 (returning holders)": 9_826}
+EXPIRY_BUDGET = 1_000
 
 
 def customer_address(i: int) -> str:
@@ -101,12 +107,47 @@ def main() -> list[tuple[str, int, int]]:
     rows.append(("settle a period, 10 partners", 1, tx.gas_used))
 
     rows += registry_rows(c, partner, treasury)
+    rows += expiry_rows(c, accounts[14], seq)  # the partner's minter key since registry_rows
     print_table(rows)
-    per_purchase = next(gas / n for name, n, gas in rows if name == "earn, batch of 1,000 (new holders)")
-    if per_purchase > EARN_1000_LIMIT:
+    per_purchase = {name: gas / n for name, n, gas in rows}
+    if per_purchase["earn, batch of 1,000 (new holders)"] > EARN_1000_LIMIT:
         raise SystemExit(
-            f"an earn in a batch of 1,000 costs {per_purchase:,.0f} gas per purchase: over {EARN_1000_LIMIT:,}"
+            f"an earn in a batch of 1,000 costs {per_purchase['earn, batch of 1,000 (new holders)']:,.0f} gas "
+            f"per purchase: over {EARN_1000_LIMIT:,}"
         )
+    for name, before in BEFORE_EXPIRY.items():
+        print(
+            f"{name}: {per_purchase[name]:,.0f} gas per purchase, {per_purchase[name] - before:+,.0f} over {before:,}"
+        )
+        if per_purchase[name] > before + EXPIRY_BUDGET:
+            raise SystemExit(
+                f"{name} costs {per_purchase[name] - before:+,.0f} gas per purchase: over +{EXPIRY_BUDGET:,}"
+            )
+    return rows
+
+
+def expiry_rows(c, minter, seq: int) -> list[tuple[str, int, int]]:
+    """The expiry policy's changes, and the points of 1,100 holders expired: 100 swept, 1,000 burned by
+    the earn that next reaches their holders. Last, since the clock moves past every holder's expiry."""
+    operator, rows = c.operator, []
+    tx = c.points.scheduleExpiryWindow(365 * 86_400, {"from": operator})
+    rows.append(("schedule an expiry window (operator)", 1, tx.gas_used))
+    chain.sleep(c.points.EXPIRY_NOTICE())
+    chain.mine()
+    tx = c.points.applyExpiryWindow({"from": operator})
+    rows.append(("apply an expiry window after the notice (anyone)", 1, tx.gas_used))
+    chain.sleep(c.points.MAX_EXPIRY_WINDOW() + 1)  # past every holder's expiry
+    chain.mine()
+    # the holders of the batch of 100 (customers 2..101) and of the batches of 1,000 (102..1101)
+    tx = c.points.expire([customer_address(2 + i) for i in range(100)], {"from": operator})
+    assert len(tx.events["Expired"]) == 100
+    rows.append(("expire, a sweep of 100 holders (anyone)", 100, tx.gas_used))
+    tx = c.points.expire([customer_address(2 + i) for i in range(100)], {"from": operator})
+    rows.append(("expire, a sweep of 100 holders with nothing due", 100, tx.gas_used))
+    words = [encode_purchase(customer_address(102 + i), seq + i, 100) for i in range(1000)]
+    tx = c.points.earnBatch(words, {"from": minter})
+    assert len(tx.events["Expired"]) == 1000
+    rows.append(("earn, batch of 1,000 (holders whose points expired)", 1000, tx.gas_used))
     return rows
 
 

@@ -3,7 +3,8 @@
 The model is the record of what the coalition's contracts must hold after the steps so far
 (partners, their keys, funds, exposures, pending credits, prices and scheduled changes; purchases
 minted and reversed with their batches' refund deadlines; balances; redemption nonces; settled
-periods; the notice period and the refund window) and the prediction of what the next step does:
+periods; the notice period, the refund window; each holder's expiry time and the expiry policy)
+and the prediction of what the next step does:
 which purchases of an earn are minted and which are skipped, which custom error a call reverts
 with and with which arguments, which lines a period settles. Nothing here touches the chain; the
 state machine sends the transactions, checks their events against the model's predictions and
@@ -12,7 +13,9 @@ records them here.
 Time: a predicted revert is checked with ``eth_call``, which runs at the latest block's timestamp
 (``now``); a transaction runs at that time or later. The rules pass ``now`` in, and the model's
 predictions for time-bound checks (a batch's refund deadline, a change's notice) are exact for
-that time.
+that time. Expiry is recorded at each transaction's own time (its block's), so the points a
+transaction expires are known exactly once it is mined; a transaction predicted to go through is not
+sent while a holder it spends from is within EXPIRY_MARGIN of its expiry time.
 
 It imports no brownie module: the partners' minter and treasury accounts are kept as they are
 given, customers are addresses, and the reads of the chain stay in test_invariants.py.
@@ -47,6 +50,12 @@ NOTICE = 7 * DAY  # PartnerRegistry's default notice period
 MIN_NOTICE, MAX_NOTICE = DAY, 90 * DAY
 REFUND_WINDOW = 120 * DAY  # CoalitionPoints' default refund window
 MIN_REFUND_WINDOW, MAX_REFUND_WINDOW = 14 * DAY, 365 * DAY
+EXPIRY_WINDOW = 730 * DAY  # CoalitionPoints' default expiry window
+MIN_EXPIRY_WINDOW, MAX_EXPIRY_WINDOW = 30 * DAY, 3650 * DAY
+EXPIRY_NOTICE = 90 * DAY
+# a transaction may run a little after the latest block's time (where predictions are made): one
+# predicted to spend a holder's points is not sent this close to the holder's expiry time
+EXPIRY_MARGIN = 600
 
 Failure = tuple[str, tuple]  # a custom error's name and arguments
 
@@ -209,6 +218,11 @@ class CoalitionModel:
         self.treasury_keys = list(treasuries) + list(spare_treasuries)
         self.customers = customers  # addresses
         self.balances = {a: 0 for a in customers}
+        self.expires_at = {a: 0 for a in customers}  # CoalitionPoints.expiresAtOf
+        self.expired = 0  # points burned by expiry
+        self.expirations: list[tuple[str, int, int]] = []  # (holder, points, expiresAt) of each expiry, in order
+        self.expiry_window = EXPIRY_WINDOW
+        self.pending_window: Scheduled | None = None
         self.earned = self.redeemed = self.reversed = 0  # points
         self.seen: list[tuple[int, int]] = []  # every (pid, seq) of an earn attempt, in first-seen order
         self.seen_set: set[tuple[int, int]] = set()
@@ -299,23 +313,28 @@ class CoalitionModel:
         self.skips_expected += plan.dups
         self.skips_emitted += skipped
 
-    def record_earn(self, p: PartnerModel, plan: EarnPlan, minted_words: list[bytes], block: int, time: int) -> None:
+    def record_earn(
+        self, p: PartnerModel, plan: EarnPlan, minted_words: list[bytes], block: int, time: int
+    ) -> list[tuple[str, int, int]]:
         """An earn minted its new purchases, in one batch whose Earned event carries minted_words,
-        in a block of this number and time."""
+        in a block of this number and time. Returns the expiries it made (points of its customers
+        that had expired, burned before their new points arrived)."""
         # what the chain minted per reference, from the event's words (not from the model's list)
         for w in minted_words:
             d = decode_purchase(w)
             self.chain_minted[(p.pid, d.seq)] += d.points
         deadline = time + self.refund_window
+        expiries = []
         for i, (_, customer, seq, pts) in enumerate(plan.new):
             m = Mint(p.pid, self.next_batch_id, minted_words, i, customer, seq, pts, p.issue_price, block, deadline)
             self.mints[(p.pid, seq)] = m
             self.mint_list.append(m)
-            self.balances[customer] += pts
+            expiries += self.move(customer, pts, time)
         self.batch_deadlines[self.next_batch_id] = deadline
         self.earned += plan.total
         p.activity.append(Activity(block, issued=plan.total * p.issue_price))
         self.next_batch_id += 1
+        return expiries
 
     # ------------------------------------------------------------------------------ redeem
 
@@ -335,18 +354,16 @@ class CoalitionModel:
             return balance
         return 1 + pick % max(balance, 1)
 
-    def redeem_failure(self, customer: str, p: PartnerModel, amount: int) -> Failure | None:
-        """What _redeem reverts with, in the contract's order of checks (None: it burns)."""
+    def redeem_failure(self, customer: str, p: PartnerModel, amount: int, now: int) -> Failure | None:
+        """What _redeem reverts with at time `now`, in the contract's order of checks (None: it burns)."""
         if amount == 0:
             return ("CoalitionPointsZeroPoints", ())
         if not p.active:
             return ("PartnerRegistryNotActive", (p.pid,))
-        if self.balances[customer] < amount:
-            return ("ERC20InsufficientBalance", (customer, self.balances[customer], amount))
-        return None
+        return self.spend_failure(customer, amount, now)
 
-    def record_redeem(self, customer: str, p: PartnerModel, amount: int, block: int) -> None:
-        self.balances[customer] -= amount
+    def record_redeem(self, customer: str, p: PartnerModel, amount: int, block: int, time: int) -> None:
+        assert not self.move(customer, -amount, time), "points that expired are never spent"
         self.redeemed += amount
         p.activity.append(Activity(block, redeemed=amount * p.rate))
 
@@ -362,7 +379,7 @@ class CoalitionModel:
         return signer, deadline, nonce
 
     def signed_redeem_failure(
-        self, who: int, signer: int, p: PartnerModel, amount: int, nonce: int, deadline: int
+        self, who: int, signer: int, p: PartnerModel, amount: int, nonce: int, deadline: int, now: int
     ) -> Failure | None:
         """What redeemWithSignature reverts with (None: it burns and uses the nonce)."""
         customer = self.customers[who]
@@ -372,7 +389,7 @@ class CoalitionModel:
             return ("CoalitionPointsInvalidSigner", (self.customers[signer], customer))
         if nonce in self.nonces_used[customer]:
             return ("CoalitionPointsNonceUsed", (customer, nonce))
-        return self.redeem_failure(customer, p, amount)  # the nonce stays unused then
+        return self.redeem_failure(customer, p, amount, now)  # the nonce stays unused then
 
     # ------------------------------------------------------------------------------ reverse
 
@@ -397,7 +414,7 @@ class CoalitionModel:
             points = 1 + amount % (remaining - 1)
         else:
             points = max(remaining, 1)
-        balance = self.balances[m.customer]
+        balance = self.live_balance(m.customer, now)
 
         sender = self.partner_of_key(caller)
         if sender is None:
@@ -418,13 +435,71 @@ class CoalitionModel:
             failure = None
         return ReversalPlan(m, owner, caller, price, points, failure)
 
-    def record_reversal(self, plan: ReversalPlan, block: int) -> None:
+    def record_reversal(self, plan: ReversalPlan, block: int, time: int) -> None:
         m, points = plan.mint, plan.points
         m.reversed += points
-        self.balances[m.customer] -= points
+        assert not self.move(m.customer, -points, time), "points that expired are never clawed back"
         self.reversed += points
         value = points * m.issue_price  # at the price it was issued at
         plan.owner.activity.append(Activity(block, reversed=value, of_settled=m.block <= self.settled_through))
+
+    # ------------------------------------------------------------------------------ expiry
+
+    def due(self, holder: str, time: int) -> int:
+        """The points of the holder that have expired at that time (CoalitionPoints.expiredPointsOf)."""
+        return self.balances[holder] if time > self.expires_at[holder] else 0
+
+    def live_balance(self, holder: str, time: int) -> int:
+        """What the holder can spend at that time: its balance less what has expired."""
+        return self.balances[holder] - self.due(holder, time)
+
+    def near_expiry(self, holder: str, now: int) -> bool:
+        """Whether a transaction sent now to spend the holder's points might run after their expiry."""
+        return self.balances[holder] > 0 and 0 <= self.expires_at[holder] - now < EXPIRY_MARGIN
+
+    def spend_failure(self, holder: str, amount: int, now: int) -> Failure | None:
+        """What spending `amount` of the holder's points at time `now` reverts with (None: it can)."""
+        live = self.live_balance(holder, now)
+        return ("ERC20InsufficientBalance", (holder, live, amount)) if live < amount else None
+
+    def expire(self, holder: str, time: int) -> list[tuple[str, int, int]]:
+        """Burns the holder's expired points at that time, if any: [(holder, points, expiresAt)] or []."""
+        points = self.due(holder, time)
+        if not points:
+            return []
+        expiry = (holder, points, self.expires_at[holder])
+        self.balances[holder], self.expires_at[holder] = 0, 0
+        self.expired += points
+        self.expirations.append(expiry)
+        return [expiry]
+
+    def move(self, holder: str, delta: int, time: int) -> list[tuple[str, int, int]]:
+        """The holder's points move by `delta` at that time (received: > 0, spent: < 0): expired points
+        burn first, then a movement pushes the holder's expiry to now + window if that is later.
+        Returns the expiry it made, if any."""
+        expiries = self.expire(holder, time)
+        self.balances[holder] += delta
+        assert self.balances[holder] >= 0, f"{holder} spent more than it held"
+        if delta:
+            self.expires_at[holder] = max(self.expires_at[holder], time + self.expiry_window)
+        return expiries
+
+    def transfer(self, sender: str, to: str, amount: int, time: int) -> list[tuple[str, int, int]]:
+        return self.move(sender, -amount, time) + self.move(to, amount, time)
+
+    @staticmethod
+    def expiry_window_failure(window: int) -> Failure | None:
+        if window < MIN_EXPIRY_WINDOW or window > MAX_EXPIRY_WINDOW:
+            return ("CoalitionPointsExpiryWindowOutOfBounds", (window,))
+        return None
+
+    def apply_window_failure(self, now: int) -> Failure | None:
+        s = self.pending_window
+        if s is None:
+            return ("CoalitionPointsNoExpiryWindowScheduled", ())
+        if now < s.effective_at:
+            return ("CoalitionPointsExpiryNoticeNotOver", (s.effective_at,))
+        return None
 
     # ------------------------------------------------------------------------------ registry
 
@@ -583,7 +658,7 @@ class CoalitionModel:
     @property
     def supply(self) -> int:
         """What CoalitionPoints.totalSupply must say."""
-        return self.earned - self.redeemed - self.reversed
+        return self.earned - self.redeemed - self.reversed - self.expired
 
     def minted_points(self, pid: int, seq: int) -> int:
         """The points the Earned events may have minted for a reference: its first mint's, once."""

@@ -14,6 +14,14 @@ take out of the system never exceeds the partner's free funds (a minter key can 
 headroom, and headroom plus exposure never exceed the funds; a reversal frees neither headroom nor
 funds; no partner can make a settlement revert).
 
+Transfers between customers, sweeps of expired points and expiry windows (scheduled by the operator,
+applied after their notice) are steps too, and expiry has invariants of its own: the supply is the
+sum of the balances after any sequence of steps and clock moves; no point expires before its holder's expiry
+time (every ``Expired`` event's ``expiresAt`` is before its block's time, and the model, which
+expires nothing early, predicts every one of them); a sweep burns exactly what is due; no step
+(an expiry window's change included) ever moves a holder's expiry time earlier, except to zero when
+its points expired.
+
 brownie's own ``state_machine`` fixture is broken in brownie 1.22's compiled wheel, so the
 machine runs through ``hypothesis.stateful.run_state_machine_as_test``; each example starts by
 reverting the chain to the snapshot taken after the module fixtures set the coalition up and
@@ -37,14 +45,19 @@ from brownie import ZERO_ADDRESS, accounts, chain, web3
 from coalition_model import (
     CUSTOMERS,
     DAY,
+    EXPIRY_NOTICE,
+    EXPIRY_WINDOW,
+    MAX_EXPIRY_WINDOW,
     MAX_NOTICE,
     MAX_REFUND_WINDOW,
+    MIN_EXPIRY_WINDOW,
     MIN_NOTICE,
     MIN_REFUND_WINDOW,
     PARTNERS,
     CoalitionModel,
     Failure,
     PartnerModel,
+    Scheduled,
     Settlement,
 )
 from eth_utils import keccak
@@ -99,7 +112,7 @@ def seed(c: Any, model: CoalitionModel) -> None:
         plan = model.plan_earn(p, [(i, "next", 0, 40 + 20 * i) for i in range(CUSTOMERS)])
         tx = c.points.earnBatch(plan.words, {"from": p.minter})
         minted = [bytes(w) for w in tx.events["Earned"]["purchases"]]
-        model.record_earn(p, plan, minted, tx.block_number, tx.timestamp)
+        assert not model.record_earn(p, plan, minted, tx.block_number, tx.timestamp)
     to_block = chain.height
     period_id, from_block, lines = model.statement(to_block)
     statement_hash = model.statement_hash(period_id, lines)
@@ -254,10 +267,14 @@ operator_st = cases(
     ("limit at the exposure", 1),
     ("limit of one cUSD", 1),
 )
-# the clock moves by a notice period, past the default refund window, a day, or past any window
-travel_st = st.sampled_from((8 * DAY, 130 * DAY, 130 * DAY, DAY, 400 * DAY))
+# the clock moves by a notice period, past the default refund window, a day, past any refund window,
+# or past the default expiry window
+travel_st = st.sampled_from((8 * DAY, 130 * DAY, 130 * DAY, DAY, 400 * DAY, EXPIRY_WINDOW + DAY))
 notice_st = st.sampled_from((DAY, 30 * DAY, 3 * DAY, 7 * DAY, MIN_NOTICE - 1, MAX_NOTICE + 1))
 window_st = st.sampled_from((14 * DAY, 120 * DAY, 365 * DAY, 30 * DAY, MIN_REFUND_WINDOW - 1, MAX_REFUND_WINDOW + 1))
+expiry_window_st = st.sampled_from(
+    (30 * DAY, 200 * DAY, EXPIRY_WINDOW, MAX_EXPIRY_WINDOW, MIN_EXPIRY_WINDOW - 1, MAX_EXPIRY_WINDOW + 1)
+)
 
 
 class CoalitionMachine(RuleBasedStateMachine):
@@ -276,6 +293,9 @@ class CoalitionMachine(RuleBasedStateMachine):
         self.version = 0  # bumped by every step: the invariants' chain reads are cached per step
         self._read_version = -1
         self._read: dict = {}
+        self.chain_expirations: list[tuple[str, int, int]] = []  # every Expired event, in order
+        self.expiry_floor = dict(self.model.expires_at)  # each holder's expiry time when last read
+        self.expiries_seen: Counter = Counter()  # each holder's Expired events when last read
         w.stats["runs"] += 1
 
     # ------------------------------------------------------------------------------ helpers
@@ -286,7 +306,16 @@ class CoalitionMachine(RuleBasedStateMachine):
         self.w.stats[f"rule {name}"] += 1
 
     def _send(self, fn: Any, *args: Any, sender: Any) -> Any:
-        return fn(*args, {"from": sender, "_skip_undo": True}, silent=True)
+        """Sends a transaction; keeps its Expired events, each checked against its block's time and
+        the burn (a Transfer to the zero address) just before it."""
+        tx = fn(*args, {"from": sender, "_skip_undo": True}, silent=True)
+        logs = [(e.name, dict(e)) for e in tx.events if e.name in ("Transfer", "Expired")]
+        for i, (name, e) in enumerate(logs):
+            if name == "Expired":
+                assert e["expiresAt"] < tx.timestamp, "points expired before their holder's expiry time"
+                assert logs[i - 1] == ("Transfer", {"from": e["holder"], "to": ZERO_ADDRESS, "value": e["points"]})
+                self.chain_expirations.append((e["holder"], e["points"], e["expiresAt"]))
+        return tx
 
     def _reverts(self, fn: Any, *args: Any, sender: Any, failure: Failure) -> None:
         """The call must revert with exactly this custom error and arguments (eth_call: no block)."""
@@ -322,7 +351,7 @@ class CoalitionMachine(RuleBasedStateMachine):
         assert skipped == plan.dups, "every duplicate, and only they, is skipped with a PurchaseSkipped event"
         self.model.record_skips(plan, skipped)
         self.w.stats["purchases skipped"] += len(plan.dups)
-        mints = [(e["to"], e["value"]) for e in self._events(tx, "Transfer")]
+        mints = [(e["to"], e["value"]) for e in self._events(tx, "Transfer") if e["from"] == ZERO_ADDRESS]
         assert mints == [(n[1], n[3]) for n in plan.new], "a Transfer per new purchase, none for a duplicate"
         if not plan.new:
             assert "Earned" not in tx.events and "IssuanceReserved" not in tx.events
@@ -341,7 +370,9 @@ class CoalitionMachine(RuleBasedStateMachine):
         assert bytes(earned["root"]) == merkle_root(minted_words)
         reserved = tx.events["IssuanceReserved"]
         assert (reserved["value"], reserved["exposure"]) == (plan.total * p.issue_price, plan.exposure)
-        self.model.record_earn(p, plan, minted_words, tx.block_number, tx.timestamp)
+        expiries = self.model.record_earn(p, plan, minted_words, tx.block_number, tx.timestamp)
+        assert self.chain_expirations[len(self.chain_expirations) - len(expiries) :] == expiries
+        self.w.stats["earn minted, expired points burned first"] += bool(expiries)
         self.w.stats["earn minted"] += 1
         self.w.stats["earn minted, duplicates skipped"] += bool(plan.dups)
         self.w.stats["earn minted, with a pending credit"] += p.pending > 0
@@ -369,7 +400,14 @@ class CoalitionMachine(RuleBasedStateMachine):
             amount,
             p.rate,
         )
-        self.model.record_redeem(customer, p, amount, tx.block_number)
+        self.model.record_redeem(customer, p, amount, tx.block_number, tx.timestamp)
+
+    def _expiring(self, holder: str, now: int) -> bool:
+        """Whether a step that spends the holder's points must not be sent now (see EXPIRY_MARGIN)."""
+        if self.model.near_expiry(holder, now):
+            self.w.stats["skipped, at its holder's expiry"] += 1
+            return True
+        return False
 
     @rule(cust=customer_st, partner=partner_st, case=amount_st, pick=pick_st)
     def redeem(self, cust: int, partner: int, case: str, pick: int) -> None:
@@ -378,9 +416,13 @@ class CoalitionMachine(RuleBasedStateMachine):
         account, p = self.w.customers[self.model.holder(cust)], self.partners[partner]
         amount = self.model.amount(self.model.balances[account.address], case, pick)
         args = (p.pid, amount, self._ref())
-        failure = self.model.redeem_failure(account.address, p, amount)
+        now = self.reader.now()
+        failure = self.model.redeem_failure(account.address, p, amount, now)
         if failure:
+            self.w.stats["revert, expired points redeemed"] += self.model.due(account.address, now) > 0
             return self._reverts(self.c.points.redeem, *args, sender=account, failure=failure)
+        if self._expiring(account.address, now):
+            return None
         tx = self._send(self.c.points.redeem, *args, sender=account)
         self._redeemed(tx, account.address, p, amount, args[2])
         self.w.stats["redeem ok"] += 1
@@ -408,9 +450,12 @@ class CoalitionMachine(RuleBasedStateMachine):
         args = (customer, p.pid, amount, ref, nonce, deadline, sig)
         fn = self.c.points.redeemWithSignature
         model.nonces_tried.append((customer, nonce))
-        failure = model.signed_redeem_failure(who, signer, p, amount, nonce, deadline)
+        now = self.reader.now()
+        failure = model.signed_redeem_failure(who, signer, p, amount, nonce, deadline, now)
         if failure:
             return self._reverts(fn, *args, sender=self.w.relayer, failure=failure)
+        if self._expiring(customer, now):
+            return None
         tx = self._send(fn, *args, sender=self.w.relayer)
         self._redeemed(tx, customer, p, amount, ref)
         model.nonces_used[customer].append(nonce)
@@ -432,6 +477,8 @@ class CoalitionMachine(RuleBasedStateMachine):
             return self._reverts(fn, *args, sender=plan.caller, failure=plan.failure)
         if m.refund_deadline - now < DEADLINE_MARGIN:  # the transaction might run after the deadline
             self.w.stats["reverse skipped, at its deadline"] += 1
+            return None
+        if self._expiring(m.customer, now):
             return None
 
         before = self._bounds(owner)
@@ -457,7 +504,7 @@ class CoalitionMachine(RuleBasedStateMachine):
         assert (headroom, free) == before[2:], "a reversal frees neither headroom nor funds"
         stats = self.w.stats
         stats["reverse, of a settled purchase"] += m.block <= self.model.settled_through
-        self.model.record_reversal(plan, tx.block_number)
+        self.model.record_reversal(plan, tx.block_number, tx.timestamp)
         stats["reverse, full" if m.reversed == m.points else "reverse, partial"] += 1
         stats["reverse, at a price since re-rated"] += m.issue_price != owner.issue_price
         return None
@@ -642,9 +689,93 @@ class CoalitionMachine(RuleBasedStateMachine):
 
     @rule(seconds=travel_st)
     def time_passes(self, seconds: int) -> None:
-        """Days go by: notices come due, refund windows close."""
+        """Days go by: notices come due, refund windows close, points expire."""
         self._step("time_passes")
         self.reader.travel(seconds)
+
+    # ------------------------------------------------------------------------------ transfers and expiry
+
+    @rule(cust=customer_st, to=customer_st, case=amount_st, pick=pick_st)
+    def transfer(self, cust: int, to: int, case: str, pick: int) -> None:
+        """A customer sends points to another (or to itself): activity on both sides; points that
+        expired are burned first, never sent."""
+        self._step("transfer")
+        model = self.model
+        account = self.w.customers[model.holder(cust)]
+        sender, recipient = account.address, model.customers[to]
+        amount = model.amount(model.balances[sender], case, pick)
+        now = self.reader.now()
+        fn = self.c.points.transfer
+        failure = model.spend_failure(sender, amount, now)
+        if failure:
+            self.w.stats["revert, expired points sent"] += model.due(sender, now) > 0
+            return self._reverts(fn, recipient, amount, sender=account, failure=failure)
+        if self._expiring(sender, now):
+            return None
+        tx = self._send(fn, recipient, amount, sender=account)
+        expiries = model.transfer(sender, recipient, amount, tx.timestamp)
+        assert self.chain_expirations[len(self.chain_expirations) - len(expiries) :] == expiries
+        assert tx.events["Transfer"][-1] == {"from": sender, "to": recipient, "value": amount}
+        self.w.stats["transfer, recipient's expired points burned first" if expiries else "transfer ok"] += 1
+        return None
+
+    @rule(picks=st.lists(st.integers(0, CUSTOMERS), min_size=1, max_size=6))
+    def sweep(self, picks: list[int]) -> None:
+        """Anyone sweeps a list of holders (repeats, and an address that holds nothing, included): it
+        burns exactly the points that are due, and no others."""
+        self._step("sweep")
+        model = self.model
+        holders = [model.customers[i] if i < CUSTOMERS else self.w.relayer.address for i in picks]
+        tx = self._send(self.c.points.expire, holders, sender=self.w.relayer)
+        expected = []
+        for holder in holders:
+            if holder in model.balances:
+                expected += model.expire(holder, tx.timestamp)
+        assert self.chain_expirations[len(self.chain_expirations) - len(expected) :] == expected
+        assert tx.return_value == sum(points for _, points, _ in expected)
+        self.w.stats["sweep burned" if expected else "sweep, nothing due"] += 1
+        return None
+
+    @rule(
+        case=cases(("schedule", 3), ("apply once due", 2), ("apply now", 1), ("cancel", 1)),
+        window=expiry_window_st,
+    )
+    def expiry_policy(self, case: str, window: int) -> None:
+        """The operator schedules or cancels an expiry window; anyone applies it, once its notice is
+        over (the clock is moved there first in the "once due" case), not before."""
+        self._step("expiry_policy")
+        model, points, operator = self.model, self.c.points, self.c.operator
+        if case == "schedule":
+            failure = model.expiry_window_failure(window)
+            if failure:
+                return self._reverts(points.scheduleExpiryWindow, window, sender=operator, failure=failure)
+            tx = self._send(points.scheduleExpiryWindow, window, sender=operator)
+            model.pending_window = Scheduled(window, tx.timestamp + EXPIRY_NOTICE)
+            e = tx.events["ExpiryWindowScheduled"]
+            assert (e["window"], e["effectiveAt"]) == (window, model.pending_window.effective_at)
+            self.w.stats["expiry window scheduled"] += 1
+            return None
+        if case == "cancel":
+            failure = None if model.pending_window else ("CoalitionPointsNoExpiryWindowScheduled", ())
+            if failure:
+                return self._reverts(points.cancelExpiryWindow, sender=operator, failure=failure)
+            self._send(points.cancelExpiryWindow, sender=operator)
+            model.pending_window = None
+            return None
+        now = self.reader.now()
+        if case == "apply once due" and model.pending_window and now < model.pending_window.effective_at:
+            self.reader.travel(model.pending_window.effective_at - now)
+            now = self.reader.now()
+        failure = model.apply_window_failure(now)
+        if failure:
+            return self._reverts(points.applyExpiryWindow, sender=self.w.relayer, failure=failure)
+        tx = self._send(points.applyExpiryWindow, sender=self.w.relayer)
+        assert model.pending_window is not None
+        shorter = model.pending_window.value < model.expiry_window
+        model.expiry_window, model.pending_window = model.pending_window.value, None
+        assert tx.events["ExpiryWindowChanged"]["window"] == model.expiry_window
+        self.w.stats["expiry window applied, shorter" if shorter else "expiry window applied"] += 1
+        return None
 
     # ------------------------------------------------------------------------------ clearing
 
@@ -765,8 +896,12 @@ class CoalitionMachine(RuleBasedStateMachine):
         add("next batch", c.points.nextBatchId)
         add("refund window", c.points.refundWindow)
         add("notice", c.registry.noticePeriod)
+        add("expiry window", c.points.expiryWindow)
+        add("pending expiry window", c.points.pendingExpiryWindow)
         for a in model.balances:
             add(("balance", a), c.points.balanceOf, a)
+            add(("expires at", a), c.points.expiresAtOf, a)
+            add(("expired points", a), c.points.expiredPointsOf, a)
         for p in model.partners:
             add(("exposure", p.pid), c.clearing.exposureOf, p.pid)
             add(("pending", p.pid), c.clearing.pendingCreditOf, p.pid)
@@ -805,6 +940,25 @@ class CoalitionMachine(RuleBasedStateMachine):
         balances = {a: s[("balance", a)] for a in model.balances}
         assert balances == model.balances
         assert s["supply"] == sum(balances.values()) == model.supply
+
+    @invariant()
+    def points_expire_by_the_policy_and_never_early(self) -> None:
+        """Each holder's expiry time is the model's (the latest of its movements' times plus the window
+        then in force), never moved earlier but to zero by an expiry; what has expired is the model's;
+        every expiry the chain made is one the model predicted, in order."""
+        s, model = self.chain_state(), self.model
+        expiries = Counter(holder for holder, _, _ in self.chain_expirations)
+        for a in model.balances:
+            expires_at = s[("expires at", a)]
+            assert expires_at == model.expires_at[a], f"expiresAtOf({a})"
+            burned = expiries[a] > self.expiries_seen[a]
+            assert expires_at >= self.expiry_floor[a] or (expires_at == 0 and burned), f"{a}'s expiry moved earlier"
+            self.expiry_floor[a], self.expiries_seen[a] = expires_at, expiries[a]
+            assert s[("expired points", a)] == model.due(a, s["now"]), f"expiredPointsOf({a})"
+        assert self.chain_expirations == model.expirations
+        assert s["expiry window"] == model.expiry_window
+        pending = model.pending_window
+        assert tuple(s["pending expiry window"]) == ((pending.value, pending.effective_at) if pending else (0, 0))
 
     @invariant()
     def one_key_takes_out_no_more_than_the_partners_free_funds(self) -> None:
@@ -931,5 +1085,13 @@ def test_coalition_invariants_hold_under_random_operations(world):
         "notice shortened, in force later",
         "withdraw ok",
         "revert ClearingNotTreasury",
+        "transfer ok",
+        "sweep burned",
+        "sweep, nothing due",
+        "earn minted, expired points burned first",
+        "revert, expired points redeemed",
+        "expiry window applied, shorter",
+        "revert CoalitionPointsExpiryNoticeNotOver",
+        "revert CoalitionPointsExpiryWindowOutOfBounds",
     ):
         assert stats[case] > 0, f"never reached: {case}"
