@@ -40,6 +40,19 @@ RULE_KINDS = {
     "first_purchase": "First purchase",
     "cap": "Cap",
 }
+# the kinds of rows an erasure counts (gateway/services/gdpr.py), in the customer's words
+ERASED_KINDS = {
+    "customer_profiles": "your profile",
+    "customer_links.ref": "your partners' references to you (now pseudonyms)",
+    "member_enrolments": "your enrolment requests",
+    "members.referral_codes": "your referral code (retired)",
+    "customer_sessions": "your sign-in sessions",
+    "wallet_challenges": "your sign-in messages",
+    "sign_in_links": "your one-time sign-in links",
+    "customer_consents.source": "how your consents were collected",
+    "refunds.reason": "the reasons partners wrote for your refunds",
+    "copies": "copies of your references in the network's records",
+}
 ERASE_WORD = "erase"  # what the customer types to confirm an erasure (the API's ErasureCreate.confirm)
 # ISO 4217 minor units that are not 2 (the rest of the world's currencies have cents)
 MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
@@ -365,8 +378,8 @@ def tier_section(t: MemberTier | None, symbol: str) -> str:
             f'To keep {e(p.earned)}: <strong data-figure="tier-keep" data-value="{p.points_to_keep}">'
             f"{points(p.points_to_keep)}</strong> more qualifying points by {when}{review}."
             if p.points_to_keep > 0
-            else f"{e(p.earned)} is kept at the review of {when}{review}: you have the points "
-            f'<span data-figure="tier-keep" data-value="0"></span>.'
+            else f'<span data-figure="tier-keep" data-value="0"></span>{e(p.earned)} is kept at the review of '
+            f"{when}{review}: you have the points."
         )
         lines.append(f'<p class="c-tier-keep" id="tier-keep">{keep}</p>')
         if p.points_leaving:
@@ -437,7 +450,8 @@ def _enrol(v: CustomerView) -> str:
 def erased_page(erased: dict[str, int] | None, erased_at: datetime | None) -> str:
     """After an erasure: what was erased (how many rows of each kind) and what stays."""
     rows = "".join(
-        f'<li data-figure="erased-{e(kind)}" data-value="{n}"><span class="mono">{e(kind)}</span>: {n}</li>'
+        f'<li data-figure="erased-{e(kind)}" data-value="{n}">{e(ERASED_KINDS.get(kind, kind))}: {n} '
+        f'<span class="c-muted c-small mono">{e(kind)}</span></li>'
         for kind, n in sorted((erased or {}).items())
     )
     done = (

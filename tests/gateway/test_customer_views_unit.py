@@ -120,7 +120,7 @@ def test_the_top_tier_kept_already_the_bottom_tier_and_a_manual_tier_say_so() ->
         member_tier(tier="Gold", earned="Gold", next_tier=None, points_to_next=None, points_to_keep=0), "P"
     )
     assert figures(top)["tier-next"] == "" and "The top tier." in top
-    assert figures(top)["tier-keep"] == "0" and "Gold is kept" in top and "<progress" not in top
+    assert figures(top)["tier-keep"] == "0" and "you have the points." in top and "<progress" not in top
     bottom = tier_section(
         member_tier(
             tier="Member", earned="Member", review_at=None, decided_at=None, points_to_keep=0, points_leaving=0
