@@ -48,7 +48,7 @@ from gateway.services import (
 from gateway.services.wallet_promises import promised
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
-from network.store import CustomerErasure, utcnow
+from network.store import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HISTORY_SHOWN = 100
@@ -282,7 +282,7 @@ def erased(
     settings: SettingsDep, session: SessionDep, done: Annotated[str | None, Cookie(alias=ERASED_COOKIE)] = None
 ) -> Response:
     """What an erasure erased and what stays: the counts of the erasure this browser just did."""
-    row = session.get(CustomerErasure, int(done)) if done and done.isdigit() else None
+    row = gdpr.erasure(session, erasure_id=int(done)) if done and done.isdigit() and len(done) < 19 else None
     page = customer_views.erased_page(row.erased if row else None, as_utc(row.erased_at) if row else None)
     session.commit()
     return _page(settings, page, title="Personal data erased")
