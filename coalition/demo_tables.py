@@ -79,10 +79,9 @@ def _receipt(lines: Sequence[Mapping[str, Any]], excluded: str) -> str:
 
 
 def print_breakdown(console: Console, sale: Sale, plan: ShopPlan, window: Mapping[str, Any]) -> None:
-    hours = "-".join(window["hours"])
     table = Table(
         title=f"Bonus window: purchase {sale.purchase_id} at {sale.shop.name}, {sale.amount} {sale.shop.currency} "
-        f"now, inside {window['id']} ({window['starts_on']} {hours} {program.TIME_ZONE}): its breakdown"
+        f"now, inside {window['id']} ({program.window_text(window)}): its breakdown"
     )
     for column in ("rule", "kind", "version", "points"):
         table.add_column(column, justify="right" if column in ("version", "points") else "left")
@@ -162,9 +161,9 @@ def print_payment(console: Console, pay: PointsPayment) -> None:
     )
     console.print(table)
     mark = "[green]✔" if pay.given_back_on_chain else "[red]✘"
-    verdict = "back to" if pay.given_back_on_chain else "not back to"
+    verdict = "again" if pay.given_back_on_chain else f"on chain, not {balances['before']:,}"
     console.print(
-        f"{mark} the refund gave the points back on chain[/]: {c.ref}'s balance is {verdict} "
-        f"{balances['before']:,} points (−{pay.points:,} paid, +{sale.points:,} earned, "
-        f"−{pay.clawed_back:,} clawed back, +{hold.given_back_points:,} given back)"
+        f"{mark} given back on chain[/]: {c.ref} has {balances['refunded and given back']:,} points {verdict} "
+        f"(−{pay.points:,} paid, +{sale.points:,} earned, −{pay.clawed_back:,} clawed back, "
+        f"+{hold.given_back_points:,} given back)"
     )

@@ -5,7 +5,7 @@ profiles, and the baskets a till rings up.
 Each shop's rule set (drafted and activated through the operator API) keeps the shop's rate as
 its base and adds a category multiplier, an excluded category and a first-purchase bonus; the
 Grocery adds the member's tier multiplier, the Pharmacy a bonus window (``happy-hours``) over
-the hours around the demo's own time, today, in its time zone. Only the base rate's points
+the hours around the demo's own time, in its time zone. Only the base rate's points
 qualify for the tier (the rules' default), so a member's qualifying points are the sum of the
 ``base`` entries of their purchases' breakdowns (:func:`qualifying_points`).
 """
@@ -147,18 +147,26 @@ def basket(
 
 
 def bonus_window(now: datetime, time_zone: str = TIME_ZONE) -> dict[str, Any]:
-    """×3 today, from an hour before ``now`` to two hours after it, in the shop's time zone
-    (the hours may cross midnight: the window's day is the one the local time falls on)."""
+    """×3 from an hour before ``now`` to two hours after it, in the shop's time zone, on the
+    dates these fall on (across midnight the hours cross it and the dates are two)."""
     local = now.astimezone(ZoneInfo(time_zone))
     start, until = local - timedelta(hours=1), local + timedelta(hours=2)
     return {
         "kind": "bonus_window",
         "id": BONUS_RULE,
         "factor": "3",
-        "starts_on": local.date().isoformat(),
-        "ends_on": local.date().isoformat(),
+        "starts_on": start.date().isoformat(),
+        "ends_on": until.date().isoformat(),
         "hours": [start.strftime("%H:%M"), until.strftime("%H:%M")],
     }
+
+
+def window_text(rule: Mapping[str, Any]) -> str:
+    """A bonus window's dates and hours: "2026-12-05 09:30-12:30 Europe/Paris"."""
+    dates = rule.get("starts_on") or ""
+    if rule.get("ends_on") not in (None, rule.get("starts_on")):
+        dates = f"{dates} to {rule['ends_on']}"
+    return f"{dates} {'-'.join(rule.get('hours') or ['00:00', '24:00'])} {TIME_ZONE}".strip()
 
 
 def rule_set(plan: ShopPlan, now: datetime) -> dict[str, Any]:
@@ -192,8 +200,7 @@ def describe(rule: Mapping[str, Any], points_per_unit: str) -> str:
     if kind == "tier":
         return "× the member's tier multiplier"
     if kind == "bonus_window":
-        hours = "-".join(rule.get("hours") or ["00:00", "24:00"])
-        return f"×{plain(rule['factor'])} on {scope}, {rule.get('starts_on')} {hours} {TIME_ZONE}"
+        return f"×{plain(rule['factor'])} on {scope}, {window_text(rule)}"
     return kind
 
 
