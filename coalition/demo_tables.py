@@ -156,7 +156,7 @@ def print_payment(console: Console, pay: PointsPayment) -> None:
     table.add_row(
         "refund",
         f"{pay.refund_id}: the whole purchase; {pay.clawed_back:,} earned points clawed back, "
-        f"{hold.given_back_points:,} points given back (minted again by {pay.shop.name})",
+        f"{hold.given_back_points:,} paid points given back by {pay.shop.name}",
         f"{balances['refunded and given back']:,}",
     )
     console.print(table)

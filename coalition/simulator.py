@@ -1,5 +1,7 @@
 """A point-of-sale simulator: shops and customers doing a month of business through the partner
 SDK over HTTP (``AsyncPartnerClient``). ``coalition demo`` plays it; benchmarks can too.
+Customers are enrolled members with a profile; every purchase carries its receipt's lines (the
+shop's earning rules read them: coalition/program.py) and its breakdown is kept once confirmed.
 
 It keeps its own book of every customer's points (confirmed earns, minus refunds and
 redemptions), so that it only ever asks for what a real customer could do: a refund before the

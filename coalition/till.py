@@ -5,7 +5,7 @@ A self-custody customer signs the hold of their points (EIP-712, the typed data 
 prepares); the till authorises it (the answer a card terminal waits for), captures it for the
 purchase (the points burn as a redemption at the shop) and posts the purchase with the part paid
 with points in ``paid_with``, which earns nothing. The refund of the whole purchase then claws
-back what it earned and gives the points back (minted again by the shop). The customer's balance
+back what it earned and gives the paid points back (the shop mints them again). The customer's balance
 is read on chain at each step: after the refund it is what it was before the payment.
 
 The shop's point value is in the settlement token (cUSD); the demo's shops sell in EUR and take
