@@ -25,8 +25,7 @@ from eth_account import Account
 
 from coalition.program import CENT
 from coalition.simulator import Customer, PosSimulator, Sale, Shop
-from partners.client import signed_consent
-from partners.sdk.models import PointsHold
+from partners.client import PointsHold, signed_consent
 
 BalanceOf = Callable[[str], int]  # a wallet's points on chain
 
