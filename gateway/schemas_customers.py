@@ -122,11 +122,11 @@ class HistoryEntry(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [HISTORY_ENTRY_EXAMPLE]})
 
-    kind: Literal["earned", "redeemed", "reversed", "sent", "received"] = Field(
+    kind: Literal["earned", "redeemed", "reversed", "sent", "received", "expired"] = Field(
         description="earned (a purchase), redeemed (a reward), reversed (a refund's clawback), sent / received (a "
-        "transfer between wallets)"
+        "transfer between wallets), expired (the whole balance, burned after the expiry window of inactivity)"
     )
-    points: int = Field(description="signed: + earned/received, - redeemed/reversed/sent")
+    points: int = Field(description="signed: + earned/received, - redeemed/reversed/sent/expired")
     partner_id: int | None = Field(description="The partner of an earn, redemption or clawback; null for a transfer")
     partner_name: str | None = Field(description="Its name")
     seq: int | None = Field(description="The partner's sequence number of the purchase (earned, reversed)")

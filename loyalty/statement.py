@@ -1,6 +1,9 @@
 """A period's settlement statement: its JSON (canonical bytes, whose keccak256 is recorded on
 chain by ``Clearing.settle``) and its CSV rendering.
 
+Breakage: ``points_expired`` is the points that expired in the period (``Expired`` events), for
+information: they leave the liability, and nobody's net changes (loyalty/expiry.py's rule).
+
 Canonical JSON: keys sorted, no whitespace, UTF-8, integers as JSON integers, so that anyone
 holding the served statement can hash it and compare with ``Clearing.period(id).statementHash``.
 """
@@ -16,9 +19,10 @@ from typing import Any
 
 from eth_utils import keccak
 
+from loyalty.expiry import BREAKAGE_RULE
 from loyalty.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
 
-STATEMENT_VERSION = 2
+STATEMENT_VERSION = 3  # 3: points_expired and its breakage rule
 FORMULA = (
     "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price, "
     "at each event's rate"
@@ -34,8 +38,10 @@ def build_statement(
     lines: Sequence[PartnerLine],
     token_symbol: str = "cUSD",
     token_decimals: int = 6,
+    points_expired: int = 0,
 ) -> dict[str, Any]:
-    """The statement of a period as a JSON-ready dict (see the module doc for its bytes)."""
+    """The statement of a period as a JSON-ready dict (see the module doc for its bytes);
+    ``points_expired``: the points of the period's ``Expired`` events."""
     op_net = operator_net(lines)
     nets = sum(line.net for line in lines)
     matrix = bilateral_matrix(lines)
@@ -63,6 +69,8 @@ def build_statement(
         ],
         "operator_net": op_net,
         "operator_net_formatted": format_units(op_net, token_decimals),
+        "points_expired": points_expired,
+        "breakage_rule": BREAKAGE_RULE,
         "sum_check": {"partners_net": nets, "operator_net": op_net, "total": nets + op_net},
         "bilateral": {
             "rule": MATRIX_RULE,
@@ -125,6 +133,8 @@ def statement_csv(statement: dict[str, Any]) -> str:
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
         w.writerow([cell["redeemed_at"], cell["issued_by"], cell["points"]])
+    w.writerow([])
+    w.writerow(["points_expired", statement.get("points_expired", 0)])
     return out.getvalue()
 
 
@@ -211,4 +221,7 @@ def named_csv(
         at, by = int(cell["redeemed_at"]), int(cell["issued_by"])
         if partner_id is None or partner_id in (at, by):
             w.writerow([name(at), name(by), cell["points"]])
+    if partner_id is None:
+        w.writerow([])
+        w.writerow(["points expired (breakage, the operator's)", statement.get("points_expired", 0)])
     return out.getvalue()

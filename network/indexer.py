@@ -94,6 +94,8 @@ def _movements(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[s
                 ref=str(a["batchId"]),
             )
         ]
+    if event.name == "Expired":  # the holder's whole balance, burned after its expiry time
+        return [dict(**base, item=0, kind="expired", customer=a["holder"], points=-a["points"])]
     if event.name == "Transfer" and event.contract == "CoalitionPoints" and ZERO not in (a["from"], a["to"]):
         return [
             dict(**base, item=0, kind="sent", customer=a["from"], points=-a["value"], ref=a["to"]),
@@ -177,7 +179,7 @@ class EventIndexer:
                     "contract": event.contract,
                     "name": event.name,
                     "partner_id": a.get("partnerId"),
-                    "customer": a.get("customer"),
+                    "customer": a.get("customer", a.get("holder")),  # Expired names its customer holder
                     "args": a,
                 }
             )

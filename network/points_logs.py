@@ -39,3 +39,22 @@ def points_logs(w3: Web3, book: AddressBook, from_block: int, to_block: int) -> 
             a = log["args"]
             found.append(PointsLog(kind, int(a["partnerId"]), int(a["points"]), int(a[rate])))
     return found
+
+
+class ExpiredLog(NamedTuple):
+    """One decoded ``Expired`` log: a holder's points burned after its expiry time (no partner's)."""
+
+    holder: str
+    points: int
+    expires_at: int
+    block_number: int
+
+
+def expired_logs(w3: Web3, book: AddressBook, from_block: int, to_block: int) -> list[ExpiredLog]:
+    """Every ``Expired`` log of ``CoalitionPoints`` in ``from_block..to_block``, in chain order."""
+    points = w3.eth.contract(address=book.address("CoalitionPoints"), abi=load_abi("CoalitionPoints"))
+    return [
+        ExpiredLog(str(a["holder"]), int(a["points"]), int(a["expiresAt"]), int(log["blockNumber"]))
+        for log in points.events.Expired().get_logs(from_block=from_block, to_block=to_block)
+        for a in (log["args"],)
+    ]

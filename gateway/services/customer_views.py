@@ -31,6 +31,7 @@ KIND_LABELS = {
     "reversed": "Refund",
     "sent": "Sent",
     "received": "Received",
+    "expired": "Expired",
 }
 RULE_KINDS = {
     "base": "Base rate",

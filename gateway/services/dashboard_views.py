@@ -25,6 +25,7 @@ KIND_LABELS = {
     "reversed": "Refund clawback",
     "sent": "Sent",
     "received": "Received",
+    "expired": "Expired",
 }
 STATUS_BADGES = {
     "active": "ok",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from loyalty.expiry import Expiry, points_expired
 from loyalty.settlement import KindTotal, PartnerLine, PointsEvent, lines_from_totals, partner_lines
 from network.store import ChainEvent
 
@@ -117,3 +118,28 @@ def period_lines(session: Session, chain_id: int, from_block: int, to_block: int
     if totals is None:
         return partner_lines(period_events(session, chain_id, from_block, to_block))
     return lines_from_totals(totals)
+
+
+def period_points_expired(session: Session, chain_id: int, from_block: int, to_block: int) -> int:
+    """The period's expired points (breakage, loyalty/expiry.py): the sum of its indexed ``Expired``
+    events, by the database when it can sum exactly, event by event otherwise."""
+    where = (
+        ChainEvent.chain_id == chain_id,
+        ChainEvent.contract == "CoalitionPoints",
+        ChainEvent.name == "Expired",
+        ChainEvent.block_number >= from_block,
+        ChainEvent.block_number <= to_block,
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        points: ColumnElement[Any] = func.json_extract(ChainEvent.args, "$.points", type_=NullType())
+    else:
+        points = cast(ChainEvent.args["points"].as_string(), Numeric(78, 0))
+    try:
+        total = _exact(session.scalar(select(func.coalesce(func.sum(points, type_=NullType()), 0)).where(*where)))
+    except OperationalError as exc:  # SQLite: "integer overflow" in sum()
+        log.info("the database could not sum the period's expiries exactly (%s); summing event by event", exc.orig)
+        total = None
+    if total is not None:
+        return total
+    rows = session.execute(select(ChainEvent.args).where(*where).execution_options(yield_per=10_000)).scalars()
+    return points_expired(Expiry(str(a["holder"]), int(a["points"]), int(a["expiresAt"])) for a in rows)

@@ -40,7 +40,7 @@ from gateway import enqueue
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
-from gateway.services.period_lines import has_period_events, period_lines
+from gateway.services.period_lines import has_period_events, period_lines, period_points_expired
 from gateway.settings import get_settings
 from loyalty.settlement import PartnerLine, operator_net
 from loyalty.statement import build_statement, statement_csv, statement_hash
@@ -195,6 +195,7 @@ def _statement(session: Session, chain: Chain, row: SettlementPeriod, from_block
         lines=lines,
         token_symbol=str(token.symbol().call()),
         token_decimals=int(token.decimals().call()),
+        points_expired=period_points_expired(session, chain_id, from_block, to_block),
     )
 
 

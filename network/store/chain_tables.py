@@ -136,11 +136,11 @@ class LedgerEntry(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
     log_index: Mapped[int] = mapped_column(Integer)
     item: Mapped[int] = mapped_column(Integer)  # position inside the event (purchase index), else 0
-    kind: Mapped[str] = mapped_column(String(16))  # earned | redeemed | reversed | sent | received
+    kind: Mapped[str] = mapped_column(String(16))  # earned | redeemed | reversed | sent | received | expired
     customer: Mapped[str] = mapped_column(String(42))
     partner_id: Mapped[int | None] = mapped_column(Integer)
     seq: Mapped[int | None] = mapped_column(BigInteger)
-    points: Mapped[int] = mapped_column(BigInteger)  # signed: + earned/received, - redeemed/reversed/sent
+    points: Mapped[int] = mapped_column(BigInteger)  # signed: + earned/received, - redeemed/reversed/sent/expired
     rate: Mapped[int | None] = mapped_column(BigInteger)  # issue price or reimbursement rate carried by the event
     ref: Mapped[str | None] = mapped_column(String(66))  # batch id, redemption ref, counterparty
 

@@ -1,7 +1,8 @@
 """The period's lines from the store (gateway/services/settlement.py): summed by the database
 (GROUP BY over the events' JSON args) they must equal the plain per-event path, exactly, also
 past 64-bit integers (where SQLite cannot be exact and the per-event path takes over), and
-only the period's CoalitionPoints Earned/Redeemed/Reversed events of the chain count."""
+only the period's CoalitionPoints Earned/Redeemed/Reversed events of the chain count; its expired
+points are the sum of its Expired events."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services.period_lines import has_period_events, period_events, period_lines, period_totals
+from gateway.services.period_lines import (
+    has_period_events,
+    period_events,
+    period_lines,
+    period_points_expired,
+    period_totals,
+)
 from loyalty.settlement import PartnerLine, PointsEvent, partner_lines
 from network.store import ChainEvent
 from tests.stores import migrated_store
@@ -136,3 +143,34 @@ def test_property_database_and_per_event_paths_agree(session: Session, events: l
     session.execute(delete(ChainEvent))
     _store(session, [_row(e, 1_000 + i % 5) for i, e in enumerate(events)])
     assert period_lines(session, CHAIN, 1_000, 1_004) == partner_lines(events)
+
+
+def _expired(points: int, block: int, *, chain_id: int = CHAIN) -> dict[str, Any]:
+    """An indexed Expired event of a holder's ``points``."""
+    holder = "0x" + "55" * 20
+    return {
+        "chain_id": chain_id,
+        "block_number": block,
+        "block_hash": "0x" + "33" * 32,
+        "block_time": 1_700_000_000 + block,
+        "tx_hash": "0x" + "44" * 32,
+        "log_index": next(_log_index),
+        "contract": "CoalitionPoints",
+        "name": "Expired",
+        "partner_id": None,
+        "customer": holder,
+        "args": {"holder": holder, "points": points, "expiresAt": 1_600_000_000},
+    }
+
+
+def test_a_periods_expired_points_are_its_expired_events_and_no_partners(session: Session) -> None:
+    _store(session, [_expired(70, 300), _expired(5, 301), _expired(999, 299), _expired(999, 300, chain_id=1)])
+    _store(session, [_row(PointsEvent("earned", 1, 100, 10_000), 300)])
+    assert period_points_expired(session, CHAIN, 300, 310) == 75
+    assert period_points_expired(session, CHAIN, 400, 410) == 0
+    assert period_lines(session, CHAIN, 300, 310) == [PartnerLine(1, 100, 0, 0, 1_000_000, 0, 0)]
+
+
+def test_expired_points_past_64_bits_are_summed_exactly(session: Session) -> None:
+    _store(session, [_expired(2**62, 500), _expired(2**62, 500), _expired(2**70, 501)])
+    assert period_points_expired(session, CHAIN, 500, 501) == 2**63 + 2**70
