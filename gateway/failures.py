@@ -93,7 +93,9 @@ CONTRACT_ERRORS: dict[str, Rule] = {
     "ERC2612InvalidSigner": Rule("invalid-signature", "The permit is not signed by the wallet that owns the points."),
     "CoalitionPointsNonceUsed": Rule("nonce-used", "The customer's consent was used already, by another transaction."),
     "InvalidAccountNonce": Rule("nonce-used", "The signed permit's nonce was used already."),
-    "ERC20InsufficientBalance": _refused("The wallet holds fewer points than the transaction moves."),
+    "ERC20InsufficientBalance": _refused(
+        "The wallet holds fewer points than the transaction moves (points that expired cannot be spent)."
+    ),
     # --- the whole network
     "EnforcedPause": Rule("network-paused", "The coalition's operator has paused the points token."),
     "ExpectedPause": _refused("The operation needs the points token paused, and it is not."),
@@ -101,6 +103,10 @@ CONTRACT_ERRORS: dict[str, Rule] = {
     "CoalitionPointsEmptyBatch": _refused("The gateway sent a batch without purchases."),
     "CoalitionPointsInvalidPurchase": _refused("A purchase of the batch names no wallet or no points."),
     "CoalitionPointsRefundWindowOutOfBounds": _refused("The refund window asked for is outside the allowed bounds."),
+    "CoalitionPointsExpiryWindowOutOfBounds": _refused("The expiry window asked for is outside the allowed bounds."),
+    "CoalitionPointsNoExpiryWindowScheduled": _refused("No expiry window is scheduled to apply or cancel."),
+    "CoalitionPointsExpiryNoticeNotOver": _refused("The scheduled expiry window's notice is not over yet."),
+    "CoalitionPointsSupplyOverflow": _refused("The points minted would take the supply past what an account holds."),
     "AccessControlBadConfirmation": _refused("A role was renounced for another account."),
     "AccessControlUnauthorizedAccount": _refused("The account that signed lacks the role the operation needs."),
     "OwnableInvalidOwner": _refused("The settlement token's owner would be invalid."),
