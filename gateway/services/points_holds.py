@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import String, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -84,6 +84,21 @@ def _one_writer(session: Session) -> Iterator[None]:
     lock = _SQLITE_WRITERS.setdefault(str(bind.url), threading.Lock())
     with lock:
         yield
+
+
+# a consent's nonce used by a redemption or a hold of the wallet; built once (compiled once)
+_NONCE_USED = select(
+    or_(
+        exists().where(
+            Redemption.customer_wallet == bindparam("wallet", type_=String),
+            Redemption.nonce == bindparam("nonce", type_=String),
+        ),
+        exists().where(
+            PointsHold.customer_wallet == bindparam("wallet", type_=String),
+            PointsHold.nonce == bindparam("nonce", type_=String),
+        ),
+    )
+)
 
 
 def redemption_id_of(hold_id: str) -> str:
@@ -264,15 +279,7 @@ def _check_consent(
     read it already), signed by the wallet."""
     if given.deadline <= int(now.timestamp()):
         raise SignatureExpired(f"the consent's deadline {given.deadline} has passed; ask the customer to sign again")
-    nonce = str(given.nonce)
-    used = session.scalar(  # by a redemption or a hold: one round trip
-        select(
-            or_(
-                exists().where(Redemption.customer_wallet == wallet, Redemption.nonce == nonce),
-                exists().where(PointsHold.customer_wallet == wallet, PointsHold.nonce == nonce),
-            )
-        )
-    )
+    used = session.scalar(_NONCE_USED, {"wallet": wallet, "nonce": str(given.nonce)})  # one round trip
     if used or (view.nonce_used(wallet, given.nonce) if used_on_chain is None else used_on_chain):
         raise NonceUsed(f"nonce {given.nonce} of {wallet} was used already: a consent works once")
     consent = RedeemConsent(
