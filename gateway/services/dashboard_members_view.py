@@ -28,6 +28,10 @@ def _refs(row: MemberRow, names: dict[int, str]) -> str:
     return "<br>".join(f'{_partner(names, pid)}: <span class="mono small">{e(ref)}</span>' for pid, ref in row.refs)
 
 
+def _members(n: int) -> str:
+    return f"{fmt.points(n)} member{'' if n == 1 else 's'}"
+
+
 def _search_form(found: MemberList) -> str:
     options = '<option value="">any partner</option>' + "".join(
         f'<option value="{pid}"{" selected" if pid == found.partner_id else ""}>{e(name)}</option>'
@@ -75,7 +79,7 @@ def members_page(found: MemberList, *, csrf: str, tz: str, error: str | None = N
         title, note = "Found", f"{len(found.rows)} customer(s) by {found.found_by} “{found.query}”"
         more = '<p><a href="/dashboard/members">All members</a></p>'
     else:
-        title, note = "Members", f"{fmt.points(found.total)} members, by enrolment"
+        title, note = "Members", f"{_members(found.total)}, by enrolment"
         more = (
             f'<p><a class="button" id="next-page" href="/dashboard/members?{urlencode({"after": found.next_after})}">'
             "Next page</a></p>"
@@ -87,7 +91,7 @@ def members_page(found: MemberList, *, csrf: str, tz: str, error: str | None = N
     )
     return (
         '<div class="page-head"><div><h1>Members</h1>'
-        + figure("member-total", found.total, f"{fmt.points(found.total)} members", "p", "muted")
+        + figure("member-total", found.total, _members(found.total), "p", "muted")
         + f'</div><div class="actions">{export}</div></div>'
         + alert(error)
         + panel("Find a member", _search_form(found))
@@ -121,15 +125,24 @@ def import_page(report: ImportReport, *, partner: str) -> str:
 
 
 def _profile(m: MemberPage, tz: str) -> str:
-    p = m.profile
-    if m.erased and p is None:
-        return '<p class="muted" id="profile-erased">Erased: nothing personal is held any more.</p>'
+    """The member's facts and the profile's fields, in one list (only the facts once erased)."""
+    member, p = m.member, m.profile
+    facts = (
+        f"<dt>Enrolled</dt><dd>{e(fmt.when(member.enrolled_at, tz))}</dd>"
+        f'<dt>Referral code</dt><dd class="mono">{e(member.referral_code or "–")}</dd>'
+        f'<dt>Referred by</dt><dd class="mono">{e(member.referred_by_code or "–")}</dd>'
+        if member is not None
+        else "<dt>Enrolled</dt><dd>never (a customer by their wallet)</dd>"
+    )
     if p is None:
-        return '<p class="muted">No profile.</p>'
+        gone = "Erased: nothing personal is held any more." if m.erased else "No profile."
+        return (
+            f'<dl class="facts">{facts}</dl><p class="muted" id="profile-{"erased" if m.erased else "none"}">{gone}</p>'
+        )
     fields = [("Email", p.email), ("Phone", p.phone), ("Birthday", p.birthday), ("Locale", p.locale),
               ("Time zone", p.time_zone), ("Attributes", p.attributes or None)]  # fmt: skip
     return (
-        '<dl class="facts" id="profile">'
+        f'<dl class="facts" id="profile">{facts}'
         + "".join(f'<dt>{e(k)}</dt><dd data-field="{e(k.lower())}">{e("–" if v is None else v)}</dd>'
                   for k, v in fields)
         + f"<dt>Updated</dt><dd>{e(fmt.when(p.updated_at, tz))}</dd></dl>"
@@ -206,14 +219,6 @@ def member_page(m: MemberPage, *, tz: str, notice: str | None = None) -> str:
     )
     if not m.erased:
         buttons += f' <a class="button danger" id="erase" href="/dashboard/members/{m.customer_id}/erase">Erase…</a>'
-    member = m.member
-    enrolled = (
-        f"<dt>Enrolled</dt><dd>{e(fmt.when(member.enrolled_at, tz))}</dd>"
-        f'<dt>Referral code</dt><dd class="mono">{e(member.referral_code or "–")}</dd>'
-        f'<dt>Referred by</dt><dd class="mono">{e(member.referred_by_code or "–")}</dd>'
-        if member is not None
-        else ""
-    )
     refs = [
         f'<tr data-partner="{link.partner_id}"><td>{_partner(m.partners, link.partner_id)}</td>'
         f'<td class="mono small">{e(link.ref)}</td><td class="mono small wrap">{e(link.wallet)}</td></tr>'
@@ -234,7 +239,7 @@ def member_page(m: MemberPage, *, tz: str, notice: str | None = None) -> str:
         f'<p class="muted">a customer since {e(fmt.when(m.created_at, tz))}</p></div>'
         f'<div class="actions">{buttons}</div></div>'
         + alert(notice, "ok")
-        + panel("Profile", '<dl class="facts">' + enrolled + "</dl>" + _profile(m, tz), panel_id="member-profile")
+        + panel("Profile", _profile(m, tz), panel_id="member-profile")
         + panel("Consents in force", _consents(m, tz), panel_id="member-consents")
         + panel("Partners' refs", table(["Partner", "Ref", "Wallet"], refs, table_id="member-refs", empty="None."))
         + panel("Wallets", table(["Address", "Key"], wallets, table_id="member-wallets", empty="None."))

@@ -84,7 +84,11 @@ def proposal_of(version: Version) -> dict[str, Any]:
 
 
 def form_text(version: Version) -> str:
-    return json.dumps(proposal_of(version), indent=2)
+    """The draft form's text: ``version`` as a proposal, its rules without their own versions
+    (the draft gives each one: kept when unchanged, raised when changed, 1 when new)."""
+    proposal = proposal_of(version)
+    proposal["rules"] = [{k: v for k, v in rule.items() if k != "version"} for rule in proposal["rules"]]
+    return json.dumps(proposal, indent=2)
 
 
 def parse_draft(text: str) -> dict[str, Any]:

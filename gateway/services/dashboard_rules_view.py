@@ -4,6 +4,7 @@ simulation's answer with the button that activates the draft."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from gateway.services import dashboard_format as fmt
@@ -31,22 +32,27 @@ def _when(rule: dict[str, Any]) -> str:
     return " · ".join(parts) or "always"
 
 
+def _n(text: str) -> str:
+    """A decimal string without its trailing zeros: 2.000000 -> 2, 1.250000 -> 1.25."""
+    return format(Decimal(text).normalize(), "f")
+
+
 def describe(rule: dict[str, Any], caps: list[dict[str, Any]], currency: str) -> tuple[str, str, str, str]:
     """A rule in words: (what it matches, what it gives, when, its cap), from its JSON."""
     kind = rule["kind"]
     capped = "; ".join(f"at most {fmt.points(c['limit'])} a {c['period']} ({c['id']})" for c in caps) or "–"
     if kind == "base":
-        return "every line that earns", f"{rule['points_per_unit']} points per {currency}", "always", capped
+        return "every line that earns", f"{_n(rule['points_per_unit'])} points per {currency}", "always", capped
     if kind == "multiplier":
-        return _scope(rule), f"×{rule['factor']}", "always", capped
+        return _scope(rule), f"×{_n(rule['factor'])}", "always", capped
     if kind == "bonus_window":
-        return _scope(rule), f"×{rule['factor']}", _when(rule), capped
+        return _scope(rule), f"×{_n(rule['factor'])}", _when(rule), capped
     if kind == "tier":
         return "the whole purchase", "× the member's tier multiplier", "always", capped
     if kind == "first_purchase":
         return "the member's first purchase here", f"+{fmt.points(rule['points'])} points", "once", capped
     if kind == "minimum_order":
-        return f"orders under {rule['amount']} {currency}", "nothing", "always", "–"
+        return f"orders under {_n(rule['amount'])} {currency}", "nothing", "always", "–"
     if kind == "exclusion":
         return _scope(rule), "nothing (excluded)", "always", "–"
     if kind == "cap":
