@@ -83,6 +83,9 @@ def members(page: Page, args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["member_after"] = page.locator("main").inner_text()
     out["member_notice"] = page.locator(".alert.ok").inner_text()
     out["erase_button_after"] = page.locator("#erase").count()
+    with page.expect_download() as download:
+        page.click("#download-data")
+    out["member_data"] = json.loads(Path(download.value.path()).read_text())
 
     # a partner's customers from a CSV file: one row enrolled, one refused and reported
     page.goto(f"{args.url}/dashboard/members")
@@ -96,6 +99,10 @@ def members(page: Page, args: argparse.Namespace, out: dict[str, Any]) -> None:
         "#refused-rows tbody tr[data-line]", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
     )
     shoot(page, args.shots, "app-members-import", out)
+    page.goto(f"{args.url}/dashboard/members")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    out["export_csv"] = Path(download.value.path()).read_text()
 
 
 def rules(page: Page, args: argparse.Namespace, out: dict[str, Any]) -> None:

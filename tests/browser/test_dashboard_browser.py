@@ -192,6 +192,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
         carol_data = stack.http.get(f"/v1/operator/customers/{carol_id}/data", headers=OPERATOR_HEADERS).json()
         imported = stack.http.get("/v1/operator/customers", params={"partner_id": grocer.id, "ref": "dash-imported"},
                                   headers=OPERATOR_HEADERS).json()  # fmt: skip
+        anonymous_export = stack.http.get("/dashboard/members/export.csv").status_code
         fuel_rules = stack.http.get(f"/v1/operator/partners/{fuel.id}/rules", headers=OPERATOR_HEADERS).json()
         tier_ladder = stack.http.get("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS).json()
         tier_run = _recalculated(stack)
@@ -305,6 +306,12 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     assert app["import"] == {"import-rows": "2", "import-enrolled": "1", "import-unchanged": "0", "import-refused": "1"}
     assert app["import_refused"][0][:3] == ["3", "dash-bad", "email"], app["import_refused"]
     assert imported["member"] is True
+    assert app["member_data"] == carol_data  # the page's download is the operator API's data
+    exported = app["export_csv"].splitlines()
+    assert app["members_total"] == "1"  # carol, before she was erased and the import
+    assert exported[0].startswith("customer_id,partner_id,ref,") and len(exported) == 2  # erased: not exported
+    assert ",dash-imported," in exported[1] and CAROL_REF not in app["export_csv"]
+    assert anonymous_export == 401  # no session: no download
     assert carol_data["profile"] is None and carol_data["erasures"][0]["requested_by"] == "operator"
     assert all(link["ref"].startswith("erased-") for link in carol_data["links"]) and carol_data["links"]
     # Fuel's rules: a bad draft refused inline; the draft simulated as the operator API simulates it
