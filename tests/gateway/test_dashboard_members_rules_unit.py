@@ -97,7 +97,7 @@ def test_the_member_page_shows_purchases_with_their_breakdown_and_erasure_leaves
         assert seen.wallets[0][1] is True and seen.tier is None  # custodial; no ladder in force
         html = dashboard_members_view.member_page(seen, tz="UTC")
         assert (
-            'data-purchase="buy-1"' in html and "base v2 (base): 45" in html and "wine-x2 v1 (multiplier): 30" in html
+            'data-purchase="buy-1"' in html and "base v1 (base): 45" in html and "wine-x2 v1 (multiplier): 30" in html
         )
         assert "Carol@example.com" in html and 'id="erase"' in html and 'data-erased="no"' in html
         assert "This cannot be undone" in dashboard_members_view.erase_confirm(seen, csrf="t")
