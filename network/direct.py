@@ -16,6 +16,8 @@ from network.deployments import AddressBook
 from network.errors import ChainError
 from network.revert import decode_revert
 
+ESTIMATE_MARGIN = 10_000  # gas above 110% of an estimate: unused gas is not paid
+
 
 def transact(
     w3: Web3,
@@ -38,6 +40,8 @@ def transact(
             raise ChainError(f"{fn.fn_name} would revert: {decode_revert(exc)}") from exc
     else:
         tx |= {"to": to, "data": data, "gas": gas or w3.eth.estimate_gas(tx | {"to": to, "data": data})}
+    if not gas:  # an estimate is exact at the time it ran; points expiry makes gas depend on the block's time
+        tx["gas"] = int(tx["gas"]) * 11 // 10 + ESTIMATE_MARGIN
     tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
     signed = account.sign_transaction(tx)
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), timeout_s)
