@@ -18,10 +18,10 @@ from eth_utils import keccak
 
 from loyalty.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
 
-STATEMENT_VERSION = 2
+STATEMENT_VERSION = 3  # 3: points restored after refunds of till captures (Restored events)
 FORMULA = (
-    "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price, "
-    "at each event's rate"
+    "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price "
+    "- restored_points x reimbursement_rate of their capture, at each event's rate"
 )
 
 
@@ -56,6 +56,8 @@ def build_statement(
                 "issued_value": line.issued_value,
                 "reversed_value": line.reversed_value,
                 "redeemed_value": line.redeemed_value,
+                "points_restored": line.points_restored,
+                "restored_value": line.restored_value,
                 "net": line.net,
                 "net_formatted": format_units(line.net, token_decimals),
             }
@@ -101,6 +103,8 @@ def statement_csv(statement: dict[str, Any]) -> str:
             "issued_value",
             "reversed_value",
             "redeemed_value",
+            "points_restored",
+            "restored_value",
             "net",
             f"net_{statement['token']['symbol']}",
         ]
@@ -115,12 +119,14 @@ def statement_csv(statement: dict[str, Any]) -> str:
                 p["issued_value"],
                 p["reversed_value"],
                 p["redeemed_value"],
+                p.get("points_restored", 0),
+                p.get("restored_value", 0),
                 p["net"],
                 p["net_formatted"],
             ]
         )
     op = statement["operator_net"]
-    w.writerow(["operator", "", "", "", "", "", "", op, format_units(op, decimals)])
+    w.writerow(["operator", "", "", "", "", "", "", "", "", op, format_units(op, decimals)])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
@@ -186,7 +192,8 @@ def named_csv(
     w.writerow(
         [
             "partner_id", "partner", "points_issued", f"issued_{symbol}", "points_reversed", f"reversed_{symbol}",
-            "points_redeemed", f"redeemed_{symbol}", f"net_{symbol}", "payer", "payee", f"amount_{symbol}",
+            "points_redeemed", f"redeemed_{symbol}", "points_restored", f"restored_{symbol}", f"net_{symbol}",
+            "payer", "payee", f"amount_{symbol}",
         ]
     )  # fmt: skip
     for p in statement["partners"]:
@@ -198,13 +205,14 @@ def named_csv(
             [
                 pid, name(pid), p["points_issued"], format_units(int(p["issued_value"]), decimals),
                 p["points_reversed"], format_units(int(p["reversed_value"]), decimals), p["points_redeemed"],
-                format_units(int(p["redeemed_value"]), decimals), format_units(int(p["net"]), decimals),
+                format_units(int(p["redeemed_value"]), decimals), p.get("points_restored", 0),
+                format_units(int(p.get("restored_value", 0)), decimals), format_units(int(p["net"]), decimals),
                 pay.payer, pay.payee, format_units(pay.amount, decimals),
             ]
         )  # fmt: skip
     if partner_id is None:
         op = int(statement["operator_net"])
-        w.writerow(["", "the operator", "", "", "", "", "", "", format_units(op, decimals), "", "", ""])
+        w.writerow(["", "the operator", "", "", "", "", "", "", "", "", format_units(op, decimals), "", "", ""])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
