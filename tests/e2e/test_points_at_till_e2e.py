@@ -233,6 +233,11 @@ def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claw
 
     # the settlement statement has the give-back (restored by the cinema) and is the chain's, exactly
     stack.wait_indexed()
+    # the store reconciles with the chain: the ledger's restored entry, and the restore's value in
+    # the cinema's unsettled exposure
+    r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
+    assert r.status_code == 201, r.text
+    assert r.json()["ok"] is True, r.json()
     r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
     assert r.status_code == 202, r.text
     period_id = r.json()["period_id"]
