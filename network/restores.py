@@ -66,32 +66,25 @@ def encode_restore(item: OutboxRestore) -> bytes:
 
 
 def ready_restores(session: Session, partner_id: int, limit: int) -> list[OutboxRestore]:
-    """The partner's queued restores whose capture is burned on chain, oldest first. Those whose
-    capture's burn failed fail with it (nothing was captured, nothing is given back)."""
-    failed = select(Redemption.id).where(Redemption.status == "failed")
-    session.execute(
-        update(OutboxRestore)
-        .where(
-            OutboxRestore.partner_id == partner_id,
-            OutboxRestore.status == ReversalStatus.QUEUED,
-            OutboxRestore.redemption_pk.in_(failed),
-        )
-        .values(status=ReversalStatus.FAILED, error="the capture's burn failed: nothing to give back")
-        .execution_options(synchronize_session=False)
-    )
-    return list(
-        session.scalars(
-            select(OutboxRestore)
-            .join(Redemption, Redemption.id == OutboxRestore.redemption_pk)
-            .where(
-                OutboxRestore.partner_id == partner_id,
-                OutboxRestore.status == ReversalStatus.QUEUED,
-                Redemption.status.in_(BURNED),
-            )
-            .order_by(OutboxRestore.id)
-            .limit(limit)
-        )
-    )
+    """The partner's queued restores whose capture is burned on chain, oldest first (one read;
+    nothing is written unless some are found). Those whose capture's burn failed fail with it
+    (nothing was captured, nothing is given back); those whose burn is still on its way wait."""
+    if limit <= 0:
+        return []
+    rows = session.execute(
+        select(OutboxRestore, Redemption.status)
+        .join(Redemption, Redemption.id == OutboxRestore.redemption_pk)
+        .where(OutboxRestore.partner_id == partner_id, OutboxRestore.status == ReversalStatus.QUEUED)
+        .order_by(OutboxRestore.id)
+        .limit(limit)
+    ).all()
+    ready = []
+    for item, burn in rows:
+        if burn == "failed":
+            item.status, item.error = ReversalStatus.FAILED, "the capture's burn failed: nothing to give back"
+        elif burn in BURNED:
+            ready.append(item)
+    return ready
 
 
 class RestoreFlow:

@@ -364,10 +364,13 @@ class EarnSender:
         """One ``restore`` transaction per queued restore whose capture is burned, after the
         reversals. A restore the chain refuses in simulation fails without a transaction, with the
         decoded reason; one refused once mined fails the same way."""
-        in_flight = self.transactions.in_flight(session)
-        queued = ready_restores(session, self.partner_id, max(self.settings.max_in_flight - in_flight, 0))
-        session.commit()  # the restores of failed captures, failed with them
-        for item in queued:
+        queued = ready_restores(session, self.partner_id, self.settings.max_in_flight)
+        if session.dirty:
+            session.commit()  # the restores of failed captures, failed with them
+        if not queued:
+            return
+        room = max(self.settings.max_in_flight - self.transactions.in_flight(session), 0)
+        for item in queued[:room]:
             data = encode_restore(item)
             call = {"from": self.address, "to": self.points_address, "data": data}
             try:
