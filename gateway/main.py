@@ -105,7 +105,12 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, problems.http_error_handler)
     app.add_exception_handler(Exception, problems.unhandled_error_handler)
 
-    @app.get("/healthz", tags=["meta"], summary="Liveness")
+    @app.get(
+        "/healthz",
+        tags=["meta"],
+        summary="Liveness",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
     def healthz() -> dict[str, str]:
         """Answers 200 while the process serves requests; it checks neither the chain nor the store."""
         return {"status": "ok"}

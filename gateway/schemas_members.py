@@ -21,6 +21,52 @@ EXAMPLE_PROFILE = {
     "attributes": {"store": "Lyon 2"},
 }
 EXAMPLE_CONSENT = {"channel": "email", "granted": True, "source": "pos", "scope": "partner"}
+_T = "2026-03-01T12:00:00Z"
+# GET /v1/me/data and GET /v1/operator/customers/{id}/data (gateway/services/gdpr.py data_of), shortened
+EXAMPLE_DATA = {
+    "customer": {"id": 42, "created_at": _T},
+    "member": {"referral_code": "7KQ4M2XW9P", "referred_by_code": None, "enrolled_at": _T, "erased_at": None},
+    "profile": EXAMPLE_PROFILE | {"updated_at": _T},
+    "consents": [
+        {"channel": "email", "partner_id": 1, "granted": True, "source": "pos", "recorded_at": _T,
+         "partner_name": "Grocery"}
+    ],
+    "enrolments": [{"partner_id": 1, "ref": "card-123", "source": "partner", "created_at": _T}],
+    "wallets": [{"address": EXAMPLE_WALLET, "custodial": True, "custodian_partner_id": 1, "released_at": None}],
+    "links": [
+        {"partner_id": 1, "ref": "card-123", "wallet": EXAMPLE_WALLET, "created_at": _T, "partner_name": "Grocery"}
+    ],
+    "purchases": [
+        {"partner_id": 1, "purchase_id": "till-7-000123", "seq": 17, "customer_wallet": EXAMPLE_WALLET,
+         "customer_ref": "card-123", "amount": "42.50", "currency": "EUR", "points": 64, "qualifying_points": 43,
+         "purchased_at": _T, "created_at": _T, "lines": None, "paid_with": None,
+         "breakdown": [{"rule": "base", "version": 3, "kind": "base", "points": 43},
+                       {"rule": "weekend-x1.5", "version": 3, "kind": "bonus_window", "points": 21}],
+         "partner_name": "Grocery"}
+    ],
+    "refunds": [],
+    "redemptions": [],
+    "points_holds": [],
+    "sessions": [{"wallet": EXAMPLE_WALLET, "via": "wallet", "created_at": _T, "expires_at": "2026-03-02T12:00:00Z"}],
+    "tier": {
+        "state": {"ladder_version": 1, "tier": "Silver", "earned": "Silver", "since": _T, "manual_tier": None,
+                  "manual_until": None, "review_at": "2027-03-01T00:00:00Z"},
+        "changes": [{"from_tier": "Member", "to_tier": "Silver", "reason": "qualified", "at": _T, "ladder_version": 1}],
+        "qualifying_movements": [
+            {"points": 43, "kind": "purchase", "at": _T, "counts_at": _T, "source": "purchase:1:till-7-000123",
+             "partner_id": 1}
+        ],
+    },
+    "erasures": [],
+}  # fmt: skip
+# GET /v1/exports/customers.csv (gateway/services/member_import.py EXPORT_COLUMNS) and the operator's
+EXAMPLE_EXPORT = (
+    "ref,wallet,custodial,email,phone,birthday,locale,time_zone,attributes,referral_code,referred_by_code,"
+    "consent_email,consent_sms,consent_push,enrolled_at\n"
+    f'card-123,{EXAMPLE_WALLET},yes,alice@example.com,+33612345678,1990-04-01,fr-FR,Europe/Paris,"{{""store"":""Lyon""}}",'
+    "7KQ4M2XW9P,,yes,no,,2026-03-01T12:00:00Z\n"
+)
+EXAMPLE_OPERATOR_EXPORT = "customer_id,partner_id," + EXAMPLE_EXPORT.replace("\ncard-123", "\n42,1,card-123", 1)
 
 
 class ConsentIn(Strict):

@@ -16,6 +16,7 @@ from gateway.problems import problem_responses
 from gateway.routes.me_api import CurrentCustomer
 from gateway.routes.members import given_consents
 from gateway.schemas_members import (
+    EXAMPLE_DATA,
     ConsentHistoryPublic,
     ErasureCreate,
     ErasurePublic,
@@ -152,7 +153,10 @@ def get_my_consents(wallet: CurrentCustomer, session: SessionDep) -> ConsentHist
     "/v1/me/data",
     summary="Everything held about me, as JSON (GDPR access and portability)",
     responses={
-        200: {"description": "profile, member, consents, enrolments, wallets, links, purchases, refunds, ..."},
+        200: {
+            "description": "profile, member, consents, enrolments, wallets, links, purchases, refunds, tier, ...",
+            "content": {"application/json": {"example": EXAMPLE_DATA}},
+        },
         **problem_responses("unauthorized", "not-found"),
     },
 )

@@ -18,6 +18,7 @@ from gateway.routes.customer_common import SIGNED_PROBLEMS
 from gateway.schemas import Ident
 from gateway.schemas_customers import SignedMessage
 from gateway.schemas_members import (
+    EXAMPLE_EXPORT,
     ConsentChangesCreate,
     ConsentHistoryPublic,
     ConsentIn,
@@ -230,7 +231,10 @@ def _import(session: Session, settings: SettingsDep, **kwargs: object) -> Import
     summary="Your members as CSV (streamed)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "One row per member"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_EXPORT}},
+            "description": "One row per member",
+        },
         **problem_responses("unauthorized"),
     },
 )

@@ -15,7 +15,14 @@ from gateway.errors import NotFound
 from gateway.problems import problem_responses
 from gateway.routes.members import IMPORT_BODY, SessionsDep, _import, import_report
 from gateway.schemas import Address, Ident
-from gateway.schemas_members import CustomerFound, ErasureCreate, ErasurePublic, ImportReportPublic
+from gateway.schemas_members import (
+    EXAMPLE_DATA,
+    EXAMPLE_OPERATOR_EXPORT,
+    CustomerFound,
+    ErasureCreate,
+    ErasurePublic,
+    ImportReportPublic,
+)
 from gateway.services import customer_records, gdpr, member_import, members
 from gateway.timeutil import as_utc
 
@@ -58,7 +65,10 @@ def find_customer(
 @router.get(
     "/customers/{customer_id}/data",
     summary="Everything held about a customer, as JSON (GDPR access)",
-    responses={200: {"description": "The customer's data"}, **problem_responses("unauthorized", "not-found")},
+    responses={
+        200: {"description": "The customer's data", "content": {"application/json": {"example": EXAMPLE_DATA}}},
+        **problem_responses("unauthorized", "not-found"),
+    },
 )
 def customer_data(customer_id: CustomerId, _: OperatorDep, session: SessionDep) -> JSONResponse:
     """The profile, consents' history, wallets, partners' refs, purchases, refunds, redemptions,
@@ -121,7 +131,13 @@ async def import_for_partner(
     "/exports/customers.csv",
     summary="Every member as CSV (streamed): one row per partner ref, and members with none",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **problem_responses("unauthorized")},
+    responses={
+        200: {
+            "description": "One row per partner ref of each member",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_OPERATOR_EXPORT}},
+        },
+        **problem_responses("unauthorized"),
+    },
 )
 def export_all(_: OperatorDep, sessions: SessionsDep) -> StreamingResponse:
     """One row per partner ref of each member (customer_id and partner_id first), and one for a

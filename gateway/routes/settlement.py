@@ -18,12 +18,31 @@ from gateway.routes.dashboard_common import SECURITY_HEADERS
 from gateway.services import dashboard_statement, dashboard_views, reconciliation, settlement, settlement_periods
 from gateway.services import dashboard_statement_view as statement_view
 from gateway.services.dashboard_statement import HumanStatement
-from loyalty.statement import canonical_bytes
+from loyalty.settlement import PartnerLine
+from loyalty.statement import build_statement, canonical_bytes, named_csv, statement_csv
 from network.errors import TransientRpcError, failure_name
 from network.store import ReconciliationReport, SettlementPeriod
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/operator", tags=["settlement"])
+# a two-partner period made by the same pure functions that make real statements, so it stays true
+EXAMPLE_STATEMENT = build_statement(
+    chain_id=31337,
+    period_id=4,
+    from_block=1201,
+    to_block=1840,
+    lines=[
+        PartnerLine(1, 12_000, 300, 2_000, 120_000_000, 3_000_000, 16_000_000),
+        PartnerLine(2, 1_500, 0, 9_000, 18_000_000, 0, 81_000_000),
+    ],
+)
+EXAMPLE_NAMED_CSV = named_csv(
+    EXAMPLE_STATEMENT,
+    {1: "Grocery", 2: "Fuel"},
+    period_start="2026-03-01 00:00 UTC",
+    period_end="2026-03-08 00:00 UTC",
+    settled_at="2026-03-08 00:02 UTC",
+)
 PeriodId = Annotated[int, Path(ge=1, lt=2**63)]
 
 
@@ -195,7 +214,7 @@ def get_settlement(period_id: PeriodId, _: OperatorDep, session: SessionDep, set
     "/settlements/{period_id}/statement.json",
     summary="The statement's canonical JSON bytes: their keccak256 is the hash recorded on chain",
     responses={
-        200: {"content": {"application/json": {}}},
+        200: {"content": {"application/json": {"example": EXAMPLE_STATEMENT}}},
         **problem_responses("unauthorized", "not-found", "validation-error"),
     },
 )
@@ -211,8 +230,9 @@ def get_statement_json(period_id: PeriodId, _: OperatorDep, session: SessionDep)
 @router.get(
     "/settlements/{period_id}/statement.csv",
     summary="The statement as CSV",
+    response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}}},
+        200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": statement_csv(EXAMPLE_STATEMENT)}}},
         **problem_responses("unauthorized", "not-found", "validation-error"),
     },
 )
@@ -242,7 +262,10 @@ def _printable(settings: SettingsDep, chain: ChainDep, title: str, content: str)
     "/settlements/{period_id}/statement.html",
     response_class=HTMLResponse,
     summary="The statement for people: dates, partners by name, who pays whom (printable HTML)",
-    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+    responses={
+        200: {"content": {"text/html": {"example": "<!doctype html><title>Statement · period 4</title>…"}}},
+        **problem_responses("unauthorized", "not-found", "validation-error"),
+    },
 )
 def get_statement_html(
     period_id: PeriodId, _: OperatorDep, session: SessionDep, chain: ChainDep, settings: SettingsDep
@@ -258,7 +281,10 @@ def get_statement_html(
     "/settlements/{period_id}/partners/{partner_id}/statement.html",
     response_class=HTMLResponse,
     summary="One partner's statement of the period for people (printable HTML)",
-    responses=problem_responses("unauthorized", "not-found", "validation-error"),
+    responses={
+        200: {"content": {"text/html": {"example": "<!doctype html><title>Grocery · period 4</title>…"}}},
+        **problem_responses("unauthorized", "not-found", "validation-error"),
+    },
 )
 def get_partner_statement_html(
     period_id: PeriodId,
@@ -279,8 +305,9 @@ def get_partner_statement_html(
 @router.get(
     "/settlements/{period_id}/statement-named.csv",
     summary="The statement as CSV for people: partners by name, the period's dates, who pays whom",
+    response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}}},
+        200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_NAMED_CSV}}},
         **problem_responses("unauthorized", "not-found", "validation-error"),
     },
 )

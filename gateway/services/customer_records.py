@@ -27,13 +27,12 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loyalty.customers import ConsentChange, check_consent, check_profile, in_force
 from network.store import Customer, CustomerConsent, CustomerLink, CustomerProfile, CustomerWallet, Partner, utcnow
-from network.store.bulk import bulk_insert_ids
+from network.store.bulk import bulk_insert_ids, insert_ignoring_conflicts
 from network.store.events import event_row, record, record_many
 
 
@@ -142,12 +141,7 @@ def customers_of_wallets(session: Session, *, wallets: Collection[str]) -> dict[
     connection = session.connection()
     ids = bulk_insert_ids(connection, Customer.__table__, [{"created_at": now} for _ in missing])
     rows = [{"address": w, "customer_id": i, "created_at": now} for w, i in zip(missing, ids, strict=True)]
-    dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        connection.execute(insert_of(CustomerWallet).on_conflict_do_nothing(), rows)
-    else:
-        connection.execute(insert(CustomerWallet), rows)
+    insert_ignoring_conflicts(connection, CustomerWallet.__table__, rows)
     claimed = _owners(session, missing)
     made = dict(zip(missing, ids, strict=True))
     unused = [made[w] for w in missing if claimed[w] != made[w]]
@@ -210,13 +204,8 @@ def _claim(session: Session, wallet: str, customer_id: int) -> int:
     wallet's customer. One statement that does nothing on a conflict, so two concurrent claims
     of one wallet never fail: the later one reads the earlier one's customer."""
     values = {"address": wallet, "customer_id": customer_id, "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(postgresql.insert(CustomerWallet).values(values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        session.execute(sqlite.insert(CustomerWallet).values(values).on_conflict_do_nothing())
-    else:
-        session.execute(insert(CustomerWallet).values(values))
+    session.flush()  # what the ORM holds goes first, as session.execute would
+    insert_ignoring_conflicts(session.connection(), CustomerWallet.__table__, [values])
     owner = session.scalar(select(CustomerWallet.customer_id).where(CustomerWallet.address == wallet))
     assert owner is not None
     return owner

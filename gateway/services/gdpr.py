@@ -52,6 +52,9 @@ from network.store import (
     Redemption,
     Refund,
     SignInLink,
+    TierChangeRecord,
+    TierMovement,
+    TierState,
     WalletChallenge,
     WebhookDelivery,
     utcnow,
@@ -148,8 +151,12 @@ def data_of(session: Session, *, customer_id: int) -> dict[str, Any]:
                     "amount",
                     "currency",
                     "points",
+                    "qualifying_points",
                     "purchased_at",
                     "created_at",
+                    "lines",
+                    "paid_with",
+                    "breakdown",
                 ),
             )
             | {"partner_name": names.get(p.partner_id)}
@@ -189,9 +196,31 @@ def data_of(session: Session, *, customer_id: int) -> dict[str, Any]:
             _row(s, ("wallet", "via", "created_at", "expires_at"))
             for s in session.scalars(select(CustomerSession).where(CustomerSession.wallet.in_(wallets)))
         ],
+        "tier": _tier_of(session, customer_id),
         "erasures": [
             _row(e, ("requested_by", "erased", "erased_at"))
             for e in session.scalars(select(CustomerErasure).where(CustomerErasure.customer_id == customer_id))
+        ],
+    }
+
+
+def _tier_of(session: Session, customer_id: int) -> dict[str, Any]:
+    """The member's tier as stored (null before any ladder counted them), every change of it, and
+    every movement of their qualifying points (which purchase or refund, at which partner)."""
+    state = session.get(TierState, customer_id)
+    changes = select(TierChangeRecord).where(TierChangeRecord.customer_id == customer_id)
+    movements = select(TierMovement).where(TierMovement.customer_id == customer_id)
+    return {
+        "state": None
+        if state is None
+        else _row(state, ("ladder_version", "tier", "earned", "since", "manual_tier", "manual_until", "review_at")),
+        "changes": [
+            _row(c, ("from_tier", "to_tier", "reason", "at", "ladder_version"))
+            for c in session.scalars(changes.order_by(TierChangeRecord.id))
+        ],
+        "qualifying_movements": [
+            _row(m, ("points", "kind", "at", "counts_at", "source", "partner_id"))
+            for m in session.scalars(movements.order_by(TierMovement.id))
         ],
     }
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 
@@ -82,3 +83,19 @@ def bulk_insert_ids(connection: Connection, table: Table, rows: Sequence[dict[st
     )
     bulk_insert(connection, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def insert_ignoring_conflicts(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Inserts ``rows`` into ``table`` in one statement; a row that would break a unique
+    constraint is skipped (``ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite), so two
+    transactions inserting the same key never fail: the later one keeps the earlier one's row.
+    Other databases insert plainly. Nothing is committed."""
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(postgresql.insert(table).on_conflict_do_nothing(), list(rows))
+    elif dialect == "sqlite":
+        connection.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+    else:
+        connection.execute(insert(table), list(rows))

@@ -33,6 +33,8 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    RuleSet,
+    SignInLink,
     Tier,
     Webhook,
 )
@@ -452,6 +454,17 @@ def customer_tier(ref: str) -> Call[Tier]:
     return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
 
 
+def sign_in_link(ref: str) -> Call[SignInLink]:
+    """A one-time link to ``/me`` for your custodial customer ``ref``; call it only after
+    authenticating the customer yourself."""
+    return Call("POST", f"/v1/customers/{_seg(ref)}/sign-in-link", _one(SignInLink))
+
+
+def rules() -> Call[RuleSet]:
+    """Your earning rules in force (what a purchase earns at your shop now)."""
+    return Call("GET", "/v1/rules", _one(RuleSet))
+
+
 def wallet_balance(address: str) -> Call[Balance]:
     """A wallet's points, if it is linked to this partner or bought here (else 404)."""
     return Call("GET", f"/v1/wallets/{_seg(address)}/balance", _one(Balance))
@@ -576,6 +589,8 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer_balance": customer_balance,
     "customer_history": customer_history,
     "customer_tier": customer_tier,
+    "sign_in_link": sign_in_link,
+    "rules": rules,
     "wallet_balance": wallet_balance,
     "wallet_history": wallet_history,
     "add_webhook": add_webhook,

@@ -370,6 +370,33 @@ class Member(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RuleSet(Model):
+    """Your earning rules in force: version 0 is your rate alone (no rule set yet). Each rule is
+    a dict with its ``kind``, ``id`` and own ``version`` (the operator writes them)."""
+
+    partner_id: int
+    version: int
+    status: str  # draft | active | retired
+    currency: str
+    time_zone: str
+    rounding: str
+    rules: list[dict[str, Any]]
+    created_at: datetime | None
+    created_by: str | None
+    activated_at: datetime | None
+    activated_by: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInLink(Model):
+    """A one-time link that opens ``/me`` read-only for your custodial customer: hand ``url`` to them alone."""
+
+    url: str
+    wallet: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConsentHistory(Model):
     history: list[MemberConsent]
 

@@ -162,6 +162,21 @@ def test_every_schema_has_an_example_of_every_field(spec):
     assert not problems, problems
 
 
+def test_every_successful_answer_with_a_body_has_an_example(spec):
+    """A 2xx body shows an example: its own, or its schema's (a list: its items' schema's)."""
+    missing = []
+    for path, method, op in _operations(spec):
+        for status, response in op["responses"].items():
+            for media, content in response.get("content", {}).items():
+                if not status.startswith("2") or "example" in content or "examples" in content:
+                    continue
+                schema = content.get("schema", {})
+                schema = _resolve(spec, schema.get("items", schema) if schema.get("type") == "array" else schema)
+                if not (schema.get("examples") or "example" in schema):
+                    missing.append(f"{method} {path} {status} {media}")
+    assert not missing, missing
+
+
 def _examples(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     """(where, schema, example) of every example in the document."""
     found: list[tuple[str, dict[str, Any], Any]] = []

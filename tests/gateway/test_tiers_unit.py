@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import ManualTierEndInvalid, TierLadderInvalid, TierUnknown
-from gateway.services import tier_ladders, tier_recalculation, tiers
+from gateway.services import gdpr, tier_ladders, tier_recalculation, tiers
 from loyalty.tiers import Ladder, Tier, TierPolicy
 from network.store import DomainEvent, TierMovement, TierRecalculation, TierState
 from network.store.events import Event, event_row, record_many
@@ -142,6 +142,10 @@ def test_a_confirmed_purchase_is_a_movement_and_crossing_a_threshold_upgrades_at
             wallet(1): Decimal("1.25"),
             wallet(9): Decimal(1),
         }
+        held = gdpr.data_of(session, customer_id=member.customer_id)["tier"]  # the member's data download
+    assert (held["state"]["tier"], held["state"]["earned"]) == ("Silver", "Silver")
+    assert [(c["from_tier"], c["to_tier"], c["reason"]) for c in held["changes"]] == [("Member", "Silver", "qualified")]
+    assert [(m["points"], m["kind"]) for m in held["qualifying_movements"]] == [(120, "purchase")]
 
 
 def test_an_event_read_twice_records_one_movement(tiers_store) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import inspect
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -557,6 +558,40 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
         },
         calls.Tier,
     ),
+    "sign_in_link": (
+        ("card-1",),
+        {},
+        "POST",
+        "/v1/customers/card-1/sign-in-link",
+        None,
+        {},
+        201,
+        {"url": "https://gateway.example/me/link#sl_x", "wallet": WALLET, "expires_at": T0},
+        calls.SignInLink,
+    ),
+    "rules": (
+        (),
+        {},
+        "GET",
+        "/v1/rules",
+        None,
+        {},
+        200,
+        {
+            "partner_id": 1,
+            "version": 3,
+            "status": "active",
+            "currency": "EUR",
+            "time_zone": "Europe/Paris",
+            "rounding": "down",
+            "rules": [{"kind": "base", "id": "base", "version": 1, "points_per_unit": "1"}],
+            "created_at": T0,
+            "created_by": "operator",
+            "activated_at": T0,
+            "activated_by": "operator",
+        },
+        calls.RuleSet,
+    ),
     "wallet_balance": (
         (WALLET,),
         {},
@@ -650,6 +685,24 @@ def test_unit_every_operation_has_a_case_and_both_clients_expose_it() -> None:
         assert not inspect.iscoroutinefunction(sync) and inspect.iscoroutinefunction(aio), name
         assert list(inspect.signature(sync).parameters) == list(inspect.signature(aio).parameters), name
         assert sync.__doc__ == aio.__doc__ == build.__doc__
+
+
+def test_unit_every_partner_operation_of_the_gateway_has_an_sdk_call() -> None:
+    """Each method and path the gateway answers a partner key on (its OpenAPI, less the
+    operator's, the customer's and the sign-in's) is sent by one of the SDK's calls."""
+    from gateway.main import create_app
+
+    spec = create_app().openapi()
+    sent = {(method, path) for _, _, method, path, *_ in CASES.values()}
+    missing = []
+    for template, item in spec["paths"].items():
+        if not template.startswith("/v1/") or template.startswith(("/v1/operator", "/v1/me", "/v1/auth")):
+            continue
+        pattern = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$")
+        for method in item:
+            if not any(m == method.upper() and pattern.match(p) for m, p in sent):
+                missing.append(f"{method.upper()} {template}")
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
