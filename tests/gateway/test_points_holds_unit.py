@@ -20,7 +20,7 @@ from gateway.schemas_points import HoldCreate
 from gateway.services import points_holds as service
 from gateway.services.redemptions import redeem_ref
 from gateway.settings import GatewaySettings
-from network.restores import refund_ref
+from network.restores import ready_restores, refund_ref
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
 from network.store import (
     OutboxPurchase,
@@ -31,6 +31,7 @@ from network.store import (
     PurchaseStatus,
     Redemption,
     Refund,
+    ReversalStatus,
 )
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
@@ -376,6 +377,16 @@ def test_a_give_back_is_split_over_the_purchases_captures_within_what_each_burne
         restores = [(refs[r.redemption_pk], r.points) for r in session.scalars(select(OutboxRestore))]
     # 400 points paid: half (200) given back first, the oldest capture (100) first; then the rest
     assert restores == [("hold:h-1", 100), ("hold:h-2", 100), ("hold:h-2", 200)]
+    # the partner's sender takes a restore once its capture is burned; a failed burn fails it
+    with sessions() as session:
+        assert ready_restores(session, partner.id, 10) == []  # the captures are not burned yet
+        session.execute(update(Redemption).where(Redemption.redemption_id == "hold:h-1").values(status="burned"))
+        session.execute(update(Redemption).where(Redemption.redemption_id == "hold:h-2").values(status="failed"))
+        assert [r.points for r in ready_restores(session, partner.id, 10)] == [100]
+        session.commit()
+        statuses = [(r.status, r.error) for r in session.scalars(select(OutboxRestore).order_by(OutboxRestore.id))]
+    failed = (ReversalStatus.FAILED, "the capture's burn failed: nothing to give back")
+    assert statuses == [(ReversalStatus.QUEUED, None), failed, failed]
 
 
 def test_a_burn_marked_between_the_balance_read_and_the_check_still_counts(
