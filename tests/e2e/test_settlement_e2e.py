@@ -101,6 +101,7 @@ def _raw_logs_nets(stack: Stack, from_block: int, to_block: int) -> dict[int, in
         keccak(text="Earned(uint32,uint256,uint96,bytes32,uint256,bytes32[])"): "earned",
         keccak(text="Redeemed(uint32,address,bytes32,uint256,uint96)"): "redeemed",
         keccak(text="Reversed(uint32,address,uint256,uint256,uint256,uint96)"): "reversed",
+        keccak(text="Restored(uint32,address,bytes32,bytes32,uint256,uint96)"): "restored",
     }
     logs = w3.eth.get_logs(
         {
@@ -121,6 +122,9 @@ def _raw_logs_nets(stack: Stack, from_block: int, to_block: int) -> dict[int, in
         elif kind == "redeemed":
             points, rate = abi_decode(["uint256", "uint96"], data)
             nets[partner_id] += points * rate
+        elif kind == "restored":  # a till capture given back: the reverse of its Redeemed credit
+            _refund, points, rate = abi_decode(["bytes32", "uint256", "uint96"], data)
+            nets[partner_id] -= points * rate
         else:
             _seq, points, price = abi_decode(["uint256", "uint256", "uint96"], data)
             nets[partner_id] += points * price
