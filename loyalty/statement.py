@@ -192,8 +192,8 @@ def named_csv(
     w.writerow(
         [
             "partner_id", "partner", "points_issued", f"issued_{symbol}", "points_reversed", f"reversed_{symbol}",
-            "points_redeemed", f"redeemed_{symbol}", "points_restored", f"restored_{symbol}", f"net_{symbol}",
-            "payer", "payee", f"amount_{symbol}",
+            "points_redeemed", f"redeemed_{symbol}", f"net_{symbol}", "payer", "payee", f"amount_{symbol}",
+            "points_restored", f"restored_{symbol}",
         ]
     )  # fmt: skip
     for p in statement["partners"]:
@@ -205,14 +205,14 @@ def named_csv(
             [
                 pid, name(pid), p["points_issued"], format_units(int(p["issued_value"]), decimals),
                 p["points_reversed"], format_units(int(p["reversed_value"]), decimals), p["points_redeemed"],
-                format_units(int(p["redeemed_value"]), decimals), p.get("points_restored", 0),
-                format_units(int(p.get("restored_value", 0)), decimals), format_units(int(p["net"]), decimals),
-                pay.payer, pay.payee, format_units(pay.amount, decimals),
+                format_units(int(p["redeemed_value"]), decimals), format_units(int(p["net"]), decimals),
+                pay.payer, pay.payee, format_units(pay.amount, decimals), p.get("points_restored", 0),
+                format_units(int(p.get("restored_value", 0)), decimals),
             ]
         )  # fmt: skip
     if partner_id is None:
         op = int(statement["operator_net"])
-        w.writerow(["", "the operator", "", "", "", "", "", "", "", "", format_units(op, decimals), "", "", ""])
+        w.writerow(["", "the operator", "", "", "", "", "", "", format_units(op, decimals), "", "", "", "", ""])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
