@@ -14,7 +14,9 @@
 7. settlement of 10k to 1M events across 50 partners (bench/settlement_curve.py);
 8. redemptions end to end (bench/redemptions_e2e.py);
 9. the earning rules' CPU per purchase with 20 rules, against today's rule (bench/rules.py);
-10. paying with points at the till: the latency of an authorisation (bench/points_holds.py).
+10. paying with points at the till: the latency of an authorisation (bench/points_holds.py): 8
+    tills back to back (the capacity of the gateway), one till back to back, and open loops of
+    Poisson arrivals at 50 % and 80 % of that capacity (what a till sees); the CPU of one.
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -140,7 +142,16 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "redemptions_per_s": r.get("redemptions_per_s"),
         "rules_us_per_purchase": raw.get("rules", {}).get(rules.TWENTY),
         "till_authorise_p99_ms": raw.get("till", {}).get("p99_ms"),
+        "till_one_till_p99_ms": raw.get("till", {}).get("single", {}).get("p99_ms"),
+        "till_open_80_p99_ms": _open_p99(raw.get("till", {}), 0.8),
+        "till_cpu_us_per_hold": raw.get("till", {}).get("cpu_us_per_hold", {}).get("gateway"),
     }
+
+
+def _open_p99(till: dict[str, Any], of_capacity: float) -> float | None:
+    """The p99 of the till part's open loop at ``of_capacity`` of the measured capacity."""
+    found = [m["p99_ms"] for m in till.get("open", []) if m.get("of_capacity") == of_capacity]
+    return found[0] if found else None
 
 
 TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
@@ -156,7 +167,10 @@ TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
     ("gas_per_purchase_batch", "<= 30,000", lambda v: v <= 30_000),
     ("settlement_1m_s", "< 30 s", lambda v: v < 30),
     ("rules_us_per_purchase", f"< {rules.TARGET_US} µs", lambda v: v < rules.TARGET_US),
-    ("till_authorise_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
+    # the till's answer as a till sees it: arrivals at 80 % of one gateway process's capacity (the
+    # closed loop of 8 tills, till_authorise_p99_ms, is that capacity's queue: reported, no target)
+    ("till_open_80_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
+    ("till_one_till_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
 ]
 
 
@@ -195,6 +209,7 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
         ("10. points at the till: authorisations (holds)", t.get("holds"), t.get("holds_per_s"),
          f"{_fmt(t.get('p50_ms'))} / {_fmt(t.get('p95_ms'))} / {_fmt(t.get('p99_ms'))} ms", None),
     ]  # fmt: skip
+    rows += _till_rows(t)
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
         "|---|---:|---:|---:|---:|",
@@ -242,6 +257,25 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
         mark = "-" if value is None else ("met" if ok(value) else "**missed**")
         lines.append(f"| {key} | {wanted} | {_fmt(value)} | {mark} |")
     return "\n".join(lines)
+
+
+def _till_rows(t: dict[str, Any]) -> list[tuple[str, Any, Any, str, Any]]:
+    """Part 10's one till back to back and its open loops (row 10 is its 8 tills back to back)."""
+    measures = [("10a. one till, back to back", t["single"])] if "single" in t else []
+    measures += [
+        (f"10b. open loop, Poisson arrivals at {m['of_capacity']:.0%} of 10's rate ({m['rate_per_s']} /s)", m)
+        for m in t.get("open", [])
+    ]
+    return [
+        (
+            name,
+            m["holds"],
+            m["holds_per_s"],
+            f"{_fmt(m['p50_ms'])} / {_fmt(m['p95_ms'])} / {_fmt(m['p99_ms'])} ms",
+            None,
+        )
+        for name, m in measures
+    ]
 
 
 def cpu_probe_ms(rounds: int = 5) -> float:

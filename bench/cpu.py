@@ -51,11 +51,13 @@ def cpu_by_part(servers: dict[int, str] | None = None) -> dict[str, float]:
             parents[int(entry.name)], seconds[int(entry.name)] = stat
     totals = dict.fromkeys(PARTS, 0.0)
     for pid, spent in seconds.items():
-        ancestor, part = pid, None
+        ancestor, part, line = pid, None, []
         while ancestor not in (0, 1):
-            if ancestor == me:
-                part = "load generator" if pid == me else _part(pid)
+            if ancestor == me:  # a process that says nothing of itself (uvicorn --workers' children) is its parent's
+                kinds = [_part(p) for p in line]
+                part = "load generator" if pid == me else next((k for k in kinds if k != "other"), "other")
                 break
+            line.append(ancestor)
             if ancestor in servers:
                 part = servers[ancestor]
                 break

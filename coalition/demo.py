@@ -10,63 +10,29 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from web3 import HTTPProvider, Web3
 
+from coalition import demo_tables, program, till
 from coalition.crosscheck import recompute_from_chain
+from coalition.demo_operator import USD, Operator
 from coalition.formats import Token, amount, money, net
 from coalition.processes import LocalNetwork
-from coalition.simulator import PosSimulator, Reward, Shop
-from gateway.operator_key import operator_key_held
+from coalition.program import SHOPS
+from coalition.simulator import PosSimulator, Sale
+from coalition.till import BalanceOf, PointsPayment
 from gateway.settings import GatewaySettings
-from network.contracts import CoalitionContracts
-from network.deployments import AddressBook, load_address_book
-from network.direct import transact
-from network.keys import dev_account
-from network.store import IndexerCheckpoint, open_store
+from partners.client import Tier
 
-USD = 10**6  # cUSD has 6 decimals
 CUSD = Token("cUSD", 6)
-
-
-@dataclass(frozen=True)
-class ShopPlan:
-    kind: str
-    points_per_unit: str
-    issue_price: int  # cUSD base units per point issued
-    reimbursement_rate: int  # cUSD base units per point redeemed
-    basket: tuple[int, int]
-    rewards: tuple[tuple[str, str, int, int], ...]  # sku, name, points, stock
-
-
-SHOPS = (
-    ShopPlan(
-        "Grocery",
-        "1",
-        10_000,
-        8_000,
-        (10, 120),
-        (("COFFEE", "Free coffee", 30, 60), ("BASKET", "Fruit basket", 150, 10)),
-    ),
-    ShopPlan(
-        "Fuel station", "2", 12_000, 9_000, (20, 90), (("WASH", "Car wash", 60, 40), ("FUEL-10", "10 litres", 200, 10))
-    ),
-    ShopPlan(
-        "Pharmacy", "1.5", 9_000, 7_000, (5, 60), (("VITAMINS", "Vitamins", 40, 40), ("SPF", "Sun cream", 90, 20))
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -80,82 +46,14 @@ class DemoOptions:
     exit_after: bool = False
 
 
-class Operator:
-    """The operator API and the chain, as the demo uses them."""
+@dataclass
+class Played:
+    """What the program steps of the month left to show: the purchase in the bonus window, each
+    customer's tier once the tier consumer counted their purchases, the points payment."""
 
-    def __init__(self, settings: GatewaySettings, net: LocalNetwork) -> None:
-        self.settings = settings
-        self.net = net
-        self.http = httpx.Client(
-            base_url=net.url, headers={"Authorization": f"Bearer {settings.operator_token}"}, timeout=60
-        )
-        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
-        self.book: AddressBook = load_address_book(settings.chain_id, settings.deployments_dir)
-        self.contracts = CoalitionContracts(self.w3, self.book)
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.http.request(method, path, **kw)
-        if r.is_error:
-            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text}")
-        return r.json()
-
-    def onboard(self, plan: ShopPlan, run_id: str) -> Shop:
-        treasury = Web3.to_checksum_address(Web3.keccak(text=f"demo-treasury-{run_id}-{plan.kind}")[:20])
-        body = {
-            "name": f"{plan.kind} {run_id}",
-            "treasury": treasury,
-            "currency": "EUR",
-            "points_per_unit": plan.points_per_unit,
-            "issue_price": plan.issue_price,
-            "reimbursement_rate": plan.reimbursement_rate,
-            "issuance_limit": 10**9 * USD,
-            "deposit": 100_000 * USD,
-        }
-        created = self.call("POST", "/v1/operator/partners", json=body)
-        rewards = [Reward(f"{sku}-{run_id}", name, points, stock) for sku, name, points, stock in plan.rewards]
-        return Shop(
-            body["name"], created["id"], created["api_key"], "EUR", Decimal(plan.points_per_unit), plan.basket, rewards
-        )
-
-    def fund_operator(self, amount: int) -> None:
-        """The operator's float in Clearing, from which it pays partners owed a positive net:
-        cUSD minted by the admin (local chain), approved and deposited by the operator."""
-        admin, operator = dev_account(0, self.settings), dev_account(1, self.settings)
-        c = self.contracts
-        transact(self.w3, admin, c.token.functions.mint(operator.address, amount))
-        client = redis.Redis.from_url(self.net.redis_url)
-        with operator_key_held(client, operator.address, self.settings):  # the gateway signs with it too
-            transact(self.w3, operator, c.token.functions.approve(c.clearing.address, amount))
-            transact(self.w3, operator, c.clearing.functions.fundOperator(amount))
-        client.close()
-
-    def wait_indexed(self, block: int, timeout_s: float = 120) -> None:
-        sessions = open_store(self.settings.database_url)
-        deadline = time.monotonic() + timeout_s
-        try:
-            while True:
-                with sessions() as session:
-                    cp = session.get(IndexerCheckpoint, (self.settings.chain_id, "coalition"))
-                    if cp is not None and cp.block_number >= block:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the indexer is not at block {block} after {timeout_s} s")
-                time.sleep(0.2)
-        finally:
-            sessions.kw["bind"].dispose()
-
-    def settle(self, timeout_s: float = 180) -> dict[str, Any]:
-        started = self.call("POST", "/v1/operator/settlements")
-        deadline = time.monotonic() + timeout_s
-        while True:
-            period = self.call("GET", f"/v1/operator/settlements/{started['period_id']}")
-            if period["status"] == "settled":
-                return dict(period)
-            if period["status"] == "failed" or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"settlement of period {started['period_id']}: {period['status']} {period.get('error')}"
-                )
-            time.sleep(0.3)
+    bonus: Sale | None = None
+    tiers: dict[str, Tier] = field(default_factory=dict)
+    payment: PointsPayment | None = None
 
 
 @contextmanager
@@ -170,24 +68,46 @@ def _step(progress: Progress, description: str, total: int) -> Any:
     return lambda: progress.advance(task)
 
 
-async def play_month(sim: PosSimulator, options: DemoOptions, console: Console) -> None:
+async def play_month(sim: PosSimulator, options: DemoOptions, console: Console, balance_of: BalanceOf) -> Played:
+    played = Played()
     with _bar(console) as progress:
         await sim.stock_rewards(_step(progress, "rewards stocked", sum(len(s.rewards) for s in sim.shops)))
         await sim.enrol(
             options.self_custody,
             options.custodial,
-            _step(progress, "customers enrolled", options.self_custody + options.custodial),
+            _step(progress, "members enrolled with profiles", options.self_custody + options.custodial),
         )
-        posted = _step(progress, "purchases posted", options.purchases)
-        await sim.purchases(
+        posted = _step(progress, "purchases posted (with lines)", options.purchases)
+        month = sim.purchases(
             options.purchases, posted, _step(progress, "purchases confirmed on chain", options.purchases)
         )
+        _, played.bonus = await asyncio.gather(
+            month, _bonus_purchase(sim, _step(progress, "a purchase now, in the bonus window", 1))
+        )
+        played.tiers = await sim.tiers(_step(progress, "tiers counted (tiers.sweep)", len(sim.customers)))
         confirmed = sum(1 for s in sim.sales if s.status == "confirmed")
         await sim.refunds(
             options.refunds, _step(progress, "refunds (points clawed back)", min(options.refunds, confirmed))
         )
         plan = sim.plan_redemptions(options.redemptions)
         await sim.redemptions(plan, _step(progress, "redemptions across partners", len(plan)))
+        tick = _step(progress, "paid with points at a till, refunded", 1)
+        found = till.payer(sim)
+        if found is not None:
+            c, shop = found
+            lines = program.till_lines(SHOPS[sim.shops.index(shop)])
+            played.payment = await till.pay_and_refund(sim, c, shop, lines, balance_of=balance_of)
+        tick()
+    return played
+
+
+async def _bonus_purchase(sim: PosSimulator, tick: Any) -> Sale:
+    """A purchase now (while the month is posted) at the shop with the bonus window, by the last
+    customer enrolled."""
+    i = next(i for i, plan in enumerate(SHOPS) if plan.bonus_window)
+    sale = await sim.sell(sim.shops[i], sim.customers[-1], f"{sim.run_id}-happy", program.till_lines(SHOPS[i]))
+    tick()
+    return sale
 
 
 def print_statement(console: Console, period: dict[str, Any], names: dict[int, str]) -> None:
@@ -265,7 +185,7 @@ def check_statement(op: Operator, period: dict[str, Any]) -> tuple[bool, bool, s
 
 
 def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) -> bool:
-    """Plays the demo; answers whether both checks hold."""
+    """Plays the demo; answers whether both checks hold and the points paid at the till came back."""
     net = LocalNetwork(settings, workers=options.workers)
     started: list[str] = []
     try:
@@ -283,14 +203,22 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
                 f"issued at {money(plan.issue_price, CUSD)} per point, "
                 f"redeemed at {money(plan.reimbursement_rate, CUSD)} per point"
             )
+        with console.status("earning rules and the tier ladder (operator API)…"):
+            now = datetime.now(UTC)
+            rules = {
+                s.partner_id: op.activate_rules(s.partner_id, program.rule_set(p, now))
+                for s, p in zip(shops, SHOPS, strict=True)
+            }
+            ladder, applied = op.ladder(program.LADDER)
         sim = PosSimulator(net.url, shops, run_id=run_id)
-        asyncio.run(_play(sim, options, console))
+        played = asyncio.run(_play(sim, options, console, op.balance_of))
         t = sim.tally
         console.print(
             f"month played: {t.purchases} purchases, {t.refunds} refunds, {t.redemptions} redemptions confirmed"
         )
         for failure in t.failed:
             console.print(f"  [yellow]not final as planned:[/yellow] {failure}")
+        given_back = _show_program(console, op, sim, rules, ladder, applied, played)
         with console.status("waiting for the indexer, then settling the month on chain…"):
             op.wait_indexed(op.w3.eth.block_number)
             period = op.settle()
@@ -306,6 +234,7 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
         )
         ok = zero and chain
         console.print("BOTH CHECKS HOLD" if ok else "A CHECK FAILED")
+        ok = ok and given_back
         if not options.exit_after:
             console.print(
                 f"\nThe network stays up. Gateway {net.url}  API docs {net.url}/docs  dashboard {net.url}/dashboard"
@@ -325,8 +254,38 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
             net.down(only=started)  # what this run started, not a network it found up
 
 
-async def _play(sim: PosSimulator, options: DemoOptions, console: Console) -> None:
+def _show_program(
+    console: Console,
+    op: Operator,
+    sim: PosSimulator,
+    rules: dict[int, dict[str, Any]],
+    ladder: dict[str, Any],
+    applied: bool,
+    played: Played,
+) -> bool:
+    """The program's tables; answers whether the points paid at the till were given back on chain."""
+    demo_tables.print_members(console, sim.customers)
+    demo_tables.print_rules(console, sim.shops, SHOPS, rules, sim.sales)
+    if played.bonus is not None:
+        i = next(i for i, plan in enumerate(SHOPS) if plan.bonus_window)
+        window = next(r for r in rules[sim.shops[i].partner_id]["rules"] if r["kind"] == "bonus_window")
+        demo_tables.print_breakdown(console, played.bonus, SHOPS[i], window)
+    bottom = ladder["tiers"][0]["name"]
+    changes = {
+        ref: op.tier_changes(t.customer_id)
+        for ref, t in played.tiers.items()
+        if t.tier != bottom and t.customer_id is not None
+    }
+    demo_tables.print_tiers(console, ladder, applied, sim.customers, played.tiers, changes)
+    if played.payment is None:
+        console.print("[yellow]no self-custody customer had points to pay with: no points payment[/yellow]")
+        return True
+    demo_tables.print_payment(console, played.payment)
+    return played.payment.given_back_on_chain
+
+
+async def _play(sim: PosSimulator, options: DemoOptions, console: Console, balance_of: BalanceOf) -> Played:
     try:
-        await play_month(sim, options, console)
+        return await play_month(sim, options, console, balance_of)
     finally:
         await sim.aclose()

@@ -1,5 +1,7 @@
 """A point-of-sale simulator: shops and customers doing a month of business through the partner
 SDK over HTTP (``AsyncPartnerClient``). ``coalition demo`` plays it; benchmarks can too.
+Customers are enrolled members with a profile; every purchase carries its receipt's lines (the
+shop's earning rules read them: coalition/program.py) and its breakdown is kept once confirmed.
 
 It keeps its own book of every customer's points (confirmed earns, minus refunds and
 redemptions), so that it only ever asks for what a real customer could do: a refund before the
@@ -23,7 +25,9 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from partners.client import AsyncPartnerClient, OperationFailed, signed_consent
+from coalition import program
+from coalition.program import Item
+from partners.client import AsyncPartnerClient, Member, OperationFailed, Tier, signed_consent
 
 T = TypeVar("T")
 Tick = Callable[[], None]
@@ -39,14 +43,15 @@ class Reward:
 
 @dataclass
 class Shop:
-    """A partner as its POS sees it: its API key, its earn rule and its reward catalogue."""
+    """A partner as its POS sees it: its API key, its earn rate, its products and its reward catalogue."""
 
     name: str
     partner_id: int
     api_key: str
     currency: str
     points_per_unit: Decimal
-    basket: tuple[int, int]  # a purchase's amount range, in currency units
+    catalogue: tuple[Item, ...]  # what its till rings up
+    excluded: frozenset[str] = frozenset()  # categories that earn nothing here
     rewards: list[Reward] = field(default_factory=list)
 
 
@@ -59,6 +64,7 @@ class Customer:
     wallet: str = ""
     key: LocalAccount | None = None
     points: int = 0
+    member: Member | None = None  # as enrolment answered
 
     @property
     def custodial(self) -> bool:
@@ -71,8 +77,10 @@ class Sale:
     customer: Customer
     purchase_id: str
     amount: str
+    lines: list[dict[str, Any]] = field(default_factory=list)
     points: int = 0
     status: str = "accepted"
+    breakdown: list[dict[str, Any]] | None = None  # which rule gave how many points, once confirmed
 
 
 @dataclass
@@ -121,71 +129,125 @@ class PosSimulator:
         )
 
     async def enrol(self, self_custody: int, custodial: int, tick: Tick = lambda: None) -> list[Customer]:
-        """Customers, each at a home shop: self-custody ones link the wallet they prove with an
-        EIP-4361 signature, custodial ones get a wallet the gateway keeps."""
+        """Customers enrolled at a home shop with a profile and consents (coalition/program.py):
+        self-custody ones with the wallet they prove by signing the ref's link challenge
+        (EIP-4361), custodial ones with a wallet the gateway keeps for them."""
+        start = len(self.customers)
         new = [
             Customer(
                 f"{self.run_id}-c{i}",
                 self.shops[i % len(self.shops)],
-                key=Account.create() if i < self_custody else None,
+                key=Account.create() if i - start < self_custody else None,
             )
-            for i in range(self_custody + custodial)
+            for i in range(start, start + self_custody + custodial)
         ]
 
-        async def enrol_one(c: Customer) -> None:
+        async def enrol_one(i: int, c: Customer) -> None:
             client = self.client(c.home)
+            wallet: str | dict[str, str] = "custodial"
             if c.key is not None:
                 challenge = await client.wallet_challenge(c.ref, c.key.address)
                 signed = c.key.sign_message(encode_defunct(text=challenge["message"]))
-                linked = await client.link_wallet(
-                    c.ref, challenge["message"], "0x" + signed.signature.hex().removeprefix("0x")
-                )
-            else:
-                linked = await client.custodial_wallet(c.ref)
-            c.wallet = linked["wallet"]
+                wallet = {
+                    "message": challenge["message"],
+                    "signature": "0x" + signed.signature.hex().removeprefix("0x"),
+                }
+            c.member = await client.enrol(c.ref, wallet=wallet, **program.profile(i, c.ref))
+            assert c.member.wallet is not None
+            c.wallet = c.member.wallet
 
-        await self._all((enrol_one(c) for c in new), tick)
+        await self._all((enrol_one(start + n, c) for n, c in enumerate(new)), tick)
         self.customers += new
         return new
 
     # ------------------------------------------------------------------ the month
 
-    def _amount(self, shop: Shop) -> str:
-        low, high = shop.basket
-        return f"{self.random.randint(low * 100, high * 100) / 100:.2f}"
+    def _who(self, c: Customer, shop: Shop) -> dict[str, str]:
+        """At home by the shop's own ref, elsewhere by wallet."""
+        return {"ref": c.ref} if c.home is shop else {"wallet": c.wallet}
 
     async def purchases(self, count: int, posted: Tick = lambda: None, final: Tick = lambda: None) -> list[Sale]:
-        """``count`` purchases at every shop over the month (at home by the customer's ref,
-        elsewhere by wallet), posted concurrently, then each followed until it is final."""
+        """``count`` purchases at every shop over the month, each a basket of the shop's
+        catalogue (its lines add up to the amount), posted concurrently, then each followed
+        until it is final."""
         start = len(self.sales)
         sales = []
         for i in range(count):
             shop = self.shops[i % len(self.shops)]
             c = self.random.choice(self.customers)
-            sales.append(Sale(shop, c, f"{self.run_id}-p{start + i}", self._amount(shop)))
+            lines, amount = program.basket(shop.catalogue, self.random, shop.excluded)
+            sales.append(Sale(shop, c, f"{self.run_id}-p{start + i}", f"{amount:.2f}", lines))
         self.sales += sales
 
         async def post(s: Sale, day: int) -> None:
-            who = {"ref": s.customer.ref} if s.customer.home is s.shop else {"wallet": s.customer.wallet}
             at = self.month_start + timedelta(days=day, minutes=self.random.randint(0, 600))
             await self.client(s.shop).post_purchase(
-                s.purchase_id, amount=s.amount, currency=s.shop.currency, purchased_at=at, **who
+                s.purchase_id,
+                amount=s.amount,
+                currency=s.shop.currency,
+                purchased_at=at,
+                lines=s.lines,
+                **self._who(s.customer, s.shop),
             )
 
-        async def follow(s: Sale) -> None:
-            try:
-                body = await self.client(s.shop).wait(f"/v1/purchases/{s.purchase_id}", timeout_s=180, poll_s=0.3)
-            except OperationFailed as failed:
-                s.status = "failed"
-                self.tally.failed.append(f"purchase {s.purchase_id}: {failed.slug}: {failed.failure_reason}")
-                return
-            s.status, s.points = body["status"], int(body["points"])
-            s.customer.points += s.points
-            self.tally.purchases += 1
-
         await self._all((post(s, i * 28 // max(count, 1)) for i, s in enumerate(sales)), posted)
-        await self._all((follow(s) for s in sales), final)
+        await self._all((self.follow(s) for s in sales), final)
         return sales
+
+    async def sell(self, shop: Shop, c: Customer, purchase_id: str, lines: list[dict[str, Any]], **extra: Any) -> Sale:
+        """One purchase at the till now (``extra``: ``paid_with``), followed until it is final."""
+        amount = sum((program.net_of(line) for line in lines), Decimal(0))
+        sale = Sale(shop, c, purchase_id, f"{amount:.2f}", lines)
+        self.sales.append(sale)
+        await self.client(shop).post_purchase(
+            purchase_id,
+            amount=sale.amount,
+            currency=shop.currency,
+            purchased_at=datetime.now(UTC),
+            lines=lines,
+            **self._who(c, shop),
+            **extra,
+        )
+        await self.follow(sale, month=False)
+        return sale
+
+    async def follow(self, s: Sale, *, month: bool = True) -> None:
+        """Waits until the purchase is final; ``month``: it counts in the month's tally."""
+        try:
+            body = await self.client(s.shop).wait(f"/v1/purchases/{s.purchase_id}", timeout_s=180, poll_s=0.3)
+        except OperationFailed as failed:
+            s.status = "failed"
+            self.tally.failed.append(f"purchase {s.purchase_id}: {failed.slug}: {failed.failure_reason}")
+            return
+        s.status, s.points, s.breakdown = body["status"], int(body["points"]), body.get("breakdown")
+        s.customer.points += s.points
+        self.tally.purchases += month
+
+    async def tiers(self, tick: Tick = lambda: None, timeout_s: float = 90) -> dict[str, Tier]:
+        """Each customer's coalition-wide tier, read at their home shop (by its ref) once the
+        tier consumer (the workers' ``tiers.sweep``) has counted every confirmed purchase of
+        theirs: their qualifying points are the base points of those purchases (none refunded
+        yet). A customer still short of them at the timeout is answered as found, and noted."""
+        expected = {c.ref: 0 for c in self.customers}
+        for s in self.sales:
+            if s.status == "confirmed":
+                expected[s.customer.ref] += program.qualifying_points(s.breakdown, s.points)
+
+        async def tier_of(c: Customer) -> Tier:
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while True:
+                tier = await self.client(c.home).customer_tier(c.ref)
+                if tier.qualifying_points >= expected[c.ref]:
+                    return tier
+                if asyncio.get_running_loop().time() > deadline:
+                    self.tally.failed.append(
+                        f"tier of {c.ref}: {tier.qualifying_points} qualifying points, {expected[c.ref]} expected"
+                    )
+                    return tier
+                await asyncio.sleep(0.5)
+
+        found = await self._all((tier_of(c) for c in self.customers), tick)
+        return {c.ref: t for c, t in zip(self.customers, found, strict=True)}
 
     async def refunds(self, count: int, tick: Tick = lambda: None) -> None:
         """Refunds of confirmed sales, every other one in part (half the amount)."""

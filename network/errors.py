@@ -22,8 +22,9 @@ class SigningKeyError(ChainError):
 class TransientRpcError(ChainError):
     """An RPC call failed in a way that a retry may cure (connection, timeout, 5xx).
 
-    The chain handle (``network.node.ChainProvider``) is the one place that turns the
-    transport's failures into it: callers catch this type, never the transport's own; Celery
+    The chain handle (``network.node.ChainProvider``) and the gateway's read path
+    (``network.eth_calls``) are the places that turn the transport's failures into it: callers
+    catch this type, never the transport's own; Celery
     tasks retry on it (``autoretry_for``), never on a revert."""
 
 

@@ -51,6 +51,9 @@ class FakePoints:
     def nonce_used(self, wallet: str, nonce: int) -> bool:
         return (wallet, nonce) in self.used
 
+    def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]:
+        return self.balance_of(wallet), self.nonce_used(wallet, nonce)
+
 
 class FakeQueue:
     """Stands for the broker: records what ``gateway.enqueue.deliver_webhook`` was asked to send."""

@@ -23,7 +23,7 @@ from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, cl
 from gateway.errors import NotFound, RateLimited
 from gateway.pages import PageRoute
 from gateway.problems import headers_of
-from gateway.routes import dashboard_actions, dashboard_pages, dashboard_tiers
+from gateway.routes import dashboard_actions, dashboard_members, dashboard_pages, dashboard_rules, dashboard_tiers
 from gateway.routes.dashboard_common import (
     OperatorCookie,
     html,
@@ -218,3 +218,5 @@ def statement_csv(
 router.include_router(dashboard_actions.router)  # first: /dashboard/settlements/new before .../{period_id}
 router.include_router(dashboard_pages.router)
 router.include_router(dashboard_tiers.router)
+router.include_router(dashboard_members.router)
+router.include_router(dashboard_rules.router)

@@ -8,29 +8,55 @@ SameSite=Strict cookie: a wallet's sign-in hands it the token of ``POST /v1/auth
 JSON only (a cross-site form cannot send it without a CORS preflight, which the gateway does not
 allow). Signing out ends the session on the server. Errors a browser navigates to are pages
 with a retry link (gateway/pages.py); the pages are left out of the OpenAPI schema.
+
+The page also shows the member's tier (gateway/services/tiers.py, as GET /v1/me/tier), each
+purchase's breakdown, and the customer's data: ``GET /me/data`` downloads the JSON of
+``GET /v1/me/data``; ``POST /me/erasure`` (JSON ``{"confirm": "erase"}``, as ``POST /v1/me/erasure``,
+refused to a link's read-only session as there) erases it with gdpr.py, which ends every session,
+then the page shows what was erased and what stays (``/me/erased``); ``POST /me/enrolment``
+(JSON, a wallet's session) joins the program as ``POST /v1/me/enrolment``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Cookie, Depends, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from gateway.chain import Chain, get_chain
 from gateway.deps import SessionDep, SettingsDep, limit_client
-from gateway.errors import Unauthorized
+from gateway.errors import ReadOnlySession, TierLadderNotSet, Unauthorized
 from gateway.pages import SECURITY_HEADERS, PageRoute
-from gateway.services import custody, customer_views, dashboard_auth, history, points_value, sign_in_links, wallet_auth
+from gateway.schemas_members import ErasureCreate, MeEnrolmentCreate
+from gateway.services import (
+    custody,
+    customer_views,
+    dashboard_auth,
+    gdpr,
+    history,
+    members,
+    points_value,
+    sign_in_links,
+    tiers,
+    wallet_auth,
+)
+from gateway.services.wallet_promises import promised
 from gateway.settings import GatewaySettings
+from gateway.timeutil import as_utc
+from network.store import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HISTORY_SHOWN = 100
 CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
 SIGN_IN_LIMIT = Depends(limit_client("sign-in", "sign-in requests"))
+Model = TypeVar("Model", bound=BaseModel)
+ERASED_COOKIE = "coalition_erased"  # the id of the erasure just done, for /me/erased (counts only)
+ERASED_COOKIE_TTL_S = 600
 
 
 def lazy_chain(request: Request) -> Callable[[], Chain]:
@@ -78,8 +104,24 @@ async def _token_body(request: Request, what: str) -> str:
         raise Unauthorized(f"send {{'token': <the {what}>}}") from exc
 
 
+async def _json_body(request: Request, what: str) -> bytes:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise Unauthorized(f"send the {what} as application/json")
+    return await request.body()
+
+
+def _tier(session: Session, settings: GatewaySettings, customer_id: int | None) -> tiers.MemberTier | None:
+    """The member's tier and progress as GET /v1/me/tier answers them; None without a ladder."""
+    try:
+        return tiers.tier_of(session, customer_id=customer_id, now=tiers.clock(settings))
+    except TierLadderNotSet:
+        return None
+
+
 def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str, via: str) -> str:
-    """Reads the store, then the chain (the balance, the tokens), and writes the page."""
+    """Reads the store (the promised points first: wallet_promises.py), then the chain (the
+    balance, the tokens), and writes the page."""
+    in_flight, held = promised(session, wallet, now=utcnow())
     page = history.history(session, wallet, limit=HISTORY_SHOWN)
     details = history.details(session, [entry for entry, _ in page.entries])
     cards = points_value.cards(history.ledger_sums(session, wallet))
@@ -87,11 +129,15 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     rates = history.redeem_rates(session)
     names = history.active_partner_names(session)
     custodian = custody.custodian_name(session, wallet) if via == "link" else None
+    customer_id = tiers.customer_by_wallet(session, wallet=wallet)
+    tier = _tier(session, settings, customer_id)
+    member = customer_id is not None and members.is_member(session, customer_id=customer_id)
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     token, settlement = history.points_token(chain), history.settlement_token(chain)
-    offers = points_value.affordable(balance, catalogue)
-    dearer = [o for o in catalogue if o.points > balance and (o.stock is None or o.stock > 0)]
+    free = max(0, balance - in_flight - held)
+    offers = points_value.affordable(free, catalogue)
+    dearer = [o for o in catalogue if o.points > free and (o.stock is None or o.stock > 0)]
     rpc_url = settings.wallet_rpc_url or (settings.rpc_url if settings.mode == "local" else None)
     view = customer_views.CustomerView(
         wallet=wallet,
@@ -112,6 +158,10 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         chain_id=settings.chain_id,
         wallet_rpc_url=rpc_url,
         logo_url=settings.public_url.rstrip("/") + customer_views.LOGO_PATH,
+        tier=tier,
+        promised=in_flight + held,
+        known=customer_id is not None,
+        member=member,
     )
     return customer_views.customer_page(view)
 
@@ -173,3 +223,94 @@ def customer_logout(session: SessionDep, cookie: CustomerCookie = None) -> Respo
     response = RedirectResponse("/me", status_code=303)
     response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
     return response
+
+
+def _signed_in(session: Session, cookie: str | None) -> tuple[str, str]:
+    """The page's session: (wallet, via); Unauthorized without one."""
+    row = wallet_auth.customer_session(session, cookie or "")
+    return row.wallet, row.via
+
+
+@router.get("/me/data")
+def my_data(session: SessionDep, cookie: CustomerCookie = None) -> Response:
+    """Everything held about the signed-in customer, the JSON of GET /v1/me/data, as a download
+    (a link's read-only session too, as there)."""
+    wallet, _ = _signed_in(session, cookie)
+    data = gdpr.data_of(session, customer_id=members.customer_id_of_wallet(session, wallet=wallet))
+    session.commit()
+    return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
+
+
+@router.post("/me/erasure")
+async def erase_me(
+    request: Request, settings: SettingsDep, session: SessionDep, cookie: CustomerCookie = None
+) -> Response:
+    """Erases the signed-in customer's personal data as POST /v1/me/erasure does (JSON
+    ``{"confirm": "erase"}``; refused to a link's read-only session), which ends every session
+    of theirs; answers the erasure (what and how many, never the data) and signs the page out."""
+    wallet, via = _signed_in(session, cookie)
+    body = await _json_body(request, 'confirmation {"confirm": "erase"}')
+    if via != "wallet":
+        raise ReadOnlySession("this session was opened by a sign-in link and is read-only")
+    _checked(ErasureCreate, body)
+    customer_id = members.customer_id_of_wallet(session, wallet=wallet)
+    row = gdpr.erase(session, customer_id=customer_id, requested_by="customer")
+    answer: dict[str, Any] = {
+        "customer_id": row.customer_id,
+        "requested_by": row.requested_by,
+        "erased_at": as_utc(row.erased_at).isoformat().replace("+00:00", "Z"),
+        "erased": row.erased,
+        "page": "/me/erased",
+    }
+    session.commit()
+    response = JSONResponse(answer)
+    response.delete_cookie(dashboard_auth.CUSTOMER_COOKIE, path="/")
+    response.set_cookie(
+        ERASED_COOKIE,
+        str(row.id),
+        max_age=ERASED_COOKIE_TTL_S,
+        path="/me/erased",
+        httponly=True,
+        samesite="strict",
+        secure=dashboard_auth.cookie_secure(settings),
+    )
+    return response
+
+
+@router.get("/me/erased", response_class=HTMLResponse)
+def erased(
+    settings: SettingsDep, session: SessionDep, done: Annotated[str | None, Cookie(alias=ERASED_COOKIE)] = None
+) -> Response:
+    """What an erasure erased and what stays: the counts of the erasure this browser just did."""
+    row = gdpr.erasure(session, erasure_id=int(done)) if done and done.isdigit() and len(done) < 19 else None
+    page = customer_views.erased_page(row.erased if row else None, as_utc(row.erased_at) if row else None)
+    session.commit()
+    return _page(settings, page, title="Personal data erased")
+
+
+@router.post("/me/enrolment")
+async def enrol_me(request: Request, session: SessionDep, cookie: CustomerCookie = None) -> Response:
+    """Joins the program with the wallet signed in, as POST /v1/me/enrolment (JSON; a wallet's
+    session only: a link's is read-only)."""
+    wallet, via = _signed_in(session, cookie)
+    body = await _json_body(request, "enrolment")
+    if via != "wallet":
+        raise ReadOnlySession("this session was opened by a sign-in link and is read-only")
+    enrolment = _checked(MeEnrolmentCreate, body)
+    view, replayed = members.enrol_me(
+        session,
+        wallet=wallet,
+        profile={k: v for k, v in enrolment.given().items() if k not in ("consents", "referral_code")},
+        consents=[],
+        referral_code=enrolment.referral_code,
+    )
+    session.commit()
+    return JSONResponse({"customer_id": view.customer_id, "replayed": replayed}, status_code=200 if replayed else 201)
+
+
+def _checked(model: type[Model], body: bytes) -> Model:
+    """The body as the API's model; a 422 ``validation-error`` as the API answers otherwise."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc

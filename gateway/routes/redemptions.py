@@ -37,7 +37,8 @@ from network.store import Redemption, Reward
 router = APIRouter(tags=["redemptions"])
 
 
-def get_points_view(chain: ChainDep, settings: SettingsDep) -> service.PointsView:
+async def get_points_view(chain: ChainDep, settings: SettingsDep) -> service.PointsView:
+    """On the event loop (it does no I/O): a sync dependency is a hop to a worker thread."""
     return service.ChainPointsView(chain, settings)
 
 

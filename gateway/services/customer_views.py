@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from gateway.services.history import EntryDetail
 from gateway.services.points_value import Cards, Offer, Worth
+from gateway.services.tiers import MemberTier
 from network.store import LedgerEntry
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -32,6 +33,28 @@ KIND_LABELS = {
     "sent": "Sent",
     "received": "Received",
 }
+RULE_KINDS = {
+    "base": "Base rate",
+    "multiplier": "Multiplier",
+    "bonus_window": "Bonus window",
+    "tier": "Tier bonus",
+    "first_purchase": "First purchase",
+    "cap": "Cap",
+}
+# the kinds of rows an erasure counts (gateway/services/gdpr.py), in the customer's words
+ERASED_KINDS = {
+    "customer_profiles": "your profile",
+    "customer_links.ref": "your partners' references to you (now pseudonyms)",
+    "member_enrolments": "your enrolment requests",
+    "members.referral_codes": "your referral code (retired)",
+    "customer_sessions": "your sign-in sessions",
+    "wallet_challenges": "your sign-in messages",
+    "sign_in_links": "your one-time sign-in links",
+    "customer_consents.source": "how your consents were collected",
+    "refunds.reason": "the reasons partners wrote for your refunds",
+    "copies": "copies of your references in the network's records",
+}
+ERASE_WORD = "erase"  # what the customer types to confirm an erasure (the API's ErasureCreate.confirm)
 # ISO 4217 minor units that are not 2 (the rest of the world's currencies have cents)
 MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 # chain id -> (name, native currency symbol) for wallet_addEthereumChain
@@ -73,6 +96,14 @@ def rate(base_units: int, decimals: int) -> str:
     """A per-point rate with every significant decimal: ``8000, 6`` is ``0.008``."""
     text = f"{Decimal(base_units).scaleb(-decimals):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def day(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def iso_of(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso(ts: int) -> str:
@@ -127,7 +158,7 @@ class CustomerView:
     settlement_decimals: int
     worth: Worth | None
     worth_rates: dict[str, int]
-    offers: list[Offer]  # affordable now, dearest first
+    offers: list[Offer]  # affordable now with the free points, dearest first
     cheapest_other: Offer | None  # the cheapest reward the balance does not reach yet
     entries: list[tuple[LedgerEntry, str | None]]
     details: dict[int, EntryDetail]
@@ -135,6 +166,10 @@ class CustomerView:
     chain_id: int
     wallet_rpc_url: str | None
     logo_url: str
+    tier: MemberTier | None = None  # None: no ladder in force
+    promised: int = 0  # points held at a till or being spent on a reward, not burned yet
+    known: bool = False  # the wallet is a customer's: there is data to download or erase
+    member: bool = False  # enrolled in the program
 
 
 def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
@@ -165,6 +200,61 @@ def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
     return " · ".join(parts)
 
 
+def _tender(i: int, name: str, what: str, amount: str, currency: str | None) -> str:
+    """A part of a purchase paid with points or gift cards (``amount`` as posted): it earns nothing."""
+    value = Decimal(amount)
+    if value == 0:
+        return ""
+    text = money(value, currency) if currency else f"{value:f}"
+    return (
+        f'<dt>{e(what)}</dt><dd data-figure="history-{i}-{name}" data-value="{e(f"{value:f}")}">'
+        f'{e(text)} <span class="c-muted">· earns no points</span></dd>'
+    )
+
+
+def _rule_item(i: int, j: int, b: dict[str, object]) -> str:
+    rule, version, kind = str(b.get("rule", "")), str(b.get("version", "")), str(b.get("kind", ""))
+    pts = b.get("points")
+    value = int(pts) if isinstance(pts, int | str) else 0
+    return (
+        f'<li data-figure="history-{i}-rule-{j}" data-value="{value}" data-rule="{e(rule)}" '
+        f'data-version="{e(version)}">'
+        f'<span class="c-rule-kind">{e(RULE_KINDS.get(kind, kind))}</span> <span class="mono">{e(rule)}</span> '
+        f'<span class="c-muted">v{e(version)}</span> <span class="c-rule-points">{value:+,}</span></li>'
+    )
+
+
+def breakdown_facts(i: int, entry: LedgerEntry, detail: EntryDetail | None) -> str:
+    """An earn's points, rule by rule (which rule, its version, how many points: a cap's are
+    negative), the rule set's version, the lines posted, and the parts paid with points or gift
+    cards (which earn nothing); a purchase earned by the partner's rate alone says so."""
+    if entry.kind != "earned" or detail is None or detail.purchase_id is None:
+        return ""
+    rule = detail.rule or {}
+    facts = []
+    if detail.breakdown:
+        items = "".join(_rule_item(i, j, b) for j, b in enumerate(detail.breakdown))
+        facts.append(f'<dt>Points by rule</dt><dd><ul class="c-breakdown" id="breakdown-{i}">{items}</ul></dd>')
+        if rule.get("ruleset_version") is not None:
+            facts.append(
+                f'<dt>Rule set</dt><dd data-figure="history-{i}-ruleset" data-value="{e(rule["ruleset_version"])}">'
+                f"version {e(rule['ruleset_version'])}</dd>"
+            )
+    elif rule.get("points_per_unit") is not None:
+        facts.append(
+            f'<dt>Points by rule</dt><dd data-figure="history-{i}-rate" data-value="{e(rule["points_per_unit"])}">'
+            f"{e(rule['points_per_unit'])} a {e(rule.get('currency') or detail.currency or '')}, the partner's rate"
+            "</dd>"
+        )
+    if detail.lines is not None:
+        n = detail.lines
+        facts.append(f'<dt>Lines</dt><dd data-figure="history-{i}-lines" data-value="{n}">{n}</dd>')
+    paid, currency = detail.paid_with or {}, detail.currency
+    facts.append(_tender(i, "paid-points", "Paid with points", str(paid.get("points") or 0), currency))
+    facts.append(_tender(i, "paid-gift-cards", "Paid with gift cards", str(paid.get("gift_cards") or 0), currency))
+    return "".join(facts)
+
+
 def _row(i: int, entry: LedgerEntry, name: str | None, detail: EntryDetail | None) -> str:
     sign = "c-pos" if entry.points > 0 else "c-neg"
     label = KIND_LABELS.get(entry.kind, entry.kind)
@@ -178,6 +268,7 @@ def _row(i: int, entry: LedgerEntry, name: str | None, detail: EntryDetail | Non
         f'<td class="c-num c-points {sign}" data-figure="history-{i}" data-value="{e(entry.points)}">'
         f"{e(f'{entry.points:+,}')}</td>"
         f'<td class="c-more"><details><summary>Details</summary><dl class="c-facts">'
+        f"{breakdown_facts(i, entry, detail)}"
         f"<dt>Block</dt><dd>{e(entry.block_number)}</dd>"
         f'<dt>Transaction</dt><dd class="mono c-hash">{e(entry.tx_hash)}</dd>'
         f"<dt>UTC</dt><dd>{e(utc_text(entry.block_time))}</dd>"
@@ -248,6 +339,131 @@ def _offers(v: CustomerView) -> str:
     return f'<ul class="c-offers" data-figure="offers-count" data-value="{len(v.offers)}">{items}</ul>{tail}'
 
 
+def tier_section(t: MemberTier | None, symbol: str) -> str:
+    """The tier in force, the points to the next one, and the date and points needed to keep it
+    (the figures of GET /v1/me/tier); nothing without a ladder in force."""
+    if t is None:
+        return ""
+    p = t.progress
+    sym = e(symbol)
+    lines = [
+        f'<p class="c-tier-name"><strong data-figure="tier" data-value="{e(p.tier)}">{e(p.tier)}</strong> '
+        f'<span class="c-muted">· earns <span data-figure="tier-multiplier" data-value="{e(t.multiplier)}">'
+        f"×{e(t.multiplier)}</span> the points</span></p>",
+        f'<p class="c-note">Qualifying points in the window now: <strong data-figure="tier-qualifying" '
+        f'data-value="{p.qualifying_points}">{points(p.qualifying_points)}</strong> {sym}</p>',
+    ]
+    if p.next_tier is not None and p.points_to_next is not None:
+        target = p.qualifying_points + p.points_to_next
+        lines.append(
+            f'<progress class="c-progress" id="tier-progress" max="{target}" value="{p.qualifying_points}">'
+            f"{p.qualifying_points} / {target}</progress>"
+            f'<p class="c-tier-next"><strong data-figure="tier-to-next" data-value="{p.points_to_next}">'
+            f"{points(p.points_to_next)}</strong> more qualifying points to "
+            f'<strong data-figure="tier-next" data-value="{e(p.next_tier)}">{e(p.next_tier)}</strong></p>'
+        )
+    else:
+        lines.append('<p class="c-tier-next" data-figure="tier-next" data-value="">The top tier.</p>')
+    if p.decided_at is not None:
+        review = (
+            f' (reviewed on <time datetime="{iso_of(p.review_at)}" data-figure="tier-review" '
+            f'data-value="{iso_of(p.review_at)}">{day(p.review_at)}</time>)'
+            if p.review_at is not None
+            else ""
+        )
+        when = (
+            f'<time datetime="{iso_of(p.decided_at)}" data-figure="tier-decided" data-value="{iso_of(p.decided_at)}">'
+            f"{day(p.decided_at)}</time>"
+        )
+        keep = (
+            f'To keep {e(p.earned)}: <strong data-figure="tier-keep" data-value="{p.points_to_keep}">'
+            f"{points(p.points_to_keep)}</strong> more qualifying points by {when}{review}."
+            if p.points_to_keep > 0
+            else f'<span data-figure="tier-keep" data-value="0"></span>{e(p.earned)} is kept at the review of '
+            f"{when}{review}: you have the points."
+        )
+        lines.append(f'<p class="c-tier-keep" id="tier-keep">{keep}</p>')
+        if p.points_leaving:
+            lines.append(
+                f'<p class="c-note"><span data-figure="tier-leaving" data-value="{p.points_leaving}">'
+                f"{points(p.points_leaving)}</span> of today's qualifying points leave the window "
+                "before the review.</p>"
+            )
+    else:
+        lines.append('<p class="c-note" id="tier-keep">The first tier: it cannot be lost.</p>')
+    if p.manual_until is not None:
+        lines.append(
+            f'<p class="c-note" data-figure="tier-manual-until" data-value="{iso_of(p.manual_until)}">{e(p.tier)} '
+            f"was given to you until {day(p.manual_until)}; then the tier of your points ({e(p.earned)}) applies.</p>"
+        )
+    return (
+        '<section class="c-panel" id="tier"><div class="c-panel-head"><h2>Your tier</h2>'
+        '<span class="c-muted">qualifying points earned at every partner count</span></div>'
+        f"{''.join(lines)}</section>"
+    )
+
+
+def offers_note(v: CustomerView) -> str:
+    """Points promised (held at a till, or being spent on a reward) are not free to spend."""
+    if v.promised <= 0:
+        return ""
+    free = max(0, v.balance - v.promised)
+    return (
+        f'<p class="c-note" id="offers-held"><span data-figure="promised" data-value="{v.promised}">'
+        f"{points(v.promised)}</span> of your points are held at a till or being spent on a reward: what follows "
+        f'fits in the other <span data-figure="free" data-value="{free}">{points(free)}</span>.</p>'
+    )
+
+
+def data_section(v: CustomerView) -> str:
+    """Download everything held about the customer (GET /me/data: the JSON of GET /v1/me/data),
+    erase their personal data (a wallet's session only, as the API), and join the program."""
+    if not v.known:
+        return (
+            '<section class="c-panel" id="my-data"><div class="c-panel-head"><h2>Your data</h2></div>'
+            '<p class="c-muted" id="no-data">Nothing is held about you here beyond your wallet\'s movements on the '
+            "chain.</p>"
+            f"{_enrol(v)}</section>"
+        )
+    if v.via == "wallet":
+        erase = template("customer_erase.html").substitute(word=e(ERASE_WORD))
+    else:
+        who = e(v.custodian) if v.custodian else "your partner"
+        erase = (
+            '<p class="c-muted c-small" id="erase-read-only">This session, opened with a one-time link, is read-only: '
+            f"to erase your personal data, ask {who} or the coalition.</p>"
+        )
+    return (
+        '<section class="c-panel" id="my-data"><div class="c-panel-head"><h2>Your data</h2>'
+        '<span class="c-muted">everything held about you, and your right to have it erased</span></div>'
+        '<p><a class="c-button" id="download-data" href="/me/data" download="my-data.json">Download my data</a> '
+        '<span class="c-muted c-small">as JSON: profile, consents, wallets, purchases, refunds, rewards</span></p>'
+        f"{erase}{_enrol(v)}</section>"
+    )
+
+
+def _enrol(v: CustomerView) -> str:
+    if v.member or v.via != "wallet":
+        return ""
+    return template("customer_enrol.html").substitute()
+
+
+def erased_page(erased: dict[str, int] | None, erased_at: datetime | None) -> str:
+    """After an erasure: what was erased (how many rows of each kind) and what stays."""
+    rows = "".join(
+        f'<li data-figure="erased-{e(kind)}" data-value="{n}">{e(ERASED_KINDS.get(kind, kind))}: {n} '
+        f'<span class="c-muted c-small mono">{e(kind)}</span></li>'
+        for kind, n in sorted((erased or {}).items())
+    )
+    done = (
+        f'<p>Erased on <time datetime="{iso_of(erased_at)}" data-local>{e(utc_text(int(erased_at.timestamp())))}</time>'
+        f':</p><ul class="c-erased" id="erased-counts">{rows or "<li>nothing was left to erase</li>"}</ul>'
+        if erased_at is not None
+        else ""
+    )
+    return template("customer_erased.html").substitute(done=done)
+
+
 def _session_note(v: CustomerView) -> str:
     if v.via != "link":
         return ""
@@ -305,6 +521,9 @@ def customer_page(v: CustomerView) -> str:
         ledger_balance_raw=c.ledger_balance,
         ledger_balance=points(c.ledger_balance),
         offers=_offers(v),
+        offers_note=offers_note(v),
+        tier=tier_section(v.tier, v.token.symbol),
+        my_data=data_section(v),
         shown=len(v.entries),
         rows=rows,
     )

@@ -19,6 +19,8 @@ NAV: list[tuple[str, str]] = [
     ("Partners", "/dashboard/partners"),
     ("Issues", "/dashboard/issues"),
     ("Settlements", "/dashboard/settlements"),
+    ("Members", "/dashboard/members"),
+    ("Rules", "/dashboard/rules"),
     ("Tiers", "/dashboard/tiers"),
     ("Search", "/dashboard/search"),
 ]

@@ -225,6 +225,11 @@ def _tier_of(session: Session, customer_id: int) -> dict[str, Any]:
     }
 
 
+def erasure(session: Session, *, erasure_id: int) -> CustomerErasure | None:
+    """An erasure done (who asked, when, how many rows of each kind: never the data), or None."""
+    return session.get(CustomerErasure, erasure_id)
+
+
 def new_pseudonym() -> str:
     """A random stand-in for an erased ref: nothing can derive it from the ref, or the ref from it."""
     return f"{ERASED}-{secrets.token_hex(12)}"

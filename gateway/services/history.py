@@ -128,11 +128,17 @@ def _earns(session: Session, entries: list[LedgerEntry]) -> dict[int, Earn]:
 @dataclass(frozen=True)
 class EntryDetail:
     """What a customer cares about in a movement, from the gateway's own records: the purchase
-    (its id, amount and currency), the redemption (reward, voucher), the refund (its amount)."""
+    (its id, amount and currency; for an earn, which rule gave how many points, the rule set's
+    version, its lines and what was paid with points or gift cards), the redemption (reward,
+    voucher), the refund (its amount)."""
 
     purchase_id: str | None = None
     amount: Decimal | None = None  # of the purchase; of the refund for a clawback
     currency: str | None = None
+    breakdown: list[dict[str, Any]] | None = None  # of an earn: loyalty/earning.py Entry.as_json each
+    rule: dict[str, Any] | None = None  # of an earn: the earn rule in force (points_per_unit, ruleset_version)
+    lines: int | None = None  # of an earn: how many lines were posted (None: posted without)
+    paid_with: dict[str, Any] | None = None  # of an earn: {"points": "5.00", "gift_cards": "0"} as posted
     reward: str | None = None
     quantity: int | None = None
     voucher_code: str | None = None
@@ -162,7 +168,13 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
         purchase = purchases.get((e.partner_id or 0, e.seq or 0))
         if e.kind == "earned" and purchase is not None:
             out[e.id] = EntryDetail(
-                purchase_id=purchase.purchase_id, amount=purchase.amount, currency=purchase.currency
+                purchase_id=purchase.purchase_id,
+                amount=purchase.amount,
+                currency=purchase.currency,
+                breakdown=purchase.breakdown,
+                rule=purchase.rule,
+                lines=None if purchase.lines is None else len(purchase.lines),
+                paid_with=purchase.paid_with,
             )
         elif e.kind == "reversed" and purchase is not None:
             out[e.id] = EntryDetail(

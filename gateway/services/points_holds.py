@@ -8,8 +8,9 @@ the held points, with the ref of the hold's future burn; or the custodial rule: 
 partner naming its own ref, within the custodial daily limit), then, under the wallet's lock, what
 the wallet promised (redemptions in flight, open holds) subtracted from its balance on chain: the
 hold is stored only if the points are free, so two holds (or a hold and a redemption) never
-spend the same points. The balance is one ``eth_call`` (about a millisecond on the node next
-door); the hold writes one row.
+spend the same points. The balance and the consent's nonce on chain are one batch of two
+``eth_call`` (one round trip on a kept-alive connection, network/eth_calls.py), read before the
+lock; the hold writes one row.
 
 Refund: a refund of a purchase paid partly with points gives them back in proportion (``give_back``),
 recorded against the refund and restored on chain by the partner (``CoalitionPoints.restore`` of
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import String, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,6 +87,21 @@ def _one_writer(session: Session) -> Iterator[None]:
     lock = _SQLITE_WRITERS.setdefault(str(bind.url), threading.Lock())
     with lock:
         yield
+
+
+# a consent's nonce used by a redemption or a hold of the wallet; built once (compiled once)
+_NONCE_USED = select(
+    or_(
+        exists().where(
+            Redemption.customer_wallet == bindparam("wallet", type_=String),
+            Redemption.nonce == bindparam("nonce", type_=String),
+        ),
+        exists().where(
+            PointsHold.customer_wallet == bindparam("wallet", type_=String),
+            PointsHold.nonce == bindparam("nonce", type_=String),
+        ),
+    )
+)
 
 
 def redemption_id_of(hold_id: str) -> str:
@@ -180,14 +196,22 @@ def authorise(
     quote = _quote(partner, body)
     expires_at = now + timedelta(seconds=settings.points_hold_ttl_s)
     consent = body.consent
+    # the chain's balance first, outside the lock (with the consent's nonce: one round trip); then
+    # the lock and what the wallet promised, burns since the balance was read included
+    # (gateway/services/wallet_promises.py)
+    read_at = datetime.now(UTC) - BURN_CLOCK_MARGIN
     if consent is None:
         by_ref = body.customer.ref is not None
         custodial = by_ref and custody.custodial_account(session, settings, wallet, partner_id=partner.id) is not None
         if not custodial:
             raise ConsentRequired(CONSENT_REQUIRED)
+        balance = view.balance_of(wallet)
     else:
         custodial = False
-        _check_consent(session, view, wallet, partner.id, body.hold_id, quote.points, consent, now)
+        balance, used_on_chain = view.balance_and_nonce_used(wallet, consent.nonce)
+        _check_consent(
+            session, view, wallet, partner.id, body.hold_id, quote.points, consent, now, used_on_chain=used_on_chain
+        )
         expires_at = min(expires_at, datetime.fromtimestamp(consent.deadline, UTC) - CONSENT_MARGIN)
         if expires_at <= now:
             raise SignatureExpired(
@@ -211,10 +235,6 @@ def authorise(
         created_at=now,
         updated_at=now,
     )
-    # the chain's balance first, outside the lock; then the lock and what the wallet promised,
-    # burns since the balance was read included (gateway/services/wallet_promises.py)
-    read_at = datetime.now(UTC) - BURN_CLOCK_MARGIN
-    balance = view.balance_of(wallet)
     try:
         with _one_writer(session):
             try:
@@ -254,21 +274,16 @@ def _check_consent(
     points: int,
     given: Consent,
     now: datetime,
+    *,
+    used_on_chain: bool | None = None,
 ) -> None:
     """The customer's signature of a ``Redeem`` of ``points`` with the hold's ref: not expired,
-    its nonce unused (by a redemption, a hold, or on chain), signed by the wallet."""
+    its nonce unused (by a redemption, a hold, or on chain: ``used_on_chain`` when the caller
+    read it already), signed by the wallet."""
     if given.deadline <= int(now.timestamp()):
         raise SignatureExpired(f"the consent's deadline {given.deadline} has passed; ask the customer to sign again")
-    nonce = str(given.nonce)
-    used = session.scalar(  # by a redemption or a hold: one round trip
-        select(
-            or_(
-                exists().where(Redemption.customer_wallet == wallet, Redemption.nonce == nonce),
-                exists().where(PointsHold.customer_wallet == wallet, PointsHold.nonce == nonce),
-            )
-        )
-    )
-    if used or view.nonce_used(wallet, given.nonce):
+    used = session.scalar(_NONCE_USED, {"wallet": wallet, "nonce": str(given.nonce)})  # one round trip
+    if used or (view.nonce_used(wallet, given.nonce) if used_on_chain is None else used_on_chain):
         raise NonceUsed(f"nonce {given.nonce} of {wallet} was used already: a consent works once")
     consent = RedeemConsent(
         wallet, partner_id, points, _ref_bytes(view, partner_id, hold_id), given.nonce, given.deadline

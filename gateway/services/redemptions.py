@@ -25,6 +25,7 @@ from gateway.services import webhooks
 from gateway.services.rewards import release_stock
 from gateway.settings import GatewaySettings
 from network.errors import TransientRpcError, failure_name
+from network.eth_calls import eth_caller
 from network.store import Partner, Redemption
 from network.store.events import record
 
@@ -42,36 +43,61 @@ class PointsView(Protocol):
 
     def balance_of(self, wallet: str) -> int: ...
     def nonce_used(self, wallet: str, nonce: int) -> bool: ...
+    def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]: ...
 
 
 class ChainPointsView:
     """The points contract on the gateway's chain; an unreachable node is a 503.
 
-    Two view calls per redemption, sent as bare ``eth_call`` requests with their calldata
-    encoded here: web3's contract call would add an ``eth_chainId`` request (its validation
-    middleware) and hash the function's signature again on every call."""
+    The view calls are bare ``eth_call`` requests with their calldata encoded here, sent on a
+    kept-alive connection (network/eth_calls.py): web3's contract call would add an
+    ``eth_chainId`` request (its validation middleware), hash the function's signature again and
+    go through ``requests``, about a millisecond of CPU per call. Both reads of an authorisation
+    go as one batch (``balance_and_nonce_used``)."""
 
     def __init__(self, chain: Chain, settings: GatewaySettings) -> None:
-        self._provider = chain.w3.provider
+        self._caller = eth_caller(str(chain.w3.provider.endpoint_uri), timeout_s=settings.rpc_timeout_s)  # type: ignore[attr-defined]
         self.chain_id = settings.chain_id
         self.points_address = str(chain.contracts.points.address)
 
     def balance_of(self, wallet: str) -> int:
-        return int.from_bytes(self._call(BALANCE_OF + abi_encode(["address"], [wallet])), "big")
+        (balance,) = self._call(_balance_of(wallet))
+        return int.from_bytes(balance, "big")
 
     def nonce_used(self, wallet: str, nonce: int) -> bool:
-        return int.from_bytes(self._call(NONCE_USED + abi_encode(["address", "uint256"], [wallet, nonce])), "big") != 0
+        (used,) = self._call(_nonce_used(wallet, nonce))
+        return int.from_bytes(used, "big") != 0
 
-    def _call(self, data: bytes) -> bytes:
-        call = {"to": self.points_address, "data": "0x" + data.hex()}
+    def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]:
+        """(``balance_of``, ``nonce_used``) read in one round trip."""
+        balance, used = self._call(_balance_of(wallet), _nonce_used(wallet, nonce))
+        return int.from_bytes(balance, "big"), int.from_bytes(used, "big") != 0
+
+    def _call(self, *data: bytes) -> list[bytes]:
         try:
-            reply = self._provider.make_request("eth_call", [call, "latest"])  # type: ignore[arg-type]
+            replies = self._caller.calls([(self.points_address, d) for d in data])
         except TransientRpcError as exc:
             raise ChainUnavailable(f"the chain cannot be reached ({failure_name(exc)}); retry later") from exc
-        result = reply.get("result")
-        if "error" in reply or not isinstance(result, str) or len(result) != 66:
-            raise ChainUnavailable(f"the chain answered eth_call with {reply.get('error', result)!r}; retry later")
-        return bytes.fromhex(result[2:])
+        words = []
+        for reply in replies:
+            result = reply.get("result")
+            if "error" in reply or not isinstance(result, str) or len(result) != 66:
+                raise ChainUnavailable(f"the chain answered eth_call with {reply.get('error', result)!r}; retry later")
+            words.append(bytes.fromhex(result[2:]))
+        return words
+
+
+def _balance_of(wallet: str) -> bytes:
+    return BALANCE_OF + _word(int(wallet, 16))
+
+
+def _nonce_used(wallet: str, nonce: int) -> bytes:
+    return NONCE_USED + _word(int(wallet, 16)) + _word(nonce)
+
+
+def _word(value: int) -> bytes:
+    """An ABI word: an address or a uint256 (what ``abi_encode`` gives for one, at a tenth of its CPU)."""
+    return value.to_bytes(32, "big")
 
 
 def redeem_ref(chain_id: int, partner_id: int, redemption_id: str) -> str:

@@ -25,7 +25,7 @@ from gateway.errors import RulesInvalid as RulesRefused
 from gateway.services.earning import basket_of, rate_ruleset, tier_multipliers
 from loyalty.earning import MemberContext, MemberPurchase
 from loyalty.earning_rules import Rule, RuleSet, RulesInvalid
-from loyalty.rules_json import rule_from_json, rule_to_json, ruleset_from_json, ruleset_to_json
+from loyalty.rules_json import rule_from_json, ruleset_from_json, ruleset_to_json
 from loyalty.simulation import Simulation, simulate
 from network.store import EarningRuleSet, Partner, Purchase, utcnow
 
@@ -193,14 +193,15 @@ def _parse(partner: Partner, rules: Mapping[str, Any], version: int, previous: R
 
 
 def _rule_version(old: Rule | None, item: Mapping[str, Any]) -> int:
+    """The rule's version in a new set: its old one unless what it does changed. Compared as
+    rules, not as JSON text, so that "2" and "2.000000" are the same factor."""
     if old is None:
         return 1
-    was = rule_to_json(old)
     try:
-        now = rule_to_json(rule_from_json({**item, "version": old.version}))
+        now = rule_from_json({**item, "version": old.version})
     except RulesInvalid:
         return old.version + 1  # the proposal's check names the problem
-    return old.version if now == was else old.version + 1
+    return old.version if now == old else old.version + 1
 
 
 def _version(row: EarningRuleSet) -> Version:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, String, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,16 +35,14 @@ def lock_wallet(session: Session, wallet: str) -> None:
     session.execute(insert.on_conflict_do_update(index_elements=["wallet"], set_={"touched_at": values["touched_at"]}))
 
 
-def promised(
-    session: Session, wallet: str, *, now: datetime, balance_read_at: datetime | None = None
-) -> tuple[int, int]:
-    """(points of redemptions in flight, points of open holds) of ``wallet``. With
-    ``balance_read_at`` (the balance was read before this, outside the lock), redemptions marked
-    burned since then count as in flight too: the balance read may not show their burn yet. (The
-    caller gives it a margin for the workers' clocks; a margin too wide only refuses more.)"""
+def _promised_statement(*, since_read: bool) -> Select[tuple[int, int]]:
+    """(in flight, held) of the wallet ``:wallet`` at ``:now``; ``since_read``: redemptions marked
+    burned after ``:read_at`` count as in flight too. Built once (its SQL compiled once, its cache
+    key memoised): building it again for every call cost more than running it."""
+    wallet = bindparam("wallet", type_=String)
     not_burned = Redemption.status.in_(IN_FLIGHT)
-    if balance_read_at is not None:
-        not_burned = or_(not_burned, Redemption.burned_at > balance_read_at)
+    if since_read:
+        not_burned = or_(not_burned, Redemption.burned_at > bindparam("read_at"))
     in_flight = (
         select(func.coalesce(func.sum(Redemption.points), 0))
         .where(Redemption.customer_wallet == wallet, not_burned, Redemption.status != "failed")
@@ -52,8 +50,30 @@ def promised(
     )
     held = (
         select(func.coalesce(func.sum(PointsHold.points), 0))
-        .where(PointsHold.customer_wallet == wallet, PointsHold.status == "authorised", PointsHold.expires_at > now)
+        .where(
+            PointsHold.customer_wallet == wallet,
+            PointsHold.status == "authorised",
+            PointsHold.expires_at > bindparam("now"),
+        )
         .scalar_subquery()
     )
-    in_flight, held = session.execute(select(in_flight, held)).one()  # one round trip
+    return select(in_flight, held)
+
+
+_PROMISED = _promised_statement(since_read=False)
+_PROMISED_SINCE_READ = _promised_statement(since_read=True)
+
+
+def promised(
+    session: Session, wallet: str, *, now: datetime, balance_read_at: datetime | None = None
+) -> tuple[int, int]:
+    """(points of redemptions in flight, points of open holds) of ``wallet``. With
+    ``balance_read_at`` (the balance was read before this, outside the lock), redemptions marked
+    burned since then count as in flight too: the balance read may not show their burn yet. (The
+    caller gives it a margin for the workers' clocks; a margin too wide only refuses more.)"""
+    if balance_read_at is None:
+        row = session.execute(_PROMISED, {"wallet": wallet, "now": now})
+    else:
+        row = session.execute(_PROMISED_SINCE_READ, {"wallet": wallet, "now": now, "read_at": balance_read_at})
+    in_flight, held = row.one()  # one round trip
     return int(in_flight or 0), int(held or 0)

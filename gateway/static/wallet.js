@@ -1,7 +1,8 @@
 // The customer page (/me): sign in with a wallet (EIP-4361 via personal_sign, EIP-1193 provider)
 // or with a one-time link (/me/link#<token>), "add to wallet" (EIP-3326 wallet_switchEthereumChain,
 // EIP-3085 wallet_addEthereumChain when the wallet does not know the chain, then EIP-747
-// wallet_watchAsset with the token's logo), and times in the browser's time zone.
+// wallet_watchAsset with the token's logo), times in the browser's time zone, the erasure of the
+// customer's personal data (typed confirmation, then a JSON post) and joining the program.
 (function () {
   "use strict";
   var UNKNOWN_CHAIN = 4902; // EIP-3326: the wallet does not know this chain
@@ -89,6 +90,34 @@
     say("time-zone", Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone");
   }
 
+  // --- erase my personal data: the button works once the word is typed; then the page signs out
+  function eraseForm(input, button) {
+    var word = input.dataset.word;
+    input.addEventListener("input", function () { button.disabled = input.value.trim().toLowerCase() !== word; });
+    button.addEventListener("click", async function () {
+      if (input.value.trim().toLowerCase() !== word) { return; }
+      button.disabled = true;
+      say("erase-status", "Erasing…");
+      try {
+        var done = await postJson("/me/erasure", { confirm: word });
+        window.location.replace(done.page);
+      } catch (err) { say("erase-status", "Nothing was erased: " + err.message); button.disabled = false; }
+    });
+  }
+
+  // --- join the program with the wallet signed in
+  function enrolForm(form) {
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      var email = document.getElementById("enrol-email").value.trim();
+      say("enrol-status", "Joining…");
+      try {
+        await postJson("/me/enrolment", email ? { email: email } : {});
+        window.location.replace("/me");
+      } catch (err) { say("enrol-status", "Could not join: " + err.message); }
+    });
+  }
+
   var signin = document.getElementById("wallet-signin");
   if (signin) {
     signin.addEventListener("click", signIn);
@@ -99,5 +128,9 @@
   if (link) { linkSignIn(link); }
   var watch = document.getElementById("watch-asset");
   if (watch) { watch.addEventListener("click", function () { watchAsset(watch); }); }
+  var eraseInput = document.getElementById("erase-confirm"), eraseButton = document.getElementById("erase-submit");
+  if (eraseInput && eraseButton) { eraseForm(eraseInput, eraseButton); }
+  var enrol = document.getElementById("enrol-form");
+  if (enrol) { enrolForm(enrol); }
   localTimes();
 })();

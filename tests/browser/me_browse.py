@@ -10,7 +10,11 @@ not by pytest's .venv) and prints what it saw as JSON; screenshots go to ``--sho
   wallet address inside the screen;
 - a phone without a wallet: the sign-in offers the wallet apps' links;
 - a phone opening a custodial customer's one-time link (``--link-url``);
-- with ``--error-token``: only the page a chain outage shows, on a phone.
+- with ``--error-token``: only the page a chain outage shows, on a phone;
+- with ``--member``: only a wallet's member flow on a desktop: join the program with the page's
+  form, the tier's figures, a purchase's breakdown in its details, "Download my data" (the file
+  saved); with ``--erase`` as well: sign in, type the word, erase, the page that follows, and /me
+  signed out.
 
     .venv-browser/bin/python tests/browser/me_browse.py --url U --address A --signer PY --link-url L --shots DIR
 """
@@ -156,6 +160,66 @@ def wallet_desktop(browser: Browser, args: argparse.Namespace, out: dict[str, An
     context.close()
 
 
+def _signed_in_wallet(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> tuple[BrowserContext, Page]:
+    context, page = new_page(browser, DESKTOP, out["console_errors"], accept_downloads=True)
+
+    def sign(message: str) -> str:
+        run = subprocess.run([args.signer, "-c", SIGN_PY], input=message, capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
+    context.expose_function("walletSign", sign)
+    context.add_init_script(FAKE_WALLET_JS % {"address": json.dumps(args.address)})
+    page.goto(f"{args.url}/me")
+    page.click("#wallet-signin")
+    page.wait_for_selector("[data-figure=balance]")
+    return context, page
+
+
+def member(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Joins with the page's form, reads the tier and the breakdown, downloads the data."""
+    context, page = _signed_in_wallet(browser, args, out)
+    page.fill("#enrol-email", args.email)
+    with page.expect_navigation():
+        page.click("#enrol-submit")  # joined: the page reloads, without the form
+    page.wait_for_selector("#download-data")
+    out["enrol_form_after"] = page.locator("#enrol-form").count()
+    out["figures"] = figures(page)
+    out["tier_text"] = page.locator("#tier").inner_text()
+    row = page.locator("#history-table tbody tr[data-kind=earned]").first
+    row.locator("summary").click()
+    out["breakdown"] = row.locator(".c-breakdown li").all_inner_texts()
+    out["details_text"] = row.locator("details").inner_text()
+    page.screenshot(path=str(args.shots / "me-member-desktop.png"), full_page=True)
+    with page.expect_download() as info:
+        page.click("#download-data")
+    download = info.value
+    out["download_name"] = download.suggested_filename
+    out["download"] = json.loads(Path(download.path()).read_text())
+    page.set_viewport_size(PHONE)
+    out["member_phone"] = page.evaluate(LAYOUT_JS)
+    context.close()
+
+
+def erase(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Erases the personal data from the page: the word typed, then the button."""
+    context, page = _signed_in_wallet(browser, args, out)
+    page.locator("#erase summary").click()
+    out["erase_disabled_before"] = page.locator("#erase-submit").is_disabled()
+    page.fill("#erase-confirm", "eras")
+    out["erase_disabled_partial"] = page.locator("#erase-submit").is_disabled()
+    page.fill("#erase-confirm", "erase")
+    page.click("#erase-submit")
+    page.wait_for_url("**/me/erased")
+    out["erased_heading"] = page.locator("h1").inner_text()
+    out["erased_figures"] = figures(page)
+    out["erased_text"] = page.locator("#erased").inner_text()
+    page.screenshot(path=str(args.shots / "me-erased-desktop.png"), full_page=True)
+    out["cookies_after"] = [c["name"] for c in context.cookies()]
+    page.goto(f"{args.url}/me")
+    out["after_signin_shown"] = page.locator("#wallet-signin").count() == 1
+    context.close()
+
+
 def phone_without_wallet(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> None:
     context, page = new_page(browser, PHONE, out["console_errors"], is_mobile=True, has_touch=True)
     page.goto(f"{args.url}/me")
@@ -201,6 +265,9 @@ def main() -> int:
     parser.add_argument("--time-zone", default="Asia/Kolkata")
     parser.add_argument("--link-url", help="a custodial customer's one-time sign-in link")
     parser.add_argument("--error-token", help="only: the page of /me with this session while the chain is down")
+    parser.add_argument("--member", action="store_true", help="only: join, tier, breakdown, download")
+    parser.add_argument("--erase", action="store_true", help="with --member: only the erasure")
+    parser.add_argument("--email", default="member@example.com", help="the email --member joins with")
     args = parser.parse_args()
     args.shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"console_errors": []}
@@ -208,6 +275,8 @@ def main() -> int:
         browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
         if args.error_token:
             error_page(browser, args, out)
+        elif args.member:
+            (erase if args.erase else member)(browser, args, out)
         else:
             wallet_desktop(browser, args, out)
             phone_without_wallet(browser, args, out)

@@ -29,6 +29,17 @@ pytestmark = NEEDS_CHROMIUM
 # name -> (points per unit, issue price, reimbursement rate)
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
 TINY_PRICE = 10_000
+CAROL_REF = "dash-carol"
+CAROL = {"email": "carol@example.com", "phone": "+33612345678",
+         "consents": [{"channel": "email", "granted": True, "source": "pos"}]}  # fmt: skip
+FUEL_DRAFT = {  # Fuel earns 2 a unit; the draft doubles every line
+    "time_zone": "UTC",
+    "rounding": "down",
+    "rules": [{"kind": "base", "id": "base", "points_per_unit": "2"},
+              {"kind": "multiplier", "id": "all-x2", "factor": "2"}],
+}  # fmt: skip
+FUEL_BAD_DRAFT = {"rules": [{"kind": "base", "id": "base", "points_per_unit": "2"},
+                            {"kind": "multiplier", "id": "bad-x", "factor": "0.5"}]}  # fmt: skip
 
 
 def _buy(stack: Stack, p: OnboardedPartner, purchase_id: str, wallet: str, amount: str) -> int:
@@ -60,6 +71,17 @@ def _recalculated(stack: Stack) -> dict[str, Any]:
         if r.json()["status"] != "running":
             return r.json()
         assert time.monotonic() < deadline, f"{r.json()}\n{stack.logs(20)}"
+        time.sleep(0.5)
+
+
+def _customer_of(stack: Stack, wallet: str) -> int:
+    """The customer of ``wallet``, once the tier consumer has made one of its confirmed purchases' wallet."""
+    deadline = time.monotonic() + 60
+    while True:
+        r = stack.http.get("/v1/operator/customers", params={"wallet": wallet}, headers=OPERATOR_HEADERS)
+        if r.status_code == 200:
+            return int(r.json()["customer_id"])
+        assert r.status_code == 404 and time.monotonic() < deadline, f"{r.text}\n{stack.logs(20)}"
         time.sleep(0.5)
 
 
@@ -142,16 +164,36 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
             "exposure": c.clearing.functions.exposureOf(grocer.id).call(),
             "pending-credit": c.clearing.functions.pendingCreditOf(grocer.id).call(),
         }
+        # a member to find and erase on the page (Grocer's, with a profile and a consent), and a
+        # draft of Fuel's rules with what the operator API's simulation says of it before the page has it
+        r = stack.http.post(f"/v1/customers/{CAROL_REF}/enrolment", headers=grocer.headers, json=CAROL)
+        assert r.status_code == 201, r.text
+        carol_id = stack.http.get("/v1/operator/customers", params={"partner_id": grocer.id, "ref": CAROL_REF},
+                                  headers=OPERATOR_HEADERS).json()["customer_id"]  # fmt: skip
+        alice_id = _customer_of(stack, alice.address)
+        alice_data = stack.http.get(f"/v1/operator/customers/{alice_id}/data", headers=OPERATOR_HEADERS).json()
+        fuel_rules_before = stack.http.get(f"/v1/operator/partners/{fuel.id}/rules", headers=OPERATOR_HEADERS).json()
+        api_simulation = stack.http.post(f"/v1/operator/partners/{fuel.id}/rules/simulate", params={"days": 30},
+                                         headers=OPERATOR_HEADERS, json=FUEL_DRAFT)  # fmt: skip
+        assert api_simulation.status_code == 200, api_simulation.text
         # the application's pages, and an action with its confirmation (reactivate Pharmacy)
         app_run = subprocess.run(
             [str(BROWSER_PYTHON), str(PROJECT_ROOT / "tests/browser/browse_dashboard.py"), "--url", stack.url,
              "--operator-token", OPERATOR_TOKEN, "--shots", str(SHOTS), "--chromium", CHROMIUM,
              "--partner", str(grocer.id), "--suspended", str(partners["Pharmacy"].id), "--search", "d1-0",
-             "--period", "1"],
-            capture_output=True, text=True, timeout=150, cwd=PROJECT_ROOT,
+             "--period", "1", "--member-wallet", alice.address, "--member-ref", CAROL_REF,
+             "--member-partner", str(grocer.id), "--rules-partner", str(fuel.id),
+             "--rules-draft", json.dumps(FUEL_DRAFT, indent=2), "--rules-bad", json.dumps(FUEL_BAD_DRAFT),
+             "--rules-days", "30"],
+            capture_output=True, text=True, timeout=200, cwd=PROJECT_ROOT,
         )  # fmt: skip
         assert app_run.returncode == 0, f"{app_run.stdout[-2000:]}\n{app_run.stderr[-4000:]}\n{stack.logs(20)}"
         app = json.loads(app_run.stdout)
+        carol_data = stack.http.get(f"/v1/operator/customers/{carol_id}/data", headers=OPERATOR_HEADERS).json()
+        imported = stack.http.get("/v1/operator/customers", params={"partner_id": grocer.id, "ref": "dash-imported"},
+                                  headers=OPERATOR_HEADERS).json()  # fmt: skip
+        anonymous_export = stack.http.get("/dashboard/members/export.csv").status_code
+        fuel_rules = stack.http.get(f"/v1/operator/partners/{fuel.id}/rules", headers=OPERATOR_HEADERS).json()
         tier_ladder = stack.http.get("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS).json()
         tier_run = _recalculated(stack)
         pharmacy_after = stack.wait_partner(partners["Pharmacy"].id, status="active")
@@ -218,7 +260,9 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
 
     # the application: navigation, the partner's page, search, issues, a statement, an action
     assert app["console_errors"] == [], app["console_errors"]
-    assert [label for label, _ in app["nav"]] == ["Overview", "Partners", "Issues", "Settlements", "Tiers", "Search"]
+    assert [label for label, _ in app["nav"]] == [
+        "Overview", "Partners", "Issues", "Settlements", "Members", "Rules", "Tiers", "Search",
+    ]  # fmt: skip
     assert app["partners_active"] == "Partners"
     o = {k: v["value"] for k, v in app["overview"].items()}
     assert o[f"partner-{tiny.id}-flags"] == "no headroom,1 held" and o["flagged-partners"] == "1"
@@ -247,6 +291,46 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     assert tier_ladder["tiers"][1] == {"name": "Silver", "threshold": 10, "multiplier": "1.25"}
     assert tier_run["status"] == "done" and tier_run["moved_up"] == app["dry_run"]["up"], (tier_run, app["dry_run"])
     assert int(app["dry_run_figures"]["after-Silver"]["value"]) == app["dry_run"]["up"]
+    # the members: a customer found by wallet shows the purchases the operator API holds of them
+    assert app["members_active"] == "Members" and int(app["members_total"]) >= 1
+    assert app["found_by_wallet"] == [alice_id]
+    assert app["wallet_customer_purchases"] == {p["purchase_id"]: p["points"] for p in alice_data["purchases"]}
+    assert len(app["wallet_customer_purchases"]) == 4  # d1-0, d1-1, d2-1, tiny-held
+    # a member found by ref, erased from the page: shown erased, the personal data gone, the API agrees
+    assert app["found_by_ref"] == [carol_id] and app["member_url"].endswith(f"/dashboard/members/{carol_id}")
+    assert CAROL["email"] in app["member_before"] and CAROL_REF in app["member_before"]
+    assert "cannot be undone" in app["erase_confirm"]
+    assert app["member_erased"] == "yes" and app["erase_button_after"] == 0 and "Erased" in app["member_notice"]
+    for personal in (CAROL["email"], CAROL["phone"], CAROL_REF):
+        assert personal not in app["member_after"], personal
+    assert app["import"] == {"import-rows": "2", "import-enrolled": "1", "import-unchanged": "0", "import-refused": "1"}
+    assert app["import_refused"][0][:3] == ["3", "dash-bad", "email"], app["import_refused"]
+    assert imported["member"] is True
+    assert app["member_data"] == carol_data  # the page's download is the operator API's data
+    exported = app["export_csv"].splitlines()
+    assert app["members_total"] == "1"  # carol, before she was erased and the import
+    assert exported[0].startswith("customer_id,partner_id,ref,") and len(exported) == 2  # erased: not exported
+    assert ",dash-imported," in exported[1] and CAROL_REF not in app["export_csv"]
+    assert anonymous_export == 401  # no session: no download
+    assert carol_data["profile"] is None and carol_data["erasures"][0]["requested_by"] == "operator"
+    assert all(link["ref"].startswith("erased-") for link in carol_data["links"]) and carol_data["links"]
+    # Fuel's rules: a bad draft refused inline; the draft simulated as the operator API simulates it
+    # (before it was activated), then activated: the API lists it as the version in force
+    assert "bad-x" in app["draft_error"] and app["draft_text_kept"]
+    assert app["rules_in_force_before"] == "0" and fuel_rules_before[0]["version"] == 0
+    want = api_simulation.json()
+    assert want["delta_points"] == 60 and want["members_changed"] == 1  # Fuel's 30.00 purchase, at ×2
+    assert app["simulation"] == {"delta": str(want["delta_points"]), "value": want["value"],
+                                 "members": str(want["members_changed"])}  # fmt: skip
+    f = app["simulation_figures"]
+    assert (int(f["sim-purchases"]), int(f["sim-points-current"]), int(f["sim-points-proposed"])) == (
+        want["purchases"], want["points_current"], want["points_proposed"])  # fmt: skip
+    assert f["sim-value"] == want["value"] and app["simulation_text"] == f"T{want['summary'][1:]}."
+    version = app["draft_version"]
+    assert app["rules_in_force_after"] == str(version) and "in force" in app["rules_notice"]
+    assert app["forged_status"] == 403
+    assert (fuel_rules[0]["version"], fuel_rules[0]["status"]) == (version, "active")
+    assert [(r["kind"], r["id"]) for r in fuel_rules[0]["rules"]] == [(r["kind"], r["id"]) for r in FUEL_DRAFT["rules"]]
     assert app["overflow_390"] and all(v <= 0 for v in app["overflow_390"].values()), app["overflow_390"]
     for name in app["overflow_390"]:
         for size in ("1280", "390"):

@@ -5,6 +5,12 @@ rewards to buy, a custodial customer with a one-time sign-in link. The wallet si
 wallet.js with its real key; what the page shows is checked against the API's answers and the
 chain's; screenshots at 1280×800 and 390×844 are saved in reports/screenshots/ (me-*.png).
 
+Issue 16 item 6, a second wallet with a tier ladder in force and a partner's rule set: it joins
+with the page's form, sees its tier with the figures of GET /v1/me/tier and its purchase's
+breakdown (the rules of GET /v1/purchases/{id}, the gift cards that earned nothing), downloads
+the JSON of GET /v1/me/data, then erases its personal data from the page: signed out, the chain's
+balance and the ledger unchanged.
+
 Ports: 9670-9689.
 """
 
@@ -14,20 +20,32 @@ import json
 import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
 
 from network.deployments import PROJECT_ROOT
+from network.store import CustomerProfile, LedgerEntry
 from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
-from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
+from tests.wallets import sign
 
 pytestmark = NEEDS_CHROMIUM
 # name -> (points per unit, issue price, reimbursement rate): cUSD base units (6 decimals) a point
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
 PHONE_WIDTH = 390
+LADDER = {
+    "tiers": [
+        {"name": "Member", "threshold": 0, "multiplier": "1"},
+        {"name": "Silver", "threshold": 20, "multiplier": "1.25"},
+        {"name": "Gold", "threshold": 1000, "multiplier": "1.5"},
+    ],
+    "policy": {"window": "rolling_12_months", "review": {"kind": "anniversary"}, "grace_days": 30},
+}
 
 
 def _buy(
@@ -76,6 +94,113 @@ def _browse(stack: Stack, *args: str, key: str = "") -> dict[str, Any]:
     return dict(json.loads(run.stdout))
 
 
+def _ladder(stack: Stack) -> None:
+    r = stack.http.put("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS, json=LADDER)
+    assert r.status_code == 201, r.text
+    run = stack.http.post(
+        "/v1/operator/tiers/recalculations", headers=OPERATOR_HEADERS, json={"version": r.json()["version"]}
+    )
+    assert run.status_code == 202, run.text
+    stack.wait_json(f"/v1/operator/tiers/recalculations/{run.json()['id']}", OPERATOR_HEADERS, want="done")
+
+
+def _rules(stack: Stack, p: OnboardedPartner) -> None:
+    rules = [
+        {"kind": "base", "id": "base", "points_per_unit": "1"},
+        {"kind": "multiplier", "id": "wine-x2", "factor": "2", "categories": ["wine"]},
+    ]
+    path = f"/v1/operator/partners/{p.id}/rules"
+    drafted = stack.http.post(path, headers=OPERATOR_HEADERS, json={"rules": rules})
+    assert drafted.status_code == 201, drafted.text
+    activated = stack.http.post(f"{path}/{drafted.json()['version']}/activate", headers=OPERATOR_HEADERS)
+    assert activated.status_code == 200, activated.text
+
+
+def _bearer(stack: Stack, account: LocalAccount) -> dict[str, str]:
+    message = stack.http.post("/v1/auth/challenge", json={"address": account.address}).json()["message"]
+    r = stack.http.post("/v1/auth/session", json={"message": message, "signature": sign(account, message)})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _ledger(stack: Stack, wallet: str) -> dict[str, int]:
+    with stack.harness.sessions() as session:
+        rows = session.execute(
+            select(LedgerEntry.kind, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.customer == wallet)
+            .group_by(LedgerEntry.kind)
+        )
+        return {kind: int(total) for kind, total in rows}
+
+
+def _member_flow(stack: Stack, grocer: OnboardedPartner) -> None:
+    """A second wallet: joins, its tier and its purchase's breakdown, the download, the erasure."""
+    _rules(stack, grocer)
+    bob = key_for("me-browser-bob")
+    body = {
+        "purchase_id": "wine-7",
+        "customer": {"wallet": bob.address},
+        "amount": "30.00",
+        "currency": "EUR",
+        "lines": [
+            {"sku": "WINE-1", "category": "wine", "quantity": "2", "unit_price": "10.00"},
+            {"sku": "BREAD-1", "category": "bakery", "unit_price": "10.00"},
+        ],
+        "paid_with": {"points": "0", "gift_cards": "6.00"},
+    }
+    r = stack.http.post("/v1/purchases", headers=grocer.headers, json=body)
+    assert r.status_code == 202, r.text
+    bought = stack.wait_purchase(grocer, "wine-7", timeout_s=60)
+    stack.wait_indexed()
+    api = _bearer(stack, bob)
+    deadline = time.monotonic() + 60
+    while stack.http.get("/v1/me/tier", headers=api).json()["tier"] != "Silver":
+        assert time.monotonic() < deadline, stack.logs(20)
+        time.sleep(0.3)
+
+    args = ("--member", "--address", bob.address, "--signer", sys.executable, "--email", "bob@example.com")
+    seen = _browse(stack, *args, key=bob.key.hex())
+    tier = stack.http.get("/v1/me/tier", headers=api).json()
+    data = stack.http.get("/v1/me/data", headers=api).json()
+    balance, ledger = stack.balance(bob.address), _ledger(stack, bob.address)
+    gone = _browse(stack, *args, "--erase", key=bob.key.hex())
+
+    assert seen["console_errors"] == [] and gone["console_errors"] == [], (seen, gone)
+    f = {k: v["value"] for k, v in seen["figures"].items()}
+    # joined with the page's form
+    assert seen["enrol_form_after"] == 0 and data["member"] is not None
+    assert data["profile"]["email"] == "bob@example.com"
+    # the tier: the figures of GET /v1/me/tier
+    assert (f["tier"], f["tier-multiplier"], int(f["tier-qualifying"])) == (
+        tier["tier"], tier["multiplier"], tier["qualifying_points"],
+    )  # fmt: skip
+    assert (f["tier-next"], int(f["tier-to-next"]), int(f["tier-keep"])) == (
+        tier["next_tier"], tier["points_to_next"], tier["points_to_keep"],
+    )  # fmt: skip
+    assert f["tier-decided"][:19] == tier["decided_at"][:19]
+    assert tier["tier"] in seen["tier_text"] and tier["next_tier"] in seen["tier_text"]
+    # the purchase's breakdown in its details: each rule, its version and points; the gift cards earned nothing
+    assert len(seen["breakdown"]) == len(bought["breakdown"]) == 2
+    for text, b in zip(seen["breakdown"], bought["breakdown"], strict=True):
+        assert b["rule"] in text and f"v{b['version']}" in text and f"{b['points']:+,}" in text, (text, b)
+    assert "Paid with gift cards" in seen["details_text"] and "6.00 EUR" in seen["details_text"]
+    assert "earns no points" in seen["details_text"]
+    assert sum(b["points"] for b in bought["breakdown"]) == bought["points"] == balance
+    # the download is the API's JSON
+    assert seen["download_name"] == "my-data.json" and seen["download"] == data
+    assert seen["member_phone"]["scroll_width"] <= PHONE_WIDTH
+    # the erasure: the button waits for the word; then signed out, the personal data gone, the ledger unchanged
+    assert gone["erase_disabled_before"] and gone["erase_disabled_partial"]
+    assert gone["erased_heading"] == "Your personal data is erased"
+    assert gone["erased_figures"]["erased-customer_profiles"]["value"] == "1"
+    assert "What stays" in gone["erased_text"] and "coalition_customer" not in gone["cookies_after"]
+    assert gone["after_signin_shown"]
+    assert stack.http.get("/v1/me/data", headers=api).status_code == 401  # every session ended
+    assert stack.balance(bob.address) == balance and _ledger(stack, bob.address) == ledger
+    with stack.harness.sessions() as session:
+        assert session.scalar(select(CustomerProfile).where(CustomerProfile.email == "bob@example.com")) is None
+
+
 def _fits(layout: dict[str, Any]) -> None:
     assert layout["inner_width"] == PHONE_WIDTH
     assert layout["scroll_width"] <= PHONE_WIDTH, layout  # no horizontal overflow
@@ -84,12 +209,13 @@ def _fits(layout: dict[str, Any]) -> None:
 
 def test_customer_page_on_desktop_and_phone_shows_what_the_api_and_the_chain_say(tmp_path: Path) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with start_stack(tmp_path, ports=range(9670, 9690), workers=1) as stack:
+    with start_stack(tmp_path, ports=range(9670, 9690), workers=1, tiers_every_s=1) as stack:
         partners = {
             n: stack.onboard(n, points_per_unit=a, issue_price=b, reimbursement_rate=c)
             for n, (a, b, c) in RATES.items()
         }
         grocer, fuel, pharmacy = partners["Grocer"], partners["Fuel"], partners["Pharmacy"]
+        _ladder(stack)
         alice = key_for("me-browser-alice")
         assert _buy(stack, grocer, "order-1042", "120.00", alice.address) == 120
         assert _buy(stack, fuel, "fuel-77", "30.00", alice.address) == 60
@@ -110,6 +236,7 @@ def test_customer_page_on_desktop_and_phone_shows_what_the_api_and_the_chain_say
         )  # fmt: skip
         balance = stack.balance(alice.address)
         points_address = stack.harness.contracts.points.address
+        _member_flow(stack, grocer)
         # while the chain is down, a person on the page gets a page that says so
         again = stack.http.post("/v1/customers/carol/sign-in-link", headers=pharmacy.headers).json()["url"]
         opened = stack.http.post("/me/link", json={"token": again.split("#", 1)[1]})
@@ -201,5 +328,6 @@ def test_customer_page_on_desktop_and_phone_shows_what_the_api_and_the_chain_say
     # the chain outage, on a phone: a page with a sentence and a retry link, not JSON
     assert down["error_status"] == 503 and down["error_heading"] == "We cannot reach the blockchain right now"
     assert down["error_retry"] == "/me" and down["error_phone"]["scroll_width"] <= PHONE_WIDTH
-    for shot in ("me-desktop.png", "me-phone.png", "me-signin-phone.png", "me-link-phone.png", "me-error-phone.png"):
+    shots = ("me-desktop.png", "me-phone.png", "me-signin-phone.png", "me-link-phone.png", "me-error-phone.png")
+    for shot in (*shots, "me-member-desktop.png", "me-erased-desktop.png"):
         assert (SHOTS / shot).stat().st_size > 5_000, shot

@@ -7,7 +7,13 @@ redis-server, a Celery worker, beat, uvicorn), over HTTP:
   link's sign-in is rate-limited per client address;
 - 16: while the chain cannot be reached, a browser (Accept: text/html) on ``/me`` and on the
   dashboard's login gets an HTML page with a sentence and a retry link; programs (the pages'
-  own fetch calls, every API route) keep problem+json.
+  own fetch calls, every API route) keep problem+json;
+- issue 16 item 6: a member with a ladder in force sees on ``/me`` the tier and the figures of
+  ``GET /v1/me/tier``, a purchase with lines its breakdown (the rules, versions and points of
+  ``GET /v1/purchases/{id}``, the gift cards that earned nothing); joins the program from the
+  page; downloads the JSON of ``GET /v1/me/data``; erases their personal data from the page (a
+  link's session may not), after which the session is gone and the chain's balance, the ledger
+  and the purchase's amounts are unchanged.
 
 Client addresses are told apart with X-Forwarded-For (uvicorn trusts it from 127.0.0.1).
 
@@ -24,10 +30,10 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from network.store import CustomerSession, SignInLink, utcnow
-from tests.e2e.stack import OnboardedPartner, Stack, free_port, key_for, start_stack
+from network.store import CustomerProfile, CustomerSession, LedgerEntry, Purchase, SignInLink, utcnow
+from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, free_port, key_for, start_stack
 from tests.pg import StoreKind
 from tests.wallets import sign
 
@@ -35,6 +41,14 @@ pytestmark = pytest.mark.timeout(300)
 LINK_TTL_S = 10  # COALITION_SIGN_IN_LINK_TTL_S: a release (key hand-over under load) finishes well within it
 SESSION_TTL_S = 900  # COALITION_SIGN_IN_LINK_SESSION_TTL_S
 BURST = 8  # COALITION_AUTH_RATE_LIMIT_BURST (and a rate of one token per 100 s)
+LADDER = {
+    "tiers": [
+        {"name": "Member", "threshold": 0, "multiplier": "1"},
+        {"name": "Silver", "threshold": 20, "multiplier": "1.25"},
+        {"name": "Gold", "threshold": 1000, "multiplier": "1.5"},
+    ],
+    "policy": {"window": "rolling_12_months", "review": {"kind": "anniversary"}, "grace_days": 30},
+}
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # a browser's navigation
 
 
@@ -50,6 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterato
         custodial_release_notice_s=1,
         auth_rate_limit_per_second=0.01,
         auth_rate_limit_burst=BURST,
+        tiers_every_s=1,
     ) as stack:
         yield stack
 
@@ -230,6 +245,152 @@ def test_the_links_sign_in_is_limited_per_client_address(stack: Stack, web: http
     assert refused.status_code == 429 and refused.json()["type"] == "/problems/rate-limited", refused.text
     assert int(refused.headers["Retry-After"]) >= 1
     assert open_link(web, "sl_guess", "198.51.100.44").status_code == 401  # another address is not affected
+
+
+# ------------------------------------------------------------------------ issue 16 item 6: tier, breakdown, data
+
+
+def figures(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-figure="([^"]+)" data-value="([^"]*)"', html))
+
+
+def wallet_cookie(stack: Stack, web: httpx.Client, label: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """A wallet signed in as wallet.js does: its challenge signed, the token kept by /me/session."""
+    account = key_for(label)
+    message = stack.http.post("/v1/auth/challenge", json={"address": account.address}).json()["message"]
+    r = stack.http.post("/v1/auth/session", json={"message": message, "signature": sign(account, message)})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    kept = web.post("/me/session", json={"token": token})
+    assert kept.status_code == 204, kept.text
+    web.cookies.clear()
+    return account.address, {"Cookie": f"coalition_customer={token}"}, {"Authorization": f"Bearer {token}"}
+
+
+def set_ladder(stack: Stack) -> None:
+    r = stack.http.put("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS, json=LADDER)
+    assert r.status_code == 201, r.text
+    run = stack.http.post(
+        "/v1/operator/tiers/recalculations", headers=OPERATOR_HEADERS, json={"version": r.json()["version"]}
+    )
+    assert run.status_code == 202, run.text
+    stack.wait_json(f"/v1/operator/tiers/recalculations/{run.json()['id']}", OPERATOR_HEADERS, want="done")
+
+
+def set_rules(stack: Stack, partner: OnboardedPartner) -> None:
+    rules = [
+        {"kind": "base", "id": "base", "points_per_unit": "1"},
+        {"kind": "multiplier", "id": "wine-x2", "factor": "2", "categories": ["wine"]},
+    ]
+    path = f"/v1/operator/partners/{partner.id}/rules"
+    drafted = stack.http.post(path, headers=OPERATOR_HEADERS, json={"rules": rules})
+    assert drafted.status_code == 201, drafted.text
+    activated = stack.http.post(f"{path}/{drafted.json()['version']}/activate", headers=OPERATOR_HEADERS)
+    assert activated.status_code == 200, activated.text
+
+
+def ledger_of(stack: Stack, wallet: str) -> list[tuple[str, int]]:
+    with stack.harness.sessions() as session:
+        rows = session.execute(
+            select(LedgerEntry.kind, func.sum(LedgerEntry.points))
+            .where(LedgerEntry.customer == wallet)
+            .group_by(LedgerEntry.kind)
+            .order_by(LedgerEntry.kind)
+        )
+        return [(kind, int(total)) for kind, total in rows]
+
+
+def test_a_member_sees_tier_breakdown_downloads_and_erases_their_data_on_the_page(
+    stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner], web: httpx.Client
+) -> None:
+    grocer, _ = partners
+    cafe = stack.onboard("Wine Cafe")
+    set_rules(stack, cafe)
+    set_ladder(stack)
+    wallet, cookie, bearer = wallet_cookie(stack, web, "me-pages-hana")
+    body = {
+        "purchase_id": "hana-1",
+        "customer": {"wallet": wallet},
+        "amount": "30.00",
+        "currency": "EUR",
+        "lines": [
+            {"sku": "WINE-1", "category": "wine", "quantity": "2", "unit_price": "10.00"},
+            {"sku": "BREAD-1", "category": "bakery", "unit_price": "10.00"},
+        ],
+        "paid_with": {"points": "0", "gift_cards": "6.00"},
+    }
+    r = stack.http.post("/v1/purchases", headers=cafe.headers, json=body)
+    assert r.status_code == 202, r.text
+    bought = stack.wait_purchase(cafe, "hana-1", timeout_s=90)
+    assert bought["breakdown"] and {b["rule"] for b in bought["breakdown"]} == {"base", "wine-x2"}
+    stack.wait_indexed()
+    deadline = time.monotonic() + 60
+    while (tier := web.get("/v1/me/tier", headers=bearer).json())["tier"] != "Silver":
+        assert time.monotonic() < deadline, tier
+        time.sleep(0.3)
+
+    # joins the program from the page (JSON only, as the page's other posts)
+    form = web.post("/me/enrolment", content="email=x", headers={**cookie, "Content-Type": "text/plain"})
+    assert form.status_code == 401, form.text
+    joined = web.post("/me/enrolment", json={"email": "hana@example.com"}, headers=cookie)
+    assert joined.status_code == 201, joined.text
+
+    page = web.get("/me", headers={**HTML, **cookie})
+    assert page.status_code == 200, page.text
+    f = figures(page.text)
+    tier = web.get("/v1/me/tier", headers=bearer).json()
+    assert tier["tier"] == "Silver" and tier["next_tier"] == "Gold"
+    assert (f["tier"], f["tier-multiplier"], int(f["tier-qualifying"])) == (
+        tier["tier"], tier["multiplier"], tier["qualifying_points"],
+    )  # fmt: skip
+    assert (f["tier-next"], int(f["tier-to-next"])) == (tier["next_tier"], tier["points_to_next"])
+    assert int(f["tier-keep"]) == tier["points_to_keep"]
+    assert at(f["tier-decided"]).replace(microsecond=0) == at(tier["decided_at"]).replace(microsecond=0)
+    # the purchase's breakdown, in its row's details: the rules, their versions and points, the gift cards
+    [i] = [k.split("-")[1] for k, v in f.items() if k.endswith("-purchase") and v == "hana-1"]
+    shown = [(m[1], int(m[2]), int(m[0])) for m in re.findall(
+        rf'data-figure="history-{i}-rule-\d+" data-value="(-?\d+)" data-rule="([^"]+)" data-version="(\d+)"', page.text
+    )]  # fmt: skip
+    assert shown == [(b["rule"], b["version"], b["points"]) for b in bought["breakdown"]]
+    assert sum(p for _, _, p in shown) == int(f[f"history-{i}"]) == bought["points"]
+    assert f[f"history-{i}-paid-gift-cards"] == "6.00" and f[f"history-{i}-lines"] == "2"
+    assert int(f[f"history-{i}-ruleset"]) == bought["rule"]["ruleset_version"]
+    assert 'id="download-data"' in page.text and 'id="erase-confirm"' in page.text
+
+    # the download is the API's JSON
+    download = web.get("/me/data", headers={**HTML, **cookie})
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert download.json() == web.get("/v1/me/data", headers=bearer).json()
+    assert download.json()["profile"]["email"] == "hana@example.com"
+
+    # a link's read-only session may not erase (the API refuses it too)
+    custodial(stack, grocer, "ivy")
+    opened = open_link(web, link_token(stack, grocer, "ivy"), "198.51.100.46")
+    link_cookie = {"Cookie": f"coalition_customer={opened.cookies['coalition_customer']}"}
+    web.cookies.clear()
+    assert 'id="erase-read-only"' in web.get("/me", headers={**HTML, **link_cookie}).text
+    refused = web.post("/me/erasure", json={"confirm": "erase"}, headers=link_cookie)
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/read-only-session", refused.text
+
+    # the erasure: the personal data goes, the session ends, the ledger stays
+    balance, ledger = stack.balance(wallet), ledger_of(stack, wallet)
+    assert balance == bought["points"] and ledger == [("earned", bought["points"])]
+    wrong = web.post("/me/erasure", json={"confirm": "yes"}, headers=cookie)
+    assert wrong.status_code == 422, wrong.text
+    erased = web.post("/me/erasure", json={"confirm": "erase"}, headers=cookie)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["customer_profiles"] == 1 and erased.json()["page"] == "/me/erased"
+    done = web.get("/me/erased", headers={**HTML, "Cookie": f"coalition_erased={erased.cookies['coalition_erased']}"})
+    assert done.status_code == 200 and figures(done.text)["erased-customer_profiles"] == "1"
+    assert "What stays" in done.text
+    web.cookies.clear()
+    assert 'id="wallet-signin"' in web.get("/me", headers={**HTML, **cookie}).text  # signed out
+    assert web.get("/v1/me/data", headers=bearer).status_code == 401
+    assert stack.balance(wallet) == balance and ledger_of(stack, wallet) == ledger
+    with stack.harness.sessions() as session:
+        row = session.scalar(select(Purchase).where(Purchase.purchase_id == "hana-1"))
+        assert row is not None and (row.points, str(row.amount)) == (bought["points"], "30.0000")
+        assert session.scalar(select(CustomerProfile).where(CustomerProfile.email == "hana@example.com")) is None
 
 
 # ------------------------------------------------------------------------ 16: friendly error pages

@@ -239,6 +239,15 @@ def test_a_rule_keeps_its_version_unless_it_changes(client, ruled):
     assert versions["base"] == 2  # version 1 of the set changed the rate's base rule (its version 1)
 
 
+def test_a_number_written_differently_is_the_same_rule(client, ruled):
+    same = [dict(rule) for rule in RULES["rules"]]
+    same[0] = {**same[0], "points_per_unit": "1.000000"}
+    same[1] = {**same[1], "factor": "2.0"}
+    r = client.post(f"/v1/operator/partners/{ruled.id}/rules", headers=OPERATOR, json={**RULES, "rules": same})
+    versions = {rule["id"]: rule["version"] for rule in r.json()["rules"]}
+    assert versions["base"] == 2 and versions["wine-x2"] == 1  # as in version 1 of the set
+
+
 def test_a_rule_set_that_does_not_compile_is_refused_naming_the_rule(client, partner, sessions):
     bad = {
         "rules": [

@@ -60,6 +60,9 @@ class _Points:
     def nonce_used(self, wallet: str, nonce: int) -> bool:
         return False
 
+    def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]:
+        return 10_000, False
+
 
 @pytest.fixture
 def docs_app(app: FastAPI) -> FastAPI:

@@ -4,8 +4,12 @@ enqueue, a fresh SQLite store migrated by the real migrations). EIP-712 signatur
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,10 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.errors import ChainUnavailable
 from gateway.routes.refunds import refund_deadlines
 from gateway.schemas_points import HoldCreate
 from gateway.services import points_holds as service
-from gateway.services.redemptions import redeem_ref
+from gateway.services.redemptions import BALANCE_OF, ChainPointsView, redeem_ref
 from gateway.settings import GatewaySettings
 from network.restores import ready_restores, refund_ref
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
@@ -411,3 +416,84 @@ def test_a_burn_marked_between_the_balance_read_and_the_check_still_counts(
     monkeypatch.setattr(points, "balance_of", balance_then_burn)
     assert_problem(authorise(client, partner, hold_body(partner, alice, "h-1", 500)), "insufficient-points")
     assert authorise(client, partner, hold_body(partner, alice, "h-2", 400)).status_code == 201
+
+
+def test_an_authorisation_reads_the_balance_and_the_nonce_on_chain_in_one_round_trip(
+    client: TestClient, partner: PartnerKey, points: FakePoints, monkeypatch: Any
+) -> None:
+    """The till's answer waits on one batch of ``eth_call`` (balance and nonce), not two requests;
+    a nonce used on chain is still refused, and the balance read still bounds the hold."""
+    alice = customer_key("alice")
+    points.balances[alice.address] = 100
+    reads: list[tuple[str, int]] = []
+
+    def one_read(wallet: str, nonce: int) -> tuple[int, bool]:
+        reads.append((wallet, nonce))
+        return points.balances.get(wallet, 0), (wallet, nonce) in points.used
+
+    def separate(*args: Any) -> Any:
+        raise AssertionError("a second round trip to the chain")
+
+    monkeypatch.setattr(points, "balance_and_nonce_used", one_read)
+    monkeypatch.setattr(points, "nonce_used", separate)
+    assert authorise(client, partner, hold_body(partner, alice, "h-1", 60, nonce=5)).status_code == 201
+    assert reads == [(alice.address, 5)]
+    assert_problem(authorise(client, partner, hold_body(partner, alice, "h-2", 41, nonce=6)), "insufficient-points")
+    points.used.add((alice.address, 7))
+    assert_problem(authorise(client, partner, hold_body(partner, alice, "h-3", 10, nonce=7)), "nonce-used")
+    assert len(reads) == 3
+
+
+class _PointsNode(BaseHTTPRequestHandler):
+    """The points contract's two views over JSON-RPC: every balance is 1,234; nonce 7 is used;
+    ``broken``: every call answers a JSON-RPC error."""
+
+    protocol_version = "HTTP/1.1"
+    broken = False
+
+    def do_POST(self) -> None:
+        replies = []
+        for call in json.loads(self.rfile.read(int(self.headers["Content-Length"]))):
+            data = bytes.fromhex(call["params"][0]["data"][2:])
+            if self.broken:
+                replies.append({"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32000, "message": "no"}})
+                continue
+            word = 1_234 if data[:4] == BALANCE_OF else int(int.from_bytes(data[36:68], "big") == 7)
+            replies.append({"jsonrpc": "2.0", "id": call["id"], "result": "0x" + word.to_bytes(32, "big").hex()})
+        body = json.dumps(replies).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_chain_view_batches_the_balance_and_the_nonce_and_a_node_error_is_chain_unavailable(
+    settings: GatewaySettings,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PointsNode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        provider = SimpleNamespace(endpoint_uri=f"http://127.0.0.1:{server.server_port}")
+        chain: Any = SimpleNamespace(
+            w3=SimpleNamespace(provider=provider),
+            contracts=SimpleNamespace(points=SimpleNamespace(address=POINTS_ADDRESS)),
+        )
+        view = ChainPointsView(chain, settings)
+        wallet = customer_key("alice").address
+        assert view.balance_and_nonce_used(wallet, 7) == (1_234, True)
+        assert view.balance_and_nonce_used(wallet, 8) == (1_234, False)
+        assert (view.balance_of(wallet), view.nonce_used(wallet, 7), view.nonce_used(wallet, 2**256 - 1)) == (
+            1_234,
+            True,
+            False,
+        )
+        _PointsNode.broken = True
+        with pytest.raises(ChainUnavailable, match="eth_call"):
+            view.balance_and_nonce_used(wallet, 7)
+    finally:
+        _PointsNode.broken = False
+        server.shutdown()
+        server.server_close()
