@@ -142,9 +142,10 @@ def cross_check(stack: Stack, partners: list[SynthPartner], n: int, log: Any = p
     assert equal, f"store (SQL) {by_sql}\nstore (per event) {by_event}\nchain {from_chain}"
     body, seconds, _post_s = settle_over_api(stack)
     served = body["statement"]["partners"]
-    settled = [(p["partner_id"], p["issued_value"], p["reversed_value"], p["redeemed_value"]) for p in served] == [
-        line.settle_args for line in from_chain
-    ]
+    settled = [
+        (p["partner_id"], p["issued_value"], p["reversed_value"], p["redeemed_value"], p["restored_value"])
+        for p in served
+    ] == [line.settle_args for line in from_chain]
     assert settled, "the settled statement differs from recompute_from_chain"
     return {
         "events": events,

@@ -15,7 +15,9 @@ import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 /// issuance limit, so a stolen minter key can only mint what the partner already paid for.
 /// Each period the operator settles every partner's net (reimbursements for redeemed points,
 /// plus credits for reversed points, minus the price of points issued) against the operator's
-/// own account, so that all nets and the operator's sum to zero.
+/// own account, so that all nets and the operator's sum to zero. Points a partner restores to a
+/// customer after refunding a till capture are reserved like issuance, at the capture's
+/// reimbursement rate, and debited at that rate: the reverse of the capture's credit.
 ///
 /// A reversal (a refund's clawback) is a credit that only a settlement pays: until then it
 /// neither frees headroom for new issuance nor makes funds withdrawable, so no key can turn
@@ -35,6 +37,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         uint256 issuedValue; // points issued x issue price
         uint256 reversedValue; // points reversed x the issue price of their purchase
         uint256 redeemedValue; // points redeemed x reimbursement rate
+        uint256 restoredValue; // points restored after a refund x the rate of the capture they reverse
     }
 
     struct Period {
@@ -73,6 +76,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         uint256 issuedValue,
         uint256 reversedValue,
         uint256 redeemedValue,
+        uint256 restoredValue,
         int256 net
     );
     event PeriodSettled(
@@ -90,7 +94,7 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     error ClearingWrongPeriod(uint64 periodId, uint64 expected);
     error ClearingBadBlockRange(uint64 fromBlock, uint64 toBlock, uint64 expectedFrom);
     error ClearingBadStatement(uint256 index);
-    error ClearingIssuedAboveExposure(uint32 partnerId, uint256 issuedValue, uint256 exposure);
+    error ClearingIssuedAboveExposure(uint32 partnerId, uint256 debitedValue, uint256 exposure);
     error ClearingReversedAbovePending(uint32 partnerId, uint256 reversedValue, uint256 pendingCredit);
 
     /// @param token The settlement token (a stablecoin).
@@ -190,8 +194,8 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     /// operator by the opposite of their sum. Periods are settled in order, each once, over
     /// contiguous block ranges that end before the current block. No partner can make a period
     /// fail: its debit never exceeds its funds, because its funds always cover its exposure
-    /// (every reserve and withdrawal keeps funds >= exposure) and a line's issued value may not
-    /// exceed that exposure.
+    /// (every reserve and withdrawal keeps funds >= exposure) and a line's issued plus restored
+    /// value may not exceed that exposure.
     /// @param periodId Must be `nextPeriodId`.
     /// @param fromBlock Must be `settledThroughBlock + 1`.
     /// @param toBlock Last block of the period, before the current block.
@@ -199,7 +203,9 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     /// @param lines One per partner with activity in the period, by strictly increasing id:
     /// the value of the points issued, of the points reversed (each at the issue price stored with
     /// its purchase) and of the points redeemed at the partner (at the reimbursement rate in force
-    /// at each redemption). Issued and reversed values cannot exceed what is unsettled.
+    /// at each redemption), and of the points restored after refunds of till captures (each at
+    /// its capture's reimbursement rate). Issued plus restored, and reversed, values cannot
+    /// exceed what is unsettled.
     /// Emits a {PartnerSettled} event per partner and a {PeriodSettled} event.
     function settle(
         uint64 periodId,
@@ -240,7 +246,8 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
         return _funds[partnerId];
     }
 
-    /// @notice Value of the partner's issuance not yet settled (points x issue price). Reversals
+    /// @notice Value of the partner's issuance not yet settled (points x issue price, and points
+    /// restored x their capture's reimbursement rate). Reversals
     /// do not lower it: they are credited by the settlement that covers them.
     function exposureOf(uint32 partnerId) external view returns (uint256) {
         return _exposure[partnerId];
@@ -277,23 +284,26 @@ contract Clearing is AccessControl, ReentrancyGuard, IClearing {
     function _settlePartner(uint64 periodId, PartnerNet calldata line) private returns (int256 net) {
         uint32 partnerId = line.partnerId;
         uint256 exposure = _exposure[partnerId];
-        if (line.issuedValue > exposure) revert ClearingIssuedAboveExposure(partnerId, line.issuedValue, exposure);
+        uint256 debited = line.issuedValue + line.restoredValue;
+        if (debited > exposure) revert ClearingIssuedAboveExposure(partnerId, debited, exposure);
         uint256 pending = _pendingCredit[partnerId];
         if (line.reversedValue > pending) {
             revert ClearingReversedAbovePending(partnerId, line.reversedValue, pending);
         }
         // Cannot underflow: checked just above.
         unchecked {
-            _exposure[partnerId] = exposure - line.issuedValue;
+            _exposure[partnerId] = exposure - debited;
             _pendingCredit[partnerId] = pending - line.reversedValue;
         }
-        net = SafeCast.toInt256(line.redeemedValue + line.reversedValue) - SafeCast.toInt256(line.issuedValue);
+        net = SafeCast.toInt256(line.redeemedValue + line.reversedValue) - SafeCast.toInt256(debited);
         if (net >= 0) {
             _funds[partnerId] += uint256(net);
         } else {
-            // Cannot underflow: funds >= exposure >= issuedValue >= -net (see settle's notice).
+            // Cannot underflow: funds >= exposure >= issued + restored >= -net (see settle's notice).
             _funds[partnerId] -= uint256(-net);
         }
-        emit PartnerSettled(periodId, partnerId, line.issuedValue, line.reversedValue, line.redeemedValue, net);
+        emit PartnerSettled(
+            periodId, partnerId, line.issuedValue, line.reversedValue, line.redeemedValue, line.restoredValue, net
+        );
     }
 }

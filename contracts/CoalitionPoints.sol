@@ -82,6 +82,11 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     mapping(uint256 key => uint256) private _mintedBits; // key: partnerId << 64 | seq >> 8
     mapping(uint256 key => uint256) private _reversedPoints; // key: partnerId << 64 | seq
     mapping(address customer => mapping(uint256 word => uint256)) private _redeemNonceBits;
+    // key: keccak256(partnerId, customer, ref) of a till capture; value: RESTORABLE_FLAG |
+    // points still restorable << 96 | the capture's reimbursement rate (see {captureWithSignature})
+    mapping(bytes32 key => uint256) private _restorable;
+    uint256 private constant RESTORABLE_FLAG = 1 << 255;
+    uint256 private constant RATE_MASK = (1 << 96) - 1;
 
     /// @notice Points minted for a batch of purchases (a single earn is a batch of one).
     /// @param purchases The purchase words minted, in order (skipped duplicates left out).
@@ -98,6 +103,19 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     /// @notice A customer spent points at a partner.
     event Redeemed(
         uint32 indexed partnerId, address indexed customer, bytes32 indexed ref, uint256 points, uint96 reimbursementRate
+    );
+    /// @notice A partner minted back points of one of its till captures after a refund, at the
+    /// capture's reimbursement rate: settlement debits the partner points × rate, the reverse of
+    /// the capture's {Redeemed} credit.
+    /// @param ref The capture's redemption ref (its {Redeemed} event's).
+    /// @param refundRef The partner's or gateway's reference of the refund that gives them back.
+    event Restored(
+        uint32 indexed partnerId,
+        address indexed customer,
+        bytes32 indexed ref,
+        bytes32 refundRef,
+        uint256 points,
+        uint96 reimbursementRate
     );
     /// @notice The refund window of batches minted from now on changed.
     event RefundWindowChanged(uint64 refundWindow);
@@ -136,6 +154,10 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     error CoalitionPointsNoExpiryWindowScheduled();
     error CoalitionPointsExpiryNoticeNotOver(uint64 effectiveAt);
     error CoalitionPointsSupplyOverflow(uint256 supply);
+    error CoalitionPointsCaptureRefUsed(uint32 partnerId, address customer, bytes32 ref);
+    error CoalitionPointsCaptureTooLarge(uint256 points);
+    error CoalitionPointsNotRestorable(uint32 partnerId, address customer, bytes32 ref);
+    error CoalitionPointsRestoreExceedsCapture(uint32 partnerId, bytes32 ref, uint256 restorable, uint256 points);
 
     /// @param registry_ The partner registry.
     /// @param clearing_ The clearing house that bounds each partner's issuance by its funds.
@@ -261,22 +283,86 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         uint256 deadline,
         bytes calldata signature
     ) external whenNotPaused {
-        if (block.timestamp > deadline) revert CoalitionPointsExpiredSignature(deadline);
-        bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(REDEEM_TYPEHASH, customer, partnerId, points, ref, nonce, deadline))
-        );
-        address signer = ECDSA.recover(digest, signature);
-        if (signer != customer) revert CoalitionPointsInvalidSigner(signer, customer);
-        uint256 bit = 1 << (nonce & 0xff);
-        uint256 bits = _redeemNonceBits[customer][nonce >> 8];
-        if (bits & bit != 0) revert CoalitionPointsNonceUsed(customer, nonce);
-        _redeemNonceBits[customer][nonce >> 8] = bits | bit;
+        _useConsent(customer, partnerId, points, ref, nonce, deadline, signature);
         _redeem(customer, partnerId, points, ref);
+    }
+
+    /// @notice A till capture: burns a customer's points at a partner as a payment for a purchase,
+    /// with the customer's EIP-712 signature of a {Redeem} exactly as {redeemWithSignature}
+    /// (same consent, same {Redeemed} event, settled alike), and records the capture as
+    /// restorable: if the purchase is refunded, the partner's minter may mint these points back
+    /// ({restore}) at this capture's reimbursement rate. Ordinary redemptions store nothing of
+    /// the kind; this one costs one more storage slot. Each (partner, customer, ref) captures once.
+    /// @param customer The points' owner, who signed.
+    /// @param partnerId The active partner where the points pay.
+    /// @param points How many points.
+    /// @param ref The capture's reference (the redemption's ref).
+    /// @param nonce Any unused number of the customer's choosing (unordered nonces).
+    /// @param deadline Last timestamp at which the signature is valid.
+    /// @param signature The customer's 65-byte signature.
+    /// Emits {Transfer} and {Redeemed}.
+    function captureWithSignature(
+        address customer,
+        uint32 partnerId,
+        uint256 points,
+        bytes32 ref,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external whenNotPaused {
+        _useConsent(customer, partnerId, points, ref, nonce, deadline, signature);
+        uint96 rate = _redeem(customer, partnerId, points, ref);
+        bytes32 key = _restorableKey(partnerId, customer, ref);
+        if (_restorable[key] != 0) revert CoalitionPointsCaptureRefUsed(partnerId, customer, ref);
+        if (points >> 159 != 0) revert CoalitionPointsCaptureTooLarge(points); // the slot keeps 159 bits
+        _restorable[key] = RESTORABLE_FLAG | (points << 96) | rate;
     }
 
     /// @notice Whether a customer's redemption nonce was used.
     function redeemNonceUsed(address customer, uint256 nonce) external view returns (bool) {
         return _redeemNonceBits[customer][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    }
+
+    /// @notice Points of a till capture that may still be restored, and the capture's rate
+    /// (zeroes for a redemption that was not a capture).
+    function restorableOf(uint32 partnerId, address customer, bytes32 ref)
+        external
+        view
+        returns (uint256 points, uint96 reimbursementRate)
+    {
+        uint256 slot = _restorable[_restorableKey(partnerId, customer, ref)];
+        return ((slot & ~RESTORABLE_FLAG) >> 96, uint96(slot & RATE_MASK));
+    }
+
+    // ------------------------------------------------------------------ restore
+
+    /// @notice Mints back to the customer points of one of the caller's till captures
+    /// ({captureWithSignature}) after a refund of the purchase they paid for. Across calls, the
+    /// points restored of a capture never exceed the points it burned. Valued at the capture's own
+    /// reimbursement rate: settlement debits the partner points × rate, the reverse of the
+    /// capture's credit, so a captured-then-restored payment nets to zero. Like an earn, the value
+    /// is reserved against the partner's funds and issuance limit until the settlement that covers it.
+    /// @param ref The capture's ref (its {Redeemed} event's).
+    /// @param customer The customer whose points the capture burned.
+    /// @param points How many points to give back.
+    /// @param refundRef The refund's reference (recorded in the event).
+    /// Emits {Transfer} and {Restored}.
+    function restore(bytes32 ref, address customer, uint256 points, bytes32 refundRef) external whenNotPaused {
+        if (points == 0) revert CoalitionPointsZeroPoints();
+        (uint32 partnerId,, uint128 limit) = registry.activePartnerOf(msg.sender);
+        bytes32 key = _restorableKey(partnerId, customer, ref);
+        uint256 slot = _restorable[key];
+        if (slot == 0) revert CoalitionPointsNotRestorable(partnerId, customer, ref);
+        uint256 restorable = (slot & ~RESTORABLE_FLAG) >> 96;
+        if (points > restorable) revert CoalitionPointsRestoreExceedsCapture(partnerId, ref, restorable, points);
+        uint96 rate = uint96(slot & RATE_MASK);
+        // Cannot underflow: points <= restorable, checked just above.
+        unchecked {
+            _restorable[key] = RESTORABLE_FLAG | ((restorable - points) << 96) | rate;
+        }
+        clearing.reserveIssuance(partnerId, points * rate, limit);
+        _mint(customer, points);
+        emit Restored(partnerId, customer, ref, refundRef, points, rate);
     }
 
     // ------------------------------------------------------------------ reverse
@@ -378,7 +464,8 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         emit ExpiryWindowCancelled(p.window);
     }
 
-    /// @notice Stops every balance change (earn, redeem, reverse, transfer, expire).
+    /// @notice Stops every balance change (earn, redeem, capture, restore, reverse,
+    /// transfer, expire).
     /// Emits a {Paused} event.
     function pause() external onlyRole(OPERATOR_ROLE) {
         _pause();
@@ -460,11 +547,37 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         emit Reversed(partnerId, customer, batchId, seq, points, issuePrice);
     }
 
-    function _redeem(address customer, uint32 partnerId, uint256 points, bytes32 ref) private {
+    function _redeem(address customer, uint32 partnerId, uint256 points, bytes32 ref) private returns (uint96 rate) {
         if (points == 0) revert CoalitionPointsZeroPoints();
-        uint96 rate = registry.reimbursementRateOf(partnerId); // reverts unless the partner is active
+        rate = registry.reimbursementRateOf(partnerId); // reverts unless the partner is active
         _burn(customer, points);
         emit Redeemed(partnerId, customer, ref, points, rate);
+    }
+
+    /// @dev Checks a customer's signed {Redeem} consent and spends its nonce.
+    function _useConsent(
+        address customer,
+        uint32 partnerId,
+        uint256 points,
+        bytes32 ref,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        if (block.timestamp > deadline) revert CoalitionPointsExpiredSignature(deadline);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(REDEEM_TYPEHASH, customer, partnerId, points, ref, nonce, deadline))
+        );
+        address signer = ECDSA.recover(digest, signature);
+        if (signer != customer) revert CoalitionPointsInvalidSigner(signer, customer);
+        uint256 bit = 1 << (nonce & 0xff);
+        uint256 bits = _redeemNonceBits[customer][nonce >> 8];
+        if (bits & bit != 0) revert CoalitionPointsNonceUsed(customer, nonce);
+        _redeemNonceBits[customer][nonce >> 8] = bits | bit;
+    }
+
+    function _restorableKey(uint32 partnerId, address customer, bytes32 ref) private pure returns (bytes32) {
+        return keccak256(abi.encode(partnerId, customer, ref));
     }
 
     /// @dev The one path of every balance change but {expire}'s; blocked while paused. Replaces

@@ -359,6 +359,12 @@ class HoldNotOpen(GatewayError):
     slug = "hold-not-open"
 
 
+class PointsPaymentMismatch(GatewayError):
+    """A purchase's ``paid_with.points`` is not the money value of the holds captured for it."""
+
+    slug = "points-payment-mismatch"
+
+
 # --- the operator: partners, settlement
 
 

@@ -81,6 +81,15 @@ CONTRACT_ERRORS: dict[str, Rule] = {
         "purchase-not-confirmed", "The chain knows no batch of the partner holding this purchase."
     ),
     "CoalitionPointsZeroPoints": _refused("The chain refused to move zero points."),
+    # --- refunds of purchases paid with points (restores of till captures)
+    "CoalitionPointsNotRestorable": _refused(
+        "The chain knows no till capture of this partner, customer and ref to give points back for."
+    ),
+    "CoalitionPointsRestoreExceedsCapture": _refused(
+        "The till capture has fewer points left to give back on chain than this refund would restore."
+    ),
+    "CoalitionPointsCaptureRefUsed": _refused("The chain has captured a payment with this ref already."),
+    "CoalitionPointsCaptureTooLarge": _refused("The till capture moves more points than the chain can record."),
     # --- redemptions (the customer's consent)
     "CoalitionPointsExpiredSignature": Rule(
         "signature-expired", "The customer's consent expired before the points could be burned."

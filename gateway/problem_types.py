@@ -65,6 +65,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "points-amount-too-small": (422, "The money amount buys no point at the partner's point value"),
     "capture-exceeds-hold": (422, "The capture asks for more points than the hold holds"),
     "hold-not-open": (409, "The points hold was released, has expired or was captured already"),
+    "points-payment-mismatch": (422, "paid_with.points is not what the holds captured for the purchase are worth"),
     # --- paying with points at the till (add above this line)
     "nothing-to-settle": (409, "No points activity to settle since the last settled period"),
     "chain-rejected": (409, "The chain refused the operator's transaction"),
@@ -311,6 +312,11 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     "hold-not-open": (
         "hold 'till-7-0042' was released at its expiry (2026-11-23T10:20:00Z); nothing was burned",
         "Authorise a new hold (POST /v1/points-holds). A hold captured for another purchase cannot be captured again.",
+    ),
+    "points-payment-mismatch": (
+        "paid_with.points is 6.50; the holds captured for purchase 'movie-6' are worth 6.000000 cUSD (750 points)",
+        "Capture the hold for the purchase first (POST /v1/points-holds/{hold_id}/capture with its purchase_id), then "
+        "post the purchase with paid_with.points equal to the capture's money_value.",
     ),
     # --- paying with points at the till (add above this line)
     "nothing-to-settle": (

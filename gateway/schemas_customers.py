@@ -122,15 +122,18 @@ class HistoryEntry(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [HISTORY_ENTRY_EXAMPLE]})
 
-    kind: Literal["earned", "redeemed", "reversed", "sent", "received", "expired"] = Field(
-        description="earned (a purchase), redeemed (a reward), reversed (a refund's clawback), sent / received (a "
+    kind: Literal["earned", "redeemed", "reversed", "restored", "sent", "received", "expired"] = Field(
+        description="earned (a purchase), redeemed (a reward, or points paid at a till), reversed (a refund's "
+        "clawback), restored (points paid at a till given back by the purchase's refund), sent / received (a "
         "transfer between wallets), expired (the whole balance, burned after the expiry window of inactivity)"
     )
-    points: int = Field(description="signed: + earned/received, - redeemed/reversed/sent/expired")
+    points: int = Field(description="signed: + earned/restored/received, - redeemed/reversed/sent/expired")
     partner_id: int | None = Field(description="The partner of an earn, redemption or clawback; null for a transfer")
     partner_name: str | None = Field(description="Its name")
     seq: int | None = Field(description="The partner's sequence number of the purchase (earned, reversed)")
-    ref: str | None = Field(description="The redemption's ref, or a transfer's other wallet; else null")
+    ref: str | None = Field(
+        description="The redemption's ref (for restored: the till capture's), or a transfer's other wallet; else null"
+    )
     block_number: int = Field(description="The block of the event")
     block_time: int = Field(description="The block's time, Unix seconds")
     tx_hash: str = Field(description="The transaction of the event")

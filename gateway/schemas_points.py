@@ -188,7 +188,8 @@ class HoldPublic(BaseModel):
     tx_hash: str | None = Field(default=None, description="The burn transaction, once burned")
     given_back_points: int = Field(
         default=0,
-        description="Points given back so far by refunds of the purchase it paid for (minted again by the partner)",
+        description="Points given back so far by refunds of the purchase it paid for (restored on chain by the "
+        "partner at the capture's rate: a Restored event naming the refund)",
     )
     release_reason: Literal["partner", "expired"] | None = Field(default=None, description="Why it was released")
     authorised_at: datetime = Field(description="When it was authorised (UTC)")

@@ -108,3 +108,34 @@ def given_back(*, paid_points: int, refunded: Decimal, amount: Decimal, already_
     if refunded >= amount:
         due = paid_points  # the full refund gives back every point, whatever the rounding before
     return max(0, min(paid_points, due) - already_given)
+
+
+def split_give_back(due: int, left: list[int]) -> list[int]:
+    """``due`` points given back split over the captures of a purchase, oldest first: each takes
+    at most what is ``left`` of it (what it burned less what was given back of it), since the
+    contract restores each capture within its own bound. Raises ValueError if they cannot hold it."""
+    pieces = []
+    for room in left:
+        take = min(due, max(room, 0))
+        pieces.append(take)
+        due -= take
+    if due:
+        raise ValueError(f"{due} points to give back beyond what the captures burned")
+    return pieces
+
+
+def paid_with_mismatch(*, paid: Decimal, captured_points: int, captured_value: int, purchase_id: str) -> str | None:
+    """Why a purchase's ``paid_with.points`` (money, in units of the settlement token as the
+    holds are) is not what the holds captured for it are worth (``captured_value`` base units for
+    ``captured_points`` points), or None when it is exactly that."""
+    if paid * _UNIT == captured_value:
+        return None
+    if not captured_points:
+        return (
+            f"paid_with.points is {paid}; no hold was captured for purchase {purchase_id!r}: capture it first "
+            "(POST /v1/points-holds/{hold_id}/capture with this purchase_id)"
+        )
+    return (
+        f"paid_with.points is {paid}; the holds captured for purchase {purchase_id!r} are worth "
+        f"{to_money(captured_value)} cUSD ({captured_points} points)"
+    )

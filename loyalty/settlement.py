@@ -9,9 +9,13 @@ The money model (docs: the architecture notes), per period and partner, each eve
 carries::
 
     net = redeemed points × reimbursement rate + reversed points × issue price − issued points × issue price
+          − restored points × reimbursement rate of their capture
 
-(``Clearing.settle`` takes the three values apart: issued lowers the partner's exposure, reversed
-pays the credits its refunds recorded.) Positive: the operator pays the partner. The operator's
+(``Clearing.settle`` takes the four values apart: issued and restored lower the partner's exposure,
+reversed pays the credits its refunds recorded.) A restoration (``Restored``: points of a till
+capture minted back after the purchase's refund) is the exact reverse of the capture's
+``Redeemed`` credit, at the rate that event carried, so a captured-then-restored payment nets to
+zero. Positive: the operator pays the partner. The operator's
 net is minus the sum of the partners', so all nets and the operator's sum to zero by
 construction. Amounts are integers in the
 settlement token's base units (cUSD: 6 decimals); nothing is rounded.
@@ -29,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-EventKind = Literal["earned", "redeemed", "reversed"]
+EventKind = Literal["earned", "redeemed", "reversed", "restored"]
 MATRIX_RULE = (
     "pro rata to each issuer's net points issued in the period (issued - reversed, if > 0), "
     "largest remainder, ties to the lower issuer id; issuer 0 = issued before the period"
@@ -40,7 +44,7 @@ EARLIER_ISSUER = 0
 @dataclass(frozen=True, slots=True)
 class PointsEvent:
     """One settlement-relevant event: ``rate`` is the issue price (earned, reversed) or the
-    reimbursement rate (redeemed) that the event carries, in token base units per point."""
+    reimbursement rate (redeemed, restored) that the event carries, in token base units per point."""
 
     kind: EventKind
     partner_id: int
@@ -57,15 +61,17 @@ class PartnerLine:
     issued_value: int  # points issued × the issue price each Earned event carries
     reversed_value: int  # points reversed × the issue price each Reversed event carries
     redeemed_value: int  # points redeemed × the reimbursement rate each Redeemed event carries
+    points_restored: int = 0
+    restored_value: int = 0  # points restored × the reimbursement rate each Restored event carries
 
     @property
     def net(self) -> int:
-        return self.redeemed_value + self.reversed_value - self.issued_value
+        return self.redeemed_value + self.reversed_value - self.issued_value - self.restored_value
 
     @property
-    def settle_args(self) -> tuple[int, int, int, int]:
-        """The line as ``Clearing.settle`` takes it: (partnerId, issued, reversed, redeemed)."""
-        return (self.partner_id, self.issued_value, self.reversed_value, self.redeemed_value)
+    def settle_args(self) -> tuple[int, int, int, int, int]:
+        """The line as ``Clearing.settle`` takes it: (partnerId, issued, reversed, redeemed, restored)."""
+        return (self.partner_id, self.issued_value, self.reversed_value, self.redeemed_value, self.restored_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,7 @@ def lines_from_totals(totals: Iterable[KindTotal]) -> list[PartnerLine]:
     for t in totals:
         if t.points < 0 or t.value < 0:
             raise ValueError(f"negative points or value in {t}")
-        a = acc.setdefault(t.partner_id, [0, 0, 0, 0, 0, 0])
+        a = acc.setdefault(t.partner_id, [0, 0, 0, 0, 0, 0, 0, 0])
         if t.kind == "earned":
             a[0] += t.points
             a[3] += t.value
@@ -108,6 +114,9 @@ def lines_from_totals(totals: Iterable[KindTotal]) -> list[PartnerLine]:
         elif t.kind == "redeemed":
             a[2] += t.points
             a[5] += t.value
+        elif t.kind == "restored":
+            a[6] += t.points
+            a[7] += t.value
         else:
             raise ValueError(f"unknown event kind {t.kind!r}")
     return [PartnerLine(pid, *acc[pid]) for pid in sorted(acc)]

@@ -22,10 +22,10 @@ from eth_utils import keccak
 from loyalty.expiry import BREAKAGE_RULE
 from loyalty.settlement import MATRIX_RULE, PartnerLine, bilateral_matrix, format_units, operator_net
 
-STATEMENT_VERSION = 3  # 3: points_expired and its breakage rule
+STATEMENT_VERSION = 4  # 3: points restored after refunds of till captures; 4: points_expired, breakage_rule
 FORMULA = (
-    "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price, "
-    "at each event's rate"
+    "net = redeemed_points x reimbursement_rate + reversed_points x issue_price - issued_points x issue_price "
+    "- restored_points x reimbursement_rate of their capture, at each event's rate"
 )
 
 
@@ -62,6 +62,8 @@ def build_statement(
                 "issued_value": line.issued_value,
                 "reversed_value": line.reversed_value,
                 "redeemed_value": line.redeemed_value,
+                "points_restored": line.points_restored,
+                "restored_value": line.restored_value,
                 "net": line.net,
                 "net_formatted": format_units(line.net, token_decimals),
             }
@@ -109,6 +111,8 @@ def statement_csv(statement: dict[str, Any]) -> str:
             "issued_value",
             "reversed_value",
             "redeemed_value",
+            "points_restored",
+            "restored_value",
             "net",
             f"net_{statement['token']['symbol']}",
         ]
@@ -123,12 +127,14 @@ def statement_csv(statement: dict[str, Any]) -> str:
                 p["issued_value"],
                 p["reversed_value"],
                 p["redeemed_value"],
+                p.get("points_restored", 0),
+                p.get("restored_value", 0),
                 p["net"],
                 p["net_formatted"],
             ]
         )
     op = statement["operator_net"]
-    w.writerow(["operator", "", "", "", "", "", "", op, format_units(op, decimals)])
+    w.writerow(["operator", "", "", "", "", "", "", "", "", op, format_units(op, decimals)])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:
@@ -197,6 +203,7 @@ def named_csv(
         [
             "partner_id", "partner", "points_issued", f"issued_{symbol}", "points_reversed", f"reversed_{symbol}",
             "points_redeemed", f"redeemed_{symbol}", f"net_{symbol}", "payer", "payee", f"amount_{symbol}",
+            "points_restored", f"restored_{symbol}",
         ]
     )  # fmt: skip
     for p in statement["partners"]:
@@ -209,12 +216,13 @@ def named_csv(
                 pid, name(pid), p["points_issued"], format_units(int(p["issued_value"]), decimals),
                 p["points_reversed"], format_units(int(p["reversed_value"]), decimals), p["points_redeemed"],
                 format_units(int(p["redeemed_value"]), decimals), format_units(int(p["net"]), decimals),
-                pay.payer, pay.payee, format_units(pay.amount, decimals),
+                pay.payer, pay.payee, format_units(pay.amount, decimals), p.get("points_restored", 0),
+                format_units(int(p.get("restored_value", 0)), decimals),
             ]
         )  # fmt: skip
     if partner_id is None:
         op = int(statement["operator_net"])
-        w.writerow(["", "the operator", "", "", "", "", "", "", format_units(op, decimals), "", "", ""])
+        w.writerow(["", "the operator", "", "", "", "", "", "", format_units(op, decimals), "", "", "", "", ""])
     w.writerow([])
     w.writerow(["redeemed_at", "issued_by", "points"])
     for cell in statement["bilateral"]["points"]:

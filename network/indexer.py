@@ -80,6 +80,19 @@ def _movements(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[s
                 ref=a["ref"],
             )
         ]
+    if event.name == "Restored":  # a till capture's points given back by a refund: ref is the capture's
+        return [
+            dict(
+                **base,
+                item=0,
+                kind="restored",
+                customer=a["customer"],
+                partner_id=a["partnerId"],
+                points=a["points"],
+                rate=a["reimbursementRate"],
+                ref=a["ref"],
+            )
+        ]
     if event.name == "Reversed":
         return [
             dict(

@@ -18,6 +18,7 @@ from network.purchases import encode_purchase
 from network.store import (
     ChainTransaction,
     OutboxPurchase,
+    OutboxRestore,
     OutboxReversal,
     PurchaseStatus,
     ReversalStatus,
@@ -224,12 +225,16 @@ def result_of(session: Session, *, partner_id: int, seq: int) -> ItemResult | No
 
 
 def partners_with_work(session: Session) -> list[int]:
-    """Partners with purchases to mint or confirm, or reversals (refunds) to send or confirm."""
+    """Partners with purchases to mint or confirm, reversals (refunds) or restores (points paid at a
+    till given back by a refund) to send or confirm."""
     earn = session.scalars(select(OutboxPurchase.partner_id).where(OutboxPurchase.status.in_(OPEN)).distinct())
     reverse = session.scalars(
         select(OutboxReversal.partner_id).where(OutboxReversal.status.in_(REVERSALS_OPEN)).distinct()
     )
-    return sorted(set(earn) | set(reverse))
+    restore = session.scalars(
+        select(OutboxRestore.partner_id).where(OutboxRestore.status.in_(REVERSALS_OPEN)).distinct()
+    )
+    return sorted(set(earn) | set(reverse) | set(restore))
 
 
 def held_by_partner(session: Session) -> dict[int, tuple[int, str]]:

@@ -1,5 +1,5 @@
-"""The chain's own record of what settlement counts: every ``Earned``, ``Redeemed`` and ``Reversed``
-log of a block range, decoded with web3's ABI machinery straight from ``eth_getLogs`` (no store,
+"""The chain's own record of what settlement counts: every ``Earned``, ``Redeemed``, ``Reversed`` and
+``Restored`` log of a block range, decoded with web3's ABI machinery straight from ``eth_getLogs`` (no store,
 no indexer), with the rate each event carries. ``coalition/crosscheck.py`` feeds them to the
 settlement maths (loyalty/settlement.py) to recompute a period independently of the gateway."""
 
@@ -13,18 +13,20 @@ from network.contracts import load_abi
 from network.deployments import AddressBook
 
 # event name, kind, the argument that holds the event's rate
-SETTLEMENT_EVENTS: tuple[tuple[str, Literal["earned", "redeemed", "reversed"], str], ...] = (
+Kind = Literal["earned", "redeemed", "reversed", "restored"]
+SETTLEMENT_EVENTS: tuple[tuple[str, Kind, str], ...] = (
     ("Earned", "earned", "issuePrice"),
     ("Redeemed", "redeemed", "reimbursementRate"),
     ("Reversed", "reversed", "issuePrice"),
+    ("Restored", "restored", "reimbursementRate"),
 )
 
 
 class PointsLog(NamedTuple):
     """One decoded log: ``rate`` is the issue price (earned, reversed) or the reimbursement rate
-    (redeemed) that the event carries, in settlement-token base units per point."""
+    (redeemed, restored) that the event carries, in settlement-token base units per point."""
 
-    kind: Literal["earned", "redeemed", "reversed"]
+    kind: Kind
     partner_id: int
     points: int
     rate: int

@@ -1,5 +1,7 @@
 """What the relayer key's burns read and write on chain, apart from sending them: the calldata
-of a customer's signed redemption (``redeemWithSignature``), its gas estimate (a burn that
+of a customer's signed redemption (``redeemWithSignature``; a till capture's, ``CAPTURE_SKU``,
+through ``captureWithSignature``, the same consent and event, so that a refund can restore it),
+its gas estimate (a burn that
 would revert is refused at once, with the decoded reason), and the chain's own record of a
 redemption's burn (the ``Redeemed`` event of its ref, whoever relayed it; the consent's nonce
 used). Signing, storing, sending and following the burns is the one transaction driver's
@@ -24,6 +26,8 @@ from network.store import Redemption
 
 REDEEM_ARGS = ["address", "uint32", "uint256", "bytes32", "uint256", "uint256", "bytes"]
 REDEEM_SELECTOR = function_signature_to_4byte_selector(f"redeemWithSignature({','.join(REDEEM_ARGS)})")
+CAPTURE_SELECTOR = function_signature_to_4byte_selector(f"captureWithSignature({','.join(REDEEM_ARGS)})")
+CAPTURE_SKU = "points-payment"  # the sku of a till capture's redemption (it has no reward)
 
 
 class BurnRefused(ChainError):
@@ -51,8 +55,9 @@ class Relayer:
         self._redeemed_topic = "0x" + event_abi_to_log_topic(redeemed).hex()
 
     def calldata(self, r: Redemption) -> bytes:
-        """``redeemWithSignature(...)`` encoded here (the selector once): web3's contract
-        function would look the ABI up and hash the signature again for every burn."""
+        """``redeemWithSignature(...)`` (``captureWithSignature(...)`` for a till capture) encoded
+        here (the selector once): web3's contract function would look the ABI up and hash the
+        signature again for every burn."""
         args = [
             r.customer_wallet,
             r.partner_id,
@@ -62,7 +67,8 @@ class Relayer:
             r.deadline,
             bytes(r.signature),
         ]
-        return REDEEM_SELECTOR + abi_encode(REDEEM_ARGS, args)
+        selector = CAPTURE_SELECTOR if r.reward_id is None and r.sku == CAPTURE_SKU else REDEEM_SELECTOR
+        return selector + abi_encode(REDEEM_ARGS, args)
 
     def estimate_gas(self, r: Redemption) -> int:
         """Gas of the burn, or BurnRefused with the decoded reason if it would revert now. A bare

@@ -5,7 +5,8 @@ This module is the outbox side: which purchases go into which transaction, and w
 each purchase once its transaction's receipt is in. The transactions themselves (signing,
 storing, broadcasting, nonces, fees, stuck replacement, recovery, receipts) are the key's
 driver, ``network.transactions``, which calls the hooks of the earn batches
-(``network.earn_results.EarnBatchFlow``) and of the reversals (``network.reversals.ReversalFlow``).
+(``network.earn_results.EarnBatchFlow``), of the reversals (``network.reversals.ReversalFlow``) and
+of the restores (``network.restores.RestoreFlow``).
 
 - Batches by size and by time (``batch_max_size``, ``batch_max_wait_s``), with up to
   ``max_in_flight`` transactions pipelined on consecutive nonces, so throughput grows with load.
@@ -21,7 +22,9 @@ driver, ``network.transactions``, which calls the hooks of the earn batches
 - Items follow their transaction: to its replacement when it is stuck, back to sent when the
   node lost the block that mined it, back to the queue when its nonce went to another transaction.
 - After its earn batches, sends the partner's queued reversals (refunds' clawbacks,
-  network/reversals.py), one ``reverse`` transaction each, through the same key and nonces.
+  network/reversals.py), one ``reverse`` transaction each, through the same key and nonces; then
+  its queued restores whose capture is burned (points paid at a till given back by a refund,
+  network/restores.py), one ``restore`` transaction each.
 - Re-synchronises with the chain on start, after a broadcast refused for its nonce, and when the
   node's head goes backwards (a restart that lost blocks).
 """
@@ -58,6 +61,8 @@ from network.outbox import (
     unmined_points,
 )
 from network.outcomes import purchases_settled, refunds_settled
+from network.restores import KIND as RESTORE_KIND
+from network.restores import RestoreFlow, encode_restore, ready_restores
 from network.reversals import KIND as REVERSE_KIND
 from network.reversals import ReversalFlow, ReversalNotReady, reversal_calldata
 from network.revert import decode_revert
@@ -126,7 +131,7 @@ class EarnSender:
             kind=KIND,
             sessions=sessions,
             settings=settings,
-            flows={KIND: self.earn_batches, REVERSE_KIND: ReversalFlow()},
+            flows={KIND: self.earn_batches, REVERSE_KIND: ReversalFlow(), RESTORE_KIND: RestoreFlow()},
         )
         self._block_gas_limit = 30_000_000
         self._head: tuple[int, str] | None = None
@@ -277,6 +282,7 @@ class EarnSender:
             report.sent_txs += 1
             report.sent_items += len(items)
         self._send_reversals(session, base_fee, in_flight, report)
+        self._send_restores(session, base_fee, report)
 
     # ------------------------------------------------------------------ the issuance bound
 
@@ -346,6 +352,42 @@ class EarnSender:
                 gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
                 base_fee=base_fee,
                 kind=REVERSE_KIND,
+            )
+            item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
+            session.commit()  # stored before broadcast, like a batch
+            self.transactions.advance_nonce()
+            self._broadcast(tx)
+            session.commit()
+            report.sent_txs += 1
+
+    def _send_restores(self, session: Session, base_fee: int, report: StepReport) -> None:
+        """One ``restore`` transaction per queued restore whose capture is burned, after the
+        reversals. A restore the chain refuses in simulation fails without a transaction, with the
+        decoded reason; one refused once mined fails the same way."""
+        queued = ready_restores(session, self.partner_id, self.settings.max_in_flight)
+        if session.dirty:
+            session.commit()  # the restores of failed captures, failed with them
+        if not queued:
+            return
+        room = max(self.settings.max_in_flight - self.transactions.in_flight(session), 0)
+        for item in queued[:room]:
+            data = encode_restore(item)
+            call = {"from": self.address, "to": self.points_address, "data": data}
+            try:
+                gas = self.transactions.rpc(lambda c=call: self.w3.eth.estimate_gas(c))  # type: ignore[arg-type]
+            except TransientRpcError:
+                raise
+            except Exception as exc:  # a revert in simulation: the chain says no
+                item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
+                session.commit()
+                continue
+            self._hold_lease()
+            tx = self.transactions.sign_next(
+                session,
+                data=data,
+                gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
+                base_fee=base_fee,
+                kind=RESTORE_KIND,
             )
             item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
             session.commit()  # stored before broadcast, like a batch

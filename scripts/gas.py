@@ -78,6 +78,15 @@ def main() -> list[tuple[str, int, int]]:
         consent.customer, partner, 100, consent.ref, consent.nonce, consent.deadline, signature, {"from": minter}
     )
     rows.append(("redeem with signature (EIP-712, relayed)", 1, tx.gas_used))
+    # a till capture (restorable: one more storage slot) and a refund's restoration of part of it
+    consent = RedeemConsent(customer.address, partner, 100, b"\x04" * 32, nonce=8, deadline=int(time.time()) + 3600)
+    signature = sign_redeem(customer.private_key, consent, chain_id=chain.id, points_address=c.points.address)
+    tx = c.points.captureWithSignature(
+        consent.customer, partner, 100, consent.ref, consent.nonce, consent.deadline, signature, {"from": minter}
+    )
+    rows.append(("till capture with signature (restorable redemption)", 1, tx.gas_used))
+    tx = c.points.restore(consent.ref, customer.address, 60, b"\x05" * 32, {"from": minter})
+    rows.append(("restore, a refund gives back part of a capture", 1, tx.gas_used))
 
     # reverse one purchase of the 1,000-batch
     earned = c.points.earnBatch(
@@ -100,7 +109,7 @@ def main() -> list[tuple[str, int, int]]:
         c.points.earn(encode_purchase(customer_address(9000 + k), k, 100), {"from": m})
         ids.append(pid)
     chain.mine()
-    lines = [(pid, c.clearing.exposureOf(pid), c.clearing.pendingCreditOf(pid), 5 * USD) for pid in sorted(ids)]
+    lines = [(pid, c.clearing.exposureOf(pid), c.clearing.pendingCreditOf(pid), 5 * USD, 0) for pid in sorted(ids)]
     tx = c.clearing.settle(
         1, c.clearing.settledThroughBlock() + 1, chain.height - 1, b"\x03" * 32, lines, {"from": c.operator}
     )

@@ -125,6 +125,8 @@ STATEMENT_EXAMPLE = {
         "issued_value": 15000000,
         "reversed_value": 150000,
         "redeemed_value": 4000000,
+        "points_restored": 0,
+        "restored_value": 0,
         "net": -10850000,
         "net_formatted": "-10.850000",
     },
@@ -151,8 +153,9 @@ class AccountStatement(BaseModel):
     settled_at: datetime | None = Field(description="When it settled on chain (UTC); null until then")
     token: dict[str, Any] = Field(description="The settlement token the values are in: its symbol and decimals")
     line: dict[str, Any] = Field(
-        description="this partner's line of the statement: points issued, reversed and redeemed, their values and "
-        "net = redeemed_value + reversed_value − issued_value (net > 0: it is paid; net < 0: it pays)"
+        description="this partner's line of the statement: points issued, reversed, redeemed and restored (given "
+        "back after refunds of till captures), their values and net = redeemed_value + reversed_value − "
+        "issued_value − restored_value (net > 0: it is paid; net < 0: it pays)"
     )
     bilateral: list[dict[str, Any]] = Field(
         description="points redeemed at it or issued by it, by counterparty id (redeemed_at, issued_by, points)"

@@ -29,6 +29,7 @@ KIND_LABELS = {
     "earned": "Earned",
     "redeemed": "Reward",
     "reversed": "Refund",
+    "restored": "Given back",
     "sent": "Sent",
     "received": "Received",
     "expired": "Expired",

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "earned": "Earned",
     "redeemed": "Redeemed",
     "reversed": "Refund clawback",
+    "restored": "Given back (refund)",
     "sent": "Sent",
     "received": "Received",
     "expired": "Expired",

@@ -1,4 +1,4 @@
-"""A settlement period's lines from the store: the indexed ``Earned``/``Redeemed``/``Reversed``
+"""A settlement period's lines from the store: the indexed ``Earned``/``Redeemed``/``Reversed``/``Restored``
 events of its block range, summed per (kind, partner) by the database when it can do so exactly,
 event by event otherwise. The maths are loyalty/settlement.py's; the settling is settlement.py's.
 """
@@ -24,6 +24,7 @@ SETTLEMENT_EVENTS = {
     "Earned": ("earned", "issuePrice"),
     "Redeemed": ("redeemed", "reimbursementRate"),
     "Reversed": ("reversed", "issuePrice"),
+    "Restored": ("restored", "reimbursementRate"),
 }
 
 
@@ -70,7 +71,7 @@ def period_totals(session: Session, chain_id: int, from_block: int, to_block: in
         return cast(ChainEvent.args[key].as_string(), Numeric(78, 0))
 
     points = arg("points")
-    rate = case((ChainEvent.name == "Redeemed", arg("reimbursementRate")), else_=arg("issuePrice"))
+    rate = case((ChainEvent.name.in_(("Redeemed", "Restored")), arg("reimbursementRate")), else_=arg("issuePrice"))
     query = (
         select(
             ChainEvent.name,

@@ -13,12 +13,14 @@ spend the same points. The balance and the consent's nonce on chain are one batc
 lock; the hold writes one row.
 
 Refund: a refund of a purchase paid partly with points gives them back in proportion (``give_back``),
-minted again by the partner as an earn of its own next sequence number, recorded against the
-refund; what the purchase earned is clawed back as for any refund (gateway/services/refunds.py).
+recorded against the refund and restored on chain by the partner (``CoalitionPoints.restore`` of
+each capture, at the capture's own rate: the reverse of its credit); what the purchase earned is
+clawed back as for any refund (gateway/services/refunds.py).
 
 Capture: the hold's points (or a part) become a redemption at the partner, ``hold:<hold_id>``,
-with no reward, burned by the relayer like any redemption (gateway/services/burns.py) and settled
-like any (its ``Redeemed`` event, reimbursed at the partner's rate). Idempotent on the hold id:
+with no reward, burned by the relayer like any redemption (gateway/services/burns.py), through
+``captureWithSignature`` (a restorable redemption), and settled like any (its ``Redeemed`` event,
+reimbursed at the partner's rate). Idempotent on the hold id:
 the same capture again answers the same; another purchase is a conflict.
 """
 
@@ -61,11 +63,12 @@ from gateway.services.redemptions import PointsView, redeem_ref
 from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from loyalty import points_payments as rules
-from network import outbox
+from network.relayer import CAPTURE_SKU
+from network.restores import enqueue_restore, refund_ref
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import Partner, PointsGiveBack, PointsHold, Purchase, Redemption, Refund
+from network.store import OutboxRestore, Partner, PointsGiveBack, PointsHold, Purchase, Redemption, Refund
 
-POINTS_PAYMENT_SKU = "points-payment"  # the sku of a captured hold's redemption (it has no reward)
+POINTS_PAYMENT_SKU = CAPTURE_SKU  # the sku of a captured hold's redemption: burned by captureWithSignature
 CONSENT_MARGIN = timedelta(seconds=60)  # a hold lapses this long before its consent's deadline, to leave the burn time
 EXPIRE_BATCH = 1_000
 BURN_CLOCK_MARGIN = timedelta(seconds=5)  # the workers' clocks against this one's (burned_at)
@@ -484,60 +487,102 @@ def give_back(
     refunds of one purchase run one at a time): the points this refund gives back of what the
     purchase was paid with in points (holds captured for it whose burn did not fail), in
     proportion to the part of the purchase refunded so far (``refunded_amount``, this refund
-    included; None: all of it), less what earlier refunds gave back. They are minted again by the
-    partner as an earn of its own next sequence number, through the outbox like any purchase's
-    points (its minter, within its issuance bound), and recorded against the refund. None when
-    nothing is due."""
-    paid = session.scalar(
-        select(func.coalesce(func.sum(PointsHold.captured_points), 0))
-        .join(Redemption, Redemption.id == PointsHold.redemption_pk)
-        .where(
-            PointsHold.partner_id == purchase.partner_id,
-            PointsHold.purchase_id == purchase.purchase_id,
-            PointsHold.status == "captured",
-            Redemption.status != "failed",
-        )
+    included; None: all of it), less what earlier refunds gave back. Recorded against the refund
+    and restored on chain by the partner's minter (``CoalitionPoints.restore``, through the
+    restore outbox): split over the captures, oldest first, each within what it burned less what
+    was given back of it, and valued at its own reimbursement rate, so that the partner is debited
+    exactly what those points were credited. None when nothing is due."""
+    captures = list(
+        session.execute(
+            select(PointsHold, Redemption)
+            .join(Redemption, Redemption.id == PointsHold.redemption_pk)
+            .where(
+                PointsHold.partner_id == purchase.partner_id,
+                PointsHold.purchase_id == purchase.purchase_id,
+                PointsHold.status == "captured",
+                Redemption.status != "failed",
+            )
+            .order_by(PointsHold.id)
+        ).tuples()
     )
+    paid = sum(int(hold.captured_points or 0) for hold, _ in captures)
     if not paid:
         return None
-    wallet = session.scalar(
-        select(PointsHold.customer_wallet).where(
-            PointsHold.partner_id == purchase.partner_id, PointsHold.purchase_id == purchase.purchase_id
-        )
-    )
-    assert wallet is not None
     already = session.scalar(
         select(func.coalesce(func.sum(PointsGiveBack.points), 0)).where(PointsGiveBack.purchase_pk == purchase.id)
     )
     amount = Decimal(purchase.amount)
     due = rules.given_back(
-        paid_points=int(paid),
+        paid_points=paid,
         refunded=amount if refunded_amount is None else refunded_amount,
         amount=amount,
         already_given=int(already or 0),
     )
     if due <= 0:
         return None
-    seq = session.scalar(
-        update(Partner)
-        .where(Partner.id == purchase.partner_id)
-        .values(next_seq=Partner.next_seq + 1)
-        .returning(Partner.next_seq)
-    )
-    assert seq is not None
-    item = outbox.enqueue(session, partner_id=purchase.partner_id, seq=seq, customer=wallet, points=due)
     back = PointsGiveBack(
         partner_id=purchase.partner_id,
         refund_pk=refund.id,
         purchase_pk=purchase.id,
-        customer_wallet=wallet,
+        customer_wallet=captures[0][0].customer_wallet,
         points=due,
-        seq=seq,
-        outbox_id=item.id,
     )
     session.add(back)
     session.flush()
+    restored = {
+        pk: int(total or 0)
+        for pk, total in session.execute(
+            select(OutboxRestore.redemption_pk, func.sum(OutboxRestore.points))
+            .where(OutboxRestore.redemption_pk.in_([r.id for _, r in captures]))
+            .group_by(OutboxRestore.redemption_pk)
+        )
+    }
+    pieces = rules.split_give_back(
+        due, [int(hold.captured_points or 0) - int(restored.get(r.id, 0)) for hold, r in captures]
+    )
+    ref = refund_ref(purchase.partner_id, refund.refund_id)
+    for (_, redemption), points in zip(captures, pieces, strict=True):
+        if points:
+            enqueue_restore(
+                session,
+                partner_id=purchase.partner_id,
+                give_back_id=back.id,
+                redemption=redemption,
+                refund_ref=ref,
+                points=points,
+            )
     return back
+
+
+def check_paid_with(session: Session, items: list[tuple[int, str, Decimal]]) -> dict[tuple[int, str], str]:
+    """For (partner id, purchase id, ``paid_with.points``) of purchases about to be accepted: why
+    each one's ``paid_with.points`` is not the money value of the holds captured for it (burn not
+    failed), by (partner id, purchase id); a purchase absent from the answer matches. One query."""
+    if not items:
+        return {}
+    keys = {(pid, purchase_id) for pid, purchase_id, _ in items}
+    captured: dict[tuple[int, str], tuple[int, int]] = {}
+    rows = session.execute(
+        select(PointsHold.partner_id, PointsHold.purchase_id, PointsHold.captured_points, PointsHold.point_value)
+        .join(Redemption, Redemption.id == PointsHold.redemption_pk)
+        .where(
+            PointsHold.partner_id.in_({pid for pid, _ in keys}),
+            PointsHold.purchase_id.in_({purchase_id for _, purchase_id in keys}),
+            PointsHold.status == "captured",
+            Redemption.status != "failed",
+        )
+    )
+    for pid, purchase_id, points, point_value in rows:
+        if (pid, purchase_id) in keys:
+            p, v = captured.get((pid, purchase_id), (0, 0))
+            captured[(pid, purchase_id)] = (p + int(points or 0), v + int(points or 0) * int(point_value))
+    out = {}
+    for pid, purchase_id, paid in items:
+        points, value = captured.get((pid, purchase_id), (0, 0))
+        why = rules.paid_with_mismatch(paid=paid, captured_points=points, captured_value=value, purchase_id=purchase_id)
+        if why is not None:
+            out[(pid, purchase_id)] = why
+    return out
 
 
 def given_back_for(session: Session, hold: PointsHold) -> int:

@@ -21,6 +21,7 @@ CARD_OF_KIND = {
     "earned": "earned",
     "redeemed": "spent",
     "reversed": "refunded",
+    "restored": "earned",  # points given back by a refund of a purchase paid with them (counted as before: an earn)
     "received": "received",
     "sent": "sent",
 }

@@ -37,8 +37,10 @@ from gateway.errors import (
     NoPoints,
     NotFound,
     PartnerSuspended,
+    PointsPaymentMismatch,
 )
 from gateway.schemas import PurchaseCreate
+from gateway.services import points_holds
 from gateway.services.earning import RulesCache, add_cap_usage, basket_of, earn
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
@@ -214,6 +216,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
                     pending.append((item, partner, wallet))
             except GatewayError as refused:
                 _fail(item, refused)
+        pending = _paid_with_checked(session, pending)
         new = self._earn(session, pending, active, now)
         for follower, first in [f for f in followers if f[1].result is not None]:
             _fail(follower, first.result)  # type: ignore[arg-type]  # its first was refused by the rules
@@ -280,6 +283,28 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
             for (item, _, wallet), result in zip(pending, found, strict=True)
             if result is not None
         ]
+
+
+def _paid_with_checked(session: Session, pending: list[Pending]) -> list[Pending]:
+    """The pending purchases whose ``paid_with.points`` is what the holds captured for them are
+    worth; the others are refused (``PointsPaymentMismatch``). Purchases paid without points
+    cost nothing here."""
+    paid = [
+        (item.partner_id, item.body.purchase_id, item.body.paid_with.points)
+        for item, _, _ in pending
+        if item.body.paid_with is not None and item.body.paid_with.points > 0
+    ]
+    if not paid:
+        return pending
+    refused = points_holds.check_paid_with(session, paid)
+    kept = []
+    for entry in pending:
+        why = refused.get((entry[0].partner_id, entry[0].body.purchase_id))
+        if why is None:
+            kept.append(entry)
+        else:
+            _fail(entry[0], PointsPaymentMismatch(why))
+    return kept
 
 
 def _basket(compiled: CompiledRules, body: PurchaseCreate, now: datetime) -> Basket:

@@ -1,8 +1,9 @@
 """Reconciliation of the store against the chain, both read at the same block (the indexer's
 checkpoint): every customer's ledger sum against ``balanceOf``, the sum of those balances
 against ``totalSupply`` (a holder the ledger does not know shows there), and each partner's
-value issued and value reversed since the last settled block, from the store's events, against
-``Clearing.exposureOf`` and ``Clearing.pendingCreditOf``. A difference is stored in the report,
+value issued (earned, and restored after refunds of till captures) and value reversed since the
+last settled block, from the store's events, against ``Clearing.exposureOf`` and
+``Clearing.pendingCreditOf``. A difference is stored in the report,
 logged as an ERROR, and raised as an operator alert.
 """
 
@@ -47,22 +48,24 @@ def _decode_int(contract: Any, fn: str, raw: bytes) -> int:
 def unsettled_values(
     session: Session, chain_id: int, after_block: int, to_block: int
 ) -> tuple[dict[int, int], dict[int, int]]:
-    """Per partner, from the store: the value issued and the value reversed in
-    ``(after_block, to_block]`` (each at the issue price its event carries)."""
+    """Per partner, from the store: the value issued (``Earned`` at its issue price, and
+    ``Restored`` at the capture's reimbursement rate it carries: both reserved against the
+    partner's funds) and the value reversed (at its issue price) in ``(after_block, to_block]``."""
     issued: dict[int, int] = {}
     reversed_: dict[int, int] = {}
     rows = session.execute(
         select(ChainEvent.partner_id, ChainEvent.name, ChainEvent.args).where(
             ChainEvent.chain_id == chain_id,
             ChainEvent.contract == "CoalitionPoints",
-            ChainEvent.name.in_(("Earned", "Reversed")),
+            ChainEvent.name.in_(("Earned", "Reversed", "Restored")),
             ChainEvent.block_number > after_block,
             ChainEvent.block_number <= to_block,
         )
     )
     for partner_id, name, args in rows:
-        out = issued if name == "Earned" else reversed_
-        out[partner_id] = out.get(partner_id, 0) + int(args["points"]) * int(args["issuePrice"])
+        out = reversed_ if name == "Reversed" else issued
+        rate = args["reimbursementRate"] if name == "Restored" else args["issuePrice"]
+        out[partner_id] = out.get(partner_id, 0) + int(args["points"]) * int(rate)
     return issued, reversed_
 
 

@@ -170,7 +170,8 @@ def accept_refund(
         )
         session.add(refund)
         session.flush()
-        # paid partly with points: they are given back in proportion (minted again by the partner)
+        # paid partly with points: they are given back in proportion (restored on chain by the partner,
+        # at each capture's own rate: the reverse of the capture's credit)
         refunded_amount = _refunded(session, purchase)[1]
         points_holds.give_back(session, purchase=purchase, refund=refund, refunded_amount=refunded_amount)
         session.commit()

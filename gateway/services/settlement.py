@@ -212,6 +212,8 @@ def _fill(row: SettlementPeriod, statement: dict[str, Any]) -> list[PartnerLine]
             p["issued_value"],
             p["reversed_value"],
             p["redeemed_value"],
+            p.get("points_restored", 0),  # statements before version 3 have none
+            p.get("restored_value", 0),
         )
         for p in statement["partners"]
     ]

@@ -62,6 +62,7 @@ from network.store.points_payments import (
     PointsHold,
     PointsWalletLock,
 )
+from network.store.restores import OutboxRestore
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -114,6 +115,7 @@ __all__ = [
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",
+    "OutboxRestore",
     "OutboxReversal",
     "Partner",
     "PartnerOnboarding",

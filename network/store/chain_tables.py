@@ -136,7 +136,7 @@ class LedgerEntry(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
     log_index: Mapped[int] = mapped_column(Integer)
     item: Mapped[int] = mapped_column(Integer)  # position inside the event (purchase index), else 0
-    kind: Mapped[str] = mapped_column(String(16))  # earned | redeemed | reversed | sent | received | expired
+    kind: Mapped[str] = mapped_column(String(16))  # earned | redeemed | reversed | restored | sent | received | expired
     customer: Mapped[str] = mapped_column(String(42))
     partner_id: Mapped[int | None] = mapped_column(Integer)
     seq: Mapped[int | None] = mapped_column(BigInteger)

@@ -70,10 +70,12 @@ class PointsWalletLock(Base):
 
 
 class PointsGiveBack(Base):
-    """Points a refund gives back of a purchase paid partly with points: minted again by the
-    partner (its minter, within its issuance bound) as an earn of the partner's own sequence
-    number ``seq`` (``outbox_id``: the earn's item in the outbox). On chain, the ``Earned`` event's
-    word of that seq is the give-back; here, ``refund_pk`` says which refund it belongs to."""
+    """Points a refund (``refund_pk``) gives back of a purchase paid partly with points: minted
+    again by the partner's minter with ``CoalitionPoints.restore``, one ``outbox_restores`` row
+    per hold captured for the purchase (each restore bounded on chain by its capture, valued at
+    the capture's reimbursement rate); on chain, each ``Restored`` event carries the refund's ref.
+    Give-backs before migration 0022 were earns of the partner's own sequence number ``seq``
+    (``outbox_id``: the earn's item in the outbox); theirs are the only rows with a seq."""
 
     __tablename__ = "points_give_backs"
     __table_args__ = (UniqueConstraint("partner_id", "seq", name="uq_points_give_backs_partner_seq"),)
@@ -84,6 +86,6 @@ class PointsGiveBack(Base):
     purchase_pk: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
     customer_wallet: Mapped[str] = mapped_column(String(42))
     points: Mapped[int] = mapped_column(BigInteger)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_purchases.id"))
+    seq: Mapped[int | None] = mapped_column(BigInteger)  # before 0022 only
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_purchases.id"))  # before 0022 only
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

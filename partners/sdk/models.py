@@ -308,7 +308,7 @@ class Tier(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class HistoryEntry(Model):
-    kind: str  # earned | redeemed | reversed | sent | received
+    kind: str  # earned | redeemed | reversed | restored | sent | received
     points: int  # signed
     partner_id: int | None
     partner_name: str | None

@@ -68,6 +68,7 @@ class Activity:
     issued: int = 0  # Earned: points × issuePrice
     reversed: int = 0  # Reversed: points × issuePrice of the purchase's batch
     redeemed: int = 0  # Redeemed: points × reimbursementRate
+    restored: int = 0  # Restored: points × the reimbursementRate of the capture they reverse
     of_settled: bool = False  # a reversal of a purchase whose issuance was settled already
 
 
@@ -99,8 +100,8 @@ class PartnerModel:
 
     @property
     def exposure(self) -> int:
-        """The value issued and not settled yet (reversals do not lower it): Clearing.exposureOf."""
-        return sum(a.issued for a in self.activity)
+        """The value issued or restored and not settled yet (reversals do not lower it): Clearing.exposureOf."""
+        return sum(a.issued + a.restored for a in self.activity)
 
     @property
     def pending(self) -> int:
@@ -145,6 +146,30 @@ class Mint:
     @property
     def word(self) -> bytes:
         return self.words[self.index]
+
+
+@dataclass
+class Capture:
+    """A till capture (captureWithSignature): a redemption its partner may restore after a refund."""
+
+    pid: int
+    customer: str
+    ref: bytes
+    points: int
+    rate: int  # the reimbursement rate its Redeemed event carried
+    restored: int = 0
+
+
+@dataclass
+class RestorePlan:
+    """What a restore sends and what it must do."""
+
+    capture: Capture
+    owner: PartnerModel  # whose capture it is
+    caller: Any
+    ref: bytes  # the ref it names (the capture's, or one never captured)
+    points: int
+    failure: Failure | None
 
 
 @dataclass
@@ -223,7 +248,9 @@ class CoalitionModel:
         self.expirations: list[tuple[str, int, int]] = []  # (holder, points, expiresAt) of each expiry, in order
         self.expiry_window = EXPIRY_WINDOW
         self.pending_window: Scheduled | None = None
-        self.earned = self.redeemed = self.reversed = 0  # points
+        self.earned = self.redeemed = self.reversed = self.restored = 0  # points
+        self.captures: dict[tuple[int, str, bytes], Capture] = {}  # (pid, customer, ref) -> its capture
+        self.capture_list: list[Capture] = []
         self.seen: list[tuple[int, int]] = []  # every (pid, seq) of an earn attempt, in first-seen order
         self.seen_set: set[tuple[int, int]] = set()
         self.mints: dict[tuple[int, int], Mint] = {}  # (pid, seq) -> its first (and only) mint
@@ -390,6 +417,76 @@ class CoalitionModel:
         if nonce in self.nonces_used[customer]:
             return ("CoalitionPointsNonceUsed", (customer, nonce))
         return self.redeem_failure(customer, p, amount, now)  # the nonce stays unused then
+
+    def capture_failure(
+        self, who: int, signer: int, p: PartnerModel, amount: int, nonce: int, deadline: int, ref: bytes, now: int
+    ) -> Failure | None:
+        """What captureWithSignature reverts with at time `now`: a signed redemption's checks, then a
+        ref this partner and customer captured before."""
+        failure = self.signed_redeem_failure(who, signer, p, amount, nonce, deadline, now)
+        customer = self.customers[who]
+        if failure is None and (p.pid, customer, ref) in self.captures:
+            return ("CoalitionPointsCaptureRefUsed", (p.pid, customer, ref))
+        return failure
+
+    def record_capture(self, customer: str, p: PartnerModel, amount: int, ref: bytes, block: int, time: int) -> None:
+        self.record_redeem(customer, p, amount, block, time)
+        c = Capture(p.pid, customer, ref, amount, p.rate)
+        self.captures[(p.pid, customer, ref)] = c
+        self.capture_list.append(c)
+
+    # ------------------------------------------------------------------------------ restore
+
+    def plan_restore(self, pick: int, case: str, amount: int, other: int, fresh_ref: bytes) -> RestorePlan:
+        """Which capture a restore gives back (part of), by which key, how many points, and what it does."""
+        c = self.capture_list[pick % len(self.capture_list)]
+        owner = self.by_pid[c.pid]
+        caller, ref = owner.minter, c.ref
+        remaining = c.points - c.restored
+        if case == "by another partner":
+            caller = self.partners[(owner.index + other) % len(self.partners)].minter
+        elif case == "by a key of no partner":
+            caller = self.free_minter(other)
+        elif case == "never captured":  # e.g. an ordinary redemption's ref
+            ref = fresh_ref
+        if case == "more than left":
+            points = remaining + 1 + amount % 20
+        elif case == "zero":
+            points = 0
+        elif case == "rest" or remaining <= 1:
+            points = remaining
+        else:
+            points = 1 + amount % (remaining - 1)
+        sender = self.partner_of_key(caller)
+        if points == 0:
+            failure: Failure | None = ("CoalitionPointsZeroPoints", ())
+        elif sender is None:
+            failure = ("PartnerRegistryUnknownMinter", (caller,))
+        elif not sender.active:
+            failure = ("PartnerRegistryNotActive", (sender.pid,))
+        elif (sender.pid, c.customer, ref) not in self.captures:
+            failure = ("CoalitionPointsNotRestorable", (sender.pid, c.customer, ref))
+        elif points > remaining:  # over-restoration, across any number of partial ones
+            failure = ("CoalitionPointsRestoreExceedsCapture", (c.pid, ref, remaining, points))
+        else:
+            exposure = owner.exposure + points * c.rate
+            if exposure > owner.funds:
+                failure = ("ClearingIssuanceOverFunds", (owner.pid, exposure, owner.funds))
+            elif exposure > owner.limit:
+                failure = ("ClearingIssuanceOverLimit", (owner.pid, exposure, owner.limit))
+            else:
+                failure = None
+        return RestorePlan(c, owner, caller, ref, points, failure)
+
+    def record_restore(self, plan: RestorePlan, block: int, time: int) -> list[tuple[str, int, int]]:
+        """A restore minted its points back at that time; returns the expiry it made (the customer's
+        points that had expired, burned before the restored ones arrived), if any."""
+        c, points = plan.capture, plan.points
+        c.restored += points
+        expiries = self.move(c.customer, points, time)
+        self.restored += points
+        plan.owner.activity.append(Activity(block, restored=points * c.rate))  # at the capture's rate
+        return expiries
 
     # ------------------------------------------------------------------------------ reverse
 
@@ -610,30 +707,38 @@ class CoalitionModel:
         p.funds -= amount
         self.clearing_balance -= amount
 
-    def statement(self, to_block: int) -> tuple[int, int, list[tuple[int, int, int, int]]]:
+    def statement(self, to_block: int) -> tuple[int, int, list[tuple[int, int, int, int, int]]]:
         """(periodId, fromBlock, lines) of the next period through to_block, from the model's own
-        record: (partnerId, issuedValue, reversedValue, redeemedValue) of each partner with events."""
+        record: (partnerId, issuedValue, reversedValue, redeemedValue, restoredValue) of each partner
+        with events."""
         lines = []
         for p in self.partners:
             period = [a for a in p.activity if a.block <= to_block]
             if period:
-                sums = (sum(a.issued for a in period), sum(a.reversed for a in period), sum(a.redeemed for a in period))
+                sums = (
+                    sum(a.issued for a in period),
+                    sum(a.reversed for a in period),
+                    sum(a.redeemed for a in period),
+                    sum(a.restored for a in period),
+                )
                 lines.append((p.pid, *sums))
         return len(self.settlements) + 1, self.settled_through + 1, lines
 
     @staticmethod
-    def statement_hash(period_id: int, lines: list[tuple[int, int, int, int]]) -> bytes:
+    def statement_hash(period_id: int, lines: list[tuple[int, int, int, int, int]]) -> bytes:
         return keccak(json.dumps({"period": period_id, "lines": lines}).encode())
 
-    def settle_outcome(self, lines: list[tuple[int, int, int, int]]) -> tuple[Failure | None, int]:
+    def settle_outcome(self, lines: list[tuple[int, int, int, int, int]]) -> tuple[Failure | None, int]:
         """What settling these lines reverts with (None: it settles), and the operator's net.
-        No partner can make it fail: each line's issued value is within the partner's exposure,
-        its reversed value within its pending credit, and its debit within its funds."""
+        No partner can make it fail: each line's issued plus restored value is within the partner's
+        exposure, its reversed value within its pending credit, and its debit within its funds."""
         operator_net = 0
-        for pid, issued, reversed_, redeemed in lines:
+        for pid, issued, reversed_, redeemed, restored in lines:
             p = self.by_pid[pid]
-            net = redeemed + reversed_ - issued
-            assert issued <= p.exposure and reversed_ <= p.pending and -net <= p.funds, f"partner {pid} cannot pay"
+            net = redeemed + reversed_ - issued - restored
+            assert issued + restored <= p.exposure and reversed_ <= p.pending and -net <= p.funds, (
+                f"partner {pid} cannot pay"
+            )
             operator_net -= net
         if operator_net < 0 and -operator_net > self.operator_funds:
             return ("ClearingInsufficientOperatorFunds", (self.operator_funds, -operator_net)), operator_net
@@ -647,7 +752,7 @@ class CoalitionModel:
         for p in self.partners:
             period = [a for a in p.activity if a.block <= settlement.to_block]
             p.activity = [a for a in p.activity if a.block > settlement.to_block]
-            p.funds += sum(a.redeemed + a.reversed - a.issued for a in period)
+            p.funds += sum(a.redeemed + a.reversed - a.issued - a.restored for a in period)
             settled += period
         self.operator_funds += operator_net
         self.settled_through = settlement.to_block
@@ -658,7 +763,7 @@ class CoalitionModel:
     @property
     def supply(self) -> int:
         """What CoalitionPoints.totalSupply must say."""
-        return self.earned - self.redeemed - self.reversed - self.expired
+        return self.earned - self.redeemed - self.reversed + self.restored - self.expired
 
     def minted_points(self, pid: int, seq: int) -> int:
         """The points the Earned events may have minted for a reference: its first mint's, once."""

@@ -149,9 +149,11 @@ def operator_float(coalition):
 def settle_period(clearing, operator):
     """settle_period(lines, to_block=None): the operator settles the next period, from the block
     after the last settled one up to `to_block` (default: the last mined block).
-    Each line is (partnerId, issuedValue, reversedValue, redeemedValue)."""
+    Each line is (partnerId, issuedValue, reversedValue, redeemedValue[, restoredValue]): restoredValue
+    0 if left out."""
 
     def settle(lines, to_block=None):
+        lines = [tuple(line) + (0,) * (5 - len(line)) for line in lines]
         start = clearing.settledThroughBlock() + 1
         end = chain.height if to_block is None else to_block
         return clearing.settle(clearing.nextPeriodId(), start, end, STATEMENT, lines, {"from": operator})

@@ -11,7 +11,9 @@ STATEMENT = b"\x5a" * 32
 
 
 def settle(clearing, operator, lines, period_id=None, from_block=None, to_block=None, sender=None):
-    """Settles the next period up to the last mined block, unless told otherwise."""
+    """Settles the next period up to the last mined block, unless told otherwise. A line is
+    (partnerId, issuedValue, reversedValue, redeemedValue[, restoredValue]): restoredValue 0 if left out."""
+    lines = [tuple(line) + (0,) * (5 - len(line)) for line in lines]
     return clearing.settle(
         clearing.nextPeriodId() if period_id is None else period_id,
         clearing.settledThroughBlock() + 1 if from_block is None else from_block,
@@ -252,6 +254,7 @@ def test_operator_settles_a_period(clearing, operator, float_, pid_a, pid_b, act
             "issuedValue": issued,
             "reversedValue": reversed_,
             "redeemedValue": redeemed,
+            "restoredValue": 0,
             "net": net,
         }
         for (pid, issued, reversed_, redeemed), net in zip(lines, nets, strict=True)
@@ -305,6 +308,7 @@ def test_settlement_pays_the_pending_credit_of_reversals(clearing, operator, flo
         "issuedValue": 1_000 * PRICE,
         "reversedValue": reversal,
         "redeemedValue": 0,
+        "restoredValue": 0,
         "net": reversal - 1_000 * PRICE,
     }
     assert clearing.pendingCreditOf(pid_a) == 0

@@ -2,7 +2,9 @@
 
 A hypothesis ``RuleBasedStateMachine`` drives random sequences of earns (single and batch, with
 duplicate references), redemptions (the customer's own transaction and EIP-712 signatures),
-refund clawbacks proven with Merkle proofs (within and after their batch's refund deadline),
+till captures (signed redemptions that their partner may restore) and their restorations after a
+refund (never more than the capture burned, at the capture's rate), refund clawbacks proven with
+Merkle proofs (within and after their batch's refund deadline),
 suspensions, issuance limits, re-rates and treasury and minter changes (scheduled by the operator
 and applied after the notice, or made at once by the partner's treasury), notice periods, refund
 windows, time travel, deposits, withdrawals, period settlements (through the last block or an
@@ -251,6 +253,16 @@ seq_st = cases(("next", 6), ("jump", 1), ("seen before", 2), ("repeat in batch",
 purchase_st = st.tuples(customer_st, seq_st, pick_st, points_st)  # (customer, seq case, pick, points)
 amount_st = cases(("some", 5), ("all", 2), ("more than held", 1), ("zero", 1))
 signature_st = cases(("valid", 6), ("other signer", 1), ("expired", 1), ("replayed nonce", 3))
+path_st = cases(("redeem", 2), ("till capture", 2), ("till capture, a ref captured before", 1))
+restore_st = cases(
+    ("partial", 4),
+    ("rest", 2),
+    ("more than left", 1),
+    ("zero", 1),
+    ("by another partner", 1),
+    ("by a key of no partner", 1),
+    ("never captured", 1),
+)
 reversal_st = cases(
     ("partial", 4),
     ("rest", 2),
@@ -391,7 +403,9 @@ class CoalitionMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------------------ redeem
 
-    def _redeemed(self, tx: Any, customer: str, p: PartnerModel, amount: int, ref: bytes) -> None:
+    def _redeemed(
+        self, tx: Any, customer: str, p: PartnerModel, amount: int, ref: bytes, capture: bool = False
+    ) -> None:
         e = tx.events["Redeemed"]
         assert (e["partnerId"], e["customer"], bytes(e["ref"]), e["points"], e["reimbursementRate"]) == (
             p.pid,
@@ -400,7 +414,10 @@ class CoalitionMachine(RuleBasedStateMachine):
             amount,
             p.rate,
         )
-        self.model.record_redeem(customer, p, amount, tx.block_number, tx.timestamp)
+        if capture:
+            self.model.record_capture(customer, p, amount, ref, tx.block_number, tx.timestamp)
+        else:
+            self.model.record_redeem(customer, p, amount, tx.block_number, tx.timestamp)
 
     def _expiring(self, holder: str, now: int) -> bool:
         """Whether a step that spends the holder's points must not be sent now (see EXPIRY_MARGIN)."""
@@ -434,9 +451,13 @@ class CoalitionMachine(RuleBasedStateMachine):
         pick=pick_st,
         signature=signature_st,
         nonce=st.integers(0, 2**256 - 1),
+        path=path_st,
     )
-    def redeem_with_signature(self, cust: int, partner: int, case: str, pick: int, signature: str, nonce: int) -> None:
-        """A relayer burns a customer's points with the customer's EIP-712 consent."""
+    def redeem_with_signature(
+        self, cust: int, partner: int, case: str, pick: int, signature: str, nonce: int, path: str
+    ) -> None:
+        """A relayer burns a customer's points with the customer's EIP-712 consent: a redemption, or a
+        till capture (restorable; one per partner, customer and ref)."""
         self._step("redeem_with_signature")
         model, p = self.model, self.partners[partner]
         who = model.holder(cust)
@@ -444,22 +465,68 @@ class CoalitionMachine(RuleBasedStateMachine):
         amount = model.amount(model.balances[customer], case, pick)
         signer, deadline, nonce = model.consent(who, signature, nonce, pick)
         ref = self._ref()
+        earlier = [c.ref for c in model.capture_list if (c.pid, c.customer) == (p.pid, customer)]
+        if path == "till capture, a ref captured before" and earlier:
+            ref = earlier[pick % len(earlier)]
         consent = RedeemConsent(customer, p.pid, amount, ref, nonce, deadline)
         key = self.w.customers[signer].private_key
         sig = sign_redeem(key, consent, chain_id=self.chain_id, points_address=self.c.points.address)
         args = (customer, p.pid, amount, ref, nonce, deadline, sig)
-        fn = self.c.points.redeemWithSignature
         model.nonces_tried.append((customer, nonce))
         now = self.reader.now()
-        failure = model.signed_redeem_failure(who, signer, p, amount, nonce, deadline, now)
+        if path == "redeem":
+            fn = self.c.points.redeemWithSignature
+            failure = model.signed_redeem_failure(who, signer, p, amount, nonce, deadline, now)
+        else:
+            fn = self.c.points.captureWithSignature
+            failure = model.capture_failure(who, signer, p, amount, nonce, deadline, ref, now)
         if failure:
             return self._reverts(fn, *args, sender=self.w.relayer, failure=failure)
         if self._expiring(customer, now):
             return None
         tx = self._send(fn, *args, sender=self.w.relayer)
-        self._redeemed(tx, customer, p, amount, ref)
+        self._redeemed(tx, customer, p, amount, ref, capture=path != "redeem")
         model.nonces_used[customer].append(nonce)
-        self.w.stats["redeem with signature ok"] += 1
+        self.w.stats["redeem with signature ok" if path == "redeem" else "till capture ok"] += 1
+        return None
+
+    # ------------------------------------------------------------------------------ restore
+
+    @precondition(lambda self: self.model.capture_list)
+    @rule(pick=pick_st, case=restore_st, amount=pick_st, other=st.integers(1, len(PARTNERS) - 1))
+    def restore(self, pick: int, case: str, amount: int, other: int) -> None:
+        """A key mints back (part of) a till capture after a refund: never more than the capture
+        burned, at the capture's own rate, reserved against the partner's funds like issuance."""
+        self._step("restore")
+        plan = self.model.plan_restore(pick, case, amount, other, self._ref())
+        c, owner = plan.capture, plan.owner
+        refund_ref = self._ref()
+        args = (plan.ref, c.customer, plan.points, refund_ref)
+        fn = self.c.points.restore
+        if plan.failure:
+            return self._reverts(fn, *args, sender=plan.caller, failure=plan.failure)
+        tx = self._send(fn, *args, sender=plan.caller)
+        e = tx.events["Restored"]
+        assert (
+            e["partnerId"],
+            e["customer"],
+            bytes(e["ref"]),
+            bytes(e["refundRef"]),
+            e["points"],
+            e["reimbursementRate"],
+        ) == (c.pid, c.customer, c.ref, refund_ref, plan.points, c.rate)
+        reserved = tx.events["IssuanceReserved"]
+        value = plan.points * c.rate  # at the capture's rate, whatever the rate is now
+        assert (reserved["value"], reserved["exposure"]) == (value, owner.exposure + value)
+        assert [(t["from"], t["to"], t["value"]) for t in tx.events["Transfer"] if t["from"] == ZERO_ADDRESS] == [
+            (ZERO_ADDRESS, c.customer, plan.points)
+        ]
+        expiries = self.model.record_restore(plan, tx.block_number, tx.timestamp)
+        assert self.chain_expirations[len(self.chain_expirations) - len(expiries) :] == expiries
+        stats = self.w.stats
+        stats["restore, full" if c.restored == c.points else "restore, partial"] += 1
+        stats["restore, at a rate since re-rated"] += c.rate != owner.rate
+        return None
 
     # ------------------------------------------------------------------------------ reverse
 
@@ -805,14 +872,14 @@ class CoalitionMachine(RuleBasedStateMachine):
         self.w.stats["withdraw ok, all free funds"] += p.free_funds == 0
         return None
 
-    def _statement_from_logs(self, from_block: int, to_block: int) -> list[tuple[int, int, int, int]]:
+    def _statement_from_logs(self, from_block: int, to_block: int) -> list[tuple[int, int, int, int, int]]:
         """The period's lines as anyone recomputes them from the points contract's logs."""
         # imported here: brownie hashes the source of a test module's top-level imports that lie in
         # the project (.venv included) and cannot read this one, a compiled extension
         from brownie.network.event import _decode_logs
 
         logs = web3.eth.get_logs({"address": self.c.points.address, "fromBlock": from_block, "toBlock": to_block})
-        values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # issued, reversed, redeemed
+        values: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # issued, reversed, redeemed, restored
         for e in _decode_logs(logs):
             if e.name == "Earned":
                 values[e["partnerId"]][0] += e["points"] * e["issuePrice"]
@@ -820,6 +887,8 @@ class CoalitionMachine(RuleBasedStateMachine):
                 values[e["partnerId"]][1] += e["points"] * e["issuePrice"]
             elif e.name == "Redeemed":
                 values[e["partnerId"]][2] += e["points"] * e["reimbursementRate"]
+            elif e.name == "Restored":
+                values[e["partnerId"]][3] += e["points"] * e["reimbursementRate"]
         return [(pid, *values[pid]) for pid in sorted(values)]
 
     @rule(
@@ -851,10 +920,18 @@ class CoalitionMachine(RuleBasedStateMachine):
 
         tx = self._send(self.c.clearing.settle, *args, sender=self.c.operator)
         settled = [
-            (e["periodId"], e["partnerId"], e["issuedValue"], e["reversedValue"], e["redeemedValue"], e["net"])
+            (
+                e["periodId"],
+                e["partnerId"],
+                e["issuedValue"],
+                e["reversedValue"],
+                e["redeemedValue"],
+                e["restoredValue"],
+                e["net"],
+            )
             for e in self._events(tx, "PartnerSettled")
         ]
-        assert settled == [(period_id, pid, i, v, r, r + v - i) for pid, i, v, r in lines]
+        assert settled == [(period_id, pid, i, v, r, o, r + v - i - o) for pid, i, v, r, o in lines]
         e = tx.events["PeriodSettled"]
         assert (e["periodId"], e["fromBlock"], e["toBlock"], bytes(e["statementHash"])) == (
             period_id,
@@ -863,16 +940,17 @@ class CoalitionMachine(RuleBasedStateMachine):
             statement_hash,
         )
         settlement = Settlement(
-            period_id, from_block, to_block, statement_hash, [s[5] for s in settled], e["operatorNet"]
+            period_id, from_block, to_block, statement_hash, [s[6] for s in settled], e["operatorNet"]
         )
         stats = self.w.stats
         stats["settle, a partner whose free funds were all withdrawn pays its debit"] += any(
-            model.by_pid[pid].free_funds == 0 and issued > reversed_ + redeemed
-            for pid, issued, reversed_, redeemed in lines
+            model.by_pid[pid].free_funds == 0 and issued + restored > reversed_ + redeemed
+            for pid, issued, reversed_, redeemed, restored in lines
         )
         events = model.record_settlement(settlement, operator_net)
         stats["settle, with lines" if lines else "settle, empty period"] += 1
-        stats["settle, a line with a reversal credit"] += any(v for _, _, v, _ in lines)
+        stats["settle, a line with a reversal credit"] += any(line[2] for line in lines)
+        stats["settle, a line with a restoration"] += any(line[4] for line in lines)
         stats["settle, later events left to the next period"] += any(p.activity for p in model.partners)
         stats["reverse of a settled purchase credited by a later settlement"] += sum(a.of_settled for a in events)
         stats["settle, operator pays"] += operator_net < 0
@@ -929,6 +1007,15 @@ class CoalitionMachine(RuleBasedStateMachine):
             add(("period", s.period_id), c.clearing.period, s.period_id)
         for customer, nonce in model.nonces_tried:
             add(("nonce", customer, nonce), c.points.redeemNonceUsed, customer, nonce)
+        for capture in model.capture_list:
+            ref = int.from_bytes(capture.ref, "big")
+            add(
+                ("restorable", capture.pid, capture.customer, ref),
+                c.points.restorableOf,
+                capture.pid,
+                capture.customer,
+                ref,
+            )
         self._read = dict(zip(keys, self.reader.read(calls), strict=True))
         self._read["now"] = now
         self._read_version = self.version
@@ -1012,6 +1099,16 @@ class CoalitionMachine(RuleBasedStateMachine):
         # a redemption nonce is used exactly when its signed redemption went through
         for customer, nonce in model.nonces_tried:
             assert s[("nonce", customer, nonce)] == model.nonce_used(customer, nonce)
+
+    @invariant()
+    def no_capture_is_restored_beyond_what_it_burned(self) -> None:
+        """Per till capture: restored <= captured, and the chain keeps the rest restorable at the
+        capture's own rate."""
+        s = self.chain_state()
+        for c in self.model.capture_list:
+            assert c.restored <= c.points
+            key = ("restorable", c.pid, c.customer, int.from_bytes(c.ref, "big"))
+            assert tuple(s[key]) == (c.points - c.restored, c.rate), f"restorableOf({c.pid}, {c.customer}, {c.ref!r})"
 
     @invariant()
     def settled_periods_sum_to_zero_and_clearing_holds_every_fund(self) -> None:

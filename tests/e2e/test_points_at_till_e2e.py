@@ -3,7 +3,9 @@ uvicorn): a customer earns at partner A and pays with points at partner B's till
 authorised at once (a second one that would spend the same points is refused), captured for the
 purchase, and its points burn on chain as a redemption at B (read with foundry's ``cast`` and
 from the ``Redeemed`` logs, not from our store); a hold never captured is released by beat at its
-expiry and cannot be captured after.
+expiry and cannot be captured after. A refund of a purchase paid partly with points restores them
+(``CoalitionPoints.restore`` of the capture, at its rate) and the settlement statement, equal to
+the chain's own recomputation, nets the purchase to exactly zero for the partner.
 
 Ports: 9760-9779.
 """
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from coalition.crosscheck import recompute_from_chain
 from gateway.services.redemptions import redeem_ref
 from network.purchases import decode_purchase
+from network.restores import refund_ref
 from network.store import PointsGiveBack, Refund
 from tests.e2e.redemptions import cast_balance, earn, redeemed_events
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
@@ -160,41 +163,81 @@ def earned_words(stack: Stack, partner_id: int) -> list[tuple[str, int, int]]:
     return [(p.customer, p.seq, p.points) for p in map(decode_purchase, words)]
 
 
+def restored_events(stack: Stack, partner_id: int) -> list[dict[str, Any]]:
+    """The partner's ``Restored`` events, read from the chain's logs (not from our store)."""
+    points = stack.harness.contracts.points
+    abi = next(i for i in points.abi if i.get("type") == "event" and i.get("name") == "Restored")
+    logs = stack.harness.w3.eth.get_logs(
+        {
+            "address": points.address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": ["0x" + event_abi_to_log_topic(abi).hex(), "0x" + partner_id.to_bytes(32, "big").hex()],
+        }
+    )
+    return [dict(points.events.Restored().process_log(log)["args"]) for log in logs]
+
+
 def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claws_back_what_it_earned(
     stack: Stack, partners: tuple[OnboardedPartner, OnboardedPartner]
 ) -> None:
     grocer, cinema = partners
     carol = key_for("till-carol")
     earn(stack, grocer, "till-earn-carol", carol.address, "1000")
-    # 40.00 at the cinema: 6.00 of it paid with 750 points, and the purchase earns 40 points
+    # 40.00 at the cinema: 6.00 of it paid with 750 points; the other 34.00 earn 34 points
     r = stack.http.post(
         "/v1/points-holds", headers=cinema.headers, json=signed_hold(stack, cinema, carol, "till-6", amount="6.00")
     )
     assert r.status_code == 201, r.text
     r = stack.http.post("/v1/points-holds/till-6/capture", headers=cinema.headers, json={"purchase_id": "movie-6"})
     assert r.status_code == 202, r.text
-    earn(stack, cinema, "movie-6", carol.address, "40")
+    purchase = {"purchase_id": "movie-6", "customer": {"wallet": carol.address}, "amount": "40.00"}
+    purchase["currency"] = cinema.body["currency"]
+    # paid_with.points must be what the captured hold is worth (6.000000 cUSD)
+    r = stack.http.post("/v1/purchases", headers=cinema.headers, json={**purchase, "paid_with": {"points": "6.50"}})
+    assert "worth 6.000000 cUSD (750 points)" in assert_problem(r, "points-payment-mismatch")["detail"]
+    r = stack.http.post("/v1/purchases", headers=cinema.headers, json={**purchase, "paid_with": {"points": "6.00"}})
+    assert r.status_code == 202, r.text
+    assert r.json()["points"] == 34
+    stack.wait_purchase(cinema, "movie-6", timeout_s=60)
     stack.wait_json("/v1/redemptions/hold:till-6", cinema.headers, want="fulfilled", timeout_s=60)
-    assert cast_balance(stack, carol.address) == 1_000 - 750 + 40
+    assert cast_balance(stack, carol.address) == 1_000 - 750 + 34
 
     r = stack.http.post("/v1/purchases/movie-6/refunds", headers=cinema.headers, json={"refund_id": "movie-6-back"})
     assert r.status_code == 202, r.text
     refund = stack.wait_json("/v1/purchases/movie-6/refunds/movie-6-back", cinema.headers, want="confirmed")
-    assert refund["points"] == 40  # what the purchase earned, clawed back
+    assert refund["points"] == 34  # what the purchase earned, clawed back
     deadline = time.monotonic() + 60
-    while cast_balance(stack, carol.address) != 1_000:  # 750 given back, minted again by the cinema
+    while cast_balance(stack, carol.address) != 1_000:  # 750 given back, restored by the cinema
         assert time.monotonic() < deadline, f"balance {cast_balance(stack, carol.address)}\n{stack.logs()}"
         time.sleep(0.2)
     with stack.harness.sessions() as session:
         [back] = session.scalars(select(PointsGiveBack)).all()
         refund_id = session.scalar(select(Refund.refund_id).where(Refund.id == back.refund_pk))
-    assert (refund_id, back.points) == ("movie-6-back", 750)
-    # on chain: the cinema's Earned event carries the give-back's own word (its seq), to carol
-    assert (carol.address, back.seq, 750) in earned_words(stack, cinema.id)
+    assert (refund_id, back.points, back.seq) == ("movie-6-back", 750, None)
+    # on chain: a Restored event of the capture's ref, naming the refund, at the capture's rate
+    capture_ref = bytes.fromhex(redeem_ref(stack.harness.settings.chain_id, cinema.id, "hold:till-6")[2:])
+    [restored] = restored_events(stack, cinema.id)
+    assert (
+        restored["customer"],
+        bytes(restored["ref"]),
+        "0x" + bytes(restored["refundRef"]).hex(),
+        restored["points"],
+        restored["reimbursementRate"],
+    ) == (carol.address, capture_ref, refund_ref(cinema.id, "movie-6-back"), 750, 8_000)
+    [captured] = [e for e in redeemed_events(stack, cinema.id) if e["ref"] == capture_ref]
+    assert (captured["points"], captured["reimbursementRate"]) == (750, 8_000)
+    # the give-back is no earn: the cinema minted carol the purchase's 34 points only
+    assert sum(p for customer, _, p in earned_words(stack, cinema.id) if customer == carol.address) == 34
     assert stack.http.get("/v1/points-holds/till-6", headers=cinema.headers).json()["given_back_points"] == 750
 
-    # the settlement statement has the give-back (issued by the cinema) and matches the chain
+    # the settlement statement has the give-back (restored by the cinema) and is the chain's, exactly
     stack.wait_indexed()
+    # the store reconciles with the chain: the ledger's restored entry, and the restore's value in
+    # the cinema's unsettled exposure
+    r = stack.http.post("/v1/operator/reconciliations", headers=OPERATOR_HEADERS)
+    assert r.status_code == 201, r.text
+    assert r.json()["ok"] is True, r.json()
     r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
     assert r.status_code == 202, r.text
     period_id = r.json()["period_id"]
@@ -204,10 +247,25 @@ def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claw
     statement = period["statement"]
     lines = {p["partner_id"]: p for p in statement["partners"]}
     recomputed = recompute_from_chain(stack.harness.w3, stack.harness.book, period["from_block"], period["to_block"])
-    assert [(x.partner_id, x.points_issued, x.points_reversed, x.points_redeemed, x.net) for x in recomputed] == [
-        (pid, p["points_issued"], p["points_reversed"], p["points_redeemed"], p["net"])
-        for pid, p in sorted(lines.items())
+    fields = ("points_issued", "points_reversed", "points_redeemed", "points_restored")
+    values = ("issued_value", "reversed_value", "redeemed_value", "restored_value", "net")
+    assert [(x.partner_id, *(getattr(x, f) for f in fields + values)) for x in recomputed] == [
+        (pid, *(p[f] for f in fields + values)) for pid, p in sorted(lines.items())
     ]
     assert statement["sum_check"]["total"] == 0
     cinema_line = lines[cinema.id]
-    assert cinema_line["points_reversed"] >= 40 and cinema_line["points_issued"] >= 40 + 750
+    # the cinema issued and clawed back the purchase's 34 points, and restored the 750 it was paid
+    assert (cinema_line["points_issued"], cinema_line["points_reversed"]) == (34, 34)
+    assert (cinema_line["points_restored"], cinema_line["restored_value"]) == (750, 750 * 8_000)
+    # the paid-with-points-then-refunded purchase nets exactly zero for the cinema: its capture's
+    # credit (750 × 0.008 = 6.000000 cUSD) less its restoration (750 × 0.008), and its earn less its
+    # clawback; the cinema's net is what its other redemptions (the first test's capture) are worth
+    till_6 = captured["points"] * captured["reimbursementRate"] - restored["points"] * restored["reimbursementRate"]
+    assert till_6 == 6_000_000 - 6_000_000 == 0
+    assert cinema_line["issued_value"] == cinema_line["reversed_value"]
+    others = cinema_line["points_redeemed"] - 750
+    assert cinema_line["net"] == others * 8_000
+    settled = stack.harness.contracts.clearing.events.PartnerSettled().get_logs(
+        from_block=period["to_block"] + 1, argument_filters={"partnerId": cinema.id}
+    )
+    assert [(e["args"]["restoredValue"], e["args"]["net"]) for e in settled] == [(6_000_000, others * 8_000)]

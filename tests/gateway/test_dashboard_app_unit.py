@@ -93,8 +93,8 @@ def test_the_named_csv_has_names_dates_and_who_pays_whom_unit() -> None:
     )  # fmt: skip
     lines = text.splitlines()
     assert lines[0] == "period,3,from,2026-11-01 00:00 UTC,to,2026-11-30 23:59 UTC,settled,2026-12-01 00:05 UTC"
-    assert "1,Grocer,100,1.000000,0,0.000000,0,0.000000,-1.000000,Grocer,the operator,1.000000" in lines
-    assert "2,Fuel,0,0.000000,0,0.000000,50,0.400000,0.400000,the operator,Fuel,0.400000" in lines
+    assert "1,Grocer,100,1.000000,0,0.000000,0,0.000000,-1.000000,Grocer,the operator,1.000000,0,0.000000" in lines
+    assert "2,Fuel,0,0.000000,0,0.000000,50,0.400000,0.400000,the operator,Fuel,0.400000,0,0.000000" in lines
     assert "Fuel,Grocer,50" in lines
     only = named_csv(STATEMENT, {1: "Grocer", 2: "Fuel"}, period_start="", period_end="", settled_at="", partner_id=1)
     assert "Grocer" in only and "0.400000,the operator,Fuel" not in only and "the operator,," not in only

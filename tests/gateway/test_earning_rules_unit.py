@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_account import Account
 from sqlalchemy import select
 
 from network.store import EarningCapUsage, EarningRuleSet, Purchase
 from tests.gateway.partners import OPERATOR
 from tests.gateway.purchases import OTHER_WALLET, WALLET, assert_nothing_stored, purchase_body, stored
+from tests.gateway.redemptions import customer_key
 from tests.problems import assert_problem
 
 SATURDAY = "2026-11-21T10:00:00Z"
@@ -74,7 +76,24 @@ def test_lines_that_do_not_add_up_are_refused_naming_the_difference(client, part
     assert_nothing_stored(sessions, partner.id)
 
 
-def test_lines_at_a_partner_without_rules_earn_by_its_rate_less_what_points_paid(client, partner, sessions):
+def captured_hold(client, partner, points, purchase_id: str, amount: str) -> dict[str, Any]:
+    """A hold of ``amount`` cUSD of a customer's points, signed, authorised and captured for the purchase."""
+    alice = customer_key("paid-with-points")
+    points.balances[alice.address] = 10_000
+    hold_id = f"hold-{purchase_id}"
+    ask = {"hold_id": hold_id, "customer": {"wallet": alice.address}, "amount": amount}
+    prepared = client.post("/v1/points-holds/consent", headers=partner.headers, json=ask).json()
+    signature = Account.sign_typed_data(alice.key, full_message=prepared["typed_data"]).signature
+    consent = {"nonce": int(prepared["nonce"]), "deadline": prepared["deadline"], "signature": "0x" + signature.hex()}
+    r = client.post("/v1/points-holds", headers=partner.headers, json={**ask, "consent": consent})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/v1/points-holds/{hold_id}/capture", headers=partner.headers, json={"purchase_id": purchase_id})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def test_lines_at_a_partner_without_rules_earn_by_its_rate_less_what_points_paid(client, partner, sessions, points):
+    captured_hold(client, partner, points, "l-1", "10.00")
     body = with_lines("l-1", paid_with={"points": "10.00"})
     r = client.post("/v1/purchases", headers=partner.headers, json=body)
     assert r.status_code == 202, r.text
@@ -85,6 +104,22 @@ def test_lines_at_a_partner_without_rules_earn_by_its_rate_less_what_points_paid
     (purchase,), _, _ = stored(sessions, partner.id)
     assert purchase.lines[2] == {**LINES[2], "quantity": "1", "labels": []}
     assert purchase.paid_with == {"points": "10.00", "gift_cards": "0"}
+
+
+def test_paid_with_points_must_be_what_the_holds_captured_for_the_purchase_are_worth(client, partner, sessions, points):
+    body = with_lines("l-1", paid_with={"points": "10.00"})
+    r = client.post("/v1/purchases", headers=partner.headers, json=body)
+    assert "no hold was captured for purchase 'l-1'" in assert_problem(r, "points-payment-mismatch")["detail"]
+    captured = captured_hold(client, partner, points, "l-1", "6.00")
+    r = client.post("/v1/purchases", headers=partner.headers, json=body)
+    detail = assert_problem(r, "points-payment-mismatch")["detail"]
+    assert detail == (
+        f"paid_with.points is 10.00; the holds captured for purchase 'l-1' are worth 6.000000 cUSD "
+        f"({captured['points']} points)"
+    )
+    assert_nothing_stored(sessions, partner.id)
+    r = client.post("/v1/purchases", headers=partner.headers, json=with_lines("l-1", paid_with={"points": "6.00"}))
+    assert r.status_code == 202, r.text
 
 
 def test_tenders_above_the_amount_are_a_validation_error(client, partner):

@@ -25,8 +25,19 @@ from gateway.schemas_points import HoldCreate
 from gateway.services import points_holds as service
 from gateway.services.redemptions import BALANCE_OF, ChainPointsView, redeem_ref
 from gateway.settings import GatewaySettings
+from network.restores import ready_restores, refund_ref
 from network.signatures import RedeemConsent, recover_redeem_signer, sign_redeem
-from network.store import OutboxPurchase, Partner, PointsGiveBack, PointsHold, PurchaseStatus, Redemption, Refund
+from network.store import (
+    OutboxPurchase,
+    OutboxRestore,
+    Partner,
+    PointsGiveBack,
+    PointsHold,
+    PurchaseStatus,
+    Redemption,
+    Refund,
+    ReversalStatus,
+)
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
 from tests.gateway.purchases import purchase_body
@@ -316,12 +327,22 @@ def test_refunds_of_a_purchase_paid_partly_with_points_give_them_back_in_proport
     assert client.post(url, headers=partner.headers, json={"refund_id": "r-3"}).status_code == 202  # the rest
     with sessions() as session:
         backs = session.scalars(select(PointsGiveBack).order_by(PointsGiveBack.id)).all()
-        minted = {o.seq: (o.customer, o.points) for o in session.scalars(select(OutboxPurchase))}
+        restores = session.scalars(select(OutboxRestore).order_by(OutboxRestore.id)).all()
+        capture = session.scalar(select(Redemption).where(Redemption.redemption_id == "hold:h-1"))
         refund_ids = {f.id: f.refund_id for f in session.scalars(select(Refund))}
-    assert [(refund_ids[b.refund_pk], b.points) for b in backs] == [("r-1", 156), ("r-2", 156), ("r-3", 313)]
-    # each is an earn of the partner's own next seq, to the customer, in its outbox
-    assert [minted[b.seq] for b in backs] == [(alice.address, 156), (alice.address, 156), (alice.address, 313)]
-    assert [b.seq for b in backs] == [2, 3, 4]  # the purchase took seq 1
+        earns = session.scalar(select(func.count()).select_from(OutboxPurchase))
+    assert [(refund_ids[b.refund_pk], b.points, b.seq) for b in backs] == [
+        ("r-1", 156, None),
+        ("r-2", 156, None),
+        ("r-3", 313, None),
+    ]
+    # each is a restore of the capture by the partner (not an earn: the outbox has the purchase only),
+    # to the customer, naming its refund
+    assert earns == 1
+    assert capture is not None and capture.sku == "points-payment"
+    assert [(r.give_back_id, r.customer, r.ref, r.points, r.refund_ref) for r in restores] == [
+        (b.id, alice.address, capture.ref, b.points, refund_ref(partner.id, refund_ids[b.refund_pk])) for b in backs
+    ]
     hold = client.get("/v1/points-holds/h-1", headers=partner.headers).json()
     assert hold["given_back_points"] == 625
     # a refund of a purchase paid without points gives nothing back
@@ -336,6 +357,41 @@ def test_refunds_of_a_purchase_paid_partly_with_points_give_them_back_in_proport
     )
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(PointsGiveBack)) == 3
+
+
+def test_a_give_back_is_split_over_the_purchases_captures_within_what_each_burned(
+    app: FastAPI, client: TestClient, partner: PartnerKey, points: FakePoints, sessions: sessionmaker[Session]
+) -> None:
+    app.dependency_overrides[refund_deadlines] = lambda: lambda batch_id: 2**40
+    alice = customer_key("alice")
+    points.balances[alice.address] = 1_000
+    for hold_id, held in (("h-1", 100), ("h-2", 300)):
+        assert authorise(client, partner, hold_body(partner, alice, hold_id, held)).status_code == 201
+        r = client.post(f"/v1/points-holds/{hold_id}/capture", headers=partner.headers, json={"purchase_id": "o-1"})
+        assert r.status_code == 202, r.text
+    body = purchase_body("o-1", customer={"wallet": alice.address}, amount="40.00")
+    assert client.post("/v1/purchases", headers=partner.headers, json=body).status_code == 202
+    with sessions() as session:
+        session.execute(update(OutboxPurchase).values(status=PurchaseStatus.MINTED, batch_id=7))
+        session.commit()
+    url = "/v1/purchases/o-1/refunds"
+    assert client.post(url, headers=partner.headers, json={"refund_id": "r-1", "amount": "20.00"}).status_code == 202
+    assert client.post(url, headers=partner.headers, json={"refund_id": "r-2"}).status_code == 202
+    with sessions() as session:
+        refs = {r.id: r.redemption_id for r in session.scalars(select(Redemption))}
+        restores = [(refs[r.redemption_pk], r.points) for r in session.scalars(select(OutboxRestore))]
+    # 400 points paid: half (200) given back first, the oldest capture (100) first; then the rest
+    assert restores == [("hold:h-1", 100), ("hold:h-2", 100), ("hold:h-2", 200)]
+    # the partner's sender takes a restore once its capture is burned; a failed burn fails it
+    with sessions() as session:
+        assert ready_restores(session, partner.id, 10) == []  # the captures are not burned yet
+        session.execute(update(Redemption).where(Redemption.redemption_id == "hold:h-1").values(status="burned"))
+        session.execute(update(Redemption).where(Redemption.redemption_id == "hold:h-2").values(status="failed"))
+        assert [r.points for r in ready_restores(session, partner.id, 10)] == [100]
+        session.commit()
+        statuses = [(r.status, r.error) for r in session.scalars(select(OutboxRestore).order_by(OutboxRestore.id))]
+    failed = (ReversalStatus.FAILED, "the capture's burn failed: nothing to give back")
+    assert statuses == [(ReversalStatus.QUEUED, None), failed, failed]
 
 
 def test_a_burn_marked_between_the_balance_read_and_the_check_still_counts(

@@ -1,8 +1,8 @@
 """The period's lines from the store (gateway/services/settlement.py): summed by the database
 (GROUP BY over the events' JSON args) they must equal the plain per-event path, exactly, also
 past 64-bit integers (where SQLite cannot be exact and the per-event path takes over), and
-only the period's CoalitionPoints Earned/Redeemed/Reversed events of the chain count; its expired
-points are the sum of its Expired events."""
+only the period's CoalitionPoints Earned/Redeemed/Reversed/Restored events of the chain count; its
+expired points are the sum of its Expired events."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def _row(event: PointsEvent, block: int, *, contract: str = "CoalitionPoints", chain_id: int = CHAIN) -> dict[str, Any]:
-    name = {"earned": "Earned", "redeemed": "Redeemed", "reversed": "Reversed"}[event.kind]
-    rate = "reimbursementRate" if event.kind == "redeemed" else "issuePrice"
+    name = {"earned": "Earned", "redeemed": "Redeemed", "reversed": "Reversed", "restored": "Restored"}[event.kind]
+    rate = "reimbursementRate" if event.kind in ("redeemed", "restored") else "issuePrice"
     args: dict[str, Any] = {"partnerId": event.partner_id, "points": event.points, rate: event.rate}
     if event.kind == "earned":
         args |= {"batchId": 1, "root": "0x" + "00" * 32, "purchases": ["0x" + "11" * 32]}
@@ -81,6 +81,7 @@ EVENTS = [
     PointsEvent("redeemed", 1, 30, 8_000),
     PointsEvent("earned", 2, 40, 5_000),
     PointsEvent("redeemed", 3, 7, 1_000),
+    PointsEvent("restored", 2, 150, 9_000),
 ]
 
 
@@ -96,7 +97,7 @@ def test_database_sums_are_the_per_event_lines(session: Session) -> None:
     _store(session, rows + noise)
     expected = [
         PartnerLine(1, 150, 20, 30, 1_600_000, 200_000, 240_000),
-        PartnerLine(2, 40, 0, 200, 200_000, 0, 1_800_000),
+        PartnerLine(2, 40, 0, 200, 200_000, 0, 1_800_000, 150, 1_350_000),  # restored at its own rate
         PartnerLine(3, 0, 0, 7, 0, 0, 7_000),
     ]
     assert period_totals(session, CHAIN, 10, 20) is not None  # the database did sum them
@@ -130,7 +131,7 @@ def test_sums_overflowing_64_bits_fall_back(session: Session) -> None:
 
 event_strategy = st.builds(
     PointsEvent,
-    kind=st.sampled_from(["earned", "redeemed", "reversed"]),
+    kind=st.sampled_from(["earned", "redeemed", "reversed", "restored"]),
     partner_id=st.integers(1, 6),
     points=st.integers(0, 10**12),
     rate=st.integers(0, 10**6),

@@ -94,8 +94,9 @@ def test_statement_content_and_canonical_hash() -> None:
 def test_statement_csv() -> None:
     rows = list(csv.reader(io.StringIO(statement_csv(_statement()))))
     assert rows[0] == ["period_id", "4", "from_block", "10", "to_block", "20"]
-    assert rows[2] == ["1", "150", "20", "30", "1600000", "200000", "240000", "-1160000", "-1.160000"]
-    assert rows[5] == ["operator", "", "", "", "", "", "", "-447000", "-0.447000"]
+    assert rows[1][7:9] == ["points_restored", "restored_value"]
+    assert rows[2] == ["1", "150", "20", "30", "1600000", "200000", "240000", "0", "0", "-1160000", "-1.160000"]
+    assert rows[5] == ["operator", "", "", "", "", "", "", "", "", "-447000", "-0.447000"]
     assert rows[7] == ["redeemed_at", "issued_by", "points"]
     assert rows[8:-2] == [
         ["1", "1", "23"],
@@ -106,6 +107,28 @@ def test_statement_csv() -> None:
         ["3", "2", "2"],
     ]
     assert rows[-2:] == [[], ["points_expired", "0"]]
+
+
+def test_a_capture_restored_after_its_refund_nets_to_zero_at_the_captures_rate() -> None:
+    """750 points paid at a till at 0.008 and given back by the refund (restored at the capture's
+    0.008, even if the partner's rate changed since): the partner's line nets to exactly zero."""
+    events = [PointsEvent("redeemed", 2, 750, 8_000), PointsEvent("restored", 2, 750, 8_000)]
+    [line] = partner_lines(events)
+    assert (line.points_redeemed, line.points_restored, line.redeemed_value, line.restored_value) == (
+        750,
+        750,
+        6_000_000,
+        6_000_000,
+    )
+    assert line.net == 0 and operator_net([line]) == 0
+    assert line.settle_args == (2, 0, 0, 6_000_000, 6_000_000)
+    s = build_statement(chain_id=1, period_id=1, from_block=1, to_block=2, lines=[line])
+    assert (s["partners"][0]["points_restored"], s["partners"][0]["restored_value"], s["partners"][0]["net"]) == (
+        750,
+        6_000_000,
+        0,
+    )
+    assert s["sum_check"]["total"] == 0
 
 
 def test_period_boundaries_align_to_the_epoch() -> None:
@@ -121,7 +144,7 @@ def test_period_boundaries_align_to_the_epoch() -> None:
 
 event_st = st.builds(
     PointsEvent,
-    kind=st.sampled_from(["earned", "redeemed", "reversed"]),
+    kind=st.sampled_from(["earned", "redeemed", "reversed", "restored"]),
     partner_id=st.integers(1, 6),
     points=st.integers(0, 2**48 - 1),
     rate=st.integers(0, 2**96 - 1),
@@ -138,8 +161,15 @@ def test_property_nets_and_operator_sum_to_zero(events: list[PointsEvent]) -> No
         issued = sum(e.points * e.rate for e in mine if e.kind == "earned")
         reversed_ = sum(e.points * e.rate for e in mine if e.kind == "reversed")
         redeemed = sum(e.points * e.rate for e in mine if e.kind == "redeemed")
-        assert (line.issued_value, line.reversed_value, line.redeemed_value) == (issued, reversed_, redeemed)
-        assert line.net == redeemed + reversed_ - issued
+        restored = sum(e.points * e.rate for e in mine if e.kind == "restored")
+        assert (line.issued_value, line.reversed_value, line.redeemed_value, line.restored_value) == (
+            issued,
+            reversed_,
+            redeemed,
+            restored,
+        )
+        assert line.net == redeemed + reversed_ - issued - restored
+        assert line.settle_args == (line.partner_id, issued, reversed_, redeemed, restored)
     matrix = bilateral_matrix(lines)
     for line in lines:  # every redeemed point is attributed to exactly one issuer
         assert sum(matrix.get(line.partner_id, {}).values()) == line.points_redeemed
