@@ -34,6 +34,7 @@ from network.indexer import EventIndexer
 from network.keys import dev_account
 from network.sender import batch_gas
 from tests.network.harness import Harness, make_harness
+from tests.pg import SQLITE, StoreKind
 
 EARN_BATCH = 1_000
 SWEEPER_DEV_INDEX = 9  # as gateway/tasks/context.py
@@ -103,11 +104,12 @@ def measure(h: Harness, holders: int, batch_size: int) -> dict[str, Any]:
     }
 
 
-def run(*, port: int, holders: int = 100_000, batch_size: int = 1_000) -> dict[str, Any]:
+def run(*, port: int, holders: int = 100_000, batch_size: int = 1_000, store: StoreKind = SQLITE) -> dict[str, Any]:
     """Starts its own anvil on ``port``, makes the due holders, measures one sweep, stops it."""
     info = machine()
     with tempfile.TemporaryDirectory(prefix="bench-expiry-") as tmp:
-        h = make_harness(Path(tmp), port, stuck_after_s=600, indexer_chunk_blocks=20)
+        url = store.new_url(Path(tmp))
+        h = make_harness(Path(tmp), port, database_url=url, stuck_after_s=600, indexer_chunk_blocks=20)
         try:
             setup_s = make_due_holders(h, holders)
             result = measure(h, holders, batch_size)
@@ -115,7 +117,7 @@ def run(*, port: int, holders: int = 100_000, batch_size: int = 1_000) -> dict[s
             h.node.stop()
     info["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     node = f"anvil (automine, gas limit {h.settings.anvil_gas_limit:,})"
-    return result | {"setup_s": round(setup_s, 1), "node": node, "machine": info}
+    return result | {"setup_s": round(setup_s, 1), "node": node, "store": store.name, "machine": info}
 
 
 def main(argv: list[str] | None = None) -> int:

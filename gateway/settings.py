@@ -73,6 +73,9 @@ class WorkerSettings(ChainSettings):
     expiry_sweep_every_s: float = Field(default=300.0, gt=0)
     expiry_sweep_batch: int = Field(default=1_000, ge=1, le=2_000)
     sweeper_key: str = "sweeper"
+    # points.expiring reminders: days before a holder's expiry time, and how often beat looks
+    expiry_reminder_days: list[int] = Field(default=[30, 7])
+    expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:

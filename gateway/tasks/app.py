@@ -113,6 +113,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
             "schedule": settings.expiry_sweep_every_s,
             "options": expires,
         },
+        "expiry-remind": {
+            "task": "gateway.tasks.expiry.remind",
+            "schedule": settings.expiry_remind_every_s,
+            "options": expires,
+        },
         "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",

@@ -1,4 +1,5 @@
-"""The expiry sweep as a Celery task (the job: gateway/services/expiry_sweep.py).
+"""The expiry sweep and the expiry reminders as Celery tasks (the jobs: gateway/services/expiry_sweep.py,
+gateway/services/expiry_reminders.py).
 
 ``sweep`` (beat, every ``expiry_sweep_every_s``) takes no argument: it holds one lease in Redis so
 that one sweep drives the sweeper's key at a time (a second finds it taken and does nothing), and
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from gateway.services import expiry_reminders as reminders
+from gateway.services import webhooks
 from gateway.services.expiry_sweep import Sweeper
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -48,3 +51,23 @@ def sweep() -> dict[str, object]:
         return {"result": "chain unreachable"}
     finally:
         lease.release()
+
+
+@celery_app.task(name="gateway.tasks.expiry.remind")
+def remind() -> dict[str, object]:
+    """Beat: writes the ``points.expiring`` reminders due at the chain's time, then asks for their
+    webhooks (each reminder once: a second run finds it recorded)."""
+    settings = context.settings()
+    try:
+        chain = context.chain()
+        now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    except TransientRpcError as exc:
+        log.warning("expiry reminders: chain unreachable, the next tick retries: %s", exc)
+        return {"result": "chain unreachable"}
+    with context.sessions()() as session:
+        events = reminders.remind(
+            session, chain_id=chain.contracts.book.chain_id, now=now, days_before=settings.expiry_reminder_days
+        )
+        session.commit()
+    webhooks.publish_soon(events)
+    return {"result": "ok", "reminders": len(events)}

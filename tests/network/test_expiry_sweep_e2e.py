@@ -117,11 +117,15 @@ def test_the_sweep_burns_the_due_holders_only_and_survives_a_crash_between_store
             expired = s.scalars(select(ChainEvent.customer).where(ChainEvent.name == "Expired")).all()
             assert sorted(expired) == due  # one each
             sent = s.scalar(
-                select(func.count()).where(ChainTransaction.kind == EXPIRE_KIND, ChainTransaction.status == TxStatus.CONFIRMED)
+                select(func.count()).where(
+                    ChainTransaction.kind == EXPIRE_KIND, ChainTransaction.status == TxStatus.CONFIRMED
+                )
             )
             assert sent == 3
             for c in old + new:  # the ledger still adds up to the chain (reconciliation's rule)
-                ledger = s.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(LedgerEntry.customer == c))
+                ledger = s.scalar(
+                    select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(LedgerEntry.customer == c)
+                )
                 assert ledger == points.functions.balanceOf(c).call()
     finally:
         h.node.stop()
