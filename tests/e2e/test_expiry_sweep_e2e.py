@@ -32,7 +32,7 @@ DAY = 86_400
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(store: StoreKind) -> Iterator[Receiver]:  # one per store's stack: its own deliveries only
     with Receiver(port=RECEIVER_PORT) as r:
         yield r
 
