@@ -122,9 +122,11 @@ def print_statement(console: Console, period: dict[str, Any], names: dict[int, s
         "points issued",
         "redeemed",
         "reversed",
+        "restored",
         f"issued value ({symbol})",
         f"reversed value ({symbol})",
         f"redeemed value ({symbol})",
+        f"restored value ({symbol})",
         f"net ({symbol})",
     ):
         table.add_column(column, justify="left" if column == "partner" else "right")
@@ -134,12 +136,14 @@ def print_statement(console: Console, period: dict[str, Any], names: dict[int, s
             f"{p['points_issued']:,}",
             f"{p['points_redeemed']:,}",
             f"{p['points_reversed']:,}",
+            f"{p.get('points_restored', 0):,}",
             amount(p["issued_value"], token.decimals),
             amount(p["reversed_value"], token.decimals),
             amount(p["redeemed_value"], token.decimals),
+            amount(p.get("restored_value", 0), token.decimals),
             net(p["net"], token),
         )
-    table.add_row("operator", "", "", "", "", "", "", net(statement["operator_net"], token), style="bold")
+    table.add_row("operator", *[""] * 8, net(statement["operator_net"], token), style="bold")
     console.print(table)
     console.print(
         "[dim]net > 0: the operator pays the partner; net < 0: the partner pays. " + statement["formula"] + "[/dim]"
@@ -171,12 +175,14 @@ def check_statement(op: Operator, period: dict[str, Any]) -> tuple[bool, bool, s
         "points_issued",
         "points_reversed",
         "points_redeemed",
+        "points_restored",
         "issued_value",
         "reversed_value",
         "redeemed_value",
+        "restored_value",
         "net",
     )
-    ours = [tuple(p[f] for f in fields) for p in statement["partners"]]
+    ours = [tuple(p.get(f, 0) for f in fields) for p in statement["partners"]]  # version 2: nothing restored
     theirs = [tuple(getattr(line, f) for f in fields) for line in recomputed]
     why_zero = f"sum of {len(ours)} partner nets + operator net = {total}"
     blocks = f"{period['from_block']}-{period['to_block']}"

@@ -40,13 +40,17 @@ def _line_row(h: HumanStatement, line: dict[str, Any], link: bool) -> str:
         + money_cell(f"line-{pid}-reversed-value", int(line["reversed_value"]), d, sym)
         + f'<td class="num">{e(fmt.points(int(line["points_redeemed"])))}</td>'
         + money_cell(f"line-{pid}-redeemed-value", int(line["redeemed_value"]), d, sym)
+        + f'<td class="num">{e(fmt.points(int(line.get("points_restored", 0))))}</td>'
+        + money_cell(f"line-{pid}-restored-value", int(line.get("restored_value", 0)), d, sym)
         + money_cell(f"line-{pid}-net", int(line["net"]), d, sym, net=True)
         + f'<td class="reason" data-figure="line-{pid}-pays">{e(fmt.payment(int(line["net"]), name, d, sym))}</td></tr>'
     )
 
 
+# "restored": points a refund gave back of a purchase paid with points (statement version 3; 0 before)
 LINE_HEADERS = ["Partner", "#Points issued", "#Value issued", "#Points reversed", "#Value reversed",
-                "#Points redeemed", "#Value redeemed", "#Net", "Who pays whom"]  # fmt: skip
+                "#Points redeemed", "#Value redeemed", "#Points restored", "#Value restored", "#Net",
+                "Who pays whom"]  # fmt: skip
 
 
 def _bilateral(h: HumanStatement, cells: list[dict[str, Any]]) -> str:
@@ -64,7 +68,7 @@ def period_page(h: HumanStatement, *, links: bool = True) -> str:
     op = int(h.statement["operator_net"])
     lines = [_line_row(h, line, links) for line in h.statement["partners"]]
     operator_row = (
-        '<tr class="total"><td class="strong">The operator</td>' + '<td></td>' * 6
+        '<tr class="total"><td class="strong">The operator</td>' + '<td></td>' * 8
         + money_cell("operator-net", op, h.decimals, h.symbol, net=True)
         + '<td class="muted small">the opposite of the partners\' nets</td></tr>'
     )  # fmt: skip

@@ -28,6 +28,7 @@ from network.store import (
     LedgerEntry,
     OutboxReversal,
     Partner,
+    PointsHold,
     Purchase,
     Redemption,
     Refund,
@@ -155,7 +156,7 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
         for p in session.scalars(select(Purchase).where(Purchase.partner_id == partner_id, Purchase.seq.in_(seqs))):
             purchases[(p.partner_id, p.seq)] = p
     refunds = _refund_amounts(session, [e for e in entries if e.kind == "reversed"])
-    refs = [e.ref for e in entries if e.kind == "redeemed" and e.ref]
+    refs = [e.ref for e in entries if e.kind in ("redeemed", "restored") and e.ref]
     redemptions = {
         r.ref: (r, name)
         for r, name in session.execute(
@@ -164,6 +165,9 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
             .where(Redemption.ref.in_(refs))
         )
     }
+    restored = [redemptions[e.ref][0].id for e in entries if e.kind == "restored" and e.ref in redemptions]
+    holds = select(PointsHold.redemption_pk, PointsHold.purchase_id).where(PointsHold.redemption_pk.in_(restored))
+    paid_for = {pk: purchase_id for pk, purchase_id in session.execute(holds)} if restored else {}
     for e in entries:
         purchase = purchases.get((e.partner_id or 0, e.seq or 0))
         if e.kind == "earned" and purchase is not None:
@@ -180,6 +184,8 @@ def details(session: Session, entries: list[LedgerEntry]) -> dict[int, EntryDeta
             out[e.id] = EntryDetail(
                 purchase_id=purchase.purchase_id, amount=refunds.get(e.id), currency=purchase.currency
             )
+        elif e.kind == "restored" and e.ref in redemptions:  # a refund gave back points paid at a till
+            out[e.id] = EntryDetail(purchase_id=paid_for.get(redemptions[e.ref][0].id))
         elif e.kind == "redeemed" and e.ref in redemptions:
             r, name = redemptions[e.ref]
             out[e.id] = EntryDetail(

@@ -213,6 +213,7 @@ def test_statement_for_people_names_dates_and_who_pays_whom(
     assert "Grocer" in text and "Fuel" in text and "Tight" in text
     assert f"Grocer pays the operator {abs(net) // 10**6:,}." in text  # amounts in cUSD with two decimals
     assert re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d CET", text), "dates in the stated zone"
+    assert "Points restored" in text and f'data-figure="line-{grocer.id}-restored-value"' in text
     one = stack.http.get(
         f"/v1/operator/settlements/{pid}/partners/{grocer.id}/statement.html", headers=OPERATOR_HEADERS
     )

@@ -23,6 +23,7 @@ from eth_utils import event_abi_to_log_topic
 from sqlalchemy import select
 
 from coalition.crosscheck import recompute_from_chain
+from gateway.services import history
 from gateway.services.redemptions import redeem_ref
 from network.purchases import decode_purchase
 from network.restores import refund_ref
@@ -230,6 +231,13 @@ def test_a_refund_of_a_purchase_paid_partly_with_points_gives_them_back_and_claw
     # the give-back is no earn: the cinema minted carol the purchase's 34 points only
     assert sum(p for customer, _, p in earned_words(stack, cinema.id) if customer == carol.address) == 34
     assert stack.http.get("/v1/points-holds/till-6", headers=cinema.headers).json()["given_back_points"] == 750
+    # carol's history (the /me page's details) names the purchase the points were given back for
+    stack.wait_indexed()
+    with stack.harness.sessions() as session:
+        page = history.history(session, carol.address, limit=50)
+        entries = [entry for entry, _ in page.entries]
+        [given_back] = [entry for entry in entries if entry.kind == "restored"]
+        assert (given_back.points, history.details(session, entries)[given_back.id].purchase_id) == (750, "movie-6")
 
     # the settlement statement has the give-back (restored by the cinema) and is the chain's, exactly
     stack.wait_indexed()
