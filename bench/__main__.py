@@ -17,6 +17,8 @@
 10. paying with points at the till: the latency of an authorisation (bench/points_holds.py): 8
     tills back to back (the capacity of the gateway), one till back to back, and open loops of
     Poisson arrivals at 50 % and 80 % of that capacity (what a till sees); the CPU of one.
+11. the expiry sweep (bench/expiry_sweep.py): 100,000 due holders (10,000 with ``--quick``) burned
+    by the job through the transaction driver, in batches of 1,000: holders per second, gas per holder.
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -37,14 +39,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chain_ceiling, pipeline, points_holds, redemptions_e2e, rules, settlement_curve
+from bench import chain_ceiling, expiry_sweep, pipeline, points_holds, redemptions_e2e, rules, settlement_curve
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
-PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till")
+PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till", "expiry")
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -55,6 +57,7 @@ FULL = {
     "redemptions": 300,
     "rule_purchases": 2_000,
     "till_holds": 2_000,
+    "expiry_holders": 100_000,
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -65,6 +68,7 @@ QUICK = FULL | {
     "redemptions": 60,
     "rule_purchases": 500,
     "till_holds": 400,
+    "expiry_holders": 10_000,
 }
 
 
@@ -105,6 +109,10 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["rules"] = _timed("earning rules", lambda: rules.measure(p["rule_purchases"], rounds=7))
     if "till" in parts:
         raw["till"] = _timed("points at the till", lambda: points_holds.run(holds=p["till_holds"], store=store))
+    if "expiry" in parts:
+        raw["expiry"] = _timed(
+            "expiry sweep", lambda: expiry_sweep.run(port=8930, holders=p["expiry_holders"], store=store)
+        )
     return raw
 
 
@@ -145,6 +153,8 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "till_one_till_p99_ms": raw.get("till", {}).get("single", {}).get("p99_ms"),
         "till_open_80_p99_ms": _open_p99(raw.get("till", {}), 0.8),
         "till_cpu_us_per_hold": raw.get("till", {}).get("cpu_us_per_hold", {}).get("gateway"),
+        "expiry_sweep_holders_per_s": raw.get("expiry", {}).get("holders_per_s"),
+        "expiry_sweep_gas_per_holder": raw.get("expiry", {}).get("gas_per_holder"),
     }
 
 
@@ -210,6 +220,12 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
          f"{_fmt(t.get('p50_ms'))} / {_fmt(t.get('p95_ms'))} / {_fmt(t.get('p99_ms'))} ms", None),
     ]  # fmt: skip
     rows += _till_rows(t)
+    x = raw.get("expiry", {})
+    if x:  # its gas column is per holder burned
+        rows.append(
+            ("11. expiry sweep: due holders burned, batches of 1,000 (gas per holder)", x.get("holders"),
+             x.get("holders_per_s"), "-", x.get("gas_per_holder"))
+        )  # fmt: skip
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
         "|---|---:|---:|---:|---:|",

@@ -21,6 +21,7 @@ from gateway.routes import (
     customers,
     dashboard,
     earning_rules,
+    expiry,
     me,
     me_api,
     me_members,
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
     app.include_router(earning_rules.router)
     app.include_router(tiers.router)
     app.include_router(points_holds.router)
+    app.include_router(expiry.router)  # issue 17: when points expire
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)

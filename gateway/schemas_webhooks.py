@@ -288,6 +288,33 @@ class TierChangedData(BaseModel):
     ladder_version: int = Field(description="The version of the tier ladder in force")
 
 
+class PointsExpiringData(BaseModel):
+    """A holder's points expire soon unless it earns, spends or moves points before (coalition-wide:
+    told to every partner with a ref of the customer)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": 42,
+                    "customer_ref": "loyalty-0042",
+                    "wallet": WALLET,
+                    "points": 1250,
+                    "expires_at": "2028-12-04T09:12:33Z",
+                    "days_before": 30,
+                }
+            ]
+        }
+    )
+
+    customer_id: int | None = Field(description="The coalition's id of the customer")
+    customer_ref: str = Field(description="Your own ref of the customer")
+    wallet: str = Field(description="The wallet whose points expire")
+    points: int = Field(description="The points that expire: the wallet's whole balance (inactivity expiry)")
+    expires_at: str = Field(description="When they expire, unless the wallet has activity before (ISO 8601, UTC)")
+    days_before: int = Field(description="Which reminder this is: days before the expiry (30, then 7, by default)")
+
+
 FAILED_REASONS: dict[str, tuple[Operation, str]] = {
     "purchase.failed": ("purchase", "ClearingIssuanceOverFunds(3, 640000, 500000)"),
     "refund.failed": ("refund", f"ERC20InsufficientBalance({WALLET}, 40, 63)"),
@@ -425,6 +452,13 @@ class TierChanged(_Event):
     data: TierChangedData = Field(description="The change")
 
 
+class PointsExpiring(_Event):
+    """A customer's points expire soon: remind them that any earn, spend or transfer keeps them."""
+
+    type: Literal["points.expiring"] = Field(description=TYPE)
+    data: PointsExpiringData = Field(description="How many points, and when")
+
+
 class WebhookTest(_Event):
     """A test event, sent on request to one endpoint: check that the receiver gets and verifies it."""
 
@@ -447,6 +481,7 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         CustodialReleaseRequested,
         CustodialWalletReleased,
         TierChanged,
+        PointsExpiring,
         WebhookTest,
     )
 }

@@ -68,6 +68,14 @@ class WorkerSettings(ChainSettings):
     tier_clock_file: Path | None = None
     # paying with points at the till: how often beat releases the holds past their expiry
     points_hold_expire_every_s: float = Field(default=10.0, gt=0)
+    # points expiry: how often beat sweeps the holders whose points are due, holders per expire
+    # batch (~9,000 gas each: 2,000 fill 18M), the sweeper's key (local mode: anvil dev account #9)
+    expiry_sweep_every_s: float = Field(default=300.0, gt=0)
+    expiry_sweep_batch: int = Field(default=1_000, ge=1, le=2_000)
+    sweeper_key: str = "sweeper"
+    # points.expiring reminders: days before a holder's expiry time, and how often beat looks
+    expiry_reminder_days: list[int] = Field(default=[30, 7])
+    expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:

@@ -37,6 +37,7 @@ from gateway.services import (
     custody,
     customer_views,
     dashboard_auth,
+    expiry_view,
     gdpr,
     history,
     members,
@@ -134,6 +135,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     member = customer_id is not None and members.is_member(session, customer_id=customer_id)
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
+    expiry = expiry_view.expiry_of(chain, wallet, reminder_days=settings.expiry_reminder_days)
     token, settlement = history.points_token(chain), history.settlement_token(chain)
     free = max(0, balance - in_flight - held)
     offers = points_value.affordable(free, catalogue)
@@ -162,6 +164,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         promised=in_flight + held,
         known=customer_id is not None,
         member=member,
+        expiry=expiry,
     )
     return customer_views.customer_page(view)
 

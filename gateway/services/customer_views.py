@@ -17,6 +17,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote, urlsplit
 
+from gateway.services.expiry_view import ExpiryView
 from gateway.services.history import EntryDetail
 from gateway.services.points_value import Cards, Offer, Worth
 from gateway.services.tiers import MemberTier
@@ -171,6 +172,7 @@ class CustomerView:
     promised: int = 0  # points held at a till or being spent on a reward, not burned yet
     known: bool = False  # the wallet is a customer's: there is data to download or erase
     member: bool = False  # enrolled in the program
+    expiry: ExpiryView | None = None  # when the points expire (None: not read)
 
 
 def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
@@ -338,6 +340,27 @@ def _offers(v: CustomerView) -> str:
     more = len(v.offers) - OFFERS_SHOWN
     tail = f'<p class="c-muted c-small">and {more} more</p>' if more > 0 else ""
     return f'<ul class="c-offers" data-figure="offers-count" data-value="{len(v.offers)}">{items}</ul>{tail}'
+
+
+def expiry_section(x: ExpiryView | None, symbol: str) -> str:
+    """When the points expire (the figures of GET /v1/me/expiry): one date for the whole balance,
+    since points expire by inactivity; nothing when the wallet holds no points."""
+    if x is None or not x.points or not x.expires_at:
+        return ""
+    on = datetime.fromtimestamp(x.expires_at, UTC)
+    at = on.isoformat()
+    date = f'<time data-figure="expiry-date" data-value="{at}" datetime="{at}">{on:%d %B %Y}</time>'
+    pts = f'<strong data-figure="expiry-points" data-value="{x.points}">{points(x.points)}</strong> {e(symbol)}'
+    if x.expired_points:
+        line = f"Your {pts} expired on {date}: they are burned at the next sweep."
+    else:
+        line = f"Your {pts} expire on {date} unless you earn, spend or move points before."
+    return (
+        f'<section class="c-panel" id="expiry"><p class="c-expiry">{line}</p>'
+        f'<p class="c-note c-muted">Points expire after {x.window_days} days without activity, all together: '
+        "there is one date for your whole balance, and any earn, spend or transfer moves it out by the whole "
+        "window again.</p></section>"
+    )
 
 
 def tier_section(t: MemberTier | None, symbol: str) -> str:
@@ -523,6 +546,7 @@ def customer_page(v: CustomerView) -> str:
         ledger_balance=points(c.ledger_balance),
         offers=_offers(v),
         offers_note=offers_note(v),
+        expiry=expiry_section(v.expiry, v.token.symbol),
         tier=tier_section(v.tier, v.token.symbol),
         my_data=data_section(v),
         shown=len(v.entries),

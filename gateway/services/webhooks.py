@@ -58,6 +58,7 @@ EventType = Literal[
     "customer.custodial_release_requested",
     "customer.custodial_wallet_released",
     "tier.changed",
+    "points.expiring",
     "webhook.test",  # only on demand, to one endpoint: POST /v1/webhooks/{id}/test
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -68,7 +69,7 @@ PUBLISH_LIMIT = 20_000  # events read per run of the consumer (every 5 s: well a
 PUBLISH_RUNS = 5  # runs per publish, while a run finds a full read
 # events about a customer rather than one partner's operation (no partner_id): told to every partner
 # with a ref of the customer (``customer_id`` in the payload), the ref added as ``customer_ref``
-CUSTOMER_EVENTS = frozenset({"tier.changed"})
+CUSTOMER_EVENTS = frozenset({"tier.changed", "points.expiring"})
 
 
 def emit(

@@ -33,6 +33,7 @@ TASK_MODULES = [
     "gateway.tasks.partners",
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
+    "gateway.tasks.expiry",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -105,6 +106,16 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "purge-expired": {
             "task": "gateway.tasks.purge.purge",
             "schedule": settings.purge_every_s,
+            "options": expires,
+        },
+        "expiry-sweep": {
+            "task": "gateway.tasks.expiry.sweep",
+            "schedule": settings.expiry_sweep_every_s,
+            "options": expires,
+        },
+        "expiry-remind": {
+            "task": "gateway.tasks.expiry.remind",
+            "schedule": settings.expiry_remind_every_s,
             "options": expires,
         },
         "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},

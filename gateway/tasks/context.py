@@ -32,6 +32,7 @@ from network.store import head_revision
 
 log = logging.getLogger(__name__)
 MINTER_KEYSTORE = re.compile(r"partner-(\d+)\.json")  # minter_key_name(partner_id) + ".json"
+SWEEPER_DEV_INDEX = 9  # anvil's last public development account: the sweeper's own nonces
 
 
 def settings() -> WorkerSettings:
@@ -59,6 +60,14 @@ def _relayer_of(settings: WorkerSettings) -> LocalAccount:
 
 # the key that relays customers' signed redemptions (local mode: anvil dev account #2)
 relayer_account: PerSettings[WorkerSettings, LocalAccount] = PerSettings(get_worker_settings, _relayer_of)
+
+
+def _sweeper_of(settings: WorkerSettings) -> LocalAccount:
+    return signer(settings.sweeper_key, settings, dev_index=SWEEPER_DEV_INDEX)
+
+
+# the key that sends the expiry sweep's batches (local mode: anvil dev account #9, public)
+sweeper_account: PerSettings[WorkerSettings, LocalAccount] = PerSettings(get_worker_settings, _sweeper_of)
 
 
 def preload_minter_keys() -> int:
@@ -98,7 +107,7 @@ def _before_the_pool(**_: object) -> None:
 
 @worker_process_init.connect
 def _fresh_process(**_: object) -> None:
-    for cached in (get_worker_settings, get_chain, redis_client, relayer_account):
+    for cached in (get_worker_settings, get_chain, redis_client, relayer_account, sweeper_account):
         cached.cache_clear()
     forget_stores()
     gc.freeze()  # what the pool process inherited lives as long as it: out of the collector's walks

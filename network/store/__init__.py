@@ -51,6 +51,7 @@ from network.store.events import (
     DomainEvent,
     EventCursor,
 )
+from network.store.expiry import ExpiryReminder
 from network.store.members import (
     CustomerErasure,
     Member,
@@ -106,6 +107,7 @@ __all__ = [
     "EarningCapUsage",
     "EarningRuleSet",
     "EventCursor",
+    "ExpiryReminder",
     "IndexedBlock",
     "IndexerCheckpoint",
     "LedgerEntry",
