@@ -214,9 +214,17 @@ def show_expiry(console: Console, op: Operator, shop: Shop, run_id: str, names: 
     for r in shown.reminders:
         console.print(
             f"  reminder {demo_expiry.REMINDER}: {r['wallet']} has {r['points']:,} points expiring at "
-            f"{r['expires_at']} ({r['days_before']} days before; a webhook to every partner with a ref of the customer)"
+            f"{r['expires_at']} ({r['days_before']} days before)"
         )
-    console.print(f"  due holders (expiresAtOf past the chain's time): {len(shown.due)}; swept by {shown.swept_by}")
+    console.print(
+        "  [dim](each reminder: a domain event, sent as a webhook to every partner with a ref of the customer)[/dim]"
+    )
+    console.print(f"  due holders (expiresAtOf past the chain's time): {len(shown.due)} of these {len(shown.earned)}")
+    console.print(f"  swept by {shown.swept_by}")
+    console.print(
+        f"  expired: {shown.expired_holders} holder(s), {shown.expired_points:,} points in all "
+        "(with every holder whose last activity is older than the window)"
+    )
     with console.status("waiting for the indexer, then settling the expiry's period on chain…"):
         op.wait_indexed(op.w3.eth.block_number)
         period = op.settle()

@@ -46,6 +46,8 @@ class ExpiryShown:
     expired: dict[str, int] = field(default_factory=dict)  # wallet -> points of its Expired event
     swept_by: str = ""
     first_block: int = 0
+    expired_holders: int = 0  # every Expired event since the part began (others past their window too)
+    expired_points: int = 0
 
 
 class DemoClock:
@@ -190,6 +192,8 @@ def play_expiry(op: Operator, shop: Shop, run_id: str, clock: DemoClock) -> Expi
         transact(op.w3, dev_account(0, op.settings), points.expire(holders))
         shown.swept_by = "the demo's own expire(holders) (the sweep job had not run)"
     for log in expired_logs(op.w3, op.book, shown.first_block, op.w3.eth.block_number):
+        shown.expired_holders += 1
+        shown.expired_points += log.points
         if log.holder in wallets:
             shown.expired[log.holder] = shown.expired.get(log.holder, 0) + log.points
     shown.moved_days = clock.moved // DAY
