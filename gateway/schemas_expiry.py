@@ -29,6 +29,8 @@ EXPIRY_EXAMPLE = {
 class ExpiryDatePublic(BaseModel):
     """One expiry date and the points that expire on it, unless the wallet has activity before."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": EXPIRY_EXAMPLE["schedule"]})
+
     expires_at: datetime = Field(description="When (UTC): the chain burns the points any time after it")
     points: int = Field(description="The points that expire then")
     reminders: list[datetime] = Field(description="When the points.expiring reminders are sent (UTC)")

@@ -47,11 +47,10 @@ def remind(session: Session, *, chain_id: int, now: int, days_before: Sequence[i
             )
         ).tuples()
     )
-    owners = dict(
-        session.execute(
-            select(CustomerWallet.address, CustomerWallet.customer_id).where(CustomerWallet.address.in_(list(due)))
-        ).tuples()
+    rows = session.execute(
+        select(CustomerWallet.address, CustomerWallet.customer_id).where(CustomerWallet.address.in_(list(due)))
     )
+    owners = {address: customer_id for address, customer_id in rows}
     events: list[str] = []
     for holder, (e, days) in sorted(due.items()):
         fresh = [d for d in days if (holder, e.expires_at, d) not in told]

@@ -173,6 +173,7 @@ class Sweeper:
         while self.driver.in_flight(session) > keep:
             if time.monotonic() > deadline:
                 return False
+            self.refresh()
             if self.driver.needs_resync:
                 self.driver.recover()
             block = self.w3.eth.get_block("latest")

@@ -20,7 +20,7 @@ from network.errors import SenderLockedError, TransientRpcError
 from network.locks import RedisLease
 
 log = logging.getLogger(__name__)
-LEASE_MS = 120_000  # longer than a wait for one batch's receipt; renewed between batches
+LEASE_MS = 20_000  # a killed sweep's hold expires after this; renewed between batches and while waiting
 
 
 @celery_app.task(name="gateway.tasks.expiry.sweep", acks_late=True)

@@ -20,6 +20,7 @@ from partners.sdk.models import (
     ConsentHistory,
     Customer,
     Delivery,
+    Expiry,
     History,
     ImportReport,
     Member,
@@ -449,6 +450,12 @@ def customer_history(ref: str, *, cursor: int | None = None, limit: int | None =
     return Call("GET", f"/v1/customers/{_seg(ref)}/history", _one(History), params=_query(cursor=cursor, limit=limit))
 
 
+def customer_expiry(ref: str) -> Call[Expiry]:
+    """When the customer's points expire, from the chain: one date for the whole balance, moved out by any
+    earn, spend or transfer before it (your own customers only, by your ref)."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/expiry", _one(Expiry))
+
+
 def customer_tier(ref: str) -> Call[Tier]:
     """The customer's coalition-wide tier and progress (your own customers only, by your ref)."""
     return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
@@ -589,6 +596,7 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer_balance": customer_balance,
     "customer_history": customer_history,
     "customer_tier": customer_tier,
+    "customer_expiry": customer_expiry,
     "sign_in_link": sign_in_link,
     "rules": rules,
     "wallet_balance": wallet_balance,

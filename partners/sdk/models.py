@@ -279,6 +279,26 @@ class Balance(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpiryDate(Model):
+    expires_at: datetime
+    points: int
+    reminders: list[datetime]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expiry(Model):
+    """When a wallet's points expire: one date for the whole balance (expiry by inactivity)."""
+
+    wallet: str
+    points: int
+    expires_at: datetime | None
+    expired_points: int
+    schedule: list[ExpiryDate]
+    window_days: int
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class TierMovement(Model):
     at: datetime
     points: int

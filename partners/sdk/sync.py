@@ -110,6 +110,7 @@ class PartnerClient(ClientBase):
     customer_balance = op(calls.customer_balance)
     customer_history = op(calls.customer_history)
     customer_tier = op(calls.customer_tier)
+    customer_expiry = op(calls.customer_expiry)
     sign_in_link = op(calls.sign_in_link)
     rules = op(calls.rules)
     wallet_balance = op(calls.wallet_balance)
