@@ -119,11 +119,16 @@ def confirmed_points(op: Operator, shop: Shop, bought: dict[str, str], timeout_s
     return points
 
 
-def run_task(op: Operator, name: str) -> None:
-    """Asks the network's workers to run one of beat's tasks now (as beat would, later)."""
-    app = Celery(broker=op.net.redis_url)
+def run_task(op: Operator, name: str, timeout_s: float = 120) -> dict[str, Any]:
+    """Asks the network's workers to run one of beat's tasks now (as beat would, later), and
+    answers what it returned."""
+    app = Celery("coalition-demo", broker=op.net.redis_url, backend=op.net.redis_url)
     try:
-        app.send_task(name, queue="celery")
+        result = app.send_task(name, queue="celery", ignore_result=False)
+        try:
+            return dict(result.get(timeout=timeout_s))
+        finally:
+            result.forget()
     finally:
         app.close()
 
@@ -183,11 +188,12 @@ def play_expiry(op: Operator, shop: Shop, run_id: str, clock: DemoClock) -> Expi
     clock.forward(max(shown.expires_at.values()) - clock.now() + 1)  # past every expiry time
     holders = sorted(wallets)
     shown.due = [w for w in holders if int(points.expiredPointsOf(w).call()) > 0]
-    run_task(op, "gateway.tasks.expiry.sweep")  # anyone may sweep: the network's job does it
+    op.wait_indexed(op.w3.eth.block_number)
+    swept = run_task(op, "gateway.tasks.expiry.sweep")  # anyone may sweep: the network's job does it
     deadline = time.monotonic() + 60
     while any(int(points.balanceOf(w).call()) for w in holders) and time.monotonic() < deadline:
         time.sleep(0.5)
-    shown.swept_by = "the network's sweep job (gateway.tasks.expiry.sweep)"
+    shown.swept_by = f"the network's sweep job (gateway.tasks.expiry.sweep: {swept})"
     if any(int(points.balanceOf(w).call()) for w in holders):
         transact(op.w3, dev_account(0, op.settings), points.expire(holders))
         shown.swept_by = "the demo's own expire(holders) (the sweep job had not run)"
