@@ -320,8 +320,8 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     ),
     # --- paying with points at the till (add above this line)
     "nothing-to-settle": (
-        "no Earned, Redeemed or Reversed event in blocks 1201..1250 (indexed through 1250); period 4 is the last "
-        "settled",
+        "no Earned, Redeemed, Reversed, Restored or Expired event in blocks 1201..1250 (indexed through 1250); "
+        "period 4 is the last settled",
         "Nothing to do: settle again once partners have issued or redeemed points.",
     ),
     "chain-rejected": (

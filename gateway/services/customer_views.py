@@ -524,6 +524,13 @@ def customer_page(v: CustomerView) -> str:
             f'data-value="{c.sent}">{points(c.sent)}</div><div class="c-note">to other wallets</div></div>'
         )
         terms += " + received − sent"
+    if c.expired:
+        transfers += (
+            f'<div class="c-card"><div class="c-label">Expired</div><div class="c-value c-neg" data-figure="expired" '
+            f'data-value="{c.expired}">{points(c.expired)}</div><div class="c-note">after a stretch without any '
+            "activity (the ledger's rule)</div></div>"
+        )
+        terms += " − expired"
     return template("customer.html").substitute(
         wallet=e(v.wallet),
         session_note=_session_note(v),

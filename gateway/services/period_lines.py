@@ -52,10 +52,11 @@ def period_events(session: Session, chain_id: int, from_block: int, to_block: in
 
 
 def has_period_events(session: Session, chain_id: int, from_block: int, to_block: int) -> bool:
-    return (
-        session.scalar(select(ChainEvent.id).where(*_period_filter(chain_id, from_block, to_block)).limit(1))
-        is not None
-    )
+    """Whether the range holds anything a statement counts: a settlement event, or an expiry."""
+    for where in (_period_filter(chain_id, from_block, to_block), _expired_filter(chain_id, from_block, to_block)):
+        if session.scalar(select(ChainEvent.id).where(*where).limit(1)) is not None:
+            return True
+    return False
 
 
 def period_totals(session: Session, chain_id: int, from_block: int, to_block: int) -> list[KindTotal] | None:
@@ -124,13 +125,7 @@ def period_lines(session: Session, chain_id: int, from_block: int, to_block: int
 def period_points_expired(session: Session, chain_id: int, from_block: int, to_block: int) -> int:
     """The period's expired points (breakage, loyalty/expiry.py): the sum of its indexed ``Expired``
     events, by the database when it can sum exactly, event by event otherwise."""
-    where = (
-        ChainEvent.chain_id == chain_id,
-        ChainEvent.contract == "CoalitionPoints",
-        ChainEvent.name == "Expired",
-        ChainEvent.block_number >= from_block,
-        ChainEvent.block_number <= to_block,
-    )
+    where = _expired_filter(chain_id, from_block, to_block)
     if session.get_bind().dialect.name == "sqlite":
         points: ColumnElement[Any] = func.json_extract(ChainEvent.args, "$.points", type_=NullType())
     else:
@@ -144,3 +139,13 @@ def period_points_expired(session: Session, chain_id: int, from_block: int, to_b
         return total
     rows = session.execute(select(ChainEvent.args).where(*where).execution_options(yield_per=10_000)).scalars()
     return points_expired(Expiry(str(a["holder"]), int(a["points"]), int(a["expiresAt"])) for a in rows)
+
+
+def _expired_filter(chain_id: int, from_block: int, to_block: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        ChainEvent.chain_id == chain_id,
+        ChainEvent.contract == "CoalitionPoints",
+        ChainEvent.name == "Expired",
+        ChainEvent.block_number >= from_block,
+        ChainEvent.block_number <= to_block,
+    )

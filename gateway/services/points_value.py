@@ -24,6 +24,7 @@ CARD_OF_KIND = {
     "restored": "earned",  # points given back by a refund of a purchase paid with them (counted as before: an earn)
     "received": "received",
     "sent": "sent",
+    "expired": "expired",  # burned by the ledger's expiry rule (issue 17)
 }
 
 
@@ -36,11 +37,12 @@ class Cards:
     refunded: int
     received: int
     sent: int
+    expired: int = 0
 
     @property
     def ledger_balance(self) -> int:
-        """earned + received − spent − refunded − sent: what the history adds up to."""
-        return self.earned + self.received - self.spent - self.refunded - self.sent
+        """earned + received − spent − refunded − sent − expired: what the history adds up to."""
+        return self.earned + self.received - self.spent - self.refunded - self.sent - self.expired
 
     def pending(self, chain_balance: int) -> int:
         """Points the chain has and the history does not show yet (negative: spent, not yet shown)."""

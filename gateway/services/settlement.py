@@ -139,7 +139,7 @@ def plan_now(session: Session, chain: Chain) -> SettlementPeriod:
     start, to_block = state.settled_through + 1, min(state.indexed_through, state.head)
     if to_block < start or not has_period_events(session, chain.contracts.book.chain_id, start, to_block):
         raise NothingToSettle(
-            f"no Earned, Redeemed or Reversed event in blocks {start}..{to_block} (indexed through "
+            f"no Earned, Redeemed, Reversed, Restored or Expired event in blocks {start}..{to_block} (indexed through "
             f"{state.indexed_through}); period {state.next_period_id - 1} is the last settled"
         )
     return _plan(session, chain, state, to_block, trigger="operator")

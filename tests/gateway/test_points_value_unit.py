@@ -13,6 +13,12 @@ def test_the_cards_add_up_to_the_ledger_balance() -> None:
     assert c.pending(112) == 0 and c.pending(130) == 18  # the chain is ahead of the indexed history
 
 
+def test_expired_points_are_a_card_of_their_own_and_the_cards_still_add_up() -> None:
+    c = cards({"earned": 300, "redeemed": -100, "expired": -200})
+    assert (c.earned, c.spent, c.expired) == (300, 100, 200)
+    assert c.ledger_balance == 0 and c.pending(0) == 0  # not "-200 points not in your history"
+
+
 def test_no_movement_is_a_zero_balance() -> None:
     c = cards({})
     assert c.ledger_balance == 0 and c.pending(0) == 0

@@ -169,6 +169,8 @@ def test_a_periods_expired_points_are_its_expired_events_and_no_partners(session
     _store(session, [_row(PointsEvent("earned", 1, 100, 10_000), 300)])
     assert period_points_expired(session, CHAIN, 300, 310) == 75
     assert period_points_expired(session, CHAIN, 400, 410) == 0
+    assert has_period_events(session, CHAIN, 301, 301)  # an expiry alone: a period the operator may close
+    assert not has_period_events(session, CHAIN, 400, 410)
     assert period_lines(session, CHAIN, 300, 310) == [PartnerLine(1, 100, 0, 0, 1_000_000, 0, 0)]
 
 

@@ -352,7 +352,8 @@ def test_sender_killed_mid_batch_mints_every_queued_earn_exactly_once(
     # nonces: the minter's every transaction is one of ours, each confirmed exactly once
     chain_nonce = chain.w3.eth.get_transaction_count(partner.minter.address)
     assert sorted(t.nonce for t in txs(chain, TxStatus.CONFIRMED)) == list(range(chain_nonce))
-    assert elapsed < 60, f"took {elapsed:.1f} s"
+    # no bound on the whole run's time (speed is measured in make bench): each step above has its
+    # own deadline for progress, which is what this test needs to fail on a sender that hangs
 
 
 @pytest.mark.chain(anvil_state_interval_s=3600)  # a SIGKILL loses every block since the last clean stop
