@@ -14,21 +14,34 @@ from collections import defaultdict
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
+from web3 import Web3
 
 from loyalty.expiry_schedule import HolderExpiry, Movement, Windows, holder_expiry
-from network.store import ChainEvent, LedgerEntry
+from network.indexer import CHECKPOINT
+from network.store import ChainEvent, IndexerCheckpoint, LedgerEntry
 
 FOLD_CHUNK = 500  # holders whose entries are read in one query when windows changed
 
 
-def windows(session: Session, chain_id: int) -> Windows:
-    """The expiry windows in force over the chain, from the indexed ``ExpiryWindowChanged`` events."""
+def windows(session: Session, chain_id: int) -> Windows | None:
+    """The expiry windows in force over the chain, from the indexed ``ExpiryWindowChanged`` events
+    (None before the deployment's block is indexed: then no movement is indexed either)."""
     rows = session.execute(
         select(ChainEvent.block_number, ChainEvent.log_index, ChainEvent.args).where(
             ChainEvent.chain_id == chain_id, ChainEvent.name == "ExpiryWindowChanged"
         )
     )
-    return Windows([((b, i), int(args["window"])) for b, i, args in rows])
+    changes = [((b, i), int(args["window"])) for b, i, args in rows]
+    return Windows(changes) if changes else None
+
+
+def indexed_time(session: Session, w3: Web3, chain_id: int) -> int | None:
+    """The time of the last block the indexer has read (None: none yet): the moment the store's
+    view of every holder is complete, so the time to plan sweeps and reminders at."""
+    cp = session.get(IndexerCheckpoint, (chain_id, CHECKPOINT))
+    if cp is None:
+        return None
+    return int(w3.eth.get_block(cp.block_number)["timestamp"])
 
 
 def expiries(
@@ -37,6 +50,8 @@ def expiries(
     """Every holder with points whose expiry time is before ``before`` (or, with ``holders``,
     those holders whatever their expiry time), by address."""
     w = windows(session, chain_id)
+    if w is None:
+        return {}
     moved = and_(LedgerEntry.kind != "expired", LedgerEntry.points != 0)  # a transfer of 0 is no activity
     last_moved = func.max(case((moved, LedgerEntry.block_time), else_=None))
     balance = func.sum(LedgerEntry.points)

@@ -13,6 +13,7 @@ import logging
 
 from gateway.services import expiry_reminders as reminders
 from gateway.services import webhooks
+from gateway.services.expiry_schedule import indexed_time
 from gateway.services.expiry_sweep import Sweeper
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -55,19 +56,21 @@ def sweep() -> dict[str, object]:
 
 @celery_app.task(name="gateway.tasks.expiry.remind")
 def remind() -> dict[str, object]:
-    """Beat: writes the ``points.expiring`` reminders due at the chain's time, then asks for their
-    webhooks (each reminder once: a second run finds it recorded)."""
+    """Beat: writes the ``points.expiring`` reminders due at the time of the last indexed block (a
+    holder's activity in blocks not indexed yet is not known), then asks for their webhooks (each
+    reminder once: a second run finds it recorded)."""
     settings = context.settings()
-    try:
-        chain = context.chain()
-        now = int(chain.w3.eth.get_block("latest")["timestamp"])
-    except TransientRpcError as exc:
-        log.warning("expiry reminders: chain unreachable, the next tick retries: %s", exc)
-        return {"result": "chain unreachable"}
     with context.sessions()() as session:
-        events = reminders.remind(
-            session, chain_id=chain.contracts.book.chain_id, now=now, days_before=settings.expiry_reminder_days
-        )
+        try:
+            chain = context.chain()
+            chain_id = chain.contracts.book.chain_id
+            now = indexed_time(session, chain.w3, chain_id)  # what the store knows of every holder is as of then
+        except TransientRpcError as exc:
+            log.warning("expiry reminders: chain unreachable, the next tick retries: %s", exc)
+            return {"result": "chain unreachable"}
+        if now is None:
+            return {"result": "nothing indexed yet"}
+        events = reminders.remind(session, chain_id=chain_id, now=now, days_before=settings.expiry_reminder_days)
         session.commit()
     webhooks.publish_soon(events)
     return {"result": "ok", "reminders": len(events)}
