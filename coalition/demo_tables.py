@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -167,3 +168,15 @@ def print_payment(console: Console, pay: PointsPayment) -> None:
         f"(−{pay.points:,} paid, +{sale.points:,} earned, −{pay.clawed_back:,} clawed back, "
         f"+{hold.given_back_points:,} given back)"
     )
+
+
+def print_expiry(console: Console, shop_name: str, shown: Any) -> None:
+    """The customers who earned once under the demo's window: their points, expiry time, what expired
+    (``shown``: coalition/demo_expiry.py's ExpiryShown)."""
+    table = Table(title=f"Points expiry: customers who earned once at {shop_name}, then did nothing")
+    for column in ("wallet", "points earned", "expiresAtOf (UTC)", "expired (Expired event)"):
+        table.add_column(column, justify="left" if column == "wallet" else "right")
+    for wallet, points in shown.earned.items():
+        at = datetime.fromtimestamp(shown.expires_at[wallet], UTC).strftime("%Y-%m-%d %H:%M")
+        table.add_row(wallet, f"{points:,}", at, f"{shown.expired.get(wallet, 0):,}")
+    console.print(table)

@@ -27,6 +27,7 @@ from gateway.routes import (
     me_members,
     members,
     operator,
+    operator_liability,
     operator_members,
     points_holds,
     purchases,
@@ -95,6 +96,7 @@ def create_app() -> FastAPI:
     app.include_router(tiers.router)
     app.include_router(points_holds.router)
     app.include_router(expiry.router)  # issue 17: when points expire
+    app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

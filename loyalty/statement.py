@@ -232,4 +232,5 @@ def named_csv(
     if partner_id is None:
         w.writerow([])
         w.writerow(["points expired (breakage, the operator's)", statement.get("points_expired", 0)])
+        w.writerow(["whose money", statement.get("breakage_rule", BREAKAGE_RULE)])
     return out.getvalue()

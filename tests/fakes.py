@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,9 @@ class FakePoints:
 
     def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]:
         return self.balance_of(wallet), self.nonce_used(wallet, nonce)
+
+    def chain_time(self) -> int:
+        return int(time.time())
 
 
 class FakeQueue:

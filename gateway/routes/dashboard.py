@@ -32,7 +32,14 @@ from gateway.routes.dashboard_common import (
     require_operator,
     signed_in,
 )
-from gateway.services import dashboard, dashboard_auth, dashboard_chart, dashboard_views, settlement_periods
+from gateway.services import (
+    dashboard,
+    dashboard_auth,
+    dashboard_chart,
+    dashboard_views,
+    date_range,
+    settlement_periods,
+)
 from gateway.settings import GatewaySettings
 from loyalty.statement import canonical_bytes
 from network.store import SettlementPeriod
@@ -177,7 +184,7 @@ def operator_dashboard(
     range_error = None
     try:
         chart = dashboard_chart.requested(session, chain_id=chain_id, tz=tz, start=start, end=end)
-    except dashboard_chart.RangeError as exc:
+    except date_range.RangeError as exc:
         range_error = f"The chart's range was not drawn: {exc}"
         chart = dashboard_chart.requested(session, chain_id=chain_id, tz=tz, start=None, end=None)
     overview = dashboard.overview(session, chain, chart)

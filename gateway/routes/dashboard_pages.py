@@ -27,6 +27,7 @@ from gateway.services import (
     dashboard_partner_view,
     dashboard_statement,
     dashboard_statement_view,
+    date_range,
     partner_admin,
     settlement_periods,
 )
@@ -82,7 +83,7 @@ def partner(
         chart = dashboard_chart.requested(
             session, chain_id=chain_id, tz=tz, start=start, end=end, partner_id=partner_id
         )
-    except dashboard_chart.RangeError:
+    except date_range.RangeError:
         chart = dashboard_chart.requested(
             session, chain_id=chain_id, tz=tz, start=None, end=None, partner_id=partner_id
         )
@@ -155,7 +156,7 @@ def chart_data(
             session, chain_id=chain.contracts.book.chain_id, tz=settings.display_timezone, start=start, end=end,
             partner_id=partner,
         )  # fmt: skip
-    except dashboard_chart.RangeError as exc:
+    except date_range.RangeError as exc:
         session.commit()
         raise RequestValidationError([{"loc": ("query", "from"), "msg": str(exc), "type": "value_error"}]) from exc
     return JSONResponse(found.as_json(), headers={"Cache-Control": "no-store"})

@@ -74,6 +74,7 @@ class Overview:
     points_issued: int
     points_redeemed: int
     points_reversed: int
+    points_expired: int  # breakage: every Expired event's points (nobody's partner's)
     customers: int
     total_supply: int | None
     total_exposure: int | None
@@ -173,6 +174,7 @@ def overview(session: Session, chain: Chain, chart: Chart | None = None) -> Over
         points_issued=sum(p.points_issued for p in partners),
         points_redeemed=sum(p.points_redeemed for p in partners),
         points_reversed=sum(p.points_reversed for p in partners),
+        points_expired=totals.get(None, {}).get("expired", 0),
         customers=customers,
         total_supply=supply,
         total_exposure=None if chain_error else sum(int(e or 0) for e in exposures),

@@ -1,7 +1,8 @@
 """The dashboard's chart in business time: per day of a date range (days of the display time
 zone), the points of confirmed purchases by their purchase date (``purchases.purchased_at``),
 the points of redemptions by the day they were asked for, and at the end of each day the
-outstanding points (the liability: earned − redeemed − reversed on chain) and the partners'
+outstanding points (the liability: issued + restored − redeemed − reversed − expired on chain, the
+total supply; gateway/services/liability.py), the points expired each day, and the partners'
 funds in ``Clearing`` (Deposited − Withdrawn + PartnerSettled nets), both from the indexed events.
 
 The database adds everything up (GROUP BY per hour, and one sum for what came before the range);
@@ -21,19 +22,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from gateway.services.dashboard_format import zone
-from network.store import ChainEvent, LedgerEntry, OutboxPurchase, Purchase, PurchaseStatus, Redemption
+from gateway.services.date_range import DEFAULT_DAYS, MAX_DAYS, RangeError, check_range
+from gateway.services.liability import liability
+from network.store import ChainEvent, OutboxPurchase, Purchase, PurchaseStatus, Redemption
 
 HOUR = 3_600
-DEFAULT_DAYS = 30
-MAX_DAYS = 366
 CONFIRMED = (PurchaseStatus.MINTED, PurchaseStatus.SKIPPED)
 REDEEMED = ("burned", "fulfilled")
-POINTS_KINDS = ("earned", "redeemed", "reversed")
 FUNDS_EVENTS = ("Deposited", "Withdrawn", "PartnerSettled")
-
-
-class RangeError(ValueError):
-    """A date range the chart cannot draw (reversed, or longer than ``MAX_DAYS``)."""
 
 
 @dataclass
@@ -45,7 +41,8 @@ class Chart:
     days: list[str] = field(default_factory=list)
     issued: list[int] = field(default_factory=list)  # points of confirmed purchases, by purchase date
     redeemed: list[int] = field(default_factory=list)  # points of redemptions burned or fulfilled
-    liability: list[int] = field(default_factory=list)  # outstanding points at the end of the day
+    liability: list[int] = field(default_factory=list)  # outstanding points at the end of the day, net of expiry
+    expired: list[int] = field(default_factory=list)  # points expired in the day (breakage: the operator's)
     funds: list[int] = field(default_factory=list)  # partners' funds in Clearing at the end of the day, base units
 
     def as_json(self) -> dict[str, Any]:
@@ -58,6 +55,7 @@ class Chart:
             "issued": self.issued,
             "redeemed": self.redeemed,
             "liability": self.liability,
+            "expired": self.expired,
             "funds": [str(v) for v in self.funds],  # base units as decimal strings: may pass 2**53
         }
 
@@ -102,13 +100,6 @@ def _local_day(moment: datetime, tz: str) -> date:
     return at.astimezone(zone(tz)).date()
 
 
-def check_range(start: date, end: date) -> None:
-    if end < start:
-        raise RangeError(f"the range ends ({end}) before it starts ({start})")
-    if (end - start).days + 1 > MAX_DAYS:
-        raise RangeError(f"the range is {(end - start).days + 1} days long; at most {MAX_DAYS} are drawn")
-
-
 def chart(session: Session, *, chain_id: int, start: date, end: date, tz: str, partner_id: int | None = None) -> Chart:
     """The chart's four series over ``start..end`` (days of ``tz``), for one partner or all."""
     check_range(start, end)
@@ -146,21 +137,8 @@ def chart(session: Session, *, chain_id: int, start: date, end: date, tz: str, p
         q = q.where(Redemption.partner_id == partner_id)
     redeemed = fold(session.execute(q))
 
-    # outstanding points: the ledger's earned, redeemed and reversed entries (signed)
-    where = [LedgerEntry.chain_id == chain_id, LedgerEntry.kind.in_(POINTS_KINDS)]
-    if partner_id is not None:
-        where.append(LedgerEntry.partner_id == partner_id)
-    before_points = int(
-        session.scalar(select(func.sum(LedgerEntry.points)).where(*where, LedgerEntry.block_time < lo)) or 0
-    )
-    hour = (LedgerEntry.block_time // HOUR).label("h")
-    points_moves = fold(
-        session.execute(
-            select(hour, func.sum(LedgerEntry.points))
-            .where(*where, LedgerEntry.block_time >= lo, LedgerEntry.block_time < hi)
-            .group_by(hour)
-        )
-    )
+    # outstanding points net of expiry, and the points expired each day (gateway/services/liability.py)
+    owed = liability(session, chain_id=chain_id, start=start, end=end, tz=tz, partner_id=partner_id)
 
     # partners' funds: deposits, withdrawals and settled nets
     value = case(
@@ -182,13 +160,13 @@ def chart(session: Session, *, chain_id: int, start: date, end: date, tz: str, p
     )
     session.commit()
 
-    liability, funds = before_points, before_funds
-    for d in days:
-        liability += points_moves.get(d, 0)
+    funds = before_funds
+    for d, day in zip(days, owed, strict=True):
         funds += funds_moves.get(d, 0)
         out.issued.append(issued.get(d, 0))
         out.redeemed.append(redeemed.get(d, 0))
-        out.liability.append(liability)
+        out.liability.append(day.outstanding)
+        out.expired.append(day.expired)
         out.funds.append(funds)
     return out
 

@@ -10,6 +10,7 @@ from gateway.services import dashboard_format as fmt
 from gateway.services.dashboard_html import badge, e, money_cell, table
 from gateway.services.dashboard_statement import HumanStatement
 from gateway.services.dashboard_views import template
+from loyalty.expiry import BREAKAGE_RULE
 
 
 def _period_facts(h: HumanStatement) -> str:
@@ -25,6 +26,20 @@ def _period_facts(h: HumanStatement) -> str:
         f'<dt>Statement hash</dt><dd class="mono small wrap">{e(row.statement_hash or "—")}</dd>'
         f'<dt>Transaction</dt><dd class="mono small wrap">{e(row.tx_hash or "—")}</dd>'
         "</dl>"
+    )
+
+
+def _breakage(h: HumanStatement) -> str:
+    """The period's expired points and whose money they are (loyalty/expiry.py's rule)."""
+    expired = int(h.statement.get("points_expired", 0))
+    rule = str(h.statement.get("breakage_rule", BREAKAGE_RULE))
+    return (
+        '<section class="panel" id="breakage"><div class="panel-head"><h2>Breakage</h2>'
+        '<span class="muted small">points that expired in the period, from the chain\'s Expired events</span></div>'
+        '<dl class="facts"><dt>Points expired</dt>'
+        f'<dd class="strong" data-figure="points-expired" data-value="{expired}">{e(fmt.points(expired))}</dd>'
+        "<dt>Whose money</dt><dd>The operator's: no partner's net changes. "
+        f'<span class="muted small">{e(rule)}</span></dd></dl></section>'
     )
 
 
@@ -84,6 +99,7 @@ def period_page(h: HumanStatement, *, links: bool = True) -> str:
         subtitle=e(f"amounts in {h.symbol}; a positive net is paid to the partner, a negative one by it"),
         facts=_period_facts(h),
         lines=table(LINE_HEADERS, [*lines, operator_row], table_id="statement-lines"),
+        breakage=_breakage(h),
         bilateral=_bilateral(h, h.statement["bilateral"]["points"]),
         formula=e(h.statement.get("formula", "")),
         downloads=downloads,
@@ -112,6 +128,7 @@ def partner_page(h: HumanStatement, partner_id: int, *, links: bool = True) -> s
         subtitle=e(f"amounts in {h.symbol}"),
         facts=summary + _period_facts(h),
         lines=table(LINE_HEADERS, [_line_row(h, line, False)], table_id="statement-lines"),
+        breakage="",
         bilateral=_bilateral(h, view["bilateral"]),
         formula=e(h.statement.get("formula", "")),
         downloads=downloads,

@@ -163,6 +163,13 @@ def _settlement(row: SettlementPeriod, names: dict[int, str], d: int, sym: str, 
         if row.statement is not None
         else ""
     )
+    if row.statement is not None:  # breakage: expired points, the operator's (loyalty/expiry.py)
+        expired = int(row.statement.get("points_expired", 0))
+        links = (
+            figure(f"settlement-{pid}-expired", expired, f"{points(expired)} points expired", tag="span", cls="")
+            + " (breakage, the operator's) · "
+            + links
+        )
     return (
         f'<details class="settlement" data-period="{e(pid)}"{" open" if newest else ""}>'
         f'<summary><span class="strong">Period {e(pid)}</span> '
@@ -225,6 +232,8 @@ def dashboard_page(ov: Overview, tz: str = "UTC", range_error: str | None = None
         points_redeemed=points(ov.points_redeemed),
         points_reversed_raw=ov.points_reversed,
         points_reversed=points(ov.points_reversed),
+        points_expired_raw=ov.points_expired,
+        points_expired=points(ov.points_expired),
         total_supply_raw=_raw(ov.total_supply),
         total_supply=points(ov.total_supply),
         total_exposure_raw=_raw(ov.total_exposure),

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from gateway.schemas_redemptions import Consent
 from gateway.services import custody, customer_records
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.redemption_acceptance import CONSENT_REQUIRED, CUSTODIAL_WINDOW, typed_data
-from gateway.services.redemptions import PointsView, redeem_ref
+from gateway.services.redemptions import PointsView, consent_now, redeem_ref
 from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
 from loyalty import points_payments as rules
@@ -167,7 +166,7 @@ def prepare_consent(
         points=quote.points,
         ref=_ref_bytes(view, partner.id, body.hold_id),
         nonce=secrets.randbits(64),
-        deadline=int(time.time()) + settings.redemption_consent_ttl_s,
+        deadline=consent_now(view) + settings.redemption_consent_ttl_s,
     )
     return PreparedHoldConsent(body.hold_id, quote, consent, typed_data(view, consent))
 
@@ -365,7 +364,8 @@ def capture(
         account = custody.custodial_account(session, settings, hold.customer_wallet, partner_id=partner.id)
         if account is None:
             raise ConsentRequired(CONSENT_REQUIRED)  # released since: the customer signs now
-        nonce, deadline = secrets.randbits(64), int(now.timestamp()) + settings.redemption_consent_ttl_s
+        dated = max(int(now.timestamp()), consent_now(view))  # the chain's clock where it runs ahead
+        nonce, deadline = secrets.randbits(64), dated + settings.redemption_consent_ttl_s
         consent = RedeemConsent(hold.customer_wallet, partner.id, points, ref_bytes, nonce, deadline)
         signature = sign_redeem(account.key, consent, chain_id=view.chain_id, points_address=view.points_address)
     elif points == hold.points:

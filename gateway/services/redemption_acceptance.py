@@ -40,7 +40,7 @@ from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
 from gateway.services import custody, customer_records
 from gateway.services.idempotency import body_hash, same_or_conflict
-from gateway.services.redemptions import PointsView, find_redemption, redeem_ref
+from gateway.services.redemptions import PointsView, consent_now, find_redemption, redeem_ref
 from gateway.services.rewards import find_reward, reserve_stock
 from gateway.services.wallet_promises import lock_wallet, promised
 from gateway.settings import GatewaySettings
@@ -124,7 +124,7 @@ def prepare_consent(
         points=reward.points * body.quantity,
         ref=bytes.fromhex(redeem_ref(view.chain_id, partner.id, body.redemption_id)[2:]),
         nonce=secrets.randbits(64),
-        deadline=int(time.time()) + settings.redemption_consent_ttl_s,
+        deadline=consent_now(view) + settings.redemption_consent_ttl_s,
     )
     return PreparedConsent(redemption_id=body.redemption_id, consent=consent, typed_data=typed_data(view, consent))
 
@@ -218,7 +218,7 @@ def _consent(
             points,
             ref_bytes,
             secrets.randbits(64),
-            int(time.time()) + settings.redemption_consent_ttl_s,
+            consent_now(view) + settings.redemption_consent_ttl_s,
         )
         signature = sign_redeem(account.key, consent, chain_id=view.chain_id, points_address=view.points_address)
         return consent, signature, True

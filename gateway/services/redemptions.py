@@ -9,7 +9,9 @@ partner id, redemption_id)): deterministic, so the event of a redemption can alw
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from web3.exceptions import Web3Exception
 
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable
@@ -44,6 +47,19 @@ class PointsView(Protocol):
     def balance_of(self, wallet: str) -> int: ...
     def nonce_used(self, wallet: str, nonce: int) -> bool: ...
     def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]: ...
+    def chain_time(self) -> int: ...
+
+
+CHAIN_CLOCK_TTL_S = 10.0
+_chain_clocks: dict[str, tuple[float, int]] = {}  # endpoint -> (monotonic time read, chain time - wall time)
+
+
+def consent_now(view: PointsView) -> int:
+    """Now, to date a consent's deadline by: the wall clock, or the chain's where the chain runs ahead
+    of it (a local chain whose clock a demo or a test moved forward with ``evm_increaseTime``: the
+    contract checks deadlines against ``block.timestamp``, so one dated by the wall clock would
+    already have passed there). On a public chain the two agree and this is the wall clock."""
+    return max(int(time.time()), view.chain_time())
 
 
 class ChainPointsView:
@@ -59,6 +75,8 @@ class ChainPointsView:
         self._caller = eth_caller(str(chain.w3.provider.endpoint_uri), timeout_s=settings.rpc_timeout_s)  # type: ignore[attr-defined]
         self.chain_id = settings.chain_id
         self.points_address = str(chain.contracts.points.address)
+        self._w3 = chain.w3
+        self._endpoint = str(chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
     def balance_of(self, wallet: str) -> int:
         (balance,) = self._call(_balance_of(wallet))
@@ -72,6 +90,16 @@ class ChainPointsView:
         """(``balance_of``, ``nonce_used``) read in one round trip."""
         balance, used = self._call(_balance_of(wallet), _nonce_used(wallet, nonce))
         return int.from_bytes(balance, "big"), int.from_bytes(used, "big") != 0
+
+    def chain_time(self) -> int:
+        """The chain's time now: its latest block's, read at most every ``CHAIN_CLOCK_TTL_S`` per node
+        (kept as an offset from the wall clock); the wall clock when the node cannot tell."""
+        read_at, offset = _chain_clocks.get(self._endpoint, (-CHAIN_CLOCK_TTL_S, 0))
+        if time.monotonic() - read_at >= CHAIN_CLOCK_TTL_S:
+            with contextlib.suppress(TransientRpcError, Web3Exception, OSError):  # else the last offset known
+                offset = int(self._w3.eth.get_block("latest")["timestamp"]) - int(time.time())
+            _chain_clocks[self._endpoint] = (time.monotonic(), offset)
+        return int(time.time()) + offset
 
     def _call(self, *data: bytes) -> list[bytes]:
         try:

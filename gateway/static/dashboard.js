@@ -1,6 +1,7 @@
 // The dashboard's charts in business time, from the JSON the server put in #chart-data (no
 // inline script: the page's CSP allows scripts from this origin only): points issued and
-// redeemed per day, and the outstanding points and partners' funds at each day's end.
+// redeemed and expired per day, and the outstanding points (net of expiry) and partners' funds at
+// each day's end.
 (function () {
   "use strict";
   var source = document.getElementById("chart-data");
@@ -23,7 +24,8 @@
       labels: data.days,
       datasets: [
         { label: "Issued (points, by purchase date)", data: data.issued, backgroundColor: "rgba(79, 70, 229, 0.85)", borderRadius: 4 },
-        { label: "Redeemed (points)", data: data.redeemed, backgroundColor: "rgba(6, 182, 212, 0.85)", borderRadius: 4 }
+        { label: "Redeemed (points)", data: data.redeemed, backgroundColor: "rgba(6, 182, 212, 0.85)", borderRadius: 4 },
+        { label: "Expired (points, breakage)", data: data.expired || [], backgroundColor: "rgba(217, 119, 6, 0.85)", borderRadius: 4 }
       ]
     },
     options: Object.assign({}, common, {
@@ -38,7 +40,7 @@
       data: {
         labels: data.days,
         datasets: [
-          { label: "Outstanding points", data: data.liability, borderColor: "#4f46e5", backgroundColor: "#4f46e5", yAxisID: "points", pointRadius: 0, tension: 0.2 },
+          { label: "Outstanding points (net of expiry)", data: data.liability, borderColor: "#4f46e5", backgroundColor: "#4f46e5", yAxisID: "points", pointRadius: 0, tension: 0.2 },
           { label: "Partners' funds (" + symbol + ")", data: funds, borderColor: "#0f9d58", backgroundColor: "#0f9d58", yAxisID: "money", pointRadius: 0, tension: 0.2 }
         ]
       },

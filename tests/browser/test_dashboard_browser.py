@@ -14,6 +14,7 @@ import json
 import subprocess
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from network.deployments import PROJECT_ROOT
+from network.direct import transact
 from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
 from tests.e2e.stack import OPERATOR_HEADERS, OPERATOR_TOKEN, OnboardedPartner, Stack, key_for, start_stack
 
@@ -29,6 +31,7 @@ pytestmark = NEEDS_CHROMIUM
 # name -> (points per unit, issue price, reimbursement rate)
 RATES = {"Grocer": ("1", 10_000, 8_000), "Fuel": ("2", 12_000, 9_000), "Pharmacy": ("1.5", 7_500, 7_000)}
 TINY_PRICE = 10_000
+DAY = 86_400
 CAROL_REF = "dash-carol"
 CAROL = {"email": "carol@example.com", "phone": "+33612345678",
          "consents": [{"channel": "email", "granted": True, "source": "pos"}]}  # fmt: skip
@@ -91,6 +94,60 @@ def _customer_token(stack: Stack, customer: LocalAccount) -> str:
     r = stack.http.post("/v1/auth/session", json={"message": message, "signature": "0x" + signature.removeprefix("0x")})
     assert r.status_code == 201, r.text
     return r.json()["token"]
+
+
+def _breakage(stack: Stack, grocer: OnboardedPartner) -> dict[str, Any]:
+    """Last, as it moves the chain's clock: a 30-day expiry window put in force (its 90-day notice
+    passed on anvil's clock), a customer who earns under it, 31 days later swept; a second period
+    settled; then the dashboard over the chain's days and that period's statement, as the browser
+    shows them, with the operator API's liability and statement of the same range and period."""
+    h = stack.harness
+    points = h.contracts.points.functions
+    transact(h.w3, h.operator, points.scheduleExpiryWindow(30 * DAY))
+    stack.advance_time(90 * DAY + 1)
+    transact(h.w3, h.admin, points.applyExpiryWindow())
+    dave = key_for("dash-dave").address
+    earned = _buy(stack, grocer, "d3-dave", dave, "25.00")
+    stack.advance_time(31 * DAY)
+    transact(h.w3, h.admin, points.expire([dave]))
+    stack.wait_indexed()
+    r = stack.http.post("/v1/operator/settlements", headers=OPERATOR_HEADERS)
+    assert r.status_code == 202, r.text
+    period = stack.wait_json(f"/v1/operator/settlements/{r.json()['period_id']}", OPERATOR_HEADERS, want="settled",
+                             timeout_s=90)  # fmt: skip
+    day = [
+        datetime.fromtimestamp(int(h.w3.eth.get_block(b)["timestamp"]), UTC).date().isoformat()
+        for b in (h.book.deployed_at_block, "latest")
+    ]
+    api = stack.http.get("/v1/operator/liability", headers=OPERATOR_HEADERS, params={"from": day[0], "to": day[1]})
+    assert api.status_code == 200, api.text
+    run = subprocess.run(
+        [str(BROWSER_PYTHON), str(PROJECT_ROOT / "tests/browser/browse_breakage.py"), "--url", stack.url,
+         "--operator-token", OPERATOR_TOKEN, "--shots", str(SHOTS), "--chromium", CHROMIUM,
+         "--from", day[0], "--to", day[1], "--period", str(period["period_id"])],
+        capture_output=True, text=True, timeout=150, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}\n{stack.logs(20)}"
+    return {"earned": earned, "period": period, "api": api.json(), "seen": json.loads(run.stdout),
+            "supply": points.totalSupply().call()}  # fmt: skip
+
+
+def _check_breakage(b: dict[str, Any]) -> None:
+    seen, days, statement = b["seen"], b["api"]["days"], b["period"]["statement"]
+    assert seen["console_errors"] == [], seen["console_errors"]
+    # the expired points: the overview's card, the chart's bars, the operator API's days, the statement
+    assert int(seen["overview"]["points-expired"]["value"]) == b["earned"] == sum(d["expired"] for d in days)
+    assert seen["chart"]["days"] == [d["day"] for d in days]
+    assert seen["chart"]["expired"] == [d["expired"] for d in days]
+    assert ["Expired (points, breakage)", b["earned"]] in seen["legend"]
+    # the liability: the outstanding points the chart draws are the API's, net of expiry, ending at the supply
+    assert seen["outstanding_drawn"] == seen["chart"]["liability"] == [d["outstanding"] for d in days]
+    assert days[-1]["outstanding"] == b["supply"] and days[-1]["value_high"] == b["supply"] * RATES["Fuel"][2]
+    # the statement for people: its breakage panel says how many points expired and whose money they are
+    assert statement["points_expired"] == b["earned"]
+    assert int(seen["statement"]["points-expired"]["value"]) == b["earned"]
+    assert "The operator's" in seen["breakage_text"] and "nobody is reimbursed" in seen["breakage_text"]
+    assert all(v <= 0 for v in seen["overflow_390"].values()), seen["overflow_390"]
 
 
 def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_path: Path) -> None:
@@ -216,6 +273,7 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
         funded = json.loads(fund_run.stdout)
         tiny_funds_after = c.clearing.functions.fundsOf(tiny.id).call()
         tiny_held_after = stack.wait_purchase(tiny, "tiny-held", timeout_s=60)
+        breakage = _breakage(stack, grocer)
 
     assert seen["console_errors"] == [], seen["console_errors"]
     assert seen["login_url"].endswith("/dashboard/login") and "not the operator token" in seen["wrong_token_error"]
@@ -335,6 +393,8 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     for name in app["overflow_390"]:
         for size in ("1280", "390"):
             assert (SHOTS / f"{name}-{size}.png").stat().st_size > 10_000, (name, size)
+
+    _check_breakage(breakage)
 
     # the Fund action: its form and confirmation in cUSD, then the deposit on chain and the held purchase minted
     assert funded["console_errors"] == [], funded["console_errors"]

@@ -37,7 +37,7 @@ from network.store import (
 )
 from tests.e2e.cli import cli_env, coalition, free_ports, state_logs
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = pytest.mark.timeout(900)
 MONTH = ("--purchases", "90", "--customers", "4", "--refunds", "3", "--redemptions", "6")
 MOVED = re.compile(r"│ (\w{6}-c\d+)\s+│ [^│]+│\s+([\d,]+) │ Member → ([\w →]+?)\s+│")
 
@@ -86,6 +86,34 @@ def program_steps(out: str) -> Printed:
     return Printed(run_id, moves, payer, int(balance.replace(",", "")), int(back), int(partner.group(1)))
 
 
+def expiry_steps(out: str) -> tuple[int, int, int, int]:
+    """What a run printed of issue 17's expiry, checked to be there: (period, its first block, its
+    last block, the points of its breakage line)."""
+    assert re.search(r"the chain's clock is moved \d+ days forward: a local demo chain only", out), out
+    head = r"reminder points\.expiring: 0x[0-9a-fA-F]{40} has [\d,]+ points expiring at \S+"
+    for days in (30, 7):
+        assert re.search(rf"{head} \({days} days before", out), out
+    assert "swept by the network's sweep job" in out, out
+    breakage = re.search(r"Breakage: ([\d,]+) points expired in period (\d+): the operator's", out)
+    assert breakage is not None, out
+    period = int(breakage.group(2))
+    blocks = re.search(rf"Settlement of period {period} \(blocks (\d+)-(\d+)\)", out)
+    assert blocks is not None, out
+    assert "check 3: the breakage line equals the chain's Expired events" in out and "EXPIRY CHECKS HOLD" in out, out
+    assert re.search(r"demo run time: \d+ s", out), out
+    return period, int(blocks.group(1)), int(blocks.group(2)), int(breakage.group(1).replace(",", ""))
+
+
+def expired_on_chain(w3: Web3, contracts: CoalitionContracts, from_block: int, to_block: int) -> int:
+    """The points of every ``Expired(holder, points, expiresAt)`` log of the range, decoded by hand
+    from ``eth_getLogs`` (not by our bindings): ``points`` is the data's first word."""
+    topic = "0x" + Web3.keccak(text="Expired(address,uint256,uint64)").hex().removeprefix("0x")
+    logs = w3.eth.get_logs(
+        {"address": contracts.points.address, "fromBlock": from_block, "toBlock": to_block, "topics": [topic]}
+    )
+    return sum(int(bytes(log["data"])[:32].hex(), 16) for log in logs)
+
+
 def mints_and_burns(w3: Web3, contracts: CoalitionContracts, wallet: str) -> list[tuple[int, int, str, int]]:
     """(block, log index, "mint" or "burn", points) of the wallet, from the token's ``Transfer``
     logs (to or from the zero address), in chain order: however the contract gives points back
@@ -106,13 +134,15 @@ def test_demo_exit_settles_a_month_that_checks_out_and_stops_everything(tmp_path
     anvil, redis, gateway = free_ports(3)
     env = cli_env(tmp_path, anvil, redis, gateway)
     try:
-        run = coalition(env, "demo", "--exit", *MONTH, timeout=300)
+        run = coalition(env, "demo", "--exit", *MONTH, timeout=400)
         out = run.stdout + run.stderr
         assert run.returncode == 0, f"{out}\n{state_logs(tmp_path)}"
         assert "check 1: the nets and the operator's sum to zero" in out and "sum of 3 partner nets" in out, out
         assert "check 2: the statement matches an independent recomputation" in out, out
         assert "Tier ladder v1 (applied now)" in out, out
         program_steps(out)
+        period, _, _, breakage = expiry_steps(out)
+        assert period == 2 and breakage > 0 and "expiry window applied now" in out, out
         for partner in ("Grocery", "Fuel station", "Pharmacy"):
             assert partner in out, out
         # everything it started is stopped: no port held, no pid file left
@@ -131,13 +161,16 @@ def test_demo_runs_twice_on_a_network_already_up_and_its_results_are_in_the_stor
     try:
         up = coalition(env, "up", timeout=120)
         assert up.returncode == 0, f"{up.stdout}{up.stderr}\n{state_logs(tmp_path)}"
-        runs = [coalition(env, "demo", "--exit", *MONTH, timeout=300) for _ in range(2)]
+        runs = [coalition(env, "demo", "--exit", *MONTH, timeout=400) for _ in range(2)]
         outs = [r.stdout + r.stderr for r in runs]
         for run, out in zip(runs, outs, strict=True):
             assert run.returncode == 0, f"{out}\n{state_logs(tmp_path)}"
             assert "network already up, reused" in out, out
         assert "Tier ladder v1 (applied now)" in outs[0] and "Tier ladder v1 (already in force)" in outs[1], outs
-        assert "Settlement of period 1 " in outs[0] and "Settlement of period 2 " in outs[1], outs
+        assert "Settlement of period 1 " in outs[0] and "Settlement of period 3 " in outs[1], outs
+        expiries = [expiry_steps(out) for out in outs]
+        assert [e[0] for e in expiries] == [2, 4], expiries
+        assert "expiry window applied now" in outs[0] and "expiry window already in force" in outs[1], outs
         first, second = program_steps(outs[0]), program_steps(outs[1])
         assert first.run != second.run
         assert port_in_use(gateway), "a run on a network it found up leaves it up"
@@ -174,8 +207,14 @@ def test_demo_runs_twice_on_a_network_already_up_and_its_results_are_in_the_stor
         w3 = Web3(HTTPProvider(f"http://127.0.0.1:{anvil}"))
         contracts = CoalitionContracts(w3, load_address_book(31337, tmp_path / "deployments"))
         moves = mints_and_burns(w3, contracts, back.customer_wallet)
-        burned = max(i for i, m in enumerate(moves) if m[2:] == ("burn", back.points))
-        assert ("mint", back.points) in [m[2:] for m in moves[burned + 1 :]], moves
-        assert contracts.points.functions.balanceOf(back.customer_wallet).call() == second.balance
+        burned = max(i for i, m in enumerate(moves[:-1]) if m[2:] == ("burn", back.points))
+        assert ("mint", back.points) in [m[2:] for m in moves[burned + 1 : -1]], moves
+        # then the 30-day window the first run put in force expired the second run's points: the payer's
+        # balance burned whole, after the payment's give-back
+        assert moves[-1][2:] == ("burn", second.balance), moves
+        assert contracts.points.functions.balanceOf(back.customer_wallet).call() == 0
+        # each run's breakage line is the points of the Expired logs of its second period, read by hand
+        for _, first_block, last_block, breakage in expiries:
+            assert breakage == expired_on_chain(w3, contracts, first_block, last_block) > 0, expiries
     finally:
         coalition(env, "down", timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.services import dashboard_auth, dashboard_chart
+from gateway.services import dashboard_auth, dashboard_chart, date_range
 from gateway.services import dashboard_format as fmt
 from gateway.services.account import headroom_low
 from gateway.settings import GatewaySettings
@@ -190,7 +190,7 @@ def test_chart_sums_business_days_liability_and_funds_in_the_database_unit(tmp_p
         one = dashboard_chart.chart(session, chain_id=1, start=date(2026, 11, 2), end=date(2026, 11, 5), tz="UTC",
                                     partner_id=2)  # fmt: skip
         default = dashboard_chart.default_range(session, "UTC", date(2026, 12, 4))
-        with pytest.raises(dashboard_chart.RangeError):
+        with pytest.raises(date_range.RangeError):
             dashboard_chart.chart(session, chain_id=1, start=date(2026, 11, 5), end=date(2026, 11, 2), tz="UTC")
     assert c.days == ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
     assert c.issued == [130, 0, 7, 0]

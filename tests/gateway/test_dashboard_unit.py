@@ -58,8 +58,8 @@ def test_names_from_partners_are_escaped_unit() -> None:
     evil = '<script>alert("x")</script>'
     partner = PartnerFigures(id=1, name=evil, status="active", currency="EUR", issue_price=1, reimbursement_rate=1)
     ov = Overview(
-        partners=[partner], points_issued=0, points_redeemed=0, points_reversed=0, customers=0, total_supply=None,
-        total_exposure=None, token_symbol="cUSD", token_decimals=6, chart=None, settlements=[],
+        partners=[partner], points_issued=0, points_redeemed=0, points_reversed=0, points_expired=0, customers=0,
+        total_supply=None, total_exposure=None, token_symbol="cUSD", token_decimals=6, chart=None, settlements=[],
         reconciliation=None, alerts=[], chain_error="node <down>",
     )  # fmt: skip
     html = dashboard_views.dashboard_page(ov)

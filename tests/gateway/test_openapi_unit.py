@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ class _Points:
 
     def balance_and_nonce_used(self, wallet: str, nonce: int) -> tuple[int, bool]:
         return 10_000, False
+
+    def chain_time(self) -> int:
+        return int(time.time())
 
 
 @pytest.fixture
