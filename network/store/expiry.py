@@ -1,4 +1,4 @@
-"""Reminders of points expiry (migration 0024 ``expiry_reminders``): one row per holder, expiry
+"""Reminders of points expiry (migration 0023 ``expiry_reminders``): one row per holder, expiry
 time and reminder (days before it), so that each is told once; a new expiry time after activity
 has rows of its own, so its reminders come due again. ``event_id`` is the ``points.expiring``
 event that told it (null: passed over, a nearer reminder was due at the same run).

@@ -1,14 +1,14 @@
 """points expiry reminders: each holder's reminder (days before its expiry time) told once
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0022"  # the lead chains it after expiry17's, if that branch adds one
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
