@@ -182,6 +182,8 @@ def play_expiry(op: Operator, shop: Shop, run_id: str, clock: DemoClock) -> Expi
     run_task(op, "gateway.tasks.expiry.remind")  # 30 days before: due at once (the window is 30 days)
     thirty, seen = wait_reminders(op, wallets, seen, 30)
     clock.forward(max(shown.expires_at.values()) - clock.now() - 7 * DAY + 60)  # a minute past 7 days before
+    # reminders are planned at the time of the last indexed block: the moved clock's block first
+    op.wait_indexed(op.w3.eth.block_number)
     run_task(op, "gateway.tasks.expiry.remind")
     seven, _ = wait_reminders(op, wallets, seen, 7)
     shown.reminders = thirty + seven
