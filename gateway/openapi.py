@@ -9,7 +9,8 @@
   ``HTTPValidationError`` 422, which the gateway never answers; it becomes the
   ``validation-error`` problem. ``Problem`` is the schema of every problem+json answer.
 - **Problems every route of a kind can answer**: 429 ``rate-limited`` on every partner-key route
-  (the key's rate limit, gateway/deps.py) and 413 ``content-too-large`` on every route with a
+  (the key's rate limit, gateway/deps.py) and every operator route (wrong operator tokens from
+  one address, ``COALITION_AUTH_RATE_LIMIT_*``), and 413 ``content-too-large`` on every route with a
   body (the cap of gateway/guard.py), added where a route does not list them.
 - **Parameters** that the routes leave undescribed get their description and example from
   ``PARAMETERS``, by name (a route's own description wins).
@@ -123,7 +124,7 @@ def _polish_operation(operation: dict[str, Any], scheme: str | None, *, served: 
     if fastapi_422.get("$ref") == "#/components/schemas/HTTPValidationError":
         responses["422"] = problem_responses("validation-error")[422]
     if served:  # answered whatever the route declares: the partner key's rate limit, the body cap (guard.py)
-        if scheme == PARTNER:
+        if scheme in (PARTNER, OPERATOR):  # a key's rate limit; wrong operator tokens per address
             responses.setdefault("429", problem_responses("rate-limited")[429])
         if "requestBody" in operation:
             responses.setdefault("413", problem_responses("content-too-large")[413])

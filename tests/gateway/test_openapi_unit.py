@@ -343,11 +343,12 @@ def test_every_problem_response_has_a_real_example_of_each_type_it_names(spec):
 
 
 def test_the_problems_every_route_of_a_kind_can_answer_are_documented(spec):
-    """The partner key's rate limit (429) is checked on every partner route, the body cap (413) on
+    """The partner key's rate limit (429) is checked on every partner route, the wrong operator
+    tokens' on every operator route, the body cap (413) on
     every request with a body: each such operation lists them."""
     missing = []
     for path, method, op in _operations(spec):
-        if op.get("security") == [{"partnerKey": []}] and "429" not in op["responses"]:
+        if op.get("security") in ([{"partnerKey": []}], [{"operatorToken": []}]) and "429" not in op["responses"]:
             missing.append(f"{method.upper()} {path}: 429")
         if "requestBody" in op and "413" not in op["responses"]:
             missing.append(f"{method.upper()} {path}: 413")
