@@ -58,6 +58,7 @@ from network.store.members import (
     MemberEnrolment,
     MemberImport,
 )
+from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
     PointsGiveBack,
     PointsHold,
@@ -114,6 +115,9 @@ __all__ = [
     "Member",
     "MemberEnrolment",
     "MemberImport",
+    "Message",
+    "MessageEvent",
+    "MessageSuppression",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",
