@@ -126,6 +126,9 @@ class ConsentChange:
     granted: bool
     source: str
     recorded_at: datetime
+    # email: a grant counts for marketing only once the address is confirmed (double opt-in); a
+    # confirmation is a row of its own (append-only history). Other channels and withdrawals: True.
+    confirmed: bool = True
 
 
 def in_force(history: Iterable[ConsentChange]) -> dict[tuple[str, int | None], ConsentChange]:

@@ -312,7 +312,12 @@ def consent_history(session: Session, *, customer_id: int) -> list[ConsentChange
     )
     return [
         ConsentChange(
-            channel=r.channel, partner_id=r.partner_id, granted=r.granted, source=r.source, recorded_at=r.recorded_at
+            channel=r.channel,
+            partner_id=r.partner_id,
+            granted=r.granted,
+            source=r.source,
+            recorded_at=r.recorded_at,
+            confirmed=r.channel != "email" or not r.granted or r.confirmed_at is not None,
         )
         for r in rows
     ]

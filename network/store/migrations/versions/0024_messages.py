@@ -1,4 +1,5 @@
-"""messages to customers: one row per (occurrence, customer, channel), their log, suppressed addresses
+"""messages to customers: one row per (occurrence, customer, channel), their log, suppressed addresses;
+consents keep the words shown and an email grant's confirmation
 
 Revision ID: 0024
 Revises: 0023
@@ -17,6 +18,11 @@ _TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # consents: the words shown, and an email grant's confirmation (double opt-in). Email grants
+    # recorded before it existed stay unconfirmed: marketing email needs a confirmed address.
+    with op.batch_alter_table("customer_consents") as batch:
+        batch.add_column(sa.Column("text_shown", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("confirmed_at", _TS, nullable=True))
     op.create_table(
         "messages",
         sa.Column("id", _ID, nullable=False),
@@ -75,3 +81,6 @@ def downgrade() -> None:
     op.drop_index("ix_messages_customer", table_name="messages")
     op.drop_index("ix_messages_due", table_name="messages")
     op.drop_table("messages")
+    with op.batch_alter_table("customer_consents") as batch:
+        batch.drop_column("confirmed_at")
+        batch.drop_column("text_shown")
