@@ -338,6 +338,39 @@ class ReadOnlySession(GatewayError):
     slug = "read-only-session"
 
 
+# --- messages: consent links (double opt-in, one-click unsubscribe) and the SMS provider
+
+
+class LinkInvalid(GatewayError):
+    """A message's link whose token was altered, cut short, signed elsewhere or for another action."""
+
+    slug = "link-invalid"
+
+
+class LinkExpired(GatewayError):
+    """An email confirmation link past its expiry."""
+
+    slug = "link-expired"
+
+
+class ConsentAlreadyConfirmed(GatewayError):
+    """The email grant a confirmation link names is confirmed already."""
+
+    slug = "consent-already-confirmed"
+
+
+class ConsentWithdrawn(GatewayError):
+    """The email grant a confirmation link names was withdrawn since."""
+
+    slug = "consent-withdrawn"
+
+
+class ProviderSignatureInvalid(GatewayError):
+    """A request said to come from the SMS provider without its valid signature."""
+
+    slug = "provider-signature-invalid"
+
+
 # --- paying with points at the till
 
 

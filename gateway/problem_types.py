@@ -62,6 +62,12 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "import-invalid": (422, "The file is not a CSV of the import's columns"),
     "read-only-session": (403, "A read-only customer session may not change anything"),
     # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
+    "link-invalid": (400, "The link was altered, cut short or is not this coalition's"),
+    "link-expired": (410, "The confirmation link has expired"),
+    "consent-already-confirmed": (409, "The email consent is confirmed already"),
+    "consent-withdrawn": (409, "The email consent was withdrawn since the link was sent"),
+    "provider-signature-invalid": (403, "The request does not carry the SMS provider's valid signature"),
+    # --- messages: consent links, SMS provider (add above this line)
     "points-amount-too-small": (422, "The money amount buys no point at the partner's point value"),
     "capture-exceeds-hold": (422, "The capture asks for more points than the hold holds"),
     "hold-not-open": (409, "The points hold was released, has expired or was captured already"),
@@ -286,6 +292,29 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     "referral-code-unknown": (
         "no member has the referral code 7KQ4M2XW9P",
         "Check the code with the customer (it is 10 characters, no 0, O, 1, I or L), or enrol without it.",
+    ),
+    "link-invalid": (
+        "this link was altered, cut short, or is not one of this coalition's",
+        "Open the whole link from the message, as it was sent (some mail programs cut long links). A link is "
+        "signed: any change to it is refused.",
+    ),
+    "link-expired": (
+        "this confirmation link has expired: ask for a new one where you gave your consent",
+        "Confirmation links work for COALITION_CONSENT_CONFIRM_TTL_DAYS (7) days; give the consent again (on /me "
+        "or at the partner) to receive a new one.",
+    ),
+    "consent-already-confirmed": (
+        "your email consent is confirmed already",
+        "Nothing to do: the address is confirmed. The consents in force are on /me.",
+    ),
+    "consent-withdrawn": (
+        "this email consent was withdrawn after the link was sent",
+        "Give the consent again (on /me or at the partner): a new confirmation link is sent.",
+    ),
+    "provider-signature-invalid": (
+        "X-Twilio-Signature does not match the request",
+        "The provider signs each request with its auth token (COALITION_SMS_AUTH_TOKEN) over the URL it called "
+        "(COALITION_PUBLIC_URL + the path) and the sorted POST fields; check both match the provider's settings.",
     ),
     "not-enrolled": (
         "0x70997970C51812dc3A010C7d01b50e0d17dc79C8 is not a member of the program yet",

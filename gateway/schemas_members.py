@@ -20,7 +20,15 @@ EXAMPLE_PROFILE = {
     "time_zone": "Europe/Paris",
     "attributes": {"store": "Lyon 2"},
 }
-EXAMPLE_CONSENT = {"channel": "email", "granted": True, "source": "pos", "scope": "partner"}
+EXAMPLE_TEXT_SHOWN = "Yes, Grocery may email me offers and news. I can unsubscribe at any time."
+EXAMPLE_CONSENT = {
+    "channel": "email",
+    "granted": True,
+    "source": "pos",
+    "scope": "partner",
+    "text_shown": EXAMPLE_TEXT_SHOWN,
+}
+EXAMPLE_CONSENT_PUBLIC = EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z", "confirmed": False}
 _T = "2026-03-01T12:00:00Z"
 # GET /v1/me/data and GET /v1/operator/customers/{id}/data (gateway/services/gdpr.py data_of), shortened
 EXAMPLE_DATA = {
@@ -29,7 +37,7 @@ EXAMPLE_DATA = {
     "profile": EXAMPLE_PROFILE | {"updated_at": _T},
     "consents": [
         {"channel": "email", "partner_id": 1, "granted": True, "source": "pos", "recorded_at": _T,
-         "partner_name": "Grocery"}
+         "text_shown": EXAMPLE_TEXT_SHOWN, "confirmed_at": None, "partner_name": "Grocery"}
     ],
     "enrolments": [{"partner_id": 1, "ref": "card-123", "source": "partner", "created_at": _T}],
     "wallets": [{"address": EXAMPLE_WALLET, "custodial": True, "custodian_partner_id": 1, "released_at": None}],
@@ -80,6 +88,12 @@ class ConsentIn(Strict):
     scope: Literal["partner", "coalition"] = Field(
         default="partner", description="partner: you may contact the customer; coalition: the coalition may"
     )
+    text_shown: str | None = Field(
+        default=None,
+        max_length=2_000,
+        description="The words the customer was shown when consenting (recommended; kept with the consent). "
+        "An email grant is confirmed by the customer (double opt-in) before any marketing email",
+    )
 
 
 class MeConsentIn(Strict):
@@ -94,6 +108,7 @@ class MeConsentIn(Strict):
     granted: bool = Field(description="true: given; false: withdrawn")
     partner_id: int | None = Field(default=None, ge=1, lt=2**32, description="null: the coalition itself")
     source: str = Field(default="me", max_length=64, description="How it was collected (default: me)")
+    text_shown: str | None = Field(default=None, max_length=2_000, description="The words shown, if any")
 
 
 class ProfileFields(Strict):
@@ -196,15 +211,23 @@ class MemberConsentPublic(BaseModel):
     """One consent: given or withdrawn, on a channel, to a partner or the coalition."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z"}]},
+        json_schema_extra={"examples": [EXAMPLE_CONSENT_PUBLIC]},
     )
 
     channel: str = Field(description="email | sms | push")
     scope: str = Field(description="partner (partner_id) or coalition")
     partner_id: int | None = Field(description="The partner the consent is for; null: the coalition")
     granted: bool = Field(description="true: given; false: withdrawn")
-    source: str = Field(description="How it was collected (erased: after an erasure)")
+    source: str = Field(
+        description="How it was collected (double-opt-in: an email grant confirmed; one-click-unsubscribe, "
+        "sms-stop, sms-start, me; erased: after an erasure)"
+    )
     recorded_at: datetime = Field(description="When it was recorded")
+    confirmed: bool = Field(
+        description="An email grant: whether the customer confirmed the address (double opt-in); marketing email "
+        "needs it. Other channels and withdrawals: true"
+    )
+    text_shown: str | None = Field(description="The words the customer was shown (null: not recorded)")
 
     @classmethod
     def of(cls, c: ConsentView) -> MemberConsentPublic:
@@ -215,6 +238,8 @@ class MemberConsentPublic(BaseModel):
             granted=c.granted,
             source=c.source,
             recorded_at=c.recorded_at,
+            confirmed=c.confirmed,
+            text_shown=c.text_shown,
         )
 
 
@@ -232,7 +257,7 @@ class MemberPublic(BaseModel):
                     "referred_by_code": "7KQ4M2XW9P",
                     "enrolled_at": "2026-11-23T10:00:00Z",
                     "profile": EXAMPLE_PROFILE,
-                    "consents": [EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z"}],
+                    "consents": [EXAMPLE_CONSENT_PUBLIC],
                 }
             ]
         }
@@ -266,7 +291,7 @@ class ConsentHistoryPublic(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"history": [EXAMPLE_CONSENT | {"partner_id": 1, "recorded_at": "2026-11-23T10:00:00Z"}]}]
+            "examples": [{"history": [EXAMPLE_CONSENT_PUBLIC]}]
         }
     )
 

@@ -21,6 +21,7 @@ from network.settings import STATE_DIR, ChainSettings, SettingsGetter
 
 LOCAL_OPERATOR_TOKEN = "local-operator-token"  # local mode only: printed by `make demo`
 LOCAL_SECRETS_KEY = "local-secrets-key-not-for-production"  # local mode only
+LOCAL_SMS_AUTH_TOKEN = "local-sms-auth-token"  # local mode only: the embedded SMS provider's
 
 
 class WorkerSettings(ChainSettings):
@@ -76,6 +77,25 @@ class WorkerSettings(ChainSettings):
     # points.expiring reminders: days before a holder's expiry time, and how often beat looks
     expiry_reminder_days: list[int] = Field(default=[30, 7])
     expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
+    # messages' links that work without signing in (one-click unsubscribe, email confirmation):
+    # the HMAC key of their tokens (loyalty/messages/tokens.py); unset, one derived from
+    # secrets_key (gateway/services/message_links.py); set outside local mode, at least 32 characters
+    messages_link_key: str | None = None
+    # days an email confirmation link (double opt-in) may be used
+    consent_confirm_ttl_days: int = Field(default=7, ge=1, le=90)
+    # the SMS provider's auth token: it signs its inbound SMS (STOP/START) and status callbacks
+    # (X-Twilio-Signature); local mode falls back to LOCAL_SMS_AUTH_TOKEN, unset elsewhere they are refused
+    sms_auth_token: str | None = None
+
+    @model_validator(mode="after")
+    def _messages_secrets(self) -> WorkerSettings:
+        if self.mode != "local" and self.messages_link_key is not None and len(self.messages_link_key) < 32:
+            raise ValueError("COALITION_MESSAGES_LINK_KEY is shorter than 32 characters")
+        if self.sms_auth_token is None and self.mode == "local":
+            self.sms_auth_token = LOCAL_SMS_AUTH_TOKEN
+        elif self.mode != "local" and self.sms_auth_token == LOCAL_SMS_AUTH_TOKEN:
+            raise ValueError("COALITION_SMS_AUTH_TOKEN is the local placeholder")
+        return self
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:

@@ -20,6 +20,7 @@ CHANNELS = ("email", "sms", "push")
 PROFILE_FIELDS = ("email", "phone", "birthday", "locale", "time_zone", "attributes")
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 MAX_ATTRIBUTES_BYTES = 16_384
+MAX_TEXT_SHOWN = 2_000  # characters of a consent's words as shown
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164
@@ -108,13 +109,16 @@ def _attributes(value: Any) -> dict[str, Any]:
 _CHECKS = {"email": _email, "phone": _phone, "locale": _locale, "time_zone": _time_zone}
 
 
-def check_consent(*, channel: str, source: str) -> None:
-    """Raises :class:`ConsentInvalid` unless ``channel`` is one of :data:`CHANNELS` and
-    ``source`` (how the consent was collected: "pos", "web-form", ...) is 1 to 64 characters."""
+def check_consent(*, channel: str, source: str, text_shown: str | None = None) -> None:
+    """Raises :class:`ConsentInvalid` unless ``channel`` is one of :data:`CHANNELS`, ``source``
+    (how the consent was collected: "pos", "web-form", ...) is 1 to 64 characters, and
+    ``text_shown`` (the words the customer saw), if given, 1 to :data:`MAX_TEXT_SHOWN`."""
     if channel not in CHANNELS:
         raise ConsentInvalid(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
     if not source.strip() or len(source) > 64:
         raise ConsentInvalid(f"source must say, in 1 to 64 characters, how the consent was collected; got {source!r}")
+    if text_shown is not None and (not text_shown.strip() or len(text_shown) > MAX_TEXT_SHOWN):
+        raise ConsentInvalid(f"text_shown must be the words shown, 1 to {MAX_TEXT_SHOWN} characters, or absent")
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class ConsentChange:
     # email: a grant counts for marketing only once the address is confirmed (double opt-in); a
     # confirmation is a row of its own (append-only history). Other channels and withdrawals: True.
     confirmed: bool = True
+    text_shown: str | None = None  # the words the customer was shown (None: not recorded)
 
 
 def in_force(history: Iterable[ConsentChange]) -> dict[tuple[str, int | None], ConsentChange]:

@@ -65,6 +65,7 @@ class ConsentGiven:
     granted: bool
     source: str
     scope: str = "partner"
+    text_shown: str | None = None  # the words the customer was shown
 
 
 def new_referral_code() -> str:
@@ -93,10 +94,11 @@ def check_consents(consents: Iterable[ConsentGiven]) -> list[ConsentGiven]:
     """The consents, each checked (ConsentInvalid otherwise), sources stripped."""
     checked = []
     for c in consents:
-        check_consent(channel=c.channel, source=c.source)
+        check_consent(channel=c.channel, source=c.source, text_shown=c.text_shown)
         if c.scope not in CONSENT_SCOPES:
             raise ConsentInvalid(f"scope {c.scope!r} is not one of {', '.join(CONSENT_SCOPES)}")
-        checked.append(ConsentGiven(c.channel, c.granted, c.source.strip(), c.scope))
+        text = c.text_shown.strip() if c.text_shown is not None else None
+        checked.append(ConsentGiven(c.channel, c.granted, c.source.strip(), c.scope, text))
     return checked
 
 
@@ -109,10 +111,15 @@ def enrolment_content(
     fields = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in profile.items() if v not in (None, {})}
     return {
         "profile": dict(sorted(fields.items())),
-        "consents": [[c.channel, c.granted, c.source, c.scope] for c in consents],
+        # the words shown only when given: an enrolment of before they were kept replays the same
+        "consents": [[c.channel, c.granted, c.source, c.scope, *_shown(c)] for c in consents],
         "referral_code": referral_code,
         "wallet": wallet,
     }
+
+
+def _shown(c: ConsentGiven) -> list[str]:
+    return [] if c.text_shown is None else [c.text_shown]
 
 
 def fingerprint(content: Mapping[str, Any]) -> str:

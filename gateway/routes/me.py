@@ -292,7 +292,9 @@ def erased(
 
 
 @router.post("/me/enrolment")
-async def enrol_me(request: Request, session: SessionDep, cookie: CustomerCookie = None) -> Response:
+async def enrol_me(
+    request: Request, session: SessionDep, settings: SettingsDep, cookie: CustomerCookie = None
+) -> Response:
     """Joins the program with the wallet signed in, as POST /v1/me/enrolment (JSON; a wallet's
     session only: a link's is read-only)."""
     wallet, via = _signed_in(session, cookie)
@@ -302,6 +304,7 @@ async def enrol_me(request: Request, session: SessionDep, cookie: CustomerCookie
     enrolment = _checked(MeEnrolmentCreate, body)
     view, replayed = members.enrol_me(
         session,
+        settings,
         wallet=wallet,
         profile={k: v for k, v in enrolment.given().items() if k not in ("consents", "referral_code")},
         consents=[],

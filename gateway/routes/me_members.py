@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, status
 from fastapi.responses import JSONResponse
 
-from gateway.deps import SessionDep, _bearer
+from gateway.deps import SessionDep, SettingsDep, _bearer
 from gateway.errors import ReadOnlySession
 from gateway.problems import problem_responses
 from gateway.routes.me_api import CurrentCustomer
@@ -66,11 +66,14 @@ WritingCustomer = Annotated[str, Depends(writing_customer)]
         ),
     },
 )
-def enrol_me(wallet: WritingCustomer, body: MeEnrolmentCreate, session: SessionDep) -> JSONResponse:
+def enrol_me(
+    wallet: WritingCustomer, body: MeEnrolmentCreate, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
     """201 with the member (and their own referral code to share); the same body again, 200; another
     body, 409 ``customer-enrolled``. Consents given here are to the coalition itself."""
     view, replayed = members.enrol_me(
         session,
+        settings,
         wallet=wallet,
         profile={k: v for k, v in body.given().items() if k not in ("consents", "referral_code")},
         consents=given_consents(body.consents),
@@ -118,7 +121,7 @@ def patch_my_profile(wallet: WritingCustomer, body: ProfilePatch, session: Sessi
     responses=problem_responses("unauthorized", "read-only-session", "not-enrolled", "consent-invalid", "not-found"),
 )
 def post_my_consents(
-    wallet: WritingCustomer, body: MeConsentChangesCreate, session: SessionDep
+    wallet: WritingCustomer, body: MeConsentChangesCreate, session: SessionDep, settings: SettingsDep
 ) -> ConsentHistoryPublic:
     """A withdrawal to a partner stops that partner's messages on the channel from now on."""
     customer_id = members.customer_of_me(session, wallet=wallet)
@@ -126,8 +129,9 @@ def post_my_consents(
         scope = "coalition" if c.partner_id is None else "partner"
         members.change_consents(
             session,
+            settings,
             customer_id=customer_id,
-            consents=[ConsentGiven(c.channel, c.granted, c.source, scope)],
+            consents=[ConsentGiven(c.channel, c.granted, c.source, scope, c.text_shown)],
             partner_id=c.partner_id,
         )
     history = members.consents_of(session, customer_id=customer_id)

@@ -61,7 +61,7 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(session_factory)]
 
 
 def given_consents(consents: list[ConsentIn]) -> list[ConsentGiven]:
-    return [ConsentGiven(c.channel, c.granted, c.source, c.scope) for c in consents]
+    return [ConsentGiven(c.channel, c.granted, c.source, c.scope, c.text_shown) for c in consents]
 
 
 @router.post(
@@ -139,12 +139,14 @@ def patch_profile(ref: Ident, body: ProfilePatch, partner: CurrentPartner, sessi
     responses=problem_responses(*MEMBER_PROBLEMS, "consent-invalid"),
 )
 def post_consents(
-    ref: Ident, body: ConsentChangesCreate, partner: CurrentPartner, session: SessionDep
+    ref: Ident, body: ConsentChangesCreate, partner: CurrentPartner, session: SessionDep, settings: SettingsDep
 ) -> ConsentHistoryPublic:
-    """Answers the history in your scope and the coalition's, oldest first."""
+    """Answers the history in your scope and the coalition's, oldest first. Send ``text_shown``, the
+    words the customer saw. An email grant is recorded unconfirmed (``confirmed`` false) and the
+    customer is emailed a link to confirm it (double opt-in): marketing email waits for it."""
     customer_id = members.customer_id_of_ref(session, partner_id=partner.id, ref=ref)
     members.change_consents(
-        session, customer_id=customer_id, consents=given_consents(body.consents), partner_id=partner.id
+        session, settings, customer_id=customer_id, consents=given_consents(body.consents), partner_id=partner.id
     )
     _, history = members.partner_consents(session, partner_id=partner.id, ref=ref)
     session.commit()
@@ -158,7 +160,8 @@ def post_consents(
     responses=problem_responses(*MEMBER_PROBLEMS),
 )
 def get_consents(ref: Ident, partner: CurrentPartner, session: SessionDep) -> ConsentHistoryPublic:
-    """Every change in your scope and the coalition's (never another partner's), oldest first."""
+    """Every change in your scope and the coalition's (never another partner's), oldest first, with
+    the words shown and, for email grants, whether the customer confirmed the address."""
     _, history = members.partner_consents(session, partner_id=partner.id, ref=ref)
     session.commit()
     return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])

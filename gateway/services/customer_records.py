@@ -283,12 +283,15 @@ def record_consent(
     granted: bool,
     source: str,
     at: datetime | None = None,
+    text_shown: str | None = None,
+    confirmed_at: datetime | None = None,
 ) -> CustomerConsent:
     """Records that the customer gave (``granted``) or withdrew consent to be contacted on
     ``channel`` by ``partner_id`` (None: the coalition), at ``at`` (now), collected by
-    ``source``. A new row every time: the history is kept. Raises ConsentInvalid,
-    :class:`CustomerNotFound`, :class:`PartnerNotFound`. Not committed."""
-    check_consent(channel=channel, source=source)
+    ``source``, with the words shown (``text_shown``) and, for an email grant, when its address
+    was confirmed (None: not yet). A new row every time: the history is kept. Raises
+    ConsentInvalid, :class:`CustomerNotFound`, :class:`PartnerNotFound`. Not committed."""
+    check_consent(channel=channel, source=source, text_shown=text_shown)
     get(session, customer_id=customer_id)
     if partner_id is not None and session.get(Partner, partner_id) is None:
         raise PartnerNotFound(f"no partner {partner_id}")
@@ -299,6 +302,8 @@ def record_consent(
         granted=granted,
         source=source.strip(),
         recorded_at=at or utcnow(),
+        text_shown=text_shown.strip() if text_shown is not None else None,
+        confirmed_at=confirmed_at,
     )
     session.add(row)
     session.flush()
@@ -318,6 +323,7 @@ def consent_history(session: Session, *, customer_id: int) -> list[ConsentChange
             source=r.source,
             recorded_at=r.recorded_at,
             confirmed=r.channel != "email" or not r.granted or r.confirmed_at is not None,
+            text_shown=r.text_shown,
         )
         for r in rows
     ]

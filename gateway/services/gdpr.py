@@ -112,7 +112,7 @@ def data_of(session: Session, *, customer_id: int) -> dict[str, Any]:
         if profile is None
         else _row(profile, ("email", "phone", "birthday", "locale", "time_zone", "attributes", "updated_at")),
         "consents": [
-            _row(c, ("channel", "partner_id", "granted", "source", "recorded_at"))
+            _row(c, ("channel", "partner_id", "granted", "source", "recorded_at", "text_shown", "confirmed_at"))
             | {"partner_name": names.get(c.partner_id) if c.partner_id else None}
             for c in session.scalars(
                 select(CustomerConsent).where(CustomerConsent.customer_id == customer_id).order_by(CustomerConsent.id)

@@ -42,6 +42,7 @@ from gateway.errors import (
     ReferralCodeUnknown,
 )
 from gateway.services import custody, customer_links, customer_records
+from gateway.services.consents import record_change
 from gateway.settings import GatewaySettings
 from gateway.timeutil import as_utc
 from loyalty.customers import ConsentChange, ConsentInvalid, ProfileInvalid, check_profile, in_force
@@ -77,6 +78,8 @@ class ConsentView:
     granted: bool
     source: str
     recorded_at: datetime
+    confirmed: bool = True  # an email grant: whether its address was confirmed (double opt-in)
+    text_shown: str | None = None  # the words the customer was shown
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def enrol(
     link = _link_for(session, settings, partner_id=partner_id, ref=ref, wallet=wallet)
     _make_member(session, customer_id=link.customer_id, code=code, fields=fields)
     for c in given:
-        _consent(session, link.customer_id, c, partner_id=partner_id)
+        _consent(session, settings, link.customer_id, c, partner_id=partner_id)
     session.add(
         MemberEnrolment(partner_id=partner_id, ref=ref, customer_id=link.customer_id, request_hash=digest, source="api")
     )
@@ -202,6 +205,7 @@ def _link_for(
 
 def enrol_me(
     session: Session,
+    settings: GatewaySettings,
     *,
     wallet: str,
     profile: dict[str, Any],
@@ -212,7 +216,9 @@ def enrol_me(
     with no partner: consents are in the coalition's scope. Idempotent on the customer: the same
     content again is a replay; other content, CustomerEnrolled."""
     fields = checked_profile(profile)
-    given = [ConsentGiven(c.channel, c.granted, c.source, "coalition") for c in checked_consents(consents)]
+    given = [
+        ConsentGiven(c.channel, c.granted, c.source, "coalition", c.text_shown) for c in checked_consents(consents)
+    ]
     code = check_referral_code(referral_code) if referral_code is not None and _valid(referral_code) else referral_code
     digest = fingerprint(enrolment_content(fields, given, code, "me"))
     customer = customer_records.customer_of_wallet(session, wallet=wallet)
@@ -227,7 +233,7 @@ def enrol_me(
         return customer_view(session, customer_id=customer.id), True
     _make_member(session, customer_id=customer.id, code=code, fields=fields)
     for c in given:
-        _consent(session, customer.id, c, partner_id=None)
+        _consent(session, settings, customer.id, c, partner_id=None)
     session.add(MemberEnrolment(customer_id=customer.id, request_hash=digest, source="me"))
     _enrolled_event(session, customer_id=customer.id, partner_id=None, source="me", wallet=wallet)
     session.flush()
@@ -260,18 +266,20 @@ def _unused_code(session: Session) -> str:
     raise RuntimeError("no unused referral code after 5 draws: the codes are too short for this many members")
 
 
-def _consent(session: Session, customer_id: int, c: ConsentGiven, *, partner_id: int | None) -> None:
-    scope_partner = partner_id if c.scope == "partner" else None
-    customer_records.record_consent(
+def _consent(
+    session: Session, settings: GatewaySettings, customer_id: int, c: ConsentGiven, *, partner_id: int | None
+) -> None:
+    """One change, through gateway/services/consents.py (its event; an email grant's double opt-in)."""
+    record_change(
         session,
+        settings,
         customer_id=customer_id,
         channel=c.channel,
-        partner_id=scope_partner,
+        partner_id=partner_id if c.scope == "partner" else None,
         granted=c.granted,
         source=c.source,
+        text_shown=c.text_shown,
     )
-    payload = {"customer_id": customer_id, "channel": c.channel, "partner_id": scope_partner, "granted": c.granted}
-    record(session, "customer.consent_changed", payload=payload, partner_id=scope_partner)
 
 
 def _enrolled_event(session: Session, *, customer_id: int, partner_id: int | None, source: str, wallet: str) -> None:
@@ -316,13 +324,18 @@ def partner_update_profile(session: Session, *, partner_id: int, ref: str, field
 
 
 def change_consents(
-    session: Session, *, customer_id: int, consents: Sequence[ConsentGiven], partner_id: int | None
+    session: Session,
+    settings: GatewaySettings,
+    *,
+    customer_id: int,
+    consents: Sequence[ConsentGiven],
+    partner_id: int | None,
 ) -> None:
     """Records each consent change (a new row each: the history is kept); a partner's changes
     are in its scope or the coalition's, the customer's own in the coalition's or a partner's
     named by ``partner_id`` of the change. Not committed."""
     for c in checked_consents(consents):
-        _consent(session, customer_id, c, partner_id=partner_id)
+        _consent(session, settings, customer_id, c, partner_id=partner_id)
 
 
 def partner_consents(session: Session, *, partner_id: int, ref: str) -> tuple[int, list[ConsentView]]:
@@ -343,7 +356,9 @@ def consents_of(session: Session, *, customer_id: int) -> list[ConsentView]:
 
 def _consent_view(c: ConsentChange) -> ConsentView:
     scope = "coalition" if c.partner_id is None else "partner"
-    return ConsentView(c.channel, scope, c.partner_id, c.granted, c.source, as_utc(c.recorded_at))
+    return ConsentView(
+        c.channel, scope, c.partner_id, c.granted, c.source, as_utc(c.recorded_at), c.confirmed, c.text_shown
+    )
 
 
 # --- views
