@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
+    consent_links,
     customers,
     dashboard,
     earning_rules,
@@ -34,6 +35,7 @@ from gateway.routes import (
     redemptions,
     refunds,
     settlement,
+    sms_inbound,
     tiers,
     webhook_events,
     webhooks,
@@ -97,6 +99,8 @@ def create_app() -> FastAPI:
     app.include_router(points_holds.router)
     app.include_router(expiry.router)  # issue 17: when points expire
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
+    app.include_router(consent_links.router)  # issue 18: email confirmation, one-click unsubscribe
+    app.include_router(sms_inbound.router)  # issue 18: the SMS provider's inbound STOP / START
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

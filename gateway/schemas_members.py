@@ -289,11 +289,7 @@ class MemberPublic(BaseModel):
 class ConsentHistoryPublic(BaseModel):
     """The consents' history, oldest first."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"history": [EXAMPLE_CONSENT_PUBLIC]}]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"history": [EXAMPLE_CONSENT_PUBLIC]}]})
 
     history: list[MemberConsentPublic] = Field(description="Every change, oldest first")
 

@@ -32,8 +32,11 @@ from gateway.chain import Chain, get_chain
 from gateway.deps import SessionDep, SettingsDep, limit_client
 from gateway.errors import ReadOnlySession, TierLadderNotSet, Unauthorized
 from gateway.pages import SECURITY_HEADERS, PageRoute
+from gateway.schemas_consents import ConsentCellsPut
 from gateway.schemas_members import ErasureCreate, MeEnrolmentCreate
 from gateway.services import (
+    consent_grid,
+    consent_views,
     custody,
     customer_views,
     dashboard_auth,
@@ -133,6 +136,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     customer_id = tiers.customer_by_wallet(session, wallet=wallet)
     tier = _tier(session, settings, customer_id)
     member = customer_id is not None and members.is_member(session, customer_id=customer_id)
+    grid = consent_grid.grid(session, customer_id=customer_id) if member and customer_id is not None else None
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     expiry = expiry_view.expiry_of(chain, wallet, reminder_days=settings.expiry_reminder_days)
@@ -165,6 +169,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         known=customer_id is not None,
         member=member,
         expiry=expiry,
+        consents_html="" if grid is None else consent_views.consent_section(grid, writable=via == "wallet"),
     )
     return customer_views.customer_page(view)
 
@@ -312,6 +317,24 @@ async def enrol_me(
     )
     session.commit()
     return JSONResponse({"customer_id": view.customer_id, "replayed": replayed}, status_code=200 if replayed else 201)
+
+
+@router.post("/me/consents")
+async def change_consent(
+    request: Request, session: SessionDep, settings: SettingsDep, cookie: CustomerCookie = None
+) -> Response:
+    """Sets cells of the consents' grid as PUT /v1/me/consents (JSON ``{"cells": [...]}``; a
+    wallet's session only: a link's is read-only); answers the grid."""
+    wallet, via = _signed_in(session, cookie)
+    body = await _json_body(request, "consents")
+    if via != "wallet":
+        raise ReadOnlySession("this session was opened by a sign-in link and is read-only")
+    cells = _checked(ConsentCellsPut, body)
+    customer_id = members.customer_of_me(session, wallet=wallet)
+    changes = [consent_grid.CellChange(c.channel, c.partner_id, c.granted) for c in cells.cells]
+    recorded = consent_grid.set_cells(session, settings, customer_id=customer_id, changes=changes)
+    session.commit()
+    return JSONResponse({"recorded": recorded})
 
 
 def _checked(model: type[Model], body: bytes) -> Model:

@@ -15,6 +15,7 @@ from gateway.errors import ReadOnlySession
 from gateway.problems import problem_responses
 from gateway.routes.me_api import CurrentCustomer
 from gateway.routes.members import given_consents
+from gateway.schemas_consents import ConsentCellsPut, ConsentRowPublic, MyConsentsPublic
 from gateway.schemas_members import (
     EXAMPLE_DATA,
     ConsentHistoryPublic,
@@ -26,7 +27,7 @@ from gateway.schemas_members import (
     MemberPublic,
     ProfilePatch,
 )
-from gateway.services import gdpr, members, wallet_auth
+from gateway.services import consent_grid, gdpr, members, wallet_auth
 from gateway.timeutil import as_utc
 from loyalty.members import ConsentGiven
 
@@ -141,16 +142,43 @@ def post_my_consents(
 
 @router.get(
     "/v1/me/consents",
-    response_model=ConsentHistoryPublic,
-    summary="My consents' history, every scope, oldest first",
+    response_model=MyConsentsPublic,
+    summary="My consents: the grid in force (the coalition and each partner, by channel) and the history",
     responses=problem_responses("unauthorized", "not-enrolled"),
 )
-def get_my_consents(wallet: CurrentCustomer, session: SessionDep) -> ConsentHistoryPublic:
-    """Every change ever recorded, to the coalition and to every partner."""
+def get_my_consents(wallet: CurrentCustomer, session: SessionDep) -> MyConsentsPublic:
+    """The grid: the coalition and each partner you have a ref with, a cell per channel (granted,
+    pending your email's confirmation, withdrawn, unset); the history: every change ever recorded."""
     customer_id = members.customer_of_me(session, wallet=wallet)
-    history = members.consents_of(session, customer_id=customer_id)
+    answer = _my_consents(session, customer_id)
     session.commit()
-    return ConsentHistoryPublic(history=[MemberConsentPublic.of(c) for c in history])
+    return answer
+
+
+def _my_consents(session: SessionDep, customer_id: int) -> MyConsentsPublic:
+    return MyConsentsPublic(
+        grid=[ConsentRowPublic.of(r) for r in consent_grid.grid(session, customer_id=customer_id)],
+        history=[MemberConsentPublic.of(c) for c in members.consents_of(session, customer_id=customer_id)],
+    )
+
+
+@router.put(
+    "/v1/me/consents",
+    response_model=MyConsentsPublic,
+    summary="Set cells of my consents' grid (only the cells that change are recorded)",
+    responses=problem_responses("unauthorized", "read-only-session", "not-enrolled", "consent-invalid", "not-found"),
+)
+def put_my_consents(
+    wallet: WritingCustomer, body: ConsentCellsPut, session: SessionDep, settings: SettingsDep
+) -> MyConsentsPublic:
+    """Each cell changed is a new row (source ``me``, with the words /me shows); an email allowed
+    is ``pending`` until you confirm it from the email sent to you (double opt-in)."""
+    customer_id = members.customer_of_me(session, wallet=wallet)
+    changes = [consent_grid.CellChange(c.channel, c.partner_id, c.granted) for c in body.cells]
+    consent_grid.set_cells(session, settings, customer_id=customer_id, changes=changes)
+    answer = _my_consents(session, customer_id)
+    session.commit()
+    return answer
 
 
 @router.get(

@@ -37,9 +37,7 @@ CONFIRMED_SOURCE = "double-opt-in"
 UNSUBSCRIBE_SOURCE = "one-click-unsubscribe"
 
 
-def in_force_row(
-    session: Session, *, customer_id: int, channel: str, partner_id: int | None
-) -> CustomerConsent | None:
+def in_force_row(session: Session, *, customer_id: int, channel: str, partner_id: int | None) -> CustomerConsent | None:
     """The row in force of the scope (channel, partner_id): the latest recorded."""
     scope = CustomerConsent.partner_id.is_(None) if partner_id is None else CustomerConsent.partner_id == partner_id
     return session.scalar(
@@ -246,4 +244,3 @@ def unsubscribe(
         )
         _changed(session, row, message_id=before.message_id)
     return unsubscription(session, settings, token=token)
-

@@ -173,6 +173,7 @@ class CustomerView:
     known: bool = False  # the wallet is a customer's: there is data to download or erase
     member: bool = False  # enrolled in the program
     expiry: ExpiryView | None = None  # when the points expire (None: not read)
+    consents_html: str = ""  # the consents' grid (gateway/services/consent_views.py), for a member
 
 
 def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
@@ -555,7 +556,7 @@ def customer_page(v: CustomerView) -> str:
         offers_note=offers_note(v),
         expiry=expiry_section(v.expiry, v.token.symbol),
         tier=tier_section(v.tier, v.token.symbol),
-        my_data=data_section(v),
+        my_data=v.consents_html + data_section(v),
         shown=len(v.entries),
         rows=rows,
     )

@@ -118,6 +118,22 @@
     });
   }
 
+  // --- the consents' grid: a switch changed is posted at once (an email allowed waits for its confirmation)
+  function consentGrid(grid) {
+    grid.addEventListener("change", async function (ev) {
+      var box = ev.target;
+      if (!box.classList || !box.classList.contains("c-consent")) { return; }
+      var partner = box.dataset.partner ? Number(box.dataset.partner) : null;
+      box.disabled = true;
+      say("consent-status", "Saving…");
+      try {
+        await postJson("/me/consents", { cells: [{ channel: box.dataset.channel, partner_id: partner, granted: box.checked }] });
+        window.location.replace("/me#consents");
+        window.location.reload();
+      } catch (err) { say("consent-status", "Not saved: " + err.message); box.checked = !box.checked; box.disabled = false; }
+    });
+  }
+
   var signin = document.getElementById("wallet-signin");
   if (signin) {
     signin.addEventListener("click", signIn);
@@ -132,5 +148,7 @@
   if (eraseInput && eraseButton) { eraseForm(eraseInput, eraseButton); }
   var enrol = document.getElementById("enrol-form");
   if (enrol) { enrolForm(enrol); }
+  var grid = document.getElementById("consent-grid");
+  if (grid) { consentGrid(grid); }
   localTimes();
 })();
