@@ -62,7 +62,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "import-invalid": (422, "The file is not a CSV of the import's columns"),
     "read-only-session": (403, "A read-only customer session may not change anything"),
     # --- members: enrolment, profiles, consents, imports, erasure (add above this line)
-    "link-invalid": (400, "The link was altered, cut short or is not this coalition's"),
+    "link-invalid": (404, "The link was altered, cut short or is not this coalition's"),
     "link-expired": (410, "The confirmation link has expired"),
     "consent-already-confirmed": (409, "The email consent is confirmed already"),
     "consent-withdrawn": (409, "The email consent was withdrawn since the link was sent"),

@@ -29,6 +29,8 @@ EXAMPLE_GRID = [
 class ConsentCellPublic(BaseModel):
     """One cell: the consent in force for a channel and a sender."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_CELLS[0]]})
+
     channel: str = Field(description="email | sms | push")
     partner_id: int | None = Field(description="The partner; null: the coalition")
     state: str = Field(
@@ -40,6 +42,8 @@ class ConsentCellPublic(BaseModel):
 
 class ConsentRowPublic(BaseModel):
     """A sender: the coalition or a partner the customer has a ref with, and its cells."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_GRID[0]]})
 
     partner_id: int | None = Field(description="null: the coalition (a withdrawal there stops every partner)")
     name: str = Field(description="The sender's name")

@@ -101,7 +101,9 @@ class MeConsentIn(Strict):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"channel": "sms", "granted": False, "partner_id": None, "source": "me"}]},
+        json_schema_extra={
+            "examples": [{"channel": "sms", "granted": False, "partner_id": None, "source": "me", "text_shown": None}]
+        },
     )
 
     channel: str = Field(max_length=16, description="email | sms | push")

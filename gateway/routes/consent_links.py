@@ -29,7 +29,15 @@ from gateway.services import consent_views, consents, customer_views
 from gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["messages"], route_class=PageRoute)
-Token = Annotated[str, Path(min_length=10, max_length=600, description="The signed token of the message's link")]
+Token = Annotated[
+    str,
+    Path(
+        min_length=10,
+        max_length=600,
+        description="The signed token of the message's link (what it does, to whom, and its MAC)",
+        examples=["eyJhIjoidW5zdWJzY3JpYmUiLCJjIjo0MiwiY2giOiJlbWFpbCIsIm0iOjcsInAiOjF9.q3JkV0bXh1b2c5bWZpbm9wcQ"],
+    ),
+]
 MAX_FORM_BYTES = 4_096
 LINK_PROBLEMS = ("link-invalid", "not-found")
 EXAMPLE_PAGE = '<!doctype html><html lang="en">…<form method="post">…</form>…</html>'

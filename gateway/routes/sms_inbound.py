@@ -48,6 +48,7 @@ def called_url(settings: GatewaySettings, request: Request) -> str:
 
 @router.post(
     "/v1/sms/inbound",
+    response_class=Response,
     summary="The SMS provider's inbound messages: STOP and START keywords (signed by the provider)",
     responses={
         200: {"content": {"application/xml": {"example": EMPTY_TWIML}}, "description": "TwiML: nothing to send"},
@@ -59,7 +60,14 @@ async def inbound_sms(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None,
+    signature: Annotated[
+        str | None,
+        Header(
+            alias="X-Twilio-Signature",
+            description="The provider's signature of the request (HMAC-SHA1 with its auth token, base64)",
+            examples=["0/KCTR6DLpKmkAf8muzZqo1nDgQ="],
+        ),
+    ] = None,
 ) -> Response:
     """STOP (STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, and Polish, Czech, Russian kin) withdraws SMS
     consent for the whole coalition and suppresses the number; START allows it again. Anything

@@ -295,8 +295,10 @@ def test_every_request_example_is_accepted_by_its_route(client, spec, partner):
             answered[f"{method.upper()} {path}"] = status = _call(
                 client, method, url, query, body, _headers_for(op, partner, customer)
             )
-            # 2xx, or a problem of the route's own rules (_call refused a validation-error), or the chain
-            assert status < 300 or status in (0, 404, 409, 422), f"{method} {path}: {status}"
+            # 2xx, or a problem of the route's own rules (_call refused a validation-error), or the chain,
+            # or a provider's route refusing the example for the signature an example cannot carry
+            signed = status == 403 and "provider-signature-invalid" in json.dumps(op["responses"].get("403", {}))
+            assert status < 300 or status in (0, 404, 409, 422) or signed, f"{method} {path}: {status}"
     # the examples a partner starts with do what they say
     assert answered["POST /v1/purchases"] == 202
     assert answered["POST /v1/purchases/batch"] == 200
