@@ -383,7 +383,8 @@ def enrol(
 ) -> Call[Member]:
     """Enrols your customer ``ref`` (idempotent: the same arguments again answer the member as it
     is now; others raise ``ProblemError`` ``customer-enrolled``). ``consents``: dicts of
-    ``channel``, ``granted``, ``source`` (and ``scope``: partner or coalition); ``wallet``:
+    ``channel``, ``granted``, ``source`` (and ``scope``: partner or coalition; ``text_shown``: the
+    words the customer saw; an email grant waits for the customer's confirmation); ``wallet``:
     "custodial", "linked", or ``{"message", "signature"}`` of the ref's signed wallet challenge."""
     body: dict[str, Any] = {
         k: v
@@ -415,7 +416,10 @@ def update_profile(ref: str, **fields: Any) -> Call[Member]:
 
 
 def record_consents(ref: str, consents: Sequence[Mapping[str, Any]]) -> Call[ConsentHistory]:
-    """Records consents given or withdrawn (each a new entry of the history); answers the history."""
+    """Records consents given or withdrawn (each a new entry of the history: dicts of ``channel``,
+    ``granted``, ``source``, ``scope``, ``text_shown``); answers the history. An email grant is
+    ``confirmed`` only once the customer confirms it from the email the coalition sends (double
+    opt-in)."""
     body = {"consents": [dict(c) for c in consents]}
     return Call("POST", f"/v1/customers/{_seg(ref)}/consents", _one(ConsentHistory), json=body)
 

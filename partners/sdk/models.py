@@ -362,6 +362,8 @@ class MemberConsent(Model):
     granted: bool
     source: str
     recorded_at: datetime
+    confirmed: bool | None  # an email grant: confirmed by the customer (double opt-in); None: an older gateway
+    text_shown: str | None  # the words the customer was shown
 
 
 @dataclass(frozen=True, kw_only=True)
