@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.routes.members import session_factory
-from gateway.services import message_links
+from gateway.services import consent_grid, consent_views, dashboard_auth, message_links, wallet_auth
 from gateway.settings import GatewaySettings
 from loyalty.messages.sms import provider_signature
 from loyalty.messages.tokens import sign
-from network.store import DomainEvent, MessageSuppression, utcnow
+from network.store import CustomerLink, DomainEvent, MessageSuppression, utcnow
 from tests.gateway.partners import PartnerKey
 from tests.problems import assert_problem
 from tests.wallets import sign as wallet_sign
@@ -227,3 +227,29 @@ def test_the_me_grid_reads_and_sets_consents_per_partner_and_channel(
     assert rows[None]["email"]["state"] == "granted"
     assert_problem(c.put("/v1/me/consents", json={"cells": [{"channel": "sms", "partner_id": 999, "granted": True}]},
                          headers=me), "not-found")  # fmt: skip
+
+
+def test_the_me_page_grid_posts_a_switch_and_a_link_session_only_reads(
+    c: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], settings: GatewaySettings
+) -> None:
+    c.post("/v1/customers/page/enrolment", json={"email": "p@example.com"}, headers=partner.headers)
+    wallet = c.get("/v1/customers/page/profile", headers=partner.headers).json()["wallet"]
+    with sessions() as s:
+        own, _ = wallet_auth.open_session(s, settings, wallet)
+        link, _ = wallet_auth.open_session(s, settings, wallet, via="link")
+        s.commit()
+    body = {"cells": [{"channel": "push", "partner_id": partner.id, "granted": True}]}
+    c.cookies.set(dashboard_auth.CUSTOMER_COOKIE, link)
+    assert_problem(c.post("/me/consents", json=body), "read-only-session")
+    c.cookies.set(dashboard_auth.CUSTOMER_COOKIE, own)
+    assert c.post("/me/consents", json=body).json() == {"recorded": 1}
+    assert c.post("/me/consents", json=body).json() == {"recorded": 0}
+    assert _history(c, partner, "page")[-1]["source"] == "me"
+    with sessions() as s:
+        customer_id = s.scalar(select(CustomerLink.customer_id).where(CustomerLink.ref == "page"))
+        assert customer_id is not None
+        html = consent_views.consent_section(consent_grid.grid(s, customer_id=customer_id), writable=True)
+        read_only = consent_views.consent_section(consent_grid.grid(s, customer_id=customer_id), writable=False)
+    cell = f'data-consent="{partner.id}-push" data-state="granted"'
+    assert cell in html and 'data-consent="coalition-email" data-state="unset"' in html
+    assert html.count("disabled") == 0 and read_only.count(" disabled>") == 6  # two senders, three channels
