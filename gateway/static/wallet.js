@@ -128,7 +128,6 @@
       say("consent-status", "Saving…");
       try {
         await postJson("/me/consents", { cells: [{ channel: box.dataset.channel, partner_id: partner, granted: box.checked }] });
-        window.location.replace("/me#consents");
         window.location.reload();
       } catch (err) { say("consent-status", "Not saved: " + err.message); box.checked = !box.checked; box.disabled = false; }
     });

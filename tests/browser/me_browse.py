@@ -189,6 +189,12 @@ def member(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> N
     row.locator("summary").click()
     out["breakdown"] = row.locator(".c-breakdown li").all_inner_texts()
     out["details_text"] = row.locator("details").inner_text()
+    out["consents_before"] = consent_states(page)
+    for cell in ("coalition-sms", "coalition-email"):  # each switch is saved at once, then the page reloads
+        with page.expect_navigation():
+            page.check(f'td[data-consent="{cell}"] input')
+    out["consents_after"] = consent_states(page)
+    out["consent_words"] = page.locator('td[data-consent="coalition-sms"] details').inner_text()
     page.screenshot(path=str(args.shots / "me-member-desktop.png"), full_page=True)
     with page.expect_download() as info:
         page.click("#download-data")
@@ -198,6 +204,12 @@ def member(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> N
     page.set_viewport_size(PHONE)
     out["member_phone"] = page.evaluate(LAYOUT_JS)
     context.close()
+
+
+def consent_states(page: Page) -> dict[str, str]:
+    """The consents' grid: cell ("coalition-sms", "3-email") -> state (granted, pending, withdrawn, unset)."""
+    js = "cells => Object.fromEntries(cells.map(c => [c.dataset.consent, c.dataset.state]))"
+    return dict(page.eval_on_selector_all("#consent-grid td[data-consent]", js))
 
 
 def erase(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> None:

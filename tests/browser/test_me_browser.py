@@ -186,6 +186,15 @@ def _member_flow(stack: Stack, grocer: OnboardedPartner) -> None:
     assert "Paid with gift cards" in seen["details_text"] and "6.00 EUR" in seen["details_text"]
     assert "earns no points" in seen["details_text"]
     assert sum(b["points"] for b in bought["breakdown"]) == bought["points"] == balance
+    # the consents' grid (issue 18): the coalition's row (bob has no partner's ref), each switch saved as it is
+    # ticked, with the words shown; the email waits for its confirmation (double opt-in), the SMS does not
+    cells = ("coalition-email", "coalition-sms", "coalition-push")
+    assert seen["consents_before"] == dict(zip(cells, ("unset", "unset", "unset"), strict=True))
+    assert seen["consents_after"] == dict(zip(cells, ("pending", "granted", "unset"), strict=True))
+    assert "may send me text messages (SMS)" in seen["consent_words"]
+    assert [(c["channel"], c["granted"], c["source"], c["confirmed_at"]) for c in data["consents"]] == [
+        ("sms", True, "me", None), ("email", True, "me", None),
+    ]  # fmt: skip
     # the download is the API's JSON
     assert seen["download_name"] == "my-data.json" and seen["download"] == data
     assert seen["member_phone"]["scroll_width"] <= PHONE_WIDTH
