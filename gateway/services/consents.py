@@ -150,6 +150,8 @@ def pending_confirmation(session: Session, settings: GatewaySettings, *, token: 
     if current.confirmed_at is not None:
         raise ConsentAlreadyConfirmed("your email consent is confirmed already")
     profile = session.get(CustomerProfile, link.customer_id)
+    if profile is None or profile.email is None:  # erased, or removed since: nothing to confirm
+        raise LinkInvalid("no email address is on file any more for this consent")
     partner = session.get(Partner, link.partner_id) if link.partner_id is not None else None
     return PendingConfirmation(
         customer_id=link.customer_id,

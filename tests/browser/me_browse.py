@@ -194,7 +194,7 @@ def member(browser: Browser, args: argparse.Namespace, out: dict[str, Any]) -> N
         with page.expect_navigation():
             page.check(f'td[data-consent="{cell}"] input')
     out["consents_after"] = consent_states(page)
-    out["consent_words"] = page.locator('td[data-consent="coalition-sms"] details').inner_text()
+    out["consent_words"] = page.locator('td[data-consent="coalition-sms"] details').text_content()
     page.screenshot(path=str(args.shots / "me-member-desktop.png"), full_page=True)
     with page.expect_download() as info:
         page.click("#download-data")
