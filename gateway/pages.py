@@ -54,6 +54,21 @@ SENTENCES: dict[str, tuple[str, str]] = {
     ),
     "unauthorized": ("Please sign in again", "Your session has ended or this link is not valid any more."),
     "not-found": ("Page not found", "There is nothing at this address."),
+    "link-invalid": (
+        "This link does not work",
+        "It was changed or cut short on its way (some mail programs cut long links). Open the whole link from the "
+        "message, or change your choices on your page.",
+    ),
+    "link-expired": (
+        "This confirmation link has expired",
+        "Confirmation links work for a week. Give your consent again on your page or at the partner: we send a new "
+        "link.",
+    ),
+    "consent-already-confirmed": ("Your address is confirmed already", "Nothing more to do: thank you."),
+    "consent-withdrawn": (
+        "You withdrew this consent",
+        "It was withdrawn after this link was sent, so there is nothing to confirm. Your choices are on your page.",
+    ),
     "internal-error": (
         "Something went wrong on our side",
         "The error was logged and nothing was changed. Please try again; if it happens again, try later.",

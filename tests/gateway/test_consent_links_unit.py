@@ -13,12 +13,14 @@ import pytest
 from eth_account import Account
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.errors import LinkInvalid
 from gateway.routes.members import session_factory
 from gateway.services import consent_grid, consent_views, dashboard_auth, message_links, wallet_auth
-from gateway.settings import GatewaySettings
+from gateway.settings import LOCAL_SMS_AUTH_TOKEN, GatewaySettings, WorkerSettings
 from loyalty.messages.sms import provider_signature
 from loyalty.messages.tokens import sign
 from network.store import CustomerLink, DomainEvent, MessageSuppression, utcnow
@@ -253,3 +255,23 @@ def test_the_me_page_grid_posts_a_switch_and_a_link_session_only_reads(
     cell = f'data-consent="{partner.id}-push" data-state="granted"'
     assert cell in html and 'data-consent="coalition-email" data-state="unset"' in html
     assert html.count("disabled") == 0 and read_only.count(" disabled>") == 6  # two senders, three channels
+
+
+def test_unit_the_link_key_is_the_deployments_and_outside_local_mode_never_a_placeholder() -> None:
+    rpc = {"mode": "rpc", "chain_id": 5, "secrets_key": "s" * 40}
+    derived = message_links.link_key(WorkerSettings(**rpc))  # type: ignore[arg-type]
+    assert derived != message_links.link_key(WorkerSettings(**rpc | {"secrets_key": "t" * 40}))  # type: ignore[arg-type]
+    assert message_links.link_key(WorkerSettings(**rpc, messages_link_key="k" * 32)) == b"k" * 32  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="COALITION_MESSAGES_LINK_KEY"):
+        WorkerSettings(**rpc, messages_link_key="short")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="COALITION_SMS_AUTH_TOKEN"):
+        WorkerSettings(**rpc, sms_auth_token=LOCAL_SMS_AUTH_TOKEN)  # type: ignore[arg-type]
+    assert WorkerSettings(**rpc).sms_auth_token is None  # unset: the provider's requests are refused
+    assert WorkerSettings(mode="local").sms_auth_token == LOCAL_SMS_AUTH_TOKEN
+    # a token of another deployment's key, or for another action, names nothing here
+    local = WorkerSettings(mode="local")
+    token = message_links.unsubscribe_token(local, customer_id=1, partner_id=None, channel="sms", message_id=None)
+    assert message_links.read(local, token, action="unsubscribe", now=utcnow()).channel == "sms"
+    for settings, action in ((WorkerSettings(**rpc), "unsubscribe"), (local, "confirm")):  # type: ignore[arg-type]
+        with pytest.raises(LinkInvalid):
+            message_links.read(settings, token, action=action, now=utcnow())
