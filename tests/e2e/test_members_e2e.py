@@ -25,10 +25,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from network.store import Base
+from gateway.services import message_links
+from gateway.settings import LOCAL_SECRETS_KEY, LOCAL_SMS_AUTH_TOKEN, WorkerSettings
+from loyalty.messages.sms import provider_signature
+from network.store import Base, DomainEvent
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.pg import StoreKind
 from tests.wallets import sign
@@ -244,3 +248,47 @@ def test_erasure_removes_personal_data_and_keeps_the_ledger_and_settlement(
     ]
     assert left_data["erasures"][0]["requested_by"] == "customer"
     assert "customer.erased" in after["domain_events"] or "customer.erased" in _store_text(stack)["domain_events"]
+
+
+def test_consent_links_work_without_signing_in_on_the_real_gateway(
+    stack: Stack, partners: dict[str, OnboardedPartner]
+) -> None:
+    """Issue 18: an email grant waits for its confirmation, confirmed from the signed link of its
+    ``customer.consent_requested`` event; a mail program's plain one-click POST unsubscribes; the SMS
+    provider's signed STOP stops SMS for the whole coalition. No cookie, no key: the token is the authority."""
+    b = partners["B"]
+    words = "Yes, Members B may email me offers. I can unsubscribe at any time."
+    body = {"email": "una@example.com", "phone": "+48600100300",
+            "consents": [{"channel": "email", "granted": True, "source": "web-form", "text_shown": words}]}  # fmt: skip
+    assert stack.http.post("/v1/customers/una/enrolment", json=body, headers=b.headers).status_code == 201
+    with stack.harness.sessions() as s:
+        events = s.scalars(select(DomainEvent).where(DomainEvent.type == "customer.consent_requested")).all()
+        [event] = [e.payload for e in events if e.payload["address"] == "una@example.com"]
+    assert event["confirm_url"].startswith(f"{stack.url}/v1/consents/confirm/")
+    plain = httpx.Client(timeout=30)  # a mail program or a browser: nothing but the link
+    page = plain.get(event["confirm_url"], headers={"Accept": "text/html"})
+    assert page.status_code == 200 and words in page.text
+    assert plain.post(event["confirm_url"]).json()["confirmed"] is True
+    # the stack's processes run in local mode on its default secrets key, the link key derived from it
+    local = WorkerSettings(mode="local", secrets_key=LOCAL_SECRETS_KEY, messages_link_key=None)
+    token = message_links.unsubscribe_token(
+        local, customer_id=event["customer_id"], partner_id=b.id, channel="email", message_id=None
+    )
+    one_click = {"Content-Type": "application/x-www-form-urlencoded"}
+    done = plain.post(f"{stack.url}/v1/unsubscribe/{token}", content="List-Unsubscribe=One-Click", headers=one_click)
+    assert done.status_code == 200 and done.json()["unsubscribed"] is True, done.text
+    tampered = plain.post(f"{stack.url}/v1/unsubscribe/{token[:-3]}AAA", content="List-Unsubscribe=One-Click",
+                          headers=one_click)  # fmt: skip
+    assert tampered.status_code == 404 and tampered.json()["type"] == "/problems/link-invalid"
+    fields = {"From": "+48600100300", "Body": "STOP"}
+    signature = provider_signature(f"{stack.url}/v1/sms/inbound", fields, LOCAL_SMS_AUTH_TOKEN)
+    stop = plain.post(f"{stack.url}/v1/sms/inbound", data=fields, headers={"X-Twilio-Signature": signature})
+    assert stop.status_code == 200 and "<Response/>" in stop.text
+    history = stack.http.get("/v1/customers/una/consents", headers=b.headers).json()["history"]
+    assert [(h["channel"], h["granted"], h["source"], h["confirmed"]) for h in history] == [
+        ("email", True, "web-form", False),
+        ("email", True, "double-opt-in", True),
+        ("email", False, "one-click-unsubscribe", True),
+        ("sms", False, "sms-stop", True),
+    ]
+    assert history[1]["text_shown"] == words
