@@ -138,6 +138,9 @@ class GatewaySettings(WorkerSettings):
     auth_rate_limit_burst: int = Field(default=30, ge=1, le=100_000)
     # the `coalition` command's pid files and process logs (coalition/processes.py)
     state_dir: Path = STATE_DIR
+    # the Maildir the embedded SMTP server (make demo, coalition up) writes what it receives to, and
+    # the dashboard's mailbox (/dashboard/messages/mailbox) reads; a folder that does not exist: none
+    mailbox_dir: Path = STATE_DIR / "mailbox"
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
     # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
