@@ -189,12 +189,12 @@ def _rate_cells(row: RateRow, ident: str) -> str:
         + "".join(
             figure(f"{ident}-rate-{r}", "" if v is None else f"{v:.6f}", _percent(v)) for r, v in row.rates.items()
         )
-        + f"<td>{_bar(row, ident)}</td>"
     )
 
 
 def rates_page(rates: Rates, *, error: str | None = None) -> str:
-    """Per kind and channel: counts per status, suppressions by reason, the rates, a bar."""
+    """A bar per kind and channel (its statuses' shares), then the counts per status, suppressions by
+    reason and the rates."""
     rows = [
         f'<tr data-kind="{e(r.kind)}" data-channel="{e(r.channel)}"><td>{e(r.kind)}</td><td>{e(r.channel)}</td>'
         + _rate_cells(r, f"{r.kind}-{r.channel}")
@@ -216,7 +216,6 @@ def rates_page(rates: Rates, *, error: str | None = None) -> str:
         "#Bounce rate",
         "#Failure rate",
         "#Suppressed rate",
-        "Statuses",
     ]
     form = (
         f'<form method="get" action="{BASE}/rates" class="range" id="rates-range">'
@@ -229,6 +228,16 @@ def rates_page(rates: Rates, *, error: str | None = None) -> str:
         f'width="10" height="10"/></svg>{e(s)}</span>'
         for s in BAR_PARTS
     )
+    bars = "".join(
+        f'<div class="rate-chart-row"><span>{e(r.kind)} · {e(r.channel)}</span>{_bar(r, f"{r.kind}-{r.channel}")}'
+        f'<span class="num">{fmt.points(r.total)}</span></div>'
+        for r in rates.rows
+    )
+    chart = panel(
+        "Statuses per kind and channel",
+        f'<div class="rate-chart" id="rates-chart">{bars}</div><p class="legend small">{legend}</p>',
+        note="each bar: the messages planned in the period, by what became of them",
+    )
     note = (
         "Messages planned in the period (days of the display zone). Sent rate: sent, delivered or bounced of those "
         "not suppressed; delivered and bounce rates: of those sent (a channel that does not tell leaves them sent); "
@@ -238,10 +247,10 @@ def rates_page(rates: Rates, *, error: str | None = None) -> str:
         head("Delivery rates", f"{rates.start} to {rates.end} · days in {rates.tz}", f"{BASE}/rates")
         + alert(error)
         + panel("Period", form)
+        + (chart if rates.rows else "")
         + panel(
             "Per kind and channel",
-            table(headers, rows, table_id="rates-table", empty="No message in the period.")
-            + f'<p class="legend small">{legend}</p>',
+            table(headers, rows, table_id="rates-table", empty="No message in the period."),
             note=e(note),
         )
     )
