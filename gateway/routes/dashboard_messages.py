@@ -64,7 +64,7 @@ async def mailbox_page(
     """What the embedded SMTP server received, newest first."""
     if not await run_in_threadpool(signed_in, session, settings, cookie):
         return to_login()
-    found = await run_in_threadpool(mailbox.mail_list, settings.mailbox_dir, start=start)
+    found = await run_in_threadpool(mailbox.mail_list, settings.mailbox_path, start=start)
     content = dashboard_mailbox_view.mailbox_page(found, tz=settings.display_timezone)
     return page(settings, chain.contracts.book.chain_id, cookie, title="Mailbox", active=ACTIVE, content=content)
 
@@ -81,7 +81,7 @@ async def mail_page(
     if not await run_in_threadpool(signed_in, session, settings, cookie):
         return to_login()
     try:
-        seen = await run_in_threadpool(mailbox.mail, settings.mailbox_dir, key)
+        seen = await run_in_threadpool(mailbox.mail, settings.mailbox_path, key)
     except mailbox.MailNotFound as exc:
         raise NotFound(str(exc)) from exc
     content = dashboard_mailbox_view.mail_page(seen, tz=settings.display_timezone)

@@ -64,6 +64,12 @@ def test_messages_pages_show_the_log_the_mailbox_and_the_rates_as_the_store_has_
         )  # fmt: skip
         assert run.returncode == 0, f"{run.stdout[-2000:]}\n{run.stderr[-4000:]}\n{stack.logs(20)}"
         seen = json.loads(run.stdout)
+        key = mailbox.Maildir(folder).keys()[0]
+        anonymous = {
+            path: stack.http.get(path, follow_redirects=False).headers.get("location")
+            for path in ("/dashboard/messages", f"/dashboard/messages/{ids[0]}", "/dashboard/messages/mailbox",
+                         f"/dashboard/messages/mailbox/{key}", "/dashboard/messages/rates")
+        }  # fmt: skip
         # what the store and the Maildir hold, counted apart from the pages' code
         with sessions() as session:
             total = session.scalar(select(func.count()).select_from(Message))
@@ -81,6 +87,7 @@ def test_messages_pages_show_the_log_the_mailbox_and_the_rates_as_the_store_has_
             recent = session.scalar(select(func.count()).where(Message.created_at >= since))
         kept = len(mailbox.Maildir(folder, create=False))
 
+    assert set(anonymous.values()) == {"/dashboard/login"}, anonymous  # no session: every page sends to the login
     assert seen["console_errors"] == [], seen["console_errors"]
     assert seen["nav_active"] == "Messages"
     # the log: every message, newest first; filtered by status, only those
