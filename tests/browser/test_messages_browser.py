@@ -70,6 +70,14 @@ def test_messages_pages_show_the_log_the_mailbox_and_the_rates_as_the_store_has_
             for path in ("/dashboard/messages", f"/dashboard/messages/{ids[0]}", "/dashboard/messages/mailbox",
                          f"/dashboard/messages/mailbox/{key}", "/dashboard/messages/rates")
         }  # fmt: skip
+        login = stack.http.post("/dashboard/login", data={"token": OPERATOR_TOKEN}, follow_redirects=False)
+        cookie = {"Cookie": login.headers["set-cookie"].split(";", 1)[0]}
+        answers = {
+            path: stack.http.get(path, headers={**cookie, "Accept": "text/html"})
+            for path in ("/dashboard/messages", f"/dashboard/messages/mailbox/{key}",
+                         "/dashboard/messages/mailbox/nope", "/dashboard/messages/mailbox/..%2Fstore.db",
+                         f"/dashboard/messages/{10**9}")
+        }  # fmt: skip
         # what the store and the Maildir hold, counted apart from the pages' code
         with sessions() as session:
             total = session.scalar(select(func.count()).select_from(Message))
@@ -89,6 +97,13 @@ def test_messages_pages_show_the_log_the_mailbox_and_the_rates_as_the_store_has_
 
     assert set(anonymous.values()) == {"/dashboard/login"}, anonymous  # no session: every page sends to the login
     assert seen["console_errors"] == [], seen["console_errors"]
+    # a mail's page alone allows inline styles (its sandboxed frame inherits the policy); scripts never
+    policies = {path: a.headers["content-security-policy"] for path, a in answers.items() if a.status_code == 200}
+    assert list(policies) == ["/dashboard/messages", f"/dashboard/messages/mailbox/{key}"]
+    assert "'unsafe-inline'" not in policies["/dashboard/messages"]
+    assert "style-src 'self' 'unsafe-inline'" in policies[f"/dashboard/messages/mailbox/{key}"]
+    assert all("script-src 'self';" in p and "unsafe-eval" not in p for p in policies.values())
+    assert {a.status_code for a in answers.values()} == {200, 404}
     assert seen["nav_active"] == "Messages"
     # the log: every message, newest first; filtered by status, only those
     assert int(seen["log_total"]) == total == len(ids) and len(seen["log_rows"]) == total
