@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound
@@ -198,15 +198,15 @@ def rates(session: Session, *, start: date, end: date, tz: str) -> Rates:
         .group_by(Message.kind, Message.channel)
         .order_by(Message.kind, Message.channel)
     ).all()
-    reason = func.coalesce(Message.reason, literal("unknown"))
     why = session.execute(
-        select(Message.kind, Message.channel, reason, func.count())
+        select(Message.kind, Message.channel, Message.reason, func.count())
         .where(*period, Message.status == "suppressed")
-        .group_by(Message.kind, Message.channel, reason)
+        .group_by(Message.kind, Message.channel, Message.reason)
     ).all()
     by_row: dict[tuple[str, str], dict[str, int]] = {}
     overall: dict[str, int] = {}
-    for kind, channel, text, n in why:
+    for kind, channel, reason, n in why:
+        text = reason or "unknown"
         by_row.setdefault((kind, channel), {})[text] = int(n)
         overall[text] = overall.get(text, 0) + int(n)
     rows = [_rate_row(r.kind, r.channel, r, dict(sorted(by_row.get((r.kind, r.channel), {}).items()))) for r in grouped]

@@ -1,8 +1,8 @@
 """The dashboard's message pages (gateway/services/dashboard_messages.py, mailbox.py and their
-views) on a migrated SQLite store with rows written as the planner and sender write them, and a
-real Maildir: the delivery rates equal a count of the rows, the log's filters find what they name,
-a message shows its events, and the mailbox lists newest first and shows a mail's parts with its
-HTML escaped into a sandboxed frame."""
+views) on a migrated store (SQLite and PostgreSQL) with rows written as the planner and sender
+write them, and a real Maildir: the delivery rates equal a count of the rows, the log's filters
+find what they name, a message shows its events, and the mailbox lists newest first and shows a
+mail's parts with its HTML escaped into a sandboxed frame."""
 
 from __future__ import annotations
 
@@ -22,14 +22,16 @@ from gateway.services.dashboard_messages import LogFilters
 from gateway.services.date_range import RangeError
 from network.store import Partner
 from tests.gateway.message_rows import OLD, PLAN, mail, seed_messages
+from tests.pg import StoreKind
 from tests.stores import migrated_store
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    made = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+def sessions(tmp_path: Path, store: StoreKind) -> Iterator[sessionmaker[Session]]:
+    """A migrated store of the kind under test ([sqlite] and [postgresql], tests/pg.py) with the rows."""
+    made = migrated_store(store.new_url(tmp_path))
     with made() as session:
         session.add(
             Partner(
