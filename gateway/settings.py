@@ -81,8 +81,6 @@ class WorkerSettings(ChainSettings):
     # the HMAC key of their tokens (loyalty/messages/tokens.py); unset, one derived from
     # secrets_key (gateway/services/message_links.py); set outside local mode, at least 32 characters
     messages_link_key: str | None = None
-    # days an email confirmation link (double opt-in) may be used
-    consent_confirm_ttl_days: int = Field(default=7, ge=1, le=90)
     # the SMS provider's auth token: it signs its inbound SMS (STOP/START) and status callbacks
     # (X-Twilio-Signature); local mode falls back to LOCAL_SMS_AUTH_TOKEN, unset elsewhere they are refused
     sms_auth_token: str | None = None
@@ -93,8 +91,6 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_MESSAGES_LINK_KEY is shorter than 32 characters")
         if self.sms_auth_token is None and self.mode == "local":
             self.sms_auth_token = LOCAL_SMS_AUTH_TOKEN
-        elif self.mode != "local" and self.sms_auth_token == LOCAL_SMS_AUTH_TOKEN:
-            raise ValueError("COALITION_SMS_AUTH_TOKEN is the local placeholder")
         return self
 
     @model_validator(mode="after")
@@ -174,6 +170,8 @@ class GatewaySettings(WorkerSettings):
     max_request_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # the CSV import's body (POST /v1/imports/customers): 100,000 rows are ~10 MiB
     import_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+    # days an email confirmation link (double opt-in, gateway/services/message_links.py) may be used
+    consent_confirm_ttl_days: int = Field(default=7, ge=1, le=90)
 
     @property
     def mailbox_path(self) -> Path:

@@ -1,5 +1,5 @@
 """The SMS provider's inbound webhook (Twilio-shaped): a customer's reply to the coalition's number,
-form fields ``From`` and ``Body``, signed with ``X-Twilio-Signature`` (loyalty/messages/sms.py)
+form fields ``From`` and ``Body``, signed with ``X-Twilio-Signature`` (loyalty/messages/signatures.py)
 by the provider's auth token, ``COALITION_SMS_AUTH_TOKEN``, over the URL it called:
 ``COALITION_PUBLIC_URL`` + the path (set that URL in the provider's console). The rules of STOP
 and START: gateway/services/sms_inbound.py. Answers TwiML with nothing to send (the provider
@@ -18,7 +18,7 @@ from gateway.errors import ProviderSignatureInvalid
 from gateway.problems import problem_responses
 from gateway.services import sms_inbound
 from gateway.settings import GatewaySettings
-from loyalty.messages.sms import signature_valid
+from loyalty.messages.signatures import CALLBACK_SIGNATURE_HEADER, callback_signature_ok
 
 router = APIRouter(tags=["messages"])
 MAX_FORM_BYTES = 16_384
@@ -63,7 +63,7 @@ async def inbound_sms(
     signature: Annotated[
         str | None,
         Header(
-            alias="X-Twilio-Signature",
+            alias=CALLBACK_SIGNATURE_HEADER,
             description="The provider's signature of the request (HMAC-SHA1 with its auth token, base64)",
             examples=["0/KCTR6DLpKmkAf8muzZqo1nDgQ="],
         ),
@@ -75,7 +75,7 @@ async def inbound_sms(
     raw = await request.body()
     params = dict(parse_qsl(raw[:MAX_FORM_BYTES].decode(errors="replace"), keep_blank_values=True))
     token = settings.sms_auth_token
-    if not token or not signature or not signature_valid(called_url(settings, request), params, token, signature):
+    if not token or not callback_signature_ok(called_url(settings, request), params, signature, key=token):
         raise ProviderSignatureInvalid("X-Twilio-Signature does not match the request")
     phone, body = params.get("From", "").strip(), params.get("Body", "")
     if phone:

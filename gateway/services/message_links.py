@@ -62,7 +62,7 @@ def unsubscribe_url(settings: GatewaySettings, token: str) -> str:
 
 
 def confirm_token(
-    settings: WorkerSettings, *, customer_id: int, partner_id: int | None, consent_id: int, now: datetime
+    settings: GatewaySettings, *, customer_id: int, partner_id: int | None, consent_id: int, now: datetime
 ) -> str:
     """The token of the link that confirms the email grant ``consent_id`` (double opt-in)."""
     expires = int((now + timedelta(days=settings.consent_confirm_ttl_days)).timestamp())

@@ -1,22 +1,15 @@
-"""What an inbound SMS asks (a stop or start keyword) and the provider's request signature (pure).
+"""What an inbound SMS asks: a stop or start keyword (pure). The provider's request signature
+(``X-Twilio-Signature``) is loyalty/messages/signatures.py's.
 
 Keywords: the whole message, trimmed, case and accents ignored, trailing punctuation dropped
 ("Stop!" stops; "stop sending me offers" is not a keyword, as carriers and Twilio treat it). The
 English set is the carriers' (CTIA) and Twilio's; Polish, Czech and Russian add the words people
 there send (STOP itself is usual in all three).
-
-The signature is Twilio's ``X-Twilio-Signature``: base64 of HMAC-SHA1, keyed with the account's
-auth token, over the full URL the provider called followed by each POST field's name and value,
-sorted by name.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import unicodedata
-from collections.abc import Mapping
 
 STOP_WORDS = frozenset(
     {
@@ -51,15 +44,3 @@ def keyword(body: str) -> str | None:
     if word in START_WORDS:
         return "start"
     return None
-
-
-def provider_signature(url: str, params: Mapping[str, str], auth_token: str) -> str:
-    """Twilio's X-Twilio-Signature of a POST to ``url`` with the form fields ``params``."""
-    data = url + "".join(f"{name}{params[name]}" for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def signature_valid(url: str, params: Mapping[str, str], auth_token: str, signature: str) -> bool:
-    """Whether ``signature`` is the provider's for this request (compared in constant time)."""
-    return hmac.compare_digest(provider_signature(url, params, auth_token).encode(), signature.encode())

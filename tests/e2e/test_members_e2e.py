@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from gateway.services import message_links
 from gateway.settings import LOCAL_SECRETS_KEY, LOCAL_SMS_AUTH_TOKEN, WorkerSettings
-from loyalty.messages.sms import provider_signature
+from loyalty.messages.signatures import sign_callback
 from network.store import Base, DomainEvent
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.pg import StoreKind
@@ -281,7 +281,7 @@ def test_consent_links_work_without_signing_in_on_the_real_gateway(
                           headers=one_click)  # fmt: skip
     assert tampered.status_code == 404 and tampered.json()["type"] == "/problems/link-invalid"
     fields = {"From": "+48600100300", "Body": "STOP"}
-    signature = provider_signature(f"{stack.url}/v1/sms/inbound", fields, LOCAL_SMS_AUTH_TOKEN)
+    signature = sign_callback(f"{stack.url}/v1/sms/inbound", fields, key=LOCAL_SMS_AUTH_TOKEN)
     stop = plain.post(f"{stack.url}/v1/sms/inbound", data=fields, headers={"X-Twilio-Signature": signature})
     assert stop.status_code == 200 and "<Response/>" in stop.text
     history = stack.http.get("/v1/customers/una/consents", headers=b.headers).json()["history"]

@@ -1,10 +1,12 @@
-"""The SMS keywords and the provider's request signature (loyalty/messages/sms.py), pure."""
+"""The SMS keywords (loyalty/messages/sms.py) and the provider's request signature as the inbound
+route checks it (loyalty/messages/signatures.py), pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from loyalty.messages.sms import keyword, provider_signature, signature_valid
+from loyalty.messages.signatures import callback_signature_ok, sign_callback
+from loyalty.messages.sms import keyword
 
 # the worked example of Twilio's "Webhooks security" guide
 TWILIO_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -37,13 +39,14 @@ def test_unit_an_ordinary_message_is_no_keyword(body: str) -> None:
 
 
 def test_unit_the_signature_is_twilios_documented_one() -> None:
-    assert provider_signature(TWILIO_URL, TWILIO_PARAMS, "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
-    assert signature_valid(TWILIO_URL, TWILIO_PARAMS, "12345", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+    assert sign_callback(TWILIO_URL, TWILIO_PARAMS, key="12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    assert callback_signature_ok(TWILIO_URL, TWILIO_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", key="12345")
 
 
 def test_unit_a_changed_field_url_or_token_breaks_the_signature() -> None:
     good = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
-    assert not signature_valid(TWILIO_URL, TWILIO_PARAMS | {"Digits": "9999"}, "12345", good)
-    assert not signature_valid(TWILIO_URL.replace("bar=2", "bar=3"), TWILIO_PARAMS, "12345", good)
-    assert not signature_valid(TWILIO_URL, TWILIO_PARAMS, "54321", good)
-    assert not signature_valid(TWILIO_URL, TWILIO_PARAMS, "12345", good[:-2])
+    assert not callback_signature_ok(TWILIO_URL, TWILIO_PARAMS | {"Digits": "9999"}, good, key="12345")
+    assert not callback_signature_ok(TWILIO_URL.replace("bar=2", "bar=3"), TWILIO_PARAMS, good, key="12345")
+    assert not callback_signature_ok(TWILIO_URL, TWILIO_PARAMS, good, key="54321")
+    assert not callback_signature_ok(TWILIO_URL, TWILIO_PARAMS, good[:-2], key="12345")
+    assert not callback_signature_ok(TWILIO_URL, TWILIO_PARAMS, None, key="12345")
