@@ -1,0 +1,198 @@
+"""The message planner on a migrated SQLite store (gateway/services/message_planner.py,
+message_schedule.py), fed real domain events (enrolment through the in-process app, and events as
+the services write them), with a clock the test gives: one row per (occurrence, customer,
+channel) whatever the replays, consent refusals, the marketing cap, quiet hours holding until
+their end, the daily digest once per day and a missed day back-filled once, tier up only upwards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.routes.members import session_factory
+from gateway.services import message_planner, message_schedule
+from gateway.services.message_planner import Policy
+from loyalty.messages.policy import Cap, QuietHours
+from network.store import CustomerConsent, CustomerLink, CustomerWallet, EventCursor, Message, MessageEvent, MessageSuppression
+from network.store.events import event_row, record_many
+from tests.gateway.partners import PartnerKey
+
+POLICY = Policy(cap=Cap(2, timedelta(days=7)), quiet=QuietHours.of("21:00", "08:00"), default_zone="UTC")
+DAY = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # 12:00 in Warsaw
+WARSAW_PROFILE = {"locale": "pl-PL", "time_zone": "Europe/Warsaw", "attributes": {"first_name": "Ala"}}
+
+
+@pytest.fixture
+def members(app: FastAPI, sessions: sessionmaker[Session]) -> TestClient:
+    app.dependency_overrides[session_factory] = lambda: sessions
+    return TestClient(app)
+
+
+def enrol(members: TestClient, partner: PartnerKey, ref: str, **body: Any) -> int:
+    r = members.post(f"/v1/customers/{ref}/enrolment", json=body, headers=partner.headers)
+    assert r.status_code == 201, r.text
+    sessions = members.app.dependency_overrides[session_factory]()  # type: ignore[attr-defined]
+    with sessions() as session:
+        link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+        return int(link.customer_id)
+
+
+def wallet_of(sessions: sessionmaker[Session], customer_id: int) -> str:
+    with sessions() as session:
+        return str(session.scalar(select(CustomerWallet.address).where(CustomerWallet.customer_id == customer_id)))
+
+
+def events(sessions: sessionmaker[Session], *rows: dict[str, Any]) -> None:
+    with sessions() as session:
+        record_many(session, list(rows))
+        session.commit()
+
+
+def confirmed(wallet: str, points: int, at: datetime, partner: int, ref: str) -> dict[str, Any]:
+    payload = {"purchase_id": ref, "status": "confirmed", "customer_wallet": wallet, "points": points}
+    return event_row("purchase.confirmed", payload=payload, partner_id=partner, customer_wallet=wallet, at=at)
+
+
+def messages(sessions: sessionmaker[Session], **where: Any) -> list[Message]:
+    with sessions() as session:
+        query = select(Message).order_by(Message.id)
+        for name, value in where.items():
+            query = query.where(getattr(Message, name) == value)
+        return list(session.scalars(query))
+
+
+def replay_everything(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        session.execute(update(EventCursor).where(EventCursor.consumer == "messages").values(last_id=0, gaps=[]))
+        session.commit()
+
+
+def consume(sessions: sessionmaker[Session], now: datetime = DAY) -> None:
+    message_planner.consume(sessions, policy=POLICY, now=now)
+
+
+def grant(sessions: sessionmaker[Session], customer_id: int, channel: str) -> None:
+    """A coalition-scope grant (the digest and tier at risk are the coalition's), confirmed."""
+    with sessions() as session:
+        session.add(CustomerConsent(customer_id=customer_id, channel=channel, partner_id=None, granted=True,
+                                    source="web-form", recorded_at=DAY - timedelta(days=30),
+                                    confirmed_at=DAY - timedelta(days=30)))  # fmt: skip
+        session.commit()
+
+
+def schedule(sessions: sessionmaker[Session], now: datetime) -> message_schedule.Scheduled:
+    return message_schedule.run(sessions, policy=POLICY, now=now, backfill_days=3, at_risk_days=30)
+
+
+def test_welcome_is_one_row_per_channel_in_the_customers_locale_whatever_the_replays(members, partner, sessions):
+    alice = enrol(members, partner, "alice", email="ala@example.com", phone="+48600100200",
+                  attributes={"first_name": "Ala", "push_token": "push-tok-1"}, locale="pl-PL")  # fmt: skip
+    nobody = enrol(members, partner, "bob")  # no address: no message
+    consume(sessions)
+    consume(sessions)
+    replay_everything(sessions)
+    consume(sessions)
+    rows = messages(sessions, kind="welcome")
+    assert sorted(m.channel for m in rows) == ["email", "push", "sms"]
+    assert {(m.customer_id, m.locale, m.status, m.category, m.partner_id) for m in rows} == {
+        (alice, "pl-PL", "queued", "transactional", partner.id)
+    }
+    assert {m.address for m in rows} == {"ala@example.com", "+48600100200", "push-tok-1"}
+    assert rows[0].data["first_name"] == "Ala" and len(rows[0].data["referral_code"]) == 10
+    assert not messages(sessions, customer_id=nobody)
+    with sessions() as session:
+        logged = session.execute(select(MessageEvent.message_id, MessageEvent.status)).all()
+    assert sorted(logged) == sorted((m.id, "queued") for m in rows)  # one decision each, logged once
+
+
+def test_an_opt_out_suppresses_a_transactional_message_and_a_suppressed_address_too(members, partner, sessions):
+    enrol(members, partner, "carol", email="carol@example.com", phone="+48600100201",
+          consents=[{"channel": "sms", "granted": False, "source": "pos", "scope": "coalition"}])  # fmt: skip
+    with sessions() as session:
+        session.add(MessageSuppression(channel="email", address="carol@example.com", reason="hard-bounce"))
+        session.commit()
+    consume(sessions)
+    rows = {m.channel: m for m in messages(sessions, kind="welcome")}
+    assert (rows["sms"].status, rows["sms"].reason) == ("suppressed", "opted-out")
+    assert (rows["email"].status, rows["email"].reason) == ("suppressed", "suppressed-address")
+
+
+def test_trigger_events_plan_their_kinds_and_tier_up_only_upwards(members, partner, sessions):
+    dan = enrol(members, partner, "dan", email="dan@example.com")
+    wallet = wallet_of(sessions, dan)
+    tier = {"customer_id": dan, "ladder_version": 99, "at": "2026-06-01T10:00:00Z", "multiplier": "1.5"}
+    events(
+        sessions,
+        event_row("tier.changed", payload=tier | {"from_tier": "Member", "to_tier": "Gold", "reason": "qualified"}),
+        event_row("tier.changed", payload=tier | {"from_tier": "Gold", "to_tier": "Member", "reason": "review"}),
+        event_row("refund.confirmed", payload={"refund_id": "r-1", "purchase_id": "p-1", "status": "confirmed",
+                  "amount": "19.90", "points": 20, "customer_wallet": wallet}, partner_id=partner.id,
+                  customer_wallet=wallet),  # fmt: skip
+        event_row("redemption.fulfilled", payload={"redemption_id": "rd-1", "status": "fulfilled", "sku": "COFFEE",
+                  "points": 300, "voucher_code": "V-1", "customer_wallet": wallet}, partner_id=partner.id,
+                  customer_wallet=wallet),  # fmt: skip
+        event_row("customer.consent_requested", payload={"customer_id": dan, "partner_id": partner.id,
+                  "consent_id": 1, "address": "dan.new@example.com",
+                  "confirm_url": "https://gw/v1/consents/confirm/T"}, partner_id=partner.id),  # fmt: skip
+        event_row("points.expiring", payload={"customer_id": dan, "wallet": wallet, "points": 800,
+                  "expires_at": "2026-07-01T00:00:00Z", "days_before": 30}, customer_wallet=wallet),  # fmt: skip
+    )
+    consume(sessions)
+    by_kind = {m.kind: m for m in messages(sessions, customer_id=dan)}
+    assert set(by_kind) == {"welcome", "tier_up", "refund_done", "reward_ready", "email_confirmation", "points_expiring"}
+    assert by_kind["tier_up"].data | {"tier": "Gold", "previous_tier": "Member"} == by_kind["tier_up"].data
+    assert by_kind["refund_done"].data["currency"] == "EUR" and by_kind["refund_done"].data["points_reversed"] == 20
+    assert by_kind["reward_ready"].data["voucher_code"] == "V-1"
+    confirm = by_kind["email_confirmation"]
+    assert confirm.address == "dan.new@example.com" and confirm.data["confirm_url"].endswith("/T")
+    assert confirm.status == "queued"  # the unconfirmed address is the one asked about
+    assert by_kind["points_expiring"].data["expires_on"] == "2026-07-01"
+
+
+def test_the_daily_digest_once_per_day_after_the_customers_midnight_held_by_quiet_hours(members, partner, sessions):
+    eve = enrol(members, partner, "eve", phone="+48600100202", **WARSAW_PROFILE)
+    grant(sessions, eve, "sms")
+    w = wallet_of(sessions, eve)
+    events(sessions, confirmed(w, 120, DAY, partner.id, "p-1"), confirmed(w, 30, DAY + timedelta(hours=3), partner.id, "p-2"),
+           confirmed(w, 7, DAY + timedelta(hours=12), partner.id, "p-3"))  # fmt: skip  # 00:00 on 2 June in Warsaw
+    consume(sessions)
+    consume(sessions)  # the tally counts each purchase once: the cursor moved in its transaction
+    assert schedule(sessions, datetime(2026, 6, 1, 21, 59, tzinfo=UTC)).messages == 0  # 23:59 in Warsaw
+    after_midnight = datetime(2026, 6, 1, 22, 15, tzinfo=UTC)  # 00:15 on 2 June in Warsaw: quiet hours
+    assert schedule(sessions, after_midnight).messages == 1
+    assert schedule(sessions, after_midnight + timedelta(hours=1)).messages == 0
+    (digest,) = messages(sessions, kind="points_earned")
+    assert digest.occurrence == f"points_earned:{eve}:2026-06-01" and digest.category == "marketing"
+    assert (digest.data["points"], digest.data["purchases"], digest.data["day"]) == (150, 2, "2026-06-01")
+    assert digest.status == "queued" and digest.send_after == datetime(2026, 6, 2, 6, 0, tzinfo=UTC)  # 08:00 CEST
+    with sessions() as session:  # what a sender takes: queued and due
+        due = select(Message.id).where(Message.status == "queued", Message.kind == "points_earned")
+        assert session.scalar(due.where(Message.send_after <= datetime(2026, 6, 2, 5, 59, tzinfo=UTC))) is None
+        assert session.scalar(due.where(Message.send_after <= datetime(2026, 6, 2, 6, 0, tzinfo=UTC))) == digest.id
+
+
+def test_the_digest_needs_consent_and_the_cap_stops_the_third_marketing_message(members, partner, sessions):
+    fay = enrol(members, partner, "fay", phone="+48600100203", email="fay@example.com")
+    gus = enrol(members, partner, "gus", phone="+48600100204")  # no consent
+    grant(sessions, fay, "sms")  # sms only: email stays refused (no grant)
+    for n, who in enumerate((fay, gus)):
+        w = wallet_of(sessions, who)
+        events(sessions, *[confirmed(w, 10, DAY + timedelta(days=d), partner.id, f"p-{n}-{d}") for d in range(3)])
+    consume(sessions)
+    missed = datetime(2026, 6, 4, 9, 0, tzinfo=UTC)  # beat was down: three days ended since, in one run
+    assert schedule(sessions, missed).digests == 6
+    assert schedule(sessions, missed + timedelta(hours=1)).digests == 0  # the back-fill ran once
+    sms = sorted((m.data["day"], m.status, m.reason) for m in messages(sessions, customer_id=fay, channel="sms",
+                                                                        kind="points_earned"))  # fmt: skip
+    assert sms == [("2026-06-01", "queued", None), ("2026-06-02", "queued", None),
+                   ("2026-06-03", "suppressed", "frequency-cap")]  # fmt: skip
+    assert {m.reason for m in messages(sessions, customer_id=fay, channel="email", kind="points_earned")} == {
+        "no-consent"
+    }
+    assert {m.reason for m in messages(sessions, customer_id=gus, kind="points_earned")} == {"no-consent"}
