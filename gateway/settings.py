@@ -113,7 +113,8 @@ class WorkerSettings(ChainSettings):
             ZoneInfo(self.messages_default_time_zone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
-                f"COALITION_MESSAGES_DEFAULT_TIME_ZONE must be an IANA time zone, not {self.messages_default_time_zone!r}"
+                "COALITION_MESSAGES_DEFAULT_TIME_ZONE must be an IANA time zone, not "
+                f"{self.messages_default_time_zone!r}"
             ) from exc
         return self
 

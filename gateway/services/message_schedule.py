@@ -56,8 +56,11 @@ def digests(sessions: sessionmaker[Session], *, policy: Policy, now: datetime, b
     planned = added = 0
     after = -1
     with sessions() as session:  # far too old to tell: marked, never sent; and the planned ones of then pruned
-        session.execute(update(MessageDigest).where(MessageDigest.planned_at.is_(None), MessageDigest.day < stale)
-                        .values(planned_at=now))  # fmt: skip
+        session.execute(
+            update(MessageDigest)
+            .where(MessageDigest.planned_at.is_(None), MessageDigest.day < stale)
+            .values(planned_at=now)
+        )
         session.execute(delete(MessageDigest).where(MessageDigest.day < stale - timedelta(days=backfill_days)))
         session.commit()
     while True:
@@ -76,8 +79,11 @@ def digests(sessions: sessionmaker[Session], *, policy: Policy, now: datetime, b
             if not pending:
                 return planned, added
             after = pending[-1][0].customer_id
-            due = [t for t, zone in pending if day_ended(t.day, now, zone_of(zone, policy.default_zone),
-                                                         settle=DIGEST_SETTLE)]  # fmt: skip
+            due = [
+                t
+                for t, zone in pending
+                if day_ended(t.day, now, zone_of(zone, policy.default_zone), settle=DIGEST_SETTLE)
+            ]
             intents = [
                 Intent(
                     f"points_earned:{t.customer_id}:{t.day.isoformat()}",

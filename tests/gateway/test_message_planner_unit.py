@@ -19,7 +19,15 @@ from gateway.routes.members import session_factory
 from gateway.services import message_planner, message_schedule
 from gateway.services.message_planner import Policy
 from loyalty.messages.policy import Cap, QuietHours
-from network.store import CustomerConsent, CustomerLink, CustomerWallet, EventCursor, Message, MessageEvent, MessageSuppression
+from network.store import (
+    CustomerConsent,
+    CustomerLink,
+    CustomerWallet,
+    EventCursor,
+    Message,
+    MessageEvent,
+    MessageSuppression,
+)
 from network.store.events import event_row, record_many
 from tests.gateway.partners import PartnerKey
 
@@ -39,7 +47,9 @@ def enrol(members: TestClient, partner: PartnerKey, ref: str, **body: Any) -> in
     assert r.status_code == 201, r.text
     sessions = members.app.dependency_overrides[session_factory]()  # type: ignore[attr-defined]
     with sessions() as session:
-        link = session.scalar(select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref))
+        link = session.scalar(
+            select(CustomerLink).where(CustomerLink.partner_id == partner.id, CustomerLink.ref == ref)
+        )
         return int(link.customer_id)
 
 
@@ -80,9 +90,17 @@ def consume(sessions: sessionmaker[Session], now: datetime = DAY) -> None:
 def grant(sessions: sessionmaker[Session], customer_id: int, channel: str) -> None:
     """A coalition-scope grant (the digest and tier at risk are the coalition's), confirmed."""
     with sessions() as session:
-        session.add(CustomerConsent(customer_id=customer_id, channel=channel, partner_id=None, granted=True,
-                                    source="web-form", recorded_at=DAY - timedelta(days=30),
-                                    confirmed_at=DAY - timedelta(days=30)))  # fmt: skip
+        session.add(
+            CustomerConsent(
+                customer_id=customer_id,
+                channel=channel,
+                partner_id=None,
+                granted=True,
+                source="web-form",
+                recorded_at=DAY - timedelta(days=30),
+                confirmed_at=DAY - timedelta(days=30),
+            )
+        )
         session.commit()
 
 
@@ -91,8 +109,15 @@ def schedule(sessions: sessionmaker[Session], now: datetime) -> message_schedule
 
 
 def test_welcome_is_one_row_per_channel_in_the_customers_locale_whatever_the_replays(members, partner, sessions):
-    alice = enrol(members, partner, "alice", email="ala@example.com", phone="+48600100200",
-                  attributes={"first_name": "Ala", "push_token": "push-tok-1"}, locale="pl-PL")  # fmt: skip
+    alice = enrol(
+        members,
+        partner,
+        "alice",
+        email="ala@example.com",
+        phone="+48600100200",
+        attributes={"first_name": "Ala", "push_token": "push-tok-1"},
+        locale="pl-PL",
+    )
     nobody = enrol(members, partner, "bob")  # no address: no message
     consume(sessions)
     consume(sessions)
@@ -112,8 +137,14 @@ def test_welcome_is_one_row_per_channel_in_the_customers_locale_whatever_the_rep
 
 
 def test_an_opt_out_suppresses_a_transactional_message_and_a_suppressed_address_too(members, partner, sessions):
-    enrol(members, partner, "carol", email="carol@example.com", phone="+48600100201",
-          consents=[{"channel": "sms", "granted": False, "source": "pos", "scope": "coalition"}])  # fmt: skip
+    enrol(
+        members,
+        partner,
+        "carol",
+        email="carol@example.com",
+        phone="+48600100201",
+        consents=[{"channel": "sms", "granted": False, "source": "pos", "scope": "coalition"}],
+    )
     with sessions() as session:
         session.add(MessageSuppression(channel="email", address="carol@example.com", reason="hard-bounce"))
         session.commit()
@@ -131,21 +162,65 @@ def test_trigger_events_plan_their_kinds_and_tier_up_only_upwards(members, partn
         sessions,
         event_row("tier.changed", payload=tier | {"from_tier": "Member", "to_tier": "Gold", "reason": "qualified"}),
         event_row("tier.changed", payload=tier | {"from_tier": "Gold", "to_tier": "Member", "reason": "review"}),
-        event_row("refund.confirmed", payload={"refund_id": "r-1", "purchase_id": "p-1", "status": "confirmed",
-                  "amount": "19.90", "points": 20, "customer_wallet": wallet}, partner_id=partner.id,
-                  customer_wallet=wallet),  # fmt: skip
-        event_row("redemption.fulfilled", payload={"redemption_id": "rd-1", "status": "fulfilled", "sku": "COFFEE",
-                  "points": 300, "voucher_code": "V-1", "customer_wallet": wallet}, partner_id=partner.id,
-                  customer_wallet=wallet),  # fmt: skip
-        event_row("customer.consent_requested", payload={"customer_id": dan, "partner_id": partner.id,
-                  "consent_id": 1, "address": "dan.new@example.com",
-                  "confirm_url": "https://gw/v1/consents/confirm/T"}, partner_id=partner.id),  # fmt: skip
-        event_row("points.expiring", payload={"customer_id": dan, "wallet": wallet, "points": 800,
-                  "expires_at": "2026-07-01T00:00:00Z", "days_before": 30}, customer_wallet=wallet),  # fmt: skip
+        event_row(
+            "refund.confirmed",
+            payload={
+                "refund_id": "r-1",
+                "purchase_id": "p-1",
+                "status": "confirmed",
+                "amount": "19.90",
+                "points": 20,
+                "customer_wallet": wallet,
+            },
+            partner_id=partner.id,
+            customer_wallet=wallet,
+        ),
+        event_row(
+            "redemption.fulfilled",
+            payload={
+                "redemption_id": "rd-1",
+                "status": "fulfilled",
+                "sku": "COFFEE",
+                "points": 300,
+                "voucher_code": "V-1",
+                "customer_wallet": wallet,
+            },
+            partner_id=partner.id,
+            customer_wallet=wallet,
+        ),
+        event_row(
+            "customer.consent_requested",
+            payload={
+                "customer_id": dan,
+                "partner_id": partner.id,
+                "consent_id": 1,
+                "address": "dan.new@example.com",
+                "confirm_url": "https://gw/v1/consents/confirm/T",
+            },
+            partner_id=partner.id,
+        ),
+        event_row(
+            "points.expiring",
+            payload={
+                "customer_id": dan,
+                "wallet": wallet,
+                "points": 800,
+                "expires_at": "2026-07-01T00:00:00Z",
+                "days_before": 30,
+            },
+            customer_wallet=wallet,
+        ),
     )
     consume(sessions)
     by_kind = {m.kind: m for m in messages(sessions, customer_id=dan)}
-    assert set(by_kind) == {"welcome", "tier_up", "refund_done", "reward_ready", "email_confirmation", "points_expiring"}
+    assert set(by_kind) == {
+        "welcome",
+        "tier_up",
+        "refund_done",
+        "reward_ready",
+        "email_confirmation",
+        "points_expiring",
+    }
     assert by_kind["tier_up"].data | {"tier": "Gold", "previous_tier": "Member"} == by_kind["tier_up"].data
     assert by_kind["refund_done"].data["currency"] == "EUR" and by_kind["refund_done"].data["points_reversed"] == 20
     assert by_kind["reward_ready"].data["voucher_code"] == "V-1"
@@ -159,8 +234,12 @@ def test_the_daily_digest_once_per_day_after_the_customers_midnight_held_by_quie
     eve = enrol(members, partner, "eve", phone="+48600100202", **WARSAW_PROFILE)
     grant(sessions, eve, "sms")
     w = wallet_of(sessions, eve)
-    events(sessions, confirmed(w, 120, DAY, partner.id, "p-1"), confirmed(w, 30, DAY + timedelta(hours=3), partner.id, "p-2"),
-           confirmed(w, 7, DAY + timedelta(hours=12), partner.id, "p-3"))  # fmt: skip  # 00:00 on 2 June in Warsaw
+    events(
+        sessions,
+        confirmed(w, 120, DAY, partner.id, "p-1"),
+        confirmed(w, 30, DAY + timedelta(hours=3), partner.id, "p-2"),
+        confirmed(w, 7, DAY + timedelta(hours=12), partner.id, "p-3"),
+    )  # 00:00 on 2 June in Warsaw
     consume(sessions)
     consume(sessions)  # the tally counts each purchase once: the cursor moved in its transaction
     assert schedule(sessions, datetime(2026, 6, 1, 21, 59, tzinfo=UTC)).messages == 0  # 23:59 in Warsaw
@@ -188,11 +267,67 @@ def test_the_digest_needs_consent_and_the_cap_stops_the_third_marketing_message(
     missed = datetime(2026, 6, 4, 9, 0, tzinfo=UTC)  # beat was down: three days ended since, in one run
     assert schedule(sessions, missed).digests == 6
     assert schedule(sessions, missed + timedelta(hours=1)).digests == 0  # the back-fill ran once
-    sms = sorted((m.data["day"], m.status, m.reason) for m in messages(sessions, customer_id=fay, channel="sms",
-                                                                        kind="points_earned"))  # fmt: skip
-    assert sms == [("2026-06-01", "queued", None), ("2026-06-02", "queued", None),
-                   ("2026-06-03", "suppressed", "frequency-cap")]  # fmt: skip
+    sms = sorted(
+        (m.data["day"], m.status, m.reason)
+        for m in messages(sessions, customer_id=fay, channel="sms", kind="points_earned")
+    )
+    assert sms == [
+        ("2026-06-01", "queued", None),
+        ("2026-06-02", "queued", None),
+        ("2026-06-03", "suppressed", "frequency-cap"),
+    ]
     assert {m.reason for m in messages(sessions, customer_id=fay, channel="email", kind="points_earned")} == {
         "no-consent"
     }
     assert {m.reason for m in messages(sessions, customer_id=gus, kind="points_earned")} == {"no-consent"}
+
+
+def test_the_message_log_shows_a_partner_its_own_messages_and_the_operator_the_rates(members, make_partner, sessions):
+    from tests.gateway.partners import OPERATOR
+
+    mine, other = make_partner(), make_partner()
+    enrol(
+        members,
+        mine,
+        "hal",
+        email="hal@example.com",
+        phone="+48600100205",
+        consents=[{"channel": "sms", "granted": False, "source": "pos"}],
+    )
+    enrol(members, other, "ivy", email="ivy@example.com")
+    consume(sessions)
+    page = members.get("/v1/messages", headers=mine.headers, params={"limit": 1})
+    assert page.status_code == 200, page.text
+    first = page.json()
+    assert len(first["messages"]) == 1 and first["next_cursor"] is not None
+    rest = members.get("/v1/messages", headers=mine.headers, params={"cursor": first["next_cursor"]}).json()
+    seen = first["messages"] + rest["messages"]
+    assert {(m["customer_ref"], m["channel"]) for m in seen} == {("hal", "email"), ("hal", "sms")}
+    suppressed = members.get("/v1/messages", headers=mine.headers, params={"status": "suppressed", "ref": "hal"})
+    assert [m["reason"] for m in suppressed.json()["messages"]] == ["opted-out"]
+    one = members.get(f"/v1/messages/{seen[0]['id']}", headers=mine.headers).json()
+    assert [e["status"] for e in one["log"]] == [one["status"]]
+    theirs = members.get("/v1/messages", headers=other.headers).json()["messages"][0]["id"]
+    assert members.get(f"/v1/messages/{theirs}", headers=mine.headers).status_code == 404
+    assert members.get("/v1/messages", headers=mine.headers, params={"ref": "ivy"}).status_code == 404
+    everyone = members.get("/v1/operator/messages", headers=OPERATOR).json()["messages"]
+    assert len(everyone) == 3
+    stats = members.get("/v1/operator/messages/stats", headers=OPERATOR).json()["rates"]
+    sms = next(r for r in stats if r["channel"] == "sms")
+    assert (sms["kind"], sms["total"], sms["suppressed"], sms["suppressed_by_reason"]) == (
+        "welcome",
+        1,
+        1,
+        {"opted-out": 1},
+    )
+    email = next(r for r in stats if r["channel"] == "email")
+    assert (email["total"], email["queued"], email["delivery_rate"]) == (2, 2, 0.0)
+
+
+def test_the_log_schemas_know_every_kind() -> None:
+    from typing import get_args
+
+    from gateway.schemas_messages import Kind
+    from loyalty.messages.kinds import KINDS
+
+    assert set(get_args(Kind)) == set(KINDS)
