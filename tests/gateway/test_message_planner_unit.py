@@ -331,3 +331,47 @@ def test_the_log_schemas_know_every_kind() -> None:
     from loyalty.messages.kinds import KINDS
 
     assert set(get_args(Kind)) == set(KINDS)
+
+
+def test_tier_at_risk_30_days_before_the_review_when_points_are_missing_once(sessions):
+    from decimal import Decimal
+
+    from gateway.services import customer_records, tier_ladders, tier_recalculation, tiers
+    from loyalty.tiers import Ladder, Tier, TierPolicy
+
+    t0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with sessions() as session:
+        ladder = Ladder((Tier("Member", 0, Decimal(1)), Tier("Silver", 100, Decimal("1.25"))))
+        version = tier_ladders.propose(session, ladder=ladder, policy=TierPolicy(), now=t0)
+        run = tier_recalculation.apply(session, version=version.id, now=t0)
+        session.commit()
+        run_id = run.id
+    with sessions() as session:
+        tier_recalculation.run_chunk(session, run_id=run_id, size=10)
+        session.commit()
+    safe, risky = "0x" + "a" * 40, "0x" + "b" * 40
+    events(
+        sessions,
+        *[confirmed(w, 60, t0 + timedelta(minutes=m), 1, f"p-{w[-1]}-{m}") for w in (safe, risky) for m in (0, 60)],
+        confirmed(safe, 150, t0 + timedelta(days=180), 1, "p-a-later"),
+    )
+    tiers.consume(sessions, now=t0 + timedelta(days=181))
+    with sessions() as session:
+        for n, w in enumerate((safe, risky)):
+            customer = tiers.customer_by_wallet(session, wallet=w)
+            customer_records.set_profile(session, customer_id=customer, phone=f"+4860010030{n}")
+        session.commit()
+        risky_id = tiers.customer_by_wallet(session, wallet=risky)
+    grant(sessions, risky_id, "sms")
+    review = t0 + timedelta(hours=1) + timedelta(days=365)  # a year after Silver was reached
+    early = message_schedule.tiers_at_risk(
+        sessions, policy=POLICY, now=review - timedelta(days=40), at_risk_days=30, backfill_days=3
+    )
+    assert early == (0, 0)
+    now = review - timedelta(days=29)  # beat missed a day: still told, once
+    assert message_schedule.tiers_at_risk(sessions, policy=POLICY, now=now, at_risk_days=30, backfill_days=3) == (1, 1)
+    assert message_schedule.tiers_at_risk(sessions, policy=POLICY, now=now, at_risk_days=30, backfill_days=3) == (0, 0)
+    (told,) = messages(sessions, kind="tier_at_risk")
+    assert told.customer_id == risky_id and told.occurrence == f"tier_at_risk:{risky_id}:{review.date().isoformat()}"
+    assert (told.data["tier"], told.data["review_on"], told.status) == ("Silver", review.date().isoformat(), "queued")
+    assert told.data["points_missing"] > 0
