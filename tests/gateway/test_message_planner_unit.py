@@ -7,6 +7,7 @@ their end, the daily digest once per day and a missed day back-filled once, tier
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +31,21 @@ from network.store import (
 )
 from network.store.events import event_row, record_many
 from tests.gateway.partners import PartnerKey
+from tests.pg import StoreKind
 
 POLICY = Policy(cap=Cap(2, timedelta(days=7)), quiet=QuietHours.of("21:00", "08:00"), default_zone="UTC")
 DAY = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # 12:00 in Warsaw
 WARSAW_PROFILE = {"locale": "pl-PL", "time_zone": "Europe/Warsaw", "attributes": {"first_name": "Ala"}}
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """SQLite; a test that asks for ``store`` runs on SQLite and on PostgreSQL (tests/pg.py): those
+    whose SQL differs between them (the conflicts ignored, the tally's upsert)."""
+    if "store" not in request.fixturenames:
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    kind: StoreKind = request.getfixturevalue("store")
+    return kind.new_url(tmp_path)
 
 
 @pytest.fixture
@@ -108,7 +120,7 @@ def schedule(sessions: sessionmaker[Session], now: datetime) -> message_schedule
     return message_schedule.run(sessions, policy=POLICY, now=now, backfill_days=3, at_risk_days=30)
 
 
-def test_welcome_is_one_row_per_channel_in_the_customers_locale_whatever_the_replays(members, partner, sessions):
+def test_welcome_is_one_row_per_channel_in_the_customers_locale_whatever_the_replays(members, partner, sessions, store):
     alice = enrol(
         members,
         partner,
@@ -230,7 +242,9 @@ def test_trigger_events_plan_their_kinds_and_tier_up_only_upwards(members, partn
     assert by_kind["points_expiring"].data["expires_on"] == "2026-07-01"
 
 
-def test_the_daily_digest_once_per_day_after_the_customers_midnight_held_by_quiet_hours(members, partner, sessions):
+def test_the_daily_digest_once_per_day_after_the_customers_midnight_held_by_quiet_hours(
+    members, partner, sessions, store
+):
     eve = enrol(members, partner, "eve", phone="+48600100202", **WARSAW_PROFILE)
     grant(sessions, eve, "sms")
     w = wallet_of(sessions, eve)
