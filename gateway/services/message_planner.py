@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,21 +139,21 @@ def plan(session: Session, intents: Sequence[Intent], *, policy: Policy, now: da
     if not fresh:
         return 0
     known = _load(session, {i.customer_id for i in fresh}, policy, now)
-    suppressed: dict[tuple[str, str], str] = {}
+    targets: list[tuple[Intent, CustomerProfile | None, dict[str, str]]] = []
+    for intent in fresh:
+        profile = known.profiles.get(intent.customer_id)
+        found = {**_addresses(profile), **intent.addresses}
+        addresses = {c: found[c] for c in KINDS[intent.kind].channels if found.get(c)}
+        if addresses:
+            targets.append((intent, profile, addresses))
+    suppressed = _suppressions(session, {(c, a) for _, _, found in targets for c, a in found.items()})
     rows: list[dict[str, Any]] = []
     details: dict[tuple[str, int, str], str] = {}
-    for intent in fresh:
+    for intent, profile, addresses in targets:
         kind = KINDS[intent.kind]
-        profile = known.profiles.get(intent.customer_id)
-        addresses = {**_addresses(profile), **intent.addresses}
-        channels = [c for c in kind.channels if addresses.get(c)]
-        if not channels:
-            continue
+        channels = list(addresses)
         zone = zone_of(profile.time_zone if profile else None, policy.default_zone)
-        capped = False
-        if kind.category == "marketing":
-            capped = policy.cap.reached(known.marketing.get(intent.customer_id, 0))
-        suppressed.update(_suppressions(session, [(c, addresses[c]) for c in channels], suppressed))
+        capped = kind.category == "marketing" and policy.cap.reached(known.marketing.get(intent.customer_id, 0))
         decisions = {}
         for channel in channels:
             refused = refusal(
@@ -303,18 +303,18 @@ def _change(r: CustomerConsent) -> ConsentChange:
     )
 
 
-def _suppressions(
-    session: Session, wanted: Iterable[tuple[str, str]], known: Mapping[tuple[str, str], str]
-) -> dict[tuple[str, str], str]:
-    asked = [w for w in wanted if w not in known]
-    if not asked:
-        return {}
-    rows = session.execute(
-        select(MessageSuppression.channel, MessageSuppression.address, MessageSuppression.reason).where(
-            tuple_(MessageSuppression.channel, MessageSuppression.address).in_(asked)
+def _suppressions(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(channel, address) -> why it is suppressed, for those of ``wanted`` that are."""
+    asked = sorted(wanted)
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(asked), CHUNK):
+        rows = session.execute(
+            select(MessageSuppression.channel, MessageSuppression.address, MessageSuppression.reason).where(
+                tuple_(MessageSuppression.channel, MessageSuppression.address).in_(asked[start : start + CHUNK])
+            )
         )
-    )
-    return {(c, a): r for c, a, r in rows}
+        found.update({(c, a): r for c, a, r in rows})
+    return found
 
 
 def _addresses(profile: CustomerProfile | None) -> dict[str, str]:
@@ -361,6 +361,7 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
     """The messages the trigger events ask for (an event of no customer asks for none)."""
     owners = _owners(session, {e.customer_wallet for e in events if e.customer_wallet})
     ladders = versions(session) if any(e.type == "tier.changed" for e in events) else {}
+    codes, rewards, currencies = _lookups(session, events)
     intents: list[Intent] = []
     for e in events:
         p = e.payload
@@ -372,7 +373,7 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
         data: dict[str, Any] = {}
         addresses: dict[str, str] = {}
         if kind == "welcome":
-            data["referral_code"] = session.scalar(select(Member.referral_code).where(Member.customer_id == customer))
+            data["referral_code"] = codes.get(customer)
         elif kind == "tier_up":
             if not _upwards(ladders, p):
                 continue
@@ -382,11 +383,10 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
                 points=p.get("points"), expires_on=str(p.get("expires_at", ""))[:10], days_before=p.get("days_before")
             )
         elif kind == "reward_ready":
-            name = session.scalar(select(Reward.name).where(Reward.partner_id == partner, Reward.sku == p.get("sku")))
+            name = rewards.get((partner, p.get("sku")))
             data.update(reward=name or p.get("sku"), points=p.get("points"), voucher_code=p.get("voucher_code"))
         elif kind == "refund_done":
-            currency = session.scalar(select(Partner.currency).where(Partner.id == partner))
-            data.update(amount=p.get("amount"), currency=currency, points_reversed=p.get("points"))
+            data.update(amount=p.get("amount"), currency=currencies.get(partner), points_reversed=p.get("points"))
         elif kind == "email_confirmation":
             partner = p.get("partner_id")
             data.update(
@@ -396,6 +396,40 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
                 addresses["email"] = p["address"]
         intents.append(Intent(e.event_id, kind, customer, partner, data, addresses))
     return intents
+
+
+def _lookups(
+    session: Session, events: Sequence[Event]
+) -> tuple[dict[int, str | None], dict[tuple[int | None, Any], str], dict[int | None, str]]:
+    """Read once per batch: the welcomed members' referral codes, the rewards' names, the
+    partners' currencies."""
+    welcomed = sorted(
+        {
+            e.payload["customer_id"]
+            for e in events
+            if e.type == "member.enrolled" and isinstance(e.payload.get("customer_id"), int)
+        }
+    )
+    codes: dict[int, str | None] = {}
+    for start in range(0, len(welcomed), CHUNK):
+        codes.update(
+            session.execute(
+                select(Member.customer_id, Member.referral_code).where(
+                    Member.customer_id.in_(welcomed[start : start + CHUNK])
+                )
+            ).all()
+        )
+    rewards: dict[tuple[int | None, Any], str] = {}
+    if any(e.type == "redemption.fulfilled" for e in events):
+        partners = sorted({e.partner_id for e in events if e.type == "redemption.fulfilled" and e.partner_id})
+        rows = session.execute(
+            select(Reward.partner_id, Reward.sku, Reward.name).where(Reward.partner_id.in_(partners))
+        )
+        rewards = {(pid, sku): name for pid, sku, name in rows}
+    currencies: dict[int | None, str] = {}
+    if any(e.type == "refund.confirmed" for e in events):
+        currencies = {pid: c for pid, c in session.execute(select(Partner.id, Partner.currency))}
+    return codes, rewards, currencies
 
 
 def _upwards(ladders: Mapping[int, Any], payload: Mapping[str, Any]) -> bool:
