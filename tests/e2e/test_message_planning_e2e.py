@@ -1,5 +1,5 @@
 """The message planner end to end: real anvil, redis-server, Celery workers and beat, the gateway
-as a uvicorn process (tests/e2e/stack.py), on SQLite, with the messages' clock the test moves
+as a uvicorn process (tests/e2e/stack.py), on SQLite and on PostgreSQL, with the messages' clock the test moves
 (``COALITION_MESSAGES_CLOCK_FILE``).
 
 A partner enrols a consented customer (Polish, in Warsaw) and an unconsented one; beat's planner
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, start_stack
+from tests.pg import StoreKind
 
 pytestmark = pytest.mark.timeout(300)
 OLA = {
@@ -36,17 +37,18 @@ JAN = {"phone": "+48600100401"}
 
 
 @pytest.fixture(scope="module")
-def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clock_file(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Path:
     path = tmp_path_factory.mktemp("messages-clock") / "offset"
     path.write_text("0")
     return path
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, clock_file: Path) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, clock_file: Path, store: StoreKind) -> Iterator[Stack]:
     with start_stack(
         tmp_path_factory.mktemp("messages-e2e"),
         ports=range(9920, 9936),
+        store=store,
         messages_clock_file=clock_file,
         messages_plan_every_s=0.5,
         messages_schedule_every_s=1.0,
