@@ -27,6 +27,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    messages,
     operator,
     operator_liability,
     operator_members,
@@ -101,6 +102,7 @@ def create_app() -> FastAPI:
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(consent_links.router)  # issue 18: email confirmation, one-click unsubscribe
     app.include_router(sms_inbound.router)  # issue 18: the SMS provider's inbound STOP / START
+    app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py
