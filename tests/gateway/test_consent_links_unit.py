@@ -19,11 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.errors import LinkInvalid
 from gateway.routes.members import session_factory
-from gateway.services import consent_grid, consent_views, dashboard_auth, message_links, wallet_auth
+from gateway.services import (
+    consent_grid,
+    consent_views,
+    dashboard_auth,
+    message_links,
+    message_planner,
+    wallet_auth,
+)
 from gateway.settings import LOCAL_SMS_AUTH_TOKEN, GatewaySettings, WorkerSettings
 from loyalty.messages.signatures import sign_callback
 from loyalty.messages.tokens import sign
-from network.store import CustomerLink, DomainEvent, MessageSuppression, utcnow
+from network.store import CustomerLink, DomainEvent, Message, MessageSuppression, utcnow
 from tests.gateway.partners import PartnerKey
 from tests.problems import assert_problem
 from tests.wallets import sign as wallet_sign
@@ -273,3 +280,15 @@ def test_unit_the_link_key_is_the_deployments_and_outside_local_mode_never_a_pla
     for settings, action in ((WorkerSettings(**rpc), "unsubscribe"), (local, "confirm")):  # type: ignore[arg-type]
         with pytest.raises(LinkInvalid):
             message_links.read(settings, token, action=action, now=utcnow())
+
+
+def test_the_planner_turns_a_confirmation_request_into_its_email(
+    c: TestClient, partner: PartnerKey, sessions: sessionmaker[Session], settings: GatewaySettings
+) -> None:
+    _enrol(c, partner)
+    [event] = _requested(sessions)
+    message_planner.consume(sessions, policy=message_planner.Policy.of(settings), now=utcnow())
+    with sessions() as s:
+        [message] = s.scalars(select(Message).where(Message.kind == "email_confirmation")).all()
+        assert (message.channel, message.address, message.status) == ("email", "alice@example.com", "queued")
+        assert message.data["confirm_url"] == event["confirm_url"] and message.partner_id == partner.id
