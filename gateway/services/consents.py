@@ -104,7 +104,6 @@ def _changed(session: Session, row: CustomerConsent, *, message_id: int | None =
 
 
 def _confirmation_requested(session: Session, settings: GatewaySettings, row: CustomerConsent) -> None:
-    profile = session.get(CustomerProfile, row.customer_id)
     token = message_links.confirm_token(
         settings, customer_id=row.customer_id, partner_id=row.partner_id, consent_id=row.id, now=row.recorded_at
     )
@@ -112,7 +111,6 @@ def _confirmation_requested(session: Session, settings: GatewaySettings, row: Cu
         "customer_id": row.customer_id,
         "partner_id": row.partner_id,
         "consent_id": row.id,
-        "address": profile.email if profile is not None else None,
         "confirm_url": message_links.confirm_url(settings, token),
     }
     record(session, "customer.consent_requested", payload=payload, partner_id=row.partner_id)

@@ -53,6 +53,7 @@ ERASED_KINDS = {
     "wallet_challenges": "your sign-in messages",
     "sign_in_links": "your one-time sign-in links",
     "customer_consents.source": "how your consents were collected",
+    "messages.address": "the addresses and contents of the messages sent to you",
     "refunds.reason": "the reasons partners wrote for your refunds",
     "copies": "copies of your references in the network's records",
 }

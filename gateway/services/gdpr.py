@@ -45,6 +45,7 @@ from network.store import (
     DomainEvent,
     Member,
     MemberEnrolment,
+    Message,
     OperatorAlert,
     Partner,
     PointsHold,
@@ -328,6 +329,13 @@ def erase(session: Session, *, customer_id: int, requested_by: str) -> CustomerE
         .execution_options(synchronize_session=False)
     )
     count("customer_consents.source", done.rowcount)  # type: ignore[attr-defined]
+    done = session.execute(  # a message's address and variables are the customer's (its kind and log stay)
+        update(Message)
+        .where(Message.customer_id == customer_id)
+        .values(address=None, data={})
+        .execution_options(synchronize_session=False)
+    )
+    count("messages.address", done.rowcount)  # type: ignore[attr-defined]
     member = session.get(Member, customer_id)
     if member is not None:
         if member.referral_code is not None or member.referred_by_code is not None:

@@ -78,7 +78,7 @@ def test_an_email_grant_keeps_its_words_and_waits_for_its_confirmation(
     [grant] = _history(c, partner)
     assert (grant["text_shown"], grant["confirmed"], grant["granted"]) == (WORDS, False, True)
     [event] = _requested(sessions)
-    assert event["partner_id"] == partner.id and event["address"] == "alice@example.com"
+    assert event["partner_id"] == partner.id and "address" not in event  # personal data stays in the profile
     confirm = _path(event["confirm_url"])
     assert confirm.startswith("/v1/consents/confirm/")
     page = c.get(confirm, headers=HTML)  # a link scanner's fetch confirms nothing
