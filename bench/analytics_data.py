@@ -23,6 +23,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from network.store import (
+    ChainEvent,
     Customer,
     CustomerLink,
     CustomerWallet,
@@ -37,6 +38,7 @@ from network.store import (
     ReversalStatus,
     TierState,
 )
+from network.store.tiers import TierChangeRecord
 
 CHAIN_ID = 31337
 CHUNK = 20_000
@@ -93,9 +95,19 @@ def fill(
         }
         for p in range(1, partners + 1)
     ]  # fmt: skip
+    onboarded = [
+        {
+            "chain_id": CHAIN_ID, "block_number": 0, "block_hash": "0x" + "cd" * 32,
+            "block_time": int(start.timestamp()), "tx_hash": "0x" + "cd" * 32, "log_index": p["id"],
+            "contract": "PartnerRegistry", "name": "PartnerOnboarded", "partner_id": p["id"], "customer": None,
+            "args": {"partnerId": p["id"], "reimbursementRate": p["reimbursement_rate"], "issuePrice": 10_000},
+        }
+        for p in partner_rows
+    ]  # fmt: skip
     _put(session, Partner, partner_rows)
+    _put(session, ChainEvent, onboarded)
     homes: list[list[int]] = []
-    cust, wallets, mem, links, tiers = [], [], [], [], []
+    cust, wallets, mem, links, tiers, changes = [], [], [], [], [], []
     for c in range(1, members + 1):
         enrolled = start + timedelta(seconds=rng.randrange(span))
         cust.append({"id": c, "created_at": enrolled})
@@ -113,12 +125,19 @@ def fill(
             tiers.append(
                 {"customer_id": c, "ladder_version": 1, "tier": tier, "earned": tier, "since": enrolled, "as_of": end}
             )
+            if tier != "base":
+                moved = enrolled + timedelta(days=rng.randrange(1, 30))
+                changes.append({
+                    "customer_id": c, "from_tier": "base", "to_tier": tier, "reason": "qualified", "at": moved,
+                    "ladder_version": 1, "event_id": f"evt_bench{c}", "created_at": moved,
+                })  # fmt: skip
     for table, rows in (
         (Customer, cust),
         (CustomerWallet, wallets),
         (Member, mem),
         (CustomerLink, links),
         (TierState, tiers),
+        (TierChangeRecord, changes),
     ):
         _put(session, table, rows)
 

@@ -105,3 +105,137 @@ def rfm(rows: Rows, *, day: date, partner: int | None) -> dict[int, tuple[date, 
         c: (last, f, m, score_of(last, lasts), score_of(f, freqs), score_of(m, moneys))
         for c, (last, f, m) in per.items()
     }
+
+
+def kpis(rows: Rows, *, start: date, end: date, partner: int | None, churn_days: int) -> dict[str, Any]:
+    """Every KPI of gateway/services/analytics.py, by loops over the rows."""
+    lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    linked = {c for p, c in rows.links if partner is None or p == partner}
+    members = {
+        c: aware(m.enrolled_at)
+        for c, m in rows.members.items()
+        if m.erased_at is None and (partner is None or c in linked) and aware(m.enrolled_at) < hi
+    }
+    counted = rows.counted(hi, partner)
+    last: dict[int, datetime] = {}
+    for p, _, _ in counted:
+        last[p.customer] = max(last.get(p.customer, p.at), p.at)
+    period = [(p, a) for p, a, _ in counted if p.at >= lo]
+    per_buyer: dict[int, int] = defaultdict(int)
+    money: dict[str, list[Decimal]] = defaultdict(list)
+    for p, amount in period:
+        per_buyer[p.customer] += 1
+        money["EUR"].append(amount)
+    moved: dict[str, int] = defaultdict(int)
+    outstanding = 0
+    t_lo, t_hi = lo.timestamp(), hi.timestamp()
+    for e in rows.ledger:
+        mine = partner is None or e.partner_id == partner
+        if mine and e.kind in ("earned", "restored", "redeemed", "reversed", "expired") and e.block_time < t_hi:
+            outstanding += e.points
+        if mine and t_lo <= e.block_time < t_hi:
+            moved[e.kind] += abs(e.points)
+    buyers = len(per_buyer)
+    n = sum(per_buyer.values())
+    ever = len(last)
+    churned = sum(1 for t in last.values() if t < hi - timedelta(days=churn_days))
+    basket = {cur: (sum(v, Decimal(0)) / len(v)).quantize(Decimal("0.01")) for cur, v in money.items()}
+    churn = churned / ever if ever else None
+    freq = n / buyers if buyers else None
+    clv = {}
+    if churn and freq:
+        windows = Decimal(freq) * churn_days / ((end - start).days + 1) / Decimal(churn)
+        clv = {cur: (b * windows).quantize(Decimal("0.01")) for cur, b in basket.items()}
+    expired = None if partner is not None else moved["expired"]
+    return {
+        "members_enrolled": len(members),
+        "members_new": sum(1 for t in members.values() if t >= lo),
+        "active_30d": sum(1 for t in last.values() if t >= hi - timedelta(days=30)),
+        "active_90d": sum(1 for t in last.values() if t >= hi - timedelta(days=90)),
+        "purchases": n,
+        "buyers": buyers,
+        "repeat_purchase_rate": sum(1 for k in per_buyer.values() if k > 1) / buyers if buyers else None,
+        "average_basket": basket,
+        "purchase_frequency": freq,
+        "points_issued": moved["earned"],
+        "points_redeemed": moved["redeemed"],
+        "points_reversed": moved["reversed"],
+        "points_expired": expired,
+        "redemption_rate": moved["redeemed"] / moved["earned"] if moved["earned"] else None,
+        "breakage_rate": None if expired is None or not moved["earned"] else expired / moved["earned"],
+        "outstanding_points": outstanding,
+        "churn_rate": churn,
+        "clv": clv,
+    }
+
+
+def cohorts(rows: Rows, *, start: date, end: date, partner: int | None) -> list[dict[str, Any]]:
+    lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    hi = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    linked = {c for p, c in rows.links if partner is None or p == partner}
+    cohort = {
+        c: aware(m.enrolled_at).strftime("%Y-%m")
+        for c, m in rows.members.items()
+        if m.erased_at is None and (partner is None or c in linked) and lo <= aware(m.enrolled_at) < hi
+    }
+    last_month = (hi - timedelta(seconds=1)).strftime("%Y-%m")
+    bought: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    for p, _, _ in rows.counted(hi, partner):
+        if p.customer in cohort:
+            bought[cohort[p.customer]].add((p.customer, p.at.strftime("%Y-%m")))
+    out = []
+    for name in sorted(set(cohort.values())):
+        months = []
+        year, month = int(name[:4]), int(name[5:])
+        while f"{year:04d}-{month:02d}" <= last_month:
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        size = sum(1 for v in cohort.values() if v == name)
+        active = [len({c for c, mo in bought[name] if mo == want}) for want in months]
+        out.append({"cohort": name, "members": size, "active": active})
+    return out
+
+
+def flow(rows: Rows, *, start: date, end: date, partner: int | None) -> dict[tuple[int, int], float]:
+    t_lo = datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
+    t_hi = (datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)).timestamp()
+    earned: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    redeemed: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for e in rows.ledger:
+        if e.kind in ("earned", "reversed") and e.block_time < t_hi:
+            earned[e.customer][e.partner_id] += e.points
+        if e.kind == "redeemed" and t_lo <= e.block_time < t_hi:
+            redeemed[e.customer][e.partner_id] -= e.points
+    out: dict[tuple[int, int], float] = defaultdict(float)
+    for w, at in redeemed.items():
+        shares = {a: v for a, v in earned[w].items() if v > 0}
+        total = sum(shares.values())
+        for b, r in at.items():
+            for a, v in shares.items():
+                if partner is None or partner in (a, b):
+                    out[(a, b)] += r * v / total
+    return {k: v for k, v in out.items() if v}
+
+
+def shared(rows: Rows, *, partner: int | None) -> dict[tuple[int, int], int]:
+    by: dict[int, set[int]] = defaultdict(set)
+    for p, c in rows.links:
+        by[c].add(p)
+    out: dict[tuple[int, int], int] = defaultdict(int)
+    for ps in by.values():
+        for a in ps:
+            for b in ps:
+                if a < b and (partner is None or partner in (a, b)):
+                    out[(a, b)] += 1
+    return dict(out)
+
+
+def tiers(rows: Rows, *, partner: int | None) -> dict[str, int]:
+    linked = {c for p, c in rows.links if partner is None or p == partner}
+    out: dict[str, int] = defaultdict(int)
+    for t in rows.tiers:
+        m = rows.members.get(t.customer_id)
+        if m is not None and m.erased_at is None and (partner is None or t.customer_id in linked):
+            out[t.tier] += 1
+    return dict(sorted(out.items()))

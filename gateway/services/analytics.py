@@ -1,0 +1,340 @@
+"""The program's KPIs, computed in the database (aggregates, never rows loaded into Python), for one
+partner (its own data) or the whole coalition, over a period of UTC days ``start..end``.
+
+Purchases count as in RFM (gateway/services/rfm.py ``counted``): confirmed, net of the refunds
+whose reversal did not fail, above zero, of members not erased. Points come from the ledger the
+indexer derives from the chain's events (``ledger_entries``, the statement's movements). Each
+figure's definition is in :data:`DEFINITIONS` (the README quotes it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, distinct, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.services.date_range import check_range
+from gateway.services.liability import liability
+from gateway.services.rfm import counted
+from network.store import CustomerLink, LedgerEntry, Member, TierState
+from network.store.tiers import TierChangeRecord
+
+DEFINITIONS = {
+    "members_enrolled": "members not erased, enrolled before the period's end (a partner: those it has a ref of)",
+    "members_new": "members not erased enrolled in the period",
+    "active_30d": "members with a counted purchase in the 30 days before the period's end",
+    "active_90d": "members with a counted purchase in the 90 days before the period's end",
+    "purchases": "counted purchases in the period: confirmed, net amount above zero after refunds",
+    "buyers": "members with a counted purchase in the period",
+    "repeat_purchase_rate": "buyers with two counted purchases or more in the period / buyers",
+    "average_basket": "net amount of the period's counted purchases / their number, per currency",
+    "purchase_frequency": "counted purchases / buyers, in the period",
+    "points_issued": "points earned (Earned) in the period",
+    "points_redeemed": "points redeemed (Redeemed) in the period",
+    "points_reversed": "points clawed back by refunds (Reversed) in the period",
+    "points_expired": "points expired (Expired) in the period; coalition-wide only (nobody's partner's)",
+    "redemption_rate": "points redeemed / points issued, in the period",
+    "breakage_rate": "points expired / points issued, in the period; coalition-wide only",
+    "outstanding_points": "points outstanding at the period's end: issued + restored - redeemed - reversed - expired",
+    "outstanding_value": "outstanding points x the lowest .. highest reimbursement rate in force (token base units)",
+    "churn_rate": "members whose last counted purchase is more than churn_days before the period's end / members "
+    "with a counted purchase before it",
+    "clv": "average basket x purchases per buyer per churn window (purchase frequency x churn_days / period days) "
+    "x expected lifetime in churn windows (1 / churn rate); per currency, null without churn",
+    "cohorts": "members enrolled in each month of the period, and how many of them had a counted purchase in each "
+    "month since (month 0: the enrolment month)",
+    "tiers": "members not erased per tier held; tier_moves: tier changes in the period per (from, to)",
+    "flow": "points redeemed at B in the period, split over the partners A where the redeeming wallet earned its "
+    "points (earned net of reversals before the period's end, pro rata)",
+    "shared_members": "customers with a ref at both partners A and B",
+}
+
+
+class PeriodError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    start: date
+    end: date
+    partner_id: int | None
+    churn_days: int
+    members_enrolled: int
+    members_new: int
+    active_30d: int
+    active_90d: int
+    purchases: int
+    buyers: int
+    repeat_purchase_rate: float | None
+    average_basket: dict[str, Decimal]
+    purchase_frequency: float | None
+    points_issued: int
+    points_redeemed: int
+    points_reversed: int
+    points_expired: int | None
+    redemption_rate: float | None
+    breakage_rate: float | None
+    outstanding_points: int
+    outstanding_value_low: int | None
+    outstanding_value_high: int | None
+    churn_rate: float | None
+    clv: dict[str, Decimal]
+    cohorts: list[dict[str, Any]] = field(default_factory=list)
+    tiers: dict[str, int] = field(default_factory=dict)
+    tier_moves: list[dict[str, Any]] = field(default_factory=list)
+    flow: list[dict[str, Any]] = field(default_factory=list)
+    shared_members: list[dict[str, Any]] = field(default_factory=list)
+
+
+def bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    check_range(start, end)
+    return datetime(start.year, start.month, start.day, tzinfo=UTC), datetime(
+        end.year, end.month, end.day, tzinfo=UTC
+    ) + timedelta(days=1)
+
+
+def _month(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+def _ratio(a: float | int | None, b: float | int | None) -> float | None:
+    return None if not b or a is None else a / b
+
+
+def _members(partner_id: int | None) -> Select[Any]:
+    """The members not erased (a partner: those it has a ref of), one row each."""
+    q = select(Member.customer_id, Member.enrolled_at).where(Member.erased_at.is_(None))
+    if partner_id is not None:
+        linked = select(CustomerLink.customer_id).where(CustomerLink.partner_id == partner_id)
+        q = q.where(Member.customer_id.in_(linked))
+    return q
+
+
+def kpis(
+    session: Session, *, start: date, end: date, chain_id: int, churn_days: int, partner_id: int | None = None
+) -> Kpis:
+    """Every KPI of the period for the partner (None: the coalition)."""
+    lo, hi = bounds(start, end)
+    dialect = session.get_bind().dialect.name
+    members = _members(partner_id).subquery("m")
+    enrolled, new = session.execute(
+        select(func.count(), func.count(case((members.c.enrolled_at >= lo, 1)))).where(members.c.enrolled_at < hi)
+    ).one()
+
+    p = counted(end=hi, partner_id=partner_id).subquery("p")
+    last = select(p.c.customer_id, func.max(p.c.at).label("last")).group_by(p.c.customer_id).subquery("l")
+    ever, a30, a90, churned = session.execute(
+        select(
+            func.count(),
+            func.count(case((last.c.last >= hi - timedelta(days=30), 1))),
+            func.count(case((last.c.last >= hi - timedelta(days=90), 1))),
+            func.count(case((last.c.last < hi - timedelta(days=churn_days), 1))),
+        )
+    ).one()
+
+    in_period = select(p).where(p.c.at >= lo).subquery("q")
+    per_buyer = select(in_period.c.customer_id, func.count().label("n")).group_by(in_period.c.customer_id).subquery()
+    buyers, purchases, repeat = session.execute(
+        select(func.count(), func.coalesce(func.sum(per_buyer.c.n), 0), func.count(case((per_buyer.c.n >= 2, 1))))
+    ).one()
+    baskets = {
+        str(cur): (Decimal(total) / n).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+        for cur, total, n in session.execute(
+            select(in_period.c.currency, func.sum(in_period.c.amount), func.count()).group_by(in_period.c.currency)
+        )
+    }
+
+    where = [LedgerEntry.chain_id == chain_id, LedgerEntry.block_time >= int(lo.timestamp()),
+             LedgerEntry.block_time < int(hi.timestamp())]  # fmt: skip
+    if partner_id is not None:
+        where.append(LedgerEntry.partner_id == partner_id)
+    moved = {
+        str(kind): abs(int(total or 0))
+        for kind, total in session.execute(
+            select(LedgerEntry.kind, func.sum(LedgerEntry.points))
+            .where(*where, LedgerEntry.kind.in_(("earned", "redeemed", "reversed", "expired")))
+            .group_by(LedgerEntry.kind)
+        )
+    }
+    issued = moved.get("earned", 0)
+    expired = None if partner_id is not None else moved.get("expired", 0)
+    day = liability(session, chain_id=chain_id, start=end, end=end, tz="UTC", partner_id=partner_id)[-1]
+
+    churn = _ratio(churned, ever)
+    frequency = _ratio(purchases, buyers)
+    period_days = (end - start).days + 1
+    clv: dict[str, Decimal] = {}
+    if churn and frequency:
+        windows = Decimal(frequency) * churn_days / period_days / Decimal(churn)
+        clv = {cur: (basket * windows).quantize(Decimal("0.01"), ROUND_HALF_EVEN) for cur, basket in baskets.items()}
+    return Kpis(
+        start=start,
+        end=end,
+        partner_id=partner_id,
+        churn_days=churn_days,
+        members_enrolled=int(enrolled),
+        members_new=int(new),
+        active_30d=int(a30),
+        active_90d=int(a90),
+        purchases=int(purchases),
+        buyers=int(buyers),
+        repeat_purchase_rate=_ratio(repeat, buyers),
+        average_basket=baskets,
+        purchase_frequency=frequency,
+        points_issued=issued,
+        points_redeemed=moved.get("redeemed", 0),
+        points_reversed=moved.get("reversed", 0),
+        points_expired=expired,
+        redemption_rate=_ratio(moved.get("redeemed", 0), issued),
+        breakage_rate=None if expired is None else _ratio(expired, issued),
+        outstanding_points=day.outstanding,
+        outstanding_value_low=day.value_low,
+        outstanding_value_high=day.value_high,
+        churn_rate=churn,
+        clv=clv,
+        cohorts=cohorts(session, lo=lo, hi=hi, partner_id=partner_id, dialect=dialect),
+        tiers=tiers(session, partner_id=partner_id),
+        tier_moves=tier_moves(session, lo=lo, hi=hi, partner_id=partner_id),
+        flow=flow(session, lo=lo, hi=hi, chain_id=chain_id, partner_id=partner_id),
+        shared_members=shared_members(session, partner_id=partner_id),
+    )
+
+
+def cohorts(
+    session: Session, *, lo: datetime, hi: datetime, partner_id: int | None, dialect: str
+) -> list[dict[str, Any]]:
+    """Per enrolment month of the period: its size and its members buying in each month since."""
+    members = _members(partner_id).where(Member.enrolled_at >= lo, Member.enrolled_at < hi).subquery("m")
+    cohort = _month(members.c.enrolled_at, dialect)
+    sizes = {str(k): int(v) for k, v in session.execute(select(cohort, func.count()).group_by(cohort))}
+    p = counted(end=hi, partner_id=partner_id).subquery("p")
+    month = _month(p.c.at, dialect)
+    active: dict[str, dict[str, int]] = {}
+    for c, m, n in session.execute(
+        select(cohort, month, func.count(distinct(p.c.customer_id)))
+        .join(members, members.c.customer_id == p.c.customer_id)
+        .group_by(cohort, month)
+    ):
+        active.setdefault(str(c), {})[str(m)] = int(n)
+    out = []
+    last = _month_index(f"{(hi - timedelta(seconds=1)):%Y-%m}")
+    for c in sorted(sizes):
+        first = _month_index(str(c))
+        by = active.get(str(c), {})
+        counts = [by.get(_month_name(i), 0) for i in range(first, last + 1)]
+        out.append({"cohort": str(c), "members": int(sizes[c]), "active": counts})
+    return out
+
+
+def _month_index(name: str) -> int:
+    y, m = name.split("-")
+    return int(y) * 12 + int(m) - 1
+
+
+def _month_name(i: int) -> str:
+    return f"{i // 12:04d}-{i % 12 + 1:02d}"
+
+
+def tiers(session: Session, *, partner_id: int | None) -> dict[str, int]:
+    members = _members(partner_id).subquery("m")
+    rows = session.execute(
+        select(TierState.tier, func.count())
+        .join(members, members.c.customer_id == TierState.customer_id)
+        .group_by(TierState.tier)
+        .order_by(TierState.tier)
+    )
+    return {str(t): int(n) for t, n in rows}
+
+
+def tier_moves(session: Session, *, lo: datetime, hi: datetime, partner_id: int | None) -> list[dict[str, Any]]:
+    members = _members(partner_id).subquery("m")
+    rows = session.execute(
+        select(TierChangeRecord.from_tier, TierChangeRecord.to_tier, func.count())
+        .join(members, members.c.customer_id == TierChangeRecord.customer_id)
+        .where(TierChangeRecord.at >= lo, TierChangeRecord.at < hi)
+        .group_by(TierChangeRecord.from_tier, TierChangeRecord.to_tier)
+        .order_by(TierChangeRecord.from_tier, TierChangeRecord.to_tier)
+    )
+    return [{"from": str(a), "to": str(b), "members": int(n)} for a, b, n in rows]
+
+
+def flow(
+    session: Session, *, lo: datetime, hi: datetime, chain_id: int, partner_id: int | None
+) -> list[dict[str, Any]]:
+    """Rows (earned_at A, redeemed_at B, points): B's redemptions of the period split over A pro rata."""
+    t_lo, t_hi = int(lo.timestamp()), int(hi.timestamp())
+    base = [
+        LedgerEntry.chain_id == chain_id,
+        LedgerEntry.block_time < t_hi,
+        LedgerEntry.kind.in_(("earned", "reversed")),
+    ]
+    earned = (
+        select(
+            LedgerEntry.customer.label("w"), LedgerEntry.partner_id.label("a"), func.sum(LedgerEntry.points).label("e")
+        )
+        .where(*base)
+        .group_by(LedgerEntry.customer, LedgerEntry.partner_id)
+        .having(func.sum(LedgerEntry.points) > 0)
+        .subquery("e")
+    )
+    total = select(earned.c.w, func.sum(earned.c.e).label("t")).group_by(earned.c.w).subquery("t")
+    redeemed = (
+        select(
+            LedgerEntry.customer.label("w"), LedgerEntry.partner_id.label("b"), func.sum(LedgerEntry.points).label("r")
+        )
+        .where(
+            LedgerEntry.chain_id == chain_id,
+            LedgerEntry.kind == "redeemed",
+            LedgerEntry.block_time >= t_lo,
+            LedgerEntry.block_time < t_hi,
+        )
+        .group_by(LedgerEntry.customer, LedgerEntry.partner_id)
+        .subquery("r")
+    )
+    share = -1.0 * redeemed.c.r * earned.c.e / total.c.t
+    q = (
+        select(earned.c.a, redeemed.c.b, func.sum(share))
+        .join(earned, earned.c.w == redeemed.c.w)
+        .join(total, total.c.w == redeemed.c.w)
+        .group_by(earned.c.a, redeemed.c.b)
+        .order_by(earned.c.a, redeemed.c.b)
+    )
+    if partner_id is not None:
+        q = q.where((earned.c.a == partner_id) | (redeemed.c.b == partner_id))
+    return [{"earned_at": int(a), "redeemed_at": int(b), "points": float(v)} for a, b, v in session.execute(q) if v]
+
+
+def shared_members(session: Session, *, partner_id: int | None) -> list[dict[str, Any]]:
+    """Rows (A, B, customers with a ref at both), A < B; a partner: the pairs it is in."""
+    a, b = CustomerLink.__table__.alias("a"), CustomerLink.__table__.alias("b")
+    q = (
+        select(a.c.partner_id, b.c.partner_id, func.count(distinct(a.c.customer_id)))
+        .join(b, and_(b.c.customer_id == a.c.customer_id, b.c.partner_id > a.c.partner_id))
+        .group_by(a.c.partner_id, b.c.partner_id)
+        .order_by(a.c.partner_id, b.c.partner_id)
+    )
+    if partner_id is not None:
+        q = q.where((a.c.partner_id == partner_id) | (b.c.partner_id == partner_id))
+    return [{"a": int(x), "b": int(y), "members": int(n)} for x, y, n in session.execute(q)]
+
+
+def parse_period(start: str | None, end: str | None, *, today: date, default_days: int = 30) -> tuple[date, date]:
+    """The period a client asked for (``YYYY-MM-DD``); defaults: ends yesterday, 30 days long."""
+    try:
+        hi = date.fromisoformat(end) if end else today - timedelta(days=1)
+        lo = date.fromisoformat(start) if start else hi - timedelta(days=default_days - 1)
+    except ValueError as exc:
+        raise PeriodError(f"dates are written YYYY-MM-DD: {exc}") from exc
+    try:
+        check_range(lo, hi)
+    except ValueError as exc:
+        raise PeriodError(str(exc)) from exc
+    return lo, hi
