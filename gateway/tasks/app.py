@@ -34,6 +34,7 @@ TASK_MODULES = [
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
     "gateway.tasks.expiry",
+    "gateway.tasks.analytics",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -122,6 +123,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",
             "schedule": settings.tier_review_every_s,
+            "options": expires,
+        },
+        "rfm-snapshot": {
+            "task": "gateway.tasks.analytics.snapshot",
+            "schedule": settings.rfm_snapshot_every_s,
             "options": expires,
         },
     }

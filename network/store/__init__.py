@@ -5,7 +5,8 @@ The bottom layer: it imports nothing of the chain code, the gateway or anything 
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
 (enrolment, referral codes, erasures, imports), ``events``
-(domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot), ``tiers`` (the tier ladder's versions, members'
+(domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
+``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
@@ -133,12 +134,12 @@ __all__ = [
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",
-    "RfmRun",
-    "RfmSnapshot",
     "Redemption",
     "Refund",
     "ReversalStatus",
     "Reward",
+    "RfmRun",
+    "RfmSnapshot",
     "SettlementPeriod",
     "SignInLink",
     "StoreNotMigrated",
