@@ -106,7 +106,7 @@ def _month(column: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _ratio(a: float | int | None, b: float | int | None) -> float | None:
-    return None if not b or a is None else a / b
+    return None if not b or a is None else float(a) / float(b)  # PostgreSQL's SUM of integers is numeric
 
 
 def _members(partner_id: int | None) -> Select[Any]:
@@ -142,9 +142,12 @@ def kpis(
 
     in_period = select(p).where(p.c.at >= lo).subquery("q")
     per_buyer = select(in_period.c.customer_id, func.count().label("n")).group_by(in_period.c.customer_id).subquery()
-    buyers, purchases, repeat = session.execute(
-        select(func.count(), func.coalesce(func.sum(per_buyer.c.n), 0), func.count(case((per_buyer.c.n >= 2, 1))))
-    ).one()
+    buyers, purchases, repeat = (
+        int(v)
+        for v in session.execute(
+            select(func.count(), func.coalesce(func.sum(per_buyer.c.n), 0), func.count(case((per_buyer.c.n >= 2, 1))))
+        ).one()
+    )
     baskets = {
         str(cur): (Decimal(total) / n).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
         for cur, total, n in session.execute(
