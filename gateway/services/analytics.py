@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gateway.services.date_range import check_range
 from gateway.services.liability import liability
 from gateway.services.rfm import counted
-from network.store import CustomerLink, LedgerEntry, Member, TierState
+from network.store import COALITION, CustomerLink, LedgerEntry, Member, RfmRun, RfmSnapshot, TierState
 from network.store.tiers import TierChangeRecord
 
 DEFINITIONS = {
@@ -129,31 +129,38 @@ def kpis(
         select(func.count(), func.count(case((members.c.enrolled_at >= lo, 1)))).where(members.c.enrolled_at < hi)
     ).one()
 
-    p = counted(end=hi, partner_id=partner_id).subquery("p")
-    last = select(p.c.customer_id, func.max(p.c.at).label("last")).group_by(p.c.customer_id).subquery("l")
-    ever, a30, a90, churned = session.execute(
-        select(
-            func.count(),
-            func.count(case((last.c.last >= hi - timedelta(days=30), 1))),
-            func.count(case((last.c.last >= hi - timedelta(days=90), 1))),
-            func.count(case((last.c.last < hi - timedelta(days=churn_days), 1))),
-        )
-    ).one()
+    ever, a30, a90, churned = recency(session, end=end, partner_id=partner_id, churn_days=churn_days)
 
-    in_period = select(p).where(p.c.at >= lo).subquery("q")
-    per_buyer = select(in_period.c.customer_id, func.count().label("n")).group_by(in_period.c.customer_id).subquery()
-    buyers, purchases, repeat = (
-        int(v)
-        for v in session.execute(
-            select(func.count(), func.coalesce(func.sum(per_buyer.c.n), 0), func.count(case((per_buyer.c.n >= 2, 1))))
-        ).one()
-    )
-    baskets = {
-        str(cur): (Decimal(total) / n).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-        for cur, total, n in session.execute(
-            select(in_period.c.currency, func.sum(in_period.c.amount), func.count()).group_by(in_period.c.currency)
+    in_period = counted(end=hi, partner_id=partner_id, since=lo).subquery("q")
+    per = (
+        select(
+            in_period.c.customer_id,
+            in_period.c.currency,
+            func.count().label("n"),
+            func.sum(in_period.c.amount).label("amount"),
         )
-    }
+        .group_by(in_period.c.customer_id, in_period.c.currency)
+        .subquery("b")
+    )
+    buyers = purchases = repeat = 0
+    totals: dict[str, list[Any]] = {}
+    seen = 0
+    for cur, n_buyers, n, n_repeat, amount in session.execute(
+        select(
+            per.c.currency, func.count(), func.sum(per.c.n), func.count(case((per.c.n >= 2, 1))), func.sum(per.c.amount)
+        ).group_by(per.c.currency)
+    ):
+        seen += 1
+        buyers, purchases, repeat = buyers + int(n_buyers), purchases + int(n), repeat + int(n_repeat)
+        totals[str(cur)] = [Decimal(amount), int(n)]
+    if seen > 1:  # a buyer in two currencies counts once
+        per_buyer = (
+            select(in_period.c.customer_id, func.count().label("n")).group_by(in_period.c.customer_id).subquery()
+        )
+        buyers, repeat = (
+            int(v) for v in session.execute(select(func.count(), func.count(case((per_buyer.c.n >= 2, 1))))).one()
+        )
+    baskets = {cur: (total / n).quantize(Decimal("0.01"), ROUND_HALF_EVEN) for cur, (total, n) in totals.items()}
 
     where = [LedgerEntry.chain_id == chain_id, LedgerEntry.block_time >= int(lo.timestamp()),
              LedgerEntry.block_time < int(hi.timestamp())]  # fmt: skip
@@ -211,6 +218,35 @@ def kpis(
     )
 
 
+def recency(session: Session, *, end: date, partner_id: int | None, churn_days: int) -> tuple[int, int, int, int]:
+    """(members with a counted purchase, of them active in 30 days, in 90 days, churned) as of the
+    end of ``end``: read from the RFM snapshot of that day when there is one (its ``last_day`` per
+    member is exactly what is needed: the bounds fall on midnights), else from the purchases."""
+    hi = bounds(end, end)[1]
+    scope = COALITION if partner_id is None else partner_id
+    if session.get(RfmRun, (end, scope)) is not None:
+        last: Any = RfmSnapshot.last_day
+        where: list[Any] = [RfmSnapshot.day == end, RfmSnapshot.scope == scope]
+        cut = lambda days: (hi - timedelta(days=days)).date()  # noqa: E731
+        source: Any = RfmSnapshot
+    else:
+        p = counted(end=hi, partner_id=partner_id).subquery("p")
+        source = select(p.c.customer_id, func.max(p.c.at).label("last")).group_by(p.c.customer_id).subquery("l")
+        last, where = source.c.last, []
+        cut = lambda days: hi - timedelta(days=days)  # noqa: E731
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(case((last >= cut(30), 1))),
+            func.count(case((last >= cut(90), 1))),
+            func.count(case((last < cut(churn_days), 1))),
+        )
+        .select_from(source)
+        .where(*where)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
 def cohorts(
     session: Session, *, lo: datetime, hi: datetime, partner_id: int | None, dialect: str
 ) -> list[dict[str, Any]]:
@@ -218,7 +254,8 @@ def cohorts(
     members = _members(partner_id).where(Member.enrolled_at >= lo, Member.enrolled_at < hi).subquery("m")
     cohort = _month(members.c.enrolled_at, dialect)
     sizes = {str(k): int(v) for k, v in session.execute(select(cohort, func.count()).group_by(cohort))}
-    p = counted(end=hi, partner_id=partner_id).subquery("p")
+    first_month = datetime(lo.year, lo.month, 1, tzinfo=UTC)  # the months shown are the cohorts' and later
+    p = counted(end=hi, partner_id=partner_id, since=first_month).subquery("p")
     month = _month(p.c.at, dialect)
     active: dict[str, dict[str, int]] = {}
     for c, m, n in session.execute(
@@ -272,46 +309,52 @@ def tier_moves(session: Session, *, lo: datetime, hi: datetime, partner_id: int 
 def flow(
     session: Session, *, lo: datetime, hi: datetime, chain_id: int, partner_id: int | None
 ) -> list[dict[str, Any]]:
-    """Rows (earned_at A, redeemed_at B, points): B's redemptions of the period split over A pro rata."""
-    t_lo, t_hi = int(lo.timestamp()), int(hi.timestamp())
-    base = [
+    """Rows (earned_at A, redeemed_at B, points): B's redemptions of the period split over A pro rata
+    of where each redeeming wallet earned (net of reversals, before the period's end). Driven by the
+    period's redeemers: their earnings are read by the ledger's customer index."""
+    in_period = (
         LedgerEntry.chain_id == chain_id,
-        LedgerEntry.block_time < t_hi,
-        LedgerEntry.kind.in_(("earned", "reversed")),
-    ]
-    earned = (
-        select(
-            LedgerEntry.customer.label("w"), LedgerEntry.partner_id.label("a"), func.sum(LedgerEntry.points).label("e")
-        )
-        .where(*base)
-        .group_by(LedgerEntry.customer, LedgerEntry.partner_id)
-        .having(func.sum(LedgerEntry.points) > 0)
-        .subquery("e")
+        LedgerEntry.kind == "redeemed",
+        LedgerEntry.block_time >= int(lo.timestamp()),
+        LedgerEntry.block_time < int(hi.timestamp()),
     )
-    total = select(earned.c.w, func.sum(earned.c.e).label("t")).group_by(earned.c.w).subquery("t")
     redeemed = (
         select(
-            LedgerEntry.customer.label("w"), LedgerEntry.partner_id.label("b"), func.sum(LedgerEntry.points).label("r")
+            LedgerEntry.customer.label("w"),
+            LedgerEntry.partner_id.label("b"),
+            (-func.sum(LedgerEntry.points)).label("r"),
         )
-        .where(
-            LedgerEntry.chain_id == chain_id,
-            LedgerEntry.kind == "redeemed",
-            LedgerEntry.block_time >= t_lo,
-            LedgerEntry.block_time < t_hi,
-        )
+        .where(*in_period)
         .group_by(LedgerEntry.customer, LedgerEntry.partner_id)
         .subquery("r")
     )
-    share = -1.0 * redeemed.c.r * earned.c.e / total.c.t
+    wallets = select(LedgerEntry.customer.label("w")).where(*in_period).distinct().subquery("ws")
+    grouped = (
+        select(
+            LedgerEntry.customer.label("w"), LedgerEntry.partner_id.label("a"), func.sum(LedgerEntry.points).label("e")
+        )
+        .select_from(wallets)
+        .join(LedgerEntry, LedgerEntry.customer == wallets.c.w)
+        .where(
+            LedgerEntry.chain_id == chain_id,
+            LedgerEntry.kind.in_(("earned", "reversed")),
+            LedgerEntry.block_time < int(hi.timestamp()),
+        )
+        .group_by(LedgerEntry.customer, LedgerEntry.partner_id)
+        .having(func.sum(LedgerEntry.points) > 0)
+        .cte("g")
+    )
+    totals = select(grouped.c.w, func.sum(grouped.c.e).label("t")).group_by(grouped.c.w).subquery("t")
     q = (
-        select(earned.c.a, redeemed.c.b, func.sum(share))
-        .join(earned, earned.c.w == redeemed.c.w)
-        .join(total, total.c.w == redeemed.c.w)
-        .group_by(earned.c.a, redeemed.c.b)
-        .order_by(earned.c.a, redeemed.c.b)
+        select(grouped.c.a, redeemed.c.b, func.sum(1.0 * redeemed.c.r * grouped.c.e / totals.c.t))
+        .select_from(redeemed)
+        .join(grouped, grouped.c.w == redeemed.c.w)
+        .join(totals, totals.c.w == redeemed.c.w)
+        .group_by(grouped.c.a, redeemed.c.b)
+        .order_by(grouped.c.a, redeemed.c.b)
     )
     if partner_id is not None:
-        q = q.where((earned.c.a == partner_id) | (redeemed.c.b == partner_id))
+        q = q.where((grouped.c.a == partner_id) | (redeemed.c.b == partner_id))
     return [{"earned_at": int(a), "redeemed_at": int(b), "points": float(v)} for a, b, v in session.execute(q) if v]
 
 

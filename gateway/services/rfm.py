@@ -22,7 +22,7 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, insert, literal, select
+from sqlalchemy import Select, and_, case, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -62,10 +62,10 @@ def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
     return func.date(column)
 
 
-def counted(*, end: datetime, partner_id: int | None) -> Select[Any]:
+def counted(*, end: datetime, partner_id: int | None, since: datetime | None = None) -> Select[Any]:
     """One row per purchase that counts as of ``end`` (confirmed, net amount above zero): its
-    customer, time, net amount and net points. A refund whose reversal did not fail takes its
-    amount off (a refund without an amount: everything)."""
+    customer, time, net amount and net points; ``since``: only those made from then on. A refund
+    whose reversal did not fail takes its amount off (a refund without an amount: everything)."""
     refund_where = [OutboxReversal.status != ReversalStatus.FAILED, Refund.created_at < end]
     if partner_id is not None:
         refund_where.append(Refund.partner_id == partner_id)
@@ -86,9 +86,14 @@ def counted(*, end: datetime, partner_id: int | None) -> Select[Any]:
         (refunds.c.n > refunds.c.with_amount, literal(0)),
         else_=Purchase.amount - func.coalesce(refunds.c.amount, 0),
     )
-    where = [OutboxPurchase.status.in_(CONFIRMED), Purchase.purchased_at < end, Member.erased_at.is_(None)]
+    # the status through coalesce: an expression no index serves, so that SQLite reads purchases by
+    # time (or partner and time) and looks their outbox rows up, never all confirmed rows first
+    status = func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
+    where = [status.in_(CONFIRMED), Purchase.purchased_at < end, Member.erased_at.is_(None)]
     if partner_id is not None:
         where.append(Purchase.partner_id == partner_id)
+    if since is not None:
+        where.append(Purchase.purchased_at >= since)
     inner = (
         select(
             CustomerWallet.customer_id.label("customer_id"),
@@ -219,12 +224,25 @@ def _changes(session: Session, *, day: date, scope: int, at: datetime | None) ->
     return count
 
 
+def refresh_statistics(session: Session) -> None:
+    """SQLite's planner statistics (``ANALYZE``, sampled): without them it reads purchases by the
+    outbox's status index instead of by time (10x slower on the KPIs' periods). PostgreSQL keeps
+    its own (autovacuum)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA analysis_limit = 1000"))
+        session.execute(text("ANALYZE"))
+        session.commit()
+
+
 def snapshot(sessions: sessionmaker[Session], *, day: date, budget_s: float | None = None) -> list[ScopeRun]:
-    """Every scope's snapshot of ``day`` still missing, one transaction each; stops between scopes
-    once ``budget_s`` is spent (the next run resumes)."""
+    """Every scope's snapshot of ``day`` still missing, one transaction each (the planner's
+    statistics refreshed first on SQLite); stops between scopes once ``budget_s`` is spent (the
+    next run resumes)."""
     started = time.monotonic()
     with sessions() as session:
         todo = scopes(session)
+        if any(session.get(RfmRun, (day, s)) is None for s in todo):
+            refresh_statistics(session)
     runs = []
     for scope in todo:
         if budget_s is not None and time.monotonic() - started > budget_s:

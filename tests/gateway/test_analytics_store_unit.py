@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.analytics_data import CHAIN_ID, fill
-from gateway.services import analytics
+from gateway.services import analytics, rfm
+from network.store import COALITION, RfmRun
 from tests.gateway import analytics_reference as ref
 from tests.stores import migrated_store
 
@@ -65,3 +66,21 @@ def test_a_period_is_parsed_and_checked() -> None:
     for bad in (("2026-02-01", "2026-01-01"), ("x", None), ("2020-01-01", "2026-01-01")):
         with pytest.raises(analytics.PeriodError):
             analytics.parse_period(*bad, today=today)
+
+
+def test_with_the_days_rfm_snapshot_the_recency_figures_come_from_it_and_agree(
+    filled: sessionmaker[Session], rows: ref.Rows
+) -> None:
+    start, end = PERIODS[0]
+    with filled() as session:
+        before = [analytics.recency(session, end=end, partner_id=p, churn_days=CHURN) for p in (None, 2)]
+    rfm.snapshot(filled, day=end)
+    with filled() as session:
+        assert session.get(RfmRun, (end, COALITION)) is not None
+        after = [analytics.recency(session, end=end, partner_id=p, churn_days=CHURN) for p in (None, 2)]
+        got = analytics.kpis(session, start=start, end=end, chain_id=CHAIN_ID, churn_days=CHURN, partner_id=2)
+    assert after == before and before[0][0] > 100
+    want = ref.kpis(rows, start=start, end=end, partner=2, churn_days=CHURN)
+    assert (got.active_30d, got.active_90d, got.churn_rate) == (
+        want["active_30d"], want["active_90d"], pytest.approx(want["churn_rate"])
+    )  # fmt: skip
