@@ -224,22 +224,22 @@ def recency(session: Session, *, end: date, partner_id: int | None, churn_days: 
     member is exactly what is needed: the bounds fall on midnights), else from the purchases."""
     hi = bounds(end, end)[1]
     scope = COALITION if partner_id is None else partner_id
+    cuts: list[Any] = [hi - timedelta(days=d) for d in (30, 90, churn_days)]
     if session.get(RfmRun, (end, scope)) is not None:
         last: Any = RfmSnapshot.last_day
         where: list[Any] = [RfmSnapshot.day == end, RfmSnapshot.scope == scope]
-        cut = lambda days: (hi - timedelta(days=days)).date()  # noqa: E731
+        cuts = [c.date() for c in cuts]  # at >= midnight of a day <=> its day >= that day
         source: Any = RfmSnapshot
     else:
         p = counted(end=hi, partner_id=partner_id).subquery("p")
         source = select(p.c.customer_id, func.max(p.c.at).label("last")).group_by(p.c.customer_id).subquery("l")
         last, where = source.c.last, []
-        cut = lambda days: hi - timedelta(days=days)  # noqa: E731
     row = session.execute(
         select(
             func.count(),
-            func.count(case((last >= cut(30), 1))),
-            func.count(case((last >= cut(90), 1))),
-            func.count(case((last < cut(churn_days), 1))),
+            func.count(case((last >= cuts[0], 1))),
+            func.count(case((last >= cuts[1], 1))),
+            func.count(case((last < cuts[2], 1))),
         )
         .select_from(source)
         .where(*where)
