@@ -1,13 +1,15 @@
 """A store filled for analytics: N members and about 10 N purchases across P partners, written as the
 gateway and the indexer write them (partners, customers, wallets, members, partners' refs, the earn
-outbox and purchases, refunds with their reversals, ledger movements, tier states), in bulk inserts.
+outbox and purchases, refunds with their reversals, ledger movements, tier states and changes), in
+bulk inserts.
 
 Deterministic for a seed. The mix: each member is linked to 1-3 partners and buys only there;
 purchases per member are skewed (a few buy a lot); 2 % of purchases are not confirmed (queued or
-failed); 3 % are refunded (half in full, some without an amount; 10 % of the reversals failed);
-0.5 % of members are erased; members redeem some of their points (a third of them at a partner
-where they did not earn) and some points expire. Used by ``make bench`` (bench/analytics.py) and,
-small, by the analytics tests, which recompute every figure from these rows in plain Python.
+failed); 3 % are refunded (a fifth without an amount, some in full, some in half; 10 % of the
+reversals failed); 0.5 % of members are erased; every fourth partner trades in PLN, the others in
+EUR; members redeem some of their points (a third of them at a partner where they did not earn)
+and some points expire. Used by ``make bench`` (bench/analytics.py) and, small, by the analytics
+tests, which recompute every figure from these rows in plain Python.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class Filled:
     end: datetime
 
 
+def currency(partner_id: int) -> str:
+    """Every fourth partner (2, 6, 10 ...) trades in PLN, the others in EUR."""
+    return "PLN" if partner_id % 4 == 2 else "EUR"
+
+
 def wallet(i: int) -> str:
     return f"0x{i:040x}"
 
@@ -89,7 +96,7 @@ def fill(
     partner_rows = [
         {
             "id": p, "name": f"Partner {p}", "minter": wallet(10**12 + p), "treasury": wallet(2 * 10**12 + p),
-            "api_key_prefix": f"ck_bench{p:04d}", "api_key_hash": "0" * 64, "currency": "EUR",
+            "api_key_prefix": f"ck_bench{p:04d}", "api_key_hash": "0" * 64, "currency": currency(p),
             "points_per_unit": Decimal(1 + p % 3), "issue_price": 10_000, "reimbursement_rate": 8_000 + 50 * p,
             "issuance_limit": 10**15, "status": "active", "next_seq": 0, "created_at": start,
         }
@@ -167,7 +174,7 @@ def fill(
         })  # fmt: skip
         purchases.append({
             "id": pk, "partner_id": p, "purchase_id": f"p{pk}", "request_hash": "0" * 64, "seq": seqs[p],
-            "customer_wallet": wallet(c), "customer_ref": f"c{c}", "amount": amount, "currency": "EUR",
+            "customer_wallet": wallet(c), "customer_ref": f"c{c}", "amount": amount, "currency": currency(p),
             "points": points, "rule": {}, "purchased_at": at, "outbox_id": pk, "created_at": at, "updated_at": at,
         })  # fmt: skip
         n_purchases += 1

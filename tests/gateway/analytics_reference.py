@@ -34,6 +34,7 @@ class Row:
     partner: int
     at: datetime
     amount: Decimal
+    currency: str
     points: int
     confirmed: bool
     refunds: list[tuple[Decimal | None, int, bool, datetime]]  # amount, points, reversal failed, at
@@ -63,8 +64,8 @@ class Rows:
                 (None if r.amount is None else Decimal(r.amount), r.points, failed, aware(r.created_at))
             )
         self.purchases = [
-            Row(p.id, owner[p.customer_wallet], p.partner_id, aware(p.purchased_at), Decimal(p.amount), p.points,
-                status[p.outbox_id] in ("minted", "skipped"), refunds[p.id])
+            Row(p.id, owner[p.customer_wallet], p.partner_id, aware(p.purchased_at), Decimal(p.amount), p.currency,
+                p.points, status[p.outbox_id] in ("minted", "skipped"), refunds[p.id])
             for p in session.scalars(select(Purchase))
         ]  # fmt: skip
         self.members = {m.customer_id: m for m in session.scalars(select(Member))}
@@ -126,7 +127,7 @@ def kpis(rows: Rows, *, start: date, end: date, partner: int | None, churn_days:
     money: dict[str, list[Decimal]] = defaultdict(list)
     for p, amount in period:
         per_buyer[p.customer] += 1
-        money["EUR"].append(amount)
+        money[p.currency].append(amount)
     moved: dict[str, int] = defaultdict(int)
     outstanding = 0
     t_lo, t_hi = lo.timestamp(), hi.timestamp()
