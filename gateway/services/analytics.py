@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.services.date_range import check_range
 from gateway.services.liability import liability
-from gateway.services.rfm import counted
+from gateway.services.rfm import UNITS, counted
 from network.store import COALITION, CustomerLink, LedgerEntry, Member, RfmRun, RfmSnapshot, TierState
 from network.store.tiers import TierChangeRecord
 
@@ -137,7 +137,7 @@ def kpis(
             in_period.c.customer_id,
             in_period.c.currency,
             func.count().label("n"),
-            func.sum(in_period.c.amount).label("amount"),
+            func.sum(in_period.c.units).label("units"),
         )
         .group_by(in_period.c.customer_id, in_period.c.currency)
         .subquery("b")
@@ -147,12 +147,12 @@ def kpis(
     seen = 0
     for cur, n_buyers, n, n_repeat, amount in session.execute(
         select(
-            per.c.currency, func.count(), func.sum(per.c.n), func.count(case((per.c.n >= 2, 1))), func.sum(per.c.amount)
+            per.c.currency, func.count(), func.sum(per.c.n), func.count(case((per.c.n >= 2, 1))), func.sum(per.c.units)
         ).group_by(per.c.currency)
     ):
         seen += 1
         buyers, purchases, repeat = buyers + int(n_buyers), purchases + int(n), repeat + int(n_repeat)
-        totals[str(cur)] = [Decimal(amount), int(n)]
+        totals[str(cur)] = [Decimal(int(amount)) / UNITS, int(n)]
     if seen > 1:  # a buyer in two currencies counts once
         per_buyer = (
             select(in_period.c.customer_id, func.count().label("n")).group_by(in_period.c.customer_id).subquery()

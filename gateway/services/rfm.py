@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 EVENT = "segment.changed"
 EVENT_CHUNK = 5_000
 CONFIRMED = (PurchaseStatus.MINTED, PurchaseStatus.SKIPPED)
+UNITS = 10_000  # amounts are Numeric(20, 4): whole numbers of ten-thousandths
 
 
 def day_end(day: date) -> datetime:
@@ -64,8 +65,10 @@ def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
 
 def counted(*, end: datetime, partner_id: int | None, since: datetime | None = None) -> Select[Any]:
     """One row per purchase that counts as of ``end`` (confirmed, net amount above zero): its
-    customer, time, net amount and net points; ``since``: only those made from then on. A refund
-    whose reversal did not fail takes its amount off (a refund without an amount: everything)."""
+    customer, time, net amount in ten-thousandths (``units``: whole numbers, which SQLite adds up
+    exactly, where its sums of decimal amounts are floating-point) and net points; ``since``: only
+    those made from then on. A refund whose reversal did not fail takes its amount off (a refund
+    without an amount: everything)."""
     refund_where = [OutboxReversal.status != ReversalStatus.FAILED, Refund.created_at < end]
     if partner_id is not None:
         refund_where.append(Refund.partner_id == partner_id)
@@ -100,7 +103,7 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
             Purchase.partner_id.label("partner_id"),
             Purchase.purchased_at.label("at"),
             Purchase.currency.label("currency"),
-            net_amount.label("amount"),
+            func.round(net_amount * UNITS).label("units"),
             (Purchase.points - func.coalesce(refunds.c.points, 0)).label("points"),
         )
         .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)
@@ -110,13 +113,13 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
         .where(*where)
         .subquery("p")
     )
-    return select(inner).where(inner.c.amount > 0)
+    return select(inner).where(inner.c.units > 0)
 
 
 def scored(*, day: date, scope: int, dialect: str) -> Select[Any]:
     """The snapshot's rows of one scope, as a SELECT (the columns of ``rfm_snapshots``)."""
     p = counted(end=day_end(day), partner_id=None if scope == COALITION else scope).subquery("c")
-    money = p.c.points if scope == COALITION else p.c.amount
+    money = p.c.points if scope == COALITION else p.c.units
     per = (
         select(
             p.c.customer_id,
@@ -139,7 +142,7 @@ def scored(*, day: date, scope: int, dialect: str) -> Select[Any]:
         ranked.c.customer_id,
         ranked.c.last_day,
         ranked.c.frequency,
-        ranked.c.monetary,
+        (ranked.c.monetary if scope == COALITION else ranked.c.monetary / UNITS).label("monetary"),
         (1 + (5 * ranked.c.rr) // ranked.c.n).label("r"),
         (1 + (5 * ranked.c.rf) // ranked.c.n).label("f"),
         (1 + (5 * ranked.c.rm) // ranked.c.n).label("m"),

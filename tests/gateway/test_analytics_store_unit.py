@@ -24,7 +24,7 @@ CHURN = 60
 def filled(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
     sessions = migrated_store(f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'store.db'}")
     with sessions() as session:
-        fill(session, members=500, partners=4, end=datetime(2026, 12, 1, tzinfo=UTC), days=200, seed=7)
+        fill(session, members=300, partners=4, end=datetime(2026, 12, 1, tzinfo=UTC), days=200, seed=7)
     return sessions
 
 
