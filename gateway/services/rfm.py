@@ -201,30 +201,31 @@ def _changes(session: Session, *, day: date, scope: int, at: datetime | None) ->
     if prev is None:
         return 0
     new, old = RfmSnapshot.__table__.alias("new"), RfmSnapshot.__table__.alias("old")
-    rows = session.execute(
+    moved = (
         select(new.c.customer_id, old.c.segment, new.c.segment)
         .join(old, and_(old.c.day == prev, old.c.scope == scope, old.c.customer_id == new.c.customer_id), isouter=True)
         .where(new.c.day == day, new.c.scope == scope)
         .where((old.c.segment.is_(None)) | (old.c.segment != new.c.segment))
         .order_by(new.c.customer_id)
+        .limit(EVENT_CHUNK)
     )
-    count = 0
-    batch: list[dict[str, Any]] = []
     payload_scope = "coalition" if scope == COALITION else "partner"
-    for customer_id, before, after in rows:
-        payload = {
-            "customer_id": int(customer_id),
-            "scope": payload_scope,
-            "day": day.isoformat(),
-            "from": before,
-            "to": after,
-        }
-        batch.append(event_row(EVENT, payload=payload, partner_id=None if scope == COALITION else scope, at=at))
-        if len(batch) >= EVENT_CHUNK:
-            count += len(record_many(session, batch))
-            batch = []
-    count += len(record_many(session, batch))
-    return count
+    count, after_id = 0, 0
+    while True:  # a chunk of members at a time, by id: memory stays bounded, reads and writes do not interleave
+        rows = session.execute(moved.where(new.c.customer_id > after_id)).all()
+        batch = [
+            event_row(
+                EVENT,
+                payload={"customer_id": int(c), "scope": payload_scope, "day": day.isoformat(), "from": a, "to": b},
+                partner_id=None if scope == COALITION else scope,
+                at=at,
+            )
+            for c, a, b in rows
+        ]
+        count += len(record_many(session, batch))
+        if len(rows) < EVENT_CHUNK:
+            return count
+        after_id = int(rows[-1][0])
 
 
 def refresh_statistics(session: Session) -> None:

@@ -68,7 +68,10 @@ def test_the_snapshot_scores_every_scope_as_plain_python_does(filled: sessionmak
         assert set(session.scalars(select(RfmSnapshot.segment).distinct())) <= set(rfm.SEGMENTS)
 
 
-def test_a_second_run_of_the_day_writes_nothing_and_a_new_day_emits_the_moves(filled: sessionmaker[Session]) -> None:
+def test_a_second_run_of_the_day_writes_nothing_and_a_new_day_emits_the_moves(
+    filled: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "EVENT_CHUNK", 7)  # the events are written 7 members at a time
     service.snapshot(filled, day=DAY)
     with filled() as session:
         before = session.scalar(select(func.count()).select_from(RfmSnapshot))
