@@ -7,12 +7,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.analytics_data import wallet
 from gateway.services import rfm
+from gateway.settings import GatewaySettings
+from gateway.tasks import analytics as analytics_tasks
+from gateway.tasks import context
+from gateway.tasks.app import beat_schedule
 from network.store import (
     Customer,
     CustomerLink,
@@ -112,3 +117,20 @@ def test_problems(client: TestClient, partner: PartnerKey) -> None:
     assert_problem(client.get("/v1/operator/analytics/rfm?customer_id=9", headers=OPERATOR), "not-found")
     empty = client.get("/v1/analytics/rfm", headers=partner.headers).json()  # no snapshot yet
     assert (empty["day"], empty["members"], empty["member"]) == (None, 0, None)
+
+
+def test_the_beat_task_snapshots_yesterday_once(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: GatewaySettings,
+    sessions: sessionmaker[Session],
+    make_partner: Callable[..., PartnerKey],
+) -> None:
+    a = make_partner()
+    _member_buying(sessions, a.id, 1, ["10"])
+    monkeypatch.setattr(context, "settings", lambda: settings)
+    monkeypatch.setattr(context, "sessions", lambda: sessions)
+    assert analytics_tasks.snapshot() == {"scopes": 2, "members": 2, "changes": 0}  # the coalition and the partner
+    assert analytics_tasks.snapshot() == {"scopes": 0, "members": 0, "changes": 0}  # done: nothing again
+    with sessions() as s:
+        assert rfm.latest_day(s, scope=a.id) == YESTERDAY
+    assert "rfm-snapshot" in beat_schedule(settings)
