@@ -126,3 +126,5 @@ class AsyncPartnerClient(ClientBase):
     account = op(calls.account)
     kpis = op(calls.kpis)
     rfm_segments = op(calls.rfm_segments)
+    messages = op(calls.messages)
+    message = op(calls.message)

@@ -125,3 +125,5 @@ class PartnerClient(ClientBase):
     account = op(calls.account)
     kpis = op(calls.kpis)
     rfm_segments = op(calls.rfm_segments)
+    messages = op(calls.messages)
+    message = op(calls.message)

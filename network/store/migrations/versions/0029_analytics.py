@@ -1,14 +1,14 @@
 """analytics: the daily RFM snapshot and its runs; indexes on purchases' and ledger movements' times
 
 Revision ID: 0029
-Revises: 0024
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0024"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
