@@ -43,7 +43,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_purchases_time", "purchases", ["purchased_at"])
     op.create_index("ix_purchases_partner_time", "purchases", ["partner_id", "purchased_at"])
-    op.create_index("ix_ledger_kind_time", "ledger_entries", ["kind", "block_time"])
+    op.create_index("ix_ledger_kind_time", "ledger_entries", ["kind", "block_time", "chain_id", "partner_id", "points"])
 
 
 def downgrade() -> None:
