@@ -5,6 +5,11 @@ Purchases count as in RFM (gateway/services/rfm.py ``counted``): confirmed, net 
 whose reversal did not fail, above zero, of members not erased. Points come from the ledger the
 indexer derives from the chain's events (``ledger_entries``, the statement's movements). Each
 figure's definition is in :data:`DEFINITIONS` (the README quotes it).
+
+Cost: a period's figures read the purchases and ledger movements of the period by their time
+indexes; the activity and churn figures need each member's last purchase ever, which the day's RFM
+snapshot holds (read from it when the period ends on a snapshot's day: the API's default period
+ends yesterday, the beat's day), else they are computed from every purchase.
 """
 
 from __future__ import annotations
