@@ -1,4 +1,4 @@
-"""Analytics (migration 0029 analytics): the daily RFM snapshot and its runs, and the indexes the
+"""Analytics (migration 0026 analytics): the daily RFM snapshot and its runs, and the indexes the
 KPIs read purchases and ledger movements by (gateway/services/analytics.py, rfm.py).
 
 :class:`RfmSnapshot` holds one row per (day, scope, member): the member's raw values and scores as of

@@ -1,13 +1,13 @@
 """analytics: the daily RFM snapshot and its runs; indexes on purchases' and ledger movements' times
 
-Revision ID: 0029
+Revision ID: 0026
 Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0029"
+revision = "0026"
 down_revision = "0025"
 branch_labels = None
 depends_on = None
