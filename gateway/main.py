@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
+    analytics,
     consent_links,
     customers,
     dashboard,
@@ -102,6 +103,8 @@ def create_app() -> FastAPI:
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(consent_links.router)  # issue 18: email confirmation, one-click unsubscribe
     app.include_router(sms_inbound.router)  # issue 18: the SMS provider's inbound STOP / START
+    app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
+    app.include_router(analytics.operator)
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)

@@ -23,6 +23,7 @@ from partners.sdk.models import (
     Expiry,
     History,
     ImportReport,
+    Kpis,
     Member,
     Message,
     MessagePage,
@@ -36,6 +37,7 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    RfmSegments,
     RuleSet,
     SignInLink,
     Tier,
@@ -569,6 +571,22 @@ def account(*, limit: int | None = None) -> Call[PartnerAccount]:
     return Call("GET", "/v1/account", _one(PartnerAccount), params=_query(limit=limit))
 
 
+# ---------------------------------------------------------------------- analytics
+
+
+def kpis(*, start: str | None = None, end: str | None = None) -> Call[Kpis]:
+    """Your KPIs over ``start..end`` (``YYYY-MM-DD``, UTC days; default: the 30 days to yesterday):
+    members, activity, repeat rate, basket, frequency, points issued/redeemed/reversed, liability,
+    churn, CLV, cohorts, tiers, the points flowing between you and other partners."""
+    return Call("GET", "/v1/analytics/kpis", _one(Kpis), params=_query(**{"from": start, "to": end}))
+
+
+def rfm_segments(*, ref: str | None = None) -> Call[RfmSegments]:
+    """Your customers' RFM segments in the latest daily snapshot, and with ``ref`` that customer's
+    values, scores and segment."""
+    return Call("GET", "/v1/analytics/rfm", _one(RfmSegments), params=_query(ref=ref))
+
+
 # ---------------------------------------------------------------------- following a status URL
 
 STATUS_MODELS: tuple[tuple[re.Pattern[str], type[Model]], ...] = (
@@ -644,6 +662,8 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "webhook_deliveries": webhook_deliveries,
     "test_webhook": test_webhook,
     "account": account,
+    "kpis": kpis,
+    "rfm_segments": rfm_segments,
     "messages": messages,
     "message": message,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -584,3 +584,77 @@ class PartnerAccount(Model):
     recent_purchases: list[AccountPurchase]
     statements: list[AccountStatement]
     webhook_deliveries: list[Delivery]
+
+
+# ---------------------------------------------------------------------- analytics
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kpis(Model):
+    """Your KPIs over a period of UTC days (definitions: the gateway's README, "Analytics: RFM and
+    KPIs"); amounts per currency as decimal strings, rates as fractions (None when undefined)."""
+
+    start: str | None = None  # "from" in the JSON
+    end: str | None = None  # "to" in the JSON
+    partner_id: int | None
+    churn_days: int
+    members_enrolled: int
+    members_new: int
+    active_30d: int
+    active_90d: int
+    purchases: int
+    buyers: int
+    repeat_purchase_rate: float | None
+    average_basket: dict[str, str]
+    purchase_frequency: float | None
+    points_issued: int
+    points_redeemed: int
+    points_reversed: int
+    points_expired: int | None
+    redemption_rate: float | None
+    breakage_rate: float | None
+    outstanding_points: int
+    outstanding_value_low: int | None
+    outstanding_value_high: int | None
+    churn_rate: float | None
+    clv: dict[str, str]
+    cohorts: list[dict[str, Any]]
+    tiers: dict[str, int]
+    tier_moves: list[dict[str, Any]]
+    flow: list[dict[str, Any]]
+    shared_members: list[dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Kpis:
+        kpis = super().from_json(data)
+        return replace(kpis, start=data.get("from"), end=data.get("to"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfmMember(Model):
+    """A customer's RFM values, scores (1..5) and segment in the latest daily snapshot."""
+
+    customer_id: int
+    day: str
+    recency_days: int
+    frequency: int
+    monetary: Decimal
+    r: int
+    f: int
+    m: int
+    segment: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfmSegments(Model):
+    """Your customers' RFM segments' sizes in the latest daily snapshot, and one customer's scores."""
+
+    scope: str
+    partner_id: int | None
+    day: str | None
+    members: int
+    changes: int
+    sizes: dict[str, int]
+    score_rule: str
+    segment_rule: str
+    member: RfmMember | None

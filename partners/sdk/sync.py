@@ -123,5 +123,7 @@ class PartnerClient(ClientBase):
     webhook_deliveries = op(calls.webhook_deliveries)
     test_webhook = op(calls.test_webhook)
     account = op(calls.account)
+    kpis = op(calls.kpis)
+    rfm_segments = op(calls.rfm_segments)
     messages = op(calls.messages)
     message = op(calls.message)

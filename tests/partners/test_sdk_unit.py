@@ -298,6 +298,25 @@ IMPORT = {
     "refused": [{"line": 3, "ref": "c-2", "field": "email", "reason": "expected an address"}],
 }
 CSV = "ref,email\nc-1,a@example.com\nc-2,b@\n"
+KPIS_EXAMPLE = {
+    "from": "2026-11-01", "to": "2026-11-30", "partner_id": 1, "churn_days": 90, "members_enrolled": 5400,
+    "members_new": 310, "active_30d": 2100, "active_90d": 3900, "purchases": 8450, "buyers": 2100,
+    "repeat_purchase_rate": 0.62, "average_basket": {"EUR": "42.80"}, "purchase_frequency": 4.02,
+    "points_issued": 361000, "points_redeemed": 120400, "points_reversed": 3100, "points_expired": None,
+    "redemption_rate": 0.3335, "breakage_rate": None, "outstanding_points": 2450000,
+    "outstanding_value_low": 19600000000, "outstanding_value_high": 23275000000, "churn_rate": 0.28,
+    "clv": {"EUR": "1845.27"}, "cohorts": [{"cohort": "2026-10", "members": 120, "active": [80, 41]}],
+    "tiers": {"Silver": 1000}, "tier_moves": [{"from_tier": "Member", "to_tier": "Silver", "members": 12}],
+    "flow": [{"earned_at": 1, "redeemed_at": 2, "points": 1520.5}],
+    "shared_members": [{"a": 1, "b": 2, "members": 310}],
+}  # fmt: skip
+RFM_MEMBER = {"customer_id": 42, "day": "2026-11-30", "recency_days": 3, "frequency": 14, "monetary": "612.4000",
+              "r": 5, "f": 4, "m": 4, "segment": "Champions"}  # fmt: skip
+RFM_EXAMPLE = {
+    "scope": "partner", "partner_id": 1, "day": "2026-11-30", "members": 5120, "changes": 214,
+    "sizes": {"Champions": 300, "Lost": 20}, "score_rule": "...", "segment_rule": "...", "member": RFM_MEMBER,
+}  # fmt: skip
+
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
     "post_purchase": (
         ("p-1",),
@@ -682,6 +701,28 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
     ),
     "test_webhook": ((7,), {}, "POST", "/v1/webhooks/7/test", None, {}, 202, DELIVERY, Delivery),
     "account": ((), {"limit": 5}, "GET", "/v1/account", None, {"limit": "5"}, 200, ACCOUNT, PartnerAccount),
+    "kpis": (
+        (),
+        {"start": "2026-11-01", "end": "2026-11-30"},
+        "GET",
+        "/v1/analytics/kpis",
+        None,
+        {"from": "2026-11-01", "to": "2026-11-30"},
+        200,
+        KPIS_EXAMPLE,
+        calls.Kpis,
+    ),
+    "rfm_segments": (
+        (),
+        {"ref": "card-1"},
+        "GET",
+        "/v1/analytics/rfm",
+        None,
+        {"ref": "card-1"},
+        200,
+        RFM_EXAMPLE,
+        calls.RfmSegments,
+    ),
     "messages": (
         (),
         {"status": "suppressed", "ref": "card-1", "since": datetime(2026, 12, 1, tzinfo=UTC), "cursor": 9},
@@ -942,3 +983,16 @@ def test_unit_a_purchase_body_carries_lines_and_tenders_as_exact_strings() -> No
     ]
     assert body["paid_with"] == {"points": "5.00"}
     assert "lines" not in calls.purchase_body("p-1", ref="c", amount="1", currency="EUR")  # the same body as before
+
+
+def test_unit_analytics_results_read_the_period_and_the_member() -> None:
+    kpis = calls.Kpis.from_json(KPIS_EXAMPLE)
+    assert (kpis.start, kpis.end, kpis.average_basket, kpis.flow[0]["redeemed_at"]) == (
+        "2026-11-01",
+        "2026-11-30",
+        {"EUR": "42.80"},
+        2,
+    )
+    segments = calls.RfmSegments.from_json(RFM_EXAMPLE)
+    assert segments.member is not None and segments.member.monetary == Decimal("612.4")
+    assert segments.member.segment == "Champions" and segments.sizes["Lost"] == 20
