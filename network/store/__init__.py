@@ -58,6 +58,7 @@ from network.store.members import (
     MemberEnrolment,
     MemberImport,
 )
+from network.store.message_templates import MessageBrand, MessageTemplate
 from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
     PointsGiveBack,
@@ -116,8 +117,10 @@ __all__ = [
     "MemberEnrolment",
     "MemberImport",
     "Message",
+    "MessageBrand",
     "MessageEvent",
     "MessageSuppression",
+    "MessageTemplate",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",
