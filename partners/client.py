@@ -27,7 +27,9 @@ refunds, rewards, redemptions and consents, members (``enrol``, ``member``, ``up
 customers (wallet links, custodial wallets and their release, balances and histories,
 coalition-wide tiers), webhook endpoints, their deliveries, secret rotation and a test event, and
 the partner's own account (``account()``: funds, free funds, issuance headroom, exposure and
-pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries).
+pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries),
+and its messages' templates and brand (``message_templates``, ``save_message_template``,
+``preview_message``, ``save_message_brand``...).
 :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`, awaited: both run the
 same builders (partners/sdk/calls.py). The SDK imports nothing of the gateway: it needs only
 httpx.
@@ -55,6 +57,11 @@ from partners.sdk.models import (
     ImportReport,
     Member,
     MemberConsent,
+    MessageBrand,
+    MessageKind,
+    MessagePreview,
+    MessageTemplate,
+    MessageTemplates,
     PartnerAccount,
     PointsHold,
     PreparedConsent,
@@ -93,6 +100,11 @@ __all__ = [
     "ImportReport",
     "Member",
     "MemberConsent",
+    "MessageBrand",
+    "MessageKind",
+    "MessagePreview",
+    "MessageTemplate",
+    "MessageTemplates",
     "OperationFailed",
     "PartnerAccount",
     "PartnerClient",
