@@ -161,7 +161,7 @@ def partner_remove(
     PARTNER + "/preview",
     response_model=MessagePreviewPublic,
     summary="Render a template with sample or given data",
-    responses=problem_responses("unauthorized", "validation-error", "template-invalid"),
+    responses=problem_responses("unauthorized", "not-found", "validation-error", "template-invalid"),
 )
 def partner_preview(body: MessagePreviewRequest, partner: CurrentPartner, session: SessionDep) -> MessagePreviewPublic:
     """The message as your customers would read it, with your brand: with the sources you send
@@ -251,7 +251,7 @@ def operator_remove(kind: Kind, channel: Channel, locale: Locale, _: OperatorDep
     OPERATOR + "/preview",
     response_model=MessagePreviewPublic,
     summary="Render a coalition template with sample or given data",
-    responses=problem_responses("unauthorized", "validation-error", "template-invalid"),
+    responses=problem_responses("unauthorized", "not-found", "validation-error", "template-invalid"),
 )
 def operator_preview(body: MessagePreviewRequest, _: OperatorDep, session: SessionDep) -> MessagePreviewPublic:
     """As a partner's preview, with the coalition's brand and overrides."""

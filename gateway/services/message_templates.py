@@ -203,7 +203,7 @@ def save_brand(session: Session, *, partner_id: int | None, name: str, colour: s
         session.add(row)
     row.name, row.colour, row.accent, row.updated_at = name, colour.lower(), accent.lower(), utcnow()
     session.flush()
-    forget(None if partner_id is None else partner_id)
+    forget(partner_id)
     return BrandView(row.name, row.colour, row.accent, True, row.updated_at)
 
 

@@ -99,7 +99,8 @@ def money(locale: str, amount: int | str | Decimal, currency: str) -> str:
     """An amount with its currency: ``€19.90`` in English, ``19,90 €`` in the others (the code
     when we know no symbol: ``CHF 19.90``, ``19,90 CHF``)."""
     shown = number(locale, amount, 2)
-    symbol = _SYMBOLS.get(currency.upper(), currency.upper())
+    code = str(currency).upper()
+    symbol = _SYMBOLS.get(code, code)
     if locale == "en":
         return f"{symbol}{shown}" if len(symbol) == 1 else f"{symbol}{NBSP}{shown}"
     return f"{shown}{NBSP}{symbol}"

@@ -28,7 +28,15 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes, pass_context
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -245,13 +253,20 @@ def _compile(part: str, source: str) -> Template:
         return env.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(exc.message or str(exc), part=part, line=exc.lineno) from exc
+    except TemplateInvalid:
+        raise
+    except Exception as exc:  # a source that breaks the compiler itself (nesting too deep...)
+        raise TemplateInvalid(f"cannot be compiled: {type(exc).__name__}", part=part) from exc
 
 
 def _run(template: Template, context: Mapping[str, Any], part: str, error: type[RenderError]) -> str:
     try:
         out = template.render(context)
-    except (TemplateError, SecurityError, ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
-        raise error(getattr(exc, "message", None) or str(exc), part=part, line=_line(exc)) from exc
+    except Exception as exc:  # whatever the template or the data did: the message cannot be written
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, TemplateNotFound):
+            reason = f"no template {exc.name!r} to extend or include"
+        raise error(reason, part=part, line=_line(exc)) from exc
     if len(out) > MAX_OUTPUT_CHARS:
         raise error(f"renders {len(out)} characters, at most {MAX_OUTPUT_CHARS}", part=part)
     if part == "html":
@@ -300,7 +315,7 @@ def _render(
         text=out["text"],
         html=out.get("html"),
         locale=chosen,
-        source="builtin" if override is None else "override",
+        source="override" if any(getattr(override, part, None) for part in PARTS[channel]) else "builtin",
     )
 
 

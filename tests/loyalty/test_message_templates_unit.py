@@ -177,6 +177,8 @@ def test_an_override_replaces_the_parts_it_gives_and_keeps_the_others():
         ("Hello\n{{ first_nmae }}", "line 2: 'first_nmae' is undefined"),
         ("Hello {{ first_name }", "line 1: unexpected '}'"),
         ("x" * 20_001, "at most 20000"),
+        ('{% include "../render.py" %}', "no template '../render.py'"),
+        ("{{" + "(" * 3000 + "1" + ")" * 3000 + "}}", "cannot be compiled"),
     ],
 )
 def test_the_sandbox_refuses_an_override_that_reaches_out_or_blows_up(source, reason):
