@@ -300,6 +300,8 @@ def _render(
     if missing:
         raise RenderError(f"{kind} needs {', '.join(missing)} in its data")
     chosen = locale_for(kind, channel, locale)
+    if (chosen, kind, channel, PARTS[channel][0]) not in _builtin():
+        raise RenderError(f"no built-in template of {kind} on {channel} (templates/en/{kind}.{channel}.*.j2)")
     context = {**data, "brand": brand.checked(), "locale": chosen, "marketing": spec.category == "marketing"}
     builtin, out = _builtin(), {}
     for part in PARTS[channel]:
