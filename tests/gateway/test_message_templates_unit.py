@@ -5,14 +5,22 @@ override, else the coalition's, else the built-in template; cached, forgotten on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services import message_templates as service
 from loyalty.messages.render import SAMPLE_UNSUBSCRIBE_URL, sample_data
+from network.store import MessageBrand, MessageTemplate, Partner
 from tests.gateway.partners import OPERATOR
+from tests.pg import StoreKind
 from tests.problems import assert_problem
+from tests.stores import migrated_store
 
 URL = "/v1/message-templates/points_earned/email/pl"
 SOURCES: dict[str, Any] = {
@@ -201,3 +209,59 @@ def test_content_for_reads_the_store_once_per_ttl(partner, sessions, monkeypatch
         monkeypatch.setattr(session, "scalar", lambda *a, **k: statements.append("scalar"))
         r = service.content_for(session, kind="welcome", channel="sms", locale="cs", partner_id=partner.id, data=data)
         assert statements == [] and r.text.startswith("Partner 1: Vítejte")
+
+
+@pytest.fixture
+def any_store(tmp_path: Path, store: StoreKind) -> Iterator[sessionmaker[Session]]:
+    """A migrated store of the kind under test ([sqlite] and [postgresql], tests/pg.py) with partner 7."""
+    made = migrated_store(store.new_url(tmp_path))
+    with made() as session:
+        session.add(
+            Partner(
+                id=7,
+                name="Grocer",
+                minter="0x" + "1" * 40,
+                treasury="0x" + "2" * 40,
+                api_key_prefix="ck_grocer",
+                api_key_hash="0" * 64,
+                currency="EUR",
+                points_per_unit=1,
+                issue_price=10_000,
+                reimbursement_rate=8_000,
+                issuance_limit=10**9,
+            )
+        )
+        session.commit()
+    yield made
+    made.kw["bind"].dispose()
+
+
+def test_one_override_per_owner_kind_channel_and_locale_on_both_stores(any_store):
+    """The coalition's rows (partner null) are unique too: a partial index, on SQLite and PostgreSQL."""
+    sms = {"kind": "tier_up", "channel": "sms", "locale": "en", "subject": None, "html": None}
+    with any_store() as session:
+        for owner, text in ((None, "C1"), (None, "C2 {{ tier }}"), (7, "P {{ tier }}")):
+            service.save(session, partner_id=owner, text=text, by="test", **sms)
+        service.save_brand(session, partner_id=None, name="Club", colour="#000000", accent="#ffffff")
+        service.save_brand(session, partner_id=None, name="Club 2", colour="#000000", accent="#ffffff")
+        session.commit()
+        rows = session.scalars(select(MessageTemplate).order_by(MessageTemplate.id)).all()
+        assert [(r.partner_id, r.text, r.version) for r in rows] == [(None, "C2 {{ tier }}", 2), (7, "P {{ tier }}", 1)]
+        assert session.scalar(select(func.count()).select_from(MessageBrand)) == 1
+        session.add(
+            MessageTemplate(partner_id=None, kind="tier_up", channel="sms", locale="en", version=1, updated_by="x")
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+        data = sample_data("tier_up")
+        r = service.content_for(session, kind="tier_up", channel="sms", locale="ru", partner_id=7, data=data)
+        assert r.text.startswith("Grocer: Поздравляем") and r.source == "builtin"  # no ru override: built-in ru
+        assert (
+            service.content_for(session, kind="tier_up", channel="sms", locale="en", partner_id=7, data=data).text
+            == "P Gold"
+        )
+        assert (
+            service.content_for(session, kind="tier_up", channel="sms", locale="en", partner_id=None, data=data).text
+            == "C2 Gold"
+        )
