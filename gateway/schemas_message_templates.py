@@ -163,14 +163,18 @@ class MessagePreviewRequest(Strict):
         json_schema_extra={
             "examples": [
                 {"kind": "points_earned", "channel": "email", "locale": "pl", **SOURCES_EXAMPLE, "data": None},
-                {"kind": "tier_up", "channel": "sms", "locale": "cs"},
+                {"kind": "tier_up", "channel": "sms", "locale": "cs-CZ"},
             ]
         },
     )
 
     kind: KindName = Field(description="The kind of message")
     channel: ChannelName = Field(description="The channel")
-    locale: LocaleName = Field(description="The locale")
+    locale: str = Field(
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$",
+        description="A customer's BCP 47 language tag (pl-PL); a language without templates previews the English",
+    )
     subject: str | None = _source("A subject or title source to try")
     text: str | None = _source("A text source to try")
     html: str | None = _source("An HTML source to try")

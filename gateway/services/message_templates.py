@@ -219,19 +219,23 @@ def preview(
     html: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> Rendered:
-    """The message as the owner's customers would read it: with the sources given (checked as a
-    save checks them), else with the owner's stored override if any; with ``data``, else the
-    kind's sample. Nothing is stored."""
-    _check(kind, channel, locale)
+    """The message as the owner's customers would read it: in the locale negotiated from the BCP 47
+    tag ``locale``; with the sources given (checked as a save checks them), else the override the
+    sender would use (the owner's, else the coalition's); with ``data``, else the kind's sample.
+    Nothing is stored."""
+    _check(kind, channel, templates.LOCALES[0])
+    chosen = templates.locale_for(kind, channel, locale)
     values = templates.sample_data(kind) if data is None else data
     owner_brand = _brand(session, partner_id)
     try:
         if any(source is not None for source in (subject, text, html)):
             override = _sources(channel, subject, text, html)
-            return templates.validate(kind, channel, locale, override, data=values, brand=owner_brand)
-        row = _row(session, partner_id, kind, channel, locale)
+            return templates.validate(kind, channel, chosen, override, data=values, brand=owner_brand)
+        row = _row(session, partner_id, kind, channel, chosen)
+        if row is None and partner_id is not None:
+            row = _row(session, None, kind, channel, chosen)
         stored = None if row is None else Override(row.subject, row.text, row.html)
-        return templates.render(kind, channel, locale, values, brand=owner_brand, override=stored)
+        return templates.render(kind, channel, chosen, values, brand=owner_brand, override=stored)
     except RenderError as exc:
         raise TemplateRefused(str(exc)) from exc
 

@@ -173,6 +173,9 @@ def test_the_coalitions_templates_and_brand_are_the_operators(client, partner):
     preview = {"kind": "tier_up", "channel": "push", "locale": "en"}
     r = client.post("/v1/operator/message-templates/preview", headers=OPERATOR, json=preview)
     assert (r.json()["subject"], r.json()["text"]) == ("Club: Gold!", "Well done.")
+    preview["locale"] = "de-AT"  # no German: English, and a partner without its own override sees the coalition's
+    r = client.post("/v1/message-templates/preview", headers=partner.headers, json=preview)
+    assert (r.json()["locale"], r.json()["subject"], r.json()["source"]) == ("en", "Partner 1: Gold!", "override")
     assert client.delete(url, headers=OPERATOR).status_code == 204
     # a partner without a brand shows its name in the coalition's colours
     assert client.get("/v1/message-brand", headers=partner.headers).json()["colour"] == "#000000"
