@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TemplateRefused
@@ -154,8 +155,15 @@ def save(
         raise TemplateRefused(str(exc)) from exc
     row = _row(session, partner_id, kind, channel, locale)
     if row is None:
-        row = MessageTemplate(partner_id=partner_id, kind=kind, channel=channel, locale=locale, version=0)
-        session.add(row)
+        try:
+            with session.begin_nested():  # two first saves at once: the second updates the first's row
+                row = MessageTemplate(
+                    partner_id=partner_id, kind=kind, channel=channel, locale=locale, version=0, updated_by=by
+                )
+                session.add(row)
+        except IntegrityError:
+            row = _row(session, partner_id, kind, channel, locale)
+            assert row is not None
     row.subject, row.text, row.html = override.subject, override.text, override.html
     row.version, row.updated_at, row.updated_by = row.version + 1, utcnow(), by
     session.flush()
