@@ -58,6 +58,7 @@ from network.store.members import (
     MemberEnrolment,
     MemberImport,
 )
+from network.store.message_digests import MessageDigest
 from network.store.message_templates import MessageBrand, MessageTemplate
 from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
@@ -118,6 +119,7 @@ __all__ = [
     "MemberImport",
     "Message",
     "MessageBrand",
+    "MessageDigest",
     "MessageEvent",
     "MessageSuppression",
     "MessageTemplate",

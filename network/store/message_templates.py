@@ -1,4 +1,4 @@
-"""Partners' own message templates and brands (migration 0025 ``message_templates``).
+"""Partners' own message templates and brands (migration 0026 ``message_templates``).
 
 ``message_templates``: a partner's override of one (kind, channel, locale): the Jinja2 sources of
 its parts (``subject``, ``text``, ``html``; null: the built-in part of loyalty/messages/templates).

@@ -130,3 +130,5 @@ class PartnerClient(ClientBase):
     preview_message = op(calls.preview_message)
     message_brand = op(calls.message_brand)
     save_message_brand = op(calls.save_message_brand)
+    messages = op(calls.messages)
+    message = op(calls.message)

@@ -4,8 +4,8 @@
 ``message_brands``: a partner's (or the coalition's) display name and colours. No data migration:
 without rows every message uses the built-in templates and the default brand, as before.
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
