@@ -95,10 +95,12 @@ def number(locale: str, value: int | str | Decimal, places: int | None = None) -
     return sign + whole + (decimal_point + fraction if fraction else "")
 
 
-def money(locale: str, amount: int | str | Decimal, currency: str) -> str:
+def money(locale: str, amount: int | str | Decimal, currency: str | None) -> str:
     """An amount with its currency: ``€19.90`` in English, ``19,90 €`` in the others (the code
-    when we know no symbol: ``CHF 19.90``, ``19,90 CHF``)."""
+    when we know no symbol: ``CHF 19.90``, ``19,90 CHF``; the number alone without a currency)."""
     shown = number(locale, amount, 2)
+    if not currency:
+        return shown
     code = str(currency).upper()
     symbol = _SYMBOLS.get(code, code)
     if locale == "en":

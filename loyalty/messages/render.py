@@ -7,9 +7,11 @@ autoescape what they show, the others are plain text. The locale is negotiated f
 customer's BCP 47 tag (``pl-PL`` -> ``pl``); a language we do not ship falls back to English.
 
 Missing variables: the data must carry every variable of the kind's sample
-(``KINDS[kind].sample``; :class:`RenderError` names those missing) and templates use
-``StrictUndefined``, so a typo fails loudly instead of sending a blank. A value may be None (a
-customer without a first name): the templates test it (``{% if first_name %}``).
+(``KINDS[kind].sample``; :class:`RenderError` names those missing) but ``first_name`` and
+``points_balance`` (:data:`OPTIONAL`: a customer without a name in the profile, a balance not
+indexed yet), and templates use ``StrictUndefined``, so a typo fails loudly instead of sending a
+blank. The optional ones, ``referral_code`` and ``voucher_code`` may be None: the templates leave
+their sentence out.
 
 A partner's :class:`Override` replaces the parts it gives (None: the built-in part). It is
 checked on save by :func:`validate` (compiles in the sandbox, renders the kind's sample, carries
@@ -54,6 +56,7 @@ MAX_SOURCE_CHARS = 20_000  # one part of an override
 MAX_OUTPUT_CHARS = 200_000  # one rendered part
 MAX_LOOP_ITEMS = 100  # range() in an override
 MAX_LOOP_DEPTH = 2
+OPTIONAL = ("first_name", "points_balance")  # may be missing or None: the templates leave them out
 SAMPLE_UNSUBSCRIBE_URL = "https://coalition.example/v1/unsubscribe/SAMPLE"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{3,})")
@@ -296,13 +299,14 @@ def _render(
         raise RenderError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     if channel not in spec.channels:
         raise RenderError(f"{kind} goes out on {', '.join(spec.channels)}, not {channel!r}")
-    missing = sorted(set(spec.sample) - set(data))
+    missing = sorted(set(spec.sample) - set(data) - set(OPTIONAL))
     if missing:
         raise RenderError(f"{kind} needs {', '.join(missing)} in its data")
     chosen = locale_for(kind, channel, locale)
     if (chosen, kind, channel, PARTS[channel][0]) not in _builtin():
         raise RenderError(f"no built-in template of {kind} on {channel} (templates/en/{kind}.{channel}.*.j2)")
-    context = {**data, "brand": brand.checked(), "locale": chosen, "marketing": spec.category == "marketing"}
+    context = {**dict.fromkeys(OPTIONAL), **data, "brand": brand.checked(), "locale": chosen}
+    context["marketing"] = spec.category == "marketing"
     builtin, out = _builtin(), {}
     for part in PARTS[channel]:
         source = getattr(override, part) if override is not None else None

@@ -155,7 +155,7 @@ def test_a_preview_renders_sample_or_given_data_with_sources_tried_or_saved(clie
     assert r.json()["source"] == "override"  # the saved one
     missing = {"kind": "tier_up", "channel": "sms", "locale": "en", "data": {"first_name": "A"}}
     detail = assert_problem(client.post(url, headers=partner.headers, json=missing), "template-invalid")["detail"]
-    assert "tier_up needs points_balance, previous_tier, tier in its data" in detail
+    assert "tier_up needs previous_tier, tier in its data" in detail
     broken = {"kind": "tier_up", "channel": "sms", "locale": "en", "text": "{{ nope }}"}
     assert_problem(client.post(url, headers=partner.headers, json=broken), "template-invalid")
 

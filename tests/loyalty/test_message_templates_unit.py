@@ -48,6 +48,18 @@ def test_every_kind_renders_on_each_of_its_channels_in_every_locale(locale):
     assert len(texts) == len(CASES)  # no two messages read the same
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_customer_without_name_balance_or_codes_gets_messages_without_them(locale):
+    """What the planner may not know (a first name, the balance, a referral or voucher code, the
+    currency) leaves its sentence out: never "None", never a failure."""
+    for kind, channel in CASES:
+        data = {k: v for k, v in sample_data(kind).items() if k not in ("first_name", "points_balance")}
+        data |= {k: None for k in ("referral_code", "voucher_code", "currency") if k in data}
+        r = render(kind, channel, locale, data)
+        shown = f"{r.subject or ''} {r.text} {r.html or ''}"
+        assert r.text.strip() and "None" not in shown and "Ada" not in shown and "250" not in shown, (kind, channel)
+
+
 def test_the_confirmation_email_carries_its_link_as_text_and_as_a_button():
     r = render("email_confirmation", "email", "cs", sample_data("email_confirmation"))
     url = KINDS["email_confirmation"].sample["confirm_url"]
