@@ -27,6 +27,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    message_templates,
     messages,
     operator,
     operator_liability,
@@ -101,6 +102,7 @@ def create_app() -> FastAPI:
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
+    app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
