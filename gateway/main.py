@@ -28,6 +28,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    message_templates,
     messages,
     operator,
     operator_liability,
@@ -105,6 +106,7 @@ def create_app() -> FastAPI:
     app.include_router(sms_inbound.router)  # issue 18: the SMS provider's inbound STOP / START
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
+    app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)

@@ -27,7 +27,9 @@ refunds, rewards, redemptions and consents, members (``enrol``, ``member``, ``up
 customers (wallet links, custodial wallets and their release, balances and histories,
 coalition-wide tiers), webhook endpoints, their deliveries, secret rotation and a test event, and
 the partner's own account (``account()``: funds, free funds, issuance headroom, exposure and
-pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries).
+pending credit in ``Clearing``, recent purchases, its statement lines and webhook deliveries),
+and its messages' templates and brand (``message_templates``, ``save_message_template``,
+``preview_message``, ``save_message_brand``...).
 :class:`AsyncPartnerClient` has every method of :class:`PartnerClient`, awaited: both run the
 same builders (partners/sdk/calls.py). The SDK imports nothing of the gateway: it needs only
 httpx.
@@ -57,8 +59,13 @@ from partners.sdk.models import (
     Member,
     MemberConsent,
     Message,
+    MessageBrand,
+    MessageKind,
     MessageLogEntry,
     MessagePage,
+    MessagePreview,
+    MessageTemplate,
+    MessageTemplates,
     PartnerAccount,
     PointsHold,
     PreparedConsent,
@@ -101,8 +108,13 @@ __all__ = [
     "Member",
     "MemberConsent",
     "Message",
+    "MessageBrand",
+    "MessageKind",
     "MessageLogEntry",
     "MessagePage",
+    "MessagePreview",
+    "MessageTemplate",
+    "MessageTemplates",
     "OperationFailed",
     "PartnerAccount",
     "PartnerClient",

@@ -61,6 +61,7 @@ from network.store.members import (
     MemberImport,
 )
 from network.store.message_digests import MessageDigest
+from network.store.message_templates import MessageBrand, MessageTemplate
 from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
     PointsGiveBack,
@@ -120,9 +121,11 @@ __all__ = [
     "MemberEnrolment",
     "MemberImport",
     "Message",
+    "MessageBrand",
     "MessageDigest",
     "MessageEvent",
     "MessageSuppression",
+    "MessageTemplate",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",

@@ -658,3 +658,67 @@ class RfmSegments(Model):
     score_rule: str
     segment_rule: str
     member: RfmMember | None
+
+
+# ---------------------------------------------------------------------- message templates
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageKind(Model):
+    """A kind of message the coalition sends for you: its channels, variables (``sample``) and
+    your overrides (``"email/pl"``)."""
+
+    kind: str
+    category: str  # transactional | marketing
+    trigger: str
+    description: str
+    channels: list[str]
+    overridden: list[str]
+    sample: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageTemplates(Model):
+    """The kinds of message and the locales templates exist for."""
+
+    locales: list[str]
+    default_locale: str
+    kinds: list[MessageKind]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageTemplate(Model):
+    """The Jinja2 sources of one kind, channel and locale: yours (``overridden``) or the built-in ones."""
+
+    kind: str
+    channel: str
+    locale: str
+    overridden: bool
+    subject: str | None
+    text: str | None
+    html: str | None
+    version: int | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageBrand(Model):
+    """Your name and colours in your messages (``custom`` False: the defaults)."""
+
+    name: str
+    colour: str
+    accent: str
+    custom: bool
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePreview(Model):
+    """A message as your customers would read it."""
+
+    subject: str | None
+    text: str
+    html: str | None
+    locale: str
+    source: str  # builtin | override
+    override_error: str | None

@@ -34,7 +34,12 @@ from partners.client import (
     ImportReport,
     Member,
     Message,
+    MessageBrand,
+    MessageKind,
     MessagePage,
+    MessagePreview,
+    MessageTemplate,
+    MessageTemplates,
     OperationFailed,
     PartnerAccount,
     PartnerClient,
@@ -317,6 +322,33 @@ RFM_EXAMPLE = {
     "sizes": {"Champions": 300, "Lost": 20}, "score_rule": "...", "segment_rule": "...", "member": RFM_MEMBER,
 }  # fmt: skip
 
+TEMPLATE = {
+    "kind": "tier_up",
+    "channel": "sms",
+    "locale": "pl",
+    "overridden": True,
+    "subject": None,
+    "text": "{{ tier }}!",
+    "html": None,
+    "version": 1,
+    "updated_at": T0,
+}
+TEMPLATES = {
+    "locales": ["en", "pl", "cs", "ru"],
+    "default_locale": "en",
+    "kinds": [
+        {
+            "kind": "tier_up",
+            "category": "transactional",
+            "trigger": "tier.changed",
+            "description": "The member reached a higher tier.",
+            "channels": ["email", "sms", "push"],
+            "overridden": ["sms/pl"],
+            "sample": {"tier": "Gold"},
+        }
+    ],
+}
+BRAND = {"name": "Café", "colour": "#112233", "accent": "#445566", "custom": True, "updated_at": T0}
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
     "post_purchase": (
         ("p-1",),
@@ -723,6 +755,71 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
         RFM_EXAMPLE,
         calls.RfmSegments,
     ),
+    "message_templates": ((), {}, "GET", "/v1/message-templates", None, {}, 200, TEMPLATES, MessageTemplates),
+    "message_template": (
+        ("tier_up", "sms", "pl"),
+        {},
+        "GET",
+        "/v1/message-templates/tier_up/sms/pl",
+        None,
+        {},
+        200,
+        TEMPLATE,
+        MessageTemplate,
+    ),
+    "save_message_template": (
+        ("tier_up", "sms", "pl"),
+        {"text": "{{ tier }}!"},
+        "PUT",
+        "/v1/message-templates/tier_up/sms/pl",
+        {"subject": None, "text": "{{ tier }}!", "html": None},
+        {},
+        200,
+        TEMPLATE,
+        MessageTemplate,
+    ),
+    "delete_message_template": (
+        ("tier_up", "sms", "pl"),
+        {},
+        "DELETE",
+        "/v1/message-templates/tier_up/sms/pl",
+        None,
+        {},
+        204,
+        None,
+        type(None),
+    ),
+    "preview_message": (
+        ("tier_up", "sms", "pl"),
+        {"data": {"tier": "Gold"}},
+        "POST",
+        "/v1/message-templates/preview",
+        {
+            "kind": "tier_up",
+            "channel": "sms",
+            "locale": "pl",
+            "subject": None,
+            "text": None,
+            "html": None,
+            "data": {"tier": "Gold"},
+        },
+        {},
+        200,
+        {"subject": None, "text": "Gold!", "html": None, "locale": "pl", "source": "builtin", "override_error": None},
+        MessagePreview,
+    ),
+    "message_brand": ((), {}, "GET", "/v1/message-brand", None, {}, 200, BRAND, MessageBrand),
+    "save_message_brand": (
+        ("Café", "#112233", "#445566"),
+        {},
+        "PUT",
+        "/v1/message-brand",
+        {"name": "Café", "colour": "#112233", "accent": "#445566"},
+        {},
+        200,
+        BRAND,
+        MessageBrand,
+    ),
     "messages": (
         (),
         {"status": "suppressed", "ref": "card-1", "since": datetime(2026, 12, 1, tzinfo=UTC), "cursor": 9},
@@ -957,6 +1054,12 @@ def test_unit_wait_follows_refunds_and_redemptions_as_their_types() -> None:
         assert isinstance(client.wait("http://another.host/v1/redemptions/x-1"), Redemption)  # its path is followed
         with pytest.raises(ValueError, match="not the status URL"):
             client.wait("/v1/rewards/COFFEE")
+
+
+def test_unit_message_templates_read_as_nested_typed_results() -> None:
+    catalogue = MessageTemplates.from_json(TEMPLATES)
+    assert isinstance(catalogue.kinds[0], MessageKind) and catalogue.kinds[0].overridden == ["sms/pl"]
+    assert MessageTemplate.from_json(TEMPLATE).updated_at == datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 
 def test_unit_the_sdk_imports_nothing_of_the_server() -> None:
