@@ -11,6 +11,8 @@ and a placeholder is refused.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +23,7 @@ from network.settings import STATE_DIR, ChainSettings, SettingsGetter
 
 LOCAL_OPERATOR_TOKEN = "local-operator-token"  # local mode only: printed by `make demo`
 LOCAL_SECRETS_KEY = "local-secrets-key-not-for-production"  # local mode only
+LOCAL_SMS_AUTH_TOKEN = "local-sms-auth-token"  # local mode only: the embedded SMS provider's
 
 
 class WorkerSettings(ChainSettings):
@@ -76,6 +79,40 @@ class WorkerSettings(ChainSettings):
     # points.expiring reminders: days before a holder's expiry time, and how often beat looks
     expiry_reminder_days: list[int] = Field(default=[30, 7])
     expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
+    # messages to customers (gateway/messaging/, gateway/services/message_delivery.py): the SMTP
+    # server (local mode: the embedded one on 127.0.0.1:smtp_port, gateway/messaging/smtp_server.py),
+    # STARTTLS and AUTH when set, the sender's address (its domain names every Message-ID)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=8025, ge=1, le=65_535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Coalition <no-reply@coalition.localhost>"
+    smtp_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # the SMS and push provider (a Twilio-shaped Messages API; local mode: the embedded one,
+    # gateway/messaging/sms_server.py, on sms_port): base URL, account sid and auth token (HTTP Basic
+    # auth; the token also signs each request body and verifies the status callbacks), sender number
+    sms_api_url: str | None = None
+    sms_port: int = Field(default=8026, ge=1, le=65_535)
+    sms_account_sid: str = "AC00000000000000000000000000000000"
+    sms_auth_token: str | None = None
+    sms_from: str = "+15005550006"
+    sms_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # the gateway's public address as the workers write it into messages (unsubscribe links, the
+    # provider's status callback URL); the API's own COALITION_PUBLIC_URL, read by the workers too
+    public_url: str = "http://127.0.0.1:8000"
+    # signs the links in messages (one-click unsubscribe, email confirmation; loyalty/messages/tokens.py);
+    # unset: derived from the secrets key (message_token_key() below)
+    message_token_key: str | None = None
+    # the sender (beat every messages_send_every_s): rows claimed per batch (one SMTP connection per
+    # batch), how long a claim holds before another worker may take the row again, the most
+    # attempts of one message, the backoff between them (doubling from base, capped, jittered)
+    messages_send_every_s: float = Field(default=2.0, gt=0)
+    messages_batch: int = Field(default=200, ge=1, le=5_000)
+    messages_lease_s: float = Field(default=120.0, ge=5)
+    messages_max_attempts: int = Field(default=6, ge=1)
+    messages_backoff_base_s: float = Field(default=60.0, gt=0)
+    messages_backoff_cap_s: float = Field(default=6 * 3_600.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -89,7 +126,20 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         if self.tier_clock_file is not None and self.mode != "local":
             raise ValueError("COALITION_TIER_CLOCK_FILE is for tests in local mode only")
+        self._messaging_defaults()
         return self
+
+    def _messaging_defaults(self) -> None:
+        """Local mode sends to the embedded SMTP server and SMS provider with a dev token; elsewhere
+        a channel without its host (SMTP) or URL (SMS) stays off, and the provider's token must be set."""
+        if self.mode == "local":
+            self.smtp_host = self.smtp_host or "127.0.0.1"
+            self.sms_api_url = self.sms_api_url or f"http://127.0.0.1:{self.sms_port}"
+            self.sms_auth_token = self.sms_auth_token or LOCAL_SMS_AUTH_TOKEN
+        elif self.sms_api_url is not None and self.sms_auth_token in (None, LOCAL_SMS_AUTH_TOKEN):
+            raise ValueError("COALITION_SMS_AUTH_TOKEN must be set with COALITION_SMS_API_URL outside local mode")
+        if self.message_token_key is not None and self.mode != "local" and len(self.message_token_key) < 32:
+            raise ValueError("COALITION_MESSAGE_TOKEN_KEY is shorter than 32 characters")
 
     @property
     def settlement_period_s(self) -> int:
@@ -191,6 +241,15 @@ def max_countdown_s(settings: WorkerSettings) -> int:
     """The longest a task may be scheduled ahead (retries, backoff): well inside the
     visibility timeout, or Redis would deliver the waiting message a second time."""
     return settings.task_visibility_timeout_s // 2
+
+
+def message_token_key(settings: WorkerSettings) -> bytes:
+    """The key of the signed links in messages (one-click unsubscribe, email confirmation):
+    ``COALITION_MESSAGE_TOKEN_KEY``, else derived from the secrets key (HMAC under a label), so that
+    the workers that sign and the gateway that verifies agree without one more secret."""
+    if settings.message_token_key:
+        return settings.message_token_key.encode()
+    return hmac.new(str(settings.secrets_key).encode(), b"coalition message links", hashlib.sha256).digest()
 
 
 def redis_url(settings: WorkerSettings) -> str | None:
