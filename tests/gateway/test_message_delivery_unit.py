@@ -1,0 +1,164 @@
+"""The sender against real servers in this process: the embedded SMTP server (aiosmtpd, a Maildir)
+and the embedded SMS provider (HTTP), on a migrated SQLite store. Claims, one connection per batch,
+a hard bounce suppressing its address, a greylisted address retried with backoff, a lease that ran
+out fencing off the late worker's result, an SMS with its provider sid."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.messaging import sms, smtp_server, sms_server
+from gateway.messaging.smtp import SmtpChannel
+from gateway.services import message_delivery
+from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings
+from network.store import Customer, Message, MessageEvent, MessageSuppression, utcnow
+from tests.stores import migrated_store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], WorkerSettings, Path, Path]]:
+    smtp_port, sms_port = _free_port(), _free_port()
+    mail_dir, sms_dir = tmp_path / "mail", tmp_path / "sms"
+    controller = smtp_server.serve(smtp_port, mail_dir)
+    provider = sms_server.Provider(sms_dir, account_sid="AC1", token=LOCAL_SMS_AUTH_TOKEN, callback_delay_s=0)
+    http_server = sms_server.serve(sms_port, provider)
+    settings = WorkerSettings(
+        mode="local", smtp_port=smtp_port, sms_port=sms_port, sms_account_sid="AC1", messages_batch=50,
+        public_url=f"http://127.0.0.1:{sms_port}", messages_backoff_base_s=60,
+    )  # fmt: skip
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield sessions, settings, mail_dir, sms_dir
+    finally:
+        controller.stop()
+        http_server.shutdown()
+
+
+def _queue(
+    sessions: sessionmaker[Session], addresses: list[str], *, channel: str = "email", kind: str = "welcome"
+) -> list[int]:
+    with sessions() as session:
+        ids = []
+        for i, address in enumerate(addresses):
+            customer = Customer()
+            session.add(customer)
+            session.flush()
+            message = Message(
+                occurrence=f"evt-{address}-{i}", kind=kind, category="transactional", customer_id=customer.id,
+                channel=channel, address=address, locale="en", data={"name": f"n{i}"},
+            )  # fmt: skip
+            session.add(message)
+            session.flush()
+            ids.append(message.id)
+        session.commit()
+    return ids
+
+
+def _send(sessions: sessionmaker[Session], settings: WorkerSettings) -> tuple[message_delivery.Round, int]:
+    with SmtpChannel(settings) as smtp, sms.make_client(settings) as http:
+        done = message_delivery.send_batch(sessions, settings, smtp=smtp, http=http)
+        return done, smtp.connections
+
+
+def test_unit_queued_emails_are_sent_once_over_one_connection_into_the_mailbox(world):
+    sessions, settings, mail_dir, _ = world
+    ids = _queue(sessions, [f"c{i}@example.com" for i in range(30)])
+    done, connections = _send(sessions, settings)
+    assert done.claimed == 30 and done.results == {"sent": 30} and connections == 1
+    assert _send(sessions, settings)[0].claimed == 0  # nothing due any more
+    kept = smtp_server.read_mailbox(mail_dir)
+    assert sorted(m["Message-ID"] for m in kept) == sorted(f"<msg-{i}@coalition.localhost>" for i in ids)
+    with sessions() as session:
+        rows = list(session.scalars(select(Message)))
+        assert {m.status for m in rows} == {"sent"} and all(m.provider_ref and m.sent_at for m in rows)
+        assert session.scalar(select(MessageEvent.status).where(MessageEvent.message_id == ids[0])) == "sent"
+
+
+def test_unit_a_hard_bounce_suppresses_the_address_and_its_next_message(world):
+    sessions, settings, _, _ = world
+    _queue(sessions, ["gone@bounce.invalid", "ok@example.com"])
+    done, _ = _send(sessions, settings)
+    assert done.results == {"bounced": 1, "sent": 1}
+    with sessions() as session:
+        suppressed = session.scalars(select(MessageSuppression)).one()
+        assert (suppressed.channel, suppressed.address, suppressed.reason) == (
+            "email",
+            "gone@bounce.invalid",
+            "hard-bounce",
+        )
+        bounced = session.scalar(select(Message).where(Message.address == "gone@bounce.invalid"))
+        assert bounced.reason == "hard-bounce" and bounced.attempts == 1
+    _queue(sessions, ["gone@bounce.invalid"], kind="points_earned")
+    assert _send(sessions, settings)[0].results == {"suppressed": 1}
+
+
+def test_unit_a_transient_refusal_is_retried_after_a_backoff_then_sent(world):
+    sessions, settings, mail_dir, _ = world
+    [mid] = _queue(sessions, ["later@greylist.invalid"])
+    assert _send(sessions, settings)[0].results == {"queued": 1}
+    with sessions() as session:
+        m = session.get(Message, mid)
+        assert m.status == "queued" and m.attempts == 1 and m.reason == "retrying"
+        assert timedelta(seconds=29) < m.send_after - utcnow() <= timedelta(seconds=60)
+        session.execute(update(Message).values(send_after=utcnow()))  # the test's clock: the backoff has passed
+        session.commit()
+    assert _send(sessions, settings)[0].results == {"sent": 1}
+    with sessions() as session:
+        log = list(session.scalars(select(MessageEvent.detail).where(MessageEvent.message_id == mid)))
+    assert log[0].startswith("attempt 1: rcpt 451") and len(smtp_server.read_mailbox(mail_dir)) == 1
+
+
+def test_unit_too_many_transient_failures_fail_the_message(world):
+    sessions, settings, _, _ = world
+    closed = settings.model_copy(update={"smtp_port": _free_port(), "messages_max_attempts": 2})
+    [mid] = _queue(sessions, ["a@example.com"])
+    assert _send(sessions, closed)[0].results == {"queued": 1}
+    with sessions() as session:
+        session.execute(update(Message).values(send_after=utcnow()))
+        session.commit()
+    assert _send(sessions, closed)[0].results == {"failed": 1}
+    with sessions() as session:
+        assert session.get(Message, mid).reason == "too-many-attempts"
+
+
+def test_unit_a_claim_whose_lease_ran_out_is_taken_again_and_the_late_result_is_not_recorded(world):
+    sessions, settings, _, _ = world
+    [mid] = _queue(sessions, ["a@example.com"])
+    until, [first] = message_delivery.claim(sessions, limit=10, lease_s=-1)  # a lease already over: a dead worker's
+    assert first.id == mid
+    assert message_delivery.claim(sessions, limit=10, lease_s=60)[1][0].id == mid  # another worker takes it
+    late = message_delivery._record(sessions, settings, first, until, message_delivery.Outcome("sent", "250", "x"))
+    assert late == "lost"
+    with sessions() as session:
+        assert session.get(Message, mid).status == "sending"
+
+
+def test_unit_an_sms_goes_to_the_provider_signed_and_a_resend_is_collapsed_by_its_idempotency_key(world):
+    sessions, settings, _, sms_dir = world
+    [mid] = _queue(sessions, ["+48500100200"], channel="sms")
+    _queue(sessions, ["not-a-number"], channel="sms")
+    assert _send(sessions, settings)[0].results == {"sent": 1, "bounced": 1}
+    with sessions() as session:
+        sid = session.get(Message, mid).provider_ref
+    [kept] = sms_server.kept_messages(sms_dir)
+    assert kept["sid"] == sid and kept["To"] == "+48500100200" and kept["idempotency_key"] == f"msg-{mid}"
+    with httpx.Client(auth=("AC1", LOCAL_SMS_AUTH_TOKEN)) as http:  # a worker killed before its commit sends again
+        again = sms.send(http, settings, message_row_id=mid, channel="sms", to="+48500100200", body="hi")
+        forged = http.post(sms.messages_url(settings), content=b"To=%2B48500100200&Body=x",
+                           headers={"X-Coalition-Signature": "sha256=00"})  # fmt: skip
+    assert again.provider_ref == sid and len(sms_server.kept_messages(sms_dir)) == 1
+    assert forged.status_code == 403
