@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.messaging import sms, smtp_server, sms_server
+from gateway.messaging import sms, sms_server, smtp_server
 from gateway.messaging.smtp import SmtpChannel
 from gateway.services import message_delivery
 from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings
