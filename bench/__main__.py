@@ -19,6 +19,9 @@
     Poisson arrivals at 50 % and 80 % of that capacity (what a till sees); the CPU of one.
 11. the expiry sweep (bench/expiry_sweep.py): 100,000 due holders (10,000 with ``--quick``) burned
     by the job through the transaction driver, in batches of 1,000: holders per second, gas per holder.
+12. messages (bench/messages.py): 5,000 queued emails (1,000 with ``--quick``) rendered and sent by two
+    sender processes over the real SMTP path into the embedded SMTP server: messages per second and
+    CPU ms per message, against a baseline of one SMTP connection per message in the same run.
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -39,14 +42,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chain_ceiling, expiry_sweep, pipeline, points_holds, redemptions_e2e, rules, settlement_curve
+from bench import (
+    chain_ceiling,
+    expiry_sweep,
+    messages,
+    pipeline,
+    points_holds,
+    redemptions_e2e,
+    rules,
+    settlement_curve,
+)
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
-PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till", "expiry")
+PARTS = (
+    "gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till", "expiry", "messages",
+)  # fmt: skip
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -58,6 +72,7 @@ FULL = {
     "rule_purchases": 2_000,
     "till_holds": 2_000,
     "expiry_holders": 100_000,
+    "messages": 5_000,
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -69,6 +84,7 @@ QUICK = FULL | {
     "rule_purchases": 500,
     "till_holds": 400,
     "expiry_holders": 10_000,
+    "messages": 1_000,
 }
 
 
@@ -113,6 +129,10 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["expiry"] = _timed(
             "expiry sweep", lambda: expiry_sweep.run(port=8930, holders=p["expiry_holders"], store=store)
         )
+    if "messages" in parts:
+        raw["messages"] = _timed(
+            "messages", lambda: messages.run(messages=p["messages"], baseline=p["messages"] // 5, store=store)
+        )
     return raw
 
 
@@ -155,7 +175,16 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "till_cpu_us_per_hold": raw.get("till", {}).get("cpu_us_per_hold", {}).get("gateway"),
         "expiry_sweep_holders_per_s": raw.get("expiry", {}).get("holders_per_s"),
         "expiry_sweep_gas_per_holder": raw.get("expiry", {}).get("gas_per_holder"),
+        "messages_per_s": raw.get("messages", {}).get("messages_per_s"),
+        "messages_cpu_ms_per_message": _cpu_ms(raw.get("messages", {})),
+        "messages_vs_baseline": raw.get("messages", {}).get("speedup_vs_baseline"),
     }
+
+
+def _cpu_ms(m: dict[str, Any]) -> float | None:
+    """The messages part's CPU per message, senders and SMTP server together."""
+    spent = m.get("cpu_ms_per_message")
+    return round(sum(spent.values()), 3) if spent else None
 
 
 def _open_p99(till: dict[str, Any], of_capacity: float) -> float | None:
@@ -181,6 +210,7 @@ TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
     # closed loop of 8 tills, till_authorise_p99_ms, is that capacity's queue: reported, no target)
     ("till_open_80_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
     ("till_one_till_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
+    ("messages_per_s", f">= {messages.TARGET_PER_S} /s", lambda v: v >= messages.TARGET_PER_S),
 ]
 
 
@@ -226,6 +256,13 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
             ("11. expiry sweep: due holders burned, batches of 1,000 (gas per holder)", x.get("holders"),
              x.get("holders_per_s"), "-", x.get("gas_per_holder"))
         )  # fmt: skip
+    m = raw.get("messages", {})
+    if m:  # no gas: its column is empty
+        rows.append(("12. messages: queued emails rendered and sent into the local SMTP server", m.get("messages"),
+                     m.get("messages_per_s"), "-", None))  # fmt: skip
+        b_ = m["baseline"]
+        rows.append(("12b. baseline: one SMTP connection and one claim per message", b_.get("messages"),
+                     b_.get("messages_per_s"), "-", None))  # fmt: skip
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
         "|---|---:|---:|---:|---:|",

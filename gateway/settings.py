@@ -109,6 +109,9 @@ class WorkerSettings(ChainSettings):
     # attempts of one message, the backoff between them (doubling from base, capped, jittered)
     messages_send_every_s: float = Field(default=2.0, gt=0)
     messages_batch: int = Field(default=200, ge=1, le=5_000)
+    # results recorded in one transaction per this many messages: fewer commits, and at most this
+    # many resent (same Message-ID / Idempotency-Key) after a worker dies between a send and its commit
+    messages_commit_every: int = Field(default=20, ge=1, le=1_000)
     messages_lease_s: float = Field(default=120.0, ge=5)
     messages_max_attempts: int = Field(default=6, ge=1)
     messages_backoff_base_s: float = Field(default=60.0, gt=0)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.message import EmailMessage
 from types import TracebackType
 
 from gateway.settings import WorkerSettings
 from loyalty.messages.delivery import Outcome, smtp_outcome
+from loyalty.messages.mime import Email
 
 
 class SmtpChannel:
@@ -57,14 +57,14 @@ class SmtpChannel:
                 self.connection.close()
             self.connection = None
 
-    def send(self, mail: EmailMessage) -> Outcome:
-        """Sends ``mail`` to its ``To``; the Message-ID is the provider reference."""
+    def send(self, mail: Email) -> Outcome:
+        """Sends ``mail`` to its envelope recipient; the Message-ID is the provider reference."""
         if self.settings.smtp_host is None:
             return Outcome("permanent", "COALITION_SMTP_HOST is not set: email is off")
         try:
             if self.connection is None:
                 self.connection = self._connect()
-            self.connection.send_message(mail)
+            self.connection.sendmail(mail.sender, [mail.to], mail.data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return smtp_outcome(code, _text(reply), stage="rcpt")
@@ -80,7 +80,7 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, refused, timed out, TLS
             self.close()
             return Outcome("retry", f"connection {type(exc).__name__}: {exc}"[:255])
-        return Outcome("sent", "250 accepted", provider_ref=str(mail["Message-ID"]))
+        return Outcome("sent", "250 accepted", provider_ref=mail.message_id)
 
     def _reset(self) -> None:
         try:

@@ -8,7 +8,8 @@ The lease is the claim's fence: a result is recorded only while the row is still
 that lease, so a worker that outlived its lease records nothing over another's.
 
 Send: emails of a batch go over one SMTP connection (gateway/messaging/smtp.py), SMS and push
-through the provider's API (gateway/messaging/sms.py). Record, per message and committed at once:
+through the provider's API (gateway/messaging/sms.py). Record, in one short transaction per
+``messages_commit_every`` messages sent (never held open while sending):
 ``sent`` (provider reference: the Message-ID, the provider's sid) and a log line; a transient
 error puts it back to ``queued`` with an exponential backoff with jitter, until
 ``messages_max_attempts``, then ``failed``; a permanent one makes it ``bounced`` (a hard bounce
@@ -16,8 +17,9 @@ also adds the address to ``message_suppressions``, so the planner stops using it
 
 Exactly once, as far as a network allows: the row is the unit (one per occurrence, customer and
 channel) and is ``sent`` once. A worker killed after the server accepted a message and before its
-commit leaves the row ``sending``; when the lease runs out it is sent again, with the same
-Message-ID (email) or Idempotency-Key (SMS, push), which a receiver collapses.
+commit (at most ``messages_commit_every`` messages) leaves the rows ``sending``; when the lease runs
+out they are sent again, with the same Message-ID (email) or Idempotency-Key (SMS, push), which a
+receiver collapses.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -129,18 +131,20 @@ def send_batch(
     until, messages = claim(sessions, limit=settings.messages_batch, lease_s=settings.messages_lease_s)
     done = Round(claimed=len(messages))
     suppressed = _suppressed(sessions, messages)
+    pending: list[Result] = []
     for message in messages:
         if not message.address:
-            outcome = Outcome("permanent", "no address")
-            status = _record(sessions, settings, message, until, outcome, final="suppressed", reason="no-address")
+            pending.append(Result(message, Outcome("permanent", "no address"), "suppressed", "no-address"))
         elif (message.channel, message.address) in suppressed:
             outcome = Outcome("permanent", "the address is suppressed for the channel")
-            status = _record(
-                sessions, settings, message, until, outcome, final="suppressed", reason="suppressed-address"
-            )
+            pending.append(Result(message, outcome, "suppressed", "suppressed-address"))
         else:
-            outcome = _send(message, settings, smtp=smtp, http=http, renderer=renderer)
-            status = _record(sessions, settings, message, until, outcome)
+            pending.append(Result(message, _send(message, settings, smtp=smtp, http=http, renderer=renderer)))
+        if len(pending) >= settings.messages_commit_every:
+            for status in _record_all(sessions, settings, until, pending):
+                done.count(status)
+            pending = []
+    for status in _record_all(sessions, settings, until, pending):
         done.count(status)
     return done
 
@@ -197,51 +201,75 @@ def _suppressed(sessions: sessionmaker[Session], messages: Iterable[Claimed]) ->
         return {(channel, address) for channel, address in rows}
 
 
-def _record(
-    sessions: sessionmaker[Session],
-    settings: WorkerSettings,
-    message: Claimed,
-    until: datetime,
-    outcome: Outcome,
-    *,
-    final: str | None = None,
-    reason: str | None = None,
-) -> str:
-    """Stores what became of ``message`` if the claim ``until`` still holds it; answers its status
-    ("lost" when the lease had run out and another worker took the row)."""
-    now = utcnow()
+class Result(NamedTuple):
+    """A message's outcome, waiting to be recorded; ``final`` and ``reason`` when it was never sent."""
+
+    message: Claimed
+    outcome: Outcome
+    final: str | None = None
+    reason: str | None = None
+
+
+def _values(settings: WorkerSettings, result: Result, now: datetime) -> dict[str, Any]:
+    """The row's new columns for ``result``."""
+    message, outcome = result.message, result.outcome
     attempts = message.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "updated_at": now}
-    if final is not None:
-        values |= {"status": final, "reason": reason}
-    elif outcome.verdict == "sent":
-        values |= {"status": "sent", "provider_ref": outcome.provider_ref, "sent_at": now, "reason": None}
-    elif outcome.verdict == "retry" and attempts < settings.messages_max_attempts:
+    if result.final is not None:
+        return values | {"status": result.final, "reason": result.reason}
+    if outcome.verdict == "sent":
+        return values | {"status": "sent", "provider_ref": outcome.provider_ref, "sent_at": now, "reason": None}
+    if outcome.verdict == "retry" and attempts < settings.messages_max_attempts:
         wait = backoff_s(attempts, base_s=settings.messages_backoff_base_s, cap_s=settings.messages_backoff_cap_s)
-        values |= {"status": "queued", "send_after": now + timedelta(seconds=wait), "reason": "retrying"}
-    elif outcome.verdict == "retry":
-        values |= {"status": "failed", "reason": "too-many-attempts"}
-    else:
-        values |= {"status": "bounced" if outcome.hard_bounce else "failed", "reason": _reason(outcome)}
+        return values | {"status": "queued", "send_after": now + timedelta(seconds=wait), "reason": "retrying"}
+    if outcome.verdict == "retry":
+        return values | {"status": "failed", "reason": "too-many-attempts"}
+    return values | {"status": "bounced" if outcome.hard_bounce else "failed", "reason": _reason(outcome)}
+
+
+def _record_all(
+    sessions: sessionmaker[Session], settings: WorkerSettings, until: datetime, results: list[Result]
+) -> list[str]:
+    """Stores what became of each message, in one transaction, where the claim ``until`` still holds
+    it; answers each one's status ("lost" when its lease had run out and another worker took it)."""
+    if not results:
+        return []
+    now = utcnow()
+    statuses: list[str] = []
+    events: list[dict[str, Any]] = []
     with sessions() as session:
-        held = session.execute(
-            update(Message)
-            .where(Message.id == message.id, Message.status == "sending", Message.claimed_until == until)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if held != 1:
-            session.rollback()
-            log.warning("message %s: lease lost before its result (%s) was recorded", message.id, outcome.verdict)
-            return "lost"
-        detail = outcome.detail if values["status"] != "queued" else f"attempt {attempts}: {outcome.detail}"
-        session.add(MessageEvent(message_id=message.id, status=values["status"], detail=detail[:255], at=now))
-        if outcome.hard_bounce and final is None and message.address:
-            suppress(
-                session, channel=message.channel, address=message.address, reason="hard-bounce", message_id=message.id
+        for result in results:
+            message, outcome = result.message, result.outcome
+            values = _values(settings, result, now)
+            held = session.execute(
+                update(Message)
+                .where(Message.id == message.id, Message.status == "sending", Message.claimed_until == until)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if held != 1:
+                log.warning("message %s: lease lost before its result (%s) was recorded", message.id, outcome.verdict)
+                statuses.append("lost")
+                continue
+            detail = (
+                outcome.detail if values["status"] != "queued" else f"attempt {values['attempts']}: {outcome.detail}"
             )
+            events.append({"message_id": message.id, "status": values["status"], "detail": detail[:255], "at": now})
+            if outcome.hard_bounce and result.final is None and message.address:
+                suppress(session, channel=message.channel, address=message.address, reason="hard-bounce",
+                         message_id=message.id)  # fmt: skip
+            statuses.append(str(values["status"]))
+        if events:
+            session.execute(insert(MessageEvent), events)
         session.commit()
-    return str(values["status"])
+    return statuses
+
+
+def _record(
+    sessions: sessionmaker[Session], settings: WorkerSettings, message: Claimed, until: datetime, outcome: Outcome
+) -> str:
+    """One message's result recorded on its own (see :func:`_record_all`)."""
+    return _record_all(sessions, settings, until, [Result(message, outcome)])[0]
 
 
 def _reason(outcome: Outcome) -> str:

@@ -14,6 +14,13 @@ from loyalty.messages.signatures import body_signature_ok, callback_signature_ok
 from loyalty.messages.tokens import sign, verify
 
 WHEN = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+
+
+def _lf(text: str) -> str:
+    """The stdlib's parser keeps the wire's CRLF in a decoded quoted-printable part."""
+    return text.replace("\r\n", "\n")
+
+
 RENDERED = Rendered(
     subject="Witaj w programie", text="Cześć Ala,\nwitamy!", html="<p>Cześć <b>Ala</b></p>", locale="pl"
 )
@@ -22,31 +29,44 @@ RENDERED = Rendered(
 def test_unit_an_email_is_text_and_html_alternatives_with_a_stable_message_id_and_its_language():
     mail = build_email(message_row_id=42, sender="Coalition <no-reply@coalition.example>", to="ala@example.com",
                        rendered=RENDERED, date=WHEN)  # fmt: skip
-    parsed = message_from_bytes(mail.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(mail.data, policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
     assert parsed["Message-ID"] == "<msg-42@coalition.example>" == message_id(42, "coalition.example")
     assert parsed["Content-Language"] == "pl"
     assert parsed["Subject"] == "Witaj w programie"
-    assert parsed.get_body(("plain",)).get_content().strip() == "Cześć Ala,\nwitamy!"
+    assert _lf(parsed.get_body(("plain",)).get_content()).strip() == "Cześć Ala,\nwitamy!"
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>Cześć <b>Ala</b></p>"
+    assert b"\r\n" in mail.data and b"\n" not in mail.data.replace(b"\r\n", b"")  # CRLF only
+    assert (mail.sender, mail.to) == ("no-reply@coalition.example", "ala@example.com")
     assert "List-Unsubscribe" not in parsed  # transactional: no unsubscribe headers
     again = build_email(message_row_id=42, sender="no-reply@coalition.example", to="x@example.com",
                         rendered=RENDERED, date=WHEN)  # fmt: skip
-    assert again["Message-ID"] == parsed["Message-ID"]  # a resend is the same message to the receiver
+    assert again.message_id == parsed["Message-ID"]  # a resend is the same message to the receiver
 
 
 def test_unit_a_marketing_email_carries_rfc_8058_one_click_unsubscribe():
     url = "https://coalition.example/v1/unsubscribe/abc.def"
     mail = build_email(message_row_id=7, sender="no-reply@coalition.example", to="ala@example.com",
                        rendered=RENDERED, date=WHEN, unsubscribe_url=url)  # fmt: skip
-    assert mail["List-Unsubscribe"] == f"<{url}>"
-    assert mail["List-Unsubscribe-Post"] == ONE_CLICK == "List-Unsubscribe=One-Click"
+    parsed = message_from_bytes(mail.data, policy=policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{url}>"
+    assert parsed["List-Unsubscribe-Post"] == ONE_CLICK == "List-Unsubscribe=One-Click"
 
 
 def test_unit_the_unsubscribe_token_carries_the_agreed_keys_and_verifies():
     payload = unsubscribe_payload(customer_id=5, partner_id=None, channel="email", message_row_id=9)
     assert payload == {"c": 5, "p": None, "ch": "email", "m": 9, "a": "unsubscribe"}
     assert verify(sign(payload, key=b"k" * 32), key=b"k" * 32) == payload
+
+
+def test_unit_a_long_text_and_a_text_only_email_survive_the_round_trip():
+    long = Rendered(subject="Ü" * 80, text="Zażółć gęślą jaźń. " * 40 + "\n.\nend", html=None, locale="pl")
+    mail = build_email(message_row_id=1, sender="Żabka <z@example.com>", to="b@example.com", rendered=long, date=WHEN)
+    parsed = message_from_bytes(mail.data, policy=policy.default)
+    assert parsed.get_content_type() == "text/plain" and parsed["Subject"] == "Ü" * 80
+    assert _lf(parsed.get_content()).rstrip("\n") == long.text and parsed["From"].addresses[0].display_name == "Żabka"
+    assert max(len(line) for line in mail.data.split(b"\r\n")) <= 78
 
 
 def test_unit_domain_of_an_address():
