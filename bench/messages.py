@@ -137,7 +137,7 @@ def run(
         migrate(url)
         if port_in_use(port):
             raise RuntimeError(f"port {port} is in use")
-        mail_dir = tmp / "mail"
+        mail_dir = tmp / "mailbox"
         server = subprocess.Popen(
             [sys.executable, "-m", "gateway.messaging.smtp_server", "--port", str(port), "--dir", str(mail_dir)],
             cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,

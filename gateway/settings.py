@@ -101,9 +101,10 @@ class WorkerSettings(ChainSettings):
     # the gateway's public address as the workers write it into messages (unsubscribe links, the
     # provider's status callback URL); the API's own COALITION_PUBLIC_URL, read by the workers too
     public_url: str = "http://127.0.0.1:8000"
-    # signs the links in messages (one-click unsubscribe, email confirmation; loyalty/messages/tokens.py);
-    # unset: derived from the secrets key (message_token_key() below)
-    message_token_key: str | None = None
+    # messages' links that work without signing in (one-click unsubscribe, email confirmation): the
+    # HMAC key of their tokens (loyalty/messages/tokens.py); unset, one derived from secrets_key
+    # (messages_link_key() below; consent18's gateway/services/message_links.py link_key derives the same)
+    messages_link_key: str | None = None
     # the sender (beat every messages_send_every_s): rows claimed per batch (one SMTP connection per
     # batch), how long a claim holds before another worker may take the row again, the most
     # attempts of one message, the backoff between them (doubling from base, capped, jittered)
@@ -141,8 +142,8 @@ class WorkerSettings(ChainSettings):
             self.sms_auth_token = self.sms_auth_token or LOCAL_SMS_AUTH_TOKEN
         elif self.sms_api_url is not None and self.sms_auth_token in (None, LOCAL_SMS_AUTH_TOKEN):
             raise ValueError("COALITION_SMS_AUTH_TOKEN must be set with COALITION_SMS_API_URL outside local mode")
-        if self.message_token_key is not None and self.mode != "local" and len(self.message_token_key) < 32:
-            raise ValueError("COALITION_MESSAGE_TOKEN_KEY is shorter than 32 characters")
+        if self.messages_link_key is not None and self.mode != "local" and len(self.messages_link_key) < 32:
+            raise ValueError("COALITION_MESSAGES_LINK_KEY is shorter than 32 characters")
 
     @property
     def settlement_period_s(self) -> int:
@@ -246,13 +247,13 @@ def max_countdown_s(settings: WorkerSettings) -> int:
     return settings.task_visibility_timeout_s // 2
 
 
-def message_token_key(settings: WorkerSettings) -> bytes:
+def messages_link_key(settings: WorkerSettings) -> bytes:
     """The key of the signed links in messages (one-click unsubscribe, email confirmation):
-    ``COALITION_MESSAGE_TOKEN_KEY``, else derived from the secrets key (HMAC under a label), so that
+    ``COALITION_MESSAGES_LINK_KEY``, else derived from the secrets key (HMAC under a label), so that
     the workers that sign and the gateway that verifies agree without one more secret."""
-    if settings.message_token_key:
-        return settings.message_token_key.encode()
-    return hmac.new(str(settings.secrets_key).encode(), b"coalition message links", hashlib.sha256).digest()
+    if settings.messages_link_key:
+        return settings.messages_link_key.encode()
+    return hmac.new(str(settings.secrets_key).encode(), b"coalition messages link key v1", hashlib.sha256).digest()
 
 
 def redis_url(settings: WorkerSettings) -> str | None:

@@ -1,11 +1,12 @@
 """The embedded SMTP server of local mode, the demo and the tests (aiosmtpd): what it receives is
-kept in the state folder as a Maildir (stdlib ``mailbox``), one file per message, which the
-operator dashboard shows.
+kept in the state folder as a Maildir (stdlib ``mailbox``; ``coalition up``: ``<state_dir>/mailbox``),
+one file per message, which the operator dashboard shows.
 
-    python -m gateway.messaging.smtp_server --port 8025 --dir <state>/mail
+    python -m gateway.messaging.smtp_server --port 8025 --dir <state>/mailbox
 
 Like a receiver that collapses duplicates, it keeps one copy per ``Message-ID``; every raw
-reception, duplicates included, is a line of ``receptions.log`` (what a test reports). Two test
+reception, duplicates included, is a line of ``receptions.log`` in the Maildir's folder (what a
+test reports; a Maildir reader looks only in ``new`` and ``cur``). Two test
 domains: a recipient ``*@bounce.invalid`` is refused at RCPT with ``550 5.1.1`` (a hard bounce), and
 the first RCPT of each recipient ``*@greylist.invalid`` is deferred with ``451 4.7.1`` (a transient
 failure; the next attempt is accepted, as greylisting does).
@@ -27,10 +28,6 @@ BOUNCE_DOMAIN = "bounce.invalid"
 GREYLIST_DOMAIN = "greylist.invalid"
 
 
-def maildir_of(directory: Path) -> Path:
-    return directory / "Maildir"
-
-
 def receptions_of(directory: Path) -> Path:
     return directory / "receptions.log"
 
@@ -40,7 +37,7 @@ class MailboxHandler:
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(maildir_of(directory), create=True)
+        self.maildir = mailbox.Maildir(directory, create=True)
         parser = BytesHeaderParser()
         self.seen: set[str] = set()
         for key in self.maildir.iterkeys():
@@ -82,7 +79,7 @@ def serve(port: int, directory: Path, host: str = "127.0.0.1") -> Controller:
 
 def read_mailbox(directory: Path) -> list[mailbox.MaildirMessage]:
     """The messages kept (one per Message-ID)."""
-    return list(mailbox.Maildir(maildir_of(directory), create=False))
+    return list(mailbox.Maildir(directory, create=False))
 
 
 def raw_receptions(directory: Path) -> list[str]:
@@ -95,10 +92,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--dir", type=Path, required=True, help="where the Maildir and receptions.log are kept")
+    parser.add_argument("--dir", type=Path, required=True, help="the Maildir (made if missing)")
     args = parser.parse_args()
     controller = serve(args.port, args.dir, args.host)
-    print(f"SMTP on {args.host}:{args.port}, mailbox {maildir_of(args.dir)}", flush=True)
+    print(f"SMTP on {args.host}:{args.port}, mailbox {args.dir}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

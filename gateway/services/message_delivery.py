@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.messaging import sms
 from gateway.messaging.smtp import SmtpChannel
-from gateway.settings import WorkerSettings, message_token_key
+from gateway.settings import WorkerSettings, messages_link_key
 from loyalty.messages.delivery import Outcome, backoff_s
 from loyalty.messages.mime import build_email, unsubscribe_payload
 from loyalty.messages.render import Rendered, render
@@ -185,7 +185,7 @@ def unsubscribe_url(message: Claimed, settings: WorkerSettings) -> str:
         channel=message.channel,
         message_row_id=message.id,
     )
-    return f"{settings.public_url.rstrip('/')}{UNSUBSCRIBE_PATH}{sign(payload, key=message_token_key(settings))}"
+    return f"{settings.public_url.rstrip('/')}{UNSUBSCRIBE_PATH}{sign(payload, key=messages_link_key(settings))}"
 
 
 def _suppressed(sessions: sessionmaker[Session], messages: Iterable[Claimed]) -> set[tuple[str, str]]:

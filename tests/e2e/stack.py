@@ -306,7 +306,7 @@ def wait_healthy(stack: Stack, name: str, timeout_s: float = 30) -> None:
 
 def start_messaging(stack: Stack, *, smtp_port: int, sms_port: int, timeout_s: float = 30) -> None:
     """The embedded SMTP server and SMS provider as processes of the stack, their files in its folder."""
-    stack.mail_dir, stack.sms_dir = stack.tmp / "mail", stack.tmp / "sms"
+    stack.mail_dir, stack.sms_dir = stack.tmp / "mailbox", stack.tmp / "sms"
     stack.spawn("smtp", ["-m", "gateway.messaging.smtp_server", "--port", str(smtp_port), "--dir", str(stack.mail_dir)])
     token = ["--token", LOCAL_SMS_AUTH_TOKEN]
     stack.spawn(

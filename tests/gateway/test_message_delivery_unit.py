@@ -32,7 +32,7 @@ def _free_port() -> int:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], WorkerSettings, Path, Path]]:
     smtp_port, sms_port = _free_port(), _free_port()
-    mail_dir, sms_dir = tmp_path / "mail", tmp_path / "sms"
+    mail_dir, sms_dir = tmp_path / "mailbox", tmp_path / "sms"
     controller = smtp_server.serve(smtp_port, mail_dir)
     provider = sms_server.Provider(sms_dir, account_sid="AC1", token=LOCAL_SMS_AUTH_TOKEN, callback_delay_s=0)
     http_server = sms_server.serve(sms_port, provider)
