@@ -36,8 +36,10 @@ class MailboxHandler:
     """aiosmtpd's handler: RCPT policy for the test domains, DATA into the Maildir by Message-ID."""
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(directory, create=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(directory, create=True)  # makes tmp/ new/ cur/ when the folder is not there
+        for sub in ("tmp", "new", "cur"):  # a folder made empty by someone else: completed
+            (directory / sub).mkdir(exist_ok=True)
         parser = BytesHeaderParser()
         self.seen: set[str] = set()
         for key in self.maildir.iterkeys():
