@@ -192,6 +192,10 @@ class GatewaySettings(WorkerSettings):
     auth_rate_limit_burst: int = Field(default=30, ge=1, le=100_000)
     # the `coalition` command's pid files and process logs (coalition/processes.py)
     state_dir: Path = STATE_DIR
+    # the Maildir the embedded SMTP server (make demo, coalition up) writes what it receives to, and
+    # the dashboard's mailbox (/dashboard/messages/mailbox) reads; unset: <state_dir>/mailbox
+    # (mailbox_path); a folder that does not exist: no mailbox
+    mailbox_dir: Path | None = None
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
     # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
@@ -204,6 +208,11 @@ class GatewaySettings(WorkerSettings):
     max_request_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # the CSV import's body (POST /v1/imports/customers): 100,000 rows are ~10 MiB
     import_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+
+    @property
+    def mailbox_path(self) -> Path:
+        """The local mailbox's Maildir: ``mailbox_dir``, else ``<state_dir>/mailbox``."""
+        return self.mailbox_dir if self.mailbox_dir is not None else self.state_dir / "mailbox"
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:
