@@ -159,13 +159,13 @@ class LocalNetwork:
     def _messaging_servers(
         self, running: dict[str, Running], python: list[str], step: Callable[[str], None]
     ) -> list[str]:
-        """The embedded SMTP server (its Maildir ``<state_dir>/mailbox``, which the dashboard reads) and
+        """The embedded SMTP server (its Maildir: ``mailbox_path``, which the dashboard reads) and
         SMS provider (``<state_dir>/sms``), unless the settings point the channels elsewhere."""
         s, started = self.settings, []
         if s.smtp_host in ("127.0.0.1", "localhost") and "smtp" not in running:
             step("smtp")
             command = [*python, "gateway.messaging.smtp_server", "--port", str(s.smtp_port)]
-            self._spawn("smtp", [*command, "--dir", str(s.state_dir / "mailbox")], s.smtp_port)
+            self._spawn("smtp", [*command, "--dir", str(s.mailbox_path)], s.smtp_port)
             self._wait(lambda: port_in_use(s.smtp_port), "smtp")
             started.append("smtp")
         if s.sms_api_url == f"http://127.0.0.1:{s.sms_port}" and "sms" not in running:

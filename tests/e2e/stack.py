@@ -306,7 +306,8 @@ def wait_healthy(stack: Stack, name: str, timeout_s: float = 30) -> None:
 
 def start_messaging(stack: Stack, *, smtp_port: int, sms_port: int, timeout_s: float = 30) -> None:
     """The embedded SMTP server and SMS provider as processes of the stack, their files in its folder."""
-    stack.mail_dir, stack.sms_dir = stack.tmp / "mailbox", stack.tmp / "sms"
+    stack.mail_dir = Path(stack.env.get("COALITION_MAILBOX_DIR", stack.tmp / "mailbox"))
+    stack.sms_dir = stack.tmp / "sms"
     stack.spawn("smtp", ["-m", "gateway.messaging.smtp_server", "--port", str(smtp_port), "--dir", str(stack.mail_dir)])
     token = ["--token", LOCAL_SMS_AUTH_TOKEN]
     stack.spawn(
@@ -366,8 +367,9 @@ def start_stack(
             "batch_max_wait_s": 0.05,
             **settings,
         }
-        if messaging:
+        if messaging:  # the dashboard's mailbox is the embedded SMTP server's Maildir
             values |= {"smtp_port": free_port(ports, taken), "sms_port": free_port(ports, taken)}
+            values.setdefault("mailbox_dir", tmp / "mailbox")
         env = harness.process_env(**values)
         stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis, store=store)
         if messaging:
