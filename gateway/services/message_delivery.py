@@ -76,7 +76,9 @@ class Claimed:
     attempts: int
 
 
-Renderer = Callable[[Claimed], Rendered]
+# a message's text from its row's variables (``data``: the row's, plus ``unsubscribe_url`` for a
+# marketing email), given a session of the store to read templates and brands with
+Renderer = Callable[[Session, Claimed, dict[str, Any]], Rendered]
 
 
 def claim(sessions: sessionmaker[Session], *, limit: int, lease_s: float) -> tuple[datetime, list[Claimed]]:
@@ -115,8 +117,9 @@ def _claimed(m: Message) -> Claimed:
     )  # fmt: skip
 
 
-def default_renderer(message: Claimed) -> Rendered:
-    return render(message.kind, message.channel, message.locale, message.data)
+def default_renderer(session: Session, message: Claimed, data: dict[str, Any]) -> Rendered:
+    """loyalty/messages/render.py's ``render`` (the built-in templates, no partner's override)."""
+    return render(message.kind, message.channel, message.locale, data)
 
 
 def send_batch(
@@ -132,28 +135,42 @@ def send_batch(
     done = Round(claimed=len(messages))
     suppressed = _suppressed(sessions, messages)
     pending: list[Result] = []
-    for message in messages:
-        if not message.address:
-            pending.append(Result(message, Outcome("permanent", "no address"), "suppressed", "no-address"))
-        elif (message.channel, message.address) in suppressed:
-            outcome = Outcome("permanent", "the address is suppressed for the channel")
-            pending.append(Result(message, outcome, "suppressed", "suppressed-address"))
-        else:
-            pending.append(Result(message, _send(message, settings, smtp=smtp, http=http, renderer=renderer)))
-        if len(pending) >= settings.messages_commit_every:
-            for status in _record_all(sessions, settings, until, pending):
-                done.count(status)
-            pending = []
+    with sessions() as reading:  # the renderer's reads (templates, brands), apart from the records
+        for message in messages:
+            if not message.address:
+                pending.append(Result(message, Outcome("permanent", "no address"), "suppressed", "no-address"))
+            elif (message.channel, message.address) in suppressed:
+                outcome = Outcome("permanent", "the address is suppressed for the channel")
+                pending.append(Result(message, outcome, "suppressed", "suppressed-address"))
+            else:
+                outcome = _send(reading, message, settings, smtp=smtp, http=http, renderer=renderer)
+                pending.append(Result(message, outcome))
+            if len(pending) >= settings.messages_commit_every:
+                reading.rollback()  # no read transaction held across the records' commit
+                for status in _record_all(sessions, settings, until, pending):
+                    done.count(status)
+                pending = []
     for status in _record_all(sessions, settings, until, pending):
         done.count(status)
     return done
 
 
 def _send(
-    message: Claimed, settings: WorkerSettings, *, smtp: SmtpChannel, http: httpx.Client, renderer: Renderer
+    session: Session,
+    message: Claimed,
+    settings: WorkerSettings,
+    *,
+    smtp: SmtpChannel,
+    http: httpx.Client,
+    renderer: Renderer,
 ) -> Outcome:
+    link = (
+        unsubscribe_url(message, settings) if message.category == "marketing" and message.channel == "email" else None
+    )
     try:
-        rendered = renderer(message)
+        rendered = renderer(
+            session, message, message.data if link is None else {**message.data, "unsubscribe_url": link}
+        )
     except Exception as exc:  # a template that does not render is this message's failure, not the batch's
         log.exception("message %s does not render", message.id)
         return Outcome("permanent", f"render {type(exc).__name__}: {exc}"[:255])
@@ -165,7 +182,7 @@ def _send(
             to=address,
             rendered=rendered,
             date=utcnow(),
-            unsubscribe_url=unsubscribe_url(message, settings) if message.category == "marketing" else None,
+            unsubscribe_url=link,
         )
         return smtp.send(mail)
     if message.channel in ("sms", "push"):

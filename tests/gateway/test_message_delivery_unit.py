@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.messaging import sms, sms_server, smtp_server
 from gateway.messaging.smtp import SmtpChannel
 from gateway.services import message_delivery
-from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings
+from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings, messages_link_key
+from loyalty.messages.tokens import verify
 from network.store import Customer, Message, MessageEvent, MessageSuppression, utcnow
 from tests.stores import migrated_store
 
@@ -49,7 +50,12 @@ def world(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], WorkerSetting
 
 
 def _queue(
-    sessions: sessionmaker[Session], addresses: list[str], *, channel: str = "email", kind: str = "welcome"
+    sessions: sessionmaker[Session],
+    addresses: list[str],
+    *,
+    channel: str = "email",
+    kind: str = "welcome",
+    category: str = "transactional",
 ) -> list[int]:
     with sessions() as session:
         ids = []
@@ -58,7 +64,7 @@ def _queue(
             session.add(customer)
             session.flush()
             message = Message(
-                occurrence=f"evt-{address}-{i}", kind=kind, category="transactional", customer_id=customer.id,
+                occurrence=f"evt-{address}-{i}", kind=kind, category=category, customer_id=customer.id,
                 channel=channel, address=address, locale="en", data={"name": f"n{i}"},
             )  # fmt: skip
             session.add(message)
@@ -162,3 +168,19 @@ def test_unit_an_sms_goes_to_the_provider_signed_and_a_resend_is_collapsed_by_it
                            headers={"X-Coalition-Signature": "sha256=00"})  # fmt: skip
     assert again.provider_ref == sid and len(sms_server.kept_messages(sms_dir)) == 1
     assert forged.status_code == 403
+
+
+def test_unit_a_marketing_email_has_a_one_click_unsubscribe_link_with_a_token_the_gateway_can_verify(world):
+    sessions, settings, mail_dir, _ = world
+    [mid] = _queue(sessions, ["fan@example.com"], kind="tier_at_risk", category="marketing")
+    _queue(sessions, ["buyer@example.com"], kind="refund_done")
+    assert _send(sessions, settings)[0].results == {"sent": 2}
+    mails = {str(m["To"]): m for m in smtp_server.read_mailbox(mail_dir)}
+    assert "List-Unsubscribe" not in mails["buyer@example.com"]  # transactional
+    link = str(mails["fan@example.com"]["List-Unsubscribe"]).strip("<>")
+    assert mails["fan@example.com"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert link.startswith(f"{settings.public_url}/v1/unsubscribe/")
+    with sessions() as session:
+        customer_id = session.get(Message, mid).customer_id
+    payload = verify(link.rsplit("/", 1)[1], key=messages_link_key(settings))
+    assert payload == {"c": customer_id, "p": None, "ch": "email", "m": mid, "a": "unsubscribe"}
