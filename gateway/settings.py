@@ -87,6 +87,7 @@ class WorkerSettings(ChainSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    smtp_ca_file: Path | None = None  # a private CA's certificate to trust for STARTTLS (else the system's)
     smtp_from: str = "Coalition <no-reply@coalition.localhost>"
     smtp_timeout_s: float = Field(default=15.0, gt=0, le=120)
     # the SMS and push provider (a Twilio-shaped Messages API; local mode: the embedded one,

@@ -38,7 +38,7 @@ class SmtpChannel:
         try:
             connection.ehlo()
             if s.smtp_starttls:
-                connection.starttls(context=ssl.create_default_context())
+                connection.starttls(context=ssl.create_default_context(cafile=s.smtp_ca_file))
                 connection.ehlo()
             if s.smtp_username:
                 connection.login(s.smtp_username, s.smtp_password or "")

@@ -6,12 +6,16 @@ out fencing off the late worker's result, an SMS with its provider sid."""
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +23,8 @@ from gateway.messaging import sms, sms_server, smtp_server
 from gateway.messaging.smtp import SmtpChannel
 from gateway.services import message_delivery
 from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings, messages_link_key
+from loyalty.messages.mime import build_email
+from loyalty.messages.render import Rendered
 from loyalty.messages.tokens import verify
 from network.store import Customer, Message, MessageEvent, MessageSuppression, utcnow
 from tests.stores import migrated_store
@@ -184,3 +190,42 @@ def test_unit_a_marketing_email_has_a_one_click_unsubscribe_link_with_a_token_th
         customer_id = session.get(Message, mid).customer_id
     payload = verify(link.rsplit("/", 1)[1], key=messages_link_key(settings))
     assert payload == {"c": customer_id, "p": None, "ch": "email", "m": mid, "a": "unsubscribe"}
+
+
+def test_unit_starttls_and_auth_as_the_settings_ask(tmp_path: Path):
+    """A server that requires STARTTLS before AUTH, and AUTH before mail (aiosmtpd, a certificate
+    made here for 127.0.0.1 and trusted through COALITION_SMTP_CA_FILE)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    logins: list[bytes] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        return AuthResult(success=auth_data.login == b"sender" and auth_data.password == b"s3cret")
+
+    port = _free_port()
+    handler = smtp_server.MailboxHandler(tmp_path / "mailbox")
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
+                            auth_required=True, authenticator=authenticator)  # fmt: skip
+    controller.start()
+    try:
+        settings = WorkerSettings(mode="local", smtp_port=port, smtp_starttls=True, smtp_username="sender",
+                                  smtp_password="s3cret", smtp_ca_file=cert)  # fmt: skip
+        mail = build_email(message_row_id=1, sender=settings.smtp_from, to="a@example.com",
+                           rendered=Rendered("Hi", "Hello", None, "en"), date=utcnow())  # fmt: skip
+        with SmtpChannel(settings) as smtp:
+            assert smtp.send(mail).verdict == "sent"
+        untrusted = settings.model_copy(update={"smtp_ca_file": None})
+        with SmtpChannel(untrusted) as smtp:  # the system's CAs do not know this certificate
+            unverified = smtp.send(mail)
+    finally:
+        controller.stop()
+    assert logins == [b"sender"] and len(smtp_server.read_mailbox(tmp_path / "mailbox")) == 1
+    assert unverified.verdict == "retry" and "SSLCertVerificationError" in unverified.detail
