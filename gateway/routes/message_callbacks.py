@@ -2,7 +2,8 @@
 form-encoded ``MessageSid``, ``MessageStatus`` (delivered, undelivered, failed, ...), ``ErrorCode``,
 signed with ``X-Twilio-Signature`` (HMAC-SHA1 under the auth token of the URL the provider was
 given, ``COALITION_PUBLIC_URL`` + the path, and the sorted parameters; loyalty/messages/signatures.py).
-A bad signature is refused (403); an unknown sid is acknowledged (the provider would only retry)."""
+A bad signature is refused (403); a sid no message has yet (the worker's commit of its send may
+come after the callback) is answered 503, which the provider retries."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def provider_status(
     if not callback_signature_ok(url, params, signature, key=str(settings.sms_auth_token)):
         raise Forbidden("the X-Twilio-Signature does not match this request")
     code = params.get("ErrorCode", "")
-    await run_in_threadpool(
+    known = await run_in_threadpool(
         record_provider_status,
         session,
         provider_ref=params.get("MessageSid", ""),
@@ -44,4 +45,6 @@ async def provider_status(
         detail=f"provider {params.get('MessageStatus', '')} {code}".strip(),
         bad_address=code in BAD_NUMBER_CODES,
     )
+    if known is None:  # its send not recorded yet (or not ours): the provider tries again later
+        return Response(status_code=503, headers={"Retry-After": "1"})
     return Response(status_code=204)

@@ -145,7 +145,8 @@ def send_batch(
             else:
                 outcome = _send(reading, message, settings, smtp=smtp, http=http, renderer=renderer)
                 pending.append(Result(message, outcome))
-            if len(pending) >= settings.messages_commit_every:
+            # SMS and push at once: the provider's status callback may come before a group's commit
+            if len(pending) >= settings.messages_commit_every or message.channel != "email":
                 reading.rollback()  # no read transaction held across the records' commit
                 for status in _record_all(sessions, settings, until, pending):
                     done.count(status)
