@@ -27,6 +27,7 @@ from gateway.routes import (
     me_members,
     members,
     message_callbacks,
+    messages,
     operator,
     operator_liability,
     operator_members,
@@ -99,6 +100,7 @@ def create_app() -> FastAPI:
     app.include_router(expiry.router)  # issue 17: when points expire
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(message_callbacks.router)  # issue 18: the SMS provider's status callbacks
+    app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -118,6 +118,24 @@ class WorkerSettings(ChainSettings):
     messages_max_attempts: int = Field(default=6, ge=1)
     messages_backoff_base_s: float = Field(default=60.0, gt=0)
     messages_backoff_cap_s: float = Field(default=6 * 3_600.0, gt=0)
+    # messages to customers, the planner (gateway/services/message_planner.py): at most
+    # messages_cap_marketing marketing messages per customer in messages_cap_days days (every
+    # partner, every channel); quiet hours (HH:MM, the customer's zone, else the default zone)
+    # hold marketing messages until they end; the locale when the profile has none; how often beat
+    # plans from the domain events, and how often it plans the scheduled ones (the daily points
+    # digest, tier at risk) with how many past days it back-fills
+    messages_cap_marketing: int = Field(default=3, ge=0)
+    messages_cap_days: float = Field(default=7.0, gt=0)
+    messages_quiet_start: str = Field(default="21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    messages_quiet_end: str = Field(default="08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    messages_default_time_zone: str = "UTC"
+    messages_default_locale: str = Field(default="en", min_length=2, max_length=35)
+    messages_plan_every_s: float = Field(default=5.0, gt=0)
+    messages_schedule_every_s: float = Field(default=600.0, gt=0)
+    messages_backfill_days: int = Field(default=3, ge=1, le=30)
+    messages_tier_at_risk_days: int = Field(default=30, ge=1, le=365)
+    # tests only (local mode): a file holding seconds added to the messages' clock (caps, quiet hours, digests)
+    messages_clock_file: Path | None = None
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -131,6 +149,15 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         if self.tier_clock_file is not None and self.mode != "local":
             raise ValueError("COALITION_TIER_CLOCK_FILE is for tests in local mode only")
+        if self.messages_clock_file is not None and self.mode != "local":
+            raise ValueError("COALITION_MESSAGES_CLOCK_FILE is for tests in local mode only")
+        try:
+            ZoneInfo(self.messages_default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                "COALITION_MESSAGES_DEFAULT_TIME_ZONE must be an IANA time zone, not "
+                f"{self.messages_default_time_zone!r}"
+            ) from exc
         self._messaging_defaults()
         return self
 

@@ -35,6 +35,7 @@ TASK_MODULES = [
     "gateway.tasks.tiers",
     "gateway.tasks.expiry",
     "gateway.tasks.messages",
+    "gateway.tasks.message_planning",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -128,6 +129,16 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",
             "schedule": settings.tier_review_every_s,
+            "options": expires,
+        },
+        "messages-plan": {
+            "task": "gateway.tasks.message_planning.plan",
+            "schedule": settings.messages_plan_every_s,
+            "options": expires,
+        },
+        "messages-schedule": {
+            "task": "gateway.tasks.message_planning.schedule",
+            "schedule": settings.messages_schedule_every_s,
             "options": expires,
         },
     }
