@@ -2,8 +2,9 @@
 hold the logic; send18's sender sends what they queue).
 
 ``plan`` (beat, ``COALITION_MESSAGES_PLAN_EVERY_S``): the planner's consumer, domain events ->
-messages (then a run of the sender is enqueued: gateway/tasks/messages.py). ``schedule`` (beat, ``COALITION_MESSAGES_SCHEDULE_EVERY_S``): the daily points digests of
-the days that ended and the tiers at risk. Both are safe to run twice or at once: a message is one
+messages. ``schedule`` (beat, ``COALITION_MESSAGES_SCHEDULE_EVERY_S``): the daily points digests of
+the days that ended and the tiers at risk. Each enqueues a run of the sender (gateway/tasks/messages.py)
+when it has read or planned something. Both are safe to run twice or at once: a message is one
 row per (occurrence, customer, channel) and the consumer's cursor moves with what it wrote.
 """
 
