@@ -5,7 +5,9 @@ Rows the planner would queue are written to the store; beat's sender delivers th
 lands once in the Maildir under its Message-ID; a hard bounce (``@bounce.invalid``) suppresses the
 address; a greylisted address (``@greylist.invalid``: 451 on the first try) is retried after its
 backoff and sent; an SMS's status callback (signed ``X-Twilio-Signature``) marks it delivered, or
-bounced and suppressed for an unreachable number; a forged callback is refused. Ports 8790-8799.
+bounced and suppressed for an unreachable number; a forged callback is refused. And from a domain
+event to the mailbox: a partner enrols a customer, the planner (beat) queues the welcome, the
+sender delivers it. Ports 8790-8799.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterato
     tmp = tmp_path_factory.mktemp("messages")
     with start_stack(
         tmp, ports=range(8790, 8800), store=store, messaging=True, messages_send_every_s=0.5,
-        messages_backoff_base_s=1.0, messages_backoff_cap_s=2.0,
+        messages_backoff_base_s=1.0, messages_backoff_cap_s=2.0, messages_plan_every_s=0.5,
     ) as stack:  # fmt: skip
         yield stack
 
@@ -108,3 +110,23 @@ def test_queued_messages_are_delivered_once_bounces_suppress_and_transient_failu
     forged = stack.http.post(STATUS_CALLBACK_PATH, data={"MessageSid": "SMx", "MessageStatus": "delivered"},
                              headers={"X-Twilio-Signature": "AAAA"})  # fmt: skip
     assert forged.status_code == 403, forged.text
+
+
+def test_a_welcome_goes_from_the_enrolment_to_the_mailbox_once(stack: Stack) -> None:
+    assert stack.mail_dir is not None
+    shop = stack.onboard("Mail shop")
+    body = {"email": "ola@example.com", "locale": "pl-PL", "time_zone": "Europe/Warsaw",
+            "attributes": {"first_name": "Ola"}}  # fmt: skip
+    r = stack.http.post("/v1/customers/ola/enrolment", json=body, headers=shop.headers)
+    assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 90
+    while not [m for m in smtp_server.read_mailbox(stack.mail_dir) if m["To"] == "ola@example.com"]:
+        assert time.monotonic() < deadline, f"no welcome in the mailbox after 90 s\n{stack.logs()}"
+        time.sleep(0.3)
+    time.sleep(2)  # further planner and sender runs add nothing
+    with stack.harness.sessions() as session:
+        rows = list(session.scalars(select(Message).where(Message.address == "ola@example.com")))
+    assert [(m.kind, m.channel, m.status, m.locale) for m in rows] == [("welcome", "email", "sent", "pl-PL")]
+    [mail] = [m for m in smtp_server.read_mailbox(stack.mail_dir) if m["To"] == "ola@example.com"]
+    assert mail["Message-ID"] == f"<msg-{rows[0].id}@coalition.localhost>" and mail.is_multipart()
+    assert mail["Content-Language"]  # the rendered locale (pl once the templates render Polish)
