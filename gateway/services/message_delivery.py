@@ -5,7 +5,8 @@ passed, or ``sending`` whose lease ran out: a worker died holding them) to ``sen
 (``claimed_until``); on PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, on SQLite the
 statement is atomic under its write lock, so several workers never claim the same row at once.
 The lease is the claim's fence: a result is recorded only while the row is still ``sending`` with
-that lease, so a worker that outlived its lease records nothing over another's.
+that lease, so a worker that outlived its lease records nothing over another's; and no send starts
+when the lease would run out during it (the rest of the batch is given back to the queue).
 
 Send: emails of a batch go over one SMTP connection (gateway/messaging/smtp.py), SMS and push
 through the provider's API (gateway/messaging/sms.py). Record, in one short transaction per
@@ -55,6 +56,7 @@ class Round:
 
     claimed: int = 0
     results: dict[str, int] = field(default_factory=dict)
+    released: int = 0  # claimed but given back unsent: the lease would have run out during them
 
     def count(self, status: str) -> None:
         self.results[status] = self.results.get(status, 0) + 1
@@ -135,8 +137,13 @@ def send_batch(
     done = Round(claimed=len(messages))
     suppressed = _suppressed(sessions, messages)
     pending: list[Result] = []
+    # a send may take up to the channel's timeout: none starts that close to the lease's end
+    stop_at = until - timedelta(seconds=max(settings.smtp_timeout_s, settings.sms_timeout_s) + 2)
     with sessions() as reading:  # the renderer's reads (templates, brands), apart from the records
-        for message in messages:
+        for n, message in enumerate(messages):
+            if utcnow() > stop_at:
+                done.released = _release(sessions, until, messages[n:])
+                break
             if not message.address:
                 pending.append(Result(message, Outcome("permanent", "no address"), "suppressed", "no-address"))
             elif (message.channel, message.address) in suppressed:
@@ -217,6 +224,22 @@ def _suppressed(sessions: sessionmaker[Session], messages: Iterable[Claimed]) ->
             )
         )
         return {(channel, address) for channel, address in rows}
+
+
+def _release(sessions: sessionmaker[Session], until: datetime, messages: list[Claimed]) -> int:
+    """Gives claimed messages back to the queue unsent (no attempt counted), where the claim still holds them."""
+    with sessions() as session:
+        released = session.execute(
+            update(Message)
+            .where(
+                Message.id.in_([m.id for m in messages]), Message.status == "sending", Message.claimed_until == until
+            )
+            .values(status="queued", claimed_until=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+    log.info("%d messages given back unsent: their lease was running out", released)
+    return int(released)
 
 
 class Result(NamedTuple):

@@ -5,8 +5,9 @@ every message is ``sent`` once in the store (one ``sent`` line in its log) and t
 each Message-ID once.
 
 What a kill costs is counted, not hidden: a worker killed after the SMTP server accepted a message
-and before its result was committed leaves the row ``sending``; when its lease (5 s here) runs out
-another worker sends it again with the same Message-ID, which the server collapses. The raw
+and before its result was committed leaves the row ``sending``; when its lease runs out
+another worker sends it again with the same Message-ID, which the server collapses. (A lease of 10 s
+and channel timeouts of 3 s: a claim sends for 5 s at most, then gives the rest back.) The raw
 receptions (duplicates included) are printed.
 
 The messages are queued in waves, a wave after each kill, so that kills land while sending. Run
@@ -40,8 +41,8 @@ MIN_KILLS = int(os.environ.get("CHAOS_MESSAGE_KILLS", "10"))
 def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("chaos-messages")
     with start_stack(
-        tmp, ports=range(8760, 8770), store=store, workers=2, messaging=True, messages_lease_s=5,
-        messages_send_every_s=0.5, messages_batch=100,
+        tmp, ports=range(8760, 8770), store=store, workers=2, messaging=True, messages_lease_s=10,
+        messages_send_every_s=0.5, messages_batch=100, smtp_timeout_s=3, sms_timeout_s=3,
     ) as stack:  # fmt: skip
         yield stack
 

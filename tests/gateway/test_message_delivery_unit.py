@@ -229,3 +229,16 @@ def test_unit_starttls_and_auth_as_the_settings_ask(tmp_path: Path):
         controller.stop()
     assert logins == [b"sender"] and len(smtp_server.read_mailbox(tmp_path / "mailbox")) == 1
     assert unverified.verdict == "retry" and "SSLCertVerificationError" in unverified.detail
+
+
+def test_unit_messages_whose_lease_would_run_out_during_their_send_are_given_back_unsent(world):
+    sessions, settings, mail_dir, _ = world
+    _queue(sessions, ["a@example.com", "b@example.com"])
+    short = settings.model_copy(update={"messages_lease_s": 5.0, "smtp_timeout_s": 10.0})
+    done, _ = _send(sessions, short)
+    assert done.claimed == 2 and done.released == 2 and done.results == {}
+    with sessions() as session:
+        rows = list(session.scalars(select(Message)))
+    assert {(m.status, m.attempts, m.claimed_until) for m in rows} == {("queued", 0, None)}
+    assert smtp_server.read_mailbox(mail_dir) == []
+    assert _send(sessions, settings)[0].results == {"sent": 2}
