@@ -186,6 +186,7 @@ def _send(
     if message.channel == "email":
         mail = build_email(
             message_row_id=message.id,
+            kind=message.kind,
             sender=settings.smtp_from,
             to=address,
             rendered=rendered,

@@ -22,6 +22,8 @@ from email.utils import format_datetime, formataddr, parseaddr
 from loyalty.messages.render import Rendered
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+KIND_HEADER = "X-Coalition-Kind"  # the kind of message (loyalty/messages/kinds.py), for the local mailbox's list
+MESSAGE_HEADER = "X-Coalition-Message"  # the messages row's id: the mail's line in the message log
 _QP_PART = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 
 
@@ -67,6 +69,7 @@ def _qp(text: str) -> bytes:
 def build_email(
     *,
     message_row_id: int,
+    kind: str | None = None,
     sender: str,
     to: str,
     rendered: Rendered,
@@ -74,7 +77,8 @@ def build_email(
     unsubscribe_url: str | None = None,
 ) -> Email:
     """The email of one message row: text and (when rendered) HTML alternatives, in the
-    rendered locale (``Content-Language``); ``unsubscribe_url`` adds RFC 8058's headers."""
+    rendered locale (``Content-Language``), naming its row and ``kind`` (``X-Coalition-Message``,
+    ``X-Coalition-Kind``: the dashboard's mailbox reads them); ``unsubscribe_url`` adds RFC 8058's headers."""
     mid = message_id(message_row_id, domain_of(sender))
     headers = [
         ("Message-ID", mid),
@@ -85,7 +89,10 @@ def build_email(
         ("MIME-Version", "1.0"),
         ("Content-Language", _header("Content-Language", rendered.locale)),
         ("Auto-Submitted", "auto-generated"),
+        (MESSAGE_HEADER, str(message_row_id)),
     ]
+    if kind is not None:
+        headers.append((KIND_HEADER, kind))
     if unsubscribe_url is not None:
         headers += [("List-Unsubscribe", f"<{unsubscribe_url}>"), ("List-Unsubscribe-Post", ONE_CLICK)]
     if rendered.html:

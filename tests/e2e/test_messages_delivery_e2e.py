@@ -129,4 +129,5 @@ def test_a_welcome_goes_from_the_enrolment_to_the_mailbox_once(stack: Stack) -> 
     assert [(m.kind, m.channel, m.status, m.locale) for m in rows] == [("welcome", "email", "sent", "pl-PL")]
     [mail] = [m for m in smtp_server.read_mailbox(stack.mail_dir) if m["To"] == "ola@example.com"]
     assert mail["Message-ID"] == f"<msg-{rows[0].id}@coalition.localhost>" and mail.is_multipart()
+    assert (mail["X-Coalition-Kind"], mail["X-Coalition-Message"]) == ("welcome", str(rows[0].id))
     assert mail["Content-Language"]  # the rendered locale (pl once the templates render Polish)

@@ -34,6 +34,7 @@ def test_unit_an_email_is_text_and_html_alternatives_with_a_stable_message_id_an
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
     assert parsed["Message-ID"] == "<msg-42@coalition.example>" == message_id(42, "coalition.example")
     assert parsed["Content-Language"] == "pl"
+    assert parsed["X-Coalition-Message"] == "42" and "X-Coalition-Kind" not in parsed
     assert parsed["Subject"] == "Witaj w programie"
     assert _lf(parsed.get_body(("plain",)).get_content()).strip() == "Cześć Ala,\nwitamy!"
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Cześć <b>Ala</b></p>"
