@@ -1,4 +1,4 @@
-"""The daily points digest's running tally (migration 0027 ``message_digests``): the points a
+"""The daily points digest's running tally (migration 0025 ``message_digests``): the points a
 customer earned on each of their days (the calendar day in their time zone when the purchase
 was confirmed), added up by the message planner as it reads ``purchase.confirmed`` events, in the
 same transaction as its cursor (so each purchase counts once). A day whose end has passed is

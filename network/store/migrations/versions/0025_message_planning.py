@@ -1,15 +1,15 @@
 """the message planner: the daily points digest's tally per customer and day; messages by time
 (the log's period filters and the delivery rates)
 
-Revision ID: 0027
+Revision ID: 0025
 Revises: 0024
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027"
-down_revision = "0024"  # 0026 once templates18's 0025 and consent18's 0026 are merged before it
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
