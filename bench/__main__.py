@@ -1,6 +1,7 @@
 """``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
 
-    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules,till]
+    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules,till,
+                                               expiry,analytics,messages]
                               [--store sqlite|postgresql]
 
 1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
@@ -19,7 +20,10 @@
     Poisson arrivals at 50 % and 80 % of that capacity (what a till sees); the CPU of one.
 11. the expiry sweep (bench/expiry_sweep.py): 100,000 due holders (10,000 with ``--quick``) burned
     by the job through the transaction driver, in batches of 1,000: holders per second, gas per holder.
-12. messages (bench/messages.py): 5,000 queued emails (1,000 with ``--quick``) rendered and sent by two
+12. analytics (bench/analytics.py): stores of N members and 10 N purchases across 50 partners
+    (``--analytics-sizes``, default 10,000 and 100,000; 10,000 with ``--quick``): the daily RFM
+    snapshot's time and each KPI query's latency, coalition-wide and for one partner.
+13. messages (bench/messages.py): 5,000 queued emails (1,000 with ``--quick``) rendered and sent by two
     sender processes over the real SMTP path into the embedded SMTP server: messages per second and
     CPU ms per message, against a baseline of one SMTP connection per message in the same run.
 
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    analytics,
     chain_ceiling,
     expiry_sweep,
     messages,
@@ -59,8 +64,19 @@ from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
 PARTS = (
-    "gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till", "expiry", "messages",
-)  # fmt: skip
+    "gateway",
+    "e2e",
+    "batch",
+    "naive",
+    "ceiling",
+    "settlement",
+    "redemptions",
+    "rules",
+    "till",
+    "expiry",
+    "analytics",
+    "messages",
+)
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -72,6 +88,7 @@ FULL = {
     "rule_purchases": 2_000,
     "till_holds": 2_000,
     "expiry_holders": 100_000,
+    "analytics_sizes": [10_000, 100_000],
     "messages": 5_000,
 }
 QUICK = FULL | {
@@ -84,6 +101,7 @@ QUICK = FULL | {
     "rule_purchases": 500,
     "till_holds": 400,
     "expiry_holders": 10_000,
+    "analytics_sizes": [10_000],
     "messages": 1_000,
 }
 
@@ -128,6 +146,11 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
     if "expiry" in parts:
         raw["expiry"] = _timed(
             "expiry sweep", lambda: expiry_sweep.run(port=8930, holders=p["expiry_holders"], store=store)
+        )
+    if "analytics" in parts:
+        raw["analytics"] = _timed(
+            "analytics",
+            lambda: analytics.run(p["analytics_sizes"], store=store, log=lambda line: print(line, flush=True)),
         )
     if "messages" in parts:
         raw["messages"] = _timed(
@@ -175,6 +198,7 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "till_cpu_us_per_hold": raw.get("till", {}).get("cpu_us_per_hold", {}).get("gateway"),
         "expiry_sweep_holders_per_s": raw.get("expiry", {}).get("holders_per_s"),
         "expiry_sweep_gas_per_holder": raw.get("expiry", {}).get("gas_per_holder"),
+        **_analytics_keys(raw.get("analytics", {})),
         "messages_per_s": raw.get("messages", {}).get("messages_per_s"),
         "messages_cpu_ms_per_message": _cpu_ms(raw.get("messages", {})),
         "messages_vs_baseline": raw.get("messages", {}).get("speedup_vs_baseline"),
@@ -185,6 +209,17 @@ def _cpu_ms(m: dict[str, Any]) -> float | None:
     """The messages part's CPU per message, senders and SMTP server together."""
     spent = m.get("cpu_ms_per_message")
     return round(sum(spent.values()), 3) if spent else None
+
+
+def _analytics_keys(a: dict[str, Any]) -> dict[str, Any]:
+    """The largest analytics store's snapshot time and slowest KPI query (None where it did not run)."""
+    largest = a.get("curve", [{}])[-1] if a.get("curve") else {}
+    slowest = max((s for scope in largest.get("kpi_s", {}).values() for s in scope.values()), default=None)
+    return {
+        "analytics_members": largest.get("members"),
+        "analytics_rfm_snapshot_s": largest.get("snapshot_s"),
+        "analytics_slowest_kpi_s": slowest,
+    }
 
 
 def _open_p99(till: dict[str, Any], of_capacity: float) -> float | None:
@@ -258,10 +293,10 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
         )  # fmt: skip
     m = raw.get("messages", {})
     if m:  # no gas: its column is empty
-        rows.append(("12. messages: queued emails rendered and sent into the local SMTP server", m.get("messages"),
+        rows.append(("13. messages: queued emails rendered and sent into the local SMTP server", m.get("messages"),
                      m.get("messages_per_s"), "-", None))  # fmt: skip
         b_ = m["baseline"]
-        rows.append(("12b. baseline: one SMTP connection and one claim per message", b_.get("messages"),
+        rows.append(("13b. baseline: one SMTP connection and one claim per message", b_.get("messages"),
                      b_.get("messages_per_s"), "-", None))  # fmt: skip
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
@@ -294,6 +329,8 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
             "|---|---:|",
         ]
         lines += [f"| {name} | {us:.2f} |" for name, us in measured.items()]
+    if raw.get("analytics"):  # its targets are at 1,000,000 members: in its own table
+        lines += ["", analytics.table(raw["analytics"])]
     lines += [
         "",
         "| ratio | value |",
@@ -349,6 +386,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not figures to quote")
     parser.add_argument("--only", default=",".join(PARTS), help=f"a subset of {','.join(PARTS)}")
     parser.add_argument("--store", choices=STORES, default="sqlite", help="where the stacks keep their store")
+    parser.add_argument("--analytics-sizes", help="members per analytics store, comma-separated (e.g. 10000,1000000)")
     parser.add_argument(
         "--out", type=Path, help=f"default: {OUT.name}, or {OUT_POSTGRESQL.name} with --store postgresql"
     )
@@ -359,6 +397,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown parts: {sorted(unknown)}")
     params = QUICK if args.quick else FULL
+    if args.analytics_sizes:
+        params = params | {"analytics_sizes": [int(n) for n in args.analytics_sizes.split(",") if n]}
     info = machine() | {"cpu_probe_ms": cpu_probe_ms()}
     started = time.perf_counter()
     with contextlib.ExitStack() as cleanup:

@@ -36,12 +36,14 @@ from gateway.messaging import sms, smtp_server
 from gateway.messaging.smtp import SmtpChannel
 from gateway.services.message_delivery import send_batch
 from gateway.settings import WorkerSettings
+from loyalty.messages.kinds import KINDS
 from network.deployments import PROJECT_ROOT
 from network.node import port_in_use
 from network.store import Customer, Message, migrate, open_store
 from tests.pg import SQLITE, StoreKind
 
 TARGET_PER_S = 500
+SAMPLE = KINDS["points_earned"].sample  # the template's variables
 BATCH = 200  # messages a claim, over one SMTP connection (COALITION_MESSAGES_BATCH's default)
 
 
@@ -57,7 +59,7 @@ def queue(sessions: sessionmaker[Session], n: int, prefix: str) -> None:
         rows = [
             {"occurrence": f"{prefix}-{i}", "kind": "points_earned", "category": "transactional",
              "customer_id": first + i, "channel": "email", "address": f"member-{prefix}-{i}@example.com",
-             "locale": "en", "data": {"points": 10 + i % 90, "name": f"Member {i}"}, "status": "queued"}
+             "locale": "en", "data": {**SAMPLE, "points": 10 + i % 90}, "status": "queued"}
             for i in range(n)
         ]  # fmt: skip
         session.execute(insert(Message), rows)

@@ -39,10 +39,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.messaging import sms
 from gateway.messaging.smtp import SmtpChannel
+from gateway.services.message_templates import content_for
 from gateway.settings import WorkerSettings, messages_link_key
 from loyalty.messages.delivery import Outcome, backoff_s
 from loyalty.messages.mime import build_email, unsubscribe_payload
-from loyalty.messages.render import Rendered, render
+from loyalty.messages.render import Rendered
 from loyalty.messages.tokens import sign
 from network.store import Message, MessageEvent, MessageSuppression, utcnow
 
@@ -120,8 +121,13 @@ def _claimed(m: Message) -> Claimed:
 
 
 def default_renderer(session: Session, message: Claimed, data: dict[str, Any]) -> Rendered:
-    """loyalty/messages/render.py's ``render`` (the built-in templates, no partner's override)."""
-    return render(message.kind, message.channel, message.locale, data)
+    """The message's text from its templates (gateway/services/message_templates.py ``content_for``:
+    the partner's override and brand, else the coalition's, else the built-in ones; the customer's
+    locale, falling back to English)."""
+    return content_for(
+        session, kind=message.kind, channel=message.channel, locale=message.locale, partner_id=message.partner_id,
+        data=data,
+    )  # fmt: skip
 
 
 def send_batch(

@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from gateway.messaging import smtp_server
+from loyalty.messages.kinds import KINDS
 from network.store import Customer, Message, MessageEvent
 from tests.chaos.test_worker_kills import Killer
 from tests.e2e.stack import Stack, start_stack
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.timeout(900)
 
 MESSAGES = int(os.environ.get("CHAOS_MESSAGES", "5000"))
 MIN_KILLS = int(os.environ.get("CHAOS_MESSAGE_KILLS", "10"))
+SAMPLE = KINDS["points_earned"].sample  # the template's variables
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def _queue(stack: Stack, start: int, stop: int) -> None:
         rows = [
             {"occurrence": f"chaos-{i}", "kind": "points_earned", "category": "transactional",
              "customer_id": first + i - start, "channel": "email", "address": f"member-{i}@example.com",
-             "locale": "en", "data": {"points": i}, "status": "queued"}
+             "locale": "en", "data": {**SAMPLE, "points": i}, "status": "queued"}
             for i in range(start, stop)
         ]  # fmt: skip
         session.execute(insert(Message), rows)

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from gateway.messaging import sms_server, smtp_server
 from gateway.messaging.sms import STATUS_CALLBACK_PATH
+from loyalty.messages.kinds import KINDS
 from network.store import Customer, Message, MessageEvent, MessageSuppression
 from tests.e2e.stack import Stack, start_stack
 from tests.pg import StoreKind
@@ -50,7 +51,7 @@ def queue(
             session.flush()
             message = Message(
                 occurrence=f"{prefix}-{i}", kind=kind, category="transactional", customer_id=customer.id,
-                channel=channel, address=address, locale="en", data={"points": i},
+                channel=channel, address=address, locale="en", data={**KINDS[kind].sample, "points": i},
             )  # fmt: skip
             session.add(message)
             session.flush()

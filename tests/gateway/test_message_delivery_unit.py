@@ -23,6 +23,7 @@ from gateway.messaging import sms, sms_server, smtp_server
 from gateway.messaging.smtp import SmtpChannel
 from gateway.services import message_delivery
 from gateway.settings import LOCAL_SMS_AUTH_TOKEN, WorkerSettings, messages_link_key
+from loyalty.messages.kinds import KINDS
 from loyalty.messages.mime import build_email
 from loyalty.messages.render import Rendered
 from loyalty.messages.tokens import verify
@@ -71,7 +72,7 @@ def _queue(
             session.flush()
             message = Message(
                 occurrence=f"evt-{address}-{i}", kind=kind, category=category, customer_id=customer.id,
-                channel=channel, address=address, locale="en", data={"name": f"n{i}"},
+                channel=channel, address=address, locale="en", data=dict(KINDS[kind].sample),
             )  # fmt: skip
             session.add(message)
             session.flush()
