@@ -4,7 +4,8 @@ the local SMTP server, and what one costs in CPU.
     .venv/bin/python -m bench.messages [--messages 5000] [--baseline 1000] [--port 8940]
 
 A fresh store (SQLite, or PostgreSQL with ``--store postgresql`` of ``python -m bench``) gets
-``messages`` queued emails (one customer each), as the planner leaves them. The embedded SMTP
+``messages`` queued emails (one customer each), as the planner leaves them: the points-earned digest, a
+marketing email, so each carries its signed one-click unsubscribe link. The embedded SMTP
 server (gateway/messaging/smtp_server.py: aiosmtpd, a Maildir file per message, collapsing by
 Message-ID) runs as a process of its own. The sender (gateway/services/message_delivery.py
 ``send_batch``: the claim with its lease, render, MIME, SMTP, the results and their log lines
@@ -57,7 +58,7 @@ def queue(sessions: sessionmaker[Session], n: int, prefix: str) -> None:
         first = (session.scalar(select(func.max(Customer.id))) or 0) + 1
         session.execute(insert(Customer), [{"id": first + i} for i in range(n)])
         rows = [
-            {"occurrence": f"{prefix}-{i}", "kind": "points_earned", "category": "transactional",
+            {"occurrence": f"{prefix}-{i}", "kind": "points_earned", "category": "marketing",
              "customer_id": first + i, "channel": "email", "address": f"member-{prefix}-{i}@example.com",
              "locale": "en", "data": {**SAMPLE, "points": 10 + i % 90}, "status": "queued"}
             for i in range(n)

@@ -54,7 +54,7 @@ def _queue(stack: Stack, start: int, stop: int) -> None:
         first = (session.scalar(select(func.max(Customer.id))) or 0) + 1
         session.execute(insert(Customer), [{"id": first + i} for i in range(stop - start)])
         rows = [
-            {"occurrence": f"chaos-{i}", "kind": "points_earned", "category": "transactional",
+            {"occurrence": f"chaos-{i}", "kind": "points_earned", "category": "marketing",
              "customer_id": first + i - start, "channel": "email", "address": f"member-{i}@example.com",
              "locale": "en", "data": {**SAMPLE, "points": i}, "status": "queued"}
             for i in range(start, stop)

@@ -50,7 +50,7 @@ def queue(
             session.add(customer)
             session.flush()
             message = Message(
-                occurrence=f"{prefix}-{i}", kind=kind, category="transactional", customer_id=customer.id,
+                occurrence=f"{prefix}-{i}", kind=kind, category=KINDS[kind].category, customer_id=customer.id,
                 channel=channel, address=address, locale="en", data={**KINDS[kind].sample, "points": i},
             )  # fmt: skip
             session.add(message)

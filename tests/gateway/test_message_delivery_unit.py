@@ -62,7 +62,7 @@ def _queue(
     *,
     channel: str = "email",
     kind: str = "welcome",
-    category: str = "transactional",
+    category: str | None = None,
 ) -> list[int]:
     with sessions() as session:
         ids = []
@@ -71,7 +71,8 @@ def _queue(
             session.add(customer)
             session.flush()
             message = Message(
-                occurrence=f"evt-{address}-{i}", kind=kind, category=category, customer_id=customer.id,
+                occurrence=f"evt-{address}-{i}", kind=kind, category=category or KINDS[kind].category,
+                customer_id=customer.id,
                 channel=channel, address=address, locale="en", data=dict(KINDS[kind].sample),
             )  # fmt: skip
             session.add(message)
