@@ -113,7 +113,7 @@ def test_queued_messages_are_delivered_once_bounces_suppress_and_transient_failu
     assert forged.status_code == 403, forged.text
 
 
-def test_a_welcome_goes_from_the_enrolment_to_the_mailbox_once(stack: Stack) -> None:
+def test_a_welcome_goes_from_the_enrolment_to_the_mailbox_once_in_the_customers_language(stack: Stack) -> None:
     assert stack.mail_dir is not None
     shop = stack.onboard("Mail shop")
     body = {"email": "ola@example.com", "locale": "pl-PL", "time_zone": "Europe/Warsaw",
@@ -131,4 +131,4 @@ def test_a_welcome_goes_from_the_enrolment_to_the_mailbox_once(stack: Stack) -> 
     [mail] = [m for m in smtp_server.read_mailbox(stack.mail_dir) if m["To"] == "ola@example.com"]
     assert mail["Message-ID"] == f"<msg-{rows[0].id}@coalition.localhost>" and mail.is_multipart()
     assert (mail["X-Coalition-Kind"], mail["X-Coalition-Message"]) == ("welcome", str(rows[0].id))
-    assert mail["Content-Language"]  # the rendered locale (pl once the templates render Polish)
+    assert mail["Content-Language"] == "pl"  # in the customer's language (pl-PL: the Polish templates)
