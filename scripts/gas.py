@@ -145,9 +145,8 @@ def main() -> list[tuple[str, int, int]]:
             f"per purchase: over {EARN_1000_LIMIT:,}"
         )
     if per_purchase[REDEEM_BATCH_ROW] > REDEEM_BATCH_LIMIT:
-        raise SystemExit(
-            f"a redemption in a batch of 100 costs {per_purchase[REDEEM_BATCH_ROW]:,.0f} gas: over {REDEEM_BATCH_LIMIT:,}"
-        )
+        per = per_purchase[REDEEM_BATCH_ROW]
+        raise SystemExit(f"a redemption in a batch of 100 costs {per:,.0f} gas: over {REDEEM_BATCH_LIMIT:,}")
     for name, before in BEFORE_EXPIRY.items():
         print(
             f"{name}: {per_purchase[name]:,.0f} gas per purchase, {per_purchase[name] - before:+,.0f} over {before:,}"
@@ -173,9 +172,7 @@ def redeem_batch_rows(c, partner: int, minter, seq: int, rows: list[tuple[str, i
         out = []
         for k in keys:
             consent = RedeemConsent(k.address, partner, 10, keccak(tag + bytes.fromhex(k.address[2:])), nonce, deadline)
-            r, vs = compact_signature(
-                sign_redeem(k.key, consent, chain_id=chain.id, points_address=c.points.address)
-            )
+            r, vs = compact_signature(sign_redeem(k.key, consent, chain_id=chain.id, points_address=c.points.address))
             out.append((k.address, partner, capture, 10, consent.ref, nonce, deadline, r, vs))
         return out
 

@@ -6,7 +6,8 @@ indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
 (enrolment, referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``tiers`` (the tier ladder's versions, members'
-qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
+qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
+redemption nonces handed out per wallet), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
@@ -27,6 +28,7 @@ from network.store.chain_tables import (
     ReversalStatus,
     TxStatus,
 )
+from network.store.consent_nonces import RedeemNonce
 from network.store.customers import (
     Customer,
     CustomerConsent,
@@ -131,6 +133,7 @@ __all__ = [
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",
+    "RedeemNonce",
     "Redemption",
     "Refund",
     "ReversalStatus",

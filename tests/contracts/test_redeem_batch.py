@@ -51,9 +51,11 @@ def item(points):
 
 
 def skips(tx) -> list[tuple[str, int]]:
-    return [("0x" + bytes(e["ref"]).hex(), e["reason"]) for e in tx.events["RedemptionSkipped"]] if (
-        "RedemptionSkipped" in tx.events
-    ) else []
+    return (
+        [("0x" + bytes(e["ref"]).hex(), e["reason"]) for e in tx.events["RedemptionSkipped"]]
+        if ("RedemptionSkipped" in tx.events)
+        else []
+    )
 
 
 def test_a_batch_redeems_each_consent_as_the_single_call_would(points, pid_a, holders, item, stranger):
@@ -158,7 +160,8 @@ def test_captures_in_a_batch_are_restorable_and_capture_a_ref_once(points, pid_a
     assert tx.return_value == 2
     assert skips(tx) == [("0x" + ref("till").hex(), REF_USED)]
     assert [int(v) for v in points.restorableOf(pid_a, a.address, ref("till"))] == [300, RATE]
-    assert [int(v) for v in points.restorableOf(pid_a, b.address, ref("till"))] == [0, 0]  # a plain redemption stores nothing
+    # a plain redemption stores nothing
+    assert [int(v) for v in points.restorableOf(pid_a, b.address, ref("till"))] == [0, 0]
     restored = points.restore(ref("till"), a.address, 100, ref("refund"), {"from": partner_a})
     assert restored.events["Restored"]["points"] == 100
 
@@ -169,7 +172,8 @@ def test_the_single_calls_refuse_what_a_batch_redeemed(points, pid_a, holders, i
     consent = RedeemConsent(a.address, pid_a, 10, ref("once"), 7, deadline)
     signature = sign_redeem(a.key, consent, chain_id=chain.id, points_address=points.address)
     r, vs = compact_signature(signature)
-    points.redeemBatchWithSignatures([(a.address, pid_a, False, 10, ref("once"), 7, deadline, r, vs)], {"from": stranger})
+    signed = (a.address, pid_a, False, 10, ref("once"), 7, deadline, r, vs)
+    points.redeemBatchWithSignatures([signed], {"from": stranger})
     with reverts_with("CoalitionPointsNonceUsed", a.address, 7):
         points.redeemWithSignature(a.address, pid_a, 10, ref("once"), 7, deadline, signature, {"from": stranger})
 
