@@ -245,3 +245,33 @@ def test_a_non_canonical_signature_cannot_be_compacted():
         compact_signature(b"\x01" * 64)
     with pytest.raises(ValueError):
         compact_signature(b"\x01" * 32 + b"\xff" * 32 + b"\x1b")  # s in the upper half
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_a_batch_leaves_the_same_logs_and_state_as_the_single_call(points, pid_a, holders, stranger, capture):
+    """What settlement, the indexer and the chain-only recomputation read of a redemption (its
+    Transfer and Redeemed logs, topics and data) and what it leaves (balance, nonce, a capture's
+    restorable slot) are the same whether it was relayed alone or in a batch."""
+    a = holders[0]
+    consent = RedeemConsent(a.address, pid_a, 123, ref("same"), SEQUENTIAL_NONCE_BASE, chain[-1].timestamp + 3600)
+    signature = sign_redeem(a.key, consent, chain_id=chain.id, points_address=points.address)
+    args = (a.address, pid_a, 123, consent.ref, consent.nonce, consent.deadline)
+
+    def outcome(tx) -> tuple:
+        logs = [(log["address"], [bytes(t) for t in log["topics"]], bytes(log["data"])) for log in tx.logs]
+        state = (
+            points.balanceOf(a.address),
+            points.totalSupply(),
+            points.redeemNonceUsed(a.address, consent.nonce),
+            tuple(points.restorableOf(pid_a, a.address, consent.ref)),
+        )
+        return logs, state
+
+    chain.snapshot()
+    single = points.captureWithSignature if capture else points.redeemWithSignature
+    alone = outcome(chain.get_transaction(single(*args, signature, {"from": stranger}).txid))
+    chain.revert()
+    r, vs = compact_signature(signature)
+    batch = [(a.address, pid_a, capture, 123, consent.ref, consent.nonce, consent.deadline, r, vs)]
+    batched = outcome(chain.get_transaction(points.redeemBatchWithSignatures(batch, {"from": stranger}).txid))
+    assert batched == alone
