@@ -143,7 +143,11 @@ class Relayer:
     def estimate_gas(self, r: Redemption) -> int:
         """Gas of the burn, or BurnRefused with the decoded reason if it would revert now. A bare
         ``eth_estimateGas`` request: the node's error comes back as it is, its revert data decoded here."""
-        tx = {"from": self.address, "to": self.points_address, "data": "0x" + self.calldata(r).hex()}
+        return self.estimate_data_gas(self.calldata(r))
+
+    def estimate_data_gas(self, data: bytes) -> int:
+        """``estimate_gas`` of any calldata of the points contract (a batch's: ``batch_calldata``)."""
+        tx = {"from": self.address, "to": self.points_address, "data": "0x" + data.hex()}
         reply = self.w3.provider.make_request("eth_estimateGas", [tx])  # type: ignore[arg-type]
         error = reply.get("error")
         if error is None:
