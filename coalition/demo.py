@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from coalition import demo_expiry, demo_tables, program, till
+from coalition import demo_expiry, demo_messages, demo_tables, program, till
 from coalition.crosscheck import points_expired_from_chain, recompute_from_chain
 from coalition.demo_operator import USD, Operator
 from coalition.formats import Token, amount, money, net
@@ -256,6 +256,7 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
     """Plays the demo; answers whether both checks hold and the points paid at the till came back."""
     net = LocalNetwork(settings, workers=options.workers)
     began = time.monotonic()
+    since = demo_messages.started_at()  # the run's mails are those the local mailbox received after this
     started: list[str] = []
     try:
         with console.status("starting the network…") as status:
@@ -305,6 +306,7 @@ def run_demo(settings: GatewaySettings, options: DemoOptions, console: Console) 
         console.print("BOTH CHECKS HOLD" if ok else "A CHECK FAILED")
         ok = ok and given_back
         ok = show_expiry(console, op, shops[0], run_id, names) and ok
+        ok = demo_messages.show_messages(console, settings.mailbox_path, net.url, since=since) and ok
         console.print(f"demo run time: {time.monotonic() - began:.0f} s")
         if not options.exit_after:
             console.print(

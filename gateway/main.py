@@ -26,6 +26,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    messages,
     operator,
     operator_liability,
     operator_members,
@@ -97,6 +98,7 @@ def create_app() -> FastAPI:
     app.include_router(points_holds.router)
     app.include_router(expiry.router)  # issue 17: when points expire
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
+    app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

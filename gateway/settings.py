@@ -76,6 +76,24 @@ class WorkerSettings(ChainSettings):
     # points.expiring reminders: days before a holder's expiry time, and how often beat looks
     expiry_reminder_days: list[int] = Field(default=[30, 7])
     expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
+    # messages to customers, the planner (gateway/services/message_planner.py): at most
+    # messages_cap_marketing marketing messages per customer in messages_cap_days days (every
+    # partner, every channel); quiet hours (HH:MM, the customer's zone, else the default zone)
+    # hold marketing messages until they end; the locale when the profile has none; how often beat
+    # plans from the domain events, and how often it plans the scheduled ones (the daily points
+    # digest, tier at risk) with how many past days it back-fills
+    messages_cap_marketing: int = Field(default=3, ge=0)
+    messages_cap_days: float = Field(default=7.0, gt=0)
+    messages_quiet_start: str = Field(default="21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    messages_quiet_end: str = Field(default="08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    messages_default_time_zone: str = "UTC"
+    messages_default_locale: str = Field(default="en", min_length=2, max_length=35)
+    messages_plan_every_s: float = Field(default=5.0, gt=0)
+    messages_schedule_every_s: float = Field(default=600.0, gt=0)
+    messages_backfill_days: int = Field(default=3, ge=1, le=30)
+    messages_tier_at_risk_days: int = Field(default=30, ge=1, le=365)
+    # tests only (local mode): a file holding seconds added to the messages' clock (caps, quiet hours, digests)
+    messages_clock_file: Path | None = None
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
@@ -89,6 +107,15 @@ class WorkerSettings(ChainSettings):
             raise ValueError("COALITION_WEBHOOK_ALLOW_LOOPBACK is for local mode only")
         if self.tier_clock_file is not None and self.mode != "local":
             raise ValueError("COALITION_TIER_CLOCK_FILE is for tests in local mode only")
+        if self.messages_clock_file is not None and self.mode != "local":
+            raise ValueError("COALITION_MESSAGES_CLOCK_FILE is for tests in local mode only")
+        try:
+            ZoneInfo(self.messages_default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                "COALITION_MESSAGES_DEFAULT_TIME_ZONE must be an IANA time zone, not "
+                f"{self.messages_default_time_zone!r}"
+            ) from exc
         return self
 
     @property
@@ -138,6 +165,10 @@ class GatewaySettings(WorkerSettings):
     auth_rate_limit_burst: int = Field(default=30, ge=1, le=100_000)
     # the `coalition` command's pid files and process logs (coalition/processes.py)
     state_dir: Path = STATE_DIR
+    # the Maildir the embedded SMTP server (make demo, coalition up) writes what it receives to, and
+    # the dashboard's mailbox (/dashboard/messages/mailbox) reads; unset: <state_dir>/mailbox
+    # (mailbox_path); a folder that does not exist: no mailbox
+    mailbox_dir: Path | None = None
     # the operator dashboard's and the customer page's header
     display_name: str = Field(default="Coalition loyalty network", min_length=1, max_length=80)
     # the time zone (IANA name) the dashboard states its dates and days in (the chart's days too)
@@ -150,6 +181,11 @@ class GatewaySettings(WorkerSettings):
     max_request_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # the CSV import's body (POST /v1/imports/customers): 100,000 rows are ~10 MiB
     import_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
+
+    @property
+    def mailbox_path(self) -> Path:
+        """The local mailbox's Maildir: ``mailbox_dir``, else ``<state_dir>/mailbox``."""
+        return self.mailbox_dir if self.mailbox_dir is not None else self.state_dir / "mailbox"
 
     @model_validator(mode="after")
     def _operator_token(self) -> GatewaySettings:

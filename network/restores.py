@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network.receipts import Receipt
-from network.store import ChainTransaction, OutboxRestore, Redemption, ReversalStatus
+from network.outbox_flow import OutboxFlow
+from network.store import OutboxRestore, Redemption, ReversalStatus
 
 KIND = "restore"
 RESTORE_SELECTOR = function_signature_to_4byte_selector("restore(bytes32,address,uint256,bytes32)")
@@ -87,49 +87,9 @@ def ready_restores(session: Session, partner_id: int, limit: int) -> list[Outbox
     return ready
 
 
-class RestoreFlow:
-    """The hooks (``network.transactions.TxFlow``) of the ``restore`` transactions of one
-    partner's minter key: each restore follows its transaction."""
+class RestoreFlow(OutboxFlow):
+    """The hooks of the ``restore`` transactions of one partner's minter key: each restore
+    follows its transaction."""
 
-    def on_confirmed(
-        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
-    ) -> None:
-        self._settle(session, carried, mined, ReversalStatus.CONFIRMED, None)
-
-    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
-        self._settle(session, carried, mined, ReversalStatus.FAILED, mined.error)
-
-    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
-        """A stuck restore was replaced by a fee bump: it rides the replacement."""
-        session.execute(update(OutboxRestore).where(OutboxRestore.tx_id == old.id).values(tx_id=new.id))
-
-    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
-        """The node lost the block that mined it: sent again, with the group's newest."""
-        newest = max(group, key=lambda t: t.id)
-        session.execute(
-            update(OutboxRestore)
-            .where(OutboxRestore.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
-        )
-
-    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
-        """Its nonce went to another transaction: the restore goes back to the queue."""
-        session.execute(
-            update(OutboxRestore)
-            .where(OutboxRestore.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
-        )
-
-    @staticmethod
-    def _settle(
-        session: Session,
-        carried: list[ChainTransaction],
-        mined: ChainTransaction,
-        status: ReversalStatus,
-        error: str | None,
-    ) -> None:
-        session.execute(
-            update(OutboxRestore)
-            .where(OutboxRestore.tx_id.in_([t.id for t in carried]))
-            .values(tx_id=mined.id, status=status, error=error)
-        )
+    def __init__(self) -> None:
+        super().__init__(OutboxRestore)

@@ -16,13 +16,13 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from network.contracts import DecodedLog
+from network.outbox_flow import OutboxFlow
 from network.outcomes import refunds_settled
 from network.purchases import encode_purchase, merkle_proof
-from network.receipts import Receipt
 from network.store import (
     ChainEvent,
     ChainTransaction,
@@ -135,50 +135,12 @@ def _ledger_batch(session: Session, purchase: OutboxPurchase) -> int | None:
     return int(ref) if ref is not None else None
 
 
-class ReversalFlow:
-    """The hooks (``network.transactions.TxFlow``) of the ``reverse`` transactions of one
-    partner's minter key: each reversal follows its transaction."""
+class ReversalFlow(OutboxFlow):
+    """The hooks of the ``reverse`` transactions of one partner's minter key: each reversal
+    follows its transaction, and a mined one settles its refunds' events."""
 
-    def on_confirmed(
-        self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
-    ) -> None:
-        self._settle(session, carried, mined, ReversalStatus.CONFIRMED, None)
+    def __init__(self) -> None:
+        super().__init__(OutboxReversal)
 
-    def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
-        self._settle(session, carried, mined, ReversalStatus.FAILED, mined.error)
-
-    def on_replaced(self, session: Session, old: ChainTransaction, new: ChainTransaction) -> None:
-        """A stuck reversal was replaced by a fee bump: it rides the replacement."""
-        session.execute(update(OutboxReversal).where(OutboxReversal.tx_id == old.id).values(tx_id=new.id))
-
-    def on_lost(self, session: Session, group: list[ChainTransaction]) -> None:
-        """The node lost the block that mined it: sent again, with the group's newest."""
-        newest = max(group, key=lambda t: t.id)
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.SENT, error=None, tx_id=newest.id)
-        )
-
-    def on_dropped(self, session: Session, group: list[ChainTransaction], why: str) -> None:
-        """Its nonce went to another transaction: the reversal goes back to the queue."""
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in group]))
-            .values(status=ReversalStatus.QUEUED, tx_id=None, error=why)
-        )
-
-    @staticmethod
-    def _settle(
-        session: Session,
-        carried: list[ChainTransaction],
-        mined: ChainTransaction,
-        status: ReversalStatus,
-        error: str | None,
-    ) -> None:
-        session.execute(
-            update(OutboxReversal)
-            .where(OutboxReversal.tx_id.in_([t.id for t in carried]))
-            .values(tx_id=mined.id, status=status, error=error)
-        )
+    def after_settle(self, session: Session, mined: ChainTransaction) -> None:
         refunds_settled(session, tx_ids=[mined.id])  # their events, in this transaction

@@ -34,9 +34,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
@@ -67,7 +68,7 @@ from network.reversals import KIND as REVERSE_KIND
 from network.reversals import ReversalFlow, ReversalNotReady, reversal_calldata
 from network.revert import decode_revert
 from network.settings import ChainSettings
-from network.store import ChainTransaction, OutboxReversal, PurchaseStatus, ReversalStatus, utcnow
+from network.store import ChainTransaction, OutboxRestore, OutboxReversal, PurchaseStatus, ReversalStatus, utcnow
 from network.transactions import KeyTransactions, decode_raw_transaction
 
 __all__ = ["EarnSender", "StepReport", "batch_gas", "decode_raw_transaction"]
@@ -335,30 +336,9 @@ class EarnSender:
                 refunds_settled(session, reversal_ids=[item.id])
                 session.commit()
                 continue
-            call = {"from": self.address, "to": self.points_address, "data": data}
-            try:
-                gas = self.transactions.rpc(lambda c=call: self.w3.eth.estimate_gas(c))  # type: ignore[arg-type]
-            except TransientRpcError:
-                raise
-            except Exception as exc:  # a revert in simulation: the chain says no
-                item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
-                refunds_settled(session, reversal_ids=[item.id])
-                session.commit()
-                continue
-            self._hold_lease()
-            tx = self.transactions.sign_next(
-                session,
-                data=data,
-                gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
-                base_fee=base_fee,
-                kind=REVERSE_KIND,
-            )
-            item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
-            session.commit()  # stored before broadcast, like a batch
-            self.transactions.advance_nonce()
-            self._broadcast(tx)
-            session.commit()
-            report.sent_txs += 1
+            refused = partial(refunds_settled, session, reversal_ids=[item.id])
+            if self._send_one(session, item, data, base_fee, REVERSE_KIND, on_refused=refused):
+                report.sent_txs += 1
 
     def _send_restores(self, session: Session, base_fee: int, report: StepReport) -> None:
         """One ``restore`` transaction per queued restore whose capture is burned, after the
@@ -371,30 +351,47 @@ class EarnSender:
             return
         room = max(self.settings.max_in_flight - self.transactions.in_flight(session), 0)
         for item in queued[:room]:
-            data = encode_restore(item)
-            call = {"from": self.address, "to": self.points_address, "data": data}
-            try:
-                gas = self.transactions.rpc(lambda c=call: self.w3.eth.estimate_gas(c))  # type: ignore[arg-type]
-            except TransientRpcError:
-                raise
-            except Exception as exc:  # a revert in simulation: the chain says no
-                item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
-                session.commit()
-                continue
-            self._hold_lease()
-            tx = self.transactions.sign_next(
-                session,
-                data=data,
-                gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
-                base_fee=base_fee,
-                kind=RESTORE_KIND,
-            )
-            item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
-            session.commit()  # stored before broadcast, like a batch
-            self.transactions.advance_nonce()
-            self._broadcast(tx)
+            if self._send_one(session, item, encode_restore(item), base_fee, RESTORE_KIND):
+                report.sent_txs += 1
+
+    def _send_one(
+        self,
+        session: Session,
+        item: OutboxReversal | OutboxRestore,
+        data: bytes,
+        base_fee: int,
+        kind: str,
+        *,
+        on_refused: Callable[[], object] | None = None,
+    ) -> bool:
+        """Sends one outbox row (a reversal, a restore) as its own transaction: simulated first
+        (a revert there fails the row with the decoded reason and ``on_refused``'s writes in one
+        commit, and returns False), then signed, stored and committed before it is broadcast."""
+        call = {"from": self.address, "to": self.points_address, "data": data}
+        try:
+            gas = self.transactions.rpc(lambda c=call: self.w3.eth.estimate_gas(c))  # type: ignore[arg-type]
+        except TransientRpcError:
+            raise
+        except Exception as exc:  # a revert in simulation: the chain says no
+            item.status, item.error = ReversalStatus.FAILED, decode_revert(exc)
+            if on_refused is not None:
+                on_refused()
             session.commit()
-            report.sent_txs += 1
+            return False
+        self._hold_lease()
+        tx = self.transactions.sign_next(
+            session,
+            data=data,
+            gas=min(gas * 3 // 2 + 20_000, self._block_gas_limit),
+            base_fee=base_fee,
+            kind=kind,
+        )
+        item.status, item.tx_id, item.attempts = ReversalStatus.SENT, tx.id, item.attempts + 1
+        session.commit()  # stored before broadcast, like a batch
+        self.transactions.advance_nonce()
+        self._broadcast(tx)
+        session.commit()
+        return True
 
     def _receipt_events(self, tx_hash: str) -> list:  # type: ignore[type-arg]
         reply = self.transactions.rpc(lambda: self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash]))

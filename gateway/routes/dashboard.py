@@ -23,7 +23,14 @@ from gateway.deps import ChainDep, ClientLimiterDep, SessionDep, SettingsDep, cl
 from gateway.errors import NotFound, RateLimited
 from gateway.pages import PageRoute
 from gateway.problems import headers_of
-from gateway.routes import dashboard_actions, dashboard_members, dashboard_pages, dashboard_rules, dashboard_tiers
+from gateway.routes import (
+    dashboard_actions,
+    dashboard_members,
+    dashboard_messages,
+    dashboard_pages,
+    dashboard_rules,
+    dashboard_tiers,
+)
 from gateway.routes.dashboard_common import (
     OperatorCookie,
     html,
@@ -227,3 +234,4 @@ router.include_router(dashboard_pages.router)
 router.include_router(dashboard_tiers.router)
 router.include_router(dashboard_members.router)
 router.include_router(dashboard_rules.router)
+router.include_router(dashboard_messages.router)  # issue 18: the log, the mailbox, delivery rates

@@ -22,6 +22,7 @@ NAV: list[tuple[str, str]] = [
     ("Members", "/dashboard/members"),
     ("Rules", "/dashboard/rules"),
     ("Tiers", "/dashboard/tiers"),
+    ("Messages", "/dashboard/messages"),
     ("Search", "/dashboard/search"),
 ]
 STATUS_BADGES = {
@@ -39,6 +40,11 @@ STATUS_BADGES = {
     "burning": "info",
     "burned": "info",
     "failed": "bad",
+    "sent": "ok",  # messages (network/store/messages.py)
+    "queued": "info",
+    "sending": "info",
+    "bounced": "bad",
+    "suppressed": "warn",
 }
 
 

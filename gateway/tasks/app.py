@@ -34,6 +34,7 @@ TASK_MODULES = [
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
     "gateway.tasks.expiry",
+    "gateway.tasks.message_planning",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -122,6 +123,16 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",
             "schedule": settings.tier_review_every_s,
+            "options": expires,
+        },
+        "messages-plan": {
+            "task": "gateway.tasks.message_planning.plan",
+            "schedule": settings.messages_plan_every_s,
+            "options": expires,
+        },
+        "messages-schedule": {
+            "task": "gateway.tasks.message_planning.schedule",
+            "schedule": settings.messages_schedule_every_s,
             "options": expires,
         },
     }

@@ -60,6 +60,7 @@ from network.store.members import (
     MemberEnrolment,
     MemberImport,
 )
+from network.store.message_digests import MessageDigest
 from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
     PointsGiveBack,
@@ -118,6 +119,7 @@ __all__ = [
     "MemberEnrolment",
     "MemberImport",
     "Message",
+    "MessageDigest",
     "MessageEvent",
     "MessageSuppression",
     "OperatorAlert",

@@ -43,6 +43,7 @@ class Message(Base):
         Index("ix_messages_due", "status", "send_after"),
         Index("ix_messages_customer", "customer_id", "created_at"),
         Index("ix_messages_partner", "partner_id", "id"),
+        Index("ix_messages_created_at", "created_at"),  # migration 0025: the log's periods, the delivery rates
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)

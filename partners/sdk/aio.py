@@ -124,3 +124,5 @@ class AsyncPartnerClient(ClientBase):
     webhook_deliveries = op(calls.webhook_deliveries)
     test_webhook = op(calls.test_webhook)
     account = op(calls.account)
+    messages = op(calls.messages)
+    message = op(calls.message)

@@ -24,6 +24,8 @@ from partners.sdk.models import (
     History,
     ImportReport,
     Member,
+    Message,
+    MessagePage,
     Model,
     PartnerAccount,
     PointsHold,
@@ -515,6 +517,35 @@ def webhook_deliveries(webhook_id: int, *, status: str | None = None, limit: int
     return Call("GET", f"/v1/webhooks/{_seg(webhook_id)}/deliveries", _many(Delivery), params=params)
 
 
+def messages(
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    ref: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: int | None = None,
+    limit: int | None = None,
+) -> Call[MessagePage]:
+    """Your messages to your customers, newest first, a page at a time (filters: ``status``,
+    ``kind``, your customer's ``ref``, planned from ``since`` until before ``until``)."""
+    params = _query(
+        status=status,
+        kind=kind,
+        ref=ref,
+        since=None if since is None else since.isoformat(),
+        until=None if until is None else until.isoformat(),
+        cursor=cursor,
+        limit=limit,
+    )
+    return Call("GET", "/v1/messages", _one(MessagePage), params=params)
+
+
+def message(message_id: int) -> Call[Message]:
+    """One of your messages and its log (every change of its status)."""
+    return Call("GET", f"/v1/messages/{_seg(message_id)}", _one(Message))
+
+
 def test_webhook(webhook_id: int) -> Call[Delivery]:
     """Sends a ``webhook.test`` event to the endpoint now, signed like any other; answers its delivery."""
     return Call("POST", f"/v1/webhooks/{_seg(webhook_id)}/test", _one(Delivery))
@@ -609,4 +640,6 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "webhook_deliveries": webhook_deliveries,
     "test_webhook": test_webhook,
     "account": account,
+    "messages": messages,
+    "message": message,
 }

@@ -470,6 +470,47 @@ class Delivery(Model):
     payload: dict[str, Any]
 
 
+# ---------------------------------------------------------------------- messages to customers
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageLogEntry(Model):
+    status: str
+    detail: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message(Model):
+    """A message sent (or planned, or suppressed) on your behalf; ``log`` with ``message(id)`` only."""
+
+    id: int
+    kind: str
+    category: str
+    customer_id: int
+    customer_ref: str | None
+    partner_id: int | None
+    channel: str
+    address: str | None
+    locale: str
+    status: str
+    reason: str | None
+    send_after: datetime
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    data: dict[str, Any]
+    log: list[MessageLogEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePage(Model):
+    """One page, newest first; ask for the next with ``cursor=next_cursor`` (None: the last page)."""
+
+    messages: list[Message]
+    next_cursor: int | None
+
+
 # ---------------------------------------------------------------------- the partner's own account
 
 

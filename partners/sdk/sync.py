@@ -123,3 +123,5 @@ class PartnerClient(ClientBase):
     webhook_deliveries = op(calls.webhook_deliveries)
     test_webhook = op(calls.test_webhook)
     account = op(calls.account)
+    messages = op(calls.messages)
+    message = op(calls.message)

@@ -33,6 +33,8 @@ from partners.client import (
     History,
     ImportReport,
     Member,
+    Message,
+    MessagePage,
     OperationFailed,
     PartnerAccount,
     PartnerClient,
@@ -227,6 +229,25 @@ ACCOUNT = {
     ],
     "webhook_deliveries": [DELIVERY],
 }
+MESSAGE = {
+    "id": 42,
+    "kind": "reward_ready",
+    "category": "transactional",
+    "customer_id": 7,
+    "customer_ref": "card-1",
+    "partner_id": 1,
+    "channel": "email",
+    "address": "ada@example.com",
+    "locale": "pl-PL",
+    "status": "suppressed",
+    "reason": "opted-out",
+    "send_after": "2026-12-05T09:12:33Z",
+    "attempts": 0,
+    "created_at": "2026-12-05T09:12:33Z",
+    "sent_at": None,
+    "data": {"reward": "Coffee voucher"},
+}
+MESSAGE_LOG = [{"status": "suppressed", "detail": "not sent: opted-out", "at": "2026-12-05T09:12:33Z"}]
 BATCH = {
     "accepted": 1,
     "duplicates": 0,
@@ -661,6 +682,18 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
     ),
     "test_webhook": ((7,), {}, "POST", "/v1/webhooks/7/test", None, {}, 202, DELIVERY, Delivery),
     "account": ((), {"limit": 5}, "GET", "/v1/account", None, {"limit": "5"}, 200, ACCOUNT, PartnerAccount),
+    "messages": (
+        (),
+        {"status": "suppressed", "ref": "card-1", "since": datetime(2026, 12, 1, tzinfo=UTC), "cursor": 9},
+        "GET",
+        "/v1/messages",
+        None,
+        {"status": "suppressed", "ref": "card-1", "since": "2026-12-01T00:00:00+00:00", "cursor": "9"},
+        200,
+        {"messages": [MESSAGE], "next_cursor": None},
+        MessagePage,
+    ),
+    "message": ((42,), {}, "GET", "/v1/messages/42", None, {}, 200, MESSAGE | {"log": MESSAGE_LOG}, Message),
 }
 
 
