@@ -19,6 +19,9 @@
     Poisson arrivals at 50 % and 80 % of that capacity (what a till sees); the CPU of one.
 11. the expiry sweep (bench/expiry_sweep.py): 100,000 due holders (10,000 with ``--quick``) burned
     by the job through the transaction driver, in batches of 1,000: holders per second, gas per holder.
+12. analytics (bench/analytics.py): stores of N members and 10 N purchases across 50 partners
+    (``--analytics-sizes``, default 10,000 and 100,000; 10,000 with ``--quick``): the daily RFM
+    snapshot's time and each KPI query's latency, coalition-wide and for one partner.
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -39,14 +42,35 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chain_ceiling, expiry_sweep, pipeline, points_holds, redemptions_e2e, rules, settlement_curve
+from bench import (
+    analytics,
+    chain_ceiling,
+    expiry_sweep,
+    pipeline,
+    points_holds,
+    redemptions_e2e,
+    rules,
+    settlement_curve,
+)
 from bench.cpu import PARTS as CPU_PARTS
 from bench.earn_throughput import machine
 from tests.pg import BENCH_SETTINGS, SQLITE, STORES, PgCluster, StoreKind
 
 OUT = Path(__file__).resolve().parent / "results.json"
 OUT_POSTGRESQL = OUT.with_name("results-postgresql.json")
-PARTS = ("gateway", "e2e", "batch", "naive", "ceiling", "settlement", "redemptions", "rules", "till", "expiry")
+PARTS = (
+    "gateway",
+    "e2e",
+    "batch",
+    "naive",
+    "ceiling",
+    "settlement",
+    "redemptions",
+    "rules",
+    "till",
+    "expiry",
+    "analytics",
+)
 FULL = {
     "purchases": 10_000,
     "connections": 64,
@@ -58,6 +82,7 @@ FULL = {
     "rule_purchases": 2_000,
     "till_holds": 2_000,
     "expiry_holders": 100_000,
+    "analytics_sizes": [10_000, 100_000],
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -69,6 +94,7 @@ QUICK = FULL | {
     "rule_purchases": 500,
     "till_holds": 400,
     "expiry_holders": 10_000,
+    "analytics_sizes": [10_000],
 }
 
 
@@ -113,6 +139,11 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["expiry"] = _timed(
             "expiry sweep", lambda: expiry_sweep.run(port=8930, holders=p["expiry_holders"], store=store)
         )
+    if "analytics" in parts:
+        raw["analytics"] = _timed(
+            "analytics",
+            lambda: analytics.run(p["analytics_sizes"], store=store, log=lambda line: print(line, flush=True)),
+        )
     return raw
 
 
@@ -155,6 +186,18 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "till_cpu_us_per_hold": raw.get("till", {}).get("cpu_us_per_hold", {}).get("gateway"),
         "expiry_sweep_holders_per_s": raw.get("expiry", {}).get("holders_per_s"),
         "expiry_sweep_gas_per_holder": raw.get("expiry", {}).get("gas_per_holder"),
+        **_analytics_keys(raw.get("analytics", {})),
+    }
+
+
+def _analytics_keys(a: dict[str, Any]) -> dict[str, Any]:
+    """The largest analytics store's snapshot time and slowest KPI query (None where it did not run)."""
+    largest = a.get("curve", [{}])[-1] if a.get("curve") else {}
+    slowest = max((s for scope in largest.get("kpi_s", {}).values() for s in scope.values()), default=None)
+    return {
+        "analytics_members": largest.get("members"),
+        "analytics_rfm_snapshot_s": largest.get("snapshot_s"),
+        "analytics_slowest_kpi_s": slowest,
     }
 
 
@@ -257,6 +300,8 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
             "|---|---:|",
         ]
         lines += [f"| {name} | {us:.2f} |" for name, us in measured.items()]
+    if raw.get("analytics"):  # its targets are at 1,000,000 members: in its own table
+        lines += ["", analytics.table(raw["analytics"])]
     lines += [
         "",
         "| ratio | value |",
@@ -312,6 +357,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test, not figures to quote")
     parser.add_argument("--only", default=",".join(PARTS), help=f"a subset of {','.join(PARTS)}")
     parser.add_argument("--store", choices=STORES, default="sqlite", help="where the stacks keep their store")
+    parser.add_argument("--analytics-sizes", help="members per analytics store, comma-separated (e.g. 10000,1000000)")
     parser.add_argument(
         "--out", type=Path, help=f"default: {OUT.name}, or {OUT_POSTGRESQL.name} with --store postgresql"
     )
@@ -322,6 +368,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown parts: {sorted(unknown)}")
     params = QUICK if args.quick else FULL
+    if args.analytics_sizes:
+        params = params | {"analytics_sizes": [int(n) for n in args.analytics_sizes.split(",") if n]}
     info = machine() | {"cpu_probe_ms": cpu_probe_ms()}
     started = time.perf_counter()
     with contextlib.ExitStack() as cleanup:

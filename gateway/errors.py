@@ -405,3 +405,13 @@ class ManualTierEndInvalid(GatewayError):
     """A manual tier's end date is not in the future."""
 
     slug = "manual-tier-end-invalid"
+
+
+# --- message templates (gateway/services/message_templates.py)
+
+
+class TemplateRefused(GatewayError):
+    """A partner's template that does not compile, render or show what its kind needs, or preview
+    data that lacks a variable (the detail names the part and line)."""
+
+    slug = "template-invalid"

@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
+    analytics,
     customers,
     dashboard,
     earning_rules,
@@ -26,6 +27,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    message_templates,
     messages,
     operator,
     operator_liability,
@@ -98,6 +100,9 @@ def create_app() -> FastAPI:
     app.include_router(points_holds.router)
     app.include_router(expiry.router)  # issue 17: when points expire
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
+    app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
+    app.include_router(analytics.operator)
+    app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)

@@ -80,6 +80,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "tier-ladder-not-set": (409, "No tier ladder is in force yet"),
     "manual-tier-end-invalid": (422, "A manual tier's end date must be in the future"),
     # --- tiers (add above this line)
+    "template-invalid": (422, "The message template or its preview data cannot be used"),
+    # --- message templates (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -364,6 +366,13 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
     "manual-tier-end-invalid": (
         "a manual tier ends after it is set: until 2026-01-01T00:00:00Z is not after 2026-11-23T10:00:00Z",
         "Give an end date in the future: a tier set by hand always ends, and the earned tier applies from then.",
+    ),
+    "template-invalid": (
+        "html line 3: 'frist_name' is undefined",
+        "Fix the part and line the detail names: templates are Jinja2 in a sandbox, with the kind's variables "
+        "(GET /v1/message-templates lists the kinds; the built-in template shows them) and the filters points, "
+        "plural, number, money and date. A marketing email shows {{ unsubscribe_url }}, a confirmation "
+        "{{ confirm_url }}; no macros, at most 2 nested loops, 20,000 characters a part. Preview before saving.",
     ),
     # --- tiers (add above this line)
     "content-too-large": (

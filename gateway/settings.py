@@ -76,6 +76,12 @@ class WorkerSettings(ChainSettings):
     # points.expiring reminders: days before a holder's expiry time, and how often beat looks
     expiry_reminder_days: list[int] = Field(default=[30, 7])
     expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
+    # analytics (issue 19): how often beat looks for the last complete UTC day's RFM snapshot (a scope
+    # already done is skipped), the seconds one run may spend before leaving the remaining scopes to
+    # the next, and the KPIs' churn: a member without a counted purchase for this many days
+    rfm_snapshot_every_s: float = Field(default=3_600.0, gt=0)
+    rfm_snapshot_budget_s: float = Field(default=300.0, gt=0)
+    churn_days: int = Field(default=90, ge=1, le=3_650)
     # messages to customers, the planner (gateway/services/message_planner.py): at most
     # messages_cap_marketing marketing messages per customer in messages_cap_days days (every
     # partner, every channel); quiet hours (HH:MM, the customer's zone, else the default zone)

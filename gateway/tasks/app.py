@@ -34,6 +34,7 @@ TASK_MODULES = [
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
     "gateway.tasks.expiry",
+    "gateway.tasks.analytics",
     "gateway.tasks.message_planning",
 ]
 EARN_QUEUE = "earn"
@@ -123,6 +124,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",
             "schedule": settings.tier_review_every_s,
+            "options": expires,
+        },
+        "rfm-snapshot": {
+            "task": "gateway.tasks.analytics.snapshot",
+            "schedule": settings.rfm_snapshot_every_s,
             "options": expires,
         },
         "messages-plan": {

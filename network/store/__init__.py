@@ -5,12 +5,14 @@ The bottom layer: it imports nothing of the chain code, the gateway or anything 
 indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody, settlement,
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
 (enrolment, referral codes, erasures, imports), ``events``
-(domain events and their consumers' cursors), ``tiers`` (the tier ladder's versions, members'
+(domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
+``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
 redemption nonces handed out per wallet), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
+from network.store.analytics import COALITION, RfmRun, RfmSnapshot
 from network.store.base import (
     Base,
     UTCDateTime,
@@ -61,6 +63,7 @@ from network.store.members import (
     MemberImport,
 )
 from network.store.message_digests import MessageDigest
+from network.store.message_templates import MessageBrand, MessageTemplate
 from network.store.messages import Message, MessageEvent, MessageSuppression
 from network.store.points_payments import (
     PointsGiveBack,
@@ -95,6 +98,7 @@ from network.store.tiers import (
 )
 
 __all__ = [
+    "COALITION",
     "MIGRATIONS",
     "Base",
     "ChainEvent",
@@ -119,9 +123,11 @@ __all__ = [
     "MemberEnrolment",
     "MemberImport",
     "Message",
+    "MessageBrand",
     "MessageDigest",
     "MessageEvent",
     "MessageSuppression",
+    "MessageTemplate",
     "OperatorAlert",
     "OperatorSession",
     "OutboxPurchase",
@@ -140,6 +146,8 @@ __all__ = [
     "Refund",
     "ReversalStatus",
     "Reward",
+    "RfmRun",
+    "RfmSnapshot",
     "SettlementPeriod",
     "SignInLink",
     "StoreNotMigrated",

@@ -23,9 +23,14 @@ from partners.sdk.models import (
     Expiry,
     History,
     ImportReport,
+    Kpis,
     Member,
     Message,
+    MessageBrand,
     MessagePage,
+    MessagePreview,
+    MessageTemplate,
+    MessageTemplates,
     Model,
     PartnerAccount,
     PointsHold,
@@ -36,6 +41,7 @@ from partners.sdk.models import (
     Refund,
     Release,
     Reward,
+    RfmSegments,
     RuleSet,
     SignInLink,
     Tier,
@@ -565,6 +571,87 @@ def account(*, limit: int | None = None) -> Call[PartnerAccount]:
     return Call("GET", "/v1/account", _one(PartnerAccount), params=_query(limit=limit))
 
 
+# ---------------------------------------------------------------------- analytics
+
+
+def kpis(*, start: str | None = None, end: str | None = None) -> Call[Kpis]:
+    """Your KPIs over ``start..end`` (``YYYY-MM-DD``, UTC days; default: the 30 days to yesterday):
+    members, activity, repeat rate, basket, frequency, points issued/redeemed/reversed, liability,
+    churn, CLV, cohorts, tiers, the points flowing between you and other partners."""
+    return Call("GET", "/v1/analytics/kpis", _one(Kpis), params=_query(**{"from": start, "to": end}))
+
+
+def rfm_segments(*, ref: str | None = None) -> Call[RfmSegments]:
+    """Your customers' RFM segments in the latest daily snapshot, and with ``ref`` that customer's
+    values, scores and segment."""
+    return Call("GET", "/v1/analytics/rfm", _one(RfmSegments), params=_query(ref=ref))
+
+
+# ---------------------------------------------------------------------- message templates
+
+
+def _template_path(kind: str, channel: str, locale: str) -> str:
+    return f"/v1/message-templates/{_seg(kind)}/{_seg(channel)}/{_seg(locale)}"
+
+
+def message_templates() -> Call[MessageTemplates]:
+    """The kinds of message the coalition sends for you, their channels, variables and sample
+    data, the locales (en, pl, cs, ru), and which templates you override."""
+    return Call("GET", "/v1/message-templates", _one(MessageTemplates))
+
+
+def message_template(kind: str, channel: str, locale: str) -> Call[MessageTemplate]:
+    """Your override's Jinja2 sources, or the built-in ones (``overridden`` False) to start from."""
+    return Call("GET", _template_path(kind, channel, locale), _one(MessageTemplate))
+
+
+def save_message_template(
+    kind: str,
+    channel: str,
+    locale: str,
+    *,
+    subject: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+) -> Call[MessageTemplate]:
+    """Overrides a template for your messages (a part left None keeps the built-in one); refused
+    with ``template-invalid`` (the part and line) unless it renders the kind's sample in the sandbox."""
+    body = {"subject": subject, "text": text, "html": html}
+    return Call("PUT", _template_path(kind, channel, locale), _one(MessageTemplate), json=body)
+
+
+def delete_message_template(kind: str, channel: str, locale: str) -> Call[None]:
+    """Your messages use the coalition's template again."""
+    return Call("DELETE", _template_path(kind, channel, locale), _nothing)
+
+
+def preview_message(
+    kind: str,
+    channel: str,
+    locale: str,
+    *,
+    subject: str | None = None,
+    text: str | None = None,
+    html: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Call[MessagePreview]:
+    """The message rendered with your brand: with the sources given (else your saved override or
+    the built-in template) and ``data`` (else the kind's sample). Nothing is stored or sent."""
+    body = {"kind": kind, "channel": channel, "locale": locale, "subject": subject, "text": text, "html": html}
+    body["data"] = None if data is None else dict(data)
+    return Call("POST", "/v1/message-templates/preview", _one(MessagePreview), json=body)
+
+
+def message_brand() -> Call[MessageBrand]:
+    """Your name and colours as your messages show them."""
+    return Call("GET", "/v1/message-brand", _one(MessageBrand))
+
+
+def save_message_brand(name: str, colour: str, accent: str) -> Call[MessageBrand]:
+    """Your display name and the two colours (``#rrggbb``) of your HTML emails."""
+    return Call("PUT", "/v1/message-brand", _one(MessageBrand), json={"name": name, "colour": colour, "accent": accent})
+
+
 # ---------------------------------------------------------------------- following a status URL
 
 STATUS_MODELS: tuple[tuple[re.Pattern[str], type[Model]], ...] = (
@@ -640,6 +727,15 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "webhook_deliveries": webhook_deliveries,
     "test_webhook": test_webhook,
     "account": account,
+    "kpis": kpis,
+    "rfm_segments": rfm_segments,
+    "message_templates": message_templates,
+    "message_template": message_template,
+    "save_message_template": save_message_template,
+    "delete_message_template": delete_message_template,
+    "preview_message": preview_message,
+    "message_brand": message_brand,
+    "save_message_brand": save_message_brand,
     "messages": messages,
     "message": message,
 }

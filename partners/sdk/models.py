@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -582,3 +582,141 @@ class PartnerAccount(Model):
     recent_purchases: list[AccountPurchase]
     statements: list[AccountStatement]
     webhook_deliveries: list[Delivery]
+
+
+# ---------------------------------------------------------------------- analytics
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kpis(Model):
+    """Your KPIs over a period of UTC days (definitions: the gateway's README, "Analytics: RFM and
+    KPIs"); amounts per currency as decimal strings, rates as fractions (None when undefined)."""
+
+    start: str | None = None  # "from" in the JSON
+    end: str | None = None  # "to" in the JSON
+    partner_id: int | None
+    churn_days: int
+    members_enrolled: int
+    members_new: int
+    active_30d: int
+    active_90d: int
+    purchases: int
+    buyers: int
+    repeat_purchase_rate: float | None
+    average_basket: dict[str, str]
+    purchase_frequency: float | None
+    points_issued: int
+    points_redeemed: int
+    points_reversed: int
+    points_expired: int | None
+    redemption_rate: float | None
+    breakage_rate: float | None
+    outstanding_points: int
+    outstanding_value_low: int | None
+    outstanding_value_high: int | None
+    churn_rate: float | None
+    clv: dict[str, str]
+    cohorts: list[dict[str, Any]]
+    tiers: dict[str, int]
+    tier_moves: list[dict[str, Any]]
+    flow: list[dict[str, Any]]
+    shared_members: list[dict[str, Any]]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Kpis:
+        kpis = super().from_json(data)
+        return replace(kpis, start=data.get("from"), end=data.get("to"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfmMember(Model):
+    """A customer's RFM values, scores (1..5) and segment in the latest daily snapshot."""
+
+    customer_id: int
+    day: str
+    recency_days: int
+    frequency: int
+    monetary: Decimal
+    r: int
+    f: int
+    m: int
+    segment: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfmSegments(Model):
+    """Your customers' RFM segments' sizes in the latest daily snapshot, and one customer's scores."""
+
+    scope: str
+    partner_id: int | None
+    day: str | None
+    members: int
+    changes: int
+    sizes: dict[str, int]
+    score_rule: str
+    segment_rule: str
+    member: RfmMember | None
+
+
+# ---------------------------------------------------------------------- message templates
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageKind(Model):
+    """A kind of message the coalition sends for you: its channels, variables (``sample``) and
+    your overrides (``"email/pl"``)."""
+
+    kind: str
+    category: str  # transactional | marketing
+    trigger: str
+    description: str
+    channels: list[str]
+    overridden: list[str]
+    sample: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageTemplates(Model):
+    """The kinds of message and the locales templates exist for."""
+
+    locales: list[str]
+    default_locale: str
+    kinds: list[MessageKind]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageTemplate(Model):
+    """The Jinja2 sources of one kind, channel and locale: yours (``overridden``) or the built-in ones."""
+
+    kind: str
+    channel: str
+    locale: str
+    overridden: bool
+    subject: str | None
+    text: str | None
+    html: str | None
+    version: int | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageBrand(Model):
+    """Your name and colours in your messages (``custom`` False: the defaults)."""
+
+    name: str
+    colour: str
+    accent: str
+    custom: bool
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePreview(Model):
+    """A message as your customers would read it."""
+
+    subject: str | None
+    text: str
+    html: str | None
+    locale: str
+    source: str  # builtin | override
+    override_error: str | None

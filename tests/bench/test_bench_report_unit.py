@@ -113,3 +113,19 @@ def test_the_till_part_is_a_row_of_the_table_with_its_target() -> None:
     assert "till_authorise_p99_ms |" not in text  # the saturated closed loop has no target
     assert summary(RAW)["till_authorise_p99_ms"] is None  # the part did not run
     assert summary(RAW)["till_open_80_p99_ms"] is None
+
+
+def test_the_analytics_part_is_a_table_of_its_own_and_keys_of_its_largest_store() -> None:
+    kpi = {"kpis (all, one request)": 0.8, "flow": 0.3}
+    point = {"members": 10_000, "purchases": 100_000, "fill_s": 3.0, "snapshot_s": 4.5, "snapshot_coalition_s": 1.0,
+             "kpi_s": {"coalition": kpi, "partner 1": {"kpis (all, one request)": 0.1, "flow": 0.05}}}  # fmt: skip
+    raw = RAW | {"analytics": {"store": "sqlite", "curve": [point, point | {"members": 100_000, "snapshot_s": 50.0}]}}
+    keys = summary(raw)
+    assert (keys["analytics_members"], keys["analytics_rfm_snapshot_s"], keys["analytics_slowest_kpi_s"]) == (
+        100_000, 50.0, 0.8
+    )  # fmt: skip
+    text = table(raw, keys)
+    assert "| analytics (sqlite) | 10,000 members | 100,000 members |" in text
+    assert "| RFM snapshot, 1 + 50 scopes, s (target < 60 s at 1M) | 4.5 | 50.0 |" in text
+    assert "| coalition: kpis (all, one request) s | 0.8 | 0.8 |" in text
+    assert summary(RAW)["analytics_rfm_snapshot_s"] is None

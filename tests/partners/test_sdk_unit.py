@@ -34,7 +34,12 @@ from partners.client import (
     ImportReport,
     Member,
     Message,
+    MessageBrand,
+    MessageKind,
     MessagePage,
+    MessagePreview,
+    MessageTemplate,
+    MessageTemplates,
     OperationFailed,
     PartnerAccount,
     PartnerClient,
@@ -298,6 +303,52 @@ IMPORT = {
     "refused": [{"line": 3, "ref": "c-2", "field": "email", "reason": "expected an address"}],
 }
 CSV = "ref,email\nc-1,a@example.com\nc-2,b@\n"
+KPIS_EXAMPLE = {
+    "from": "2026-11-01", "to": "2026-11-30", "partner_id": 1, "churn_days": 90, "members_enrolled": 5400,
+    "members_new": 310, "active_30d": 2100, "active_90d": 3900, "purchases": 8450, "buyers": 2100,
+    "repeat_purchase_rate": 0.62, "average_basket": {"EUR": "42.80"}, "purchase_frequency": 4.02,
+    "points_issued": 361000, "points_redeemed": 120400, "points_reversed": 3100, "points_expired": None,
+    "redemption_rate": 0.3335, "breakage_rate": None, "outstanding_points": 2450000,
+    "outstanding_value_low": 19600000000, "outstanding_value_high": 23275000000, "churn_rate": 0.28,
+    "clv": {"EUR": "1845.27"}, "cohorts": [{"cohort": "2026-10", "members": 120, "active": [80, 41]}],
+    "tiers": {"Silver": 1000}, "tier_moves": [{"from_tier": "Member", "to_tier": "Silver", "members": 12}],
+    "flow": [{"earned_at": 1, "redeemed_at": 2, "points": 1520.5}],
+    "shared_members": [{"a": 1, "b": 2, "members": 310}],
+}  # fmt: skip
+RFM_MEMBER = {"customer_id": 42, "day": "2026-11-30", "recency_days": 3, "frequency": 14, "monetary": "612.4000",
+              "r": 5, "f": 4, "m": 4, "segment": "Champions"}  # fmt: skip
+RFM_EXAMPLE = {
+    "scope": "partner", "partner_id": 1, "day": "2026-11-30", "members": 5120, "changes": 214,
+    "sizes": {"Champions": 300, "Lost": 20}, "score_rule": "...", "segment_rule": "...", "member": RFM_MEMBER,
+}  # fmt: skip
+
+TEMPLATE = {
+    "kind": "tier_up",
+    "channel": "sms",
+    "locale": "pl",
+    "overridden": True,
+    "subject": None,
+    "text": "{{ tier }}!",
+    "html": None,
+    "version": 1,
+    "updated_at": T0,
+}
+TEMPLATES = {
+    "locales": ["en", "pl", "cs", "ru"],
+    "default_locale": "en",
+    "kinds": [
+        {
+            "kind": "tier_up",
+            "category": "transactional",
+            "trigger": "tier.changed",
+            "description": "The member reached a higher tier.",
+            "channels": ["email", "sms", "push"],
+            "overridden": ["sms/pl"],
+            "sample": {"tier": "Gold"},
+        }
+    ],
+}
+BRAND = {"name": "Café", "colour": "#112233", "accent": "#445566", "custom": True, "updated_at": T0}
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
     "post_purchase": (
         ("p-1",),
@@ -682,6 +733,93 @@ CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str,
     ),
     "test_webhook": ((7,), {}, "POST", "/v1/webhooks/7/test", None, {}, 202, DELIVERY, Delivery),
     "account": ((), {"limit": 5}, "GET", "/v1/account", None, {"limit": "5"}, 200, ACCOUNT, PartnerAccount),
+    "kpis": (
+        (),
+        {"start": "2026-11-01", "end": "2026-11-30"},
+        "GET",
+        "/v1/analytics/kpis",
+        None,
+        {"from": "2026-11-01", "to": "2026-11-30"},
+        200,
+        KPIS_EXAMPLE,
+        calls.Kpis,
+    ),
+    "rfm_segments": (
+        (),
+        {"ref": "card-1"},
+        "GET",
+        "/v1/analytics/rfm",
+        None,
+        {"ref": "card-1"},
+        200,
+        RFM_EXAMPLE,
+        calls.RfmSegments,
+    ),
+    "message_templates": ((), {}, "GET", "/v1/message-templates", None, {}, 200, TEMPLATES, MessageTemplates),
+    "message_template": (
+        ("tier_up", "sms", "pl"),
+        {},
+        "GET",
+        "/v1/message-templates/tier_up/sms/pl",
+        None,
+        {},
+        200,
+        TEMPLATE,
+        MessageTemplate,
+    ),
+    "save_message_template": (
+        ("tier_up", "sms", "pl"),
+        {"text": "{{ tier }}!"},
+        "PUT",
+        "/v1/message-templates/tier_up/sms/pl",
+        {"subject": None, "text": "{{ tier }}!", "html": None},
+        {},
+        200,
+        TEMPLATE,
+        MessageTemplate,
+    ),
+    "delete_message_template": (
+        ("tier_up", "sms", "pl"),
+        {},
+        "DELETE",
+        "/v1/message-templates/tier_up/sms/pl",
+        None,
+        {},
+        204,
+        None,
+        type(None),
+    ),
+    "preview_message": (
+        ("tier_up", "sms", "pl"),
+        {"data": {"tier": "Gold"}},
+        "POST",
+        "/v1/message-templates/preview",
+        {
+            "kind": "tier_up",
+            "channel": "sms",
+            "locale": "pl",
+            "subject": None,
+            "text": None,
+            "html": None,
+            "data": {"tier": "Gold"},
+        },
+        {},
+        200,
+        {"subject": None, "text": "Gold!", "html": None, "locale": "pl", "source": "builtin", "override_error": None},
+        MessagePreview,
+    ),
+    "message_brand": ((), {}, "GET", "/v1/message-brand", None, {}, 200, BRAND, MessageBrand),
+    "save_message_brand": (
+        ("Café", "#112233", "#445566"),
+        {},
+        "PUT",
+        "/v1/message-brand",
+        {"name": "Café", "colour": "#112233", "accent": "#445566"},
+        {},
+        200,
+        BRAND,
+        MessageBrand,
+    ),
     "messages": (
         (),
         {"status": "suppressed", "ref": "card-1", "since": datetime(2026, 12, 1, tzinfo=UTC), "cursor": 9},
@@ -916,6 +1054,12 @@ def test_unit_wait_follows_refunds_and_redemptions_as_their_types() -> None:
             client.wait("/v1/rewards/COFFEE")
 
 
+def test_unit_message_templates_read_as_nested_typed_results() -> None:
+    catalogue = MessageTemplates.from_json(TEMPLATES)
+    assert isinstance(catalogue.kinds[0], MessageKind) and catalogue.kinds[0].overridden == ["sms/pl"]
+    assert MessageTemplate.from_json(TEMPLATE).updated_at == datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
 def test_unit_the_sdk_imports_nothing_of_the_server() -> None:
     code = (
         "import sys, partners.client, partners.webhooks; "
@@ -940,3 +1084,16 @@ def test_unit_a_purchase_body_carries_lines_and_tenders_as_exact_strings() -> No
     ]
     assert body["paid_with"] == {"points": "5.00"}
     assert "lines" not in calls.purchase_body("p-1", ref="c", amount="1", currency="EUR")  # the same body as before
+
+
+def test_unit_analytics_results_read_the_period_and_the_member() -> None:
+    kpis = calls.Kpis.from_json(KPIS_EXAMPLE)
+    assert (kpis.start, kpis.end, kpis.average_basket, kpis.flow[0]["redeemed_at"]) == (
+        "2026-11-01",
+        "2026-11-30",
+        {"EUR": "42.80"},
+        2,
+    )
+    segments = calls.RfmSegments.from_json(RFM_EXAMPLE)
+    assert segments.member is not None and segments.member.monetary == Decimal("612.4")
+    assert segments.member.segment == "Champions" and segments.sizes["Lost"] == 20

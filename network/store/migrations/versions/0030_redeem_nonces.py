@@ -1,14 +1,14 @@
 """sequential redemption nonces: each wallet's counter of the nonces handed out (issue 22)
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0027
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
