@@ -1,4 +1,4 @@
-"""The redemption nonces the gateway hands out, per customer wallet (migration 0030
+"""The redemption nonces the gateway hands out, per customer wallet (migration 0028
 ``redeem_nonces``): a counter that only goes up, so that consecutive consents of a wallet take
 consecutive nonces and share one word of the points contract's nonce bitmap (256 nonces a word).
 The nonce is a base plus the counter (gateway/services/consent_nonces.py says which base); the row

@@ -1,13 +1,13 @@
 """sequential redemption nonces: each wallet's counter of the nonces handed out (issue 22)
 
-Revision ID: 0030
+Revision ID: 0028
 Revises: 0027
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030"
+revision = "0028"
 down_revision = "0027"
 branch_labels = None
 depends_on = None
