@@ -1,6 +1,7 @@
 """``make bench``: every benchmark of issue 7 in one run, one table, and bench/results.json.
 
-    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules,till]
+    .venv/bin/python -m bench [--quick] [--only gateway,e2e,batch,naive,ceiling,settlement,redemptions,rules,till,
+                                               expiry,analytics,messages]
                               [--store sqlite|postgresql]
 
 1. end to end, single purchases over HTTP until confirmed (bench/pipeline.py ``end_to_end``);
@@ -22,6 +23,9 @@
 12. analytics (bench/analytics.py): stores of N members and 10 N purchases across 50 partners
     (``--analytics-sizes``, default 10,000 and 100,000; 10,000 with ``--quick``): the daily RFM
     snapshot's time and each KPI query's latency, coalition-wide and for one partner.
+13. messages (bench/messages.py): 5,000 queued emails (1,000 with ``--quick``) rendered and sent by two
+    sender processes over the real SMTP path into the embedded SMTP server: messages per second and
+    CPU ms per message, against a baseline of one SMTP connection per message in the same run.
 
 Every part starts its own processes on its own ports and stops them. ``--quick`` runs smaller
 sizes (a smoke test of the whole run, not figures to quote). ``--store postgresql`` puts every
@@ -46,6 +50,7 @@ from bench import (
     analytics,
     chain_ceiling,
     expiry_sweep,
+    messages,
     pipeline,
     points_holds,
     redemptions_e2e,
@@ -70,6 +75,7 @@ PARTS = (
     "till",
     "expiry",
     "analytics",
+    "messages",
 )
 FULL = {
     "purchases": 10_000,
@@ -83,6 +89,7 @@ FULL = {
     "till_holds": 2_000,
     "expiry_holders": 100_000,
     "analytics_sizes": [10_000, 100_000],
+    "messages": 5_000,
 }
 QUICK = FULL | {
     "purchases": 2_000,
@@ -95,6 +102,7 @@ QUICK = FULL | {
     "till_holds": 400,
     "expiry_holders": 10_000,
     "analytics_sizes": [10_000],
+    "messages": 1_000,
 }
 
 
@@ -144,6 +152,10 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
             "analytics",
             lambda: analytics.run(p["analytics_sizes"], store=store, log=lambda line: print(line, flush=True)),
         )
+    if "messages" in parts:
+        raw["messages"] = _timed(
+            "messages", lambda: messages.run(messages=p["messages"], baseline=p["messages"] // 5, store=store)
+        )
     return raw
 
 
@@ -187,7 +199,16 @@ def summary(raw: dict[str, Any]) -> dict[str, Any]:
         "expiry_sweep_holders_per_s": raw.get("expiry", {}).get("holders_per_s"),
         "expiry_sweep_gas_per_holder": raw.get("expiry", {}).get("gas_per_holder"),
         **_analytics_keys(raw.get("analytics", {})),
+        "messages_per_s": raw.get("messages", {}).get("messages_per_s"),
+        "messages_cpu_ms_per_message": _cpu_ms(raw.get("messages", {})),
+        "messages_vs_baseline": raw.get("messages", {}).get("speedup_vs_baseline"),
     }
+
+
+def _cpu_ms(m: dict[str, Any]) -> float | None:
+    """The messages part's CPU per message, senders and SMTP server together."""
+    spent = m.get("cpu_ms_per_message")
+    return round(sum(spent.values()), 3) if spent else None
 
 
 def _analytics_keys(a: dict[str, Any]) -> dict[str, Any]:
@@ -224,6 +245,7 @@ TARGETS: list[tuple[str, str, Callable[[Any], bool]]] = [
     # closed loop of 8 tills, till_authorise_p99_ms, is that capacity's queue: reported, no target)
     ("till_open_80_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
     ("till_one_till_p99_ms", f"< {points_holds.TARGET_P99_MS:.0f} ms", lambda v: v < points_holds.TARGET_P99_MS),
+    ("messages_per_s", f">= {messages.TARGET_PER_S} /s", lambda v: v >= messages.TARGET_PER_S),
 ]
 
 
@@ -269,6 +291,13 @@ def table(raw: dict[str, Any], keys: dict[str, Any]) -> str:
             ("11. expiry sweep: due holders burned, batches of 1,000 (gas per holder)", x.get("holders"),
              x.get("holders_per_s"), "-", x.get("gas_per_holder"))
         )  # fmt: skip
+    m = raw.get("messages", {})
+    if m:  # no gas: its column is empty
+        rows.append(("13. messages: queued emails rendered and sent into the local SMTP server", m.get("messages"),
+                     m.get("messages_per_s"), "-", None))  # fmt: skip
+        b_ = m["baseline"]
+        rows.append(("13b. baseline: one SMTP connection and one claim per message", b_.get("messages"),
+                     b_.get("messages_per_s"), "-", None))  # fmt: skip
     lines = [
         "| measurement | n | per second | latency p50 / p95 / p99 | gas per purchase |",
         "|---|---:|---:|---:|---:|",

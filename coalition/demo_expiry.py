@@ -19,6 +19,7 @@ from celery import Celery
 from sqlalchemy import select
 from web3 import Web3
 
+from coalition import program
 from coalition.demo_operator import Operator
 from coalition.simulator import Shop
 from gateway.operator_key import operator_key_held
@@ -87,19 +88,23 @@ def put_window_in_force(op: Operator, clock: DemoClock) -> bool:
 
 
 def earn_once(op: Operator, shop: Shop, run_id: str) -> dict[str, str]:
-    """``EXPIRING`` new wallets earn once at ``shop`` (purchase id -> wallet), confirmed on chain."""
+    """``EXPIRING`` new members (enrolled at ``shop`` with an email, a language and consents, in
+    custodial wallets, so that their reminders reach them as messages too) earn once there
+    (purchase id -> wallet), confirmed on chain."""
     headers = {"Authorization": f"Bearer {shop.api_key}"}
     bought: dict[str, str] = {}
     for i in range(EXPIRING):
-        wallet = Web3.to_checksum_address(Web3.keccak(text=f"demo-expiring-{run_id}-{i}")[:20])
+        ref = f"{run_id}-exp-{i}"
+        member = op.call("POST", f"/v1/customers/{ref}/enrolment", headers=headers,
+                         json={**program.profile(i, ref), "wallet": "custodial"})  # fmt: skip
         purchase_id = f"{run_id}-exp-{i}"
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        body = {"purchase_id": purchase_id, "customer": {"wallet": wallet}, "amount": f"{20 + 15 * i}.00",
+        body = {"purchase_id": purchase_id, "customer": {"ref": ref}, "amount": f"{20 + 15 * i}.00",
                 "currency": shop.currency, "purchased_at": at}  # fmt: skip
         r = op.http.post("/v1/purchases", json=body, headers=headers)
         if r.is_error:
             raise RuntimeError(f"POST /v1/purchases: {r.status_code} {r.text}")
-        bought[purchase_id] = wallet
+        bought[purchase_id] = str(member["wallet"])
     return bought
 
 

@@ -38,7 +38,7 @@ from network.node import AnvilNode, port_in_use
 from network.store import migrate
 
 CELERY_APP = "gateway.tasks.app:celery_app"
-STOP_ORDER = ("gateway", "beat", "worker", "redis", "anvil")  # the front first, the chain last
+STOP_ORDER = ("gateway", "beat", "worker", "smtp", "sms", "redis", "anvil")  # the front first, the chain last
 
 
 class NetworkError(RuntimeError):
@@ -133,6 +133,7 @@ class LocalNetwork:
         step("store")
         migrate(self.settings.database_url)  # once, here, before any process opens the store
         python = [sys.executable, "-m"]
+        started += self._messaging_servers(running, python, step)
         if "gateway" not in running:
             step("gateway")
             command = [*python, "uvicorn", "gateway.main:app", "--host", "127.0.0.1", "--port", str(self.gateway_port)]
@@ -153,6 +154,35 @@ class LocalNetwork:
             schedule = self.settings.state_dir / "beat-schedule"
             self._spawn("beat", [*python, "celery", "-A", CELERY_APP, "beat", "-s", str(schedule)], None)
             started.append("beat")
+        return started
+
+    def _messaging_servers(
+        self, running: dict[str, Running], python: list[str], step: Callable[[str], None]
+    ) -> list[str]:
+        """The embedded SMTP server (its Maildir: ``mailbox_path``, which the dashboard reads) and
+        SMS provider (``<state_dir>/sms``), unless the settings point the channels elsewhere."""
+        s, started = self.settings, []
+        if s.smtp_host in ("127.0.0.1", "localhost") and "smtp" not in running:
+            step("smtp")
+            command = [*python, "gateway.messaging.smtp_server", "--port", str(s.smtp_port)]
+            self._spawn("smtp", [*command, "--dir", str(s.mailbox_path)], s.smtp_port)
+            self._wait(lambda: port_in_use(s.smtp_port), "smtp")
+            started.append("smtp")
+        if s.sms_api_url == f"http://127.0.0.1:{s.sms_port}" and "sms" not in running:
+            step("sms")
+            command = [
+                *python,
+                "gateway.messaging.sms_server",
+                "--port",
+                str(s.sms_port),
+                "--dir",
+                str(s.state_dir / "sms"),
+            ]
+            self._spawn(
+                "sms", [*command, "--account-sid", s.sms_account_sid, "--token", str(s.sms_auth_token)], s.sms_port
+            )
+            self._wait(lambda: port_in_use(s.sms_port), "sms")
+            started.append("sms")
         return started
 
     def ensure_deployed(self) -> AddressBook:

@@ -40,6 +40,41 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     bytes32 public constant REDEEM_TYPEHASH = keccak256(
         "Redeem(address customer,uint32 partnerId,uint256 points,bytes32 ref,uint256 nonce,uint256 deadline)"
     );
+    /// @notice EIP-712 type of a customer's cancellation of one of its {Redeem} consents (by its nonce).
+    bytes32 public constant CANCEL_REDEEM_TYPEHASH =
+        keccak256("CancelRedeem(address customer,uint256 nonce,uint256 deadline)");
+
+    /// @notice Why {redeemBatchWithSignatures} skipped a consent ({RedemptionSkipped}'s `reason`).
+    /// Its deadline passed.
+    uint8 public constant SKIP_EXPIRED = 1;
+    /// @notice Its nonce was used (redeemed, earlier in the same batch or before) or cancelled.
+    uint8 public constant SKIP_NONCE_USED = 2;
+    /// @notice Its signature is not the customer's for exactly these fields (or is malformed).
+    uint8 public constant SKIP_BAD_SIGNATURE = 3;
+    /// @notice Its partner is unknown or suspended.
+    uint8 public constant SKIP_PARTNER_NOT_ACTIVE = 4;
+    /// @notice Zero points (or, for a till capture, more than a capture's slot holds).
+    uint8 public constant SKIP_INVALID_POINTS = 5;
+    /// @notice A till capture whose (partner, customer, ref) captured before.
+    uint8 public constant SKIP_REF_USED = 6;
+    /// @notice The customer's points not expired are fewer than the consent's.
+    uint8 public constant SKIP_INSUFFICIENT_BALANCE = 7;
+
+    /// @notice A customer's signed {Redeem} consent as a batch carries it ({redeemBatchWithSignatures}):
+    /// the consent's fields, its signature in EIP-2098's compact form (`r`, and `vs`: the y parity in
+    /// the top bit of `s`), and whether it is a till capture ({captureWithSignature}) or a redemption
+    /// ({redeemWithSignature}). A static struct: nine calldata words, no offsets.
+    struct SignedRedeem {
+        address customer;
+        uint32 partnerId;
+        bool capture;
+        uint256 points;
+        bytes32 ref;
+        uint256 nonce;
+        uint256 deadline;
+        bytes32 r;
+        bytes32 vs;
+    }
 
     /// @notice Shortest refund window the operator may set.
     uint64 public constant MIN_REFUND_WINDOW = 14 days;
@@ -104,6 +139,16 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     event Redeemed(
         uint32 indexed partnerId, address indexed customer, bytes32 indexed ref, uint256 points, uint96 reimbursementRate
     );
+    /// @notice A signed consent of a batch ({redeemBatchWithSignatures}) was not redeemed: nothing of
+    /// it changed (its nonce stays unused unless `reason` is SKIP_NONCE_USED).
+    /// @param nonce The consent's nonce.
+    /// @param reason One of the SKIP_* codes.
+    event RedemptionSkipped(
+        uint32 indexed partnerId, address indexed customer, bytes32 indexed ref, uint256 nonce, uint8 reason
+    );
+    /// @notice A customer cancelled redemption consents: the nonces of `mask`'s bits in bitmap word
+    /// `word` (nonce = word * 256 + bit) are used from now on, and no consent of theirs can be redeemed.
+    event RedeemNoncesCancelled(address indexed customer, uint256 indexed word, uint256 mask);
     /// @notice A partner minted back points of one of its till captures after a refund, at the
     /// capture's reimbursement rate: settlement debits the partner points × rate, the reverse of
     /// the capture's {Redeemed} credit.
@@ -158,6 +203,7 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
     error CoalitionPointsCaptureTooLarge(uint256 points);
     error CoalitionPointsNotRestorable(uint32 partnerId, address customer, bytes32 ref);
     error CoalitionPointsRestoreExceedsCapture(uint32 partnerId, bytes32 ref, uint256 restorable, uint256 points);
+    error CoalitionPointsEmptyCancel();
 
     /// @param registry_ The partner registry.
     /// @param clearing_ The clearing house that bounds each partner's issuance by its funds.
@@ -316,6 +362,96 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         if (_restorable[key] != 0) revert CoalitionPointsCaptureRefUsed(partnerId, customer, ref);
         if (points >> 159 != 0) revert CoalitionPointsCaptureTooLarge(points); // the slot keeps 159 bits
         _restorable[key] = RESTORABLE_FLAG | (points << 96) | rate;
+    }
+
+    /// @notice Redeems a batch of customers' signed consents in one transaction, each exactly as
+    /// {redeemWithSignature} (or {captureWithSignature} when `capture`) would: the same checks, the
+    /// same nonce spent, the same {Transfer} and {Redeemed} events (and a capture's restorable slot).
+    /// A consent that would make the single call revert is skipped instead, with a
+    /// {RedemptionSkipped} event naming its ref and a SKIP_* reason, and changes nothing; the others
+    /// are redeemed, in order (a later consent sees the balance and nonces the earlier ones left).
+    /// Anyone may relay it. Reverts as a whole only for an empty batch or while paused. A skip for an
+    /// unknown or suspended partner is the registry's call failing: a relayer that starves that call
+    /// of gas can make a consent skip (never redeem one wrongly), as it could by not relaying it.
+    /// @param consents The signed consents (see {SignedRedeem}).
+    /// @return redeemed How many consents were redeemed (the rest were skipped).
+    /// Emits {Transfer} and {Redeemed} per consent redeemed, {RedemptionSkipped} per consent skipped.
+    function redeemBatchWithSignatures(SignedRedeem[] calldata consents)
+        external
+        whenNotPaused
+        returns (uint256 redeemed)
+    {
+        if (consents.length == 0) revert CoalitionPointsEmptyBatch();
+        uint32 ratePartner = 0; // the partner whose rate was read last (ids start at 1)
+        uint96 rate = 0;
+        for (uint256 i = 0; i < consents.length; ++i) {
+            SignedRedeem calldata c = consents[i];
+            uint8 reason = _checkSignedRedeem(c);
+            if (reason == 0 && c.partnerId != ratePartner) {
+                (bool active, uint96 partnerRate) = _activeRate(c.partnerId);
+                if (active) (ratePartner, rate) = (c.partnerId, partnerRate);
+                else reason = SKIP_PARTNER_NOT_ACTIVE;
+            }
+            if (reason == 0 && c.capture) {
+                if (c.points >> 159 != 0) reason = SKIP_INVALID_POINTS; // a capture's slot keeps 159 bits
+                else if (_restorable[_restorableKey(c.partnerId, c.customer, c.ref)] != 0) reason = SKIP_REF_USED;
+            }
+            if (reason == 0) {
+                uint256 account = _accounts[c.customer];
+                uint256 live = block.timestamp > account >> EXPIRES_SHIFT ? 0 : account & BALANCE_MASK;
+                if (live < c.points) reason = SKIP_INSUFFICIENT_BALANCE;
+            }
+            if (reason != 0) {
+                emit RedemptionSkipped(c.partnerId, c.customer, c.ref, c.nonce, reason);
+                continue;
+            }
+            _redeemNonceBits[c.customer][c.nonce >> 8] |= 1 << (c.nonce & 0xff);
+            _burn(c.customer, c.points);
+            emit Redeemed(c.partnerId, c.customer, c.ref, c.points, rate);
+            if (c.capture) {
+                _restorable[_restorableKey(c.partnerId, c.customer, c.ref)] =
+                    RESTORABLE_FLAG | (c.points << 96) | rate;
+            }
+            // Cannot overflow: at most one per consent.
+            unchecked {
+                ++redeemed;
+            }
+        }
+    }
+
+    /// @notice Cancels redemption consents the caller signed and wants no one to relay: the nonces
+    /// of `mask`'s bits in the caller's bitmap word `word` (nonce = word * 256 + bit) are used from now
+    /// on. Cancelling a used nonce changes nothing. Allowed while paused.
+    /// @param word The bitmap word (nonce >> 8).
+    /// @param mask The bits of the nonces to cancel (bit nonce & 255), at least one.
+    /// Emits a {RedeemNoncesCancelled} event.
+    function cancelRedeemNonces(uint256 word, uint256 mask) external {
+        if (mask == 0) revert CoalitionPointsEmptyCancel();
+        _redeemNonceBits[msg.sender][word] |= mask;
+        emit RedeemNoncesCancelled(msg.sender, word, mask);
+    }
+
+    /// @notice Cancels one of a customer's redemption consents with the customer's EIP-712 signature
+    /// of a {CancelRedeem} of its nonce (for a customer with no gas of its own; anyone may relay it).
+    /// The nonce is used from then on. Reverts if it is used already (redeemed or cancelled: too late,
+    /// or done). Allowed while paused.
+    /// @param customer The consent's signer.
+    /// @param nonce The nonce of the consent to cancel.
+    /// @param deadline Last timestamp at which the cancellation's signature is valid.
+    /// @param signature The customer's 65-byte signature of the {CancelRedeem}.
+    /// Emits a {RedeemNoncesCancelled} event.
+    function cancelRedeemWithSignature(address customer, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        if (block.timestamp > deadline) revert CoalitionPointsExpiredSignature(deadline);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CANCEL_REDEEM_TYPEHASH, customer, nonce, deadline)));
+        address signer = ECDSA.recover(digest, signature);
+        if (signer != customer) revert CoalitionPointsInvalidSigner(signer, customer);
+        uint256 bit = 1 << (nonce & 0xff);
+        uint256 bits = _redeemNonceBits[customer][nonce >> 8];
+        if (bits & bit != 0) revert CoalitionPointsNonceUsed(customer, nonce);
+        _redeemNonceBits[customer][nonce >> 8] = bits | bit;
+        emit RedeemNoncesCancelled(customer, nonce >> 8, bit);
     }
 
     /// @notice Whether a customer's redemption nonce was used.
@@ -574,6 +710,29 @@ contract CoalitionPoints is ERC20, ERC20Permit, AccessControl, Pausable {
         uint256 bits = _redeemNonceBits[customer][nonce >> 8];
         if (bits & bit != 0) revert CoalitionPointsNonceUsed(customer, nonce);
         _redeemNonceBits[customer][nonce >> 8] = bits | bit;
+    }
+
+    /// @dev The first reason (a SKIP_* code) a batch must skip a signed consent for, of those that
+    /// need no other contract: 0 if there is none. Reads and writes nothing but the nonce's word.
+    function _checkSignedRedeem(SignedRedeem calldata c) private view returns (uint8) {
+        if (block.timestamp > c.deadline) return SKIP_EXPIRED;
+        if (c.points == 0) return SKIP_INVALID_POINTS;
+        if (_redeemNonceBits[c.customer][c.nonce >> 8] & (1 << (c.nonce & 0xff)) != 0) return SKIP_NONCE_USED;
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(REDEEM_TYPEHASH, c.customer, c.partnerId, c.points, c.ref, c.nonce, c.deadline))
+        );
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, c.r, c.vs);
+        if (err != ECDSA.RecoverError.NoError || signer != c.customer) return SKIP_BAD_SIGNATURE;
+        return 0;
+    }
+
+    /// @dev (true, its reimbursement rate) for an active partner; (false, 0) if the registry refuses.
+    function _activeRate(uint32 partnerId) private view returns (bool active, uint96 rate) {
+        try registry.reimbursementRateOf(partnerId) returns (uint96 r) {
+            return (true, r);
+        } catch {
+            return (false, 0);
+        }
     }
 
     function _restorableKey(uint32 partnerId, address customer, bytes32 ref) private pure returns (bytes32) {

@@ -24,6 +24,7 @@ PUBLISH_WEBHOOKS = "gateway.tasks.webhooks.publish"
 SETTLE_PERIOD = "gateway.tasks.settlement.settle_period"
 PROCESS_REDEMPTION = "gateway.tasks.redemptions.process"
 RECALCULATE_TIERS = "gateway.tasks.tiers.recalculate"
+SEND_MESSAGES = "gateway.tasks.messages.send_due"
 TIER_RECALCULATION_MARKER_S = 120  # longer than one recalculation task's budget (gateway/tasks/tiers.py)
 REDEMPTION_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
@@ -51,6 +52,11 @@ def drain_partner(partner_id: int) -> bool:
         return False
     send(DRAIN_PARTNER, partner_id)
     return True
+
+
+def send_messages() -> None:
+    """A run of the message sender now (the planner, after it queued messages; beat runs it anyway)."""
+    send(SEND_MESSAGES)
 
 
 def deliver_webhook(delivery_id: int, *, countdown: float | None = None) -> None:

@@ -109,7 +109,8 @@ CONTRACT_ERRORS: dict[str, Rule] = {
     "EnforcedPause": Rule("network-paused", "The coalition's operator has paused the points token."),
     "ExpectedPause": _refused("The operation needs the points token paused, and it is not."),
     # --- the gateway's or the operator's own transactions (not the partner's to fix)
-    "CoalitionPointsEmptyBatch": _refused("The gateway sent a batch without purchases."),
+    "CoalitionPointsEmptyBatch": _refused("The gateway sent a batch without purchases or consents."),
+    "CoalitionPointsEmptyCancel": _refused("A cancellation of consents named no nonce to cancel."),
     "CoalitionPointsInvalidPurchase": _refused("A purchase of the batch names no wallet or no points."),
     "CoalitionPointsRefundWindowOutOfBounds": _refused("The refund window asked for is outside the allowed bounds."),
     "CoalitionPointsExpiryWindowOutOfBounds": _refused("The expiry window asked for is outside the allowed bounds."),

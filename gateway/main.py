@@ -28,6 +28,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    message_callbacks,
     message_templates,
     messages,
     operator,
@@ -104,6 +105,7 @@ def create_app() -> FastAPI:
     app.include_router(operator_liability.router)  # issue 17: the liability over time, net of expiry
     app.include_router(consent_links.router)  # issue 18: email confirmation, one-click unsubscribe
     app.include_router(sms_inbound.router)  # issue 18: the SMS provider's inbound STOP / START
+    app.include_router(message_callbacks.router)  # issue 18: the SMS provider's status callbacks
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews

@@ -11,6 +11,8 @@ and a placeholder is refused.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,13 +79,45 @@ class WorkerSettings(ChainSettings):
     # points.expiring reminders: days before a holder's expiry time, and how often beat looks
     expiry_reminder_days: list[int] = Field(default=[30, 7])
     expiry_remind_every_s: float = Field(default=3_600.0, gt=0)
-    # messages' links that work without signing in (one-click unsubscribe, email confirmation):
-    # the HMAC key of their tokens (loyalty/messages/tokens.py); unset, one derived from
-    # secrets_key (gateway/services/message_links.py); set outside local mode, at least 32 characters
-    messages_link_key: str | None = None
-    # the SMS provider's auth token: it signs its inbound SMS (STOP/START) and status callbacks
-    # (X-Twilio-Signature); local mode falls back to LOCAL_SMS_AUTH_TOKEN, unset elsewhere they are refused
+    # messages to customers (gateway/messaging/, gateway/services/message_delivery.py): the SMTP
+    # server (local mode: the embedded one on 127.0.0.1:smtp_port, gateway/messaging/smtp_server.py),
+    # STARTTLS and AUTH when set, the sender's address (its domain names every Message-ID)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=8025, ge=1, le=65_535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_ca_file: Path | None = None  # a private CA's certificate to trust for STARTTLS (else the system's)
+    smtp_from: str = "Coalition <no-reply@coalition.localhost>"
+    smtp_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # the SMS and push provider (a Twilio-shaped Messages API; local mode: the embedded one,
+    # gateway/messaging/sms_server.py, on sms_port): base URL, account sid and auth token (HTTP Basic
+    # auth; the token also signs each request body and verifies the status callbacks), sender number
+    sms_api_url: str | None = None
+    sms_port: int = Field(default=8026, ge=1, le=65_535)
+    sms_account_sid: str = "AC00000000000000000000000000000000"
     sms_auth_token: str | None = None
+    sms_from: str = "+15005550006"
+    sms_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # the gateway's public address as the workers write it into messages (unsubscribe links, the
+    # provider's status callback URL); the API's own COALITION_PUBLIC_URL, read by the workers too
+    public_url: str = "http://127.0.0.1:8000"
+    # messages' links that work without signing in (one-click unsubscribe, email confirmation): the
+    # HMAC key of their tokens (loyalty/messages/tokens.py); unset, one derived from secrets_key
+    # (messages_link_key() below; consent18's gateway/services/message_links.py link_key derives the same)
+    messages_link_key: str | None = None
+    # the sender (beat every messages_send_every_s): rows claimed per batch (one SMTP connection per
+    # batch), how long a claim holds before another worker may take the row again, the most
+    # attempts of one message, the backoff between them (doubling from base, capped, jittered)
+    messages_send_every_s: float = Field(default=2.0, gt=0)
+    messages_batch: int = Field(default=200, ge=1, le=5_000)
+    # results recorded in one transaction per this many messages: fewer commits, and at most this
+    # many resent (same Message-ID / Idempotency-Key) after a worker dies between a send and its commit
+    messages_commit_every: int = Field(default=20, ge=1, le=1_000)
+    messages_lease_s: float = Field(default=120.0, ge=5)
+    messages_max_attempts: int = Field(default=6, ge=1)
+    messages_backoff_base_s: float = Field(default=60.0, gt=0)
+    messages_backoff_cap_s: float = Field(default=6 * 3_600.0, gt=0)
     # analytics (issue 19): how often beat looks for the last complete UTC day's RFM snapshot (a scope
     # already done is skipped), the seconds one run may spend before leaving the remaining scopes to
     # the next, and the KPIs' churn: a member without a counted purchase for this many days
@@ -110,14 +144,6 @@ class WorkerSettings(ChainSettings):
     messages_clock_file: Path | None = None
 
     @model_validator(mode="after")
-    def _messages_secrets(self) -> WorkerSettings:
-        if self.mode != "local" and self.messages_link_key is not None and len(self.messages_link_key) < 32:
-            raise ValueError("COALITION_MESSAGES_LINK_KEY is shorter than 32 characters")
-        if self.sms_auth_token is None and self.mode == "local":
-            self.sms_auth_token = LOCAL_SMS_AUTH_TOKEN
-        return self
-
-    @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:
         if self.secrets_key is None:
             if self.mode != "local":
@@ -138,7 +164,20 @@ class WorkerSettings(ChainSettings):
                 "COALITION_MESSAGES_DEFAULT_TIME_ZONE must be an IANA time zone, not "
                 f"{self.messages_default_time_zone!r}"
             ) from exc
+        self._messaging_defaults()
         return self
+
+    def _messaging_defaults(self) -> None:
+        """Local mode sends to the embedded SMTP server and SMS provider with a dev token; elsewhere
+        a channel without its host (SMTP) or URL (SMS) stays off, and the provider's token must be set."""
+        if self.mode == "local":
+            self.smtp_host = self.smtp_host or "127.0.0.1"
+            self.sms_api_url = self.sms_api_url or f"http://127.0.0.1:{self.sms_port}"
+            self.sms_auth_token = self.sms_auth_token or LOCAL_SMS_AUTH_TOKEN
+        elif self.sms_api_url is not None and self.sms_auth_token in (None, LOCAL_SMS_AUTH_TOKEN):
+            raise ValueError("COALITION_SMS_AUTH_TOKEN must be set with COALITION_SMS_API_URL outside local mode")
+        if self.messages_link_key is not None and self.mode != "local" and len(self.messages_link_key) < 32:
+            raise ValueError("COALITION_MESSAGES_LINK_KEY is shorter than 32 characters")
 
     @property
     def settlement_period_s(self) -> int:
@@ -251,6 +290,15 @@ def max_countdown_s(settings: WorkerSettings) -> int:
     """The longest a task may be scheduled ahead (retries, backoff): well inside the
     visibility timeout, or Redis would deliver the waiting message a second time."""
     return settings.task_visibility_timeout_s // 2
+
+
+def messages_link_key(settings: WorkerSettings) -> bytes:
+    """The key of the signed links in messages (one-click unsubscribe, email confirmation):
+    ``COALITION_MESSAGES_LINK_KEY``, else derived from the secrets key (HMAC under a label), so that
+    the workers that sign and the gateway that verifies agree without one more secret."""
+    if settings.messages_link_key:
+        return settings.messages_link_key.encode()
+    return hmac.new(str(settings.secrets_key).encode(), b"coalition messages link key v1", hashlib.sha256).digest()
 
 
 def redis_url(settings: WorkerSettings) -> str | None:

@@ -5,18 +5,22 @@ divided by the batch size. Customers in a batch are new holders (the costly case
 balance slot) unless the row says otherwise. Fails if an earn in a batch of 1,000 to new holders
 costs more than EARN_1000_LIMIT per purchase (issue 13's bound on what the security fixes may cost),
 or if an earn in a batch of 1,000 costs more than EXPIRY_BUDGET per purchase over its cost before
-points expired (issue 17: the expiry policy may cost the hot path at most that).
+points expired (issue 17: the expiry policy may cost the hot path at most that), or if a redemption
+in a batch of 100 costs more than REDEEM_BATCH_LIMIT (issue 22), its customer's nonce word in use
+(sequential nonces, the gateway's: network/signatures.py SEQUENTIAL_NONCE_BASE).
 """
 
 from __future__ import annotations
 
 import time
 
-from brownie import accounts, chain, network
+from brownie import accounts, chain, network, web3
+from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from network.purchases import encode_purchase, merkle_proof
-from network.signatures import RedeemConsent, sign_redeem
+from network.relayer import batch_calldata
+from network.signatures import SEQUENTIAL_NONCE_BASE, RedeemConsent, compact_signature, sign_redeem
 from scripts.deploy import deploy_contracts
 from scripts.onboarding import USD, fund_operator, onboard_partner
 
@@ -27,6 +31,8 @@ EARN_1000_LIMIT = 28_000  # gas per purchase, in a batch of 1,000 to new holders
 # script), and what expiry may add to it
 BEFORE_EXPIRY = {"earn, batch of 1,000 (new holders)": 26_924, "earn, batch of 1,000 (returning holders)": 9_826}
 EXPIRY_BUDGET = 1_000
+REDEEM_BATCH_LIMIT = 35_000  # gas per redemption in a batch of 100, the customers' nonce words in use
+REDEEM_BATCH_ROW = "redeem batch of 100, sequential nonces (word in use)"
 
 
 def customer_address(i: int) -> str:
@@ -78,6 +84,20 @@ def main() -> list[tuple[str, int, int]]:
         consent.customer, partner, 100, consent.ref, consent.nonce, consent.deadline, signature, {"from": minter}
     )
     rows.append(("redeem with signature (EIP-712, relayed)", 1, tx.gas_used))
+    # the same, a random nonce (a fresh bitmap word: before issue 22) and then the next one in order
+    # of the gateway's sequential nonces (the customer's word in use: after)
+    for name, nonce in (
+        ("redeem with signature, random nonce (fresh word)", 0x5EED << 40),
+        ("redeem with signature, sequential nonce (word's 1st)", SEQUENTIAL_NONCE_BASE),
+        ("redeem with signature, sequential nonce (word in use)", SEQUENTIAL_NONCE_BASE + 1),
+    ):
+        consent = RedeemConsent(customer.address, partner, 100, keccak(name.encode()), nonce, int(time.time()) + 3600)
+        signature = sign_redeem(customer.private_key, consent, chain_id=chain.id, points_address=c.points.address)
+        tx = c.points.redeemWithSignature(
+            consent.customer, partner, 100, consent.ref, consent.nonce, consent.deadline, signature, {"from": minter}
+        )
+        rows.append((name, 1, tx.gas_used))
+    seq = redeem_batch_rows(c, partner, minter, seq, rows)
     # a till capture (restorable: one more storage slot) and a refund's restoration of part of it
     consent = RedeemConsent(customer.address, partner, 100, b"\x04" * 32, nonce=8, deadline=int(time.time()) + 3600)
     signature = sign_redeem(customer.private_key, consent, chain_id=chain.id, points_address=c.points.address)
@@ -124,6 +144,9 @@ def main() -> list[tuple[str, int, int]]:
             f"an earn in a batch of 1,000 costs {per_purchase['earn, batch of 1,000 (new holders)']:,.0f} gas "
             f"per purchase: over {EARN_1000_LIMIT:,}"
         )
+    if per_purchase[REDEEM_BATCH_ROW] > REDEEM_BATCH_LIMIT:
+        per = per_purchase[REDEEM_BATCH_ROW]
+        raise SystemExit(f"a redemption in a batch of 100 costs {per:,.0f} gas: over {REDEEM_BATCH_LIMIT:,}")
     for name, before in BEFORE_EXPIRY.items():
         print(
             f"{name}: {per_purchase[name]:,.0f} gas per purchase, {per_purchase[name] - before:+,.0f} over {before:,}"
@@ -133,6 +156,55 @@ def main() -> list[tuple[str, int, int]]:
                 f"{name} costs {per_purchase[name] - before:+,.0f} gas per purchase: over +{EXPIRY_BUDGET:,}"
             )
     return rows
+
+
+def redeem_batch_rows(c, partner: int, minter, seq: int, rows: list[tuple[str, int, int]]) -> int:
+    """Batches of 100 signed redemptions by 100 customers (a key each, points earned before): their
+    first consents (a fresh nonce word each), their next ones (the word in use, as the gateway's
+    sequential nonces leave it), the same again (each skipped: its nonce used), and till captures.
+    Sent as raw calldata, as the relayer builds it (network/relayer.py). Returns the next seq."""
+    keys = [Account.from_key(keccak(b"gas-table-redeemer" + i.to_bytes(8, "big"))) for i in range(100)]
+    c.points.earnBatch([encode_purchase(k.address, seq + i, 1_000) for i, k in enumerate(keys)], {"from": minter})
+    seq += len(keys)
+    deadline = int(time.time()) + 3600
+
+    def items(nonce: int, tag: bytes, capture: bool = False, forged: bool = False) -> list[tuple]:
+        out = []
+        for i, k in enumerate(keys):
+            consent = RedeemConsent(k.address, partner, 10, keccak(tag + bytes.fromhex(k.address[2:])), nonce, deadline)
+            signer = keys[(i + 1) % len(keys)] if forged else k  # forged: another customer's key
+            signature = sign_redeem(signer.key, consent, chain_id=chain.id, points_address=c.points.address)
+            r, vs = compact_signature(signature)
+            out.append((k.address, partner, capture, 10, consent.ref, nonce, deadline, r, vs))
+        return out
+
+    def send(batch: list[tuple]):
+        # eth_sendTransaction and a receipt wait, not brownie's transfer: its check for dropped
+        # transactions gives up on a 4M-gas one mined late on a loaded machine
+        data = "0x" + batch_calldata(batch).hex()
+        tx_hash = web3.eth.send_transaction(
+            {"from": minter.address, "to": c.points.address, "data": data, "gas": 10**7}
+        )
+        web3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        return chain.get_transaction(tx_hash.hex() if isinstance(tx_hash, bytes) else tx_hash)
+
+    tx = send(items(SEQUENTIAL_NONCE_BASE, b"first"))
+    assert len(tx.events["Redeemed"]) == 100
+    rows.append(("redeem batch of 100, each a fresh nonce word", 100, tx.gas_used))
+    second = items(SEQUENTIAL_NONCE_BASE + 1, b"second")
+    tx = send(second)
+    assert len(tx.events["Redeemed"]) == 100
+    rows.append((REDEEM_BATCH_ROW, 100, tx.gas_used))
+    tx = send(second)
+    assert len(tx.events["RedemptionSkipped"]) == 100
+    rows.append(("redeem batch of 100, all skipped (nonce used)", 100, tx.gas_used))
+    tx = send(items(SEQUENTIAL_NONCE_BASE + 2, b"forged", forged=True))
+    assert len(tx.events["RedemptionSkipped"]) == 100
+    rows.append(("redeem batch of 100, all skipped (bad signature)", 100, tx.gas_used))
+    tx = send(items(SEQUENTIAL_NONCE_BASE + 2, b"capture", capture=True))  # the forged ones left it unused
+    assert len(tx.events["Redeemed"]) == 100
+    rows.append(("till captures, batch of 100, sequential nonces", 100, tx.gas_used))
+    return seq
 
 
 def expiry_rows(c, minter, seq: int) -> list[tuple[str, int, int]]:

@@ -180,8 +180,9 @@ def post_consent(
 ) -> ConsentPublic:
     """Give ``typed_data`` to ``eth_signTypedData_v4`` in the customer's wallet, then post the
     redemption with the same redemption_id, sku, quantity and customer, and ``consent`` =
-    {nonce, deadline, signature}. The nonce is fresh and random; the deadline is
-    ``COALITION_REDEMPTION_CONSENT_TTL_S`` ahead."""
+    {nonce, deadline, signature}. The nonce is the wallet's next in order (consecutive consents
+    share a word of the contract's nonce bitmap, which makes each cheaper to redeem); the deadline
+    is ``COALITION_REDEMPTION_CONSENT_TTL_S`` ahead."""
     answer = _consent(acceptance.prepare_consent(session, partner=partner, body=body, view=view, settings=settings))
     session.commit()
     return answer

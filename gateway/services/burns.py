@@ -15,7 +15,11 @@ stored status and does the next step, each step guarded by a conditional UPDATE 
   ``BURN_BATCH`` at a time, for up to ``BURN_BUDGET_S``): each is estimated (a burn that would
   revert fails at once) and signed on consecutive nonces, all are stored in one database
   transaction (each redemption ``burning``, pointing at its transaction), then broadcast in
-  nonce order and followed to their receipts together, and each burned one is fulfilled. A
+  nonce order and followed to their receipts together, and each burned one is fulfilled. With
+  ``COALITION_BURNS_PER_TRANSACTION`` > 1 (issue 22) a transaction carries up to that many
+  consents (``redeemBatchWithSignatures``: one nonce, ~26,000 gas a redemption): no estimate per
+  redemption; a consent the chain cannot redeem is skipped there, and its redemption refused as
+  a revert would be once the receipt's ``RedemptionSkipped`` says why. A
   task waiting for the lease stops waiting when its redemption was burned by the holder; a
   task whose redemption is ``burning`` follows the key's receipts until it is final.
 - What the driver tells of a burn (``BurnFlow``, the hooks of kind ``burn``): confirmed ->
@@ -46,7 +50,7 @@ from gateway.services import webhooks
 from network.errors import ChainError, SenderLockedError
 from network.locks import KeyLock
 from network.receipts import Receipt
-from network.relayer import BurnRefused, Relayer
+from network.relayer import BurnRefused, Relayer, batch_calldata, batch_results, signed_redeem
 from network.settings import ChainSettings
 from network.store import ChainTransaction, Redemption
 from network.transactions import KeyTransactions
@@ -55,7 +59,7 @@ log = logging.getLogger(__name__)
 BURN_KIND = "burn"  # ChainTransaction.kind of the relayer key's burns
 LOCK_WAIT_S = 15.0  # how long a task waits for the relayer's lease before it retries later
 RECEIPT_WAIT_S = 20.0  # a burn not mined by then is followed by the next run
-BURN_BATCH = 16  # burns signed, stored and in flight together under one hold of the lease
+BURN_BATCH = 16  # transactions signed, stored and in flight together under one hold of the lease
 BURN_BUDGET_S = 3.0  # a holder starts no new batch after this (others wait on the lease meanwhile)
 
 
@@ -153,8 +157,16 @@ class BurnFlow:
     def on_confirmed(
         self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction, receipt: Receipt
     ) -> None:
+        """Each redemption of the mined burn is burned, unless the transaction was a batch that
+        skipped its consent (``RedemptionSkipped`` of its ref): then refused as a revert would be
+        (burned by whoever relayed it first if its ``Redeemed`` is on chain, else failed, saying why)."""
+        skipped = batch_results(receipt.logs, points_address=self.relayer.points_address).skipped
         for r in self._pointing_at(session, carried):
-            if service.mark_burned(session, r.id, tx_hash=mined.tx_hash, block_number=receipt.block_number):
+            why = skipped.get(r.ref.lower())
+            if why is not None:
+                service.repoint_burn(session, old=[t.tx_hash for t in carried], new=mined.tx_hash)
+                self.refused(session, r, BurnRefused(f"skipped by batch {mined.tx_hash}: {why}"))
+            elif service.mark_burned(session, r.id, tx_hash=mined.tx_hash, block_number=receipt.block_number):
                 self.burned.append(r.id)
 
     def on_reverted(self, session: Session, carried: list[ChainTransaction], mined: ChainTransaction) -> None:
@@ -224,6 +236,7 @@ class Burns:
         self.sessions = sessions
         self.relayer = relayer
         self.lease = lease
+        self.settings = settings
         self.flow = BurnFlow(relayer)
         self.driver = KeyTransactions(
             w3=relayer.w3,
@@ -256,7 +269,7 @@ class Burns:
                         select(Redemption.id)
                         .where(Redemption.status == "accepted", Redemption.id.not_in(first))
                         .order_by(Redemption.id)
-                        .limit(BURN_BATCH - len(first))
+                        .limit(BURN_BATCH * self.settings.burns_per_transaction - len(first))
                     )
                 )
             if not batch:
@@ -265,7 +278,7 @@ class Burns:
             if pk in pending:
                 raise BurnPending(f"burn of redemption {pk} sent but not mined yet")
             first = []
-            if pending or len(batch) < BURN_BATCH or time.monotonic() > deadline:
+            if pending or len(batch) < BURN_BATCH * self.settings.burns_per_transaction or time.monotonic() > deadline:
                 return  # pending: a transaction not mined, do not pile more on top of it
 
     def burn_batch(self, pks: list[int]) -> set[int]:
@@ -281,6 +294,8 @@ class Burns:
         the key's next nonce and stores them all, each redemption ``burning`` and pointing at
         its transaction, in one database transaction. Returns the transactions stored, in nonce
         order (none is broadcast yet)."""
+        if self.settings.burns_per_transaction > 1:
+            return self.sign_batches(pks)
         signed: list[ChainTransaction] = []
         with self.sessions() as session:
             block = self.driver.rpc(lambda: self.relayer.w3.eth.get_block("latest"))
@@ -298,6 +313,51 @@ class Burns:
                 tx = self.driver.sign_next(session, data=data, gas=gas * 5 // 4 + 10_000, base_fee=base_fee)
                 if not service.mark_burning(session, pk, tx_hash=tx.tx_hash, tx_nonce=tx.nonce):
                     session.delete(tx)  # moved on meanwhile: the nonce stays free for the next
+                    session.flush()
+                    continue
+                self.driver.advance_nonce()
+                signed.append(tx)
+                self.lease.refresh()
+            session.commit()  # stored before any is broadcast
+            for tx in signed:
+                session.expunge(tx)
+        self._finish()
+        return signed
+
+    def sign_batches(self, pks: list[int]) -> list[ChainTransaction]:
+        """``sign`` with ``burns_per_transaction`` > 1: the accepted redemptions of ``pks`` in
+        batches of that many consents (``redeemBatchWithSignatures``), one transaction and one
+        nonce each, every redemption of a batch ``burning`` and pointing at it; stored in one
+        database transaction, none broadcast. A consent the chain cannot redeem is skipped there
+        and refused when the receipt says so (``BurnFlow.on_confirmed``); a signature that no
+        call can relay is refused at once, and so is a whole batch whose estimate reverts."""
+        signed: list[ChainTransaction] = []
+        size = self.settings.burns_per_transaction
+        with self.sessions() as session:
+            block = self.driver.rpc(lambda: self.relayer.w3.eth.get_block("latest"))
+            base_fee = int(block.get("baseFeePerGas") or 0)
+            batch: list[tuple[Redemption, tuple]] = []
+            for pk in pks:
+                r = session.get(Redemption, pk, populate_existing=True)
+                if r is None or r.status != "accepted":
+                    continue
+                try:
+                    batch.append((r, signed_redeem(r)))
+                except BurnRefused as refused:
+                    self.flow.refused(session, r, refused)
+            for start in range(0, len(batch), size):
+                chunk = batch[start : start + size]
+                data = batch_calldata([item for _, item in chunk])
+                try:
+                    gas = self.relayer.estimate_data_gas(data)
+                except BurnRefused as refused:
+                    for r, _ in chunk:
+                        self.flow.refused(session, r, refused)
+                    continue
+                tx = self.driver.sign_next(session, data=data, gas=gas * 5 // 4 + 10_000, base_fee=base_fee)
+                moved = [service.mark_burning(session, r.id, tx_hash=tx.tx_hash, tx_nonce=tx.nonce) for r, _ in chunk]
+                if not any(moved):
+                    session.delete(tx)  # all moved on meanwhile: the nonce stays free for the next
                     session.flush()
                     continue
                 self.driver.advance_nonce()

@@ -20,11 +20,11 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from loyalty.messages.mime import KIND_HEADER, MESSAGE_HEADER  # what the sender writes
+
 PAGE_SIZE = 50
 KEY = re.compile(r"^[\w.,=\\-]{1,200}$")  # a Maildir key (a file's name before its ``:2,`` info)
 _DELIVERED = re.compile(r"^(\d+)(?:\.M(\d+))?")
-KIND_HEADER = "X-Coalition-Kind"
-MESSAGE_HEADER = "X-Coalition-Message"
 
 
 class MailNotFound(LookupError):

@@ -13,27 +13,23 @@ The key: ``COALITION_MESSAGES_LINK_KEY``, or else one derived from ``COALITION_S
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.errors import LinkExpired, LinkInvalid
-from gateway.settings import GatewaySettings, WorkerSettings
+from gateway.settings import GatewaySettings, WorkerSettings, messages_link_key
 from loyalty.customers import CHANNELS
 from loyalty.messages.tokens import TokenInvalid, sign, verify
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
-_DERIVATION = b"coalition messages link key v1"
 
 
 def link_key(settings: WorkerSettings) -> bytes:
-    """The HMAC key of the links' tokens (see the module's docstring)."""
-    if settings.messages_link_key:
-        return settings.messages_link_key.encode()
-    return hmac.new(str(settings.secrets_key).encode(), _DERIVATION, hashlib.sha256).digest()
+    """The HMAC key of the links' tokens: gateway/settings.py ``messages_link_key``, the one the
+    sender signs List-Unsubscribe with (see the module's docstring)."""
+    return messages_link_key(settings)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ the same capture again answers the same; another purchase is a conflict.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +55,7 @@ from gateway.schemas import CustomerRef
 from gateway.schemas_points import HoldCapture, HoldConsentRequest, HoldCreate
 from gateway.schemas_redemptions import Consent
 from gateway.services import custody, customer_records
+from gateway.services.consent_nonces import next_nonce
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.redemption_acceptance import CONSENT_REQUIRED, CUSTODIAL_WINDOW, typed_data
 from gateway.services.redemptions import PointsView, consent_now, redeem_ref
@@ -165,7 +165,7 @@ def prepare_consent(
         partner_id=partner.id,
         points=quote.points,
         ref=_ref_bytes(view, partner.id, body.hold_id),
-        nonce=secrets.randbits(64),
+        nonce=next_nonce(session, wallet),
         deadline=consent_now(view) + settings.redemption_consent_ttl_s,
     )
     return PreparedHoldConsent(body.hold_id, quote, consent, typed_data(view, consent))
@@ -365,7 +365,7 @@ def capture(
         if account is None:
             raise ConsentRequired(CONSENT_REQUIRED)  # released since: the customer signs now
         dated = max(int(now.timestamp()), consent_now(view))  # the chain's clock where it runs ahead
-        nonce, deadline = secrets.randbits(64), dated + settings.redemption_consent_ttl_s
+        nonce, deadline = next_nonce(session, hold.customer_wallet), dated + settings.redemption_consent_ttl_s
         consent = RedeemConsent(hold.customer_wallet, partner.id, points, ref_bytes, nonce, deadline)
         signature = sign_redeem(account.key, consent, chain_id=view.chain_id, points_address=view.points_address)
     elif points == hold.points:

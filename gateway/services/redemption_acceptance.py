@@ -14,7 +14,6 @@ nothing looked up that could take a different time.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from gateway.errors import (
 from gateway.schemas import CustomerRef
 from gateway.schemas_redemptions import ConsentRequest, RedemptionCreate
 from gateway.services import custody, customer_records
+from gateway.services.consent_nonces import next_nonce
 from gateway.services.idempotency import body_hash, same_or_conflict
 from gateway.services.redemptions import PointsView, consent_now, find_redemption, redeem_ref
 from gateway.services.rewards import find_reward, reserve_stock
@@ -115,7 +115,8 @@ def _active_reward(session: Session, partner: Partner, sku: str) -> Reward:
 def prepare_consent(
     session: Session, *, partner: Partner, body: ConsentRequest, view: PointsView, settings: GatewaySettings
 ) -> PreparedConsent:
-    """The typed data the customer's wallet must sign for this redemption, with a fresh nonce."""
+    """The typed data the customer's wallet must sign for this redemption, with the wallet's next
+    nonce (gateway/services/consent_nonces.py; taken in the caller's transaction, which commits it)."""
     reward = _active_reward(session, partner, body.sku)
     wallet = _wallet(session, partner, body.customer)
     consent = RedeemConsent(
@@ -123,7 +124,7 @@ def prepare_consent(
         partner_id=partner.id,
         points=reward.points * body.quantity,
         ref=bytes.fromhex(redeem_ref(view.chain_id, partner.id, body.redemption_id)[2:]),
-        nonce=secrets.randbits(64),
+        nonce=next_nonce(session, wallet),
         deadline=consent_now(view) + settings.redemption_consent_ttl_s,
     )
     return PreparedConsent(redemption_id=body.redemption_id, consent=consent, typed_data=typed_data(view, consent))
@@ -217,7 +218,7 @@ def _consent(
             partner_id,
             points,
             ref_bytes,
-            secrets.randbits(64),
+            next_nonce(session, wallet),
             consent_now(view) + settings.redemption_consent_ttl_s,
         )
         signature = sign_redeem(account.key, consent, chain_id=view.chain_id, points_address=view.points_address)

@@ -34,6 +34,7 @@ TASK_MODULES = [
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
     "gateway.tasks.expiry",
+    "gateway.tasks.messages",
     "gateway.tasks.analytics",
     "gateway.tasks.message_planning",
 ]
@@ -118,6 +119,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "expiry-remind": {
             "task": "gateway.tasks.expiry.remind",
             "schedule": settings.expiry_remind_every_s,
+            "options": expires,
+        },
+        "messages-send": {
+            "task": "gateway.tasks.messages.send_due",
+            "schedule": settings.messages_send_every_s,
             "options": expires,
         },
         "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},

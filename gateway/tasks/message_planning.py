@@ -3,7 +3,8 @@ hold the logic; send18's sender sends what they queue).
 
 ``plan`` (beat, ``COALITION_MESSAGES_PLAN_EVERY_S``): the planner's consumer, domain events ->
 messages. ``schedule`` (beat, ``COALITION_MESSAGES_SCHEDULE_EVERY_S``): the daily points digests of
-the days that ended and the tiers at risk. Both are safe to run twice or at once: a message is one
+the days that ended and the tiers at risk. Each enqueues a run of the sender (gateway/tasks/messages.py)
+when it has read or planned something. Both are safe to run twice or at once: a message is one
 row per (occurrence, customer, channel) and the consumer's cursor moves with what it wrote.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import enqueue
 from gateway.services import message_planner, message_schedule
 from gateway.tasks import context
 from gateway.tasks.app import celery_app
@@ -24,6 +26,8 @@ def plan() -> dict[str, int]:
     settings = context.settings()
     policy = message_planner.Policy.of(settings)
     read = message_planner.consume(context.sessions(), policy=policy, now=message_planner.clock(settings))
+    if read:  # what it planned is sent now, not at the sender's next beat
+        enqueue.send_messages()
     return {"read": read}
 
 
@@ -39,6 +43,7 @@ def schedule() -> dict[str, int]:
         at_risk_days=settings.messages_tier_at_risk_days,
     )
     if done.messages:
+        enqueue.send_messages()
         log.info(
             "messages scheduled: %d digests, %d tiers at risk, %d messages", done.digests, done.at_risk, done.messages
         )

@@ -7,7 +7,8 @@ sessions), ``customers`` (customers, their wallets, partners' refs, profiles, co
 (enrolment, referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
 ``tiers`` (the tier ladder's versions, members'
-qualifying movements, tier states and changes, recalculation runs), ``group_commit`` (many callers' writes in one
+qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
+redemption nonces handed out per wallet), ``group_commit`` (many callers' writes in one
 transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
 """
 
@@ -29,6 +30,7 @@ from network.store.chain_tables import (
     ReversalStatus,
     TxStatus,
 )
+from network.store.consent_nonces import RedeemNonce
 from network.store.customers import (
     Customer,
     CustomerConsent,
@@ -139,6 +141,7 @@ __all__ = [
     "Purchase",
     "PurchaseStatus",
     "ReconciliationReport",
+    "RedeemNonce",
     "Redemption",
     "Refund",
     "ReversalStatus",

@@ -13,6 +13,7 @@ from network.node import port_in_use
 from tests.ports import for_worker
 
 PORTS = for_worker(range(8800, 8820))
+MESSAGING_PORTS = for_worker(range(9680, 9690))  # the embedded SMTP server's and SMS provider's
 
 
 def free_ports(count: int) -> list[int]:
@@ -23,8 +24,11 @@ def free_ports(count: int) -> list[int]:
 
 def cli_env(tmp: Path, anvil: int, redis: int, gateway: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    smtp, sms = [p for p in MESSAGING_PORTS if not port_in_use(p)][:2]
     env.update(
         {
+            "COALITION_SMTP_PORT": str(smtp),
+            "COALITION_SMS_PORT": str(sms),
             "COALITION_ANVIL_PORT": str(anvil),
             "COALITION_REDIS_PORT": str(redis),
             "COALITION_PUBLIC_URL": f"http://127.0.0.1:{gateway}",

@@ -31,6 +31,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
 from gateway.redis_server import RedisServer
+from gateway.settings import LOCAL_SMS_AUTH_TOKEN
 from network.deployments import PROJECT_ROOT
 from network.errors import NodeError
 from network.indexer import CHECKPOINT
@@ -81,6 +82,8 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     partners: dict[str, OnboardedPartner] = field(default_factory=dict)
     store: StoreKind = SQLITE
+    mail_dir: Path | None = None  # messaging=True: the embedded SMTP server's (gateway/messaging/smtp_server.py)
+    sms_dir: Path | None = None  # messaging=True: the embedded SMS provider's (gateway/messaging/sms_server.py)
 
     @property
     def redis_url(self) -> str:
@@ -301,6 +304,23 @@ def wait_healthy(stack: Stack, name: str, timeout_s: float = 30) -> None:
         time.sleep(0.05)
 
 
+def start_messaging(stack: Stack, *, smtp_port: int, sms_port: int, timeout_s: float = 30) -> None:
+    """The embedded SMTP server and SMS provider as processes of the stack, their files in its folder."""
+    stack.mail_dir = Path(stack.env.get("COALITION_MAILBOX_DIR", stack.tmp / "mailbox"))
+    stack.sms_dir = stack.tmp / "sms"
+    stack.spawn("smtp", ["-m", "gateway.messaging.smtp_server", "--port", str(smtp_port), "--dir", str(stack.mail_dir)])
+    token = ["--token", LOCAL_SMS_AUTH_TOKEN]
+    stack.spawn(
+        "sms", ["-m", "gateway.messaging.sms_server", "--port", str(sms_port), "--dir", str(stack.sms_dir), *token]
+    )
+    deadline = time.monotonic() + timeout_s
+    for name, port in (("smtp", smtp_port), ("sms", sms_port)):
+        while not port_in_use(port):
+            if stack.processes[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded {name} server did not start:\n{stack.log(name, 40)}")
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def start_stack(
     tmp: Path,
@@ -311,13 +331,15 @@ def start_stack(
     beat: bool = True,
     gateway_processes: int = 1,
     store: StoreKind = SQLITE,
+    messaging: bool = False,
     **settings: object,
 ) -> Iterator[Stack]:
     """Starts anvil, Redis, ``workers`` Celery workers, beat (unless ``beat=False``) and the
     gateway (``gateway_processes`` uvicorn processes on one port) on free ports of ``ports``,
     on a new store of ``store`` (tests/pg.py: a SQLite file, or a new PostgreSQL database),
     migrated before any process starts; ``settings`` are GatewaySettings field names, passed to
-    every process as ``COALITION_<NAME>``."""
+    every process as ``COALITION_<NAME>``. ``messaging=True`` also starts the embedded SMTP server and
+    SMS provider (``stack.mail_dir``, ``stack.sms_dir``) and points every process at them."""
     tmp.mkdir(parents=True, exist_ok=True)
     taken: set[int] = set()
     harness: Harness | None = None
@@ -345,8 +367,13 @@ def start_stack(
             "batch_max_wait_s": 0.05,
             **settings,
         }
+        if messaging:  # the dashboard's mailbox is the embedded SMTP server's Maildir
+            values |= {"smtp_port": free_port(ports, taken), "sms_port": free_port(ports, taken)}
+            values.setdefault("mailbox_dir", tmp / "mailbox")
         env = harness.process_env(**values)
         stack = Stack(harness, tmp, env, url, httpx.Client(base_url=url, timeout=60), redis, store=store)
+        if messaging:
+            start_messaging(stack, smtp_port=int(str(values["smtp_port"])), sms_port=int(str(values["sms_port"])))
         stack.spawn(
             "gateway",
             [

@@ -68,6 +68,9 @@ def test_an_operator_adds_funds_rerates_and_shows_a_partner_with_the_cli(tmp_pat
 
         up = coalition(env, "up", "--workers", "1")
         assert up.returncode == 0, f"{up.stdout}{up.stderr}\n{state_logs(tmp_path)}"
+        running = {p.stem for p in (tmp_path / "state" / "run").glob("*.json")}
+        assert {"smtp", "sms"} <= running, running  # the embedded SMTP server and SMS provider (issue 18)
+        assert (tmp_path / "state" / "mailbox" / "new").is_dir()  # its Maildir, which the dashboard reads
         assert coalition(env, "status", timeout=60).returncode == 0
 
         # added without a deposit, with its treasury in lowercase: checksummed, and a loud warning

@@ -200,6 +200,54 @@ def test_a_batch_signs_consecutive_nonces_burns_each_once_and_fails_only_the_ref
         assert s.get(Reward, reward_id).stock == 1  # the failed one's unit given back, once
 
 
+def test_burns_in_batches_take_one_nonce_each_and_fail_only_the_skipped(h: Harness) -> None:
+    """Issue 22, ``burns_per_transaction`` > 1: the accepted redemptions go in batches
+    (``redeemBatchWithSignatures``), one transaction and one nonce each; a consent the batch skips
+    (expired, over the balance) fails with the skip's reason once the receipt says so, a consent
+    relayed before by someone else is found burned, the others are burned and fulfilled once."""
+    carol, dave = customer("carol"), customer("dave")
+    partner_id, reward_id = setup_partner(h, "batched", [carol, dave], 3 * POINTS)
+    pks = [store_redemption(h, partner_id, reward_id, c, f"bb-{i}", 100 + i) for i, c in enumerate([carol, dave] * 2)]
+    expired = store_redemption(h, partner_id, reward_id, carol, "bb-expired", 200, deadline=int(time.time()) - 10)
+    too_many = [store_redemption(h, partner_id, reward_id, dave, f"bb-more-{i}", 300 + i) for i in range(2)]
+    relayed = store_redemption(h, partner_id, reward_id, carol, "bb-relayed", 400)
+    with h.sessions() as s:
+        r = s.get(Redemption, relayed)
+        assert r is not None
+        args = (
+            r.customer_wallet,
+            partner_id,
+            r.points,
+            bytes.fromhex(r.ref[2:]),
+            int(r.nonce),
+            r.deadline,
+            r.signature,
+        )
+        transact(h.w3, dev_account(6, h.settings), h.contracts.points.functions.redeemWithSignature(*args))
+    everything = [*pks, expired, *too_many, relayed]
+    start = key_nonce(h)
+    batched = Burns(
+        sessions=h.sessions,
+        relayer=relayer(h),
+        lease=HeldLease(),
+        settings=h.settings.model_copy(update={"burns_per_transaction": 4}),
+    )
+    batched.recover()
+    assert batched.burn_batch(everything) == set()
+    done = rows(h, everything)
+    assert key_nonce(h) == start + 2  # 8 redemptions, 4 a transaction
+    assert {done[pk].status for pk in pks} == {"fulfilled"}
+    assert len({done[pk].tx_hash for pk in pks}) <= 2
+    assert done[expired].status == "failed" and "expired" in (done[expired].failure_reason or "")
+    # dave had 3 burns' worth: two of bb-*, then one of bb-more-*; the last is skipped
+    assert sorted(done[pk].status for pk in too_many) == ["failed", "fulfilled"]
+    assert any("insufficient-balance" in (done[pk].failure_reason or "") for pk in too_many)
+    assert done[relayed].status == "fulfilled"  # skipped (nonce used), but its Redeemed is on chain
+    refs = redeemed_refs(h)
+    assert refs.count(done[relayed].ref) == 1  # burned once, by the other relay
+    assert all(refs.count(done[pk].ref) == 1 for pk in everything if done[pk].status == "fulfilled")
+
+
 def test_a_holder_killed_between_storing_and_sending_leaves_the_next_one_the_same_bytes_to_send(h: Harness) -> None:
     carol = customer("carol")
     partner_id, reward_id = setup_partner(h, "gap", [carol], 100)

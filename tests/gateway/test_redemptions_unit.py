@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.services import custody, customer_records
 from gateway.services import redemptions as service
 from gateway.settings import GatewaySettings
-from network.signatures import RedeemConsent, recover_redeem_signer
+from network.signatures import SEQUENTIAL_NONCE_BASE, RedeemConsent, recover_redeem_signer
 from tests.fakes import CHAIN_ID, POINTS_ADDRESS, FakePoints
 from tests.gateway.partners import PartnerKey
 from tests.gateway.redemptions import (
@@ -255,6 +255,7 @@ def test_customer_ref_and_custodial_wallet_consent_through_the_gateway(
     consent = RedeemConsent(wallet, partner.id, 10, bytes.fromhex(stored.ref[2:]), int(stored.nonce), stored.deadline)
     signer = recover_redeem_signer(stored.signature, consent, chain_id=CHAIN_ID, points_address=POINTS_ADDRESS)
     assert signer == wallet  # the gateway signed with the custodial key
+    assert int(stored.nonce) == SEQUENTIAL_NONCE_BASE  # the wallet's first nonce in order (issue 22)
 
 
 def test_consent_endpoint_gives_typed_data_that_a_wallet_signs_as_is(
@@ -290,6 +291,34 @@ def test_consent_endpoint_gives_typed_data_that_a_wallet_signs_as_is(
     assert_problem(
         client.post("/v1/redemptions/consent", headers=partner.headers, json={**ask, "sku": "NOPE"}), "not-found"
     )
+
+
+def test_consents_prepared_at_once_take_the_wallets_next_nonces_in_order(
+    client: TestClient, partner: PartnerKey, points: FakePoints
+) -> None:
+    """Issue 22: the gateway hands out a wallet's nonces in order (consecutive consents share a word of
+    the contract's nonce bitmap), each prepared consent its own, so that a customer may sign several
+    at once and redeem them in any order; a consent the client numbered itself is still accepted."""
+    add_reward(client, partner, "COFFEE", points=10, stock=5)
+    alice, bob = customer_key("alice"), customer_key("bob")
+    points.balances[alice.address] = points.balances[bob.address] = 100
+
+    def prepare(key, redemption_id: str) -> tuple[dict, dict]:
+        ask = {"redemption_id": redemption_id, "sku": "COFFEE", "quantity": 1, "customer": {"wallet": key.address}}
+        r = client.post("/v1/redemptions/consent", headers=partner.headers, json=ask)
+        assert r.status_code == 200, r.text
+        return ask, r.json()
+
+    prepared = [prepare(alice, f"seq-{i}") for i in range(3)]
+    assert [int(p["nonce"]) for _, p in prepared] == [SEQUENTIAL_NONCE_BASE + i for i in range(3)]
+    assert int(prepare(bob, "seq-bob")[1]["nonce"]) == SEQUENTIAL_NONCE_BASE  # a counter per wallet
+    for ask, p in reversed(prepared):  # signed at once, redeemed in any order
+        signature = Account.sign_typed_data(alice.key, full_message=p["typed_data"]).signature
+        consent = {"nonce": int(p["nonce"]), "deadline": p["deadline"], "signature": "0x" + bytes(signature).hex()}
+        r = client.post("/v1/redemptions", headers=partner.headers, json={**ask, "consent": consent})
+        assert r.status_code == 202, r.text
+    own = signed_body(partner, alice, "own-nonce", points=10, nonce=77)  # a client's own (random) nonce
+    assert client.post("/v1/redemptions", headers=partner.headers, json=own).status_code == 202
 
 
 # ---------------------------------------------------------------------------------- the worker's steps

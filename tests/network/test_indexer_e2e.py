@@ -31,6 +31,7 @@ from network.node import port_in_use
 from network.outbox import enqueue
 from network.purchases import decode_purchase, encode_purchase, merkle_proof
 from network.sender import EarnSender
+from network.signatures import SEQUENTIAL_NONCE_BASE, RedeemConsent, compact_signature, sign_redeem
 from network.store import ChainEvent, IndexedBlock, IndexerCheckpoint, LedgerEntry, OutboxPurchase, PurchaseStatus
 from tests.network.harness import Harness, make_harness
 from tests.ports import port_for_worker
@@ -144,6 +145,26 @@ class World:
         ref = ref or os.urandom(32)
         transact(self.h.w3, self.customers[customer_index], self.points.functions.redeem(self.partner_id, points, ref))
 
+    def redeem_batch(self, points: int) -> None:
+        """Issue 22: one batch of signed consents relayed by the minter key: customer 0's redeemed,
+        then the same consent again (skipped: its nonce used); and customer 1 cancels a nonce."""
+        c = self.customers[0]
+        deadline = int(self.h.w3.eth.get_block("latest")["timestamp"]) + 3600
+        consent = RedeemConsent(c.address, self.partner_id, points, os.urandom(32), SEQUENTIAL_NONCE_BASE, deadline)
+        signature = sign_redeem(c.key, consent, chain_id=self.h.w3.eth.chain_id, points_address=self.points.address)
+        item = (
+            c.address,
+            self.partner_id,
+            False,
+            points,
+            consent.ref,
+            consent.nonce,
+            deadline,
+            *compact_signature(signature),
+        )
+        transact(self.h.w3, self.minter, self.points.functions.redeemBatchWithSignatures([item, item]))
+        transact(self.h.w3, self.customers[1], self.points.functions.cancelRedeemNonces(SEQUENTIAL_NONCE_BASE >> 8, 1))
+
     def transfer(self, src: int, dst: int, points: int) -> None:
         account = self.customers[src]
         transact(self.h.w3, account, self.points.functions.transfer(self.customers[dst].address, points))
@@ -250,6 +271,7 @@ def test_indexer_resumes_after_its_own_restart(tmp_path: Path, caplog: pytest.Lo
             w.redeem(i, 3 + i)
         w.earn(n_new=10, dev_customers=False, points=11)
         w.redeem(4, 1)
+        w.redeem_batch(2)
         head = h.w3.eth.block_number
         assert checkpoint(h) < head - 5
 
@@ -262,7 +284,10 @@ def test_indexer_resumes_after_its_own_restart(tmp_path: Path, caplog: pytest.Lo
         assert not rewinds(caplog)
         with h.sessions() as s:
             names = Counter(n for (n,) in s.execute(select(ChainEvent.name)).all())
-        assert names["Redeemed"] == 7 and names["Earned"] >= 5
+        assert names["Redeemed"] == 8 and names["Earned"] >= 5
+        # a batch's skipped consent and a cancel are recorded as events, and move no points (the ledger
+        # matched the balances above)
+        assert names["RedemptionSkipped"] == 1 and names["RedeemNoncesCancelled"] == 1
         assert len(truth) == sum(names.values())
 
 
