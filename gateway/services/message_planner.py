@@ -256,7 +256,12 @@ def _load(session: Session, customers: set[int], policy: Policy, now: datetime) 
         profiles.update(
             {
                 p.customer_id: p
-                for p in session.scalars(select(CustomerProfile).where(CustomerProfile.customer_id.in_(chunk)))
+                # FOR SHARE (PostgreSQL): an erasure deleting a profile waits for this transaction,
+                # then scrubs the messages it planned; one committed before is seen (no profile, no
+                # address, no message). SQLite serialises writers: a stale read cannot commit.
+                for p in session.scalars(
+                    select(CustomerProfile).where(CustomerProfile.customer_id.in_(chunk)).with_for_update(read=True)
+                )
             }
         )
         for r in session.scalars(
