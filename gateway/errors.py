@@ -448,3 +448,22 @@ class TemplateRefused(GatewayError):
     data that lacks a variable (the detail names the part and line)."""
 
     slug = "template-invalid"
+
+
+# --- operator-defined segments (gateway/services/segments.py, loyalty/segments.py)
+
+
+class SegmentRefused(GatewayError):
+    """A segment condition the language does not accept; ``path`` names the bad node (``$.all[1].op``)."""
+
+    slug = "segment-invalid"
+
+    def __init__(self, detail: str, *, path: str) -> None:
+        super().__init__(detail)
+        self.path = path
+
+
+class SegmentExists(GatewayError):
+    """Another segment has this name."""
+
+    slug = "segment-exists"

@@ -38,6 +38,7 @@ from gateway.routes import (
     purchases,
     redemptions,
     refunds,
+    segments,
     settlement,
     sms_inbound,
     tiers,
@@ -108,6 +109,7 @@ def create_app() -> FastAPI:
     app.include_router(message_callbacks.router)  # issue 18: the SMS provider's status callbacks
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
+    app.include_router(segments.router)  # issue 19: operator-defined segments
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)

@@ -88,6 +88,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     # --- tiers (add above this line)
     "template-invalid": (422, "The message template or its preview data cannot be used"),
     # --- message templates (add above this line)
+    "segment-invalid": (422, "The segment condition cannot be used"),
+    "segment-exists": (409, "A segment with this name exists already"),
+    # --- segments (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -404,6 +407,17 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "{{ confirm_url }}; no macros, at most 2 nested loops, 20,000 characters a part. Preview before saving.",
     ),
     # --- tiers (add above this line)
+    "segment-invalid": (
+        "$.all[1].op: tier (string) takes the operators =, !=, in, not in, not '<'",
+        "Fix the node the path names ($ is the root): nodes are {all: [...]}, {any: [...]}, {not: {...}} or a leaf "
+        "{field, op, value}; the README's Segments section lists the fields, their operators and the limits "
+        "(8 levels, 200 nodes, 500 values in a list).",
+    ),
+    "segment-exists": (
+        "a segment named 'Gold at risk' exists already: choose another name",
+        "Give the segment another name, or change the existing one with PUT /v1/operator/segments/{id}.",
+    ),
+    # --- segments (add above this line)
     "content-too-large": (
         "the request body is over 1048576 bytes, the most this gateway accepts",
         "Send a smaller body: split a batch of purchases into several requests.",

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import CustodialReleasePending, GatewayError, ProfileRefused, RateLimited
+from gateway.errors import CustodialReleasePending, GatewayError, ProfileRefused, RateLimited, SegmentRefused
 from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_example, problem_type
 from network.errors import ChainMismatchError
 
@@ -99,6 +99,8 @@ def members_of(error: GatewayError) -> dict[str, Any]:
         return {"available_at": error.available_at.isoformat().replace("+00:00", "Z")}
     if isinstance(error, ProfileRefused):
         return {"field": error.field}
+    if isinstance(error, SegmentRefused):
+        return {"path": error.path}
     return {}
 
 

@@ -8,8 +8,9 @@ sessions), ``customers`` (customers, their wallets, partners' refs, profiles, co
 (domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
 ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
-redemption nonces handed out per wallet), ``group_commit`` (many callers' writes in one
-transaction), ``engine`` (engines, migrations, session factories); ``migrations/`` is Alembic's.
+redemption nonces handed out per wallet), ``segments`` (operator-defined segments),
+``group_commit`` (many callers' writes in one transaction), ``engine`` (engines, migrations,
+session factories); ``migrations/`` is Alembic's.
 """
 
 from network.store.analytics import COALITION, RfmRun, RfmSnapshot
@@ -71,6 +72,7 @@ from network.store.points_payments import (
     PointsWalletLock,
 )
 from network.store.restores import OutboxRestore
+from network.store.segments import Segment
 from network.store.tables import (
     CustodialWallet,
     CustomerSession,
@@ -148,6 +150,7 @@ __all__ = [
     "Reward",
     "RfmRun",
     "RfmSnapshot",
+    "Segment",
     "SettlementPeriod",
     "SignInLink",
     "StoreNotMigrated",
