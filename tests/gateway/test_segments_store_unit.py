@@ -346,4 +346,3 @@ def test_segments_are_saved_changed_and_deleted(filled: sessionmaker[Session]) -
         session.commit()
         with pytest.raises(NotFound):
             service.get(session, segment_id=s.id)
-
