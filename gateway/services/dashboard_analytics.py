@@ -56,13 +56,15 @@ class Filters:
     end: date
     partner_id: int | None
     grain: analytics_series.Grain
+    asked_grain: str = ""  # "day", "week" or "" (chosen by the period's length)
 
     @property
     def scope(self) -> int:
         return COALITION if self.partner_id is None else self.partner_id
 
     def query(self) -> dict[str, str]:
-        q = {"from": self.start.isoformat(), "to": self.end.isoformat(), "grain": self.grain}
+        q = {"from": self.start.isoformat(), "to": self.end.isoformat()}
+        q |= {"grain": self.asked_grain} if self.asked_grain else {}
         return q | ({} if self.partner_id is None else {"partner": str(self.partner_id)})
 
     @classmethod
@@ -75,8 +77,8 @@ class Filters:
             if not partner.isdigit() or not 0 < int(partner) < 2**32:
                 raise PeriodError(f"partner is a partner's id, not {partner!r}")
             partner_id = int(partner)
-        chosen = grain if grain in ("day", "week") else analytics_series.grain_for(lo, hi)
-        return cls(lo, hi, partner_id, chosen)  # type: ignore[arg-type]
+        asked = grain if grain in ("day", "week") else ""
+        return cls(lo, hi, partner_id, asked or analytics_series.grain_for(lo, hi), asked)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

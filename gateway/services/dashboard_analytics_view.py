@@ -68,7 +68,8 @@ def _filters(a: Analytics) -> str:
         for pid, name in a.partners.items()
     )
     grains = "".join(
-        f'<option value="{g}"{" selected" if g == f.grain else ""}>per {g}</option>' for g in ("day", "week")
+        f'<option value="{g}"{" selected" if g == f.asked_grain else ""}>{text}</option>'
+        for g, text in (("", "by the period's length"), ("day", "per day"), ("week", "per week"))
     )
     return (
         f'<form method="get" action="{BASE}" class="range" id="analytics-filters">'

@@ -111,7 +111,7 @@ def test_segment_moves_are_the_members_whose_segment_differs_between_the_two_sna
 def test_every_block_s_csv_is_the_page_s_data_and_the_figures_are_the_reference_s(
     filled: sessionmaker[Session], rows: ref.Rows
 ) -> None:
-    f = dashboard_analytics.Filters(START, END, None, "week")
+    f = dashboard_analytics.Filters(START, END, None, "week", "week")
     with filled() as session:
         page = dashboard_analytics.overview(session, filters=f, chain_id=CHAIN_ID, churn_days=CHURN)
         alone = {
@@ -160,8 +160,9 @@ def test_the_filters_are_read_or_refused() -> None:
     assert (f.start, f.end, f.partner_id, f.grain) == (date(2026, 11, 5), date(2026, 12, 4), None, "day")
     f = read(start="2026-01-01", end="2026-06-30", partner="3", grain="", today=today)
     assert (f.partner_id, f.grain, f.scope) == (3, "week", 3)
-    assert f.query() == {"from": "2026-01-01", "to": "2026-06-30", "grain": "week", "partner": "3"}
-    assert read(start="2026-01-01", end="2026-06-30", partner="", grain="day", today=today).grain == "day"
+    assert f.query() == {"from": "2026-01-01", "to": "2026-06-30", "partner": "3"}
+    f = read(start="2026-01-01", end="2026-06-30", partner="", grain="day", today=today)
+    assert (f.grain, f.query()) == ("day", {"from": "2026-01-01", "to": "2026-06-30", "grain": "day"})
     for bad in ({"partner": "x"}, {"partner": "0"}, {"start": "2026-02-30"}, {"start": "2025-01-01"}):
         with pytest.raises(PeriodError):
             read(**{"start": None, "end": "2026-06-30", "partner": None, "grain": None, "today": today} | bad)
