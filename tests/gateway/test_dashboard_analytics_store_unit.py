@@ -19,6 +19,7 @@ from gateway.services import analytics, analytics_series, dashboard_analytics, d
 from gateway.services.analytics import PeriodError
 from network.store import COALITION, RfmRun, RfmSnapshot
 from tests.gateway import analytics_reference as ref
+from tests.pg import PgCluster
 from tests.stores import migrated_store
 
 START, END = date(2026, 9, 1), date(2026, 11, 30)
@@ -26,14 +27,18 @@ CHURN = 60
 SNAPSHOTS = (date(2026, 10, 31), date(2026, 11, 30))
 
 
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
-    sessions = migrated_store(f"sqlite:///{tmp_path_factory.mktemp('dash') / 'store.db'}")
+def _filled(url: str) -> sessionmaker[Session]:
+    sessions = migrated_store(url)
     with sessions() as session:
         fill(session, members=200, partners=3, end=datetime(2026, 12, 1, tzinfo=UTC), days=200, seed=11)
     for day in SNAPSHOTS:
         rfm.snapshot(sessions, day=day)
     return sessions
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
+    return _filled(f"sqlite:///{tmp_path_factory.mktemp('dash') / 'store.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +173,26 @@ def test_the_filters_are_read_or_refused() -> None:
             read(**{"start": None, "end": "2026-06-30", "partner": None, "grain": None, "today": today} | bad)
     assert dashboard_analytics_view.heat(0, 10) == "heat-0" and dashboard_analytics_view.heat(10, 10) == "heat-9"
     assert dashboard_analytics_view.heat(0.1, 10) == "heat-1" and analytics.bounds(today, today)[0].day == 5
+
+
+def test_on_postgresql_the_series_and_the_moves_are_the_same(
+    pg_cluster: PgCluster, filled: sessionmaker[Session], rows: ref.Rows
+) -> None:
+    """The same generated store on PostgreSQL (its cluster's zone is Pacific/Chatham: days stay UTC's)."""
+    pg = _filled(pg_cluster.create_database())
+    try:
+        for partner, grain in ((None, "day"), (2, "week")):
+            with pg() as session:
+                s = analytics_series.points_series(
+                    session, start=START, end=END, chain_id=CHAIN_ID, partner_id=partner, grain=grain
+                )
+            want = _python_points(rows, partner=partner, grain=grain)
+            assert s.issued == [want[label]["earned"] for label in s.labels]
+            assert s.redeemed == [want[label]["redeemed"] for label in s.labels]
+        with pg() as pg_session, filled() as lite:
+            for scope in (COALITION, 1):
+                assert analytics_series.segment_moves(pg_session, scope=scope, on_or_before=END) == (
+                    analytics_series.segment_moves(lite, scope=scope, on_or_before=END)
+                )
+    finally:
+        pg.kw["bind"].dispose()
