@@ -196,3 +196,14 @@ def test_on_postgresql_the_series_and_the_moves_are_the_same(
                 )
     finally:
         pg.kw["bind"].dispose()
+
+
+def test_before_any_snapshot_the_page_says_so_and_a_partner_s_page_is_scoped(filled: sessionmaker[Session]) -> None:
+    early = dashboard_analytics.Filters(date(2026, 9, 1), date(2026, 9, 30), 3, "day")
+    with filled() as session:
+        seen = dashboard_analytics.overview(session, filters=early, chain_id=CHAIN_ID, churn_days=CHURN)
+    assert seen.segments is None and seen.moves.day is None and seen.points.expired is None
+    html = dashboard_analytics_view.analytics_page(seen, decimals=6, symbol="cUSD", error="The filters were not read")
+    assert "No RFM snapshot on or before the period" in html and 'role="alert"' in html
+    assert 'data-partner="3"' in html and "partner=3" in html and 'option value="3" selected' in html
+    assert 'data-figure="kpi-points_expired" data-value=""' in html  # expiry is nobody's partner's
