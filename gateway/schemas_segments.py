@@ -51,8 +51,10 @@ class SegmentBody(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=80, description="The segment's name, unique")
-    description: str = Field(default="", max_length=2_000, description="What the segment is for")
+    name: str = Field(
+        min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$", description="The segment's name, unique"
+    )
+    description: str = Field(default="", max_length=2_000, pattern=r"^[^\x00]*$", description="What it is for")
     condition: dict[str, Any] = CONDITION
 
 

@@ -227,11 +227,16 @@ def _scalar(field: Field, raw: Any, path: str) -> Any:
         if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             raise SegmentInvalid(path, f"{field.name} takes a UTC day YYYY-MM-DD, not {raw!r}")
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             raise SegmentInvalid(path, f"{raw!r} is not a day of the calendar") from None
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_STRING:
-        raise SegmentInvalid(path, f"{field.name} takes a string of 1 to {MAX_STRING} characters, not {raw!r}")
+        if not 1900 <= day.year <= 2999:
+            raise SegmentInvalid(path, f"a day from 1900 to 2999, not {raw!r}")
+        return day
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_STRING or re.search(r"[\x00-\x1f\x7f]", raw):
+        raise SegmentInvalid(
+            path, f"{field.name} takes a string of 1 to {MAX_STRING} characters (no control ones), not {raw!r}"
+        )
     if field.choices and raw not in field.choices:
         raise SegmentInvalid(path, f"{raw!r} is not an RFM segment; known: {', '.join(field.choices)}")
     if field.name == "country" and not re.fullmatch(r"[A-Za-z]{2}", raw):

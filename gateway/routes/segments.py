@@ -24,6 +24,7 @@ from network.store import Segment
 router = APIRouter(prefix="/v1/operator/segments", tags=["operator"], responses=problem_responses("rate-limited"))
 SegmentId = Annotated[int, Path(ge=1, lt=2**31, description="The segment's id", examples=[3])]
 READ = problem_responses("unauthorized", "not-found", "validation-error")
+MEMBERS = problem_responses("unauthorized", "not-found", "validation-error", "segment-invalid")
 WRITE = problem_responses("unauthorized", "not-found", "validation-error", "segment-invalid", "segment-exists")
 CHECK = problem_responses("unauthorized", "validation-error", "segment-invalid")
 
@@ -88,7 +89,7 @@ def delete_segment(_: OperatorDep, session: SessionDep, segment_id: SegmentId) -
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{segment_id}/members", response_model=SegmentMembers, responses=READ)
+@router.get("/{segment_id}/members", response_model=SegmentMembers, responses=MEMBERS)
 def segment_members(
     _: OperatorDep,
     session: SessionDep,

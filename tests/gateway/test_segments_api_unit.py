@@ -76,6 +76,6 @@ def test_problems(client: TestClient, make_partner: Callable[..., PartnerKey]) -
     )
     assert_problem(client.delete("/v1/operator/segments/99", headers=OPERATOR), "not-found")
     assert_problem(client.get("/v1/operator/segments/99/members", headers=OPERATOR), "not-found")
-    assert_problem(
-        client.post("/v1/operator/segments", headers=OPERATOR, json={"name": "", "condition": GOLD}), "validation-error"
-    )
+    for name in ("", "Gold\x00", "a" * 81):
+        nameless = {"name": name, "condition": GOLD}
+        assert_problem(client.post("/v1/operator/segments", headers=OPERATOR, json=nameless), "validation-error")

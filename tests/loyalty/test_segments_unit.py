@@ -138,6 +138,8 @@ ERRORS: list[tuple[Any, str, str]] = [
     ({"field": "enrolled_at", "op": "=", "value": "2026-01-01"}, "$.op", "takes the operators <"),
     ({"field": "enrolled_at", "op": "<", "value": "01/02/2026"}, "$.value", "YYYY-MM-DD"),
     ({"field": "enrolled_at", "op": "<", "value": "2026-02-30"}, "$.value", "not a day of the calendar"),
+    ({"field": "enrolled_at", "op": "<", "value": "9999-12-31"}, "$.value", "a day from 1900 to 2999"),
+    ({"field": "tier", "op": "=", "value": "Gold\x00"}, "$.value", "no control ones"),
     ({"field": "enrolled_at", "op": "within_days", "value": -1}, "$.value", "number of days"),
     ({"field": "next_expiry", "op": "within_days", "value": "30"}, "$.value", "number of days"),
     ({"field": "next_expiry", "op": "between", "value": ["2026-02-01", "2026-01-01"]}, "$.value", "above its high"),
