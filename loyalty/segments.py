@@ -180,7 +180,7 @@ def _leaf(tree: dict[str, Any], path: str) -> Leaf:
     if "value" not in tree:
         raise SegmentInvalid(f"{path}.value", "a leaf needs a value")
     partner_id = tree.get("partner_id")
-    if partner_id is not None and (type(partner_id) is not int or not 1 <= partner_id < 2**32):
+    if partner_id is not None and (type(partner_id) is not int or not 1 <= partner_id < 2**31):
         raise SegmentInvalid(f"{path}.partner_id", f"a partner id (a positive integer) is expected, not {partner_id!r}")
     channel = tree.get("channel")
     if "channel" in field.options and channel not in CHANNELS:

@@ -326,12 +326,13 @@ def members(
     now: datetime | None = None,
 ) -> Page:
     """The count and a page of customer ids (ascending, after the cursor ``after``)."""
+    limit = max(1, min(limit, PAGE_MAX))
     c = compiler(session, chain_id=chain_id, now=now)
     query = c.members(checked(condition))
     total = int(session.scalar(select(func.count()).select_from(query.subquery("m"))) or 0)
     if after is not None:
         query = query.where(Member.customer_id > after)
-    ids = list(session.scalars(query.order_by(Member.customer_id).limit(min(limit, PAGE_MAX) + 1)))
+    ids = list(session.scalars(query.order_by(Member.customer_id).limit(limit + 1)))
     more = len(ids) > limit
     ids = ids[:limit]
     return Page(count=total, customer_ids=ids, next_cursor=ids[-1] if more and ids else None)

@@ -125,6 +125,7 @@ ERRORS: list[tuple[Any, str, str]] = [
     ({"field": "rfm_r", "op": "=", "value": 6}, "$.value", "from 1 to 5"),
     ({"field": "rfm_m", "op": "=", "value": 2, "partner_id": 0}, "$.partner_id", "a partner id"),
     ({"field": "rfm_m", "op": "=", "value": 2, "partner_id": "1"}, "$.partner_id", "a partner id"),
+    ({"field": "rfm_m", "op": "=", "value": 2, "partner_id": 2**31}, "$.partner_id", "a partner id"),
     ({"field": "birthday_month", "op": "=", "value": 13}, "$.value", "from 1 to 12"),
     ({"field": "birthday_month", "op": "=", "value": 2.5}, "$.value", "an integer"),
     ({"field": "points_balance", "op": ">", "value": True}, "$.value", "an integer"),
