@@ -13,11 +13,13 @@ Jan (cs-CZ) has no consent: his welcome (transactional) comes, in Czech; his dig
 
 The cap (1 marketing message in 7 days) and quiet hours (21:00-08:00) on the messages' clock
 (``COALITION_MESSAGES_CLOCK_FILE``): Ola's purchases are tallied on two local days (her zone
-moves from Pago Pago, UTC-11, to Kiritimati, UTC+14, in between: her days differ). The clock is
-set to 00:30 in Kiritimati the night after her first day: its digest is planned and held until
+moves from Pago Pago, UTC-11, to Kiritimati, UTC+14, in between: her days differ). The clock
+starts at noon in Kiritimati of Pago Pago's today (no day of hers has ended, whatever the wall
+clock's hour), then is set to 00:30 in Kiritimati the night after her first day: its digest is planned and held until
 08:00, nothing arrives; at 08:05 it arrives once on each channel, with RFC 8058 one-click
 unsubscribe, which she uses with a plain POST. At 08:30 after her second day, that day's digest is
-suppressed: ``opted-out`` by email, ``frequency-cap`` by SMS; nothing new arrives.
+suppressed: ``opted-out`` by email, ``frequency-cap`` by SMS; nothing new arrives. (The digest is
+the coalition's, not the shop's: her consents and the unsubscribe are at the coalition's scope.)
 
 Ports: 9940-9959.
 """
@@ -223,6 +225,9 @@ def test_a_customers_messages_once_in_her_language_with_consent_caps_quiet_hours
     stack: Stack, clock_file: Path
 ) -> None:
     ola, jan = OLA["email"], JAN["email"]
+    # the messages' clock: noon in Kiritimati of Pago Pago's today, so that no day of Ola's (today
+    # in Pago Pago, or tomorrow) has ended in either zone until the test moves it, whatever the hour
+    set_clock(clock_file, kiritimati(datetime.now(ZoneInfo(PAGO)).date(), 12, 0))
     r = stack.http.put("/v1/operator/tiers/ladder", headers=OPERATOR_HEADERS, json=LADDER)
     assert r.status_code == 201, r.text
     r = stack.http.post(
