@@ -25,6 +25,7 @@ from gateway.pages import PageRoute
 from gateway.problems import headers_of
 from gateway.routes import (
     dashboard_actions,
+    dashboard_analytics,
     dashboard_members,
     dashboard_messages,
     dashboard_pages,
@@ -56,6 +57,7 @@ STATIC = dashboard_views.TEMPLATES.parent / "static"
 STATIC_FILES = {  # name -> media type: only these are served
     "dashboard.css": "text/css",
     "dashboard.js": "text/javascript",
+    "analytics.js": "text/javascript",
     "wallet.js": "text/javascript",
     "customer.css": "text/css",
     "points-logo.svg": "image/svg+xml",
@@ -235,3 +237,4 @@ router.include_router(dashboard_tiers.router)
 router.include_router(dashboard_members.router)
 router.include_router(dashboard_rules.router)
 router.include_router(dashboard_messages.router)  # issue 18: the log, the mailbox, delivery rates
+router.include_router(dashboard_analytics.router)  # issue 19: KPIs, charts, matrices, CSV per block

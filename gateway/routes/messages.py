@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from gateway.deps import CurrentPartner, OperatorDep, SessionDep
 from gateway.problems import problem_responses
@@ -74,6 +75,32 @@ def detail(message: Message, ref: str | None, log: list[MessageEvent]) -> Messag
     return MessageDetail(**public(message, ref).model_dump(), log=entries)
 
 
+def _page(
+    session: Session,
+    partner_id: int | None,
+    status: str | None,
+    kind: str | None,
+    customer_id: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    cursor: int | None,
+    limit: int,
+) -> MessagePage:
+    """A page of the log (a partner's own messages, or every one: ``partner_id`` None)."""
+    page = message_log.page(
+        session,
+        partner_id=partner_id,
+        status=status,
+        kind=kind,
+        customer_id=customer_id,
+        since=_instant(since),
+        until=_instant(until),
+        cursor=cursor,
+        limit=limit,
+    )
+    return MessagePage(messages=[public(m, r) for m, r in page.messages], next_cursor=page.next_cursor)
+
+
 @router.get(
     "/v1/messages",
     response_model=MessagePage,
@@ -94,18 +121,7 @@ def list_messages(
     """The messages sent (or planned, or suppressed) on your behalf, a page at a time
     (``cursor``); a ref of no customer of yours is 404."""
     customer = None if ref is None else message_log.customer_of_ref(session, partner_id=partner.id, ref=ref)
-    page = message_log.page(
-        session,
-        partner_id=partner.id,
-        status=status,
-        kind=kind,
-        customer_id=customer,
-        since=_instant(since),
-        until=_instant(until),
-        cursor=cursor,
-        limit=limit,
-    )
-    return MessagePage(messages=[public(m, r) for m, r in page.messages], next_cursor=page.next_cursor)
+    return _page(session, partner.id, status, kind, customer, since, until, cursor, limit)
 
 
 @router.get(
@@ -138,18 +154,7 @@ def operator_messages(
     limit: Limit = 50,
 ) -> MessagePage:
     """Every partner's and the coalition's own messages, a page at a time (``cursor``)."""
-    page = message_log.page(
-        session,
-        partner_id=None,
-        status=status,
-        kind=kind,
-        customer_id=customer_id,
-        since=_instant(since),
-        until=_instant(until),
-        cursor=cursor,
-        limit=limit,
-    )
-    return MessagePage(messages=[public(m, r) for m, r in page.messages], next_cursor=page.next_cursor)
+    return _page(session, None, status, kind, customer_id, since, until, cursor, limit)
 
 
 @router.get(

@@ -23,6 +23,7 @@ NAV: list[tuple[str, str]] = [
     ("Rules", "/dashboard/rules"),
     ("Tiers", "/dashboard/tiers"),
     ("Messages", "/dashboard/messages"),
+    ("Analytics", "/dashboard/analytics"),
     ("Search", "/dashboard/search"),
 ]
 STATUS_BADGES = {

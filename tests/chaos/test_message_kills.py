@@ -1,6 +1,6 @@
 """Fault test of issue 18, real processes only (tests/e2e/stack.py with the embedded SMTP server):
 Celery workers are SIGKILLed over and over (a whole worker or one pool process, alternately:
-tests/chaos/test_worker_kills.py's ``Killer``) while they send a burst of queued emails; at the end
+tests/chaos/killer.py's ``Killer``) while they send a burst of queued emails; at the end
 every message is ``sent`` once in the store (one ``sent`` line in its log) and the Maildir holds
 each Message-ID once.
 
@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select
 from gateway.messaging import smtp_server
 from loyalty.messages.kinds import KINDS
 from network.store import Customer, Message, MessageEvent
-from tests.chaos.test_worker_kills import Killer
+from tests.chaos.killer import Killer
 from tests.e2e.stack import Stack, start_stack
 from tests.pg import StoreKind
 

@@ -20,10 +20,9 @@ from gateway.errors import NotFound
 from gateway.services import dashboard_mailbox_view, dashboard_messages, dashboard_messages_view, mailbox
 from gateway.services.dashboard_messages import LogFilters
 from gateway.services.date_range import RangeError
-from network.store import Partner
 from tests.gateway.message_rows import OLD, PLAN, mail, seed_messages
 from tests.pg import StoreKind
-from tests.stores import migrated_store
+from tests.stores import add_partner, migrated_store
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -32,23 +31,7 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 def sessions(tmp_path: Path, store: StoreKind) -> Iterator[sessionmaker[Session]]:
     """A migrated store of the kind under test ([sqlite] and [postgresql], tests/pg.py) with the rows."""
     made = migrated_store(store.new_url(tmp_path))
-    with made() as session:
-        session.add(
-            Partner(
-                id=7,
-                name="Grocer",
-                minter="0x" + "1" * 40,
-                treasury="0x" + "2" * 40,
-                api_key_prefix="ck_grocer",
-                api_key_hash="0" * 64,
-                currency="EUR",
-                points_per_unit=1,
-                issue_price=10_000,
-                reimbursement_rate=8_000,
-                issuance_limit=10**9,
-            )
-        )
-        session.commit()
+    add_partner(made)
     seed_messages(made, now=NOW, partners=[7])
     yield made
     made.kw["bind"].dispose()

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services import message_templates as service
 from loyalty.messages.render import SAMPLE_UNSUBSCRIBE_URL, sample_data
-from network.store import MessageBrand, MessageTemplate, Partner
+from network.store import MessageBrand, MessageTemplate
 from tests.gateway.partners import OPERATOR
 from tests.pg import StoreKind
 from tests.problems import assert_problem
-from tests.stores import migrated_store
+from tests.stores import add_partner, migrated_store
 
 URL = "/v1/message-templates/points_earned/email/pl"
 SOURCES: dict[str, Any] = {
@@ -218,23 +218,7 @@ def test_content_for_reads_the_store_once_per_ttl(partner, sessions, monkeypatch
 def any_store(tmp_path: Path, store: StoreKind) -> Iterator[sessionmaker[Session]]:
     """A migrated store of the kind under test ([sqlite] and [postgresql], tests/pg.py) with partner 7."""
     made = migrated_store(store.new_url(tmp_path))
-    with made() as session:
-        session.add(
-            Partner(
-                id=7,
-                name="Grocer",
-                minter="0x" + "1" * 40,
-                treasury="0x" + "2" * 40,
-                api_key_prefix="ck_grocer",
-                api_key_hash="0" * 64,
-                currency="EUR",
-                points_per_unit=1,
-                issue_price=10_000,
-                reimbursement_rate=8_000,
-                issuance_limit=10**9,
-            )
-        )
-        session.commit()
+    add_partner(made)
     yield made
     made.kw["bind"].dispose()
 

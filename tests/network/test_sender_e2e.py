@@ -648,9 +648,12 @@ def test_a_batch_that_still_hits_the_bound_goes_back_to_the_queue_not_to_failed(
 @pytest.mark.partner(deposit=1 * USD)
 def test_held_purchases_fail_after_the_held_timeout(chain, partner, purchases, make_sender):
     purchases(3, points=80)
-    sender = make_sender(held_purchase_timeout_s=0.5)
+    # a timeout far longer than a drain takes on a loaded machine (0.5 s was not: they had failed
+    # already when the test looked for them held), then a short one, as a restart with it would read
+    sender = make_sender(held_purchase_timeout_s=600)
     drain(sender, chain)
     assert sorted(i.status for i in items(chain).values()) == ["held", "held", "minted"]
+    sender.settings.held_purchase_timeout_s = 0.5
     time.sleep(0.6)
     sender.step()
     failed = [i for i in items(chain).values() if i.status == PurchaseStatus.FAILED]
