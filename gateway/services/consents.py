@@ -30,11 +30,11 @@ from gateway.errors import ConsentAlreadyConfirmed, ConsentRefused, ConsentWithd
 from gateway.services import customer_records, message_links
 from gateway.settings import GatewaySettings
 from loyalty.customers import ConsentInvalid
+from loyalty.messages.consent import UNSUBSCRIBE_SOURCE
 from network.store import Customer, CustomerConsent, CustomerProfile, Partner, utcnow
 from network.store.events import record
 
 CONFIRMED_SOURCE = "double-opt-in"
-UNSUBSCRIBE_SOURCE = "one-click-unsubscribe"
 
 
 def in_force_row(session: Session, *, customer_id: int, channel: str, partner_id: int | None) -> CustomerConsent | None:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.messaging import sms
 from gateway.messaging.smtp import SmtpChannel
+from gateway.services.message_planner import clock
 from gateway.services.message_templates import content_for
 from gateway.settings import WorkerSettings, messages_link_key
 from loyalty.messages.delivery import Outcome, backoff_s
@@ -84,12 +85,16 @@ class Claimed:
 Renderer = Callable[[Session, Claimed, dict[str, Any]], Rendered]
 
 
-def claim(sessions: sessionmaker[Session], *, limit: int, lease_s: float) -> tuple[datetime, list[Claimed]]:
-    """Claims up to ``limit`` due messages with a lease; answers the lease (the fence) and them."""
+def claim(
+    sessions: sessionmaker[Session], *, limit: int, lease_s: float, due_at: datetime | None = None
+) -> tuple[datetime, list[Claimed]]:
+    """Claims up to ``limit`` due messages with a lease; answers the lease (the fence) and them.
+    ``due_at``: the messages' clock (the planner's, which set ``send_after``; default the wall
+    clock); the lease is on the wall clock."""
     now = utcnow()
     until = now + timedelta(seconds=lease_s)
     due = or_(
-        and_(Message.status == "queued", Message.send_after <= now),
+        and_(Message.status == "queued", Message.send_after <= (due_at or now)),
         and_(Message.status == "sending", Message.claimed_until < now),
     )
     with sessions() as session:
@@ -139,7 +144,9 @@ def send_batch(
     renderer: Renderer = default_renderer,
 ) -> Round:
     """Claims one batch, sends it (emails over ``smtp``'s one connection) and records each result."""
-    until, messages = claim(sessions, limit=settings.messages_batch, lease_s=settings.messages_lease_s)
+    # due by the messages' clock (send_after is the planner's: quiet hours end on it), a test's too
+    lease = settings.messages_lease_s
+    until, messages = claim(sessions, limit=settings.messages_batch, lease_s=lease, due_at=clock(settings))
     done = Round(claimed=len(messages))
     suppressed = _suppressed(sessions, messages)
     pending: list[Result] = []
@@ -258,8 +265,8 @@ class Result(NamedTuple):
     reason: str | None = None
 
 
-def _values(settings: WorkerSettings, result: Result, now: datetime) -> dict[str, Any]:
-    """The row's new columns for ``result``."""
+def _values(settings: WorkerSettings, result: Result, now: datetime, due_now: datetime) -> dict[str, Any]:
+    """The row's new columns for ``result``; a retry's ``send_after`` on the messages' clock ``due_now``."""
     message, outcome = result.message, result.outcome
     attempts = message.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "claimed_until": None, "updated_at": now}
@@ -269,7 +276,7 @@ def _values(settings: WorkerSettings, result: Result, now: datetime) -> dict[str
         return values | {"status": "sent", "provider_ref": outcome.provider_ref, "sent_at": now, "reason": None}
     if outcome.verdict == "retry" and attempts < settings.messages_max_attempts:
         wait = backoff_s(attempts, base_s=settings.messages_backoff_base_s, cap_s=settings.messages_backoff_cap_s)
-        return values | {"status": "queued", "send_after": now + timedelta(seconds=wait), "reason": "retrying"}
+        return values | {"status": "queued", "send_after": due_now + timedelta(seconds=wait), "reason": "retrying"}
     if outcome.verdict == "retry":
         return values | {"status": "failed", "reason": "too-many-attempts"}
     return values | {"status": "bounced" if outcome.hard_bounce else "failed", "reason": _reason(outcome)}
@@ -282,13 +289,13 @@ def _record_all(
     it; answers each one's status ("lost" when its lease had run out and another worker took it)."""
     if not results:
         return []
-    now = utcnow()
+    now, due_now = utcnow(), clock(settings)
     statuses: list[str] = []
     events: list[dict[str, Any]] = []
     with sessions() as session:
         for result in results:
             message, outcome = result.message, result.outcome
-            values = _values(settings, result, now)
+            values = _values(settings, result, now, due_now)
             held = session.execute(
                 update(Message)
                 .where(Message.id == message.id, Message.status == "sending", Message.claimed_until == until)

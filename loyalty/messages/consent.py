@@ -6,7 +6,10 @@ What a customer allowed partner A does not allow partner B.
   for email a grant whose address was confirmed by double opt-in.
 - **Transactional** needs no grant, but never goes where the customer opted out: neither the
   channel for that partner nor the channel as a whole (a withdrawal at the coalition's scope,
-  ``partner_id`` None, stops every message on that channel).
+  ``partner_id`` None, stops every message on that channel). A one-click unsubscribe from a
+  marketing message (source :data:`UNSUBSCRIBE_SOURCE`, RFC 8058) withdraws marketing, not the
+  channel: the customer who left a newsletter still hears that their refund was made (withdrawing
+  the channel on ``/me``, through the partner's API or by SMS ``STOP`` stops those too).
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ from collections.abc import Iterable
 
 from loyalty.customers import ConsentChange, in_force
 
+UNSUBSCRIBE_SOURCE = "one-click-unsubscribe"  # a withdrawal of marketing only
+
 
 def refusal(history: Iterable[ConsentChange], *, channel: str, partner_id: int | None, category: str) -> str | None:
     """Why a message of ``category`` from ``partner_id`` may not go out on ``channel``
     (``opted-out``, ``no-consent``, ``unconfirmed``), or None when it may. ``history`` in the
     order recorded."""
-    current = in_force(history)
+    changes = list(history)
+    if category == "transactional":  # a marketing unsubscribe is no opt-out of the channel
+        changes = [c for c in changes if c.source != UNSUBSCRIBE_SOURCE]
+    current = in_force(changes)
     own = current.get((channel, partner_id))
     whole = current.get((channel, None))
     if (own is not None and not own.granted) or (whole is not None and not whole.granted):

@@ -244,3 +244,23 @@ def test_unit_messages_whose_lease_would_run_out_during_their_send_are_given_bac
     assert {(m.status, m.attempts, m.claimed_until) for m in rows} == {("queued", 0, None)}
     assert smtp_server.read_mailbox(mail_dir) == []
     assert _send(sessions, settings)[0].results == {"sent": 2}
+
+
+def test_unit_a_message_held_until_the_end_of_quiet_hours_is_due_by_the_messages_clock(world, tmp_path):
+    """The planner sets ``send_after`` on the messages' clock (``messages_clock_file`` in tests): the
+    sender reads the same clock, so a message held until a time the test's clock passed is sent then,
+    and one whose time has not come on it is not (the wall clock alone would answer otherwise)."""
+    sessions, settings, mail_dir, _ = world
+    later, soon = _queue(sessions, ["later@example.com", "soon@example.com"], kind="points_earned")
+    with sessions() as session:
+        session.execute(update(Message).where(Message.id == later).values(send_after=utcnow() + timedelta(hours=9)))
+        session.execute(update(Message).where(Message.id == soon).values(send_after=utcnow() + timedelta(hours=7)))
+        session.commit()
+    offset = tmp_path / "clock"
+    offset.write_text(str(8 * 3600))
+    moved = settings.model_copy(update={"messages_clock_file": offset})
+    assert _send(sessions, settings)[0].claimed == 0  # on the wall clock, neither is due
+    assert _send(sessions, moved)[0].results == {"sent": 1}
+    assert [m["To"] for m in smtp_server.read_mailbox(mail_dir)] == ["soon@example.com"]
+    with sessions() as session:
+        assert session.get(Message, later).status == "queued"
