@@ -100,7 +100,12 @@ def _save(
 # ---------------------------------------------------------------------- partner
 
 
-@router.get(PARTNER, response_model=MessageTemplateCatalogue, summary="The kinds of message and your overrides")
+@router.get(
+    PARTNER,
+    response_model=MessageTemplateCatalogue,
+    summary="The kinds of message and your overrides",
+    responses=problem_responses("unauthorized"),
+)
 def partner_catalogue(partner: CurrentPartner, session: SessionDep) -> MessageTemplateCatalogue:
     """Every kind of message the coalition sends for you, its channels, variables and sample data,
     the locales, and which (channel, locale) you override."""
@@ -170,7 +175,12 @@ def partner_preview(body: MessagePreviewRequest, partner: CurrentPartner, sessio
     return _preview(session, partner.id, body)
 
 
-@router.get("/v1/message-brand", response_model=MessageBrandPublic, summary="Your brand in your messages")
+@router.get(
+    "/v1/message-brand",
+    response_model=MessageBrandPublic,
+    summary="Your brand in your messages",
+    responses=problem_responses("unauthorized"),
+)
 def partner_brand(partner: CurrentPartner, session: SessionDep) -> MessageBrandPublic:
     """Your name and colours as your messages show them (``custom`` false: the defaults)."""
     view = service.brand(session, partner_id=partner.id)

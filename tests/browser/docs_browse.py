@@ -12,12 +12,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from browse import CHROMIUM_ARGS  # this directory is on the path of a script run as a file
 from playwright.sync_api import Route, sync_playwright
+
+
+def rendered_operations(page: Any, *, pause_s: float = 0.3) -> dict[str, tuple[bool, str]]:
+    """Every operation block Swagger UI renders while the page is scrolled from top to bottom
+    (it renders a large document as parts come into view and drops those that leave it): its
+    id -> (has a lock, i.e. needs a credential; its summary's text)."""
+    script = """() => [...document.querySelectorAll('.opblock')].map(e => [e.id,
+        !!e.querySelector('.authorization__btn'), e.querySelector('.opblock-summary')?.innerText || ''])"""
+    seen: dict[str, tuple[bool, str]] = {}
+    page.evaluate("window.scrollTo(0, 0)")
+    last = -1
+    while True:
+        time.sleep(pause_s)
+        for op_id, locked, text in page.evaluate(script):
+            seen[op_id] = (locked, text)
+        y = page.evaluate("window.scrollY")
+        if y == last:
+            return seen
+        last = y
+        page.evaluate("window.scrollBy(0, Math.floor(window.innerHeight * 0.8))")
 
 
 def main() -> int:
@@ -52,9 +73,11 @@ def main() -> int:
         # Swagger UI: every operation rendered, the Authorize button, the example purchase accepted
         page.goto(f"{args.url}/docs")
         page.wait_for_selector(".opblock")
-        out["swagger_operations"] = page.locator(".opblock").count()
-        out["swagger_locked_operations"] = page.locator(".opblock .authorization__btn").count()
-        out["swagger_webhooks"] = page.locator(".opblock", has_text="purchase.confirmed").count()
+        seen = rendered_operations(page)  # a large document is rendered as it scrolls into view
+        out["swagger_operations"] = len(seen)
+        out["swagger_locked_operations"] = sum(1 for locked, _ in seen.values() if locked)
+        out["swagger_webhooks"] = sum(1 for _, text in seen.values() if "purchase.confirmed" in text)
+        page.evaluate("window.scrollTo(0, 0)")
         page.click("button.authorize")
         scheme = page.locator(".dialog-ux .auth-container", has_text="partnerKey")
         scheme.locator("input").fill(args.partner_key)
