@@ -124,6 +124,10 @@ class WorkerSettings(ChainSettings):
     rfm_snapshot_every_s: float = Field(default=3_600.0, gt=0)
     rfm_snapshot_budget_s: float = Field(default=300.0, gt=0)
     churn_days: int = Field(default=90, ge=1, le=3_650)
+    # churn risk (gateway/services/churn.py): how often beat looks for today's model and yesterday's
+    # scores (each done once), and the fewest members a training set needs
+    churn_model_every_s: float = Field(default=3_600.0, gt=0)
+    churn_min_members: int = Field(default=20, ge=2)
     # messages to customers, the planner (gateway/services/message_planner.py): at most
     # messages_cap_marketing marketing messages per customer in messages_cap_days days (every
     # partner, every channel); quiet hours (HH:MM, the customer's zone, else the default zone)

@@ -9,14 +9,16 @@ A condition is a JSON tree. A node is one of::
     {"field": F, "op": O, "value": V, ...options}   a leaf
 
 A leaf on a value the member does not have (no profile, no locale, no tier, no RFM row, no points
-holding) is false, whatever the operator (``!=`` and ``not in`` included); ``not`` gives exactly the
+holding, no churn score) is false, whatever the operator (``!=`` and ``not in`` included); ``not`` gives exactly the
 complement. Dates are UTC days (``"2026-11-30"``); ``within_days`` N: in the N days before now (a
-past date) or in the N days from now on (``next_expiry``). :func:`parse` checks a tree and returns
+past date) or in the N days from now on (``next_expiry``). Numbers (``churn_risk``, 0 to 1) take
+``<``, ``<=``, ``>``, ``>=`` and ``between``, never equality. :func:`parse` checks a tree and returns
 it as typed nodes or raises :class:`SegmentInvalid` naming the path of the bad node (``$.all[1].value``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -29,12 +31,13 @@ MAX_LIST = 500
 MAX_STRING = 64
 MAX_DAYS = 36_600
 
-Kind = Literal["string", "int", "bool", "date"]
+Kind = Literal["string", "int", "bool", "date", "number"]
 OPS: dict[Kind, tuple[str, ...]] = {
     "string": ("=", "!=", "in", "not in"),
     "int": ("=", "!=", "in", "not in", "<", "<=", ">", ">=", "between"),
     "bool": ("=", "!="),
     "date": ("<", "<=", ">", ">=", "between", "within_days"),
+    "number": ("<", "<=", ">", ">=", "between"),
 }
 ALL_OPS = ("=", "!=", "in", "not in", "<", "<=", ">", ">=", "between", "within_days")
 
@@ -86,6 +89,8 @@ FIELDS: dict[str, Field] = {
         Field("next_expiry", "date", "when the held points expire (none without points)", future=True),
         Field("enrolled_at", "date", "the enrolment time"),
         Field("consent", "bool", "`channel` granted (email: confirmed) for `partner_id`", ("channel", "partner_id")),
+        Field("churn_risk", "number", "the churn risk, 0 to 1, of the latest daily scoring (none: never bought)",
+              lo=0, hi=1),
     )
 }  # fmt: skip
 
@@ -223,6 +228,12 @@ def _scalar(field: Field, raw: Any, path: str) -> Any:
                 path, f"{field.name} is from {field.lo} to {field.hi if field.hi is not None else '∞'}, not {raw}"
             )
         return raw
+    if field.kind == "number":
+        if type(raw) not in (int, float) or not math.isfinite(raw):
+            raise SegmentInvalid(path, f"{field.name} takes a number, not {raw!r}")
+        if (field.lo is not None and raw < field.lo) or (field.hi is not None and raw > field.hi):
+            raise SegmentInvalid(path, f"{field.name} is from {field.lo} to {field.hi}, not {raw}")
+        return float(raw)
     if field.kind == "date":
         if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             raise SegmentInvalid(path, f"{field.name} takes a UTC day YYYY-MM-DD, not {raw!r}")

@@ -35,6 +35,7 @@ from gateway.pages import SECURITY_HEADERS, PageRoute
 from gateway.schemas_consents import ConsentCellsPut
 from gateway.schemas_members import ErasureCreate, MeEnrolmentCreate
 from gateway.services import (
+    churn_views,
     consent_grid,
     consent_views,
     custody,
@@ -45,6 +46,7 @@ from gateway.services import (
     history,
     members,
     points_value,
+    recommendations,
     sign_in_links,
     tiers,
     wallet_auth,
@@ -56,6 +58,7 @@ from network.store import utcnow
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HISTORY_SHOWN = 100
+RECOMMENDED_SHOWN = 3  # rewards you may like (GET /v1/me/recommendations gives more)
 CustomerCookie = Annotated[str | None, Cookie(alias=dashboard_auth.CUSTOMER_COOKIE)]
 SIGN_IN_LIMIT = Depends(limit_client("sign-in", "sign-in requests"))
 Model = TypeVar("Model", bound=BaseModel)
@@ -137,6 +140,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     tier = _tier(session, settings, customer_id)
     member = customer_id is not None and members.is_member(session, customer_id=customer_id)
     grid = consent_grid.grid(session, customer_id=customer_id) if member and customer_id is not None else None
+    recommended = recommendations.for_wallet(session, wallet=wallet, k=RECOMMENDED_SHOWN)
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     expiry = expiry_view.expiry_of(chain, wallet, reminder_days=settings.expiry_reminder_days)
@@ -170,6 +174,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         member=member,
         expiry=expiry,
         consents_html="" if grid is None else consent_views.consent_section(grid, writable=via == "wallet"),
+        recommended_html=churn_views.recommended_section(recommended, token.symbol),
     )
     return customer_views.customer_page(view)
 

@@ -175,6 +175,7 @@ class CustomerView:
     member: bool = False  # enrolled in the program
     expiry: ExpiryView | None = None  # when the points expire (None: not read)
     consents_html: str = ""  # the consents' grid (gateway/services/consent_views.py), for a member
+    recommended_html: str = ""  # rewards you may like (gateway/services/churn_views.py)
 
 
 def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
@@ -555,6 +556,7 @@ def customer_page(v: CustomerView) -> str:
         ledger_balance=points(c.ledger_balance),
         offers=_offers(v),
         offers_note=offers_note(v),
+        recommended=v.recommended_html,
         expiry=expiry_section(v.expiry, v.token.symbol),
         tier=tier_section(v.tier, v.token.symbol),
         my_data=v.consents_html + data_section(v),

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import NotFound, TierLadderNotSet
-from gateway.services import custody, customer_records, members, purchases, tiers
+from gateway.services import churn, custody, customer_records, members, purchases, tiers
+from gateway.services.churn import MemberChurn
 from gateway.services.members import ConsentView
 from gateway.services.tiers import MemberTier
 from network.store import (
@@ -86,6 +87,7 @@ class MemberPage:
     purchases: list[PurchaseSeen]
     erasures: list[CustomerErasure]
     partners: dict[int, str]
+    churn: MemberChurn | None = None  # the latest churn score and its explanation (gateway/services/churn.py)
 
     @property
     def erased(self) -> bool:
@@ -205,6 +207,7 @@ def member_page(session: Session, *, customer_id: int, now: datetime) -> MemberP
         erasures=list(session.scalars(select(CustomerErasure).where(CustomerErasure.customer_id == customer_id)
                                       .order_by(CustomerErasure.id))),
         partners=partner_names(session),
+        churn=churn.explain(session, customer_id=customer_id),
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from gateway.services import dashboard_format as fmt
+from gateway.services.churn_views import churn_panel
 from gateway.services.dashboard_html import alert, badge, confirm_form, e, figure, panel, table
 from gateway.services.dashboard_members import MemberList, MemberPage, MemberRow
 from gateway.services.member_import import ImportReport
@@ -244,6 +245,8 @@ def member_page(m: MemberPage, *, tz: str, notice: str | None = None) -> str:
         + panel("Partners' refs", table(["Partner", "Ref", "Wallet"], refs, table_id="member-refs", empty="None."))
         + panel("Wallets", table(["Address", "Key"], wallets, table_id="member-wallets", empty="None."))
         + panel("Tier", _tier(m, tz), panel_id="member-tier-panel")
+        + panel("Churn risk", churn_panel(m.churn), panel_id="member-churn",
+                note=e("the features that drive the score, largest first"))
         + panel("Recent purchases", _purchases(m, tz), note=e("with each rule's points"))
         + panel("Erasures", table(["Erased", "Asked by", "Rows changed"], erasures, table_id="member-erasures",
                                   empty="Never erased."))

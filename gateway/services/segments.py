@@ -17,7 +17,8 @@ segment. Where the values come from:
   expiry time of the member's wallets that hold points, the contract's ``expiresAtOf`` as the store
   knows it (the last movement after the last expiry plus the window in force at its position,
   from the indexed ``ExpiryWindowChanged`` events; loyalty/expiry_schedule.py's rule);
-- ``consent``: the latest row of (channel, partner) is a grant, and for email a confirmed one.
+- ``consent``: the latest row of (channel, partner) is a grant, and for email a confirmed one;
+- ``churn_risk``: the member's row of ``churn_scores`` (the latest daily scoring, gateway/services/churn.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from loyalty.segments import All, Any_, Leaf, Node, Not, SegmentInvalid, parse
 from network.store import (
     COALITION,
     ChainEvent,
+    ChurnScore,
     CustomerConsent,
     CustomerProfile,
     CustomerWallet,
@@ -143,6 +145,8 @@ class Compiler:
             return select(Member.customer_id).where(self._when(Member.enrolled_at, leaf, seconds=False))
         if f == "consent":
             return _boolean(_consenting(leaf.channel or "", leaf.partner_id), leaf)
+        if f == "churn_risk":
+            return select(ChurnScore.customer_id).where(_compare(ChurnScore.risk, leaf))
         raise AssertionError(f"no compiler for {f}")  # pragma: no cover: FIELDS and this list agree
 
     def _when(self, col: Any, leaf: Leaf, *, seconds: bool) -> ColumnElement[bool]:

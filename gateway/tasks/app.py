@@ -37,6 +37,7 @@ TASK_MODULES = [
     "gateway.tasks.messages",
     "gateway.tasks.analytics",
     "gateway.tasks.message_planning",
+    "gateway.tasks.churn",
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -135,6 +136,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "rfm-snapshot": {
             "task": "gateway.tasks.analytics.snapshot",
             "schedule": settings.rfm_snapshot_every_s,
+            "options": expires,
+        },
+        "churn-model": {
+            "task": "gateway.tasks.churn.train_and_score",
+            "schedule": settings.churn_model_every_s,
             "options": expires,
         },
         "messages-plan": {

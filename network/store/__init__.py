@@ -8,7 +8,7 @@ sessions), ``customers`` (customers, their wallets, partners' refs, profiles, co
 (domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
 ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
-redemption nonces handed out per wallet), ``segments`` (operator-defined segments),
+redemption nonces handed out per wallet), ``segments`` (operator-defined segments), ``churn`` (churn models and scores),
 ``group_commit`` (many callers' writes in one transaction), ``engine`` (engines, migrations,
 session factories); ``migrations/`` is Alembic's.
 """
@@ -31,6 +31,7 @@ from network.store.chain_tables import (
     ReversalStatus,
     TxStatus,
 )
+from network.store.churn import ChurnModel, ChurnScore
 from network.store.consent_nonces import RedeemNonce
 from network.store.customers import (
     Customer,
@@ -105,6 +106,8 @@ __all__ = [
     "Base",
     "ChainEvent",
     "ChainTransaction",
+    "ChurnModel",
+    "ChurnScore",
     "CustodialWallet",
     "Customer",
     "CustomerConsent",

@@ -28,6 +28,7 @@ VALUES: dict[str, dict[str, Any]] = {
     "string": {"=": "Gold", "!=": "Gold", "in": ["Gold", "Silver"], "not in": ["Gold"]},
     "int": {"=": 3, "!=": 3, "in": [1, 2], "not in": [4], "<": 3, "<=": 3, ">": 3, ">=": 3, "between": [2, 4]},
     "bool": {"=": True, "!=": False},
+    "number": {"<": 0.5, "<=": 0.5, ">": 0.25, ">=": 0, "between": [0.2, 1]},
     "date": {
         "<": "2026-11-01",
         "<=": "2026-11-01",
