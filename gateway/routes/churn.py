@@ -24,7 +24,7 @@ from network.store import ChurnModel
 
 operator = APIRouter(prefix="/v1/operator", tags=["operator"], responses=problem_responses("rate-limited"))
 customer = APIRouter(tags=["customers"])
-CustomerId = Annotated[int, Path(ge=1, lt=2**62)]
+CustomerId = Annotated[int, Path(ge=1, lt=2**62, description="The customer's id", examples=[31])]
 K_MAX = 20
 
 
@@ -85,7 +85,9 @@ def member_churn(customer_id: CustomerId, _: OperatorDep, session: SessionDep) -
     responses=problem_responses("unauthorized", "validation-error"),
 )
 def my_recommendations(
-    wallet: CurrentCustomer, session: SessionDep, limit: Annotated[int, Query(ge=1, le=K_MAX)] = 5
+    wallet: CurrentCustomer,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=K_MAX, description="How many rewards at most", examples=[5])] = 5,
 ) -> RecommendationsPublic:
     """Item-to-item co-occurrence over redemptions: members who redeemed what you redeemed also
     redeemed these (active rewards in stock you have not redeemed; erased members' data never
