@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services import customer_records, wallet_auth
+from gateway.services.churn_views import recommended_section
 from gateway.services.customer_views import (
     CustomerView,
     TokenView,
@@ -31,6 +32,7 @@ from gateway.services.customer_views import (
 )
 from gateway.services.history import EntryDetail
 from gateway.services.points_value import cards
+from gateway.services.recommendations import Recommended
 from gateway.services.tiers import MemberTier
 from gateway.settings import GatewaySettings
 from loyalty.tier_progress import Progress
@@ -187,6 +189,16 @@ def test_points_held_at_a_till_are_named_next_to_the_offers() -> None:
     assert offers_note(view()) == ""
     f = figures(offers_note(view(promised=40)))
     assert (f["promised"], f["free"]) == ("40", "70")
+
+
+def test_rewards_you_may_like_follow_the_offers_with_why() -> None:
+    assert recommended_section([], "PTS") == "" and 'id="recommended"' not in customer_page(view())
+    found = [Recommended(12, 3, "Cinema", "T-2D", "Cinema <ticket>", 1_900, 0.7, ["Popcorn", "Coffee"])]
+    page = customer_page(view(recommended_html=recommended_section(found, "PTS")))
+    assert page.index('id="offers"') < page.index('id="recommended"') < page.index('id="history-table"')
+    f = figures(page)
+    assert (f["recommended-count"], f["recommended-0"]) == ("1", "12")
+    assert "Cinema &lt;ticket&gt;" in page and "1,900 PTS" in page and "redeemed Popcorn, Coffee took it too" in page
 
 
 def test_the_data_section_offers_download_erasure_and_enrolment_as_the_session_allows() -> None:
