@@ -125,9 +125,11 @@ class WorkerSettings(ChainSettings):
     rfm_snapshot_budget_s: float = Field(default=300.0, gt=0)
     churn_days: int = Field(default=90, ge=1, le=3_650)
     # churn risk (gateway/services/churn.py): how often beat looks for today's model and yesterday's
-    # scores (each done once), and the fewest members a training set needs
+    # scores (each done once), the fewest members a training set needs, and the most it takes (beyond:
+    # a deterministic sample, members whose id is a multiple of ceil(members / churn_train_max))
     churn_model_every_s: float = Field(default=3_600.0, gt=0)
     churn_min_members: int = Field(default=20, ge=2)
+    churn_train_max: int = Field(default=100_000, ge=100)
     # messages to customers, the planner (gateway/services/message_planner.py): at most
     # messages_cap_marketing marketing messages per customer in messages_cap_days days (every
     # partner, every channel); quiet hours (HH:MM, the customer's zone, else the default zone)

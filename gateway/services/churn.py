@@ -128,11 +128,14 @@ def buyers(session: Session, *, start: datetime, end: datetime) -> set[int]:
 
 
 def labelled(
-    session: Session, *, at: datetime, churn_days: int, levels: dict[str, int]
+    session: Session, *, at: datetime, churn_days: int, levels: dict[str, int], stride: int = 1
 ) -> tuple[list[int], list[list[float]], list[int]]:
-    """Ids, raw values at ``at`` and labels (1: no counted purchase in the ``churn_days`` after)."""
+    """Ids, raw values at ``at`` and labels (1: no counted purchase in the ``churn_days`` after) of
+    the members whose id is a multiple of ``stride`` (a deterministic sample; 1: all of them)."""
     ids, xs = [], []
     for cid, x in values_at(session, at=at, churn_days=churn_days, levels=levels):
+        if cid % stride:
+            continue
         ids.append(cid)
         xs.append(x)
     bought = buyers(session, start=at, end=at + timedelta(days=churn_days))
@@ -150,11 +153,19 @@ def model_of(row: ChurnModel) -> churn.Model:
 
 
 def train(
-    session: Session, *, today: date, churn_days: int, min_members: int = 20, l2: float = 1.0
+    session: Session,
+    *,
+    today: date,
+    churn_days: int,
+    min_members: int = 20,
+    max_members: int = 100_000,
+    l2: float = 1.0,
 ) -> ChurnModel | None:
     """The model of cut-off ``today - 2 churn_days`` (see the module), trained and stored in the
     caller's transaction; the stored one when it exists; None when the training set has fewer than
-    ``min_members`` members or lacks a class (not enough history yet)."""
+    ``min_members`` members or lacks a class (not enough history yet). Beyond ``max_members``
+    members (not erased), the training and held-out sets are the members whose id is a multiple of
+    ``ceil(members / max_members)``: the fit's time and memory stay bounded (pure Python)."""
     t1 = day_start(today) - timedelta(days=churn_days)
     t0 = t1 - timedelta(days=churn_days)
     found = session.scalar(select(ChurnModel).where(ChurnModel.cutoff == t0, ChurnModel.churn_days == churn_days))
@@ -162,12 +173,14 @@ def train(
         return found
     started = time.perf_counter()
     levels = tier_levels(session)
-    _, xs, ys = labelled(session, at=t0, churn_days=churn_days, levels=levels)
+    members = int(session.scalar(select(func.count()).where(Member.erased_at.is_(None))) or 0)
+    stride = max(1, -(-members // max(1, max_members)))
+    _, xs, ys = labelled(session, at=t0, churn_days=churn_days, levels=levels, stride=stride)
     if len(xs) < min_members or len(set(ys)) < 2:
         log.info("churn model: not enough history at %s (%d members, classes %s)", t0, len(xs), sorted(set(ys)))
         return None
     model = churn.fit(xs, ys, l2=l2)
-    _, vx, vy = labelled(session, at=t1, churn_days=churn_days, levels=levels)
+    _, vx, vy = labelled(session, at=t1, churn_days=churn_days, levels=levels, stride=stride)
     auc = churn.auc([churn.risk(model, x) for x in vx], vy) if len(set(vy)) == 2 else None
     row = ChurnModel(
         cutoff=t0,
@@ -229,6 +242,7 @@ def run(
     now: Callable[[], datetime],
     churn_days: int,
     min_members: int = 20,
+    max_members: int = 100_000,
     l2: float = 1.0,
 ) -> Run:
     """The beat's call: train today's model if missing, then score yesterday with the latest model
@@ -238,7 +252,7 @@ def run(
     with sessions() as session:
         before = session.scalar(select(func.count()).select_from(ChurnModel))
         try:
-            train(session, today=today, churn_days=churn_days, min_members=min_members, l2=l2)
+            train(session, today=today, churn_days=churn_days, min_members=min_members, max_members=max_members, l2=l2)
             session.commit()
             trained = session.scalar(select(func.count()).select_from(ChurnModel)) != before
         except IntegrityError:  # another run stored this cut-off's model first

@@ -27,6 +27,7 @@ def train_and_score() -> dict[str, int | bool | None]:
         now=lambda: datetime.now(UTC),
         churn_days=settings.churn_days,
         min_members=settings.churn_min_members,
+        max_members=settings.churn_train_max,
     )
     if done.trained or done.scored is not None:
         log.info("churn: model %s, trained %s, %s members scored", done.model_id, done.trained, done.scored)

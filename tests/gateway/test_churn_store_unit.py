@@ -175,11 +175,18 @@ def test_training_scoring_and_the_segment_condition(filled: sessionmaker[Session
         assert service.explain(session, customer_id=ERASED[0]) is None
 
 
-def test_no_model_without_enough_history(filled: sessionmaker[Session]) -> None:
+def test_no_model_without_enough_history_and_a_sample_beyond_the_most(filled: sessionmaker[Session]) -> None:
     with filled() as session:
         assert service.train(session, today=date(2026, 4, 1), churn_days=H, min_members=20) is None  # no purchase yet
         assert service.train(session, today=TODAY, churn_days=30, min_members=10_000) is None  # too few members
         assert session.scalar(select(func.count()).select_from(ChurnModel).where(ChurnModel.churn_days == 30)) == 0
+        rows, changes = ref.Rows(session), list(session.scalars(select(TierChangeRecord)))
+        sampled = service.train(session, today=TODAY, churn_days=30, max_members=100)  # 300 - erased: every 3rd
+        assert sampled is not None
+        everyone = reference_values(rows, changes, day_start(60))
+        kept = sorted(c for c in everyone if c % 3 == 0)
+        assert 0 < sampled.n_train == len(kept) < len(everyone) / 2
+        session.rollback()
 
 
 def test_rewards_you_may_like_never_use_erased_customers(filled: sessionmaker[Session]) -> None:
