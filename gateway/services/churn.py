@@ -294,9 +294,10 @@ class MemberChurn:
 
 
 def explain(session: Session, *, customer_id: int) -> MemberChurn | None:
-    """The member's stored score with each feature's term; None without a score."""
+    """The member's stored score with each feature's term; None without a score (or erased since)."""
     row = session.get(ChurnScore, customer_id)
-    if row is None:
+    member = session.get(Member, customer_id)
+    if row is None or member is None or member.erased_at is not None:
         return None
     model_row = session.get(ChurnModel, row.model_id)
     if model_row is None:  # pragma: no cover: scores are written with their model

@@ -173,6 +173,12 @@ def test_training_scoring_and_the_segment_condition(filled: sessionmaker[Session
             (abs(x.contribution) for x in seen.contributions), reverse=True
         )
         assert service.explain(session, customer_id=ERASED[0]) is None
+        # erased after the scoring: neither explained nor in a segment until the next scoring drops the row
+        session.execute(update(Member).where(Member.customer_id == c).values(erased_at=NOW))
+        assert service.explain(session, customer_id=c) is None
+        every = {"field": "churn_risk", "op": ">=", "value": 0}
+        assert c not in segments.members(session, condition=every, chain_id=CHAIN_ID, limit=1_000, now=NOW).customer_ids
+        session.rollback()
 
 
 def test_no_model_without_enough_history_and_a_sample_beyond_the_most(filled: sessionmaker[Session]) -> None:
