@@ -1,0 +1,608 @@
+"""A campaign's measured uplift: treatment against its control group (pure: no store, no chain, no HTTP).
+
+Input, per arm: the members exposed when the trigger fired, each with whether they converted (a purchase
+within the measurement window), their revenue in the window, their revenue in the pre-period (the
+covariate for CUPED) and the campaign points they were given. Either member by member
+(:class:`Observation`, summed by :meth:`ArmTotals.from_observations`) or as sums the store computes in
+SQL (:class:`ArmTotals`: counts and the sums of y, y², x, x², xy, which is all the statistics need).
+
+Output (:func:`analyse`): a :class:`CampaignResult` with per arm members, conversions, conversion rate,
+revenue per member and points; the treatment - control difference with a 95 % interval (Welch's t for
+revenue per member, CUPED-adjusted when that narrows the interval; a two-proportion z interval and test
+for conversion); the sample-ratio-mismatch check; the verdict gate; incremental revenue, the points' cost
+in money and the return on points. The README's "Measuring a campaign" gives every formula.
+
+Where money stops and statistics start: sums of money are exact :class:`~decimal.Decimal` (so are the
+per-arm central moments computed from them); means, variances, intervals and p-values are floats (their
+rounding, ~1e-16 relative, is far below any sampling error); incremental revenue, the points' cost and
+the return on points come back as Decimal rounded to cents (cost is exact: points x issue price).
+Revenue and the issue price must be in the same unit for the return on points to mean anything.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from statistics import NormalDist
+from typing import Any, Final, Literal
+
+from loyalty.campaigns.assignment import BUCKETS, NO_HOLDOUT_WARNING, validate_holdout
+
+CONFIDENCE: Final = 0.95
+MIN_MEMBERS: Final = 100  # per arm, before any verdict
+MIN_CONVERSIONS: Final = 25  # per arm, before any verdict
+SRM_ALPHA: Final = 0.001  # sample-ratio mismatch is flagged below this p-value
+
+Status = Literal["collecting", "measured", "no_control"]
+Verdict = Literal["positive", "negative", "inconclusive"]
+
+_CENT = Decimal("0.01")
+_EXACT = decimal.Context(prec=60)  # sums of squares of money stay exact well past 10^9 members
+# Above this many degrees of freedom Student's t is the normal distribution to ~1e-7 (and lgamma's
+# cancellation would cost more than that).
+_NORMAL_DF: Final = 1e7
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One exposed member: ``revenue`` and ``pre_revenue`` in the campaign's currency; ``points`` the
+    campaign's points given to them (0 in control). ``converted_coalition`` (a purchase anywhere in the
+    coalition) is optional: when any member of an arm lacks it, the coalition-wide interval is left out."""
+
+    converted: bool
+    revenue: Decimal
+    pre_revenue: Decimal = Decimal(0)
+    points: int = 0
+    converted_coalition: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTotals:
+    """Sufficient statistics of one arm (y = revenue in the window, x = pre-period revenue)."""
+
+    members: int
+    conversions: int
+    points: int
+    revenue: Decimal  # Σy
+    revenue_sq: Decimal  # Σy²
+    pre_revenue: Decimal = Decimal(0)  # Σx
+    pre_revenue_sq: Decimal = Decimal(0)  # Σx²
+    revenue_x_pre: Decimal = Decimal(0)  # Σxy
+    conversions_coalition: int | None = None
+
+    @classmethod
+    def from_observations(cls, observations: Iterable[Observation]) -> ArmTotals:
+        """Sum members' observations exactly (Decimal with 60 digits)."""
+        ctx = _EXACT
+        n = conv = pts = 0
+        conv_all: int | None = 0
+        sy = syy = sx = sxx = sxy = Decimal(0)
+        for o in observations:
+            n += 1
+            conv += bool(o.converted)
+            pts += o.points
+            if o.converted_coalition is None:
+                conv_all = None
+            elif conv_all is not None:
+                conv_all += bool(o.converted_coalition)
+            y, x = Decimal(o.revenue), Decimal(o.pre_revenue)
+            sy = ctx.add(sy, y)
+            syy = ctx.add(syy, ctx.multiply(y, y))
+            sx = ctx.add(sx, x)
+            sxx = ctx.add(sxx, ctx.multiply(x, x))
+            sxy = ctx.add(sxy, ctx.multiply(x, y))
+        return cls(n, conv, pts, sy, syy, sx, sxx, sxy, conv_all if n else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSummary:
+    """What the results page shows for one arm."""
+
+    arm: str
+    members: int
+    conversions: int
+    conversion_rate: float | None
+    revenue: Decimal
+    revenue_per_member: Decimal | None  # rounded to cents
+    points: int
+    conversions_coalition: int | None = None
+    conversion_rate_coalition: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """treatment - control: ``estimate`` with its ``confidence`` interval [low, high] and two-sided p-value.
+
+    ``method``: "welch" (revenue per member), "welch+cuped" (the same on CUPED-adjusted revenue) or
+    "two-proportion z" (conversion rate; the interval uses the unpooled standard error, the test the
+    pooled one, so in rare borderline cases the two can disagree: ``significant`` follows the test)."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    standard_error: float
+    method: str
+    confidence: float = CONFIDENCE
+    df: float | None = None  # Welch-Satterthwaite degrees of freedom (None for z)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 1 - self.confidence
+
+    @property
+    def width(self) -> float:
+        return self.high - self.low
+
+
+@dataclass(frozen=True, slots=True)
+class Cuped:
+    """theta = cov(y, x) / var(x) pooled over both arms; ``width_ratio`` = adjusted / unadjusted
+    interval width; ``used`` when it is below 1 (the adjusted interval is the one reported)."""
+
+    theta: float
+    width_ratio: float
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRatio:
+    """Chi-square goodness of fit (1 degree of freedom) of the arms' sizes against the holdout share."""
+
+    expected_control_share: float
+    control: int
+    treatment: int
+    chi_square: float
+    p_value: float
+
+    @property
+    def mismatch(self) -> bool:
+        return self.p_value < SRM_ALPHA
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalRange:
+    """A money figure (or a ratio of money) with the interval carried over from the revenue uplift."""
+
+    estimate: Decimal
+    low: Decimal
+    high: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignResult:
+    """Everything the results page renders. ``verdict`` (revenue per member) and ``conversion_verdict``
+    are None unless ``status`` is "measured" (both arms have at least ``min_members`` members and
+    ``min_conversions`` conversions): "positive" / "negative" when the interval lies above / below 0,
+    else "inconclusive". Intervals and money figures are given whenever they can be computed, also
+    while collecting (shown as provisional)."""
+
+    status: Status
+    verdict: Verdict | None
+    conversion_verdict: Verdict | None
+    control: ArmSummary
+    treatment: ArmSummary
+    holdout_bp: int
+    revenue_uplift: Interval | None  # per member; CUPED-adjusted when that narrowed it
+    revenue_uplift_unadjusted: Interval | None
+    cuped: Cuped | None
+    conversion_uplift: Interval | None  # in rate points (0.02 = +2 percentage points)
+    conversion_uplift_coalition: Interval | None
+    sample_ratio: SampleRatio | None
+    incremental_revenue: DecimalRange | None  # uplift per member x treatment members
+    points_cost: Decimal  # all campaign points given (both arms) x issue price per point
+    return_on_points: DecimalRange | None  # incremental revenue / points cost
+    confidence: float = CONFIDENCE
+    min_members: int = MIN_MEMBERS
+    min_conversions: int = MIN_CONVERSIONS
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as strings, floats as floats, nested values as dicts, plus each
+        interval's ``significant`` and the sample ratio's ``mismatch``."""
+        out: dict[str, Any] = _plain(asdict(self))
+        for name in ("revenue_uplift", "revenue_uplift_unadjusted", "conversion_uplift", "conversion_uplift_coalition"):
+            interval = getattr(self, name)
+            if interval is not None:
+                out[name]["significant"] = interval.significant
+        if self.sample_ratio is not None:
+            out["sample_ratio"]["mismatch"] = self.sample_ratio.mismatch
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Distributions (pure Python: the standard library's NormalDist, and Student's t through the
+# regularized incomplete beta function, Numerical Recipes' continued fraction with Lentz's method).
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def regularized_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 <= x <= 1."""
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"x must be in [0, 1], got {x}")
+    return _regularized_beta(a, b, x, 1.0 - x)
+
+
+def _regularized_beta(a: float, b: float, x: float, y: float) -> float:
+    """I_x(a, b) given x and y = 1 - x each computed accurately (1 - x loses digits when x is near 1)."""
+    if x <= 0.0:
+        return 0.0
+    if y <= 0.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
+    front = math.exp(log_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, y) / b
+
+
+def _t_two_sided(t: float, df: float) -> float:
+    """P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2)."""
+    t2 = t * t
+    return _regularized_beta(df / 2.0, 0.5, df / (df + t2), t2 / (df + t2))
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (df may be fractional)."""
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    if df > _NORMAL_DF:
+        return NormalDist().cdf(t)
+    tail = 0.5 * _t_two_sided(t, df)  # P(T > |t|)
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_pdf(t: float, df: float) -> float:
+    """Student's t density."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return math.exp(log_c - (df + 1) / 2 * math.log1p(t * t / df))
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The t with P(T <= t) = p: Newton's method on :func:`t_cdf`, started from the Cornish-Fisher
+    expansion around the normal quantile z (exact as df -> infinity) and kept above z (the t quantile
+    is always farther out than z) and below any point found too far, bisecting when a step would leave
+    that bracket. Stops when a Newton step is below 1e-8 (quadratic convergence: the error left is
+    ~1e-16)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    if p == 0.5:
+        return 0.0
+    z = NormalDist().inv_cdf(p)
+    if df > _NORMAL_DF:
+        return z
+    z2 = z * z
+    g1 = (z2 + 1) * z / 4
+    g2 = ((5 * z2 + 16) * z2 + 3) * z / 96
+    g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384
+    g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160
+    lo, hi = z, math.inf
+    t = z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    if not lo < t < 1e6:
+        t = lo + 1.0
+    for _ in range(200):
+        err = t_cdf(t, df) - p
+        if err == 0.0:
+            break
+        if err > 0:
+            hi = t
+        else:
+            lo = t
+        step = err / t_pdf(t, df)
+        new = t - step
+        if not lo < new < hi:
+            new = (lo + hi) / 2.0 if hi < math.inf else 2.0 * t
+        elif abs(step) < 1e-8 * max(1.0, t):
+            return new
+        t = new
+    return t
+
+
+def chi_square_sf_1df(x: float) -> float:
+    """P(X > x) for a chi-square with one degree of freedom: erfc(sqrt(x / 2))."""
+    return math.erfc(math.sqrt(max(x, 0.0) / 2.0))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The tests and intervals
+
+
+def welch_interval(
+    *, mean_t: float, var_t: float, n_t: int, mean_c: float, var_c: float, n_c: int, confidence: float = CONFIDENCE
+) -> Interval | None:
+    """Welch's t on the difference of means (sample variances with n - 1). None when an arm has fewer
+    than 2 members or both variances are 0 (the interval is undefined)."""
+    if n_t < 2 or n_c < 2:
+        return None
+    a, b = var_t / n_t, var_c / n_c
+    se = math.sqrt(a + b)
+    if se == 0.0:
+        return None
+    df = (a + b) ** 2 / (a * a / (n_t - 1) + b * b / (n_c - 1))
+    diff = mean_t - mean_c
+    half = t_quantile(1.0 - (1.0 - confidence) / 2.0, df) * se
+    t = diff / se
+    p = _t_two_sided(t, df)
+    return Interval(diff, diff - half, diff + half, p, se, "welch", confidence, df)
+
+
+def two_proportion_interval(
+    *, conversions_t: int, n_t: int, conversions_c: int, n_c: int, confidence: float = CONFIDENCE
+) -> Interval | None:
+    """Difference of conversion rates: Wald interval with the unpooled standard error, z test with the
+    pooled one. None when an arm is empty or nobody / everybody converted in both arms."""
+    if n_t == 0 or n_c == 0:
+        return None
+    p_t, p_c = conversions_t / n_t, conversions_c / n_c
+    pooled = (conversions_t + conversions_c) / (n_t + n_c)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
+    if se0 == 0.0:
+        return None
+    se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
+    diff = p_t - p_c
+    half = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0) * se
+    p = math.erfc(abs(diff / se0) / math.sqrt(2.0))
+    return Interval(diff, diff - half, diff + half, p, se, "two-proportion z", confidence)
+
+
+def sample_ratio_check(*, control: int, treatment: int, holdout_bp: int) -> SampleRatio | None:
+    """chi² = Σ (observed - expected)² / expected over the two arms, expected = N x share; p from the
+    chi-square with 1 degree of freedom. None when nobody was exposed or the holdout is 0 or 100 %."""
+    validate_holdout(holdout_bp)
+    total = control + treatment
+    if total == 0 or holdout_bp in (0, BUCKETS):
+        return None
+    share = holdout_bp / BUCKETS
+    e_c, e_t = total * share, total * (1 - share)
+    chi2 = (control - e_c) ** 2 / e_c + (treatment - e_t) ** 2 / e_t
+    return SampleRatio(share, control, treatment, chi2, chi_square_sf_1df(chi2))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The analysis
+
+
+@dataclass(frozen=True, slots=True)
+class _Moments:
+    n: int
+    mean_y: float
+    mean_x: float
+    var_y: float
+    var_x: float
+    cov_xy: float
+
+
+def _moments(a: ArmTotals) -> _Moments:
+    """Central moments from the sums, exactly in Decimal, then as floats."""
+    ctx, n = _EXACT, a.members
+    if n == 0:
+        return _Moments(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if n == 1:
+        return _Moments(1, float(a.revenue), float(a.pre_revenue), 0.0, 0.0, 0.0)
+    dn, dn1 = Decimal(n), Decimal(n - 1)
+
+    def central(s_uv: Decimal, s_u: Decimal, s_v: Decimal) -> float:
+        return float(ctx.divide(ctx.subtract(s_uv, ctx.divide(ctx.multiply(s_u, s_v), dn)), dn1))
+
+    return _Moments(
+        n,
+        float(ctx.divide(a.revenue, dn)),
+        float(ctx.divide(a.pre_revenue, dn)),
+        central(a.revenue_sq, a.revenue, a.revenue),
+        central(a.pre_revenue_sq, a.pre_revenue, a.pre_revenue),
+        central(a.revenue_x_pre, a.revenue, a.pre_revenue),
+    )
+
+
+def cuped_theta(control: ArmTotals, treatment: ArmTotals) -> float | None:
+    """theta = cov(y, x) / var(x) over both arms pooled; None when x does not vary."""
+    pooled = _moments(
+        ArmTotals(
+            control.members + treatment.members,
+            0,
+            0,
+            control.revenue + treatment.revenue,
+            control.revenue_sq + treatment.revenue_sq,
+            control.pre_revenue + treatment.pre_revenue,
+            control.pre_revenue_sq + treatment.pre_revenue_sq,
+            control.revenue_x_pre + treatment.revenue_x_pre,
+        )
+    )
+    if pooled.n < 2 or pooled.var_x <= 0.0:
+        return None
+    return pooled.cov_xy / pooled.var_x
+
+
+def _summary(arm: str, a: ArmTotals) -> ArmSummary:
+    n = a.members
+    rate_all = a.conversions_coalition / n if n and a.conversions_coalition is not None else None
+    return ArmSummary(
+        arm=arm,
+        members=n,
+        conversions=a.conversions,
+        conversion_rate=a.conversions / n if n else None,
+        revenue=a.revenue,
+        revenue_per_member=(a.revenue / n).quantize(_CENT) if n else None,
+        points=a.points,
+        conversions_coalition=a.conversions_coalition,
+        conversion_rate_coalition=rate_all,
+    )
+
+
+def _verdict(interval: Interval | None) -> Verdict:
+    if interval is None or not interval.significant:
+        return "inconclusive"
+    return "positive" if interval.estimate > 0 else "negative"
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(value).quantize(_CENT)
+
+
+def analyse(
+    *,
+    control: ArmTotals,
+    treatment: ArmTotals,
+    holdout_bp: int,
+    issue_price: Decimal,
+    confidence: float = CONFIDENCE,
+    min_members: int = MIN_MEMBERS,
+    min_conversions: int = MIN_CONVERSIONS,
+) -> CampaignResult:
+    """The campaign's results (see :class:`CampaignResult`); ``issue_price`` is the money per point."""
+    validate_holdout(holdout_bp)
+    mc, mt = _moments(control), _moments(treatment)
+    raw = welch_interval(
+        mean_t=mt.mean_y, var_t=mt.var_y, n_t=mt.n, mean_c=mc.mean_y, var_c=mc.var_y, n_c=mc.n, confidence=confidence
+    )
+    revenue, cuped = raw, None
+    theta = cuped_theta(control, treatment)
+    if raw is not None and theta is not None:
+        n_all = mc.n + mt.n
+        mean_x = (mc.mean_x * mc.n + mt.mean_x * mt.n) / n_all
+
+        def adjusted(m: _Moments) -> tuple[float, float]:
+            var = m.var_y - 2 * theta * m.cov_xy + theta * theta * m.var_x
+            return m.mean_y - theta * (m.mean_x - mean_x), max(var, 0.0)
+
+        (amt, avt), (amc, avc) = adjusted(mt), adjusted(mc)
+        adj = welch_interval(mean_t=amt, var_t=avt, n_t=mt.n, mean_c=amc, var_c=avc, n_c=mc.n, confidence=confidence)
+        if adj is not None:
+            ratio = adj.width / raw.width
+            cuped = Cuped(theta, ratio, ratio < 1.0)
+            if cuped.used:
+                revenue = Interval(
+                    adj.estimate, adj.low, adj.high, adj.p_value, adj.standard_error, "welch+cuped", confidence, adj.df
+                )
+    conversion = two_proportion_interval(
+        conversions_t=treatment.conversions,
+        n_t=treatment.members,
+        conversions_c=control.conversions,
+        n_c=control.members,
+        confidence=confidence,
+    )
+    conversion_all = None
+    if control.conversions_coalition is not None and treatment.conversions_coalition is not None:
+        conversion_all = two_proportion_interval(
+            conversions_t=treatment.conversions_coalition,
+            n_t=treatment.members,
+            conversions_c=control.conversions_coalition,
+            n_c=control.members,
+            confidence=confidence,
+        )
+    srm = sample_ratio_check(control=control.members, treatment=treatment.members, holdout_bp=holdout_bp)
+
+    warnings: list[str] = []
+    if holdout_bp == 0:
+        status: Status = "no_control"
+        warnings.append(NO_HOLDOUT_WARNING)
+    elif all(a.members >= min_members and a.conversions >= min_conversions for a in (control, treatment)):
+        status = "measured"
+    else:
+        status = "collecting"
+    if srm is not None and srm.mismatch:
+        warnings.append(
+            f"sample ratio mismatch: {srm.control} control / {srm.treatment} treatment members against an "
+            f"expected control share of {srm.expected_control_share:.1%} (p = {srm.p_value:.2g} < {SRM_ALPHA}); "
+            "the assignment or the exposure logging is broken and the result cannot be trusted"
+        )
+
+    points_cost = (Decimal(control.points + treatment.points) * Decimal(issue_price)).quantize(_CENT)
+    incremental = None
+    roi = None
+    if revenue is not None:
+        n_t = treatment.members
+        incremental = DecimalRange(
+            _money(revenue.estimate * n_t), _money(revenue.low * n_t), _money(revenue.high * n_t)
+        )
+        if points_cost > 0:
+            incremental_exact = (Decimal(revenue.estimate), Decimal(revenue.low), Decimal(revenue.high))
+            roi = DecimalRange(*((v * n_t / points_cost).quantize(_CENT) for v in incremental_exact))
+    measured = status == "measured"
+    return CampaignResult(
+        status=status,
+        verdict=_verdict(revenue) if measured else None,
+        conversion_verdict=_verdict(conversion) if measured else None,
+        control=_summary("control", control),
+        treatment=_summary("treatment", treatment),
+        holdout_bp=holdout_bp,
+        revenue_uplift=revenue,
+        revenue_uplift_unadjusted=raw,
+        cuped=cuped,
+        conversion_uplift=conversion,
+        conversion_uplift_coalition=conversion_all,
+        sample_ratio=srm,
+        incremental_revenue=incremental,
+        points_cost=points_cost,
+        return_on_points=roi,
+        confidence=confidence,
+        min_members=min_members,
+        min_conversions=min_conversions,
+        warnings=tuple(warnings),
+    )
+
+
+def analyse_observations(
+    *,
+    control: Iterable[Observation],
+    treatment: Iterable[Observation],
+    holdout_bp: int,
+    issue_price: Decimal,
+    confidence: float = CONFIDENCE,
+    min_members: int = MIN_MEMBERS,
+    min_conversions: int = MIN_CONVERSIONS,
+) -> CampaignResult:
+    """:func:`analyse` from member-level observations."""
+    return analyse(
+        control=ArmTotals.from_observations(control),
+        treatment=ArmTotals.from_observations(treatment),
+        holdout_bp=holdout_bp,
+        issue_price=issue_price,
+        confidence=confidence,
+        min_members=min_members,
+        min_conversions=min_conversions,
+    )
