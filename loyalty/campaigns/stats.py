@@ -15,8 +15,10 @@ in money and the return on points. The README's "Measuring a campaign" gives eve
 Where money stops and statistics start: sums of money are exact :class:`~decimal.Decimal` (so are the
 per-arm central moments computed from them); means, variances, intervals and p-values are floats (their
 rounding, ~1e-16 relative, is far below any sampling error); incremental revenue, the points' cost and
-the return on points come back as Decimal rounded to cents (cost is exact: points x issue price).
-Revenue and the issue price must be in the same unit for the return on points to mean anything.
+the return on points come back as Decimal rounded to cents; the points' cost is exact (points x the
+issue price in the token's base units, scaled by its decimals, as in loyalty/simulation.py). Revenue and
+the settlement token must be in the same unit (or converted by the caller) for the return on points to
+mean anything.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ class CampaignResult:
     conversion_uplift_coalition: Interval | None
     sample_ratio: SampleRatio | None
     incremental_revenue: DecimalRange | None  # uplift per member x treatment members
-    points_cost: Decimal  # all campaign points given (both arms) x issue price per point
+    points_cost: Decimal  # all campaign points given (both arms) x issue price, in tokens (exact)
     return_on_points: DecimalRange | None  # incremental revenue / points cost
     confidence: float = CONFIDENCE
     min_members: int = MIN_MEMBERS
@@ -488,12 +490,14 @@ def analyse(
     control: ArmTotals,
     treatment: ArmTotals,
     holdout_bp: int,
-    issue_price: Decimal,
+    issue_price: int,
+    token_decimals: int = 6,
     confidence: float = CONFIDENCE,
     min_members: int = MIN_MEMBERS,
     min_conversions: int = MIN_CONVERSIONS,
 ) -> CampaignResult:
-    """The campaign's results (see :class:`CampaignResult`); ``issue_price`` is the money per point."""
+    """The campaign's results (see :class:`CampaignResult`). ``issue_price`` is the funder's price of a
+    point in the settlement token's base units (``Partner.issue_price``, ``token_decimals`` of them a token)."""
     validate_holdout(holdout_bp)
     mc, mt = _moments(control), _moments(treatment)
     raw = welch_interval(
@@ -551,7 +555,7 @@ def analyse(
             "the assignment or the exposure logging is broken and the result cannot be trusted"
         )
 
-    points_cost = (Decimal(control.points + treatment.points) * Decimal(issue_price)).quantize(_CENT)
+    points_cost = Decimal((control.points + treatment.points) * issue_price).scaleb(-token_decimals)
     incremental = None
     roi = None
     if revenue is not None:
@@ -591,7 +595,8 @@ def analyse_observations(
     control: Iterable[Observation],
     treatment: Iterable[Observation],
     holdout_bp: int,
-    issue_price: Decimal,
+    issue_price: int,
+    token_decimals: int = 6,
     confidence: float = CONFIDENCE,
     min_members: int = MIN_MEMBERS,
     min_conversions: int = MIN_CONVERSIONS,
@@ -602,6 +607,7 @@ def analyse_observations(
         treatment=ArmTotals.from_observations(treatment),
         holdout_bp=holdout_bp,
         issue_price=issue_price,
+        token_decimals=token_decimals,
         confidence=confidence,
         min_members=min_members,
         min_conversions=min_conversions,
