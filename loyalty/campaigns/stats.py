@@ -14,8 +14,8 @@ in money and the return on points. The README's "Measuring a campaign" gives eve
 
 Where money stops and statistics start: sums of money are exact :class:`~decimal.Decimal` (so are the
 per-arm central moments computed from them); means, variances, intervals and p-values are floats (their
-rounding, ~1e-16 relative, is far below any sampling error); incremental revenue, the points' cost and
-the return on points come back as Decimal rounded to cents; the points' cost is exact (points x the
+rounding, ~1e-16 relative, is far below any sampling error); incremental revenue and the return on
+points come back as Decimal rounded to cents; the points' cost is exact (points x the
 issue price in the token's base units, scaled by its decimals, as in loyalty/simulation.py). Revenue and
 the settlement token must be in the same unit (or converted by the caller) for the return on points to
 mean anything.
@@ -24,28 +24,30 @@ mean anything.
 from __future__ import annotations
 
 import decimal
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from statistics import NormalDist
 from typing import Any, Final, Literal
 
-from loyalty.campaigns.assignment import BUCKETS, NO_HOLDOUT_WARNING, validate_holdout
+from loyalty.campaigns.assignment import NO_HOLDOUT_WARNING, validate_holdout
+from loyalty.campaigns.intervals import (
+    CONFIDENCE,
+    SRM_ALPHA,
+    Interval,
+    SampleRatio,
+    sample_ratio_check,
+    two_proportion_interval,
+    welch_interval,
+)
 
-CONFIDENCE: Final = 0.95
 MIN_MEMBERS: Final = 100  # per arm, before any verdict
 MIN_CONVERSIONS: Final = 25  # per arm, before any verdict
-SRM_ALPHA: Final = 0.001  # sample-ratio mismatch is flagged below this p-value
 
 Status = Literal["collecting", "measured", "no_control"]
 Verdict = Literal["positive", "negative", "inconclusive"]
 
 _CENT = Decimal("0.01")
 _EXACT = decimal.Context(prec=60)  # sums of squares of money stay exact well past 10^9 members
-# Above this many degrees of freedom Student's t is the normal distribution to ~1e-7 (and lgamma's
-# cancellation would cost more than that).
-_NORMAL_DF: Final = 1e7
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,32 +117,6 @@ class ArmSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class Interval:
-    """treatment - control: ``estimate`` with its ``confidence`` interval [low, high] and two-sided p-value.
-
-    ``method``: "welch" (revenue per member), "welch+cuped" (the same on CUPED-adjusted revenue) or
-    "two-proportion z" (conversion rate; the interval uses the unpooled standard error, the test the
-    pooled one, so in rare borderline cases the two can disagree: ``significant`` follows the test)."""
-
-    estimate: float
-    low: float
-    high: float
-    p_value: float
-    standard_error: float
-    method: str
-    confidence: float = CONFIDENCE
-    df: float | None = None  # Welch-Satterthwaite degrees of freedom (None for z)
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < 1 - self.confidence
-
-    @property
-    def width(self) -> float:
-        return self.high - self.low
-
-
-@dataclass(frozen=True, slots=True)
 class Cuped:
     """theta = cov(y, x) / var(x) pooled over both arms; ``width_ratio`` = adjusted / unadjusted
     interval width; ``used`` when it is below 1 (the adjusted interval is the one reported)."""
@@ -148,21 +124,6 @@ class Cuped:
     theta: float
     width_ratio: float
     used: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRatio:
-    """Chi-square goodness of fit (1 degree of freedom) of the arms' sizes against the holdout share."""
-
-    expected_control_share: float
-    control: int
-    treatment: int
-    chi_square: float
-    p_value: float
-
-    @property
-    def mismatch(self) -> bool:
-        return self.p_value < SRM_ALPHA
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,185 +184,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-# ---------------------------------------------------------------------------------------------------
-# Distributions (pure Python: the standard library's NormalDist, and Student's t through the
-# regularized incomplete beta function, Numerical Recipes' continued fraction with Lentz's method).
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 <= x <= 1."""
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"x must be in [0, 1], got {x}")
-    return _regularized_beta(a, b, x, 1.0 - x)
-
-
-def _regularized_beta(a: float, b: float, x: float, y: float) -> float:
-    """I_x(a, b) given x and y = 1 - x each computed accurately (1 - x loses digits when x is near 1)."""
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, y) / b
-
-
-def _t_two_sided(t: float, df: float) -> float:
-    """P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2)."""
-    t2 = t * t
-    return _regularized_beta(df / 2.0, 0.5, df / (df + t2), t2 / (df + t2))
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (df may be fractional)."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    if df > _NORMAL_DF:
-        return NormalDist().cdf(t)
-    tail = 0.5 * _t_two_sided(t, df)  # P(T > |t|)
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_pdf(t: float, df: float) -> float:
-    """Student's t density."""
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_c - (df + 1) / 2 * math.log1p(t * t / df))
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The t with P(T <= t) = p: Newton's method on :func:`t_cdf`, started from the Cornish-Fisher
-    expansion around the normal quantile z (exact as df -> infinity) and kept above z (the t quantile
-    is always farther out than z) and below any point found too far, bisecting when a step would leave
-    that bracket. Stops when a Newton step is below 1e-8 (quadratic convergence: the error left is
-    ~1e-16)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p}")
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    z = NormalDist().inv_cdf(p)
-    if df > _NORMAL_DF:
-        return z
-    z2 = z * z
-    g1 = (z2 + 1) * z / 4
-    g2 = ((5 * z2 + 16) * z2 + 3) * z / 96
-    g3 = (((3 * z2 + 19) * z2 + 17) * z2 - 15) * z / 384
-    g4 = ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) * z / 92160
-    lo, hi = z, math.inf
-    t = z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
-    if not lo < t < 1e6:
-        t = lo + 1.0
-    for _ in range(200):
-        err = t_cdf(t, df) - p
-        if err == 0.0:
-            break
-        if err > 0:
-            hi = t
-        else:
-            lo = t
-        step = err / t_pdf(t, df)
-        new = t - step
-        if not lo < new < hi:
-            new = (lo + hi) / 2.0 if hi < math.inf else 2.0 * t
-        elif abs(step) < 1e-8 * max(1.0, t):
-            return new
-        t = new
-    return t
-
-
-def chi_square_sf_1df(x: float) -> float:
-    """P(X > x) for a chi-square with one degree of freedom: erfc(sqrt(x / 2))."""
-    return math.erfc(math.sqrt(max(x, 0.0) / 2.0))
-
-
-# ---------------------------------------------------------------------------------------------------
-# The tests and intervals
-
-
-def welch_interval(
-    *, mean_t: float, var_t: float, n_t: int, mean_c: float, var_c: float, n_c: int, confidence: float = CONFIDENCE
-) -> Interval | None:
-    """Welch's t on the difference of means (sample variances with n - 1). None when an arm has fewer
-    than 2 members or both variances are 0 (the interval is undefined)."""
-    if n_t < 2 or n_c < 2:
-        return None
-    a, b = var_t / n_t, var_c / n_c
-    se = math.sqrt(a + b)
-    if se == 0.0:
-        return None
-    df = (a + b) ** 2 / (a * a / (n_t - 1) + b * b / (n_c - 1))
-    diff = mean_t - mean_c
-    half = t_quantile(1.0 - (1.0 - confidence) / 2.0, df) * se
-    t = diff / se
-    p = _t_two_sided(t, df)
-    return Interval(diff, diff - half, diff + half, p, se, "welch", confidence, df)
-
-
-def two_proportion_interval(
-    *, conversions_t: int, n_t: int, conversions_c: int, n_c: int, confidence: float = CONFIDENCE
-) -> Interval | None:
-    """Difference of conversion rates: Wald interval with the unpooled standard error, z test with the
-    pooled one. None when an arm is empty or nobody / everybody converted in both arms."""
-    if n_t == 0 or n_c == 0:
-        return None
-    p_t, p_c = conversions_t / n_t, conversions_c / n_c
-    pooled = (conversions_t + conversions_c) / (n_t + n_c)
-    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
-    if se0 == 0.0:
-        return None
-    se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
-    diff = p_t - p_c
-    half = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0) * se
-    p = math.erfc(abs(diff / se0) / math.sqrt(2.0))
-    return Interval(diff, diff - half, diff + half, p, se, "two-proportion z", confidence)
-
-
-def sample_ratio_check(*, control: int, treatment: int, holdout_bp: int) -> SampleRatio | None:
-    """chi² = Σ (observed - expected)² / expected over the two arms, expected = N x share; p from the
-    chi-square with 1 degree of freedom. None when nobody was exposed or the holdout is 0 or 100 %."""
-    validate_holdout(holdout_bp)
-    total = control + treatment
-    if total == 0 or holdout_bp in (0, BUCKETS):
-        return None
-    share = holdout_bp / BUCKETS
-    e_c, e_t = total * share, total * (1 - share)
-    chi2 = (control - e_c) ** 2 / e_c + (treatment - e_t) ** 2 / e_t
-    return SampleRatio(share, control, treatment, chi2, chi_square_sf_1df(chi2))
 
 
 # ---------------------------------------------------------------------------------------------------
