@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from loyalty.campaigns.assignment import NO_HOLDOUT_WARNING, validate_holdout
+from loyalty.campaigns.assignment import CONTROL, NO_HOLDOUT_WARNING, TREATMENT, Arm, validate_holdout
 from loyalty.campaigns.intervals import (
     CONFIDENCE,
     SRM_ALPHA,
@@ -65,7 +65,10 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class ArmTotals:
-    """Sufficient statistics of one arm (y = revenue in the window, x = pre-period revenue)."""
+    """Sufficient statistics of one arm (y = revenue in the window, x = pre-period revenue), e.g. from
+    SQL: ``COUNT(*)``, ``SUM(converted)``, ``SUM(points)``, ``SUM(y)``, ``SUM(y * y)``, ``SUM(x)``,
+    ``SUM(x * x)``, ``SUM(x * y)`` over the arm's exposed members (exact on NUMERIC columns).
+    ``conversions_coalition`` None: coalition-wide conversion not measured."""
 
     members: int
     conversions: int
@@ -105,7 +108,7 @@ class ArmTotals:
 class ArmSummary:
     """What the results page shows for one arm."""
 
-    arm: str
+    arm: Arm
     members: int
     conversions: int
     conversion_rate: float | None
@@ -241,7 +244,7 @@ def cuped_theta(control: ArmTotals, treatment: ArmTotals) -> float | None:
     return pooled.cov_xy / pooled.var_x
 
 
-def _summary(arm: str, a: ArmTotals) -> ArmSummary:
+def _summary(arm: Arm, a: ArmTotals) -> ArmSummary:
     n = a.members
     rate_all = a.conversions_coalition / n if n and a.conversions_coalition is not None else None
     return ArmSummary(
@@ -263,8 +266,69 @@ def _verdict(interval: Interval | None) -> Verdict:
     return "positive" if interval.estimate > 0 else "negative"
 
 
-def _money(value: float) -> Decimal:
-    return Decimal(value).quantize(_CENT)
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(_CENT)
+
+
+def revenue_intervals(
+    control: ArmTotals, treatment: ArmTotals, confidence: float = CONFIDENCE
+) -> tuple[Interval | None, Interval | None, Cuped | None]:
+    """(reported, unadjusted, cuped): Welch on revenue per member, and Welch on the CUPED-adjusted
+    revenue y' = y - theta (x - pooled mean of x), reported instead when its interval is narrower.
+    Per arm, mean(y') = mean(y) - theta (mean(x) - pooled mean(x)) and
+    var(y') = var(y) - 2 theta cov(x, y) + theta² var(x), all from the arm's sums."""
+    mc, mt = _moments(control), _moments(treatment)
+    raw = welch_interval(
+        mean_t=mt.mean_y, var_t=mt.var_y, n_t=mt.n, mean_c=mc.mean_y, var_c=mc.var_y, n_c=mc.n, confidence=confidence
+    )
+    theta = cuped_theta(control, treatment)
+    if raw is None or theta is None:
+        return raw, raw, None
+    mean_x = (mc.mean_x * mc.n + mt.mean_x * mt.n) / (mc.n + mt.n)
+
+    def adjusted(m: _Moments) -> tuple[float, float]:
+        var = m.var_y - 2 * theta * m.cov_xy + theta * theta * m.var_x
+        return m.mean_y - theta * (m.mean_x - mean_x), max(var, 0.0)
+
+    (amt, avt), (amc, avc) = adjusted(mt), adjusted(mc)
+    adj = welch_interval(mean_t=amt, var_t=avt, n_t=mt.n, mean_c=amc, var_c=avc, n_c=mc.n, confidence=confidence)
+    if adj is None:
+        return raw, raw, None
+    ratio = adj.width / raw.width
+    cuped = Cuped(theta, ratio, ratio < 1.0)
+    return (replace(adj, method="welch+cuped") if cuped.used else raw), raw, cuped
+
+
+def _status(
+    control: ArmTotals, treatment: ArmTotals, holdout_bp: int, min_members: int, min_conversions: int
+) -> Status:
+    if holdout_bp == 0:
+        return "no_control"
+    if all(a.members >= min_members and a.conversions >= min_conversions for a in (control, treatment)):
+        return "measured"
+    return "collecting"
+
+
+def _srm_warning(srm: SampleRatio) -> str:
+    return (
+        f"sample ratio mismatch: {srm.control} control / {srm.treatment} treatment members against an "
+        f"expected control share of {srm.expected_control_share:.1%} (p = {srm.p_value:.2g} < {SRM_ALPHA}); "
+        "the assignment or the exposure logging is broken and the result cannot be trusted"
+    )
+
+
+def _money_figures(
+    revenue: Interval | None, treated: int, points_cost: Decimal
+) -> tuple[DecimalRange | None, DecimalRange | None]:
+    """(incremental revenue, return on points): the uplift per member x treated members, rounded to
+    cents, and that over the points' cost (None without points given)."""
+    if revenue is None:
+        return None, None
+    per_member = (Decimal(revenue.estimate), Decimal(revenue.low), Decimal(revenue.high))  # exact binary values
+    incremental = DecimalRange(*(_money(v * treated) for v in per_member))
+    if points_cost <= 0:
+        return incremental, None
+    return incremental, DecimalRange(*(_money(v * treated / points_cost) for v in per_member))
 
 
 def analyse(
@@ -281,29 +345,7 @@ def analyse(
     """The campaign's results (see :class:`CampaignResult`). ``issue_price`` is the funder's price of a
     point in the settlement token's base units (``Partner.issue_price``, ``token_decimals`` of them a token)."""
     validate_holdout(holdout_bp)
-    mc, mt = _moments(control), _moments(treatment)
-    raw = welch_interval(
-        mean_t=mt.mean_y, var_t=mt.var_y, n_t=mt.n, mean_c=mc.mean_y, var_c=mc.var_y, n_c=mc.n, confidence=confidence
-    )
-    revenue, cuped = raw, None
-    theta = cuped_theta(control, treatment)
-    if raw is not None and theta is not None:
-        n_all = mc.n + mt.n
-        mean_x = (mc.mean_x * mc.n + mt.mean_x * mt.n) / n_all
-
-        def adjusted(m: _Moments) -> tuple[float, float]:
-            var = m.var_y - 2 * theta * m.cov_xy + theta * theta * m.var_x
-            return m.mean_y - theta * (m.mean_x - mean_x), max(var, 0.0)
-
-        (amt, avt), (amc, avc) = adjusted(mt), adjusted(mc)
-        adj = welch_interval(mean_t=amt, var_t=avt, n_t=mt.n, mean_c=amc, var_c=avc, n_c=mc.n, confidence=confidence)
-        if adj is not None:
-            ratio = adj.width / raw.width
-            cuped = Cuped(theta, ratio, ratio < 1.0)
-            if cuped.used:
-                revenue = Interval(
-                    adj.estimate, adj.low, adj.high, adj.p_value, adj.standard_error, "welch+cuped", confidence, adj.df
-                )
+    revenue, raw, cuped = revenue_intervals(control, treatment, confidence)
     conversion = two_proportion_interval(
         conversions_t=treatment.conversions,
         n_t=treatment.members,
@@ -321,40 +363,19 @@ def analyse(
             confidence=confidence,
         )
     srm = sample_ratio_check(control=control.members, treatment=treatment.members, holdout_bp=holdout_bp)
-
-    warnings: list[str] = []
-    if holdout_bp == 0:
-        status: Status = "no_control"
-        warnings.append(NO_HOLDOUT_WARNING)
-    elif all(a.members >= min_members and a.conversions >= min_conversions for a in (control, treatment)):
-        status = "measured"
-    else:
-        status = "collecting"
+    status = _status(control, treatment, holdout_bp, min_members, min_conversions)
+    warnings = [NO_HOLDOUT_WARNING] if status == "no_control" else []
     if srm is not None and srm.mismatch:
-        warnings.append(
-            f"sample ratio mismatch: {srm.control} control / {srm.treatment} treatment members against an "
-            f"expected control share of {srm.expected_control_share:.1%} (p = {srm.p_value:.2g} < {SRM_ALPHA}); "
-            "the assignment or the exposure logging is broken and the result cannot be trusted"
-        )
-
+        warnings.append(_srm_warning(srm))
     points_cost = Decimal((control.points + treatment.points) * issue_price).scaleb(-token_decimals)
-    incremental = None
-    roi = None
-    if revenue is not None:
-        n_t = treatment.members
-        incremental = DecimalRange(
-            _money(revenue.estimate * n_t), _money(revenue.low * n_t), _money(revenue.high * n_t)
-        )
-        if points_cost > 0:
-            incremental_exact = (Decimal(revenue.estimate), Decimal(revenue.low), Decimal(revenue.high))
-            roi = DecimalRange(*((v * n_t / points_cost).quantize(_CENT) for v in incremental_exact))
+    incremental, roi = _money_figures(revenue, treatment.members, points_cost)
     measured = status == "measured"
     return CampaignResult(
         status=status,
         verdict=_verdict(revenue) if measured else None,
         conversion_verdict=_verdict(conversion) if measured else None,
-        control=_summary("control", control),
-        treatment=_summary("treatment", treatment),
+        control=_summary(CONTROL, control),
+        treatment=_summary(TREATMENT, treatment),
         holdout_bp=holdout_bp,
         revenue_uplift=revenue,
         revenue_uplift_unadjusted=raw,

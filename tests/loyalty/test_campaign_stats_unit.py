@@ -313,12 +313,12 @@ def test_incremental_revenue_points_cost_and_return_on_points() -> None:
     assert result.points_cost == D("540")  # 54,000 points x 0.01
     assert result.incremental_revenue is not None
     assert result.incremental_revenue.estimate == D("1350.00")  # 1.25 x 1,080 treated members
-    low, high = result.revenue_uplift.low * 1_080, result.revenue_uplift.high * 1_080
-    assert result.incremental_revenue.low == D(low).quantize(D("0.01"))
-    assert result.incremental_revenue.high == D(high).quantize(D("0.01"))
+    low, high = D(result.revenue_uplift.low) * 1_080, D(result.revenue_uplift.high) * 1_080
+    assert result.incremental_revenue.low == low.quantize(D("0.01"))
+    assert result.incremental_revenue.high == high.quantize(D("0.01"))
     assert result.return_on_points is not None
     assert result.return_on_points.estimate == D("2.50")  # 1,350 / 540
-    assert result.return_on_points.low == D(low / 540).quantize(D("0.01"))
+    assert result.return_on_points.low == (low / 540).quantize(D("0.01"))
 
 
 def test_no_points_given_means_no_return_on_points() -> None:
