@@ -2,18 +2,11 @@
 seeded simulations, the 95 % intervals cover the true uplift about 95 % of the time, a zero effect is
 declared significant about 5 % of the time, and CUPED narrows the revenue interval without biasing it.
 
-The data (members drawn independently; amounts in cents, so the arms' sums are exact):
-- pre-period revenue x ~ Exponential(mean 40), rounded to cents;
-- a control member converts with probability p(x) = 1 - exp(-x / 40) (E p(x) = 1/2, E x p(x) = 30),
-  and then spends a + b x + e with a = 10, b = 0.8, e ~ Exponential(mean 10) - 10 (mean 0, skewed);
-- a treated member converts with probability (1 - d) p(x) + d and spends dy more when converting.
-True uplift per member = (a + dy) ((1 - d) / 2 + d) + b ((1 - d) 30 + 40 d) - (a / 2 + 30 b);
-true conversion uplift = d / 2. With d = 0.1, dy = 2: revenue +2.40 a member, conversion +5 points.
-
-Each scenario runs N_SIMULATIONS = 400 campaigns of 150 control and 600 treated members (holdout
-20 %) through :func:`analyse` (from the arms' sums, as the store feeds it). With 400 runs a rate's
-standard error is ~1.1 points, so the accepted bands (coverage 92-98 %, false positives 2-8 %) are
-about 2.7 standard errors wide; the seeds are fixed, so the outcome is deterministic.
+The data and the true uplift: tests/campaign_simulation.py (revenue +2.40 a member, conversion +5
+points). Each scenario runs N_SIMULATIONS = 400 campaigns of 150 control and 600 treated members
+(holdout 20 %). With 400 runs a rate's standard error is ~1.1 points, so the accepted bands (coverage
+92-98 %, false positives 2-8 %) are about 2.7 standard errors wide; the seeds are fixed, so the outcome
+is deterministic. ``python -m bench.campaign_stats`` runs the same with 10,000 campaigns a scenario.
 """
 
 from __future__ import annotations
@@ -21,80 +14,20 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from dataclasses import dataclass
-from decimal import Decimal
 
 import pytest
 
-from loyalty.campaigns.stats import ArmTotals, CampaignResult, analyse
+from loyalty.campaigns.stats import CampaignResult
+from tests.campaign_simulation import KNOWN, MEAN_X, NONE, A, B, Effect, simulate
 
 N_SIMULATIONS = 400
 N_CONTROL, N_TREATMENT, HOLDOUT_BP = 150, 600, 2_000
-A, B, MEAN_X = 10.0, 0.8, 40.0
-
-
-@dataclass(frozen=True)
-class Effect:
-    conversion_bump: float  # d
-    spend_bump: float  # dy
-
-    @property
-    def revenue_uplift(self) -> float:
-        d, dy = self.conversion_bump, self.spend_bump
-        treated = (A + dy) * ((1 - d) / 2 + d) + B * ((1 - d) * 30 + 40 * d)
-        return treated - (A / 2 + 30 * B)
-
-    @property
-    def conversion_uplift(self) -> float:
-        return self.conversion_bump / 2
-
-
-KNOWN = Effect(0.1, 2.0)
-NONE = Effect(0.0, 0.0)
-
-
-def _arm(rng: random.Random, members: int, effect: Effect) -> ArmTotals:
-    """One arm's sums. x = -40 log(1 - u) is Exponential(mean 40) and then p(x) = 1 - exp(-x / 40) = u,
-    so the conversion probability comes free; amounts are rounded to whole cents (y >= 0 always)."""
-    uniform, log = rng.random, math.log
-    d, spend = effect.conversion_bump, A + effect.spend_bump
-    conversions = sy = syy = sx = sxx = sxy = 0  # cents, exact ints
-    for _ in range(members):
-        u = uniform()
-        x_money = -MEAN_X * log(1.0 - u)
-        x = int(x_money * 100 + 0.5)
-        y = 0
-        if uniform() < (1 - d) * u + d:
-            conversions += 1
-            y = int((spend + B * x_money - 10 * log(1.0 - uniform()) - 10) * 100 + 0.5)
-        sy += y
-        syy += y * y
-        sx += x
-        sxx += x * x
-        sxy += x * y
-    return ArmTotals(
-        members=members,
-        conversions=conversions,
-        points=0,
-        revenue=Decimal(sy).scaleb(-2),
-        revenue_sq=Decimal(syy).scaleb(-4),
-        pre_revenue=Decimal(sx).scaleb(-2),
-        pre_revenue_sq=Decimal(sxx).scaleb(-4),
-        revenue_x_pre=Decimal(sxy).scaleb(-4),
-    )
 
 
 def _simulate(effect: Effect, seed: int) -> list[CampaignResult]:
-    rng = random.Random(seed)
-    return [
-        analyse(
-            control=_arm(rng, N_CONTROL, NONE),
-            treatment=_arm(rng, N_TREATMENT, effect),
-            holdout_bp=HOLDOUT_BP,
-            issue_price=0,
-        )
-        for _ in range(N_SIMULATIONS)
-    ]
+    return simulate(
+        effect, seed=seed, campaigns=N_SIMULATIONS, control=N_CONTROL, treatment=N_TREATMENT, holdout_bp=HOLDOUT_BP
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +45,7 @@ def _rate(flags: list[bool]) -> float:
 
 
 def test_the_true_uplift_of_the_generated_data() -> None:
-    # a direct check of the formula in the docstring, by a large sample written differently
+    # a direct check of the formula in tests/campaign_simulation.py, by a large sample drawn differently
     rng = random.Random(7)
     n = 100_000
 
