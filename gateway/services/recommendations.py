@@ -6,7 +6,8 @@ not failed: accepted, burning, burned or fulfilled; a till's points payment has 
 customers' redemptions are never read: those of a member with ``erased_at`` set or of a customer
 with a row in ``customer_erasures`` (gateway/services/gdpr.py's marks) are left out of every count.
 The customer is offered active rewards of active partners, in stock, that they have not redeemed.
-Computed on each request: two grouped queries over the redemptions of the rewards the customer took.
+Computed on each request: two grouped queries, the pairs of the rewards the customer took and the
+counts of those and of the rewards paired with them (not yet a table kept up to date).
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ def for_wallet(session: Session, *, wallet: str, k: int) -> list[Recommended]:
     if not mine or k <= 0:
         return []
     ui = baskets()
-    n = {int(r): int(c) for r, c in session.execute(select(ui.c.r, func.count()).group_by(ui.c.r))}
     a, b = ui.alias("a"), ui.alias("b")
     co = {
         (int(x), int(y)): int(c)
@@ -85,6 +85,13 @@ def for_wallet(session: Session, *, wallet: str, k: int) -> list[Recommended]:
             .where(a.c.r.in_(mine))
             .group_by(a.c.r, b.c.r)
         )
+    }
+    if not co:
+        return []
+    needed = mine | {y for _, y in co}
+    n = {
+        int(r): int(c)
+        for r, c in session.execute(select(ui.c.r, func.count()).where(ui.c.r.in_(needed)).group_by(ui.c.r))
     }
     offered_rows = session.execute(
         select(Reward, Partner.name)
