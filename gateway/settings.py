@@ -51,6 +51,10 @@ class WorkerSettings(ChainSettings):
     webhook_allow_loopback: bool = False
     # relays customers' signed redemptions; local mode falls back to anvil dev account #2
     relayer_key: str = "relayer"
+    # more relayer keys sharing the burns (issue 22), comma-separated keystore names, each its own
+    # nonces and lease: redemption N is burned by key N mod (1 + how many). Local mode falls back to
+    # anvil's public dev accounts labelled in gateway/tasks/context.py (relayer-2..relayer-4: #6..#8)
+    relayer_keys: str = ""
     # redemptions: when a stuck one is enqueued again (beat's sweep)
     redemption_stuck_after_s: float = Field(default=30.0, gt=0)
     # encrypts custodial wallets' keys and webhook secrets at rest (local mode: a fixed dev key)

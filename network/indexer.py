@@ -117,6 +117,19 @@ def _movements(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[s
     return []
 
 
+def is_earned_mint(event: DecodedLog, earning: set[str]) -> bool:
+    """The ``Transfer`` from zero that mints a purchase's points in a transaction whose
+    ``Earned`` event already carries them (customer and points in its purchase words): not
+    stored, half the rows of batch ingestion. A mint of any other transaction (a restore, a
+    clearing) is stored as before; every figure that reads minted points reads ``Earned``."""
+    return (
+        event.name == "Transfer"
+        and event.contract == "CoalitionPoints"
+        and event.args["from"] == ZERO
+        and event.tx_hash in earning
+    )
+
+
 class EventIndexer:
     def __init__(
         self, *, w3: Web3, contracts: CoalitionContracts, sessions: sessionmaker[Session], settings: ChainSettings
@@ -173,13 +186,14 @@ class EventIndexer:
             raise ReorgInProgress(end)
         event_rows: list[dict[str, Any]] = []
         entry_rows: list[dict[str, Any]] = []
-        for raw in logs:
-            event = self.contracts.decoder.decode(raw)
-            if event is None:
-                continue
+        decoded = [event for event in map(self.contracts.decoder.decode, logs) if event is not None]
+        earning = {e.tx_hash for e in decoded if e.name == "Earned" and e.contract == "CoalitionPoints"}
+        for event in decoded:
             header = headers[event.block_number]
             if header["hash"] != event.block_hash:
                 raise ReorgInProgress(event.block_number)
+            if is_earned_mint(event, earning):
+                continue
             a = event.args
             event_rows.append(
                 {
