@@ -33,14 +33,19 @@ router = APIRouter(tags=["referrals"], responses=problem_responses("rate-limited
 def referral_audit(
     _: OperatorDep,
     session: SessionDep,
-    referrer_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
-    status: Literal["pending", "qualified", "rejected"] | None = None,
-    after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    referrer_id: Annotated[
+        int | None, Query(ge=1, lt=2**63, description="Only this referrer's (a customer id)", examples=[12])
+    ] = None,
+    state: Annotated[
+        Literal["pending", "qualified", "rejected"] | None,
+        Query(description="Only the referrals in this state", examples=["rejected"]),
+    ] = None,
+    after: Annotated[int, Query(ge=0, lt=2**63, description="The page after this id", examples=[0])] = 0,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many", examples=[100])] = 100,
 ) -> ReferralList:
     """Each referral (oldest first, a page after id ``after``): who referred whom, where the new
     member enrolled, the decision and its reason, every audit line, and the bonuses minted."""
-    found = service.audit(session, referrer_id=referrer_id, status=status, limit=limit, after=after)
+    found = service.audit(session, referrer_id=referrer_id, status=state, limit=limit, after=after)
     session.commit()
     page = [
         ReferralPublic(
