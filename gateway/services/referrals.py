@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
@@ -56,7 +57,7 @@ from network.store.events import record
 
 PENDING, QUALIFIED, REJECTED = "pending", "qualified", "rejected"
 CONFIRMED = (PurchaseStatus.MINTED, PurchaseStatus.SKIPPED)
-BATCH = 500  # pending referrals decided per run
+BATCH = 500  # pending referrals read at once
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,30 @@ def run(session: Session, settings: WorkerSettings, *, now_s: int, refund_deadli
     """Opens, decides and pays (see the module); ``now_s``: the chain's latest block time,
     ``refund_deadline(batch_id)``: the batch's refund deadline from the chain. Not committed."""
     opened = open_new(session)
+    deadlines = cache(refund_deadline)  # one chain call per batch in a run
     qualified = rejected = awards = 0
-    pending = session.scalars(select(Referral).where(Referral.status == PENDING).order_by(Referral.id).limit(BATCH))
-    for referral in list(pending):
-        decision = _decision(session, settings, referral, now_s=now_s, refund_deadline=refund_deadline)
-        if decision.verdict == "wait" or not _decided(session, referral, decision):
-            continue
-        if decision.verdict == "reject":
-            rejected += 1
-            continue
-        qualified += 1
-        awards += pay(session, settings, referral)
+    after = 0
+    while True:  # every pending referral, a chunk at a time (those still waiting stay pending)
+        chunk = list(
+            session.scalars(
+                select(Referral)
+                .where(Referral.status == PENDING, Referral.id > after)
+                .order_by(Referral.id)
+                .limit(BATCH)
+            )
+        )
+        if not chunk:
+            break
+        after = chunk[-1].id
+        for referral in chunk:
+            decision = _decision(session, settings, referral, now_s=now_s, refund_deadline=deadlines)
+            if decision.verdict == "wait" or not _decided(session, referral, decision):
+                continue
+            if decision.verdict == "reject":
+                rejected += 1
+                continue
+            qualified += 1
+            awards += pay(session, settings, referral)
     session.flush()
     return RunResult(opened, qualified, rejected, awards)
 

@@ -359,6 +359,8 @@ def test_a_referral_pays_both_after_the_refund_window_and_a_badge_follows_refund
     [lost] = wait_until(badges, lambda x: x[0]["status"] == "revoked", stack)
     assert (lost["value"], lost["target"]) == (1, 2)
     assert 'data-figure="achievement-explorer" data-value="revoked"' in web.get("/me").text
+    listed = stack.http.get("/v1/operator/achievements", headers=OPERATOR_HEADERS).json()["achievements"]
+    assert [(x["slug"], x["holders"], x["revoked"]) for x in listed] == [("explorer", 0, 1)]
 
     def referrals() -> dict[int, dict[str, Any]]:
         found = stack.http.get("/v1/operator/referrals", headers=OPERATOR_HEADERS)

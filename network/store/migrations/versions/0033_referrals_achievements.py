@@ -1,12 +1,15 @@
 """referrals (qualification, audit trail, awards) and achievements (badges, members' awards, their record) (issue 20)
 
-No existing row moves: referrals are made from ``members.referred_by_id`` by the qualification
-pass (so members referred before this revision are picked up by its first run), and every member
-already has a referral code since 0021.
+Referrals are made from ``members.referred_by_id`` by the qualification pass (so members referred
+before this revision are picked up by its first run). Every member is given a referral code at
+enrolment since 0021; the back-fill below gives one to any member not erased that still has none
+(the same alphabet and length as loyalty/members.py, copied: a migration does not follow the code).
 
 Revision ID: 0033
 Revises: 0029
 """
+
+import secrets
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,9 +20,29 @@ branch_labels = None
 depends_on = None
 _TS = sa.DateTime(timezone=True)
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # loyalty/members.py REFERRAL_ALPHABET at 0033
+_LENGTH = 10
+
+
+def _backfill_codes() -> None:
+    members = sa.table("members", sa.column("customer_id"), sa.column("referral_code"), sa.column("erased_at"))
+    bind = op.get_bind()
+    missing = (
+        bind.execute(
+            sa.select(members.c.customer_id).where(members.c.referral_code.is_(None), members.c.erased_at.is_(None))
+        )
+        .scalars()
+        .all()
+    )
+    for customer_id in missing:  # none, unless a row was written around the enrolment code
+        code = ""
+        while not code or bind.execute(sa.select(members.c.customer_id).where(members.c.referral_code == code)).first():
+            code = "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
+        bind.execute(members.update().where(members.c.customer_id == customer_id).values(referral_code=code))
 
 
 def upgrade() -> None:
+    _backfill_codes()
     op.create_table(
         "referrals",
         sa.Column("id", _ID, nullable=False),
