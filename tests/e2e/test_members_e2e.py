@@ -37,6 +37,9 @@ from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, 
 from tests.pg import StoreKind
 from tests.wallets import sign
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(300)
 IMPORT_ROWS = int(os.environ.get("MEMBERS_IMPORT_ROWS", "2000"))
 
