@@ -29,7 +29,7 @@ from network.store import (
 )
 from partners.webhooks import verify
 from tests.chaos.faults import ChaosStack
-from tests.chaos.load import Book
+from tests.chaos.load import SCARCE_SKU, SCARCE_STOCK, Book
 from tests.e2e.stack import OPERATOR_HEADERS
 from tests.gateway.webhook_receiver import Receiver
 
@@ -174,6 +174,14 @@ def check_all(
         if refs[r.ref.removeprefix("0x")] != want or (want and not r.voucher_code):
             wrong.append((key, r.status, refs[r.ref.removeprefix("0x")]))
     vouchers = [r.voucher_code for r in redemptions.values() if r.voucher_code]
+    scarce = [r for r in redemptions.values() if r.sku == SCARCE_SKU and refs[r.ref.removeprefix("0x")]]
+    checks.append(
+        (
+            f"stock never oversold ({SCARCE_STOCK} {SCARCE_SKU}s)",
+            len(scarce) <= SCARCE_STOCK and all(r.status == "fulfilled" for r in scarce),
+            f"{len(scarce)} burned on chain of {sum(r.sku == SCARCE_SKU for r in redemptions.values())} asked",
+        )
+    )
     checks.append(
         (
             "every redemption takes effect exactly once (Redeemed logs, one voucher)",

@@ -24,6 +24,7 @@ from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner
 
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 REWARD_POINTS = 5
+SCARCE_SKU, SCARCE_STOCK = "mug", 6  # every third redemption asks for it: more than its stock
 
 
 class GaveUp(AssertionError):
@@ -83,7 +84,7 @@ class Load:
 
     url: str
     grocer: OnboardedPartner  # single purchases, refunds
-    fuel: OnboardedPartner  # batches (a third of them to its custodial refs); its reward "coffee" is redeemed
+    fuel: OnboardedPartner  # batches (a third to its custodial refs); its rewards "coffee" and "mug" redeemed
     customers: list[LocalAccount]
     custodial_refs: list[str]
     book: Book = field(default_factory=Book)
@@ -178,9 +179,9 @@ class Load:
             n += 5
 
     def _redeem(
-        self, http: httpx.Client, redemption_id: str, customer: dict[str, str], kind: str, consent: Any
+        self, http: httpx.Client, redemption_id: str, sku: str, customer: dict[str, str], kind: str, consent: Any
     ) -> None:
-        body = {"redemption_id": redemption_id, "sku": "coffee", "quantity": 1, "customer": customer}
+        body = {"redemption_id": redemption_id, "sku": sku, "quantity": 1, "customer": customer}
         if consent is not None:
             body["consent"] = consent
         r = call(http, self.book, f"{kind} redemption", "POST", "/v1/redemptions", headers=self.fuel.headers, json=body)
@@ -198,7 +199,7 @@ class Load:
             redemption_id = f"sr-{n}"
             ask = {
                 "redemption_id": redemption_id,
-                "sku": "coffee",
+                "sku": SCARCE_SKU if n % 3 == 0 else "coffee",
                 "quantity": 1,
                 "customer": {"wallet": customer.address},
             }
@@ -210,14 +211,14 @@ class Load:
             typed = r.json()
             signature = Account.sign_typed_data(customer.key, full_message=typed["typed_data"]).signature
             consent = {"nonce": int(typed["nonce"]), "deadline": typed["deadline"], "signature": "0x" + signature.hex()}
-            self._redeem(http, redemption_id, {"wallet": customer.address}, "signed", consent)
+            self._redeem(http, redemption_id, ask["sku"], {"wallet": customer.address}, "signed", consent)
 
     def _custodial_redemptions(self, http: httpx.Client) -> None:
         for n in itertools.count():
             if self.stop.wait(1.0):
                 return
             ref = self.custodial_refs[n % len(self.custodial_refs)]
-            self._redeem(http, f"cr-{n}", {"ref": ref}, "custodial", None)
+            self._redeem(http, f"cr-{n}", SCARCE_SKU if n % 3 == 0 else "coffee", {"ref": ref}, "custodial", None)
 
     def close_settlement(self, http: httpx.Client, *, within_s: float = 120) -> None:
         """The operator closes the period now (once, mid-run); ``nothing-to-settle`` (the indexer has

@@ -9,7 +9,8 @@ closed mid-run); then, once the system has been left alone, the invariants
 The seed is printed first; ``CHAOS_SEED=<seed>`` replays the same schedule. Sizes:
 ``CHAOS_FAULTS_PER_ROW`` faults of every (kind, target) row, injected for at most
 ``CHAOS_FAULT_SECONDS`` (0: the whole schedule), then at most ``CHAOS_QUIET_S`` of quiet for the
-system to finish its work. ``make test`` runs a short schedule; ``make chaos`` a full one.
+system to finish its work; ``CHAOS_SCHEDULE_STORES`` (default both) narrows the stores.
+``make test`` runs a short schedule on SQLite; ``make chaos`` a full one on both.
 Ports 9230-9245 (each store's run has its own stack).
 """
 
@@ -26,7 +27,7 @@ import pytest
 
 from tests.chaos.faults import ChaosStack, Injector, start_chaos_stack
 from tests.chaos.invariants import check_all, wait_quiet
-from tests.chaos.load import REWARD_POINTS, Load
+from tests.chaos.load import REWARD_POINTS, SCARCE_SKU, SCARCE_STOCK, Load
 from tests.chaos.schedule import make_schedule, new_seed, rows, tally
 from tests.e2e.stack import key_for
 from tests.gateway.webhook_receiver import Receiver
@@ -36,6 +37,8 @@ SEED = int(os.environ.get("CHAOS_SEED") or new_seed())
 PER_ROW = int(os.environ.get("CHAOS_FAULTS_PER_ROW", "1"))
 FAULT_SECONDS = float(os.environ.get("CHAOS_FAULT_SECONDS", "20"))
 QUIET_S = float(os.environ.get("CHAOS_QUIET_S", "300"))
+# the stores it runs on: those of COALITION_TEST_STORES, or fewer (make test: sqlite only)
+STORES = [s for s in selected_stores() if s in os.environ.get("CHAOS_SCHEDULE_STORES", "sqlite,postgresql").split(",")]
 CUSTOMERS = 12
 CUSTODIAL = 6
 EVENT_TYPES = ["purchase.confirmed", "refund.confirmed", "refund.failed", "redemption.fulfilled", "redemption.failed"]
@@ -43,7 +46,7 @@ EVENT_TYPES = ["purchase.confirmed", "refund.confirmed", "refund.failed", "redem
 pytestmark = pytest.mark.timeout(int(600 + QUIET_S + (FAULT_SECONDS or 4 * 3600) * 3))
 
 
-@pytest.fixture(scope="module", params=selected_stores())
+@pytest.fixture(scope="module", params=STORES)
 def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosStack]:
     postgresql = request.param == "postgresql"
     if postgresql and missing_reason():
@@ -68,8 +71,11 @@ def _set_up(chaos: ChaosStack, receiver: Receiver) -> tuple[Load, dict[int, str]
     stack = chaos.stack
     grocer = stack.onboard("Chaos grocer", points_per_unit="1")
     fuel = stack.onboard("Chaos fuel", points_per_unit="1")
-    reward = {"sku": "coffee", "name": "Coffee", "points": REWARD_POINTS}
-    assert stack.http.post("/v1/rewards", headers=fuel.headers, json=reward).status_code == 201
+    for reward in (
+        {"sku": "coffee", "name": "Coffee", "points": REWARD_POINTS},
+        {"sku": SCARCE_SKU, "name": "Mug", "points": REWARD_POINTS, "stock": SCARCE_STOCK},
+    ):
+        assert stack.http.post("/v1/rewards", headers=fuel.headers, json=reward).status_code == 201
     secrets = {}
     for partner in (grocer, fuel):
         hook = stack.http.post(
