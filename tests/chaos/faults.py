@@ -29,12 +29,14 @@ import httpx
 
 from gateway.redis_server import RedisServer
 from network.errors import NodeError
-from network.node import port_in_use
+from network.node import port_in_use, rpc_call
 from tests.chaos.schedule import Fault
 from tests.chaos.tcp_proxy import TcpProxy
 from tests.e2e.stack import Stack, free_port, wait_healthy
 from tests.network.harness import Harness, make_harness
 from tests.pg import SQLITE, PgCluster, StoreKind
+
+DURABLE_PG = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "timezone": "'Pacific/Chatham'"}
 
 
 def _children(pid: int) -> list[int]:
@@ -130,7 +132,9 @@ def start_chaos_stack(
     **settings: object,
 ) -> Iterator[ChaosStack]:
     tmp.mkdir(parents=True, exist_ok=True)
-    cluster = PgCluster.start() if postgresql else None
+    # durable, as in production (tests/pg.py's TEST_SETTINGS turn fsync and synchronous_commit
+    # off: an immediate shutdown would lose commits already answered 202)
+    cluster = PgCluster.start(settings=DURABLE_PG) if postgresql else None
     store = StoreKind("postgresql", cluster) if cluster else SQLITE
     taken: set[int] = set()
     harness: Harness | None = None
@@ -210,6 +214,7 @@ class Injector(threading.Thread):
         self.ready_timeout_s = ready_timeout_s
         self.injected: Counter[str] = Counter()
         self.restarts: Counter[str] = Counter()
+        self.blocks_lost = 0  # by anvil's kills: what the rest of the system sees as reorgs
         self.error: str | None = None
         self.stop = threading.Event()
         self.started_at = time.monotonic()
@@ -255,9 +260,12 @@ class Injector(threading.Thread):
         kind, target = fault.kind, fault.target
         if kind == "kill":
             if target == "anvil":
-                chaos.harness.node.kill()  # no state dump: the blocks since the last one are lost
+                node = chaos.harness.node
+                before = int(str(rpc_call(node.url, "eth_blockNumber")), 16)
+                node.kill()  # no state dump: the blocks since the last one are lost
                 time.sleep(down)
-                chaos.harness.node.start(timeout_s=self.ready_timeout_s)
+                node.start(timeout_s=self.ready_timeout_s)
+                self.blocks_lost += max(0, before - int(str(rpc_call(node.url, "eth_blockNumber")), 16))
             elif target == "redis":
                 stack.redis.kill()  # SIGKILL: the append-only file as its last fsync left it
                 time.sleep(down)
