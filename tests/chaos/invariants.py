@@ -13,9 +13,12 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from coalition.crosscheck import recompute_from_chain
+from gateway.services.webhooks import CONSUMER as WEBHOOKS_CONSUMER
+from gateway.services.webhooks import EVENT_TYPES
 from network.store import (
     OutboxPurchase,
     OutboxReversal,
@@ -27,6 +30,7 @@ from network.store import (
     SettlementPeriod,
     WebhookDelivery,
 )
+from network.store.events import DomainEvent, EventCursor
 from partners.webhooks import verify
 from tests.chaos.faults import ChaosStack
 from tests.chaos.load import SCARCE_SKU, SCARCE_STOCK, Book
@@ -60,11 +64,22 @@ def open_work(chaos: ChaosStack) -> dict[str, int]:
                 select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == "pending")
             )
             or 0,
+            "webhook events not yet fanned out": _unconsumed_webhook_events(s),
             "settlements": s.scalar(
                 select(func.count()).select_from(SettlementPeriod).where(SettlementPeriod.status != "settled")
             )
             or 0,
         }
+
+
+def _unconsumed_webhook_events(session: Session) -> int:
+    """Events of a webhook type that the webhooks consumer has not read yet (after its cursor, or
+    in one of the holes it waits for: network/store/events.py)."""
+    cursor = session.get(EventCursor, WEBHOOKS_CONSUMER)
+    last, gaps = (cursor.last_id, cursor.gaps or []) if cursor is not None else (0, [])
+    unread = or_(DomainEvent.id > last, *(DomainEvent.id.between(int(a), int(b)) for a, b, _ in gaps))
+    query = select(func.count()).select_from(DomainEvent).where(DomainEvent.type.in_(EVENT_TYPES), unread)
+    return session.scalar(query) or 0
 
 
 def wait_quiet(chaos: ChaosStack, timeout_s: float) -> tuple[float, dict[str, int]]:
