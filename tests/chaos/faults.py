@@ -261,8 +261,13 @@ class Injector(threading.Thread):
         if kind == "kill":
             if target == "anvil":
                 node = chaos.harness.node
-                before = int(str(rpc_call(node.url, "eth_blockNumber")), 16)
-                node.kill()  # no state dump: the blocks since the last one are lost
+                before = head = int(str(rpc_call(node.url, "eth_blockNumber")), 16)
+                wait_block = time.monotonic() + 3
+                while head == before and time.monotonic() < wait_block:  # a block just mined: likely not dumped
+                    time.sleep(0.02)
+                    head = int(str(rpc_call(node.url, "eth_blockNumber")), 16)
+                before = head
+                node.kill()  # no state dump: the blocks since the last one (every second) are lost
                 time.sleep(down)
                 node.start(timeout_s=self.ready_timeout_s)
                 self.blocks_lost += max(0, before - int(str(rpc_call(node.url, "eth_blockNumber")), 16))
