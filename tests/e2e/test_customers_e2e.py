@@ -24,6 +24,9 @@ from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 from tests.pg import StoreKind
 from tests.wallets import sign
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(180)
 
 

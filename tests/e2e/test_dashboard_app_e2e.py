@@ -36,6 +36,9 @@ from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
 from tests.ports import port_for_worker
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("sqlite",)
+
 pytestmark = pytest.mark.timeout(300)
 RECEIVER_PORT = port_for_worker(8989)
 PRICE = 10_000  # 0.01 cUSD a point

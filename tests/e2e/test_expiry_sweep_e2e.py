@@ -26,6 +26,9 @@ from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
 from tests.ports import port_for_worker
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("sqlite",)
+
 pytestmark = pytest.mark.timeout(300)
 RECEIVER_PORT = port_for_worker(9579)
 DAY = 86_400

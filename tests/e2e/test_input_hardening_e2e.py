@@ -32,6 +32,9 @@ from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, fresh_wal
 from tests.pg import StoreKind
 from tests.problems import assert_problem
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("sqlite",)
+
 pytestmark = pytest.mark.timeout(300)
 BROKEN = b'{"purchase_id": "p-1", '
 JSON = {"Content-Type": "application/json"}

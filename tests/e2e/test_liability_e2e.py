@@ -23,6 +23,9 @@ from tests.e2e.settlement import buy
 from tests.e2e.stack import OPERATOR_HEADERS, Stack, key_for, start_stack
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(300)
 DAY = 86_400
 TZ = "Asia/Kathmandu"

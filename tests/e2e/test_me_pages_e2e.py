@@ -37,6 +37,9 @@ from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, free_port
 from tests.pg import StoreKind
 from tests.wallets import sign
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("sqlite",)
+
 pytestmark = pytest.mark.timeout(300)
 LINK_TTL_S = 10  # COALITION_SIGN_IN_LINK_TTL_S: a release (key hand-over under load) finishes well within it
 SESSION_TTL_S = 900  # COALITION_SIGN_IN_LINK_SESSION_TTL_S

@@ -24,6 +24,9 @@ import pytest
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, start_stack
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(300)
 OLA = {
     "phone": "+48600100400",

@@ -26,6 +26,9 @@ from network.store import Customer, Message, MessageEvent, MessageSuppression
 from tests.e2e.stack import Stack, start_stack
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(300)
 
 

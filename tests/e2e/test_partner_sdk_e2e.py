@@ -43,6 +43,9 @@ from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, fresh_wal
 from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("sqlite",)
+
 pytestmark = pytest.mark.timeout(300)
 README = Path(__file__).resolve().parents[2] / "README.md"
 HELD_TIMEOUT_S = 3  # COALITION_HELD_PURCHASE_TIMEOUT_S: a held purchase fails after this

@@ -49,6 +49,9 @@ from tests.e2e.stack import (
 )
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(300)
 DAILY_LIMIT = 50  # COALITION_CUSTODIAL_DAILY_POINTS_LIMIT of this stack
 BURST = 6  # COALITION_AUTH_RATE_LIMIT_BURST of this stack (and a rate of one token per 100 s)

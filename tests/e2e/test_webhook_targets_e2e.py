@@ -29,6 +29,9 @@ from tests.e2e.stack import OnboardedPartner, Stack, fresh_wallet, start_stack
 from tests.gateway.webhook_receiver import Receiver
 from tests.pg import StoreKind
 
+# One store: this file's path through the store is run on both by others (tests/pg.py)
+RUN_ON_STORES = ("postgresql",)
+
 pytestmark = pytest.mark.timeout(240)
 
 
