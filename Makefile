@@ -127,17 +127,22 @@ TEST_WORKERS ?= 2
 test: setup lint chromium postgresql $(BR_VENV)/.installed
 	CHAOS_PURCHASES=$${CHAOS_PURCHASES:-500} CHAOS_REDEMPTIONS=$${CHAOS_REDEMPTIONS:-50} \
 	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-300} CHAOS_MESSAGE_KILLS=$${CHAOS_MESSAGE_KILLS:-2} \
+	CHAOS_FAULTS_PER_ROW=$${CHAOS_FAULTS_PER_ROW:-1} CHAOS_FAULT_SECONDS=$${CHAOS_FAULT_SECONDS:-10} \
+	CHAOS_SCHEDULE_STORES=$${CHAOS_SCHEDULE_STORES:-sqlite} \
 	  $(BIN)/pytest --network $(TEST_NETWORK) -n $(TEST_WORKERS) --dist loadfile
 
 test-contracts: setup
 	$(BIN)/pytest tests/contracts --network $(TEST_NETWORK)
 
-# The workers' fault tests whole: Celery workers SIGKILLed 20+ times (about 90 in a run) during
-# 2,000 purchases and 200 redemptions, and 10+ times while they send 5,000 messages.
-# Larger: make chaos CHAOS_PURCHASES=10000 CHAOS_MESSAGES=20000
+# The fault tests whole: Celery workers SIGKILLed 20+ times during 2,000 purchases and 200
+# redemptions, and 10+ times while they send 5,000 messages; and the seeded fault schedule
+# (tests/chaos/test_fault_schedule.py) of CHAOS_FAULTS_PER_ROW faults of every kind and target
+# on SQLite and on PostgreSQL, the seed printed (CHAOS_SEED=<seed> replays it).
+# Larger: make chaos CHAOS_PURCHASES=10000 CHAOS_MESSAGES=20000 CHAOS_FAULTS_PER_ROW=100
 chaos: setup postgresql
 	CHAOS_PURCHASES=$${CHAOS_PURCHASES:-2000} CHAOS_REDEMPTIONS=$${CHAOS_REDEMPTIONS:-200} \
 	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-5000} CHAOS_MESSAGE_KILLS=$${CHAOS_MESSAGE_KILLS:-10} \
+	CHAOS_FAULTS_PER_ROW=$${CHAOS_FAULTS_PER_ROW:-100} CHAOS_FAULT_SECONDS=$${CHAOS_FAULT_SECONDS:-0} CHAOS_REGRESSIONS=1 \
 	  $(BIN)/pytest tests/chaos --network $(TEST_NETWORK) -s
 
 # Re-resolve requirements.in into requirements.lock (needs the registry; not part of setup).

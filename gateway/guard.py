@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +27,7 @@ from gateway.problems import error_response, problem, status_of
 from gateway.request_settings import settings_of_app
 
 IMPORT_PATH_SUFFIX = "/imports/customers"
+log = logging.getLogger(__name__)
 
 
 class Refused(StarletteHTTPException):
@@ -84,6 +87,10 @@ class RequestGuard:
                     await authenticate_first(scope, receive)
                 except GatewayError as refused:
                     raise Refused(refused) from refused
+                except Exception as failed:  # e.g. the store unreachable: a 500 to retry, never the 400/422
+                    # "error parsing the body" FastAPI makes of any error raised while the body is read
+                    log.error("the credential check of %s failed", scope["path"], exc_info=failed)
+                    raise Refused(GatewayError("an unexpected error occurred; it was logged")) from failed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

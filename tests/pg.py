@@ -211,6 +211,17 @@ class PgCluster:
             return int((self.data / "postmaster.pid").read_text().split()[0])
         return None
 
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: no checkpoint, crash recovery at the next start (the fault test)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "60", "stop")
+
+    def start_again(self) -> None:
+        """``pg_ctl start`` on the same port after :meth:`crash`."""
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", f"-p {self.port}",
+            "-w", "-t", "120", "start",
+        )  # fmt: skip
+
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` (SIGKILL to its own postmaster if that fails), then removes the folder."""
         if self.postmaster_pid() is not None:
