@@ -8,7 +8,8 @@ purchases per member are skewed (a few buy a lot); 2 % of purchases are not conf
 failed); 3 % are refunded (a fifth without an amount, some in full, some in half; 10 % of the
 reversals failed); 0.5 % of members are erased; every fourth partner trades in PLN, the others in
 EUR; members redeem some of their points (a third of them at a partner where they did not earn)
-and some points expire. Used by ``make bench`` (bench/analytics.py) and, small, by the analytics
+and some points expire. Then the members' purchase totals (network/store/analytics_totals.py), by
+the back-fill's SQL. Used by ``make bench`` (bench/analytics.py) and, small, by the analytics
 tests, which recompute every figure from these rows in plain Python.
 """
 
@@ -40,6 +41,7 @@ from network.store import (
     ReversalStatus,
     TierState,
 )
+from network.store.analytics_totals import refresh
 from network.store.tiers import TierChangeRecord
 
 CHAIN_ID = 31337
@@ -231,6 +233,7 @@ def fill(
             _put(session, LedgerEntry, ledger)
     n_ledger += len(ledger)
     _put(session, LedgerEntry, ledger)
+    refresh(session)  # the members' purchase totals: migration 0031's back-fill, the same SQL
     session.commit()
     return Filled(members, n_purchases, n_refunds, n_ledger, partners, start, end)
 

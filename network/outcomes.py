@@ -8,7 +8,8 @@ the row's ``notified_status`` decides, so a purchase minted again after a reorg 
 announced twice. Outbox items with no purchase (written straight to the outbox, not through
 the gateway) have no event. Purchases held for lack of their partner's issuance headroom, and
 put back in the queue when it returns, get ``purchase.held`` and ``purchase.released``
-(:func:`purchases_moved`, each time).
+(:func:`purchases_moved`, each time). Both settle calls also bring the members' purchase totals up
+to date (network/store/analytics_totals.py ``update_member_totals``, the RFM snapshot's input).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, Purchase, PurchaseStatus, Refund
 from network.store import ReversalStatus as RS
+from network.store.analytics_totals import update_member_totals
 from network.store.events import event_row, record_many
 
 PURCHASE_FINAL = {
@@ -76,6 +78,7 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
             f"purchase.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet, at=now
         )
 
+    update_member_totals(session, wallets=[r.customer_wallet for r in rows if r.status != PurchaseStatus.FAILED])
     return _settled(session, Purchase, rows, PURCHASE_FINAL, event)
 
 
@@ -159,6 +162,7 @@ def refunds_settled(session: Session, *, reversal_ids: Collection[int] = (), tx_
             f"refund.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet
         )
 
+    update_member_totals(session, wallets=[r.customer_wallet for r in rows])
     return _settled(session, Refund, rows, REFUND_FINAL, event)
 
 

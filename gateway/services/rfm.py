@@ -33,6 +33,7 @@ from network.store import (
     CustomerLink,
     CustomerWallet,
     Member,
+    MemberPartnerTotal,
     OutboxPurchase,
     OutboxReversal,
     Partner,
@@ -43,6 +44,7 @@ from network.store import (
     RfmRun,
     RfmSnapshot,
 )
+from network.store.analytics_totals import catch_up
 from network.store.events import event_row, record_many
 
 log = logging.getLogger(__name__)
@@ -63,13 +65,20 @@ def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
     return func.date(column)
 
 
-def counted(*, end: datetime, partner_id: int | None, since: datetime | None = None) -> Select[Any]:
+def counted(
+    *, end: datetime, partner_id: int | None, since: datetime | None = None, customers: Select[Any] | None = None
+) -> Select[Any]:
     """One row per purchase that counts as of ``end`` (confirmed, net amount above zero): its
     customer, time, net amount in ten-thousandths (``units``: whole numbers, which SQLite adds up
     exactly, where its sums of decimal amounts are floating-point) and net points; ``since``: only
-    those made from then on. A refund whose reversal did not fail takes its amount off (a refund
+    those made from then on; ``customers`` (a SELECT of customer ids): only theirs, read by the
+    purchases' wallet index. A refund whose reversal did not fail takes its amount off (a refund
     without an amount: everything)."""
     refund_where = [OutboxReversal.status != ReversalStatus.FAILED, Refund.created_at < end]
+    wallets = None
+    if customers is not None:
+        wallets = select(CustomerWallet.address).where(CustomerWallet.customer_id.in_(customers))
+        refund_where.append(Refund.purchase_pk.in_(select(Purchase.id).where(Purchase.customer_wallet.in_(wallets))))
     if partner_id is not None:
         refund_where.append(Refund.partner_id == partner_id)
     refunds = (
@@ -97,6 +106,8 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
         where.append(Purchase.partner_id == partner_id)
     if since is not None:
         where.append(Purchase.purchased_at >= since)
+    if wallets is not None:
+        where.append(Purchase.customer_wallet.in_(wallets))
     inner = (
         select(
             CustomerWallet.customer_id.label("customer_id"),
@@ -116,20 +127,65 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
     return select(inner).where(inner.c.units > 0)
 
 
+def late(*, end: datetime, partner_id: int | None) -> Select[Any]:
+    """The customers with a purchase made, or a refund recorded, at or after ``end`` (in the
+    partner's scope): their totals as of now are not those as of ``end``."""
+    bought = select(Purchase.customer_wallet.label("w")).where(Purchase.purchased_at >= end)
+    refunded = (
+        select(Purchase.customer_wallet.label("w"))
+        .select_from(Refund)
+        .join(Purchase, Purchase.id == Refund.purchase_pk)
+        .where(Refund.created_at >= end)
+    )
+    if partner_id is not None:
+        bought = bought.where(Purchase.partner_id == partner_id)
+        refunded = refunded.where(Refund.partner_id == partner_id)
+    wallets = bought.union(refunded).subquery("lw")
+    return select(CustomerWallet.customer_id).where(CustomerWallet.address.in_(select(wallets.c.w))).distinct()
+
+
+def per_member(*, end: datetime, scope: int) -> Select[Any]:
+    """(customer_id, last, frequency, monetary) of every member with a counted purchase as of
+    ``end`` in the scope: from the members' totals (network/store/analytics_totals.py), except for
+    the members with purchases or refunds at or after ``end``, recomputed from their purchases
+    (``counted``). Monetary: net points coalition-wide, else net units of the partner's currency."""
+    partner_id = None if scope == COALITION else scope
+    late_ids = late(end=end, partner_id=partner_id).cte("late")  # a CTE: SQLite's parser nests no deeper
+    changed = select(late_ids.c.customer_id)
+    t = MemberPartnerTotal
+    where = [Member.erased_at.is_(None), t.customer_id.not_in(changed)]
+    if partner_id is not None:
+        where.append(t.partner_id == partner_id)
+    kept = (
+        select(
+            t.customer_id.label("customer_id"),
+            func.max(t.last_at).label("last"),
+            func.sum(t.purchases).label("frequency"),
+            func.sum(t.points if partner_id is None else t.units).label("monetary"),
+        )
+        .outerjoin(Member, Member.customer_id == t.customer_id)
+        .where(*where)
+        .group_by(t.customer_id)
+    )
+    p = counted(end=end, partner_id=partner_id, customers=changed).subquery("c")
+    redone = select(
+        p.c.customer_id,
+        func.max(p.c.at).label("last"),
+        func.count().label("frequency"),
+        func.sum(p.c.points if partner_id is None else p.c.units).label("monetary"),
+    ).group_by(p.c.customer_id)
+    return kept.union_all(redone)
+
+
 def scored(*, day: date, scope: int, dialect: str) -> Select[Any]:
     """The snapshot's rows of one scope, as a SELECT (the columns of ``rfm_snapshots``)."""
-    p = counted(end=day_end(day), partner_id=None if scope == COALITION else scope).subquery("c")
-    money = p.c.points if scope == COALITION else p.c.units
-    per = (
-        select(
-            p.c.customer_id,
-            utc_day(func.max(p.c.at), dialect).label("last_day"),
-            func.count().label("frequency"),
-            func.sum(money).label("monetary"),
-        )
-        .group_by(p.c.customer_id)
-        .subquery("a")
-    )
+    both = per_member(end=day_end(day), scope=scope).subquery("b")
+    per = select(
+        both.c.customer_id,
+        utc_day(both.c.last, dialect).label("last_day"),
+        both.c.frequency.label("frequency"),
+        both.c.monetary.label("monetary"),
+    ).subquery("a")
     n = func.count().over()
     ranked = select(
         per,
@@ -246,6 +302,8 @@ def snapshot(sessions: sessionmaker[Session], *, day: date, budget_s: float | No
     with sessions() as session:
         todo = scopes(session)
         if any(session.get(RfmRun, (day, s)) is None for s in todo):
+            catch_up(session)  # purchases and refunds written by other paths than the services'
+            session.commit()
             refresh_statistics(session)
     runs = []
     for scope in todo:

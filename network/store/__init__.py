@@ -6,6 +6,7 @@ indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
 (enrolment, referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
+``analytics_totals`` (per-member purchase totals),
 ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
 redemption nonces handed out per wallet), ``segments`` (operator-defined segments),
@@ -14,6 +15,7 @@ session factories); ``migrations/`` is Alembic's.
 """
 
 from network.store.analytics import COALITION, RfmRun, RfmSnapshot
+from network.store.analytics_totals import AnalyticsMark, MemberPartnerTotal
 from network.store.base import (
     Base,
     UTCDateTime,
@@ -102,6 +104,7 @@ from network.store.tiers import (
 __all__ = [
     "COALITION",
     "MIGRATIONS",
+    "AnalyticsMark",
     "Base",
     "ChainEvent",
     "ChainTransaction",
@@ -124,6 +127,7 @@ __all__ = [
     "Member",
     "MemberEnrolment",
     "MemberImport",
+    "MemberPartnerTotal",
     "Message",
     "MessageBrand",
     "MessageDigest",
