@@ -13,10 +13,10 @@ the members with nothing at or after the day's end, and ``counted`` for the othe
 0031 and the bench generator run the same SQL) from the raw rows: deleting theirs, then one
 ``INSERT ... SELECT`` grouped by (customer, partner). Kept up to date
 
-- where the data arrives, in the same transaction: network/analytics_totals.py
-  ``purchases_changed`` is called when purchases reach a final status (network/outcomes.py
-  ``purchases_settled``), when a refund is stored (gateway/services/refunds.py) and when a
-  reversal is final (``refunds_settled``);
+- where the data arrives, in the same transaction: :func:`add_confirmed_purchases` when
+  purchases are announced confirmed (network/outcomes.py ``purchases_settled``, an upsert of
+  increments), :func:`update_member_totals` (the member's rows recomputed) when a refund is stored
+  (gateway/services/refunds.py) and when a reversal is final (``refunds_settled``);
 - and by :func:`catch_up` (run by the snapshot first): the customers of purchases and refunds
   written since the marks (``analytics_marks``: the highest ids seen), which catches rows written
   by other paths (imports, tests, the generator without its back-fill).
@@ -43,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
@@ -117,6 +118,9 @@ def totals_select(customers: Select[Any] | list[int] | None = None) -> Select[An
         (refunds.c.n > refunds.c.with_amount, literal(0)),
         else_=Purchase.amount - func.coalesce(refunds.c.amount, 0),
     )
+    # the status through coalesce, which no index serves: SQLite reads the customers' purchases by
+    # wallet and looks their outbox rows up, never every confirmed outbox row first
+    status = func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
     inner = (
         select(
             CustomerWallet.customer_id.label("customer_id"),
@@ -128,7 +132,7 @@ def totals_select(customers: Select[Any] | list[int] | None = None) -> Select[An
         .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)
         .join(CustomerWallet, CustomerWallet.address == Purchase.customer_wallet)
         .outerjoin(refunds, refunds.c.pk == Purchase.id)
-        .where(OutboxPurchase.status.in_(CONFIRMED), *purchases_where)
+        .where(status.in_(CONFIRMED), *purchases_where)
         .subquery("p")
     )
     return (
@@ -172,6 +176,47 @@ def refresh(bind: Session | Connection, customers: list[int] | None = None) -> N
             bind.execute(put)
         else:
             bind.execute(insert(TOTALS).from_select(COLUMNS, totals_select(chunk)))
+
+
+def add_confirmed_purchases(session: Session, purchase_pks: list[int]) -> None:
+    """The sender's call, in the transaction that announces these purchases confirmed (each one
+    once): their amounts added to their members' totals, an upsert per (customer, partner) that
+    reads no other purchase. A purchase has no refund before it is confirmed, so its net amount is
+    its amount; one of zero does not count."""
+    if not purchase_pks:
+        return
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    upsert: Any = pg_insert if postgresql else sqlite_insert
+    lesser, greater = (func.least, func.greatest) if postgresql else (func.min, func.max)
+    units = func.round(Purchase.amount * UNITS)
+    for start in range(0, len(purchase_pks), CHUNK):
+        rows = (
+            select(
+                CustomerWallet.customer_id,
+                Purchase.partner_id,
+                func.min(Purchase.purchased_at),
+                func.max(Purchase.purchased_at),
+                func.count(),
+                func.sum(units),
+                func.sum(Purchase.points),
+            )
+            .join(CustomerWallet, CustomerWallet.address == Purchase.customer_wallet)
+            .where(Purchase.id.in_(purchase_pks[start : start + CHUNK]), units > 0)
+            .group_by(CustomerWallet.customer_id, Purchase.partner_id)
+        )
+        put = upsert(TOTALS).from_select(COLUMNS, rows)
+        new = put.excluded
+        put = put.on_conflict_do_update(
+            index_elements=["customer_id", "partner_id"],
+            set_={
+                "first_at": lesser(TOTALS.c.first_at, new.first_at),
+                "last_at": greater(TOTALS.c.last_at, new.last_at),
+                "purchases": TOTALS.c.purchases + new.purchases,
+                "units": TOTALS.c.units + new.units,
+                "points": TOTALS.c.points + new.points,
+            },
+        )
+        session.execute(put)
 
 
 def update_member_totals(session: Session, *, wallets: list[str]) -> None:
