@@ -3,8 +3,12 @@ and PostgreSQL), and what the APIs read of it.
 
 :func:`snapshot` writes, for one UTC day and every scope (the coalition, then each partner), each
 member's values, scores and segment (``rfm_snapshots``) with one ``INSERT ... SELECT``: the counted
-purchases net of refunds, grouped per member, ranked with ``RANK()`` and ``COUNT(*) OVER ()`` (not
-``NTILE``, which splits equal values across tiles), scored ``1 + 5 * (rank - 1) / n`` in integer
+purchases net of refunds per member, read from the members' totals (``member_partner_totals``,
+network/store/analytics_totals.py, kept up to date where purchases and refunds are written) except
+for the few members with a purchase or refund at or after the day's end, recomputed from their
+own purchases (:func:`per_member`; the same figures as :func:`counted` grouped per member),
+ranked with ``RANK()`` and ``COUNT(*) OVER ()`` (not ``NTILE``, which splits equal values across
+tiles), scored ``1 + 5 * (rank - 1) / n`` in integer
 arithmetic, the segment by a ``CASE`` over the grid. Then a ``segment.changed`` event per member
 whose segment differs from the scope's previous snapshot (none for the first one), and the scope's
 :class:`RfmRun` row, all in one transaction: a scope is done once, whole; a run that stopped resumes
@@ -159,7 +163,8 @@ def per_member(*, end: datetime, scope: int) -> Select[Any]:
     late_ids = late(end=end, partner_id=partner_id).cte("late")  # a CTE: SQLite's parser nests no deeper
     changed = select(late_ids.c.customer_id)
     t = MemberPartnerTotal
-    where = [Member.erased_at.is_(None), t.customer_id.not_in(changed)]
+    # an anti-join (not NOT IN, which PostgreSQL cannot turn into one)
+    where = [Member.erased_at.is_(None), late_ids.c.customer_id.is_(None)]
     if partner_id is not None:
         where.append(t.partner_id == partner_id)
     kept = (
@@ -170,6 +175,7 @@ def per_member(*, end: datetime, scope: int) -> Select[Any]:
             func.sum(t.points if partner_id is None else t.units).label("monetary"),
         )
         .outerjoin(Member, Member.customer_id == t.customer_id)
+        .outerjoin(late_ids, late_ids.c.customer_id == t.customer_id)
         .where(*where)
         .group_by(t.customer_id)
     )
@@ -291,13 +297,14 @@ def _changes(session: Session, *, day: date, scope: int, at: datetime | None) ->
 
 
 def refresh_statistics(session: Session) -> None:
-    """SQLite's planner statistics (``ANALYZE``, sampled): without them it reads purchases by the
-    outbox's status index instead of by time (10x slower on the KPIs' periods). PostgreSQL keeps
-    its own (autovacuum)."""
+    """The planner's statistics (``ANALYZE``, sampled): without them SQLite reads purchases by the
+    outbox's status index instead of by time (10x slower on the KPIs' periods), and PostgreSQL,
+    whose autovacuum lags behind a bulk load, reads every purchase to recompute the few members
+    changed after the day's end."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA analysis_limit = 1000"))
-        session.execute(text("ANALYZE"))
-        session.commit()
+    session.execute(text("ANALYZE"))
+    session.commit()
 
 
 def snapshot(sessions: sessionmaker[Session], *, day: date, budget_s: float | None = None) -> list[ScopeRun]:
