@@ -40,6 +40,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -160,11 +161,7 @@ def refresh(bind: Session | Connection, customers: list[int] | None = None) -> N
         _mark(bind, "refunds", bind.scalar(select(func.max(Refund.id))))
         return
     ids = sorted(set(customers))
-    postgresql = (
-        bind.get_bind().dialect.name == "postgresql"
-        if isinstance(bind, Session)
-        else (bind.dialect.name == "postgresql")
-    )
+    postgresql = _dialect(bind) == "postgresql"
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         bind.execute(delete(TOTALS).where(TOTALS.c.customer_id.in_(chunk)))
@@ -238,6 +235,10 @@ def customers_of_wallets(bind: Session | Connection, wallets: list[str]) -> list
 def catch_up(bind: Session | Connection) -> int:
     """Folds the purchases and refunds written since the marks into the totals (their customers'
     rows recomputed) and moves the marks; returns how many customers were refreshed."""
+    if _dialect(bind) == "postgresql":
+        # the senders' increments wait, and those under way finish first: a recomputation must not
+        # overwrite one committed while it read (READ COMMITTED; each statement below reads anew)
+        bind.execute(text("LOCK TABLE member_partner_totals IN SHARE ROW EXCLUSIVE MODE"))
     marks = {str(n): int(i) for n, i in bind.execute(select(MARKS.c.name, MARKS.c.last_id))}
     p_mark, r_mark = marks.get("purchases", 0), marks.get("refunds", 0)
     p_top = bind.scalar(select(func.max(Purchase.id))) or 0
@@ -258,6 +259,10 @@ def catch_up(bind: Session | Connection) -> int:
     _mark(bind, "purchases", p_top)
     _mark(bind, "refunds", r_top)
     return len(customers)
+
+
+def _dialect(bind: Session | Connection) -> str:
+    return str(bind.get_bind().dialect.name if isinstance(bind, Session) else bind.dialect.name)
 
 
 def _mark(bind: Session | Connection, name: str, last_id: int | None) -> None:
