@@ -467,3 +467,18 @@ class SegmentExists(GatewayError):
     """Another segment has this name."""
 
     slug = "segment-exists"
+
+
+# --- achievements (gateway/services/achievements.py, loyalty/campaigns/achievements.py)
+
+
+class AchievementInvalid(GatewayError):
+    """An achievement rule that is not one of the kinds, or out of its bounds."""
+
+    slug = "achievement-invalid"
+
+
+class AchievementExists(GatewayError):
+    """Another achievement has this slug."""
+
+    slug = "achievement-exists"

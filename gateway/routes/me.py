@@ -35,6 +35,7 @@ from gateway.pages import SECURITY_HEADERS, PageRoute
 from gateway.schemas_consents import ConsentCellsPut
 from gateway.schemas_members import ErasureCreate, MeEnrolmentCreate
 from gateway.services import (
+    achievements,
     consent_grid,
     consent_views,
     custody,
@@ -45,6 +46,8 @@ from gateway.services import (
     history,
     members,
     points_value,
+    referrals,
+    rewards_view,
     sign_in_links,
     tiers,
     wallet_auth,
@@ -122,6 +125,13 @@ def _tier(session: Session, settings: GatewaySettings, customer_id: int | None) 
         return None
 
 
+def _rewards(session: Session, settings: GatewaySettings, customer_id: int) -> str:
+    """The member's referral code and badges with progress (issue 20)."""
+    mine = referrals.mine(session, customer_id=customer_id, public_url=settings.public_url)
+    badges = achievements.mine(session, customer_id=customer_id, now=utcnow())
+    return rewards_view.referral_section(mine) + rewards_view.achievements_section(badges)
+
+
 def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str, via: str) -> str:
     """Reads the store (the promised points first: wallet_promises.py), then the chain (the
     balance, the tokens), and writes the page."""
@@ -137,6 +147,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     tier = _tier(session, settings, customer_id)
     member = customer_id is not None and members.is_member(session, customer_id=customer_id)
     grid = consent_grid.grid(session, customer_id=customer_id) if member and customer_id is not None else None
+    rewards_html = _rewards(session, settings, customer_id) if member and customer_id is not None else ""
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     expiry = expiry_view.expiry_of(chain, wallet, reminder_days=settings.expiry_reminder_days)
@@ -170,6 +181,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         member=member,
         expiry=expiry,
         consents_html="" if grid is None else consent_views.consent_section(grid, writable=via == "wallet"),
+        rewards_html=rewards_html,
     )
     return customer_views.customer_page(view)
 
