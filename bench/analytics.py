@@ -4,6 +4,10 @@ runs it) and each KPI query's latency, coalition-wide and for one partner, per s
 
     .venv/bin/python -m bench.analytics [--sizes 10000,100000] [--store sqlite|postgresql]
 
+1,000,000 members (10,000,000 purchases) is opt-in: ``--sizes 10000,100000,1000000`` here, or
+``python -m bench --only analytics --analytics-sizes 10000,100000,1000000`` (the generator alone
+takes tens of minutes at that size). The table gives each figure's growth from one size to the next.
+
 The KPI latencies are the service's (gateway/services/analytics.py, rfm.py), what each endpoint
 runs in one request, without HTTP (a few ms more). Targets: the snapshot under 60 s and each KPI
 under 1 s at 1,000,000 members.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import tempfile
 import time
 from collections.abc import Callable
@@ -117,21 +122,35 @@ def run(sizes: list[int], store: StoreKind = SQLITE, log: Callable[[str], None] 
     return {"store": store.name, "curve": curve}
 
 
+def _growth(values: list[float]) -> str:
+    """Each size's figure over the previous size's (the cost's growth per step)."""
+    return "".join(f" | x{b / a:.1f}" if a else " | -" for a, b in itertools.pairwise(values))
+
+
 def table(result: dict[str, Any]) -> str:
     curve = result["curve"]
+    steps = "".join(f" | growth {a['members']:,} -> {b['members']:,}" for a, b in itertools.pairwise(curve))
     lines = [
-        f"| analytics ({result['store']}) | " + " | ".join(f"{c['members']:,} members" for c in curve) + " |",
-        "|---|" + "---:|" * len(curve),
-        "| purchases | " + " | ".join(f"{c['purchases']:,}" for c in curve) + " |",
-        "| fill (generator) s | " + " | ".join(f"{c['fill_s']}" for c in curve) + " |",
+        f"| analytics ({result['store']}) | " + " | ".join(f"{c['members']:,} members" for c in curve) + steps + " |",
+        "|---|" + "---:|" * (2 * len(curve) - 1),
+        "| purchases | " + " | ".join(f"{c['purchases']:,}" for c in curve) + " |" * len(curve[1:]) + " |",
+        "| fill (generator) s | "
+        + " | ".join(f"{c['fill_s']}" for c in curve)
+        + _growth([c["fill_s"] for c in curve])
+        + " |",
         f"| RFM snapshot, 1 + {PARTNERS} scopes, s (target < {SNAPSHOT_TARGET_S:.0f} s at 1M) | "
         + " | ".join(f"{c['snapshot_s']}" for c in curve)
+        + _growth([c["snapshot_s"] for c in curve])
         + " |",
-        "| of which coalition scope s | " + " | ".join(f"{c['snapshot_coalition_s']}" for c in curve) + " |",
+        "| of which coalition scope s | "
+        + " | ".join(f"{c['snapshot_coalition_s']}" for c in curve)
+        + _growth([c["snapshot_coalition_s"] for c in curve])
+        + " |",
     ]
     for scope in ("coalition", "partner 1"):
         for name in curve[0]["kpi_s"][scope]:
-            lines.append(f"| {scope}: {name} s | " + " | ".join(f"{c['kpi_s'][scope][name]}" for c in curve) + " |")
+            values = [c["kpi_s"][scope][name] for c in curve]
+            lines.append(f"| {scope}: {name} s | " + " | ".join(f"{v}" for v in values) + _growth(values) + " |")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ purchases per member are skewed (a few buy a lot); 2 % of purchases are not conf
 failed); 3 % are refunded (a fifth without an amount, some in full, some in half; 10 % of the
 reversals failed); 0.5 % of members are erased; every fourth partner trades in PLN, the others in
 EUR; members redeem some of their points (a third of them at a partner where they did not earn)
-and some points expire. Used by ``make bench`` (bench/analytics.py) and, small, by the analytics
+and some points expire. Then the members' purchase totals (network/store/analytics_totals.py), by
+the back-fill's SQL. Used by ``make bench`` (bench/analytics.py) and, small, by the analytics
 tests, which recompute every figure from these rows in plain Python.
 """
 
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 
 from network.store import (
@@ -40,6 +41,7 @@ from network.store import (
     ReversalStatus,
     TierState,
 )
+from network.store.analytics_totals import refresh
 from network.store.tiers import TierChangeRecord
 
 CHAIN_ID = 31337
@@ -231,8 +233,21 @@ def fill(
             _put(session, LedgerEntry, ledger)
     n_ledger += len(ledger)
     _put(session, LedgerEntry, ledger)
+    _advance_sequences(session, (Partner, Customer, OutboxPurchase, Purchase, OutboxReversal, Refund, ChainEvent))
+    refresh(session)  # the members' purchase totals: migration 0031's back-fill, the same SQL
     session.commit()
     return Filled(members, n_purchases, n_refunds, n_ledger, partners, start, end)
+
+
+def _advance_sequences(session: Session, tables: Sequence[Any]) -> None:
+    """PostgreSQL: the id sequences past the ids written here, so that the services' own inserts
+    into the filled store get new ones (SQLite takes the next rowid by itself)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        name = table.__table__.name
+        top = f"(SELECT coalesce(max(id), 0) + 1 FROM {name})"
+        session.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), {top}, false)"))
 
 
 def _ledger(block: int, at: int, kind: str, c: int, p: int | None, points: int, seq: int | None) -> dict[str, Any]:

@@ -8,7 +8,10 @@ the row's ``notified_status`` decides, so a purchase minted again after a reorg 
 announced twice. Outbox items with no purchase (written straight to the outbox, not through
 the gateway) have no event. Purchases held for lack of their partner's issuance headroom, and
 put back in the queue when it returns, get ``purchase.held`` and ``purchase.released``
-(:func:`purchases_moved`, each time).
+(:func:`purchases_moved`, each time). Both settle calls also bring the members' purchase totals up
+to date (network/store/analytics_totals.py, the RFM snapshot's input): a purchase announced
+confirmed is added (``add_confirmed_purchases``), a settled refund's member recomputed
+(``update_member_totals``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from network.store import ChainTransaction, OutboxPurchase, OutboxReversal, Purchase, PurchaseStatus, Refund
 from network.store import ReversalStatus as RS
+from network.store.analytics_totals import add_confirmed_purchases, update_member_totals
 from network.store.events import event_row, record_many
 
 PURCHASE_FINAL = {
@@ -76,7 +80,10 @@ def purchases_settled(session: Session, *, outbox_ids: Collection[int] = (), tx_
             f"purchase.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet, at=now
         )
 
-    return _settled(session, Purchase, rows, PURCHASE_FINAL, event)
+    def counted(won: dict[int, str]) -> None:  # each confirmed purchase added once, by the call announcing it
+        add_confirmed_purchases(session, [pk for pk, status in won.items() if status == "confirmed"])
+
+    return _settled(session, Purchase, rows, PURCHASE_FINAL, event, counted)
 
 
 def purchases_moved(session: Session, event_type: str, outbox_ids: Collection[int]) -> int:
@@ -159,6 +166,7 @@ def refunds_settled(session: Session, *, reversal_ids: Collection[int] = (), tx_
             f"refund.{status}", payload=payload, partner_id=r.partner_id, customer_wallet=r.customer_wallet
         )
 
+    update_member_totals(session, wallets=[r.customer_wallet for r in rows])
     return _settled(session, Refund, rows, REFUND_FINAL, event)
 
 
@@ -179,12 +187,15 @@ def _settled(
     rows: list[Any],
     final: dict[Any, str],
     event: Callable[[Any, str], dict[str, Any]],
+    then: Callable[[dict[int, str]], None] | None = None,
 ) -> int:
-    """One event per row (``event(row, status)``) whose final status this call announced first;
-    returns how many."""
+    """One event per row (``event(row, status)``) whose final status this call announced first
+    (``then`` is handed those rows' ids and statuses); returns how many."""
     if not rows:
         return 0
     won = _announce(session, model, {r.id: final[r.status] for r in rows})
+    if then is not None:
+        then(won)
     events = [event(r, won[r.id]) for r in rows if r.id in won]
     record_many(session, events)
     return len(events)

@@ -38,6 +38,7 @@ from network.store import (
     Refund,
     ReversalStatus,
 )
+from network.store.analytics_totals import update_member_totals
 
 STATUS_NAMES = {
     ReversalStatus.QUEUED: "accepted",
@@ -170,6 +171,7 @@ def accept_refund(
         )
         session.add(refund)
         session.flush()
+        update_member_totals(session, wallets=[purchase.customer_wallet])  # the RFM snapshot's totals
         # paid partly with points: they are given back in proportion (restored on chain by the partner,
         # at each capture's own rate: the reverse of the capture's credit)
         refunded_amount = _refunded(session, purchase)[1]

@@ -3,8 +3,12 @@ and PostgreSQL), and what the APIs read of it.
 
 :func:`snapshot` writes, for one UTC day and every scope (the coalition, then each partner), each
 member's values, scores and segment (``rfm_snapshots``) with one ``INSERT ... SELECT``: the counted
-purchases net of refunds, grouped per member, ranked with ``RANK()`` and ``COUNT(*) OVER ()`` (not
-``NTILE``, which splits equal values across tiles), scored ``1 + 5 * (rank - 1) / n`` in integer
+purchases net of refunds per member, read from the members' totals (``member_partner_totals``,
+network/store/analytics_totals.py, kept up to date where purchases and refunds are written) except
+for the few members with a purchase or refund at or after the day's end, recomputed from their
+own purchases (:func:`per_member`; the same figures as :func:`counted` grouped per member),
+ranked with ``RANK()`` and ``COUNT(*) OVER ()`` (not ``NTILE``, which splits equal values across
+tiles), scored ``1 + 5 * (rank - 1) / n`` in integer
 arithmetic, the segment by a ``CASE`` over the grid. Then a ``segment.changed`` event per member
 whose segment differs from the scope's previous snapshot (none for the first one), and the scope's
 :class:`RfmRun` row, all in one transaction: a scope is done once, whole; a run that stopped resumes
@@ -33,6 +37,7 @@ from network.store import (
     CustomerLink,
     CustomerWallet,
     Member,
+    MemberPartnerTotal,
     OutboxPurchase,
     OutboxReversal,
     Partner,
@@ -43,6 +48,7 @@ from network.store import (
     RfmRun,
     RfmSnapshot,
 )
+from network.store.analytics_totals import catch_up
 from network.store.events import event_row, record_many
 
 log = logging.getLogger(__name__)
@@ -63,13 +69,20 @@ def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:
     return func.date(column)
 
 
-def counted(*, end: datetime, partner_id: int | None, since: datetime | None = None) -> Select[Any]:
+def counted(
+    *, end: datetime, partner_id: int | None, since: datetime | None = None, customers: Select[Any] | None = None
+) -> Select[Any]:
     """One row per purchase that counts as of ``end`` (confirmed, net amount above zero): its
     customer, time, net amount in ten-thousandths (``units``: whole numbers, which SQLite adds up
     exactly, where its sums of decimal amounts are floating-point) and net points; ``since``: only
-    those made from then on. A refund whose reversal did not fail takes its amount off (a refund
+    those made from then on; ``customers`` (a SELECT of customer ids): only theirs, read by the
+    purchases' wallet index. A refund whose reversal did not fail takes its amount off (a refund
     without an amount: everything)."""
     refund_where = [OutboxReversal.status != ReversalStatus.FAILED, Refund.created_at < end]
+    wallets = None
+    if customers is not None:
+        wallets = select(CustomerWallet.address).where(CustomerWallet.customer_id.in_(customers))
+        refund_where.append(Refund.purchase_pk.in_(select(Purchase.id).where(Purchase.customer_wallet.in_(wallets))))
     if partner_id is not None:
         refund_where.append(Refund.partner_id == partner_id)
     refunds = (
@@ -92,11 +105,19 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
     # the status through coalesce: an expression no index serves, so that SQLite reads purchases by
     # time (or partner and time) and looks their outbox rows up, never all confirmed rows first
     status = func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
-    where = [status.in_(CONFIRMED), Purchase.purchased_at < end, Member.erased_at.is_(None)]
-    if partner_id is not None:
-        where.append(Purchase.partner_id == partner_id)
+    where = [status.in_(CONFIRMED), Member.erased_at.is_(None)]
+    if wallets is None:
+        where.append(Purchase.purchased_at < end)
+        if partner_id is not None:
+            where.append(Purchase.partner_id == partner_id)
+    else:  # written so that no index serves them: SQLite reads the few customers' purchases by wallet
+        where.append(func.coalesce(Purchase.purchased_at, Purchase.purchased_at) < end)
+        if partner_id is not None:
+            where.append(Purchase.partner_id + 0 == partner_id)
     if since is not None:
         where.append(Purchase.purchased_at >= since)
+    if wallets is not None:
+        where.append(Purchase.customer_wallet.in_(wallets))
     inner = (
         select(
             CustomerWallet.customer_id.label("customer_id"),
@@ -116,20 +137,67 @@ def counted(*, end: datetime, partner_id: int | None, since: datetime | None = N
     return select(inner).where(inner.c.units > 0)
 
 
+def late(*, end: datetime, partner_id: int | None) -> Select[Any]:
+    """The customers with a purchase made, or a refund recorded, at or after ``end`` (in the
+    partner's scope): their totals as of now are not those as of ``end``."""
+    bought = select(Purchase.customer_wallet.label("w")).where(Purchase.purchased_at >= end)
+    refunded = (
+        select(Purchase.customer_wallet.label("w"))
+        .select_from(Refund)
+        .join(Purchase, Purchase.id == Refund.purchase_pk)
+        .where(Refund.created_at >= end)
+    )
+    if partner_id is not None:
+        bought = bought.where(Purchase.partner_id == partner_id)
+        refunded = refunded.where(Refund.partner_id == partner_id)
+    wallets = bought.union(refunded).subquery("lw")
+    return select(CustomerWallet.customer_id).where(CustomerWallet.address.in_(select(wallets.c.w))).distinct()
+
+
+def per_member(*, end: datetime, scope: int) -> Select[Any]:
+    """(customer_id, last, frequency, monetary) of every member with a counted purchase as of
+    ``end`` in the scope: from the members' totals (network/store/analytics_totals.py), except for
+    the members with purchases or refunds at or after ``end``, recomputed from their purchases
+    (``counted``). Monetary: net points coalition-wide, else net units of the partner's currency."""
+    partner_id = None if scope == COALITION else scope
+    late_ids = late(end=end, partner_id=partner_id).cte("late")  # a CTE: SQLite's parser nests no deeper
+    changed = select(late_ids.c.customer_id)
+    t = MemberPartnerTotal
+    # an anti-join (not NOT IN, which PostgreSQL cannot turn into one)
+    where = [Member.erased_at.is_(None), late_ids.c.customer_id.is_(None)]
+    if partner_id is not None:
+        where.append(t.partner_id == partner_id)
+    kept = (
+        select(
+            t.customer_id.label("customer_id"),
+            func.max(t.last_at).label("last"),
+            func.sum(t.purchases).label("frequency"),
+            func.sum(t.points if partner_id is None else t.units).label("monetary"),
+        )
+        .outerjoin(Member, Member.customer_id == t.customer_id)
+        .outerjoin(late_ids, late_ids.c.customer_id == t.customer_id)
+        .where(*where)
+        .group_by(t.customer_id)
+    )
+    p = counted(end=end, partner_id=partner_id, customers=changed).subquery("c")
+    redone = select(
+        p.c.customer_id,
+        func.max(p.c.at).label("last"),
+        func.count().label("frequency"),
+        func.sum(p.c.points if partner_id is None else p.c.units).label("monetary"),
+    ).group_by(p.c.customer_id)
+    return kept.union_all(redone)
+
+
 def scored(*, day: date, scope: int, dialect: str) -> Select[Any]:
     """The snapshot's rows of one scope, as a SELECT (the columns of ``rfm_snapshots``)."""
-    p = counted(end=day_end(day), partner_id=None if scope == COALITION else scope).subquery("c")
-    money = p.c.points if scope == COALITION else p.c.units
-    per = (
-        select(
-            p.c.customer_id,
-            utc_day(func.max(p.c.at), dialect).label("last_day"),
-            func.count().label("frequency"),
-            func.sum(money).label("monetary"),
-        )
-        .group_by(p.c.customer_id)
-        .subquery("a")
-    )
+    both = per_member(end=day_end(day), scope=scope).subquery("b")
+    per = select(
+        both.c.customer_id,
+        utc_day(both.c.last, dialect).label("last_day"),
+        both.c.frequency.label("frequency"),
+        both.c.monetary.label("monetary"),
+    ).subquery("a")
     n = func.count().over()
     ranked = select(
         per,
@@ -229,13 +297,14 @@ def _changes(session: Session, *, day: date, scope: int, at: datetime | None) ->
 
 
 def refresh_statistics(session: Session) -> None:
-    """SQLite's planner statistics (``ANALYZE``, sampled): without them it reads purchases by the
-    outbox's status index instead of by time (10x slower on the KPIs' periods). PostgreSQL keeps
-    its own (autovacuum)."""
+    """The planner's statistics (``ANALYZE``, sampled): without them SQLite reads purchases by the
+    outbox's status index instead of by time (10x slower on the KPIs' periods), and PostgreSQL,
+    whose autovacuum lags behind a bulk load, reads every purchase to recompute the few members
+    changed after the day's end."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA analysis_limit = 1000"))
-        session.execute(text("ANALYZE"))
-        session.commit()
+    session.execute(text("ANALYZE"))
+    session.commit()
 
 
 def snapshot(sessions: sessionmaker[Session], *, day: date, budget_s: float | None = None) -> list[ScopeRun]:
@@ -246,6 +315,8 @@ def snapshot(sessions: sessionmaker[Session], *, day: date, budget_s: float | No
     with sessions() as session:
         todo = scopes(session)
         if any(session.get(RfmRun, (day, s)) is None for s in todo):
+            catch_up(session)  # purchases and refunds written by other paths than the services'
+            session.commit()
             refresh_statistics(session)
     runs = []
     for scope in todo:

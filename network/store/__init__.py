@@ -6,6 +6,7 @@ indexed events), ``tables`` (partners, purchases, redemptions, webhooks, custody
 sessions), ``customers`` (customers, their wallets, partners' refs, profiles, consents), ``members``
 (enrolment, referral codes, erasures, imports), ``events``
 (domain events and their consumers' cursors), ``analytics`` (the daily RFM snapshot),
+``analytics_totals`` (per-member purchase totals),
 ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
 redemption nonces handed out per wallet), ``segments`` (operator-defined segments), ``churn`` (churn models and scores),
@@ -15,6 +16,7 @@ session factories); ``migrations/`` is Alembic's.
 
 from network.store.achievements import Achievement, AchievementEvent, MemberAchievement  # issue 20: badges
 from network.store.analytics import COALITION, RfmRun, RfmSnapshot
+from network.store.analytics_totals import AnalyticsMark, MemberPartnerTotal
 from network.store.base import (
     Base,
     UTCDateTime,
@@ -107,6 +109,7 @@ __all__ = [
     "MIGRATIONS",
     "Achievement",
     "AchievementEvent",
+    "AnalyticsMark",
     "Base",
     "ChainEvent",
     "ChainTransaction",
@@ -132,6 +135,7 @@ __all__ = [
     "MemberAchievement",
     "MemberEnrolment",
     "MemberImport",
+    "MemberPartnerTotal",
     "Message",
     "MessageBrand",
     "MessageDigest",
