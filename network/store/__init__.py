@@ -19,6 +19,7 @@ from network.store.base import (
     UTCDateTime,
     utcnow,
 )
+from network.store.campaigns import Campaign, CampaignAward, CampaignExposure, CampaignSpend
 from network.store.chain_tables import (
     ChainEvent,
     ChainTransaction,
@@ -103,6 +104,10 @@ __all__ = [
     "COALITION",
     "MIGRATIONS",
     "Base",
+    "Campaign",
+    "CampaignAward",
+    "CampaignExposure",
+    "CampaignSpend",
     "ChainEvent",
     "ChainTransaction",
     "CustodialWallet",
