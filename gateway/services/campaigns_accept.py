@@ -10,7 +10,7 @@ purchases, outbox entries and sequence numbers are written: :func:`apply_purchas
 3. Each purchase is evaluated (loyalty/campaigns/evaluation.py): the campaigns that fire, the
    customer's arm, the points asked. Every firing is an exposure, control included
    (``campaign_exposures``, one INSERT).
-4. The campaigns with points to give are locked (``SELECT … FOR UPDATE`` in id order, after the
+4. The campaigns with points to give are locked (``SELECT … FOR NO KEY UPDATE`` in id order, after the
    writer's partner rows: one lock order everywhere) and re-read with their usage (the period's
    and the members' lines of ``campaign_spend``); loyalty/campaigns/limits.py allots; the counters
    move by one conditional UPDATE each (``spent_points + x <= budget_points`` in its WHERE, so even
@@ -125,11 +125,8 @@ class CampaignsCache:
         return out
 
 
-CACHE = CampaignsCache()
-
-
 def apply_purchase_campaigns(
-    session: Session, *, accepted: Sequence[AcceptedPurchase], now: datetime, cache: CampaignsCache = CACHE
+    session: Session, *, accepted: Sequence[AcceptedPurchase], now: datetime, cache: CampaignsCache
 ) -> set[int]:
     """The campaigns of the accepted purchases, in the caller's transaction (see the module doc).
     Returns the funders that have new outbox entries (their drains to start)."""
@@ -221,7 +218,7 @@ def _award(
     t = Campaign.__table__
     row = session.connection().execute(
         select(t.c.status, t.c.spent_points, t.c.members_awarded, t.c.awards_count).where(t.c.id == campaign.id)
-        .with_for_update()
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: the exposures' and awards' foreign keys take KEY SHARE
     ).one()  # fmt: skip
     exposures = CampaignExposure.__table__
     if row.status != "running":  # paused or stopped since the group read it: exposed, nothing given

@@ -41,7 +41,7 @@ from gateway.errors import (
 )
 from gateway.schemas import PurchaseCreate
 from gateway.services import points_holds
-from gateway.services.campaigns_accept import AcceptedPurchase, apply_purchase_campaigns
+from gateway.services.campaigns_accept import AcceptedPurchase, CampaignsCache, apply_purchase_campaigns
 from gateway.services.earning import RulesCache, add_cap_usage, basket_of, earn
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
@@ -162,6 +162,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         self.on_committed = on_committed
         self.written = 0
         self.rules = RulesCache()
+        self.campaigns = CampaignsCache()
 
     def submit(
         self, partner_id: int, bodies: Iterable[PurchaseCreate], max_amount: Decimal
@@ -226,7 +227,8 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         if not new:
             return None
         views = _insert(session, new, now)
-        return Group(new, views, followers, apply_purchase_campaigns(session, accepted=_accepted(new, views), now=now))
+        funders = apply_purchase_campaigns(session, accepted=_accepted(new, views), now=now, cache=self.campaigns)
+        return Group(new, views, followers, funders)
 
     def committed(self, group: list[Submitted], written: Group) -> None:
         self.written += len(written.new)

@@ -1,0 +1,78 @@
+"""Purchase campaigns in the accept path, in process on SQLite (issue 20): a purchase posted
+through the API fires the running campaigns with the earning rules' points, exposes both arms,
+and the treatment's bonus is an outbox entry of the funder at its award seq; the purchase's own
+answer, points and seq are unchanged."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from loyalty.campaigns.assignment import arm
+from loyalty.campaigns.attribution import award_seq
+from network.store import Campaign, CampaignAward, CampaignExposure, Customer, CustomerWallet, OutboxPurchase
+from tests.gateway.campaign_fixtures import add_campaign
+from tests.gateway.purchases import OTHER_WALLET, WALLET, purchase_body, stored
+
+
+def member(sessions, wallet: str) -> int:
+    with sessions() as session:
+        customer = Customer()
+        session.add(customer)
+        session.flush()
+        session.add(CustomerWallet(address=wallet, customer_id=customer.id))
+        session.commit()
+        return customer.id
+
+
+def test_a_purchase_fires_a_running_campaign_and_its_bonus_is_minted_by_the_funder(client, make_partner, sessions):
+    shop, house = make_partner(), make_partner()
+    customer = member(sessions, WALLET)
+    campaign_id = add_campaign(
+        sessions,
+        funder_partner_id=house.id,
+        conditions={"partners": [shop.id], "min_amount": "10"},
+        effects=[{"kind": "bonus_points", "mode": "multiplier", "factor": "2"}],
+    )
+    add_campaign(sessions, funder_partner_id=house.id, status="draft")  # never fires
+    r = client.post("/v1/purchases", headers=shop.headers, json=purchase_body("c-1"))
+    assert r.status_code == 202, r.text
+    assert r.json()["points"] == 63 and r.json()["seq"] == 1  # the purchase as before
+    client.post("/v1/purchases", headers=shop.headers, json=purchase_body("c-2", amount="5.00"))  # below min_amount
+    with sessions() as session:
+        (exposure,) = session.scalars(select(CampaignExposure))
+        assert (exposure.campaign_id, exposure.customer_id, exposure.arm) == (campaign_id, customer, "treatment")
+        assert exposure.trigger_ref == f"purchase:{shop.id}:c-1"
+        (award,) = session.scalars(select(CampaignAward))
+        assert (award.points, award.seq, award.funder_partner_id) == (63, award_seq(campaign_id, 1), house.id)
+        (item,) = session.scalars(select(OutboxPurchase).where(OutboxPurchase.partner_id == house.id))
+        assert (item.seq, item.customer, item.points, item.id) == (award.seq, WALLET, 63, award.outbox_id)
+        assert session.get(Campaign, campaign_id).spent_points == 63  # type: ignore[union-attr]
+    purchases, items, _ = stored(sessions, shop.id)
+    assert [p.points for p in purchases] == [63, 7] and [i.seq for i in items] == [1, 2]
+
+
+def test_a_control_member_is_exposed_without_the_bonus_and_a_wallet_of_nobody_is_not_exposed(
+    client, make_partner, sessions
+):
+    shop = make_partner()
+    customer = member(sessions, WALLET)
+    salt = next(f"s{i}" for i in range(100) if arm(f"s{i}", customer, 5000) == "control")
+    add_campaign(sessions, funder_partner_id=shop.id, holdout_bp=5000, salt=salt)
+    assert client.post("/v1/purchases", headers=shop.headers, json=purchase_body("c-1")).status_code == 202
+    other = purchase_body("c-2", customer={"wallet": OTHER_WALLET})
+    assert client.post("/v1/purchases", headers=shop.headers, json=other).status_code == 202
+    with sessions() as session:
+        assert [(e.customer_id, e.arm) for e in session.scalars(select(CampaignExposure))] == [(customer, "control")]
+        assert session.scalars(select(CampaignAward)).all() == []
+    _, items, _ = stored(sessions, shop.id)
+    assert [i.seq for i in items] == [1, 2]
+
+
+def test_a_first_purchase_campaign_fires_once_per_member_at_the_partner(client, make_partner, sessions):
+    shop = make_partner()
+    member(sessions, WALLET)
+    add_campaign(sessions, funder_partner_id=shop.id, conditions={"first_purchase": True})
+    for i in range(3):
+        assert client.post("/v1/purchases", headers=shop.headers, json=purchase_body(f"f-{i}")).status_code == 202
+    with sessions() as session:
+        assert [e.trigger_ref for e in session.scalars(select(CampaignExposure))] == [f"purchase:{shop.id}:f-0"]
