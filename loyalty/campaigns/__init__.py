@@ -1,1 +1,0 @@
-"""Campaigns' pure rules: arm assignment (assignment.py) and the measurement of uplift (stats.py)."""
