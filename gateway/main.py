@@ -19,6 +19,7 @@ from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
     analytics,
+    campaigns,
     consent_links,
     customers,
     dashboard,
@@ -110,6 +111,8 @@ def create_app() -> FastAPI:
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
     app.include_router(segments.router)  # issue 19: operator-defined segments
+    app.include_router(campaigns.operator)  # issue 20: campaigns
+    app.include_router(campaigns.partner)
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)
