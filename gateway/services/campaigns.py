@@ -24,10 +24,21 @@ from gateway.errors import CampaignRefused, CampaignStatusConflict, HousePartner
 from gateway.services.campaigns_accept import compiled_of, limits_of
 from gateway.services.earning import basket_of
 from loyalty.campaigns.assignment import TREATMENT, arm, holdout_warning, new_salt
+from loyalty.campaigns.attribution import CampaignCost, campaign_costs
 from loyalty.campaigns.evaluation import CampaignInvalid, PurchaseFacts, compile_campaign, evaluate_purchase
 from loyalty.campaigns.limits import Usage, allot
 from loyalty.campaigns.stats import CampaignResult, Observation, analyse_observations
-from network.store import Campaign, CampaignAward, CampaignExposure, CustomerWallet, Partner, Purchase, utcnow
+from network.purchases import decode_purchase
+from network.store import (
+    Campaign,
+    CampaignAward,
+    CampaignExposure,
+    ChainEvent,
+    CustomerWallet,
+    Partner,
+    Purchase,
+    utcnow,
+)
 
 TRANSITIONS = {
     "start": ({"draft", "paused"}, "running"),
@@ -256,6 +267,40 @@ def results(
     )
     last = max((at for _, at in members.values()), default=None)
     return result, None if last is None else last + window
+
+
+def chain_costs(
+    session: Session, *, chain_id: int, from_block: int = 0, to_block: int | None = None
+) -> dict[int, CampaignCost]:
+    """Each campaign's awards, points and their value (points x the issue price each batch carried)
+    from the indexed ``Earned`` events of the block range alone: the words whose seq is in the
+    award range (loyalty/campaigns/attribution.py). ``coalition.crosscheck`` can do the same from
+    ``eth_getLogs``; nothing here reads the campaigns' own tables."""
+    query = select(ChainEvent.args).where(
+        ChainEvent.chain_id == chain_id,
+        ChainEvent.contract == "CoalitionPoints",
+        ChainEvent.name == "Earned",
+        ChainEvent.block_number >= from_block,
+    )
+    if to_block is not None:
+        query = query.where(ChainEvent.block_number <= to_block)
+
+    def words() -> Any:
+        for args in session.execute(query.execution_options(yield_per=10_000)).scalars():
+            for word in args["purchases"]:
+                p = decode_purchase(bytes.fromhex(word[2:]))
+                yield int(args["partnerId"]), int(args["issuePrice"]), p.seq, p.points
+
+    return campaign_costs(words())
+
+
+def points_by_funder(costs: dict[int, CampaignCost]) -> dict[int, tuple[int, int]]:
+    """Campaign points and their value per funder: the settlement statement's campaign line."""
+    out: dict[int, tuple[int, int]] = {}
+    for c in costs.values():
+        points, value = out.get(c.funder_partner_id, (0, 0))
+        out[c.funder_partner_id] = (points + c.points, value + c.value)
+    return out
 
 
 def public(row: Campaign) -> dict[str, Any]:

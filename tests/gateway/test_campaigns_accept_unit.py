@@ -7,9 +7,19 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway.services.campaigns import chain_costs, points_by_funder
 from loyalty.campaigns.assignment import arm
 from loyalty.campaigns.attribution import award_seq
-from network.store import Campaign, CampaignAward, CampaignExposure, Customer, CustomerWallet, OutboxPurchase
+from network.purchases import encode_purchase
+from network.store import (
+    Campaign,
+    CampaignAward,
+    CampaignExposure,
+    ChainEvent,
+    Customer,
+    CustomerWallet,
+    OutboxPurchase,
+)
 from tests.gateway.campaign_fixtures import add_campaign
 from tests.gateway.purchases import OTHER_WALLET, WALLET, purchase_body, stored
 
@@ -76,3 +86,30 @@ def test_a_first_purchase_campaign_fires_once_per_member_at_the_partner(client, 
         assert client.post("/v1/purchases", headers=shop.headers, json=purchase_body(f"f-{i}")).status_code == 202
     with sessions() as session:
         assert [e.trigger_ref for e in session.scalars(select(CampaignExposure))] == [f"purchase:{shop.id}:f-0"]
+
+
+def test_a_campaigns_cost_is_recomputed_from_the_indexed_earned_events_alone(sessions):
+    from network.store import ChainEvent
+
+    def earned(block: int, partner: int, price: int, words: list[tuple[int, int]]) -> ChainEvent:
+        return ChainEvent(
+            chain_id=31337, block_number=block, block_hash="0x" + "0" * 64, block_time=0, tx_hash=f"0x{block:064x}",
+            log_index=0, contract="CoalitionPoints", name="Earned", partner_id=partner,
+            args={"partnerId": partner, "issuePrice": price, "batchId": block,
+                  "purchases": ["0x" + encode_purchase(WALLET, seq, points).hex() for seq, points in words]},
+        )  # fmt: skip
+
+    with sessions() as session:
+        session.add_all([
+            earned(1, 7, 10_000, [(1, 40), (award_seq(3, 1), 50)]),
+            earned(2, 7, 12_000, [(award_seq(3, 2), 25), (2, 10)]),
+            earned(3, 8, 9_000, [(award_seq(4, 1), 5)]),
+        ])  # fmt: skip
+        session.commit()
+        costs = chain_costs(session, chain_id=31337)
+        assert {c: (v.awards, v.points, v.value) for c, v in costs.items()} == {
+            3: (2, 75, 50 * 10_000 + 25 * 12_000),
+            4: (1, 5, 45_000),
+        }
+        assert points_by_funder(costs) == {7: (75, 800_000), 8: (5, 45_000)}
+        assert set(chain_costs(session, chain_id=31337, from_block=2, to_block=2)) == {3}
