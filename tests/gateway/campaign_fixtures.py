@@ -61,3 +61,14 @@ def accepted(wallet: str, purchase_id: str, *, partner_id: int = 7, earned: int 
         lines=(),
         earned=earned,
     )
+
+
+def member(sessions: sessionmaker[Session], wallet: str) -> int:
+    """A customer with ``wallet``: its id."""
+    with sessions() as session:
+        customer = Customer()
+        session.add(customer)
+        session.flush()
+        session.add(CustomerWallet(address=wallet, customer_id=customer.id))
+        session.commit()
+        return customer.id

@@ -16,22 +16,10 @@ from network.store import (
     CampaignAward,
     CampaignExposure,
     ChainEvent,
-    Customer,
-    CustomerWallet,
     OutboxPurchase,
 )
-from tests.gateway.campaign_fixtures import add_campaign
+from tests.gateway.campaign_fixtures import add_campaign, member
 from tests.gateway.purchases import OTHER_WALLET, WALLET, purchase_body, stored
-
-
-def member(sessions, wallet: str) -> int:
-    with sessions() as session:
-        customer = Customer()
-        session.add(customer)
-        session.flush()
-        session.add(CustomerWallet(address=wallet, customer_id=customer.id))
-        session.commit()
-        return customer.id
 
 
 def test_a_purchase_fires_a_running_campaign_and_its_bonus_is_minted_by_the_funder(client, make_partner, sessions):

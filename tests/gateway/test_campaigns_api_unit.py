@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.gateway.campaign_fixtures import member
 from tests.gateway.partners import OPERATOR
 from tests.gateway.purchases import WALLET, purchase_body
-from tests.gateway.test_campaigns_accept_unit import member
 from tests.problems import assert_problem
 
 BODY: dict[str, Any] = {
