@@ -482,3 +482,28 @@ class AchievementExists(GatewayError):
     """Another achievement has this slug."""
 
     slug = "achievement-exists"
+
+
+# --- campaigns (gateway/services/campaigns.py, loyalty/campaigns/evaluation.py)
+
+
+class CampaignRefused(GatewayError):
+    """A campaign that cannot run; ``field`` names the bad part (``effects[0].points``)."""
+
+    slug = "campaign-invalid"
+
+    def __init__(self, detail: str, *, field: str) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class CampaignStatusConflict(GatewayError):
+    """The campaign's status does not allow the change asked (start a stopped one, change a running one)."""
+
+    slug = "campaign-status-conflict"
+
+
+class HousePartnerMissing(GatewayError):
+    """An operator's campaign without a funder while ``COALITION_HOUSE_PARTNER_ID`` names none."""
+
+    slug = "house-partner-missing"

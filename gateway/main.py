@@ -20,6 +20,7 @@ from gateway.routes import (
     account,
     achievements,
     analytics,
+    campaigns,
     churn,
     consent_links,
     customers,
@@ -115,6 +116,8 @@ def create_app() -> FastAPI:
     app.include_router(segments.router)  # issue 19: operator-defined segments
     app.include_router(churn.operator)  # issue 19: churn risk, rewards you may like
     app.include_router(churn.customer)
+    app.include_router(campaigns.operator)  # issue 20: campaigns
+    app.include_router(campaigns.partner)
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(referrals.router)  # issue 20: referrals (audit, /v1/me/referral)

@@ -94,6 +94,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "achievement-invalid": (422, "The achievement's rule cannot be used"),
     "achievement-exists": (409, "An achievement with this slug exists already"),
     # --- achievements (add above this line)
+    "campaign-invalid": (422, "The campaign cannot run as written"),
+    "campaign-status-conflict": (409, "The campaign's status does not allow this"),
+    "house-partner-missing": (422, "No partner funds the coalition's own campaigns"),
+    # --- campaigns (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -431,6 +435,21 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Choose another slug, or change the existing badge with PUT /v1/operator/achievements/{id}.",
     ),
     # --- achievements (add above this line)
+    "campaign-invalid": (
+        "effects[0].points: an integer from 1 to 1000000000, not 0",
+        "Fix the field the detail names (also in the answer's `field`): the README's Campaigns section lists the "
+        "triggers, conditions, effects and limits.",
+    ),
+    "campaign-status-conflict": (
+        "campaign 4 is stopped: a stopped campaign never runs again",
+        "draft → running ⇄ paused → stopped; only a draft's content can change. Create a new campaign instead.",
+    ),
+    "house-partner-missing": (
+        "the coalition's own campaigns need a funder: set COALITION_HOUSE_PARTNER_ID",
+        "Onboard and fund a partner for the coalition itself (coalition partner add / fund), set "
+        "COALITION_HOUSE_PARTNER_ID to its id, or give funder_partner_id.",
+    ),
+    # --- campaigns (add above this line)
     "content-too-large": (
         "the request body is over 1048576 bytes, the most this gateway accepts",
         "Send a smaller body: split a batch of purchases into several requests.",

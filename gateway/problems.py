@@ -20,7 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import CustodialReleasePending, GatewayError, ProfileRefused, RateLimited, SegmentRefused
+from gateway.errors import (
+    CampaignRefused,
+    CustodialReleasePending,
+    GatewayError,
+    ProfileRefused,
+    RateLimited,
+    SegmentRefused,
+)
 from gateway.problem_types import PROBLEM_HELP, PROBLEMS, problem_example, problem_type
 from network.errors import ChainMismatchError
 
@@ -101,6 +108,8 @@ def members_of(error: GatewayError) -> dict[str, Any]:
         return {"field": error.field}
     if isinstance(error, SegmentRefused):
         return {"path": error.path}
+    if isinstance(error, CampaignRefused):
+        return {"field": error.field}
     return {}
 
 

@@ -265,6 +265,11 @@ class GatewaySettings(WorkerSettings):
     import_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024)
     # days an email confirmation link (double opt-in, gateway/services/message_links.py) may be used
     consent_confirm_ttl_days: int = Field(default=7, ge=1, le=90)
+    # campaigns (issue 20): the partner that funds the coalition's own campaigns (a participant like
+    # any other: its minter, its deposit, its settlement line); None: the operator funds none yet
+    house_partner_id: int | None = Field(default=None, ge=1, lt=2**32)
+    # days after a member's exposure in which a purchase counts as a conversion (and before it: the pre-period)
+    campaign_window_days: int = Field(default=14, ge=1, le=365)
 
     @property
     def mailbox_path(self) -> Path:

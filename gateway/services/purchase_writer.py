@@ -41,13 +41,14 @@ from gateway.errors import (
 )
 from gateway.schemas import PurchaseCreate
 from gateway.services import points_holds
+from gateway.services.campaigns_accept import AcceptedPurchase, CampaignsCache, apply_purchase_campaigns
 from gateway.services.earning import RulesCache, add_cap_usage, basket_of, earn
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
 from loyalty.earning import Earning
 from loyalty.earning_rules import CompiledRules
-from loyalty.lines import Basket, BasketInvalid, check_basket, from_units
+from loyalty.lines import Basket, BasketInvalid, Line, check_basket, from_units
 from network.outbox import enqueue_many
 from network.purchases import MAX_POINTS
 from network.store import CustomerLink, Partner, Purchase, utcnow
@@ -142,6 +143,7 @@ class Group:
     new: list[New]
     views: list[PurchaseView]
     followers: list[tuple[Submitted, Submitted]]
+    funders: set[int]  # partners whose campaigns gave points in the group (their drains to start)
 
 
 class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
@@ -160,6 +162,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         self.on_committed = on_committed
         self.written = 0
         self.rules = RulesCache()
+        self.campaigns = CampaignsCache()
 
     def submit(
         self, partner_id: int, bodies: Iterable[PurchaseCreate], max_amount: Decimal
@@ -223,7 +226,9 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
         followers = [f for f in followers if f[1].result is None]
         if not new:
             return None
-        return Group(new, _insert(session, new, now), followers)
+        views = _insert(session, new, now)
+        funders = apply_purchase_campaigns(session, accepted=_accepted(new, views), now=now, cache=self.campaigns)
+        return Group(new, views, followers, funders)
 
     def committed(self, group: list[Submitted], written: Group) -> None:
         self.written += len(written.new)
@@ -234,7 +239,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
                 _resolve(item, Outcome(first.result.view, created=False))
             else:
                 _fail(item, first.result or RuntimeError("no answer"))
-        partners = {item.partner_id for item, *_ in written.new}
+        partners = {item.partner_id for item, *_ in written.new} | written.funders
         try:
             self.on_committed(partners)
         except Exception:
@@ -283,6 +288,23 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
             for (item, _, wallet), result in zip(pending, found, strict=True)
             if result is not None
         ]
+
+
+def _accepted(new: list[New], views: list[PurchaseView]) -> list[AcceptedPurchase]:
+    """The group's new purchases as the campaigns see them."""
+    return [
+        AcceptedPurchase(
+            partner_id=item.partner_id,
+            purchase_id=view.purchase_id,
+            wallet=wallet,
+            amount=view.amount,
+            purchased_at=view.purchased_at,
+            lines=[Line(x.sku, x.unit_price, x.quantity, x.category, x.discount, frozenset(x.labels))
+                   for x in item.body.lines or ()],
+            earned=points,
+        )
+        for (item, wallet, points, *_), view in zip(new, views, strict=True)
+    ]  # fmt: skip
 
 
 def _paid_with_checked(session: Session, pending: list[Pending]) -> list[Pending]:

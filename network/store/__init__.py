@@ -22,6 +22,7 @@ from network.store.base import (
     UTCDateTime,
     utcnow,
 )
+from network.store.campaigns import Campaign, CampaignAward, CampaignExposure, CampaignSpend
 from network.store.chain_tables import (
     ChainEvent,
     ChainTransaction,
@@ -111,6 +112,10 @@ __all__ = [
     "AchievementEvent",
     "AnalyticsMark",
     "Base",
+    "Campaign",
+    "CampaignAward",
+    "CampaignExposure",
+    "CampaignSpend",
     "ChainEvent",
     "ChainTransaction",
     "ChurnModel",
