@@ -467,3 +467,15 @@ class SegmentExists(GatewayError):
     """Another segment has this name."""
 
     slug = "segment-exists"
+
+
+class MembershipPlanInvalid(GatewayError):
+    """A membership plan that cannot be used: the detail names the field and value."""
+
+    slug = "membership-plan-invalid"
+
+
+class MembershipTransitionInvalid(GatewayError):
+    """A change the subscription's state does not allow (a lapsed one renewed, a second trial...)."""
+
+    slug = "membership-transition-invalid"

@@ -28,6 +28,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    memberships,
     message_callbacks,
     message_templates,
     messages,
@@ -110,6 +111,7 @@ def create_app() -> FastAPI:
     app.include_router(analytics.partner)  # issue 19: KPIs and RFM segments
     app.include_router(analytics.operator)
     app.include_router(segments.router)  # issue 19: operator-defined segments
+    app.include_router(memberships.router)  # issue 21: paid membership plans
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(docs_pages.router)

@@ -91,6 +91,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "segment-invalid": (422, "The segment condition cannot be used"),
     "segment-exists": (409, "A segment with this name exists already"),
     # --- segments (add above this line)
+    "membership-plan-invalid": (422, "The membership plan cannot be used"),
+    "membership-transition-invalid": (409, "The subscription's state does not allow this change"),
+    # --- memberships (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -418,6 +421,16 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Give the segment another name, or change the existing one with PUT /v1/operator/segments/{id}.",
     ),
     # --- segments (add above this line)
+    "membership-plan-invalid": (
+        "an earn multiplier is between 1 and 10, got 0.5",
+        "Fix the named field: a positive price with at most 2 decimals, a period monthly or yearly, "
+        "0-366 trial days, a multiplier from 1 to 10, each perk once, honouring partners that exist.",
+    ),
+    "membership-transition-invalid": (
+        "the subscription is cancelled at its period's end: resume it before renewing",
+        "Read the subscription (its status says what it allows); a lapsed one is final: subscribe again.",
+    ),
+    # --- memberships (add above this line)
     "content-too-large": (
         "the request body is over 1048576 bytes, the most this gateway accepts",
         "Send a smaller body: split a batch of purchases into several requests.",
