@@ -55,6 +55,9 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Literal
 
+from loyalty.tier_progress import Progress
+from loyalty.tiers import Ladder
+
 Period = Literal["monthly", "yearly"]
 PERIODS: tuple[str, ...] = ("monthly", "yearly")
 MAX_MULTIPLIER = Decimal(10)
@@ -385,3 +388,19 @@ def protected_tier(names: Sequence[str], held: str | None, computed: str) -> str
     if held is None or held not in names or computed not in names:
         return computed
     return held if names.index(held) > names.index(computed) else computed
+
+
+def protected_progress(ladder: Ladder, seen: Progress, held: str) -> Progress:
+    """What a member sees while a plan protects ``held`` (the tier in force, written by the tier
+    placement): the tier shown is the higher of it and the rules' one, the next tier above it."""
+    tier = protected_tier(ladder.names, held, seen.tier)
+    if tier == seen.tier:
+        return seen
+    above = ladder.rank(tier) + 1
+    following = ladder.tiers[above] if above < len(ladder.tiers) else None
+    return replace(
+        seen,
+        tier=tier,
+        next_tier=following.name if following else None,
+        points_to_next=max(0, following.threshold - seen.qualifying_points) if following else None,
+    )

@@ -27,10 +27,13 @@ from loyalty.memberships import (
     payment_succeeded,
     period_end,
     prorated_credit,
+    protected_progress,
     protected_tier,
     resume,
     subscribe,
 )
+from loyalty.tier_progress import Progress
+from loyalty.tiers import Ladder, Tier
 
 T0 = datetime(2027, 1, 31, 12, 0, tzinfo=UTC)
 GRACE = 7
@@ -213,3 +216,11 @@ def test_fees_split_to_the_cent_and_sum_to_the_fee() -> None:
     assert fee_split(Decimal("9.99"), Decimal("0.15")) == (Decimal("1.50"), Decimal("8.49"))
     coalition, partner = fee_split(Decimal("0.05"), Decimal("0.5"))
     assert coalition + partner == Decimal("0.05")
+
+
+def test_the_progress_shown_keeps_the_protected_tier() -> None:
+    ladder = Ladder((Tier("Member", 0, Decimal(1)), Tier("Silver", 50, Decimal(1)), Tier("Gold", 100, Decimal(1))))
+    seen = Progress(T0, "Member", "Member", 20, "Silver", 30, None, None, 0, (), 0, None)
+    kept = protected_progress(ladder, seen, "Silver")
+    assert (kept.tier, kept.next_tier, kept.points_to_next, kept.earned) == ("Silver", "Gold", 80, "Member")
+    assert protected_progress(ladder, seen, "Member") is seen
