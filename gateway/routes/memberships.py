@@ -57,7 +57,8 @@ def _plain(value: Decimal) -> str:
 def plan_public(plan: Plan) -> PlanPublic:
     return PlanPublic(
         id=plan.id, name=plan.name, owner_partner_id=plan.owner_partner_id, honoured_by=sorted(plan.honoured_by),
-        price=str(plan.price), currency=plan.currency, period=plan.period, trial_days=plan.trial_days,
+        price=str(plan.price), currency=plan.currency, period=plan.period,  # type: ignore[arg-type]
+        trial_days=plan.trial_days,
         earn_multiplier=_plain(plan.earn_multiplier), tier_protection=plan.tier_protection,
         perks=list(plan.perks), members_only_skus=sorted(plan.members_only_skus),
         coalition_share=_plain(plan.coalition_share),
@@ -195,7 +196,8 @@ def report_payment(
     )  # fmt: skip
     p, row = reported.payment, reported.subscription
     answer = PaymentPublic(
-        id=p.id, subscription=subscription_public(row), provider_ref=p.provider_ref, outcome=p.outcome,
+        id=p.id, subscription=subscription_public(row), provider_ref=p.provider_ref,
+        outcome=p.outcome,  # type: ignore[arg-type]
         amount=str(p.amount), currency=p.currency, coalition_amount=str(p.coalition_amount), at=p.at,
     )  # fmt: skip
     session.commit()
@@ -274,6 +276,7 @@ def operator_create_plan(_: OperatorDep, session: SessionDep, body: OperatorPlan
 
 @operator.get("/plans", response_model=PlanList, responses=problem_responses("unauthorized"))
 def operator_plans(_: OperatorDep, session: SessionDep) -> PlanList:
+    """Every plan, the coalition's and the partners', oldest first."""
     found = [plan_public(p) for p in service.list_plans(session)]
     session.commit()
     return PlanList(plans=found)
@@ -291,8 +294,8 @@ def operator_set_share(_: OperatorDep, plan_id: PlanId, session: SessionDep, bod
 def operator_subscribers(
     _: OperatorDep,
     session: SessionDep,
-    plan_id: Annotated[int | None, Query(ge=1, lt=2**31)] = None,
-    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    plan_id: Annotated[int | None, Query(ge=1, lt=2**31, description="Only this plan's", examples=[3])] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000, description="The most items in the answer", examples=[100])] = 100,
 ) -> SubscriptionList:
     """Subscriptions, newest first (of one plan, if given)."""
     rows = service.subscriptions_sold(session, partner_id=None, plan_id=plan_id, limit=limit)
@@ -312,6 +315,8 @@ def operator_subscribers(
     openapi_extra={"security": [{"customerToken": []}]},
 )
 def my_memberships(wallet: CurrentCustomer, session: SessionDep) -> SubscriptionList:
+    """Every subscription of the signed-in customer, newest first: its status, the period, the next
+    renewal (None once cancelled) and until when its benefits hold."""
     customer_id = tiers.customer_by_wallet(session, wallet=wallet)
     rows = [] if customer_id is None else service.subscriptions_of(session, customer_id=customer_id)
     answer = SubscriptionList(subscriptions=[subscription_public(r) for r in rows])
@@ -329,6 +334,7 @@ def my_memberships(wallet: CurrentCustomer, session: SessionDep) -> Subscription
 def cancel_mine(
     subscription_id: SubscriptionId, wallet: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> SubscriptionPublic:
+    """Stops the renewal of one of my subscriptions: its benefits hold until the period's end."""
     customer_id = tiers.customer_by_wallet(session, wallet=wallet)
     if customer_id is None:
         raise NotFound(f"no membership subscription {subscription_id}")
