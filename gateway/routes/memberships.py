@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from gateway.deps import CurrentPartner, OperatorDep, SessionDep, SettingsDep
-from gateway.errors import NotFound
 from gateway.problems import problem_responses
 from gateway.routes.me_api import CurrentCustomer
 from gateway.schemas import Ident
@@ -335,11 +334,10 @@ def cancel_mine(
     subscription_id: SubscriptionId, wallet: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> SubscriptionPublic:
     """Stops the renewal of one of my subscriptions: its benefits hold until the period's end."""
-    customer_id = tiers.customer_by_wallet(session, wallet=wallet)
-    if customer_id is None:
-        raise NotFound(f"no membership subscription {subscription_id}")
-    row = service.get_subscription(session, subscription_id=subscription_id, customer_id=customer_id)
-    service.cancel(session, row=row, now=tiers.clock(settings), grace_days=settings.membership_grace_days)
+    row = service.cancel_mine(
+        session, wallet=wallet, subscription_id=subscription_id, now=tiers.clock(settings),
+        grace_days=settings.membership_grace_days,
+    )  # fmt: skip
     answer = subscription_public(row)
     session.commit()
     _told()

@@ -35,6 +35,7 @@ from loyalty import memberships as rules
 from loyalty.memberships import Plan, Status, Step, Subscription
 from network.store import (
     CustomerLink,
+    CustomerWallet,
     MembershipEvent,
     MembershipPayment,
     MembershipPlan,
@@ -427,3 +428,24 @@ def subscriptions_sold(
     if plan_id is not None:
         query = query.where(MembershipSubscription.plan_id == plan_id)
     return list(session.scalars(query))
+
+
+def subscriptions_and_plans(
+    session: Session, *, customer_id: int | None
+) -> tuple[list[MembershipSubscription], dict[int, Plan]]:
+    """A customer's subscriptions, newest first, and their plans (for /me)."""
+    if customer_id is None:
+        return [], {}
+    rows = subscriptions_of(session, customer_id=customer_id)
+    return rows, {plan_id: get_plan(session, plan_id=plan_id) for plan_id in {r.plan_id for r in rows}}
+
+
+def cancel_mine(
+    session: Session, *, wallet: str, subscription_id: int, now: datetime, grace_days: int
+) -> MembershipSubscription:
+    """A customer cancels their own subscription (not found: another's, or no customer). Not committed."""
+    customer_id = session.scalar(select(CustomerWallet.customer_id).where(CustomerWallet.address == wallet))
+    if customer_id is None:
+        raise NotFound(f"no membership subscription {subscription_id}")
+    row = get_subscription(session, subscription_id=subscription_id, customer_id=customer_id)
+    return cancel(session, row=row, now=now, grace_days=grace_days)

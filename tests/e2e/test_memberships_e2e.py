@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from partners.client import PartnerClient
 from partners.webhooks import verify
 from tests.e2e.stack import OPERATOR_HEADERS, OnboardedPartner, Stack, key_for, start_stack
 from tests.gateway.webhook_receiver import Receiver
@@ -177,6 +179,9 @@ def test_a_plan_sold_at_one_partner_is_honoured_at_another_from_trial_to_lapse(
     seen = perks(stack, bakery, "alice-b")  # the perk check at the honouring partner's checkout
     assert (seen["plans"], seen["perks"], seen["earn_multiplier"]) == ([plan_id], ["free_delivery"], "2")
     assert stack.http.get("/v1/customers/nobody/perks", headers=bakery.headers).status_code == 404
+    with PartnerClient(stack.url, bakery.api_key) as sdk:  # the SDK reads the same
+        checked = sdk.customer_perks("alice-b")
+        assert (checked.plans, checked.earn_multiplier, checked.perks) == ([plan_id], Decimal(2), ["free_delivery"])
     assert stack.post_purchase(bakery, "plan-b1", ref="alice-b", amount="10.00").status_code == 202
     bought = stack.wait_purchase(bakery, "plan-b1")
     assert bought["points"] == 20, bought  # 10 points by the bakery's rate, times the plan's 2
@@ -205,7 +210,12 @@ def test_a_plan_sold_at_one_partner_is_honoured_at_another_from_trial_to_lapse(
     me = {"Authorization": f"Bearer {token.json()['token']}"}
     mine = stack.http.get("/v1/me/memberships", headers=me).json()["subscriptions"]
     assert [(s["id"], s["next_renewal"]) for s in mine] == [(sid, period_end)]
-    r = stack.http.post(f"/v1/me/memberships/{sid}/cancel", headers=me)  # the customer cancels on /me
+    page = {"Cookie": f"coalition_customer={token.json()['token']}", "Accept": "text/html"}
+    shown = stack.http.get("/me", headers=page)
+    assert shown.status_code == 200 and "My plans" in shown.text and period_end[:10] in shown.text, shown.text[-3000:]
+    r = stack.http.post(f"/me/memberships/{sid}/cancel", headers=page)  # the customer cancels on /me
+    assert r.status_code == 303, r.text
+    r = stack.http.post(f"/v1/me/memberships/{sid}/cancel", headers=me)  # again, by the API: nothing changes
     assert r.status_code == 200 and r.json()["cancel_at_period_end"] and r.json()["next_renewal"] is None, r.text
     assert perks(stack, bakery, "alice-b")["plans"] == [plan_id]  # until the period's end
 
