@@ -50,6 +50,7 @@ from bench import (
     analytics,
     chain_ceiling,
     expiry_sweep,
+    memberships,
     messages,
     pipeline,
     points_holds,
@@ -76,6 +77,7 @@ PARTS = (
     "expiry",
     "analytics",
     "messages",
+    "perks",
 )
 FULL = {
     "purchases": 10_000,
@@ -87,6 +89,7 @@ FULL = {
     "redemptions": 300,
     "rule_purchases": 2_000,
     "till_holds": 2_000,
+    "perk_requests": 4_000,
     "expiry_holders": 100_000,
     "analytics_sizes": [10_000, 100_000],
     "messages": 5_000,
@@ -100,6 +103,7 @@ QUICK = FULL | {
     "redemptions": 60,
     "rule_purchases": 500,
     "till_holds": 400,
+    "perk_requests": 1_000,
     "expiry_holders": 10_000,
     "analytics_sizes": [10_000],
     "messages": 1_000,
@@ -156,6 +160,8 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["messages"] = _timed(
             "messages", lambda: messages.run(messages=p["messages"], baseline=p["messages"] // 5, store=store)
         )
+    if "perks" in parts:  # issue 21: the perk check at a checkout, the health endpoint as its baseline
+        raw["perks"] = _timed("perk check", lambda: memberships.run(requests=p["perk_requests"], store=store))
     return raw
 
 
