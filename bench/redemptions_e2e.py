@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.redemptions_e2e [--redemptions 300] [--concurrency 32] [--workers 2]
                                               [--customers 40] [--ports 8920-8939] [--pyspy DIR]
+                                              [--burns-per-transaction N] [--relayer-keys a,b]
 
 The stack is tests/e2e/stack.py's: a real anvil (automine) with the coalition deployed, a real
 redis-server, ``workers`` Celery worker processes (2 pool processes each) and beat, the gateway
@@ -47,11 +48,15 @@ from eth_utils import event_abi_to_log_topic
 from sqlalchemy import func, select
 
 from bench.earn_throughput import machine
+from gateway.tasks.context import RELAYER_DEV_INDEX
+from network.keys import ANVIL_DEV_KEYS
+from network.settings import ChainSettings
 from network.store import Redemption
 from tests.e2e.stack import OnboardedPartner, Stack, key_for, start_stack
 from tests.pg import SQLITE, StoreKind
 
 PYSPY = Path("/tmp/pyspy/bin/py-spy")
+ANVIL_DEV_ACCOUNTS = [Account.from_key(k).address for k in ANVIL_DEV_KEYS]
 REWARD_POINTS = 5
 FINAL = ("fulfilled", "failed")
 
@@ -244,15 +249,26 @@ def run(
     pyspy_dir: Path | None = None,
     timeout_s: float = 600,
     store: StoreKind = SQLITE,
+    burns_per_transaction: int | None = None,
+    relayer_keys: str = "",
 ) -> dict[str, Any]:
     """Starts its own stack, sets up partners, customers and rewards (untimed), posts
     ``redemptions`` redemptions from ``concurrency`` threads and waits until every one is
-    fulfilled, checks the chain, and stops everything it started. Returns the figures."""
+    fulfilled, checks the chain, and stops everything it started. Returns the figures.
+    ``burns_per_transaction``: the relayer's setting (``COALITION_BURNS_PER_TRANSACTION``; None:
+    its default), 1 for the baseline of one transaction per redemption; ``relayer_keys``: more
+    relayer keys sharing the burns (``COALITION_RELAYER_KEYS``, e.g. "relayer-2,relayer-3")."""
     info = machine()
+    batching: dict[str, object] = {"relayer_keys": relayer_keys}
+    if burns_per_transaction is not None:
+        batching["burns_per_transaction"] = burns_per_transaction
+    relayers = _relayer_addresses(relayer_keys)
     customers = max(1, min(customers, redemptions))
     with (
         tempfile.TemporaryDirectory(prefix="bench-redemptions-") as tmp,
-        start_stack(Path(tmp), ports=ports, store=store, workers=workers, redemption_stuck_after_s=30) as stack,
+        start_stack(
+            Path(tmp), ports=ports, store=store, workers=workers, redemption_stuck_after_s=30, **batching
+        ) as stack,
     ):
         setup_t0 = time.perf_counter()
         earner = stack.onboard("Bench Grocer")
@@ -281,7 +297,7 @@ def run(
             )
         work = list(zip(plan, bodies, strict=True))
         from_block = stack.harness.w3.eth.block_number + 1
-        relayer = stack.harness.w3.eth.get_transaction_count(_relayer_address(stack))
+        relayer = sum(stack.harness.w3.eth.get_transaction_count(a) for a in relayers)
         setup_s = time.perf_counter() - setup_t0
         spy = start_pyspy(stack, pyspy_dir) if pyspy_dir else []
         try:
@@ -292,7 +308,8 @@ def run(
         finally:
             stop_pyspy(spy)
         checks = verify(stack, rows, people, spent, skus, from_block)
-        burn_txs = stack.harness.w3.eth.get_transaction_count(_relayer_address(stack)) - relayer
+        burn_txs = sum(stack.harness.w3.eth.get_transaction_count(a) for a in relayers) - relayer
+        gas = burn_gas(stack, rows)
         stack.assert_running()
     finished = {rid: r.finished_at.replace(tzinfo=UTC).timestamp() for rid, r in rows.items() if r.finished_at}
     last = max(finished.values())
@@ -313,6 +330,9 @@ def run(
         "fulfilled_by_last_answer": redemptions - len(after),
         "fulfil_rate_after_last_answer": round(len(after) / (last - answered), 1) if after else None,
         "burn_txs": burn_txs,
+        "relayer_keys": len(relayers),
+        "burns_per_transaction": burns_per_transaction or ChainSettings.model_fields["burns_per_transaction"].default,
+        "gas_per_redemption": round(gas / redemptions),
         "burn_blocks": len(blocks),
         "concurrency": concurrency,
         "workers": workers,
@@ -326,10 +346,17 @@ def run(
     }
 
 
-def _relayer_address(stack: Stack) -> str:
-    from network.keys import dev_account
+def burn_gas(stack: Stack, rows: dict[str, Redemption]) -> int:
+    """The gas of every transaction that burned one of ``rows`` (from their receipts; a batch
+    counted once)."""
+    hashes = {r.tx_hash for r in rows.values() if r.tx_hash}
+    return sum(int(stack.harness.w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes)
 
-    return dev_account(2, stack.harness.settings).address  # local mode's relayer (COALITION_RELAYER_KEY unset)
+
+def _relayer_addresses(relayer_keys: str) -> list[str]:
+    """Local mode's relayer keys (anvil development accounts; no keystores in the bench's stack)."""
+    names = ["relayer"] + [n.strip() for n in relayer_keys.split(",") if n.strip()]
+    return [ANVIL_DEV_ACCOUNTS[RELAYER_DEV_INDEX[n]] for n in dict.fromkeys(names)]
 
 
 def table(result: dict[str, Any]) -> str:
@@ -347,7 +374,10 @@ def table(result: dict[str, Any]) -> str:
         ("latency p50, s", result["p50_s"]),
         ("latency p95, s", result["p95_s"]),
         ("latency p99, s", result["p99_s"]),
+        ("redemptions per relayer transaction (setting)", result["burns_per_transaction"]),
+        ("relayer keys", result["relayer_keys"]),
         ("relayer transactions", result["burn_txs"]),
+        ("gas per redemption", result["gas_per_redemption"]),
         ("blocks with burns", result["burn_blocks"]),
         ("load average before / after", f"{result['load_avg_1m_before']} / {result['load_avg_1m_after']}"),
     ]
@@ -369,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ports", type=_ports, default=range(8920, 8940), help="e.g. 8920-8939")
     parser.add_argument("--pyspy", type=Path, default=None, help="record workers and gateway with py-spy into DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("--burns-per-transaction", type=int, default=None, help="default: the setting's default")
+    parser.add_argument("--relayer-keys", default="", help="more relayer keys, e.g. relayer-2,relayer-3")
     args = parser.parse_args(argv)
     info = machine()
     print(f"machine: {info['cores']} cores ({info['cpu']}), load average {info['load_avg_1m']}", flush=True)
@@ -379,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         customers=args.customers,
         pyspy_dir=args.pyspy,
+        burns_per_transaction=args.burns_per_transaction,
+        relayer_keys=args.relayer_keys,
     )
     print(table(result))
     print(f"checked: {result['checks']} (set-up {result['setup_s']} s, not timed)")

@@ -469,6 +469,21 @@ class SegmentExists(GatewayError):
     slug = "segment-exists"
 
 
+# --- achievements (gateway/services/achievements.py, loyalty/campaigns/achievements.py)
+
+
+class AchievementInvalid(GatewayError):
+    """An achievement rule that is not one of the kinds, or out of its bounds."""
+
+    slug = "achievement-invalid"
+
+
+class AchievementExists(GatewayError):
+    """Another achievement has this slug."""
+
+    slug = "achievement-exists"
+
+
 class MembershipPlanInvalid(GatewayError):
     """A membership plan that cannot be used: the detail names the field and value."""
 

@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.guard import Refused, RequestGuard, refused_handler
 from gateway.routes import (
     account,
+    achievements,
     analytics,
     consent_links,
     customers,
@@ -38,6 +39,7 @@ from gateway.routes import (
     points_holds,
     purchases,
     redemptions,
+    referrals,
     refunds,
     segments,
     settlement,
@@ -114,6 +116,8 @@ def create_app() -> FastAPI:
     app.include_router(memberships.router)  # issue 21: paid membership plans
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
+    app.include_router(referrals.router)  # issue 20: referrals (audit, /v1/me/referral)
+    app.include_router(achievements.router)  # issue 20: badges and progress
     app.include_router(docs_pages.router)
     app.include_router(problem_pages.router)
     openapi.install(app)  # security schemes, problem responses: gateway/openapi.py

@@ -91,6 +91,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "segment-invalid": (422, "The segment condition cannot be used"),
     "segment-exists": (409, "A segment with this name exists already"),
     # --- segments (add above this line)
+    "achievement-invalid": (422, "The achievement's rule cannot be used"),
+    "achievement-exists": (409, "An achievement with this slug exists already"),
+    # --- achievements (add above this line)
     "membership-plan-invalid": (422, "The membership plan cannot be used"),
     "membership-transition-invalid": (409, "The subscription's state does not allow this change"),
     # --- memberships (add above this line)
@@ -421,6 +424,16 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "Give the segment another name, or change the existing one with PUT /v1/operator/segments/{id}.",
     ),
     # --- segments (add above this line)
+    "achievement-invalid": (
+        "days must be between 1 and 3650, not 0",
+        "Give a rule of one of the kinds {kind: count, purchases, days}, {kind: streak, weeks, grace_weeks} or "
+        "{kind: partners, partners}, within the bounds the README's Achievements section gives.",
+    ),
+    "achievement-exists": (
+        "an achievement with the slug 'regular' exists already",
+        "Choose another slug, or change the existing badge with PUT /v1/operator/achievements/{id}.",
+    ),
+    # --- achievements (add above this line)
     "membership-plan-invalid": (
         "an earn multiplier is between 1 and 10, got 0.5",
         "Fix the named field: a positive price with at most 2 decimals, a period monthly or yearly, "

@@ -52,6 +52,10 @@ class WorkerSettings(ChainSettings):
     webhook_allow_loopback: bool = False
     # relays customers' signed redemptions; local mode falls back to anvil dev account #2
     relayer_key: str = "relayer"
+    # more relayer keys sharing the burns (issue 22), comma-separated keystore names, each its own
+    # nonces and lease: redemption N is burned by key N mod (1 + how many). Local mode falls back to
+    # anvil's public dev accounts labelled in gateway/tasks/context.py (relayer-2..relayer-4: #6..#8)
+    relayer_keys: str = ""
     # redemptions: when a stuck one is enqueued again (beat's sweep)
     redemption_stuck_after_s: float = Field(default=30.0, gt=0)
     # encrypts custodial wallets' keys and webhook secrets at rest (local mode: a fixed dev key)
@@ -149,6 +153,17 @@ class WorkerSettings(ChainSettings):
     messages_tier_at_risk_days: int = Field(default=30, ge=1, le=365)
     # tests only (local mode): a file holding seconds added to the messages' clock (caps, quiet hours, digests)
     messages_clock_file: Path | None = None
+    # referrals (issue 20): points minted to the referrer and to the new member once the new member's
+    # first purchase is confirmed and its refund window closed unrefunded; at most referral_cap paid
+    # referrals per referrer (0: no cap); who funds the referrals of members enrolled on /me (None:
+    # they are qualified and recorded, not paid); how often beat runs the qualification pass
+    referral_referrer_points: int = Field(default=500, ge=0, le=10**9)
+    referral_referee_points: int = Field(default=250, ge=0, le=10**9)
+    referral_cap: int = Field(default=20, ge=0)
+    referral_funding_partner_id: int | None = Field(default=None, ge=1)
+    referrals_every_s: float = Field(default=300.0, gt=0)
+    # achievements (issue 20): how often beat runs the badge consumer (purchases and refunds confirmed)
+    achievements_every_s: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:

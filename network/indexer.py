@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eth_utils import event_abi_to_log_topic
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -117,6 +118,28 @@ def _movements(event: DecodedLog, chain_id: int, block_time: int) -> list[dict[s
     return []
 
 
+def earned_mints(logs: list[dict[str, Any]], points: str, earned: str, transfer: str) -> set[int]:
+    """The positions in ``logs`` (raw, as ``eth_getLogs`` gives them) of the points token's
+    mints (``Transfer`` from zero, ``points`` the token's address in lower case, ``earned`` and
+    ``transfer`` the events' topics) in transactions whose ``Earned`` already carries them
+    (customer and points in its purchase words): neither decoded nor stored, half the rows of
+    batch ingestion. A mint of any other transaction (a restore, a clearing) is stored as before;
+    every figure that reads earned points reads ``Earned`` (settlement, reconciliation, the ledger)."""
+
+    def of_points(raw: dict[str, Any], topic: str) -> bool:
+        topics = raw["topics"]
+        return bool(topics) and topics[0].lower() == topic and raw["address"].lower() == points
+
+    earning = {raw["transactionHash"] for raw in logs if of_points(raw, earned)}
+    if not earning:
+        return set()
+    return {
+        i
+        for i, raw in enumerate(logs)
+        if raw["transactionHash"] in earning and of_points(raw, transfer) and int(raw["topics"][1], 16) == 0
+    }
+
+
 class EventIndexer:
     def __init__(
         self, *, w3: Web3, contracts: CoalitionContracts, sessions: sessionmaker[Session], settings: ChainSettings
@@ -127,6 +150,9 @@ class EventIndexer:
         self.settings = settings
         self.chain_id = contracts.book.chain_id
         self.start_block = contracts.book.deployed_at_block
+        events = [i for i in contracts.points.abi if i["type"] == "event"]
+        topics = {i["name"]: "0x" + event_abi_to_log_topic(i).hex() for i in events}
+        self._mint_topics = (contracts.points.address.lower(), topics["Earned"], topics["Transfer"])
 
     def checkpoint(self, session: Session) -> int:
         cp = session.get(IndexerCheckpoint, (self.chain_id, CHECKPOINT))
@@ -173,8 +199,9 @@ class EventIndexer:
             raise ReorgInProgress(end)
         event_rows: list[dict[str, Any]] = []
         entry_rows: list[dict[str, Any]] = []
-        for raw in logs:
-            event = self.contracts.decoder.decode(raw)
+        skipped = earned_mints(logs, *self._mint_topics)
+        for i, raw in enumerate(logs):
+            event = None if i in skipped else self.contracts.decoder.decode(raw)
             if event is None:
                 continue
             header = headers[event.block_number]

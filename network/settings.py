@@ -44,9 +44,10 @@ class ChainSettings(BaseSettings):
     batch_max_size: int = Field(default=500, ge=1, le=2000)
     batch_max_wait_s: float = Field(default=0.2, ge=0)
     max_in_flight: int = Field(default=8, ge=1)
-    # the relayer's burns: 1, each signed redemption its own transaction; more, up to that many in one
-    # redeemBatchWithSignatures (issue 22: one nonce and ~26,000 gas a redemption instead of ~60,000)
-    burns_per_transaction: int = Field(default=1, ge=1, le=500)
+    # the relayer's burns: up to that many signed redemptions in one redeemBatchWithSignatures
+    # (issue 22: one nonce and ~26,000 gas a redemption in a batch of 100); 1, each its own
+    # redeemWithSignature transaction (~60,000 gas)
+    burns_per_transaction: int = Field(default=100, ge=1, le=500)
     stuck_after_s: float = Field(default=15.0, gt=0)
     fee_bump_percent: int = Field(default=15, ge=10)
     # a purchase held for lack of the partner's issuance headroom fails after this (7 days)

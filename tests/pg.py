@@ -12,7 +12,8 @@ Pytest fixtures (registered in tests/conftest.py):
 - ``store``: a :class:`StoreKind`, parametrized ``[sqlite]`` and ``[postgresql]``;
   ``start_stack(..., store=store)`` (tests/e2e/stack.py) gives each stack a new SQLite file or a
   new database (``CREATE DATABASE``), migrated once before any process starts.
-  ``COALITION_TEST_STORES=sqlite`` (or ``postgresql``) runs one half only.
+  ``COALITION_TEST_STORES=sqlite`` (or ``postgresql``) runs one half only; a module's
+  ``RUN_ON_STORES`` narrows its own (``pytest_collection_modifyitems`` below).
 
 The cluster is set up for tests, not for keeping data: no fsync, and its own time zone is not UTC
 (Pacific/Chatham, +12:45 or +13:45), so that code that reads the server's zone shows it.
@@ -273,3 +274,20 @@ def store(request: pytest.FixtureRequest) -> StoreKind:
     if request.param == "sqlite":
         return SQLITE
     return StoreKind("postgresql", request.getfixturevalue("pg_cluster"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A module narrows its stores with ``RUN_ON_STORES = ("postgresql",)``: its ``[sqlite]`` items
+    are deselected. Every e2e file runs on both stores by default; a file whose path through the
+    store is already run on both by another (pages, messages, the CLI) runs on one, to keep
+    ``make test`` under CI's 30 minutes. ``COALITION_TEST_STORES`` still narrows all of them."""
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        wanted = getattr(getattr(item, "module", None), "RUN_ON_STORES", None)
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("store") if callspec is not None else None
+        (drop if wanted is not None and name is not None and name not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -35,6 +35,7 @@ from gateway.pages import SECURITY_HEADERS, PageRoute
 from gateway.schemas_consents import ConsentCellsPut
 from gateway.schemas_members import ErasureCreate, MeEnrolmentCreate
 from gateway.services import (
+    achievements,
     consent_grid,
     consent_views,
     custody,
@@ -47,6 +48,8 @@ from gateway.services import (
     membership_views,
     memberships,
     points_value,
+    referrals,
+    rewards_view,
     sign_in_links,
     tiers,
     wallet_auth,
@@ -124,6 +127,13 @@ def _tier(session: Session, settings: GatewaySettings, customer_id: int | None) 
         return None
 
 
+def _rewards(session: Session, settings: GatewaySettings, customer_id: int) -> str:
+    """The member's referral code and badges with progress (issue 20)."""
+    mine = referrals.mine(session, customer_id=customer_id, public_url=settings.public_url)
+    badges = achievements.mine(session, customer_id=customer_id, now=utcnow())
+    return rewards_view.referral_section(mine) + rewards_view.achievements_section(badges)
+
+
 def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str, via: str) -> str:
     """Reads the store (the promised points first: wallet_promises.py), then the chain (the
     balance, the tokens), and writes the page."""
@@ -139,6 +149,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     tier = _tier(session, settings, customer_id)
     member = customer_id is not None and members.is_member(session, customer_id=customer_id)
     grid = consent_grid.grid(session, customer_id=customer_id) if member and customer_id is not None else None
+    rewards_html = _rewards(session, settings, customer_id) if member and customer_id is not None else ""
     plans = membership_views.membership_section(
         *memberships.subscriptions_and_plans(session, customer_id=customer_id), writable=via == "wallet"
     )
@@ -175,6 +186,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         member=member,
         expiry=expiry,
         consents_html="" if grid is None else consent_views.consent_section(grid, writable=via == "wallet"),
+        rewards_html=rewards_html,
         memberships_html=plans,
     )
     return customer_views.customer_page(view)

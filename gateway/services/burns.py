@@ -16,10 +16,13 @@ stored status and does the next step, each step guarded by a conditional UPDATE 
   revert fails at once) and signed on consecutive nonces, all are stored in one database
   transaction (each redemption ``burning``, pointing at its transaction), then broadcast in
   nonce order and followed to their receipts together, and each burned one is fulfilled. With
-  ``COALITION_BURNS_PER_TRANSACTION`` > 1 (issue 22) a transaction carries up to that many
-  consents (``redeemBatchWithSignatures``: one nonce, ~26,000 gas a redemption): no estimate per
-  redemption; a consent the chain cannot redeem is skipped there, and its redemption refused as
-  a revert would be once the receipt's ``RedemptionSkipped`` says why. A
+  ``COALITION_BURNS_PER_TRANSACTION`` > 1 (issue 22; default 100) a transaction carries up to that
+  many consents (``redeemBatchWithSignatures``: one nonce, ~26,000 gas a redemption): no estimate
+  per redemption; a consent the chain cannot redeem is skipped there, and its redemption refused
+  as a revert would be once the receipt's ``RedemptionSkipped`` says why. With several relayer
+  keys (``COALITION_RELAYER_KEYS``) each is its own driver, lease and nonces, and burns its share
+  of the redemptions (id mod the number of keys; a stored burn stays with the key that signed
+  it, ``key_of``), so that several holders sign, send and follow at once. A
   task waiting for the lease stops waiting when its redemption was burned by the holder; a
   task whose redemption is ``burning`` follows the key's receipts until it is final.
 - What the driver tells of a burn (``BurnFlow``, the hooks of kind ``burn``): confirmed ->
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -78,14 +81,16 @@ class RelayerKey:
     settings: ChainSettings
 
 
-def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], RelayerKey]) -> str:
-    """The next steps of redemption ``pk``: its burn (``connect()`` gives the relayer key,
-    asked for only when a burn is due), then its fulfilment. Returns the status it was left in
-    ("missing" if there is no such redemption); raises BurnPending while its burn is not mined,
-    and whatever is transient."""
+def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], Sequence[RelayerKey]]) -> str:
+    """The next steps of redemption ``pk``: its burn (``connect()`` gives the relayer keys,
+    asked for only when a burn is due; ``key_of`` picks the one that burns it), then its
+    fulfilment. Returns the status it was left in ("missing" if there is no such redemption);
+    raises BurnPending while its burn is not mined, and whatever is transient."""
     status = status_of(sessions, pk)
     if status in service.IN_FLIGHT:
-        burn(sessions=sessions, key=connect(), pk=pk)
+        keys = connect()
+        index = key_of(sessions, pk, [k.relayer.address for k in keys])
+        burn(sessions=sessions, key=keys[index], pk=pk, share=(index, len(keys)))
         status = status_of(sessions, pk)
     if status == "burned":
         fulfil(sessions, [pk])
@@ -96,6 +101,23 @@ def advance(pk: int, *, sessions: sessionmaker[Session], connect: Callable[[], R
 def status_of(sessions: sessionmaker[Session], pk: int) -> str | None:
     with sessions() as session:
         return session.scalar(select(Redemption.status).where(Redemption.id == pk))
+
+
+def key_of(sessions: sessionmaker[Session], pk: int, addresses: list[str]) -> int:
+    """Which of the relayer keys (their ``addresses``, in order) drives the burn of redemption
+    ``pk``: the key that signed its stored burn, if one is stored and still among them (only its
+    driver follows that nonce); else its share, ``pk`` mod how many keys there are."""
+    if len(addresses) > 1:
+        with sessions() as session:
+            sender = session.scalar(
+                select(ChainTransaction.sender)
+                .join(Redemption, Redemption.tx_hash == ChainTransaction.tx_hash)
+                .where(Redemption.id == pk)
+            )
+        lowered = [a.lower() for a in addresses]
+        if sender is not None and sender.lower() in lowered:
+            return lowered.index(sender.lower())
+    return pk % len(addresses)
 
 
 def fulfil(sessions: sessionmaker[Session], pks: list[int]) -> None:
@@ -123,14 +145,14 @@ def _acquire(sessions: sessionmaker[Session], lock: KeyLock, pk: int) -> bool:
                 return False
 
 
-def burn(*, sessions: sessionmaker[Session], key: RelayerKey, pk: int) -> None:
+def burn(*, sessions: sessionmaker[Session], key: RelayerKey, pk: int, share: tuple[int, int] = (0, 1)) -> None:
     """Burns redemption ``pk`` under the relayer key's lease (taken here, released on return):
-    the key recovered, then ``pk`` burned with every other accepted one the holder can take
-    along, or, signed before, followed until its burn is final."""
+    the key recovered, then ``pk`` burned with every other accepted one of the key's ``share``
+    (index, keys) the holder can take along, or, signed before, followed until its burn is final."""
     if not _acquire(sessions, key.lock, pk):
         return
     try:
-        burns = Burns(sessions=sessions, relayer=key.relayer, lease=key.lock, settings=key.settings)
+        burns = Burns(sessions=sessions, relayer=key.relayer, lease=key.lock, settings=key.settings, share=share)
         burns.recover()
         status = status_of(sessions, pk)
         if status == "burning" and burns.follow({pk}):
@@ -231,9 +253,16 @@ class Burns:
     or ``follow()``; ``sign()`` and ``send()`` are the two halves of a batch's start."""
 
     def __init__(
-        self, *, sessions: sessionmaker[Session], relayer: Relayer, lease: KeyLock, settings: ChainSettings
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        relayer: Relayer,
+        lease: KeyLock,
+        settings: ChainSettings,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
         self.sessions = sessions
+        self.share = share  # (this key's index, how many relayer keys): it burns the redemptions id mod keys = index
         self.relayer = relayer
         self.lease = lease
         self.settings = settings
@@ -262,12 +291,14 @@ class Burns:
         (the task retries) if ``pk`` itself was not mined."""
         deadline = time.monotonic() + BURN_BUDGET_S
         first: list[int] = [pk]
+        index, keys = self.share
+        mine = [Redemption.id % keys == index] if keys > 1 else []
         while True:
             with self.sessions() as session:
                 batch = first + list(
                     session.scalars(
                         select(Redemption.id)
-                        .where(Redemption.status == "accepted", Redemption.id.not_in(first))
+                        .where(Redemption.status == "accepted", Redemption.id.not_in(first), *mine)
                         .order_by(Redemption.id)
                         .limit(BURN_BATCH * self.settings.burns_per_transaction - len(first))
                     )

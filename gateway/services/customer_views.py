@@ -175,6 +175,7 @@ class CustomerView:
     member: bool = False  # enrolled in the program
     expiry: ExpiryView | None = None  # when the points expire (None: not read)
     consents_html: str = ""  # the consents' grid (gateway/services/consent_views.py), for a member
+    rewards_html: str = ""  # the referral and badges panels (gateway/services/rewards_view.py), for a member
     memberships_html: str = ""  # "My plans" (gateway/services/membership_views.py), for a subscriber
 
 
@@ -557,7 +558,7 @@ def customer_page(v: CustomerView) -> str:
         offers=_offers(v),
         offers_note=offers_note(v),
         expiry=expiry_section(v.expiry, v.token.symbol),
-        tier=tier_section(v.tier, v.token.symbol) + v.memberships_html,
+        tier=tier_section(v.tier, v.token.symbol) + v.rewards_html + v.memberships_html,
         my_data=v.consents_html + data_section(v),
         shown=len(v.entries),
         rows=rows,

@@ -105,14 +105,26 @@
     });
   }
 
+  // --- a member's share link (/me?referral_code=...): kept for this tab until the visitor joins
+  function sharedCode() {
+    var code = new URLSearchParams(window.location.search).get("referral_code");
+    try {
+      if (code) { window.sessionStorage.setItem("referral_code", code); }
+      return code || window.sessionStorage.getItem("referral_code");
+    } catch (err) { return code; }
+  }
+
   // --- join the program with the wallet signed in
   function enrolForm(form) {
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       var email = document.getElementById("enrol-email").value.trim();
+      var body = email ? { email: email } : {};
+      var code = sharedCode();
+      if (code) { body.referral_code = code; } // issue 20: joined through a member's share link
       say("enrol-status", "Joining…");
       try {
-        await postJson("/me/enrolment", email ? { email: email } : {});
+        await postJson("/me/enrolment", body);
         window.location.replace("/me");
       } catch (err) { say("enrol-status", "Could not join: " + err.message); }
     });
@@ -145,6 +157,7 @@
   if (watch) { watch.addEventListener("click", function () { watchAsset(watch); }); }
   var eraseInput = document.getElementById("erase-confirm"), eraseButton = document.getElementById("erase-submit");
   if (eraseInput && eraseButton) { eraseForm(eraseInput, eraseButton); }
+  sharedCode();
   var enrol = document.getElementById("enrol-form");
   if (enrol) { enrolForm(enrol); }
   var grid = document.getElementById("consent-grid");

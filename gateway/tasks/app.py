@@ -38,6 +38,7 @@ TASK_MODULES = [
     "gateway.tasks.messages",
     "gateway.tasks.analytics",
     "gateway.tasks.message_planning",
+    "gateway.tasks.rewards",  # issue 20: referrals and achievements
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -151,6 +152,16 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "messages-schedule": {
             "task": "gateway.tasks.message_planning.schedule",
             "schedule": settings.messages_schedule_every_s,
+            "options": expires,
+        },
+        "referrals-qualify": {
+            "task": "gateway.tasks.rewards.qualify_referrals",
+            "schedule": settings.referrals_every_s,
+            "options": expires,
+        },
+        "achievements-sweep": {
+            "task": "gateway.tasks.rewards.achievements",
+            "schedule": settings.achievements_every_s,
             "options": expires,
         },
     }

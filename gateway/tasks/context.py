@@ -54,12 +54,24 @@ def minter_account(partner_id: int) -> LocalAccount:
     return load_keystore(s.keystore_dir / f"{minter_key_name(partner_id)}.json", keystore_password(s))
 
 
-def _relayer_of(settings: WorkerSettings) -> LocalAccount:
-    return signer(settings.relayer_key, settings, dev_index=2)
+# anvil's public development accounts that local mode's relayer keys fall back to (never used
+# outside local mode: ``signer`` refuses them there)
+RELAYER_DEV_INDEX = {"relayer": 2, "relayer-2": 6, "relayer-3": 7, "relayer-4": 8}
 
 
-# the key that relays customers' signed redemptions (local mode: anvil dev account #2)
-relayer_account: PerSettings[WorkerSettings, LocalAccount] = PerSettings(get_worker_settings, _relayer_of)
+def relayer_key_names(settings: WorkerSettings) -> list[str]:
+    """The relayer keys' names: ``relayer_key``, then those of ``relayer_keys`` (each once)."""
+    names = [settings.relayer_key] + [n.strip() for n in settings.relayer_keys.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+def _relayers_of(settings: WorkerSettings) -> list[LocalAccount]:
+    return [signer(n, settings, dev_index=RELAYER_DEV_INDEX.get(n)) for n in relayer_key_names(settings)]
+
+
+# the keys that relay customers' signed redemptions, in order (local mode: anvil dev account #2, then
+# those of RELAYER_DEV_INDEX that COALITION_RELAYER_KEYS names)
+relayer_accounts: PerSettings[WorkerSettings, list[LocalAccount]] = PerSettings(get_worker_settings, _relayers_of)
 
 
 def _sweeper_of(settings: WorkerSettings) -> LocalAccount:
@@ -107,7 +119,7 @@ def _before_the_pool(**_: object) -> None:
 
 @worker_process_init.connect
 def _fresh_process(**_: object) -> None:
-    for cached in (get_worker_settings, get_chain, redis_client, relayer_account, sweeper_account):
+    for cached in (get_worker_settings, get_chain, redis_client, relayer_accounts, sweeper_account):
         cached.cache_clear()
     forget_stores()
     gc.freeze()  # what the pool process inherited lives as long as it: out of the collector's walks

@@ -38,13 +38,16 @@ def process(self: Task, redemption_pk: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-def _connect() -> burns.RelayerKey:
-    """The relayer key: its calls of the points contract, its lease in Redis (one driver of its
-    nonces at a time) and the settings of its transaction driver."""
+def _connect() -> list[burns.RelayerKey]:
+    """The relayer keys, in order: each its calls of the points contract, its lease in Redis (one
+    driver of its nonces at a time) and the settings of its transaction driver."""
     settings, chain = context.settings(), context.chain()
-    relayer = Relayer(chain.w3, chain.contracts, context.relayer_account())
-    lock = RedisKeyLock(context.redis_client(), relayer.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
-    return burns.RelayerKey(relayer=relayer, lock=lock, settings=settings)
+    keys = []
+    for account in context.relayer_accounts():
+        relayer = Relayer(chain.w3, chain.contracts, account)
+        lock = RedisKeyLock(context.redis_client(), relayer.address, settings.chain_id, ttl_ms=settings.key_lease_ms)
+        keys.append(burns.RelayerKey(relayer=relayer, lock=lock, settings=settings))
+    return keys
 
 
 def enqueue(redemption_pk: int) -> bool:

@@ -14,6 +14,7 @@ redemption nonces handed out per wallet), ``segments`` (operator-defined segment
 session factories); ``migrations/`` is Alembic's.
 """
 
+from network.store.achievements import Achievement, AchievementEvent, MemberAchievement  # issue 20: badges
 from network.store.analytics import COALITION, RfmRun, RfmSnapshot
 from network.store.base import (
     Base,
@@ -80,6 +81,7 @@ from network.store.points_payments import (
     PointsHold,
     PointsWalletLock,
 )
+from network.store.referrals import Referral, ReferralAward, ReferralEvent  # issue 20: referrals
 from network.store.restores import OutboxRestore
 from network.store.segments import Segment
 from network.store.tables import (
@@ -111,6 +113,8 @@ from network.store.tiers import (
 __all__ = [
     "COALITION",
     "MIGRATIONS",
+    "Achievement",
+    "AchievementEvent",
     "Base",
     "ChainEvent",
     "ChainTransaction",
@@ -131,6 +135,7 @@ __all__ = [
     "IndexerCheckpoint",
     "LedgerEntry",
     "Member",
+    "MemberAchievement",
     "MemberEnrolment",
     "MemberImport",
     "MembershipEvent",
@@ -160,6 +165,9 @@ __all__ = [
     "ReconciliationReport",
     "RedeemNonce",
     "Redemption",
+    "Referral",
+    "ReferralAward",
+    "ReferralEvent",
     "Refund",
     "ReversalStatus",
     "Reward",

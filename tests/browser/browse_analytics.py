@@ -10,15 +10,14 @@ as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from browse import CHROMIUM_ARGS, figures  # tests/browser/browse.py, next to this file
-from browse_dashboard import DESKTOP, shoot
-from playwright.sync_api import Page, sync_playwright
+from browse import figures  # tests/browser/browse.py, next to this file
+from browse_dashboard import operator_page, operator_parser, shoot
+from playwright.sync_api import Page
 
 CHARTS = ("points-chart", "liability-chart", "segments-chart", "tiers-chart")
 
@@ -39,30 +38,14 @@ def seen(page: Page) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--shots", required=True, type=Path)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser = operator_parser()
     parser.add_argument("--from", dest="start", required=True)
     parser.add_argument("--to", dest="end", required=True)
     parser.add_argument("--partner", required=True, help="the partner the page is filtered by, second")
     parser.add_argument("--csv", required=True, help="the block whose CSV is downloaded (coalition-wide)")
     args = parser.parse_args()
-    args.shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"console_errors": [], "overflow_390": {}}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-        page.set_default_timeout(20_000)
-        page.on("console", lambda m: m.type == "error" and out["console_errors"].append(m.text))
-        page.on("pageerror", lambda exc: out["console_errors"].append(str(exc)))
-
-        page.goto(f"{args.url}/dashboard/login")
-        page.fill("#token", args.operator_token)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{args.url}/dashboard")
-
+    with operator_page(args, out) as page:
         # from the navigation (the default period), then the period asked for, coalition-wide
         page.click(".nav a[href='/dashboard/analytics']")
         page.wait_for_url(f"{args.url}/dashboard/analytics")
@@ -86,7 +69,6 @@ def main() -> int:
         page.wait_for_url(f"**/dashboard/analytics?*partner={args.partner}*")
         out["partner"] = seen(page)
         shoot(page, args.shots, "app-analytics-partner", out)
-        browser.close()
     json.dump(out, sys.stdout)
     return 0
 

@@ -9,40 +9,22 @@ period's statement for people (its breakage panel). Prints what it saw as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from browse import CHROMIUM_ARGS, figures  # tests/browser/browse.py, next to this file
-from browse_dashboard import DESKTOP, shoot
-from playwright.sync_api import sync_playwright
+from browse import figures  # tests/browser/browse.py, next to this file
+from browse_dashboard import operator_page, operator_parser, shoot
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--shots", required=True, type=Path)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser = operator_parser()
     parser.add_argument("--from", dest="start", required=True, help="the chart's first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="end", required=True, help="the chart's last day, YYYY-MM-DD")
     parser.add_argument("--period", required=True, type=int, help="a settled period with expired points")
     args = parser.parse_args()
-    args.shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"console_errors": [], "overflow_390": {}}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        page.set_default_timeout(20_000)
-        page.on("console", lambda m: m.type == "error" and out["console_errors"].append(m.text))
-        page.on("pageerror", lambda exc: out["console_errors"].append(str(exc)))
-
-        page.goto(f"{args.url}/dashboard/login")
-        page.fill("#token", args.operator_token)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{args.url}/dashboard")
+    with operator_page(args, out) as page:
         page.goto(f"{args.url}/dashboard?from={args.start}&to={args.end}")
         page.wait_for_selector("#balance-chart[data-rendered=true]")
         out["overview"] = figures(page)
@@ -58,7 +40,6 @@ def main() -> int:
         out["statement"] = figures(page)
         out["breakage_text"] = page.locator("#breakage").inner_text()
         shoot(page, args.shots, "app-breakage-statement", out)
-        browser.close()
     json.dump(out, sys.stdout)
     return 0
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,38 @@ from playwright.sync_api import Page, sync_playwright
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 OVERFLOW_JS = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def operator_parser() -> argparse.ArgumentParser:
+    """The options every operator page script takes: the gateway, the operator's token, where the
+    screenshots go and the browser."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--operator-token", required=True)
+    parser.add_argument("--shots", required=True, type=Path)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    return parser
+
+
+@contextmanager
+def operator_page(args: argparse.Namespace, out: dict[str, Any]) -> Iterator[Page]:
+    """Chromium at 1280x800, the console's errors and the page's exceptions collected into
+    ``out["console_errors"]``, the operator signed in through the login form, on the overview."""
+    args.shots.mkdir(parents=True, exist_ok=True)
+    out.setdefault("console_errors", [])
+    out.setdefault("overflow_390", {})
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
+        page.set_default_timeout(20_000)
+        page.on("console", lambda m: m.type == "error" and out["console_errors"].append(m.text))
+        page.on("pageerror", lambda exc: out["console_errors"].append(str(exc)))
+        page.goto(f"{args.url}/dashboard/login")
+        page.fill("#token", args.operator_token)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{args.url}/dashboard")
+        yield page
+        browser.close()
 
 
 def shoot(page: Page, shots: Path, name: str, out: dict[str, Any]) -> None:
@@ -146,11 +180,7 @@ def rules(page: Page, args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--shots", required=True, type=Path)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser = operator_parser()
     parser.add_argument("--partner", required=True, type=int, help="a partner whose page is opened")
     parser.add_argument("--suspended", required=True, type=int, help="a suspended partner, reactivated here")
     parser.add_argument("--search", required=True, help="a purchase id to search for")
@@ -163,20 +193,8 @@ def main() -> int:
     parser.add_argument("--rules-bad", required=True, help="a draft's JSON the page refuses")
     parser.add_argument("--rules-days", required=True, type=int, help="the days the simulation looks back")
     args = parser.parse_args()
-    args.shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"console_errors": [], "overflow_390": {}}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=DESKTOP)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.on("console", lambda m: m.type == "error" and out["console_errors"].append(m.text))
-        page.on("pageerror", lambda exc: out["console_errors"].append(str(exc)))
-
-        page.goto(f"{args.url}/dashboard/login")
-        page.fill("#token", args.operator_token)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{args.url}/dashboard")
+    with operator_page(args, out) as page:
         page.wait_for_selector("#balance-chart[data-rendered=true]")
         out["nav"] = page.eval_on_selector_all(
             ".nav a", "links => links.map(a => [a.textContent, a.getAttribute('href')])"
@@ -262,7 +280,6 @@ def main() -> int:
 
         members(page, args, out)
         rules(page, args, out)
-        browser.close()
     json.dump(out, sys.stdout)
     return 0
 

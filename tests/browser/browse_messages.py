@@ -9,15 +9,13 @@ rates. Every page is shot at 1280×800 and 390×844 into ``--shots``. Prints wha
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from browse import CHROMIUM_ARGS, figures  # tests/browser/browse.py, next to this file
-from browse_dashboard import DESKTOP, shoot
-from playwright.sync_api import Page, sync_playwright
+from browse import figures  # tests/browser/browse.py, next to this file
+from browse_dashboard import operator_page, operator_parser, shoot
+from playwright.sync_api import Page
 
 ROWS_JS = "rows => rows.map(r => Object.assign({}, r.dataset))"
 
@@ -27,28 +25,12 @@ def rows(page: Page, selector: str) -> list[dict[str, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--shots", required=True, type=Path)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser = operator_parser()
     parser.add_argument("--status", required=True, help="the status the log is filtered by")
     parser.add_argument("--mail-subject", required=True, help="the mail opened (its HTML tries a script)")
     args = parser.parse_args()
-    args.shots.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"console_errors": [], "overflow_390": {}}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        page.set_default_timeout(20_000)
-        page.on("console", lambda m: m.type == "error" and out["console_errors"].append(m.text))
-        page.on("pageerror", lambda exc: out["console_errors"].append(str(exc)))
-
-        page.goto(f"{args.url}/dashboard/login")
-        page.fill("#token", args.operator_token)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{args.url}/dashboard")
-
+    with operator_page(args, out) as page:
         # the log, from the navigation; then filtered by status with its form
         page.click(".nav a[href='/dashboard/messages']")
         page.wait_for_url(f"{args.url}/dashboard/messages")
@@ -106,7 +88,6 @@ def main() -> int:
             ".rate-bar", "bars => bars.map(b => [b.id, b.querySelectorAll('rect').length])"
         )
         shoot(page, args.shots, "app-message-rates", out)
-        browser.close()
     json.dump(out, sys.stdout)
     return 0
 

@@ -22,7 +22,7 @@ import csv
 import io
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -43,7 +43,10 @@ IMPORT_ROWS = int(os.environ.get("MEMBERS_IMPORT_ROWS", "2000"))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("members-e2e"), ports=range(9800, 9810), store=store) as stack:
+    with start_stack(
+        tmp_path_factory.mktemp("members-e2e"), ports=range(9800, 9810), store=store,
+        referrals_every_s=1.0, achievements_every_s=1.0,  # issue 20: beat's referral and badge passes
+    ) as stack:  # fmt: skip
         yield stack
 
 
@@ -294,3 +297,103 @@ def test_consent_links_work_without_signing_in_on_the_real_gateway(
         ("sms", False, "sms-stop", True),
     ]
     assert history[1]["text_shown"] == words
+
+
+def wait_until(what: Callable[[], Any], done: Callable[[Any], bool], stack: Stack, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = what()
+        if done(found):
+            return found
+        assert time.monotonic() < deadline, f"still {found} after {timeout_s} s\n{stack.logs()}"
+        time.sleep(0.2)
+
+
+def test_a_referral_pays_both_after_the_refund_window_and_a_badge_follows_refunds(
+    stack: Stack, partners: dict[str, OnboardedPartner]
+) -> None:
+    """Issue 20 (items 4, 5), last in the module (it moves the chain's clock 121 days): rex refers
+    ria (pays both once her first purchase's refund window has closed on chain, through partner A's
+    minter), rob (the same e-mail as rex: rejected) and ace (first purchase refunded: rejected); ace
+    earns the two-partner badge, sees it on /me, and loses it to the refund."""
+    a, b = partners["A"], partners["B"]
+    badge = {
+        "slug": "explorer",
+        "name": "Explorer",
+        "description": "Two partners",
+        "rule": {"kind": "partners", "partners": 2},
+    }
+    created = stack.http.post("/v1/operator/achievements", json=badge, headers=OPERATOR_HEADERS)
+    assert created.status_code == 201, created.text
+    rex = stack.http.post("/v1/customers/rex/enrolment", json={"email": "rex@example.com"}, headers=a.headers).json()
+    code = rex["referral_code"]
+    ria = stack.http.post("/v1/customers/ria/enrolment", json={"referral_code": code}, headers=a.headers)
+    assert ria.status_code == 201 and ria.json()["referred_by_code"] == code, ria.text
+    rob = {"email": "REX@Example.com", "referral_code": code}
+    assert stack.http.post("/v1/customers/rob/enrolment", json=rob, headers=b.headers).status_code == 201
+    ace = key_for("members-ace")
+    me = sign_in(stack, ace)
+    assert stack.http.post("/v1/me/enrolment", json={"referral_code": code}, headers=me).status_code == 201
+    assert stack.post_purchase(a, "ria-1", ref="ria", amount="5.00").status_code == 202
+    assert stack.post_purchase(b, "ace-b1", ace.address, amount="5.00").status_code == 202  # ace's first
+    assert stack.post_purchase(a, "ace-a1", ace.address, amount="5.00").status_code == 202
+    for partner, purchase_id in ((a, "ria-1"), (b, "ace-b1"), (a, "ace-a1")):
+        stack.wait_purchase(partner, purchase_id, timeout_s=60)
+
+    def badges() -> list[dict[str, Any]]:
+        return stack.http.get("/v1/me/achievements", headers=me).json()["achievements"]
+
+    [held] = wait_until(badges, lambda x: x[0]["status"] == "awarded", stack)
+    assert (held["slug"], held["value"], held["target"]) == ("explorer", 2, 2)
+    web = httpx.Client(base_url=stack.url, timeout=60)
+    assert web.post("/me/session", json={"token": me["Authorization"].split()[1]}).status_code == 204
+    mine = stack.http.get("/v1/me/referral", headers=me).json()
+    page = web.get("/me").text
+    assert f'data-figure="referral-code" data-value="{mine["referral_code"]}"' in page
+    assert mine["share_url"] == f"{stack.url}/me?referral_code={mine['referral_code']}"
+    assert 'data-figure="achievement-explorer" data-value="awarded"' in page
+
+    refund = stack.http.post("/v1/purchases/ace-b1/refunds", json={"refund_id": "ace-r1"}, headers=b.headers)
+    assert refund.status_code == 202, refund.text
+    stack.wait_json("/v1/purchases/ace-b1/refunds/ace-r1", b.headers, want="confirmed", timeout_s=60)
+    [lost] = wait_until(badges, lambda x: x[0]["status"] == "revoked", stack)
+    assert (lost["value"], lost["target"]) == (1, 2)
+    assert 'data-figure="achievement-explorer" data-value="revoked"' in web.get("/me").text
+    listed = stack.http.get("/v1/operator/achievements", headers=OPERATOR_HEADERS).json()["achievements"]
+    assert [(x["slug"], x["holders"], x["revoked"]) for x in listed] == [("explorer", 0, 1)]
+
+    rex_id = stack.http.get("/v1/operator/customers", params={"partner_id": a.id, "ref": "rex"},
+                            headers=OPERATOR_HEADERS).json()["customer_id"]  # fmt: skip
+
+    def referrals() -> dict[int, dict[str, Any]]:  # rex's (the module's first test made another)
+        found = stack.http.get("/v1/operator/referrals", params={"referrer_id": rex_id}, headers=OPERATOR_HEADERS)
+        assert found.status_code == 200, found.text
+        return {r["referee_id"]: r for r in found.json()["referrals"]}
+
+    decided = wait_until(
+        referrals, lambda rs: len(rs) == 3 and sum(r["status"] == "rejected" for r in rs.values()) == 2, stack
+    )
+    assert sorted((r["status"], r["reason"]) for r in decided.values()) == [
+        ("pending", None), ("rejected", "first-purchase-refunded"), ("rejected", "self-referral-email"),
+    ]  # fmt: skip
+    stack.advance_time(121 * 86_400)  # past ria-1's refund window (120 days, the contract's default)
+    paid = wait_until(
+        referrals,
+        lambda rs: any(
+            r["status"] == "qualified" and {w["status"] for w in r["awards"]} == {"minted"} for r in rs.values()
+        ),
+        stack,
+    )
+    [won] = [r for r in paid.values() if r["status"] == "qualified"]
+    assert [(w["role"], w["points"], w["partner_id"]) for w in won["awards"]] == [
+        ("referrer", 500, a.id),
+        ("referee", 250, a.id),
+    ]
+    assert [e["kind"] for e in won["events"]] == ["enrolled", "qualified", "awarded", "awarded"]
+    assert stack.balance(rex["wallet"]) == 500
+    assert stack.balance(ria.json()["wallet"]) == 10 + 250  # ria-1's points (A gives 2 a unit) and the bonus
+    with stack.harness.sessions() as s:
+        events = s.scalars(select(DomainEvent).where(DomainEvent.type == "referral.qualified")).all()
+        assert [(e.payload["referrer_id"], e.payload["referee_id"]) for e in events] == [
+            (won["referrer_id"], won["referee_id"])
+        ]

@@ -20,7 +20,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from sqlalchemy import select
 
-from gateway.services.burns import BURN_KIND, Burns
+from gateway.services.burns import BURN_KIND, Burns, key_of
 from gateway.services.redemptions import redeem_ref
 from network.direct import transact
 from network.keys import dev_account
@@ -41,8 +41,11 @@ def relayer(h: Harness) -> Relayer:
 
 
 def holder(h: Harness) -> Burns:
-    """A new holder of the relayer key's lease, the key recovered (as a task does first)."""
-    burns = Burns(sessions=h.sessions, relayer=relayer(h), lease=HeldLease(), settings=h.settings)
+    """A new holder of the relayer key's lease, the key recovered (as a task does first), one
+    redemption a transaction (``burns_per_transaction=1``: the path these tests pin down; the
+    default batches, see the tests of issue 22 below)."""
+    single = h.settings.model_copy(update={"burns_per_transaction": 1})
+    burns = Burns(sessions=h.sessions, relayer=relayer(h), lease=HeldLease(), settings=single)
     burns.recover()
     return burns
 
@@ -246,6 +249,46 @@ def test_burns_in_batches_take_one_nonce_each_and_fail_only_the_skipped(h: Harne
     refs = redeemed_refs(h)
     assert refs.count(done[relayed].ref) == 1  # burned once, by the other relay
     assert all(refs.count(done[pk].ref) == 1 for pk in everything if done[pk].status == "fulfilled")
+
+
+def test_several_relayer_keys_each_burn_their_share_on_their_own_nonces(h: Harness) -> None:
+    """Issue 22, ``COALITION_RELAYER_KEYS``: each key is its own driver (lease, nonces) and burns
+    the accepted redemptions of its share (id mod keys), batched by default; a stored burn is
+    followed by the key that signed it (``key_of``)."""
+    hana = customer("hana")
+    partner_id, reward_id = setup_partner(h, "two keys", [hana], 100)
+    pks = [store_redemption(h, partner_id, reward_id, hana, f"k-{i}", 500 + i) for i in range(6)]
+    accounts = [dev_account(2, h.settings), dev_account(7, h.settings)]
+    keys = [
+        Burns(
+            sessions=h.sessions,
+            relayer=Relayer(h.w3, h.contracts, a),
+            lease=HeldLease(),
+            settings=h.settings,
+            share=(i, 2),
+        )
+        for i, a in enumerate(accounts)
+    ]
+    assert h.settings.burns_per_transaction > 1  # the default batches
+    starts = [h.w3.eth.get_transaction_count(a.address) for a in accounts]
+    addresses = [a.address for a in accounts]
+    assert [key_of(h.sessions, pk, addresses) for pk in pks] == [pk % 2 for pk in pks]  # none stored yet: shares
+    for burns in keys:
+        burns.recover()
+    first = [keys[pk % 2] for pk in pks[:2]]
+    for burns, pk in zip(first, pks[:2], strict=True):
+        burns.burn_batches(pk)  # its own share only: the other key's redemptions stay accepted
+    done = rows(h, pks)
+    assert {done[pk].status for pk in pks} == {"fulfilled"}
+    assert [h.w3.eth.get_transaction_count(a.address) - s for a, s in zip(accounts, starts, strict=True)] == [1, 1]
+    txs = burn_txs(h)
+    for pk in pks:  # each burned by its share's key, three to a transaction
+        assert txs[done[pk].tx_hash].sender == accounts[pk % 2].address
+        assert key_of(h.sessions, pk, list(reversed(addresses))) == 1 - pk % 2  # the key that signed it
+    assert len({done[pk].tx_hash for pk in pks}) == 2
+    refs = redeemed_refs(h)
+    assert all(refs.count(done[pk].ref) == 1 for pk in pks)
+    assert h.contracts.points.functions.balanceOf(hana.address).call() == 100 - 6 * POINTS
 
 
 def test_a_holder_killed_between_storing_and_sending_leaves_the_next_one_the_same_bytes_to_send(h: Harness) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_utils import to_checksum_address
+from eth_utils import event_abi_to_log_topic, to_checksum_address
 from sqlalchemy import func, select
 
 from network.deployments import CONTRACT_NAMES
@@ -177,14 +177,36 @@ def indexer(h: Harness) -> EventIndexer:
     return EventIndexer(w3=h.w3, contracts=h.contracts, sessions=h.sessions, settings=h.settings)
 
 
+def topic(h: Harness, name: str) -> str:
+    abi = next(i for i in h.contracts.points.abi if i.get("type") == "event" and i.get("name") == name)
+    return "0x" + event_abi_to_log_topic(abi).hex()
+
+
 def rescan(h: Harness, to_block: int | None = None) -> list[tuple[int, int, str, str]]:
-    """Every log of the four contracts from block 0: (block, log index, tx hash, block hash)."""
+    """Every log of the four contracts from block 0: (block, log index, tx hash, block hash),
+    but the points token's mints (``Transfer`` from zero) in transactions whose ``Earned``
+    carries them (the indexer leaves those out, issue 22)."""
     to_block = h.w3.eth.block_number if to_block is None else to_block
     addresses = [h.book.address(n) for n in CONTRACT_NAMES]
     logs = h.w3.eth.get_logs({"fromBlock": 0, "toBlock": to_block, "address": addresses})
+    points = h.contracts.points.address.lower()
+    earned, transfer, zero = topic(h, "Earned"), topic(h, "Transfer"), "0x" + "00" * 32
+
+    def is_points(x: dict, t: str) -> bool:
+        return x["address"].lower() == points and x["topics"][0].to_0x_hex() == t
+
+    earning = {x["transactionHash"] for x in logs if is_points(x, earned)}
+    minted = [
+        x
+        for x in logs
+        if is_points(x, transfer) and x["topics"][1].to_0x_hex() == zero and x["transactionHash"] in earning
+    ]
+    assert minted or not earning, "the earns mint: their Transfer logs are on chain"
+    left_out = {id(x) for x in minted}
     return sorted(
         (int(x["blockNumber"]), int(x["logIndex"]), x["transactionHash"].to_0x_hex(), x["blockHash"].to_0x_hex())
         for x in logs
+        if id(x) not in left_out
     )
 
 

@@ -1,14 +1,14 @@
 """paid membership plans: plans, honouring partners, subscriptions, trials, payments, events (issue 21)
 
 Revision ID: 0034
-Revises: 0029
+Revises: 0033
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0034"
-down_revision = "0029"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 _TS = sa.DateTime(timezone=True)
