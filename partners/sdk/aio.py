@@ -121,6 +121,8 @@ class AsyncPartnerClient(ClientBase):
     report_membership_payment = op(calls.report_membership_payment)
     cancel_membership = op(calls.cancel_membership)
     change_membership_plan = op(calls.change_membership_plan)
+    customer_subscriptions = op(calls.customer_subscriptions)
+    resume_membership = op(calls.resume_membership)
     rules = op(calls.rules)
     wallet_balance = op(calls.wallet_balance)
     wallet_history = op(calls.wallet_history)

@@ -532,6 +532,17 @@ def change_membership_plan(subscription_id: int, plan_id: int) -> Call[Subscript
     return Call("POST", path, _one(Subscription), json={"plan_id": plan_id})
 
 
+def customer_subscriptions(ref: str) -> Call[list[Subscription]]:
+    """Your customer's subscriptions that you sold, newest first."""
+    path = f"/v1/customers/{_seg(ref)}/memberships"
+    return Call("GET", path, lambda data: [Subscription.from_json(x) for x in data["subscriptions"]])
+
+
+def resume_membership(subscription_id: int) -> Call[Subscription]:
+    """Undoes a cancellation before the period's end."""
+    return Call("POST", f"/v1/memberships/subscriptions/{_seg(subscription_id)}/resume", _one(Subscription))
+
+
 def sign_in_link(ref: str) -> Call[SignInLink]:
     """A one-time link to ``/me`` for your custodial customer ``ref``; call it only after
     authenticating the customer yourself."""
@@ -787,6 +798,8 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "report_membership_payment": report_membership_payment,
     "cancel_membership": cancel_membership,
     "change_membership_plan": change_membership_plan,
+    "customer_subscriptions": customer_subscriptions,
+    "resume_membership": resume_membership,
     "rules": rules,
     "wallet_balance": wallet_balance,
     "wallet_history": wallet_history,
