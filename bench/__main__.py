@@ -51,6 +51,7 @@ from bench import (
     analytics,
     chain_ceiling,
     expiry_sweep,
+    memberships,
     messages,
     pipeline,
     points_holds,
@@ -77,6 +78,7 @@ PARTS = (
     "expiry",
     "analytics",
     "messages",
+    "perks",
 )
 FULL = {
     "purchases": 10_000,
@@ -89,6 +91,7 @@ FULL = {
     "redemptions_single": 300,
     "rule_purchases": 2_000,
     "till_holds": 2_000,
+    "perk_requests": 4_000,
     "expiry_holders": 100_000,
     "analytics_sizes": [10_000, 100_000],
     "messages": 5_000,
@@ -103,6 +106,7 @@ QUICK = FULL | {
     "redemptions_single": 60,
     "rule_purchases": 500,
     "till_holds": 400,
+    "perk_requests": 1_000,
     "expiry_holders": 10_000,
     "analytics_sizes": [10_000],
     "messages": 1_000,
@@ -163,6 +167,8 @@ def measure(parts: list[str], p: dict[str, Any], store: StoreKind = SQLITE) -> d
         raw["messages"] = _timed(
             "messages", lambda: messages.run(messages=p["messages"], baseline=p["messages"] // 5, store=store)
         )
+    if "perks" in parts:  # issue 21: the perk check at a checkout, the health endpoint as its baseline
+        raw["perks"] = _timed("perk check", lambda: memberships.run(requests=p["perk_requests"], store=store))
     return raw
 
 

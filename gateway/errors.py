@@ -507,3 +507,15 @@ class HousePartnerMissing(GatewayError):
     """An operator's campaign without a funder while ``COALITION_HOUSE_PARTNER_ID`` names none."""
 
     slug = "house-partner-missing"
+
+
+class MembershipPlanInvalid(GatewayError):
+    """A membership plan that cannot be used: the detail names the field and value."""
+
+    slug = "membership-plan-invalid"
+
+
+class MembershipTransitionInvalid(GatewayError):
+    """A change the subscription's state does not allow (a lapsed one renewed, a second trial...)."""
+
+    slug = "membership-transition-invalid"

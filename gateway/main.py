@@ -31,6 +31,7 @@ from gateway.routes import (
     me_api,
     me_members,
     members,
+    memberships,
     message_callbacks,
     message_templates,
     messages,
@@ -118,6 +119,7 @@ def create_app() -> FastAPI:
     app.include_router(churn.customer)
     app.include_router(campaigns.operator)  # issue 20: campaigns
     app.include_router(campaigns.partner)
+    app.include_router(memberships.router)  # issue 21: paid membership plans
     app.include_router(message_templates.router)  # issue 18: message templates, brands, previews
     app.include_router(messages.router)  # issue 18: the message log and delivery rates
     app.include_router(referrals.router)  # issue 20: referrals (audit, /v1/me/referral)

@@ -98,6 +98,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "campaign-status-conflict": (409, "The campaign's status does not allow this"),
     "house-partner-missing": (422, "No partner funds the coalition's own campaigns"),
     # --- campaigns (add above this line)
+    "membership-plan-invalid": (422, "The membership plan cannot be used"),
+    "membership-transition-invalid": (409, "The subscription's state does not allow this change"),
+    # --- memberships (add above this line)
     "content-too-large": (413, "The request body is larger than the gateway accepts"),
     # --- request limits (add above this line)
     "partner-funds-exhausted": (409, "The partner's issuance headroom is used up"),
@@ -450,6 +453,16 @@ PROBLEM_HELP: dict[str, tuple[str, str]] = {
         "COALITION_HOUSE_PARTNER_ID to its id, or give funder_partner_id.",
     ),
     # --- campaigns (add above this line)
+    "membership-plan-invalid": (
+        "an earn multiplier is between 1 and 10, got 0.5",
+        "Fix the named field: a positive price with at most 2 decimals, a period monthly or yearly, "
+        "0-366 trial days, a multiplier from 1 to 10, each perk once, honouring partners that exist.",
+    ),
+    "membership-transition-invalid": (
+        "the subscription is cancelled at its period's end: resume it before renewing",
+        "Read the subscription (its status says what it allows); a lapsed one is final: subscribe again.",
+    ),
+    # --- memberships (add above this line)
     "content-too-large": (
         "the request body is over 1048576 bytes, the most this gateway accepts",
         "Send a smaller body: split a batch of purchases into several requests.",

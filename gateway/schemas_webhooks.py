@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gateway.failures import Operation, failure_of
 from gateway.schemas import FailurePublic
@@ -288,6 +288,44 @@ class TierChangedData(BaseModel):
     ladder_version: int = Field(description="The version of the tier ladder in force")
 
 
+class MembershipEventData(BaseModel):
+    """A membership subscription you sold, after the change the event tells."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "subscription_id": 7,
+                    "customer_id": 42,
+                    "plan_id": 3,
+                    "seller_partner_id": 1,
+                    "status": "active",
+                    "period_start": "2027-01-19T10:00:00Z",
+                    "period_end": "2027-02-19T10:00:00Z",
+                    "cancel_at_period_end": False,
+                    "grace_until": None,
+                    "entitled_until": "2027-02-26T10:00:00Z",
+                    "credit": "0.00",
+                    "amount_due": "9.99",
+                }
+            ]
+        }
+    )
+
+    subscription_id: int = Field(description="The subscription (GET /v1/memberships/subscriptions/{id})")
+    customer_id: int = Field(description="The coalition's id of the customer")
+    plan_id: int = Field(description="The plan, after the change")
+    seller_partner_id: int = Field(description="The partner that sold it (you)")
+    status: Literal["trialing", "active", "past_due", "lapsed"] = Field(description="Where it stands now")
+    period_start: str = Field(description="The current period's start (ISO 8601, UTC)")
+    period_end: str = Field(description="The current period's end (ISO 8601, UTC)")
+    cancel_at_period_end: bool = Field(description="Cancelled: lapses at the period's end")
+    grace_until: str | None = Field(description="While past due: the end of the grace (ISO 8601, UTC)")
+    entitled_until: str | None = Field(description="Until when its benefits hold if nothing is reported")
+    credit: str = Field(description="A downgrade's credit carried to the next renewals")
+    amount_due: str = Field(description="What the change charges (the first period, a renewal, a proration)")
+
+
 class PointsExpiringData(BaseModel):
     """A holder's points expire soon unless it earns, spends or moves points before (coalition-wide:
     told to every partner with a ref of the customer)."""
@@ -466,6 +504,35 @@ class WebhookTest(_Event):
     data: WebhookTestData = Field(description="The endpoint it was sent to")
 
 
+MEMBERSHIP_EVENTS: dict[str, str] = {
+    "membership.trial_started": "A customer's free trial of a plan you sold started.",
+    "membership.started": "A paid subscription started (its first payment reported with it).",
+    "membership.converted": "A trial converted: its first payment succeeded.",
+    "membership.renewed": "A renewal's payment succeeded: the next period.",
+    "membership.payment_failed": "A payment failed: past due, the benefits hold through the grace.",
+    "membership.past_due": "No renewal was reported by the period's end: past due, in its grace.",
+    "membership.cancelled": "The subscription was cancelled: it lapses at the period's end.",
+    "membership.resumed": "A cancellation was undone before the period's end.",
+    "membership.plan_changed": "The subscription moved to another plan (amount_due: the proration to charge).",
+    "membership.lapsed": "The subscription ended: its benefits stopped.",
+}
+
+
+def _membership_event(event_type: str, doc: str) -> type[_Event]:
+    name = "Membership" + "".join(w.capitalize() for w in event_type.split(".")[1].split("_"))
+    model: type[_Event] = create_model(  # type: ignore[call-overload]
+        name,
+        __base__=_Event,
+        __doc__=doc,
+        type=(Literal[event_type], Field(description=TYPE)),  # type: ignore[valid-type]
+        data=(MembershipEventData, Field(description="The subscription after the change")),
+    )
+    return model
+
+
+MEMBERSHIP_MODELS = [_membership_event(t, doc) for t, doc in MEMBERSHIP_EVENTS.items()]
+
+
 EVENT_MODELS: dict[str, type[_Event]] = {
     get_args(model.model_fields["type"].annotation)[0]: model
     for model in (
@@ -483,5 +550,6 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         TierChanged,
         PointsExpiring,
         WebhookTest,
+        *MEMBERSHIP_MODELS,
     )
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +74,12 @@ class WorkerSettings(ChainSettings):
     tier_recalculation_chunk: int = Field(default=500, ge=1, le=10_000)
     # tests only (local mode): a file holding seconds added to the tiers' clock (reviews, grace, end dates)
     tier_clock_file: Path | None = None
+    # paid memberships: days of grace after a failed or missing renewal (benefits held), how often
+    # beat moves subscriptions on by time alone (renewals missed, graces and cancelled periods ended),
+    # the coalition's share of a partner plan's fees unless the operator sets another (0..1)
+    membership_grace_days: int = Field(default=7, ge=0, le=60)
+    membership_sweep_every_s: float = Field(default=60.0, gt=0)
+    membership_default_coalition_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)
     # paying with points at the till: how often beat releases the holds past their expiry
     points_hold_expire_every_s: float = Field(default=10.0, gt=0)
     # points expiry: how often beat sweeps the holders whose points are due, holders per expire

@@ -46,6 +46,8 @@ from gateway.services import (
     gdpr,
     history,
     members,
+    membership_views,
+    memberships,
     points_value,
     recommendations,
     referrals,
@@ -152,6 +154,9 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
     grid = consent_grid.grid(session, customer_id=customer_id) if member and customer_id is not None else None
     recommended = recommendations.for_wallet(session, wallet=wallet, k=RECOMMENDED_SHOWN)
     rewards_html = _rewards(session, settings, customer_id) if member and customer_id is not None else ""
+    plans = membership_views.membership_section(
+        *memberships.subscriptions_and_plans(session, customer_id=customer_id), writable=via == "wallet"
+    )
     session.commit()  # the store is read: release the connection before the chain calls
     balance = history.balance_of(chain, wallet)
     expiry = expiry_view.expiry_of(chain, wallet, reminder_days=settings.expiry_reminder_days)
@@ -187,6 +192,7 @@ def _view(session: Session, settings: GatewaySettings, chain: Chain, wallet: str
         consents_html="" if grid is None else consent_views.consent_section(grid, writable=via == "wallet"),
         recommended_html=churn_views.recommended_section(recommended, token.symbol),
         rewards_html=rewards_html,
+        memberships_html=plans,
     )
     return customer_views.customer_page(view)
 
@@ -254,6 +260,21 @@ def _signed_in(session: Session, cookie: str | None) -> tuple[str, str]:
     """The page's session: (wallet, via); Unauthorized without one."""
     row = wallet_auth.customer_session(session, cookie or "")
     return row.wallet, row.via
+
+
+@router.post("/me/memberships/{subscription_id}/cancel")
+def cancel_my_membership(
+    subscription_id: int, session: SessionDep, settings: SettingsDep, cookie: CustomerCookie = None
+) -> Response:
+    """The "My plans" cancel button (a wallet's session): as POST /v1/me/memberships/{id}/cancel,
+    then back to the page."""
+    wallet, via = _signed_in(session, cookie)
+    if via != "wallet":
+        raise ReadOnlySession("this session was opened by a sign-in link and is read-only")
+    memberships.cancel_mine(session, wallet=wallet, subscription_id=subscription_id, now=tiers.clock(settings),
+                            grace_days=settings.membership_grace_days)  # fmt: skip
+    session.commit()
+    return RedirectResponse("/me", status_code=303)
 
 
 @router.get("/me/data")

@@ -177,6 +177,7 @@ class CustomerView:
     consents_html: str = ""  # the consents' grid (gateway/services/consent_views.py), for a member
     recommended_html: str = ""  # rewards you may like (gateway/services/churn_views.py)
     rewards_html: str = ""  # the referral and badges panels (gateway/services/rewards_view.py), for a member
+    memberships_html: str = ""  # "My plans" (gateway/services/membership_views.py), for a subscriber
 
 
 def _describe(entry: LedgerEntry, detail: EntryDetail | None, i: int) -> str:
@@ -559,7 +560,7 @@ def customer_page(v: CustomerView) -> str:
         offers_note=offers_note(v),
         recommended=v.recommended_html,
         expiry=expiry_section(v.expiry, v.token.symbol),
-        tier=tier_section(v.tier, v.token.symbol) + v.rewards_html,
+        tier=tier_section(v.tier, v.token.symbol) + v.rewards_html + v.memberships_html,
         my_data=v.consents_html + data_section(v),
         shown=len(v.entries),
         rows=rows,

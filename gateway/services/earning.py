@@ -25,11 +25,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.services import tiers
+from gateway.services import membership_benefits, tiers
 from loyalty.earning import Earning, MemberContext, MemberPurchase, evaluate_group, period_bounds
 from loyalty.earning_rules import BaseRate, CompiledRules, RuleSet, compile_rules
 from loyalty.lines import Basket, Line
+from loyalty.memberships import extra_points
 from loyalty.rules_json import ruleset_from_json
+from network.purchases import MAX_POINTS
 from network.store import EarningCapUsage, EarningRuleSet, Partner, Purchase
 
 RATE_VERSION = 0  # the version of the rule set a partner's rate makes when it has none
@@ -258,3 +260,32 @@ def _cap_usage(session: Session, keys: set[tuple[int, str, str, date]]) -> dict[
     )
     found = {(pid, wallet, cap_id, start): int(points) for pid, wallet, cap_id, start, points in rows}
     return {key: points for key, points in found.items() if key in keys}
+
+
+Found = tuple[int, dict[str, Any], list[dict[str, Any]] | None, int | None]  # points, rule, breakdown, qualifying
+
+
+def apply_plan_multipliers(
+    session: Session, found: list[Found | None], buyers: Sequence[tuple[int, str]], *, now: datetime
+) -> list[Found | None]:
+    """Paid memberships' earn multiplier (loyalty/memberships.py): each purchase whose customer
+    holds, at ``now``, a plan honoured at its partner (``buyers``: (partner, wallet) in the same
+    order) gets ``floor(points * multiplier)``, the rules' points (the tier's multiplier in them)
+    times the plan's; the extra is a ``membership`` line of the breakdown and never qualifying
+    (a fee never buys a tier). One read for the group (:func:`membership_benefits.plan_multipliers`)."""
+    wanted = [pair for pair, item in zip(buyers, found, strict=True) if item is not None]
+    multipliers = membership_benefits.plan_multipliers(session, wanted, now=now)
+    if not multipliers:
+        return found
+    out: list[Found | None] = []
+    for pair, item in zip(buyers, found, strict=True):
+        multiplier = multipliers.get(pair)
+        if item is None or multiplier is None:
+            out.append(item)
+            continue
+        points, rule, breakdown, qualifying = item
+        extra = min(extra_points(points, multiplier), MAX_POINTS - points)
+        line = {"rule": "membership", "version": 1, "kind": "membership", "points": extra}
+        lines = [*(breakdown or [{"rule": "rate", "version": RATE_VERSION, "kind": "base", "points": points}]), line]
+        out.append((points + extra, rule, lines, points if qualifying is None else qualifying))
+    return out

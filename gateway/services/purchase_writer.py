@@ -42,7 +42,7 @@ from gateway.errors import (
 from gateway.schemas import PurchaseCreate
 from gateway.services import points_holds
 from gateway.services.campaigns_accept import AcceptedPurchase, CampaignsCache, apply_purchase_campaigns
-from gateway.services.earning import RulesCache, add_cap_usage, basket_of, earn
+from gateway.services.earning import RulesCache, add_cap_usage, apply_plan_multipliers, basket_of, earn
 from gateway.services.idempotency import same_or_conflict
 from gateway.services.purchases import failure, points_for, request_hash, status_of
 from gateway.timeutil import as_utc
@@ -283,6 +283,7 @@ class PurchaseWriter(GroupCommitWriter[Submitted, Group]):
                     except GatewayError as refused:
                         _fail(pending[i][0], refused)
             add_cap_usage(session, earned, accepted)
+        found = apply_plan_multipliers(session, found, [(p.id, w) for _, p, w in pending], now=now)
         return [
             (item, wallet, *result)
             for (item, _, wallet), result in zip(pending, found, strict=True)

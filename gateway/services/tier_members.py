@@ -18,8 +18,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.services import customer_records
+from gateway.services import customer_records, membership_benefits
 from gateway.services.tier_ladders import Version, active, versions
+from loyalty.memberships import protected_tier
 from loyalty.tier_changes import Member, MemberChange, recalculate
 from loyalty.tiers import Kind, Ladder, ManualTier, Movement, Tier, TierChange, lookback, review_date
 from loyalty.tiers import TierState as State
@@ -133,7 +134,7 @@ def place(
     old, _, member, stored = load(session, version, known, customer_id, now=now, lock=lock)
     at = max(now, member.state.as_of)
     change = recalculate(old, version.ladder, version.policy, member, at)
-    return placed_of(member, change, at, stored)
+    return protect_tier(session, version.ladder, placed_of(member, change, at, stored))
 
 
 def write(session: Session, version: Version, placed: Placed, *, recalculation_id: int | None = None) -> list[str]:
@@ -198,3 +199,17 @@ def bring_up(session: Session, customer_ids: Iterable[int], *, now: datetime) ->
     for customer_id in sorted(set(customer_ids)):
         events += write(session, version, place(session, version, known, customer_id, now=now))
     return events
+
+
+def protect_tier(session: Session, ladder: Ladder, placed: Placed) -> Placed:
+    """Tier protection (loyalty/memberships.py ``protected_tier``): a member whose tier the rules
+    would lower, and who holds a plan with tier protection at that moment, keeps the tier held
+    (no change of the tier in force is written; the earned tier is still the rules')."""
+    if placed.before is None:
+        return placed
+    kept = protected_tier(ladder.names, placed.before, placed.state.tier)
+    if kept == placed.state.tier:
+        return placed
+    if not membership_benefits.tier_protected(session, customer_id=placed.customer_id, now=placed.state.as_of):
+        return placed
+    return replace(placed, state=replace(placed.state, tier=kept), changes=())

@@ -23,7 +23,17 @@ from sqlalchemy.orm import Session
 from gateway.errors import NotFound, TierLadderInvalid
 from gateway.services import tier_ladders
 from gateway.services.tier_ladders import Version
-from gateway.services.tier_members import Placed, as_utc, bottom_only, load, movements_of, place, placed_of, write
+from gateway.services.tier_members import (
+    Placed,
+    as_utc,
+    bottom_only,
+    load,
+    movements_of,
+    place,
+    placed_of,
+    protect_tier,
+    write,
+)
 from loyalty.tier_changes import DryRun, Member, dry_run, recalculation_chunk
 from loyalty.tiers import Ladder, TierPolicy
 from loyalty.tiers import TierState as State
@@ -143,7 +153,7 @@ def run_chunk(session: Session, *, run_id: int, size: int = CHUNK) -> tuple[bool
         changes = {c.member_id: c for c in chunk.changes}
         for member, stored in members:
             change = changes.get(member.id)
-            placed: Placed = placed_of(member, change, at, stored)
+            placed: Placed = protect_tier(session, version.ladder, placed_of(member, change, at, stored))
             events += write(session, version, placed, recalculation_id=run.id)
             if change is not None:  # as the dry-run counts: a member of no state yet starts at the bottom
                 run.moved_up += change.direction == "up"

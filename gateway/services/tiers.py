@@ -42,6 +42,7 @@ from gateway.services.tier_members import (
     place,
     write,
 )
+from loyalty.memberships import protected_progress
 from loyalty.tier_progress import Progress, progress
 from loyalty.tiers import (
     ManualTier,
@@ -291,6 +292,7 @@ def tier_of(session: Session, *, customer_id: int | None, now: datetime) -> Memb
     else:
         placed = place(session, version, versions(session), customer_id, now=now, lock=False)
     seen = progress(version.ladder, version.policy, placed.state, placed.movements, placed.state.as_of)
+    seen = protected_progress(version.ladder, seen, placed.state.tier)  # a paid plan's tier protection
     return MemberTier(customer_id, seen, multiplier_of(version.ladder, seen.tier), version.id)
 
 

@@ -59,6 +59,16 @@ EventType = Literal[
     "customer.custodial_wallet_released",
     "tier.changed",
     "points.expiring",
+    "membership.trial_started",  # issue 21: a subscription's changes, to the partner that sold it
+    "membership.started",
+    "membership.converted",
+    "membership.renewed",
+    "membership.payment_failed",
+    "membership.past_due",
+    "membership.cancelled",
+    "membership.resumed",
+    "membership.plan_changed",
+    "membership.lapsed",
     "webhook.test",  # only on demand, to one endpoint: POST /v1/webhooks/{id}/test
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -33,6 +33,7 @@ TASK_MODULES = [
     "gateway.tasks.partners",
     "gateway.tasks.purge",
     "gateway.tasks.tiers",
+    "gateway.tasks.memberships",
     "gateway.tasks.expiry",
     "gateway.tasks.messages",
     "gateway.tasks.analytics",
@@ -129,6 +130,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
             "options": expires,
         },
         "tiers-sweep": {"task": "gateway.tasks.tiers.sweep", "schedule": settings.tiers_every_s, "options": expires},
+        "memberships-sweep": {
+            "task": "gateway.tasks.memberships.sweep",
+            "schedule": settings.membership_sweep_every_s,
+            "options": expires,
+        },
         "tiers-review": {
             "task": "gateway.tasks.tiers.review",
             "schedule": settings.tier_review_every_s,

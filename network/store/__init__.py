@@ -10,6 +10,7 @@ sessions), ``customers`` (customers, their wallets, partners' refs, profiles, co
 ``tiers`` (the tier ladder's versions, members'
 qualifying movements, tier states and changes, recalculation runs), ``consent_nonces`` (the
 redemption nonces handed out per wallet), ``segments`` (operator-defined segments), ``churn`` (churn models and scores),
+``memberships`` (paid membership plans, subscriptions, payments),
 ``group_commit`` (many callers' writes in one transaction), ``engine`` (engines, migrations,
 session factories); ``migrations/`` is Alembic's.
 """
@@ -67,6 +68,14 @@ from network.store.members import (
     Member,
     MemberEnrolment,
     MemberImport,
+)
+from network.store.memberships import (
+    MembershipEvent,
+    MembershipPayment,
+    MembershipPlan,
+    MembershipPlanPartner,
+    MembershipSubscription,
+    MembershipTrial,
 )
 from network.store.message_digests import MessageDigest
 from network.store.message_templates import MessageBrand, MessageTemplate
@@ -141,6 +150,12 @@ __all__ = [
     "MemberEnrolment",
     "MemberImport",
     "MemberPartnerTotal",
+    "MembershipEvent",
+    "MembershipPayment",
+    "MembershipPlan",
+    "MembershipPlanPartner",
+    "MembershipSubscription",
+    "MembershipTrial",
     "Message",
     "MessageBrand",
     "MessageDigest",

@@ -25,6 +25,8 @@ from partners.sdk.models import (
     ImportReport,
     Kpis,
     Member,
+    MembershipPayment,
+    MembershipPlan,
     Message,
     MessageBrand,
     MessagePage,
@@ -33,6 +35,7 @@ from partners.sdk.models import (
     MessageTemplates,
     Model,
     PartnerAccount,
+    Perks,
     PointsHold,
     PreparedConsent,
     PreparedHoldConsent,
@@ -44,6 +47,7 @@ from partners.sdk.models import (
     RfmSegments,
     RuleSet,
     SignInLink,
+    Subscription,
     Tier,
     Webhook,
 )
@@ -473,6 +477,72 @@ def customer_tier(ref: str) -> Call[Tier]:
     return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
 
 
+def membership_plans() -> Call[list[MembershipPlan]]:
+    """The paid membership plans you own or honour."""
+    return Call("GET", "/v1/memberships/plans", lambda data: [MembershipPlan.from_json(p) for p in data["plans"]])
+
+
+def add_membership_plan(
+    name: str, *, price: Decimal | str, currency: str, period: str, trial_days: int = 0,
+    earn_multiplier: Decimal | str = "1", tier_protection: bool = False, perks: Sequence[str] = (),
+    members_only_skus: Sequence[str] = (), honoured_by: Sequence[int] = (),
+) -> Call[MembershipPlan]:  # fmt: skip
+    """A plan you own, honoured by you and the partners you name."""
+    body = {
+        "name": name, "price": str(price), "currency": currency, "period": period, "trial_days": trial_days,
+        "earn_multiplier": str(earn_multiplier), "tier_protection": tier_protection, "perks": list(perks),
+        "members_only_skus": list(members_only_skus), "honoured_by": list(honoured_by),
+    }  # fmt: skip
+    return Call("POST", "/v1/memberships/plans", _one(MembershipPlan), json=body)
+
+
+def subscribe(ref: str, plan_id: int, *, provider_ref: str | None = None) -> Call[Subscription]:
+    """Subscribes your customer: a free trial if the plan has one and the customer never had one,
+    else the first paid period, whose payment you took (``provider_ref``)."""
+    body = {"plan_id": plan_id, "provider_ref": provider_ref}
+    return Call("POST", f"/v1/customers/{_seg(ref)}/memberships", _one(Subscription), json=body)
+
+
+def customer_perks(ref: str) -> Call[Perks]:
+    """The perk check at your checkout: the customer's plans you honour that hold now, and their perks."""
+    return Call("GET", f"/v1/customers/{_seg(ref)}/perks", _one(Perks))
+
+
+def subscription(subscription_id: int) -> Call[Subscription]:
+    return Call("GET", f"/v1/memberships/subscriptions/{_seg(subscription_id)}", _one(Subscription))
+
+
+def report_membership_payment(
+    subscription_id: int, *, provider_ref: str, outcome: str, amount: Decimal | str, currency: str
+) -> Call[MembershipPayment]:
+    """What your payment provider answered for a renewal or a change (idempotent by ``provider_ref``)."""
+    body = {"provider_ref": provider_ref, "outcome": outcome, "amount": str(amount), "currency": currency}
+    path = f"/v1/memberships/subscriptions/{_seg(subscription_id)}/payments"
+    return Call("POST", path, _one(MembershipPayment), json=body)
+
+
+def cancel_membership(subscription_id: int) -> Call[Subscription]:
+    """Cancels at the period's end on the customer's behalf."""
+    return Call("POST", f"/v1/memberships/subscriptions/{_seg(subscription_id)}/cancel", _one(Subscription))
+
+
+def change_membership_plan(subscription_id: int, plan_id: int) -> Call[Subscription]:
+    """Upgrades or downgrades now, prorated: charge the answer's ``amount_due`` and report it."""
+    path = f"/v1/memberships/subscriptions/{_seg(subscription_id)}/change"
+    return Call("POST", path, _one(Subscription), json={"plan_id": plan_id})
+
+
+def customer_subscriptions(ref: str) -> Call[list[Subscription]]:
+    """Your customer's subscriptions that you sold, newest first."""
+    path = f"/v1/customers/{_seg(ref)}/memberships"
+    return Call("GET", path, lambda data: [Subscription.from_json(x) for x in data["subscriptions"]])
+
+
+def resume_membership(subscription_id: int) -> Call[Subscription]:
+    """Undoes a cancellation before the period's end."""
+    return Call("POST", f"/v1/memberships/subscriptions/{_seg(subscription_id)}/resume", _one(Subscription))
+
+
 def sign_in_link(ref: str) -> Call[SignInLink]:
     """A one-time link to ``/me`` for your custodial customer ``ref``; call it only after
     authenticating the customer yourself."""
@@ -720,6 +790,16 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer_tier": customer_tier,
     "customer_expiry": customer_expiry,
     "sign_in_link": sign_in_link,
+    "membership_plans": membership_plans,
+    "add_membership_plan": add_membership_plan,
+    "subscribe": subscribe,
+    "customer_perks": customer_perks,
+    "subscription": subscription,
+    "report_membership_payment": report_membership_payment,
+    "cancel_membership": cancel_membership,
+    "change_membership_plan": change_membership_plan,
+    "customer_subscriptions": customer_subscriptions,
+    "resume_membership": resume_membership,
     "rules": rules,
     "wallet_balance": wallet_balance,
     "wallet_history": wallet_history,

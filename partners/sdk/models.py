@@ -327,6 +327,71 @@ class Tier(Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MembershipPlan(Model):
+    """A paid membership plan you own or honour."""
+
+    id: int
+    name: str
+    owner_partner_id: int | None
+    honoured_by: list[int]
+    price: Decimal
+    currency: str
+    period: str  # monthly | yearly
+    trial_days: int
+    earn_multiplier: Decimal
+    tier_protection: bool
+    perks: list[str]
+    members_only_skus: list[str]
+    coalition_share: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscription(Model):
+    """A customer's subscription to a plan (``amount_due``: what a change of plan charges now)."""
+
+    id: int
+    customer_id: int
+    plan_id: int
+    seller_partner_id: int
+    status: str  # trialing | active | past_due | lapsed
+    started_at: datetime
+    period_start: datetime
+    period_end: datetime
+    next_renewal: datetime | None
+    cancel_at_period_end: bool
+    grace_until: datetime | None
+    entitled_until: datetime | None
+    credit: Decimal
+    amount_due: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembershipPayment(Model):
+    """A payment you reported, and the subscription after it."""
+
+    id: int
+    subscription: Subscription
+    provider_ref: str
+    outcome: str  # succeeded | failed
+    amount: Decimal
+    currency: str
+    coalition_amount: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Perks(Model):
+    """The perk check: the customer's plans honoured here now, their perks and earn multiplier."""
+
+    customer_ref: str
+    plans: list[int]
+    perks: list[str]
+    earn_multiplier: Decimal
+    tier_protection: bool
+    members_only_skus: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class HistoryEntry(Model):
     kind: str  # earned | redeemed | reversed | restored | sent | received
     points: int  # signed

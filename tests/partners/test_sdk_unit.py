@@ -33,6 +33,8 @@ from partners.client import (
     History,
     ImportReport,
     Member,
+    MembershipPayment,
+    MembershipPlan,
     Message,
     MessageBrand,
     MessageKind,
@@ -43,12 +45,14 @@ from partners.client import (
     OperationFailed,
     PartnerAccount,
     PartnerClient,
+    Perks,
     ProblemError,
     Purchase,
     Redemption,
     Refund,
     Release,
     Reward,
+    Subscription,
     WaitTimeout,
     Webhook,
 )
@@ -349,7 +353,96 @@ TEMPLATES = {
     ],
 }
 BRAND = {"name": "Café", "colour": "#112233", "accent": "#445566", "custom": True, "updated_at": T0}
+PLAN = {
+    "id": 3, "name": "Plus", "owner_partner_id": 1, "honoured_by": [2], "price": "9.99", "currency": "EUR",
+    "period": "monthly", "trial_days": 14, "earn_multiplier": "1.5", "tier_protection": True,
+    "perks": ["free_delivery"], "members_only_skus": [], "coalition_share": "0.1",
+}  # fmt: skip
+SUBSCRIPTION = {
+    "id": 7, "customer_id": 42, "plan_id": 3, "seller_partner_id": 1, "status": "trialing", "started_at": T0,
+    "period_start": T0, "period_end": T0, "next_renewal": T0, "cancel_at_period_end": False, "grace_until": None,
+    "entitled_until": T0, "credit": "0.00", "amount_due": None,
+}  # fmt: skip
+PERKS = {"customer_ref": "card-1", "plans": [3], "perks": ["free_delivery"], "earn_multiplier": "1.5",
+         "tier_protection": True, "members_only_skus": []}  # fmt: skip
+PAYMENT = {"id": 11, "subscription": SUBSCRIPTION, "provider_ref": "pi_1", "outcome": "succeeded", "amount": "9.99",
+           "currency": "EUR", "coalition_amount": "1.00", "at": T0}  # fmt: skip
+PLAN_BODY = {
+    "name": "Plus", "price": "9.99", "currency": "EUR", "period": "monthly", "trial_days": 14,
+    "earn_multiplier": "1.5", "tier_protection": True, "perks": ["free_delivery"], "members_only_skus": [],
+    "honoured_by": [2],
+}  # fmt: skip
+SUBS = "/v1/memberships/subscriptions/7"
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
+    "membership_plans": ((), {}, "GET", "/v1/memberships/plans", None, {}, 200, {"plans": [PLAN]}, list),
+    "add_membership_plan": (
+        ("Plus",),
+        {
+            "price": "9.99",
+            "currency": "EUR",
+            "period": "monthly",
+            "trial_days": 14,
+            "earn_multiplier": "1.5",
+            "tier_protection": True,
+            "perks": ["free_delivery"],
+            "honoured_by": [2],
+        },
+        "POST",
+        "/v1/memberships/plans",
+        PLAN_BODY,
+        {},
+        201,
+        PLAN,
+        MembershipPlan,
+    ),
+    "subscribe": (
+        ("card-1", 3),
+        {},
+        "POST",
+        "/v1/customers/card-1/memberships",
+        {"plan_id": 3, "provider_ref": None},
+        {},
+        201,
+        SUBSCRIPTION,
+        Subscription,
+    ),
+    "customer_subscriptions": (
+        ("card-1",),
+        {},
+        "GET",
+        "/v1/customers/card-1/memberships",
+        None,
+        {},
+        200,
+        {"subscriptions": [SUBSCRIPTION]},
+        list,
+    ),
+    "customer_perks": (("card-1",), {}, "GET", "/v1/customers/card-1/perks", None, {}, 200, PERKS, Perks),
+    "subscription": ((7,), {}, "GET", SUBS, None, {}, 200, SUBSCRIPTION, Subscription),
+    "report_membership_payment": (
+        (7,),
+        {"provider_ref": "pi_1", "outcome": "succeeded", "amount": "9.99", "currency": "EUR"},
+        "POST",
+        SUBS + "/payments",
+        {"provider_ref": "pi_1", "outcome": "succeeded", "amount": "9.99", "currency": "EUR"},
+        {},
+        201,
+        PAYMENT,
+        MembershipPayment,
+    ),
+    "cancel_membership": ((7,), {}, "POST", SUBS + "/cancel", None, {}, 200, SUBSCRIPTION, Subscription),
+    "resume_membership": ((7,), {}, "POST", SUBS + "/resume", None, {}, 200, SUBSCRIPTION, Subscription),
+    "change_membership_plan": (
+        (7, 4),
+        {},
+        "POST",
+        SUBS + "/change",
+        {"plan_id": 4},
+        {},
+        200,
+        SUBSCRIPTION,
+        Subscription,
+    ),
     "post_purchase": (
         ("p-1",),
         {"wallet": WALLET, "amount": "42.50", "currency": "EUR"},
@@ -915,7 +1008,10 @@ def test_unit_each_call_sends_its_request_and_reads_a_typed_result_sync_and_asyn
         assert request.headers["authorization"] == "Bearer ck_test"
     assert isinstance(result, kind)
     if isinstance(result, list):
-        assert result and all(type(r).__name__ in ("Refund", "Reward", "Webhook", "Delivery") for r in result)
+        assert result and all(
+            type(r).__name__ in ("Refund", "Reward", "Webhook", "Delivery", "Subscription", "MembershipPlan")
+            for r in result
+        )
     if isinstance(result, PartnerAccount):
         assert isinstance(result.money, AccountMoney) and result.money.funds == 1_000_500_000
 
