@@ -1,14 +1,14 @@
 """churn risk: the models trained and each member's latest score (issue 19)
 
 Revision ID: 0030
-Revises: 0033
+Revises: 0029
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0033"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 _TS = sa.DateTime(timezone=True)

@@ -1,7 +1,7 @@
 """member purchase totals for the RFM snapshot at scale (issue 19 item 4), back-filled from the rows
 
 Revision ID: 0031
-Revises: 0033
+Revises: 0030
 
 The back-fill is network/store/analytics_totals.py ``refresh`` (the same SQL the write paths and
 the bench generator run).
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031"
-down_revision = "0033"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

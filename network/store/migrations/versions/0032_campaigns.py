@@ -1,14 +1,14 @@
 """campaigns: campaigns, exposures (both arms), awards and spend per period (issue 20)
 
 Revision ID: 0032
-Revises: 0029
+Revises: 0031
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0029"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 _TS = sa.DateTime(timezone=True)

@@ -6,7 +6,7 @@ enrolment since 0021; the back-fill below gives one to any member not erased tha
 (the same alphabet and length as loyalty/members.py, copied: a migration does not follow the code).
 
 Revision ID: 0033
-Revises: 0029
+Revises: 0032
 """
 
 import secrets
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0033"
-down_revision = "0029"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 _TS = sa.DateTime(timezone=True)
