@@ -4,7 +4,8 @@ points (25 per purchase, so the third award is cut to 10 and the fourth gets not
 purchases fire it. The treatment arm's bonus is minted on chain by the funder's minter as words in
 the campaign's sequence range (raw ``eth_getLogs``), the control arm gets none, the budget is never
 exceeded, the results show both arms, and the cost recomputed from the indexed chain events alone
-(``chain_costs``) equals the awards.
+(``chain_costs``) equals the awards. Then a birthday campaign: beat's trigger task finds the member
+whose birthday is today and the funder's minter mints the bonus, once however many runs follow.
 
 Arms are a hash of the campaign's random salt: members are added in rounds until both arms are
 seen and the treatment arm has spent the budget.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -37,7 +39,10 @@ ROUND, MAX_ROUNDS = 8, 4
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, store: StoreKind) -> Iterator[Stack]:
-    with start_stack(tmp_path_factory.mktemp("campaigns-e2e"), ports=range(10060, 10076), store=store) as stack:
+    with start_stack(
+        tmp_path_factory.mktemp("campaigns-e2e"), ports=range(10060, 10076), store=store,
+        campaign_triggers_every_s=1.0,  # beat's scheduled and transition triggers
+    ) as stack:  # fmt: skip
         yield stack
 
 
@@ -155,3 +160,44 @@ def test_a_campaign_with_a_control_group_mints_its_bonus_within_budget_and_is_co
     buy(stack, shop, ["camp-after-stop"])
     assert campaign(stack, cid)["spent_points"] == BUDGET
     assert sum(results(stack, cid)[arm]["members"] for arm in ("control", "treatment")) == len(wallets)
+
+
+def test_a_birthday_campaign_is_fired_by_beat_once_and_minted_by_its_funder(stack: Stack) -> None:
+    shop = stack.onboard("Birthday Shop", points_per_unit="1")
+    today = datetime.now(UTC).date()
+    born = date(2000, 2, 29) if (today.month, today.day) == (2, 29) else today.replace(year=1990)
+    r = stack.http.post("/v1/customers/bday/enrolment", headers=shop.headers, json={"birthday": born.isoformat()})
+    assert r.status_code == 201, r.text
+    wallet = r.json()["wallet"]
+    r = stack.http.post("/v1/customers/no-bday/enrolment", headers=shop.headers, json={})
+    assert r.status_code == 201, r.text
+    other = r.json()["wallet"]
+    body = {
+        "name": "Happy birthday",
+        "funder_partner_id": shop.id,
+        "trigger": {"type": "birthday", "params": {}},
+        "effects": [{"kind": "bonus_points", "mode": "fixed", "points": 30}],
+        "limits": {"budget_points": 1000},
+        "holdout_bp": 0,
+    }
+    r = stack.http.post("/v1/operator/campaigns", headers=OPERATOR_HEADERS, json=body)
+    assert r.status_code == 201 and r.json()["warnings"], r.text  # a holdout of 0 is warned about
+    cid = r.json()["id"]
+    assert stack.http.post(f"/v1/operator/campaigns/{cid}/start", headers=OPERATOR_HEADERS).status_code == 200
+
+    deadline = time.monotonic() + 60
+    while stack.balance(wallet) != 30:
+        assert time.monotonic() < deadline, f"no birthday bonus: {campaign(stack, cid)}\n{stack.logs()}"
+        time.sleep(0.3)
+    time.sleep(3)  # three more beat runs
+    assert stack.balance(wallet) == 30 and stack.balance(other) == 0
+    with stack.harness.sessions() as session:
+        refs = session.scalars(select(CampaignExposure.trigger_ref).where(CampaignExposure.campaign_id == cid)).all()
+    assert refs == [f"birthday:{today.year}"]
+    state = campaign(stack, cid)
+    assert (state["spent_points"], state["awards"]) == (30, 1)
+    logs = stack.harness.contracts.points.events.Earned().get_logs(
+        from_block=0, argument_filters={"partnerId": shop.id}
+    )
+    words = [decode_purchase(w) for log in logs for w in log["args"]["purchases"]]
+    assert [(p.customer, p.points, campaign_of(p.seq)) for p in words] == [(to_checksum_address(wallet), 30, cid)]
