@@ -25,7 +25,8 @@ Exposures are written with ``ON CONFLICT DO NOTHING`` and only those a run wrote
 so two runs at once give nothing twice. Both arms are exposed (the control arm without the effect).
 Points: a ``fixed`` or ``per_unit`` bonus gives its points (one unit); a ``multiplier`` needs a
 purchase and gives nothing here (the exposure says so). Purchase conditions (partners, SKUs, amount,
-hours) do not apply to these triggers; an ``audience`` condition is not evaluated yet.
+hours) do not apply to these triggers; an ``audience`` condition (the segments' language) does: only
+the members it holds for at the run are exposed (gateway/services/segments.py's compiler).
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.services import segments
 from gateway.services.campaigns_accept import Ask, award, compiled_of
 from loyalty.campaigns.assignment import TREATMENT, arm
 from loyalty.campaigns.evaluation import CampaignInvalid, CompiledCampaign, Firing
+from loyalty.segments import parse
 from network.store import (
     Campaign,
     CampaignExposure,
@@ -80,7 +83,7 @@ class _Running:
     started_at: datetime
 
 
-def run_due(sessions: sessionmaker[Session], *, now: datetime, backfill_days: int) -> TriggersRun:
+def run_due(sessions: sessionmaker[Session], *, now: datetime, backfill_days: int, chain_id: int) -> TriggersRun:
     """One run of the scheduled and transition triggers (see the module doc): the birthdays and
     lapses due in the back-fill window, then the new ``segment.changed`` events."""
     done = TriggersRun()
@@ -95,11 +98,11 @@ def run_due(sessions: sessionmaker[Session], *, now: datetime, backfill_days: in
                 occurrences = _birthdays(session, days)
             else:
                 occurrences = _lapsed(session, r.campaign, days, now)
-            _fire(session, r.campaign, occurrences, now, done)
+            _fire(session, r.campaign, occurrences, now, done, chain_id)
         session.commit()
 
     def handle(session: Session, events: list[Event]) -> None:
-        _segments_entered(session, events, now, done)
+        _segments_entered(session, events, now, done, chain_id)
 
     done.events = consume(sessions, CONSUMER, handle, wants=lambda kind, _partner: kind == SEGMENT_EVENT)
     return done
@@ -171,7 +174,7 @@ def _lapsed(session: Session, c: CompiledCampaign, days: list[date], now: dateti
     return [(int(customer), f"win_back:{(_utc(at) + gap).date().isoformat()}") for customer, at in rows]
 
 
-def _segments_entered(session: Session, events: list[Event], now: datetime, done: TriggersRun) -> None:
+def _segments_entered(session: Session, events: list[Event], now: datetime, done: TriggersRun, chain_id: int) -> None:
     for r in _running(session, ("segment_entered",), now):
         c = r.campaign
         segment = c.trigger_params["segment"]
@@ -183,7 +186,7 @@ def _segments_entered(session: Session, events: list[Event], now: datetime, done
             mine = e.partner_id == c.funder_partner_id if c.owner == "partner" else p.get("scope") == "coalition"
             if mine:
                 occurrences.append((int(p["customer_id"]), f"segment:{segment}:{p.get('day')}"))
-        _fire(session, c, occurrences, now, done)
+        _fire(session, c, occurrences, now, done, chain_id)
 
 
 def scheduled_points(c: CompiledCampaign) -> int:
@@ -194,10 +197,17 @@ def scheduled_points(c: CompiledCampaign) -> int:
 
 
 def _fire(
-    session: Session, c: CompiledCampaign, occurrences: Iterable[tuple[int, str]], now: datetime, done: TriggersRun
+    session: Session,
+    c: CompiledCampaign,
+    occurrences: Iterable[tuple[int, str]],
+    now: datetime,
+    done: TriggersRun,
+    chain_id: int,
 ) -> None:
     """Exposes the customers to the campaign for each new occurrence and awards the treatment arm."""
     fresh = sorted(set(occurrences))
+    if fresh and c.conditions.audience is not None:
+        fresh = _in_audience(session, c.conditions.audience, fresh, now, chain_id)
     if not fresh:
         return
     erased = set(
@@ -243,6 +253,18 @@ def _fire(
     if asks and award(session, c, asks, now):
         done.treated += len(asks)
         done.funders.add(c.funder_partner_id)
+
+
+def _in_audience(
+    session: Session, audience: dict[str, Any], occurrences: list[tuple[int, str]], now: datetime, chain_id: int
+) -> list[tuple[int, str]]:
+    """The occurrences of the members the audience condition holds for now."""
+    holds: set[int] = set()
+    query = segments.compiler(session, chain_id=chain_id, now=now).members(parse(audience))
+    ids = sorted({customer for customer, _ in occurrences})
+    for start in range(0, len(ids), CHUNK):
+        holds.update(session.scalars(query.where(Member.customer_id.in_(ids[start : start + CHUNK]))))
+    return [(customer, ref) for customer, ref in occurrences if customer in holds]
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int, str]]:

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 @celery_app.task(name="gateway.tasks.campaigns.fire_due")
 def fire_due() -> dict[str, int]:
+    settings = context.settings()
     done = campaigns_scheduled.run_due(
-        context.sessions(), now=utcnow(), backfill_days=context.settings().campaign_backfill_days
+        context.sessions(), now=utcnow(), backfill_days=settings.campaign_backfill_days, chain_id=settings.chain_id
     )
     for funder in sorted(done.funders):
         enqueue.drain_partner(funder)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services.campaigns_scheduled import CONSUMER, run_due
+from gateway.services.campaigns_scheduled import CONSUMER, TriggersRun, run_due
 from gateway.tasks import campaigns as campaign_tasks
 from gateway.tasks import context
 from gateway.tasks.app import beat_schedule
@@ -24,6 +24,7 @@ from network.store import (
     CampaignExposure,
     CustomerProfile,
     EventCursor,
+    Member,
     MemberPartnerTotal,
     OutboxPurchase,
 )
@@ -32,7 +33,12 @@ from tests.gateway.campaign_fixtures import add_campaign, add_customers
 from tests.pg import PgCluster
 from tests.stores import add_partner, migrated_store
 
+CHAIN = 31337
 FIXED = [{"kind": "bonus_points", "mode": "fixed", "points": 10}]
+
+
+def due(sessions: sessionmaker[Session], *, now: datetime, backfill_days: int = 7) -> TriggersRun:
+    return run_due(sessions, now=now, backfill_days=backfill_days, chain_id=CHAIN)
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -82,15 +88,15 @@ def test_a_birthday_fires_once_a_year_and_a_missed_day_is_back_filled_once(sessi
     )
     late = add_campaign(sessions, trigger_type="birthday", effects=FIXED, started_at=at("2026-11-21", 0))
 
-    assert run_due(sessions, now=at("2026-11-20"), backfill_days=7).exposed == 1
-    assert run_due(sessions, now=at("2026-11-20", 18), backfill_days=7).exposed == 0  # the same day again
+    assert due(sessions, now=at("2026-11-20")).exposed == 1
+    assert due(sessions, now=at("2026-11-20", 18)).exposed == 0  # the same day again
     assert exposures(sessions, cid) == [(c0, "birthday:2026", "treatment")]
     # the 21st and 22nd are missed; the 23rd's run does the 22nd, and not the 20th again
-    done = run_due(sessions, now=at("2026-11-23"), backfill_days=7)
+    done = due(sessions, now=at("2026-11-23"))
     assert done.funders == {7}
     assert exposures(sessions, cid) == [(c0, "birthday:2026", "treatment"), (c1, "birthday:2026", "treatment")]
     assert exposures(sessions, late) == [(c1, "birthday:2026", "treatment")]  # nothing before it started
-    assert run_due(sessions, now=at("2026-11-23", 20), backfill_days=30).exposed == 0
+    assert due(sessions, now=at("2026-11-23", 20), backfill_days=30).exposed == 0
     given = awards(sessions, cid)
     assert [(c, p) for c, p, _ in given] == [(c0, 10), (c1, 10)]
     assert {campaign_of(seq) for _, _, seq in given} == {cid}
@@ -98,7 +104,7 @@ def test_a_birthday_fires_once_a_year_and_a_missed_day_is_back_filled_once(sessi
         minted = session.scalars(select(OutboxPurchase.seq).where(OutboxPurchase.partner_id == 7)).all()
     assert {seq for _, _, seq in given} <= set(minted)
 
-    assert run_due(sessions, now=at("2027-11-20"), backfill_days=7).exposed == 2  # both campaigns, a year on
+    assert due(sessions, now=at("2027-11-20")).exposed == 2  # both campaigns, a year on
     assert exposures(sessions, cid)[-1] == (c0, "birthday:2027", "treatment")
 
 
@@ -120,12 +126,12 @@ def test_a_win_back_fires_once_per_lapse(sessions) -> None:
     cid = add_campaign(
         sessions, trigger_type="win_back", trigger_params={"days": 30}, effects=FIXED, started_at=at("2026-11-01")
     )
-    assert run_due(sessions, now=at("2026-11-23"), backfill_days=7).exposed == 1
-    assert run_due(sessions, now=at("2026-11-24"), backfill_days=7).exposed == 0
+    assert due(sessions, now=at("2026-11-23")).exposed == 1
+    assert due(sessions, now=at("2026-11-24")).exposed == 0
     assert exposures(sessions, cid) == [(c0, "win_back:2026-11-19", "treatment")]
     last_purchase(c0, at("2026-11-22"))  # came back, then lapsed again on 2026-12-22
-    assert run_due(sessions, now=at("2026-12-12"), backfill_days=7).exposed == 1  # c1 lapsed on 2026-12-10
-    assert run_due(sessions, now=at("2026-12-24"), backfill_days=7).exposed == 1
+    assert due(sessions, now=at("2026-12-12")).exposed == 1  # c1 lapsed on 2026-12-10
+    assert due(sessions, now=at("2026-12-24")).exposed == 1
     assert exposures(sessions, cid)[1:] == [
         (c1, "win_back:2026-12-10", "treatment"),
         (c0, "win_back:2026-12-22", "treatment"),
@@ -156,7 +162,7 @@ def test_a_segment_entered_exposes_both_arms_once_and_stays_within_budget(sessio
         record_many(session, rows)
         session.commit()
 
-    done = run_due(sessions, now=now, backfill_days=7)
+    done = due(sessions, now=now)
     assert (done.events, done.exposed) == (42, 40)
     seen = exposures(sessions, cid)
     assert {(c, side) for c, _, side in seen} == {(c, arm("seg-salt", c, 5000)) for c in customers}
@@ -166,16 +172,41 @@ def test_a_segment_entered_exposes_both_arms_once_and_stays_within_budget(sessio
     assert {c for c, _, _ in given} <= treated
     assert sum(p for _, p, _ in given) == min(50, 10 * len(treated))
 
-    assert run_due(sessions, now=now, backfill_days=7).events == 0
+    assert due(sessions, now=now).events == 0
     with sessions() as session:  # the events handed over again (a run that rolled back): nothing twice
         session.execute(update(EventCursor).where(EventCursor.consumer == CONSUMER).values(last_id=0))
         session.commit()
-    again = run_due(sessions, now=now + timedelta(hours=1), backfill_days=7)
+    again = due(sessions, now=now + timedelta(hours=1))
     assert (again.events, again.exposed) == (42, 0)
     assert awards(sessions, cid) == given
 
 
-def test_the_beat_runs_the_triggers_at_its_setting(sessions, settings, monkeypatch) -> None:
+def test_an_audience_condition_narrows_who_a_scheduled_trigger_exposes(sessions) -> None:
+    (fr, _), (de, _), (nobody, _) = add_customers(sessions, 3)
+    with sessions() as session:
+        for customer, locale in ((fr, "fr-FR"), (de, "de-DE"), (nobody, "fr-FR")):
+            session.add(
+                CustomerProfile(customer_id=customer, birthday=date(1990, 11, 23), locale=locale, attributes={})
+            )
+        session.add_all([Member(customer_id=fr), Member(customer_id=de)])  # ``nobody`` is not enrolled
+        session.commit()
+    audience = {"field": "locale", "op": "=", "value": "fr-FR"}
+    cid = add_campaign(
+        sessions, trigger_type="birthday", effects=FIXED, conditions={"audience": audience}, started_at=at("2026-11-01")
+    )
+    assert due(sessions, now=at("2026-11-23")).exposed == 1
+    assert exposures(sessions, cid) == [(fr, "birthday:2026", "treatment")]
+
+
+@pytest.fixture
+def one_store(tmp_path) -> sessionmaker[Session]:
+    sessions = migrated_store(f"sqlite:///{tmp_path / 'store.db'}")
+    add_partner(sessions)
+    return sessions
+
+
+def test_the_beat_runs_the_triggers_at_its_setting(one_store, settings, monkeypatch) -> None:
+    sessions = one_store
     worker = settings.model_copy(update={"campaign_triggers_every_s": 42.0})
     entry = beat_schedule(worker)["campaign-triggers"]
     assert (entry["task"], entry["schedule"]) == ("gateway.tasks.campaigns.fire_due", 42.0)
