@@ -60,6 +60,8 @@ from network.store.events import Event, consume
 CONSUMER = "campaigns.segment_entered"
 SEGMENT_EVENT = "segment.changed"
 SCHEDULED = ("birthday", "win_back")
+EVENT_READ = 10_000  # events per consumer transaction
+MAX_EVENT_READS = 50  # per run; the next run goes on
 CHUNK = 2_000  # exposures per statement (7 columns: under SQLite's variable limit)
 
 
@@ -104,7 +106,11 @@ def run_due(sessions: sessionmaker[Session], *, now: datetime, backfill_days: in
     def handle(session: Session, events: list[Event]) -> None:
         _segments_entered(session, events, now, done, chain_id)
 
-    done.events = consume(sessions, CONSUMER, handle, wants=lambda kind, _partner: kind == SEGMENT_EVENT)
+    for _ in range(MAX_EVENT_READS):  # a snapshot's many transitions: read on until caught up
+        read = consume(sessions, CONSUMER, handle, wants=lambda kind, _partner: kind == SEGMENT_EVENT, limit=EVENT_READ)
+        done.events += read
+        if read < EVENT_READ:
+            break
     return done
 
 
