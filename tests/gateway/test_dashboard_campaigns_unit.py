@@ -198,3 +198,11 @@ def test_the_list_counts_members_per_arm_and_the_actions_follow_the_status_unit(
         assert seen.window_closes_at == NOW + timedelta(days=14)
         html = dashboard_campaigns_view.results_page(seen, tz="UTC")
         assert _figures(html)["needed-control"] == "98,25" and "stopped" in html
+
+
+def test_no_control_group_and_too_few_members_are_said_plainly_unit() -> None:
+    none = analyse(control=_arm(0, 0, "0", "0", 0), treatment=_arm(1, 0, "5", "0", 10), holdout_bp=0, issue_price=1)
+    html = _page(none)
+    assert none.status == "no_control" and "No control group" in html
+    assert 'id="uplift-revenue"' in html and "No interval yet" in html and "interval-chart" not in html
+    assert dashboard_campaigns_view.campaigns_page([], notice=None).count("No campaign yet") == 1
