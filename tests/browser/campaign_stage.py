@@ -173,14 +173,14 @@ def check(got: dict[str, Any]) -> None:
     # under 100 members an arm: collecting, with what is still needed
     assert api["status"] == "collecting" and seen["collecting"]
     assert r["needed-control"] == f"{max(0, 100 - exposed['control'])},{max(0, 25 - api['control']['conversions'])}"
-    # the intervals drawn: the dot inside the bar, the bar around the estimate, its tone its significance
+    # the intervals drawn: the dot inside the bar, the bar across zero exactly when the interval is
     drawn = {i["id"]: i for i in seen["intervals"]}
     assert set(drawn) >= {"interval-revenue", "interval-conversion"}
     for i in drawn.values():
         bar, dot, zero = i["bar"], i["dot"], i["zero"]
         assert bar["width"] > 0 and bar["x"] - 1 <= dot["x"] + dot["width"] / 2 <= bar["x"] + bar["width"] + 1
         crosses = bar["x"] <= zero["x"] + zero["width"] / 2 <= bar["x"] + bar["width"]
-        assert crosses == (i["significant"] == "false"), i
+        assert crosses == (i["low"] <= 0 <= i["high"]), i  # the bar is the interval (its tone follows the test)
     assert drawn["interval-revenue"]["estimate"] == uplift["estimate"]
     # every block's CSV linked; the downloaded one is the API's arms
     assert sorted(seen["csv_links"]) == sorted(
