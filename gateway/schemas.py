@@ -48,6 +48,8 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.
 # Decimal would also take "1_000", " 1 ", "1e3", "+1", ".5" and non-ASCII digits)
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
 POINTS_PER_UNIT_PATTERN = r"^[0-9]{1,4}(\.[0-9]{1,6})?$"
+MULTIPLIER_PATTERN = r"^[0-9]{1,2}(\.[0-9]{1,3})?$"  # issue 21: a plan's earn multiplier
+SHARE_PATTERN = r"^[01](\.[0-9]{1,4})?$"  # issue 21: the coalition's share of a fee
 
 
 def _written_as(pattern: str) -> Callable[[Any], Any]:
@@ -79,6 +81,18 @@ PointsPerUnit = Annotated[
     BeforeValidator(_written_as(POINTS_PER_UNIT_PATTERN)),
     Field(gt=0, le=1000, decimal_places=6),
     _decimal_schema(POINTS_PER_UNIT_PATTERN, {"exclusiveMinimum": 0, "maximum": 1000}, "1.5"),
+]
+Multiplier = Annotated[  # 1 to 10, three decimals at most
+    Decimal,
+    BeforeValidator(_written_as(MULTIPLIER_PATTERN)),
+    Field(ge=1, le=10, decimal_places=3),
+    _decimal_schema(MULTIPLIER_PATTERN, {"minimum": 1, "maximum": 10}, "1.5"),
+]
+Share = Annotated[  # 0 to 1, four decimals at most
+    Decimal,
+    BeforeValidator(_written_as(SHARE_PATTERN)),
+    Field(ge=0, le=1, decimal_places=4),
+    _decimal_schema(SHARE_PATTERN, {"minimum": 0, "maximum": 1}, "0.1"),
 ]
 Money = Annotated[  # a line's price or discount, a tender: an amount that may be 0
     Decimal,

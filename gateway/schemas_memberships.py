@@ -9,11 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas import Amount, Ident
+from gateway.schemas import Amount, Ident, Multiplier, Share
 
 Perk = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
-Share = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
 PartnerIdIn = Annotated[int, Field(ge=1, lt=2**31)]
 AT = "2027-01-19T10:00:00Z"
 PLAN_IN: dict[str, Any] = {
@@ -40,8 +39,8 @@ class PlanCreate(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
     period: Literal["monthly", "yearly"] = Field(description="The billing period (calendar months)")
     trial_days: int = Field(default=0, ge=0, le=366, description="Free days, once per customer ever")
-    earn_multiplier: Decimal = Field(
-        default=Decimal(1), ge=1, le=10, max_digits=6, decimal_places=3,
+    earn_multiplier: Multiplier = Field(
+        default=Decimal(1),
         description="Multiplies the points earned at an honouring partner (the highest of a customer's plans)",
     )  # fmt: skip
     tier_protection: bool = Field(default=False, description="No tier downgrade while subscribed")

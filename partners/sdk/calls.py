@@ -16,6 +16,9 @@ from urllib.parse import quote, urlsplit
 from partners.sdk.models import (
     Balance,
     BatchOutcome,
+    Campaign,
+    CampaignResults,
+    CampaignSimulation,
     Challenge,
     ConsentHistory,
     Customer,
@@ -477,6 +480,62 @@ def customer_tier(ref: str) -> Call[Tier]:
     return Call("GET", f"/v1/customers/{_seg(ref)}/tier", _one(Tier))
 
 
+def campaigns() -> Call[list[Campaign]]:
+    """Your campaigns, oldest first."""
+    return Call("GET", "/v1/campaigns", lambda data: [Campaign.from_json(c) for c in data["campaigns"]])
+
+
+def create_campaign(
+    name: str, *, trigger: Mapping[str, Any], effects: Sequence[Mapping[str, Any]],
+    conditions: Mapping[str, Any] | None = None, limits: Mapping[str, Any] | None = None, holdout_bp: int = 1000,
+    starts_at: datetime | None = None, ends_at: datetime | None = None,
+) -> Call[Campaign]:  # fmt: skip
+    """A draft campaign funded by you, on your own purchases (start it with ``start_campaign``)."""
+    body: dict[str, Any] = {
+        "name": name, "trigger": dict(trigger), "conditions": dict(conditions or {}),
+        "effects": [dict(e) for e in effects], "limits": dict(limits or {}), "holdout_bp": holdout_bp,
+    }  # fmt: skip
+    if starts_at is not None:
+        body["starts_at"] = starts_at.isoformat()
+    if ends_at is not None:
+        body["ends_at"] = ends_at.isoformat()
+    return Call("POST", "/v1/campaigns", _one(Campaign), json=body)
+
+
+def campaign(campaign_id: int) -> Call[Campaign]:
+    return Call("GET", f"/v1/campaigns/{_seg(campaign_id)}", _one(Campaign))
+
+
+def simulate_campaign(campaign_id: int, *, days: int = 30) -> Call[CampaignSimulation]:
+    """How many members and what cost the campaign would have had over your last ``days`` of purchases."""
+    path = f"/v1/campaigns/{_seg(campaign_id)}/simulate"
+    return Call("POST", path, _one(CampaignSimulation), params={"days": str(days)})
+
+
+def _move_campaign(campaign_id: int, action: str) -> Call[Campaign]:
+    return Call("POST", f"/v1/campaigns/{_seg(campaign_id)}/{action}", _one(Campaign))
+
+
+def start_campaign(campaign_id: int) -> Call[Campaign]:
+    """Starts a draft or paused campaign."""
+    return _move_campaign(campaign_id, "start")
+
+
+def pause_campaign(campaign_id: int) -> Call[Campaign]:
+    """Pauses a running campaign (its triggers expose nobody until it is started again)."""
+    return _move_campaign(campaign_id, "pause")
+
+
+def stop_campaign(campaign_id: int) -> Call[Campaign]:
+    """Stops a campaign for good."""
+    return _move_campaign(campaign_id, "stop")
+
+
+def campaign_results(campaign_id: int) -> Call[CampaignResults]:
+    """The campaign measured against its control group (the README's "Measuring a campaign")."""
+    return Call("GET", f"/v1/campaigns/{_seg(campaign_id)}/results", _one(CampaignResults))
+
+
 def membership_plans() -> Call[list[MembershipPlan]]:
     """The paid membership plans you own or honour."""
     return Call("GET", "/v1/memberships/plans", lambda data: [MembershipPlan.from_json(p) for p in data["plans"]])
@@ -790,6 +849,14 @@ OPERATIONS: dict[str, Callable[..., Call[Any]]] = {
     "customer_tier": customer_tier,
     "customer_expiry": customer_expiry,
     "sign_in_link": sign_in_link,
+    "campaigns": campaigns,
+    "create_campaign": create_campaign,
+    "campaign": campaign,
+    "simulate_campaign": simulate_campaign,
+    "start_campaign": start_campaign,
+    "pause_campaign": pause_campaign,
+    "stop_campaign": stop_campaign,
+    "campaign_results": campaign_results,
     "membership_plans": membership_plans,
     "add_membership_plan": add_membership_plan,
     "subscribe": subscribe,

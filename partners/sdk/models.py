@@ -787,3 +787,50 @@ class MessagePreview(Model):
     locale: str
     source: str  # builtin | override
     override_error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Campaign(Model):
+    """One of your campaigns: its trigger, conditions, effects, limits, control group and spend."""
+
+    id: int
+    name: str
+    funder_partner_id: int
+    owner: str  # operator | partner
+    trigger: dict[str, Any]
+    conditions: dict[str, Any]
+    effects: list[dict[str, Any]]
+    limits: dict[str, Any]
+    holdout_bp: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    status: str  # draft | running | paused | stopped
+    spent_points: int
+    members_awarded: int
+    awards: int
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignSimulation(Model):
+    """What a campaign would have done over the last ``days`` of your purchases."""
+
+    days: int
+    purchases: int
+    members: int
+    treatment_members: int
+    points: int
+    cost: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignResults(Model):
+    """A campaign measured against its control group (``result``: the arms, the intervals, the verdict)."""
+
+    campaign_id: int
+    window_days: int
+    window_closes_at: datetime | None
+    result: dict[str, Any]

@@ -27,7 +27,9 @@ from gateway.routes.operator import PartnerRerate
 from gateway.routes.refunds import RefundCreate
 from gateway.schemas import (
     AMOUNT_PATTERN,
+    MULTIPLIER_PATTERN,
     POINTS_PER_UNIT_PATTERN,
+    SHARE_PATTERN,
     PartnerCreate,
     PurchaseBatchCreate,
     PurchaseCreate,
@@ -243,6 +245,13 @@ def test_unit_every_decimal_input_publishes_the_pattern_it_enforces(client):
         "HoldCapture.amount": AMOUNT_PATTERN,
         "PartnerCreate.points_per_unit": POINTS_PER_UNIT_PATTERN,
         "PartnerRerate.points_per_unit": POINTS_PER_UNIT_PATTERN,
+        "PlanCreate.price": AMOUNT_PATTERN,  # issue 21: paid memberships
+        "PlanCreate.earn_multiplier": MULTIPLIER_PATTERN,
+        "OperatorPlanCreate.price": AMOUNT_PATTERN,
+        "OperatorPlanCreate.earn_multiplier": MULTIPLIER_PATTERN,
+        "OperatorPlanCreate.coalition_share": SHARE_PATTERN,
+        "ShareSet.coalition_share": SHARE_PATTERN,
+        "PaymentReport.amount": AMOUNT_PATTERN,
     }
 
 

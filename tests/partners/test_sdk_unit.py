@@ -27,6 +27,9 @@ from partners.client import (
     AccountStatement,
     AsyncPartnerClient,
     BatchOutcome,
+    Campaign,
+    CampaignResults,
+    CampaignSimulation,
     CoalitionError,
     ConsentHistory,
     Delivery,
@@ -373,7 +376,59 @@ PLAN_BODY = {
     "honoured_by": [2],
 }  # fmt: skip
 SUBS = "/v1/memberships/subscriptions/7"
+CAMPAIGN = {
+    "id": 4, "name": "Double points", "funder_partner_id": 1, "owner": "partner",
+    "trigger": {"type": "purchase", "params": {}}, "conditions": {},
+    "effects": [{"kind": "bonus_points", "mode": "multiplier", "factor": "2"}], "limits": {}, "holdout_bp": 2000,
+    "starts_at": None, "ends_at": None, "status": "draft", "spent_points": 0, "members_awarded": 0, "awards": 0,
+    "created_at": "2026-12-05T10:00:00Z", "started_at": None, "stopped_at": None, "warnings": [],
+}  # fmt: skip
 CASES: dict[str, tuple[tuple[Any, ...], dict[str, Any], str, str, Any, dict[str, str], int, Any, Any]] = {
+    "campaigns": ((), {}, "GET", "/v1/campaigns", None, {}, 200, {"campaigns": [CAMPAIGN]}, list),
+    "create_campaign": (
+        ("Double points",),
+        {"trigger": {"type": "purchase", "params": {}}, "effects": CAMPAIGN["effects"], "holdout_bp": 2000},
+        "POST",
+        "/v1/campaigns",
+        {
+            "name": "Double points",
+            "trigger": {"type": "purchase", "params": {}},
+            "conditions": {},
+            "effects": CAMPAIGN["effects"],
+            "limits": {},
+            "holdout_bp": 2000,
+        },
+        {},
+        201,
+        CAMPAIGN,
+        Campaign,
+    ),
+    "campaign": ((4,), {}, "GET", "/v1/campaigns/4", None, {}, 200, CAMPAIGN, Campaign),
+    "simulate_campaign": (
+        (4,),
+        {"days": 14},
+        "POST",
+        "/v1/campaigns/4/simulate",
+        None,
+        {"days": "14"},
+        200,
+        {"days": 14, "purchases": 10, "members": 8, "treatment_members": 6, "points": 150, "cost": "1.5"},
+        CampaignSimulation,
+    ),
+    "start_campaign": ((4,), {}, "POST", "/v1/campaigns/4/start", None, {}, 200, CAMPAIGN, Campaign),
+    "pause_campaign": ((4,), {}, "POST", "/v1/campaigns/4/pause", None, {}, 200, CAMPAIGN, Campaign),
+    "stop_campaign": ((4,), {}, "POST", "/v1/campaigns/4/stop", None, {}, 200, CAMPAIGN, Campaign),
+    "campaign_results": (
+        (4,),
+        {},
+        "GET",
+        "/v1/campaigns/4/results",
+        None,
+        {},
+        200,
+        {"campaign_id": 4, "window_days": 14, "window_closes_at": None, "result": {"status": "collecting"}},
+        CampaignResults,
+    ),
     "membership_plans": ((), {}, "GET", "/v1/memberships/plans", None, {}, 200, {"plans": [PLAN]}, list),
     "add_membership_plan": (
         ("Plus",),
@@ -1009,7 +1064,8 @@ def test_unit_each_call_sends_its_request_and_reads_a_typed_result_sync_and_asyn
     assert isinstance(result, kind)
     if isinstance(result, list):
         assert result and all(
-            type(r).__name__ in ("Refund", "Reward", "Webhook", "Delivery", "Subscription", "MembershipPlan")
+            type(r).__name__
+            in ("Refund", "Reward", "Webhook", "Delivery", "Subscription", "MembershipPlan", "Campaign")
             for r in result
         )
     if isinstance(result, PartnerAccount):
