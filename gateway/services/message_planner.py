@@ -8,8 +8,9 @@
   ``redemption.fulfilled`` -> reward_ready, ``refund.confirmed`` -> refund_done,
   ``customer.consent_requested`` -> email_confirmation (to the address being confirmed),
   ``membership.renewed`` -> membership_renewed, ``membership.payment_failed`` and
-  ``membership.past_due`` (the period ended unpaid) -> membership_payment_failed, ``membership.lapsed`` -> membership_lapsed (from the selling partner;
-  transactional: no cap or quiet hours, but the customer's opt-out of that partner's channel holds).
+  ``membership.past_due`` (the period ended unpaid) -> membership_payment_failed,
+  ``membership.lapsed`` -> membership_lapsed (from the selling partner; transactional: no cap or
+  quiet hours, but the customer's opt-out of that partner's channel holds).
   ``purchase.confirmed`` adds to the customer's daily tally (``message_digests``) for the digest.
 - **Channels**: each channel of the kind the customer has an address for: the profile's
   ``email`` (email), ``phone`` (sms), and ``attributes.push_token`` (push). No address, no row.
@@ -52,10 +53,10 @@ from network.store import (
     CustomerWallet,
     LedgerEntry,
     Member,
+    MembershipPlan,
     Message,
     MessageDigest,
     MessageEvent,
-    MembershipPlan,
     MessageSuppression,
     Partner,
     Reward,
