@@ -17,6 +17,7 @@ Kind = Literal[
     "points_expiring",
     "reward_ready",
     "refund_done",
+    "membership_trial_ending",
     "membership_renewed",
     "membership_payment_failed",
     "membership_lapsed",

@@ -99,6 +99,14 @@ KINDS: dict[str, MessageKind] = {
         ),
         # issue 21: a paid membership's changes, from the partner that sold it
         MessageKind(
+            "membership_trial_ending",
+            "transactional",
+            "schedule:membership-trial-ending",
+            "A membership's free trial ends in a few days (COALITION_MESSAGES_TRIAL_ENDING_DAYS): it continues "
+            "only once paid.",
+            sample={**_CUSTOMER, "plan": "Plus", "trial_ends_on": "2027-01-24"},
+        ),
+        MessageKind(
             "membership_renewed",
             "transactional",
             "membership.renewed",

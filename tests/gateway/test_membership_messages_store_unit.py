@@ -3,7 +3,7 @@
 service records: a failed renewal payment plans one transactional message per channel the customer
 has an address for, with the plan's name and the grace's end, once whatever the replays; a
 customer who opted out of the selling partner's email gets it suppressed, as every transactional
-message."""
+message. A trial about to end is told by the schedule (message_schedule.py), once."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services import customer_records, memberships, message_planner
-from network.store import EventCursor, Message, Partner
+from gateway.services import customer_records, memberships, message_planner, message_schedule
+from network.store import EventCursor, MembershipSubscription, Message, Partner
 from tests.stores import add_partner, migrated_store
 
 T0 = datetime(2027, 1, 10, 9, tzinfo=UTC)
@@ -90,3 +90,39 @@ def test_a_failed_payment_plans_one_transactional_message(sessions: sessionmaker
     assert rows[0].data["grace_until"] == grace.date().isoformat()
     assert (rows[1].status, rows[1].reason) == ("suppressed", "opted-out")
     assert rows[2].status == "queued" and rows[2].data["grace_until"] == rows[0].data["grace_until"]
+
+
+def test_a_trial_ending_is_told_once_days_before_and_not_once_cancelled(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        plan_id = memberships.create_plan(
+            session, owner_partner_id=7, name="Plus", price=Decimal("9.99"), currency="EUR", period="monthly",
+            trial_days=14, earn_multiplier=Decimal(1), tier_protection=False, members_only_skus=[], perks=[],
+            honoured_by=[], coalition_share=Decimal("0.1"),
+        ).id  # fmt: skip
+        subs = {}
+        for ref in ("ann", "bob"):
+            customer = memberships.customer_of_ref(session, partner_id=7, ref=ref)
+            row = memberships.subscribe(
+                session, partner_id=7, customer_id=customer, plan_id=plan_id, now=T0, grace_days=GRACE
+            )
+            assert isinstance(row, MembershipSubscription) and row.status == "trialing"
+            subs[ref] = (customer, row.id, row.period_end)
+        bob = memberships.get_subscription(session, subscription_id=subs["bob"][1])
+        memberships.cancel(session, row=bob, now=T0 + timedelta(days=1), grace_days=GRACE)
+        session.commit()
+    policy = message_planner.Policy()
+    end = subs["ann"][2]
+    early = message_schedule.trials_ending(sessions, policy=policy, now=end - timedelta(days=4), days=3)
+    assert early == (0, 0)  # not yet within 3 days
+    told = message_schedule.run(
+        sessions, policy=policy, now=end - timedelta(days=2), backfill_days=3, at_risk_days=30, trial_ending_days=3
+    )
+    again = message_schedule.trials_ending(sessions, policy=policy, now=end - timedelta(days=1), days=3)
+    assert (told.trials_ending, told.messages, again) == (1, 1, (1, 0))  # the second run adds nothing
+    with sessions() as session:
+        rows = list(session.scalars(select(Message).where(Message.kind == "membership_trial_ending")))
+    assert [(m.customer_id, m.partner_id, m.category, m.status) for m in rows] == [
+        (subs["ann"][0], 7, "transactional", "queued")
+    ]
+    assert rows[0].data["trial_ends_on"] == end.date().isoformat() and rows[0].data["plan"] == "Plus"
+    assert rows[0].occurrence == f"membership_trial_ending:{subs['ann'][1]}:{end.date().isoformat()}"
