@@ -17,9 +17,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services import customer_records, memberships
+from gateway.services.dashboard_statement import HumanStatement
+from gateway.services.dashboard_statement_view import partner_page, period_page
 from gateway.services.settlement import period_statement
 from loyalty.statement import statement_csv
-from network.store import ChainEvent, Partner
+from network.store import ChainEvent, Partner, SettlementPeriod
 from tests.stores import add_partner, migrated_store
 
 T0 = datetime(2027, 1, 10, 9, tzinfo=UTC)
@@ -100,6 +102,19 @@ def test_the_statement_has_the_fees_reported_in_its_period_only(sessions: sessio
         rows = list(csv.reader(io.StringIO(statement_csv(s))))
         assert ["USD", "8", str(usd), "1", "4.05", "0.61", "3.44"] in rows
         assert ["EUR", "all", "", "", "9.99", "1.00", "8.99"] in rows
+
+        human = HumanStatement(
+            SettlementPeriod(period_id=3, chain_id=31337, from_block=5, to_block=9, status="settled"), s,
+            {7: "Grocer", 8: "Bakery"}, start, end, "UTC",
+        )  # fmt: skip
+        page = period_page(human, links=False)
+        assert 'data-fee-total="USD"' in page and "<td>Bakery</td>" in page and ">3.44<" in page
+        bakery_only = partner_page(human, 8, links=False)
+        assert 'data-fee="8-' in bakery_only and 'data-fee="7-' not in bakery_only
+        named = list(csv.reader(io.StringIO(human.csv(8))))
+        assert ["USD", "8", str(usd), "1", "4.05", "0.61", "3.44"] in named and ["EUR", "7"] not in [
+            r[:2] for r in named
+        ]
 
         following = period_statement(
             session, chain_id=31337, period_id=4, from_block=10, to_block=20, token_symbol="cUSD", token_decimals=6,
