@@ -171,6 +171,11 @@ class WorkerSettings(ChainSettings):
     referrals_every_s: float = Field(default=300.0, gt=0)
     # achievements (issue 20): how often beat runs the badge consumer (purchases and refunds confirmed)
     achievements_every_s: float = Field(default=10.0, gt=0)
+    # campaigns' scheduled and transition triggers (issue 20 item 6): how often beat runs them
+    # (birthday, win_back, segment_entered), and how many days back a run looks for what a missed
+    # run left undone (each occurrence fires once: the exposures' unique trigger_ref)
+    campaign_triggers_every_s: float = Field(default=300.0, gt=0)
+    campaign_backfill_days: int = Field(default=7, ge=0, le=366)
 
     @model_validator(mode="after")
     def _secrets_key(self) -> WorkerSettings:

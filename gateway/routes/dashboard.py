@@ -26,6 +26,7 @@ from gateway.problems import headers_of
 from gateway.routes import (
     dashboard_actions,
     dashboard_analytics,
+    dashboard_campaigns,
     dashboard_members,
     dashboard_messages,
     dashboard_pages,
@@ -238,3 +239,4 @@ router.include_router(dashboard_members.router)
 router.include_router(dashboard_rules.router)
 router.include_router(dashboard_messages.router)  # issue 18: the log, the mailbox, delivery rates
 router.include_router(dashboard_analytics.router)  # issue 19: KPIs, charts, matrices, CSV per block
+router.include_router(dashboard_campaigns.router)  # issue 20: the list, results with intervals, start/pause/stop

@@ -48,6 +48,8 @@ from loyalty.lines import Line
 from network.outbox import enqueue_many
 from network.store import Campaign, CampaignAward, CampaignExposure, CampaignSpend, CustomerWallet, Purchase
 
+Ask = tuple[int, str, Firing]  # (exposure id, the wallet to credit, the firing): a treatment exposure's points
+
 
 @dataclass(frozen=True, slots=True)
 class AcceptedPurchase:
@@ -159,13 +161,13 @@ def apply_purchase_campaigns(
     if not fired:
         return set()
     exposure_ids = _expose(session, fired, now)
-    asks: dict[int, list[tuple[int, AcceptedPurchase, Firing]]] = {}
+    asks: dict[int, list[Ask]] = {}
     for exposure_id, (p, f) in zip(exposure_ids, fired, strict=True):
         if f.arm == TREATMENT and f.points > 0:
-            asks.setdefault(f.campaign_id, []).append((exposure_id, p, f))
+            asks.setdefault(f.campaign_id, []).append((exposure_id, p.wallet, f))
     funders: set[int] = set()
     for campaign_id in sorted(asks):  # one lock order: by id
-        if _award(session, by_id[campaign_id], asks[campaign_id], now):
+        if award(session, by_id[campaign_id], asks[campaign_id], now):
             funders.add(by_id[campaign_id].funder_partner_id)
     return funders
 
@@ -211,10 +213,10 @@ def _expose(session: Session, fired: list[tuple[AcceptedPurchase, Firing]], now:
     return list(session.connection().execute(returning, rows).scalars())
 
 
-def _award(
-    session: Session, campaign: CompiledCampaign, asks: list[tuple[int, AcceptedPurchase, Firing]], now: datetime
-) -> bool:
-    """Allots one campaign's asks under its row's lock and writes the awards; False: none given."""
+def award(session: Session, campaign: CompiledCampaign, asks: list[Ask], now: datetime) -> bool:
+    """Allots one campaign's asks (treatment exposures already written) under its row's lock and
+    writes the awards; False: none given. The accept path's and the scheduled triggers' one way to
+    give points (gateway/services/campaigns_scheduled.py)."""
     t = Campaign.__table__
     row = session.connection().execute(
         select(t.c.status, t.c.spent_points, t.c.members_awarded, t.c.awards_count).where(t.c.id == campaign.id)
@@ -276,8 +278,8 @@ def _award(
     outbox_ids = enqueue_many(
         session,
         [
-            (campaign.funder_partner_id, seq, p.wallet, g.points)
-            for ((_, p, _), g), seq in zip(given, seqs, strict=True)
+            (campaign.funder_partner_id, seq, wallet, g.points)
+            for ((_, wallet, _), g), seq in zip(given, seqs, strict=True)
         ],
         at=now,
     )
@@ -288,14 +290,14 @@ def _award(
                 "campaign_id": campaign.id,
                 "exposure_id": exposure_id,
                 "customer_id": f.customer_id,
-                "wallet": p.wallet,
+                "wallet": wallet,
                 "funder_partner_id": campaign.funder_partner_id,
                 "points": g.points,
                 "seq": seq,
                 "outbox_id": outbox_id,
                 "created_at": now,
             }
-            for ((exposure_id, p, f), g), seq, outbox_id in zip(given, seqs, outbox_ids, strict=True)
+            for ((exposure_id, wallet, f), g), seq, outbox_id in zip(given, seqs, outbox_ids, strict=True)
         ],
     )
     return True
@@ -310,7 +312,7 @@ def _spend(
     session: Session,
     campaign_id: int,
     stored: dict[tuple[int, Any], int],
-    given: list[tuple[tuple[int, AcceptedPurchase, Firing], Any]],
+    given: list[tuple[Ask, Any]],
     start: Any,
 ) -> None:
     """Adds the awards to the campaign's period line and each member's period and whole-campaign lines."""

@@ -23,6 +23,7 @@ NAV: list[tuple[str, str]] = [
     ("Rules", "/dashboard/rules"),
     ("Tiers", "/dashboard/tiers"),
     ("Messages", "/dashboard/messages"),
+    ("Campaigns", "/dashboard/campaigns"),
     ("Analytics", "/dashboard/analytics"),
     ("Search", "/dashboard/search"),
 ]
@@ -46,6 +47,11 @@ STATUS_BADGES = {
     "sending": "info",
     "bounced": "bad",
     "suppressed": "warn",
+    "running": "ok",  # campaigns (network/store/campaigns.py)
+    "paused": "warn",
+    "stopped": "bad",
+    "positive": "ok",  # a campaign's verdict
+    "negative": "bad",
 }
 
 

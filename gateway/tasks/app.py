@@ -40,6 +40,7 @@ TASK_MODULES = [
     "gateway.tasks.message_planning",
     "gateway.tasks.churn",
     "gateway.tasks.rewards",  # issue 20: referrals and achievements
+    "gateway.tasks.campaigns",  # issue 20: scheduled and transition campaign triggers
 ]
 EARN_QUEUE = "earn"
 DEFAULT_QUEUE = "celery"
@@ -168,6 +169,11 @@ def beat_schedule(settings: WorkerSettings) -> dict[str, dict[str, object]]:
         "achievements-sweep": {
             "task": "gateway.tasks.rewards.achievements",
             "schedule": settings.achievements_every_s,
+            "options": expires,
+        },
+        "campaign-triggers": {
+            "task": "gateway.tasks.campaigns.fire_due",
+            "schedule": settings.campaign_triggers_every_s,
             "options": expires,
         },
     }

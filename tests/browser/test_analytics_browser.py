@@ -5,6 +5,7 @@ gateway write it) with two daily RFM snapshots. Every KPI the page shows, coalit
 partner, is the operator API's (``GET /v1/operator/analytics/kpis``) for the same period; so are the
 cohort heat map's cells, the flow matrix's, the tiers and the segment sizes; the points chart adds up
 to the API's points; the downloaded CSV is the API's figures too. Screenshots: reports/screenshots.
+The same stack serves the Campaigns pages' test (tests/browser/campaign_stage.py, issue 20).
 
 Ports: 9961-9978.
 """
@@ -25,6 +26,7 @@ from bench.analytics_data import fill
 from gateway.services import rfm
 from gateway.services.dashboard_analytics import FIGURES
 from network.deployments import PROJECT_ROOT
+from tests.browser import campaign_stage
 from tests.browser.chromium import BROWSER_PYTHON, CHROMIUM, NEEDS_CHROMIUM, SHOTS
 from tests.e2e.stack import OPERATOR_HEADERS, OPERATOR_TOKEN, start_stack
 
@@ -85,6 +87,7 @@ def test_the_analytics_page_shows_the_api_s_figures_draws_its_charts_and_exports
         cookie = {"Cookie": login.headers["set-cookie"].split(";", 1)[0]}
         unknown = stack.http.get("/dashboard/analytics/nope.csv", headers=cookie)
         reversed_period = stack.http.get(f"/dashboard/analytics/kpis.csv?from={END}&to={START}", headers=cookie)
+        campaigns = campaign_stage.browse(stack, partner=PARTNER)  # issue 20: the Campaigns pages on this stack
 
     assert seen["console_errors"] == [], seen["console_errors"]
     assert seen["nav_active"] == "Analytics"
@@ -129,3 +132,4 @@ def test_the_analytics_page_shows_the_api_s_figures_draws_its_charts_and_exports
     assert _same({f"kpi-{r[0]}": r[1] for r in rows[1:]}, api["coalition"], "csv") == len(rows) - 1
     assert all(r[2] for r in rows[1:])
     assert all(v <= 0 for v in seen["overflow_390"].values()), seen["overflow_390"]
+    campaign_stage.check(campaigns)

@@ -319,7 +319,8 @@ def test_dashboard_and_customer_page_show_what_the_api_and_the_chain_say(tmp_pat
     # the application: navigation, the partner's page, search, issues, a statement, an action
     assert app["console_errors"] == [], app["console_errors"]
     assert [label for label, _ in app["nav"]] == [
-        "Overview", "Partners", "Issues", "Settlements", "Members", "Rules", "Tiers", "Messages", "Analytics", "Search",
+        "Overview", "Partners", "Issues", "Settlements", "Members", "Rules", "Tiers", "Messages", "Campaigns",
+        "Analytics", "Search",
     ]  # fmt: skip
     assert app["partners_active"] == "Partners"
     o = {k: v["value"] for k, v in app["overview"].items()}
