@@ -17,6 +17,10 @@ Kind = Literal[
     "points_expiring",
     "reward_ready",
     "refund_done",
+    "membership_trial_ending",
+    "membership_renewed",
+    "membership_payment_failed",
+    "membership_lapsed",
 ]  # loyalty/messages/kinds.py KINDS (tests/gateway/test_message_planner_unit.py holds them in step)
 Status = Literal["queued", "sending", "sent", "delivered", "bounced", "failed", "suppressed"]
 _T = "2026-12-05T09:12:33Z"

@@ -157,6 +157,7 @@ class WorkerSettings(ChainSettings):
     messages_schedule_every_s: float = Field(default=600.0, gt=0)
     messages_backfill_days: int = Field(default=3, ge=1, le=30)
     messages_tier_at_risk_days: int = Field(default=30, ge=1, le=365)
+    messages_trial_ending_days: int = Field(default=3, ge=1, le=60)  # membership_trial_ending: days before
     # tests only (local mode): a file holding seconds added to the messages' clock (caps, quiet hours, digests)
     messages_clock_file: Path | None = None
     # referrals (issue 20): points minted to the referrer and to the new member once the new member's

@@ -134,6 +134,17 @@ STATEMENT_EXAMPLE = {
         {"redeemed_at": 3, "issued_by": 3, "points": 300},
         {"redeemed_at": 3, "issued_by": 5, "points": 200},
     ],
+    "membership_fees": [
+        {
+            "currency": "EUR",
+            "partner_id": 3,
+            "plan_id": 1,
+            "payments": 2,
+            "fees": "19.98",
+            "coalition_share": "2.00",
+            "partner_net": "17.98",
+        },
+    ],
 }
 
 
@@ -159,6 +170,12 @@ class AccountStatement(BaseModel):
     )
     bilateral: list[dict[str, Any]] = Field(
         description="points redeemed at it or issued by it, by counterparty id (redeemed_at, issued_by, points)"
+    )
+    membership_fees: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the membership fees it reported in the period (statement version 5), per plan and currency: "
+        "payments, fees, the coalition's share and its net, as decimal strings in the plan's currency (not "
+        "settled in the token)",
     )
 
 

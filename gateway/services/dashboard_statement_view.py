@@ -43,6 +43,38 @@ def _breakage(h: HumanStatement) -> str:
     )
 
 
+def _fees(h: HumanStatement, partner_id: int | None = None) -> str:
+    """The membership fees reported in the period (statement version 5), in each plan's currency:
+    per selling partner and plan, the coalition's share and the partner's net; the sum check per
+    currency on the whole period's page. Nothing for statements before version 5."""
+    section = h.statement.get("membership_fees")
+    if section is None:
+        return ""
+    lines = [f for f in section["lines"] if partner_id is None or int(f["partner_id"]) == partner_id]
+    rows = [
+        f'<tr data-fee="{int(f["partner_id"])}-{int(f["plan_id"])}-{e(f["currency"])}">'
+        f"<td>{e(h.name(int(f['partner_id'])))}</td><td>#{e(f['plan_id'])}</td><td>{e(f['currency'])}</td>"
+        f'<td class="num">{e(f["payments"])}</td><td class="num">{e(f["fees"])}</td>'
+        f'<td class="num">{e(f["coalition_share"])}</td><td class="num">{e(f["partner_net"])}</td></tr>'
+        for f in lines
+    ]
+    if partner_id is None:
+        rows += [
+            f'<tr class="total" data-fee-total="{e(cur)}"><td class="strong">All partners</td><td></td>'
+            f'<td>{e(cur)}</td><td></td><td class="num">{e(c["fees"])}</td>'
+            f'<td class="num">{e(c["coalition_share"])}</td><td class="num">{e(c["partners_net"])}</td></tr>'
+            for cur, c in section["sum_check"].items()
+        ]
+    headers = ["Selling partner", "Plan", "Currency", "#Payments", "#Fees", "#Coalition's share", "#Partner's net"]
+    return (
+        '<section class="panel" id="membership-fees"><div class="panel-head"><h2>Membership fees</h2>'
+        "<span class=\"muted small\">reported by the selling partners' payment providers, in each plan's "
+        "currency; not settled in the token</span></div>"
+        + table(headers, rows, table_id="membership-fees", empty="No membership fee reported in the period.")
+        + "</section>"
+    )
+
+
 def _line_row(h: HumanStatement, line: dict[str, Any], link: bool) -> str:
     pid = int(line["partner_id"])
     d, sym, name = h.decimals, h.symbol, h.name(pid)
@@ -99,7 +131,7 @@ def period_page(h: HumanStatement, *, links: bool = True) -> str:
         subtitle=e(f"amounts in {h.symbol}; a positive net is paid to the partner, a negative one by it"),
         facts=_period_facts(h),
         lines=table(LINE_HEADERS, [*lines, operator_row], table_id="statement-lines"),
-        breakage=_breakage(h),
+        breakage=_breakage(h) + _fees(h),
         bilateral=_bilateral(h, h.statement["bilateral"]["points"]),
         formula=e(h.statement.get("formula", "")),
         downloads=downloads,
@@ -128,7 +160,7 @@ def partner_page(h: HumanStatement, partner_id: int, *, links: bool = True) -> s
         subtitle=e(f"amounts in {h.symbol}"),
         facts=summary + _period_facts(h),
         lines=table(LINE_HEADERS, [_line_row(h, line, False)], table_id="statement-lines"),
-        breakage="",
+        breakage=_fees(h, partner_id),
         bilateral=_bilateral(h, view["bilateral"]),
         formula=e(h.statement.get("formula", "")),
         downloads=downloads,

@@ -6,7 +6,11 @@
 - **Triggers** (:data:`TRIGGERS`, loyalty/messages/kinds.py): ``member.enrolled`` -> welcome,
   ``tier.changed`` upwards -> tier_up, ``points.expiring`` -> points_expiring,
   ``redemption.fulfilled`` -> reward_ready, ``refund.confirmed`` -> refund_done,
-  ``customer.consent_requested`` -> email_confirmation (to the address being confirmed).
+  ``customer.consent_requested`` -> email_confirmation (to the address being confirmed),
+  ``membership.renewed`` -> membership_renewed, ``membership.payment_failed`` and
+  ``membership.past_due`` (the period ended unpaid) -> membership_payment_failed,
+  ``membership.lapsed`` -> membership_lapsed (from the selling partner; transactional: no cap or
+  quiet hours, but the customer's opt-out of that partner's channel holds).
   ``purchase.confirmed`` adds to the customer's daily tally (``message_digests``) for the digest.
 - **Channels**: each channel of the kind the customer has an address for: the profile's
   ``email`` (email), ``phone`` (sms), and ``attributes.push_token`` (push). No address, no row.
@@ -49,6 +53,7 @@ from network.store import (
     CustomerWallet,
     LedgerEntry,
     Member,
+    MembershipPlan,
     Message,
     MessageDigest,
     MessageEvent,
@@ -62,7 +67,9 @@ from network.store.events import Event
 from network.store.events import consume as consume_events
 
 CONSUMER = "messages"  # the planner's cursor (network/store/events.py)
-TRIGGERS: dict[str, str] = {k.trigger: k.name for k in KINDS.values() if not k.trigger.startswith("schedule:")}
+TRIGGERS: dict[str, str] = {
+    t: k.name for k in KINDS.values() for t in (k.trigger, *k.also) if not t.startswith("schedule:")
+}
 DIGEST_EVENT = "purchase.confirmed"
 EVENT_TYPES = frozenset(TRIGGERS) | {DIGEST_EVENT}
 CONSUME_LIMIT = 2_000
@@ -367,6 +374,7 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
     owners = _owners(session, {e.customer_wallet for e in events if e.customer_wallet})
     ladders = versions(session) if any(e.type == "tier.changed" for e in events) else {}
     codes, rewards, currencies = _lookups(session, events)
+    plans = _plan_names(session, events)
     intents: list[Intent] = []
     for e in events:
         p = e.payload
@@ -392,6 +400,12 @@ def intents_of(session: Session, events: Sequence[Event]) -> list[Intent]:
             data.update(reward=name or p.get("sku"), points=p.get("points"), voucher_code=p.get("voucher_code"))
         elif kind == "refund_done":
             data.update(amount=p.get("amount"), currency=currencies.get(partner), points_reversed=p.get("points"))
+        elif kind.startswith("membership_"):
+            data["plan"] = plans.get(p.get("plan_id")) or f"#{p.get('plan_id')}"
+            if kind == "membership_renewed":
+                data["renewed_until"] = str(p.get("period_end") or "")[:10]
+            elif kind == "membership_payment_failed":
+                data["grace_until"] = str(p.get("grace_until") or p.get("period_end") or "")[:10]
         elif kind == "email_confirmation":
             partner = p.get("partner_id")
             data.update(
@@ -435,6 +449,14 @@ def _lookups(
     if any(e.type == "refund.confirmed" for e in events):
         currencies = {pid: c for pid, c in session.execute(select(Partner.id, Partner.currency))}
     return codes, rewards, currencies
+
+
+def _plan_names(session: Session, events: Sequence[Event]) -> dict[Any, str]:
+    """The names of the membership plans the events are about, read once per batch."""
+    ids = sorted({e.payload.get("plan_id") for e in events if e.type.startswith("membership.")} - {None})
+    if not ids:
+        return {}
+    return dict(session.execute(select(MembershipPlan.id, MembershipPlan.name).where(MembershipPlan.id.in_(ids))).all())
 
 
 def _upwards(ladders: Mapping[int, Any], payload: Mapping[str, Any]) -> bool:

@@ -11,6 +11,9 @@ occurrence of each message makes a second plan add nothing).
   ``at_risk_days`` away (up to ``backfill_days`` less, for runs missed) and who lacks qualifying
   points to keep it (loyalty/tier_progress.py ``points_to_keep``) gets
   ``tier_at_risk:<customer>:<review date>``.
+- **Trial ending** (``membership_trial_ending``, transactional, issue 21): a subscription still in
+  its free trial, not cancelled, whose trial ends within ``trial_ending_days`` (and after now)
+  gets ``membership_trial_ending:<subscription>:<trial end date>``, from its selling partner.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from gateway.services import tiers
 from gateway.services.message_planner import Intent, Policy, plan
 from gateway.timeutil import as_utc
 from loyalty.messages.policy import day_ended, zone_of
-from network.store import CustomerProfile, Message, MessageDigest, TierState
+from network.store import (
+    CustomerProfile,
+    MembershipPlan,
+    MembershipSubscription,
+    Message,
+    MessageDigest,
+    TierState,
+)
 
 DIGEST_SETTLE = timedelta(minutes=10)
 BATCH = 500
@@ -39,14 +49,69 @@ class Scheduled:
     digests: int = 0
     at_risk: int = 0
     messages: int = 0
+    trials_ending: int = 0
 
 
 def run(
-    sessions: sessionmaker[Session], *, policy: Policy, now: datetime, backfill_days: int, at_risk_days: int
+    sessions: sessionmaker[Session],
+    *,
+    policy: Policy,
+    now: datetime,
+    backfill_days: int,
+    at_risk_days: int,
+    trial_ending_days: int = 3,
 ) -> Scheduled:
     d, m1 = digests(sessions, policy=policy, now=now, backfill_days=backfill_days)
     r, m2 = tiers_at_risk(sessions, policy=policy, now=now, at_risk_days=at_risk_days, backfill_days=backfill_days)
-    return Scheduled(d, r, m1 + m2)
+    t, m3 = trials_ending(sessions, policy=policy, now=now, days=trial_ending_days)
+    return Scheduled(d, r, m1 + m2 + m3, t)
+
+
+def trials_ending(sessions: sessionmaker[Session], *, policy: Policy, now: datetime, days: int) -> tuple[int, int]:
+    """Plans membership_trial_ending for the trials (not cancelled) that end after ``now`` and
+    within ``days``; (subscriptions told, messages added). A run missed is made up by the next
+    one while the trial has not ended; the occurrence makes a second run add nothing."""
+    told = added = 0
+    after = -1
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(
+                    MembershipSubscription.id,
+                    MembershipSubscription.customer_id,
+                    MembershipSubscription.seller_partner_id,
+                    MembershipSubscription.period_end,
+                    MembershipPlan.name,
+                )
+                .join(MembershipPlan, MembershipPlan.id == MembershipSubscription.plan_id)
+                .where(
+                    MembershipSubscription.status == "trialing",
+                    MembershipSubscription.cancel_at_period_end.is_(False),
+                    MembershipSubscription.period_end > now,
+                    MembershipSubscription.period_end <= now + timedelta(days=days),
+                    MembershipSubscription.id > after,
+                )
+                .order_by(MembershipSubscription.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                return told, added
+            after = rows[-1].id
+            intents = [
+                Intent(
+                    f"membership_trial_ending:{sid}:{as_utc(end).date().isoformat()}",
+                    "membership_trial_ending",
+                    customer,
+                    seller,
+                    {"plan": name, "trial_ends_on": as_utc(end).date().isoformat()},
+                )
+                for sid, customer, seller, end, name in rows
+            ]
+            added += plan(session, intents, policy=policy, now=now)
+            told += len(intents)
+            session.commit()
+            if len(rows) < BATCH:
+                return told, added
 
 
 def digests(sessions: sessionmaker[Session], *, policy: Policy, now: datetime, backfill_days: int) -> tuple[int, int]:

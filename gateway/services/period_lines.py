@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy.types import NullType
 
 from loyalty.expiry import Expiry, points_expired
 from loyalty.settlement import KindTotal, PartnerLine, PointsEvent, lines_from_totals, partner_lines
-from network.store import ChainEvent
+from loyalty.statement import FeePayment
+from network.store import ChainEvent, MembershipPayment
 
 log = logging.getLogger(__name__)
 SETTLEMENT_EVENTS = {
@@ -149,3 +151,23 @@ def _expired_filter(chain_id: int, from_block: int, to_block: int) -> tuple[Colu
         ChainEvent.block_number >= from_block,
         ChainEvent.block_number <= to_block,
     )
+
+
+def period_fees(session: Session, *, after: datetime | None, through: datetime) -> list[FeePayment]:
+    """The membership fees reported in a period: the successful payments whose reported time is
+    after ``after`` (None: since the beginning) and at most ``through``. Added up by
+    loyalty/statement.py in Decimal (SQLite's NUMERIC sums are floats)."""
+    query = select(
+        MembershipPayment.partner_id,
+        MembershipPayment.plan_id,
+        MembershipPayment.currency,
+        MembershipPayment.amount,
+        MembershipPayment.coalition_amount,
+    ).where(MembershipPayment.outcome == "succeeded", MembershipPayment.at <= through)
+    if after is not None:
+        query = query.where(MembershipPayment.at > after)
+    rows = session.execute(query.order_by(MembershipPayment.id).execution_options(yield_per=10_000))
+    return [
+        FeePayment(int(pid), int(plan), str(cur), Decimal(amount), Decimal(share))
+        for pid, plan, cur, amount, share in rows
+    ]

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hexbytes import HexBytes
@@ -40,7 +40,7 @@ from gateway import enqueue
 from gateway.chain import Chain
 from gateway.errors import ChainUnavailable, NothingToSettle
 from gateway.operator_key import operator_key
-from gateway.services.period_lines import has_period_events, period_lines, period_points_expired
+from gateway.services.period_lines import has_period_events, period_fees, period_lines, period_points_expired
 from gateway.settings import get_settings
 from loyalty.settlement import PartnerLine, operator_net
 from loyalty.statement import build_statement, statement_csv, statement_hash
@@ -184,18 +184,53 @@ def _plan(session: Session, chain: Chain, state: ChainPeriods, to_block: int, *,
 
 
 def _statement(session: Session, chain: Chain, row: SettlementPeriod, from_block: int, to_block: int) -> dict[str, Any]:
-    chain_id = chain.contracts.book.chain_id
-    lines = period_lines(session, chain_id, from_block, to_block)
     token = chain.contracts.token.functions
-    return build_statement(
-        chain_id=chain_id,
+
+    def block_time(n: int) -> datetime:
+        return datetime.fromtimestamp(int(chain.w3.eth.get_block(n)["timestamp"]), UTC)
+
+    return period_statement(
+        session,
+        chain_id=chain.contracts.book.chain_id,
         period_id=row.period_id,
         from_block=from_block,
         to_block=to_block,
-        lines=lines,
         token_symbol=str(token.symbol().call()),
         token_decimals=int(token.decimals().call()),
+        fees_after=block_time(from_block - 1) if from_block >= 1 else None,
+        fees_through=block_time(to_block),
+    )
+
+
+def period_statement(
+    session: Session,
+    *,
+    chain_id: int,
+    period_id: int,
+    from_block: int,
+    to_block: int,
+    token_symbol: str,
+    token_decimals: int,
+    fees_after: datetime | None,
+    fees_through: datetime,
+) -> dict[str, Any]:
+    """The statement of blocks ``from_block..to_block`` from the store: the partners' lines and
+    expired points of the indexed events, and the membership fees reported after ``fees_after``
+    (the timestamp of the block before the period; None for the first) and at most
+    ``fees_through`` (the timestamp of its last block), so consecutive periods split the fees
+    without a gap or an overlap."""
+    return build_statement(
+        chain_id=chain_id,
+        period_id=period_id,
+        from_block=from_block,
+        to_block=to_block,
+        lines=period_lines(session, chain_id, from_block, to_block),
+        token_symbol=token_symbol,
+        token_decimals=token_decimals,
         points_expired=period_points_expired(session, chain_id, from_block, to_block),
+        membership_fees=period_fees(session, after=fees_after, through=fees_through),
+        fees_after=fees_after,
+        fees_through=fees_through,
     )
 
 

@@ -41,10 +41,14 @@ def schedule() -> dict[str, int]:
         now=message_planner.clock(settings),
         backfill_days=settings.messages_backfill_days,
         at_risk_days=settings.messages_tier_at_risk_days,
+        trial_ending_days=settings.messages_trial_ending_days,
     )
     if done.messages:
         enqueue.send_messages()
         log.info(
             "messages scheduled: %d digests, %d tiers at risk, %d messages", done.digests, done.at_risk, done.messages
         )
-    return {"digests": done.digests, "at_risk": done.at_risk, "messages": done.messages}
+    return {
+        "digests": done.digests, "at_risk": done.at_risk, "trials_ending": done.trials_ending,
+        "messages": done.messages,
+    }  # fmt: skip

@@ -3,7 +3,8 @@ schedule) that triggers it and sample data for previews.
 
 Categories: ``transactional`` messages answer something the customer did or owns (a reward ready,
 a refund, their points expiring, their tier changed, the welcome after enrolling, the
-confirmation of an email address): they ignore frequency caps and quiet hours but never a
+confirmation of an email address, their paid membership renewed, its payment failed or it
+ended): they ignore frequency caps and quiet hours but never a
 customer's opt-out of a channel. ``marketing`` messages (a digest of points earned, a tier about
 to be lost, campaigns' messages later) need the customer's consent to that partner on that
 channel (for email, confirmed by double opt-in), count towards the frequency caps, wait for the
@@ -23,7 +24,8 @@ Category = Literal["transactional", "marketing"]
 @dataclass(frozen=True)
 class MessageKind:
     """One kind of message: ``trigger`` is the domain event type it answers (or ``schedule:...``
-    for one a beat task plans), ``channels`` those it may go out on."""
+    for one a beat task plans), ``also`` further event types that trigger it, ``channels`` those it
+    may go out on."""
 
     name: str
     category: Category
@@ -31,6 +33,7 @@ class MessageKind:
     description: str
     channels: tuple[str, ...] = CHANNELS
     sample: dict[str, Any] = field(default_factory=dict)
+    also: tuple[str, ...] = ()
 
 
 _CUSTOMER = {"first_name": "Ada", "points_balance": 1250}
@@ -93,6 +96,38 @@ KINDS: dict[str, MessageKind] = {
             "refund.confirmed",
             "A refund was made: the points it took back or gave back.",
             sample={**_CUSTOMER, "amount": "19.90", "currency": "EUR", "points_reversed": 20},
+        ),
+        # issue 21: a paid membership's changes, from the partner that sold it
+        MessageKind(
+            "membership_trial_ending",
+            "transactional",
+            "schedule:membership-trial-ending",
+            "A membership's free trial ends in a few days (COALITION_MESSAGES_TRIAL_ENDING_DAYS): it continues "
+            "only once paid.",
+            sample={**_CUSTOMER, "plan": "Plus", "trial_ends_on": "2027-01-24"},
+        ),
+        MessageKind(
+            "membership_renewed",
+            "transactional",
+            "membership.renewed",
+            "A paid membership was renewed for another period (its payment succeeded).",
+            sample={**_CUSTOMER, "plan": "Plus", "renewed_until": "2027-02-10"},
+        ),
+        MessageKind(
+            "membership_payment_failed",
+            "transactional",
+            "membership.payment_failed",
+            "A membership's renewal payment failed, or its period ended unpaid: its perks go on until the grace "
+            "period ends.",
+            sample={**_CUSTOMER, "plan": "Plus", "grace_until": "2027-02-17"},
+            also=("membership.past_due",),  # a renewal not reported paid by the period's end
+        ),
+        MessageKind(
+            "membership_lapsed",
+            "transactional",
+            "membership.lapsed",
+            "A paid membership ended (cancelled, not renewed, or unpaid after the grace period).",
+            sample={**_CUSTOMER, "plan": "Plus"},
         ),
     )
 }

@@ -630,6 +630,7 @@ class AccountStatement(Model):
     token: dict[str, Any]
     line: dict[str, Any]
     bilateral: list[dict[str, Any]]
+    membership_fees: list[dict[str, Any]] = field(default_factory=list)  # statement v5: fees it reported, per plan
 
 
 @dataclass(frozen=True, kw_only=True)
