@@ -24,6 +24,8 @@ Kinds (``KINDS``):
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -105,4 +107,10 @@ def tally(faults: Iterable[Fault]) -> Counter[str]:
 
 
 def new_seed() -> int:
+    """A new seed for a run. Under pytest-xdist every worker collects the tests and must name them
+    alike (the seed is in the test's id), so the seed comes from the run's id they share
+    (``PYTEST_XDIST_TESTRUNUID``: new for each run); alone, from the system's randomness."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:
+        return int.from_bytes(hashlib.sha256(run.encode()).digest()[:4], "big") or 1
     return random.SystemRandom().randrange(1, 2**32)
