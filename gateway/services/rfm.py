@@ -39,16 +39,14 @@ from network.store import (
     Member,
     MemberPartnerTotal,
     OutboxPurchase,
-    OutboxReversal,
     Partner,
     Purchase,
     PurchaseStatus,
     Refund,
-    ReversalStatus,
     RfmRun,
     RfmSnapshot,
 )
-from network.store.analytics_totals import catch_up
+from network.store.analytics_totals import catch_up, net_amount, purchase_status, refunds_by_purchase
 from network.store.events import event_row, record_many
 
 log = logging.getLogger(__name__)
@@ -78,33 +76,17 @@ def counted(
     those made from then on; ``customers`` (a SELECT of customer ids): only theirs, read by the
     purchases' wallet index. A refund whose reversal did not fail takes its amount off (a refund
     without an amount: everything)."""
-    refund_where = [OutboxReversal.status != ReversalStatus.FAILED, Refund.created_at < end]
+    refund_where = [Refund.created_at < end]
     wallets = None
     if customers is not None:
         wallets = select(CustomerWallet.address).where(CustomerWallet.customer_id.in_(customers))
         refund_where.append(Refund.purchase_pk.in_(select(Purchase.id).where(Purchase.customer_wallet.in_(wallets))))
     if partner_id is not None:
         refund_where.append(Refund.partner_id == partner_id)
-    refunds = (
-        select(
-            Refund.purchase_pk.label("pk"),
-            func.count().label("n"),
-            func.count(Refund.amount).label("with_amount"),
-            func.sum(Refund.amount).label("amount"),
-            func.sum(Refund.points).label("points"),
-        )
-        .join(OutboxReversal, OutboxReversal.id == Refund.reversal_id)
-        .where(*refund_where)
-        .group_by(Refund.purchase_pk)
-        .subquery("r")
-    )
-    net_amount = case(
-        (refunds.c.n > refunds.c.with_amount, literal(0)),
-        else_=Purchase.amount - func.coalesce(refunds.c.amount, 0),
-    )
+    refunds = refunds_by_purchase(*refund_where)
     # the status through coalesce: an expression no index serves, so that SQLite reads purchases by
     # time (or partner and time) and looks their outbox rows up, never all confirmed rows first
-    status = func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
+    status = purchase_status()
     where = [status.in_(CONFIRMED), Member.erased_at.is_(None)]
     if wallets is None:
         where.append(Purchase.purchased_at < end)
@@ -124,7 +106,7 @@ def counted(
             Purchase.partner_id.label("partner_id"),
             Purchase.purchased_at.label("at"),
             Purchase.currency.label("currency"),
-            func.round(net_amount * UNITS).label("units"),
+            func.round(net_amount(refunds) * UNITS).label("units"),
             (Purchase.points - func.coalesce(refunds.c.points, 0)).label("points"),
         )
         .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)

@@ -47,7 +47,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Subquery
+from sqlalchemy.sql.elements import ColumnElement
 
 from network.store.base import Base, UTCDateTime
 from network.store.chain_tables import OutboxPurchase, OutboxReversal, PurchaseStatus, ReversalStatus
@@ -93,16 +94,10 @@ MARKS = AnalyticsMark.__table__
 COLUMNS = ["customer_id", "partner_id", "first_at", "last_at", "purchases", "units", "points"]
 
 
-def totals_select(customers: Select[Any] | list[int] | None = None) -> Select[Any]:
-    """The rows of ``member_partner_totals`` computed from the raw rows: of ``customers`` (ids, or a
-    SELECT of ids), or everybody's (None)."""
-    purchases_where: list[Any] = []
-    refunds_where: list[Any] = [OutboxReversal.status != ReversalStatus.FAILED]
-    if customers is not None:
-        wallets = select(CustomerWallet.address).where(CustomerWallet.customer_id.in_(customers))
-        purchases_where.append(Purchase.customer_wallet.in_(wallets))
-        refunds_where.append(Refund.purchase_pk.in_(select(Purchase.id).where(Purchase.customer_wallet.in_(wallets))))
-    refunds = (
+def refunds_by_purchase(*where: Any) -> Subquery:
+    """The refunds whose reversal did not fail (and ``where``), per purchase (``pk``): how many
+    (``n``), how many carry an amount (``with_amount``), their amount and points."""
+    return (
         select(
             Refund.purchase_pk.label("pk"),
             func.count().label("n"),
@@ -111,23 +106,45 @@ def totals_select(customers: Select[Any] | list[int] | None = None) -> Select[An
             func.sum(Refund.points).label("points"),
         )
         .join(OutboxReversal, OutboxReversal.id == Refund.reversal_id)
-        .where(*refunds_where)
+        .where(OutboxReversal.status != ReversalStatus.FAILED, *where)
         .group_by(Refund.purchase_pk)
         .subquery("r")
     )
-    net_amount = case(
+
+
+def net_amount(refunds: Subquery) -> ColumnElement[Any]:
+    """A purchase's amount less its ``refunds_by_purchase`` (a refund without an amount: all of it)."""
+    return case(
         (refunds.c.n > refunds.c.with_amount, literal(0)),
         else_=Purchase.amount - func.coalesce(refunds.c.amount, 0),
     )
+
+
+def purchase_status() -> ColumnElement[Any]:
+    """A purchase's outbox status through coalesce (a purchase without one: failed): an expression
+    no index serves, so that the database looks the outbox rows of the purchases it chose up."""
+    return func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
+
+
+def totals_select(customers: Select[Any] | list[int] | None = None) -> Select[Any]:
+    """The rows of ``member_partner_totals`` computed from the raw rows: of ``customers`` (ids, or a
+    SELECT of ids), or everybody's (None)."""
+    purchases_where: list[Any] = []
+    refunds_where: list[Any] = []
+    if customers is not None:
+        wallets = select(CustomerWallet.address).where(CustomerWallet.customer_id.in_(customers))
+        purchases_where.append(Purchase.customer_wallet.in_(wallets))
+        refunds_where.append(Refund.purchase_pk.in_(select(Purchase.id).where(Purchase.customer_wallet.in_(wallets))))
+    refunds = refunds_by_purchase(*refunds_where)
     # the status through coalesce, which no index serves: SQLite reads the customers' purchases by
     # wallet and looks their outbox rows up, never every confirmed outbox row first
-    status = func.coalesce(OutboxPurchase.status, literal(PurchaseStatus.FAILED, OutboxPurchase.status.type))
+    status = purchase_status()
     inner = (
         select(
             CustomerWallet.customer_id.label("customer_id"),
             Purchase.partner_id.label("partner_id"),
             Purchase.purchased_at.label("at"),
-            func.round(net_amount * UNITS).label("units"),
+            func.round(net_amount(refunds) * UNITS).label("units"),
             (Purchase.points - func.coalesce(refunds.c.points, 0)).label("points"),
         )
         .join(OutboxPurchase, OutboxPurchase.id == Purchase.outbox_id)
